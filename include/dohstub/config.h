@@ -1,0 +1,165 @@
+/*
+ * config: defaults, parsing (file, environment, command line), validation
+ * and printing.  One name per setting everywhere:
+ *
+ *	file		key value		(# starts a comment)
+ *	flag		--key value | --key=value
+ *	environment	DOHSTUB_KEY=value	(dashes become underscores;
+ *						 a list is comma-separated)
+ *
+ * Precedence: flag > environment > file > default.  For a list setting
+ * (listen, upstream, resolve, bootstrap, fallback) a source that sets it
+ * replaces what lower sources set; repeating it within a source appends.
+ *
+ * A struct config is filled once at start-up and read-only after that.
+ * Every error message names where the value came from ("FILE:LINE",
+ * "--key" or "DOHSTUB_KEY"), the key, and what is wrong.
+ */
+#ifndef DOHSTUB_CONFIG_H
+#define DOHSTUB_CONFIG_H
+
+#include <sys/socket.h>
+
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MAX_LISTEN	16
+#define CONFIG_MAX_UPSTREAM	8
+#define CONFIG_MAX_RESOLVE	8
+#define CONFIG_MAX_ADDRS	8	/* per resolve entry */
+#define CONFIG_MAX_SERVERS	8	/* bootstrap, fallback */
+#define CONFIG_ERRLEN		512
+
+enum config_mode {
+	MODE_ENCRYPTED_ONLY,
+	MODE_ENCRYPTED_PREFERRED,
+	MODE_PLAINTEXT,
+};
+/* "encrypted-only", "encrypted-preferred", "plaintext" */
+extern const char *const config_mode_names[];
+
+enum config_method {
+	METHOD_POST,
+	METHOD_GET,
+};
+extern const char *const config_method_names[];	/* "post", "get" */
+
+/* An IP address and port.  len is 0 for an unused slot. */
+struct config_addr {
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+};
+
+/* An upstream from "https://HOST[:PORT]/PATH" (IPv6 HOST in brackets). */
+struct config_upstream {
+	char		*url;		/* as written */
+	char		*host;		/* without brackets */
+	uint16_t	 port;		/* default 443 */
+	char		*path;		/* starts with '/', default "/dns-query" */
+	int		 host_is_ip;	/* verify an IP SAN, send no SNI */
+};
+
+/* curl's "HOST:PORT:ADDR[,ADDR...]": pin HOST:PORT to addresses. */
+struct config_resolve {
+	char			*host;
+	uint16_t		 port;
+	struct config_addr	 addrs[CONFIG_MAX_ADDRS];	/* port set */
+	size_t			 naddrs;
+};
+
+struct config {
+	struct config_addr	listen[CONFIG_MAX_LISTEN];
+	size_t			nlisten;
+	enum config_mode	mode;
+	struct config_upstream	upstream[CONFIG_MAX_UPSTREAM];
+	size_t			nupstream;
+	struct config_resolve	resolve[CONFIG_MAX_RESOLVE];
+	size_t			nresolve;
+	struct config_addr	bootstrap[CONFIG_MAX_SERVERS];	/* port 53 default */
+	size_t			nbootstrap;
+	struct config_addr	fallback[CONFIG_MAX_SERVERS];	/* port 53 default */
+	size_t			nfallback;
+	char			*ca_file;	/* NULL: system store */
+	enum config_method	method;
+	int			tls_min_version; /* TLS1_3_VERSION or TLS1_2_VERSION */
+	unsigned		timeout_ms;	/* per query, default 2000 */
+	unsigned		keepalive_ms;	/* HTTP/2 PING when idle, default 15000 */
+	unsigned		max_pending;	/* default 1024 */
+	unsigned		max_tcp_clients; /* default 256 */
+	unsigned		tcp_idle_timeout_ms; /* default 10000 */
+	unsigned		edns_udp_size;	/* cap on UDP answers, default 1232 */
+	char			*user;		/* NULL: do not drop privileges */
+	int			log_level;	/* enum log_level, default info */
+	int			syslog;		/* 0: stderr */
+};
+
+/* Fill cfg with the defaults (no listen, upstream or server set yet). */
+void	config_defaults(struct config *cfg);
+
+/*
+ * Apply one setting.  where names the source for messages ("FILE:LINE",
+ * "--key", "DOHSTUB_KEY").  source is a small number, one per source
+ * (file, environment, flags) in rising precedence; the first time a list
+ * key is set from a source above the one that last set it, the list is
+ * emptied first.  Returns 0, or -1 with a message in err.
+ */
+int	config_set(struct config *cfg, const char *key, const char *value,
+	    const char *where, int source, char *err, size_t errlen);
+
+#define CONFIG_SRC_FILE	1
+#define CONFIG_SRC_ENV	2
+#define CONFIG_SRC_FLAG	3
+
+/*
+ * Read a configuration file.  A missing file is an error only if
+ * must_exist.  Returns 0, or -1 with a message in err.
+ */
+int	config_parse_file(struct config *cfg, const char *path, int must_exist,
+	    char *err, size_t errlen);
+
+/*
+ * Apply every DOHSTUB_* variable of envp (NULL-terminated, as environ).
+ * DOHSTUB_CONFIG is skipped (it names the file, see dohstub.c).  An
+ * unknown DOHSTUB_ variable is an error.  Returns 0 or -1 with err.
+ */
+int	config_parse_env(struct config *cfg, char *const envp[], char *err,
+	    size_t errlen);
+
+/*
+ * Fill what was left unset, then check the whole: the fallback servers
+ * (and bootstrap servers) default to the nameservers of resolv_conf minus
+ * our own listen addresses; listen defaults to 127.0.0.1:53 and [::1]:53;
+ * encrypted modes need an upstream; encrypted-preferred and plaintext need
+ * a fallback server; an upstream whose host is a name needs a resolve pin
+ * or a bootstrap server.  Returns 0, or -1 with a message in err.
+ */
+int	config_finalize(struct config *cfg, const char *resolv_conf, char *err,
+	    size_t errlen);
+
+/* Print the effective configuration in the file syntax. */
+void	config_print(const struct config *cfg, FILE *fp);
+
+/* Free what cfg owns; cfg may be half-filled.  Leaves cfg zeroed. */
+void	config_free(struct config *cfg);
+
+/*
+ * Helpers shared with dohq.  Each returns 0, or -1 with a reason (without
+ * source or key) in err.
+ */
+int	config_parse_addr(const char *s, uint16_t default_port,
+	    struct config_addr *out, char *err, size_t errlen);
+int	config_parse_url(const char *s, struct config_upstream *out, char *err,
+	    size_t errlen);
+int	config_parse_resolve(const char *s, struct config_resolve *out,
+	    char *err, size_t errlen);
+void	config_upstream_free(struct config_upstream *u);
+
+/* Format an address as "1.2.3.4:53" or "[::1]:53" into buf. */
+const char *config_addr_str(const struct config_addr *a, char *buf,
+	    size_t size);
+
+/* The resolve pin for host:port, or NULL. */
+const struct config_resolve *config_find_resolve(const struct config *cfg,
+	    const char *host, uint16_t port);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * doh: one DNS-over-HTTPS upstream (RFC 8484) as one long-lived client.
+ * It keeps one TLS + HTTP/2 connection, multiplexes requests as streams
+ * up to the server's SETTINGS_MAX_CONCURRENT_STREAMS and queues the rest,
+ * keeps an idle connection alive with PING, detects a dead one, honours
+ * GOAWAY (requests the server did not process are retried once on a new
+ * connection) and reconnects with exponential backoff and TLS session
+ * resumption.  DNS messages are opaque bytes here.
+ */
+#ifndef DOHSTUB_DOH_H
+#define DOHSTUB_DOH_H
+
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#define DOH_MAX_ADDRS		8
+#define DOH_MAX_BODY		65535
+#define DOH_BACKOFF_MIN_MS	250
+#define DOH_BACKOFF_MAX_MS	5000
+
+enum doh_state {
+	DOH_NOADDR,	/* no address yet: requests wait (bootstrap) */
+	DOH_IDLE,	/* not connected: the next request connects */
+	DOH_CONNECTING,	/* TCP or TLS handshake under way: requests wait */
+	DOH_READY,	/* HTTP/2 session up */
+	DOH_BACKOFF,	/* last attempt failed: requests are refused until
+			   the retry timer fires and a new attempt starts */
+};
+extern const char *const doh_state_names[];
+
+/* Why a request failed. */
+enum doh_result {
+	DOH_OK,
+	DOH_ERR_CONNECT,	/* no TCP connection, or it broke */
+	DOH_ERR_TLS,		/* handshake or certificate failure, no h2 */
+	DOH_ERR_HTTP,		/* a status other than 200 */
+	DOH_ERR_CONTENT_TYPE,	/* not application/dns-message */
+	DOH_ERR_BODY,		/* empty or larger than DOH_MAX_BODY */
+	DOH_ERR_RESET,		/* stream reset or refused */
+	DOH_ERR_PROTOCOL,	/* HTTP/2 error */
+	DOH_ERR_TIMEOUT,	/* no sign of life from the server */
+	DOH_ERR_SHUTDOWN,	/* the client is being freed */
+	DOH_RESULT_MAX
+};
+extern const char *const doh_result_names[];
+
+struct doh_client;
+struct doh_req;
+
+struct doh_params {
+	const char	*host;		/* for :authority, SNI, verification */
+	uint16_t	 port;
+	const char	*path;		/* "/dns-query" */
+	int		 host_is_ip;
+	int		 use_get;	/* GET ?dns= instead of POST */
+	SSL_CTX		*ssl_ctx;	/* shared, not owned */
+	unsigned	 timeout_ms;	/* connect/handshake and liveness */
+	unsigned	 keepalive_ms;	/* PING after this much idle; 0 off */
+};
+
+/*
+ * Called when a request ends, exactly once unless cancelled.  On DOH_OK,
+ * body/len is the response body (valid only during the call); http_status
+ * is the :status seen (0 if none).  The request is freed after the call.
+ */
+typedef void doh_done_cb(enum doh_result res, int http_status,
+	    const uint8_t *body, size_t len, void *arg);
+
+/* Called on every state change (from outside nghttp2 callbacks). */
+typedef void doh_state_cb(struct doh_client *c, enum doh_state old,
+	    enum doh_state new, void *arg);
+
+/* params' strings are copied.  Starts in DOH_NOADDR.  NULL on failure. */
+struct doh_client *doh_new(struct event_base *base,
+	    const struct doh_params *params, doh_state_cb *state_cb,
+	    void *arg);
+
+/*
+ * Set the server addresses (port included), tried in order.  From
+ * DOH_NOADDR, starts connecting.  Does not disturb a live connection.
+ */
+void	doh_set_addrs(struct doh_client *c, const struct sockaddr_storage *ss,
+	    const socklen_t *lens, size_t n);
+
+/*
+ * No address can be had (bootstrap failed): fail the waiting requests
+ * with DOH_ERR_CONNECT and go to DOH_BACKOFF until doh_set_addrs().
+ */
+void	doh_addrs_failed(struct doh_client *c);
+
+/* Open the connection now if it is idle (start-up, background probe). */
+void	doh_connect(struct doh_client *c);
+
+/*
+ * Send msg (len bytes, copied) as one request.  Returns a handle, or NULL
+ * at once if the client is in DOH_BACKOFF or out of memory; the callback
+ * is never called from inside doh_submit.
+ */
+struct doh_req *doh_submit(struct doh_client *c, const uint8_t *msg,
+	    size_t len, doh_done_cb *cb, void *arg);
+
+/* Forget a request: its callback will not be called.  Resets its stream. */
+void	doh_cancel(struct doh_req *req);
+
+enum doh_state doh_get_state(const struct doh_client *c);
+
+/* Requests waiting or in flight. */
+size_t	doh_pending(const struct doh_client *c);
+
+/* "host:port" for logs. */
+const char *doh_name(const struct doh_client *c);
+
+/* Fail everything with DOH_ERR_SHUTDOWN (callbacks run) and free. */
+void	doh_free(struct doh_client *c);
+
+/*
+ * Build the GET path "path?dns=BASE64URL" (no padding) for msg into buf.
+ * Returns 0, or -1 if size is too small.  Exposed for tests and dohq.
+ */
+int	doh_get_path(const char *path, const uint8_t *msg, size_t len,
+	    char *buf, size_t size);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * listen: the UDP and TCP sockets clients send queries to.  Every query,
+ * whatever its transport, reaches the core as a listen_peer with a small
+ * table of operations, so the core never branches on transport except to
+ * size a UDP answer.
+ *
+ * TCP follows RFC 7766: 2-byte length framing, pipelined queries handed
+ * on as they arrive and answered as they complete (in any order), an idle
+ * timeout, a cap on concurrent clients, and back-pressure (a client that
+ * does not read its answers stops being read).
+ */
+#ifndef DOHSTUB_LISTEN_H
+#define DOHSTUB_LISTEN_H
+
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "dohstub/config.h"
+
+enum listen_transport {
+	LISTEN_UDP,
+	LISTEN_TCP,
+};
+extern const char *const listen_transport_names[];	/* "udp", "tcp" */
+
+struct listen_peer;
+
+struct listen_peer_ops {
+	/* Send msg (len bytes, copied) to the client; a no-op if gone. */
+	void	(*respond)(struct listen_peer *peer, const uint8_t *msg,
+		    size_t len);
+	/* Done with this query: frees peer. */
+	void	(*release)(struct listen_peer *peer);
+};
+
+/*
+ * Owned by the core from the query callback until it calls release
+ * (after at most one respond).
+ */
+struct listen_peer {
+	const struct listen_peer_ops	*ops;
+	enum listen_transport		 transport;
+	struct sockaddr_storage		 addr;	/* the client */
+	socklen_t			 addrlen;
+};
+
+/* A query arrived; msg/len are valid only during the call. */
+typedef void listen_query_cb(struct listen_peer *peer, const uint8_t *msg,
+	    size_t len, void *arg);
+
+struct listener;
+
+/*
+ * Bind UDP and TCP on every cfg->listen address (cfg must outlive the
+ * listener) and start serving.  NULL on failure, logged with the address.
+ */
+struct listener *listen_new(struct event_base *base, const struct config *cfg,
+	    listen_query_cb *cb, void *arg);
+
+/* Open TCP client connections. */
+size_t	listen_tcp_clients(const struct listener *l);
+
+/*
+ * Close every socket.  Peers still held stay valid until released, and
+ * their respond does nothing.
+ */
+void	listen_free(struct listener *l);
+
+#endif

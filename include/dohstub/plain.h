@@ -1,0 +1,66 @@
+/*
+ * plain: c-ares on the daemon's event base, for the two uses of plain DNS:
+ * forwarding a client query to the fallback servers, and the bootstrap
+ * lookup of an upstream's host name.  One struct plain per server set.
+ */
+#ifndef DOHSTUB_PLAIN_H
+#define DOHSTUB_PLAIN_H
+
+#include <sys/socket.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "dohstub/config.h"
+
+struct plain;
+struct plain_req;
+
+/*
+ * A channel that sends to servers (tried in order), with timeout_ms per
+ * try and tries tries.  Never reads /etc/resolv.conf itself.  NULL on
+ * failure.
+ */
+struct plain *plain_new(struct event_base *base,
+	    const struct config_addr *servers, size_t nservers,
+	    unsigned timeout_ms, int tries);
+
+/*
+ * Called once unless cancelled.  status 0: ans/len is the answer (valid
+ * during the call only), matched by c-ares on a random ID and the
+ * question; its ID is c-ares's, not the query's.  status -1: no answer.
+ */
+typedef void plain_answer_cb(int status, const uint8_t *ans, size_t len,
+	    void *arg);
+
+/*
+ * Forward query (len bytes, copied) over UDP, retried over TCP on TC.
+ * Answers with any rcode are passed through.  NULL on failure (the
+ * callback is then never called).  Never calls back from inside.
+ */
+struct plain_req *plain_forward(struct plain *p, const uint8_t *query,
+	    size_t len, plain_answer_cb *cb, void *arg);
+
+/*
+ * Called once unless cancelled.  status 0: n >= 1 addresses (port set to
+ * the port asked for), IPv4 and IPv6, and the smallest TTL among them.
+ */
+typedef void plain_addr_cb(int status, const struct sockaddr_storage *ss,
+	    const socklen_t *lens, size_t n, unsigned ttl, void *arg);
+
+/* Look up host's A and AAAA records (at most DOH_MAX_ADDRS kept). */
+struct plain_req *plain_resolve(struct plain *p, const char *host,
+	    uint16_t port, plain_addr_cb *cb, void *arg);
+
+/* The callback of req will not be called.  req must not be used again. */
+void	plain_cancel(struct plain_req *req);
+
+/* Queries sent so far (for tests and metrics). */
+uint64_t plain_sent(const struct plain *p);
+
+/* Cancel everything (callbacks are not called) and free. */
+void	plain_free(struct plain *p);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * tls: the client SSL_CTX (TLS 1.3 minimum by default, ALPN "h2", CA store
+ * or ca-file, peer verification) and per-connection SSL objects with SNI,
+ * host or IP verification and session resumption.
+ */
+#ifndef DOHSTUB_TLS_H
+#define DOHSTUB_TLS_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+struct tls_opts {
+	const char	*ca_file;	/* NULL: the system store */
+	int		 min_version;	/* TLS1_3_VERSION, TLS1_2_VERSION */
+	int		 insecure;	/* skip verification (dohq only) */
+};
+
+/*
+ * A session slot for resumption: owned by whoever keeps the connection
+ * (one per upstream) and valid for as long as any SSL made with it.
+ */
+struct tls_resume {
+	SSL_SESSION	*sess;
+};
+
+/* Returns a new context, or NULL with a reason in err. */
+SSL_CTX	*tls_ctx_new(const struct tls_opts *opts, char *err, size_t errlen);
+
+/*
+ * A client SSL for host: SNI (unless host_is_ip), name or IP verification,
+ * ALPN h2, resuming resume->sess if set; tickets the server sends later
+ * are stored in *resume.  resume may be NULL.  NULL on failure.
+ */
+SSL	*tls_ssl_new(SSL_CTX *ctx, const char *host, int host_is_ip,
+	    struct tls_resume *resume);
+
+/* 1 if the handshake negotiated ALPN "h2". */
+int	tls_alpn_is_h2(SSL *ssl);
+
+/*
+ * Why a handshake failed, for a log line: the certificate verification
+ * error if there was one, else the OpenSSL error queue.  Clears the queue.
+ */
+const char *tls_error_str(SSL *ssl, char *buf, size_t size);
+
+void	tls_resume_clear(struct tls_resume *resume);
+
+#endif

@@ -1,0 +1,2 @@
+/* dnsmsg: not written yet */
+#include "dohstub/dnsmsg.h"

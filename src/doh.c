@@ -1,0 +1,2 @@
+/* doh: not written yet */
+#include "dohstub/doh.h"

@@ -1,0 +1,2 @@
+/* listen: not written yet */
+#include "dohstub/listen.h"

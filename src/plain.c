@@ -1,0 +1,2 @@
+/* plain: not written yet */
+#include "dohstub/plain.h"

@@ -1,0 +1,2 @@
+/* proxy: not written yet */
+#include "dohstub/proxy.h"

@@ -1,0 +1,2 @@
+/* tls: not written yet */
+#include "dohstub/tls.h"

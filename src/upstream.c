@@ -1,0 +1,2 @@
+/* upstream: not written yet */
+#include "dohstub/upstream.h"
