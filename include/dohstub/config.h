@@ -118,6 +118,13 @@ int	config_parse_file(struct config *cfg, const char *path, int must_exist,
 	    char *err, size_t errlen);
 
 /*
+ * The same for a configuration held in memory; name is used in messages
+ * as the file name.
+ */
+int	config_parse_buf(struct config *cfg, const char *name, const char *buf,
+	    size_t len, char *err, size_t errlen);
+
+/*
  * Apply every DOHSTUB_* variable of envp (NULL-terminated, as environ).
  * DOHSTUB_CONFIG is skipped (it names the file, see dohstub.c).  An
  * unknown DOHSTUB_ variable is an error.  Returns 0 or -1 with err.

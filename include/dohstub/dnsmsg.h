@@ -50,6 +50,8 @@ struct dns_query_info {
 	uint8_t		qname[DNS_MAX_NAME];	/* uncompressed wire form */
 	size_t		qname_len;	/* 0: question not read */
 	size_t		question_end;	/* offset just past the question */
+	size_t		msg_len;	/* header + records; bytes after them
+					   are ignored and not forwarded */
 	int		has_edns;	/* query carried one valid OPT */
 	uint16_t	edns_size;	/* its UDP payload size, as sent */
 	uint8_t		edns_version;
