@@ -1,2 +1,153 @@
-/* tls: not written yet */
+/*
+ * tls: client-side TLS for DoH.  Peer verification is always on unless
+ * the caller asks for insecure (dohq --insecure only).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "dohstub/log.h"
 #include "dohstub/tls.h"
+
+static const unsigned char tls_alpn[] = { 2, 'h', '2' };
+
+/* ex_data slot holding the struct tls_resume of an SSL. */
+static int tls_resume_idx = -1;
+
+/* A new session (TLS 1.3 sends tickets after the handshake): keep it. */
+static int
+tls_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_resume *resume;
+
+	resume = SSL_get_ex_data(ssl, tls_resume_idx);
+	if (resume == NULL || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	if (resume->sess != NULL)
+		SSL_SESSION_free(resume->sess);
+	resume->sess = sess;
+	return 1;	/* we keep the reference */
+}
+
+SSL_CTX *
+tls_ctx_new(const struct tls_opts *opts, char *err, size_t errlen)
+{
+	SSL_CTX *ctx;
+	unsigned long e;
+
+	if (tls_resume_idx == -1)
+		tls_resume_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL,
+		    NULL);
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		goto fail;
+	if (!SSL_CTX_set_min_proto_version(ctx, opts->min_version))
+		goto fail;
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
+	    SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (opts->ca_file != NULL) {
+		if (!SSL_CTX_load_verify_locations(ctx, opts->ca_file, NULL)) {
+			e = ERR_peek_last_error();
+			snprintf(err, errlen, "%s: cannot load CA file: %s",
+			    opts->ca_file, ERR_reason_error_string(e) ?
+			    ERR_reason_error_string(e) : "unknown error");
+			ERR_clear_error();
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
+	} else if (!SSL_CTX_set_default_verify_paths(ctx))
+		goto fail;
+	SSL_CTX_set_verify(ctx, opts->insecure ? SSL_VERIFY_NONE :
+	    SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_set_alpn_protos(ctx, tls_alpn, sizeof(tls_alpn)) != 0)
+		goto fail;
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, tls_new_session);
+	return ctx;
+ fail:
+	e = ERR_peek_last_error();
+	snprintf(err, errlen, "TLS set-up failed: %s",
+	    e ? ERR_error_string(e, NULL) : "unknown error");
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL *
+tls_ssl_new(SSL_CTX *ctx, const char *host, int host_is_ip,
+    struct tls_resume *resume)
+{
+	X509_VERIFY_PARAM *param;
+	SSL *ssl;
+
+	if ((ssl = SSL_new(ctx)) == NULL)
+		return NULL;
+	param = SSL_get0_param(ssl);
+	if (host_is_ip) {
+		/* RFC 6066: no SNI for a literal address; check an IP SAN. */
+		if (!X509_VERIFY_PARAM_set1_ip_asc(param, host))
+			goto fail;
+	} else {
+		if (!SSL_set_tlsext_host_name(ssl, host))
+			goto fail;
+		X509_VERIFY_PARAM_set_hostflags(param,
+		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (!X509_VERIFY_PARAM_set1_host(param, host, 0))
+			goto fail;
+	}
+	if (resume != NULL) {
+		if (!SSL_set_ex_data(ssl, tls_resume_idx, resume))
+			goto fail;
+		if (resume->sess != NULL && !SSL_set_session(ssl, resume->sess))
+			goto fail;
+	}
+	return ssl;
+ fail:
+	SSL_free(ssl);
+	ERR_clear_error();
+	return NULL;
+}
+
+int
+tls_alpn_is_h2(SSL *ssl)
+{
+	const unsigned char *p;
+	unsigned int len;
+
+	SSL_get0_alpn_selected(ssl, &p, &len);
+	return len == 2 && memcmp(p, "h2", 2) == 0;
+}
+
+const char *
+tls_error_str(SSL *ssl, char *buf, size_t size)
+{
+	unsigned long e;
+	long vr;
+
+	if (ssl != NULL && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		snprintf(buf, size, "certificate verification failed: %s",
+		    X509_verify_cert_error_string(vr));
+		ERR_clear_error();
+		return buf;
+	}
+	if ((e = ERR_peek_last_error()) != 0)
+		snprintf(buf, size, "TLS error: %s",
+		    ERR_reason_error_string(e) ? ERR_reason_error_string(e) :
+		    "unknown");
+	else
+		snprintf(buf, size, "TLS handshake failed");
+	ERR_clear_error();
+	return buf;
+}
+
+void
+tls_resume_clear(struct tls_resume *resume)
+{
+	if (resume->sess != NULL)
+		SSL_SESSION_free(resume->sess);
+	resume->sess = NULL;
+}
