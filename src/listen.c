@@ -1,2 +1,818 @@
-/* listen: not written yet */
+/*
+ * listen: UDP and TCP sockets for clients.
+ *
+ * Peers outlive what they came from.  A UDP peer holds a reference on a
+ * small socket holder whose fd becomes -1 when the listener goes; a TCP
+ * peer holds a reference on its connection, which stays allocated (closed)
+ * until the last peer is released.  So respond on a peer whose socket is
+ * gone is a no-op, never a use-after-free.
+ */
+#define _GNU_SOURCE		/* struct in6_pktinfo */
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "dohstub/dnsmsg.h"
 #include "dohstub/listen.h"
+#include "dohstub/log.h"
+
+#define UDP_BUFSIZE		65535	/* largest datagram we take */
+#define UDP_READS_PER_EVENT	64	/* then let other events run */
+#define TCP_BACKLOG		128
+#define TCP_FRAME_MAX		(2 + 65535)
+#define ACCEPT_PAUSE_SEC	1	/* after accept fails (EMFILE...) */
+#define ADDRSTRLEN		(INET6_ADDRSTRLEN + sizeof("[]:65535"))
+
+const char *const listen_transport_names[] = {
+	"udp", "tcp",
+};
+
+/* A UDP socket shared by the listener and the peers still held. */
+struct udp_sock {
+	int		fd;	/* -1 once the listener is freed */
+	unsigned	refs;
+};
+
+struct udp_listener {
+	struct listener		*l;
+	struct udp_sock		*sock;
+	struct event		*ev;
+	int			 wildcard;	/* answer from query's dst */
+	char			 name[ADDRSTRLEN];
+};
+
+struct udp_peer {
+	struct listen_peer	 peer;		/* first: peer is cast back */
+	struct udp_sock		*sock;
+	int			 has_pktinfo;
+	union {
+		struct in_pktinfo	v4;
+		struct in6_pktinfo	v6;
+	}			 pi;
+};
+
+struct tcp_listener {
+	struct listener		*l;
+	struct evconnlistener	*lev;
+	struct event		*pause;		/* re-enables lev */
+	char			 name[ADDRSTRLEN];
+};
+
+enum tcp_state {
+	TCP_OPEN,	/* reading queries */
+	TCP_DRAINING,	/* client sent FIN: answer what it asked, then close */
+	TCP_CLOSED,	/* socket gone; kept for the peers still held */
+};
+
+static const char *const tcp_state_names[] = {
+	"open", "draining", "closed",
+};
+
+struct tcp_conn {
+	TAILQ_ENTRY(tcp_conn)	 entry;
+	struct listener		*l;		/* NULL once closed */
+	struct bufferevent	*bev;
+	struct event		*idle;
+	struct event		*kick;		/* resume reading, deferred */
+	enum tcp_state		 state;
+	unsigned		 refs;		/* open + one per peer */
+	unsigned		 inflight;	/* peers not released */
+	int			 paused;	/* EV_READ off: back-pressure */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	char			 name[ADDRSTRLEN];
+};
+
+struct tcp_peer {
+	struct listen_peer	 peer;		/* first: peer is cast back */
+	struct tcp_conn		*conn;
+};
+
+struct listener {
+	struct event_base	*base;
+	const struct config	*cfg;
+	listen_query_cb		*cb;
+	void			*arg;
+	struct udp_listener	 udp[CONFIG_MAX_LISTEN];
+	size_t			 nudp;
+	struct tcp_listener	 tcp[CONFIG_MAX_LISTEN];
+	size_t			 ntcp;
+	TAILQ_HEAD(, tcp_conn)	 conns;
+	size_t			 nconns;
+	uint8_t			 rxbuf[UDP_BUFSIZE];
+	uint8_t			 txbuf[TCP_FRAME_MAX];	/* one TCP answer */
+};
+
+static void	udp_respond(struct listen_peer *, const uint8_t *, size_t);
+static void	udp_release(struct listen_peer *);
+static void	tcp_respond(struct listen_peer *, const uint8_t *, size_t);
+static void	tcp_release(struct listen_peer *);
+static void	tcp_update(struct tcp_conn *);
+
+static const struct listen_peer_ops udp_ops = { udp_respond, udp_release };
+static const struct listen_peer_ops tcp_ops = { tcp_respond, tcp_release };
+
+/* config_addr_str() without the dependency: only for messages. */
+static const char *
+addr_str(const struct sockaddr *sa, char *buf, size_t size)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+	char a[INET6_ADDRSTRLEN];
+
+	switch (sa->sa_family) {
+	case AF_INET:
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		snprintf(buf, size, "%s:%u", a, ntohs(sin->sin_port));
+		break;
+	case AF_INET6:
+		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		snprintf(buf, size, "[%s]:%u", a, ntohs(sin6->sin6_port));
+		break;
+	default:
+		snprintf(buf, size, "(family %d)", sa->sa_family);
+		break;
+	}
+	return buf;
+}
+
+static int
+addr_is_wildcard(const struct sockaddr *sa)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family == AF_INET)
+		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+/*
+ * A bound, non-blocking, close-on-exec socket of type on a (listening if
+ * SOCK_STREAM).  -1 on failure, logged with name.
+ */
+static int
+sock_open(const struct config_addr *a, int type, const char *name)
+{
+	const char *proto = type == SOCK_DGRAM ? "udp" : "tcp";
+	int fd, rc, on = 1;
+
+	fd = socket(a->ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("%s %s: socket", proto, name);
+		return -1;
+	}
+	/* Each IPv6 address is listed on its own; never take IPv4 too. */
+	if (a->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &on, sizeof(on)) == -1) {
+		log_warn("%s %s: IPV6_V6ONLY", proto, name);
+		goto fail;
+	}
+	if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR,
+	    &on, sizeof(on)) == -1) {
+		log_warn("%s %s: SO_REUSEADDR", proto, name);
+		goto fail;
+	}
+	/* A wildcard UDP socket must learn each query's destination. */
+	if (type == SOCK_DGRAM && addr_is_wildcard((const void *)&a->ss)) {
+		if (a->ss.ss_family == AF_INET)
+			rc = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on,
+			    sizeof(on));
+		else
+			rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO,
+			    &on, sizeof(on));
+		if (rc == -1) {
+			log_warn("%s %s: pktinfo", proto, name);
+			goto fail;
+		}
+	}
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
+		log_warn("%s %s: bind", proto, name);
+		goto fail;
+	}
+	if (type == SOCK_STREAM && listen(fd, TCP_BACKLOG) == -1) {
+		log_warn("%s %s: listen", proto, name);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* UDP */
+
+static void
+udp_sock_unref(struct udp_sock *s)
+{
+	if (s == NULL || --s->refs > 0)
+		return;
+	if (s->fd != -1)
+		close(s->fd);
+	free(s);
+}
+
+static void
+udp_respond(struct listen_peer *peer, const uint8_t *msg, size_t len)
+{
+	struct udp_peer *p = (struct udp_peer *)peer;
+	union {
+		struct cmsghdr	hdr;
+		uint8_t		buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	} cbuf;
+	struct cmsghdr *cm;
+	struct msghdr mh;
+	struct iovec iov;
+	char name[ADDRSTRLEN];
+
+	if (p->sock->fd == -1)
+		return;
+	iov.iov_base = (void *)msg;
+	iov.iov_len = len;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_name = &peer->addr;
+	mh.msg_namelen = peer->addrlen;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (p->has_pktinfo) {
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		cm = (struct cmsghdr *)cbuf.buf;
+		if (peer->addr.ss_family == AF_INET) {
+			mh.msg_controllen = CMSG_SPACE(sizeof(p->pi.v4));
+			cm->cmsg_level = IPPROTO_IP;
+			cm->cmsg_type = IP_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(p->pi.v4));
+			memcpy(CMSG_DATA(cm), &p->pi.v4, sizeof(p->pi.v4));
+		} else {
+			mh.msg_controllen = CMSG_SPACE(sizeof(p->pi.v6));
+			cm->cmsg_level = IPPROTO_IPV6;
+			cm->cmsg_type = IPV6_PKTINFO;
+			cm->cmsg_len = CMSG_LEN(sizeof(p->pi.v6));
+			memcpy(CMSG_DATA(cm), &p->pi.v6, sizeof(p->pi.v6));
+		}
+	}
+	/* UDP is lossy anyway: a failed send is the client's timeout. */
+	if (sendmsg(p->sock->fd, &mh, MSG_DONTWAIT) == -1)
+		log_debug("udp %s: sendmsg %zu bytes: %s",
+		    addr_str((struct sockaddr *)&peer->addr, name,
+		    sizeof(name)), len, strerror(errno));
+}
+
+static void
+udp_release(struct listen_peer *peer)
+{
+	struct udp_peer *p = (struct udp_peer *)peer;
+
+	udp_sock_unref(p->sock);
+	free(p);
+}
+
+/* Keep where the query was sent, so the answer comes from there. */
+static void
+udp_get_pktinfo(struct udp_peer *p, struct msghdr *mh)
+{
+	struct cmsghdr *cm;
+	struct in_pktinfo pi4;
+
+	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == IPPROTO_IP &&
+		    cm->cmsg_type == IP_PKTINFO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(pi4))) {
+			memcpy(&pi4, CMSG_DATA(cm), sizeof(pi4));
+			/* Let routing pick the interface. */
+			memset(&p->pi.v4, 0, sizeof(p->pi.v4));
+			p->pi.v4.ipi_spec_dst = pi4.ipi_spec_dst;
+			p->has_pktinfo = 1;
+		} else if (cm->cmsg_level == IPPROTO_IPV6 &&
+		    cm->cmsg_type == IPV6_PKTINFO &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(p->pi.v6))) {
+			/* The ifindex stays: link-local needs its scope. */
+			memcpy(&p->pi.v6, CMSG_DATA(cm), sizeof(p->pi.v6));
+			p->has_pktinfo = 1;
+		}
+	}
+}
+
+static void
+udp_readcb(evutil_socket_t fd, short events, void *arg)
+{
+	struct udp_listener *u = arg;
+	struct listener *l = u->l;
+	union {
+		struct cmsghdr	hdr;
+		uint8_t		buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+				    CMSG_SPACE(sizeof(struct in_pktinfo))];
+	} cbuf;
+	struct sockaddr_storage ss;
+	struct udp_peer *p;
+	struct msghdr mh;
+	struct iovec iov;
+	ssize_t n;
+	int i;
+	char name[ADDRSTRLEN];
+
+	(void)events;
+	for (i = 0; i < UDP_READS_PER_EVENT; i++) {
+		iov.iov_base = l->rxbuf;
+		iov.iov_len = sizeof(l->rxbuf);
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_name = &ss;
+		mh.msg_namelen = sizeof(ss);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = sizeof(cbuf.buf);
+		n = recvmsg(fd, &mh, 0);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			/* ICMP errors from earlier sends land here too. */
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_debug("udp %s: recvmsg: %s", u->name,
+				    strerror(errno));
+			return;
+		}
+		if (mh.msg_flags & MSG_TRUNC) {
+			log_debug("udp %s: datagram from %s too long, dropped",
+			    u->name, addr_str((struct sockaddr *)&ss, name,
+			    sizeof(name)));
+			continue;
+		}
+		if ((p = calloc(1, sizeof(*p))) == NULL) {
+			log_warn("udp %s: query dropped", u->name);
+			continue;
+		}
+		p->peer.ops = &udp_ops;
+		p->peer.transport = LISTEN_UDP;
+		memcpy(&p->peer.addr, &ss, mh.msg_namelen);
+		p->peer.addrlen = mh.msg_namelen;
+		p->sock = u->sock;
+		p->sock->refs++;
+		if (u->wildcard)
+			udp_get_pktinfo(p, &mh);
+		l->cb(&p->peer, l->rxbuf, (size_t)n, l->arg);
+	}
+}
+
+static int
+udp_open(struct listener *l, const struct config_addr *a, const char *name)
+{
+	struct udp_listener *u = &l->udp[l->nudp];
+	int fd;
+
+	if ((fd = sock_open(a, SOCK_DGRAM, name)) == -1)
+		return -1;
+	if ((u->sock = calloc(1, sizeof(*u->sock))) == NULL) {
+		log_warn("udp %s", name);
+		close(fd);
+		return -1;
+	}
+	u->sock->fd = fd;
+	u->sock->refs = 1;
+	u->l = l;
+	u->wildcard = addr_is_wildcard((const void *)&a->ss);
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	l->nudp++;	/* from here listen_free() cleans up */
+	u->ev = event_new(l->base, fd, EV_READ | EV_PERSIST, udp_readcb, u);
+	if (u->ev == NULL || event_add(u->ev, NULL) == -1) {
+		log_warnx("udp %s: cannot add read event", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* TCP */
+
+static void
+tcp_unref(struct tcp_conn *c)
+{
+	if (--c->refs == 0)
+		free(c);
+}
+
+/*
+ * Close the socket.  The struct stays while peers hold it; their respond
+ * sees TCP_CLOSED.  Safe from the connection's own callbacks: libevent
+ * defers freeing a bufferevent whose callback is running.
+ */
+static void
+tcp_close(struct tcp_conn *c, const char *why)
+{
+	if (c->state == TCP_CLOSED)
+		return;
+	log_debug("tcp %s: closed (%s, %s, %u in flight)", c->name, why,
+	    tcp_state_names[c->state], c->inflight);
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	c->bev = NULL;
+	if (c->idle != NULL)
+		event_free(c->idle);
+	c->idle = NULL;
+	if (c->kick != NULL)
+		event_free(c->kick);
+	c->kick = NULL;
+	if (c->l != NULL) {
+		TAILQ_REMOVE(&c->l->conns, c, entry);
+		c->l->nconns--;
+	}
+	c->l = NULL;
+	c->state = TCP_CLOSED;
+	tcp_unref(c);
+}
+
+static void
+tcp_idle_arm(struct tcp_conn *c)
+{
+	struct timeval tv;
+	unsigned ms = c->l->cfg->tcp_idle_timeout_ms;
+
+	if (ms == 0)
+		return;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(c->idle, &tv);
+}
+
+static void
+tcp_idlecb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	tcp_close(arg, "idle");
+}
+
+/* Hand every complete message to the core while there is room. */
+static void
+tcp_process(struct tcp_conn *c)
+{
+	struct listener *l = c->l;
+	struct evbuffer *in;
+	struct tcp_peer *p;
+	uint8_t hdr[2], *buf;
+	size_t avail, need, msglen;
+	long used;
+
+	c->refs++;	/* the core's callback may release peers */
+	while (c->state == TCP_OPEN && !c->paused) {
+		in = bufferevent_get_input(c->bev);
+		avail = evbuffer_get_length(in);
+		/*
+		 * Peek at the prefix first: making the buffer contiguous
+		 * before the whole message is there costs a copy per read,
+		 * quadratic for a client that trickles bytes.
+		 */
+		if (evbuffer_copyout(in, hdr, sizeof(hdr)) != (ev_ssize_t)2)
+			break;
+		need = 2 + ((size_t)hdr[0] << 8 | hdr[1]);
+		if (avail < need)
+			break;
+		if ((buf = evbuffer_pullup(in, need)) == NULL) {
+			tcp_close(c, "out of memory");
+			break;
+		}
+		used = dnsmsg_tcp_frame(buf, need, &msglen);
+		if (used == 0)
+			break;
+		if (used < 0) {
+			tcp_close(c, "zero length prefix");
+			break;
+		}
+		if ((p = calloc(1, sizeof(*p))) == NULL) {
+			log_warn("tcp %s: query dropped", c->name);
+			tcp_close(c, "out of memory");
+			break;
+		}
+		p->peer.ops = &tcp_ops;
+		p->peer.transport = LISTEN_TCP;
+		memcpy(&p->peer.addr, &c->addr, c->addrlen);
+		p->peer.addrlen = c->addrlen;
+		p->conn = c;
+		c->refs++;
+		c->inflight++;
+		evtimer_del(c->idle);	/* not idle while answers are due */
+		l->cb(&p->peer, buf + 2, msglen, l->arg);
+		if (c->state == TCP_CLOSED)
+			break;
+		evbuffer_drain(in, (size_t)used);
+		tcp_update(c);
+	}
+	tcp_unref(c);
+}
+
+static void
+tcp_kickcb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	tcp_process(arg);
+}
+
+/*
+ * Re-evaluate after anything moved: back-pressure on or off, the idle
+ * timer, and closing a draining connection once all is written.
+ */
+static void
+tcp_update(struct tcp_conn *c)
+{
+	size_t unsent;
+	int busy;
+
+	if (c->state == TCP_CLOSED)
+		return;
+	unsent = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (c->inflight == 0 && !evtimer_pending(c->idle, NULL))
+		tcp_idle_arm(c);
+	if (c->state == TCP_DRAINING) {
+		if (c->inflight == 0 && unsent == 0)
+			tcp_close(c, "client done");
+		return;
+	}
+	busy = c->inflight >= LISTEN_TCP_MAX_INFLIGHT ||
+	    unsent >= LISTEN_TCP_MAX_UNSENT;
+	if (busy && !c->paused) {
+		log_debug("tcp %s: paused (%u in flight, %zu unsent)",
+		    c->name, c->inflight, unsent);
+		c->paused = 1;
+		bufferevent_disable(c->bev, EV_READ);
+	} else if (!busy && c->paused) {
+		c->paused = 0;
+		bufferevent_enable(c->bev, EV_READ);
+		/*
+		 * Messages already buffered get no read event.  Deferred,
+		 * because we may be inside the core's release.
+		 */
+		event_active(c->kick, EV_TIMEOUT, 0);
+	}
+}
+
+static void
+tcp_respond(struct listen_peer *peer, const uint8_t *msg, size_t len)
+{
+	struct tcp_peer *p = (struct tcp_peer *)peer;
+	struct tcp_conn *c = p->conn;
+	uint8_t *buf;
+
+	if (c->state == TCP_CLOSED)
+		return;
+	if (len == 0 || len > TCP_FRAME_MAX - 2) {
+		log_warnx("tcp %s: answer of %zu bytes dropped", c->name, len);
+		return;
+	}
+	/* One add so prefix and message leave in one segment. */
+	buf = c->l->txbuf;
+	buf[0] = len >> 8;
+	buf[1] = len & 0xff;
+	memcpy(buf + 2, msg, len);
+	if (bufferevent_write(c->bev, buf, len + 2) == -1) {
+		log_warnx("tcp %s: cannot queue answer", c->name);
+		tcp_close(c, "out of memory");
+		return;
+	}
+	tcp_update(c);
+}
+
+static void
+tcp_release(struct listen_peer *peer)
+{
+	struct tcp_peer *p = (struct tcp_peer *)peer;
+	struct tcp_conn *c = p->conn;
+
+	c->inflight--;
+	tcp_update(c);
+	free(p);
+	tcp_unref(c);
+}
+
+static void
+tcp_readcb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *c = arg;
+
+	(void)bev;
+	if (c->inflight == 0)
+		tcp_idle_arm(c);
+	tcp_process(c);
+}
+
+static void
+tcp_writecb(struct bufferevent *bev, void *arg)
+{
+	struct tcp_conn *c = arg;
+
+	/* Everything written: the client is reading, so not idle. */
+	(void)bev;
+	if (c->inflight == 0)
+		tcp_idle_arm(c);
+	tcp_update(c);
+}
+
+static void
+tcp_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct tcp_conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF) {
+		/* RFC 7766 allows a half-close: answer what was asked. */
+		c->state = TCP_DRAINING;
+		bufferevent_disable(c->bev, EV_READ);
+		tcp_update(c);
+	} else if (what & BEV_EVENT_ERROR) {
+		log_debug("tcp %s: %s", c->name,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		tcp_close(c, "error");
+	}
+}
+
+static void
+tcp_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct tcp_listener *t = arg;
+	struct listener *l = t->l;
+	struct tcp_conn *c;
+	int on = 1;
+	char name[ADDRSTRLEN];
+
+	(void)lev;
+	if (l->nconns >= l->cfg->max_tcp_clients) {
+		log_debug("tcp %s: %s refused, %zu clients", t->name,
+		    addr_str(sa, name, sizeof(name)), l->nconns);
+		close(fd);
+		return;
+	}
+	/* Answers are written whole; do not hold them for an ACK. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
+		log_debug("tcp %s: TCP_NODELAY: %s", t->name, strerror(errno));
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("tcp %s: accept", t->name);
+		close(fd);
+		return;
+	}
+	c->l = l;
+	c->refs = 1;
+	c->state = TCP_OPEN;
+	memcpy(&c->addr, sa, (size_t)salen);
+	c->addrlen = (socklen_t)salen;
+	addr_str(sa, c->name, sizeof(c->name));
+	TAILQ_INSERT_TAIL(&l->conns, c, entry);
+	l->nconns++;	/* from here tcp_close() cleans up */
+	c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		close(fd);
+		goto fail;
+	}
+	c->idle = evtimer_new(l->base, tcp_idlecb, c);
+	c->kick = event_new(l->base, -1, 0, tcp_kickcb, c);
+	if (c->idle == NULL || c->kick == NULL)
+		goto fail;
+	bufferevent_setcb(c->bev, tcp_readcb, tcp_writecb, tcp_eventcb, c);
+	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1)
+		goto fail;
+	tcp_idle_arm(c);
+	log_debug("tcp %s: client %s", t->name, c->name);
+	return;
+fail:
+	log_warnx("tcp %s: cannot set up client %s", t->name, c->name);
+	tcp_close(c, "setup failed");
+}
+
+static void
+tcp_pausecb(evutil_socket_t fd, short events, void *arg)
+{
+	struct tcp_listener *t = arg;
+
+	(void)fd;
+	(void)events;
+	evconnlistener_enable(t->lev);
+}
+
+/* Out of descriptors or memory: stop accepting for a while, not spin. */
+static void
+tcp_errorcb(struct evconnlistener *lev, void *arg)
+{
+	struct tcp_listener *t = arg;
+	struct timeval tv = { ACCEPT_PAUSE_SEC, 0 };
+
+	log_warn("tcp %s: accept", t->name);
+	evconnlistener_disable(lev);
+	evtimer_add(t->pause, &tv);
+}
+
+static int
+tcp_open(struct listener *l, const struct config_addr *a, const char *name)
+{
+	struct tcp_listener *t = &l->tcp[l->ntcp];
+	int fd;
+
+	if ((fd = sock_open(a, SOCK_STREAM, name)) == -1)
+		return -1;
+	t->l = l;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->lev = evconnlistener_new(l->base, tcp_acceptcb, t,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (t->lev == NULL) {
+		log_warnx("tcp %s: cannot listen", name);
+		close(fd);
+		return -1;
+	}
+	l->ntcp++;	/* from here listen_free() cleans up */
+	if ((t->pause = evtimer_new(l->base, tcp_pausecb, t)) == NULL) {
+		log_warnx("tcp %s: cannot make timer", name);
+		return -1;
+	}
+	evconnlistener_set_error_cb(t->lev, tcp_errorcb);
+	return 0;
+}
+
+/* The listener */
+
+struct listener *
+listen_new(struct event_base *base, const struct config *cfg,
+    listen_query_cb *cb, void *arg)
+{
+	struct listener *l;
+	const struct config_addr *a;
+	size_t i;
+	char name[ADDRSTRLEN];
+
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		log_warn("listen");
+		return NULL;
+	}
+	l->base = base;
+	l->cfg = cfg;
+	l->cb = cb;
+	l->arg = arg;
+	TAILQ_INIT(&l->conns);
+	for (i = 0; i < cfg->nlisten && i < CONFIG_MAX_LISTEN; i++) {
+		a = &cfg->listen[i];
+		if (a->len == 0)
+			continue;
+		addr_str((const void *)&a->ss, name, sizeof(name));
+		if (a->ss.ss_family != AF_INET &&
+		    a->ss.ss_family != AF_INET6) {
+			log_warnx("listen %s: not an IP address", name);
+			goto fail;
+		}
+		if (udp_open(l, a, name) == -1 || tcp_open(l, a, name) == -1)
+			goto fail;
+		log_debug("listening on %s (udp, tcp)", name);
+	}
+	return l;
+fail:
+	listen_free(l);
+	return NULL;
+}
+
+size_t
+listen_tcp_clients(const struct listener *l)
+{
+	return l->nconns;
+}
+
+void
+listen_free(struct listener *l)
+{
+	struct udp_listener *u;
+	struct tcp_listener *t;
+	size_t i;
+
+	if (l == NULL)
+		return;
+	while (!TAILQ_EMPTY(&l->conns))
+		tcp_close(TAILQ_FIRST(&l->conns), "shutdown");
+	for (i = 0; i < l->ntcp; i++) {
+		t = &l->tcp[i];
+		if (t->pause != NULL)
+			event_free(t->pause);
+		evconnlistener_free(t->lev);
+	}
+	for (i = 0; i < l->nudp; i++) {
+		u = &l->udp[i];
+		if (u->ev != NULL)
+			event_free(u->ev);
+		/* Held peers keep the holder; their respond sees -1. */
+		close(u->sock->fd);
+		u->sock->fd = -1;
+		udp_sock_unref(u->sock);
+	}
+	free(l);
+}

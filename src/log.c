@@ -40,7 +40,7 @@ log_getlevel(void)
 	return log_level;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 log_vlog(enum log_level level, const char *fmt, va_list ap, int with_errno)
 {
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };

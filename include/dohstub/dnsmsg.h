@@ -60,11 +60,11 @@ struct dns_query_info {
 
 /*
  * Validate a client query of len bytes and fill *qi.
- * DROP: shorter than a header or QR set.  NOTIMP: opcode is not QUERY.
- * FORMERR: QDCOUNT != 1, a malformed or compressed-loop name, a truncated
- * question, a broken, misplaced or duplicated OPT record, or records that
- * run past the end.  A query may carry records in the answer/authority
- * sections only as far as they are well formed.
+ * DROP: shorter than a header or QR set.  NOTIMP: opcode is not QUERY
+ * (id, flags and, when they parse, question and OPT are still filled).
+ * FORMERR: QDCOUNT != 1, any record in the answer or authority section,
+ * a malformed or compressed-loop name, a truncated question, a broken,
+ * misplaced or duplicated OPT record, or records that run past the end.
  */
 enum dns_verdict dnsmsg_parse_query(const uint8_t *msg, size_t len,
 	    struct dns_query_info *qi);
@@ -72,8 +72,9 @@ enum dns_verdict dnsmsg_parse_query(const uint8_t *msg, size_t len,
 /*
  * Check an upstream answer of len bytes against the query it answers:
  * at least a header, QR set, opcode QUERY, QDCOUNT 1 and the same question
- * (name compared case-insensitively, type, class).  The ID is not checked
- * (DoH uses ID 0).  Returns 0 if usable, -1 if not.
+ * (name compared case-insensitively, type, class), and every record of
+ * every section within len.  The ID is not checked (DoH uses ID 0).
+ * Returns 0 if usable, -1 if not (also if qi has no question).
  */
 int	dnsmsg_check_answer(const uint8_t *msg, size_t len,
 	    const struct dns_query_info *qi);
@@ -98,7 +99,8 @@ size_t	dnsmsg_udp_limit(const struct dns_query_info *qi, size_t edns_max);
  * for UDP.  If it already fits it is left alone.  Otherwise it is rewritten
  * in place to the header and question with TC=1 and empty sections, plus
  * an OPT record if the query had one.  Returns the new length (never more
- * than len or limit), or 0 if the answer is too broken to cut.
+ * than len or limit), or 0 if the answer is too broken to cut or limit
+ * cannot hold even that (never the case for limit >= 512).
  */
 size_t	dnsmsg_truncate(uint8_t *msg, size_t len, size_t limit,
 	    const struct dns_query_info *qi);
@@ -112,8 +114,9 @@ int	dnsmsg_rcode(const uint8_t *msg);
 
 /*
  * Write the query's name in presentation form ("www.example.", "." for
- * the root) into buf, escaping non-printable bytes as \DDD.  Always
- * NUL-terminates when size > 0.  For logs.
+ * the root) into buf, escaping non-printable bytes as \DDD and '.' and
+ * '\' inside labels with a backslash; "" if no question was read.  Always
+ * NUL-terminates when size > 0, cutting only between characters.  For logs.
  */
 void	dnsmsg_name_str(const struct dns_query_info *qi, char *buf,
 	    size_t size);

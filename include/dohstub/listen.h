@@ -7,7 +7,11 @@
  * TCP follows RFC 7766: 2-byte length framing, pipelined queries handed
  * on as they arrive and answered as they complete (in any order), an idle
  * timeout, a cap on concurrent clients, and back-pressure (a client that
- * does not read its answers stops being read).
+ * does not read its answers stops being read).  A client that half-closes
+ * still gets the answers to the queries it sent before its FIN.
+ *
+ * The process must ignore SIGPIPE: a TCP client may go away while its
+ * answers are being written.
  */
 #ifndef DOHSTUB_LISTEN_H
 #define DOHSTUB_LISTEN_H
@@ -20,6 +24,10 @@
 #include <event2/event.h>
 
 #include "dohstub/config.h"
+
+/* Back-pressure: past either, a TCP connection is not read. */
+#define LISTEN_TCP_MAX_INFLIGHT	64		/* queries not yet released */
+#define LISTEN_TCP_MAX_UNSENT	(64 * 1024)	/* bytes of unsent answers */
 
 enum listen_transport {
 	LISTEN_UDP,
