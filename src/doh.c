@@ -685,6 +685,7 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 	unsigned long e;
 	long vr;
 	char why[256];
+	int serr;
 
 	if (events & BEV_EVENT_CONNECTED) {
 		if (!tls_alpn_is_h2(s->ssl)) {
@@ -711,30 +712,33 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 		session_send(s);
 		return;
 	}
-	if (events & BEV_EVENT_EOF) {
-		session_kill(s, DOH_ERR_CONNECT, "closed by the server");
+	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
 		return;
-	}
-	if (events & BEV_EVENT_ERROR) {
-		vr = SSL_get_verify_result(s->ssl);
-		e = bufferevent_get_openssl_error(bev);
-		if (!s->ready && vr != X509_V_OK) {
-			snprintf(why, sizeof(why), "certificate verification "
-			    "failed: %s", X509_verify_cert_error_string(vr));
-			session_kill(s, DOH_ERR_TLS, why);
-		} else if (e != 0) {
-			snprintf(why, sizeof(why), "TLS: %s",
-			    ERR_reason_error_string(e) ?
-			    ERR_reason_error_string(e) : "error");
-			session_kill(s, DOH_ERR_TLS, why);
-		} else {
-			snprintf(why, sizeof(why), "%s",
-			    evutil_socket_error_to_string(
-			    EVUTIL_SOCKET_ERROR()));
-			session_kill(s, DOH_ERR_CONNECT, why);
-		}
-		ERR_clear_error();
-	}
+	serr = EVUTIL_SOCKET_ERROR();
+	vr = SSL_get_verify_result(s->ssl);
+	e = bufferevent_get_openssl_error(bev);
+	if (!s->ready && vr != X509_V_OK) {
+		snprintf(why, sizeof(why), "certificate verification failed: "
+		    "%s", X509_verify_cert_error_string(vr));
+		session_kill(s, DOH_ERR_TLS, why);
+	} else if (!s->ready && serr != 0 && serr != EAGAIN &&
+	    serr != EINPROGRESS) {
+		/* The TLS layer reports a failed connect as EOF or error. */
+		session_kill(s, DOH_ERR_CONNECT,
+		    evutil_socket_error_to_string(serr));
+	} else if (e != 0) {
+		snprintf(why, sizeof(why), "TLS: %s",
+		    ERR_reason_error_string(e) ? ERR_reason_error_string(e) :
+		    "error");
+		session_kill(s, DOH_ERR_TLS, why);
+	} else if (!s->ready)
+		session_kill(s, DOH_ERR_TLS, "closed during the TLS handshake");
+	else if (events & BEV_EVENT_EOF)
+		session_kill(s, DOH_ERR_CONNECT, "closed by the server");
+	else
+		session_kill(s, DOH_ERR_CONNECT,
+		    evutil_socket_error_to_string(serr));
+	ERR_clear_error();
 }
 
 /* Handshake timeout, liveness and keepalive, checked a few times a timeout. */
@@ -782,7 +786,12 @@ client_connect(struct doh_client *c)
 		return;
 	if (c->addr_tries == 0)
 		c->addr_tries = c->naddrs;
-	client_set_state(c, DOH_CONNECTING);
+	/*
+	 * A probe after failures stays in DOH_BACKOFF until it succeeds, so
+	 * queries never wait on a server that is probably still down.
+	 */
+	if (c->state != DOH_BACKOFF)
+		client_set_state(c, DOH_CONNECTING);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		goto fail;
 	s->c = c;

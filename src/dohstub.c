@@ -3,6 +3,8 @@
  * flags), binds, drops privileges, and runs the event loop until SIGTERM
  * or SIGINT.
  */
+#define _GNU_SOURCE		/* setresuid, setresgid */
+
 #include <sys/types.h>
 
 #include <errno.h>

@@ -1,2 +1,599 @@
-/* plain: not written yet */
+/*
+ * plain: c-ares driven from the daemon's libevent loop.  c-ares says which
+ * sockets to watch through its socket-state callback and when to wake it
+ * through ares_timeout().  Every result reaches the user from an event of
+ * its own, never from inside c-ares: c-ares may call back synchronously
+ * (bad query, unreachable server, IP literal), and a user callback may then
+ * forward, cancel or free without re-entering c-ares.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ares.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "dohstub/doh.h"
+#include "dohstub/log.h"
 #include "dohstub/plain.h"
+
+enum plain_kind {
+	PLAIN_FORWARD,
+	PLAIN_RESOLVE,
+};
+
+enum plain_req_state {
+	PLAIN_REQ_ARES,		/* c-ares holds it: its callback is due */
+	PLAIN_REQ_DONE,		/* result kept, delivery event active */
+	PLAIN_REQ_DELIVERING,	/* the user's callback is running */
+};
+static const char *const plain_req_state_names[] = {
+	"ares", "done", "delivering",
+};
+
+struct plain_req {
+	TAILQ_ENTRY(plain_req)	 entry;
+	struct plain		*p;
+	int			 linked;	/* on p->reqs */
+	enum plain_kind		 kind;
+	enum plain_req_state	 state;
+	int			 cancelled;
+	struct event		*deliver;
+	void			*arg;
+	int			 status;	/* 0 or -1 once done */
+	union {
+		struct {
+			plain_answer_cb	*cb;
+			uint16_t	 id;	/* on the wire */
+			uint8_t		*ans;	/* owned */
+			size_t		 len;
+		} fwd;
+		struct {
+			plain_addr_cb		*cb;
+			uint16_t		 port;
+			struct sockaddr_storage	 ss[DOH_MAX_ADDRS];
+			socklen_t		 lens[DOH_MAX_ADDRS];
+			size_t			 n;
+			unsigned		 ttl;
+		} res;
+	} u;
+};
+
+/* One watched c-ares socket. */
+struct plain_sock {
+	LIST_ENTRY(plain_sock)	 entry;
+	struct plain		*p;
+	ares_socket_t		 fd;
+	struct event		*ev;
+};
+
+struct plain {
+	struct event_base	*base;
+	ares_channel		 channel;
+	int			 have_channel;
+	int			 lib_init;
+	int			 destroying;	/* inside plain_free */
+	struct event		*timer;
+	LIST_HEAD(, plain_sock)	 socks;
+	TAILQ_HEAD(, plain_req)	 reqs;
+	uint64_t		 sent;
+};
+
+static uint16_t	plain_new_id(const struct plain *);
+static int	plain_literal(struct plain_req *, const char *);
+static void	plain_rearm(struct plain *);
+static void	plain_timer_cb(evutil_socket_t, short, void *);
+static void	plain_sock_cb(evutil_socket_t, short, void *);
+static void	plain_sock_state(void *, ares_socket_t, int, int);
+static void	plain_sock_free(struct plain_sock *);
+static struct plain_req *plain_req_new(struct plain *, enum plain_kind,
+		    void *);
+static void	plain_req_unlink(struct plain_req *);
+static void	plain_req_free(struct plain_req *);
+static void	plain_req_done(struct plain_req *);
+static void	plain_deliver(evutil_socket_t, short, void *);
+static void	plain_send_done(void *, int, int, unsigned char *, int);
+static void	plain_addr_done(void *, int, int, struct ares_addrinfo *);
+
+struct plain *
+plain_new(struct event_base *base, const struct config_addr *servers,
+    size_t nservers, unsigned timeout_ms, int tries)
+{
+	static char lookups[] = "b";	/* DNS only, never /etc/hosts */
+	static char resolvconf[] = "/dev/null";
+	struct ares_options opts;
+	struct ares_addr_port_node *nodes = NULL;
+	const struct sockaddr_in *sin;
+	const struct sockaddr_in6 *sin6;
+	struct plain *p;
+	size_t i;
+	int mask, rc;
+
+	if (nservers == 0 || timeout_ms == 0 || tries < 1) {
+		log_warnx("plain: need a server, a timeout and a try");
+		return NULL;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		log_warn("plain: calloc");
+		return NULL;
+	}
+	p->base = base;
+	LIST_INIT(&p->socks);
+	TAILQ_INIT(&p->reqs);
+	if ((p->timer = evtimer_new(base, plain_timer_cb, p)) == NULL) {
+		log_warnx("plain: evtimer_new failed");
+		goto fail;
+	}
+	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
+		log_warnx("plain: ares_library_init: %s", ares_strerror(rc));
+		goto fail;
+	}
+	p->lib_init = 1;
+
+	/*
+	 * The daemon's own resolver must not leak in: an empty resolv.conf
+	 * and empty server and search lists; ours, with ports, follow.
+	 */
+	memset(&opts, 0, sizeof(opts));
+	opts.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH |
+	    ARES_FLAG_NOALIASES;
+	opts.timeout = timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms;
+	opts.tries = tries;
+	opts.lookups = lookups;
+	opts.sock_state_cb = plain_sock_state;
+	opts.sock_state_cb_data = p;
+	opts.servers = NULL;
+	opts.nservers = 0;
+	opts.domains = NULL;
+	opts.ndomains = 0;
+	opts.resolvconf_path = resolvconf;
+	mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES |
+	    ARES_OPT_LOOKUPS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_SERVERS |
+	    ARES_OPT_DOMAINS | ARES_OPT_NOROTATE | ARES_OPT_RESOLVCONF;
+	if ((rc = ares_init_options(&p->channel, &opts, mask)) !=
+	    ARES_SUCCESS) {
+		log_warnx("plain: ares_init_options: %s", ares_strerror(rc));
+		goto fail;
+	}
+	p->have_channel = 1;
+
+	if ((nodes = calloc(nservers, sizeof(*nodes))) == NULL) {
+		log_warn("plain: calloc");
+		goto fail;
+	}
+	for (i = 0; i < nservers; i++) {
+		switch (servers[i].ss.ss_family) {
+		case AF_INET:
+			sin = (const struct sockaddr_in *)&servers[i].ss;
+			nodes[i].family = AF_INET;
+			nodes[i].addr.addr4 = sin->sin_addr;
+			nodes[i].udp_port = ntohs(sin->sin_port);
+			break;
+		case AF_INET6:
+			sin6 = (const struct sockaddr_in6 *)&servers[i].ss;
+			nodes[i].family = AF_INET6;
+			memcpy(&nodes[i].addr.addr6, &sin6->sin6_addr,
+			    sizeof(nodes[i].addr.addr6));
+			nodes[i].udp_port = ntohs(sin6->sin6_port);
+			break;
+		default:
+			log_warnx("plain: server %zu: unsupported family %d",
+			    i, servers[i].ss.ss_family);
+			goto fail;
+		}
+		nodes[i].tcp_port = nodes[i].udp_port;
+		nodes[i].next = i + 1 < nservers ? &nodes[i + 1] : NULL;
+	}
+	if ((rc = ares_set_servers_ports(p->channel, nodes)) != ARES_SUCCESS) {
+		log_warnx("plain: ares_set_servers_ports: %s",
+		    ares_strerror(rc));
+		goto fail;
+	}
+	free(nodes);
+	return p;
+
+fail:
+	free(nodes);
+	plain_free(p);
+	return NULL;
+}
+
+struct plain_req *
+plain_forward(struct plain *p, const uint8_t *query, size_t len,
+    plain_answer_cb *cb, void *arg)
+{
+	struct plain_req *req;
+	uint8_t *copy;
+	uint16_t id;
+
+	if (len < 2 || len > INT_MAX)
+		return NULL;
+	/*
+	 * c-ares 1.18 sends the ID it is given: put a random one in, so
+	 * an off-path spoofer cannot guess it from the client's and two
+	 * clients that chose the same ID cannot collide.
+	 */
+	if ((copy = malloc(len)) == NULL) {
+		log_warn("plain: malloc");
+		return NULL;
+	}
+	memcpy(copy, query, len);
+	id = plain_new_id(p);
+	copy[0] = id >> 8;
+	copy[1] = id & 0xff;
+	if ((req = plain_req_new(p, PLAIN_FORWARD, arg)) == NULL) {
+		free(copy);
+		return NULL;
+	}
+	req->u.fwd.cb = cb;
+	req->u.fwd.id = id;
+	p->sent++;
+	/* c-ares copies the query and matches the answer's ID and question. */
+	ares_send(p->channel, copy, (int)len, plain_send_done, req);
+	free(copy);
+	plain_rearm(p);
+	return req;
+}
+
+struct plain_req *
+plain_resolve(struct plain *p, const char *host, uint16_t port,
+    plain_addr_cb *cb, void *arg)
+{
+	struct ares_addrinfo_hints hints;
+	struct plain_req *req;
+
+	if (host == NULL || *host == '\0')
+		return NULL;
+	if ((req = plain_req_new(p, PLAIN_RESOLVE, arg)) == NULL)
+		return NULL;
+	req->u.res.cb = cb;
+	req->u.res.port = port;
+	/* c-ares 1.18 also sends queries for an address literal. */
+	if (plain_literal(req, host) == 0) {
+		plain_req_done(req);
+		return req;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	/* Sorting connects probe sockets; the order DNS gave is fine. */
+	hints.ai_flags = ARES_AI_NOSORT;
+	p->sent++;
+	ares_getaddrinfo(p->channel, host, NULL, &hints, plain_addr_done, req);
+	plain_rearm(p);
+	return req;
+}
+
+void
+plain_cancel(struct plain_req *req)
+{
+	if (req == NULL)
+		return;
+	log_debug("plain: cancel request (%s)",
+	    plain_req_state_names[req->state]);
+	switch (req->state) {
+	case PLAIN_REQ_ARES:
+		/* c-ares 1.18 cannot drop one query: its callback frees req. */
+		req->cancelled = 1;
+		break;
+	case PLAIN_REQ_DONE:
+		plain_req_free(req);
+		break;
+	case PLAIN_REQ_DELIVERING:
+		/* Freed when the running callback returns. */
+		break;
+	}
+}
+
+uint64_t
+plain_sent(const struct plain *p)
+{
+	return p->sent;
+}
+
+void
+plain_free(struct plain *p)
+{
+	struct plain_req *req;
+	struct plain_sock *s;
+
+	if (p == NULL)
+		return;
+	/* Pending callbacks see ARES_EDESTRUCTION and leave reqs to us. */
+	p->destroying = 1;
+	if (p->have_channel)
+		ares_destroy(p->channel);
+	while ((req = TAILQ_FIRST(&p->reqs)) != NULL)
+		plain_req_free(req);
+	while ((s = LIST_FIRST(&p->socks)) != NULL)
+		plain_sock_free(s);
+	if (p->lib_init)
+		ares_library_cleanup();
+	if (p->timer != NULL)
+		event_free(p->timer);
+	free(p);
+}
+
+/* A random ID that no forwarded query in flight uses. */
+static uint16_t
+plain_new_id(const struct plain *p)
+{
+	struct plain_req *req;
+	uint16_t id;
+	int tries;
+
+	for (tries = 0; tries < 16; tries++) {
+		id = (uint16_t)arc4random_uniform(65536);
+		TAILQ_FOREACH(req, &p->reqs, entry)
+			if (req->kind == PLAIN_FORWARD &&
+			    req->state == PLAIN_REQ_ARES &&
+			    req->u.fwd.id == id)
+				break;
+		if (req == NULL)
+			break;
+	}
+	return id;
+}
+
+/* If host is an IPv4 or IPv6 literal, make it req's result: 0, else -1. */
+static int
+plain_literal(struct plain_req *req, const char *host)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&req->u.res.ss[0];
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&req->u.res.ss[0];
+
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(req->u.res.port);
+		req->u.res.lens[0] = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(req->u.res.port);
+		req->u.res.lens[0] = sizeof(*sin6);
+	} else
+		return -1;
+	req->u.res.n = 1;
+	req->u.res.ttl = 0;
+	req->status = 0;
+	return 0;
+}
+
+/* After every call into c-ares: its next deadline may have moved. */
+static void
+plain_rearm(struct plain *p)
+{
+	struct timeval tv, *tvp;
+
+	if ((tvp = ares_timeout(p->channel, NULL, &tv)) == NULL)
+		evtimer_del(p->timer);
+	else if (evtimer_add(p->timer, tvp) == -1)
+		log_warnx("plain: cannot arm the c-ares timer");
+}
+
+static void
+plain_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct plain *p = arg;
+
+	(void)fd;
+	(void)what;
+	ares_process_fd(p->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	plain_rearm(p);
+}
+
+static void
+plain_sock_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct plain_sock *s = arg;
+	struct plain *p = s->p;		/* s may be freed by c-ares below */
+
+	ares_process_fd(p->channel, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
+	    (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+	plain_rearm(p);
+}
+
+static void
+plain_sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+	struct plain *p = data;
+	struct plain_sock *s;
+	short what;
+
+	LIST_FOREACH(s, &p->socks, entry)
+		if (s->fd == fd)
+			break;
+	if (!readable && !writable) {
+		if (s != NULL)
+			plain_sock_free(s);
+		return;
+	}
+	what = EV_PERSIST | (readable ? EV_READ : 0) |
+	    (writable ? EV_WRITE : 0);
+	if (s == NULL) {
+		if ((s = calloc(1, sizeof(*s))) == NULL)
+			goto fail;
+		s->p = p;
+		s->fd = fd;
+		if ((s->ev = event_new(p->base, fd, what, plain_sock_cb,
+		    s)) == NULL) {
+			free(s);
+			goto fail;
+		}
+		LIST_INSERT_HEAD(&p->socks, s, entry);
+	} else {
+		event_del(s->ev);
+		event_assign(s->ev, p->base, fd, what, plain_sock_cb, s);
+	}
+	if (event_add(s->ev, NULL) == -1)
+		goto fail;
+	return;
+
+fail:
+	/* Nothing to tell c-ares; the query times out through the timer. */
+	log_warnx("plain: cannot watch c-ares socket %d", (int)fd);
+}
+
+static void
+plain_sock_free(struct plain_sock *s)
+{
+	LIST_REMOVE(s, entry);
+	event_free(s->ev);
+	free(s);
+}
+
+static struct plain_req *
+plain_req_new(struct plain *p, enum plain_kind kind, void *arg)
+{
+	struct plain_req *req;
+
+	if ((req = calloc(1, sizeof(*req))) == NULL) {
+		log_warn("plain: calloc");
+		return NULL;
+	}
+	if ((req->deliver = event_new(p->base, -1, 0, plain_deliver,
+	    req)) == NULL) {
+		log_warnx("plain: event_new failed");
+		free(req);
+		return NULL;
+	}
+	req->p = p;
+	req->kind = kind;
+	req->state = PLAIN_REQ_ARES;
+	req->arg = arg;
+	req->status = -1;
+	TAILQ_INSERT_TAIL(&p->reqs, req, entry);
+	req->linked = 1;
+	return req;
+}
+
+static void
+plain_req_unlink(struct plain_req *req)
+{
+	if (req->linked) {
+		TAILQ_REMOVE(&req->p->reqs, req, entry);
+		req->linked = 0;
+	}
+}
+
+static void
+plain_req_free(struct plain_req *req)
+{
+	if (req == NULL)
+		return;
+	plain_req_unlink(req);
+	if (req->deliver != NULL)
+		event_free(req->deliver);
+	if (req->kind == PLAIN_FORWARD)
+		free(req->u.fwd.ans);
+	free(req);
+}
+
+/* c-ares is done with req: hand the result over from the event loop. */
+static void
+plain_req_done(struct plain_req *req)
+{
+	req->state = PLAIN_REQ_DONE;
+	event_active(req->deliver, EV_TIMEOUT, 1);
+}
+
+static void
+plain_deliver(evutil_socket_t fd, short what, void *arg)
+{
+	struct plain_req *req = arg;
+
+	(void)fd;
+	(void)what;
+	/* Off the list, so plain_free() from the callback leaves it be. */
+	plain_req_unlink(req);
+	req->state = PLAIN_REQ_DELIVERING;
+	if (req->kind == PLAIN_FORWARD)
+		req->u.fwd.cb(req->status, req->u.fwd.ans, req->u.fwd.len,
+		    req->arg);
+	else
+		req->u.res.cb(req->status, req->u.res.ss, req->u.res.lens,
+		    req->u.res.n, req->u.res.ttl, req->arg);
+	plain_req_free(req);
+}
+
+static void
+plain_send_done(void *arg, int status, int timeouts, unsigned char *abuf,
+    int alen)
+{
+	struct plain_req *req = arg;
+
+	(void)timeouts;
+	if (req->p->destroying)
+		return;
+	if (req->cancelled) {
+		plain_req_free(req);
+		return;
+	}
+	/* Any rcode arrives as ARES_SUCCESS thanks to NOCHECKRESP. */
+	if (status == ARES_SUCCESS && abuf != NULL && alen > 0) {
+		if ((req->u.fwd.ans = malloc((size_t)alen)) == NULL)
+			log_warn("plain: malloc");
+		else {
+			memcpy(req->u.fwd.ans, abuf, (size_t)alen);
+			req->u.fwd.len = (size_t)alen;
+			req->status = 0;
+		}
+	} else
+		log_debug("plain: forward failed: %s", ares_strerror(status));
+	plain_req_done(req);
+}
+
+static void
+plain_addr_done(void *arg, int status, int timeouts,
+    struct ares_addrinfo *res)
+{
+	struct plain_req *req = arg;
+	struct ares_addrinfo_node *node;
+	struct sockaddr_in *sin;
+	struct sockaddr_in6 *sin6;
+	size_t n = 0;
+	unsigned ttl = 0, t;
+
+	(void)timeouts;
+	if (req->p->destroying || req->cancelled) {
+		if (res != NULL)
+			ares_freeaddrinfo(res);
+		if (!req->p->destroying)
+			plain_req_free(req);
+		return;
+	}
+	if (status == ARES_SUCCESS && res != NULL) {
+		for (node = res->nodes; node != NULL && n < DOH_MAX_ADDRS;
+		    node = node->ai_next) {
+			if (node->ai_family == AF_INET && node->ai_addrlen >=
+			    sizeof(*sin)) {
+				sin = (struct sockaddr_in *)&req->u.res.ss[n];
+				memcpy(sin, node->ai_addr, sizeof(*sin));
+				sin->sin_port = htons(req->u.res.port);
+				req->u.res.lens[n] = sizeof(*sin);
+			} else if (node->ai_family == AF_INET6 &&
+			    node->ai_addrlen >= sizeof(*sin6)) {
+				sin6 = (struct sockaddr_in6 *)&req->u.res.ss[n];
+				memcpy(sin6, node->ai_addr, sizeof(*sin6));
+				sin6->sin6_port = htons(req->u.res.port);
+				req->u.res.lens[n] = sizeof(*sin6);
+			} else
+				continue;
+			t = node->ai_ttl > 0 ? (unsigned)node->ai_ttl : 0;
+			if (n == 0 || t < ttl)
+				ttl = t;
+			n++;
+		}
+	} else
+		log_debug("plain: lookup failed: %s", ares_strerror(status));
+	if (res != NULL)
+		ares_freeaddrinfo(res);
+	req->u.res.n = n;
+	req->u.res.ttl = ttl;
+	req->status = n > 0 ? 0 : -1;
+	plain_req_done(req);
+}

@@ -30,7 +30,8 @@ struct plain *plain_new(struct event_base *base,
 /*
  * Called once unless cancelled.  status 0: ans/len is the answer (valid
  * during the call only), matched by c-ares on a random ID and the
- * question; its ID is c-ares's, not the query's.  status -1: no answer.
+ * question; its ID is that random one (put in by plain_forward), not the
+ * query's.  status -1: no answer.
  */
 typedef void plain_answer_cb(int status, const uint8_t *ans, size_t len,
 	    void *arg);
@@ -50,17 +51,29 @@ struct plain_req *plain_forward(struct plain *p, const uint8_t *query,
 typedef void plain_addr_cb(int status, const struct sockaddr_storage *ss,
 	    const socklen_t *lens, size_t n, unsigned ttl, void *arg);
 
-/* Look up host's A and AAAA records (at most DOH_MAX_ADDRS kept). */
+/*
+ * Look up host's A and AAAA records (at most DOH_MAX_ADDRS kept).  An IP
+ * literal is returned as it is, with TTL 0, without a query.  NULL on
+ * failure (the callback is then never called).  Never calls back from
+ * inside.
+ */
 struct plain_req *plain_resolve(struct plain *p, const char *host,
 	    uint16_t port, plain_addr_cb *cb, void *arg);
 
 /* The callback of req will not be called.  req must not be used again. */
 void	plain_cancel(struct plain_req *req);
 
-/* Queries sent so far (for tests and metrics). */
+/*
+ * Queries sent so far (for tests and metrics): one per plain_forward() and
+ * one per plain_resolve() of a name (its A and AAAA lookups count once).
+ */
 uint64_t plain_sent(const struct plain *p);
 
-/* Cancel everything (callbacks are not called) and free. */
+/*
+ * Cancel everything (callbacks are not called) and free.  Callbacks run
+ * from the event loop, never inside c-ares, so this may be called from
+ * one of them.
+ */
 void	plain_free(struct plain *p);
 
 #endif
