@@ -944,11 +944,12 @@ doh_set_addrs(struct doh_client *c, const struct sockaddr_storage *ss,
 		return;
 	if (c->state == DOH_NOADDR)
 		client_set_state(c, DOH_IDLE);
-	if (c->state == DOH_IDLE || (c->state == DOH_BACKOFF &&
-	    !evtimer_pending(c->retry, NULL))) {
-		if (c->nwaiting > 0 || c->state == DOH_BACKOFF)
-			client_connect(c);
-	}
+	else if (c->state == DOH_BACKOFF && !evtimer_pending(c->retry, NULL)) {
+		/* Backing off for want of an address: a fresh start. */
+		client_set_state(c, DOH_IDLE);
+		client_connect(c);
+	} else if (c->state == DOH_IDLE && c->nwaiting > 0)
+		client_connect(c);
 }
 
 void

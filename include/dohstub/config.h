@@ -29,6 +29,8 @@
 #define CONFIG_MAX_ADDRS	8	/* per resolve entry */
 #define CONFIG_MAX_SERVERS	8	/* bootstrap, fallback */
 #define CONFIG_ERRLEN		512
+#define CONFIG_ADDRSTRLEN	64	/* buffer for config_addr_str */
+#define CONFIG_NKEYS		32	/* room for every setting's source */
 
 enum config_mode {
 	MODE_ENCRYPTED_ONLY,
@@ -91,6 +93,8 @@ struct config {
 	char			*user;		/* NULL: do not drop privileges */
 	int			log_level;	/* enum log_level, default info */
 	int			syslog;		/* 0: stderr */
+	/* Private to config.c: the highest source that set each key. */
+	int			set_by[CONFIG_NKEYS];
 };
 
 /* Fill cfg with the defaults (no listen, upstream or server set yet). */
@@ -101,7 +105,11 @@ void	config_defaults(struct config *cfg);
  * "--key", "DOHSTUB_KEY").  source is a small number, one per source
  * (file, environment, flags) in rising precedence; the first time a list
  * key is set from a source above the one that last set it, the list is
- * emptied first.  Returns 0, or -1 with a message in err.
+ * emptied first.  A value from a source below the one that set the key is
+ * checked but not applied, so the order of the calls does not matter.
+ * Where a flag or variable already names the key ("--mode",
+ * "DOHSTUB_MODE"), the message does not repeat it.  Returns 0, or -1 with
+ * a message in err.
  */
 int	config_set(struct config *cfg, const char *key, const char *value,
 	    const char *where, int source, char *err, size_t errlen);
@@ -151,7 +159,9 @@ void	config_free(struct config *cfg);
 
 /*
  * Helpers shared with dohq.  Each returns 0, or -1 with a reason (without
- * source or key) in err.
+ * source or key) in err.  out is overwritten; on success the strings of an
+ * upstream belong to the caller (config_upstream_free), on failure nothing
+ * is left allocated.
  */
 int	config_parse_addr(const char *s, uint16_t default_port,
 	    struct config_addr *out, char *err, size_t errlen);
