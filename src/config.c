@@ -242,8 +242,8 @@ config_is_loopback(const struct config_addr *a)
 	uint32_t ip;
 
 	if (a->ss.ss_family == AF_INET) {
-		ip = ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr);
-		return (ip >> 24) == 127;
+		ip = ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr;
+		return (ntohl(ip) >> 24) == 127;
 	}
 	if (a->ss.ss_family == AF_INET6) {
 		sin6 = (const struct sockaddr_in6 *)&a->ss;
@@ -433,8 +433,8 @@ config_parse_url(const char *s, struct config_upstream *out, char *err,
 		return -1;
 	}
 	if (strchr(s, '#') != NULL) {
-		config_errf(err, errlen, "\"%s\": a fragment (#) is not allowed",
-		    s);
+		config_errf(err, errlen, "\"%s\": a fragment (#) is not "
+		    "allowed", s);
 		return -1;
 	}
 	for (i = 0; s[i] != '\0'; i++) {
@@ -454,15 +454,15 @@ config_parse_url(const char *s, struct config_upstream *out, char *err,
 	}
 	if (auth[0] == '[') {
 		if ((he = memchr(auth, ']', (size_t)(end - auth))) == NULL) {
-			config_errf(err, errlen, "\"%.*s\" is not an IP address",
-			    (int)(end - auth), auth);
+			config_errf(err, errlen, "\"%.*s\" is not an IP "
+			    "address", (int)(end - auth), auth);
 			return -1;
 		}
 		he++;
 		if (config_ip(auth, (size_t)(he - auth), 1, 0, &a) == -1 ||
 		    a.ss.ss_family != AF_INET6) {
-			config_errf(err, errlen, "\"%.*s\" is not an IP address",
-			    (int)(he - auth), auth);
+			config_errf(err, errlen, "\"%.*s\" is not an IP "
+			    "address", (int)(he - auth), auth);
 			return -1;
 		}
 		if (he < end && *he != ':') {
@@ -530,8 +530,8 @@ config_parse_resolve(const char *s, struct config_resolve *out,
 	memset(out, 0, sizeof(*out));
 	if ((c1 = strchr(s, ':')) == NULL ||
 	    (c2 = strchr(c1 + 1, ':')) == NULL) {
-		config_errf(err, errlen, "\"%s\" is not HOST:PORT:ADDR[,ADDR...]",
-		    s);
+		config_errf(err, errlen, "\"%s\" is not "
+		    "HOST:PORT:ADDR[,ADDR...]", s);
 		return -1;
 	}
 	if (c1 == s) {
@@ -561,8 +561,8 @@ config_parse_resolve(const char *s, struct config_resolve *out,
 		}
 		if (config_ip(p, (size_t)(q - p), 1, port,
 		    &out->addrs[out->naddrs]) == -1) {
-			config_errf(err, errlen, "\"%.*s\" is not an IP address",
-			    (int)(q - p), p);
+			config_errf(err, errlen, "\"%.*s\" is not an IP "
+			    "address", (int)(q - p), p);
 			goto fail;
 		}
 		out->naddrs++;
@@ -1327,8 +1327,8 @@ config_parse_env(struct config *cfg, char *const envp[], char *err,
 		if (st->clear != NULL)
 			rc = config_env_list(cfg, key, val, name, err, errlen);
 		else
-			rc = config_set(cfg, key, val, name, CONFIG_SRC_ENV, err,
-			    errlen);
+			rc = config_set(cfg, key, val, name, CONFIG_SRC_ENV,
+			    err, errlen);
 		if (rc == -1)
 			return -1;
 	}

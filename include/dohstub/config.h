@@ -159,9 +159,9 @@ void	config_free(struct config *cfg);
 
 /*
  * Helpers shared with dohq.  Each returns 0, or -1 with a reason (without
- * source or key) in err.  out is overwritten; on success the strings of an
- * upstream belong to the caller (config_upstream_free), on failure nothing
- * is left allocated.
+ * source or key) in err.  out is overwritten; on success its strings
+ * belong to the caller (config_upstream_free, or free(out->host) for a
+ * resolve), on failure nothing is left allocated.
  */
 int	config_parse_addr(const char *s, uint16_t default_port,
 	    struct config_addr *out, char *err, size_t errlen);

@@ -1,0 +1,1293 @@
+/*
+ * Tests for config: every key's good and bad values with the exact message
+ * a user sees, the file syntax, the environment, precedence, finalize's
+ * defaults and checks, and config_print round-tripping.  Addresses and
+ * names are from the documentation ranges (RFC 5737, 3849, 2606).
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/tls1.h>
+
+#include "check.h"
+#include "dohstub/config.h"
+#include "dohstub/log.h"
+
+#define SHIPPED_CONF	"../conf/dohstub.conf"
+
+static char errbuf[CONFIG_ERRLEN];
+
+/* A temporary file holding text; the caller unlinks and frees path. */
+static char *
+tmpfile_with(const char *text)
+{
+	char *path;
+	FILE *fp;
+	int fd;
+
+	if ((path = strdup("/tmp/test_config.XXXXXX")) == NULL)
+		return NULL;
+	if ((fd = mkstemp(path)) == -1) {
+		free(path);
+		return NULL;
+	}
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		unlink(path);
+		free(path);
+		return NULL;
+	}
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+static void
+tmpfile_done(char *path)
+{
+	if (path != NULL)
+		unlink(path);
+	free(path);
+}
+
+/* The message for a file "t.conf" holding text, or "(ok)". */
+static const char *
+file_err(const char *text)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	if (config_parse_buf(&cfg, "t.conf", text, strlen(text), errbuf,
+	    sizeof(errbuf)) == 0)
+		snprintf(errbuf, sizeof(errbuf), "(ok)");
+	config_free(&cfg);
+	return errbuf;
+}
+
+/* The message for --key value, or "(ok)". */
+static const char *
+flag_err(const char *key, const char *value)
+{
+	struct config cfg;
+	char where[64];
+
+	config_defaults(&cfg);
+	snprintf(where, sizeof(where), "--%s", key);
+	if (config_set(&cfg, key, value, where, CONFIG_SRC_FLAG, errbuf,
+	    sizeof(errbuf)) == 0)
+		snprintf(errbuf, sizeof(errbuf), "(ok)");
+	config_free(&cfg);
+	return errbuf;
+}
+
+/* The message for one environment variable, or "(ok)". */
+static const char *
+env_err(const char *var)
+{
+	struct config cfg;
+	char *envp[2];
+
+	envp[0] = (char *)var;
+	envp[1] = NULL;
+	config_defaults(&cfg);
+	if (config_parse_env(&cfg, envp, errbuf, sizeof(errbuf)) == 0)
+		snprintf(errbuf, sizeof(errbuf), "(ok)");
+	config_free(&cfg);
+	return errbuf;
+}
+
+static int
+parse(struct config *cfg, const char *text)
+{
+	return config_parse_buf(cfg, "t.conf", text, strlen(text), errbuf,
+	    sizeof(errbuf));
+}
+
+/* config_print into a string the caller frees. */
+static char *
+print_str(const struct config *cfg)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if ((fp = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	config_print(cfg, fp);
+	fclose(fp);
+	return buf;
+}
+
+static const char *
+addr_str(const struct config_addr *a)
+{
+	static char buf[4][CONFIG_ADDRSTRLEN];
+	static int i;
+
+	i = (i + 1) % 4;
+	return config_addr_str(a, buf[i], sizeof(buf[i]));
+}
+
+static void
+test_defaults(void)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	CHECK_EQ(cfg.nlisten, 0);
+	CHECK_EQ(cfg.nupstream, 0);
+	CHECK_EQ(cfg.nresolve, 0);
+	CHECK_EQ(cfg.nbootstrap, 0);
+	CHECK_EQ(cfg.nfallback, 0);
+	CHECK_EQ(cfg.mode, MODE_ENCRYPTED_ONLY);
+	CHECK_EQ(cfg.method, METHOD_POST);
+	CHECK_EQ(cfg.tls_min_version, TLS1_3_VERSION);
+	CHECK_EQ(cfg.timeout_ms, 2000);
+	CHECK_EQ(cfg.keepalive_ms, 15000);
+	CHECK_EQ(cfg.tcp_idle_timeout_ms, 10000);
+	CHECK_EQ(cfg.max_pending, 1024);
+	CHECK_EQ(cfg.max_tcp_clients, 256);
+	CHECK_EQ(cfg.edns_udp_size, 1232);
+	CHECK_EQ(cfg.log_level, LOG_LEVEL_INFO);
+	CHECK_EQ(cfg.syslog, 0);
+	CHECK(cfg.ca_file == NULL);
+	CHECK(cfg.user == NULL);
+	CHECK_STR(config_mode_names[MODE_ENCRYPTED_ONLY], "encrypted-only");
+	CHECK_STR(config_mode_names[MODE_ENCRYPTED_PREFERRED],
+	    "encrypted-preferred");
+	CHECK_STR(config_mode_names[MODE_PLAINTEXT], "plaintext");
+	CHECK_STR(config_method_names[METHOD_POST], "post");
+	CHECK_STR(config_method_names[METHOD_GET], "get");
+	config_free(&cfg);
+}
+
+static const char full_text[] =
+    "# every setting\n"
+    "listen 127.0.0.1:5353\n"
+    "listen [::1]:5353\n"
+    "listen 0.0.0.0:5454\n"
+    "mode encrypted-preferred\n"
+    "upstream https://doh.example/dns-query\n"
+    "upstream https://192.0.2.10:8443/q\n"
+    "upstream https://[2001:db8::10]/\n"
+    "resolve doh.example:443:192.0.2.1,2001:db8::1\n"
+    "bootstrap 192.0.2.53\n"
+    "bootstrap [2001:db8::53]:5300\n"
+    "fallback 198.51.100.53\n"
+    "ca-file CAFILE\n"
+    "method get\n"
+    "tls-min-version 1.2\n"
+    "timeout 1500ms\n"
+    "keepalive 0\n"
+    "tcp-idle-timeout 30s\n"
+    "max-pending 5000\n"
+    "max-tcp-clients 100\n"
+    "edns-udp-size 1400\n"
+    "user _dohstub\n"
+    "log-level debug\n"
+    "syslog yes\n";
+
+static void
+test_full_file(void)
+{
+	struct config cfg, cfg2;
+	char *path, *text, *p1, *p2;
+	const char *mark;
+	size_t n;
+
+	/* The file names itself as ca-file: a file sure to be readable. */
+	path = tmpfile_with("");
+	CHECK(path != NULL);
+	if (path == NULL)
+		return;
+	mark = strstr(full_text, "CAFILE");
+	n = (size_t)(mark - full_text);
+	if ((text = malloc(sizeof(full_text) + strlen(path))) == NULL)
+		return;
+	memcpy(text, full_text, n);
+	strcpy(text + n, path);
+	strcat(text, mark + strlen("CAFILE"));
+	{
+		FILE *fp = fopen(path, "w");
+
+		CHECK(fp != NULL);
+		if (fp != NULL) {
+			fputs(text, fp);
+			fclose(fp);
+		}
+	}
+
+	config_defaults(&cfg);
+	CHECK_EQ(config_parse_file(&cfg, path, 1, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(cfg.nlisten, 3);
+	CHECK_STR(addr_str(&cfg.listen[0]), "127.0.0.1:5353");
+	CHECK_STR(addr_str(&cfg.listen[1]), "[::1]:5353");
+	CHECK_STR(addr_str(&cfg.listen[2]), "0.0.0.0:5454");
+	CHECK_EQ(cfg.mode, MODE_ENCRYPTED_PREFERRED);
+	CHECK_EQ(cfg.nupstream, 3);
+	CHECK_STR(cfg.upstream[0].host, "doh.example");
+	CHECK_EQ(cfg.upstream[0].host_is_ip, 0);
+	CHECK_STR(cfg.upstream[1].host, "192.0.2.10");
+	CHECK_EQ(cfg.upstream[1].port, 8443);
+	CHECK_STR(cfg.upstream[1].path, "/q");
+	CHECK_STR(cfg.upstream[2].host, "2001:db8::10");
+	CHECK_STR(cfg.upstream[2].path, "/");
+	CHECK_EQ(cfg.nresolve, 1);
+	CHECK_EQ(cfg.resolve[0].naddrs, 2);
+	CHECK_EQ(cfg.nbootstrap, 2);
+	CHECK_STR(addr_str(&cfg.bootstrap[0]), "192.0.2.53:53");
+	CHECK_STR(addr_str(&cfg.bootstrap[1]), "[2001:db8::53]:5300");
+	CHECK_EQ(cfg.nfallback, 1);
+	CHECK_STR(addr_str(&cfg.fallback[0]), "198.51.100.53:53");
+	CHECK_STR(cfg.ca_file, path);
+	CHECK_EQ(cfg.method, METHOD_GET);
+	CHECK_EQ(cfg.tls_min_version, TLS1_2_VERSION);
+	CHECK_EQ(cfg.timeout_ms, 1500);
+	CHECK_EQ(cfg.keepalive_ms, 0);
+	CHECK_EQ(cfg.tcp_idle_timeout_ms, 30000);
+	CHECK_EQ(cfg.max_pending, 5000);
+	CHECK_EQ(cfg.max_tcp_clients, 100);
+	CHECK_EQ(cfg.edns_udp_size, 1400);
+	CHECK_STR(cfg.user, "_dohstub");
+	CHECK_EQ(cfg.log_level, LOG_LEVEL_DEBUG);
+	CHECK_EQ(cfg.syslog, 1);
+	CHECK_EQ(config_finalize(&cfg, "/nonexistent", errbuf,
+	    sizeof(errbuf)), 0);
+
+	/* What -nv prints reads back as the same configuration. */
+	p1 = print_str(&cfg);
+	config_defaults(&cfg2);
+	CHECK(p1 != NULL);
+	if (p1 != NULL) {
+		CHECK_EQ(config_parse_buf(&cfg2, "printed", p1, strlen(p1),
+		    errbuf, sizeof(errbuf)), 0);
+		CHECK_EQ(config_finalize(&cfg2, "/nonexistent", errbuf,
+		    sizeof(errbuf)), 0);
+		p2 = print_str(&cfg2);
+		CHECK_STR(p1, p2);
+		free(p2);
+	}
+	free(p1);
+	config_free(&cfg2);
+	config_free(&cfg);
+	/* Twice, and on a zeroed struct. */
+	config_free(&cfg);
+	memset(&cfg2, 0, sizeof(cfg2));
+	config_free(&cfg2);
+
+	/* A file error names the file and the line. */
+	{
+		char *bad = tmpfile_with("mode plaintext\n\ntimeout abc\n");
+		char want[CONFIG_ERRLEN];
+
+		config_defaults(&cfg);
+		CHECK_EQ(config_parse_file(&cfg, bad, 1, errbuf,
+		    sizeof(errbuf)), -1);
+		snprintf(want, sizeof(want), "%s:3: timeout: \"abc\" is not a "
+		    "duration (N, Ns or Nms)", bad);
+		CHECK_STR(errbuf, want);
+		config_free(&cfg);
+		tmpfile_done(bad);
+	}
+	free(text);
+	tmpfile_done(path);
+
+	/* Missing: fine unless it must exist. */
+	config_defaults(&cfg);
+	CHECK_EQ(config_parse_file(&cfg, "/nonexistent/dohstub.conf", 0,
+	    errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(config_parse_file(&cfg, "/nonexistent/dohstub.conf", 1,
+	    errbuf, sizeof(errbuf)), -1);
+	CHECK_STR(errbuf, "/nonexistent/dohstub.conf: No such file or "
+	    "directory");
+	CHECK_EQ(config_parse_file(&cfg, "/", 0, errbuf, sizeof(errbuf)), -1);
+	CHECK_STR(errbuf, "/: Is a directory");
+	config_free(&cfg);
+}
+
+static void
+test_syntax(void)
+{
+	struct config cfg;
+	char line[1100];
+
+	config_defaults(&cfg);
+	CHECK_EQ(parse(&cfg, "# comment\n\n   \t\n  mode plaintext   # why\n"
+	    "\tuser \"a b # c\"  # quoted\n"), 0);
+	CHECK_EQ(cfg.mode, MODE_PLAINTEXT);
+	CHECK_STR(cfg.user, "a b # c");
+	CHECK_EQ(parse(&cfg, "user foo#bar"), 0);	/* no newline at end */
+	CHECK_STR(cfg.user, "foo#bar");
+	CHECK_EQ(parse(&cfg, "user \"x\"# comment\r\nmode encrypted-only\r\n"),
+	    0);
+	CHECK_STR(cfg.user, "x");
+	CHECK_EQ(cfg.mode, MODE_ENCRYPTED_ONLY);
+	CHECK_EQ(parse(&cfg, ""), 0);
+	config_free(&cfg);
+
+	CHECK_STR(file_err("frobnicate 1\n"),
+	    "t.conf:1: frobnicate: unknown setting");
+	CHECK_STR(file_err("\n# x\nfrobnicate\n"),
+	    "t.conf:3: frobnicate: unknown setting");
+	CHECK_STR(file_err("mode\n"), "t.conf:1: mode: missing value");
+	CHECK_STR(file_err("mode   # none\n"), "t.conf:1: mode: missing value");
+	CHECK_STR(file_err("user \"abc\n"),
+	    "t.conf:1: user: unterminated quote");
+	CHECK_STR(file_err("user \"\"\n"), "t.conf:1: user: empty value");
+	CHECK_STR(file_err("user a b\n"), "t.conf:1: user: unexpected text "
+	    "after the value (quote a value that contains spaces)");
+	CHECK_STR(file_err("user \"a\"b\n"), "t.conf:1: user: unexpected text "
+	    "after the value (quote a value that contains spaces)");
+	CHECK_STR(file_err("user \"a\tb\"\n"),
+	    "t.conf:1: user: the value contains a control character");
+	CHECK_STR(file_err("user a\"b\n"),
+	    "t.conf:1: user: the value contains a double quote");
+	CHECK_STR(file_err("mode plaintext\nuser x\0y\n"),
+	    "(ok)");	/* strlen stops at the NUL */
+	{
+		static const char nul[] = "mode plaintext\nuser x\0y\n";
+		struct config c;
+
+		config_defaults(&c);
+		CHECK_EQ(config_parse_buf(&c, "t.conf", nul, sizeof(nul) - 1,
+		    errbuf, sizeof(errbuf)), -1);
+		CHECK_STR(errbuf, "t.conf:2: line contains a NUL byte");
+		config_free(&c);
+	}
+
+	/* 1024 bytes is the most a line may hold. */
+	memset(line, ' ', sizeof(line));
+	line[0] = '#';
+	line[1024] = '\n';
+	line[1025] = '\0';
+	CHECK_STR(file_err(line), "(ok)");
+	line[1024] = ' ';
+	line[1025] = '\n';
+	line[1026] = '\0';
+	CHECK_STR(file_err(line), "t.conf:1: line is longer than 1024 bytes");
+	/* Line numbers count blank and comment lines. */
+	CHECK_STR(file_err("mode plaintext\n\n# x\n  edns-udp-size 1\n"),
+	    "t.conf:4: edns-udp-size: \"1\" is out of range (512..4096)");
+}
+
+static void
+test_bad_values(void)
+{
+	/* listen, bootstrap, fallback */
+	CHECK_STR(file_err("listen 1.2.3\n"),
+	    "t.conf:1: listen: \"1.2.3\" is not an IP address");
+	CHECK_STR(file_err("listen localhost\n"),
+	    "t.conf:1: listen: \"localhost\" is not an IP address");
+	CHECK_STR(file_err("listen [::1\n"),
+	    "t.conf:1: listen: \"[::1\" is not an IP address");
+	CHECK_STR(file_err("listen 127.0.0.1:0\n"),
+	    "t.conf:1: listen: \"127.0.0.1:0\": port must be 1..65535");
+	CHECK_STR(file_err("listen [::1]:65536\n"),
+	    "t.conf:1: listen: \"[::1]:65536\": port must be 1..65535");
+	CHECK_STR(file_err("listen [::1]:\n"),
+	    "t.conf:1: listen: \"[::1]:\": port must be 1..65535");
+	CHECK_STR(file_err("listen 127.0.0.1:+53\n"),
+	    "t.conf:1: listen: \"127.0.0.1:+53\": port must be 1..65535");
+	CHECK_STR(file_err("bootstrap 192.0.2.1:x\n"),
+	    "t.conf:1: bootstrap: \"192.0.2.1:x\": port must be 1..65535");
+	CHECK_STR(file_err("fallback 0.0.0.0\n"), "t.conf:1: fallback: "
+	    "\"0.0.0.0\" is a wildcard, not a server address");
+	CHECK_STR(file_err("bootstrap [::]:53\n"), "t.conf:1: bootstrap: "
+	    "\"[::]:53\" is a wildcard, not a server address");
+	CHECK_STR(file_err("fallback [192.0.2.1]\n"),
+	    "t.conf:1: fallback: \"[192.0.2.1]\" is not an IP address");
+	/* enumerations */
+	CHECK_STR(file_err("mode fast\n"), "t.conf:1: mode: \"fast\" is not "
+	    "one of encrypted-only, encrypted-preferred, plaintext");
+	CHECK_STR(file_err("method put\n"),
+	    "t.conf:1: method: \"put\" is not one of post, get");
+	CHECK_STR(file_err("method POST\n"),
+	    "t.conf:1: method: \"POST\" is not one of post, get");
+	CHECK_STR(file_err("tls-min-version 1.1\n"),
+	    "t.conf:1: tls-min-version: \"1.1\" is not one of 1.2, 1.3");
+	CHECK_STR(file_err("log-level trace\n"), "t.conf:1: log-level: "
+	    "\"trace\" is not one of error, warn, info, debug");
+	CHECK_STR(file_err("syslog true\n"),
+	    "t.conf:1: syslog: \"true\" is not one of no, yes");
+	/* upstream and resolve: more in test_url and test_resolve */
+	CHECK_STR(file_err("upstream http://doh.example/\n"), "t.conf:1: "
+	    "upstream: \"http://doh.example/\" is not an https:// URL");
+	CHECK_STR(file_err("resolve doh.example:443\n"), "t.conf:1: resolve: "
+	    "\"doh.example:443\" is not HOST:PORT:ADDR[,ADDR...]");
+	/* durations */
+	CHECK_STR(file_err("timeout abc\n"),
+	    "t.conf:1: timeout: \"abc\" is not a duration (N, Ns or Nms)");
+	CHECK_STR(file_err("timeout 99ms\n"),
+	    "t.conf:1: timeout: \"99ms\" is out of range (100ms..60s)");
+	CHECK_STR(file_err("timeout 61\n"),
+	    "t.conf:1: timeout: \"61\" is out of range (100ms..60s)");
+	CHECK_STR(file_err("keepalive 3601s\n"),
+	    "t.conf:1: keepalive: \"3601s\" is out of range (0s..3600s)");
+	CHECK_STR(file_err("tcp-idle-timeout 0\n"), "t.conf:1: "
+	    "tcp-idle-timeout: \"0\" is out of range (100ms..3600s)");
+	/* numbers */
+	CHECK_STR(file_err("max-pending 0\n"),
+	    "t.conf:1: max-pending: \"0\" is out of range (1..1000000)");
+	CHECK_STR(file_err("max-pending 1000001\n"), "t.conf:1: max-pending: "
+	    "\"1000001\" is out of range (1..1000000)");
+	CHECK_STR(file_err("max-pending 12x\n"),
+	    "t.conf:1: max-pending: \"12x\" is not a number");
+	CHECK_STR(file_err("max-tcp-clients 100001\n"), "t.conf:1: "
+	    "max-tcp-clients: \"100001\" is out of range (1..100000)");
+	CHECK_STR(file_err("max-tcp-clients -1\n"),
+	    "t.conf:1: max-tcp-clients: \"-1\" is not a number");
+	CHECK_STR(file_err("edns-udp-size 511\n"),
+	    "t.conf:1: edns-udp-size: \"511\" is out of range (512..4096)");
+	CHECK_STR(file_err("edns-udp-size 4097\n"),
+	    "t.conf:1: edns-udp-size: \"4097\" is out of range (512..4096)");
+	CHECK_STR(file_err("edns-udp-size 0x200\n"),
+	    "t.conf:1: edns-udp-size: \"0x200\" is not a number");
+	CHECK_STR(file_err("edns-udp-size 99999999999999999999999\n"),
+	    "t.conf:1: edns-udp-size: \"99999999999999999999999\" is out "
+	    "of range (512..4096)");
+	/* strings */
+	CHECK_STR(file_err("ca-file \"\"\n"), "t.conf:1: ca-file: empty value");
+	/* lists overflow */
+	CHECK_STR(file_err("upstream https://192.0.2.1/\n"
+	    "upstream https://192.0.2.2/\nupstream https://192.0.2.3/\n"
+	    "upstream https://192.0.2.4/\nupstream https://192.0.2.5/\n"
+	    "upstream https://192.0.2.6/\nupstream https://192.0.2.7/\n"
+	    "upstream https://192.0.2.8/\nupstream https://192.0.2.9/\n"),
+	    "t.conf:9: upstream: too many (at most 8)");
+	CHECK_STR(file_err("fallback 192.0.2.1\nfallback 192.0.2.2\n"
+	    "fallback 192.0.2.3\nfallback 192.0.2.4\nfallback 192.0.2.5\n"
+	    "fallback 192.0.2.6\nfallback 192.0.2.7\nfallback 192.0.2.8\n"
+	    "fallback 192.0.2.9\n"),
+	    "t.conf:9: fallback: too many (at most 8)");
+
+	/* Flags and variables name the key already. */
+	CHECK_STR(flag_err("mode", "fast"), "--mode: \"fast\" is not one of "
+	    "encrypted-only, encrypted-preferred, plaintext");
+	CHECK_STR(flag_err("timeout", "1.5s"),
+	    "--timeout: \"1.5s\" is not a duration (N, Ns or Nms)");
+	CHECK_STR(flag_err("user", "a\nb"),
+	    "--user: the value contains a control character");
+	CHECK_STR(flag_err("user", ""), "--user: empty value");
+	CHECK_STR(flag_err("frobnicate", "1"), "--frobnicate: unknown setting");
+	CHECK_STR(flag_err("user", "a b"), "(ok)");
+	CHECK_STR(env_err("DOHSTUB_LISTEN=1.2.3"),
+	    "DOHSTUB_LISTEN: \"1.2.3\" is not an IP address");
+	/* Without a where, the key alone. */
+	{
+		struct config cfg;
+
+		config_defaults(&cfg);
+		CHECK_EQ(config_set(&cfg, "syslog", "maybe", NULL,
+		    CONFIG_SRC_FLAG, errbuf, sizeof(errbuf)), -1);
+		CHECK_STR(errbuf, "syslog: \"maybe\" is not one of no, yes");
+		config_free(&cfg);
+	}
+}
+
+static unsigned
+duration(const char *key, const char *v)
+{
+	struct config cfg;
+	unsigned ms = (unsigned)-1;
+
+	config_defaults(&cfg);
+	if (config_set(&cfg, key, v, "--x", CONFIG_SRC_FLAG, errbuf,
+	    sizeof(errbuf)) == 0) {
+		if (strcmp(key, "timeout") == 0)
+			ms = cfg.timeout_ms;
+		else if (strcmp(key, "keepalive") == 0)
+			ms = cfg.keepalive_ms;
+		else
+			ms = cfg.tcp_idle_timeout_ms;
+	}
+	config_free(&cfg);
+	return ms;
+}
+
+static void
+test_durations(void)
+{
+	CHECK_EQ(duration("timeout", "2"), 2000);
+	CHECK_EQ(duration("timeout", "2s"), 2000);
+	CHECK_EQ(duration("timeout", "250ms"), 250);
+	CHECK_EQ(duration("timeout", "100ms"), 100);
+	CHECK_EQ(duration("timeout", "60s"), 60000);
+	CHECK_EQ(duration("timeout", "60000ms"), 60000);
+	CHECK_EQ(duration("timeout", "007"), 7000);
+	CHECK_EQ(duration("timeout", "60001ms"), (unsigned)-1);
+	CHECK_EQ(duration("timeout", "0"), (unsigned)-1);
+	CHECK_EQ(duration("keepalive", "0"), 0);
+	CHECK_EQ(duration("keepalive", "0ms"), 0);
+	CHECK_EQ(duration("keepalive", "3600s"), 3600000);
+	CHECK_EQ(duration("tcp-idle-timeout", "10"), 10000);
+	CHECK_STR(flag_err("timeout", "-1"),
+	    "--timeout: \"-1\" is not a duration (N, Ns or Nms)");
+	CHECK_STR(flag_err("timeout", "+1"),
+	    "--timeout: \"+1\" is not a duration (N, Ns or Nms)");
+	CHECK_STR(flag_err("timeout", "1m"),
+	    "--timeout: \"1m\" is not a duration (N, Ns or Nms)");
+	CHECK_STR(flag_err("timeout", "1 s"),
+	    "--timeout: \"1 s\" is not a duration (N, Ns or Nms)");
+	CHECK_STR(flag_err("timeout", "s"),
+	    "--timeout: \"s\" is not a duration (N, Ns or Nms)");
+	CHECK_STR(flag_err("timeout", "ms"),
+	    "--timeout: \"ms\" is not a duration (N, Ns or Nms)");
+	CHECK_STR(flag_err("timeout", "5sms"),
+	    "--timeout: \"5sms\" is not a duration (N, Ns or Nms)");
+	CHECK_STR(flag_err("timeout", "1s "),
+	    "--timeout: \"1s \" is not a duration (N, Ns or Nms)");
+	CHECK_STR(flag_err("timeout", "18446744073709551616s"),
+	    "--timeout: \"18446744073709551616s\" is out of range "
+	    "(100ms..60s)");
+	CHECK_STR(flag_err("keepalive", "18446744073709551s"),
+	    "--keepalive: \"18446744073709551s\" is out of range (0s..3600s)");
+	CHECK_STR(flag_err("keepalive", "4294967296ms"),
+	    "--keepalive: \"4294967296ms\" is out of range (0s..3600s)");
+}
+
+static void
+test_numbers(void)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	CHECK_EQ(parse(&cfg, "max-pending 1\nmax-tcp-clients 100000\n"
+	    "edns-udp-size 512\n"), 0);
+	CHECK_EQ(cfg.max_pending, 1);
+	CHECK_EQ(cfg.max_tcp_clients, 100000);
+	CHECK_EQ(cfg.edns_udp_size, 512);
+	CHECK_EQ(parse(&cfg, "max-pending 1000000\nedns-udp-size 04096\n"), 0);
+	CHECK_EQ(cfg.max_pending, 1000000);
+	CHECK_EQ(cfg.edns_udp_size, 4096);
+	config_free(&cfg);
+	CHECK_STR(flag_err("max-pending", "+5"),
+	    "--max-pending: \"+5\" is not a number");
+	CHECK_STR(flag_err("max-pending", " 5"),
+	    "--max-pending: \" 5\" is not a number");
+	CHECK_STR(flag_err("max-pending", "4294967297"),
+	    "--max-pending: \"4294967297\" is out of range (1..1000000)");
+}
+
+static void
+test_addr(void)
+{
+	struct config_addr a;
+	char buf[CONFIG_ADDRSTRLEN];
+
+	CHECK_EQ(config_parse_addr("127.0.0.1", 53, &a, errbuf,
+	    sizeof(errbuf)), 0);
+	CHECK_EQ(a.ss.ss_family, AF_INET);
+	CHECK_EQ(a.len, sizeof(struct sockaddr_in));
+	CHECK_STR(config_addr_str(&a, buf, sizeof(buf)), "127.0.0.1:53");
+	CHECK_EQ(config_parse_addr("127.0.0.1:5353", 53, &a, errbuf,
+	    sizeof(errbuf)), 0);
+	CHECK_STR(config_addr_str(&a, buf, sizeof(buf)), "127.0.0.1:5353");
+	CHECK_EQ(config_parse_addr("::1", 53, &a, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(a.ss.ss_family, AF_INET6);
+	CHECK_EQ(a.len, sizeof(struct sockaddr_in6));
+	CHECK_STR(config_addr_str(&a, buf, sizeof(buf)), "[::1]:53");
+	CHECK_EQ(config_parse_addr("[::1]:5353", 53, &a, errbuf,
+	    sizeof(errbuf)), 0);
+	CHECK_STR(config_addr_str(&a, buf, sizeof(buf)), "[::1]:5353");
+	CHECK_EQ(config_parse_addr("[2001:db8::1]", 853, &a, errbuf,
+	    sizeof(errbuf)), 0);
+	CHECK_STR(config_addr_str(&a, buf, sizeof(buf)), "[2001:db8::1]:853");
+	CHECK_EQ(config_parse_addr("0.0.0.0", 53, &a, errbuf,
+	    sizeof(errbuf)), 0);
+	CHECK_STR(config_addr_str(&a, buf, sizeof(buf)), "0.0.0.0:53");
+	/* A bare IPv6 address takes no port: this is all address. */
+	CHECK_EQ(config_parse_addr("2001:db8::53", 53, &a, errbuf,
+	    sizeof(errbuf)), 0);
+	CHECK_STR(config_addr_str(&a, buf, sizeof(buf)), "[2001:db8::53]:53");
+
+	CHECK_EQ(config_parse_addr("1.2.3", 53, &a, errbuf, sizeof(errbuf)),
+	    -1);
+	CHECK_STR(errbuf, "\"1.2.3\" is not an IP address");
+	CHECK_EQ(config_parse_addr("", 53, &a, errbuf, sizeof(errbuf)), -1);
+	CHECK_STR(errbuf, "\"\" is not an IP address");
+	CHECK_EQ(config_parse_addr("[::1]x", 53, &a, errbuf, sizeof(errbuf)),
+	    -1);
+	CHECK_STR(errbuf, "\"[::1]x\" is not an IP address");
+	CHECK_EQ(config_parse_addr("1.2.3.4:5:6", 53, &a, errbuf,
+	    sizeof(errbuf)), -1);
+	CHECK_STR(errbuf, "\"1.2.3.4:5:6\" is not an IP address");
+	CHECK_EQ(config_parse_addr("fe80::1%eth0", 53, &a, errbuf,
+	    sizeof(errbuf)), -1);
+	CHECK_EQ(config_parse_addr("192.0.2.1:65536", 53, &a, errbuf,
+	    sizeof(errbuf)), -1);
+	CHECK_STR(errbuf, "\"192.0.2.1:65536\": port must be 1..65535");
+
+	memset(&a, 0, sizeof(a));
+	CHECK_STR(config_addr_str(&a, buf, sizeof(buf)), "(none)");
+}
+
+static void
+test_url(void)
+{
+	struct config_upstream u;
+
+#define URL_OK(s) CHECK_EQ(config_parse_url((s), &u, errbuf, sizeof(errbuf)), 0)
+#define URL_BAD(s, msg) do {						\
+	CHECK_EQ(config_parse_url((s), &u, errbuf, sizeof(errbuf)), -1); \
+	CHECK_STR(errbuf, (msg));					\
+	CHECK(u.url == NULL && u.host == NULL && u.path == NULL);	\
+} while (0)
+
+	URL_OK("https://192.0.2.1/dns-query");
+	CHECK_STR(u.url, "https://192.0.2.1/dns-query");
+	CHECK_STR(u.host, "192.0.2.1");
+	CHECK_EQ(u.port, 443);
+	CHECK_STR(u.path, "/dns-query");
+	CHECK_EQ(u.host_is_ip, 1);
+	config_upstream_free(&u);
+	CHECK(u.url == NULL);
+
+	URL_OK("https://[2001:db8::1]:8443/q");
+	CHECK_STR(u.host, "2001:db8::1");
+	CHECK_EQ(u.port, 8443);
+	CHECK_STR(u.path, "/q");
+	CHECK_EQ(u.host_is_ip, 1);
+	config_upstream_free(&u);
+
+	URL_OK("https://[2001:db8::1]");
+	CHECK_STR(u.host, "2001:db8::1");
+	CHECK_EQ(u.port, 443);
+	CHECK_STR(u.path, "/dns-query");
+	config_upstream_free(&u);
+
+	URL_OK("https://doh.example");
+	CHECK_STR(u.host, "doh.example");
+	CHECK_EQ(u.port, 443);
+	CHECK_STR(u.path, "/dns-query");
+	CHECK_EQ(u.host_is_ip, 0);
+	config_upstream_free(&u);
+
+	URL_OK("https://doh.example:8443");
+	CHECK_EQ(u.port, 8443);
+	CHECK_STR(u.path, "/dns-query");
+	config_upstream_free(&u);
+
+	URL_OK("HTTPS://Doh-1.example:65535/q?ct=1");
+	CHECK_STR(u.host, "Doh-1.example");
+	CHECK_EQ(u.port, 65535);
+	CHECK_STR(u.path, "/q?ct=1");
+	config_upstream_free(&u);
+
+	URL_OK("https://doh.example/");
+	CHECK_STR(u.path, "/");
+	config_upstream_free(&u);
+
+	URL_BAD("http://doh.example/",
+	    "\"http://doh.example/\" is not an https:// URL");
+	URL_BAD("ftp://doh.example/",
+	    "\"ftp://doh.example/\" is not an https:// URL");
+	URL_BAD("doh.example", "\"doh.example\" is not an https:// URL");
+	URL_BAD("https:/doh.example", "\"https:/doh.example\" is not an "
+	    "https:// URL");
+	URL_BAD("https://user@doh.example/", "\"https://user@doh.example/\": "
+	    "userinfo (user@) is not allowed");
+	URL_BAD("https://user:pw@doh.example:443/",
+	    "\"https://user:pw@doh.example:443/\": userinfo (user@) is not "
+	    "allowed");
+	URL_BAD("https://doh.example/dns-query#x",
+	    "\"https://doh.example/dns-query#x\": a fragment (#) is not "
+	    "allowed");
+	URL_BAD("https:///dns-query", "\"https:///dns-query\": empty host");
+	URL_BAD("https://", "\"https://\": empty host");
+	URL_BAD("https://:443/", "\"https://:443/\": empty host");
+	URL_BAD("https://doh.example:0/",
+	    "\"https://doh.example:0/\": port must be 1..65535");
+	URL_BAD("https://doh.example:65536/",
+	    "\"https://doh.example:65536/\": port must be 1..65535");
+	URL_BAD("https://doh.example:99999999999999999999999/",
+	    "\"https://doh.example:99999999999999999999999/\": port must be "
+	    "1..65535");
+	URL_BAD("https://doh.example:/",
+	    "\"https://doh.example:/\": port must be 1..65535");
+	URL_BAD("https://doh.example:-1/",
+	    "\"https://doh.example:-1/\": port must be 1..65535");
+	URL_BAD("https://doh.example?x=1",
+	    "\"https://doh.example?x=1\": the path must start with '/'");
+	URL_BAD("https://1.2.3/", "\"1.2.3\" is not an IP address");
+	URL_BAD("https://[::1/", "\"[::1\" is not an IP address");
+	URL_BAD("https://[192.0.2.1]/", "\"[192.0.2.1]\" is not an IP address");
+	URL_BAD("https://[::1]x/", "\"https://[::1]x/\": junk after the host");
+	URL_BAD("https://doh..example/",
+	    "\"doh..example\" is not a valid host name");
+	URL_BAD("https://doh.example./",
+	    "\"doh.example.\" is not a valid host name");
+	URL_BAD("https://-doh.example/",
+	    "\"-doh.example\" is not a valid host name");
+	URL_BAD("https://doh-.example/",
+	    "\"doh-.example\" is not a valid host name");
+	URL_BAD("https://doh.example-:443/",
+	    "\"doh.example-\" is not a valid host name");
+	URL_BAD("https://doh.ex%41mple/",
+	    "\"doh.ex%41mple\" is not a valid host name");
+	URL_BAD("https://doh example/", "\"https://doh example/\" has a "
+	    "character that must be percent-encoded");
+	URL_BAD("https://doh.example/a\"b", "\"https://doh.example/a\"b\" has "
+	    "a character that must be percent-encoded");
+	{
+		char big[600];
+
+		memset(big, 'a', sizeof(big));
+		memcpy(big, "https://", 8);
+		strcpy(big + 8 + 64, ".example/");
+		CHECK_EQ(config_parse_url(big, &u, errbuf, sizeof(errbuf)),
+		    -1);
+		CHECK(strstr(errbuf, "is not a valid host name") != NULL);
+	}
+#undef URL_OK
+#undef URL_BAD
+}
+
+static void
+test_resolve(void)
+{
+	struct config_resolve r;
+	char buf[CONFIG_ADDRSTRLEN];
+
+	CHECK_EQ(config_parse_resolve("doh.example:443:192.0.2.1,"
+	    "2001:db8::1,[2001:db8::2]", &r, errbuf, sizeof(errbuf)), 0);
+	CHECK_STR(r.host, "doh.example");
+	CHECK_EQ(r.port, 443);
+	CHECK_EQ(r.naddrs, 3);
+	CHECK_EQ(r.addrs[0].ss.ss_family, AF_INET);
+	CHECK_STR(config_addr_str(&r.addrs[0], buf, sizeof(buf)),
+	    "192.0.2.1:443");
+	CHECK_EQ(r.addrs[1].ss.ss_family, AF_INET6);
+	CHECK_STR(config_addr_str(&r.addrs[1], buf, sizeof(buf)),
+	    "[2001:db8::1]:443");
+	CHECK_STR(config_addr_str(&r.addrs[2], buf, sizeof(buf)),
+	    "[2001:db8::2]:443");
+	free(r.host);
+
+	CHECK_EQ(config_parse_resolve("DoH.Example:8443:[2001:db8::9]", &r,
+	    errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(r.naddrs, 1);
+	CHECK_STR(config_addr_str(&r.addrs[0], buf, sizeof(buf)),
+	    "[2001:db8::9]:8443");
+	free(r.host);
+
+#define RES_BAD(s, msg) do {						\
+	CHECK_EQ(config_parse_resolve((s), &r, errbuf, sizeof(errbuf)), -1); \
+	CHECK_STR(errbuf, (msg));					\
+	CHECK(r.host == NULL && r.naddrs == 0);				\
+} while (0)
+	RES_BAD(":443:192.0.2.1", "\":443:192.0.2.1\": empty host");
+	RES_BAD("doh.example", "\"doh.example\" is not "
+	    "HOST:PORT:ADDR[,ADDR...]");
+	RES_BAD("doh.example:443", "\"doh.example:443\" is not "
+	    "HOST:PORT:ADDR[,ADDR...]");
+	RES_BAD("doh.example:0:192.0.2.1",
+	    "\"doh.example:0:192.0.2.1\": port must be 1..65535");
+	RES_BAD("doh.example::192.0.2.1",
+	    "\"doh.example::192.0.2.1\": port must be 1..65535");
+	RES_BAD("doh.example:443:", "\"doh.example:443:\": empty address");
+	RES_BAD("doh.example:443:192.0.2.1,",
+	    "\"doh.example:443:192.0.2.1,\": empty address");
+	RES_BAD("doh.example:443:1.2.3", "\"1.2.3\" is not an IP address");
+	RES_BAD("doh.example:443:192.0.2.1, 192.0.2.2",
+	    "\" 192.0.2.2\" is not an IP address");
+	RES_BAD("doh.example:443:[192.0.2.1]",
+	    "\"[192.0.2.1]\" is not an IP address");
+	RES_BAD("doh.example:443:doh.example",
+	    "\"doh.example\" is not an IP address");
+	RES_BAD("doh example:443:192.0.2.1",
+	    "\"doh example\" is not a valid host name");
+	RES_BAD("doh.example:443:192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4,"
+	    "192.0.2.5,192.0.2.6,192.0.2.7,192.0.2.8,192.0.2.9",
+	    "\"doh.example:443:192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4,"
+	    "192.0.2.5,192.0.2.6,192.0.2.7,192.0.2.8,192.0.2.9\": too many "
+	    "addresses (at most 8)");
+#undef RES_BAD
+}
+
+static void
+test_find_resolve(void)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	CHECK_EQ(parse(&cfg, "resolve doh.example:443:192.0.2.1\n"
+	    "resolve doh.example:8443:192.0.2.2\n"), 0);
+	CHECK(config_find_resolve(&cfg, "doh.example", 443) ==
+	    &cfg.resolve[0]);
+	CHECK(config_find_resolve(&cfg, "DOH.EXAMPLE", 8443) ==
+	    &cfg.resolve[1]);
+	CHECK(config_find_resolve(&cfg, "doh.example", 853) == NULL);
+	CHECK(config_find_resolve(&cfg, "other.example", 443) == NULL);
+	config_free(&cfg);
+}
+
+static void
+test_env(void)
+{
+	struct config cfg;
+	char *envp[] = {
+		"PATH=/bin",
+		"DOHSTUB_CONFIG=/nonexistent/x.conf",
+		"DOHSTUB_BIN=/nonexistent/dohstub",
+		"DOHSTUB_BUILD=/nonexistent",
+		"DOHSTUB_MODE=plaintext",
+		"DOHSTUB_LISTEN=127.0.0.1:5353, [::1]:5353 ,0.0.0.0:5454",
+		"DOHSTUB_UPSTREAM=https://a.example/dns-query,"
+		    "https://192.0.2.1/q",
+		"DOHSTUB_RESOLVE=a.example:443:192.0.2.1,2001:db8::1, "
+		    "b.example:8443:[2001:db8::2],192.0.2.3",
+		"DOHSTUB_TCP_IDLE_TIMEOUT=5s",
+		"DOHSTUB_TLS_MIN_VERSION=1.2",
+		"DOHSTUB_USER=a,b",
+		"DOHSTUBX=1",
+		NULL,
+	};
+	char buf[CONFIG_ADDRSTRLEN];
+
+	config_defaults(&cfg);
+	CHECK_EQ(config_parse_env(&cfg, envp, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(cfg.mode, MODE_PLAINTEXT);
+	CHECK_EQ(cfg.nlisten, 3);
+	CHECK_STR(addr_str(&cfg.listen[1]), "[::1]:5353");
+	CHECK_EQ(cfg.nupstream, 2);
+	CHECK_STR(cfg.upstream[1].path, "/q");
+	CHECK_EQ(cfg.nresolve, 2);
+	CHECK_STR(cfg.resolve[0].host, "a.example");
+	CHECK_EQ(cfg.resolve[0].naddrs, 2);
+	CHECK_STR(cfg.resolve[1].host, "b.example");
+	CHECK_EQ(cfg.resolve[1].naddrs, 2);
+	CHECK_STR(config_addr_str(&cfg.resolve[1].addrs[1], buf, sizeof(buf)),
+	    "192.0.2.3:8443");
+	CHECK_EQ(cfg.tcp_idle_timeout_ms, 5000);
+	CHECK_EQ(cfg.tls_min_version, TLS1_2_VERSION);
+	CHECK_STR(cfg.user, "a,b");	/* not a list: commas are kept */
+	config_free(&cfg);
+
+	CHECK_EQ(config_parse_env(&cfg, NULL, errbuf, sizeof(errbuf)), 0);
+	CHECK_STR(env_err("DOHSTUB_FROBNICATE=1"),
+	    "DOHSTUB_FROBNICATE: unknown setting");
+	CHECK_STR(env_err("DOHSTUB_=1"), "DOHSTUB_: unknown setting");
+	CHECK_STR(env_err("DOHSTUB_MODE="), "DOHSTUB_MODE: empty value");
+	CHECK_STR(env_err("DOHSTUB_MODE"), "DOHSTUB_MODE: empty value");
+	CHECK_STR(env_err("DOHSTUB_LISTEN=127.0.0.1,,::1"),
+	    "DOHSTUB_LISTEN: empty value in the list");
+	CHECK_STR(env_err("DOHSTUB_LISTEN=127.0.0.1, "),
+	    "DOHSTUB_LISTEN: empty value in the list");
+	CHECK_STR(env_err("DOHSTUB_MAX_PENDING=x"),
+	    "DOHSTUB_MAX_PENDING: \"x\" is not a number");
+	CHECK_STR(env_err("DOHSTUB_RESOLVE=a.example:443:192.0.2.1,"
+	    "b.example:443"), "DOHSTUB_RESOLVE: \"b.example:443\" is not "
+	    "HOST:PORT:ADDR[,ADDR...]");
+	CHECK_STR(env_err("DOHSTUB_TIMEOUT=2 s"),
+	    "DOHSTUB_TIMEOUT: \"2 s\" is not a duration (N, Ns or Nms)");
+	CHECK_STR(env_err("DOHSTUB_A_VERY_LONG_NAME_THAT_IS_NOT_A_SETTING_AT_"
+	    "ALL_NOT_EVEN_CLOSE_TO_ONE=1"), "DOHSTUB_A_VERY_LONG_NAME_THAT_IS_"
+	    "NOT_A_SETTING_AT_ALL_NOT_EVEN_CLOSE_TO_ONE: unknown setting");
+}
+
+static void
+test_precedence(void)
+{
+	struct config cfg;
+	char *envp[] = {
+		"DOHSTUB_LISTEN=127.0.0.1:3",
+		"DOHSTUB_TIMEOUT=3s",
+		"DOHSTUB_MAX_PENDING=3",
+		NULL,
+	};
+
+	config_defaults(&cfg);
+	CHECK_EQ(parse(&cfg, "listen 127.0.0.1:1\nlisten 127.0.0.1:2\n"
+	    "timeout 1s\nmax-pending 1\nedns-udp-size 1000\n"
+	    "fallback 192.0.2.1\nfallback 192.0.2.2\n"), 0);
+	/* Within a source a list appends. */
+	CHECK_EQ(cfg.nlisten, 2);
+	CHECK_EQ(cfg.nfallback, 2);
+	CHECK_EQ(cfg.timeout_ms, 1000);
+
+	CHECK_EQ(config_parse_env(&cfg, envp, errbuf, sizeof(errbuf)), 0);
+	/* A higher source replaces the list and the scalars. */
+	CHECK_EQ(cfg.nlisten, 1);
+	CHECK_STR(addr_str(&cfg.listen[0]), "127.0.0.1:3");
+	CHECK_EQ(cfg.timeout_ms, 3000);
+	CHECK_EQ(cfg.max_pending, 3);
+	/* What it does not set stays as the file had it. */
+	CHECK_EQ(cfg.edns_udp_size, 1000);
+	CHECK_EQ(cfg.nfallback, 2);
+
+	CHECK_EQ(config_set(&cfg, "listen", "127.0.0.1:4", "--listen",
+	    CONFIG_SRC_FLAG, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(config_set(&cfg, "listen", "127.0.0.1:5", "--listen",
+	    CONFIG_SRC_FLAG, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(config_set(&cfg, "timeout", "4s", "--timeout",
+	    CONFIG_SRC_FLAG, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(cfg.nlisten, 2);
+	CHECK_STR(addr_str(&cfg.listen[0]), "127.0.0.1:4");
+	CHECK_STR(addr_str(&cfg.listen[1]), "127.0.0.1:5");
+	CHECK_EQ(cfg.timeout_ms, 4000);
+	CHECK_EQ(cfg.max_pending, 3);
+
+	/* A lower source afterwards is checked but does not win. */
+	CHECK_EQ(parse(&cfg, "listen 127.0.0.1:6\ntimeout 6s\n"), 0);
+	CHECK_EQ(cfg.nlisten, 2);
+	CHECK_STR(addr_str(&cfg.listen[0]), "127.0.0.1:4");
+	CHECK_EQ(cfg.timeout_ms, 4000);
+	CHECK_STR(file_err("timeout 6x\n"),
+	    "t.conf:1: timeout: \"6x\" is not a duration (N, Ns or Nms)");
+	CHECK_EQ(parse(&cfg, "timeout 6x\n"), -1);
+	CHECK_EQ(parse(&cfg, "upstream https://192.0.2.1/\n"
+	    "resolve a.example:443:192.0.2.1\n"), 0);
+	CHECK_EQ(cfg.nupstream, 1);
+	config_free(&cfg);
+
+	/* Env below flag, in either order. */
+	config_defaults(&cfg);
+	CHECK_EQ(config_set(&cfg, "mode", "plaintext", "--mode",
+	    CONFIG_SRC_FLAG, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(config_set(&cfg, "mode", "encrypted-preferred",
+	    "DOHSTUB_MODE", CONFIG_SRC_ENV, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(cfg.mode, MODE_PLAINTEXT);
+	config_free(&cfg);
+}
+
+static int
+finalize(struct config *cfg, const char *text, const char *resolv_conf)
+{
+	config_defaults(cfg);
+	if (parse(cfg, text) == -1)
+		return -2;
+	return config_finalize(cfg, resolv_conf, errbuf, sizeof(errbuf));
+}
+
+static void
+test_finalize(void)
+{
+	struct config cfg;
+	char *resolv, *dir, want[CONFIG_ERRLEN];
+
+	/* Defaults: listen on both loopbacks, no resolv.conf needed. */
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n",
+	    "/nonexistent"), 0);
+	CHECK_EQ(cfg.nlisten, 2);
+	CHECK_STR(addr_str(&cfg.listen[0]), "127.0.0.1:53");
+	CHECK_STR(addr_str(&cfg.listen[1]), "[::1]:53");
+	CHECK_EQ(cfg.nfallback, 0);
+	CHECK_EQ(cfg.nbootstrap, 0);
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n", NULL), 0);
+	config_free(&cfg);
+
+	resolv = tmpfile_with("# generated\ndomain example\n"
+	    "nameserver 127.0.0.1\nnameserver\t192.0.2.1  # c\n"
+	    "nameserver ::1\nnameserver 192.0.2.1\nnameserver bogus\n"
+	    "options edns0\n");
+	CHECK(resolv != NULL);
+
+	/* Our own address drops out; the others become servers. */
+	CHECK_EQ(finalize(&cfg, "listen 127.0.0.1:53\nmode plaintext\n",
+	    resolv), 0);
+	CHECK_EQ(cfg.nfallback, 2);
+	CHECK_STR(addr_str(&cfg.fallback[0]), "192.0.2.1:53");
+	CHECK_STR(addr_str(&cfg.fallback[1]), "[::1]:53");
+	CHECK_EQ(cfg.nbootstrap, 2);
+	CHECK_STR(addr_str(&cfg.bootstrap[0]), "192.0.2.1:53");
+	CHECK_STR(addr_str(&cfg.bootstrap[1]), "[::1]:53");
+	config_free(&cfg);
+
+	/* With the default listen addresses both loopbacks drop out. */
+	CHECK_EQ(finalize(&cfg, "mode plaintext\n", resolv), 0);
+	CHECK_EQ(cfg.nfallback, 1);
+	CHECK_STR(addr_str(&cfg.fallback[0]), "192.0.2.1:53");
+	config_free(&cfg);
+
+	/* A wildcard listener takes its family's loopback ... */
+	CHECK_EQ(finalize(&cfg, "listen 0.0.0.0\nmode plaintext\n", resolv),
+	    0);
+	CHECK_EQ(cfg.nfallback, 2);
+	CHECK_STR(addr_str(&cfg.fallback[1]), "[::1]:53");
+	config_free(&cfg);
+	/* ... and an IPv6 one, maybe dual-stack, both. */
+	CHECK_EQ(finalize(&cfg, "listen [::]:53\nmode plaintext\n", resolv),
+	    0);
+	CHECK_EQ(cfg.nfallback, 1);
+	config_free(&cfg);
+	/* Another port is not a loop. */
+	CHECK_EQ(finalize(&cfg, "listen 127.0.0.1:5353\nmode plaintext\n",
+	    resolv), 0);
+	CHECK_EQ(cfg.nfallback, 3);
+	config_free(&cfg);
+	/* Set explicitly: resolv.conf is not read for that list. */
+	CHECK_EQ(finalize(&cfg, "mode plaintext\nfallback 198.51.100.1\n",
+	    resolv), 0);
+	CHECK_EQ(cfg.nfallback, 1);
+	CHECK_STR(addr_str(&cfg.fallback[0]), "198.51.100.1:53");
+	CHECK_EQ(cfg.nbootstrap, 1);
+	CHECK_STR(addr_str(&cfg.bootstrap[0]), "192.0.2.1:53");
+	config_free(&cfg);
+
+	/* The bootstrap from resolv.conf lets a name go unpinned. */
+	CHECK_EQ(finalize(&cfg, "upstream https://doh.example/\n", resolv), 0);
+	config_free(&cfg);
+
+	/* Loops. */
+	CHECK_EQ(finalize(&cfg, "listen 127.0.0.1:53\nmode plaintext\n"
+	    "fallback 127.0.0.1\n", resolv), -1);
+	CHECK_STR(errbuf,
+	    "fallback: 127.0.0.1:53 is one of our listen addresses (a loop)");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "listen [::1]:5300\n"
+	    "upstream https://doh.example/\nbootstrap [::1]:5300\n", resolv),
+	    -1);
+	CHECK_STR(errbuf,
+	    "bootstrap: [::1]:5300 is one of our listen addresses (a loop)");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "listen 0.0.0.0:53\nmode plaintext\n"
+	    "fallback 127.0.0.53\n", resolv), -1);
+	CHECK_STR(errbuf,
+	    "fallback: 127.0.0.53:53 is one of our listen addresses (a loop)");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "listen 127.0.0.1:53\nmode plaintext\n"
+	    "fallback 127.0.0.53\n", resolv), 0);
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "listen 127.0.0.1:53\nmode plaintext\n"
+	    "fallback 127.0.0.1:5353\n", resolv), 0);
+	config_free(&cfg);
+
+	/* What each mode needs. */
+	CHECK_EQ(finalize(&cfg, "", resolv), -1);
+	CHECK_STR(errbuf, "upstream: required in mode encrypted-only");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode encrypted-preferred\n", resolv), -1);
+	CHECK_STR(errbuf, "upstream: required in mode encrypted-preferred");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode plaintext\n", "/nonexistent"), -1);
+	CHECK_STR(errbuf, "fallback: none set and none found in /nonexistent");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode encrypted-preferred\n"
+	    "upstream https://192.0.2.1/\n", "/nonexistent"), -1);
+	CHECK_STR(errbuf, "fallback: none set and none found in /nonexistent");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "upstream https://[2001:db8::1]/\n", "/nonexistent"), 0);
+	config_free(&cfg);
+
+	/* A name needs a pin or a bootstrap server. */
+	CHECK_EQ(finalize(&cfg, "upstream https://doh.example/dns-query\n",
+	    "/nonexistent"), -1);
+	CHECK_STR(errbuf, "upstream: https://doh.example/dns-query: no "
+	    "resolve pin for doh.example:443 and no bootstrap server");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://doh.example:8443/\n"
+	    "resolve doh.example:443:192.0.2.1\n", "/nonexistent"), -1);
+	CHECK_STR(errbuf, "upstream: https://doh.example:8443/: no "
+	    "resolve pin for doh.example:8443 and no bootstrap server");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://DoH.example/dns-query\n"
+	    "resolve doh.EXAMPLE:443:192.0.2.1\n", "/nonexistent"), 0);
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://doh.example/dns-query\n"
+	    "bootstrap 192.0.2.53\n", "/nonexistent"), 0);
+	config_free(&cfg);
+	/* plaintext never contacts an upstream */
+	CHECK_EQ(finalize(&cfg, "mode plaintext\nfallback 192.0.2.53\n"
+	    "upstream https://doh.example/dns-query\n", "/nonexistent"), 0);
+	config_free(&cfg);
+
+	/* GET adds ?dns=, so a path with a query needs POST. */
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/q?x=1\n"
+	    "method get\n", "/nonexistent"), -1);
+	CHECK_STR(errbuf, "upstream: https://192.0.2.1/q?x=1: method get adds "
+	    "its own query; this path needs method post");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/q?x=1\n",
+	    "/nonexistent"), 0);
+	config_free(&cfg);
+
+	/* Duplicates. */
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "listen 127.0.0.1:53\nlisten 127.0.0.1\n", "/nonexistent"), -1);
+	CHECK_STR(errbuf, "listen: 127.0.0.1:53 is listed twice");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "resolve a.example:443:192.0.2.1\n"
+	    "resolve A.example:443:192.0.2.2\n", "/nonexistent"), -1);
+	CHECK_STR(errbuf, "resolve: A.example:443 is pinned twice");
+	config_free(&cfg);
+
+	/* ca-file must be readable now. */
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "ca-file /nonexistent/ca.pem\n", "/nonexistent"), -1);
+	CHECK_STR(errbuf,
+	    "ca-file: /nonexistent/ca.pem: No such file or directory");
+	config_free(&cfg);
+	dir = strdup("/tmp/test_config.d.XXXXXX");
+	CHECK(dir != NULL && mkdtemp(dir) != NULL);
+	{
+		char text[256];
+
+		snprintf(text, sizeof(text), "upstream https://192.0.2.1/\n"
+		    "ca-file \"%s\"\n", dir);
+		CHECK_EQ(finalize(&cfg, text, "/nonexistent"), -1);
+		snprintf(want, sizeof(want), "ca-file: %s: Is a directory",
+		    dir);
+		CHECK_STR(errbuf, want);
+		config_free(&cfg);
+		snprintf(text, sizeof(text), "upstream https://192.0.2.1/\n"
+		    "ca-file %s\n", resolv);
+		CHECK_EQ(finalize(&cfg, text, "/nonexistent"), 0);
+		config_free(&cfg);
+	}
+	rmdir(dir);
+	free(dir);
+	tmpfile_done(resolv);
+}
+
+static void
+test_print(void)
+{
+	static const char head[] = "listen 127.0.0.1:53\nlisten [::1]:53\n"
+	    "mode plaintext\n# upstream: none\n";
+	struct config cfg, cfg2;
+	char *p1, *p2;
+
+	config_defaults(&cfg);
+	CHECK_EQ(parse(&cfg, "upstream https://[2001:db8::1]:8443/q\n"
+	    "upstream https://doh.example\n"
+	    "resolve doh.example:443:192.0.2.1,[2001:db8::2]\n"
+	    "fallback 192.0.2.53:5353\nuser \"we ird#\"\n"
+	    "ca-file \"/nonexistent/my ca.pem\"\ntimeout 15\n"
+	    "keepalive 250ms\n"), 0);
+	p1 = print_str(&cfg);
+	CHECK_STR(p1,
+	    "# listen: none\n"
+	    "mode encrypted-only\n"
+	    "upstream https://[2001:db8::1]:8443/q\n"
+	    "upstream https://doh.example\n"
+	    "resolve doh.example:443:192.0.2.1,[2001:db8::2]\n"
+	    "# bootstrap: none\n"
+	    "fallback 192.0.2.53:5353\n"
+	    "ca-file \"/nonexistent/my ca.pem\"\n"
+	    "method post\n"
+	    "tls-min-version 1.3\n"
+	    "timeout 15s\n"
+	    "keepalive 250ms\n"
+	    "tcp-idle-timeout 10s\n"
+	    "max-pending 1024\n"
+	    "max-tcp-clients 256\n"
+	    "edns-udp-size 1232\n"
+	    "user \"we ird#\"\n"
+	    "log-level info\n"
+	    "syslog no\n");
+	config_free(&cfg);
+	free(p1);
+
+	/* Round trip, also of a finalized configuration. */
+	config_defaults(&cfg);
+	CHECK_EQ(parse(&cfg, "upstream https://[2001:db8::1]:8443/q\n"
+	    "upstream https://doh.example\n"
+	    "resolve doh.example:443:192.0.2.1,[2001:db8::2]\n"
+	    "fallback 192.0.2.53:5353\nuser \"we ird#\"\n"
+	    "ca-file \"/nonexistent/my ca.pem\"\ntimeout 1500ms\n"
+	    "keepalive 250ms\nmethod get\nmode encrypted-preferred\n"
+	    "log-level warn\nsyslog yes\n"), 0);
+	p1 = print_str(&cfg);
+	config_defaults(&cfg2);
+	CHECK_EQ(config_parse_buf(&cfg2, "p", p1, strlen(p1), errbuf,
+	    sizeof(errbuf)), 0);
+	p2 = print_str(&cfg2);
+	CHECK_STR(p1, p2);
+	CHECK(strstr(p1, "timeout 1500ms\n") != NULL);
+	free(p1);
+	free(p2);
+	config_free(&cfg2);
+	config_free(&cfg);
+
+	CHECK_EQ(finalize(&cfg, "mode plaintext\nfallback 192.0.2.53\n",
+	    "/nonexistent"), 0);
+	p1 = print_str(&cfg);
+	CHECK(strncmp(p1, head, strlen(head)) == 0);
+	config_defaults(&cfg2);
+	CHECK_EQ(config_parse_buf(&cfg2, "p", p1, strlen(p1), errbuf,
+	    sizeof(errbuf)), 0);
+	CHECK_EQ(config_finalize(&cfg2, "/nonexistent", errbuf,
+	    sizeof(errbuf)), 0);
+	p2 = print_str(&cfg2);
+	CHECK_STR(p1, p2);
+	free(p1);
+	free(p2);
+	config_free(&cfg2);
+	config_free(&cfg);
+}
+
+static void
+test_free(void)
+{
+	struct config cfg;
+
+	/* Half-filled: a parse that failed midway. */
+	config_defaults(&cfg);
+	CHECK_EQ(parse(&cfg, "upstream https://doh.example/\n"
+	    "resolve doh.example:443:192.0.2.1\nuser x\nca-file y\n"
+	    "upstream https://\n"), -1);
+	config_free(&cfg);
+	CHECK(cfg.user == NULL && cfg.nupstream == 0);
+	config_free(&cfg);
+	config_free(NULL);
+	config_upstream_free(NULL);
+}
+
+static void
+test_shipped(void)
+{
+	struct config cfg;
+
+	errbuf[0] = '\0';
+	config_defaults(&cfg);
+	CHECK_EQ(config_parse_file(&cfg, SHIPPED_CONF, 1, errbuf,
+	    sizeof(errbuf)), 0);
+	CHECK_EQ(config_finalize(&cfg, "/nonexistent", errbuf,
+	    sizeof(errbuf)), 0);
+	if (errbuf[0] != '\0')
+		fprintf(stderr, "%s\n", errbuf);
+	CHECK_EQ(cfg.mode, MODE_ENCRYPTED_ONLY);
+	CHECK_EQ(cfg.nlisten, 2);
+	CHECK_STR(addr_str(&cfg.listen[0]), "127.0.0.1:53");
+	CHECK_STR(addr_str(&cfg.listen[1]), "[::1]:53");
+	CHECK(cfg.nupstream >= 2);
+	CHECK_EQ(cfg.nresolve, cfg.nupstream);
+	/* Everything pinned: no bootstrap server needed. */
+	CHECK_EQ(cfg.nbootstrap, 0);
+	/* The shipped defaults are the compiled-in ones. */
+	CHECK_EQ(cfg.timeout_ms, 2000);
+	CHECK_EQ(cfg.tls_min_version, TLS1_3_VERSION);
+	config_free(&cfg);
+}
+
+int
+main(void)
+{
+	test_defaults();
+	test_full_file();
+	test_syntax();
+	test_bad_values();
+	test_durations();
+	test_numbers();
+	test_addr();
+	test_url();
+	test_resolve();
+	test_find_resolve();
+	test_env();
+	test_precedence();
+	test_finalize();
+	test_print();
+	test_free();
+	test_shipped();
+	return check_summary();
+}
