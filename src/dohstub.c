@@ -210,6 +210,7 @@ main(int argc, char *argv[])
 	proxy_start(px);
 	event_base_dispatch(base);
 
+	proxy_stop(px);
 	proxy_log_stats(px);
 	proxy_free(px);
 	event_free(ev_term);

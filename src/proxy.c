@@ -405,14 +405,20 @@ proxy_log_stats(const struct proxy *px)
 }
 
 void
-proxy_free(struct proxy *px)
+proxy_stop(struct proxy *px)
 {
 	struct query *q;
 
-	if (px == NULL)
-		return;
 	while ((q = TAILQ_FIRST(&px->queries)) != NULL)
 		query_servfail(q, "shutting down");
+}
+
+void
+proxy_free(struct proxy *px)
+{
+	if (px == NULL)
+		return;
+	proxy_stop(px);
 	upstream_free(px->upstreams);
 	plain_free(px->bootstrap);
 	plain_free(px->fallback);

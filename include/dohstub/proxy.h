@@ -51,7 +51,10 @@ const struct proxy_stats *proxy_stats(const struct proxy *px);
 /* Log the counters at info level. */
 void	proxy_log_stats(const struct proxy *px);
 
-/* Answer every pending query with SERVFAIL and free everything. */
+/* Answer every pending query with SERVFAIL (shutdown). */
+void	proxy_stop(struct proxy *px);
+
+/* proxy_stop(), then free everything. */
 void	proxy_free(struct proxy *px);
 
 #endif

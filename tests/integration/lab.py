@@ -1,0 +1,1294 @@
+"""
+lab: the integration-test laboratory for dohstub.
+
+Standard library only (runs with Debian's /usr/bin/python3).  Everything
+runs on loopback: certificates made with the openssl CLI, unbound as the
+DoH server, a plain-DNS "sink" that marks its answers, the daemon itself,
+a small DNS client and a tiny test runner.
+
+Run a suite:    python3 tests/integration/test_modes.py [test_name ...]
+(or ctest -L integration, which sets DOHSTUB_BIN).  Each suite prints
+"PASS name" / "FAIL name: reason" / "SKIP name: reason" and ends with
+"N passed, N failed"; exit status 1 if any failed.  test_lab.py checks the
+lab itself without the daemon.
+
+Environment:
+  DOHSTUB_BIN       the daemon (default ../../build/dohstub from here)
+  DOHSTUB_VALGRIND  1: run the daemon under valgrind --error-exitcode=99
+                    (waits scaled by 10, load tests skipped)
+  DOHSTUB_KEEP      1: keep the temporary directory (logs, configs)
+  DOHSTUB_VERBOSE   1: tracebacks and measurements
+The daemon gets our environment minus every DOHSTUB_* variable (it
+rejects unknown ones, and ctest sets DOHSTUB_BIN and DOHSTUB_BUILD).
+"""
+
+import atexit
+import ctypes
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VALGRIND = os.environ.get("DOHSTUB_VALGRIND") == "1"
+SLOW = 10.0 if VALGRIND else 1.0	# time factor for waits on the daemon
+
+# ---------------------------------------------------------------- basics
+
+
+class LabError(Exception):
+    """The lab itself could not be set up (not a daemon failure)."""
+
+
+class TestTimeout(Exception):
+    pass
+
+
+class Skip(Exception):
+    """Raised by skip(): the test cannot mean anything here."""
+
+
+def skip(reason):
+    raise Skip(reason)
+
+
+def check(cond, msg="check failed"):
+    """assert that survives python -O."""
+    if not cond:
+        raise AssertionError(msg)
+
+
+_tmpdir = None
+
+
+def tmpdir():
+    """One temporary directory per test process, removed at exit."""
+    global _tmpdir
+    if _tmpdir is None:
+        _tmpdir = tempfile.mkdtemp(prefix="dohstub-lab-")
+        if os.environ.get("DOHSTUB_KEEP") != "1":
+            atexit.register(shutil.rmtree, _tmpdir, True)
+    return _tmpdir
+
+
+def write_file(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+# Every child is killed when the test process dies, even by SIGKILL
+# (PR_SET_PDEATHSIG), and at normal exit (atexit).
+_children = []
+_libc = None
+
+
+def _pdeathsig():
+    try:
+        _libc.prctl(1, signal.SIGKILL, 0, 0, 0)	# PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def spawn(argv, **kw):
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    p = subprocess.Popen(argv, preexec_fn=_pdeathsig, **kw)
+    _children.append(p)
+    return p
+
+
+def _kill_children():
+    for p in _children:
+        if p.poll() is None:
+            try:
+                p.kill()
+                p.wait(2)
+            except Exception:
+                pass
+
+
+atexit.register(_kill_children)
+
+
+def _on_term(signum, frame):
+    sys.exit(128 + signum)	# runs atexit
+
+
+signal.signal(signal.SIGTERM, _on_term)
+
+
+def run(argv, timeout=30, env=None, input=None):
+    """Run a short command, return CompletedProcess (text)."""
+    return subprocess.run(argv, capture_output=True, text=True,
+                          timeout=timeout, env=env, input=input)
+
+
+def note(msg):
+    """Print a measurement when DOHSTUB_VERBOSE=1."""
+    if os.environ.get("DOHSTUB_VERBOSE") == "1":
+        print("  . " + msg, flush=True)
+
+
+def wait_for(pred, timeout, interval=0.05, what="condition"):
+    """Poll pred() until true; returns its value or raises."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("timed out after %.1fs waiting for %s"
+                                 % (timeout, what))
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- ports
+
+_given_ports = set()
+
+
+def free_port(udp_too=True):
+    """A port free for TCP (and UDP) on 127.0.0.1, never handed out twice
+    in this process.  Bound with port 0, remembered, closed."""
+    for _ in range(200):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            if port in _given_ports:
+                continue
+            if udp_too:
+                u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    u.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                finally:
+                    u.close()
+        finally:
+            t.close()
+        _given_ports.add(port)
+        return port
+    raise LabError("no free port")
+
+
+# ---------------------------------------------------------------- certificates
+
+
+class Certs:
+    """Throw-away PKI made with the openssl CLI.
+
+    ca_pem                the lab CA (give it to the daemon as ca-file)
+    server_key/_chain     doh.test + IP SANs, signed by the lab CA
+    wrong_key/_chain      DNS:wrong.test only, signed by the lab CA
+    rogue_ca_pem          a second CA the daemon does not trust
+    rogue_key/_chain      doh.test + IP SANs, signed by the rogue CA
+    *_chain = leaf + CA, as unbound wants in tls-service-pem.
+    """
+
+    GOOD_SAN = "DNS:doh.test,IP:127.0.0.1,IP:::1"
+
+    def __init__(self, d=None):
+        self.dir = d or os.path.join(tmpdir(), "pki")
+        os.makedirs(self.dir, exist_ok=True)
+        self.ca_key, self.ca_pem = self._ca("ca", "dohstub lab CA")
+        self.rogue_ca_key, self.rogue_ca_pem = self._ca("rogue-ca",
+                                                        "untrusted CA")
+        self.server_key, self.server_pem, self.server_chain = self._leaf(
+            "server", "doh.test", self.GOOD_SAN, self.ca_key, self.ca_pem)
+        self.wrong_key, self.wrong_pem, self.wrong_chain = self._leaf(
+            "wrong", "wrong.test", "DNS:wrong.test", self.ca_key,
+            self.ca_pem)
+        self.rogue_key, self.rogue_pem, self.rogue_chain = self._leaf(
+            "rogue", "doh.test", self.GOOD_SAN, self.rogue_ca_key,
+            self.rogue_ca_pem)
+
+    def _ossl(self, *args):
+        r = run(["openssl"] + list(args))
+        if r.returncode != 0:
+            raise LabError("openssl %s: %s" % (args[0], r.stderr.strip()))
+        return r
+
+    def _p(self, name):
+        return os.path.join(self.dir, name)
+
+    def _ca(self, name, cn):
+        key, pem = self._p(name + ".key"), self._p(name + ".pem")
+        self._ossl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                   "-out", pem, "-days", "30", "-subj", "/CN=" + cn,
+                   "-addext", "basicConstraints=critical,CA:TRUE",
+                   "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        return key, pem
+
+    def _leaf(self, name, cn, san, ca_key, ca_pem):
+        key, csr = self._p(name + ".key"), self._p(name + ".csr")
+        pem, chain = self._p(name + ".pem"), self._p(name + "-chain.pem")
+        ext = write_file(self._p(name + ".ext"),
+                         "basicConstraints=critical,CA:FALSE\n"
+                         "keyUsage=critical,digitalSignature\n"
+                         "extendedKeyUsage=serverAuth\n"
+                         "subjectAltName=%s\n" % san)
+        self._ossl("req", "-new", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                   "-out", csr, "-subj", "/CN=" + cn)
+        self._ossl("x509", "-req", "-in", csr, "-CA", ca_pem, "-CAkey",
+                   ca_key, "-set_serial", str(random.getrandbits(63)),
+                   "-days", "30", "-out", pem, "-extfile", ext)
+        with open(chain, "w") as out:
+            for f in (pem, ca_pem):
+                with open(f) as i:
+                    out.write(i.read())
+        return key, pem, chain
+
+
+_certs = None
+
+
+def certs():
+    """The process-wide Certs, made on first use."""
+    global _certs
+    if _certs is None:
+        _certs = Certs()
+    return _certs
+
+
+# ---------------------------------------------------------------- DNS wire
+
+TYPES = {"A": 1, "NS": 2, "CNAME": 5, "SOA": 6, "PTR": 12, "MX": 15,
+         "TXT": 16, "AAAA": 28, "OPT": 41, "ANY": 255}
+TYPE_NAMES = {v: k for k, v in TYPES.items()}
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN",
+          4: "NOTIMP", 5: "REFUSED"}
+
+
+def encode_name(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        if label:
+            b = label.encode()
+            out += bytes([len(b)]) + b
+    return out + b"\0"
+
+
+def opt_rr(size=1232, do=False, options=b""):
+    return (b"\0" + struct.pack(">HHIH", 41, size, 0x8000 if do else 0,
+                                len(options)) + options)
+
+
+def make_query(name, qtype="A", qid=None, rd=True, edns=None, do=False,
+               opcode=0, qr=False, qdcount=None, extra_ar=b"",
+               extra_arcount=0):
+    """Build a query.  edns: None for no OPT, else the UDP size.
+    qdcount overrides the header count (the question is still written
+    when qdcount != 0)."""
+    if qid is None:
+        qid = random.randrange(1, 65536)
+    flags = (0x8000 if qr else 0) | ((opcode & 15) << 11) | \
+        (0x0100 if rd else 0)
+    if isinstance(qtype, str):
+        qtype = TYPES[qtype]
+    question = encode_name(name) + struct.pack(">HH", qtype, 1)
+    ar = b""
+    arcount = 0
+    if edns is not None:
+        ar += opt_rr(edns, do)
+        arcount += 1
+    ar += extra_ar
+    arcount += extra_arcount
+    qd = 1 if qdcount is None else qdcount
+    msg = struct.pack(">HHHHHH", qid, flags, qd, 0, 0, arcount)
+    if qd:
+        msg += question
+    return msg + ar
+
+
+class ParseError(Exception):
+    pass
+
+
+def _read_name(msg, off, depth=0):
+    labels = []
+    jumped = False
+    end = None
+    hops = 0
+    while True:
+        if off >= len(msg):
+            raise ParseError("name past end")
+        n = msg[off]
+        if n & 0xC0 == 0xC0:
+            if off + 1 >= len(msg):
+                raise ParseError("pointer past end")
+            ptr = ((n & 0x3F) << 8) | msg[off + 1]
+            if not jumped:
+                end = off + 2
+            jumped = True
+            off = ptr
+            hops += 1
+            if hops > 64:
+                raise ParseError("pointer loop")
+            continue
+        if n & 0xC0:
+            raise ParseError("bad label type")
+        off += 1
+        if n == 0:
+            break
+        labels.append(msg[off:off + n].decode("latin-1"))
+        off += n
+    return ".".join(labels) + ".", (end if jumped else off)
+
+
+class RR:
+    def __init__(self, name, rtype, rclass, ttl, rdata, value):
+        self.name, self.type, self.rclass = name, rtype, rclass
+        self.ttl, self.rdata, self.value = ttl, rdata, value
+
+    @property
+    def tname(self):
+        return TYPE_NAMES.get(self.type, str(self.type))
+
+    def __repr__(self):
+        v = repr(self.value)
+        if len(v) > 40:
+            v = v[:37] + "..."
+        return "%s %d %s %s" % (self.name, self.ttl, self.tname, v)
+
+
+class Message:
+    """A parsed DNS message (enough for the tests)."""
+
+    def __init__(self, wire):
+        self.wire = wire
+        if len(wire) < 12:
+            raise ParseError("short message (%d bytes)" % len(wire))
+        (self.id, self.flags, self.qdcount, self.ancount, self.nscount,
+         self.arcount) = struct.unpack(">HHHHHH", wire[:12])
+        off = 12
+        self.question = []
+        for _ in range(self.qdcount):
+            name, off = _read_name(wire, off)
+            if off + 4 > len(wire):
+                raise ParseError("question past end")
+            qt, qc = struct.unpack(">HH", wire[off:off + 4])
+            off += 4
+            self.question.append((name, qt, qc))
+        self.answer, off = self._rrs(off, self.ancount)
+        self.authority, off = self._rrs(off, self.nscount)
+        self.additional, off = self._rrs(off, self.arcount)
+        self.trailing = len(wire) - off
+
+    def _rrs(self, off, count):
+        out = []
+        w = self.wire
+        for _ in range(count):
+            name, off = _read_name(w, off)
+            if off + 10 > len(w):
+                raise ParseError("RR header past end")
+            t, c, ttl, rdlen = struct.unpack(">HHIH", w[off:off + 10])
+            off += 10
+            if off + rdlen > len(w):
+                raise ParseError("rdata past end")
+            rdata = w[off:off + rdlen]
+            out.append(RR(name, t, c, ttl, rdata,
+                          self._value(t, off, rdata)))
+            off += rdlen
+        return out, off
+
+    def _value(self, t, off, rdata):
+        if t == 1 and len(rdata) == 4:
+            return socket.inet_ntop(socket.AF_INET, rdata)
+        if t == 28 and len(rdata) == 16:
+            return socket.inet_ntop(socket.AF_INET6, rdata)
+        if t in (2, 5, 12):
+            return _read_name(self.wire, off)[0]
+        if t == 16:
+            strs, i = [], 0
+            while i < len(rdata):
+                n = rdata[i]
+                strs.append(rdata[i + 1:i + 1 + n].decode("latin-1"))
+                i += 1 + n
+            return strs
+        if t == 6:
+            mname, o = _read_name(self.wire, off)
+            rname, o = _read_name(self.wire, o)
+            return (mname, rname) + struct.unpack(">IIIII",
+                                                  self.wire[o:o + 20])
+        return rdata
+
+    # flags
+    qr = property(lambda s: bool(s.flags & 0x8000))
+    opcode = property(lambda s: (s.flags >> 11) & 15)
+    aa = property(lambda s: bool(s.flags & 0x0400))
+    tc = property(lambda s: bool(s.flags & 0x0200))
+    rd = property(lambda s: bool(s.flags & 0x0100))
+    ra = property(lambda s: bool(s.flags & 0x0080))
+    rcode = property(lambda s: s.flags & 15)
+    rcode_name = property(lambda s: RCODES.get(s.rcode, str(s.rcode)))
+
+    @property
+    def opt(self):
+        opts = [r for r in self.additional if r.type == 41]
+        return opts[0] if opts else None
+
+    def values(self, rtype):
+        if isinstance(rtype, str):
+            rtype = TYPES[rtype]
+        return [r.value for r in self.answer if r.type == rtype]
+
+    def __repr__(self):
+        an = repr(self.answer[:3])
+        if len(self.answer) > 3:
+            an = an[:-1] + ", ... %d in all]" % len(self.answer)
+        return ("<id=%d %s%s%s qd=%d an=%s ns=%d ar=%d len=%d>" % (
+            self.id, self.rcode_name, " QR" if self.qr else "",
+            " TC" if self.tc else "", self.qdcount, an,
+            self.nscount, self.arcount, len(self.wire)))
+
+
+def parse(wire):
+    return Message(wire)
+
+
+# ---------------------------------------------------------------- DNS client
+
+
+def udp_exchange(port, wire, timeout=2.0, host="127.0.0.1"):
+    """Send one datagram, return the parsed reply whose ID matches, or
+    None on timeout.  A reply with another ID is an error (the socket is
+    ours alone, so it can only be a wrong ID)."""
+    qid = struct.unpack(">H", wire[:2])[0] if len(wire) >= 2 else None
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_DGRAM)
+    try:
+        s.connect((host, port))
+        s.send(wire)
+        s.settimeout(timeout * SLOW)
+        try:
+            data = s.recv(65535)
+        except (socket.timeout, ConnectionRefusedError):
+            return None
+        m = Message(data)
+        if qid is not None and m.id != qid:
+            raise AssertionError("reply has id %d, query had %d: %r" % (
+                m.id, qid, m))
+        return m
+    finally:
+        s.close()
+
+
+def udp_query(port, name, qtype="A", timeout=2.0, **kw):
+    return udp_exchange(port, make_query(name, qtype, **kw), timeout)
+
+
+def _recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("connection closed after %d of %d bytes"
+                                  % (len(buf), n))
+        buf += chunk
+    return buf
+
+
+def tcp_exchange(port, wires, timeout=3.0, host="127.0.0.1"):
+    """Send every message of wires in ONE write (2-byte framing), read as
+    many answers; returns them (parsed) in arrival order."""
+    if isinstance(wires, bytes):
+        wires = [wires]
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout * SLOW)
+    try:
+        s.connect((host, port))
+        s.sendall(b"".join(struct.pack(">H", len(w)) + w for w in wires))
+        out = []
+        for _ in wires:
+            n = struct.unpack(">H", _recv_exact(s, 2))[0]
+            out.append(Message(_recv_exact(s, n)))
+        return out
+    finally:
+        s.close()
+
+
+def tcp_query(port, name, qtype="A", timeout=3.0, **kw):
+    return tcp_exchange(port, [make_query(name, qtype, **kw)], timeout)[0]
+
+
+def udp_burst(port, wires, timeout=5.0, sockets=8):
+    """Send every query at once over a few sockets; return {id: Message}
+    of what came back before timeout.  IDs must be unique."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+             for _ in range(sockets)]
+    try:
+        for s in socks:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            s.connect(("127.0.0.1", port))
+            s.setblocking(False)
+        for i, w in enumerate(wires):
+            socks[i % sockets].send(w)
+        got = {}
+        import selectors
+        sel = selectors.DefaultSelector()
+        for s in socks:
+            sel.register(s, selectors.EVENT_READ)
+        end = time.monotonic() + timeout * SLOW
+        while len(got) < len(wires):
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            for key, _ in sel.select(left):
+                try:
+                    while True:
+                        data = key.fileobj.recv(65535)
+                        m = Message(data)
+                        got[m.id] = m
+                except (BlockingIOError, ConnectionRefusedError):
+                    pass
+        sel.close()
+        return got
+    finally:
+        for s in socks:
+            s.close()
+
+
+def kdig(port, *args, timeout=10):
+    """Run kdig against 127.0.0.1:port; returns CompletedProcess."""
+    return run(["kdig", "@127.0.0.1", "-p", str(port), "+time=2",
+                "+retry=0"] + list(args), timeout=timeout)
+
+
+def dig(port, *args, timeout=10):
+    return run(["dig", "@127.0.0.1", "-p", str(port), "+time=2",
+                "+tries=1"] + list(args), timeout=timeout)
+
+
+def kdig_doh(port, name, qtype="A", ca=None, hostname="doh.test", *extra):
+    """kdig +https against a DoH server on 127.0.0.1:port."""
+    ca = ca or certs().ca_pem
+    return kdig(port, "+https=/dns-query", "+tls-ca=" + ca,
+                "+tls-hostname=" + hostname, name, qtype, *extra)
+
+
+# ---------------------------------------------------------------- unbound
+
+LAB_ZONE = "lab.test"
+BIG_TXT_COUNT = 40
+MEDIUM_TXT_COUNT = 20
+WILD_ADDR = "192.0.2.7"	# every name under w.lab.test (cache-proof names)
+WWW_A, WWW_AAAA = "192.0.2.1", "2001:db8::1"
+SINK_A = "192.0.2.99"
+
+
+def txt_string(i):
+    """The i-th string of the big TXT set: 100 bytes, recognisable."""
+    head = "txt-%02d-" % i
+    return head + ("abcdefghij" * 10)[:100 - len(head)]
+
+
+def lab_zone_text():
+    """The lab.test zone.  It is served as an unbound auth-zone rather than
+    local-data: unbound answers a local-data CNAME without its target, an
+    auth-zone follows in-zone CNAMEs (answer = CNAME + A) and supports the
+    wildcard."""
+    z = LAB_ZONE
+    lines = [
+        "$ORIGIN %s." % z,
+        "@ 3600 IN SOA ns.%s. hostmaster.%s. 2024010101 3600 600 86400 300"
+        % (z, z),
+        "@ 3600 IN NS ns",
+        "ns 3600 IN A 192.0.2.53",
+        "www 300 IN A %s" % WWW_A,
+        "www 300 IN AAAA %s" % WWW_AAAA,
+        "alias 300 IN CNAME www",
+    ]
+    for i in range(BIG_TXT_COUNT):
+        lines.append('big 300 IN TXT "%s"' % txt_string(i))
+    for i in range(MEDIUM_TXT_COUNT):
+        lines.append('medium 300 IN TXT "%s"' % txt_string(i))
+    # every name below w.lab.test exists: unique names per query defeat
+    # any answer cache in the daemon
+    lines.append("*.w 300 IN A %s" % WILD_ADDR)
+    return "\n".join(lines) + "\n"
+
+
+def unique_name(tag="q"):
+    return "%s-%d-%x.w.%s" % (tag, os.getpid(), random.getrandbits(48),
+                              LAB_ZONE)
+
+
+class Unbound:
+    """unbound as a DoH server (and optionally plain DNS) on loopback.
+
+    cert: "good" (lab CA, doh.test), "rogue" (untrusted CA), "wrong"
+    (lab CA, wrong.test only).
+    """
+
+    def __init__(self, name="unbound", cert="good", plain=True,
+                 doh_port=None, plain_port=None, verbosity=1):
+        c = certs()
+        self.name = name
+        self.key, self.pem = {
+            "good": (c.server_key, c.server_chain),
+            "rogue": (c.rogue_key, c.rogue_chain),
+            "wrong": (c.wrong_key, c.wrong_chain),
+        }[cert]
+        self.doh_port = doh_port or free_port()
+        self.plain_port = (plain_port or free_port()) if plain else None
+        self.dir = os.path.join(tmpdir(), name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "unbound.conf")
+        self.log = os.path.join(self.dir, "unbound.log")
+        self.proc = None
+        lines = [
+            "server:",
+            '  username: ""',
+            '  chroot: ""',
+            '  directory: "%s"' % self.dir,
+            "  use-syslog: no",
+            '  logfile: ""',
+            '  pidfile: ""',
+            "  verbosity: %d" % verbosity,
+            "  do-ip6: no",
+            "  do-daemonize: no",
+            "  interface: 127.0.0.1@%d" % self.doh_port,
+            "  https-port: %d" % self.doh_port,
+            '  tls-service-key: "%s"' % self.key,
+            '  tls-service-pem: "%s"' % self.pem,
+            '  http-endpoint: "/dns-query"',
+            "  access-control: 127.0.0.0/8 allow",
+            '  module-config: "iterator"',
+            "  incoming-num-tcp: 1000",
+            "  so-reuseport: no",
+            "  num-threads: 1",
+        ]
+        if self.plain_port:
+            lines.append("  interface: 127.0.0.1@%d" % self.plain_port)
+        zone = write_file(os.path.join(self.dir, "lab.zone"),
+                          lab_zone_text())
+        lines += [
+            '  local-zone: "." static',	# never recurse: no internet
+            '  local-zone: "%s." transparent' % LAB_ZONE,	# to the auth-zone
+            "auth-zone:",
+            '  name: "%s."' % LAB_ZONE,
+            '  zonefile: "%s"' % zone,
+            "  for-downstream: yes",
+            "  for-upstream: no",
+            "remote-control:",
+            "  control-enable: no",
+        ]
+        write_file(self.conf, "\n".join(lines) + "\n")
+        r = run(["unbound-checkconf", self.conf])
+        if r.returncode != 0:
+            raise LabError("unbound-checkconf: " + r.stdout + r.stderr)
+
+    @property
+    def url(self):
+        return "https://doh.test:%d/dns-query" % self.doh_port
+
+    @property
+    def resolve(self):
+        return "doh.test:%d:127.0.0.1" % self.doh_port
+
+    def start(self, timeout=10):
+        check(self.proc is None or self.proc.poll() is not None,
+              "unbound already running")
+        self._logf = open(self.log, "ab")
+        self.proc = spawn(["unbound", "-d", "-c", self.conf],
+                          stdout=self._logf, stderr=subprocess.STDOUT,
+                          stdin=subprocess.DEVNULL)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise LabError("unbound exited %d: %s" % (
+                    self.proc.returncode, self.log_tail()))
+            if self._answers():
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise LabError("unbound did not answer within %ds: %s" % (
+            timeout, self.log_tail()))
+
+    def _answers(self):
+        # a DoH query answered with the lab data (kdig without a CA does
+        # not authenticate, so this works with every certificate), and the
+        # plain port answering too
+        try:
+            socket.create_connection(("127.0.0.1", self.doh_port),
+                                     0.2).close()
+        except OSError:
+            return False
+        r = kdig(self.doh_port, "+https=/dns-query", "www." + LAB_ZONE, "A",
+                 "+short", timeout=5)
+        if r.stdout.split() != [WWW_A]:
+            return False
+        if self.plain_port:
+            try:
+                m = udp_query(self.plain_port, "www." + LAB_ZONE,
+                              timeout=0.3)
+            except (OSError, ParseError):
+                return False
+            return m is not None and m.values("A") == [WWW_A]
+        return True
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc:
+            self._logf.close()
+        # wait until the port is really free again
+        wait_for(lambda: not _port_listening(self.doh_port), 5,
+                 what="unbound's port to close")
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self._logf.close()
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n=15):
+        return tail(self.log, n)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self.stop()
+
+
+def _port_listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def tail(path, n=15):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+    except OSError:
+        return "(no log)"
+
+
+# ---------------------------------------------------------------- sink
+
+
+def make_sink_answer(wire, addr=SINK_A):
+    """NOERROR with one A record for whatever was asked."""
+    if len(wire) < 12:
+        return None
+    qid, flags, qd = struct.unpack(">HHH", wire[:6])
+    if flags & 0x8000 or qd != 1:
+        return None
+    try:
+        _, off = _read_name(wire, 12)
+    except ParseError:
+        return None
+    if off + 4 > len(wire):
+        return None
+    question = wire[12:off + 4]
+    flags = 0x8000 | (flags & 0x7900) | 0x0080	# QR, opcode, RD, RA
+    hdr = struct.pack(">HHHHHH", qid, flags, 1, 1, 0, 0)
+    rr = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + \
+        socket.inet_aton(addr)
+    return hdr + question + rr
+
+
+class Sink:
+    """A plain-DNS server on 127.0.0.1:port (UDP and TCP) that counts what
+    reaches it and answers every query with A 192.0.2.99."""
+
+    def __init__(self, port=None, answer=True):
+        self.port = port or free_port()
+        self.answer = answer
+        self.lock = threading.Lock()
+        self.datagrams = 0
+        self.tcp_connections = 0
+        self.tcp_queries = 0
+        self.names = []
+        self._stop = False
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", self.port))
+        self.udp.settimeout(0.1)
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.listen(64)
+        self.tcp.settimeout(0.1)
+        self.threads = [threading.Thread(target=self._udp_loop, daemon=True),
+                        threading.Thread(target=self._tcp_loop, daemon=True)]
+        for t in self.threads:
+            t.start()
+        atexit.register(self.close)
+
+    @property
+    def addr(self):
+        return "127.0.0.1:%d" % self.port
+
+    @property
+    def total(self):
+        """Everything that ever reached the sink."""
+        with self.lock:
+            return self.datagrams + self.tcp_connections
+
+    def reset(self):
+        with self.lock:
+            self.datagrams = self.tcp_connections = self.tcp_queries = 0
+            self.names = []
+
+    def _note(self, wire):
+        try:
+            name = _read_name(wire, 12)[0]
+        except Exception:
+            name = None
+        with self.lock:
+            self.names.append(name)
+
+    def _udp_loop(self):
+        while not self._stop:
+            try:
+                data, peer = self.udp.recvfrom(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.datagrams += 1
+            self._note(data)
+            a = make_sink_answer(data) if self.answer else None
+            if a:
+                try:
+                    self.udp.sendto(a, peer)
+                except OSError:
+                    pass
+
+    def _tcp_loop(self):
+        while not self._stop:
+            try:
+                c, _ = self.tcp.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.tcp_connections += 1
+            threading.Thread(target=self._tcp_client, args=(c,),
+                             daemon=True).start()
+
+    def _tcp_client(self, c):
+        c.settimeout(5)
+        try:
+            while not self._stop:
+                n = struct.unpack(">H", _recv_exact(c, 2))[0]
+                data = _recv_exact(c, n)
+                with self.lock:
+                    self.tcp_queries += 1
+                self._note(data)
+                a = make_sink_answer(data) if self.answer else None
+                if a:
+                    c.sendall(struct.pack(">H", len(a)) + a)
+        except (OSError, ConnectionError, struct.error):
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self._stop = True
+        for s in (self.udp, self.tcp):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+class PortWatch:
+    """A TCP listener that only counts connections and closes them: stands
+    where a DoH server would be, to prove nobody came.  With hold=True it
+    keeps them open and silent instead: a stalled server."""
+
+    def __init__(self, port=None, hold=False):
+        self.port = port or free_port()
+        self.connections = 0
+        self.hold = hold
+        self.held = []
+        self._stop = False
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(64)
+        self.sock.settimeout(0.1)
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        atexit.register(self.close)
+
+    def _loop(self):
+        while not self._stop:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            if self.hold:
+                self.held.append(c)
+            else:
+                c.close()
+
+    def close(self):
+        self._stop = True
+        for c in [self.sock] + self.held:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+# ---------------------------------------------------------------- sockets
+
+
+def _proc_net_tcp():
+    """(local_port, remote_port, state, inode) of every TCP socket."""
+    out = []
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(f) as fh:
+                next(fh)
+                for line in fh:
+                    p = line.split()
+                    lport = int(p[1].rsplit(":", 1)[1], 16)
+                    rport = int(p[2].rsplit(":", 1)[1], 16)
+                    out.append((lport, rport, int(p[3], 16), int(p[9])))
+        except OSError:
+            pass
+    return out
+
+
+def _socket_inodes(pid):
+    inodes = set()
+    d = "/proc/%d/fd" % pid
+    try:
+        for fd in os.listdir(d):
+            try:
+                t = os.readlink(os.path.join(d, fd))
+            except OSError:
+                continue
+            if t.startswith("socket:["):
+                inodes.add(int(t[8:-1]))
+    except OSError:
+        pass
+    return inodes
+
+
+def tcp_connections_to(pid, port, established_only=True):
+    """How many TCP connections process pid holds to remote port."""
+    mine = _socket_inodes(pid)
+    return sum(1 for l, r, st, ino in _proc_net_tcp()
+               if r == port and ino in mine and
+               (st == 1 or not established_only))
+
+
+# ---------------------------------------------------------------- the daemon
+
+
+def daemon_bin():
+    b = os.environ.get("DOHSTUB_BIN") or os.path.join(HERE, "..", "..",
+                                                      "build", "dohstub")
+    return os.path.abspath(b)
+
+
+def daemon_env(extra=None):
+    """The environment for the daemon: ours minus every DOHSTUB_* (the
+    daemon rejects unknown ones, and ctest sets DOHSTUB_BIN), plus
+    extra."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("DOHSTUB_")}
+    env.update(extra or {})
+    return env
+
+
+
+
+def run_daemon(args, env=None, timeout=10, config="/dev/null"):
+    """Run the daemon to completion (-n checks); CompletedProcess."""
+    argv = [daemon_bin()]
+    if config is not None:
+        argv += ["-c", config]
+    return run(argv + list(args), timeout=timeout * SLOW,
+               env=daemon_env(env))
+
+
+def parse_stats(line):
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+
+
+_daemons = []
+
+
+class Dohstub:
+    """The daemon under test, listening on 127.0.0.1:port (UDP+TCP).
+
+    settings: {"mode": "encrypted-only", "upstream": [url, ...], ...}
+    become --key value flags (a list repeats the flag).
+    """
+
+    def __init__(self, settings=None, name="dohstub", port=None, env=None,
+                 config="/dev/null", args=()):
+        self.port = port or free_port()
+        self.settings = dict(settings or {})
+        self.settings.setdefault("listen", "127.0.0.1:%d" % self.port)
+        self.name = name
+        self.env = env
+        self.config = config
+        self.extra_args = list(args)
+        self.dir = tmpdir()
+        self.log = os.path.join(self.dir, "%s-%d.log" % (name, self.port))
+        self.proc = None
+        self.returncode = None
+        self.final_stats = None
+        _daemons.append(self)
+
+    def argv(self):
+        argv = [daemon_bin(), "-d"]
+        if self.config is not None:
+            argv += ["-c", self.config]
+        for k, v in self.settings.items():
+            for item in (v if isinstance(v, (list, tuple)) else [v]):
+                argv += ["--" + k, str(item)]
+        argv += self.extra_args
+        if VALGRIND:
+            argv = ["valgrind", "--error-exitcode=99", "--leak-check=full",
+                    "--errors-for-leak-kinds=definite", "-q"] + argv
+        return argv
+
+    def start(self, timeout=10):
+        b = daemon_bin()
+        if not os.access(b, os.X_OK):
+            raise LabError("no daemon binary at %s (set DOHSTUB_BIN)" % b)
+        self._logf = open(self.log, "ab")
+        self.proc = spawn(self.argv(), stdout=self._logf,
+                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                          env=daemon_env(self.env))
+        self.pid = self.proc.pid
+        end = time.monotonic() + timeout * SLOW
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                self.returncode = self.proc.returncode
+                self._logf.close()
+                raise AssertionError("%s exited %d at start-up: %s" % (
+                    self.name, self.proc.returncode, self.log_tail()))
+            if self._bound():
+                return self
+            time.sleep(0.05)
+        self.kill()
+        raise AssertionError("%s did not bind 127.0.0.1:%d within %ds: %s" %
+                             (self.name, self.port, timeout,
+                              self.log_tail()))
+
+    def _bound(self):
+        """UDP and TCP sockets of ours bound to the port: ready, without
+        sending anything that could reach an upstream."""
+        mine = _socket_inodes(self.pid)
+        udp = tcp = False
+        for f, kind in (("/proc/net/udp", "u"), ("/proc/net/udp6", "u"),
+                        ("/proc/net/tcp", "t"), ("/proc/net/tcp6", "t")):
+            try:
+                with open(f) as fh:
+                    next(fh)
+                    for line in fh:
+                        p = line.split()
+                        if int(p[1].rsplit(":", 1)[1], 16) != self.port:
+                            continue
+                        if int(p[9]) not in mine:
+                            continue
+                        if kind == "u":
+                            udp = True
+                        elif int(p[3], 16) == 0x0A:	# LISTEN
+                            tcp = True
+            except OSError:
+                pass
+        return udp and tcp
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self):
+        try:
+            with open(self.log, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=20):
+        return tail(self.log, n)
+
+    def stats_lines(self):
+        return [l for l in self.log_text().splitlines() if "stats:" in l]
+
+    def stats_now(self, timeout=2):
+        """SIGUSR1, then the new stats line as a dict."""
+        before = len(self.stats_lines())
+        self.proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: len(self.stats_lines()) > before, timeout * SLOW,
+                 what="a stats line after SIGUSR1")
+        return parse_stats(self.stats_lines()[-1])
+
+    def stop(self, within=1.0):
+        """SIGTERM; must exit 0 within `within` s.  Returns final stats."""
+        check(self.proc is not None, "not started")
+        if self.proc.poll() is None:
+            t0 = time.monotonic()
+            self.proc.terminate()
+            try:
+                self.proc.wait(within * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                self._logf.close()
+                raise AssertionError("%s still running %.1fs after SIGTERM"
+                                     % (self.name, time.monotonic() - t0))
+        self._logf.close()
+        self.returncode = self.proc.returncode
+        check(self.returncode == 0, "%s exited with status %d: %s" % (
+            self.name, self.returncode, self.log_tail()))
+        lines = self.stats_lines()
+        check(lines, "%s logged no stats line at exit" % self.name)
+        self.final_stats = parse_stats(lines[-1])
+        return self.final_stats
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+            self._logf.close()
+
+    # convenience: a query that must be answered
+    def udp(self, name, qtype="A", timeout=2.0, **kw):
+        m = udp_query(self.port, name, qtype, timeout, **kw)
+        if m is None:
+            raise AssertionError("%s: no UDP answer to %s %s within %.1fs"
+                                 % (self.name, name, qtype, timeout))
+        return m
+
+    def tcp(self, name, qtype="A", timeout=3.0, **kw):
+        return tcp_query(self.port, name, qtype, timeout, **kw)
+
+    def doh_connections(self, port):
+        return tcp_connections_to(self.pid, port)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self.kill()
+
+
+# ---------------------------------------------------------------- runner
+
+
+def timeout(seconds):
+    """Decorator: bound a test's run time (default 30 s)."""
+    def deco(f):
+        f.timeout = seconds
+        return f
+    return deco
+
+
+def _alarm(signum, frame):
+    raise TestTimeout("test took too long")
+
+
+def _call_bounded(f, seconds):
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds * (SLOW if SLOW > 1 else 1))
+    try:
+        f()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def main(ns):
+    """Run the test_* functions of module namespace ns (in definition
+    order; argv may name a subset), with setup_module()/teardown_module()
+    around them.  Exits 1 if any failed."""
+    tests = [(n, f) for n, f in ns.items()
+             if n.startswith("test_") and callable(f)]
+    wanted = sys.argv[1:]
+    if wanted:
+        tests = [(n, f) for n, f in tests
+                 if n in wanted or n[5:] in wanted]
+    verbose = os.environ.get("DOHSTUB_VERBOSE") == "1"
+    passed = failed = 0
+    setup_err = None
+    if "setup_module" in ns:
+        try:
+            _call_bounded(ns["setup_module"], 60)
+        except BaseException as e:
+            setup_err = "setup: %s: %s" % (type(e).__name__, e)
+            traceback.print_exc()
+    for name, f in tests:
+        if setup_err:
+            print("FAIL %s: %s" % (name, setup_err), flush=True)
+            failed += 1
+            continue
+        first = len(_daemons)
+        try:
+            _call_bounded(f, getattr(f, "timeout", 30))
+        except Skip as e:
+            print("SKIP %s: %s" % (name, e), flush=True)
+        except Exception as e:
+            failed += 1
+            reason = str(e).split("\n")[0] or type(e).__name__
+            if not isinstance(e, AssertionError):
+                reason = "%s: %s" % (type(e).__name__, reason)
+            print("FAIL %s: %s" % (name, reason), flush=True)
+            if verbose or not isinstance(e, AssertionError):
+                traceback.print_exc(limit=4)
+            rest = str(e).split("\n")[1:]
+            for l in rest:
+                print("  | " + l)
+            for d in _daemons[first:]:
+                if not rest:
+                    print("  | %s log (%s):" % (d.name, d.log))
+                    for l in d.log_tail(12).splitlines():
+                        print("  | " + l)
+        else:
+            passed += 1
+            print("PASS %s" % name,
+                  flush=True)
+        finally:
+            for d in _daemons[first:]:
+                d.kill()
+    if "teardown_module" in ns:
+        try:
+            ns["teardown_module"]()
+        except Exception as e:
+            print("teardown: %s" % e)
+    _kill_children()
+    if os.environ.get("DOHSTUB_KEEP") == "1" and _tmpdir:
+        print("lab directory kept: %s" % _tmpdir)
+    print("%d passed, %d failed" % (passed, failed), flush=True)
+    sys.exit(1 if failed else 0)

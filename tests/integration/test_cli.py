@@ -1,0 +1,216 @@
+#!/usr/bin/python3
+"""The command line and configuration: -n, -nv, error messages naming
+where and what, precedence flag > environment > file."""
+
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab  # noqa: E402
+from lab import check  # noqa: E402
+
+BASE = """\
+# dohstub test configuration
+listen 127.0.0.1:5301
+upstream https://doh.test:8443/dns-query
+resolve doh.test:8443:127.0.0.1
+fallback 127.0.0.1:5399
+"""
+
+
+def conf(name, text):
+    return lab.write_file(os.path.join(lab.tmpdir(), name), text)
+
+
+def nv(config, *args, env=None):
+    """dohstub -nv; returns (rc, output)."""
+    r = lab.run_daemon(["-nv"] + list(args), env=env, config=config)
+    return r.returncode, r.stdout + r.stderr
+
+
+def setting(out, key):
+    """The values printed for key by -nv (a list: keys can repeat)."""
+    return re.findall(r"^\s*%s[ \t]+(\S.*?)\s*$" % re.escape(key), out,
+                      re.M)
+
+
+def error_line(r, what):
+    """A failed run must print exactly one (non-empty) line."""
+    check(r.returncode != 0, "%s: exit 0, want failure (%r)" % (
+        what, r.stdout + r.stderr))
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    check(len(lines) == 1, "%s: want one error line on stderr, got %d: %r"
+          % (what, len(lines), r.stderr + r.stdout))
+    return lines[0]
+
+
+def good_conf():
+    return conf("good.conf", BASE + """\
+mode encrypted-only   # trailing comment
+ca-file %s
+method get
+timeout 500ms
+edns-udp-size 1400
+max-pending 100
+""" % lab.certs().ca_pem)
+
+
+def test_check_good_config():
+    r = lab.run_daemon(["-n"], config=good_conf())
+    check(r.returncode == 0, "-n on a good config: exit %d: %s" % (
+        r.returncode, r.stderr + r.stdout))
+
+
+def test_check_prints_config():
+    rc, out = nv(good_conf())
+    check(rc == 0, "-nv exit %d: %s" % (rc, out))
+    want = {"mode": ["encrypted-only"],
+            "upstream": ["https://doh.test:8443/dns-query"],
+            "method": ["get"], "edns-udp-size": ["1400"],
+            "max-pending": ["100"], "ca-file": [lab.certs().ca_pem],
+            "listen": ["127.0.0.1:5301"]}
+    wrong = {k: setting(out, k) for k, v in want.items()
+             if setting(out, k) != v}
+    check(not wrong, "-nv printed %r, want %r\n%s" % (
+        wrong, {k: want[k] for k in wrong}, out))
+    t = setting(out, "timeout")
+    check(t in (["500ms"], ["0.5s"]), "timeout printed as %r" % t)
+    check(setting(out, "resolve") and
+          setting(out, "resolve")[0].replace(" ", "") ==
+          "doh.test:8443:127.0.0.1", "resolve: %r" % setting(out, "resolve"))
+    check(setting(out, "fallback") == ["127.0.0.1:5399"],
+          "fallback: %r" % setting(out, "fallback"))
+
+
+def test_printed_config_reads_back():
+    r = lab.run_daemon(["-nv"], config=good_conf())
+    check(r.returncode == 0 and r.stdout.strip(),
+          "-nv printed nothing on stdout: %r" % r.stderr)
+    again = conf("printed.conf", r.stdout)
+    r2 = lab.run_daemon(["-nv"], config=again)
+    check(r2.returncode == 0, "-nv output is not a valid config: %s" %
+          r2.stderr)
+    check(r2.stdout == r.stdout, "printing is not stable:\n%s\n---\n%s"
+          % (r.stdout, r2.stdout))
+
+
+def test_defaults_printed():
+    rc, out = nv(conf("min.conf", BASE + "mode encrypted-only\n"))
+    check(rc == 0, out)
+    check(setting(out, "timeout") in (["2s"], ["2000ms"]),
+          "default timeout %r" % setting(out, "timeout"))
+    check(setting(out, "edns-udp-size") == ["1232"], "default edns-udp-size")
+    check(setting(out, "method") == ["post"], "default method")
+
+
+def test_unknown_key_names_file_and_line():
+    path = conf("unknown.conf", "# comment\nmode encrypted-only\n"
+                "no-such-key 1\nupstream https://doh.test/dns-query\n")
+    r = lab.run_daemon(["-n"], config=path)
+    line = error_line(r, "unknown key")
+    check(path + ":3:" in line, "want %s:3: in %r" % (path, line))
+    check("no-such-key" in line, "key not named: %r" % line)
+
+
+def test_bad_mode_names_file_and_line():
+    path = conf("badmode.conf", BASE + "mode sometimes\n")
+    r = lab.run_daemon(["-n"], config=path)
+    line = error_line(r, "bad mode")
+    check(path + ":6:" in line, "want %s:6: in %r" % (path, line))
+    check("mode" in line, "key not named: %r" % line)
+
+
+def test_bad_flag_value():
+    for args in (["--timeout", "abc"], ["--timeout=abc"]):
+        r = lab.run_daemon(["-n"] + args, config=good_conf())
+        line = error_line(r, " ".join(args))
+        check("--timeout" in line, "%s: %r" % (args, line))
+
+
+def test_more_bad_values():
+    bad = [("method", "put"), ("tls-min-version", "1.1"),
+           ("upstream", "http://doh.test/dns-query"),
+           ("listen", "not-an-address"), ("max-pending", "lots"),
+           ("edns-udp-size", "big"), ("mode", ""),
+           ("resolve", "doh.test"), ("timeout", "-1s")]
+    failures = []
+    for key, value in bad:
+        r = lab.run_daemon(["-n", "--%s=%s" % (key, value)],
+                           config=good_conf())
+        err = [l for l in r.stderr.splitlines() if l.strip()]
+        if r.returncode == 0 or len(err) != 1 or "--" + key not in err[0]:
+            failures.append("--%s=%r -> exit %d %r" % (key, value,
+                                                       r.returncode,
+                                                       r.stderr))
+    check(not failures, "; ".join(failures))
+
+
+def test_unknown_flag():
+    r = lab.run_daemon(["-n", "--no-such-flag", "1"], config=good_conf())
+    check(r.returncode != 0, "unknown flag accepted")
+    check("no-such-flag" in r.stderr, "not named: %r" % r.stderr)
+
+
+def test_bad_env_names_variable():
+    r = lab.run_daemon(["-n"], env={"DOHSTUB_MODE": "bogus"},
+                       config=good_conf())
+    line = error_line(r, "DOHSTUB_MODE=bogus")
+    check("DOHSTUB_MODE" in line, "not named: %r" % line)
+
+
+def test_unknown_env_variable():
+    r = lab.run_daemon(["-n"], env={"DOHSTUB_NO_SUCH_KEY": "1"},
+                       config=good_conf())
+    line = error_line(r, "DOHSTUB_NO_SUCH_KEY")
+    check("DOHSTUB_NO_SUCH_KEY" in line, "not named: %r" % line)
+
+
+def test_precedence_flag_env_file():
+    path = conf("prec.conf", BASE + "mode plaintext\n")
+    env = {"DOHSTUB_MODE": "encrypted-preferred"}
+    rc, out = nv(path, "--mode", "encrypted-only", env=env)
+    check(rc == 0 and setting(out, "mode") == ["encrypted-only"],
+          "flag > env > file: %r" % setting(out, "mode"))
+    rc, out = nv(path, env=env)
+    check(rc == 0 and setting(out, "mode") == ["encrypted-preferred"],
+          "env > file: %r" % setting(out, "mode"))
+    rc, out = nv(path)
+    check(rc == 0 and setting(out, "mode") == ["plaintext"],
+          "file: %r" % setting(out, "mode"))
+    rc, out = nv(path, "--mode=encrypted-only")
+    check(rc == 0 and setting(out, "mode") == ["encrypted-only"],
+          "--key=value form: %r" % setting(out, "mode"))
+
+
+def test_list_precedence():
+    path = conf("lists.conf", BASE + "mode encrypted-only\n"
+                "listen 127.0.0.1:5302\n")
+    rc, out = nv(path)
+    check(setting(out, "listen") == ["127.0.0.1:5301", "127.0.0.1:5302"],
+          "repeating a key in a file appends: %r" % setting(out, "listen"))
+    env = {"DOHSTUB_LISTEN": "127.0.0.1:5303,127.0.0.1:5304"}
+    rc, out = nv(path, env=env)
+    check(setting(out, "listen") == ["127.0.0.1:5303", "127.0.0.1:5304"],
+          "environment list replaces the file's: %r" %
+          setting(out, "listen"))
+    rc, out = nv(path, "--listen", "127.0.0.1:5305",
+                 "--listen=127.0.0.1:5306", env=env)
+    check(setting(out, "listen") == ["127.0.0.1:5305", "127.0.0.1:5306"],
+          "flags replace the environment's: %r" % setting(out, "listen"))
+
+
+def test_encrypted_mode_needs_upstream():
+    path = conf("noup.conf", "listen 127.0.0.1:5301\nmode encrypted-only\n")
+    r = lab.run_daemon(["-n"], config=path)
+    check(r.returncode != 0, "encrypted-only without upstream accepted")
+    check("upstream" in r.stderr, "upstream not named: %r" % r.stderr)
+
+
+def test_missing_config_file():
+    r = lab.run_daemon(["-n"], config=os.path.join(lab.tmpdir(), "nope"))
+    check(r.returncode != 0, "missing -c file accepted")
+
+
+if __name__ == "__main__":
+    lab.main(globals())
