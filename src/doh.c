@@ -61,6 +61,7 @@ struct doh_req {
 	int			 retried;	/* once, after GOAWAY */
 	int			 status;	/* :status */
 	int			 ctype_ok;
+	size_t			 hdrbytes;	/* of the response */
 	enum doh_result		 fail;	/* set while receiving */
 	uint8_t			*body;
 	size_t			 bodylen, bodycap;
@@ -276,8 +277,15 @@ h2_on_header(nghttp2_session *h2, const nghttp2_frame *frame,
 	    frame->headers.cat != NGHTTP2_HCAT_RESPONSE)
 		return 0;
 	r = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);
-	if (r == NULL)
+	if (r == NULL || r->fail != DOH_OK)
 		return 0;
+	r->hdrbytes += namelen + valuelen + 32;	/* RFC 9113 6.5.2 */
+	if (r->hdrbytes > DOH_MAX_HEADER_BYTES) {
+		r->fail = DOH_ERR_PROTOCOL;
+		nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE,
+		    frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+		return 0;
+	}
 	if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
 		/* nghttp2 has checked it is three digits. */
 		for (i = 0; i < valuelen; i++)
@@ -476,6 +484,8 @@ session_send(struct doh_session *s)
 		}
 		if (n == 0)
 			break;
+		if (s->bev == NULL)
+			continue;	/* doh_test_client(): discarded */
 		if (used + (size_t)n > sizeof(buf) && used > 0) {
 			bufferevent_write(s->bev, buf, used);
 			used = 0;
@@ -613,7 +623,8 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 	}
-	evtimer_del(s->tick);
+	if (s->tick != NULL)
+		evtimer_del(s->tick);
 	if (was_cur && !s->ready) {
 		/* A failed attempt: the next address, or back off. */
 		c->cur = NULL;
@@ -636,34 +647,51 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 	kick(c);
 }
 
+/* Bytes from the server.  Returns -1 if the session died of them. */
+static int
+session_input(struct doh_session *s, const uint8_t *data, size_t len)
+{
+	ssize_t n;
+
+	s->last_read_ms = clock_ms();
+	n = nghttp2_session_mem_recv(s->h2, data, len);
+	if (n < 0) {
+		session_kill(s, DOH_ERR_PROTOCOL, nghttp2_strerror((int)n));
+		return -1;
+	}
+	return 0;
+}
+
+/* After input: follow GOAWAY, start what waits, send, end if done. */
+static void
+session_after_input(struct doh_session *s)
+{
+	if (s->dead)
+		return;
+	if (s->goaway)
+		session_retire(s);
+	session_start_streams(s);
+	session_send(s);
+	if (!s->dead && !nghttp2_session_want_read(s->h2) &&
+	    !nghttp2_session_want_write(s->h2) && (s->bev == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0))
+		session_kill(s, DOH_ERR_CONNECT, "session finished");
+}
+
 static void
 session_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct doh_session *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	unsigned char *data;
-	ssize_t n;
 	size_t len;
 
-	s->last_read_ms = clock_ms();
 	while ((len = evbuffer_get_contiguous_space(in)) > 0) {
-		data = evbuffer_pullup(in, (ssize_t)len);
-		n = nghttp2_session_mem_recv(s->h2, data, len);
-		if (n < 0) {
-			session_kill(s, DOH_ERR_PROTOCOL,
-			    nghttp2_strerror((int)n));
+		if (session_input(s, evbuffer_pullup(in, (ssize_t)len),
+		    len) == -1)
 			return;
-		}
-		evbuffer_drain(in, (size_t)n);
+		evbuffer_drain(in, len);
 	}
-	if (s->goaway)
-		session_retire(s);
-	session_start_streams(s);
-	session_send(s);
-	if (!nghttp2_session_want_read(s->h2) &&
-	    !nghttp2_session_want_write(s->h2) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		session_kill(s, DOH_ERR_CONNECT, "session finished");
+	session_after_input(s);
 }
 
 static void
@@ -1069,6 +1097,50 @@ doh_free(struct doh_client *c)
 	free(c->authority);
 	free(c->name);
 	free(c);
+}
+
+struct doh_client *
+doh_test_client(struct event_base *base, const struct doh_params *p)
+{
+	struct doh_client *c;
+	struct doh_session *s;
+
+	if ((c = doh_new(base, p, NULL, NULL)) == NULL)
+		return NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		doh_free(c);
+		return NULL;
+	}
+	s->c = c;
+	TAILQ_INIT(&s->streams);
+	c->cur = s;
+	if (session_h2_init(s) == -1) {
+		doh_free(c);
+		return NULL;
+	}
+	s->ready = 1;
+	s->started_ms = s->ready_ms = s->last_read_ms = clock_ms();
+	/* No address: a lost session is never replaced by a real one. */
+	c->state = DOH_READY;
+	return c;
+}
+
+int
+doh_test_input(struct doh_client *c, const uint8_t *data, size_t len)
+{
+	struct doh_session *s = c->cur;
+
+	/* After GOAWAY the session drains among the old ones. */
+	if (s == NULL)
+		TAILQ_FOREACH(s, &c->old, entry)
+			if (!s->dead)
+				break;
+	if (s == NULL || s->dead)
+		return -1;
+	if (session_input(s, data, len) == -1)
+		return -1;
+	session_after_input(s);
+	return s->dead ? -1 : 0;
 }
 
 int

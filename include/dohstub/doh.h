@@ -20,6 +20,7 @@
 
 #define DOH_MAX_ADDRS		8
 #define DOH_MAX_BODY		65535
+#define DOH_MAX_HEADER_BYTES	16384	/* per response */
 #define DOH_BACKOFF_MIN_MS	250
 #define DOH_BACKOFF_MAX_MS	5000
 
@@ -117,6 +118,17 @@ const char *doh_name(const struct doh_client *c);
 
 /* Fail everything with DOH_ERR_SHUTDOWN (callbacks run) and free. */
 void	doh_free(struct doh_client *c);
+
+/*
+ * Tests and fuzzing: a client whose one session has no socket, as if the
+ * TLS handshake had just completed.  Requests submitted to it become
+ * frames that are discarded; doh_test_input() feeds raw server bytes to
+ * its HTTP/2 session (as the read callback would) and returns -1 once the
+ * session is dead.  Free with doh_free().
+ */
+struct doh_client *doh_test_client(struct event_base *base,
+	    const struct doh_params *params);
+int	doh_test_input(struct doh_client *c, const uint8_t *data, size_t len);
 
 /*
  * Build the GET path "path?dns=BASE64URL" (no padding) for msg into buf.
