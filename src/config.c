@@ -1337,9 +1337,10 @@ config_parse_env(struct config *cfg, char *const envp[], char *err,
 
 /*
  * The nameservers of a resolv.conf (port 53) that are not dohstub itself,
- * without duplicates.  A file that cannot be read gives none.
+ * without duplicates.  A missing file gives none; any other failure to
+ * read it (out of memory, say) is -1 with errno set, not "none".
  */
-static size_t
+static ssize_t
 config_nameservers(const struct config *cfg, const char *path,
     struct config_addr *out, size_t max)
 {
@@ -1349,7 +1350,7 @@ config_nameservers(const struct config *cfg, const char *path,
 	int dup;
 
 	if (config_slurp(path, &buf, &len) == -1)
-		return 0;
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
 	for (line = buf; line != NULL && line < buf + len; line = next) {
 		if ((next = strchr(line, '\n')) != NULL)
 			*next++ = '\0';
@@ -1404,6 +1405,7 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	const char *mode;
 	struct stat st;
 	size_t i, j, nns = 0;
+	ssize_t got;
 	int fd, encrypted, isdir;
 
 	if (cfg->nlisten == 0) {
@@ -1414,8 +1416,15 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		cfg->nlisten = 2;
 	}
 	if ((cfg->nfallback == 0 || cfg->nbootstrap == 0) &&
-	    resolv_conf != NULL)
-		nns = config_nameservers(cfg, resolv_conf, ns, nitems(ns));
+	    resolv_conf != NULL) {
+		if ((got = config_nameservers(cfg, resolv_conf, ns,
+		    nitems(ns))) == -1) {
+			config_errf(err, errlen, "%s: cannot read: %s",
+			    resolv_conf, strerror(errno));
+			return -1;
+		}
+		nns = (size_t)got;
+	}
 	if (cfg->nfallback == 0) {
 		memcpy(cfg->fallback, ns, nns * sizeof(ns[0]));
 		cfg->nfallback = nns;

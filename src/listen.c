@@ -491,7 +491,12 @@ tcp_process(struct tcp_conn *c)
 		if (used == 0)
 			break;
 		if (used < 0) {
-			tcp_close(c, "zero length prefix");
+			/* The stream is broken from here on, but the queries
+			 * before it were fine: answer them, then close. */
+			log_debug("tcp %s: zero length prefix", c->name);
+			c->state = TCP_DRAINING;
+			bufferevent_disable(c->bev, EV_READ);
+			tcp_update(c);
 			break;
 		}
 		if ((p = calloc(1, sizeof(*p))) == NULL) {
@@ -605,9 +610,12 @@ tcp_readcb(struct bufferevent *bev, void *arg)
 {
 	struct tcp_conn *c = arg;
 
+	/*
+	 * Bytes alone do not restart the idle timer, only whole queries
+	 * and answers do: a client trickling a byte at a time (slowloris)
+	 * is idle.
+	 */
 	(void)bev;
-	if (c->inflight == 0)
-		tcp_idle_arm(c);
 	tcp_process(c);
 }
 
