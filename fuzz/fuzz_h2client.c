@@ -25,17 +25,16 @@ static const uint8_t query[] = {
 static struct dns_query_info qi;
 
 static void
-done(enum doh_result res, int status, const uint8_t *body, size_t len,
-    void *arg)
+done(enum doh_result res, const struct doh_response *resp, void *arg)
 {
 	int *pending = arg;
 
-	(void)status;
 	if (res == DOH_OK) {
 		/* What the proxy would do with it next. */
-		if (body == NULL || len == 0 || len > DOH_MAX_BODY)
+		if (resp->body == NULL || resp->len == 0 ||
+		    resp->len > DOH_MAX_BODY || resp->status != 200)
 			abort();
-		(void)dnsmsg_check_answer(body, len, &qi);
+		(void)dnsmsg_check_answer(resp->body, resp->len, &qi);
 	}
 	(*pending)--;
 }

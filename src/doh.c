@@ -15,10 +15,12 @@
 #include <netinet/tcp.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -62,6 +64,9 @@ struct doh_req {
 	int			 status;	/* :status */
 	int			 ctype_ok;
 	size_t			 hdrbytes;	/* of the response */
+	char			*hdrtext;	/* with keep_headers */
+	size_t			 hdrlen;
+	uint64_t		 submit_ms, sent_ms, first_byte_ms;
 	enum doh_result		 fail;	/* set while receiving */
 	uint8_t			*body;
 	size_t			 bodylen, bodycap;
@@ -75,9 +80,12 @@ struct doh_session {
 	TAILQ_ENTRY(doh_session) entry;	/* client->old */
 	struct doh_client	*c;
 	nghttp2_session		*h2;
+	int			 fd;	/* until bev owns it */
+	struct event		*connev;	/* TCP connect */
 	struct bufferevent	*bev;
-	SSL			*ssl;	/* owned by bev */
+	SSL			*ssl;	/* owned by bev once there is one */
 	struct event		*tick;
+	uint64_t		 tcp_ms;	/* TCP connected */
 	struct doh_req_list	 streams;
 	size_t			 nstreams;
 	int			 ready;	/* handshake done, h2 up */
@@ -95,7 +103,7 @@ struct doh_client {
 	struct event_base	*base;
 	char			*host, *path, *authority, *name;
 	uint16_t		 port;
-	int			 host_is_ip, use_get;
+	int			 host_is_ip, use_get, keep_headers;
 	SSL_CTX			*ctx;
 	unsigned		 timeout_ms, keepalive_ms;
 	doh_state_cb		*state_cb;
@@ -118,6 +126,9 @@ struct doh_client {
 	struct event		*kick;
 	struct event		*retry;
 	struct tls_resume	 resume;
+	doh_connected_cb	*connected_cb;
+	void			*connected_arg;
+	char			 last_error[160];
 };
 
 static void	client_set_state(struct doh_client *, enum doh_state);
@@ -136,6 +147,7 @@ static void
 req_free(struct doh_req *r)
 {
 	free(r->body);
+	free(r->hdrtext);
 	free(r);
 }
 
@@ -160,10 +172,22 @@ req_unlink(struct doh_req *r)
 static void
 req_finish(struct doh_req *r, enum doh_result res)
 {
+	struct doh_response resp;
+
 	req_unlink(r);
-	if (r->cb != NULL)
-		r->cb(res, r->status, res == DOH_OK ? r->body : NULL,
-		    res == DOH_OK ? r->bodylen : 0, r->arg);
+	if (r->cb != NULL) {
+		memset(&resp, 0, sizeof(resp));
+		resp.status = r->status;
+		if (res == DOH_OK) {
+			resp.body = r->body;
+			resp.len = r->bodylen;
+		}
+		resp.submit_ms = r->submit_ms;
+		resp.sent_ms = r->sent_ms;
+		resp.first_byte_ms = r->first_byte_ms;
+		resp.headers = r->hdrtext;
+		r->cb(res, &resp, r->arg);
+	}
 	req_free(r);
 }
 
@@ -262,6 +286,25 @@ h2_read_body(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
 	return (ssize_t)n;
 }
 
+/* "name: value\n" for dohq -v; bounded by DOH_MAX_HEADER_BYTES above. */
+static void
+req_keep_header(struct doh_req *r, const uint8_t *name, size_t namelen,
+    const uint8_t *value, size_t valuelen)
+{
+	size_t need = r->hdrlen + namelen + valuelen + 4;
+	char *p;
+
+	if ((p = realloc(r->hdrtext, need)) == NULL)
+		return;
+	r->hdrtext = p;
+	memcpy(p + r->hdrlen, name, namelen);
+	memcpy(p + r->hdrlen + namelen, ": ", 2);
+	memcpy(p + r->hdrlen + namelen + 2, value, valuelen);
+	r->hdrlen += namelen + valuelen + 3;
+	p[r->hdrlen - 1] = '\n';
+	p[r->hdrlen] = '\0';
+}
+
 static int
 h2_on_header(nghttp2_session *h2, const nghttp2_frame *frame,
     const uint8_t *name, size_t namelen, const uint8_t *value,
@@ -279,6 +322,8 @@ h2_on_header(nghttp2_session *h2, const nghttp2_frame *frame,
 	r = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);
 	if (r == NULL || r->fail != DOH_OK)
 		return 0;
+	if (r->first_byte_ms == 0)
+		r->first_byte_ms = clock_ms();
 	r->hdrbytes += namelen + valuelen + 32;	/* RFC 9113 6.5.2 */
 	if (r->hdrbytes > DOH_MAX_HEADER_BYTES) {
 		r->fail = DOH_ERR_PROTOCOL;
@@ -286,6 +331,8 @@ h2_on_header(nghttp2_session *h2, const nghttp2_frame *frame,
 		    frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
 		return 0;
 	}
+	if (r->c->keep_headers)
+		req_keep_header(r, name, namelen, value, valuelen);
 	if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
 		/* nghttp2 has checked it is three digits. */
 		for (i = 0; i < valuelen; i++)
@@ -315,6 +362,8 @@ h2_on_data(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
 	r = nghttp2_session_get_stream_user_data(h2, stream_id);
 	if (r == NULL || r->fail != DOH_OK)
 		return 0;
+	if (r->first_byte_ms == 0)
+		r->first_byte_ms = clock_ms();
 	if (len > DOH_MAX_BODY - r->bodylen) {
 		r->fail = DOH_ERR_BODY;
 		nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, stream_id,
@@ -423,8 +472,14 @@ session_free(struct doh_session *s)
 		nghttp2_session_del(s->h2);
 	if (s->bev != NULL)
 		bufferevent_free(s->bev);	/* frees ssl, closes fd */
-	else if (s->ssl != NULL)
-		SSL_free(s->ssl);
+	else {
+		if (s->ssl != NULL)
+			SSL_free(s->ssl);
+		if (s->fd != -1)
+			close(s->fd);
+	}
+	if (s->connev != NULL)
+		event_free(s->connev);
 	if (s->tick != NULL)
 		event_free(s->tick);
 	free(s);
@@ -573,6 +628,7 @@ session_start_streams(struct doh_session *s)
 		c->nwaiting--;
 		r->s = s;
 		r->stream_id = id;
+		r->sent_ms = clock_ms();
 		if (s->nstreams == 0 && !s->ping_out)
 			s->wait_since_ms = clock_ms();
 		TAILQ_INSERT_TAIL(&s->streams, r, entry);
@@ -619,6 +675,9 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 	if (s->dead)
 		return;
 	s->dead = 1;
+	snprintf(c->last_error, sizeof(c->last_error), "%s", why);
+	if (s->connev != NULL)
+		event_del(s->connev);
 	if (s->bev != NULL) {
 		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
@@ -710,6 +769,7 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 {
 	struct doh_session *s = arg;
 	struct doh_client *c = s->c;
+	struct doh_conn_info info;
 	unsigned long e;
 	long vr;
 	char why[256];
@@ -735,6 +795,13 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 		log_debug("upstream %s: connected (%s, %s%s)", c->name,
 		    SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl),
 		    SSL_session_reused(s->ssl) ? ", resumed" : "");
+		if (c->connected_cb != NULL) {
+			info.peer = (struct sockaddr *)&c->addrs[c->addr_idx];
+			info.connect_ms = s->tcp_ms - s->started_ms;
+			info.handshake_ms = s->ready_ms - s->tcp_ms;
+			info.ssl = s->ssl;
+			c->connected_cb(c, &info, c->connected_arg);
+		}
 		client_set_state(c, DOH_READY);
 		session_start_streams(s);
 		session_send(s);
@@ -742,6 +809,7 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 	}
 	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
 		return;
+	/* TCP is up by now (session_tcp_cb): what fails here is TLS or h2. */
 	serr = EVUTIL_SOCKET_ERROR();
 	vr = SSL_get_verify_result(s->ssl);
 	e = bufferevent_get_openssl_error(bev);
@@ -749,19 +817,17 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 		snprintf(why, sizeof(why), "certificate verification failed: "
 		    "%s", X509_verify_cert_error_string(vr));
 		session_kill(s, DOH_ERR_TLS, why);
-	} else if (!s->ready && serr != 0 && serr != EAGAIN &&
-	    serr != EINPROGRESS) {
-		/* The TLS layer reports a failed connect as EOF or error. */
-		session_kill(s, DOH_ERR_CONNECT,
-		    evutil_socket_error_to_string(serr));
-	} else if (e != 0) {
+	} else if (e != 0 && ERR_reason_error_string(e) != NULL) {
 		snprintf(why, sizeof(why), "TLS: %s",
-		    ERR_reason_error_string(e) ? ERR_reason_error_string(e) :
-		    "error");
+		    ERR_reason_error_string(e));
+		session_kill(s, s->ready ? DOH_ERR_CONNECT : DOH_ERR_TLS, why);
+	} else if (!s->ready) {
+		snprintf(why, sizeof(why), "TLS handshake: %s",
+		    (events & BEV_EVENT_EOF) || serr == 0 || serr == EAGAIN ?
+		    "connection closed by the server" :
+		    evutil_socket_error_to_string(serr));
 		session_kill(s, DOH_ERR_TLS, why);
-	} else if (!s->ready)
-		session_kill(s, DOH_ERR_TLS, "closed during the TLS handshake");
-	else if (events & BEV_EVENT_EOF)
+	} else if (events & BEV_EVENT_EOF)
 		session_kill(s, DOH_ERR_CONNECT, "closed by the server");
 	else
 		session_kill(s, DOH_ERR_CONNECT,
@@ -802,13 +868,54 @@ session_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/* The TCP connect finished, well or not: on to TLS. */
+static void
+session_tcp_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct doh_session *s = arg;
+	struct doh_client *c = s->c;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	(void)ev;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		session_kill(s, DOH_ERR_CONNECT, strerror(err));
+		return;
+	}
+	s->tcp_ms = clock_ms();
+	if ((s->ssl = tls_ssl_new(c->ctx, c->host, c->host_is_ip,
+	    &c->resume)) == NULL) {
+		session_kill(s, DOH_ERR_TLS, "cannot set up TLS");
+		return;
+	}
+	s->bev = bufferevent_openssl_socket_new(c->base, s->fd, s->ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
+	    BEV_OPT_DEFER_CALLBACKS);
+	if (s->bev == NULL) {
+		session_kill(s, DOH_ERR_TLS, "cannot set up TLS");
+		return;
+	}
+	s->fd = -1;	/* the bufferevent owns it, and the SSL */
+	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
+	    session_event_cb, s);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+/*
+ * Connect to the current address.  TCP first, on our own socket, so a
+ * refused connect is told apart from a TLS failure and each is timed.
+ */
 static void
 client_connect(struct doh_client *c)
 {
 	struct doh_session *s;
+	struct sockaddr_storage *ss;
 	struct timeval tv;
 	unsigned tick;
-	int one = 1, fd;
+	int one = 1;
 
 	if (c->cur != NULL || c->naddrs == 0)
 		return;
@@ -820,25 +927,15 @@ client_connect(struct doh_client *c)
 	 */
 	if (c->state != DOH_BACKOFF)
 		client_set_state(c, DOH_CONNECTING);
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		goto fail;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		client_backoff(c, DOH_ERR_CONNECT, "out of memory");
+		return;
+	}
 	s->c = c;
+	s->fd = -1;
 	TAILQ_INIT(&s->streams);
 	s->started_ms = clock_ms();
-	if ((s->ssl = tls_ssl_new(c->ctx, c->host, c->host_is_ip,
-	    &c->resume)) == NULL)
-		goto fail;
-	s->bev = bufferevent_openssl_socket_new(c->base, -1, s->ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
-	    BEV_OPT_DEFER_CALLBACKS);
-	if (s->bev == NULL)
-		goto fail;
-	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
-	if ((s->tick = event_new(c->base, -1, EV_PERSIST, session_tick_cb,
-	    s)) == NULL)
-		goto fail;
+	c->cur = s;
 	tick = c->timeout_ms / 4;
 	if (tick < 50)
 		tick = 50;
@@ -846,30 +943,29 @@ client_connect(struct doh_client *c)
 		tick = 1000;
 	tv.tv_sec = tick / 1000;
 	tv.tv_usec = (tick % 1000) * 1000;
-	evtimer_add(s->tick, &tv);
-	c->cur = s;
+	if ((s->tick = event_new(c->base, -1, EV_PERSIST, session_tick_cb,
+	    s)) == NULL || evtimer_add(s->tick, &tv) == -1) {
+		session_kill(s, DOH_ERR_CONNECT, "out of memory");
+		return;
+	}
+	ss = &c->addrs[c->addr_idx];
 	log_debug("upstream %s: connecting (address %zu of %zu)", c->name,
 	    c->addr_idx + 1, c->naddrs);
-	if (bufferevent_socket_connect(s->bev,
-	    (struct sockaddr *)&c->addrs[c->addr_idx],
-	    (int)c->lens[c->addr_idx]) == -1) {
+	if ((s->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1) {
 		session_kill(s, DOH_ERR_CONNECT, strerror(errno));
 		return;
 	}
 	/* Requests are small and latency is all: no Nagle. */
-	if ((fd = bufferevent_getfd(s->bev)) != -1)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	return;
- fail:
-	if (s != NULL && s->bev == NULL && s->ssl != NULL) {
-		SSL_free(s->ssl);
-		s->ssl = NULL;
+	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(s->fd, (struct sockaddr *)ss, c->lens[c->addr_idx]) ==
+	    -1 && errno != EINPROGRESS) {
+		session_kill(s, DOH_ERR_CONNECT, strerror(errno));
+		return;
 	}
-	if (c->cur == s)
-		c->cur = NULL;
-	session_free(s);
-	client_backoff(c, DOH_ERR_CONNECT, "out of memory");
+	if ((s->connev = event_new(c->base, s->fd, EV_WRITE, session_tcp_cb,
+	    s)) == NULL || event_add(s->connev, NULL) == -1)
+		session_kill(s, DOH_ERR_CONNECT, "out of memory");
 }
 
 static void
@@ -924,6 +1020,7 @@ doh_new(struct event_base *base, const struct doh_params *p,
 	c->port = p->port;
 	c->host_is_ip = p->host_is_ip;
 	c->use_get = p->use_get;
+	c->keep_headers = p->keep_headers;
 	c->ctx = p->ssl_ctx;
 	c->timeout_ms = p->timeout_ms;
 	c->keepalive_ms = p->keepalive_ms;
@@ -1015,6 +1112,7 @@ doh_submit(struct doh_client *c, const uint8_t *msg, size_t len,
 	r->cb = cb;
 	r->arg = arg;
 	r->stream_id = -1;
+	r->submit_ms = clock_ms();
 	r->len = len;
 	memcpy(r->msg, msg, len);
 	TAILQ_INSERT_TAIL(&c->waiting, r, entry);
@@ -1039,6 +1137,16 @@ doh_cancel(struct doh_req *r)
 		r->cb = NULL;
 		nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE,
 		    r->stream_id, NGHTTP2_CANCEL);
+		/*
+		 * Given up on without an answer (a timeout, mostly): is the
+		 * server still there?  Without this probe a dead connection
+		 * whose streams all time out would never be noticed.
+		 */
+		if (r->first_byte_ms == 0 && !s->ping_out && s->ready &&
+		    nghttp2_submit_ping(s->h2, NGHTTP2_FLAG_NONE, NULL) == 0) {
+			s->ping_out = 1;
+			s->wait_since_ms = clock_ms();
+		}
 		kick(r->c);
 		return;
 	}
@@ -1062,6 +1170,19 @@ const char *
 doh_name(const struct doh_client *c)
 {
 	return c->name;
+}
+
+const char *
+doh_last_error(const struct doh_client *c)
+{
+	return c->last_error;
+}
+
+void
+doh_set_connected_cb(struct doh_client *c, doh_connected_cb *cb, void *arg)
+{
+	c->connected_cb = cb;
+	c->connected_arg = arg;
 }
 
 void
@@ -1112,6 +1233,7 @@ doh_test_client(struct event_base *base, const struct doh_params *p)
 		return NULL;
 	}
 	s->c = c;
+	s->fd = -1;
 	TAILQ_INIT(&s->streams);
 	c->cur = s;
 	if (session_h2_init(s) == -1) {

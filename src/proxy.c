@@ -162,23 +162,23 @@ query_timeout_cb(evutil_socket_t fd, short ev, void *arg)
 }
 
 static void
-doh_done(enum doh_result res, int status, const uint8_t *body, size_t len,
-    void *arg)
+doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 {
 	struct query *q = arg;
 	struct proxy *px = q->px;
 
 	q->doh = NULL;
-	if (res == DOH_OK && dnsmsg_check_answer(body, len, &q->qi) == 0) {
+	if (res == DOH_OK && dnsmsg_check_answer(resp->body, resp->len,
+	    &q->qi) == 0) {
 		px->stats.answered_doh++;
-		query_answer(q, body, len);
+		query_answer(q, resp->body, resp->len);
 		return;
 	}
 	px->stats.doh_errors++;
 	log_debug("upstream %s: %s (HTTP status %d)",
 	    doh_name(upstream_get(px->upstreams, (size_t)q->upstream)),
 	    res == DOH_OK ? "answer does not match the query" :
-	    doh_result_names[res], status);
+	    doh_result_names[res], resp->status);
 	if (res == DOH_ERR_SHUTDOWN) {
 		query_servfail(q, "shutting down");
 		return;

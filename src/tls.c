@@ -9,7 +9,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "dohstub/log.h"
 #include "dohstub/tls.h"
 
 static const unsigned char tls_alpn[] = { 2, 'h', '2' };
@@ -17,19 +16,30 @@ static const unsigned char tls_alpn[] = { 2, 'h', '2' };
 /* ex_data slot holding the struct tls_resume of an SSL. */
 static int tls_resume_idx = -1;
 
-/* A new session (TLS 1.3 sends tickets after the handshake): keep it. */
+/*
+ * A new session (TLS 1.3 sends tickets after the handshake): keep a copy.
+ * Not the object itself: it is also the connection's current session,
+ * and SSL_free() marks that not resumable when the connection did not
+ * end with a clean shutdown, which is how DoH connections mostly end.
+ */
 static int
 tls_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct tls_resume *resume;
+	SSL_SESSION *copy;
 
 	resume = SSL_get_ex_data(ssl, tls_resume_idx);
-	if (resume == NULL || !SSL_SESSION_is_resumable(sess))
+	if (resume == NULL || !SSL_SESSION_is_resumable(sess) ||
+	    (copy = SSL_SESSION_dup(sess)) == NULL)
 		return 0;
-	if (resume->sess != NULL)
-		SSL_SESSION_free(resume->sess);
-	resume->sess = sess;
-	return 1;	/* we keep the reference */
+	if (resume->n == TLS_RESUME_MAX) {
+		SSL_SESSION_free(resume->sess[0]);
+		memmove(&resume->sess[0], &resume->sess[1],
+		    (TLS_RESUME_MAX - 1) * sizeof(resume->sess[0]));
+		resume->n--;
+	}
+	resume->sess[resume->n++] = copy;
+	return 0;	/* OpenSSL keeps its reference to sess */
 }
 
 SSL_CTX *
@@ -82,7 +92,9 @@ tls_ssl_new(SSL_CTX *ctx, const char *host, int host_is_ip,
     struct tls_resume *resume)
 {
 	X509_VERIFY_PARAM *param;
+	SSL_SESSION *sess;
 	SSL *ssl;
+	int resumable;
 
 	if ((ssl = SSL_new(ctx)) == NULL)
 		return NULL;
@@ -102,8 +114,19 @@ tls_ssl_new(SSL_CTX *ctx, const char *host, int host_is_ip,
 	if (resume != NULL) {
 		if (!SSL_set_ex_data(ssl, tls_resume_idx, resume))
 			goto fail;
-		if (resume->sess != NULL && !SSL_set_session(ssl, resume->sess))
-			goto fail;
+		/* The newest ticket, used once: SSL_set_session takes a
+		 * reference of its own. */
+		while (resume->n > 0) {
+			sess = resume->sess[--resume->n];
+			resumable = SSL_SESSION_is_resumable(sess);
+			if (resumable && !SSL_set_session(ssl, sess)) {
+				SSL_SESSION_free(sess);
+				goto fail;
+			}
+			SSL_SESSION_free(sess);
+			if (resumable)
+				break;
+		}
 	}
 	return ssl;
  fail:
@@ -147,7 +170,6 @@ tls_error_str(SSL *ssl, char *buf, size_t size)
 void
 tls_resume_clear(struct tls_resume *resume)
 {
-	if (resume->sess != NULL)
-		SSL_SESSION_free(resume->sess);
-	resume->sess = NULL;
+	while (resume->n > 0)
+		SSL_SESSION_free(resume->sess[--resume->n]);
 }

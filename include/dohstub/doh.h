@@ -59,18 +59,40 @@ struct doh_params {
 	const char	*path;		/* "/dns-query" */
 	int		 host_is_ip;
 	int		 use_get;	/* GET ?dns= instead of POST */
+	int		 keep_headers;	/* fill doh_response.headers */
 	SSL_CTX		*ssl_ctx;	/* shared, not owned */
 	unsigned	 timeout_ms;	/* connect/handshake and liveness */
 	unsigned	 keepalive_ms;	/* PING after this much idle; 0 off */
 };
 
+/* How a request ended; everything is valid only during the callback. */
+struct doh_response {
+	int		 status;	/* :status, 0 if none came */
+	const uint8_t	*body;		/* DOH_OK only, else NULL */
+	size_t		 len;
+	uint64_t	 submit_ms;	/* clock_ms() at doh_submit() */
+	uint64_t	 sent_ms;	/* its HEADERS went out; 0 if never */
+	uint64_t	 first_byte_ms;	/* its first response frame; 0 if none */
+	const char	*headers;	/* "name: value\n"... with keep_headers,
+					   else NULL */
+};
+
 /*
- * Called when a request ends, exactly once unless cancelled.  On DOH_OK,
- * body/len is the response body (valid only during the call); http_status
- * is the :status seen (0 if none).  The request is freed after the call.
+ * Called when a request ends, exactly once unless cancelled.  The
+ * request is freed after the call.
  */
-typedef void doh_done_cb(enum doh_result res, int http_status,
-	    const uint8_t *body, size_t len, void *arg);
+typedef void doh_done_cb(enum doh_result res, const struct doh_response *resp,
+	    void *arg);
+
+/* A connection is up (TLS done, ALPN h2): for dohq's -v and --timing. */
+struct doh_conn_info {
+	const struct sockaddr	*peer;
+	uint64_t		 connect_ms;	/* TCP connect took */
+	uint64_t		 handshake_ms;	/* TLS handshake took */
+	SSL			*ssl;		/* valid during the call */
+};
+typedef void doh_connected_cb(struct doh_client *c,
+	    const struct doh_conn_info *info, void *arg);
 
 /* Called on every state change (from outside nghttp2 callbacks). */
 typedef void doh_state_cb(struct doh_client *c, enum doh_state old,
@@ -115,6 +137,13 @@ size_t	doh_pending(const struct doh_client *c);
 
 /* "host:port" for logs. */
 const char *doh_name(const struct doh_client *c);
+
+/* Why the last connection failed or ended, or "" if none has. */
+const char *doh_last_error(const struct doh_client *c);
+
+/* Be told of every connection that comes up (NULL to stop). */
+void	doh_set_connected_cb(struct doh_client *c, doh_connected_cb *cb,
+	    void *arg);
 
 /* Fail everything with DOH_ERR_SHUTDOWN (callbacks run) and free. */
 void	doh_free(struct doh_client *c);

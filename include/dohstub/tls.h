@@ -16,12 +16,16 @@ struct tls_opts {
 	int		 insecure;	/* skip verification (dohq only) */
 };
 
+#define TLS_RESUME_MAX	4
+
 /*
- * A session slot for resumption: owned by whoever keeps the connection
- * (one per upstream) and valid for as long as any SSL made with it.
+ * Saved sessions for resumption, owned by whoever keeps the connection
+ * (one per upstream) and valid for as long as any SSL made with it.  Each
+ * is used once (RFC 8446 C.4): a server may take a ticket as single-use.
  */
 struct tls_resume {
-	SSL_SESSION	*sess;
+	SSL_SESSION	*sess[TLS_RESUME_MAX];	/* oldest first */
+	size_t		 n;
 };
 
 /* Returns a new context, or NULL with a reason in err. */
@@ -29,8 +33,9 @@ SSL_CTX	*tls_ctx_new(const struct tls_opts *opts, char *err, size_t errlen);
 
 /*
  * A client SSL for host: SNI (unless host_is_ip), name or IP verification,
- * ALPN h2, resuming resume->sess if set; tickets the server sends later
- * are stored in *resume.  resume may be NULL.  NULL on failure.
+ * ALPN h2, resuming the newest session in *resume (which is taken out);
+ * tickets the server sends later are added to *resume.  resume may be
+ * NULL.  NULL on failure.
  */
 SSL	*tls_ssl_new(SSL_CTX *ctx, const char *host, int host_is_ip,
 	    struct tls_resume *resume);
