@@ -1272,8 +1272,8 @@ int
 config_parse_env(struct config *cfg, char *const envp[], char *err,
     size_t errlen)
 {
-	/* DOHSTUB_CONFIG names the file; the others belong to the tests. */
-	static const char *const skip[] = { "CONFIG", "BIN", "BUILD" };
+	/* DOHSTUB_CONFIG names the file, not a setting. */
+	static const char *const skip[] = { "CONFIG" };
 	static const char prefix[] = "DOHSTUB_";
 	const struct config_setting *st;
 	const char *e, *eq, *val, *suffix;

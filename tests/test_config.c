@@ -835,8 +835,6 @@ test_env(void)
 	char *envp[] = {
 		"PATH=/bin",
 		"DOHSTUB_CONFIG=/nonexistent/x.conf",
-		"DOHSTUB_BIN=/nonexistent/dohstub",
-		"DOHSTUB_BUILD=/nonexistent",
 		"DOHSTUB_MODE=plaintext",
 		"DOHSTUB_LISTEN=127.0.0.1:5353, [::1]:5353 ,0.0.0.0:5454",
 		"DOHSTUB_UPSTREAM=https://a.example/dns-query,"
