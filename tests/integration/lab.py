@@ -158,13 +158,29 @@ def wait_for(pred, timeout, interval=0.05, what="condition"):
 _given_ports = set()
 
 
+def _port_floor():
+    """The bottom of the kernel's ephemeral range: ports below it are
+    never taken by some process's outgoing socket between the moment we
+    pick one and the moment a server binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(udp_too=True):
     """A port free for TCP (and UDP) on 127.0.0.1, never handed out twice
-    in this process.  Bound with port 0, remembered, closed."""
+    in this process: a random one below the ephemeral range, checked by
+    binding it, remembered, closed."""
+    top = _port_floor()
     for _ in range(200):
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            t.bind(("127.0.0.1", 0))
+            try:
+                t.bind(("127.0.0.1", random.randrange(10000, top)))
+            except OSError:
+                continue
             port = t.getsockname()[1]
             if port in _given_ports:
                 continue
@@ -632,11 +648,12 @@ class Unbound:
     """unbound as a DoH server (and optionally plain DNS) on loopback.
 
     cert: "good" (lab CA, doh.test), "rogue" (untrusted CA), "wrong"
-    (lab CA, wrong.test only).
+    (lab CA, wrong.test only).  extra: more "key: value" lines for the
+    server: section.
     """
 
     def __init__(self, name="unbound", cert="good", plain=True,
-                 doh_port=None, plain_port=None, verbosity=1):
+                 doh_port=None, plain_port=None, verbosity=1, extra=()):
         c = certs()
         self.name = name
         self.key, self.pem = {
@@ -651,6 +668,7 @@ class Unbound:
         self.conf = os.path.join(self.dir, "unbound.conf")
         self.log = os.path.join(self.dir, "unbound.log")
         self.proc = None
+        self.paused = False
         lines = [
             "server:",
             '  username: ""',
@@ -675,6 +693,7 @@ class Unbound:
         ]
         if self.plain_port:
             lines.append("  interface: 127.0.0.1@%d" % self.plain_port)
+        lines += ["  " + l for l in extra]	# more server: settings
         zone = write_file(os.path.join(self.dir, "lab.zone"),
                           lab_zone_text())
         lines += [
@@ -742,7 +761,22 @@ class Unbound:
             return m is not None and m.values("A") == [WWW_A]
         return True
 
+    def pause(self):
+        """SIGSTOP: the process stays, its sockets stay open, the kernel
+        still completes TCP handshakes, and nothing is ever answered."""
+        check(self.running(), "unbound not running")
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        """SIGCONT after pause()."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
+
     def stop(self):
+        if self.paused:
+            self.resume()
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -816,18 +850,57 @@ def make_sink_answer(wire, addr=SINK_A):
     return hdr + question + rr
 
 
+def make_records_answer(wire, rrs=(), rcode=0, ttl=300):
+    """An authoritative answer to wire with rcode and the records rrs, a
+    list of (type name, value) where value is an address for A and AAAA;
+    None if wire is not a one-question query."""
+    if len(wire) < 12:
+        return None
+    qid, flags, qd = struct.unpack(">HHH", wire[:6])
+    if flags & 0x8000 or qd != 1:
+        return None
+    try:
+        _, off = _read_name(wire, 12)
+    except ParseError:
+        return None
+    if off + 4 > len(wire):
+        return None
+    question = wire[12:off + 4]
+    body = b""
+    for t, v in rrs:
+        fam = socket.AF_INET6 if t == "AAAA" else socket.AF_INET
+        rdata = socket.inet_pton(fam, v)
+        body += b"\xc0\x0c" + struct.pack(">HHIH", TYPES[t], 1, ttl,
+                                          len(rdata)) + rdata
+    flags = 0x8000 | (flags & 0x7900) | 0x0400 | 0x0080 | (rcode & 15)
+    hdr = struct.pack(">HHHHHH", qid, flags, 1, len(rrs), 0, 0)
+    return hdr + question + body
+
+
 class Sink:
     """A plain-DNS server on 127.0.0.1:port (UDP and TCP) that counts what
-    reaches it and answers every query with A 192.0.2.99."""
+    reaches it and answers every query with A 192.0.2.99.
 
-    def __init__(self, port=None, answer=True):
+    records (optional) answers some names differently, keyed by the name
+    in lower case without the final dot:
+      {"A": ["127.0.0.1"], "AAAA": [...]}  those records; another type of
+                                           the name gets NOERROR, no data
+      "NXDOMAIN", "SERVFAIL", "REFUSED"    that rcode, no records
+      None                                 no answer at all
+    Names not in records get the default answer.  queries lists every
+    (name, type number) received, names in lower case with the final
+    dot; names lists the names alone, as they came."""
+
+    def __init__(self, port=None, answer=True, records=None):
         self.port = port or free_port()
         self.answer = answer
+        self.records = dict(records or {})
         self.lock = threading.Lock()
         self.datagrams = 0
         self.tcp_connections = 0
         self.tcp_queries = 0
         self.names = []
+        self.queries = []
         self._stop = False
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", self.port))
@@ -857,14 +930,40 @@ class Sink:
         with self.lock:
             self.datagrams = self.tcp_connections = self.tcp_queries = 0
             self.names = []
+            self.queries = []
 
     def _note(self, wire):
+        qtype = None
         try:
-            name = _read_name(wire, 12)[0]
+            name, off = _read_name(wire, 12)
+            if off + 2 <= len(wire):
+                qtype = struct.unpack(">H", wire[off:off + 2])[0]
         except Exception:
             name = None
         with self.lock:
             self.names.append(name)
+            self.queries.append((name.lower() if name else name, qtype))
+
+    def _reply(self, wire):
+        """The answer to send to wire, or None."""
+        key = qtype = None
+        try:
+            name, off = _read_name(wire, 12)
+            key = name.lower().rstrip(".")
+            qtype = struct.unpack(">H", wire[off:off + 2])[0]
+        except Exception:
+            pass
+        if key is not None and key in self.records:
+            rule = self.records[key]
+            if rule is None:
+                return None
+            if isinstance(rule, str):
+                rc = {v: k for k, v in RCODES.items()}[rule]
+                return make_records_answer(wire, (), rc)
+            t = TYPE_NAMES.get(qtype)
+            return make_records_answer(wire, [(t, v) for v in
+                                              rule.get(t, ())])
+        return make_sink_answer(wire) if self.answer else None
 
     def _udp_loop(self):
         while not self._stop:
@@ -877,7 +976,7 @@ class Sink:
             with self.lock:
                 self.datagrams += 1
             self._note(data)
-            a = make_sink_answer(data) if self.answer else None
+            a = self._reply(data)
             if a:
                 try:
                     self.udp.sendto(a, peer)
@@ -906,7 +1005,7 @@ class Sink:
                 with self.lock:
                     self.tcp_queries += 1
                 self._note(data)
-                a = make_sink_answer(data) if self.answer else None
+                a = self._reply(data)
                 if a:
                     c.sendall(struct.pack(">H", len(a)) + a)
         except (OSError, ConnectionError, struct.error):
@@ -1143,6 +1242,23 @@ class Dohstub:
 
     def log_tail(self, n=20):
         return tail(self.log, n)
+
+    def log_lines(self, pattern, since=0):
+        """Log lines from line number since on matching regex pattern."""
+        lines = self.log_text().splitlines()[since:]
+        return [l for l in lines if re.search(pattern, l)]
+
+    def log_count(self):
+        """Lines logged so far (a mark for log_lines and wait_log)."""
+        return len(self.log_text().splitlines())
+
+    def wait_log(self, pattern, timeout, since=0):
+        """Wait until a log line from line number since on matches regex
+        pattern; returns the first such line."""
+        found = wait_for(lambda: self.log_lines(pattern, since),
+                         timeout * SLOW, interval=0.02,
+                         what="%s to log /%s/" % (self.name, pattern))
+        return found[0]
 
     def stats_lines(self):
         return [l for l in self.log_text().splitlines() if "stats:" in l]
