@@ -322,7 +322,7 @@ def test_ipv6_and_second_listener():
 def test_tcp_idle_timeout():
     d = lab.Dohstub(settings(tcp_idle_timeout="500ms"),
                     name="dohstub-idle").start()
-    s = socket.create_connection(("127.0.0.1", d.port), 2)
+    s = socket.create_connection(("127.0.0.1", d.port), 2 * lab.SLOW)
     try:
         q = make_query("www.lab.test", qid=41)
         s.sendall(struct.pack(">H", len(q)) + q)
