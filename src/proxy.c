@@ -64,6 +64,10 @@ struct proxy {
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
 
+const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS] = {
+	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000,
+};
+
 static void	query_doh(struct query *, int);
 static void	query_fallback(struct query *);
 
@@ -111,8 +115,10 @@ query_answer(struct query *q, const uint8_t *msg, size_t len)
 		} else if (n < len)
 			px->stats.truncated++;
 	}
-	if (n > 0)
+	if (n > 0) {
+		px->stats.rcodes[dnsmsg_rcode(px->buf)]++;
 		q->peer->ops->respond(q->peer, px->buf, n);
+	}
 	query_free(q);
 }
 
@@ -128,6 +134,7 @@ query_servfail(struct query *q, const char *why)
 		log_debug("%s %u: SERVFAIL (%s)", name, q->qi.qtype, why);
 	}
 	px->stats.servfail++;
+	px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
 	if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &q->qi,
 	    DNS_RCODE_SERVFAIL)) > 0)
 		q->peer->ops->respond(q->peer, px->buf, n);
@@ -156,9 +163,22 @@ query_timeout_cb(evutil_socket_t fd, short ev, void *arg)
 		doh_cancel(q->doh);
 		q->doh = NULL;
 		q->px->stats.doh_errors++;
+		q->px->stats.doh_error_kinds[DOH_ERR_TIMEOUT]++;
 		query_doh_failed(q, "DoH timed out");
 	} else
 		query_servfail(q, "fallback timed out");
+}
+
+static void
+proxy_latency(struct proxy *px, uint64_t ms)
+{
+	size_t i;
+
+	for (i = 0; i < PROXY_LATENCY_BUCKETS; i++)
+		if (ms <= proxy_latency_bounds[i])
+			break;
+	px->stats.latency_buckets[i]++;
+	px->stats.latency_sum_ms += ms;
 }
 
 static void
@@ -171,10 +191,12 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 	if (res == DOH_OK && dnsmsg_check_answer(resp->body, resp->len,
 	    &q->qi) == 0) {
 		px->stats.answered_doh++;
+		proxy_latency(px, clock_ms() - resp->submit_ms);
 		query_answer(q, resp->body, resp->len);
 		return;
 	}
 	px->stats.doh_errors++;
+	px->stats.doh_error_kinds[res]++;
 	log_debug("upstream %s: %s (HTTP status %d)",
 	    doh_name(upstream_get(px->upstreams, (size_t)q->upstream)),
 	    res == DOH_OK ? "answer does not match the query" :
@@ -267,6 +289,7 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 			rcode = DNS_RCODE_FORMERR;
 			px->stats.formerr++;
 		}
+		px->stats.rcodes[rcode]++;
 		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &qi,
 		    rcode)) > 0)
 			peer->ops->respond(peer, px->buf, n);
@@ -277,6 +300,7 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	    (q = calloc(1, sizeof(*q) + qi.msg_len)) == NULL) {
 		px->stats.over_limit++;
 		px->stats.servfail++;
+		px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
 		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &qi,
 		    DNS_RCODE_SERVFAIL)) > 0)
 			peer->ops->respond(peer, px->buf, n);
@@ -380,6 +404,46 @@ const struct proxy_stats *
 proxy_stats(const struct proxy *px)
 {
 	return &px->stats;
+}
+
+size_t
+proxy_upstream_count(const struct proxy *px)
+{
+	return px->upstreams != NULL ? upstream_count(px->upstreams) : 0;
+}
+
+void
+proxy_upstream_info(const struct proxy *px, size_t i,
+    struct proxy_upstream_info *info)
+{
+	struct doh_client *c = upstream_get(px->upstreams, i);
+
+	info->url = px->cfg->upstream[i].url;
+	info->state = doh_state_names[doh_get_state(c)];
+	info->last_error = doh_last_error(c);
+	info->pending = doh_pending(c);
+}
+
+size_t
+proxy_tcp_clients(const struct proxy *px)
+{
+	return listen_tcp_clients(px->listener);
+}
+
+const char *
+proxy_unhealthy(const struct proxy *px)
+{
+	size_t i;
+
+	if (px->upstreams == NULL)
+		return NULL;	/* plaintext: the fallback servers answer */
+	for (i = 0; i < upstream_count(px->upstreams); i++)
+		if (doh_get_state(upstream_get(px->upstreams, i)) ==
+		    DOH_READY)
+			return NULL;
+	return px->fallback != NULL ?
+	    "no DoH upstream connected: answering over plain DNS" :
+	    "no DoH upstream connected: answering SERVFAIL";
 }
 
 void

@@ -93,6 +93,8 @@ struct config {
 	char			*user;		/* NULL: do not drop privileges */
 	int			log_level;	/* enum log_level, default info */
 	int			syslog;		/* 0: stderr */
+	int			log_json;	/* log-format json */
+	struct config_addr	metrics;	/* len 0: no endpoint */
 	/* Private to config.c: the highest source that set each key. */
 	int			set_by[CONFIG_NKEYS];
 };

@@ -16,10 +16,15 @@
 #include <event2/event.h>
 
 #include "dohstub/config.h"
+#include "dohstub/doh.h"
 
 struct proxy;
 
-/* Counters, for logs, tests and (later) metrics. */
+/* Upper bounds (ms) of the upstream latency histogram; +Inf follows. */
+#define PROXY_LATENCY_BUCKETS	12
+extern const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS];
+
+/* Counters, for logs, tests and metrics. */
 struct proxy_stats {
 	uint64_t	queries_udp;
 	uint64_t	queries_tcp;
@@ -34,6 +39,23 @@ struct proxy_stats {
 	uint64_t	doh_errors;	/* DoH attempts that failed */
 	uint64_t	fallback_activations;	/* DoH went down */
 	uint64_t	pending;	/* now */
+	uint64_t	rcodes[16];	/* of every answer sent to a client */
+	/* DoH attempts that failed, by doh_result; [DOH_OK] counts answers
+	 * that came back but did not match the query. */
+	uint64_t	doh_error_kinds[DOH_RESULT_MAX];
+	/* DoH answers by time from submit to answer: a cumulative-free
+	 * histogram, bucket i counts latencies <= proxy_latency_bounds[i]
+	 * and above the bound before; the last bucket is the rest. */
+	uint64_t	latency_buckets[PROXY_LATENCY_BUCKETS + 1];
+	uint64_t	latency_sum_ms;
+};
+
+/* What /health and /metrics say of one upstream. */
+struct proxy_upstream_info {
+	const char	*url;
+	const char	*state;		/* doh_state_names[] */
+	const char	*last_error;	/* "" if none */
+	size_t		 pending;	/* requests waiting or in flight */
 };
 
 /*
@@ -47,6 +69,20 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg);
 void	proxy_start(struct proxy *px);
 
 const struct proxy_stats *proxy_stats(const struct proxy *px);
+
+/* Upstreams (0 in plaintext mode), and what is known of upstream i. */
+size_t	proxy_upstream_count(const struct proxy *px);
+void	proxy_upstream_info(const struct proxy *px, size_t i,
+	    struct proxy_upstream_info *info);
+
+/* Open TCP client connections. */
+size_t	proxy_tcp_clients(const struct proxy *px);
+
+/*
+ * NULL if the proxy can answer as its mode intends; otherwise why not
+ * (an encrypted mode with no upstream connected).  For /health.
+ */
+const char *proxy_unhealthy(const struct proxy *px);
 
 /* Log the counters at info level. */
 void	proxy_log_stats(const struct proxy *px);

@@ -1,0 +1,32 @@
+/*
+ * metrics: the sidecar's HTTP endpoint (libevent evhttp) on the
+ * `metrics` address:
+ *
+ *	/health		200 "ok" while the proxy answers as its mode intends,
+ *			503 with the reason otherwise (proxy_unhealthy())
+ *	/metrics	the counters in Prometheus text format 0.0.4
+ *
+ * It only reads the proxy; it never changes what the proxy does.
+ */
+#ifndef DOHSTUB_METRICS_H
+#define DOHSTUB_METRICS_H
+
+#include <event2/event.h>
+
+#include "dohstub/config.h"
+#include "dohstub/proxy.h"
+
+struct metrics;
+
+/*
+ * Listen on addr and serve px (which must outlive the endpoint, or be
+ * swapped with metrics_set_proxy()).  NULL on failure, logged.
+ */
+struct metrics *metrics_new(struct event_base *base,
+	    const struct config_addr *addr, struct proxy *px);
+
+void	metrics_set_proxy(struct metrics *m, struct proxy *px);
+
+void	metrics_free(struct metrics *m);
+
+#endif
