@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,9 @@ struct udp_listener {
 	struct listener		*l;
 	struct udp_sock		*sock;
 	struct event		*ev;
+	struct config_addr	 addr;
 	int			 wildcard;	/* answer from query's dst */
+	int			 inherited;	/* socket activation */
 	char			 name[ADDRSTRLEN];
 };
 
@@ -71,6 +74,8 @@ struct tcp_listener {
 	struct listener		*l;
 	struct evconnlistener	*lev;
 	struct event		*pause;		/* re-enables lev */
+	struct config_addr	 addr;
+	int			 inherited;	/* socket activation */
 	char			 name[ADDRSTRLEN];
 };
 
@@ -109,9 +114,10 @@ struct listener {
 	const struct config	*cfg;
 	listen_query_cb		*cb;
 	void			*arg;
-	struct udp_listener	 udp[CONFIG_MAX_LISTEN];
+	/* Pointers, so that a reload can keep some and drop others. */
+	struct udp_listener	*udp[LISTEN_MAX_SOCKETS];
 	size_t			 nudp;
-	struct tcp_listener	 tcp[CONFIG_MAX_LISTEN];
+	struct tcp_listener	*tcp[LISTEN_MAX_SOCKETS];
 	size_t			 ntcp;
 	TAILQ_HEAD(, tcp_conn)	 conns;
 	size_t			 nconns;
@@ -124,6 +130,10 @@ static void	udp_release(struct listen_peer *);
 static void	tcp_respond(struct listen_peer *, const uint8_t *, size_t);
 static void	tcp_release(struct listen_peer *);
 static void	tcp_update(struct tcp_conn *);
+static struct udp_listener *udp_open(struct listener *,
+		    const struct config_addr *, int, const char *);
+static struct tcp_listener *tcp_open(struct listener *,
+		    const struct config_addr *, int, const char *);
 
 static const struct listen_peer_ops udp_ops = { udp_respond, udp_release };
 static const struct listen_peer_ops tcp_ops = { tcp_respond, tcp_release };
@@ -167,6 +177,104 @@ addr_is_wildcard(const struct sockaddr *sa)
  * A bound, non-blocking, close-on-exec socket of type on a (listening if
  * SOCK_STREAM).  -1 on failure, logged with name.
  */
+/* Sockets handed over by the service manager (LISTEN_FDS). */
+static struct inherited {
+	int			fd;
+	int			type;
+	struct config_addr	addr;
+} inherited_pool[LISTEN_MAX_SOCKETS];
+static size_t ninherited;
+
+int
+listen_inherit(int fd)
+{
+	struct inherited *in;
+	socklen_t len;
+	int type, fl;
+
+	if (ninherited == LISTEN_MAX_SOCKETS) {
+		log_warnx("socket activation: more than %d sockets",
+		    LISTEN_MAX_SOCKETS);
+		return -1;
+	}
+	in = &inherited_pool[ninherited];
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1) {
+		log_warn("socket activation: fd %d", fd);
+		return -1;
+	}
+	in->addr.len = sizeof(in->addr.ss);
+	if (getsockname(fd, (struct sockaddr *)&in->addr.ss,
+	    &in->addr.len) == -1) {
+		log_warn("socket activation: fd %d", fd);
+		return -1;
+	}
+	if ((type != SOCK_DGRAM && type != SOCK_STREAM) ||
+	    (in->addr.ss.ss_family != AF_INET &&
+	    in->addr.ss.ss_family != AF_INET6)) {
+		log_warnx("socket activation: fd %d is not a UDP or TCP "
+		    "socket", fd);
+		return -1;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) == -1 ||
+	    fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) == -1) {
+		log_warn("socket activation: fd %d", fd);
+		return -1;
+	}
+	in->fd = fd;
+	in->type = type;
+	ninherited++;
+	return 0;
+}
+
+/* An inherited socket for a and type, taken out of the pool, or -1. */
+static int
+inherited_take(const struct config_addr *a, int type)
+{
+	size_t i;
+	int fd;
+
+	for (i = 0; i < ninherited; i++) {
+		if (inherited_pool[i].type != type ||
+		    inherited_pool[i].addr.len != a->len ||
+		    memcmp(&inherited_pool[i].addr.ss, &a->ss, a->len) != 0)
+			continue;
+		fd = inherited_pool[i].fd;
+		inherited_pool[i] = inherited_pool[--ninherited];
+		return fd;
+	}
+	return -1;
+}
+
+/* Serve the inherited sockets no listen address asked for, too. */
+static int
+inherited_adopt(struct listener *l)
+{
+	struct inherited in;
+	char name[ADDRSTRLEN];
+	void *p;
+
+	while (ninherited > 0) {
+		in = inherited_pool[--ninherited];
+		addr_str((const void *)&in.addr.ss, name, sizeof(name));
+		if (in.type == SOCK_DGRAM) {
+			if (l->nudp == LISTEN_MAX_SOCKETS ||
+			    (p = udp_open(l, &in.addr, in.fd, name)) == NULL)
+				return -1;
+			l->udp[l->nudp++] = p;
+		} else {
+			if (l->ntcp == LISTEN_MAX_SOCKETS ||
+			    (p = tcp_open(l, &in.addr, in.fd, name)) == NULL)
+				return -1;
+			l->tcp[l->ntcp++] = p;
+		}
+		log_info("%s %s: socket from the service manager",
+		    in.type == SOCK_DGRAM ? "udp" : "tcp", name);
+	}
+	return 0;
+}
+
 static int
 sock_open(const struct config_addr *a, int type, const char *name)
 {
@@ -371,31 +479,55 @@ udp_readcb(evutil_socket_t fd, short events, void *arg)
 	}
 }
 
-static int
-udp_open(struct listener *l, const struct config_addr *a, const char *name)
+static void
+udp_listener_free(struct udp_listener *u)
 {
-	struct udp_listener *u = &l->udp[l->nudp];
-	int fd;
+	if (u == NULL)
+		return;
+	if (u->ev != NULL)
+		event_free(u->ev);
+	if (u->sock != NULL) {
+		/* Held peers keep the holder; their respond sees -1. */
+		close(u->sock->fd);
+		u->sock->fd = -1;
+		udp_sock_unref(u->sock);
+	}
+	free(u);
+}
 
-	if ((fd = sock_open(a, SOCK_DGRAM, name)) == -1)
-		return -1;
-	if ((u->sock = calloc(1, sizeof(*u->sock))) == NULL) {
+/* A UDP listener on a, from fd if not -1 (an inherited socket). */
+static struct udp_listener *
+udp_open(struct listener *l, const struct config_addr *a, int fd,
+    const char *name)
+{
+	struct udp_listener *u;
+	int inherited = fd != -1;
+
+	if (fd == -1 && (fd = inherited_take(a, SOCK_DGRAM)) != -1)
+		inherited = 1;
+	if (fd == -1 && (fd = sock_open(a, SOCK_DGRAM, name)) == -1)
+		return NULL;
+	if ((u = calloc(1, sizeof(*u))) == NULL ||
+	    (u->sock = calloc(1, sizeof(*u->sock))) == NULL) {
 		log_warn("udp %s", name);
+		free(u);
 		close(fd);
-		return -1;
+		return NULL;
 	}
 	u->sock->fd = fd;
 	u->sock->refs = 1;
 	u->l = l;
+	u->addr = *a;
+	u->inherited = inherited;
 	u->wildcard = addr_is_wildcard((const void *)&a->ss);
 	snprintf(u->name, sizeof(u->name), "%s", name);
-	l->nudp++;	/* from here listen_free() cleans up */
 	u->ev = event_new(l->base, fd, EV_READ | EV_PERSIST, udp_readcb, u);
 	if (u->ev == NULL || event_add(u->ev, NULL) == -1) {
 		log_warnx("udp %s: cannot add read event", name);
-		return -1;
+		udp_listener_free(u);
+		return NULL;
 	}
-	return 0;
+	return u;
 }
 
 /* TCP */
@@ -724,52 +856,91 @@ tcp_errorcb(struct evconnlistener *lev, void *arg)
 	evtimer_add(t->pause, &tv);
 }
 
-static int
-tcp_open(struct listener *l, const struct config_addr *a, const char *name)
+static void
+tcp_listener_free(struct tcp_listener *t)
 {
-	struct tcp_listener *t = &l->tcp[l->ntcp];
-	int fd;
+	if (t == NULL)
+		return;
+	if (t->pause != NULL)
+		event_free(t->pause);
+	if (t->lev != NULL)
+		evconnlistener_free(t->lev);
+	free(t);
+}
 
-	if ((fd = sock_open(a, SOCK_STREAM, name)) == -1)
-		return -1;
+/* A TCP listener on a, from fd if not -1 (an inherited socket). */
+static struct tcp_listener *
+tcp_open(struct listener *l, const struct config_addr *a, int fd,
+    const char *name)
+{
+	struct tcp_listener *t;
+	int inherited = fd != -1;
+
+	if (fd == -1 && (fd = inherited_take(a, SOCK_STREAM)) != -1)
+		inherited = 1;
+	if (fd == -1 && (fd = sock_open(a, SOCK_STREAM, name)) == -1)
+		return NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		log_warn("tcp %s", name);
+		close(fd);
+		return NULL;
+	}
 	t->l = l;
+	t->addr = *a;
+	t->inherited = inherited;
 	snprintf(t->name, sizeof(t->name), "%s", name);
 	t->lev = evconnlistener_new(l->base, tcp_acceptcb, t,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (t->lev == NULL) {
 		log_warnx("tcp %s: cannot listen", name);
 		close(fd);
-		return -1;
+		free(t);
+		return NULL;
 	}
-	l->ntcp++;	/* from here listen_free() cleans up */
 	if ((t->pause = evtimer_new(l->base, tcp_pausecb, t)) == NULL) {
 		log_warnx("tcp %s: cannot make timer", name);
-		return -1;
+		tcp_listener_free(t);
+		return NULL;
 	}
 	evconnlistener_set_error_cb(t->lev, tcp_errorcb);
-	return 0;
+	return t;
 }
 
 /* The listener */
 
-struct listener *
-listen_new(struct event_base *base, const struct config *cfg,
-    listen_query_cb *cb, void *arg)
+static int
+addr_eq(const struct config_addr *a, const struct config_addr *b)
 {
-	struct listener *l;
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+/*
+ * Make the listener's sockets those of cfg: keep the ones whose address
+ * is still listed (with their clients and the peers they hold), open the
+ * new ones, close the rest; inherited sockets always stay.  All or
+ * nothing: on failure nothing has changed.
+ */
+static int
+listen_apply(struct listener *l, const struct config *cfg)
+{
+	struct udp_listener *nu[LISTEN_MAX_SOCKETS], *newu[CONFIG_MAX_LISTEN];
+	struct tcp_listener *nt[LISTEN_MAX_SOCKETS], *newt[CONFIG_MAX_LISTEN];
+	int ukeep[LISTEN_MAX_SOCKETS] = { 0 }, tkeep[LISTEN_MAX_SOCKETS] = { 0 };
+	size_t nnu = 0, nnt = 0, nnewu = 0, nnewt = 0, i, j;
 	const struct config_addr *a;
-	size_t i;
 	char name[ADDRSTRLEN];
 
-	if ((l = calloc(1, sizeof(*l))) == NULL) {
-		log_warn("listen");
-		return NULL;
-	}
-	l->base = base;
-	l->cfg = cfg;
-	l->cb = cb;
-	l->arg = arg;
-	TAILQ_INIT(&l->conns);
+	/* Inherited sockets stay whatever the configuration says. */
+	for (j = 0; j < l->nudp; j++)
+		if (l->udp[j]->inherited) {
+			ukeep[j] = 1;
+			nu[nnu++] = l->udp[j];
+		}
+	for (j = 0; j < l->ntcp; j++)
+		if (l->tcp[j]->inherited) {
+			tkeep[j] = 1;
+			nt[nnt++] = l->tcp[j];
+		}
 	for (i = 0; i < cfg->nlisten && i < CONFIG_MAX_LISTEN; i++) {
 		a = &cfg->listen[i];
 		if (a->len == 0)
@@ -780,14 +951,86 @@ listen_new(struct event_base *base, const struct config *cfg,
 			log_warnx("listen %s: not an IP address", name);
 			goto fail;
 		}
-		if (udp_open(l, a, name) == -1 || tcp_open(l, a, name) == -1)
+		if (nnu == LISTEN_MAX_SOCKETS || nnt == LISTEN_MAX_SOCKETS) {
+			log_warnx("listen %s: too many sockets", name);
 			goto fail;
+		}
+		for (j = 0; j < l->nudp && !addr_eq(&l->udp[j]->addr, a); j++)
+			;
+		if (j < l->nudp) {
+			if (!ukeep[j]) {
+				ukeep[j] = 1;
+				nu[nnu++] = l->udp[j];
+			}
+		} else {
+			if ((newu[nnewu] = udp_open(l, a, -1, name)) == NULL)
+				goto fail;
+			nu[nnu++] = newu[nnewu++];
+		}
+		for (j = 0; j < l->ntcp && !addr_eq(&l->tcp[j]->addr, a); j++)
+			;
+		if (j < l->ntcp) {
+			if (!tkeep[j]) {
+				tkeep[j] = 1;
+				nt[nnt++] = l->tcp[j];
+			}
+		} else {
+			if ((newt[nnewt] = tcp_open(l, a, -1, name)) == NULL)
+				goto fail;
+			nt[nnt++] = newt[nnewt++];
+		}
 		log_debug("listening on %s (udp, tcp)", name);
 	}
+	for (j = 0; j < l->nudp; j++)
+		if (!ukeep[j]) {
+			log_info("udp %s: closed", l->udp[j]->name);
+			udp_listener_free(l->udp[j]);
+		}
+	for (j = 0; j < l->ntcp; j++)
+		if (!tkeep[j]) {
+			log_info("tcp %s: closed", l->tcp[j]->name);
+			tcp_listener_free(l->tcp[j]);
+		}
+	memcpy(l->udp, nu, nnu * sizeof(nu[0]));
+	l->nudp = nnu;
+	memcpy(l->tcp, nt, nnt * sizeof(nt[0]));
+	l->ntcp = nnt;
+	l->cfg = cfg;
+	return 0;
+ fail:
+	while (nnewu > 0)
+		udp_listener_free(newu[--nnewu]);
+	while (nnewt > 0)
+		tcp_listener_free(newt[--nnewt]);
+	return -1;
+}
+
+struct listener *
+listen_new(struct event_base *base, const struct config *cfg,
+    listen_query_cb *cb, void *arg)
+{
+	struct listener *l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		log_warn("listen");
+		return NULL;
+	}
+	l->base = base;
+	l->cfg = cfg;
+	l->cb = cb;
+	l->arg = arg;
+	TAILQ_INIT(&l->conns);
+	if (listen_apply(l, cfg) == -1 || inherited_adopt(l) == -1) {
+		listen_free(l);
+		return NULL;
+	}
 	return l;
-fail:
-	listen_free(l);
-	return NULL;
+}
+
+int
+listen_update(struct listener *l, const struct config *cfg)
+{
+	return listen_apply(l, cfg);
 }
 
 size_t
@@ -799,28 +1042,15 @@ listen_tcp_clients(const struct listener *l)
 void
 listen_free(struct listener *l)
 {
-	struct udp_listener *u;
-	struct tcp_listener *t;
 	size_t i;
 
 	if (l == NULL)
 		return;
 	while (!TAILQ_EMPTY(&l->conns))
 		tcp_close(TAILQ_FIRST(&l->conns), "shutdown");
-	for (i = 0; i < l->ntcp; i++) {
-		t = &l->tcp[i];
-		if (t->pause != NULL)
-			event_free(t->pause);
-		evconnlistener_free(t->lev);
-	}
-	for (i = 0; i < l->nudp; i++) {
-		u = &l->udp[i];
-		if (u->ev != NULL)
-			event_free(u->ev);
-		/* Held peers keep the holder; their respond sees -1. */
-		close(u->sock->fd);
-		u->sock->fd = -1;
-		udp_sock_unref(u->sock);
-	}
+	for (i = 0; i < l->ntcp; i++)
+		tcp_listener_free(l->tcp[i]);
+	for (i = 0; i < l->nudp; i++)
+		udp_listener_free(l->udp[i]);
 	free(l);
 }

@@ -11,6 +11,11 @@
  *
  * In encrypted-only mode the fallback channel is never created, so no
  * client query can leave in plaintext whatever the code paths do.
+ *
+ * Everything that follows from the configuration's upstream side (TLS
+ * context, upstreams, bootstrap and fallback channels) is one "upside".
+ * A reload makes a new one; queries in flight keep the one they started
+ * with, which is freed when the last of them ends.
  */
 #include <sys/queue.h>
 
@@ -36,9 +41,22 @@ enum query_state {
 };
 static const char *const query_state_names[] = { "doh", "fallback" };
 
+struct upside {
+	TAILQ_ENTRY(upside)	 entry;	/* proxy's dead list, once unused */
+	struct proxy		*px;
+	unsigned		 refs;	/* current: 1, plus 1 per query */
+	const struct config	*cfg;
+	struct config		*owned;	/* freed with it (reloads) */
+	SSL_CTX			*ssl_ctx;
+	struct plain		*bootstrap;
+	struct plain		*fallback;	/* NULL in encrypted-only */
+	struct upstreams	*upstreams;	/* NULL in plaintext */
+};
+
 struct query {
 	TAILQ_ENTRY(query)	 entry;
 	struct proxy		*px;
+	struct upside		*up;	/* referenced */
 	struct listen_peer	*peer;
 	enum query_state	 state;
 	struct dns_query_info	 qi;
@@ -53,12 +71,11 @@ struct query {
 
 struct proxy {
 	struct event_base	*base;
-	const struct config	*cfg;
+	const struct config	*cfg;		/* current */
 	struct listener		*listener;
-	SSL_CTX			*ssl_ctx;
-	struct plain		*bootstrap;
-	struct plain		*fallback;	/* NULL in encrypted-only */
-	struct upstreams	*upstreams;
+	struct upside		*up;		/* current */
+	TAILQ_HEAD(, upside)	 dead;		/* unused, to be freed */
+	struct event		*reaper;
 	TAILQ_HEAD(, query)	 queries;
 	struct proxy_stats	 stats;
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
@@ -70,6 +87,7 @@ const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS] = {
 
 static void	query_doh(struct query *, int);
 static void	query_fallback(struct query *);
+static void	upside_unref(struct upside *);
 
 static void
 arm_timer(struct query *q, unsigned ms)
@@ -94,6 +112,7 @@ query_free(struct query *q)
 	TAILQ_REMOVE(&px->queries, q, entry);
 	px->stats.pending--;
 	q->peer->ops->release(q->peer);
+	upside_unref(q->up);
 	free(q);
 }
 
@@ -145,7 +164,7 @@ query_servfail(struct query *q, const char *why)
 static void
 query_doh_failed(struct query *q, const char *why)
 {
-	if (q->px->fallback != NULL)
+	if (q->up->fallback != NULL)
 		query_fallback(q);
 	else
 		query_servfail(q, why);
@@ -198,7 +217,7 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 	px->stats.doh_errors++;
 	px->stats.doh_error_kinds[res]++;
 	log_debug("upstream %s: %s (HTTP status %d)",
-	    doh_name(upstream_get(px->upstreams, (size_t)q->upstream)),
+	    doh_name(upstream_get(q->up->upstreams, (size_t)q->upstream)),
 	    res == DOH_OK ? "answer does not match the query" :
 	    doh_result_names[res], resp->status);
 	if (res == DOH_ERR_SHUTDOWN) {
@@ -212,13 +231,12 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 static void
 query_doh(struct query *q, int from)
 {
-	struct proxy *px = q->px;
 	int i;
 
 	q->state = Q_DOH;
-	for (i = upstream_next(px->upstreams, (size_t)from); i >= 0;
-	    i = upstream_next(px->upstreams, (size_t)i + 1)) {
-		q->doh = doh_submit(upstream_get(px->upstreams, (size_t)i),
+	for (i = upstream_next(q->up->upstreams, (size_t)from); i >= 0;
+	    i = upstream_next(q->up->upstreams, (size_t)i + 1)) {
+		q->doh = doh_submit(upstream_get(q->up->upstreams, (size_t)i),
 		    q->msg, q->len, doh_done, q);
 		if (q->doh != NULL) {
 			q->upstream = i;
@@ -244,11 +262,11 @@ plain_done(int status, const uint8_t *ans, size_t len, void *arg)
 static void
 query_fallback(struct query *q)
 {
-	struct proxy *px = q->px;
-	const struct config *cfg = px->cfg;
+	const struct config *cfg = q->up->cfg;
 
 	q->state = Q_FALLBACK;
-	q->plain = plain_forward(px->fallback, q->msg, q->len, plain_done, q);
+	q->plain = plain_forward(q->up->fallback, q->msg, q->len, plain_done,
+	    q);
 	if (q->plain == NULL) {
 		query_servfail(q, "cannot send to the fallback servers");
 		return;
@@ -308,6 +326,8 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		return;
 	}
 	q->px = px;
+	q->up = px->up;
+	q->up->refs++;
 	q->peer = peer;
 	q->qi = qi;
 	q->start_ms = clock_ms();
@@ -318,25 +338,28 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	evtimer_assign(&q->timer, px->base, query_timeout_cb, q);
 	TAILQ_INSERT_TAIL(&px->queries, q, entry);
 	px->stats.pending++;
-	if (px->upstreams == NULL) {
+	if (q->up->upstreams == NULL) {
 		query_fallback(q);
 		return;
 	}
-	arm_timer(q, px->cfg->timeout_ms);
+	arm_timer(q, q->up->cfg->timeout_ms);
 	query_doh(q, 0);
 }
 
 static void
 proxy_health_cb(int usable, void *arg)
 {
-	struct proxy *px = arg;
+	struct upside *up = arg;
+	struct proxy *px = up->px;
 
+	if (up != px->up)
+		return;		/* an old configuration's upstreams */
 	if (usable) {
-		log_info("DoH upstream reachable%s", px->fallback != NULL ?
+		log_info("DoH upstream reachable%s", up->fallback != NULL ?
 		    ": plain DNS fallback off" : "");
 		return;
 	}
-	if (px->fallback != NULL) {
+	if (up->fallback != NULL) {
 		px->stats.fallback_activations++;
 		log_warnx("no DoH upstream reachable: falling back to plain "
 		    "DNS");
@@ -344,12 +367,102 @@ proxy_health_cb(int usable, void *arg)
 		log_warnx("no DoH upstream reachable: answering SERVFAIL");
 }
 
+static void
+upside_free(struct upside *up)
+{
+	if (up == NULL)
+		return;
+	upstream_free(up->upstreams);
+	plain_free(up->bootstrap);
+	plain_free(up->fallback);
+	SSL_CTX_free(up->ssl_ctx);
+	if (up->owned != NULL) {
+		config_free(up->owned);
+		free(up->owned);
+	}
+	free(up);
+}
+
+static void
+reaper_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct proxy *px = arg;
+	struct upside *up;
+
+	(void)fd;
+	(void)ev;
+	while ((up = TAILQ_FIRST(&px->dead)) != NULL) {
+		TAILQ_REMOVE(&px->dead, up, entry);
+		upside_free(up);
+	}
+}
+
+/*
+ * The last reference may go from inside a callback of one of its own
+ * upstreams: the reaper frees it from the event loop instead.
+ */
+static void
+upside_unref(struct upside *up)
+{
+	struct proxy *px = up->px;
+
+	if (--up->refs > 0)
+		return;
+	TAILQ_INSERT_TAIL(&px->dead, up, entry);
+	event_active(px->reaper, 0, 0);
+}
+
+/* Everything cfg's upstream side needs, connecting nothing yet. */
+static struct upside *
+upside_new(struct proxy *px, const struct config *cfg)
+{
+	struct upside *up;
+	struct tls_opts topts;
+	char err[256];
+
+	if ((up = calloc(1, sizeof(*up))) == NULL) {
+		log_warn("proxy");
+		return NULL;
+	}
+	up->px = px;
+	up->refs = 1;
+	up->cfg = cfg;
+	if (cfg->mode != MODE_ENCRYPTED_ONLY &&
+	    (up->fallback = plain_new(px->base, cfg->fallback, cfg->nfallback,
+	    cfg->timeout_ms, 1)) == NULL) {
+		log_warnx("cannot set up the fallback servers");
+		goto fail;
+	}
+	if (cfg->mode == MODE_PLAINTEXT)
+		return up;
+
+	memset(&topts, 0, sizeof(topts));
+	topts.ca_file = cfg->ca_file;
+	topts.min_version = cfg->tls_min_version;
+	if ((up->ssl_ctx = tls_ctx_new(&topts, err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		goto fail;
+	}
+	if (cfg->nbootstrap > 0 && (up->bootstrap = plain_new(px->base,
+	    cfg->bootstrap, cfg->nbootstrap, cfg->timeout_ms, 2)) == NULL) {
+		log_warnx("cannot set up the bootstrap servers");
+		goto fail;
+	}
+	if ((up->upstreams = upstream_new(px->base, cfg, up->ssl_ctx,
+	    up->bootstrap, proxy_health_cb, up)) == NULL) {
+		log_warnx("cannot set up the upstreams");
+		goto fail;
+	}
+	return up;
+ fail:
+	upside_free(up);
+	return NULL;
+}
+
 struct proxy *
 proxy_new(struct event_base *base, const struct config *cfg)
 {
 	struct proxy *px;
-	struct tls_opts topts;
-	char err[256];
 
 	if ((px = calloc(1, sizeof(*px))) == NULL) {
 		log_warn("proxy");
@@ -358,46 +471,43 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	px->base = base;
 	px->cfg = cfg;
 	TAILQ_INIT(&px->queries);
-	if ((px->listener = listen_new(base, cfg, proxy_query_cb, px)) ==
-	    NULL)
-		goto fail;
-	if (cfg->mode != MODE_ENCRYPTED_ONLY &&
-	    (px->fallback = plain_new(base, cfg->fallback, cfg->nfallback,
-	    cfg->timeout_ms, 1)) == NULL) {
-		log_warnx("cannot set up the fallback servers");
-		goto fail;
-	}
-	if (cfg->mode == MODE_PLAINTEXT)
-		return px;
-
-	memset(&topts, 0, sizeof(topts));
-	topts.ca_file = cfg->ca_file;
-	topts.min_version = cfg->tls_min_version;
-	if ((px->ssl_ctx = tls_ctx_new(&topts, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
-		goto fail;
-	}
-	if (cfg->nbootstrap > 0 && (px->bootstrap = plain_new(base,
-	    cfg->bootstrap, cfg->nbootstrap, cfg->timeout_ms, 2)) == NULL) {
-		log_warnx("cannot set up the bootstrap servers");
-		goto fail;
-	}
-	if ((px->upstreams = upstream_new(base, cfg, px->ssl_ctx,
-	    px->bootstrap, proxy_health_cb, px)) == NULL) {
-		log_warnx("cannot set up the upstreams");
-		goto fail;
+	TAILQ_INIT(&px->dead);
+	if ((px->reaper = event_new(base, -1, 0, reaper_cb, px)) == NULL ||
+	    (px->listener = listen_new(base, cfg, proxy_query_cb, px)) ==
+	    NULL || (px->up = upside_new(px, cfg)) == NULL) {
+		proxy_free(px);
+		return NULL;
 	}
 	return px;
- fail:
-	proxy_free(px);
-	return NULL;
+}
+
+int
+proxy_reload(struct proxy *px, struct config *cfg)
+{
+	struct upside *up, *old;
+
+	/* The new upstream side first: it has no effect until swapped in. */
+	if ((up = upside_new(px, cfg)) == NULL)
+		return -1;
+	if (listen_update(px->listener, cfg) == -1) {
+		upside_free(up);
+		return -1;
+	}
+	up->owned = cfg;
+	old = px->up;
+	px->up = up;
+	px->cfg = cfg;
+	if (up->upstreams != NULL)
+		upstream_start(up->upstreams);
+	upside_unref(old);
+	return 0;
 }
 
 void
 proxy_start(struct proxy *px)
 {
-	if (px->upstreams != NULL)
-		upstream_start(px->upstreams);
+	if (px->up->upstreams != NULL)
+		upstream_start(px->up->upstreams);
 }
 
 const struct proxy_stats *
@@ -409,14 +519,15 @@ proxy_stats(const struct proxy *px)
 size_t
 proxy_upstream_count(const struct proxy *px)
 {
-	return px->upstreams != NULL ? upstream_count(px->upstreams) : 0;
+	return px->up->upstreams != NULL ? upstream_count(px->up->upstreams) :
+	    0;
 }
 
 void
 proxy_upstream_info(const struct proxy *px, size_t i,
     struct proxy_upstream_info *info)
 {
-	struct doh_client *c = upstream_get(px->upstreams, i);
+	struct doh_client *c = upstream_get(px->up->upstreams, i);
 
 	info->url = px->cfg->upstream[i].url;
 	info->state = doh_state_names[doh_get_state(c)];
@@ -430,18 +541,27 @@ proxy_tcp_clients(const struct proxy *px)
 	return listen_tcp_clients(px->listener);
 }
 
+int
+proxy_settled(const struct proxy *px)
+{
+	struct upstreams *u = px->up->upstreams;
+
+	return u == NULL || proxy_unhealthy(px) == NULL || !upstream_usable(u);
+}
+
 const char *
 proxy_unhealthy(const struct proxy *px)
 {
 	size_t i;
 
-	if (px->upstreams == NULL)
+	struct upstreams *u = px->up->upstreams;
+
+	if (u == NULL)
 		return NULL;	/* plaintext: the fallback servers answer */
-	for (i = 0; i < upstream_count(px->upstreams); i++)
-		if (doh_get_state(upstream_get(px->upstreams, i)) ==
-		    DOH_READY)
+	for (i = 0; i < upstream_count(u); i++)
+		if (doh_get_state(upstream_get(u, i)) == DOH_READY)
 			return NULL;
-	return px->fallback != NULL ?
+	return px->up->fallback != NULL ?
 	    "no DoH upstream connected: answering over plain DNS" :
 	    "no DoH upstream connected: answering SERVFAIL";
 }
@@ -483,10 +603,12 @@ proxy_free(struct proxy *px)
 	if (px == NULL)
 		return;
 	proxy_stop(px);
-	upstream_free(px->upstreams);
-	plain_free(px->bootstrap);
-	plain_free(px->fallback);
+	/* Every query is gone: only the proxy holds the current upside. */
+	upside_free(px->up);
+	if (px->reaper != NULL) {
+		reaper_cb(-1, 0, px);
+		event_free(px->reaper);
+	}
 	listen_free(px->listener);
-	SSL_CTX_free(px->ssl_ctx);
 	free(px);
 }

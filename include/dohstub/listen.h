@@ -26,6 +26,7 @@
 #include "dohstub/config.h"
 
 /* Back-pressure: past either, a TCP connection is not read. */
+#define LISTEN_MAX_SOCKETS	(CONFIG_MAX_LISTEN * 2)
 #define LISTEN_TCP_MAX_INFLIGHT	64		/* queries not yet released */
 #define LISTEN_TCP_MAX_UNSENT	(64 * 1024)	/* bytes of unsent answers */
 
@@ -68,6 +69,24 @@ struct listener;
  */
 struct listener *listen_new(struct event_base *base, const struct config *cfg,
 	    listen_query_cb *cb, void *arg);
+
+/*
+ * Make the sockets those of cfg (which must outlive the listener): keep
+ * every socket whose address is still listed, with its clients and the
+ * peers they hold; open the new addresses; close the others.  Sockets
+ * from the service manager stay.  Limits (max-tcp-clients, idle timeout)
+ * are read from cfg from now on.  Returns 0, or -1 with nothing changed
+ * (logged).
+ */
+int	listen_update(struct listener *l, const struct config *cfg);
+
+/*
+ * Socket activation: hand over fd, a bound UDP or listening TCP socket,
+ * before listen_new().  listen_new() uses it for a listen address of the
+ * same type and address, and serves it anyway if none matches.  Returns
+ * 0, or -1 (logged) if fd is not such a socket.
+ */
+int	listen_inherit(int fd);
 
 /* Open TCP client connections. */
 size_t	listen_tcp_clients(const struct listener *l);

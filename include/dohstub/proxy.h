@@ -68,6 +68,21 @@ struct proxy *proxy_new(struct event_base *base, const struct config *cfg);
 /* Start the upstream side (bootstrap lookups, DoH connections). */
 void	proxy_start(struct proxy *px);
 
+/*
+ * Switch to cfg (SIGHUP): new upstreams, mode and limits; listeners kept
+ * where their address did not change.  Queries in flight finish under the
+ * configuration they started with.  On success the proxy owns cfg (a
+ * config_free()able heap object) and frees it when it is replaced and
+ * unused; on failure (logged) nothing changed and the caller keeps cfg.
+ */
+int	proxy_reload(struct proxy *px, struct config *cfg);
+
+/*
+ * 1 once the upstream side has settled for start-up: plaintext, an
+ * upstream connected, or every upstream backing off (given up waiting).
+ */
+int	proxy_settled(const struct proxy *px);
+
 const struct proxy_stats *proxy_stats(const struct proxy *px);
 
 /* Upstreams (0 in plaintext mode), and what is known of upstream i. */
