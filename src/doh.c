@@ -117,6 +117,7 @@ struct doh_client {
 	size_t			 addr_tries;	/* left in this attempt */
 	unsigned		 backoff_ms;
 	int			 backoff_logged;
+	unsigned		 early_goaways;	/* since the last answer */
 
 	struct doh_session	*cur;
 	struct doh_session_list	 old;	/* draining or dead */
@@ -447,9 +448,10 @@ h2_on_stream_close(nghttp2_session *h2, int32_t stream_id,
 		res = DOH_ERR_BODY;
 	else
 		res = DOH_OK;
-	if (res == DOH_OK)
+	if (res == DOH_OK) {
 		s->answered = 1;
-	else
+		c->early_goaways = 0;
+	} else
 		log_debug("upstream %s: stream %d failed: %s (status %d, "
 		    "h2 error %u)", c->name, stream_id, doh_result_names[res],
 		    r->status, error_code);
@@ -652,6 +654,13 @@ session_retire(struct doh_session *s)
 	TAILQ_INSERT_TAIL(&c->old, s, entry);
 	healthy = s->ready && (s->answered ||
 	    clock_ms() - s->ready_ms >= DOH_MIN_HEALTHY_MS);
+	/*
+	 * A GOAWAY is a graceful goodbye, even on a young connection: once,
+	 * reconnect at once so the refused requests are sent again.  A
+	 * server that says it on every new connection gets backed off.
+	 */
+	if (!healthy && s->ready && s->goaway && c->early_goaways++ == 0)
+		healthy = 1;
 	if (healthy) {
 		/* It worked: reconnect at once to stay warm. */
 		c->backoff_ms = 0;
