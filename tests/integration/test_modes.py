@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -274,6 +275,76 @@ def test_max_pending():
               st.get("over_limit"))
     finally:
         hole.close()
+
+
+def _vmhwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _under_asan():
+    with open(lab.daemon_bin(), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+@lab.timeout(60)
+def test_max_pending_then_upstream_returns():
+    """Upstream stalled (unbound stopped with SIGSTOP after a first
+    answer): past max-pending every query gets SERVFAIL at once and is
+    counted, memory stays bounded; when the upstream comes back, the
+    queries that were pending are answered and service goes on, with
+    no restart."""
+    u = lab.Unbound(name="unbound-maxpending").start()
+    try:
+        d = lab.Dohstub(_settings("encrypted-only", u.doh_port, None,
+                                  timeout="10s", max_pending=10),
+                        name="dohstub-maxpending-2").start()
+        check(d.udp("www.lab.test").values("A") == [lab.WWW_A], "warm-up")
+        u.pause()
+        results = {}
+
+        def ask(i):
+            results[i] = lab.udp_query(d.port, lab.unique_name("mp2"),
+                                       timeout=8)
+        pending = [threading.Thread(target=ask, args=(i,))
+                   for i in range(10)]
+        for t in pending:
+            t.start()
+        time.sleep(0.5)		# the ten are pending on the stalled upstream
+        wires = [lab.make_query(lab.unique_name("mp2x"), qid=3000 + i)
+                 for i in range(200)]
+        t0 = time.monotonic()
+        got = lab.udp_burst(d.port, wires, timeout=2)
+        took = time.monotonic() - t0
+        check(len(got) == 200 and all(m.rcode == 2 for m in got.values()),
+              "200 over the limit: %d answers, rcodes %r" %
+              (len(got), sorted({m.rcode for m in got.values()})))
+        check(took < 1.0, "the excess waited %.2fs for its SERVFAIL" % took)
+        stats = d.stats_now()
+        check(stats.get("over_limit") == 200 and stats.get("pending") == 10,
+              "counters: over_limit %r pending %r" %
+              (stats.get("over_limit"), stats.get("pending")))
+        hwm = _vmhwm_kib(d.pid)
+        bound = 64 * 1024 if _under_asan() else 16 * 1024
+        check(hwm < bound, "VmHWM %d KiB over %d KiB" % (hwm, bound))
+        u.resume()
+        for t in pending:
+            t.join(10)
+        answered = [m for m in results.values()
+                    if m is not None and m.rcode == 0]
+        check(len(answered) == 10, "after the upstream returned, %d of the "
+              "10 pending queries were answered" % len(answered))
+        m = d.udp("www.lab.test")
+        check(m.rcode == 0 and m.values("A") == [lab.WWW_A],
+              "service after the upstream returned: %r" % m)
+        lab.note("VmHWM %d KiB; 200 over the limit answered in %.2fs" %
+                 (hwm, took))
+        d.stop()
+    finally:
+        u.stop()
 
 
 # ------------------------------------------------------------ under load
