@@ -42,6 +42,7 @@ const char *const config_method_names[] = { "post", "get" };
 static const char *const config_tls_names[] = { "1.2", "1.3" };
 static const int config_tls_versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };
 static const char *const config_bool_names[] = { "no", "yes" };
+static const char *const config_log_format_names[] = { "text", "json" };
 #define CONFIG_NMODES		3
 #define CONFIG_NMETHODS		2
 #define CONFIG_NLOGLEVELS	4	/* log_level_names */
@@ -912,6 +913,35 @@ set_syslog(struct config *cfg, const char *v, char *reason, size_t len)
 	return 0;
 }
 
+static int
+set_log_format(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	size_t i;
+
+	if (config_choice(v, config_log_format_names,
+	    nitems(config_log_format_names), &i, reason, len) == -1)
+		return -1;
+	cfg->log_json = (int)i;
+	return 0;
+}
+
+/* No default port: whatever a scraper is told must be written out. */
+static int
+set_metrics(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	struct config_addr a;
+
+	if (config_parse_addr(v, 0, &a, reason, len) == -1)
+		return -1;
+	if (config_addr_port(&a) == 0) {
+		config_errf(reason, len, "\"%s\": a port is required "
+		    "(ADDR:PORT, [IPv6]:PORT)", v);
+		return -1;
+	}
+	cfg->metrics = a;
+	return 0;
+}
+
 /* In the order config_print writes them. */
 static const struct config_setting config_settings[] = {
 	{ "listen",		set_listen,		clear_listen },
@@ -931,7 +961,9 @@ static const struct config_setting config_settings[] = {
 	{ "edns-udp-size",	set_edns_udp_size,	NULL },
 	{ "user",		set_user,		NULL },
 	{ "log-level",		set_log_level,		NULL },
+	{ "log-format",		set_log_format,		NULL },
 	{ "syslog",		set_syslog,		NULL },
+	{ "metrics",		set_metrics,		NULL },
 };
 _Static_assert(nitems(config_settings) <= CONFIG_NKEYS,
     "CONFIG_NKEYS is too small");
@@ -1456,6 +1488,15 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		    "in %s", resolv_conf != NULL ? resolv_conf : "resolv.conf");
 		return -1;
 	}
+	for (i = 0; i < cfg->nlisten && cfg->metrics.len != 0; i++)
+		if (config_same_ip(&cfg->metrics, &cfg->listen[i]) &&
+		    config_addr_port(&cfg->metrics) ==
+		    config_addr_port(&cfg->listen[i])) {
+			config_errf(err, errlen, "metrics: %s is also a listen "
+			    "address", config_addr_str(&cfg->metrics, a,
+			    sizeof(a)));
+			return -1;
+		}
 	if (config_check_loops(cfg, "fallback", cfg->fallback,
 	    cfg->nfallback, err, errlen) == -1 ||
 	    config_check_loops(cfg, "bootstrap", cfg->bootstrap,
@@ -1578,6 +1619,13 @@ config_print(const struct config *cfg, FILE *fp)
 		fprintf(fp, "# user: none, privileges are kept\n");
 	fprintf(fp, "log-level %s\n", config_name(log_level_names,
 	    CONFIG_NLOGLEVELS, (size_t)cfg->log_level));
+	fprintf(fp, "log-format %s\n", config_name(config_log_format_names,
+	    nitems(config_log_format_names), (size_t)cfg->log_json));
 	fprintf(fp, "syslog %s\n", config_name(config_bool_names,
 	    nitems(config_bool_names), (size_t)cfg->syslog));
+	if (cfg->metrics.len != 0)
+		fprintf(fp, "metrics %s\n", config_addr_str(&cfg->metrics, a,
+		    sizeof(a)));
+	else
+		fprintf(fp, "# metrics: none\n");
 }

@@ -1,16 +1,20 @@
 /*
  * dohstub: the daemon.  Reads the configuration (file < environment <
- * flags), binds, drops privileges, and runs the event loop until SIGTERM
- * or SIGINT.
+ * flags), binds (or takes the service manager's sockets), drops
+ * privileges, and runs the event loop until SIGTERM or SIGINT; SIGHUP
+ * reads the configuration again.
  */
 #define _GNU_SOURCE		/* setresuid, setresgid */
 
 #include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +23,33 @@
 #include <event2/event.h>
 
 #include "dohstub/config.h"
+#include "dohstub/listen.h"
 #include "dohstub/log.h"
+#include "dohstub/metrics.h"
 #include "dohstub/proxy.h"
 
 #define DOHSTUB_VERSION		"0.1.0"
 #define DOHSTUB_DEFAULT_CONF	"/etc/dohstub.conf"
 #define DOHSTUB_RESOLV_CONF	"/etc/resolv.conf"
+#define SD_LISTEN_FDS_START	3
+#define READY_POLL_MS		20
+#define READY_MAX_MS		10000	/* give up waiting for an upstream */
 
 extern char **environ;
+
+/* What a reload needs to read the configuration again. */
+static struct {
+	int		 argc;
+	char		**argv;
+	const char	*conffile;
+	int		 must_exist;
+	int		 verbose;
+} opts;
+
+static struct event_base *base;
+static struct proxy *px;
+static struct event *ev_ready;
+static uint64_t ready_waited;
 
 static void __attribute__((noreturn))
 usage(void)
@@ -42,6 +65,170 @@ badflag(const char *msg, const char *flag)
 {
 	fprintf(stderr, "dohstub: %s: %s\n", flag, msg);
 	exit(2);
+}
+
+/*
+ * Our own options, and where the file is.  The --key settings are
+ * applied by load_config(), after the file and the environment.
+ */
+static void
+parse_options(int argc, char *argv[], int *check)
+{
+	const char *flag;
+	size_t j;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		flag = argv[i];
+		if (strncmp(flag, "--", 2) == 0) {
+			if (strcmp(flag, "--help") == 0)
+				usage();
+			if (strcmp(flag, "--version") == 0) {
+				printf("dohstub %s\n", DOHSTUB_VERSION);
+				exit(0);
+			}
+			if (strchr(flag, '=') == NULL && ++i >= argc)
+				badflag("needs a value", flag);
+			continue;
+		}
+		if (flag[0] != '-' || flag[1] == '\0')
+			badflag("unexpected argument", flag);
+		for (j = 1; flag[j] != '\0'; j++) {
+			switch (flag[j]) {
+			case 'c':
+				if (flag[j + 1] != '\0')
+					opts.conffile = flag + j + 1;
+				else if (++i < argc)
+					opts.conffile = argv[i];
+				else
+					badflag("needs a file", "-c");
+				j = strlen(flag) - 1;
+				break;
+			case 'd':
+				break;	/* always in the foreground */
+			case 'n':
+				*check = 1;
+				break;
+			case 'v':
+				opts.verbose++;
+				break;
+			case 'V':
+				printf("dohstub %s\n", DOHSTUB_VERSION);
+				exit(0);
+			case 'h':
+			default:
+				usage();
+			}
+		}
+	}
+	opts.argc = argc;
+	opts.argv = argv;
+	opts.must_exist = 1;
+	if (opts.conffile == NULL &&
+	    (opts.conffile = getenv("DOHSTUB_CONFIG")) == NULL) {
+		opts.conffile = DOHSTUB_DEFAULT_CONF;
+		opts.must_exist = 0;
+	}
+}
+
+/* Defaults, file, environment, flags, then the checks. */
+static int
+load_config(struct config *cfg, char *err, size_t errlen)
+{
+	const char *flag, *eq;
+	char key[64];
+	int i;
+
+	config_defaults(cfg);
+	if (config_parse_file(cfg, opts.conffile, opts.must_exist, err,
+	    errlen) == -1 ||
+	    config_parse_env(cfg, environ, err, errlen) == -1)
+		return -1;
+	for (i = 1; i < opts.argc; i++) {
+		flag = opts.argv[i];
+		if (strncmp(flag, "--", 2) != 0) {
+			if (flag[0] == '-' && flag[strlen(flag) - 1] == 'c' &&
+			    strchr(flag, 'c') == flag + strlen(flag) - 1)
+				i++;	/* skip -c's file */
+			continue;
+		}
+		if ((eq = strchr(flag, '=')) != NULL) {
+			if ((size_t)(eq - flag) >= sizeof(key)) {
+				snprintf(err, errlen, "%s: unknown setting",
+				    flag);
+				return -1;
+			}
+			memcpy(key, flag, (size_t)(eq - flag));
+			key[eq - flag] = '\0';
+			if (config_set(cfg, key + 2, eq + 1, key,
+			    CONFIG_SRC_FLAG, err, errlen) == -1)
+				return -1;
+		} else {
+			if (config_set(cfg, flag + 2, opts.argv[i + 1], flag,
+			    CONFIG_SRC_FLAG, err, errlen) == -1)
+				return -1;
+			i++;
+		}
+	}
+	return config_finalize(cfg, DOHSTUB_RESOLV_CONF, err, errlen);
+}
+
+/*
+ * Tell the service manager (Type=notify) how we are, if it listens.
+ * The protocol is one datagram to $NOTIFY_SOCKET; no libsystemd needed.
+ */
+static void
+sd_notify_send(const char *state)
+{
+	struct sockaddr_un sun;
+	const char *path;
+	socklen_t len;
+	int fd;
+
+	if ((path = getenv("NOTIFY_SOCKET")) == NULL || path[0] == '\0' ||
+	    strlen(path) >= sizeof(sun.sun_path))
+		return;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';	/* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+	    strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, len) == -1)
+		log_debug("sd_notify: %s", strerror(errno));
+	close(fd);
+}
+
+/* Sockets passed by systemd socket activation (sd_listen_fds(3)). */
+static int
+inherit_sockets(void)
+{
+	const char *pid, *fds;
+	char *end;
+	long n, i;
+
+	if ((pid = getenv("LISTEN_PID")) == NULL ||
+	    (fds = getenv("LISTEN_FDS")) == NULL)
+		return 0;
+	if (strtol(pid, &end, 10) != (long)getpid() || *end != '\0')
+		return 0;	/* meant for another process */
+	n = strtol(fds, &end, 10);
+	if (*end != '\0' || n < 0 || n > LISTEN_MAX_SOCKETS) {
+		log_warnx("LISTEN_FDS: \"%s\" is not a socket count", fds);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (listen_inherit(SD_LISTEN_FDS_START + (int)i) == -1)
+			return -1;
+	/* Not for our children, if ever there are any. */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return 0;
 }
 
 static void
@@ -64,13 +251,78 @@ drop_privileges(const char *user)
 	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
 }
 
+/* READY=1 once the upstream side has settled, or waiting is pointless. */
+static void
+ready_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct timeval tv = { 0, READY_POLL_MS * 1000 };
+	const char *why;
+	char msg[256];
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	ready_waited += READY_POLL_MS;
+	if (!proxy_settled(px) && ready_waited < READY_MAX_MS) {
+		evtimer_add(ev_ready, &tv);
+		return;
+	}
+	why = proxy_unhealthy(px);
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", why != NULL ? why :
+	    "serving");
+	sd_notify_send(msg);
+}
+
+static void
+reload_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	const struct config *old = arg;
+	struct config *cfg;
+	char err[CONFIG_ERRLEN];
+
+	(void)sig;
+	(void)ev;
+	log_info("SIGHUP: reading the configuration again");
+	sd_notify_send("RELOADING=1");
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		log_warn("reload");
+		goto done;
+	}
+	if (load_config(cfg, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s; keeping the running configuration",
+		    err);
+		goto fail;
+	}
+	if ((cfg->user == NULL) != (old->user == NULL) ||
+	    (cfg->user != NULL && strcmp(cfg->user, old->user) != 0) ||
+	    cfg->metrics.len != old->metrics.len ||
+	    memcmp(&cfg->metrics.ss, &old->metrics.ss, cfg->metrics.len) ||
+	    cfg->syslog != old->syslog || cfg->log_json != old->log_json)
+		log_warnx("reload: user, metrics, syslog and log-format "
+		    "change only on restart");
+	if (proxy_reload(px, cfg) == -1) {
+		log_warnx("reload failed; keeping the running configuration");
+		goto fail;
+	}
+	if (!opts.verbose)
+		log_setlevel((enum log_level)cfg->log_level);
+	log_info("configuration reloaded: mode %s, %zu upstream(s)",
+	    config_mode_names[cfg->mode], cfg->nupstream);
+	goto done;
+ fail:
+	config_free(cfg);
+	free(cfg);
+ done:
+	sd_notify_send("READY=1");
+}
+
 static void
 signal_cb(evutil_socket_t sig, short ev, void *arg)
 {
-	struct event_base *base = arg;
-
 	(void)ev;
+	(void)arg;
 	log_info("signal %d: shutting down", (int)sig);
+	sd_notify_send("STOPPING=1");
 	event_base_loopexit(base, NULL);
 }
 
@@ -79,116 +331,44 @@ stats_cb(evutil_socket_t sig, short ev, void *arg)
 {
 	(void)sig;
 	(void)ev;
-	proxy_log_stats(arg);
+	(void)arg;
+	proxy_log_stats(px);
 }
 
 int
 main(int argc, char *argv[])
 {
 	struct config cfg;
-	struct event_base *base;
-	struct event *ev_term, *ev_int, *ev_usr1;
-	struct proxy *px;
-	const char *conffile = NULL, *flag, *eq;
-	char err[CONFIG_ERRLEN], key[64];
-	int check = 0, verbose = 0, i, must_exist = 1;
-	size_t j;
+	struct event *ev_term, *ev_int, *ev_usr1, *ev_hup;
+	struct metrics *metrics = NULL;
+	struct timeval tv = { 0, 0 };
+	char err[CONFIG_ERRLEN];
+	int check = 0;
 
-	/* Pass 1: our own options, and the file to read. */
-	for (i = 1; i < argc; i++) {
-		flag = argv[i];
-		if (strncmp(flag, "--", 2) == 0) {
-			if (strcmp(flag, "--help") == 0)
-				usage();
-			if (strcmp(flag, "--version") == 0) {
-				printf("dohstub %s\n", DOHSTUB_VERSION);
-				return 0;
-			}
-			if (strchr(flag, '=') == NULL && ++i >= argc)
-				badflag("needs a value", flag);
-			continue;
-		}
-		if (flag[0] != '-' || flag[1] == '\0')
-			badflag("unexpected argument", flag);
-		for (j = 1; flag[j] != '\0'; j++) {
-			switch (flag[j]) {
-			case 'c':
-				if (flag[j + 1] != '\0')
-					conffile = flag + j + 1;
-				else if (++i < argc)
-					conffile = argv[i];
-				else
-					badflag("needs a file", "-c");
-				j = strlen(flag) - 1;
-				break;
-			case 'd':
-				break;	/* always in the foreground */
-			case 'n':
-				check = 1;
-				break;
-			case 'v':
-				verbose++;
-				break;
-			case 'V':
-				printf("dohstub %s\n", DOHSTUB_VERSION);
-				return 0;
-			case 'h':
-			default:
-				usage();
-			}
-		}
+	parse_options(argc, argv, &check);
+	log_init("dohstub", opts.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+	    0);
+	if (load_config(&cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "dohstub: %s\n", err);
+		config_free(&cfg);
+		return 1;
 	}
-	if (conffile == NULL && (conffile = getenv("DOHSTUB_CONFIG")) == NULL) {
-		conffile = DOHSTUB_DEFAULT_CONF;
-		must_exist = 0;
-	}
-
-	log_init("dohstub", verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, 0);
-	config_defaults(&cfg);
-	if (config_parse_file(&cfg, conffile, must_exist, err,
-	    sizeof(err)) == -1 ||
-	    config_parse_env(&cfg, environ, err, sizeof(err)) == -1)
-		goto bad;
-
-	/* Pass 2: --key value and --key=value, above file and environment. */
-	for (i = 1; i < argc; i++) {
-		flag = argv[i];
-		if (strncmp(flag, "--", 2) != 0) {
-			if (flag[0] == '-' && strchr(flag, 'c') != NULL &&
-			    flag[strlen(flag) - 1] == 'c')
-				i++;	/* skip -c's file */
-			continue;
-		}
-		if ((eq = strchr(flag, '=')) != NULL) {
-			if ((size_t)(eq - flag) >= sizeof(key))
-				badflag("unknown setting", flag);
-			memcpy(key, flag, (size_t)(eq - flag));
-			key[eq - flag] = '\0';
-			if (config_set(&cfg, key + 2, eq + 1, key,
-			    CONFIG_SRC_FLAG, err, sizeof(err)) == -1)
-				goto bad;
-		} else {
-			if (config_set(&cfg, flag + 2, argv[i + 1], flag,
-			    CONFIG_SRC_FLAG, err, sizeof(err)) == -1)
-				goto bad;
-			i++;
-		}
-	}
-	if (config_finalize(&cfg, DOHSTUB_RESOLV_CONF, err, sizeof(err)) == -1)
-		goto bad;
 	if (check) {
-		if (verbose)
+		if (opts.verbose)
 			config_print(&cfg, stdout);
 		fprintf(stderr, "configuration OK\n");
 		config_free(&cfg);
 		return 0;
 	}
 
-	log_init("dohstub", verbose ? LOG_LEVEL_DEBUG :
+	log_init("dohstub", opts.verbose ? LOG_LEVEL_DEBUG :
 	    (enum log_level)cfg.log_level, cfg.syslog);
+	log_set_json(cfg.log_json);
 	signal(SIGPIPE, SIG_IGN);
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
+	if (inherit_sockets() == -1)
+		fatalx("cannot use the sockets passed by the service manager");
 	if ((px = proxy_new(base, &cfg)) == NULL)
 		fatalx("cannot start");
 	if (cfg.user != NULL)
@@ -196,31 +376,38 @@ main(int argc, char *argv[])
 	else if (geteuid() == 0)
 		log_info("running as root: set 'user' to drop privileges");
 
-	ev_term = evsignal_new(base, SIGTERM, signal_cb, base);
-	ev_int = evsignal_new(base, SIGINT, signal_cb, base);
-	ev_usr1 = evsignal_new(base, SIGUSR1, stats_cb, px);
+	ev_term = evsignal_new(base, SIGTERM, signal_cb, NULL);
+	ev_int = evsignal_new(base, SIGINT, signal_cb, NULL);
+	ev_usr1 = evsignal_new(base, SIGUSR1, stats_cb, NULL);
+	ev_hup = evsignal_new(base, SIGHUP, reload_cb, &cfg);
+	ev_ready = evtimer_new(base, ready_cb, NULL);
 	if (ev_term == NULL || ev_int == NULL || ev_usr1 == NULL ||
+	    ev_hup == NULL || ev_ready == NULL ||
 	    evsignal_add(ev_term, NULL) == -1 ||
 	    evsignal_add(ev_int, NULL) == -1 ||
-	    evsignal_add(ev_usr1, NULL) == -1)
+	    evsignal_add(ev_usr1, NULL) == -1 ||
+	    evsignal_add(ev_hup, NULL) == -1)
 		fatalx("cannot set up signal handling");
 
 	log_info("dohstub %s started, mode %s, %zu upstream(s)",
 	    DOHSTUB_VERSION, config_mode_names[cfg.mode], cfg.nupstream);
 	proxy_start(px);
+	if (cfg.metrics.len != 0 &&
+	    (metrics = metrics_new(base, &cfg.metrics, px)) == NULL)
+		fatalx("cannot open the metrics endpoint");
+	evtimer_add(ev_ready, &tv);
 	event_base_dispatch(base);
 
 	proxy_stop(px);
 	proxy_log_stats(px);
+	metrics_free(metrics);
 	proxy_free(px);
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_usr1);
+	event_free(ev_hup);
+	event_free(ev_ready);
 	event_base_free(base);
 	config_free(&cfg);
 	return 0;
- bad:
-	fprintf(stderr, "dohstub: %s\n", err);
-	config_free(&cfg);
-	return 1;
 }

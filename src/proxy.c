@@ -116,9 +116,13 @@ query_free(struct query *q)
 	free(q);
 }
 
-/* Send msg (an answer to q, any ID) to the client, cut to fit UDP. */
+/*
+ * Send msg (an answer to q, any ID) to the client, cut to fit UDP, and
+ * count it under *path unless it had to become a SERVFAIL.
+ */
 static void
-query_answer(struct query *q, const uint8_t *msg, size_t len)
+query_answer(struct query *q, const uint8_t *msg, size_t len,
+    uint64_t *path)
 {
 	struct proxy *px = q->px;
 	size_t n = len, limit;
@@ -131,9 +135,12 @@ query_answer(struct query *q, const uint8_t *msg, size_t len)
 			n = dnsmsg_make_error(px->buf, sizeof(px->buf),
 			    &q->qi, DNS_RCODE_SERVFAIL);
 			px->stats.servfail++;
+			path = NULL;
 		} else if (n < len)
 			px->stats.truncated++;
 	}
+	if (path != NULL)
+		(*path)++;
 	if (n > 0) {
 		px->stats.rcodes[dnsmsg_rcode(px->buf)]++;
 		q->peer->ops->respond(q->peer, px->buf, n);
@@ -209,9 +216,8 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 	q->doh = NULL;
 	if (res == DOH_OK && dnsmsg_check_answer(resp->body, resp->len,
 	    &q->qi) == 0) {
-		px->stats.answered_doh++;
 		proxy_latency(px, clock_ms() - resp->submit_ms);
-		query_answer(q, resp->body, resp->len);
+		query_answer(q, resp->body, resp->len, &px->stats.answered_doh);
 		return;
 	}
 	px->stats.doh_errors++;
@@ -253,8 +259,7 @@ plain_done(int status, const uint8_t *ans, size_t len, void *arg)
 
 	q->plain = NULL;
 	if (status == 0 && dnsmsg_check_answer(ans, len, &q->qi) == 0) {
-		q->px->stats.answered_fallback++;
-		query_answer(q, ans, len);
+		query_answer(q, ans, len, &q->px->stats.answered_fallback);
 	} else
 		query_servfail(q, "no answer from the fallback servers");
 }

@@ -157,6 +157,8 @@ test_defaults(void)
 	CHECK_EQ(cfg.edns_udp_size, 1232);
 	CHECK_EQ(cfg.log_level, LOG_LEVEL_INFO);
 	CHECK_EQ(cfg.syslog, 0);
+	CHECK_EQ(cfg.log_json, 0);
+	CHECK_EQ(cfg.metrics.len, 0);
 	CHECK(cfg.ca_file == NULL);
 	CHECK(cfg.user == NULL);
 	CHECK_STR(config_mode_names[MODE_ENCRYPTED_ONLY], "encrypted-only");
@@ -192,7 +194,9 @@ static const char full_text[] =
     "edns-udp-size 1400\n"
     "user _dohstub\n"
     "log-level debug\n"
-    "syslog yes\n";
+    "log-format json\n"
+    "syslog yes\n"
+    "metrics [::1]:9153\n";
 
 static void
 test_full_file(void)
@@ -258,6 +262,8 @@ test_full_file(void)
 	CHECK_STR(cfg.user, "_dohstub");
 	CHECK_EQ(cfg.log_level, LOG_LEVEL_DEBUG);
 	CHECK_EQ(cfg.syslog, 1);
+	CHECK_EQ(cfg.log_json, 1);
+	CHECK_STR(addr_str(&cfg.metrics), "[::1]:9153");
 	CHECK_EQ(config_finalize(&cfg, "/nonexistent", errbuf,
 	    sizeof(errbuf)), 0);
 
@@ -1182,7 +1188,9 @@ test_print(void)
 	    "edns-udp-size 1232\n"
 	    "user \"we ird#\"\n"
 	    "log-level info\n"
-	    "syslog no\n");
+	    "log-format text\n"
+	    "syslog no\n"
+	    "# metrics: none\n");
 	config_free(&cfg);
 	free(p1);
 
@@ -1221,6 +1229,80 @@ test_print(void)
 	free(p1);
 	free(p2);
 	config_free(&cfg2);
+	config_free(&cfg);
+}
+
+/* metrics and log-format: what a sidecar is configured with. */
+static void
+test_sidecar(void)
+{
+	struct config cfg;
+	char *envp[] = {
+		"DOHSTUB_METRICS=0.0.0.0:9153",
+		"DOHSTUB_LOG_FORMAT=json",
+		NULL,
+	};
+	char *p;
+
+	CHECK_STR(flag_err("metrics", "127.0.0.1:9153"), "(ok)");
+	CHECK_STR(flag_err("metrics", "[::]:9153"), "(ok)");
+	CHECK_STR(flag_err("metrics", "127.0.0.1"), "--metrics: "
+	    "\"127.0.0.1\": a port is required (ADDR:PORT, [IPv6]:PORT)");
+	CHECK_STR(flag_err("metrics", "::1"), "--metrics: \"::1\": a port is "
+	    "required (ADDR:PORT, [IPv6]:PORT)");
+	CHECK_STR(flag_err("metrics", "127.0.0.1:0"),
+	    "--metrics: \"127.0.0.1:0\": port must be 1..65535");
+	CHECK_STR(flag_err("metrics", "localhost:9153"),
+	    "--metrics: \"localhost:9153\" is not an IP address");
+	CHECK_STR(file_err("metrics :9153\n"),
+	    "t.conf:1: metrics: \":9153\" is not an IP address");
+	CHECK_STR(flag_err("log-format", "json"), "(ok)");
+	CHECK_STR(file_err("log-format JSON\n"), "t.conf:1: log-format: "
+	    "\"JSON\" is not one of text, json");
+	CHECK_STR(env_err("DOHSTUB_LOG_FORMAT=logfmt"), "DOHSTUB_LOG_FORMAT: "
+	    "\"logfmt\" is not one of text, json");
+	CHECK_STR(env_err("DOHSTUB_METRICS=9153"),
+	    "DOHSTUB_METRICS: \"9153\" is not an IP address");
+
+	/* From the environment alone, as in a container. */
+	config_defaults(&cfg);
+	CHECK_EQ(config_parse_env(&cfg, envp, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(cfg.log_json, 1);
+	CHECK_STR(addr_str(&cfg.metrics), "0.0.0.0:9153");
+	/* A flag still wins, and "text" turns JSON off again. */
+	CHECK_EQ(config_set(&cfg, "log-format", "text", "--log-format",
+	    CONFIG_SRC_FLAG, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(cfg.log_json, 0);
+	CHECK_EQ(config_set(&cfg, "metrics", "[::1]:1", "--metrics",
+	    CONFIG_SRC_FLAG, errbuf, sizeof(errbuf)), 0);
+	CHECK_STR(addr_str(&cfg.metrics), "[::1]:1");
+	config_free(&cfg);
+
+	/* Printed back, and read back the same. */
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "metrics 127.0.0.1:9153\nlog-format json\n", "/nonexistent"), 0);
+	p = print_str(&cfg);
+	CHECK(p != NULL && strstr(p, "\nlog-format json\n") != NULL);
+	CHECK(p != NULL && strstr(p, "\nmetrics 127.0.0.1:9153\n") != NULL);
+	config_free(&cfg);
+	if (p != NULL) {
+		config_defaults(&cfg);
+		CHECK_EQ(parse(&cfg, p), 0);
+		CHECK_EQ(cfg.log_json, 1);
+		CHECK_STR(addr_str(&cfg.metrics), "127.0.0.1:9153");
+		config_free(&cfg);
+	}
+	free(p);
+
+	/* Both would bind the same TCP port. */
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "listen 127.0.0.1:9153\nmetrics 127.0.0.1:9153\n",
+	    "/nonexistent"), -1);
+	CHECK_STR(errbuf, "metrics: 127.0.0.1:9153 is also a listen address");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "listen 127.0.0.1:53\nmetrics 127.0.0.1:9153\n",
+	    "/nonexistent"), 0);
 	config_free(&cfg);
 }
 
@@ -1285,6 +1367,7 @@ main(void)
 	test_precedence();
 	test_finalize();
 	test_print();
+	test_sidecar();
 	test_free();
 	test_shipped();
 	return check_summary();

@@ -22,6 +22,11 @@ extern const char *const log_level_names[];
 /* ident is kept by reference and must outlive the logger. */
 void	log_init(const char *ident, enum log_level level, int use_syslog);
 void	log_setlevel(enum log_level level);
+/*
+ * On: each line to stderr is one JSON object {"ts","level","msg"} (ts in
+ * UTC with milliseconds).  Syslog output does not change.
+ */
+void	log_set_json(int on);
 enum log_level log_getlevel(void);
 
 void	log_warn(const char *fmt, ...)

@@ -1,0 +1,348 @@
+/*
+ * metrics: /health and /metrics over libevent's evhttp.  Every response
+ * is built from the proxy's counters at the moment of the request; the
+ * endpoint keeps no state of its own, so it cannot disagree with the logs.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include "dohstub/log.h"
+#include "dohstub/metrics.h"
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* A scraper or a probe sends a few short headers and no body. */
+#define METRICS_MAX_HEADERS	8192
+#define METRICS_MAX_BODY	1024
+#define METRICS_TIMEOUT_S	10
+
+#define METRICS_PROM_TYPE	"text/plain; version=0.0.4; charset=utf-8"
+#define METRICS_TEXT_TYPE	"text/plain; charset=utf-8"
+
+struct metrics {
+	struct evhttp	*http;
+	struct proxy	*px;
+};
+
+/* RFC 1035, 2136 and 8490; numbers for the rest. */
+static const char *const metrics_rcode_names[16] = {
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
+	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI",
+};
+
+/* The metric's name and type, once per family as the format wants. */
+static void
+metrics_family(struct evbuffer *b, const char *name, const char *type,
+    const char *help)
+{
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
+	    name, type);
+}
+
+/* A label value, escaped as text format 0.0.4 says: \\, \" and \n. */
+static void
+metrics_label(struct evbuffer *b, const char *v)
+{
+	const char *p;
+
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '\\')
+			evbuffer_add(b, "\\\\", 2);
+		else if (*p == '"')
+			evbuffer_add(b, "\\\"", 2);
+		else if (*p == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, p, 1);
+	}
+}
+
+static void
+metrics_u64(struct evbuffer *b, const char *name, const char *label,
+    const char *value, uint64_t v)
+{
+	if (label == NULL)
+		evbuffer_add_printf(b, "%s ", name);
+	else {
+		evbuffer_add_printf(b, "%s{%s=\"", name, label);
+		metrics_label(b, value);
+		evbuffer_add(b, "\"} ", 3);
+	}
+	evbuffer_add_printf(b, "%llu\n", (unsigned long long)v);
+}
+
+static void
+metrics_histogram(struct evbuffer *b, const struct proxy_stats *s)
+{
+	static const char name[] = "dohstub_upstream_latency_seconds";
+	uint64_t n = 0;
+	size_t i;
+
+	metrics_family(b, name, "histogram",
+	    "Time from sending a query over DoH to its answer.");
+	for (i = 0; i < PROXY_LATENCY_BUCKETS; i++) {
+		n += s->latency_buckets[i];
+		evbuffer_add_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
+		    proxy_latency_bounds[i] / 1000.0, (unsigned long long)n);
+	}
+	n += s->latency_buckets[PROXY_LATENCY_BUCKETS];
+	evbuffer_add_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+	    (unsigned long long)n);
+	evbuffer_add_printf(b, "%s_sum %llu.%03u\n", name,
+	    (unsigned long long)(s->latency_sum_ms / 1000),
+	    (unsigned)(s->latency_sum_ms % 1000));
+	evbuffer_add_printf(b, "%s_count %llu\n", name, (unsigned long long)n);
+}
+
+static void
+metrics_upstreams(struct evbuffer *b, const struct proxy *px)
+{
+	struct proxy_upstream_info info;
+	size_t i, n = proxy_upstream_count(px);
+
+	metrics_family(b, "dohstub_upstream_up", "gauge",
+	    "1 while the DoH upstream has a working HTTP/2 connection.");
+	for (i = 0; i < n; i++) {
+		proxy_upstream_info(px, i, &info);
+		metrics_u64(b, "dohstub_upstream_up", "url", info.url,
+		    strcmp(info.state, "ready") == 0);
+	}
+	metrics_family(b, "dohstub_upstream_pending", "gauge",
+	    "DoH requests waiting for or in flight on the upstream.");
+	for (i = 0; i < n; i++) {
+		proxy_upstream_info(px, i, &info);
+		metrics_u64(b, "dohstub_upstream_pending", "url", info.url,
+		    info.pending);
+	}
+}
+
+static void
+metrics_render(struct evbuffer *b, const struct proxy *px)
+{
+	const struct proxy_stats *s = proxy_stats(px);
+	char num[8];
+	const char *kind;
+	size_t i;
+
+	metrics_family(b, "dohstub_queries_total", "counter",
+	    "Client queries received, by transport.");
+	metrics_u64(b, "dohstub_queries_total", "transport", "udp",
+	    s->queries_udp);
+	metrics_u64(b, "dohstub_queries_total", "transport", "tcp",
+	    s->queries_tcp);
+
+	/* local: the errors dohstub makes itself rather than relays. */
+	metrics_family(b, "dohstub_answers_total", "counter",
+	    "Answers sent to clients, by where they came from.");
+	metrics_u64(b, "dohstub_answers_total", "path", "doh",
+	    s->answered_doh);
+	metrics_u64(b, "dohstub_answers_total", "path", "fallback",
+	    s->answered_fallback);
+	metrics_u64(b, "dohstub_answers_total", "path", "local",
+	    s->servfail + s->formerr + s->notimp);
+
+	metrics_family(b, "dohstub_responses_total", "counter",
+	    "Answers sent to clients, by response code.");
+	for (i = 0; i < nitems(s->rcodes); i++) {
+		if (i < nitems(metrics_rcode_names) &&
+		    metrics_rcode_names[i] != NULL)
+			metrics_u64(b, "dohstub_responses_total", "rcode",
+			    metrics_rcode_names[i], s->rcodes[i]);
+		else {
+			snprintf(num, sizeof(num), "%zu", i);
+			metrics_u64(b, "dohstub_responses_total", "rcode", num,
+			    s->rcodes[i]);
+		}
+	}
+
+	metrics_family(b, "dohstub_dropped_total", "counter",
+	    "Messages ignored because they were not queries.");
+	metrics_u64(b, "dohstub_dropped_total", NULL, NULL, s->dropped);
+	metrics_family(b, "dohstub_over_limit_total", "counter",
+	    "Queries refused with SERVFAIL because max-pending was reached.");
+	metrics_u64(b, "dohstub_over_limit_total", NULL, NULL, s->over_limit);
+	metrics_family(b, "dohstub_truncated_total", "counter",
+	    "UDP answers cut to fit and sent with TC=1.");
+	metrics_u64(b, "dohstub_truncated_total", NULL, NULL, s->truncated);
+
+	/* DOH_OK counted as an error means the answer did not match. */
+	metrics_family(b, "dohstub_upstream_errors_total", "counter",
+	    "DoH attempts that failed, by kind.");
+	for (i = 0; i < DOH_RESULT_MAX; i++) {
+		kind = i == DOH_OK ? "mismatch" : doh_result_names[i];
+		metrics_u64(b, "dohstub_upstream_errors_total", "kind", kind,
+		    s->doh_error_kinds[i]);
+	}
+	metrics_family(b, "dohstub_fallback_activations_total", "counter",
+	    "Times DoH went down and plain DNS took over.");
+	metrics_u64(b, "dohstub_fallback_activations_total", NULL, NULL,
+	    s->fallback_activations);
+
+	metrics_histogram(b, s);
+	metrics_upstreams(b, px);
+
+	metrics_family(b, "dohstub_tcp_connections", "gauge",
+	    "Open TCP client connections.");
+	metrics_u64(b, "dohstub_tcp_connections", NULL, NULL,
+	    proxy_tcp_clients(px));
+	metrics_family(b, "dohstub_pending_queries", "gauge",
+	    "Client queries waiting for an answer.");
+	metrics_u64(b, "dohstub_pending_queries", NULL, NULL, s->pending);
+	metrics_family(b, "dohstub_healthy", "gauge",
+	    "1 while /health answers 200.");
+	metrics_u64(b, "dohstub_healthy", NULL, NULL,
+	    proxy_unhealthy(px) == NULL);
+}
+
+/* The reason first (a probe logs the start of the body), then detail. */
+static int
+metrics_health(struct evbuffer *b, const struct proxy *px)
+{
+	struct proxy_upstream_info info;
+	const char *why;
+	size_t i;
+
+	if ((why = proxy_unhealthy(px)) == NULL) {
+		evbuffer_add_printf(b, "ok\n");
+		return HTTP_OK;
+	}
+	evbuffer_add_printf(b, "%s\n", why);
+	for (i = 0; i < proxy_upstream_count(px); i++) {
+		proxy_upstream_info(px, i, &info);
+		evbuffer_add_printf(b, "upstream %s: %s%s%s\n", info.url,
+		    info.state, *info.last_error != '\0' ? ": " : "",
+		    info.last_error);
+	}
+	return HTTP_SERVUNAVAIL;
+}
+
+static void
+metrics_reply(struct evhttp_request *req, int code, const char *reason,
+    const char *type, struct evbuffer *body)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char len[32];
+
+	evhttp_add_header(h, "Content-Type", type);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	/* evhttp would send a HEAD reply's body, and no length. */
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+		snprintf(len, sizeof(len), "%zu", evbuffer_get_length(body));
+		evhttp_add_header(h, "Content-Length", len);
+		evbuffer_drain(body, evbuffer_get_length(body));
+	}
+	evhttp_send_reply(req, code, reason, body);
+}
+
+static void
+metrics_cb(struct evhttp_request *req, void *arg)
+{
+	struct metrics *m = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct evbuffer *b;
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	int code;
+
+	if ((b = evbuffer_new()) == NULL) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	if (path == NULL ||
+	    (strcmp(path, "/health") != 0 && strcmp(path, "/metrics") != 0)) {
+		evbuffer_add_printf(b, "not found\n");
+		metrics_reply(req, HTTP_NOTFOUND, "Not Found",
+		    METRICS_TEXT_TYPE, b);
+	} else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req),
+		    "Allow", "GET, HEAD");
+		evbuffer_add_printf(b, "method not allowed\n");
+		metrics_reply(req, 405, "Method Not Allowed",
+		    METRICS_TEXT_TYPE, b);
+	} else if (m->px == NULL) {
+		evbuffer_add_printf(b, "starting\n");
+		metrics_reply(req, HTTP_SERVUNAVAIL, "Service Unavailable",
+		    METRICS_TEXT_TYPE, b);
+	} else if (strcmp(path, "/health") == 0) {
+		code = metrics_health(b, m->px);
+		metrics_reply(req, code, code == HTTP_OK ? "OK" :
+		    "Service Unavailable", METRICS_TEXT_TYPE, b);
+	} else {
+		metrics_render(b, m->px);
+		metrics_reply(req, HTTP_OK, "OK", METRICS_PROM_TYPE, b);
+	}
+	evbuffer_free(b);
+}
+
+struct metrics *
+metrics_new(struct event_base *base, const struct config_addr *addr,
+    struct proxy *px)
+{
+	struct metrics *m;
+	struct evconnlistener *lev = NULL;
+	char a[CONFIG_ADDRSTRLEN];
+
+	config_addr_str(addr, a, sizeof(a));
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		log_warn("metrics");
+		return NULL;
+	}
+	m->px = px;
+	if ((m->http = evhttp_new(base)) == NULL) {
+		log_warnx("metrics: cannot create the HTTP server");
+		goto fail;
+	}
+	/* Every method reaches metrics_cb, which answers 405 itself. */
+	evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
+	    EVHTTP_REQ_PATCH);
+	evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
+	evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
+	evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
+	evhttp_set_gencb(m->http, metrics_cb, m);
+	/* Our own listener: evhttp_bind_socket() wants a name to resolve. */
+	if ((lev = evconnlistener_new_bind(base, NULL, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
+	    (addr->ss.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0), -1,
+	    (const struct sockaddr *)&addr->ss, (int)addr->len)) == NULL) {
+		log_warn("metrics: cannot listen on %s", a);
+		goto fail;
+	}
+	if (evhttp_bind_listener(m->http, lev) == NULL) {
+		log_warnx("metrics: cannot serve HTTP on %s", a);
+		evconnlistener_free(lev);
+		goto fail;
+	}
+	log_info("metrics: /health and /metrics on http://%s", a);
+	return m;
+ fail:
+	metrics_free(m);
+	return NULL;
+}
+
+void
+metrics_set_proxy(struct metrics *m, struct proxy *px)
+{
+	m->px = px;
+}
+
+void
+metrics_free(struct metrics *m)
+{
+	if (m == NULL)
+		return;
+	/* Frees the listener and every open connection too. */
+	if (m->http != NULL)
+		evhttp_free(m->http);
+	free(m);
+}
