@@ -1,2 +1,1499 @@
-/* dohq: being written (issue 4). */
-int main(void) { return 1; }
+/*
+ * dohq: ask a DNS-over-HTTPS server, as dig asks a DNS server.  No TLS,
+ * HTTP/2 or wire code of its own: tls makes the SSL_CTX, doh carries the
+ * queries over one connection, plain does bootstrap lookups, config
+ * reads URLs, pins and the daemon's configuration, dnsmsg checks the
+ * answers and dnsprint shows them.
+ *
+ * Queries ("jobs") go out at most --parallel at a time; results are kept
+ * until every earlier job has been printed, so the output follows the
+ * order of the command line whatever order the answers come in.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "dohstub/clock.h"
+#include "dohstub/config.h"
+#include "dohstub/dnsmsg.h"
+#include "dohstub/dnsprint.h"
+#include "dohstub/doh.h"
+#include "dohstub/log.h"
+#include "dohstub/plain.h"
+#include "dohstub/tls.h"
+
+#define DOHQ_VERSION		"0.1.0"
+#define DOHQ_DEFAULT_CONF	DOHSTUB_SYSCONFDIR "/dohstub.conf"
+#define DOHQ_EDNS_SIZE		1232
+#define DOHQ_TIMEOUT_MS		5000
+#define DOHQ_PAD_BLOCK		128	/* RFC 8467 4.1: queries */
+#define DOHQ_MAX_QUERY		512	/* header, name, OPT, padding */
+#define DOHQ_MAX_REPEAT		100000
+#define DOHQ_MAX_PARALLEL	1000
+#define DOHQ_OPT_PADDING	12	/* RFC 7830 */
+
+/* Exit statuses, documented in dohq(1); mostly those of sysexits(3). */
+enum dohq_exit {
+	DOHQ_OK = 0,
+	DOHQ_USAGE = 64,	/* bad option, argument, URL or name */
+	DOHQ_MALFORMED = 65,	/* the response is not a usable answer */
+	DOHQ_NOINPUT = 66,	/* -f, -c or --ca-file unreadable */
+	DOHQ_NOHOST = 68,	/* the server's name did not resolve */
+	DOHQ_CONNECT = 69,	/* no TCP connection, or it broke */
+	DOHQ_INTERNAL = 70,
+	DOHQ_TIMEOUT = 75,	/* no answer in time */
+	DOHQ_HTTP = 76,		/* HTTP status or HTTP/2 failure */
+	DOHQ_TLS = 77,		/* handshake or certificate */
+};
+
+/* One query as asked on the command line or in -f FILE. */
+struct dohq_spec {
+	char			*name;
+	uint16_t		 type;
+	uint16_t		 class;
+	int			 type_set;
+	int			 class_set;
+	uint8_t			 wire[DOHQ_MAX_QUERY];
+	size_t			 len;
+	struct dns_query_info	 qi;	/* to check answers against */
+};
+
+enum dohq_job_state {
+	JOB_NEW,
+	JOB_SENT,	/* given to doh, answer outstanding */
+	JOB_DONE,	/* result kept until printed */
+	JOB_PRINTED,
+};
+
+/* One query sent; --repeat makes many jobs of one spec. */
+struct dohq_job {
+	struct dohq		*d;
+	struct dohq_spec	*spec;
+	enum dohq_job_state	 state;
+	struct doh_req		*req;
+	struct event		*timer;
+	uint64_t		 start_us;
+	uint64_t		 latency_us;
+	int			 ex;
+	int			 conn_fail;	/* failed with the connection */
+	int			 quiet;		/* ... which was said already */
+	char			*err;
+	uint8_t			*body;	/* not kept with --repeat */
+	size_t			 len;
+	unsigned		 rcode;
+	int			 http_status;
+	char			*headers;
+	int64_t			 query_ms;
+	uint64_t		 first_byte_ms;
+	uint64_t		 done_ms;
+};
+
+struct dohq {
+	/* options */
+	enum dnsprint_format	 fmt;
+	int			 verbose;
+	int			 timing;
+	int			 method;	/* -1 unset, else METHOD_* */
+	int			 dnssec;
+	int			 cd;
+	int			 no_rd;
+	int			 padding;
+	int			 insecure;
+	int			 family;
+	int			 tls_min;	/* 0 unset */
+	unsigned		 edns_size;	/* 0: no EDNS */
+	unsigned		 timeout_ms;
+	unsigned		 repeat;	/* 0: not --repeat */
+	unsigned		 parallel;
+	const char		*ca_file;
+	const char		*url;
+	const char		*conf;
+	int			 conf_given;
+	struct config_resolve	 resolve[CONFIG_MAX_RESOLVE];
+	size_t			 nresolve;
+	struct config_addr	 bootstrap[CONFIG_MAX_SERVERS];
+	size_t			 nbootstrap;
+	struct dohq_spec	*specs;
+	size_t			 nspecs;
+
+	/* the server */
+	struct config		 cfg;
+	int			 have_cfg;
+	struct config_upstream	 up;
+	struct sockaddr_storage	 addrs[DOH_MAX_ADDRS];
+	socklen_t		 lens[DOH_MAX_ADDRS];
+	size_t			 naddrs;
+	char			 server_addr[CONFIG_ADDRSTRLEN];
+
+	/* the run */
+	struct event_base	*base;
+	SSL_CTX			*ctx;
+	struct plain		*plain;
+	struct plain_req	*preq;
+	struct doh_client	*doh;
+	struct dohq_job		*jobs;
+	size_t			 njobs;
+	size_t			 next_submit;
+	size_t			 next_print;
+	size_t			 inflight;
+	size_t			 ndone;
+	size_t			 nprinted;
+	int			 stopping;	/* no more callbacks wanted */
+	int			 fatal;		/* the connection failed */
+	int			 ex;		/* first failure, by job */
+	int			 failure_said;	/* --repeat */
+	int			 done;		/* nothing left to wait for */
+	int			 conn_said;	/* its failure, once */
+	uint64_t		 start_ms;
+	uint64_t		 bootstrap_ms;
+	uint64_t		 connect_ms;
+	uint64_t		 handshake_ms;
+	unsigned		 nconnections;
+	uint64_t		 run_start_us;
+	uint64_t		 run_end_us;
+	int			 tls_printed;
+	int			 have_tls;
+	struct dnsprint_tls	 tls;
+	char			 tls_version[32];
+	char			 tls_cipher[64];
+	char			 tls_alpn[32];
+	char			 tls_subject[256];
+	char			 tls_issuer[256];
+	char			 tls_not_before[32];
+	char			 tls_not_after[32];
+};
+
+static void	dohq_pump(struct dohq *);
+static void	dohq_stop(struct dohq *);
+static void	connected_cb(struct doh_client *,
+		    const struct doh_conn_info *, void *);
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: dohq [options] [@URL] NAME [TYPE] [CLASS] [NAME ...]\n"
+	    "  -c, --config FILE     take the server from a dohstub.conf\n"
+	    "  -f, --file FILE       read \"NAME [TYPE [CLASS]]\" lines\n"
+	    "      --ca-file FILE    CA certificates to verify the server\n"
+	    "      --resolve HOST:PORT:ADDR[,ADDR...]\n"
+	    "      --bootstrap ADDR  look the server's name up here\n"
+	    "  -4, -6                IPv4 or IPv6 addresses only\n"
+	    "      --tls-min 1.2|1.3 --insecure --timeout DURATION\n"
+	    "      --post --get --dnssec --cd --no-rd --padding\n"
+	    "      --edns-size N     0 for no EDNS\n"
+	    "      --short --json -v --timing\n"
+	    "      --repeat N [--parallel M]\n"
+	    "  -h, --help  -V, --version\n"
+	    "default configuration: %s; see dohq(1)\n", DOHQ_DEFAULT_CONF);
+}
+
+/*
+ * Sub-millisecond latencies for --repeat: clock_ms() is too coarse on a
+ * LAN, let alone loopback.  Only durations are taken from it.
+ */
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* One line on stderr; returns ex, for "return complain(...)". */
+static int __attribute__((format(printf, 2, 3)))
+complain(int ex, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("dohq: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return ex;
+}
+
+/* --- options --- */
+
+static int
+parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* "5", "5s", "500ms", as in dohstub.conf(5). */
+static int
+parse_duration(const char *s, unsigned *ms)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || v > 3600000)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		;
+	else if (*end == '\0' || strcmp(end, "s") == 0)
+		v *= 1000;
+	else
+		return -1;
+	if (v < 100 || v > 300000)
+		return -1;
+	*ms = (unsigned)v;
+	return 0;
+}
+
+static struct dohq_spec *
+spec_add(struct dohq *d, const char *name)
+{
+	struct dohq_spec *s, *n;
+
+	n = reallocarray(d->specs, d->nspecs + 1, sizeof(*n));
+	if (n == NULL)
+		return NULL;
+	d->specs = n;
+	s = &d->specs[d->nspecs];
+	memset(s, 0, sizeof(*s));
+	if ((s->name = strdup(name)) == NULL)
+		return NULL;
+	s->type = 1;		/* A */
+	s->class = DNS_CLASS_IN;
+	d->nspecs++;
+	return s;
+}
+
+/*
+ * One word of "NAME [TYPE] [CLASS]": a type or a class right after a
+ * name belongs to it, anything else starts the next name (as dig reads
+ * its arguments).
+ */
+static int
+spec_word(struct dohq *d, const char *w)
+{
+	struct dohq_spec *s = d->nspecs > 0 ? &d->specs[d->nspecs - 1] : NULL;
+	uint16_t v;
+
+	if (s != NULL && !s->type_set && dnsprint_type_parse(w, &v) == 0) {
+		s->type = v;
+		s->type_set = 1;
+		return 0;
+	}
+	if (s != NULL && !s->class_set && dnsprint_class_parse(w, &v) == 0) {
+		s->class = v;
+		s->class_set = 1;
+		return 0;
+	}
+	if (spec_add(d, w) == NULL)
+		return complain(DOHQ_INTERNAL, "out of memory");
+	return 0;
+}
+
+static int
+read_file(struct dohq *d, const char *path)
+{
+	FILE *fp;
+	char *line = NULL, *p, *w, *save;
+	char where[512];
+	size_t cap = 0, lineno = 0, before;
+	int ex = 0, words;
+
+	if (strcmp(path, "-") == 0)
+		fp = stdin;
+	else if ((fp = fopen(path, "r")) == NULL)
+		return complain(DOHQ_NOINPUT, "%s: %s", path,
+		    strerror(errno));
+	while (ex == 0 && getline(&line, &cap, fp) != -1) {
+		lineno++;
+		if ((p = strchr(line, '#')) != NULL)
+			*p = '\0';
+		snprintf(where, sizeof(where), "%s:%zu", path, lineno);
+		before = d->nspecs;
+		words = 0;
+		for (w = strtok_r(line, " \t\r\n", &save); w != NULL && ex == 0;
+		    w = strtok_r(NULL, " \t\r\n", &save)) {
+			/* The first word of a line is always a name. */
+			if (words++ == 0) {
+				if (spec_add(d, w) == NULL)
+					ex = complain(DOHQ_INTERNAL,
+					    "out of memory");
+				continue;
+			}
+			if ((ex = spec_word(d, w)) != 0)
+				break;
+			if (d->nspecs != before + 1)
+				ex = complain(DOHQ_USAGE, "%s: \"%s\" is "
+				    "not a type or class", where, w);
+		}
+	}
+	if (ex == 0 && ferror(fp))
+		ex = complain(DOHQ_NOINPUT, "%s: %s", path, strerror(errno));
+	free(line);
+	if (fp != stdin)
+		fclose(fp);
+	return ex;
+}
+
+enum {
+	OPT_CA_FILE = 256,
+	OPT_RESOLVE,
+	OPT_BOOTSTRAP,
+	OPT_TLS_MIN,
+	OPT_INSECURE,
+	OPT_TIMEOUT,
+	OPT_POST,
+	OPT_GET,
+	OPT_DNSSEC,
+	OPT_CD,
+	OPT_NO_RD,
+	OPT_PADDING,
+	OPT_EDNS_SIZE,
+	OPT_SHORT,
+	OPT_JSON,
+	OPT_TIMING,
+	OPT_REPEAT,
+	OPT_PARALLEL,
+};
+
+static const struct option long_opts[] = {
+	{ "ca-file", required_argument, NULL, OPT_CA_FILE },
+	{ "resolve", required_argument, NULL, OPT_RESOLVE },
+	{ "bootstrap", required_argument, NULL, OPT_BOOTSTRAP },
+	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "post", no_argument, NULL, OPT_POST },
+	{ "get", no_argument, NULL, OPT_GET },
+	{ "dnssec", no_argument, NULL, OPT_DNSSEC },
+	{ "cd", no_argument, NULL, OPT_CD },
+	{ "no-rd", no_argument, NULL, OPT_NO_RD },
+	{ "padding", no_argument, NULL, OPT_PADDING },
+	{ "edns-size", required_argument, NULL, OPT_EDNS_SIZE },
+	{ "short", no_argument, NULL, OPT_SHORT },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "timing", no_argument, NULL, OPT_TIMING },
+	{ "repeat", required_argument, NULL, OPT_REPEAT },
+	{ "parallel", required_argument, NULL, OPT_PARALLEL },
+	{ "config", required_argument, NULL, 'c' },
+	{ "file", required_argument, NULL, 'f' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Returns 0 to go on, -1 to exit 0 (--help), or an exit status. */
+static int
+parse_options(struct dohq *d, int argc, char *argv[])
+{
+	char err[CONFIG_ERRLEN];
+	const char *file = NULL;
+	int ch, ex, i;
+
+	opterr = 0;	/* our own one-line messages */
+	while ((ch = getopt_long(argc, argv, ":46c:f:hVv", long_opts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case '4':
+			d->family = AF_INET;
+			break;
+		case '6':
+			d->family = AF_INET6;
+			break;
+		case 'c':
+			d->conf = optarg;
+			d->conf_given = 1;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return -1;
+		case 'V':
+			printf("dohq %s\n", DOHQ_VERSION);
+			return -1;
+		case 'v':
+			d->verbose++;
+			break;
+		case OPT_CA_FILE:
+			d->ca_file = optarg;
+			break;
+		case OPT_RESOLVE:
+			if (d->nresolve == CONFIG_MAX_RESOLVE)
+				return complain(DOHQ_USAGE, "--resolve: at "
+				    "most %d", CONFIG_MAX_RESOLVE);
+			if (config_parse_resolve(optarg,
+			    &d->resolve[d->nresolve], err, sizeof(err)) == -1)
+				return complain(DOHQ_USAGE, "--resolve: %s",
+				    err);
+			d->nresolve++;
+			break;
+		case OPT_BOOTSTRAP:
+			if (d->nbootstrap == CONFIG_MAX_SERVERS)
+				return complain(DOHQ_USAGE, "--bootstrap: "
+				    "at most %d", CONFIG_MAX_SERVERS);
+			if (config_parse_addr(optarg, 53,
+			    &d->bootstrap[d->nbootstrap], err,
+			    sizeof(err)) == -1)
+				return complain(DOHQ_USAGE, "--bootstrap: "
+				    "%s", err);
+			d->nbootstrap++;
+			break;
+		case OPT_TLS_MIN:
+			if (strcmp(optarg, "1.2") == 0)
+				d->tls_min = TLS1_2_VERSION;
+			else if (strcmp(optarg, "1.3") == 0)
+				d->tls_min = TLS1_3_VERSION;
+			else
+				return complain(DOHQ_USAGE, "--tls-min: "
+				    "\"%s\" is not 1.2 or 1.3", optarg);
+			break;
+		case OPT_INSECURE:
+			d->insecure = 1;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_duration(optarg, &d->timeout_ms) == -1)
+				return complain(DOHQ_USAGE, "--timeout: "
+				    "\"%s\" is not a duration from 100ms to "
+				    "300s", optarg);
+			break;
+		case OPT_POST:
+			d->method = METHOD_POST;
+			break;
+		case OPT_GET:
+			d->method = METHOD_GET;
+			break;
+		case OPT_DNSSEC:
+			d->dnssec = 1;
+			break;
+		case OPT_CD:
+			d->cd = 1;
+			break;
+		case OPT_NO_RD:
+			d->no_rd = 1;
+			break;
+		case OPT_PADDING:
+			d->padding = 1;
+			break;
+		case OPT_EDNS_SIZE:
+			if (parse_uint(optarg, 0, 65535, &d->edns_size) == -1)
+				return complain(DOHQ_USAGE, "--edns-size: "
+				    "\"%s\" is not 0..65535", optarg);
+			break;
+		case OPT_SHORT:
+			d->fmt = DNSPRINT_SHORT;
+			break;
+		case OPT_JSON:
+			d->fmt = DNSPRINT_JSON;
+			break;
+		case OPT_TIMING:
+			d->timing = 1;
+			break;
+		case OPT_REPEAT:
+			if (parse_uint(optarg, 1, DOHQ_MAX_REPEAT,
+			    &d->repeat) == -1)
+				return complain(DOHQ_USAGE, "--repeat: "
+				    "\"%s\" is not 1..%d", optarg,
+				    DOHQ_MAX_REPEAT);
+			break;
+		case OPT_PARALLEL:
+			if (parse_uint(optarg, 1, DOHQ_MAX_PARALLEL,
+			    &d->parallel) == -1)
+				return complain(DOHQ_USAGE, "--parallel: "
+				    "\"%s\" is not 1..%d", optarg,
+				    DOHQ_MAX_PARALLEL);
+			break;
+		case ':':
+			if (optopt > 0 && optopt < OPT_CA_FILE)
+				return complain(DOHQ_USAGE, "-%c: needs an "
+				    "argument (see dohq --help)", optopt);
+			return complain(DOHQ_USAGE, "%s: needs an argument "
+			    "(see dohq --help)", argv[optind - 1]);
+		default:
+			if (optopt > 0 && optopt < OPT_CA_FILE)
+				return complain(DOHQ_USAGE, "-%c: unknown "
+				    "option (see dohq --help)", optopt);
+			return complain(DOHQ_USAGE, "%s: unknown option (see "
+			    "dohq --help)", argv[optind - 1]);
+		}
+	}
+	for (i = optind; i < argc; i++) {
+		if (argv[i][0] == '@') {
+			if (d->url != NULL)
+				return complain(DOHQ_USAGE, "%s: one server "
+				    "only (already %s)", argv[i], d->url);
+			d->url = argv[i] + 1;
+			continue;
+		}
+		if ((ex = spec_word(d, argv[i])) != 0)
+			return ex;
+	}
+	if (file != NULL && (ex = read_file(d, file)) != 0)
+		return ex;
+	if (d->nspecs == 0)
+		return complain(DOHQ_USAGE, "no NAME to look up (see dohq "
+		    "--help)");
+	if (d->edns_size == 0 && (d->dnssec || d->padding))
+		return complain(DOHQ_USAGE, "--edns-size 0: --dnssec and "
+		    "--padding need EDNS");
+	if (d->parallel > 1 && d->repeat == 0 && d->nspecs == 1)
+		return complain(DOHQ_USAGE, "--parallel: needs --repeat or "
+		    "several names");
+	return 0;
+}
+
+/* --- the server --- */
+
+/* @URL, or the first upstream of the dohstub configuration. */
+static int
+setup_server(struct dohq *d)
+{
+	char err[CONFIG_ERRLEN];
+	const char *url = d->url;
+
+	if (url == NULL) {
+		config_defaults(&d->cfg);
+		d->have_cfg = 1;
+		if (config_parse_file(&d->cfg, d->conf, 1, err,
+		    sizeof(err)) == -1)
+			return complain(d->conf_given ? DOHQ_NOINPUT :
+			    DOHQ_USAGE, "%s%s", err, d->conf_given ? "" :
+			    " (give the server as @URL)");
+		if (d->cfg.nupstream == 0)
+			return complain(DOHQ_USAGE, "%s: no upstream (give "
+			    "the server as @URL)", d->conf);
+		url = d->cfg.upstream[0].url;
+		if (d->ca_file == NULL)
+			d->ca_file = d->cfg.ca_file;
+		if (d->tls_min == 0)
+			d->tls_min = d->cfg.tls_min_version;
+		if (d->method == -1)
+			d->method = (int)d->cfg.method;
+		if (d->nbootstrap == 0) {
+			memcpy(d->bootstrap, d->cfg.bootstrap,
+			    sizeof(d->bootstrap));
+			d->nbootstrap = d->cfg.nbootstrap;
+		}
+	}
+	if (config_parse_url(url, &d->up, err, sizeof(err)) == -1)
+		return complain(DOHQ_USAGE, "%s", err);
+	if (d->method == METHOD_GET && strchr(d->up.path, '?') != NULL)
+		return complain(DOHQ_USAGE, "%s: --get adds its own query; "
+		    "this path needs --post", url);
+	if (d->tls_min == 0)
+		d->tls_min = TLS1_3_VERSION;
+	return 0;
+}
+
+/* Keep the addresses of the wanted family, port set. */
+static void
+add_addr(struct dohq *d, const struct sockaddr *sa, socklen_t len)
+{
+	if (d->naddrs == DOH_MAX_ADDRS || len > sizeof(d->addrs[0]) ||
+	    (d->family != AF_UNSPEC && sa->sa_family != d->family))
+		return;
+	memcpy(&d->addrs[d->naddrs], sa, len);
+	d->lens[d->naddrs] = len;
+	d->naddrs++;
+}
+
+static const struct config_resolve *
+find_pin(const struct dohq *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nresolve; i++)
+		if (d->resolve[i].port == d->up.port &&
+		    strcasecmp(d->resolve[i].host, d->up.host) == 0)
+			return &d->resolve[i];
+	if (d->have_cfg)
+		return config_find_resolve(&d->cfg, d->up.host, d->up.port);
+	return NULL;
+}
+
+static void
+start_queries(struct dohq *d)
+{
+	struct doh_params p;
+	struct config_addr a;
+
+	/* Named in messages until a connection says which one it was. */
+	memset(&a, 0, sizeof(a));
+	memcpy(&a.ss, &d->addrs[0], d->lens[0]);
+	a.len = d->lens[0];
+	config_addr_str(&a, d->server_addr, sizeof(d->server_addr));
+	memset(&p, 0, sizeof(p));
+	p.host = d->up.host;
+	p.port = d->up.port;
+	p.path = d->up.path;
+	p.host_is_ip = d->up.host_is_ip;
+	p.use_get = d->method == METHOD_GET;
+	p.keep_headers = d->verbose > 0;
+	p.ssl_ctx = d->ctx;
+	p.timeout_ms = d->timeout_ms;
+	p.keepalive_ms = 0;
+	if ((d->doh = doh_new(d->base, &p, NULL, NULL)) == NULL) {
+		d->ex = complain(DOHQ_INTERNAL, "out of memory");
+		dohq_stop(d);
+		return;
+	}
+	doh_set_connected_cb(d->doh, connected_cb, d);
+	doh_set_addrs(d->doh, d->addrs, d->lens, d->naddrs);
+	doh_connect(d->doh);
+	dohq_pump(d);
+}
+
+static void
+bootstrap_cb(int status, const struct sockaddr_storage *ss,
+    const socklen_t *lens, size_t n, unsigned ttl, void *arg)
+{
+	struct dohq *d = arg;
+	size_t i;
+
+	(void)ttl;
+	d->preq = NULL;
+	d->bootstrap_ms = clock_ms() - d->start_ms;
+	for (i = 0; status == 0 && i < n; i++)
+		add_addr(d, (const struct sockaddr *)&ss[i], lens[i]);
+	if (d->naddrs == 0) {
+		d->ex = complain(DOHQ_NOHOST, "%s: no %saddress from the "
+		    "bootstrap servers", d->up.host, d->family == AF_INET ?
+		    "IPv4 " : d->family == AF_INET6 ? "IPv6 " : "");
+		dohq_stop(d);
+		return;
+	}
+	start_queries(d);
+}
+
+/*
+ * The server's addresses: a pin (--resolve, or the configuration's), the
+ * literal address of the URL, the bootstrap servers, or else the system
+ * resolver.  Returns 0 (the queries start, perhaps after a lookup) or an
+ * exit status.
+ */
+static int
+resolve_server(struct dohq *d)
+{
+	const struct config_resolve *pin;
+	struct config_addr a;
+	struct addrinfo hints, *res, *ai;
+	char port[8], err[CONFIG_ERRLEN];
+	size_t i;
+	int rv;
+
+	if ((pin = find_pin(d)) != NULL) {
+		for (i = 0; i < pin->naddrs; i++)
+			add_addr(d, (const struct sockaddr *)&pin->addrs[i].ss,
+			    pin->addrs[i].len);
+	} else if (d->up.host_is_ip) {
+		if (config_parse_addr(d->up.host, d->up.port, &a, err,
+		    sizeof(err)) == -1)
+			return complain(DOHQ_USAGE, "%s", err);
+		add_addr(d, (const struct sockaddr *)&a.ss, a.len);
+	} else if (d->nbootstrap > 0) {
+		if ((d->plain = plain_new(d->base, d->bootstrap,
+		    d->nbootstrap, d->timeout_ms / 2 + 1, 2)) == NULL ||
+		    (d->preq = plain_resolve(d->plain, d->up.host, d->up.port,
+		    bootstrap_cb, d)) == NULL)
+			return complain(DOHQ_INTERNAL, "cannot start the "
+			    "bootstrap lookup");
+		return 0;
+	} else {
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = d->family;
+		hints.ai_socktype = SOCK_STREAM;
+		snprintf(port, sizeof(port), "%u", d->up.port);
+		if ((rv = getaddrinfo(d->up.host, port, &hints, &res)) != 0)
+			return complain(DOHQ_NOHOST, "%s: cannot resolve: %s",
+			    d->up.host, gai_strerror(rv));
+		for (ai = res; ai != NULL; ai = ai->ai_next)
+			add_addr(d, ai->ai_addr, ai->ai_addrlen);
+		freeaddrinfo(res);
+		d->bootstrap_ms = clock_ms() - d->start_ms;
+	}
+	if (d->naddrs == 0)
+		return complain(DOHQ_NOHOST, "%s: no %saddress to connect to",
+		    d->up.host, d->family == AF_INET ? "IPv4 " :
+		    d->family == AF_INET6 ? "IPv6 " : "");
+	start_queries(d);
+	return 0;
+}
+
+/* --- queries --- */
+
+static void
+put16(uint8_t *p, unsigned v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/*
+ * The query of s: ID 0 (RFC 8484 4.1), RD unless --no-rd, CD with --cd,
+ * and an OPT record with our size, DO for --dnssec and, for --padding,
+ * a padding option filling the message to a multiple of 128 bytes.
+ */
+static int
+build_query(const struct dohq *d, struct dohq_spec *s)
+{
+	uint8_t *m = s->wire;
+	size_t n, nlen, pad;
+
+	if ((nlen = dnsprint_name_parse(s->name, m + DNS_HDR_LEN,
+	    sizeof(s->wire) - DNS_HDR_LEN)) == 0)
+		return complain(DOHQ_USAGE, "\"%s\" is not a domain name",
+		    s->name);
+	memset(m, 0, DNS_HDR_LEN);
+	put16(m + 2, (d->no_rd ? 0 : 0x0100) | (d->cd ? 0x0010 : 0));
+	put16(m + 4, 1);
+	put16(m + 10, d->edns_size > 0 ? 1 : 0);
+	n = DNS_HDR_LEN + nlen;
+	put16(m + n, s->type);
+	put16(m + n + 2, s->class);
+	n += 4;
+	if (d->edns_size > 0) {
+		m[n] = 0;
+		put16(m + n + 1, DNS_TYPE_OPT);
+		put16(m + n + 3, d->edns_size);
+		put16(m + n + 5, 0);
+		put16(m + n + 7, d->dnssec ? 0x8000 : 0);
+		put16(m + n + 9, 0);
+		n += 11;
+		if (d->padding) {
+			pad = (DOHQ_PAD_BLOCK - (n + 4) % DOHQ_PAD_BLOCK) %
+			    DOHQ_PAD_BLOCK;
+			put16(m + n - 2, (unsigned)(4 + pad));
+			put16(m + n, DOHQ_OPT_PADDING);
+			put16(m + n + 2, (unsigned)pad);
+			memset(m + n + 4, 0, pad);
+			n += 4 + pad;
+		}
+	}
+	s->len = n;
+	/* The same check the daemon makes of a client's query. */
+	if (dnsmsg_parse_query(m, n, &s->qi) != DNS_VERDICT_OK)
+		return complain(DOHQ_INTERNAL, "%s: built a bad query",
+		    s->name);
+	return 0;
+}
+
+static const char *
+spec_str(const struct dohq_spec *s, char *buf, size_t size)
+{
+	char t[16], c[16];
+
+	snprintf(buf, size, "%s %s%s%s", s->name,
+	    dnsprint_type_str(s->type, t, sizeof(t)),
+	    s->class != DNS_CLASS_IN ? " " : "",
+	    s->class != DNS_CLASS_IN ? dnsprint_class_str(s->class, c,
+	    sizeof(c)) : "");
+	return buf;
+}
+
+static void
+job_set_error(struct dohq_job *j, int ex, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+job_set_error(struct dohq_job *j, int ex, const char *fmt, ...)
+{
+	va_list ap;
+	char buf[512];
+
+	j->ex = ex;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	free(j->err);
+	j->err = strdup(buf);
+}
+
+/* The job is over: no timer, no request; the pump prints and goes on. */
+static void
+job_finish(struct dohq_job *j)
+{
+	struct dohq *d = j->d;
+
+	if (j->timer != NULL) {
+		event_free(j->timer);
+		j->timer = NULL;
+	}
+	if (j->state == JOB_SENT)
+		d->inflight--;
+	j->state = JOB_DONE;
+	j->done_ms = clock_ms();
+	d->ndone++;
+	d->run_end_us = now_us();
+}
+
+/* What went wrong with the connection, as one line. */
+static int
+conn_error(struct dohq *d, enum doh_result res, char *buf, size_t size)
+{
+	const char *why = doh_last_error(d->doh);
+
+	if (*why == '\0')
+		why = doh_result_names[res];
+	switch (res) {
+	case DOH_ERR_CONNECT:
+		if (d->naddrs == 1)
+			snprintf(buf, size, "%s: cannot connect to %s: %s",
+			    d->up.url, d->server_addr, why);
+		else
+			snprintf(buf, size, "%s: cannot connect (%zu "
+			    "addresses): %s", d->up.url, d->naddrs, why);
+		return DOHQ_CONNECT;
+	case DOH_ERR_TLS:
+		/* doh's reason already says "TLS" or "certificate". */
+		snprintf(buf, size, "%s: %s", d->up.url, why);
+		return DOHQ_TLS;
+	default:
+		snprintf(buf, size, "%s: %s", d->up.url, why);
+		return DOHQ_TIMEOUT;
+	}
+}
+
+/* Is the response an answer to what was asked?  Why not, if not. */
+static int
+check_response(struct dohq_job *j, const uint8_t *body, size_t len)
+{
+	struct dnsprint_out count;
+	char why[160];
+
+	if (dnsmsg_check_answer(body, len, &j->spec->qi) == 0)
+		return 0;
+	dnsprint_out_buf(&count, NULL, 0);
+	if (dnsprint_msg(&count, DNSPRINT_TEXT, body, len, NULL, why,
+	    sizeof(why)) == 0)
+		snprintf(why, sizeof(why), "not an answer to the query (QR, "
+		    "opcode or question differ)");
+	job_set_error(j, DOHQ_MALFORMED, "malformed response: %s", why);
+	return -1;
+}
+
+static void
+job_done_cb(enum doh_result res, const struct doh_response *resp, void *arg)
+{
+	struct dohq_job *j = arg;
+	struct dohq *d = j->d;
+	uint64_t sent;
+	char why[512];
+	int ex;
+
+	j->req = NULL;
+	if (d->stopping)
+		return;
+	j->latency_us = now_us() - j->start_us;
+	j->http_status = resp->status;
+	sent = resp->sent_ms != 0 ? resp->sent_ms : resp->submit_ms;
+	j->query_ms = (int64_t)(clock_ms() - sent);
+	if (resp->first_byte_ms != 0 && resp->sent_ms != 0)
+		j->first_byte_ms = resp->first_byte_ms - resp->sent_ms;
+	if (resp->headers != NULL && d->verbose)
+		j->headers = strdup(resp->headers);
+	switch (res) {
+	case DOH_OK:
+		if (check_response(j, resp->body, resp->len) == -1 &&
+		    resp->len < DNS_HDR_LEN)
+			break;
+		j->rcode = (unsigned)dnsmsg_rcode(resp->body);
+		/* --repeat counts answers; it does not print them. */
+		if (d->repeat != 0)
+			break;
+		if ((j->body = malloc(resp->len)) == NULL) {
+			job_set_error(j, DOHQ_INTERNAL, "out of memory");
+			break;
+		}
+		memcpy(j->body, resp->body, resp->len);
+		j->len = resp->len;
+		break;
+	case DOH_ERR_HTTP:
+		job_set_error(j, DOHQ_HTTP, "HTTP status %d", resp->status);
+		break;
+	case DOH_ERR_CONTENT_TYPE:
+		job_set_error(j, DOHQ_HTTP, "HTTP status %d but the content "
+		    "type is not application/dns-message", resp->status);
+		break;
+	case DOH_ERR_BODY:
+		job_set_error(j, DOHQ_HTTP, "HTTP response body empty or over "
+		    "%d bytes", DOH_MAX_BODY);
+		break;
+	case DOH_ERR_RESET:
+		job_set_error(j, DOHQ_HTTP, "HTTP/2 stream reset by the "
+		    "server");
+		break;
+	case DOH_ERR_PROTOCOL:
+		job_set_error(j, DOHQ_HTTP, "HTTP/2 protocol error: %s",
+		    doh_last_error(d->doh));
+		break;
+	case DOH_ERR_CONNECT:
+	case DOH_ERR_TLS:
+	case DOH_ERR_TIMEOUT:
+		ex = conn_error(d, res, why, sizeof(why));
+		/*
+		 * With the connection gone for good (doh backs off), every
+		 * other query fails the same way: say it once, stop.
+		 */
+		if (doh_get_state(d->doh) == DOH_BACKOFF) {
+			j->conn_fail = 1;
+			d->fatal = 1;
+		}
+		job_set_error(j, ex, "%s", why);
+		break;
+	default:
+		job_set_error(j, DOHQ_INTERNAL, "%s", doh_result_names[res]);
+		break;
+	}
+	job_finish(j);
+	dohq_pump(d);
+}
+
+static void
+job_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct dohq_job *j = arg;
+	struct dohq *d = j->d;
+
+	(void)fd;
+	(void)ev;
+	doh_cancel(j->req);
+	j->req = NULL;
+	j->latency_us = now_us() - j->start_us;
+	job_set_error(j, DOHQ_TIMEOUT, "%s: timed out (no %s within %u ms)",
+	    d->up.url, d->nconnections == 0 ? "connection" : "response",
+	    d->timeout_ms);
+	/* Never connected: the others wait for the same connection. */
+	if (d->nconnections == 0) {
+		j->conn_fail = 1;
+		d->fatal = 1;
+	}
+	job_finish(j);
+	dohq_pump(d);
+}
+
+static void
+job_arm(struct dohq_job *j)
+{
+	struct timeval tv;
+
+	tv.tv_sec = j->d->timeout_ms / 1000;
+	tv.tv_usec = (j->d->timeout_ms % 1000) * 1000;
+	evtimer_add(j->timer, &tv);
+}
+
+static void
+job_submit(struct dohq *d, struct dohq_job *j)
+{
+	char why[512];
+
+	j->state = JOB_SENT;
+	d->inflight++;
+	j->start_us = now_us();
+	if ((j->timer = evtimer_new(d->base, job_timeout_cb, j)) == NULL) {
+		job_set_error(j, DOHQ_INTERNAL, "out of memory");
+		job_finish(j);
+		return;
+	}
+	job_arm(j);
+	j->req = doh_submit(d->doh, j->spec->wire, j->spec->len, job_done_cb,
+	    j);
+	if (j->req == NULL) {
+		if (doh_get_state(d->doh) == DOH_BACKOFF) {
+			job_set_error(j, conn_error(d, DOH_ERR_CONNECT, why,
+			    sizeof(why)), "%s", why);
+			j->conn_fail = 1;
+			d->fatal = 1;
+		} else
+			job_set_error(j, DOHQ_INTERNAL, "out of memory");
+		job_finish(j);
+	}
+}
+
+/* --- -v --- */
+
+static void
+x509_name(X509_NAME *name, char *buf, size_t size)
+{
+	BIO *b;
+	int n;
+
+	buf[0] = '\0';
+	if ((b = BIO_new(BIO_s_mem())) == NULL)
+		return;
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
+	    (n = BIO_read(b, buf, (int)size - 1)) > 0)
+		buf[n] = '\0';
+	BIO_free(b);
+}
+
+static void
+asn1_time(const ASN1_TIME *t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (t == NULL || !ASN1_TIME_to_tm(t, &tm) ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "?");
+}
+
+static void
+keep_tls_info(struct dohq *d, SSL *ssl)
+{
+	const unsigned char *alpn;
+	unsigned int alen;
+	X509 *cert;
+
+	memset(&d->tls, 0, sizeof(d->tls));
+	snprintf(d->tls_version, sizeof(d->tls_version), "%s",
+	    SSL_get_version(ssl));
+	snprintf(d->tls_cipher, sizeof(d->tls_cipher), "%s",
+	    SSL_get_cipher_name(ssl));
+	SSL_get0_alpn_selected(ssl, &alpn, &alen);
+	snprintf(d->tls_alpn, sizeof(d->tls_alpn), "%.*s", (int)alen, alpn);
+	d->tls.version = d->tls_version;
+	d->tls.cipher = d->tls_cipher;
+	d->tls.alpn = d->tls_alpn;
+	d->tls.resumed = SSL_session_reused(ssl);
+	if ((cert = SSL_get0_peer_certificate(ssl)) != NULL) {
+		x509_name(X509_get_subject_name(cert), d->tls_subject,
+		    sizeof(d->tls_subject));
+		x509_name(X509_get_issuer_name(cert), d->tls_issuer,
+		    sizeof(d->tls_issuer));
+		asn1_time(X509_get0_notBefore(cert), d->tls_not_before,
+		    sizeof(d->tls_not_before));
+		asn1_time(X509_get0_notAfter(cert), d->tls_not_after,
+		    sizeof(d->tls_not_after));
+		d->tls.subject = d->tls_subject;
+		d->tls.issuer = d->tls_issuer;
+		d->tls.not_before = d->tls_not_before;
+		d->tls.not_after = d->tls_not_after;
+	}
+	d->have_tls = 1;
+}
+
+static void
+connected_cb(struct doh_client *c, const struct doh_conn_info *info,
+    void *arg)
+{
+	struct dohq *d = arg;
+	struct config_addr a;
+	struct dohq_job *j;
+	size_t i;
+
+	(void)c;
+	memset(&a, 0, sizeof(a));
+	a.len = info->peer->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	memcpy(&a.ss, info->peer, a.len);
+	config_addr_str(&a, d->server_addr, sizeof(d->server_addr));
+	if (d->nconnections++ > 0)
+		return;
+	d->connect_ms = info->connect_ms;
+	d->handshake_ms = info->handshake_ms;
+	if (d->verbose)
+		keep_tls_info(d, info->ssl);
+	/*
+	 * The waiting queries leave now: time them (and their timeouts)
+	 * from here, so --repeat measures queries, not the handshake.
+	 */
+	d->run_start_us = now_us();
+	for (i = 0; i < d->next_submit; i++) {
+		j = &d->jobs[i];
+		if (j->state != JOB_SENT)
+			continue;
+		j->start_us = d->run_start_us;
+		job_arm(j);
+	}
+}
+
+/* --- output --- */
+
+static void
+print_error_json(struct dohq *d, struct dohq_job *j)
+{
+	struct dnsprint_out o;
+	char t[16], c[16];
+
+	dnsprint_out_file(&o, stdout);
+	dnsprint_puts(&o, "{\"server\":");
+	dnsprint_json_str(&o, d->up.url);
+	if (d->server_addr[0] != '\0') {
+		dnsprint_puts(&o, ",\"server_address\":");
+		dnsprint_json_str(&o, d->server_addr);
+	}
+	if (j->http_status != 0)
+		fprintf(stdout, ",\"http_status\":%d", j->http_status);
+	dnsprint_puts(&o, ",\"question\":[{\"name\":");
+	dnsprint_json_str(&o, j->spec->name);
+	dnsprint_puts(&o, ",\"class\":");
+	dnsprint_json_str(&o, dnsprint_class_str(j->spec->class, c,
+	    sizeof(c)));
+	dnsprint_puts(&o, ",\"type\":");
+	dnsprint_json_str(&o, dnsprint_type_str(j->spec->type, t, sizeof(t)));
+	fprintf(stdout, "}],\"exit_status\":%d,\"error\":", j->ex);
+	dnsprint_json_str(&o, j->err != NULL ? j->err : "error");
+	dnsprint_puts(&o, "}\n");
+}
+
+/* The one line on stderr for a failed query. */
+static void
+say_error(const struct dohq_job *j)
+{
+	char q[DNSPRINT_NAMELEN + 48];
+
+	fflush(stdout);
+	/*
+	 * Trouble with the connection names the server; trouble with one
+	 * query names the query.
+	 */
+	if (j->ex == DOHQ_CONNECT || j->ex == DOHQ_TLS ||
+	    j->ex == DOHQ_TIMEOUT || j->ex == DOHQ_INTERNAL)
+		fprintf(stderr, "dohq: %s\n", j->err);
+	else
+		fprintf(stderr, "dohq: %s: %s\n", spec_str(j->spec, q,
+		    sizeof(q)), j->err);
+}
+
+static void
+job_print(struct dohq *d, struct dohq_job *j)
+{
+	struct dnsprint_out o;
+	struct dnsprint_meta meta;
+	struct dnsprint_timing tm;
+
+	if (d->fmt == DNSPRINT_TEXT && d->nprinted > 0)
+		putchar('\n');
+	d->nprinted++;
+	if (j->body != NULL) {
+		memset(&meta, 0, sizeof(meta));
+		meta.server = d->up.url;
+		meta.server_addr = d->server_addr[0] ? d->server_addr : NULL;
+		meta.http_status = j->http_status;
+		meta.http_headers = j->headers;
+		meta.query_time_ms = j->query_ms;
+		if (d->have_tls && (d->fmt == DNSPRINT_JSON ||
+		    !d->tls_printed)) {
+			meta.tls = &d->tls;
+			d->tls_printed = 1;
+		}
+		if (d->timing) {
+			tm.bootstrap_ms = d->bootstrap_ms;
+			tm.connect_ms = d->connect_ms;
+			tm.handshake_ms = d->handshake_ms;
+			tm.first_byte_ms = j->first_byte_ms;
+			tm.total_ms = j->done_ms - d->start_ms;
+			meta.timing = &tm;
+		}
+		dnsprint_out_file(&o, stdout);
+		dnsprint_msg(&o, d->fmt, j->body, j->len, &meta, NULL, 0);
+	} else if (d->fmt == DNSPRINT_JSON && !j->quiet)
+		print_error_json(d, j);
+	if (j->ex != 0 && !j->quiet)
+		say_error(j);
+	fflush(stdout);
+}
+
+/* The run is over; also before the loop runs, which loopbreak misses. */
+static void
+dohq_stop(struct dohq *d)
+{
+	d->done = 1;
+	event_base_loopbreak(d->base);
+}
+
+/* Print what is done, in order. */
+static void
+print_done(struct dohq *d)
+{
+	struct dohq_job *j;
+
+	while (d->next_print < d->njobs &&
+	    d->jobs[d->next_print].state == JOB_DONE) {
+		j = &d->jobs[d->next_print++];
+		j->state = JOB_PRINTED;
+		/* A lost connection fails every query: say it once. */
+		j->quiet = j->conn_fail && d->conn_said;
+		if (j->conn_fail)
+			d->conn_said = 1;
+		if (j->ex != 0 && d->ex == 0)
+			d->ex = j->ex;
+		if (d->repeat == 0)
+			job_print(d, j);
+		else if (j->ex != 0 && !j->quiet && !d->failure_said) {
+			/* --repeat: the first failure only, counted later. */
+			say_error(j);
+			d->failure_said = 1;
+		}
+		free(j->body);
+		j->body = NULL;
+	}
+}
+
+/* Print, send what may go (it may fail at once), stop when all is over. */
+static void
+dohq_pump(struct dohq *d)
+{
+	do {
+		print_done(d);
+		while (!d->fatal && d->next_submit < d->njobs &&
+		    d->inflight < d->parallel)
+			job_submit(d, &d->jobs[d->next_submit++]);
+	} while (d->next_print < d->njobs &&
+	    d->jobs[d->next_print].state == JOB_DONE);
+	if (d->inflight == 0 && (d->fatal || d->next_submit == d->njobs) &&
+	    d->next_print == d->next_submit)
+		dohq_stop(d);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest rank: the smallest value with p% of them at or below it. */
+static double
+percentile(const uint64_t *v, size_t n, unsigned p)
+{
+	size_t rank = (n * p + 99) / 100;
+
+	return (double)v[rank > 0 ? rank - 1 : 0] / 1000.0;
+}
+
+/* --repeat: min/median/p95/p99 latency and queries per second. */
+static void
+print_stats(struct dohq *d)
+{
+	struct dnsprint_out o;
+	uint64_t *lat, elapsed;
+	size_t rc[16], i, n = 0, failed = 0, sent = 0;
+	double secs, qps;
+	char name[16];
+	int first = 1;
+
+	memset(rc, 0, sizeof(rc));
+	if ((lat = calloc(d->njobs, sizeof(*lat))) == NULL)
+		return;
+	for (i = 0; i < d->njobs; i++) {
+		if (d->jobs[i].state == JOB_NEW)
+			continue;
+		sent++;
+		if (d->jobs[i].ex != 0 && d->jobs[i].ex != DOHQ_MALFORMED) {
+			failed++;
+			continue;
+		}
+		if (d->jobs[i].ex != 0)
+			failed++;
+		else
+			lat[n++] = d->jobs[i].latency_us;
+		rc[d->jobs[i].rcode & 15]++;
+	}
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	elapsed = d->run_end_us > d->run_start_us && d->run_start_us != 0 ?
+	    d->run_end_us - d->run_start_us : 0;
+	secs = (double)elapsed / 1e6;
+	qps = secs > 0 ? (double)n / secs : 0;
+	dnsprint_out_file(&o, stdout);
+	if (d->fmt == DNSPRINT_JSON) {
+		dnsprint_puts(&o, "{\"server\":");
+		dnsprint_json_str(&o, d->up.url);
+		if (d->server_addr[0] != '\0') {
+			dnsprint_puts(&o, ",\"server_address\":");
+			dnsprint_json_str(&o, d->server_addr);
+		}
+		printf(",\"queries\":%zu,\"answered\":%zu,\"failed\":%zu,"
+		    "\"connections\":%u,\"parallel\":%u,\"elapsed_ms\":%.3f,"
+		    "\"qps\":%.1f", sent, n, failed, d->nconnections,
+		    d->parallel, (double)elapsed / 1000.0, qps);
+		if (n > 0)
+			printf(",\"latency_ms\":{\"min\":%.3f,\"median\":%.3f,"
+			    "\"p95\":%.3f,\"p99\":%.3f,\"max\":%.3f}",
+			    percentile(lat, n, 0), percentile(lat, n, 50),
+			    percentile(lat, n, 95), percentile(lat, n, 99),
+			    percentile(lat, n, 100));
+		printf(",\"rcodes\":{");
+		for (i = 0; i < sizeof(rc) / sizeof(rc[0]); i++)
+			if (rc[i] > 0) {
+				printf("%s\"%s\":%zu", first ? "" : ",",
+				    dnsprint_rcode_str((unsigned)i, name,
+				    sizeof(name)), rc[i]);
+				first = 0;
+			}
+		printf("}}\n");
+	} else {
+		printf(";; %zu queries to %s (%s) over %u connection%s, %u in "
+		    "parallel: %zu answered, %zu failed\n", sent, d->up.url,
+		    d->server_addr[0] ? d->server_addr : "-",
+		    d->nconnections, d->nconnections == 1 ? "" : "s",
+		    d->parallel, n, failed);
+		if (n > 0) {
+			printf(";; rcodes:");
+			for (i = 0; i < sizeof(rc) / sizeof(rc[0]); i++)
+				if (rc[i] > 0)
+					printf(" %s %zu", dnsprint_rcode_str(
+					    (unsigned)i, name, sizeof(name)),
+					    rc[i]);
+			printf("\n;; latency: min %.3f ms, median %.3f ms, "
+			    "p95 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+			    percentile(lat, n, 0), percentile(lat, n, 50),
+			    percentile(lat, n, 95), percentile(lat, n, 99),
+			    percentile(lat, n, 100));
+			printf(";; %.1f queries per second (%.3f ms in all)\n",
+			    qps, (double)elapsed / 1000.0);
+		}
+	}
+	fflush(stdout);
+	free(lat);
+}
+
+/* --- set-up and teardown --- */
+
+static int
+setup_run(struct dohq *d)
+{
+	struct tls_opts topts;
+	char err[512];
+	FILE *fp;
+	size_t i;
+	int ex;
+
+	for (i = 0; i < d->nspecs; i++)
+		if ((ex = build_query(d, &d->specs[i])) != 0)
+			return ex;
+	d->njobs = d->repeat != 0 ? d->repeat : d->nspecs;
+	if ((d->jobs = calloc(d->njobs, sizeof(*d->jobs))) == NULL)
+		return complain(DOHQ_INTERNAL, "out of memory");
+	for (i = 0; i < d->njobs; i++) {
+		d->jobs[i].d = d;
+		d->jobs[i].spec = &d->specs[i % d->nspecs];
+	}
+	if (d->parallel == 0)
+		d->parallel = 1;
+	/* OpenSSL's reason for a missing file is only "system lib". */
+	if (d->ca_file != NULL) {
+		if ((fp = fopen(d->ca_file, "r")) == NULL)
+			return complain(DOHQ_NOINPUT, "%s: %s", d->ca_file,
+			    strerror(errno));
+		fclose(fp);
+	}
+	memset(&topts, 0, sizeof(topts));
+	topts.ca_file = d->ca_file;
+	topts.min_version = d->tls_min;
+	topts.insecure = d->insecure;
+	if ((d->ctx = tls_ctx_new(&topts, err, sizeof(err))) == NULL)
+		return complain(d->ca_file != NULL ? DOHQ_NOINPUT :
+		    DOHQ_INTERNAL, "%s", err);
+	if (d->insecure)
+		fprintf(stderr, "dohq: warning: --insecure: the server's "
+		    "certificate is not verified\n");
+	if ((d->base = event_base_new()) == NULL)
+		return complain(DOHQ_INTERNAL, "cannot set up libevent");
+	return 0;
+}
+
+/* One destructor for everything, whatever got built. */
+static void
+dohq_free(struct dohq *d)
+{
+	size_t i;
+
+	d->stopping = 1;
+	if (d->preq != NULL)
+		plain_cancel(d->preq);
+	plain_free(d->plain);
+	for (i = 0; d->jobs != NULL && i < d->njobs; i++) {
+		if (d->jobs[i].req != NULL)
+			doh_cancel(d->jobs[i].req);
+		if (d->jobs[i].timer != NULL)
+			event_free(d->jobs[i].timer);
+		free(d->jobs[i].err);
+		free(d->jobs[i].body);
+		free(d->jobs[i].headers);
+	}
+	doh_free(d->doh);
+	free(d->jobs);
+	if (d->ctx != NULL)
+		SSL_CTX_free(d->ctx);
+	if (d->base != NULL)
+		event_base_free(d->base);
+	for (i = 0; i < d->nspecs; i++)
+		free(d->specs[i].name);
+	free(d->specs);
+	for (i = 0; i < d->nresolve; i++)
+		free(d->resolve[i].host);
+	config_upstream_free(&d->up);
+	if (d->have_cfg)
+		config_free(&d->cfg);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct dohq d;
+	int ex;
+
+	memset(&d, 0, sizeof(d));
+	d.fmt = DNSPRINT_TEXT;
+	d.method = -1;
+	d.family = AF_UNSPEC;
+	d.edns_size = DOHQ_EDNS_SIZE;
+	d.timeout_ms = DOHQ_TIMEOUT_MS;
+	d.conf = DOHQ_DEFAULT_CONF;
+	/* doh and plain log; only their errors are for a command's user. */
+	log_init("dohq", LOG_LEVEL_ERROR, 0);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((ex = parse_options(&d, argc, argv)) != 0)
+		goto done;
+	if (d.verbose > 1)
+		log_setlevel(LOG_LEVEL_DEBUG);
+	d.start_ms = clock_ms();
+	if ((ex = setup_server(&d)) != 0 || (ex = setup_run(&d)) != 0)
+		goto done;
+	if ((ex = resolve_server(&d)) != 0)
+		goto done;
+	if (!d.done)
+		event_base_dispatch(d.base);
+	if (d.repeat != 0)
+		print_stats(&d);
+	ex = d.ex;
+ done:
+	dohq_free(&d);
+	return ex == -1 ? 0 : ex;
+}

@@ -1599,6 +1599,8 @@ main(int argc, char *argv[])
 			c->close_reason = "shutdown";
 		conn_destroy(c);
 	}
+	/* Let deferred bufferevent callbacks and finalizers run. */
+	event_base_loop(srv.base, EVLOOP_NONBLOCK);
 	evlog("exit 0 conns=%u tls-ok=%lu tls-fail=%lu requests=%lu "
 	    "answers=%lu", srv.next_id, srv.tls_ok, srv.tls_fail,
 	    srv.requests, srv.answers);
