@@ -177,5 +177,57 @@ def test_namespace_resolver():
           "namespace %s left behind" % ns.name)
 
 
+@lab.timeout(60)
+def test_unprivileged_with_capability():
+    """As the systemd unit runs it: not root from the start, only
+    CAP_NET_BIND_SERVICE (ambient), and it binds port 53."""
+    if os.geteuid() != 0:
+        lab.skip("needs root (ip netns, setpriv)")
+    if shutil.which("setpriv") is None or shutil.which("ip") is None:
+        lab.skip("no setpriv or ip")
+    ns = Netns()
+    unbound = dohstub = None
+    dlog = os.path.join(lab.tmpdir(), "dohstub-cap.log")
+    # nobody must read the CA: a world-readable copy
+    cadir = lab.tmpdir()
+    os.chmod(cadir, 0o755)
+    ca = os.path.join(cadir, "ca-public.pem")
+    shutil.copy(lab.certs().ca_pem, ca)
+    os.chmod(ca, 0o644)
+    try:
+        ns.open()
+        u = lab.Unbound("unbound-cap", plain=False)
+        unbound = ns.spawn(["unbound", "-d", "-c", u.conf], u.log)
+        _wait_answer(ns, u.doh_port, ["+https=/dns-query", "www.lab.test",
+                                      "A"], [lab.WWW_A], "unbound", 10)
+        dohstub = ns.spawn(["setpriv", "--reuid=65534", "--regid=65534",
+                            "--clear-groups", "--inh-caps=+net_bind_service",
+                            "--ambient-caps=+net_bind_service",
+                            lab.daemon_bin(), "-c", "/dev/null",
+                            "--listen", "127.0.0.1:53",
+                            "--upstream", u.url, "--resolve", u.resolve,
+                            "--ca-file", ca], dlog)
+        _wait_answer(ns, 53, ["www.lab.test", "A"], [lab.WWW_A],
+                     "dohstub as nobody", 10)
+        status = open("/proc/%d/status" % dohstub.pid).read()
+        fields = dict(l.split(":", 1) for l in status.splitlines()
+                      if ":" in l)
+        check(fields["Uid"].split() == ["65534"] * 4, "Uid %r" %
+              fields["Uid"])
+        eff = int(fields["CapEff"].strip(), 16)
+        check(eff == 1 << 10, "CapEff %#x: want only CAP_NET_BIND_SERVICE"
+              % eff)
+        rc = _stop(dohstub, "dohstub")
+        dohstub = None
+        check(rc == 0, "exit %r: %s" % (rc, lab.tail(dlog, 20)))
+    finally:
+        for p, what in ((dohstub, "dohstub"), (unbound, "unbound")):
+            try:
+                _stop(p, what)
+            except AssertionError:
+                pass
+        ns.close()
+
+
 if __name__ == "__main__":
     lab.main(globals())
