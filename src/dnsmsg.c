@@ -101,30 +101,30 @@ cur_u32(struct cursor *c, uint32_t *v)
 }
 
 /*
- * Read a name at the cursor, following compression pointers, into out
- * (DNS_MAX_NAME bytes, may be NULL) and leave the cursor just past the
- * name as it sits in the message.  A pointer must land after the header,
- * and the part it reaches must end before the part holding the pointer:
- * a backward target alone is not enough, as its labels could run on past
- * the pointer.  So a name depends only on bytes before it, and loops,
- * forward or out-of-range pointers are impossible by construction.
+ * A pointer must land after the header, and the part it reaches must end
+ * before the part holding the pointer: a backward target alone is not
+ * enough, as its labels could run on past the pointer.  So a name
+ * depends only on bytes before it, and loops, forward or out-of-range
+ * pointers are impossible by construction.
  */
-static int
-cur_name(struct cursor *c, uint8_t *out, size_t *outlen)
+int
+dnsmsg_read_name(const uint8_t *msg, size_t len, size_t limit, size_t *off,
+    uint8_t *out, size_t *outlen)
 {
-	size_t pos = c->off, part = c->off, end = c->len, after = 0, n = 0;
+	size_t pos = *off, part = *off, end, after = 0, n = 0;
 	size_t ptr;
 	int hops = 0;
 	uint8_t lab;
 
+	end = limit < len ? limit : len;
 	for (;;) {
 		if (pos >= end)
 			return -1;
-		lab = c->buf[pos];
+		lab = msg[pos];
 		if ((lab & 0xc0) == 0xc0) {
 			if (end - pos < 2)
 				return -1;
-			ptr = (size_t)(lab & 0x3f) << 8 | c->buf[pos + 1];
+			ptr = (size_t)(lab & 0x3f) << 8 | msg[pos + 1];
 			if (ptr < DNS_HDR_LEN || ptr >= part ||
 			    ++hops > NAME_MAX_HOPS)
 				return -1;
@@ -143,7 +143,7 @@ cur_name(struct cursor *c, uint8_t *out, size_t *outlen)
 		if (n + 1 + lab + 1 > DNS_MAX_NAME || end - pos - 1 < lab)
 			return -1;
 		if (out != NULL)
-			memcpy(out + n, c->buf + pos, 1 + (size_t)lab);
+			memcpy(out + n, msg + pos, 1 + (size_t)lab);
 		n += 1 + (size_t)lab;
 		pos += 1 + (size_t)lab;
 	}
@@ -152,8 +152,14 @@ cur_name(struct cursor *c, uint8_t *out, size_t *outlen)
 	n++;
 	if (outlen != NULL)
 		*outlen = n;
-	c->off = after != 0 ? after : pos + 1;
+	*off = after != 0 ? after : pos + 1;
 	return 0;
+}
+
+static int
+cur_name(struct cursor *c, uint8_t *out, size_t *outlen)
+{
+	return dnsmsg_read_name(c->buf, c->len, c->len, &c->off, out, outlen);
 }
 
 /* Read one resource record, skipping its RDATA. */

@@ -18,11 +18,11 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dohstub/dnsmsg.h"
 #include "dohstub/dnsprint.h"
 
-#define HDR_LEN		12
+#define HDR_LEN		DNS_HDR_LEN
 #define NAME_MAX_WIRE	255
-#define NAME_MAX_HOPS	127	/* as dnsmsg: pointers go back anyway */
 
 #define T_A		1
 #define T_NS		2
@@ -430,59 +430,31 @@ label_char(unsigned char c, char *p)
 
 /*
  * Read the name at *off into out (DNSPRINT_NAMELEN bytes, presentation
- * form).  Its own bytes must lie before end; a pointer must land after
- * the header and before the part holding it, and the part it reaches
- * must end there too (as in dnsmsg), so loops are impossible.  *off
- * moves past the name as it sits in the message.
+ * form): dnsmsg's reader (its own bytes before end, pointers only to
+ * earlier, finished parts), then our escaping.  *off moves past the
+ * name as it sits in the message.
  */
 static int
 read_name(const uint8_t *msg, size_t len, size_t *off, size_t end,
     char *out)
 {
-	size_t pos = *off, part = *off, after = 0, wire = 1, o = 0, ptr, i;
-	int hops = 0;
+	uint8_t wire[DNS_MAX_NAME];
+	size_t pos = 0, o = 0, i;
 	uint8_t lab;
 
-	if (end > len)
-		end = len;
-	for (;;) {
-		if (pos >= end)
-			return -1;
-		lab = msg[pos];
-		if ((lab & 0xc0) == 0xc0) {
-			if (end - pos < 2)
-				return -1;
-			ptr = (size_t)(lab & 0x3f) << 8 | msg[pos + 1];
-			if (ptr < HDR_LEN || ptr >= part ||
-			    ++hops > NAME_MAX_HOPS)
-				return -1;
-			if (after == 0)
-				after = pos + 2;
-			end = part;
-			pos = part = ptr;
-			continue;
-		}
-		/* 0x40 (extended) and 0x80 (reserved) label types. */
-		if ((lab & 0xc0) != 0)
-			return -1;
-		if (lab == 0)
-			break;
-		wire += (size_t)lab + 1;
-		if (wire > NAME_MAX_WIRE || end - pos - 1 < lab)
-			return -1;
-		/*
-		 * 4 bytes a label byte, a dot: within DNSPRINT_NAMELEN for
-		 * any name of at most 255 wire bytes.
-		 */
+	if (dnsmsg_read_name(msg, len, end, off, wire, NULL) == -1)
+		return -1;
+	/* 4 bytes a label byte, a dot: within DNSPRINT_NAMELEN for any
+	 * name of at most 255 wire bytes. */
+	while ((lab = wire[pos]) != 0) {
 		for (i = 0; i < lab; i++)
-			o += label_char(msg[pos + 1 + i], out + o);
+			o += label_char(wire[pos + 1 + i], out + o);
 		out[o++] = '.';
 		pos += 1 + (size_t)lab;
 	}
 	if (o == 0)
 		out[o++] = '.';
 	out[o] = '\0';
-	*off = after != 0 ? after : pos + 1;
 	return 0;
 }
 

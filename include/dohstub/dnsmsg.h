@@ -105,6 +105,18 @@ size_t	dnsmsg_udp_limit(const struct dns_query_info *qi, size_t edns_max);
 size_t	dnsmsg_truncate(uint8_t *msg, size_t len, size_t limit,
 	    const struct dns_query_info *qi);
 
+/*
+ * Read the name at *off of msg (len bytes), following compression
+ * pointers, into out (DNS_MAX_NAME bytes, uncompressed wire form; may be
+ * NULL) and its wire length into *outlen (may be NULL); move *off past
+ * the name as it sits in the message.  The name's own bytes must lie
+ * before limit (an RDATA's end, say); a pointer must land after the
+ * header and reach a part that ends before the part holding the
+ * pointer, which rules out loops.  Returns 0, or -1 if malformed.
+ */
+int	dnsmsg_read_name(const uint8_t *msg, size_t len, size_t limit,
+	    size_t *off, uint8_t *out, size_t *outlen);
+
 /* Read/write the ID of a message of at least DNS_HDR_LEN bytes. */
 uint16_t dnsmsg_get_id(const uint8_t *msg);
 void	dnsmsg_set_id(uint8_t *msg, uint16_t id);
