@@ -95,7 +95,14 @@ struct doh_session {
 	int			 ping_out;
 	uint64_t		 started_ms, ready_ms;
 	uint64_t		 last_read_ms, last_write_ms;
-	uint64_t		 wait_since_ms;	/* outstanding since */
+	uint64_t		 wait_since_ms;	/* PING outstanding since */
+	/*
+	 * A request has waited since this time with no answer on this
+	 * session after it; 0: none waits.  Liveness is judged by answers,
+	 * not by any byte: a server that acks PINGs but answers no request
+	 * is as useless as a dead one.
+	 */
+	uint64_t		 unanswered_ms;
 };
 TAILQ_HEAD(doh_session_list, doh_session);
 
@@ -137,6 +144,7 @@ static void	client_connect(struct doh_client *);
 static void	session_kill(struct doh_session *, enum doh_result,
 		    const char *);
 static void	session_send(struct doh_session *);
+static void	session_retire(struct doh_session *, enum doh_result);
 
 static void
 kick(struct doh_client *c)
@@ -287,6 +295,18 @@ h2_read_body(nghttp2_session *h2, int32_t stream_id, uint8_t *buf,
 	return (ssize_t)n;
 }
 
+/* The server answers r: progress, so the liveness clock starts again. */
+static void
+req_first_byte(struct doh_req *r)
+{
+	struct doh_session *s = r->s;
+
+	r->first_byte_ms = clock_ms();
+	if (s != NULL)
+		s->unanswered_ms = s->nstreams > 1 || r->c->nwaiting > 0 ?
+		    r->first_byte_ms : 0;
+}
+
 /* "name: value\n" for dohq -v; bounded by DOH_MAX_HEADER_BYTES above. */
 static void
 req_keep_header(struct doh_req *r, const uint8_t *name, size_t namelen,
@@ -324,7 +344,7 @@ h2_on_header(nghttp2_session *h2, const nghttp2_frame *frame,
 	if (r == NULL || r->fail != DOH_OK)
 		return 0;
 	if (r->first_byte_ms == 0)
-		r->first_byte_ms = clock_ms();
+		req_first_byte(r);
 	r->hdrbytes += namelen + valuelen + 32;	/* RFC 9113 6.5.2 */
 	if (r->hdrbytes > DOH_MAX_HEADER_BYTES) {
 		r->fail = DOH_ERR_PROTOCOL;
@@ -364,7 +384,7 @@ h2_on_data(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
 	if (r == NULL || r->fail != DOH_OK)
 		return 0;
 	if (r->first_byte_ms == 0)
-		r->first_byte_ms = clock_ms();
+		req_first_byte(r);
 	if (len > DOH_MAX_BODY - r->bodylen) {
 		r->fail = DOH_ERR_BODY;
 		nghttp2_submit_rst_stream(h2, NGHTTP2_FLAG_NONE, stream_id,
@@ -451,6 +471,7 @@ h2_on_stream_close(nghttp2_session *h2, int32_t stream_id,
 	if (res == DOH_OK) {
 		s->answered = 1;
 		c->early_goaways = 0;
+		c->backoff_ms = 0;	/* a handshake alone proves little */
 	} else
 		log_debug("upstream %s: stream %d failed: %s (status %d, "
 		    "h2 error %u)", c->name, stream_id, doh_result_names[res],
@@ -631,19 +652,28 @@ session_start_streams(struct doh_session *s)
 		r->s = s;
 		r->stream_id = id;
 		r->sent_ms = clock_ms();
-		if (s->nstreams == 0 && !s->ping_out)
-			s->wait_since_ms = clock_ms();
+		if (s->unanswered_ms == 0)
+			s->unanswered_ms = r->sent_ms;
 		TAILQ_INSERT_TAIL(&s->streams, r, entry);
 		s->nstreams++;
 		c->ninflight++;
 	}
 #undef NV
 #undef NVS
+	/* Requests the server has no stream for wait on it all the same. */
+	if (c->nwaiting > 0 && s->unanswered_ms == 0)
+		s->unanswered_ms = clock_ms();
+	/* Out of stream IDs (above): the next requests need a new session. */
+	if (s->goaway && s == c->cur)
+		session_retire(s, DOH_OK);
 }
 
-/* The session stops taking requests; the client moves on. */
+/*
+ * The session stops taking requests; the client moves on.  why is the
+ * reason it ended, DOH_OK for a GOAWAY or running out of stream IDs.
+ */
 static void
-session_retire(struct doh_session *s)
+session_retire(struct doh_session *s, enum doh_result why)
 {
 	struct doh_client *c = s->c;
 	int healthy;
@@ -652,7 +682,8 @@ session_retire(struct doh_session *s)
 		return;
 	c->cur = NULL;
 	TAILQ_INSERT_TAIL(&c->old, s, entry);
-	healthy = s->ready && (s->answered ||
+	/* One that stopped answering requests is backed off, however old. */
+	healthy = s->ready && why != DOH_ERR_TIMEOUT && (s->answered ||
 	    clock_ms() - s->ready_ms >= DOH_MIN_HEALTHY_MS);
 	/*
 	 * A GOAWAY is a graceful goodbye, even on a young connection: once,
@@ -663,11 +694,11 @@ session_retire(struct doh_session *s)
 		healthy = 1;
 	if (healthy) {
 		/* It worked: reconnect at once to stay warm. */
-		c->backoff_ms = 0;
 		c->addr_tries = c->naddrs;
 		client_connect(c);
 	} else if (s->ready)
-		client_backoff(c, DOH_ERR_CONNECT, "connection closed early");
+		client_backoff(c, DOH_ERR_CONNECT, why == DOH_ERR_TIMEOUT ?
+		    "server stopped answering" : "connection closed early");
 }
 
 /*
@@ -710,7 +741,7 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 			    why);
 		while ((r = TAILQ_FIRST(&s->streams)) != NULL)
 			req_finish(r, res);
-		session_retire(s);
+		session_retire(s, res);
 	}
 	kick(c);
 }
@@ -737,7 +768,7 @@ session_after_input(struct doh_session *s)
 	if (s->dead)
 		return;
 	if (s->goaway)
-		session_retire(s);
+		session_retire(s, DOH_OK);
 	session_start_streams(s);
 	session_send(s);
 	if (!s->dead && !nghttp2_session_want_read(s->h2) &&
@@ -797,7 +828,6 @@ session_event_cb(struct bufferevent *bev, short events, void *arg)
 		}
 		s->ready = 1;
 		s->ready_ms = s->last_read_ms = clock_ms();
-		c->backoff_ms = 0;
 		if (c->backoff_logged)
 			log_info("upstream %s: reachable again", c->name);
 		c->backoff_logged = 0;
@@ -859,10 +889,14 @@ session_tick_cb(evutil_socket_t fd, short ev, void *arg)
 			session_kill(s, DOH_ERR_TIMEOUT, "connect timed out");
 		return;
 	}
+	if (s->unanswered_ms != 0 && now - s->unanswered_ms >= c->timeout_ms) {
+		session_kill(s, DOH_ERR_TIMEOUT, "server stopped answering");
+		return;
+	}
 	heard = s->last_read_ms > s->wait_since_ms ? s->last_read_ms :
 	    s->wait_since_ms;
-	if ((s->nstreams > 0 || s->ping_out) && now - heard >= c->timeout_ms) {
-		session_kill(s, DOH_ERR_TIMEOUT, "server stopped answering");
+	if (s->ping_out && now - heard >= c->timeout_ms) {
+		session_kill(s, DOH_ERR_TIMEOUT, "no answer to PING");
 		return;
 	}
 	quiet = s->last_read_ms > s->last_write_ms ? s->last_read_ms :
@@ -1078,7 +1112,8 @@ doh_set_addrs(struct doh_client *c, const struct sockaddr_storage *ss,
 		return;
 	if (c->state == DOH_NOADDR)
 		client_set_state(c, DOH_IDLE);
-	else if (c->state == DOH_BACKOFF && !evtimer_pending(c->retry, NULL)) {
+	else if (c->state == DOH_BACKOFF && c->cur == NULL &&
+	    !evtimer_pending(c->retry, NULL)) {
 		/* Backing off for want of an address: a fresh start. */
 		client_set_state(c, DOH_IDLE);
 		client_connect(c);
@@ -1146,16 +1181,8 @@ doh_cancel(struct doh_req *r)
 		r->cb = NULL;
 		nghttp2_submit_rst_stream(s->h2, NGHTTP2_FLAG_NONE,
 		    r->stream_id, NGHTTP2_CANCEL);
-		/*
-		 * Given up on without an answer (a timeout, mostly): is the
-		 * server still there?  Without this probe a dead connection
-		 * whose streams all time out would never be noticed.
-		 */
-		if (r->first_byte_ms == 0 && !s->ping_out && s->ready &&
-		    nghttp2_submit_ping(s->h2, NGHTTP2_FLAG_NONE, NULL) == 0) {
-			s->ping_out = 1;
-			s->wait_since_ms = clock_ms();
-		}
+		/* A request given up on unanswered leaves the session's
+		 * unanswered clock running: see session_tick_cb(). */
 		kick(r->c);
 		return;
 	}

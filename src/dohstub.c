@@ -48,6 +48,7 @@ static struct {
 
 static struct event_base *base;
 static struct proxy *px;
+static const struct config *running;	/* owned by main, then by px */
 static struct event *ev_ready;
 static uint64_t ready_waited;
 
@@ -276,12 +277,13 @@ ready_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 reload_cb(evutil_socket_t sig, short ev, void *arg)
 {
-	const struct config *old = arg;
+	const struct config *old = running;
 	struct config *cfg;
 	char err[CONFIG_ERRLEN];
 
 	(void)sig;
 	(void)ev;
+	(void)arg;
 	log_info("SIGHUP: reading the configuration again");
 	sd_notify_send("RELOADING=1");
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
@@ -304,6 +306,7 @@ reload_cb(evutil_socket_t sig, short ev, void *arg)
 		log_warnx("reload failed; keeping the running configuration");
 		goto fail;
 	}
+	running = cfg;
 	if (!opts.verbose)
 		log_setlevel((enum log_level)cfg->log_level);
 	log_info("configuration reloaded: mode %s, %zu upstream(s)",
@@ -379,7 +382,8 @@ main(int argc, char *argv[])
 	ev_term = evsignal_new(base, SIGTERM, signal_cb, NULL);
 	ev_int = evsignal_new(base, SIGINT, signal_cb, NULL);
 	ev_usr1 = evsignal_new(base, SIGUSR1, stats_cb, NULL);
-	ev_hup = evsignal_new(base, SIGHUP, reload_cb, &cfg);
+	running = &cfg;
+	ev_hup = evsignal_new(base, SIGHUP, reload_cb, NULL);
 	ev_ready = evtimer_new(base, ready_cb, NULL);
 	if (ev_term == NULL || ev_int == NULL || ev_usr1 == NULL ||
 	    ev_hup == NULL || ev_ready == NULL ||

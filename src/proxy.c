@@ -130,7 +130,7 @@ query_answer(struct query *q, const uint8_t *msg, size_t len,
 	memcpy(px->buf, msg, len);
 	dnsmsg_set_id(px->buf, q->qi.id);
 	if (q->peer->transport == LISTEN_UDP) {
-		limit = dnsmsg_udp_limit(&q->qi, px->cfg->edns_udp_size);
+		limit = dnsmsg_udp_limit(&q->qi, q->up->cfg->edns_udp_size);
 		if ((n = dnsmsg_truncate(px->buf, len, limit, &q->qi)) == 0) {
 			n = dnsmsg_make_error(px->buf, sizeof(px->buf),
 			    &q->qi, DNS_RCODE_SERVFAIL);

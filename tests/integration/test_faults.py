@@ -652,5 +652,50 @@ def test_close_after_n_requests():
               close_after_body) for mode in MODES])
 
 
+@lab.timeout(40)
+def test_stalled_first_upstream_fails_over():
+    """Two upstreams; the first completes TLS and HTTP/2 (and acks PINGs)
+    but answers no request: stalled, or MAX_CONCURRENT_STREAMS 0.  After
+    at most one timeout it must be backed off, so that queries go to the
+    second one, quickly, in encrypted-only mode; nothing leaves in
+    plaintext."""
+    for fault in ("stall-after-handshake", "max-streams:0"):
+        bad = start_faultsrv(fault, 0)
+        good = start_faultsrv("none", 0)
+        sink = lab.Sink()
+        d = None
+        try:
+            s = settings("encrypted-only", bad.port, sink)
+            s["upstream"] = [s["upstream"],
+                             "https://doh.test:%d/dns-query" % good.port]
+            s["resolve"] = [s["resolve"], "doh.test:%d:127.0.0.1" %
+                            good.port]
+            d = lab.Dohstub(s, name="dohstub-failover").start()
+            times, sources = [], []
+            t_end = time.monotonic() + 6
+            while time.monotonic() < t_end and len(times) < 12:
+                m, took = ask(d, lab.unique_name("fo"))
+                times.append(took)
+                sources.append(source(m))
+            tail = sources[-5:]
+            check(tail == ["doh"] * 5 and all(t < 0.3 for t in times[-5:]),
+                  "%s: the stalled first upstream was not given up on: "
+                  "sources %r, times %s" % (fault, sources,
+                                            ["%.2f" % t for t in times]))
+            slow = [t for t in times if t >= TIMEOUT_S * 0.9]
+            check(len(slow) <= 2, "%s: %d queries waited out the timeout "
+                  "(%s)" % (fault, len(slow), ["%.2f" % t for t in times]))
+            check(good.count("answer") >= 5, "%s: the second upstream "
+                  "answered %d" % (fault, good.count("answer")))
+            check(sink.datagrams == 0 and sink.tcp_connections == 0,
+                  "%s: plaintext reached the sink" % fault)
+        finally:
+            if d is not None:
+                d.stop()
+            bad.stop()
+            good.stop()
+            sink.close()
+
+
 if __name__ == "__main__":
     lab.main(globals())
