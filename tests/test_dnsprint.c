@@ -10,49 +10,13 @@
 
 #include "dohstub/dnsprint.h"
 #include "check.h"
+#include "wire.h"
 
 #define QR	0x8000
 #define AA	0x0400
 #define RD	0x0100
 #define RA	0x0080
 #define CD	0x0010
-
-/* A message under construction; overflow is a bug in the test itself. */
-struct msg {
-	uint8_t	buf[8192];
-	size_t	len;
-};
-
-static void
-put8(struct msg *m, unsigned v)
-{
-	if (m->len >= sizeof(m->buf))
-		abort();
-	m->buf[m->len++] = v & 0xff;
-}
-
-static void
-put16(struct msg *m, unsigned v)
-{
-	put8(m, v >> 8);
-	put8(m, v);
-}
-
-static void
-put32(struct msg *m, uint32_t v)
-{
-	put16(m, v >> 16);
-	put16(m, v & 0xffff);
-}
-
-static void
-putbytes(struct msg *m, const void *p, size_t n)
-{
-	if (sizeof(m->buf) - m->len < n)
-		abort();
-	memcpy(m->buf + m->len, p, n);
-	m->len += n;
-}
 
 /* "www.example" as labels, no compression. */
 static void

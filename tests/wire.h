@@ -1,0 +1,48 @@
+/*
+ * Building DNS messages in the unit tests.  Overflow is a bug in the
+ * test itself, so it aborts.
+ */
+#ifndef DOHSTUB_TESTS_WIRE_H
+#define DOHSTUB_TESTS_WIRE_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct msg {
+	uint8_t	buf[8192];
+	size_t	len;
+};
+
+static inline void
+put8(struct msg *m, unsigned v)
+{
+	if (m->len >= sizeof(m->buf))
+		abort();
+	m->buf[m->len++] = v & 0xff;
+}
+
+static inline void
+put16(struct msg *m, unsigned v)
+{
+	put8(m, v >> 8);
+	put8(m, v);
+}
+
+static inline void
+put32(struct msg *m, uint32_t v)
+{
+	put16(m, v >> 16);
+	put16(m, v & 0xffff);
+}
+
+static inline void
+putbytes(struct msg *m, const void *p, size_t n)
+{
+	if (sizeof(m->buf) - m->len < n)
+		abort();
+	memcpy(m->buf + m->len, p, n);
+	m->len += n;
+}
+
+#endif
