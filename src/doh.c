@@ -1019,17 +1019,16 @@ kick_cb(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	/* Free what is over, outside every callback that could use it. */
+	/*
+	 * Free what is over, outside every callback that could use it.  A
+	 * drained session is closed without a GOAWAY of ours: freeing the
+	 * bufferevent would drop one before it was written.
+	 */
 	for (s = TAILQ_FIRST(&c->old); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->dead || (s->nstreams == 0 &&
 		    !nghttp2_session_want_write(s->h2))) {
 			TAILQ_REMOVE(&c->old, s, entry);
-			if (!s->dead) {
-				nghttp2_session_terminate_session(s->h2,
-				    NGHTTP2_NO_ERROR);
-				session_send(s);
-			}
 			session_free(s);
 		}
 	}
