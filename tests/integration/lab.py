@@ -204,6 +204,25 @@ def free_port(udp_too=True):
     raise LabError("no free port")
 
 
+def _shut_and_join(socks, threads):
+    """Close server sockets that threads wait on, so that the port is
+    free when this returns.  close() alone is not enough: a thread asleep
+    in poll() holds the socket until its timeout, and a server started
+    at once on the same port fails with "Address already in use".
+    shutdown() wakes the threads; they are joined, then the sockets
+    closed."""
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass	# an unconnected UDP socket says ENOTCONN, and wakes
+    for t in threads:
+        if t is not threading.current_thread():
+            t.join(5)
+    for s in socks:
+        s.close()
+
+
 # ---------------------------------------------------------------- certificates
 
 
@@ -962,6 +981,8 @@ class Sink:
                 continue
             except OSError:
                 return
+            if self._stop:
+                return
             with self.lock:
                 self.datagrams += 1
             self._note(data)
@@ -1004,11 +1025,7 @@ class Sink:
 
     def close(self):
         self._stop = True
-        for s in (self.udp, self.tcp):
-            try:
-                s.close()
-            except OSError:
-                pass
+        _shut_and_join([self.udp, self.tcp], self.threads)
 
 
 class PortWatch:
@@ -1047,11 +1064,9 @@ class PortWatch:
 
     def close(self):
         self._stop = True
-        for c in [self.sock] + self.held:
-            try:
-                c.close()
-            except OSError:
-                pass
+        _shut_and_join([self.sock], [self.thread])
+        for c in self.held:
+            c.close()
 
 
 # ---------------------------------------------------------------- sockets
