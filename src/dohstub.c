@@ -370,15 +370,12 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	if ((base = event_base_new()) == NULL)
 		fatalx("cannot create the event loop");
-	if (inherit_sockets() == -1)
-		fatalx("cannot use the sockets passed by the service manager");
-	if ((px = proxy_new(base, &cfg)) == NULL)
-		fatalx("cannot start");
-	if (cfg.user != NULL)
-		drop_privileges(cfg.user);
-	else if (geteuid() == 0)
-		log_info("running as root: set 'user' to drop privileges");
 
+	/*
+	 * Signals are caught before the sockets are bound: whoever sees
+	 * them bound may send SIGHUP at once, and must not kill us.  The
+	 * callbacks run only once the loop does.
+	 */
 	ev_term = evsignal_new(base, SIGTERM, signal_cb, NULL);
 	ev_int = evsignal_new(base, SIGINT, signal_cb, NULL);
 	ev_usr1 = evsignal_new(base, SIGUSR1, stats_cb, NULL);
@@ -392,6 +389,15 @@ main(int argc, char *argv[])
 	    evsignal_add(ev_usr1, NULL) == -1 ||
 	    evsignal_add(ev_hup, NULL) == -1)
 		fatalx("cannot set up signal handling");
+
+	if (inherit_sockets() == -1)
+		fatalx("cannot use the sockets passed by the service manager");
+	if ((px = proxy_new(base, &cfg)) == NULL)
+		fatalx("cannot start");
+	if (cfg.user != NULL)
+		drop_privileges(cfg.user);
+	else if (geteuid() == 0)
+		log_info("running as root: set 'user' to drop privileges");
 
 	log_info("dohstub %s started, mode %s, %zu upstream(s)",
 	    DOHSTUB_VERSION, config_mode_names[cfg.mode], cfg.nupstream);
