@@ -603,9 +603,9 @@ def udp_burst(port, wires, timeout=5.0, sockets=8):
             s.close()
 
 
-def kdig(port, *args, timeout=10):
-    """Run kdig against 127.0.0.1:port; returns CompletedProcess."""
-    return run(["kdig", "@127.0.0.1", "-p", str(port), "+time=2",
+def kdig(port, *args, timeout=10, server="127.0.0.1"):
+    """Run kdig against server:port; returns CompletedProcess."""
+    return run(["kdig", "@" + server, "-p", str(port), "+time=2",
                 "+retry=0"] + list(args), timeout=timeout)
 
 
@@ -669,7 +669,8 @@ def unique_name(tag="q"):
 
 
 class Unbound:
-    """unbound as a DoH server (and optionally plain DNS) on loopback.
+    """unbound as a DoH server (and optionally plain DNS) on loopback
+    address addr.
 
     cert: "good" (lab CA, doh.test), "rogue" (untrusted CA), "wrong"
     (lab CA, wrong.test only).  extra: more "key: value" lines for the
@@ -677,9 +678,11 @@ class Unbound:
     """
 
     def __init__(self, name="unbound", cert="good", plain=True,
-                 doh_port=None, plain_port=None, verbosity=1, extra=()):
+                 doh_port=None, plain_port=None, verbosity=1, extra=(),
+                 addr="127.0.0.1"):
         c = certs()
         self.name = name
+        self.addr = addr
         self.key, self.pem = {
             "good": (c.server_key, c.server_chain),
             "rogue": (c.rogue_key, c.rogue_chain),
@@ -704,7 +707,7 @@ class Unbound:
             "  verbosity: %d" % verbosity,
             "  do-ip6: no",
             "  do-daemonize: no",
-            "  interface: 127.0.0.1@%d" % self.doh_port,
+            "  interface: %s@%d" % (addr, self.doh_port),
             "  https-port: %d" % self.doh_port,
             '  tls-service-key: "%s"' % self.key,
             '  tls-service-pem: "%s"' % self.pem,
@@ -716,7 +719,7 @@ class Unbound:
             "  num-threads: 1",
         ]
         if self.plain_port:
-            lines.append("  interface: 127.0.0.1@%d" % self.plain_port)
+            lines.append("  interface: %s@%d" % (addr, self.plain_port))
         lines += ["  " + l for l in extra]	# more server: settings
         zone = write_file(os.path.join(self.dir, "lab.zone"),
                           lab_zone_text())
@@ -742,7 +745,7 @@ class Unbound:
 
     @property
     def resolve(self):
-        return "doh.test:%d:127.0.0.1" % self.doh_port
+        return "doh.test:%d:%s" % (self.doh_port, self.addr)
 
     def start(self, timeout=10):
         check(self.proc is None or self.proc.poll() is not None,
@@ -768,18 +771,19 @@ class Unbound:
         # not authenticate, so this works with every certificate), and the
         # plain port answering too
         try:
-            socket.create_connection(("127.0.0.1", self.doh_port),
+            socket.create_connection((self.addr, self.doh_port),
                                      0.2).close()
         except OSError:
             return False
         r = kdig(self.doh_port, "+https=/dns-query", "www." + LAB_ZONE, "A",
-                 "+short", timeout=5)
+                 "+short", timeout=5, server=self.addr)
         if r.stdout.split() != [WWW_A]:
             return False
         if self.plain_port:
             try:
-                m = udp_query(self.plain_port, "www." + LAB_ZONE,
-                              timeout=0.3)
+                m = udp_exchange(self.plain_port,
+                                 make_query("www." + LAB_ZONE, "A"), 0.3,
+                                 host=self.addr)
             except (OSError, ParseError):
                 return False
             return m is not None and m.values("A") == [WWW_A]
@@ -897,11 +901,13 @@ class Sink:
       None                                 no answer at all
     Names not in records get the default answer.  queries lists every
     (name, type number) received, names in lower case with the final
-    dot; names lists the names alone, as they came."""
+    dot; names lists the names alone, as they came.  ttl: the TTL of the
+    records given."""
 
-    def __init__(self, port=None, answer=True, records=None):
+    def __init__(self, port=None, answer=True, records=None, ttl=300):
         self.port = port or free_port()
         self.answer = answer
+        self.ttl = ttl
         self.records = dict(records or {})
         self.lock = threading.Lock()
         self.datagrams = 0
@@ -967,10 +973,11 @@ class Sink:
                 return None
             if isinstance(rule, str):
                 rc = {v: k for k, v in RCODES.items()}[rule]
-                return make_records_answer(wire, (), rc)
+                return make_records_answer(wire, (), rc, self.ttl)
             t = TYPE_NAMES.get(qtype)
             return make_records_answer(wire, [(t, v) for v in
-                                              rule.get(t, ())])
+                                              rule.get(t, ())],
+                                       ttl=self.ttl)
         return make_sink_answer(wire) if self.answer else None
 
     def _udp_loop(self):

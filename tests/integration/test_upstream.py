@@ -235,6 +235,64 @@ def test_bootstrap_silent_servfails():
     _bootstrap_fails(None, "silent", (TIMEOUT_S + 0.5) * lab.SLOW)
 
 
+@lab.timeout(90)
+def test_bootstrap_repeated_when_ttl_runs_out():
+    """The upstream's name is looked up again when its TTL runs out (30 s
+    at the least: the bootstrap server says 1 s), and a reconnection goes
+    to the new address.  The connection to the old one is kept while it
+    works."""
+    u1 = lab.Unbound("unbound-ttl-old", plain=False,
+                     extra=["log-queries: yes"]).start()
+    u2 = lab.Unbound("unbound-ttl-new", plain=False, addr="127.0.0.2",
+                     doh_port=u1.doh_port,
+                     extra=["log-queries: yes"]).start()
+    boot = lab.Sink(records={"doh.test": {"A": ["127.0.0.1"]}}, ttl=1)
+    try:
+        d = lab.Dohstub({"mode": "encrypted-only", "upstream": u1.url,
+                         "bootstrap": boot.addr, "ca-file": _ca()},
+                        name="dohstub-ttl", args=["-v"]).start()
+        first = lab.unique_name("ttl-old")
+        m, took = _timed(d, first, timeout=4)
+        check(_source(m) == "doh", "first query: %s" % _source(m))
+        check(first in lab.tail(u1.log, 1000), "first query not at the "
+              "old address")
+        t0 = time.monotonic()
+        boot.records["doh.test"] = {"A": ["127.0.0.2"]}
+        while not d.log_lines(r"resolved to 127\.0\.0\.2"):
+            check(time.monotonic() - t0 < 30 + 10 * lab.SLOW,
+                  "no second lookup of doh.test %.0f s after the first "
+                  "(bootstrap queries: %r)" % (time.monotonic() - t0,
+                                               boot.queries))
+            time.sleep(0.5)
+        took = time.monotonic() - t0
+        check(took > 25, "looked up again after %.1f s, before the 30 s "
+              "floor" % took)
+        _only_upstream_lookups(boot, "TTL re-lookup")
+        kept = lab.unique_name("ttl-kept")
+        m, _ = _timed(d, kept)
+        check(_source(m) == "doh" and kept in lab.tail(u1.log, 1000),
+              "the working connection to the old address was dropped: %s"
+              % _source(m))
+
+        # the old server goes: the next connection is to the new address
+        u1.stop()
+        t0 = time.monotonic()
+        while True:
+            name = lab.unique_name("ttl-new")
+            m, _ = _timed(d, name)
+            if _source(m) == "doh" and name in lab.tail(u2.log, 1000):
+                break
+            check(time.monotonic() - t0 < 5 * lab.SLOW, "no answer from "
+                  "the new address 5 s after the old one stopped: %s" %
+                  _source(m))
+            time.sleep(0.2)
+        d.stop()
+    finally:
+        boot.close()
+        u1.stop()
+        u2.stop()
+
+
 # ------------------------------------------------------------ stalls
 
 
