@@ -486,11 +486,38 @@ h2_on_stream_close(nghttp2_session *h2, int32_t stream_id,
 
 /* --- sessions --- */
 
+/*
+ * A connection we close ourselves gets a goodbye, as RFC 9113 6.8 asks:
+ * GOAWAY, then TLS close_notify.  They are written straight to the TLS
+ * object, which is safe only when the bufferevent has nothing of its own
+ * waiting; a few dozen bytes into an idle socket, they go at once, and
+ * are dropped if the socket will not take them.
+ */
+static void
+session_goodbye(struct doh_session *s)
+{
+	const uint8_t *data;
+	ssize_t n;
+
+	if (s->dead || !s->ready || s->bev == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		return;
+	if (nghttp2_session_terminate_session(s->h2, NGHTTP2_NO_ERROR) != 0)
+		return;
+	while ((n = nghttp2_session_mem_send(s->h2, &data)) > 0)
+		if (SSL_write(s->ssl, data, (int)n) != (int)n)
+			goto out;
+	(void)SSL_shutdown(s->ssl);
+out:
+	ERR_clear_error();
+}
+
 static void
 session_free(struct doh_session *s)
 {
 	if (s == NULL)
 		return;
+	session_goodbye(s);
 	if (s->h2 != NULL)
 		nghttp2_session_del(s->h2);
 	if (s->bev != NULL)
@@ -1020,9 +1047,8 @@ kick_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	/*
-	 * Free what is over, outside every callback that could use it.  A
-	 * drained session is closed without a GOAWAY of ours: freeing the
-	 * bufferevent would drop one before it was written.
+	 * Free what is over, outside every callback that could use it; a
+	 * drained session says goodbye as it goes.
 	 */
 	for (s = TAILQ_FIRST(&c->old); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);

@@ -30,6 +30,7 @@ Environment: FAULTSRV_BIN (default: faultsrv in $DOHSTUB_BUILD, else
 import concurrent.futures
 import datetime
 import os
+import signal
 import sys
 import threading
 import time
@@ -695,6 +696,58 @@ def test_stalled_first_upstream_fails_over():
             bad.stop()
             good.stop()
             sink.close()
+
+
+def _goodbye(srv, what):
+    """srv's one connection ended with the client's GOAWAY (NO_ERROR),
+    without an error: faultsrv closes once HTTP/2 is done both ways
+    (h2-done), or sees the client's close_notify (an EOF, no detail)."""
+    ev = srv.wait_event("close", timeout=5 * lab.SLOW)
+    goaways = srv.events("client-goaway")
+    check(len(goaways) == 1 and goaways[0]["code"] == "NO_ERROR",
+          "%s: client GOAWAY %r" % (what, [g.line for g in goaways]))
+    check(ev["reason"] in ("h2-done", "eof") and "detail" not in ev.kv,
+          "%s: the connection did not end cleanly: %s" % (what, ev.line))
+
+
+@lab.timeout(30)
+def test_goodbye_on_shutdown_and_reload():
+    """A connection the daemon closes itself ends with GOAWAY (NO_ERROR)
+    (RFC 9113 6.8): when a reload replaced its upstream and its queries
+    were answered, and at SIGTERM."""
+    a = start_faultsrv("none", 0)
+    b = start_faultsrv("none", 0)
+    d = None
+    conf = os.path.join(lab.tmpdir(), "goodbye.conf")
+
+    def use(srv):
+        lab.write_file(conf, "\n".join([
+            "mode encrypted-only",
+            "upstream https://doh.test:%d/dns-query" % srv.port,
+            "resolve doh.test:%d:127.0.0.1" % srv.port,
+            "ca-file %s" % lab.certs().ca_pem, ""]))
+    try:
+        use(a)
+        d = lab.Dohstub({}, name="dohstub-goodbye", config=conf,
+                        args=["-v"]).start()
+        m, _ = ask(d, lab.unique_name("bye"))
+        check(source(m) == "doh", "before the reload: %s" % source(m))
+        use(b)
+        since = d.log_count()
+        os.kill(d.pid, signal.SIGHUP)
+        d.wait_log("configuration reloaded", 5, since=since)
+        m, _ = ask(d, lab.unique_name("bye"))
+        check(source(m) == "doh" and b.count("answer") == 1,
+              "after the reload: %s" % source(m))
+        _goodbye(a, "replaced by a reload")
+        d.stop()
+        d = None
+        _goodbye(b, "SIGTERM")
+    finally:
+        if d is not None:
+            d.kill()
+        a.stop()
+        b.stop()
 
 
 if __name__ == "__main__":
