@@ -123,9 +123,11 @@ class FaultServer:
         a tuple of str) or on connection conn."""
         try:
             with open(self.log_path, errors="replace") as f:
-                lines = f.read().splitlines()
+                text = f.read()
         except FileNotFoundError:
             return []
+        # whole lines only: one being written is left for the next read
+        lines = text[:text.rfind("\n") + 1].splitlines()
         out = []
         for line in lines:
             if not line.strip():

@@ -61,6 +61,18 @@ def skip(reason):
     raise Skip(reason)
 
 
+def need_ipv6_loopback():
+    """Skip the test when ::1 cannot be bound (IPv6 disabled, as in some
+    containers)."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        s.bind(("::1", 0))
+    except OSError as e:
+        skip("no IPv6 loopback: %s" % e)
+    finally:
+        s.close()
+
+
 def check(cond, msg="check failed"):
     """assert that survives python -O."""
     if not cond:
@@ -158,32 +170,40 @@ def wait_for(pred, timeout, interval=0.05, what="condition"):
 _given_ports = set()
 
 
-def _port_floor():
-    """The bottom of the kernel's ephemeral range: ports below it are
-    never taken by some process's outgoing socket between the moment we
-    pick one and the moment a server binds it."""
+def _test_ports():
+    """(lo, hi): ports for test servers, outside the kernel's ephemeral
+    range, so that no process's outgoing socket takes one between the
+    moment we pick it and the moment a server binds it."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
+            elo, ehi = (int(x) for x in f.read().split()[:2])
+    except (OSError, ValueError):
+        elo, ehi = 32768, 60999
+    if elo - 10000 >= 2000:
+        return 10000, elo
+    if 65536 - (ehi + 1) >= 2000:
+        return ehi + 1, 65536
+    raise LabError("ip_local_port_range %d-%d leaves no ports for test "
+                   "servers: leave 2000 free below 10000+ or above" % (
+                       elo, ehi))
 
 
 def free_port(udp_too=True):
     """A port free for TCP (and UDP) on 127.0.0.1, never handed out twice
-    in this process: a random one below the ephemeral range, checked by
+    in this process: a random one outside the ephemeral range, checked by
     binding it, remembered, closed."""
     # A slice of the range of our own, by pid: suites run in parallel
     # (ctest -j) then never pick the same port, even when a test binds a
     # port long after picking it.
-    top = _port_floor()
-    slices = max(1, (top - 10000) // 1000)
-    lo = 10000 + (os.getpid() % slices) * 1000
+    base, top = _test_ports()
+    slices = max(1, (top - base) // 1000)
+    lo = base + (os.getpid() % slices) * 1000
+    hi = min(lo + 1000, top)
     for _ in range(200):
         t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             try:
-                t.bind(("127.0.0.1", random.randrange(lo, lo + 1000)))
+                t.bind(("127.0.0.1", random.randrange(lo, hi)))
             except OSError:
                 continue
             port = t.getsockname()[1]
@@ -204,7 +224,7 @@ def free_port(udp_too=True):
     raise LabError("no free port")
 
 
-def _shut_and_join(socks, threads):
+def shut_and_join(socks, threads):
     """Close server sockets that threads wait on, so that the port is
     free when this returns.  close() alone is not enough: a thread asleep
     in poll() holds the socket until its timeout, and a server started
@@ -815,7 +835,7 @@ class Unbound:
         if self.proc:
             self._logf.close()
         # wait until the port is really free again
-        wait_for(lambda: not _port_listening(self.doh_port), 5,
+        wait_for(lambda: not _port_listening(self.doh_port, self.addr), 5,
                  what="unbound's port to close")
 
     def kill(self):
@@ -837,9 +857,9 @@ class Unbound:
         self.stop()
 
 
-def _port_listening(port):
+def _port_listening(port, addr="127.0.0.1"):
     try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        socket.create_connection((addr, port), 0.2).close()
         return True
     except OSError:
         return False
@@ -1032,7 +1052,7 @@ class Sink:
 
     def close(self):
         self._stop = True
-        _shut_and_join([self.udp, self.tcp], self.threads)
+        shut_and_join([self.udp, self.tcp], self.threads)
 
 
 class PortWatch:
@@ -1071,7 +1091,7 @@ class PortWatch:
 
     def close(self):
         self._stop = True
-        _shut_and_join([self.sock], [self.thread])
+        shut_and_join([self.sock], [self.thread])
         for c in self.held:
             c.close()
 
@@ -1082,18 +1102,40 @@ class PortWatch:
 def _proc_net_tcp():
     """(local_port, remote_port, state, inode) of every TCP socket."""
     out = []
+    seen = set()
     for f in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(f) as fh:
-                next(fh)
-                for line in fh:
-                    p = line.split()
-                    lport = int(p[1].rsplit(":", 1)[1], 16)
-                    rport = int(p[2].rsplit(":", 1)[1], 16)
-                    out.append((lport, rport, int(p[3], 16), int(p[9])))
-        except OSError:
-            pass
+        for line in proc_lines(f):
+            p = line.split()
+            lport = int(p[1].rsplit(":", 1)[1], 16)
+            rport = int(p[2].rsplit(":", 1)[1], 16)
+            ino = int(p[9])
+            # a socket once, even if the table moved between reads
+            key = ino or (lport, rport, p[1], p[2])
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append((lport, rport, int(p[3], 16), ino))
     return out
+
+
+def proc_lines(path):
+    """The rows of a /proc/net table (header dropped), read in one large
+    read: the kernel builds it page by page between small reads, and a
+    table that changes meanwhile would repeat or skip rows."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return []
+    try:
+        chunks = []
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode(errors="replace").splitlines()[1:]
 
 
 def _socket_inodes(pid):
@@ -1127,6 +1169,18 @@ def daemon_bin():
     b = os.environ.get("DOHSTUB_BIN") or os.path.join(HERE, "..", "..",
                                                       "build", "dohstub")
     return os.path.abspath(b)
+
+
+_asan = None
+
+
+def under_asan():
+    """Whether the daemon under test is built with AddressSanitizer."""
+    global _asan
+    if _asan is None:
+        with open(daemon_bin(), "rb") as f:
+            _asan = b"__asan_init" in f.read()
+    return _asan
 
 
 def daemon_env(extra=None):
@@ -1224,32 +1278,30 @@ class Dohstub:
         udp = tcp = False
         for f, kind in (("/proc/net/udp", "u"), ("/proc/net/udp6", "u"),
                         ("/proc/net/tcp", "t"), ("/proc/net/tcp6", "t")):
-            try:
-                with open(f) as fh:
-                    next(fh)
-                    for line in fh:
-                        p = line.split()
-                        if int(p[1].rsplit(":", 1)[1], 16) != self.port:
-                            continue
-                        if int(p[9]) not in mine:
-                            continue
-                        if kind == "u":
-                            udp = True
-                        elif int(p[3], 16) == 0x0A:	# LISTEN
-                            tcp = True
-            except OSError:
-                pass
+            for line in proc_lines(f):
+                p = line.split()
+                if int(p[1].rsplit(":", 1)[1], 16) != self.port:
+                    continue
+                if int(p[9]) not in mine:
+                    continue
+                if kind == "u":
+                    udp = True
+                elif int(p[3], 16) == 0x0A:	# LISTEN
+                    tcp = True
         return udp and tcp
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
     def log_text(self):
+        """The log up to its last whole line: one being written is left
+        for the next read."""
         try:
             with open(self.log, "rb") as f:
-                return f.read().decode(errors="replace")
+                data = f.read()
         except OSError:
             return ""
+        return data[:data.rfind(b"\n") + 1].decode(errors="replace")
 
     def log_tail(self, n=20):
         return tail(self.log, n)
@@ -1283,13 +1335,15 @@ class Dohstub:
         return parse_stats(self.stats_lines()[-1])
 
     def stop(self, within=1.0):
-        """SIGTERM; must exit 0 within `within` s.  Returns final stats."""
+        """SIGTERM; must exit 0 within `within` s (more under a
+        sanitizer: LeakSanitizer scans the heap at exit).  Returns final
+        stats."""
         check(self.proc is not None, "not started")
         if self.proc.poll() is None:
             t0 = time.monotonic()
             self.proc.terminate()
             try:
-                self.proc.wait(within * SLOW)
+                self.proc.wait(within * SLOW * (3 if under_asan() else 1))
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)

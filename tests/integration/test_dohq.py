@@ -282,7 +282,10 @@ def test_usage_errors():
            r"/nonexistent/names")
     failed(dohq("x", "--ca-file", "/nonexistent/ca.pem"), EX_NOINPUT,
            r"/nonexistent/ca.pem: No such file")
-    failed(run_dohq("@https://nosuch.invalid:%d/" % U.doh_port, "x"),
+    # a name nobody has, asked of the lab's unbound, never of the
+    # machine's resolver
+    failed(run_dohq("@https://nosuch.invalid:%d/" % U.doh_port,
+                    "--bootstrap", "127.0.0.1:%d" % U.plain_port, "x"),
            EX_NOHOST, r"nosuch\.invalid")
     failed(dohq("-6", "x"), EX_NOHOST, r"no IPv6 address")
 
@@ -514,7 +517,7 @@ class MiniDoH:
                   self._frame(0, 1, stream, body))
 
     def close(self):
-        self.sock.close()
+        lab.shut_and_join([self.sock], [self.thread])
 
 
 def _answer_a(query):

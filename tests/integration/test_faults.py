@@ -46,7 +46,7 @@ GOOD_A = "192.0.2.42"	# faultsrv's answer to any A question
 TIMEOUT = "1s"	# the daemon's query timeout
 TIMEOUT_S = 1.0
 FAST = 0.5 * lab.SLOW	# a failure that waited on nothing: half the timeout
-LATE = TIMEOUT_S * lab.SLOW + 0.5 * lab.SLOW	# a failure that waited on it
+LATE = (TIMEOUT_S + 1.0) * lab.SLOW	# a failure that waited on it
 CLIENT_WAIT = 3.0	# seconds a test client waits for any answer
 RECOVER_S = 8.0 * lab.SLOW	# backoff is at most 5 s
 RSS_BOUND_KIB = 16 << 10	# VmHWM bound, plain build (measured ~8 MB)
@@ -679,7 +679,7 @@ def test_stalled_first_upstream_fails_over():
                 times.append(took)
                 sources.append(source(m))
             tail = sources[-5:]
-            check(tail == ["doh"] * 5 and all(t < 0.3 for t in times[-5:]),
+            check(tail == ["doh"] * 5 and all(t < 0.5 for t in times[-5:]),
                   "%s: the stalled first upstream was not given up on: "
                   "sources %r, times %s" % (fault, sources,
                                             ["%.2f" % t for t in times]))

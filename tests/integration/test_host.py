@@ -99,11 +99,9 @@ def listening_inode(pid, port):
 
 def _tcp_listeners():
     out = {}
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            p = line.split()
-            out[int(p[9])] = (int(p[1].split(":")[1], 16), p[3])
+    for line in lab.proc_lines("/proc/net/tcp"):
+        p = line.split()
+        out[int(p[9])] = (int(p[1].split(":")[1], 16), p[3])
     return out
 
 
@@ -150,13 +148,14 @@ def test_reload_keeps_queries_in_flight():
             result["a"] = answer(port)
         t = threading.Thread(target=ask)
         t.start()
-        time.sleep(0.3)		# the query is waiting on the slow server
+        # the query is waiting on the slow server
+        slow.wait_event("request", timeout=3 * lab.SLOW)
         h.reload(["listen 127.0.0.1:%d" % port, "timeout 5s"] +
                  doh_lines(u.doh_port))
         t0 = time.monotonic()
         check(answer(port) == [lab.WWW_A], "new query after reload")
-        check(time.monotonic() - t0 < 1.0, "new query waited on the "
-              "old upstream")
+        check(time.monotonic() - t0 < 1.0 * lab.SLOW, "new query waited "
+              "on the old upstream (slow:1500)")
         t.join(10)
         check(result.get("a") == [FAULT_A], "the query in flight got %r, "
               "not the old upstream's answer" % result.get("a"))
@@ -382,9 +381,15 @@ def test_unit_file_verifies():
     shutil.copy(os.path.join(ROOT, "conf", "dohstub.socket"), d)
     r = lab.run(["systemd-analyze", "verify", "--man=no", path,
                  os.path.join(d, "dohstub.socket")])
-    check(r.returncode == 0 and r.stdout.strip() == "" and
-          r.stderr.strip() == "", "systemd-analyze verify: %s%s" %
-          (r.stdout, r.stderr))
+    # On a booted system verify also loads the targets the unit names
+    # and may warn of the host's own units: only warnings of ours count.
+    out = (r.stdout + r.stderr).splitlines()
+    ours = [l for l in out if "dohstub" in l]
+    check(r.returncode == 0 and not ours, "systemd-analyze verify exited "
+          "%d: %s" % (r.returncode, "\n".join(ours or out)))
+    if out:
+        lab.note("systemd-analyze verify, of other units: %s" %
+                 " | ".join(out[:3]))
     for directive in ("Type=notify", "ExecReload=", "NoNewPrivileges=yes",
                       "ProtectSystem=strict", "PrivateTmp=yes",
                       "RestrictAddressFamilies=",
