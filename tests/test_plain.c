@@ -26,6 +26,7 @@
 #include "dohstub/plain.h"
 
 #include "check.h"
+#include "wire.h"
 
 #define T_A	1
 #define T_AAAA	28
@@ -34,26 +35,6 @@ static struct event_base *base;
 
 /* --- DNS wire helpers ------------------------------------------------- */
 
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v & 0xffff);
-}
-
 static size_t
 dns_query(uint8_t *buf, uint16_t id, const char *name, uint16_t qtype)
 {
@@ -61,9 +42,9 @@ dns_query(uint8_t *buf, uint16_t id, const char *name, uint16_t qtype)
 	size_t n = 12, l;
 
 	memset(buf, 0, 12);
-	put16(buf, id);
+	wr16(buf, id);
 	buf[2] = 0x01;		/* RD */
-	put16(buf + 4, 1);
+	wr16(buf + 4, 1);
 	while (*s != '\0') {
 		dot = strchr(s, '.');
 		l = dot != NULL ? (size_t)(dot - s) : strlen(s);
@@ -75,8 +56,8 @@ dns_query(uint8_t *buf, uint16_t id, const char *name, uint16_t qtype)
 			s++;
 	}
 	buf[n++] = 0;
-	put16(buf + n, qtype);
-	put16(buf + n + 2, 1);
+	wr16(buf + n, qtype);
+	wr16(buf + n + 2, 1);
 	return n + 4;
 }
 
@@ -86,7 +67,7 @@ dns_qend(const uint8_t *m, size_t len)
 {
 	size_t off = 12;
 
-	if (len < 12 || get16(m + 4) != 1)
+	if (len < 12 || rd16(m + 4) != 1)
 		return 0;
 	while (off < len && m[off] != 0) {
 		if (m[off] & 0xc0)
@@ -122,7 +103,7 @@ dns_qtype(const uint8_t *m, size_t len)
 {
 	size_t end = dns_qend(m, len);
 
-	return end == 0 ? 0 : get16(m + end - 4);
+	return end == 0 ? 0 : rd16(m + end - 4);
 }
 
 struct rr {
@@ -145,9 +126,9 @@ dns_reply(uint8_t *out, const uint8_t *q, size_t qlen, int rcode, int tc,
 	memcpy(out, q, end);
 	out[2] = 0x80 | (q[2] & 0x01) | (tc ? 0x02 : 0);
 	out[3] = 0x80 | (rcode & 0x0f);
-	put16(out + 6, (uint16_t)nrr);
-	put16(out + 8, 0);
-	put16(out + 10, 0);
+	wr16(out + 6, (uint16_t)nrr);
+	wr16(out + 8, 0);
+	wr16(out + 10, 0);
 	n = end;
 	for (i = 0; i < nrr; i++) {
 		if (rrs[i].type == T_A) {
@@ -159,10 +140,10 @@ dns_reply(uint8_t *out, const uint8_t *q, size_t qlen, int rcode, int tc,
 		}
 		out[n++] = 0xc0;
 		out[n++] = 0x0c;
-		put16(out + n, rrs[i].type);
-		put16(out + n + 2, 1);
-		put32(out + n + 4, rrs[i].ttl);
-		put16(out + n + 8, rdlen);
+		wr16(out + n, rrs[i].type);
+		wr16(out + n + 2, 1);
+		wr32(out + n + 4, rrs[i].ttl);
+		wr16(out + n + 8, rdlen);
 		memcpy(out + n + 10, rdata, rdlen);
 		n += 10 + rdlen;
 	}
@@ -176,8 +157,8 @@ dns_first_a(const uint8_t *m, size_t len, char *buf)
 	size_t end = dns_qend(m, len);
 
 	buf[0] = '\0';
-	if (end == 0 || get16(m + 6) == 0 || len < end + 16 ||
-	    get16(m + end + 2) != T_A)
+	if (end == 0 || rd16(m + 6) == 0 || len < end + 16 ||
+	    rd16(m + end + 2) != T_A)
 		return buf;
 	inet_ntop(AF_INET, m + end + 12, buf, INET_ADDRSTRLEN);
 	return buf;
@@ -261,7 +242,7 @@ static void
 fake_note(struct fake *f, const uint8_t *q, size_t qlen)
 {
 	if (qlen >= 2)
-		f->last_id = get16(q);
+		f->last_id = rd16(q);
 	dns_qname(q, qlen, f->last_name);
 	f->last_qtype = dns_qtype(q, qlen);
 }
@@ -317,9 +298,9 @@ fake_udp_cb(evutil_socket_t fd, short what, void *arg)
 	switch (f->mode) {
 	case FAKE_BOGUS:
 		/* The right question under another ID... */
-		put16(ans, f->last_id ^ 0x5a5a);
+		wr16(ans, f->last_id ^ 0x5a5a);
 		sendto(fd, ans, len, 0, (struct sockaddr *)&from, fromlen);
-		put16(ans, f->last_id);
+		wr16(ans, f->last_id);
 		/* ...and the right ID with another question. */
 		q2len = dns_query(q2, f->last_id, "evil.test",
 		    dns_qtype(q, (size_t)r));
@@ -357,7 +338,7 @@ fake_tcp_read(struct bufferevent *bev, void *arg)
 	size_t mlen, len;
 
 	while (evbuffer_copyout(in, hdr, 2) == 2) {
-		mlen = get16(hdr);
+		mlen = rd16(hdr);
 		if (evbuffer_get_length(in) < 2 + mlen)
 			return;
 		if (mlen > sizeof(q)) {
@@ -372,7 +353,7 @@ fake_tcp_read(struct bufferevent *bev, void *arg)
 			continue;
 		if ((len = fake_answer(f, q, mlen, 1, ans)) == 0)
 			continue;
-		put16(hdr, (uint16_t)len);
+		wr16(hdr, (uint16_t)len);
 		bufferevent_write(bev, hdr, 2);
 		bufferevent_write(bev, ans, len);
 	}
@@ -659,7 +640,7 @@ test_forward(void)
 			changed++;
 		/* The answer carries that ID and our question. */
 		CHECK(a.len > 12);
-		CHECK_EQ(get16(a.ans), f->last_id);
+		CHECK_EQ(rd16(a.ans), f->last_id);
 		CHECK_STR(dns_qname(a.ans, a.len, name), "www.example");
 		CHECK_EQ(dns_qtype(a.ans, a.len), T_A);
 		CHECK_EQ(a.ans[3] & 0x0f, 0);
@@ -683,7 +664,7 @@ test_forward(void)
 	CHECK_EQ(b.status, 0);
 	CHECK_STR(dns_qname(a.ans, a.len, name), "www.example");
 	CHECK_STR(dns_qname(b.ans, b.len, name), "other.example");
-	CHECK(get16(a.ans) != get16(b.ans));
+	CHECK(rd16(a.ans) != rd16(b.ans));
 	CHECK_EQ(plain_sent(p), 5);
 	plain_free(p);
 	fake_free(f);
@@ -745,8 +726,8 @@ test_tc_retry(void)
 	CHECK_EQ(f->ntcp, 1);
 	/* The whole TCP answer, not the truncated UDP one. */
 	CHECK_EQ(a.ans[2] & 0x02, 0);
-	CHECK_EQ(get16(a.ans + 6), TC_RECORDS);
-	put16(q, get16(a.ans));
+	CHECK_EQ(rd16(a.ans + 6), TC_RECORDS);
+	wr16(q, rd16(a.ans));
 	flen = fake_answer(f, q, qlen, 1, full);
 	CHECK_EQ(a.len, flen);
 	CHECK(a.len == flen && memcmp(a.ans, full, flen) == 0);
@@ -779,7 +760,7 @@ test_bogus_ignored(void)
 	CHECK_EQ(f->watch_at_send, 0);
 	CHECK_EQ(a.calls, 1);
 	CHECK_EQ(a.status, 0);
-	CHECK_EQ(get16(a.ans), f->last_id);
+	CHECK_EQ(rd16(a.ans), f->last_id);
 	CHECK_STR(dns_qname(a.ans, a.len, name), "real.example");
 	CHECK_STR(dns_first_a(a.ans, a.len, ip), "192.0.2.1");
 	plain_free(p);

@@ -26,6 +26,7 @@
 #include "dohstub/upstream.h"
 
 #include "check.h"
+#include "wire.h"
 
 #define T_A	1
 
@@ -41,19 +42,6 @@ struct dns {
 	int		 nboot;		/* queries for boot.test */
 	int		 nother;	/* queries for anything else */
 };
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
 
 static void
 dns_cb(evutil_socket_t fd, short what, void *arg)
@@ -85,20 +73,20 @@ dns_cb(evutil_socket_t fd, short what, void *arg)
 		d->nother++;
 	m[2] = 0x80 | (m[2] & 0x01);
 	m[3] = 0x80;
-	put16(m + 6, 0);
-	put16(m + 8, 0);
-	put16(m + 10, 0);
+	wr16(m + 6, 0);
+	wr16(m + 8, 0);
+	wr16(m + 10, 0);
 	if (!is_boot || d->fail)
 		m[3] |= 3;
-	else if (get16(m + off + 1) == T_A) {
-		put16(m + 6, 1);
+	else if (rd16(m + off + 1) == T_A) {
+		wr16(m + 6, 1);
 		m[n++] = 0xc0;
 		m[n++] = 0x0c;
-		put16(m + n, T_A);
-		put16(m + n + 2, 1);
-		put16(m + n + 4, 0);
-		put16(m + n + 6, 300);
-		put16(m + n + 8, 4);
+		wr16(m + n, T_A);
+		wr16(m + n + 2, 1);
+		wr16(m + n + 4, 0);
+		wr16(m + n + 6, 300);
+		wr16(m + n + 8, 4);
 		m[n + 10] = 127;
 		m[n + 11] = 0;
 		m[n + 12] = 0;

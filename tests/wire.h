@@ -45,4 +45,25 @@ putbytes(struct msg *m, const void *p, size_t n)
 	m->len += n;
 }
 
+/* Big-endian fields in place, for the tests' own small DNS servers. */
+static inline uint16_t
+rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline void
+wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v & 0xff;
+}
+
+static inline void
+wr32(uint8_t *p, uint32_t v)
+{
+	wr16(p, v >> 16);
+	wr16(p + 2, v & 0xffff);
+}
+
 #endif

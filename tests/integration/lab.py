@@ -688,6 +688,20 @@ def unique_name(tag="q"):
                               LAB_ZONE)
 
 
+def source(m):
+    """Where the answer m to a unique name under w.lab.test came from:
+    "doh" (unbound's 192.0.2.7), "fallback" (the Sink's 192.0.2.99), or
+    what it was."""
+    if m is None:
+        return "no answer"
+    a = m.values("A")
+    if m.rcode == 0 and a == [WILD_ADDR]:
+        return "doh"
+    if m.rcode == 0 and a == [SINK_A]:
+        return "fallback"
+    return "%s %r" % (m.rcode_name, a)
+
+
 class Unbound:
     """unbound as a DoH server (and optionally plain DNS) on loopback
     address addr.

@@ -91,17 +91,6 @@ def test_encrypted_only_wrong_name():
         u.stop()
 
 
-def _source(m):
-    if m is None:
-        return "no answer"
-    a = m.values("A")
-    if m.rcode == 0 and a == [lab.WILD_ADDR]:
-        return "doh"
-    if m.rcode == 0 and a == [lab.SINK_A]:
-        return "fallback"
-    return "%s %r" % (m.rcode_name, a)
-
-
 @lab.timeout(40)
 def test_encrypted_preferred_falls_back_and_recovers():
     u = lab.Unbound("unbound-pref", plain=False).start()
@@ -111,16 +100,16 @@ def test_encrypted_preferred_falls_back_and_recovers():
                         name="dohstub-pref").start()
         for i in range(3):
             m, took = _timed(d, lab.unique_name("up"))
-            check(_source(m) == "doh", "unbound up, query %d: %s" % (
-                i, _source(m)))
+            check(lab.source(m) == "doh", "unbound up, query %d: %s" % (
+                i, lab.source(m)))
         check(sink.total == 0, "sink used while DoH works: %d" % sink.total)
 
         u.stop()
         # down long enough (3 s) for the reconnect backoff to grow
         for i in range(12):
             m, took = _timed(d, lab.unique_name("down"))
-            check(_source(m) == "fallback", "unbound down, query %d: %s" %
-                  (i, _source(m)))
+            check(lab.source(m) == "fallback", "unbound down, query %d: %s" %
+                  (i, lab.source(m)))
             check(took < FAST, "fallback answer %d took %.2fs" % (i, took))
             time.sleep(0.25)
         check(sink.total >= 12, "sink saw %d, want >= 12" % sink.total)
@@ -130,7 +119,7 @@ def test_encrypted_preferred_falls_back_and_recovers():
         seen = []
         while True:
             m, took = _timed(d, lab.unique_name("back"))
-            seen.append(_source(m))
+            seen.append(lab.source(m))
             if seen[-1] == "doh":
                 break
             check(seen[-1] == "fallback", "while recovering: %s" % seen[-1])
@@ -141,8 +130,8 @@ def test_encrypted_preferred_falls_back_and_recovers():
         lab.note("DoH again %.2fs after unbound restarted" % recovered)
         for i in range(3):
             m, _ = _timed(d, lab.unique_name("again"))
-            check(_source(m) == "doh", "after recovery (%.1fs): %s" % (
-                recovered, _source(m)))
+            check(lab.source(m) == "doh", "after recovery (%.1fs): %s" % (
+                recovered, lab.source(m)))
         st = d.stop()
         check(st.get("answered_fallback", 0) >= 6,
               "answered_fallback %r" % st.get("answered_fallback"))

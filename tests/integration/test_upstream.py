@@ -33,17 +33,6 @@ def _ca():
     return lab.certs().ca_pem
 
 
-def _source(m):
-    if m is None:
-        return "no answer"
-    a = m.values("A")
-    if m.rcode == 0 and a == [lab.WILD_ADDR]:
-        return "doh"
-    if m.rcode == 0 and a == [lab.SINK_A]:
-        return "fallback"
-    return "%s %r" % (m.rcode_name, a)
-
-
 def _timed(d, name, qtype="A", transport="udp", timeout=3.0):
     """(message or None, seconds)."""
     t0 = time.monotonic()
@@ -76,7 +65,7 @@ def _recover(d, what):
     seen = []
     while True:
         m, took = _timed(d, lab.unique_name("back"))
-        seen.append(_source(m))
+        seen.append(lab.source(m))
         if seen[-1] == "doh":
             return time.monotonic() - t0
         check(took < 1.5 * lab.SLOW, "%s: while recovering an answer took "
@@ -155,7 +144,7 @@ def test_bootstrap_sees_only_the_upstream_name():
         names = [lab.unique_name("boot") for _ in range(4)]
         for n in names:
             m = d.udp(n)
-            check(_source(m) == "doh", "%s: %s" % (n, _source(m)))
+            check(lab.source(m) == "doh", "%s: %s" % (n, lab.source(m)))
         check(d.doh_connections(u.doh_port) >= 1,
               "no connection to the upstream at the bootstrapped address")
         check(d.log_lines(r"doh\.test:%d: resolved to 127\.0\.0\.1" %
@@ -192,7 +181,7 @@ def _bootstrap_fails(rule, what, first_bound):
             names.append(lab.unique_name("bf"))
             m, took = _timed(d, names[-1])
             check(m is not None and m.rcode == 2, "%s: lookup pending: %s, "
-                  "want SERVFAIL" % (what, _source(m)))
+                  "want SERVFAIL" % (what, lab.source(m)))
             check(took < first_bound, "%s: SERVFAIL took %.2fs while the "
                   "lookup was pending (timeout %s)" % (what, took, TIMEOUT))
             time.sleep(0.1)
@@ -202,7 +191,7 @@ def _bootstrap_fails(rule, what, first_bound):
             m, took = _timed(d, names[-1], transport=tr)
             check(m is not None and m.rcode == 2, "%s: query %d (%s) after "
                   "the failed lookup: %s, want SERVFAIL" % (
-                      what, i, tr, _source(m)))
+                      what, i, tr, lab.source(m)))
             check(took < QUICK, "%s: SERVFAIL %d (%s) took %.2fs after the "
                   "lookup had failed, want < %.1fs" % (what, i, tr, took,
                                                        QUICK))
@@ -256,7 +245,7 @@ def test_bootstrap_repeated_when_ttl_runs_out():
                         name="dohstub-ttl", args=["-v"]).start()
         first = lab.unique_name("ttl-old")
         m, took = _timed(d, first, timeout=4)
-        check(_source(m) == "doh", "first query: %s" % _source(m))
+        check(lab.source(m) == "doh", "first query: %s" % lab.source(m))
         check(first in lab.tail(u1.log, 1000), "first query not at the "
               "old address")
         t0 = time.monotonic()
@@ -273,9 +262,9 @@ def test_bootstrap_repeated_when_ttl_runs_out():
         _only_upstream_lookups(boot, "TTL re-lookup")
         kept = lab.unique_name("ttl-kept")
         m, _ = _timed(d, kept)
-        check(_source(m) == "doh" and kept in lab.tail(u1.log, 1000),
+        check(lab.source(m) == "doh" and kept in lab.tail(u1.log, 1000),
               "the working connection to the old address was dropped: %s"
-              % _source(m))
+              % lab.source(m))
 
         # the old server goes: the next connection is to the new address
         u1.stop()
@@ -283,11 +272,11 @@ def test_bootstrap_repeated_when_ttl_runs_out():
         while True:
             name = lab.unique_name("ttl-new")
             m, _ = _timed(d, name)
-            if _source(m) == "doh" and name in lab.tail(u2.log, 1000):
+            if lab.source(m) == "doh" and name in lab.tail(u2.log, 1000):
                 break
             check(time.monotonic() - t0 < 5 * lab.SLOW, "no answer from "
                   "the new address 5 s after the old one stopped: %s" %
-                  _source(m))
+                  lab.source(m))
             time.sleep(0.2)
         d.stop()
     finally:
@@ -312,7 +301,7 @@ def test_stall_after_handshake_falls_back():
                                       timeout=TIMEOUT),
                         name="dohstub-stall-pref", args=["-v"]).start()
         m, _ = _timed(d, lab.unique_name("warm"))
-        check(_source(m) == "doh", "before the stall: %s" % _source(m))
+        check(lab.source(m) == "doh", "before the stall: %s" % lab.source(m))
         mark = d.log_count()
         watch = _LogWatch(d, r"connection lost", mark)
         u.pause()
@@ -325,8 +314,8 @@ def test_stall_after_handshake_falls_back():
                                          mark))
             m, took = _timed(d, lab.unique_name("stall"))
             took_all.append(took)
-            check(_source(m) == "fallback", "stalled, query %d: %s after "
-                  "%.2fs" % (len(took_all), _source(m), took))
+            check(lab.source(m) == "fallback", "stalled, query %d: %s after "
+                  "%.2fs" % (len(took_all), lab.source(m), took))
             check(took < 1.5 * lab.SLOW, "stalled, query %d: fallback "
                   "answer after %.2fs (timeout %s)" % (len(took_all), took,
                                                       TIMEOUT))
@@ -367,7 +356,7 @@ def test_stall_after_handshake_falls_back():
                               "never", rec))
         for i in range(3):
             m, _ = _timed(d, lab.unique_name("again"))
-            check(_source(m) == "doh", "after recovery: %s" % _source(m))
+            check(lab.source(m) == "doh", "after recovery: %s" % lab.source(m))
         st = d.stop()
         check(st.get("answered_fallback", 0) >= len(took_all), "stats %r"
               % st)
@@ -386,7 +375,7 @@ def test_stall_after_handshake_encrypted_only():
                                       timeout=TIMEOUT),
                         name="dohstub-stall-only", args=["-v"]).start()
         m, _ = _timed(d, lab.unique_name("warm"))
-        check(_source(m) == "doh", "before the stall: %s" % _source(m))
+        check(lab.source(m) == "doh", "before the stall: %s" % lab.source(m))
         mark = d.log_count()
         u.pause()
         took_all = []
@@ -395,7 +384,7 @@ def test_stall_after_handshake_encrypted_only():
             m, took = _timed(d, lab.unique_name("stall"), transport=tr)
             took_all.append(took)
             check(m is not None and m.rcode == 2, "stalled, query %d (%s): "
-                  "%s, want SERVFAIL" % (i, tr, _source(m)))
+                  "%s, want SERVFAIL" % (i, tr, lab.source(m)))
             check(took < (TIMEOUT_S + 0.5) * lab.SLOW, "stalled, query %d "
                   "(%s): SERVFAIL after %.2fs (timeout %s)" % (
                       i, tr, took, TIMEOUT))
@@ -429,7 +418,7 @@ def test_idle_dead_connection_found_by_ping():
                                       timeout=TIMEOUT, keepalive="300ms"),
                         name="dohstub-ping", args=["-v"]).start()
         m, _ = _timed(d, lab.unique_name("warm"))
-        check(_source(m) == "doh", "before the stall: %s" % _source(m))
+        check(lab.source(m) == "doh", "before the stall: %s" % lab.source(m))
         mark = d.log_count()
         u.pause()
         try:
@@ -443,10 +432,10 @@ def test_idle_dead_connection_found_by_ping():
               "log: %s" % (TIMEOUT, _log_summary(d, mark)))
         for i in range(3):
             m, took = _timed(d, lab.unique_name("idle"))
-            check(_source(m) == "fallback" and took < QUICK,
+            check(lab.source(m) == "fallback" and took < QUICK,
                   "query %d after the PING went unanswered: %s after "
                   "%.2fs, want the fallback < %.1fs (log: %s)" % (
-                      i, _source(m), took, QUICK, _log_summary(d, mark)))
+                      i, lab.source(m), took, QUICK, _log_summary(d, mark)))
         u.resume()
         rec = _recover(d, "after the PING timeout")
         lab.note("idle: dead as %r; DoH again %.2fs after SIGCONT" % (
@@ -496,7 +485,7 @@ def test_tls_session_resumed_on_reconnect():
         d = lab.Dohstub(_doh_settings("encrypted-only", u, keepalive="0"),
                         name="dohstub-resume", args=["-v"]).start()
         m, _ = _timed(d, lab.unique_name("res"))
-        check(_source(m) == "doh", "first query: %s" % _source(m))
+        check(lab.source(m) == "doh", "first query: %s" % lab.source(m))
         def two_connections():
             ls = d.log_lines(r": connected \(")
             return ls[:2] if len(ls) >= 2 else None
@@ -505,7 +494,7 @@ def test_tls_session_resumed_on_reconnect():
                              "closed the first")
         check("TLSv1.3" in lines[0], "first connection: %r" % lines[0])
         m, _ = _timed(d, lab.unique_name("res"))
-        check(_source(m) == "doh", "after the reconnect: %s" % _source(m))
+        check(lab.source(m) == "doh", "after the reconnect: %s" % lab.source(m))
         d.stop()
         check(lines[1].rstrip().endswith(", resumed)"), "the reconnect did "
               "not resume the TLS session (unbound does, %s): %r" % (
@@ -549,9 +538,9 @@ def test_user_drops_privileges():
         check(groups is not None and set(groups) <= {pw.pw_gid},
               "supplementary groups %r, want only %d" % (groups, pw.pw_gid))
         m, _ = _timed(d, lab.unique_name("user"))
-        check(_source(m) == "doh", "as nobody, UDP: %s" % _source(m))
+        check(lab.source(m) == "doh", "as nobody, UDP: %s" % lab.source(m))
         m, _ = _timed(d, lab.unique_name("user"), transport="tcp")
-        check(_source(m) == "doh", "as nobody, TCP: %s" % _source(m))
+        check(lab.source(m) == "doh", "as nobody, TCP: %s" % lab.source(m))
         d.stop()
     finally:
         u.stop()
@@ -579,8 +568,8 @@ def _fast_doh(d, n, what, bound=0.5):	# half the timeout: no wait on it
         tr = "tcp" if i % 4 == 3 else "udp"
         name = lab.unique_name("fo")
         m, took = _timed(d, name, transport=tr)
-        check(_source(m) == "doh", "%s, query %d (%s): %s" % (
-            what, i, tr, _source(m)))
+        check(lab.source(m) == "doh", "%s, query %d (%s): %s" % (
+            what, i, tr, lab.source(m)))
         check(took < bound * lab.SLOW, "%s, query %d (%s) took %.3fs, want "
               "< %.1fs" % (what, i, tr, took, bound))
         yield name
@@ -601,8 +590,8 @@ def test_first_upstream_unreachable():
                          "ca-file": _ca(), "timeout": "1s"},
                         name="dohstub-failover", args=["-v"]).start()
         m, took = _timed(d, lab.unique_name("fo"))
-        check(_source(m) == "doh", "first query: %s after %.2fs" % (
-            _source(m), took))
+        check(lab.source(m) == "doh", "first query: %s after %.2fs" % (
+            lab.source(m), took))
         list(_fast_doh(d, 10, "first upstream refused"))
         check(d.log_lines(r"doh\.test:%d: unreachable" % port1),
               "no 'unreachable' line for the first upstream")
