@@ -2,11 +2,18 @@
  * doh: one DoH upstream as a long-lived HTTP/2 client (RFC 8484, 9113).
  *
  * A client owns at most one current session (one TLS connection) plus the
- * sessions it is done with: draining after GOAWAY, or dead and waiting to
- * be freed outside any nghttp2 or bufferevent callback.  Requests wait on
- * the client until the current session can take another stream; every
- * submit only queues and activates the "kick" event, so all requests that
- * arrive in one pass of the event loop leave in one write.
+ * sessions it is done with: draining after GOAWAY, closing, or dead and
+ * waiting to be freed outside any nghttp2 callback.  Requests wait on the
+ * client until the current session can take another stream; every submit
+ * only queues and activates the "kick" event, so all requests that arrive
+ * in one pass of the event loop leave in one write.
+ *
+ * A session does its own TLS I/O on a non-blocking socket instead of going
+ * through bufferevent_openssl: the read event stays armed for the life of
+ * the connection and the write event is armed only while a write is
+ * blocked, so a query costs one SSL_write (one write(2)) and its answer
+ * one read(2) with read-ahead, and no epoll_ctl at all.  The session's
+ * lifecycle is one enum, changed only by session_set_state().
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -22,9 +29,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
@@ -37,10 +41,18 @@
 
 #define DOH_CTYPE		"application/dns-message"
 #define DOH_BODY_INITIAL	512
-#define DOH_SEND_CHUNK		16384
 #define DOH_LOCAL_STREAMS	100	/* assumed until the server says */
 /* A session that dies younger than this without one answer was a failure. */
 #define DOH_MIN_HEALTHY_MS	1000
+/* Stop taking nghttp2 output while this much waits for the socket. */
+#define DOH_OUT_HIGH		(64 * 1024)
+#define DOH_OUT_INITIAL		4096
+/* How long a closing session may take to flush its goodbye. */
+#define DOH_CLOSE_MS		500
+/* Requests kept for reuse per client, and the message room they keep. */
+#define DOH_REQ_POOL		256
+#define DOH_REQ_ROOM		512
+#define DOH_BODY_KEEP		4096	/* a pooled request keeps this much */
 
 const char *const doh_state_names[] = {
 	"noaddr", "idle", "connecting", "ready", "backoff",
@@ -51,10 +63,28 @@ const char *const doh_result_names[] = {
 	"reset", "protocol", "timeout", "shutdown",
 };
 
+/*
+ * One connection.  It only ever moves forward through these states, in
+ * session_set_state(); DEAD is where the socket and the TLS object go.
+ */
+enum sess_state {
+	SESS_TCP,	/* TCP connect under way */
+	SESS_TLS,	/* TLS handshake under way */
+	SESS_OPEN,	/* HTTP/2 up, taking streams */
+	SESS_DRAINING,	/* GOAWAY (either way) or out of stream IDs: no new
+			   streams, those open finish */
+	SESS_CLOSING,	/* our GOAWAY and close_notify are being flushed */
+	SESS_DEAD,	/* over; freed from the kick event */
+};
+static const char *const sess_state_names[] = {
+	"tcp", "tls", "open", "draining", "closing", "dead",
+};
+
 struct doh_session;
 
 struct doh_req {
-	TAILQ_ENTRY(doh_req)	 entry;	/* client->waiting or s->streams */
+	TAILQ_ENTRY(doh_req)	 entry;	/* client->waiting, s->streams or
+					   client->pool */
 	struct doh_client	*c;
 	struct doh_session	*s;	/* NULL while waiting */
 	int32_t			 stream_id;
@@ -72,6 +102,7 @@ struct doh_req {
 	size_t			 bodylen, bodycap;
 	size_t			 sent;	/* POST body bytes given to nghttp2 */
 	size_t			 len;
+	size_t			 room;	/* of msg */
 	uint8_t			 msg[];
 };
 TAILQ_HEAD(doh_req_list, doh_req);
@@ -79,21 +110,21 @@ TAILQ_HEAD(doh_req_list, doh_req);
 struct doh_session {
 	TAILQ_ENTRY(doh_session) entry;	/* client->old */
 	struct doh_client	*c;
+	enum sess_state		 state;
 	nghttp2_session		*h2;
-	int			 fd;	/* until bev owns it */
-	struct event		*connev;	/* TCP connect */
-	struct bufferevent	*bev;
-	SSL			*ssl;	/* owned by bev once there is one */
+	int			 fd;	/* -1: none (doh_test_client) */
+	SSL			*ssl;
+	struct event		*rev;	/* armed from the handshake on */
+	struct event		*wev;	/* armed while a write is blocked */
+	int			 wev_on;
 	struct event		*tick;
-	uint64_t		 tcp_ms;	/* TCP connected */
+	uint8_t			*out;	/* TLS plaintext not yet written */
+	size_t			 outlen, outcap;
 	struct doh_req_list	 streams;
 	size_t			 nstreams;
-	int			 ready;	/* handshake done, h2 up */
-	int			 goaway;
-	int			 dead;
-	int			 answered;	/* any response received */
+	unsigned		 answered;	/* responses received */
 	int			 ping_out;
-	uint64_t		 started_ms, ready_ms;
+	uint64_t		 started_ms, tcp_ms, ready_ms, closing_ms;
 	uint64_t		 last_read_ms, last_write_ms;
 	uint64_t		 wait_since_ms;	/* PING outstanding since */
 	/*
@@ -127,10 +158,12 @@ struct doh_client {
 	unsigned		 early_goaways;	/* since the last answer */
 
 	struct doh_session	*cur;
-	struct doh_session_list	 old;	/* draining or dead */
+	struct doh_session_list	 old;	/* draining, closing or dead */
 	struct doh_req_list	 waiting;
 	size_t			 nwaiting;
 	size_t			 ninflight;	/* on any session */
+	struct doh_req_list	 pool;		/* free requests for reuse */
+	size_t			 npool;
 	struct event		*kick;
 	struct event		*retry;
 	struct tls_resume	 resume;
@@ -139,12 +172,17 @@ struct doh_client {
 	char			 last_error[160];
 };
 
+/* TLS records are decrypted here; nghttp2 copies what it keeps. */
+static uint8_t	doh_rbuf[16384 + 512];
+
 static void	client_set_state(struct doh_client *, enum doh_state);
 static void	client_connect(struct doh_client *);
 static void	session_kill(struct doh_session *, enum doh_result,
 		    const char *);
 static void	session_send(struct doh_session *);
 static void	session_retire(struct doh_session *, enum doh_result);
+static void	session_close(struct doh_session *);
+static void	session_set_state(struct doh_session *, enum sess_state);
 
 static void
 kick(struct doh_client *c)
@@ -152,11 +190,55 @@ kick(struct doh_client *c)
 	event_active(c->kick, 0, 0);
 }
 
+/*
+ * Requests come from a small per-client pool, so steady traffic does no
+ * malloc: a pooled request keeps room for a usual query and its body
+ * buffer.
+ */
+static struct doh_req *
+req_get(struct doh_client *c, size_t len)
+{
+	struct doh_req *r;
+	uint8_t *body;
+	size_t bodycap, room;
+
+	if (len <= DOH_REQ_ROOM && (r = TAILQ_FIRST(&c->pool)) != NULL) {
+		TAILQ_REMOVE(&c->pool, r, entry);
+		c->npool--;
+		body = r->body;
+		bodycap = r->bodycap;
+		room = r->room;
+		memset(r, 0, offsetof(struct doh_req, msg));
+		r->body = body;
+		r->bodycap = bodycap;
+		r->room = room;
+		return r;
+	}
+	room = len > DOH_REQ_ROOM ? len : DOH_REQ_ROOM;
+	if ((r = calloc(1, sizeof(*r) + room)) == NULL)
+		return NULL;
+	r->room = room;
+	return r;
+}
+
 static void
 req_free(struct doh_req *r)
 {
-	free(r->body);
+	struct doh_client *c = r->c;
+
 	free(r->hdrtext);
+	r->hdrtext = NULL;
+	if (c != NULL && r->room == DOH_REQ_ROOM && c->npool < DOH_REQ_POOL) {
+		if (r->bodycap > DOH_BODY_KEEP) {
+			free(r->body);
+			r->body = NULL;
+			r->bodycap = 0;
+		}
+		TAILQ_INSERT_HEAD(&c->pool, r, entry);
+		c->npool++;
+		return;
+	}
+	free(r->body);
 	free(r);
 }
 
@@ -419,7 +501,8 @@ h2_on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *arg)
 	(void)h2;
 	switch (frame->hd.type) {
 	case NGHTTP2_GOAWAY:
-		s->goaway = 1;
+		if (s->state == SESS_OPEN)
+			session_set_state(s, SESS_DRAINING);
 		log_debug("upstream %s: GOAWAY, last stream %d, error %u",
 		    s->c->name, frame->goaway.last_stream_id,
 		    frame->goaway.error_code);
@@ -469,7 +552,7 @@ h2_on_stream_close(nghttp2_session *h2, int32_t stream_id,
 	else
 		res = DOH_OK;
 	if (res == DOH_OK) {
-		s->answered = 1;
+		s->answered++;
 		c->early_goaways = 0;
 		c->backoff_ms = 0;	/* a handshake alone proves little */
 	} else
@@ -487,29 +570,43 @@ h2_on_stream_close(nghttp2_session *h2, int32_t stream_id,
 /* --- sessions --- */
 
 /*
- * A connection we close ourselves gets a goodbye, as RFC 9113 6.8 asks:
- * GOAWAY, then TLS close_notify.  They are written straight to the TLS
- * object, which is safe only when the bufferevent has nothing of its own
- * waiting; a few dozen bytes into an idle socket, they go at once, and
- * are dropped if the socket will not take them.
+ * The one place a session changes state.  Entering DEAD releases the
+ * connection: events, TLS object and socket; the session itself stays
+ * until the kick event frees it, outside every callback that could still
+ * hold it.
  */
 static void
-session_goodbye(struct doh_session *s)
+session_set_state(struct doh_session *s, enum sess_state st)
 {
-	const uint8_t *data;
-	ssize_t n;
-
-	if (s->dead || !s->ready || s->bev == NULL ||
-	    evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+	if (s->state == st)
 		return;
-	if (nghttp2_session_terminate_session(s->h2, NGHTTP2_NO_ERROR) != 0)
+	log_debug("upstream %s: session %s -> %s", s->c->name,
+	    sess_state_names[s->state], sess_state_names[st]);
+	s->state = st;
+	if (st != SESS_DEAD)
 		return;
-	while ((n = nghttp2_session_mem_send(s->h2, &data)) > 0)
-		if (SSL_write(s->ssl, data, (int)n) != (int)n)
-			goto out;
-	(void)SSL_shutdown(s->ssl);
-out:
+	if (s->rev != NULL)
+		event_del(s->rev);
+	if (s->wev != NULL)
+		event_del(s->wev);
+	s->wev_on = 0;
+	if (s->tick != NULL)
+		evtimer_del(s->tick);
+	if (s->ssl != NULL) {
+		SSL_free(s->ssl);
+		s->ssl = NULL;
+	}
+	if (s->fd != -1) {
+		close(s->fd);
+		s->fd = -1;
+	}
 	ERR_clear_error();
+}
+
+static int
+session_is_live(const struct doh_session *s)
+{
+	return s->state >= SESS_OPEN && s->state <= SESS_CLOSING;
 }
 
 static void
@@ -517,21 +614,16 @@ session_free(struct doh_session *s)
 {
 	if (s == NULL)
 		return;
-	session_goodbye(s);
+	session_set_state(s, SESS_DEAD);
 	if (s->h2 != NULL)
 		nghttp2_session_del(s->h2);
-	if (s->bev != NULL)
-		bufferevent_free(s->bev);	/* frees ssl, closes fd */
-	else {
-		if (s->ssl != NULL)
-			SSL_free(s->ssl);
-		if (s->fd != -1)
-			close(s->fd);
-	}
-	if (s->connev != NULL)
-		event_free(s->connev);
+	if (s->rev != NULL)
+		event_free(s->rev);
+	if (s->wev != NULL)
+		event_free(s->wev);
 	if (s->tick != NULL)
 		event_free(s->tick);
+	free(s->out);
 	free(s);
 }
 
@@ -565,22 +657,111 @@ session_h2_init(struct doh_session *s)
 	return 0;
 }
 
+static void
+session_want_write(struct doh_session *s, int on)
+{
+	if (on == s->wev_on || s->wev == NULL)
+		return;
+	if (on)
+		event_add(s->wev, NULL);
+	else
+		event_del(s->wev);
+	s->wev_on = on;
+}
+
+/* Why the last TLS call failed, for the log and last_error. */
+static void
+session_tls_error(struct doh_session *s, int rv, const char *what,
+    char *why, size_t size)
+{
+	unsigned long e = ERR_peek_last_error();
+	long vr;
+	int err = SSL_get_error(s->ssl, rv), serr = errno;
+
+	if (s->state == SESS_TLS &&
+	    (vr = SSL_get_verify_result(s->ssl)) != X509_V_OK)
+		snprintf(why, size, "certificate verification failed: %s",
+		    X509_verify_cert_error_string(vr));
+	else if (err == SSL_ERROR_SSL && e != 0 &&
+	    ERR_reason_error_string(e) != NULL)
+		snprintf(why, size, "TLS: %s", ERR_reason_error_string(e));
+	else if (err == SSL_ERROR_ZERO_RETURN ||
+	    (err == SSL_ERROR_SYSCALL && serr == 0) ||
+	    (err == SSL_ERROR_SSL && e == 0))
+		snprintf(why, size, "%s%sconnection closed by the server",
+		    what, *what != '\0' ? ": " : "");
+	else
+		snprintf(why, size, "%s%s%s", what, *what != '\0' ? ": " : "",
+		    strerror(serr));
+	ERR_clear_error();
+}
+
+/* Out of the socket's way: the closing session is over. */
+static void
+session_closed(struct doh_session *s)
+{
+	if (s->ssl != NULL)
+		(void)SSL_shutdown(s->ssl);	/* close_notify, best effort */
+	session_set_state(s, SESS_DEAD);
+	kick(s->c);
+}
+
 /*
- * Everything nghttp2 wants to send, gathered into contiguous chunks so
- * that a request's HEADERS and DATA leave in one TLS record and one TCP
- * segment.
+ * Write what waits in s->out.  A blocked SSL_write is retried with the
+ * same bytes (more may follow them: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+ * Returns -1 if the session died.
+ */
+static int
+session_flush(struct doh_session *s)
+{
+	char why[256];
+	size_t n;
+	int rv;
+
+	while (s->outlen > 0) {
+		ERR_clear_error();
+		errno = 0;
+		rv = SSL_write_ex(s->ssl, s->out, s->outlen, &n);
+		if (rv == 1) {
+			memmove(s->out, s->out + n, s->outlen - n);
+			s->outlen -= n;
+			continue;
+		}
+		switch (SSL_get_error(s->ssl, rv)) {
+		case SSL_ERROR_WANT_WRITE:
+			session_want_write(s, 1);
+			return 0;
+		case SSL_ERROR_WANT_READ:
+			return 0;	/* the read event retries */
+		default:
+			session_tls_error(s, rv, "", why, sizeof(why));
+			session_kill(s, DOH_ERR_CONNECT, why);
+			return -1;
+		}
+	}
+	session_want_write(s, 0);
+	s->last_write_ms = clock_ms();
+	if (s->state == SESS_CLOSING)
+		session_closed(s);
+	return 0;
+}
+
+/*
+ * Everything nghttp2 wants to send, gathered so that a request's HEADERS
+ * and DATA (and every request of this pass of the loop) leave in one TLS
+ * record and one TCP segment.
  */
 static void
 session_send(struct doh_session *s)
 {
-	uint8_t buf[DOH_SEND_CHUNK];
 	const uint8_t *data;
-	size_t used = 0;
+	size_t cap;
 	ssize_t n;
+	uint8_t *p;
 
-	if (s->dead || !s->ready)
+	if (!session_is_live(s))
 		return;
-	for (;;) {
+	while (s->outlen < DOH_OUT_HIGH) {
 		n = nghttp2_session_mem_send(s->h2, &data);
 		if (n < 0) {
 			session_kill(s, DOH_ERR_PROTOCOL, nghttp2_strerror(
@@ -589,23 +770,29 @@ session_send(struct doh_session *s)
 		}
 		if (n == 0)
 			break;
-		if (s->bev == NULL)
+		if (s->fd == -1)
 			continue;	/* doh_test_client(): discarded */
-		if (used + (size_t)n > sizeof(buf) && used > 0) {
-			bufferevent_write(s->bev, buf, used);
-			used = 0;
+		if (s->outlen + (size_t)n > s->outcap) {
+			cap = s->outcap != 0 ? s->outcap : DOH_OUT_INITIAL;
+			while (cap < s->outlen + (size_t)n)
+				cap *= 2;
+			if ((p = realloc(s->out, cap)) == NULL) {
+				session_kill(s, DOH_ERR_CONNECT,
+				    "out of memory");
+				return;
+			}
+			s->out = p;
+			s->outcap = cap;
 		}
-		if ((size_t)n > sizeof(buf))
-			bufferevent_write(s->bev, data, (size_t)n);
-		else {
-			memcpy(buf + used, data, (size_t)n);
-			used += (size_t)n;
-		}
+		memcpy(s->out + s->outlen, data, (size_t)n);
+		s->outlen += (size_t)n;
 	}
-	if (used > 0) {
-		bufferevent_write(s->bev, buf, used);
-		s->last_write_ms = clock_ms();
+	if (s->fd == -1) {
+		if (s->state == SESS_CLOSING)
+			session_closed(s);
+		return;
 	}
+	(void)session_flush(s);
 }
 
 /* Bring waiting requests onto s, as far as the server allows. */
@@ -633,10 +820,12 @@ session_start_streams(struct doh_session *s)
 #define NVS(n, v) NV(n, v, NGHTTP2_NV_FLAG_NO_COPY_NAME |		\
 	    NGHTTP2_NV_FLAG_NO_COPY_VALUE)
 
+	if (s->state != SESS_OPEN)
+		return;
 	maxstreams = nghttp2_session_get_remote_settings(s->h2,
 	    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 	while ((r = TAILQ_FIRST(&c->waiting)) != NULL &&
-	    s->nstreams < maxstreams && !s->goaway) {
+	    s->nstreams < maxstreams && s->state == SESS_OPEN) {
 		nnv = 0;
 		NVS(":method", c->use_get ? "GET" : "POST");
 		NVS(":scheme", "https");
@@ -647,6 +836,7 @@ session_start_streams(struct doh_session *s)
 			    doh_get_path(c->path, r->msg, r->len, getpath,
 			    getcap) == -1) {
 				free(getpath);
+				getpath = NULL;
 				req_finish(r, DOH_ERR_PROTOCOL);
 				continue;
 			}
@@ -667,7 +857,7 @@ session_start_streams(struct doh_session *s)
 		getpath = NULL;
 		if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) {
 			/* Out of stream IDs: this session drains. */
-			s->goaway = 1;
+			session_set_state(s, SESS_DRAINING);
 			break;
 		}
 		if (id < 0) {
@@ -691,7 +881,7 @@ session_start_streams(struct doh_session *s)
 	if (c->nwaiting > 0 && s->unanswered_ms == 0)
 		s->unanswered_ms = clock_ms();
 	/* Out of stream IDs (above): the next requests need a new session. */
-	if (s->goaway && s == c->cur)
+	if (s->state == SESS_DRAINING && s == c->cur)
 		session_retire(s, DOH_OK);
 }
 
@@ -703,55 +893,50 @@ static void
 session_retire(struct doh_session *s, enum doh_result why)
 {
 	struct doh_client *c = s->c;
-	int healthy;
+	int healthy, was_open = s->ready_ms != 0;
 
 	if (c->cur != s)
 		return;
 	c->cur = NULL;
 	TAILQ_INSERT_TAIL(&c->old, s, entry);
+	if (s->state == SESS_OPEN)
+		session_set_state(s, SESS_DRAINING);
 	/* One that stopped answering requests is backed off, however old. */
-	healthy = s->ready && why != DOH_ERR_TIMEOUT && (s->answered ||
+	healthy = was_open && why != DOH_ERR_TIMEOUT && (s->answered > 0 ||
 	    clock_ms() - s->ready_ms >= DOH_MIN_HEALTHY_MS);
 	/*
 	 * A GOAWAY is a graceful goodbye, even on a young connection: once,
 	 * reconnect at once so the refused requests are sent again.  A
 	 * server that says it on every new connection gets backed off.
 	 */
-	if (!healthy && s->ready && s->goaway && c->early_goaways++ == 0)
+	if (!healthy && was_open && why == DOH_OK && c->early_goaways++ == 0)
 		healthy = 1;
 	if (healthy) {
 		/* It worked: reconnect at once to stay warm. */
 		c->addr_tries = c->naddrs;
 		client_connect(c);
-	} else if (s->ready)
+	} else if (was_open)
 		client_backoff(c, DOH_ERR_CONNECT, why == DOH_ERR_TIMEOUT ?
 		    "server stopped answering" : "connection closed early");
 }
 
 /*
- * The session is over: fail what it carried and leave the freeing to
- * the kick event.  Never called from inside an nghttp2 callback.
+ * The session is over: fail what it carried, release the connection and
+ * leave the freeing to the kick event.  Never called from inside an
+ * nghttp2 callback.
  */
 static void
 session_kill(struct doh_session *s, enum doh_result res, const char *why)
 {
 	struct doh_client *c = s->c;
 	struct doh_req *r;
-	int was_cur = c->cur == s;
+	int was_cur = c->cur == s, was_open = s->ready_ms != 0;
 
-	if (s->dead)
+	if (s->state == SESS_DEAD)
 		return;
-	s->dead = 1;
 	snprintf(c->last_error, sizeof(c->last_error), "%s", why);
-	if (s->connev != NULL)
-		event_del(s->connev);
-	if (s->bev != NULL) {
-		bufferevent_setcb(s->bev, NULL, NULL, NULL, NULL);
-		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
-	}
-	if (s->tick != NULL)
-		evtimer_del(s->tick);
-	if (was_cur && !s->ready) {
+	session_set_state(s, SESS_DEAD);
+	if (was_cur && !was_open) {
 		/* A failed attempt: the next address, or back off. */
 		c->cur = NULL;
 		TAILQ_INSERT_TAIL(&c->old, s, entry);
@@ -773,6 +958,29 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 	kick(c);
 }
 
+/*
+ * Our goodbye, as RFC 9113 6.8 asks: GOAWAY (NO_ERROR), then TLS
+ * close_notify, both through the session's own output.  The session is
+ * freed once they are written, or after DOH_CLOSE_MS if the socket will
+ * not take them.
+ */
+static void
+session_close(struct doh_session *s)
+{
+	if (s->state != SESS_OPEN && s->state != SESS_DRAINING) {
+		if (s->state != SESS_CLOSING)
+			session_kill(s, DOH_ERR_SHUTDOWN, "closed");
+		return;
+	}
+	if (nghttp2_session_terminate_session(s->h2, NGHTTP2_NO_ERROR) != 0) {
+		session_kill(s, DOH_ERR_SHUTDOWN, "closed");
+		return;
+	}
+	s->closing_ms = clock_ms();
+	session_set_state(s, SESS_CLOSING);
+	session_send(s);
+}
+
 /* Bytes from the server.  Returns -1 if the session died of them. */
 static int
 session_input(struct doh_session *s, const uint8_t *data, size_t len)
@@ -792,116 +1000,190 @@ session_input(struct doh_session *s, const uint8_t *data, size_t len)
 static void
 session_after_input(struct doh_session *s)
 {
-	if (s->dead)
+	if (!session_is_live(s))
 		return;
-	if (s->goaway)
+	if (s->state == SESS_DRAINING)
 		session_retire(s, DOH_OK);
 	session_start_streams(s);
 	session_send(s);
-	if (!s->dead && !nghttp2_session_want_read(s->h2) &&
-	    !nghttp2_session_want_write(s->h2) && (s->bev == NULL ||
-	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0))
+	if (session_is_live(s) && s->state != SESS_CLOSING &&
+	    !nghttp2_session_want_read(s->h2) &&
+	    !nghttp2_session_want_write(s->h2) && s->outlen == 0)
 		session_kill(s, DOH_ERR_CONNECT, "session finished");
 }
 
+/* HTTP/2 is up: tell the client, start the streams that wait. */
 static void
-session_read_cb(struct bufferevent *bev, void *arg)
+session_open(struct doh_session *s)
 {
-	struct doh_session *s = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t len;
+	struct doh_client *c = s->c;
+	struct doh_conn_info info;
 
-	while ((len = evbuffer_get_contiguous_space(in)) > 0) {
-		if (session_input(s, evbuffer_pullup(in, (ssize_t)len),
-		    len) == -1)
-			return;
-		evbuffer_drain(in, len);
+	if (!tls_alpn_is_h2(s->ssl)) {
+		session_kill(s, DOH_ERR_TLS, "server did not negotiate "
+		    "HTTP/2 (ALPN h2)");
+		return;
 	}
+	if (session_h2_init(s) == -1) {
+		session_kill(s, DOH_ERR_PROTOCOL, "nghttp2 set-up failed");
+		return;
+	}
+	s->ready_ms = s->last_read_ms = clock_ms();
+	session_set_state(s, SESS_OPEN);
+	if (c->backoff_logged)
+		log_info("upstream %s: reachable again", c->name);
+	c->backoff_logged = 0;
+	log_debug("upstream %s: connected (%s, %s%s)", c->name,
+	    SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl),
+	    SSL_session_reused(s->ssl) ? ", resumed" : "");
+	if (c->connected_cb != NULL) {
+		info.peer = (struct sockaddr *)&c->addrs[c->addr_idx];
+		info.connect_ms = s->tcp_ms - s->started_ms;
+		info.handshake_ms = s->ready_ms - s->tcp_ms;
+		info.ssl = s->ssl;
+		c->connected_cb(c, &info, c->connected_arg);
+	}
+	client_set_state(c, DOH_READY);
+	session_start_streams(s);
+	session_send(s);
+}
+
+static void
+session_handshake(struct doh_session *s)
+{
+	char why[256];
+	int rv;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((rv = SSL_do_handshake(s->ssl)) == 1) {
+		session_want_write(s, 0);
+		session_open(s);
+		return;
+	}
+	switch (SSL_get_error(s->ssl, rv)) {
+	case SSL_ERROR_WANT_READ:
+		session_want_write(s, 0);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		session_want_write(s, 1);
+		return;
+	}
+	session_tls_error(s, rv, "TLS handshake", why, sizeof(why));
+	session_kill(s, DOH_ERR_TLS, why);
+}
+
+/*
+ * Read what the socket has.  With read-ahead one read(2) takes every
+ * record that has arrived; records already buffered by OpenSSL are
+ * decrypted without another call, and there is no read(2) just to learn
+ * that nothing more is there.
+ */
+static void
+session_read(struct doh_session *s)
+{
+	char why[256];
+	size_t n;
+	int rv;
+
+	do {
+		ERR_clear_error();
+		errno = 0;
+		rv = SSL_read_ex(s->ssl, doh_rbuf, sizeof(doh_rbuf), &n);
+		if (rv == 1) {
+			if (session_input(s, doh_rbuf, n) == -1)
+				return;
+			continue;
+		}
+		switch (SSL_get_error(s->ssl, rv)) {
+		case SSL_ERROR_WANT_READ:
+			break;
+		case SSL_ERROR_WANT_WRITE:
+			session_want_write(s, 1);
+			break;
+		default:
+			session_tls_error(s, rv, "", why, sizeof(why));
+			if (strcmp(why, "connection closed by the server") ==
+			    0)
+				snprintf(why, sizeof(why), "closed by the "
+				    "server");
+			session_kill(s, DOH_ERR_CONNECT, why);
+			return;
+		}
+		break;
+	} while (s->ssl != NULL && SSL_has_pending(s->ssl));
 	session_after_input(s);
 }
 
 static void
-session_write_cb(struct bufferevent *bev, void *arg)
+session_read_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct doh_session *s = arg;
 
-	(void)bev;
-	/* nghttp2 may hold data it could not give us (flow control). */
-	if (nghttp2_session_want_write(s->h2))
-		session_send(s);
+	(void)fd;
+	(void)ev;
+	if (s->state == SESS_TLS)
+		session_handshake(s);
+	else if (session_is_live(s))
+		session_read(s);
+}
+
+/* The TCP connect finished, well or not: on to TLS. */
+static void
+session_tcp_done(struct doh_session *s)
+{
+	struct doh_client *c = s->c;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		session_kill(s, DOH_ERR_CONNECT, strerror(err));
+		return;
+	}
+	s->tcp_ms = clock_ms();
+	if ((s->ssl = tls_ssl_new(c->ctx, c->host, c->host_is_ip,
+	    &c->resume)) == NULL || SSL_set_fd(s->ssl, s->fd) != 1 ||
+	    (s->rev = event_new(c->base, s->fd, EV_READ | EV_PERSIST,
+	    session_read_cb, s)) == NULL || event_add(s->rev, NULL) == -1) {
+		session_kill(s, DOH_ERR_TLS, "cannot set up TLS");
+		return;
+	}
+	SSL_set_connect_state(s->ssl);
+	session_set_state(s, SESS_TLS);
+	session_handshake(s);
 }
 
 static void
-session_event_cb(struct bufferevent *bev, short events, void *arg)
+session_write_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct doh_session *s = arg;
-	struct doh_client *c = s->c;
-	struct doh_conn_info info;
-	unsigned long e;
-	long vr;
-	char why[256];
-	int serr;
 
-	if (events & BEV_EVENT_CONNECTED) {
-		if (!tls_alpn_is_h2(s->ssl)) {
-			session_kill(s, DOH_ERR_TLS, "server did not "
-			    "negotiate HTTP/2 (ALPN h2)");
-			return;
-		}
-		if (session_h2_init(s) == -1) {
-			session_kill(s, DOH_ERR_PROTOCOL, "nghttp2 set-up "
-			    "failed");
-			return;
-		}
-		s->ready = 1;
-		s->ready_ms = s->last_read_ms = clock_ms();
-		if (c->backoff_logged)
-			log_info("upstream %s: reachable again", c->name);
-		c->backoff_logged = 0;
-		log_debug("upstream %s: connected (%s, %s%s)", c->name,
-		    SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl),
-		    SSL_session_reused(s->ssl) ? ", resumed" : "");
-		if (c->connected_cb != NULL) {
-			info.peer = (struct sockaddr *)&c->addrs[c->addr_idx];
-			info.connect_ms = s->tcp_ms - s->started_ms;
-			info.handshake_ms = s->ready_ms - s->tcp_ms;
-			info.ssl = s->ssl;
-			c->connected_cb(c, &info, c->connected_arg);
-		}
-		client_set_state(c, DOH_READY);
-		session_start_streams(s);
-		session_send(s);
-		return;
+	(void)fd;
+	(void)ev;
+	switch (s->state) {
+	case SESS_TCP:
+		session_tcp_done(s);
+		break;
+	case SESS_TLS:
+		session_handshake(s);
+		break;
+	case SESS_OPEN:
+	case SESS_DRAINING:
+	case SESS_CLOSING:
+		if (session_flush(s) == 0 && s->outlen == 0)
+			session_send(s);	/* what nghttp2 still holds */
+		break;
+	case SESS_DEAD:
+		break;
 	}
-	if (!(events & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-		return;
-	/* TCP is up by now (session_tcp_cb): what fails here is TLS or h2. */
-	serr = EVUTIL_SOCKET_ERROR();
-	vr = SSL_get_verify_result(s->ssl);
-	e = bufferevent_get_openssl_error(bev);
-	if (!s->ready && vr != X509_V_OK) {
-		snprintf(why, sizeof(why), "certificate verification failed: "
-		    "%s", X509_verify_cert_error_string(vr));
-		session_kill(s, DOH_ERR_TLS, why);
-	} else if (e != 0 && ERR_reason_error_string(e) != NULL) {
-		snprintf(why, sizeof(why), "TLS: %s",
-		    ERR_reason_error_string(e));
-		session_kill(s, s->ready ? DOH_ERR_CONNECT : DOH_ERR_TLS, why);
-	} else if (!s->ready) {
-		snprintf(why, sizeof(why), "TLS handshake: %s",
-		    (events & BEV_EVENT_EOF) || serr == 0 || serr == EAGAIN ?
-		    "connection closed by the server" :
-		    evutil_socket_error_to_string(serr));
-		session_kill(s, DOH_ERR_TLS, why);
-	} else if (events & BEV_EVENT_EOF)
-		session_kill(s, DOH_ERR_CONNECT, "closed by the server");
-	else
-		session_kill(s, DOH_ERR_CONNECT,
-		    evutil_socket_error_to_string(serr));
-	ERR_clear_error();
 }
 
-/* Handshake timeout, liveness and keepalive, checked a few times a timeout. */
+/*
+ * Handshake timeout, liveness, keepalive and the end of a goodbye,
+ * checked a few times a timeout.
+ */
 static void
 session_tick_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -911,10 +1193,21 @@ session_tick_cb(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	if (!s->ready) {
+	switch (s->state) {
+	case SESS_TCP:
+	case SESS_TLS:
 		if (now - s->started_ms >= c->timeout_ms)
 			session_kill(s, DOH_ERR_TIMEOUT, "connect timed out");
 		return;
+	case SESS_CLOSING:
+		if (now - s->closing_ms >= DOH_CLOSE_MS)
+			session_closed(s);
+		return;
+	case SESS_DEAD:
+		return;
+	case SESS_OPEN:
+	case SESS_DRAINING:
+		break;
 	}
 	if (s->unanswered_ms != 0 && now - s->unanswered_ms >= c->timeout_ms) {
 		session_kill(s, DOH_ERR_TIMEOUT, "server stopped answering");
@@ -929,7 +1222,7 @@ session_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	quiet = s->last_read_ms > s->last_write_ms ? s->last_read_ms :
 	    s->last_write_ms;
 	if (c->keepalive_ms > 0 && s->nstreams == 0 && !s->ping_out &&
-	    !s->goaway && now - quiet >= c->keepalive_ms) {
+	    s->state == SESS_OPEN && now - quiet >= c->keepalive_ms) {
 		if (nghttp2_submit_ping(s->h2, NGHTTP2_FLAG_NONE, NULL) == 0) {
 			s->ping_out = 1;
 			s->wait_since_ms = now;
@@ -938,45 +1231,24 @@ session_tick_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
-/* The TCP connect finished, well or not: on to TLS. */
-static void
-session_tcp_cb(evutil_socket_t fd, short ev, void *arg)
+static struct doh_session *
+session_new(struct doh_client *c)
 {
-	struct doh_session *s = arg;
-	struct doh_client *c = s->c;
-	socklen_t len = sizeof(int);
-	int err = 0;
+	struct doh_session *s;
 
-	(void)ev;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err != 0) {
-		session_kill(s, DOH_ERR_CONNECT, strerror(err));
-		return;
-	}
-	s->tcp_ms = clock_ms();
-	if ((s->ssl = tls_ssl_new(c->ctx, c->host, c->host_is_ip,
-	    &c->resume)) == NULL) {
-		session_kill(s, DOH_ERR_TLS, "cannot set up TLS");
-		return;
-	}
-	s->bev = bufferevent_openssl_socket_new(c->base, s->fd, s->ssl,
-	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE |
-	    BEV_OPT_DEFER_CALLBACKS);
-	if (s->bev == NULL) {
-		session_kill(s, DOH_ERR_TLS, "cannot set up TLS");
-		return;
-	}
-	s->fd = -1;	/* the bufferevent owns it, and the SSL */
-	bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
-	bufferevent_setcb(s->bev, session_read_cb, session_write_cb,
-	    session_event_cb, s);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->c = c;
+	s->fd = -1;
+	s->state = SESS_TCP;
+	TAILQ_INIT(&s->streams);
+	s->started_ms = clock_ms();
+	return s;
 }
 
 /*
- * Connect to the current address.  TCP first, on our own socket, so a
- * refused connect is told apart from a TLS failure and each is timed.
+ * Connect to the current address.  TCP first, so a refused connect is
+ * told apart from a TLS failure and each is timed.
  */
 static void
 client_connect(struct doh_client *c)
@@ -997,14 +1269,10 @@ client_connect(struct doh_client *c)
 	 */
 	if (c->state != DOH_BACKOFF)
 		client_set_state(c, DOH_CONNECTING);
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
+	if ((s = session_new(c)) == NULL) {
 		client_backoff(c, DOH_ERR_CONNECT, "out of memory");
 		return;
 	}
-	s->c = c;
-	s->fd = -1;
-	TAILQ_INIT(&s->streams);
-	s->started_ms = clock_ms();
 	c->cur = s;
 	tick = c->timeout_ms / 4;
 	if (tick < 50)
@@ -1033,9 +1301,12 @@ client_connect(struct doh_client *c)
 		session_kill(s, DOH_ERR_CONNECT, strerror(errno));
 		return;
 	}
-	if ((s->connev = event_new(c->base, s->fd, EV_WRITE, session_tcp_cb,
-	    s)) == NULL || event_add(s->connev, NULL) == -1)
+	if ((s->wev = event_new(c->base, s->fd, EV_WRITE | EV_PERSIST,
+	    session_write_cb, s)) == NULL) {
 		session_kill(s, DOH_ERR_CONNECT, "out of memory");
+		return;
+	}
+	session_want_write(s, 1);
 }
 
 static void
@@ -1048,17 +1319,18 @@ kick_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	/*
 	 * Free what is over, outside every callback that could use it; a
-	 * drained session says goodbye as it goes.
+	 * drained session says goodbye first.
 	 */
 	for (s = TAILQ_FIRST(&c->old); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
-		if (s->dead || (s->nstreams == 0 &&
-		    !nghttp2_session_want_write(s->h2))) {
+		if (s->state == SESS_DRAINING && s->nstreams == 0)
+			session_close(s);
+		if (s->state == SESS_DEAD) {
 			TAILQ_REMOVE(&c->old, s, entry);
 			session_free(s);
 		}
 	}
-	/* Resets and GOAWAYs queued from inside callbacks go out now. */
+	/* Resets queued from inside callbacks go out now. */
 	TAILQ_FOREACH(s, &c->old, entry)
 		session_send(s);
 	if (c->cur == NULL) {
@@ -1066,7 +1338,7 @@ kick_cb(evutil_socket_t fd, short ev, void *arg)
 			client_connect(c);
 		return;
 	}
-	if (c->cur->ready) {
+	if (c->cur->state == SESS_OPEN) {
 		session_start_streams(c->cur);
 		session_send(c->cur);
 	}
@@ -1097,6 +1369,7 @@ doh_new(struct event_base *base, const struct doh_params *p,
 	c->state = DOH_NOADDR;
 	TAILQ_INIT(&c->old);
 	TAILQ_INIT(&c->waiting);
+	TAILQ_INIT(&c->pool);
 	n = strlen(p->host) + 16;
 	if ((c->host = strdup(p->host)) == NULL ||
 	    (c->path = strdup(p->path)) == NULL ||
@@ -1175,7 +1448,7 @@ doh_submit(struct doh_client *c, const uint8_t *msg, size_t len,
 
 	if (c->state == DOH_BACKOFF || len == 0 || len > DOH_MAX_BODY)
 		return NULL;
-	if ((r = calloc(1, sizeof(*r) + len)) == NULL)
+	if ((r = req_get(c, len)) == NULL)
 		return NULL;
 	r->c = c;
 	r->cb = cb;
@@ -1198,7 +1471,7 @@ doh_cancel(struct doh_req *r)
 	if (r == NULL)
 		return;
 	s = r->s;
-	if (s != NULL && !s->dead) {
+	if (s != NULL && s->state != SESS_DEAD) {
 		/*
 		 * The stream closes later and the request is freed then.  We
 		 * may be inside an nghttp2 callback: the kick sends the reset.
@@ -1266,9 +1539,17 @@ doh_free(struct doh_client *c)
 				    r->stream_id, NULL);
 			req_finish(r, DOH_ERR_SHUTDOWN);
 		}
+		/* The goodbye, as far as the socket takes it at once. */
+		if (s->state == SESS_OPEN || s->state == SESS_DRAINING)
+			session_close(s);
 		session_free(s);
 	}
 	fail_waiting(c, DOH_ERR_SHUTDOWN);
+	while ((r = TAILQ_FIRST(&c->pool)) != NULL) {
+		TAILQ_REMOVE(&c->pool, r, entry);
+		free(r->body);
+		free(r);
+	}
 	if (c->kick != NULL)
 		event_free(c->kick);
 	if (c->retry != NULL)
@@ -1289,20 +1570,17 @@ doh_test_client(struct event_base *base, const struct doh_params *p)
 
 	if ((c = doh_new(base, p, NULL, NULL)) == NULL)
 		return NULL;
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
+	if ((s = session_new(c)) == NULL) {
 		doh_free(c);
 		return NULL;
 	}
-	s->c = c;
-	s->fd = -1;
-	TAILQ_INIT(&s->streams);
 	c->cur = s;
 	if (session_h2_init(s) == -1) {
 		doh_free(c);
 		return NULL;
 	}
-	s->ready = 1;
-	s->started_ms = s->ready_ms = s->last_read_ms = clock_ms();
+	s->ready_ms = s->last_read_ms = s->started_ms;
+	session_set_state(s, SESS_OPEN);
 	/* No address: a lost session is never replaced by a real one. */
 	c->state = DOH_READY;
 	return c;
@@ -1316,14 +1594,14 @@ doh_test_input(struct doh_client *c, const uint8_t *data, size_t len)
 	/* After GOAWAY the session drains among the old ones. */
 	if (s == NULL)
 		TAILQ_FOREACH(s, &c->old, entry)
-			if (!s->dead)
+			if (session_is_live(s))
 				break;
-	if (s == NULL || s->dead)
+	if (s == NULL || !session_is_live(s))
 		return -1;
 	if (session_input(s, data, len) == -1)
 		return -1;
 	session_after_input(s);
-	return s->dead ? -1 : 0;
+	return session_is_live(s) ? 0 : -1;
 }
 
 int

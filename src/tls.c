@@ -57,7 +57,15 @@ tls_ctx_new(const struct tls_opts *opts, char *err, size_t errlen)
 		goto fail;
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
 	    SSL_OP_NO_RENEGOTIATION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * doh does its own non-blocking I/O: a blocked write is retried
+	 * from a buffer that may have grown (and moved) meanwhile, and
+	 * read-ahead lets one read(2) take every record that has arrived.
+	 * Buffers are kept: RELEASE_BUFFERS would free and reallocate them
+	 * around every record.
+	 */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (opts->ca_file != NULL) {
 		if (!SSL_CTX_load_verify_locations(ctx, opts->ca_file, NULL)) {
 			e = ERR_peek_last_error();
