@@ -129,6 +129,18 @@ config_port(const char *s, size_t n, uint16_t *port)
 	return 0;
 }
 
+/* A size as config_size() reads it: "1m", "64k", "1000". */
+static void
+config_fmt_size(unsigned v, char *buf, size_t size)
+{
+	if (v != 0 && v % (1024 * 1024) == 0)
+		snprintf(buf, size, "%um", v / (1024 * 1024));
+	else if (v != 0 && v % 1024 == 0)
+		snprintf(buf, size, "%uk", v / 1024);
+	else
+		snprintf(buf, size, "%u", v);
+}
+
 static void
 config_fmt_duration(unsigned ms, char *buf, size_t size)
 {
@@ -668,6 +680,40 @@ config_duration(const char *v, unsigned min_ms, unsigned max_ms,
 	return -1;
 }
 
+/* Bytes: N, Nk or Nm (binary multiples), in min..max. */
+static int
+config_size(const char *v, unsigned min, unsigned max, unsigned *out,
+    char *reason, size_t len)
+{
+	char lo[32], hi[32];
+	size_t n = strspn(v, "0123456789");
+	uint64_t x = 0, mult;
+	int rc;
+
+	if (v[n] == '\0')
+		mult = 1;
+	else if (strcmp(v + n, "k") == 0 || strcmp(v + n, "K") == 0)
+		mult = 1024;
+	else if (strcmp(v + n, "m") == 0 || strcmp(v + n, "M") == 0)
+		mult = 1024 * 1024;
+	else
+		goto notsize;
+	if ((rc = config_decimal(v, n, UINT32_MAX, &x)) == -1)
+		goto notsize;
+	if (rc == -2 || x * mult < min || x * mult > max) {
+		config_fmt_size(min, lo, sizeof(lo));
+		config_fmt_size(max, hi, sizeof(hi));
+		config_errf(reason, len, "\"%s\" is out of range (%s..%s)", v,
+		    lo, hi);
+		return -1;
+	}
+	*out = (unsigned)(x * mult);
+	return 0;
+ notsize:
+	config_errf(reason, len, "\"%s\" is not a size (N, Nk or Nm)", v);
+	return -1;
+}
+
 static int
 config_strdup_to(char **dst, const char *v, char *reason, size_t len)
 {
@@ -884,6 +930,13 @@ set_edns_udp_size(struct config *cfg, const char *v, char *reason,
 }
 
 static int
+set_udp_rcvbuf(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	return config_size(v, 0, 64 * 1024 * 1024, &cfg->udp_rcvbuf, reason,
+	    len);
+}
+
+static int
 set_user(struct config *cfg, const char *v, char *reason, size_t len)
 {
 	return config_strdup_to(&cfg->user, v, reason, len);
@@ -959,6 +1012,7 @@ static const struct config_setting config_settings[] = {
 	{ "max-pending",	set_max_pending,	NULL },
 	{ "max-tcp-clients",	set_max_tcp_clients,	NULL },
 	{ "edns-udp-size",	set_edns_udp_size,	NULL },
+	{ "udp-rcvbuf",		set_udp_rcvbuf,		NULL },
 	{ "user",		set_user,		NULL },
 	{ "log-level",		set_log_level,		NULL },
 	{ "log-format",		set_log_format,		NULL },
@@ -1029,6 +1083,7 @@ config_defaults(struct config *cfg)
 	cfg->max_tcp_clients = 256;
 	cfg->tcp_idle_timeout_ms = 10000;
 	cfg->edns_udp_size = 1232;
+	cfg->udp_rcvbuf = 1024 * 1024;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->syslog = 0;
 }
@@ -1613,6 +1668,8 @@ config_print(const struct config *cfg, FILE *fp)
 	fprintf(fp, "max-pending %u\n", cfg->max_pending);
 	fprintf(fp, "max-tcp-clients %u\n", cfg->max_tcp_clients);
 	fprintf(fp, "edns-udp-size %u\n", cfg->edns_udp_size);
+	config_fmt_size(cfg->udp_rcvbuf, d, sizeof(d));
+	fprintf(fp, "udp-rcvbuf %s\n", d);
 	if (cfg->user != NULL)
 		config_print_value(fp, "user", cfg->user);
 	else

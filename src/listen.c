@@ -33,8 +33,18 @@
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
 
+/*
+ * recvmmsg and sendmmsg move up to UDP_BATCH datagrams a call.  Each
+ * receive slot takes the largest datagram (only the pages a datagram
+ * touches become resident); answers up to UDP_SLOT bytes, which is every
+ * answer the core sends (edns-udp-size is at most 4096), are queued for
+ * sendmmsg, longer ones sent at once.
+ */
 #define UDP_BUFSIZE		65535	/* largest datagram we take */
+#define UDP_SLOT		4096
+#define UDP_BATCH		16
 #define UDP_READS_PER_EVENT	64	/* then let other events run */
+#define UDP_PEER_POOL		1024	/* released peers kept for reuse */
 #define TCP_BACKLOG		128
 #define TCP_FRAME_MAX		(2 + 65535)
 #define ACCEPT_PAUSE_SEC	1	/* after accept fails (EMFILE...) */
@@ -46,8 +56,20 @@ const char *const listen_transport_names[] = {
 
 /* A UDP socket shared by the listener and the peers still held. */
 struct udp_sock {
-	int		fd;	/* -1 once the listener is freed */
-	unsigned	refs;
+	int		 fd;	/* -1 once the listener is freed */
+	unsigned	 refs;
+	struct listener	*l;	/* valid while fd != -1 */
+};
+
+union udp_pktinfo {
+	struct in_pktinfo	v4;
+	struct in6_pktinfo	v6;
+};
+
+union udp_cmsg {
+	struct cmsghdr	hdr;
+	uint8_t		buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+			    CMSG_SPACE(sizeof(struct in_pktinfo))];
 };
 
 struct udp_listener {
@@ -63,11 +85,39 @@ struct udp_listener {
 struct udp_peer {
 	struct listen_peer	 peer;		/* first: peer is cast back */
 	struct udp_sock		*sock;
+	struct udp_peer		*next;		/* in the pool */
 	int			 has_pktinfo;
-	union {
-		struct in_pktinfo	v4;
-		struct in6_pktinfo	v6;
-	}			 pi;
+	union udp_pktinfo	 pi;
+};
+
+/*
+ * Answers wait here until the end of this pass of the event loop, then
+ * leave in one sendmmsg per socket: answers that one DoH read brings
+ * back together cost one system call, a lone answer still one.
+ */
+struct udp_out {
+	struct udp_sock		*sock;		/* referenced */
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	int			 has_pktinfo;
+	union udp_pktinfo	 pi;
+	size_t			 len;
+	uint8_t			 data[UDP_SLOT];
+};
+
+struct udp_io {
+	struct mmsghdr		 msg[UDP_BATCH];
+	struct iovec		 iov[UDP_BATCH];
+	struct sockaddr_storage	 addr[UDP_BATCH];
+	union udp_cmsg		 cmsg[UDP_BATCH];
+	uint8_t			 buf[UDP_BATCH][UDP_BUFSIZE];
+	/* Apart from the above: a flush may run amid a received batch. */
+	struct mmsghdr		 txmsg[UDP_BATCH];
+	struct iovec		 txiov[UDP_BATCH];
+	union udp_cmsg		 txcmsg[UDP_BATCH];
+	struct udp_out		 out[UDP_BATCH];
+	size_t			 nout;
+	struct event		*flush;
 };
 
 struct tcp_listener {
@@ -121,9 +171,14 @@ struct listener {
 	size_t			 ntcp;
 	TAILQ_HEAD(, tcp_conn)	 conns;
 	size_t			 nconns;
-	uint8_t			 rxbuf[UDP_BUFSIZE];
+	struct udp_io		 udp_io;
 	uint8_t			 txbuf[TCP_FRAME_MAX];	/* one TCP answer */
 };
+
+/* Released UDP peers, shared by every listener: no malloc per query. */
+static struct udp_peer	*udp_peer_pool;
+static size_t		 udp_peer_npool;
+static unsigned		 nlisteners;
 
 static void	udp_respond(struct listen_peer *, const uint8_t *, size_t);
 static void	udp_release(struct listen_peer *);
@@ -336,51 +391,141 @@ udp_sock_unref(struct udp_sock *s)
 	free(s);
 }
 
+/* Fill a msghdr's control data with the source address to answer from. */
 static void
-udp_respond(struct listen_peer *peer, const uint8_t *msg, size_t len)
+udp_put_pktinfo(struct msghdr *mh, union udp_cmsg *cbuf, int family,
+    const union udp_pktinfo *pi)
 {
-	struct udp_peer *p = (struct udp_peer *)peer;
-	union {
-		struct cmsghdr	hdr;
-		uint8_t		buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-	} cbuf;
 	struct cmsghdr *cm;
+
+	memset(cbuf, 0, sizeof(*cbuf));
+	mh->msg_control = cbuf->buf;
+	cm = (struct cmsghdr *)cbuf->buf;
+	if (family == AF_INET) {
+		mh->msg_controllen = CMSG_SPACE(sizeof(pi->v4));
+		cm->cmsg_level = IPPROTO_IP;
+		cm->cmsg_type = IP_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi->v4));
+		memcpy(CMSG_DATA(cm), &pi->v4, sizeof(pi->v4));
+	} else {
+		mh->msg_controllen = CMSG_SPACE(sizeof(pi->v6));
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi->v6));
+		memcpy(CMSG_DATA(cm), &pi->v6, sizeof(pi->v6));
+	}
+}
+
+/* Send every queued answer: one sendmmsg per run of the same socket. */
+static void
+udp_flush(struct listener *l)
+{
+	struct udp_io *io = &l->udp_io;
+	struct udp_out *o;
+	size_t i, j, n;
+	char name[ADDRSTRLEN];
+	int fd, sent;
+
+	for (i = 0; i < io->nout; i = j) {
+		fd = io->out[i].sock->fd;
+		for (j = i; j < io->nout && io->out[j].sock->fd == fd; j++) {
+			o = &io->out[j];
+			n = j - i;
+			memset(&io->txmsg[n], 0, sizeof(io->txmsg[n]));
+			io->txiov[n].iov_base = o->data;
+			io->txiov[n].iov_len = o->len;
+			io->txmsg[n].msg_hdr.msg_name = &o->addr;
+			io->txmsg[n].msg_hdr.msg_namelen = o->addrlen;
+			io->txmsg[n].msg_hdr.msg_iov = &io->txiov[n];
+			io->txmsg[n].msg_hdr.msg_iovlen = 1;
+			if (o->has_pktinfo)
+				udp_put_pktinfo(&io->txmsg[n].msg_hdr,
+				    &io->txcmsg[n], o->addr.ss_family, &o->pi);
+		}
+		/* UDP is lossy anyway: a failed send is the client's
+		 * timeout.  Past a failed datagram, go on with the next. */
+		for (n = 0; fd != -1 && n < j - i; n += (size_t)sent + 1) {
+			sent = sendmmsg(fd, &io->txmsg[n], (unsigned)(j - i - n),
+			    MSG_DONTWAIT);
+			if (sent == -1 && errno == EINTR) {
+				sent = -1;
+				continue;
+			}
+			if (sent == -1)
+				sent = 0;
+			if (n + (size_t)sent < j - i)
+				log_debug("udp %s: sendmmsg %zu bytes: %s",
+				    addr_str((struct sockaddr *)
+				    &io->out[i + n + (size_t)sent].addr, name,
+				    sizeof(name)),
+				    io->out[i + n + (size_t)sent].len,
+				    strerror(errno));
+		}
+	}
+	for (i = 0; i < io->nout; i++)
+		udp_sock_unref(io->out[i].sock);
+	io->nout = 0;
+}
+
+static void
+udp_flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	udp_flush(arg);
+}
+
+/* A datagram too long for the queue. */
+static void
+udp_send_now(struct udp_peer *p, const uint8_t *msg, size_t len)
+{
+	union udp_cmsg cbuf;
 	struct msghdr mh;
 	struct iovec iov;
 	char name[ADDRSTRLEN];
 
-	if (p->sock->fd == -1)
-		return;
 	iov.iov_base = (void *)msg;
 	iov.iov_len = len;
 	memset(&mh, 0, sizeof(mh));
-	mh.msg_name = &peer->addr;
-	mh.msg_namelen = peer->addrlen;
+	mh.msg_name = &p->peer.addr;
+	mh.msg_namelen = p->peer.addrlen;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	if (p->has_pktinfo) {
-		memset(&cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf.buf;
-		cm = (struct cmsghdr *)cbuf.buf;
-		if (peer->addr.ss_family == AF_INET) {
-			mh.msg_controllen = CMSG_SPACE(sizeof(p->pi.v4));
-			cm->cmsg_level = IPPROTO_IP;
-			cm->cmsg_type = IP_PKTINFO;
-			cm->cmsg_len = CMSG_LEN(sizeof(p->pi.v4));
-			memcpy(CMSG_DATA(cm), &p->pi.v4, sizeof(p->pi.v4));
-		} else {
-			mh.msg_controllen = CMSG_SPACE(sizeof(p->pi.v6));
-			cm->cmsg_level = IPPROTO_IPV6;
-			cm->cmsg_type = IPV6_PKTINFO;
-			cm->cmsg_len = CMSG_LEN(sizeof(p->pi.v6));
-			memcpy(CMSG_DATA(cm), &p->pi.v6, sizeof(p->pi.v6));
-		}
-	}
-	/* UDP is lossy anyway: a failed send is the client's timeout. */
+	if (p->has_pktinfo)
+		udp_put_pktinfo(&mh, &cbuf, p->peer.addr.ss_family, &p->pi);
 	if (sendmsg(p->sock->fd, &mh, MSG_DONTWAIT) == -1)
 		log_debug("udp %s: sendmsg %zu bytes: %s",
-		    addr_str((struct sockaddr *)&peer->addr, name,
+		    addr_str((struct sockaddr *)&p->peer.addr, name,
 		    sizeof(name)), len, strerror(errno));
+}
+
+static void
+udp_respond(struct listen_peer *peer, const uint8_t *msg, size_t len)
+{
+	struct udp_peer *p = (struct udp_peer *)peer;
+	struct udp_io *io;
+	struct udp_out *o;
+
+	if (p->sock->fd == -1)
+		return;
+	if (len > UDP_SLOT) {
+		udp_send_now(p, msg, len);
+		return;
+	}
+	io = &p->sock->l->udp_io;
+	if (io->nout == UDP_BATCH)
+		udp_flush(p->sock->l);
+	if (io->nout == 0)
+		event_active(io->flush, 0, 0);
+	o = &io->out[io->nout++];
+	o->sock = p->sock;
+	o->sock->refs++;
+	memcpy(&o->addr, &peer->addr, peer->addrlen);
+	o->addrlen = peer->addrlen;
+	o->has_pktinfo = p->has_pktinfo;
+	o->pi = p->pi;
+	o->len = len;
+	memcpy(o->data, msg, len);
 }
 
 static void
@@ -389,7 +534,38 @@ udp_release(struct listen_peer *peer)
 	struct udp_peer *p = (struct udp_peer *)peer;
 
 	udp_sock_unref(p->sock);
-	free(p);
+	if (nlisteners == 0 || udp_peer_npool >= UDP_PEER_POOL) {
+		free(p);
+		return;
+	}
+	p->next = udp_peer_pool;
+	udp_peer_pool = p;
+	udp_peer_npool++;
+}
+
+static struct udp_peer *
+udp_peer_get(void)
+{
+	struct udp_peer *p;
+
+	if ((p = udp_peer_pool) == NULL)
+		return calloc(1, sizeof(*p));
+	udp_peer_pool = p->next;
+	udp_peer_npool--;
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+static void
+udp_peer_pool_free(void)
+{
+	struct udp_peer *p;
+
+	while ((p = udp_peer_pool) != NULL) {
+		udp_peer_pool = p->next;
+		free(p);
+	}
+	udp_peer_npool = 0;
 }
 
 /* Keep where the query was sent, so the answer comes from there. */
@@ -418,64 +594,76 @@ udp_get_pktinfo(struct udp_peer *p, struct msghdr *mh)
 	}
 }
 
+/* One received datagram to the core. */
+static void
+udp_query(struct udp_listener *u, struct msghdr *mh, size_t n)
+{
+	struct listener *l = u->l;
+	struct udp_peer *p;
+	char name[ADDRSTRLEN];
+
+	if (mh->msg_flags & MSG_TRUNC) {
+		log_debug("udp %s: datagram from %s too long, dropped",
+		    u->name, addr_str(mh->msg_name, name, sizeof(name)));
+		return;
+	}
+	if ((p = udp_peer_get()) == NULL) {
+		log_warn("udp %s: query dropped", u->name);
+		return;
+	}
+	p->peer.ops = &udp_ops;
+	p->peer.transport = LISTEN_UDP;
+	memcpy(&p->peer.addr, mh->msg_name, mh->msg_namelen);
+	p->peer.addrlen = mh->msg_namelen;
+	p->sock = u->sock;
+	p->sock->refs++;
+	if (u->wildcard)
+		udp_get_pktinfo(p, mh);
+	l->cb(&p->peer, mh->msg_iov[0].iov_base, n, l->arg);
+}
+
+/*
+ * Every datagram waiting, UDP_BATCH a call.  A short batch means the
+ * queue is empty, so there is no read(2) that only says EAGAIN.
+ */
 static void
 udp_readcb(evutil_socket_t fd, short events, void *arg)
 {
 	struct udp_listener *u = arg;
-	struct listener *l = u->l;
-	union {
-		struct cmsghdr	hdr;
-		uint8_t		buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) +
-				    CMSG_SPACE(sizeof(struct in_pktinfo))];
-	} cbuf;
-	struct sockaddr_storage ss;
-	struct udp_peer *p;
-	struct msghdr mh;
-	struct iovec iov;
-	ssize_t n;
-	int i;
-	char name[ADDRSTRLEN];
+	struct udp_io *io = &u->l->udp_io;
+	struct msghdr *mh;
+	int i, n, total;
 
 	(void)events;
-	for (i = 0; i < UDP_READS_PER_EVENT; i++) {
-		iov.iov_base = l->rxbuf;
-		iov.iov_len = sizeof(l->rxbuf);
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_name = &ss;
-		mh.msg_namelen = sizeof(ss);
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
-		n = recvmsg(fd, &mh, 0);
+	for (total = 0; total < UDP_READS_PER_EVENT; total += n) {
+		for (i = 0; i < UDP_BATCH; i++) {
+			mh = &io->msg[i].msg_hdr;
+			memset(mh, 0, sizeof(*mh));
+			io->iov[i].iov_base = io->buf[i];
+			io->iov[i].iov_len = sizeof(io->buf[i]);
+			mh->msg_name = &io->addr[i];
+			mh->msg_namelen = sizeof(io->addr[i]);
+			mh->msg_iov = &io->iov[i];
+			mh->msg_iovlen = 1;
+			mh->msg_control = io->cmsg[i].buf;
+			mh->msg_controllen = sizeof(io->cmsg[i].buf);
+		}
+		n = recvmmsg(fd, io->msg, UDP_BATCH, MSG_DONTWAIT, NULL);
 		if (n == -1) {
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				n = 0;
 				continue;
+			}
 			/* ICMP errors from earlier sends land here too. */
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_debug("udp %s: recvmsg: %s", u->name,
+				log_debug("udp %s: recvmmsg: %s", u->name,
 				    strerror(errno));
 			return;
 		}
-		if (mh.msg_flags & MSG_TRUNC) {
-			log_debug("udp %s: datagram from %s too long, dropped",
-			    u->name, addr_str((struct sockaddr *)&ss, name,
-			    sizeof(name)));
-			continue;
-		}
-		if ((p = calloc(1, sizeof(*p))) == NULL) {
-			log_warn("udp %s: query dropped", u->name);
-			continue;
-		}
-		p->peer.ops = &udp_ops;
-		p->peer.transport = LISTEN_UDP;
-		memcpy(&p->peer.addr, &ss, mh.msg_namelen);
-		p->peer.addrlen = mh.msg_namelen;
-		p->sock = u->sock;
-		p->sock->refs++;
-		if (u->wildcard)
-			udp_get_pktinfo(p, &mh);
-		l->cb(&p->peer, l->rxbuf, (size_t)n, l->arg);
+		for (i = 0; i < n; i++)
+			udp_query(u, &io->msg[i].msg_hdr, io->msg[i].msg_len);
+		if (n < UDP_BATCH)
+			return;
 	}
 }
 
@@ -488,11 +676,39 @@ udp_listener_free(struct udp_listener *u)
 		event_free(u->ev);
 	if (u->sock != NULL) {
 		/* Held peers keep the holder; their respond sees -1. */
+		udp_flush(u->l);
 		close(u->sock->fd);
 		u->sock->fd = -1;
 		udp_sock_unref(u->sock);
 	}
 	free(u);
+}
+
+/*
+ * A burst larger than the receive buffer is dropped by the kernel
+ * (RcvbufErrors in /proc/net/snmp).  SO_RCVBUFFORCE passes rmem_max when
+ * we still have CAP_NET_ADMIN (before dropping root); otherwise the
+ * kernel caps the size, which is said at debug level.
+ */
+static void
+udp_set_rcvbuf(int fd, unsigned size, const char *name)
+{
+	socklen_t len = sizeof(int);
+	int want = (int)size, got = 0;
+
+	if (size == 0)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &want,
+	    sizeof(want)) == -1 &&
+	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &want, sizeof(want)) == -1) {
+		log_warn("udp %s: udp-rcvbuf %u", name, size);
+		return;
+	}
+	/* Linux reports twice what it was given, for its bookkeeping. */
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 &&
+	    got / 2 < want)
+		log_debug("udp %s: receive buffer %d bytes, not %u (see "
+		    "net.core.rmem_max)", name, got / 2, size);
 }
 
 /* A UDP listener on a, from fd if not -1 (an inherited socket). */
@@ -514,8 +730,10 @@ udp_open(struct listener *l, const struct config_addr *a, int fd,
 		close(fd);
 		return NULL;
 	}
+	udp_set_rcvbuf(fd, l->cfg->udp_rcvbuf, name);
 	u->sock->fd = fd;
 	u->sock->refs = 1;
+	u->sock->l = l;
 	u->l = l;
 	u->addr = *a;
 	u->inherited = inherited;
@@ -1020,7 +1238,9 @@ listen_new(struct event_base *base, const struct config *cfg,
 	l->cb = cb;
 	l->arg = arg;
 	TAILQ_INIT(&l->conns);
-	if (listen_apply(l, cfg) == -1 || inherited_adopt(l) == -1) {
+	nlisteners++;
+	if ((l->udp_io.flush = event_new(base, -1, 0, udp_flush_cb, l)) ==
+	    NULL || listen_apply(l, cfg) == -1 || inherited_adopt(l) == -1) {
 		listen_free(l);
 		return NULL;
 	}
@@ -1052,5 +1272,10 @@ listen_free(struct listener *l)
 		tcp_listener_free(l->tcp[i]);
 	for (i = 0; i < l->nudp; i++)
 		udp_listener_free(l->udp[i]);
+	udp_flush(l);
+	if (l->udp_io.flush != NULL)
+		event_free(l->udp_io.flush);
+	if (--nlisteners == 0)
+		udp_peer_pool_free();
 	free(l);
 }

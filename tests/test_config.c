@@ -155,6 +155,7 @@ test_defaults(void)
 	CHECK_EQ(cfg.max_pending, 1024);
 	CHECK_EQ(cfg.max_tcp_clients, 256);
 	CHECK_EQ(cfg.edns_udp_size, 1232);
+	CHECK_EQ(cfg.udp_rcvbuf, 1024 * 1024);
 	CHECK_EQ(cfg.log_level, LOG_LEVEL_INFO);
 	CHECK_EQ(cfg.syslog, 0);
 	CHECK_EQ(cfg.log_json, 0);
@@ -449,6 +450,17 @@ test_bad_values(void)
 	    "max-tcp-clients: \"100001\" is out of range (1..100000)");
 	CHECK_STR(file_err("max-tcp-clients -1\n"),
 	    "t.conf:1: max-tcp-clients: \"-1\" is not a number");
+	CHECK_STR(file_err("udp-rcvbuf 4m\nudp-rcvbuf 0\nudp-rcvbuf 65536\n"
+	    "udp-rcvbuf 64k\nudp-rcvbuf 64M\n"), "(ok)");
+	CHECK_STR(file_err("udp-rcvbuf 65m\n"),
+	    "t.conf:1: udp-rcvbuf: \"65m\" is out of range (0..64m)");
+	CHECK_STR(file_err("udp-rcvbuf 1g\n"),
+	    "t.conf:1: udp-rcvbuf: \"1g\" is not a size (N, Nk or Nm)");
+	CHECK_STR(file_err("udp-rcvbuf m\n"),
+	    "t.conf:1: udp-rcvbuf: \"m\" is not a size (N, Nk or Nm)");
+	CHECK_STR(file_err("udp-rcvbuf 99999999999999999999k\n"),
+	    "t.conf:1: udp-rcvbuf: \"99999999999999999999k\" is out of "
+	    "range (0..64m)");
 	CHECK_STR(file_err("edns-udp-size 511\n"),
 	    "t.conf:1: edns-udp-size: \"511\" is out of range (512..4096)");
 	CHECK_STR(file_err("edns-udp-size 4097\n"),
@@ -1186,6 +1198,7 @@ test_print(void)
 	    "max-pending 1024\n"
 	    "max-tcp-clients 256\n"
 	    "edns-udp-size 1232\n"
+	    "udp-rcvbuf 1m\n"
 	    "user \"we ird#\"\n"
 	    "log-level info\n"
 	    "log-format text\n"

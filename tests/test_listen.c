@@ -575,6 +575,76 @@ test_udp_wildcard(const char *any, const char *const *dsts, size_t ndst)
 	listen_free(l);
 }
 
+#define BURST	200
+
+struct burst {
+	int	fd;
+	int	seen[BURST];
+	int	nseen, dup, bad;
+};
+
+static int
+burst_ready(void *arg)
+{
+	struct burst *b = arg;
+	uint8_t buf[64];
+	ssize_t n;
+	int i;
+
+	while ((n = recv(b->fd, buf, sizeof(buf), 0)) > 0) {
+		if (n != 8 || buf[0] != 'B' || (i = buf[1] << 8 | buf[2]) >=
+		    BURST) {
+			b->bad++;
+			continue;
+		}
+		if (b->seen[i]++ > 0)
+			b->dup++;
+		else
+			b->nseen++;
+	}
+	return b->nseen == BURST;
+}
+
+/*
+ * More datagrams at once than one recvmmsg or sendmmsg batch takes, each
+ * answered from inside the receive loop: every one is answered, once,
+ * with its own bytes.
+ */
+static void
+test_udp_burst(void)
+{
+	struct config cfg;
+	struct config_addr a;
+	struct listener *l;
+	struct burst b;
+	uint8_t q[8];
+	int i, sz = 1 << 20;
+
+	cfg_init(&cfg);
+	if ((l = start(&cfg, "127.0.0.1", &a)) == NULL) {
+		CHECK(!"listen_new");
+		return;
+	}
+	memset(&b, 0, sizeof(b));
+	b.fd = udp_client(AF_INET);
+	setsockopt(b.fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	ncalls = 0;
+	for (i = 0; i < BURST; i++) {
+		memcpy(q, "BxxQUERY", 8);
+		q[1] = (uint8_t)(i >> 8);
+		q[2] = (uint8_t)i;
+		CHECK_EQ(sendto(b.fd, q, sizeof(q), 0,
+		    (const struct sockaddr *)&a.ss, a.len), sizeof(q));
+	}
+	CHECK_EQ(wait_until(burst_ready, &b, 3000), 0);
+	CHECK_EQ(b.nseen, BURST);
+	CHECK_EQ(b.dup, 0);
+	CHECK_EQ(b.bad, 0);
+	CHECK_EQ(ncalls, BURST);
+	close(b.fd);
+	listen_free(l);
+}
+
 /* The largest datagram IPv4 can carry arrives whole and is echoed. */
 static void
 test_udp_large(void)
@@ -1076,6 +1146,7 @@ main(void)
 	test_udp("127.0.0.1");
 	test_udp_wildcard("0.0.0.0", any4, 2);
 	test_udp_large();
+	test_udp_burst();
 	test_tcp_one("127.0.0.1");
 	if (have_ipv6) {
 		test_udp("::1");

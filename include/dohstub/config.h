@@ -90,6 +90,7 @@ struct config {
 	unsigned		max_tcp_clients; /* default 256 */
 	unsigned		tcp_idle_timeout_ms; /* default 10000 */
 	unsigned		edns_udp_size;	/* cap on UDP answers, default 1232 */
+	unsigned		udp_rcvbuf;	/* SO_RCVBUF bytes, 0: the system's */
 	char			*user;		/* NULL: do not drop privileges */
 	int			log_level;	/* enum log_level, default info */
 	int			syslog;		/* 0: stderr */

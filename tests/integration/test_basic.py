@@ -4,6 +4,7 @@ truncation, IDs, EDNS, TCP pipelining, one multiplexed connection under a
 burst, bad queries, real tools, GET."""
 
 import os
+import re
 import socket
 import struct
 import sys
@@ -346,6 +347,33 @@ def test_tcp_idle_timeout():
     finally:
         s.close()
     d.stop()
+
+
+def _udp_rcvbuf(port):
+    """The kernel's receive buffer of the UDP socket on port (ss -m)."""
+    out = lab.run(["ss", "-uanm", "sport = :%d" % port]).stdout
+    m = re.search(r"\brb(\d+)", out)
+    check(m, "no UDP socket on port %d in ss output: %r" % (port, out))
+    return int(m.group(1))
+
+
+def test_udp_rcvbuf():
+    with open("/proc/sys/net/core/rmem_max") as f:
+        rmem_max = int(f.read())
+    for size, want in ((192 * 1024, 192 * 1024), (3 * 1024 * 1024,
+                                                  3 * 1024 * 1024)):
+        d = lab.Dohstub(settings(**{"udp-rcvbuf": str(size)}),
+                        name="dohstub-rcvbuf").start()
+        got = _udp_rcvbuf(d.port)
+        # Linux doubles what it was given; without CAP_NET_ADMIN it
+        # caps the request at rmem_max.
+        if os.geteuid() != 0:
+            want = min(want, rmem_max)
+        check(got == 2 * want, "udp-rcvbuf %d: the socket has rb%d, want "
+              "rb%d" % (size, got, 2 * want))
+        check(d.udp("www.lab.test").values("A") == [lab.WWW_A],
+              "no answer with udp-rcvbuf %d" % size)
+        d.stop()
 
 
 STAT_KEYS = ("answered_doh", "answered_fallback", "servfail", "over_limit",
