@@ -291,15 +291,20 @@ doh_submit(struct doh_client *c, const uint8_t *msg, size_t len,
 	return (struct doh_req *)r;
 }
 
+/* End r for a reply or a cancel: it must still be alive. */
+static void
+fake_req_end(struct fake_req *r, int cancel)
+{
+	if (!r->live)
+		fake_die("a request ended twice");
+	r->live = 0;
+	r->cancelled = cancel;
+}
+
 void
 doh_cancel(struct doh_req *req)
 {
-	struct fake_req *r = (struct fake_req *)req;
-
-	if (!r->live)
-		fake_die("doh_cancel of a request that is over");
-	r->live = 0;
-	r->cancelled = 1;
+	fake_req_end((struct fake_req *)req, 1);
 }
 
 void
@@ -308,8 +313,7 @@ fake_doh_reply(struct fake_req *r, enum doh_result res, const uint8_t *body,
 {
 	struct doh_response resp;
 
-	if (!r->live || r->client == NULL)
-		fake_die("reply to a DoH request that is over");
+	fake_req_end(r, 0);
 	memset(&resp, 0, sizeof(resp));
 	resp.status = res == DOH_OK ? 200 : 0;
 	if (res == DOH_OK) {
@@ -317,7 +321,6 @@ fake_doh_reply(struct fake_req *r, enum doh_result res, const uint8_t *body,
 		resp.len = len;
 	}
 	resp.submit_ms = r->submit_ms;
-	r->live = 0;
 	r->doh_cb(res, &resp, r->arg);
 }
 
@@ -411,21 +414,14 @@ plain_resolve(struct plain *p, const char *host, uint16_t port,
 void
 plain_cancel(struct plain_req *req)
 {
-	struct fake_req *r = (struct fake_req *)req;
-
-	if (!r->live)
-		fake_die("plain_cancel of a request that is over");
-	r->live = 0;
-	r->cancelled = 1;
+	fake_req_end((struct fake_req *)req, 1);
 }
 
 void
 fake_plain_reply(struct fake_req *r, int status, const uint8_t *ans,
     size_t len)
 {
-	if (!r->live || r->plain == NULL)
-		fake_die("reply to a plain request that is over");
-	r->live = 0;
+	fake_req_end(r, 0);
 	r->plain_cb(status, status == 0 ? ans : NULL, status == 0 ? len : 0,
 	    r->arg);
 }
@@ -445,10 +441,8 @@ plain_free(struct plain *p)
 	if (p == NULL)
 		return;
 	for (i = 0; i < fake.nplain; i++)
-		if (fake.plainq[i].live && fake.plainq[i].plain == p) {
-			fake.plainq[i].live = 0;
-			fake.plainq[i].cancelled = 1;
-		}
+		if (fake.plainq[i].live && fake.plainq[i].plain == p)
+			fake_req_end(&fake.plainq[i], 1);
 	if (fake.fallback == p)
 		fake.fallback = NULL;
 	fake.plain_sets--;

@@ -23,6 +23,12 @@ static struct {
 	size_t		 n;
 } log_;
 
+/* The i-th timer to fire was id, at time at. */
+#define CHECK_FIRED(i, id_, at_) do {					\
+	CHECK_EQ(log_.id[i], id_);					\
+	CHECK_EQ(log_.at[i], at_);					\
+} while (0)
+
 struct tt {
 	struct clock_timer	 t;
 	int			 id;
@@ -100,12 +106,9 @@ test_ordering(void)
 	CHECK_EQ(clock_step(16), 3);
 	CHECK_EQ(clock_ms(), 1025);
 	CHECK_EQ(log_.n, 3);
-	CHECK_EQ(log_.id[0], 2);
-	CHECK_EQ(log_.at[0], 1010);
-	CHECK_EQ(log_.id[1], 4);
-	CHECK_EQ(log_.at[1], 1010);
-	CHECK_EQ(log_.id[2], 3);
-	CHECK_EQ(log_.at[2], 1020);
+	CHECK_FIRED(0, 2, 1010);
+	CHECK_FIRED(1, 4, 1010);
+	CHECK_FIRED(2, 3, 1020);
 	CHECK(!b.pending_in_cb);
 	CHECK(!clock_timer_pending(&b.t));
 	CHECK(clock_timer_pending(&a.t));
@@ -114,8 +117,7 @@ test_ordering(void)
 	clock_timer_add(&a.t, 100);	/* now due at 1125, not 1030 */
 	CHECK_EQ(clock_step(99), 0);
 	CHECK_EQ(clock_step(1), 1);
-	CHECK_EQ(log_.id[3], 1);
-	CHECK_EQ(log_.at[3], 1125);
+	CHECK_FIRED(3, 1, 1125);
 	CHECK_EQ(clock_step(10000), 0);
 
 	/* A zero delay fires on the next step, even a zero one. */
@@ -141,20 +143,15 @@ test_rearm_in_callback(void)
 	clock_timer_add(&a.t, 5);
 	CHECK_EQ(clock_step(12), 3);	/* a@5, b@8, a@10; b@13 not yet */
 	CHECK_EQ(log_.n, 3);
-	CHECK_EQ(log_.id[0], 1);
-	CHECK_EQ(log_.at[0], 5);
-	CHECK_EQ(log_.id[1], 2);
-	CHECK_EQ(log_.at[1], 8);
-	CHECK_EQ(log_.id[2], 1);
-	CHECK_EQ(log_.at[2], 10);
+	CHECK_FIRED(0, 1, 5);
+	CHECK_FIRED(1, 2, 8);
+	CHECK_FIRED(2, 1, 10);
 	CHECK(a.pending_in_cb == 0);	/* it fired: no longer pending */
 	CHECK(clock_timer_pending(&a.t));	/* re-armed for 15 */
 	CHECK(clock_timer_pending(&b.t));	/* re-armed for 13 */
 	CHECK_EQ(clock_step(3), 2);	/* b@13, a@15 (no more re-arms) */
-	CHECK_EQ(log_.id[3], 2);
-	CHECK_EQ(log_.at[3], 13);
-	CHECK_EQ(log_.id[4], 1);
-	CHECK_EQ(log_.at[4], 15);
+	CHECK_FIRED(3, 2, 13);
+	CHECK_FIRED(4, 1, 15);
 	CHECK_EQ(clock_step(2), 0);	/* b, armed at 15 for 18 */
 	CHECK_EQ(clock_step(1), 1);
 	CHECK_EQ(log_.at[5], 18);

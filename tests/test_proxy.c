@@ -76,24 +76,6 @@ __wrap_free(void *p)
 
 /* --- messages --------------------------------------------------------- */
 
-static void
-put_name(struct msg *m, const char *name)
-{
-	const char *dot;
-	size_t n;
-
-	while (*name != '\0') {
-		dot = strchr(name, '.');
-		n = dot != NULL ? (size_t)(dot - name) : strlen(name);
-		put8(m, (unsigned)n);
-		putbytes(m, name, n);
-		name += n;
-		if (*name == '.')
-			name++;
-	}
-	put8(m, 0);
-}
-
 /* edns: 0 for none, else the UDP size; pad adds a Padding option. */
 static void
 query(struct msg *m, uint16_t id, const char *name, uint16_t qtype,
@@ -106,7 +88,7 @@ query(struct msg *m, uint16_t id, const char *name, uint16_t qtype,
 	put16(m, 0);
 	put16(m, 0);
 	put16(m, edns != 0);
-	put_name(m, name);
+	put_dname(m, name);
 	put16(m, qtype);
 	put16(m, DNS_CLASS_IN);
 	if (edns != 0) {
@@ -138,7 +120,7 @@ answer(struct msg *m, uint16_t id, const char *name, uint16_t qtype,
 	put16(m, n);
 	put16(m, 0);
 	put16(m, 0);
-	put_name(m, name);
+	put_dname(m, name);
 	put16(m, qtype);
 	put16(m, DNS_CLASS_IN);
 	for (i = 0; i < n; i++) {
