@@ -16,14 +16,17 @@
  * context, upstreams, bootstrap and fallback channels) is one "upside".
  * A reload makes a new one; queries in flight keep the one they started
  * with, which is freed when the last of them ends.
+ *
+ * Query objects are kept on a free list (up to max-pending of them) with
+ * room for any ordinary query, so that steady state allocates nothing.
  */
 #include <sys/queue.h>
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
-#include <event2/event_struct.h>
 
 #include "dohstub/clock.h"
 #include "dohstub/dnsmsg.h"
@@ -53,8 +56,15 @@ struct upside {
 	struct upstreams	*upstreams;	/* NULL in plaintext */
 };
 
+/*
+ * Room in a pooled query object.  Queries are a header, a question and
+ * an OPT record, padded (RFC 8467) to a multiple of 128: far below this.
+ * A longer one (TCP) gets an object of its own, freed after use.
+ */
+#define QUERY_ROOM	DNS_UDP_PLAIN_MAX
+
 struct query {
-	TAILQ_ENTRY(query)	 entry;
+	TAILQ_ENTRY(query)	 entry;		/* queries, or spare */
 	struct proxy		*px;
 	struct upside		*up;	/* referenced */
 	struct listen_peer	*peer;
@@ -62,9 +72,9 @@ struct query {
 	struct dns_query_info	 qi;
 	struct doh_req		*doh;
 	struct plain_req	*plain;
-	struct event		 timer;
+	struct clock_timer	 timer;
 	int			 upstream;	/* index of the current try */
-	uint64_t		 start_ms;
+	size_t			 cap;		/* room in msg */
 	size_t			 len;
 	uint8_t			 msg[];		/* the query, ID 0 */
 };
@@ -77,6 +87,8 @@ struct proxy {
 	TAILQ_HEAD(, upside)	 dead;		/* unused, to be freed */
 	struct event		*reaper;
 	TAILQ_HEAD(, query)	 queries;
+	TAILQ_HEAD(, query)	 spare;		/* free, cap QUERY_ROOM */
+	size_t			 nspare;
 	struct proxy_stats	 stats;
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
@@ -89,14 +101,35 @@ static void	query_doh(struct query *, int);
 static void	query_fallback(struct query *);
 static void	upside_unref(struct upside *);
 
-static void
-arm_timer(struct query *q, unsigned ms)
+/* An object with room for len bytes: a spare one if it fits. */
+static struct query *
+query_get(struct proxy *px, size_t len)
 {
-	struct timeval tv;
+	struct query *q;
 
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(&q->timer, &tv);
+	if (len <= QUERY_ROOM && (q = TAILQ_FIRST(&px->spare)) != NULL) {
+		TAILQ_REMOVE(&px->spare, q, entry);
+		px->nspare--;
+		memset(q, 0, offsetof(struct query, msg));
+		q->cap = QUERY_ROOM;
+		return q;
+	}
+	if (len < QUERY_ROOM)
+		len = QUERY_ROOM;
+	if ((q = calloc(1, offsetof(struct query, msg) + len)) == NULL)
+		return NULL;
+	q->cap = len;
+	return q;
+}
+
+static void
+query_put(struct proxy *px, struct query *q)
+{
+	if (q->cap == QUERY_ROOM && px->nspare < px->cfg->max_pending) {
+		TAILQ_INSERT_HEAD(&px->spare, q, entry);
+		px->nspare++;
+	} else
+		free(q);
 }
 
 static void
@@ -108,12 +141,12 @@ query_free(struct query *q)
 		doh_cancel(q->doh);
 	if (q->plain != NULL)
 		plain_cancel(q->plain);
-	evtimer_del(&q->timer);
+	clock_timer_del(&q->timer);
 	TAILQ_REMOVE(&px->queries, q, entry);
 	px->stats.pending--;
 	q->peer->ops->release(q->peer);
 	upside_unref(q->up);
-	free(q);
+	query_put(px, q);
 }
 
 /*
@@ -178,12 +211,10 @@ query_doh_failed(struct query *q, const char *why)
 }
 
 static void
-query_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+query_timeout_cb(void *arg)
 {
 	struct query *q = arg;
 
-	(void)fd;
-	(void)ev;
 	log_debug("query timed out in state %s", query_state_names[q->state]);
 	if (q->state == Q_DOH) {
 		doh_cancel(q->doh);
@@ -277,7 +308,8 @@ query_fallback(struct query *q)
 		return;
 	}
 	/* c-ares gives up by itself; this is only a backstop. */
-	arm_timer(q, cfg->timeout_ms * (unsigned)(cfg->nfallback + 1));
+	clock_timer_add(&q->timer, cfg->timeout_ms *
+	    (unsigned)(cfg->nfallback + 1));
 }
 
 static void
@@ -320,7 +352,7 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		return;
 	}
 	if (px->stats.pending >= px->cfg->max_pending ||
-	    (q = calloc(1, sizeof(*q) + qi.msg_len)) == NULL) {
+	    (q = query_get(px, qi.msg_len)) == NULL) {
 		px->stats.over_limit++;
 		px->stats.servfail++;
 		px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
@@ -335,19 +367,18 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	q->up->refs++;
 	q->peer = peer;
 	q->qi = qi;
-	q->start_ms = clock_ms();
 	q->len = qi.msg_len;
 	memcpy(q->msg, msg, q->len);
 	/* RFC 8484 4.1: ID 0 keeps DoH answers cacheable. */
 	dnsmsg_set_id(q->msg, 0);
-	evtimer_assign(&q->timer, px->base, query_timeout_cb, q);
+	clock_timer_init(&q->timer, px->base, query_timeout_cb, q);
 	TAILQ_INSERT_TAIL(&px->queries, q, entry);
 	px->stats.pending++;
 	if (q->up->upstreams == NULL) {
 		query_fallback(q);
 		return;
 	}
-	arm_timer(q, q->up->cfg->timeout_ms);
+	clock_timer_add(&q->timer, q->up->cfg->timeout_ms);
 	query_doh(q, 0);
 }
 
@@ -476,6 +507,7 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	px->base = base;
 	px->cfg = cfg;
 	TAILQ_INIT(&px->queries);
+	TAILQ_INIT(&px->spare);
 	TAILQ_INIT(&px->dead);
 	if ((px->reaper = event_new(base, -1, 0, reaper_cb, px)) == NULL ||
 	    (px->listener = listen_new(base, cfg, proxy_query_cb, px)) ==
@@ -605,9 +637,15 @@ proxy_stop(struct proxy *px)
 void
 proxy_free(struct proxy *px)
 {
+	struct query *q;
+
 	if (px == NULL)
 		return;
 	proxy_stop(px);
+	while ((q = TAILQ_FIRST(&px->spare)) != NULL) {
+		TAILQ_REMOVE(&px->spare, q, entry);
+		free(q);
+	}
 	/* Every query is gone: only the proxy holds the current upside. */
 	upside_free(px->up);
 	if (px->reaper != NULL) {

@@ -45,6 +45,25 @@ putbytes(struct msg *m, const void *p, size_t n)
 	m->len += n;
 }
 
+/* A name in wire form, uncompressed, from "www.example" (no escapes). */
+static inline void
+put_dname(struct msg *m, const char *name)
+{
+	const char *dot;
+	size_t n;
+
+	while (*name != '\0') {
+		dot = strchr(name, '.');
+		n = dot != NULL ? (size_t)(dot - name) : strlen(name);
+		put8(m, (unsigned)n);
+		putbytes(m, name, n);
+		name += n;
+		if (*name == '.')
+			name++;
+	}
+	put8(m, 0);
+}
+
 /* Big-endian fields in place, for the tests' own small DNS servers. */
 static inline uint16_t
 rd16(const uint8_t *p)

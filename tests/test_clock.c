@@ -1,0 +1,245 @@
+/*
+ * The clock seam: virtual time and its timers (ordering, re-arming and
+ * deleting from a callback, pending), and one real-time timer through
+ * libevent to show the production path fires too.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "dohstub/clock.h"
+
+#include "check.h"
+
+static struct event_base *base;
+
+/* What fired, in order, and when. */
+#define LOG_MAX	32
+static struct {
+	int		 id[LOG_MAX];
+	uint64_t	 at[LOG_MAX];
+	size_t		 n;
+} log_;
+
+/* The i-th timer to fire was id, at time at. */
+#define CHECK_FIRED(i, id_, at_) do {					\
+	CHECK_EQ(log_.id[i], id_);					\
+	CHECK_EQ(log_.at[i], at_);					\
+} while (0)
+
+struct tt {
+	struct clock_timer	 t;
+	int			 id;
+	/* What the callback does besides logging. */
+	struct clock_timer	*del;		/* delete this one */
+	struct clock_timer	*arm;		/* arm this one ... */
+	unsigned		 arm_ms;	/* ... this far ahead */
+	int			 rearm;		/* times left to re-arm itself */
+	unsigned		 rearm_ms;
+	int			 pending_in_cb;	/* clock_timer_pending(self) */
+};
+
+static void
+tt_cb(void *arg)
+{
+	struct tt *x = arg;
+
+	if (log_.n < LOG_MAX) {
+		log_.id[log_.n] = x->id;
+		log_.at[log_.n] = clock_ms();
+		log_.n++;
+	}
+	x->pending_in_cb = clock_timer_pending(&x->t);
+	if (x->del != NULL)
+		clock_timer_del(x->del);
+	if (x->arm != NULL)
+		clock_timer_add(x->arm, x->arm_ms);
+	if (x->rearm > 0) {
+		x->rearm--;
+		clock_timer_add(&x->t, x->rearm_ms);
+	}
+}
+
+static void
+tt_init(struct tt *x, int id)
+{
+	memset(x, 0, sizeof(*x));
+	x->id = id;
+	clock_timer_init(&x->t, base, tt_cb, x);
+}
+
+static void
+reset(uint64_t start)
+{
+	clock_test_begin(start);
+	memset(&log_, 0, sizeof(log_));
+}
+
+static void
+test_ordering(void)
+{
+	struct tt a, b, c, d;
+
+	reset(1000);
+	CHECK_EQ(clock_ms(), 1000);
+	tt_init(&a, 1);
+	tt_init(&b, 2);
+	tt_init(&c, 3);
+	tt_init(&d, 4);
+	CHECK(!clock_timer_pending(&a.t));
+	clock_timer_add(&a.t, 30);
+	clock_timer_add(&b.t, 10);
+	clock_timer_add(&c.t, 20);
+	clock_timer_add(&d.t, 10);	/* same deadline as b, armed later */
+	CHECK(clock_timer_pending(&a.t));
+
+	/* Nothing is due a millisecond early; time stands still otherwise. */
+	CHECK_EQ(clock_step(9), 0);
+	CHECK_EQ(clock_ms(), 1009);
+	CHECK_EQ(log_.n, 0);
+	CHECK(clock_timer_pending(&b.t));
+
+	/* One step over several deadlines fires them in order, each at
+	 * its own time, and ends at the step's end. */
+	CHECK_EQ(clock_step(16), 3);
+	CHECK_EQ(clock_ms(), 1025);
+	CHECK_EQ(log_.n, 3);
+	CHECK_FIRED(0, 2, 1010);
+	CHECK_FIRED(1, 4, 1010);
+	CHECK_FIRED(2, 3, 1020);
+	CHECK(!b.pending_in_cb);
+	CHECK(!clock_timer_pending(&b.t));
+	CHECK(clock_timer_pending(&a.t));
+
+	/* Re-arming a pending timer moves it (it fires once, later). */
+	clock_timer_add(&a.t, 100);	/* now due at 1125, not 1030 */
+	CHECK_EQ(clock_step(99), 0);
+	CHECK_EQ(clock_step(1), 1);
+	CHECK_FIRED(3, 1, 1125);
+	CHECK_EQ(clock_step(10000), 0);
+
+	/* A zero delay fires on the next step, even a zero one. */
+	clock_timer_add(&a.t, 0);
+	CHECK_EQ(clock_step(0), 1);
+	CHECK_EQ(log_.at[4], 11125);
+}
+
+static void
+test_rearm_in_callback(void)
+{
+	struct tt a, b;
+
+	reset(0);
+	tt_init(&a, 1);
+	tt_init(&b, 2);
+	/* a re-arms itself twice at 5 ms, and arms b 3 ms on: every one
+	 * of them due within the step fires in the same step. */
+	a.rearm = 2;
+	a.rearm_ms = 5;
+	a.arm = &b.t;
+	a.arm_ms = 3;
+	clock_timer_add(&a.t, 5);
+	CHECK_EQ(clock_step(12), 3);	/* a@5, b@8, a@10; b@13 not yet */
+	CHECK_EQ(log_.n, 3);
+	CHECK_FIRED(0, 1, 5);
+	CHECK_FIRED(1, 2, 8);
+	CHECK_FIRED(2, 1, 10);
+	CHECK(a.pending_in_cb == 0);	/* it fired: no longer pending */
+	CHECK(clock_timer_pending(&a.t));	/* re-armed for 15 */
+	CHECK(clock_timer_pending(&b.t));	/* re-armed for 13 */
+	CHECK_EQ(clock_step(3), 2);	/* b@13, a@15 (no more re-arms) */
+	CHECK_FIRED(3, 2, 13);
+	CHECK_FIRED(4, 1, 15);
+	CHECK_EQ(clock_step(2), 0);	/* b, armed at 15 for 18 */
+	CHECK_EQ(clock_step(1), 1);
+	CHECK_EQ(log_.at[5], 18);
+	CHECK_EQ(clock_step(1000), 0);
+}
+
+static void
+test_delete_in_callback(void)
+{
+	struct tt a, b, c;
+
+	reset(50);
+	tt_init(&a, 1);
+	tt_init(&b, 2);
+	tt_init(&c, 3);
+	a.del = &b.t;		/* a deletes b, due in the same step */
+	c.del = &c.t;		/* c deletes itself: a no-op */
+	clock_timer_add(&a.t, 1);
+	clock_timer_add(&b.t, 2);
+	clock_timer_add(&c.t, 3);
+	CHECK_EQ(clock_step(10), 2);
+	CHECK_EQ(log_.n, 2);
+	CHECK_EQ(log_.id[0], 1);
+	CHECK_EQ(log_.id[1], 3);
+	CHECK(!clock_timer_pending(&b.t));
+	CHECK(!clock_timer_pending(&c.t));
+
+	/* Deleting what is not pending, twice, is harmless. */
+	clock_timer_del(&b.t);
+	clock_timer_del(&b.t);
+	clock_timer_add(&b.t, 1);
+	clock_timer_del(&b.t);
+	CHECK(!clock_timer_pending(&b.t));
+	CHECK_EQ(clock_step(100), 0);
+}
+
+static void
+test_restart(void)
+{
+	struct tt a;
+
+	reset(0);
+	tt_init(&a, 1);
+	clock_timer_add(&a.t, 10);
+	reset(500);		/* forgets a */
+	CHECK(!clock_timer_pending(&a.t));
+	CHECK_EQ(clock_ms(), 500);
+	CHECK_EQ(clock_step(1000), 0);
+	CHECK_EQ(log_.n, 0);
+}
+
+/* Before clock_test_begin(): the libevent path, on real time. */
+static void
+test_real_time(void)
+{
+	struct tt a;
+	uint64_t t0, t1;
+
+	memset(&log_, 0, sizeof(log_));
+	tt_init(&a, 7);
+	t0 = clock_ms();
+	clock_timer_add(&a.t, 20);
+	CHECK(clock_timer_pending(&a.t));
+	event_base_dispatch(base);	/* returns once no event is left */
+	t1 = clock_ms();
+	CHECK_EQ(log_.n, 1);
+	CHECK_EQ(log_.id[0], 7);
+	CHECK(t1 - t0 >= 19);
+	CHECK(!clock_timer_pending(&a.t));
+	CHECK(!a.pending_in_cb);
+
+	clock_timer_add(&a.t, 10);
+	clock_timer_del(&a.t);
+	CHECK(!clock_timer_pending(&a.t));
+	event_base_dispatch(base);
+	CHECK_EQ(log_.n, 1);
+}
+
+int
+main(void)
+{
+	if ((base = event_base_new()) == NULL)
+		return 1;
+	test_real_time();
+	test_ordering();
+	test_rearm_in_callback();
+	test_delete_in_callback();
+	test_restart();
+	event_base_free(base);
+	return check_summary();
+}

@@ -1,0 +1,868 @@
+/*
+ * The core, in-process: the real proxy.c on fake listen peers and fake
+ * doh, upstream, plain and tls back ends (fake_backends.c, linked in
+ * place of the real modules), with time stepped through the clock seam.
+ * No sockets, no sleeps.  Each scenario checks what the client got (rcode,
+ * records, its own ID), what was sent where, and the counters.
+ *
+ * malloc, calloc, realloc and free are wrapped (ld --wrap) to count the
+ * proxy's allocations per query.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "dohstub/clock.h"
+#include "dohstub/config.h"
+#include "dohstub/dnsmsg.h"
+#include "dohstub/log.h"
+#include "dohstub/proxy.h"
+
+#include "check.h"
+#include "fake.h"
+#include "wire.h"
+
+#define T_A		1
+#define T_AAAA		28
+#define F_QR		0x8000
+#define F_TC		0x0200
+#define F_RD		0x0100
+#define F_RA		0x0080
+
+/* --- counting allocations -------------------------------------------- */
+
+void	*__real_malloc(size_t);
+void	*__real_calloc(size_t, size_t);
+void	*__real_realloc(void *, size_t);
+void	 __real_free(void *);
+void	*__wrap_malloc(size_t);
+void	*__wrap_calloc(size_t, size_t);
+void	*__wrap_realloc(void *, size_t);
+void	 __wrap_free(void *);
+
+static unsigned long nalloc, nfree;
+
+void *
+__wrap_malloc(size_t n)
+{
+	nalloc++;
+	return __real_malloc(n);
+}
+
+void *
+__wrap_calloc(size_t n, size_t size)
+{
+	nalloc++;
+	return __real_calloc(n, size);
+}
+
+void *
+__wrap_realloc(void *p, size_t n)
+{
+	nalloc++;
+	return __real_realloc(p, n);
+}
+
+void
+__wrap_free(void *p)
+{
+	if (p != NULL)
+		nfree++;
+	__real_free(p);
+}
+
+/* --- messages --------------------------------------------------------- */
+
+/* edns: 0 for none, else the UDP size; pad adds a Padding option. */
+static void
+query(struct msg *m, uint16_t id, const char *name, uint16_t qtype,
+    unsigned edns, size_t pad)
+{
+	m->len = 0;
+	put16(m, id);
+	put16(m, F_RD);
+	put16(m, 1);
+	put16(m, 0);
+	put16(m, 0);
+	put16(m, edns != 0);
+	put_dname(m, name);
+	put16(m, qtype);
+	put16(m, DNS_CLASS_IN);
+	if (edns != 0) {
+		put8(m, 0);
+		put16(m, DNS_TYPE_OPT);
+		put16(m, edns);
+		put32(m, 0);
+		put16(m, pad > 0 ? 4 + pad : 0);
+		if (pad > 0) {
+			put16(m, 12);	/* RFC 7830 Padding */
+			put16(m, pad);
+			while (pad-- > 0)
+				put8(m, 0);
+		}
+	}
+}
+
+/* An answer with n A records (16 bytes each), ID id. */
+static void
+answer(struct msg *m, uint16_t id, const char *name, uint16_t qtype,
+    int rcode, unsigned n)
+{
+	unsigned i;
+
+	m->len = 0;
+	put16(m, id);
+	put16(m, F_QR | F_RD | F_RA | rcode);
+	put16(m, 1);
+	put16(m, n);
+	put16(m, 0);
+	put16(m, 0);
+	put_dname(m, name);
+	put16(m, qtype);
+	put16(m, DNS_CLASS_IN);
+	for (i = 0; i < n; i++) {
+		put16(m, 0xc00c);
+		put16(m, T_A);
+		put16(m, DNS_CLASS_IN);
+		put32(m, 300);
+		put16(m, 4);
+		put8(m, 192);
+		put8(m, 0);
+		put8(m, 2 + i / 256);
+		put8(m, i % 256);
+	}
+}
+
+/*
+ * p got exactly one answer and was released; it has the client's ID
+ * and rcode.
+ */
+static int
+got(const struct fake_peer *p, uint16_t id, int rcode)
+{
+	return p->responses == 1 && p->releases == 1 && p->len >= 12 &&
+	    rd16(p->answer) == id && (p->answer[3] & 0x0f) == rcode &&
+	    (rd16(p->answer + 2) & F_QR) != 0;
+}
+
+/* p's answer is ans except for the ID. */
+static int
+same_but_id(const struct fake_peer *p, const struct msg *ans)
+{
+	return p->len == ans->len &&
+	    memcmp(p->answer + 2, ans->buf + 2, ans->len - 2) == 0;
+}
+
+/* r carries q with ID 0 (RFC 8484 4.1). */
+static int
+sent(const struct fake_req *r, const struct msg *q)
+{
+	return r->len == q->len && rd16(r->msg) == 0 &&
+	    memcmp(r->msg + 2, q->buf + 2, q->len - 2) == 0;
+}
+
+/* The question section of p's answer names name. */
+static int
+echoes(const struct fake_peer *p, const struct msg *q)
+{
+	size_t qend = q->len;
+
+	/* q's question ends where its OPT (if any) starts: compare it. */
+	if (rd16(q->buf + 10) != 0)
+		qend -= 11;
+	return rd16(p->answer + 4) == 1 && p->len >= qend &&
+	    memcmp(p->answer + 12, q->buf + 12, qend - 12) == 0;
+}
+
+/* --- the proxy under test --------------------------------------------- */
+
+static struct event_base *base;
+static struct proxy *px;
+static struct config *px_cfg;		/* proxy_new's: ours to free */
+static const struct proxy_stats *st;
+
+static struct config *
+make_cfg(const char *text)
+{
+	struct config *cfg;
+	char err[CONFIG_ERRLEN];
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		abort();
+	config_defaults(cfg);
+	if (config_parse_buf(cfg, "t.conf", text, strlen(text), err,
+	    sizeof(err)) == -1 ||
+	    config_finalize(cfg, NULL, err, sizeof(err)) == -1) {
+		fprintf(stderr, "config: %s\n", err);
+		abort();
+	}
+	return cfg;
+}
+
+static void
+free_cfg(struct config *cfg)
+{
+	config_free(cfg);
+	free(cfg);
+}
+
+/* Run what is active (the reaper); time does not move. */
+static void
+run(void)
+{
+	event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+static void
+start(const char *text)
+{
+	clock_test_begin(1000000);
+	fake_reset_reqs();
+	px_cfg = make_cfg(text);
+	if ((px = proxy_new(base, px_cfg)) == NULL)
+		abort();
+	proxy_start(px);
+	st = proxy_stats(px);
+}
+
+/* Free the proxy: everything the fakes handed out is back. */
+static void
+stop(void)
+{
+	proxy_free(px);
+	px = NULL;
+	run();
+	free_cfg(px_cfg);
+	CHECK_EQ(fake.upstream_sets, 0);
+	CHECK_EQ(fake.plain_sets, 0);
+	CHECK_EQ(fake.listeners, 0);
+	fake_reset_reqs();
+}
+
+#define ENC_ONLY	"mode encrypted-only\n" \
+			"upstream https://192.0.2.1/dns-query\n" \
+			"upstream https://192.0.2.2/dns-query\n" \
+			"listen 127.0.0.1:5300\n" \
+			"timeout 2s\n"
+#define ENC_PREF	"mode encrypted-preferred\n" \
+			"upstream https://192.0.2.1/dns-query\n" \
+			"fallback 192.0.2.53\n" \
+			"listen 127.0.0.1:5300\n" \
+			"timeout 2s\n"
+
+/* --- scenarios -------------------------------------------------------- */
+
+/* A DoH answer comes back to the client with its ID, cut to fit UDP. */
+static void
+test_doh_answer(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	struct upstreams *u;
+
+	start(ENC_ONLY "edns-udp-size 1232\n");
+	u = fake.upstreams;
+	CHECK(u != NULL && u->started == 1 && u->n == 2);
+	CHECK_EQ(fake.tls_ctxs, 1);
+
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x1111, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK(fake.doh[0].client == &u->client[0]);
+	CHECK(sent(&fake.doh[0], &q));
+	CHECK_EQ(p.responses, 0);
+	CHECK_EQ(st->pending, 1);
+
+	clock_step(7);
+	answer(&a, 0, "www.lab.test", T_A, DNS_RCODE_NOERROR, 2);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x1111, DNS_RCODE_NOERROR));
+	CHECK(same_but_id(&p, &a));
+	CHECK_EQ(rd16(p.answer + 6), 2);
+	CHECK_EQ(st->queries_udp, 1);
+	CHECK_EQ(st->answered_doh, 1);
+	CHECK_EQ(st->rcodes[DNS_RCODE_NOERROR], 1);
+	CHECK_EQ(st->pending, 0);
+	CHECK_EQ(st->latency_buckets[3], 1);	/* 5 < 7 <= 10 ms */
+	CHECK_EQ(st->latency_sum_ms, 7);
+	CHECK_EQ(st->servfail, 0);
+
+	/* Without EDNS a UDP answer over 512 bytes becomes TC=1, header
+	 * and question only. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x2222, "big.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	answer(&a, 0, "big.lab.test", T_A, DNS_RCODE_NOERROR, 40);
+	CHECK(a.len > 512 && a.len < 1232);
+	fake_doh_reply(&fake.doh[1], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x2222, DNS_RCODE_NOERROR));
+	CHECK(p.len <= 512);
+	CHECK((rd16(p.answer + 2) & F_TC) != 0);
+	CHECK_EQ(rd16(p.answer + 6), 0);
+	CHECK(echoes(&p, &q));
+	CHECK_EQ(st->truncated, 1);
+
+	/* With EDNS 4096 the same answer fits whole ... */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x3333, "big.lab.test", T_A, 4096, 0);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[2], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x3333, DNS_RCODE_NOERROR));
+	CHECK(same_but_id(&p, &a));
+	CHECK_EQ(st->truncated, 1);
+
+	/* ... but edns-udp-size caps what the client asked for ... */
+	fake_peer_init(&p, LISTEN_UDP);
+	fake_query(&p, q.buf, q.len);
+	answer(&a, 0, "big.lab.test", T_A, DNS_RCODE_NOERROR, 80);
+	CHECK(a.len > 1232);
+	fake_doh_reply(&fake.doh[3], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x3333, DNS_RCODE_NOERROR));
+	CHECK(p.len <= 1232);
+	CHECK((rd16(p.answer + 2) & F_TC) != 0);
+	CHECK_EQ(st->truncated, 2);
+
+	/* ... and TCP takes it whole. */
+	fake_peer_init(&p, LISTEN_TCP);
+	query(&q, 0x4444, "big.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[4], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x4444, DNS_RCODE_NOERROR));
+	CHECK(same_but_id(&p, &a));
+	CHECK_EQ(rd16(p.answer + 6), 80);
+	CHECK_EQ(st->queries_tcp, 1);
+	CHECK_EQ(st->answered_doh, 5);
+	CHECK_EQ(st->truncated, 2);
+	/* Every query went to the first upstream: it was usable. */
+	CHECK_EQ(u->client[0].submits, 5);
+	CHECK_EQ(u->client[1].submits, 0);
+	CHECK_EQ(fake.plain_made, 0);
+	stop();
+}
+
+/* Bad client messages never reach an upstream. */
+static void
+test_bad_queries(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+
+	start(ENC_ONLY);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x0101, "x.lab.test", T_A, 0, 0);
+	q.buf[2] |= 0x80;			/* QR: not a query */
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(p.responses, 0);
+	CHECK_EQ(p.releases, 1);
+	CHECK_EQ(st->dropped, 1);
+
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x0202, "x.lab.test", T_A, 0, 0);
+	q.buf[5] = 2;				/* QDCOUNT 2 */
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x0202, DNS_RCODE_FORMERR));
+	CHECK_EQ(st->formerr, 1);
+
+	fake_peer_init(&p, LISTEN_TCP);
+	query(&q, 0x0303, "x.lab.test", T_A, 0, 0);
+	q.buf[2] |= 2 << 3;			/* opcode STATUS */
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x0303, DNS_RCODE_NOTIMP));
+	CHECK_EQ(st->notimp, 1);
+	CHECK_EQ(fake.ndoh, 0);
+	CHECK_EQ(st->pending, 0);
+	stop();
+}
+
+/*
+ * encrypted-only: whatever DoH does wrong, the next upstream and then
+ * SERVFAIL; nothing ever goes out as plain DNS.
+ */
+static void
+test_encrypted_only(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	struct upstreams *u;
+
+	start(ENC_ONLY);
+	u = fake.upstreams;
+	CHECK_EQ(fake.plain_made, 0);	/* no fallback, no bootstrap */
+
+	/* Connect error on both. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xa001, "www.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	CHECK_EQ(p.responses, 0);
+	CHECK_EQ(fake.ndoh, 2);
+	CHECK(fake.doh[1].client == &u->client[1]);
+	CHECK(sent(&fake.doh[1], &q));
+	fake_doh_reply(&fake.doh[1], DOH_ERR_CONNECT, NULL, 0);
+	CHECK(got(&p, 0xa001, DNS_RCODE_SERVFAIL));
+	CHECK(echoes(&p, &q));
+	CHECK_EQ(st->doh_error_kinds[DOH_ERR_CONNECT], 2);
+	CHECK_EQ(st->doh_errors, 2);
+	CHECK_EQ(st->servfail, 1);
+	CHECK_EQ(st->rcodes[DNS_RCODE_SERVFAIL], 1);
+	fake_reset_reqs();
+
+	/* Timeout: SERVFAIL at exactly timeout, not a millisecond before;
+	 * one timer for the query, whichever upstream it is on. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xa002, "slow.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	clock_step(1500);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_RESET, NULL, 0);
+	CHECK(fake.doh[1].live && fake.doh[1].client == &u->client[1]);
+	clock_step(499);
+	CHECK_EQ(p.responses, 0);
+	CHECK(fake.doh[1].live);
+	clock_step(1);
+	CHECK(got(&p, 0xa002, DNS_RCODE_SERVFAIL));
+	CHECK(fake.doh[1].cancelled);
+	CHECK_EQ(st->doh_error_kinds[DOH_ERR_TIMEOUT], 1);
+	CHECK_EQ(st->doh_error_kinds[DOH_ERR_RESET], 1);
+	CHECK_EQ(st->servfail, 2);
+	fake_reset_reqs();
+
+	/* An answer to another question: the next upstream, then SERVFAIL. */
+	fake_peer_init(&p, LISTEN_TCP);
+	query(&q, 0xa003, "www.lab.test", T_AAAA, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	answer(&a, 0, "other.lab.test", T_AAAA, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK_EQ(p.responses, 0);
+	CHECK(fake.doh[1].live && fake.doh[1].client == &u->client[1]);
+	answer(&a, 0, "www.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[1], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xa003, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(st->doh_error_kinds[DOH_OK], 2);	/* mismatches */
+	CHECK_EQ(st->answered_doh, 0);
+	fake_reset_reqs();
+
+	/* Every upstream backing off: SERVFAIL at once, nothing sent. */
+	fake_doh_set_state(u, 0, DOH_BACKOFF);
+	fake_doh_set_state(u, 1, DOH_BACKOFF);
+	CHECK_EQ(st->fallback_activations, 0);
+	CHECK(proxy_unhealthy(px) != NULL);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xa004, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0xa004, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(fake.ndoh, 0);
+
+	/* A client being shut down: SERVFAIL, no second upstream. */
+	fake_doh_set_state(u, 0, DOH_READY);
+	fake_doh_set_state(u, 1, DOH_READY);
+	CHECK(proxy_unhealthy(px) == NULL);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xa005, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_SHUTDOWN, NULL, 0);
+	CHECK(got(&p, 0xa005, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(fake.ndoh, 1);
+
+	CHECK_EQ(st->servfail, 5);
+	CHECK_EQ(st->answered_fallback, 0);
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(fake.plain_made, 0);
+	stop();
+}
+
+/* Send q from a fresh peer p. */
+static void
+ask(struct fake_peer *p, struct msg *q, uint16_t id, const char *name)
+{
+	fake_peer_init(p, LISTEN_UDP);
+	query(q, id, name, T_A, 0, 0);
+	fake_query(p, q->buf, q->len);
+}
+
+/* The fallback's answer (random ID) reaches p with p's ID. */
+static void
+fallback_answers(struct fake_req *r, struct fake_peer *p, struct msg *q,
+    const char *name)
+{
+	struct msg a;
+
+	CHECK(r->live && r->plain == fake.fallback);
+	CHECK(sent(r, q));
+	answer(&a, 0xbeef, name, T_A, DNS_RCODE_NXDOMAIN, 0);
+	fake_plain_reply(r, 0, a.buf, a.len);
+	CHECK(got(p, rd16(q->buf), DNS_RCODE_NXDOMAIN));
+	CHECK(same_but_id(p, &a));
+}
+
+/* encrypted-preferred: each way DoH fails leads to the fallback. */
+static void
+test_encrypted_preferred(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	struct upstreams *u;
+
+	start(ENC_PREF);
+	u = fake.upstreams;
+	CHECK(fake.fallback != NULL && fake.fallback->tries == 1);
+	CHECK_EQ(fake.fallback->nservers, 1);
+
+	/* Connect error. */
+	ask(&p, &q, 0xb001, "a.lab.test");
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	CHECK_EQ(fake.nplain, 1);
+	fallback_answers(&fake.plainq[0], &p, &q, "a.lab.test");
+	CHECK_EQ(st->answered_fallback, 1);
+	CHECK_EQ(st->rcodes[DNS_RCODE_NXDOMAIN], 1);
+
+	/* Timeout: the fallback is asked at exactly timeout. */
+	ask(&p, &q, 0xb002, "b.lab.test");
+	clock_step(1999);
+	CHECK_EQ(fake.nplain, 1);
+	clock_step(1);
+	CHECK(fake.doh[1].cancelled);
+	CHECK_EQ(fake.nplain, 2);
+	CHECK_EQ(p.responses, 0);
+	fallback_answers(&fake.plainq[1], &p, &q, "b.lab.test");
+	CHECK_EQ(st->doh_error_kinds[DOH_ERR_TIMEOUT], 1);
+
+	/* An answer that does not match. */
+	ask(&p, &q, 0xb003, "c.lab.test");
+	answer(&a, 0, "d.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[2], DOH_OK, a.buf, a.len);
+	fallback_answers(&fake.plainq[2], &p, &q, "c.lab.test");
+
+	/* An HTTP error. */
+	ask(&p, &q, 0xb004, "e.lab.test");
+	fake_doh_reply(&fake.doh[3], DOH_ERR_HTTP, NULL, 0);
+	fallback_answers(&fake.plainq[3], &p, &q, "e.lab.test");
+	CHECK_EQ(st->answered_fallback, 4);
+	CHECK_EQ(st->doh_errors, 4);
+	CHECK_EQ(st->servfail, 0);
+	fake_reset_reqs();
+
+	/* The fallback times out too: timeout per fallback server plus
+	 * one, counted from when it was asked. */
+	ask(&p, &q, 0xb005, "f.lab.test");
+	clock_step(2000);			/* DoH times out */
+	CHECK_EQ(fake.nplain, 1);
+	clock_step(2 * 2000 - 1);
+	CHECK_EQ(p.responses, 0);
+	clock_step(1);
+	CHECK(got(&p, 0xb005, DNS_RCODE_SERVFAIL));
+	CHECK(fake.plainq[0].cancelled);
+
+	/* The fallback has no answer, or cannot be asked: SERVFAIL. */
+	ask(&p, &q, 0xb006, "g.lab.test");
+	fake_doh_reply(&fake.doh[1], DOH_ERR_TLS, NULL, 0);
+	fake_plain_reply(&fake.plainq[1], -1, NULL, 0);
+	CHECK(got(&p, 0xb006, DNS_RCODE_SERVFAIL));
+	fake.fallback->refuse = 1;
+	ask(&p, &q, 0xb007, "h.lab.test");
+	fake_doh_reply(&fake.doh[2], DOH_ERR_TLS, NULL, 0);
+	CHECK(got(&p, 0xb007, DNS_RCODE_SERVFAIL));
+	fake.fallback->refuse = 0;
+	CHECK_EQ(st->servfail, 3);
+	CHECK_EQ(st->answered_fallback, 4);
+	CHECK_EQ(st->pending, 0);
+	CHECK_EQ(u->client[0].submits, 7);
+	stop();
+}
+
+/* While DoH is down, the fallback straight away; DoH again once it is up. */
+static void
+test_fallback_and_back(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	struct upstreams *u;
+
+	start(ENC_PREF);
+	u = fake.upstreams;
+	fake_doh_set_state(u, 0, DOH_BACKOFF);
+	CHECK_EQ(st->fallback_activations, 1);
+	CHECK(proxy_unhealthy(px) != NULL);
+
+	ask(&p, &q, 0xc001, "a.lab.test");
+	CHECK_EQ(fake.ndoh, 0);			/* not even tried */
+	fallback_answers(&fake.plainq[0], &p, &q, "a.lab.test");
+	ask(&p, &q, 0xc002, "b.lab.test");
+	fallback_answers(&fake.plainq[1], &p, &q, "b.lab.test");
+	CHECK_EQ(fake.ndoh, 0);
+	CHECK_EQ(st->doh_errors, 0);
+
+	fake_doh_set_state(u, 0, DOH_READY);
+	CHECK(proxy_unhealthy(px) == NULL);
+	ask(&p, &q, 0xc003, "c.lab.test");
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(fake.nplain, 2);
+	CHECK(sent(&fake.doh[0], &q));
+	answer(&a, 0, "c.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xc003, DNS_RCODE_NOERROR));
+	CHECK(same_but_id(&p, &a));
+	CHECK_EQ(st->answered_doh, 1);
+	CHECK_EQ(st->answered_fallback, 2);
+	CHECK_EQ(st->fallback_activations, 1);
+	stop();
+}
+
+/* plaintext: plain DNS only; no TLS, no upstream, no DoH request. */
+static void
+test_plaintext(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+	int made = fake.upstream_made, tls = fake.tls_ctxs;
+
+	start("mode plaintext\n"
+	    "fallback 192.0.2.53\n"
+	    "fallback 192.0.2.54\n"
+	    "listen 127.0.0.1:5300\n"
+	    "timeout 500ms\n");
+	CHECK_EQ(fake.upstream_made, made);
+	CHECK_EQ(fake.tls_ctxs, tls);
+	CHECK_EQ(proxy_upstream_count(px), 0);
+	CHECK(proxy_unhealthy(px) == NULL);
+	CHECK_EQ(fake.fallback->nservers, 2);
+
+	ask(&p, &q, 0xd001, "a.lab.test");
+	CHECK_EQ(fake.nplain, 1);
+	fallback_answers(&fake.plainq[0], &p, &q, "a.lab.test");
+
+	/* The backstop timer: 500 ms for each of the two servers, plus
+	 * one. */
+	ask(&p, &q, 0xd002, "b.lab.test");
+	clock_step(1499);
+	CHECK_EQ(p.responses, 0);
+	clock_step(1);
+	CHECK(got(&p, 0xd002, DNS_RCODE_SERVFAIL));
+	CHECK(fake.plainq[1].cancelled);
+	CHECK_EQ(fake.ndoh, 0);
+	CHECK_EQ(st->answered_fallback, 1);
+	CHECK_EQ(st->servfail, 1);
+	CHECK_EQ(st->doh_errors, 0);
+	stop();
+}
+
+/* max-pending: the query past the limit gets SERVFAIL at once. */
+static void
+test_max_pending(void)
+{
+	static struct fake_peer p[5];
+	struct msg q, a;
+	int i;
+
+	start(ENC_ONLY "max-pending 3\n");
+	for (i = 0; i < 4; i++)
+		ask(&p[i], &q, (uint16_t)(0xe000 + i), "a.lab.test");
+	CHECK_EQ(fake.ndoh, 3);
+	CHECK(got(&p[3], 0xe003, DNS_RCODE_SERVFAIL));
+	CHECK(echoes(&p[3], &q));
+	CHECK_EQ(st->over_limit, 1);
+	CHECK_EQ(st->servfail, 1);
+	CHECK_EQ(st->pending, 3);
+
+	answer(&a, 0, "a.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[1], DOH_OK, a.buf, a.len);
+	CHECK(got(&p[1], 0xe001, DNS_RCODE_NOERROR));
+	CHECK_EQ(st->pending, 2);
+	/* Room again for one. */
+	ask(&p[4], &q, 0xe004, "a.lab.test");
+	CHECK_EQ(p[4].responses, 0);
+	CHECK_EQ(st->pending, 3);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	fake_doh_reply(&fake.doh[2], DOH_OK, a.buf, a.len);
+	fake_doh_reply(&fake.doh[3], DOH_OK, a.buf, a.len);
+	CHECK(got(&p[0], 0xe000, DNS_RCODE_NOERROR));
+	CHECK(got(&p[2], 0xe002, DNS_RCODE_NOERROR));
+	CHECK(got(&p[4], 0xe004, DNS_RCODE_NOERROR));
+	CHECK_EQ(st->pending, 0);
+	CHECK_EQ(st->answered_doh, 4);
+	CHECK_EQ(st->over_limit, 1);
+	CHECK_EQ(st->queries_udp, 5);
+	stop();
+}
+
+/*
+ * A reload with queries in flight: they finish on the upstream side they
+ * started on (fallback included), new ones use the new side, and the old
+ * side is freed once its last query is over.
+ */
+static void
+test_reload(void)
+{
+	static struct fake_peer p1, p2, p3;
+	struct msg q1, q2, q3, a;
+	struct upstreams *old, *cur;
+	struct plain *oldfb;
+	struct config *cfg;
+	int sets, oldgen;
+
+	start(ENC_PREF);
+	old = fake.upstreams;
+	oldgen = old->gen;
+	oldfb = fake.fallback;
+	sets = fake.plain_sets;
+	ask(&p1, &q1, 0xf001, "one.lab.test");
+	CHECK(fake.doh[0].client == &old->client[0]);
+
+	cfg = make_cfg("mode encrypted-preferred\n"
+	    "upstream https://192.0.2.7/dns-query\n"
+	    "upstream https://192.0.2.8/dns-query\n"
+	    "fallback 192.0.2.54\n"
+	    "listen 127.0.0.1:5301\n"
+	    "timeout 1s\n");
+	CHECK_EQ(proxy_reload(px, cfg), 0);	/* px owns cfg now */
+	cur = fake.upstreams;
+	CHECK(cur != old && cur->n == 2 && cur->started == 1);
+	CHECK(fake.listen_cfg == cfg);
+	CHECK_EQ(proxy_upstream_count(px), 2);
+	run();
+	CHECK_EQ(fake.upstream_sets, 2);	/* the old one is in use */
+
+	ask(&p2, &q2, 0xf002, "two.lab.test");
+	CHECK(fake.doh[1].client == &cur->client[0]);
+
+	/* The old side's health is no longer the proxy's concern. */
+	fake_doh_set_state(old, 0, DOH_BACKOFF);
+	CHECK_EQ(st->fallback_activations, 0);
+
+	/* q1 fails over to the old fallback servers, under the old 2 s
+	 * timeout: its DoH try started before the reload. */
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	CHECK(fake.plainq[0].plain == oldfb);
+	CHECK(fake.fallback != oldfb);
+	CHECK(sent(&fake.plainq[0], &q1));
+	/* q2 times out after the new 1 s and goes to the new fallback. */
+	clock_step(1000);
+	CHECK(fake.doh[1].cancelled);
+	CHECK(fake.plainq[1].plain == fake.fallback);
+	CHECK(sent(&fake.plainq[1], &q2));
+
+	answer(&a, 0x5555, "one.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p1, 0xf001, DNS_RCODE_NOERROR));
+	run();
+	CHECK_EQ(fake.upstream_sets, 1);	/* the old one is freed */
+	CHECK_EQ(fake.upstream_freed_gen, oldgen);
+	CHECK_EQ(fake.plain_sets, sets);	/* old fallback out, new in */
+
+	answer(&a, 0x6666, "two.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_plain_reply(&fake.plainq[1], 0, a.buf, a.len);
+	CHECK(got(&p2, 0xf002, DNS_RCODE_NOERROR));
+	run();
+	CHECK_EQ(fake.upstream_sets, 1);	/* the current one stays */
+
+	/* A reload that fails changes nothing, and keeps cfg ours. */
+	cfg = make_cfg(ENC_ONLY);
+	fake.listen_update_fail = 1;
+	CHECK_EQ(proxy_reload(px, cfg), -1);
+	free_cfg(cfg);
+	CHECK_EQ(fake.upstream_sets, 1);
+	CHECK_EQ(fake.plain_sets, sets);
+	ask(&p3, &q3, 0xf003, "three.lab.test");
+	CHECK(fake.doh[2].client == &cur->client[0]);
+
+	CHECK_EQ(st->answered_fallback, 2);
+	CHECK_EQ(st->answered_doh, 0);
+
+	/* Shutting down answers what is in flight. */
+	proxy_stop(px);
+	CHECK(got(&p3, 0xf003, DNS_RCODE_SERVFAIL));
+	CHECK(fake.doh[2].cancelled);
+	CHECK_EQ(st->pending, 0);
+	stop();
+}
+
+/* Steady state: no allocation per query, on DoH or on the fallback. */
+static void
+test_no_malloc(void)
+{
+	static struct fake_peer p[8];
+	struct msg q, a;
+	unsigned long allocs, frees;
+	int i, round;
+
+	start(ENC_PREF "max-pending 8\n");
+	answer(&a, 0, "a.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	ask(&p[0], &q, 1, "a.lab.test");
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p[0], 1, DNS_RCODE_NOERROR));
+	fake_reset_reqs();
+
+	/* One at a time, by DoH and by the fallback. */
+	allocs = nalloc;
+	frees = nfree;
+	for (i = 0; i < 20; i++) {
+		ask(&p[0], &q, (uint16_t)(100 + i), "a.lab.test");
+		if (i % 2 == 0) {
+			fake_doh_reply(&fake.doh[fake.ndoh - 1], DOH_OK,
+			    a.buf, a.len);
+		} else {
+			fake_doh_reply(&fake.doh[fake.ndoh - 1],
+			    DOH_ERR_CONNECT, NULL, 0);
+			fake_plain_reply(&fake.plainq[fake.nplain - 1], 0,
+			    a.buf, a.len);
+		}
+		CHECK(got(&p[0], (uint16_t)(100 + i), DNS_RCODE_NOERROR));
+	}
+	CHECK_EQ(nalloc - allocs, 0);
+	CHECK_EQ(nfree - frees, 0);
+	fake_reset_reqs();
+
+	/* Eight at once: the first time makes the objects, then none. */
+	for (round = 0; round < 2; round++) {
+		allocs = nalloc;
+		for (i = 0; i < 8; i++)
+			ask(&p[i], &q, (uint16_t)(200 + i), "a.lab.test");
+		for (i = 0; i < 8; i++)
+			fake_doh_reply(&fake.doh[i], DOH_OK, a.buf, a.len);
+		for (i = 0; i < 8; i++)
+			CHECK(got(&p[i], (uint16_t)(200 + i),
+			    DNS_RCODE_NOERROR));
+		if (round == 0)
+			CHECK_EQ(nalloc - allocs, 7);	/* 1 spare already */
+		else
+			CHECK_EQ(nalloc - allocs, 0);
+		fake_reset_reqs();
+	}
+
+	/* A query longer than a pooled object: its own, freed after. */
+	allocs = nalloc;
+	frees = nfree;
+	fake_peer_init(&p[0], LISTEN_TCP);
+	query(&q, 300, "a.lab.test", T_A, 1232, 600);
+	CHECK(q.len > 512);
+	fake_query(&p[0], q.buf, q.len);
+	CHECK(sent(&fake.doh[0], &q));
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p[0], 300, DNS_RCODE_NOERROR));
+	CHECK_EQ(nalloc - allocs, 1);
+	CHECK_EQ(nfree - frees, 1);
+	stop();
+}
+
+int
+main(void)
+{
+	log_init("test_proxy", getenv("TEST_DEBUG") != NULL ?
+	    LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR, 0);
+	if ((base = event_base_new()) == NULL)
+		return 1;
+	test_doh_answer();
+	test_bad_queries();
+	test_encrypted_only();
+	test_encrypted_preferred();
+	test_fallback_and_back();
+	test_plaintext();
+	test_max_pending();
+	test_reload();
+	test_no_malloc();
+	event_base_free(base);
+	return check_summary();
+}
