@@ -117,7 +117,8 @@ struct doh_session {
 	struct event		*rev;	/* armed from the handshake on */
 	struct event		*wev;	/* armed while a write is blocked */
 	int			 wev_on;
-	struct event		*tick;
+	struct clock_timer	 tick;
+	unsigned		 tick_ms;	/* its period */
 	uint8_t			*out;	/* TLS plaintext not yet written */
 	size_t			 outlen, outcap;
 	struct doh_req_list	 streams;
@@ -165,7 +166,7 @@ struct doh_client {
 	struct doh_req_list	 pool;		/* free requests for reuse */
 	size_t			 npool;
 	struct event		*kick;
-	struct event		*retry;
+	struct clock_timer	 retry;
 	struct tls_resume	 resume;
 	doh_connected_cb	*connected_cb;
 	void			*connected_arg;
@@ -309,8 +310,6 @@ client_set_state(struct doh_client *c, enum doh_state st)
 static void
 client_backoff(struct doh_client *c, enum doh_result res, const char *why)
 {
-	struct timeval tv;
-
 	if (!c->backoff_logged)
 		log_warnx("upstream %s: unreachable (%s); retrying in the "
 		    "background", c->name, why);
@@ -323,18 +322,14 @@ client_backoff(struct doh_client *c, enum doh_result res, const char *why)
 		c->backoff_ms = DOH_BACKOFF_MAX_MS;
 	client_set_state(c, DOH_BACKOFF);
 	fail_waiting(c, res);
-	tv.tv_sec = c->backoff_ms / 1000;
-	tv.tv_usec = (c->backoff_ms % 1000) * 1000;
-	evtimer_add(c->retry, &tv);
+	clock_timer_add(&c->retry, c->backoff_ms);
 }
 
 static void
-retry_cb(evutil_socket_t fd, short ev, void *arg)
+retry_cb(void *arg)
 {
 	struct doh_client *c = arg;
 
-	(void)fd;
-	(void)ev;
 	if (c->state == DOH_BACKOFF && c->naddrs > 0) {
 		c->addr_tries = c->naddrs;
 		client_connect(c);
@@ -590,8 +585,7 @@ session_set_state(struct doh_session *s, enum sess_state st)
 	if (s->wev != NULL)
 		event_del(s->wev);
 	s->wev_on = 0;
-	if (s->tick != NULL)
-		evtimer_del(s->tick);
+	clock_timer_del(&s->tick);
 	if (s->ssl != NULL) {
 		SSL_free(s->ssl);
 		s->ssl = NULL;
@@ -621,8 +615,7 @@ session_free(struct doh_session *s)
 		event_free(s->rev);
 	if (s->wev != NULL)
 		event_free(s->wev);
-	if (s->tick != NULL)
-		event_free(s->tick);
+	clock_timer_del(&s->tick);
 	free(s->out);
 	free(s);
 }
@@ -1185,14 +1178,14 @@ session_write_cb(evutil_socket_t fd, short ev, void *arg)
  * checked a few times a timeout.
  */
 static void
-session_tick_cb(evutil_socket_t fd, short ev, void *arg)
+session_tick_cb(void *arg)
 {
 	struct doh_session *s = arg;
 	struct doh_client *c = s->c;
 	uint64_t now = clock_ms(), heard, quiet;
 
-	(void)fd;
-	(void)ev;
+	if (s->state != SESS_DEAD)
+		clock_timer_add(&s->tick, s->tick_ms);
 	switch (s->state) {
 	case SESS_TCP:
 	case SESS_TLS:
@@ -1241,6 +1234,7 @@ session_new(struct doh_client *c)
 	s->c = c;
 	s->fd = -1;
 	s->state = SESS_TCP;
+	clock_timer_init(&s->tick, c->base, session_tick_cb, s);
 	TAILQ_INIT(&s->streams);
 	s->started_ms = clock_ms();
 	return s;
@@ -1255,7 +1249,6 @@ client_connect(struct doh_client *c)
 {
 	struct doh_session *s;
 	struct sockaddr_storage *ss;
-	struct timeval tv;
 	unsigned tick;
 	int one = 1;
 
@@ -1279,13 +1272,8 @@ client_connect(struct doh_client *c)
 		tick = 50;
 	if (tick > 1000)
 		tick = 1000;
-	tv.tv_sec = tick / 1000;
-	tv.tv_usec = (tick % 1000) * 1000;
-	if ((s->tick = event_new(c->base, -1, EV_PERSIST, session_tick_cb,
-	    s)) == NULL || evtimer_add(s->tick, &tv) == -1) {
-		session_kill(s, DOH_ERR_CONNECT, "out of memory");
-		return;
-	}
+	s->tick_ms = tick;
+	clock_timer_add(&s->tick, tick);
 	ss = &c->addrs[c->addr_idx];
 	log_debug("upstream %s: connecting (address %zu of %zu)", c->name,
 	    c->addr_idx + 1, c->naddrs);
@@ -1357,6 +1345,7 @@ doh_new(struct event_base *base, const struct doh_params *p,
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->base = base;
+	clock_timer_init(&c->retry, base, retry_cb, c);
 	c->port = p->port;
 	c->host_is_ip = p->host_is_ip;
 	c->use_get = p->use_get;
@@ -1382,8 +1371,7 @@ doh_new(struct event_base *base, const struct doh_params *p,
 		snprintf(c->authority, n, v6 ? "[%s]:%u" : "%s:%u", p->host,
 		    p->port);
 	snprintf(c->name, n, v6 ? "[%s]:%u" : "%s:%u", p->host, p->port);
-	if ((c->kick = event_new(base, -1, 0, kick_cb, c)) == NULL ||
-	    (c->retry = evtimer_new(base, retry_cb, c)) == NULL)
+	if ((c->kick = event_new(base, -1, 0, kick_cb, c)) == NULL)
 		goto fail;
 	return c;
  fail:
@@ -1411,7 +1399,7 @@ doh_set_addrs(struct doh_client *c, const struct sockaddr_storage *ss,
 	if (c->state == DOH_NOADDR)
 		client_set_state(c, DOH_IDLE);
 	else if (c->state == DOH_BACKOFF && c->cur == NULL &&
-	    !evtimer_pending(c->retry, NULL)) {
+	    !clock_timer_pending(&c->retry)) {
 		/* Backing off for want of an address: a fresh start. */
 		client_set_state(c, DOH_IDLE);
 		client_connect(c);
@@ -1552,8 +1540,7 @@ doh_free(struct doh_client *c)
 	}
 	if (c->kick != NULL)
 		event_free(c->kick);
-	if (c->retry != NULL)
-		event_free(c->retry);
+	clock_timer_del(&c->retry);
 	tls_resume_clear(&c->resume);
 	free(c->host);
 	free(c->path);

@@ -29,6 +29,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "dohstub/clock.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
@@ -47,7 +48,7 @@
 #define UDP_PEER_POOL		1024	/* released peers kept for reuse */
 #define TCP_BACKLOG		128
 #define TCP_FRAME_MAX		(2 + 65535)
-#define ACCEPT_PAUSE_SEC	1	/* after accept fails (EMFILE...) */
+#define ACCEPT_PAUSE_MS		1000	/* after accept fails (EMFILE...) */
 #define ADDRSTRLEN		(INET6_ADDRSTRLEN + sizeof("[]:65535"))
 
 const char *const listen_transport_names[] = {
@@ -123,7 +124,7 @@ struct udp_io {
 struct tcp_listener {
 	struct listener		*l;
 	struct evconnlistener	*lev;
-	struct event		*pause;		/* re-enables lev */
+	struct clock_timer	 pause;		/* re-enables lev */
 	struct config_addr	 addr;
 	int			 inherited;	/* socket activation */
 	char			 name[ADDRSTRLEN];
@@ -143,7 +144,7 @@ struct tcp_conn {
 	TAILQ_ENTRY(tcp_conn)	 entry;
 	struct listener		*l;		/* NULL once closed */
 	struct bufferevent	*bev;
-	struct event		*idle;
+	struct clock_timer	 idle;
 	struct event		*kick;		/* resume reading, deferred */
 	enum tcp_state		 state;
 	unsigned		 refs;		/* open + one per peer */
@@ -772,9 +773,7 @@ tcp_close(struct tcp_conn *c, const char *why)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	c->bev = NULL;
-	if (c->idle != NULL)
-		event_free(c->idle);
-	c->idle = NULL;
+	clock_timer_del(&c->idle);
 	if (c->kick != NULL)
 		event_free(c->kick);
 	c->kick = NULL;
@@ -790,21 +789,16 @@ tcp_close(struct tcp_conn *c, const char *why)
 static void
 tcp_idle_arm(struct tcp_conn *c)
 {
-	struct timeval tv;
 	unsigned ms = c->l->cfg->tcp_idle_timeout_ms;
 
 	if (ms == 0)
 		return;
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(c->idle, &tv);
+	clock_timer_add(&c->idle, ms);
 }
 
 static void
-tcp_idlecb(evutil_socket_t fd, short events, void *arg)
+tcp_idlecb(void *arg)
 {
-	(void)fd;
-	(void)events;
 	tcp_close(arg, "idle");
 }
 
@@ -861,7 +855,7 @@ tcp_process(struct tcp_conn *c)
 		p->conn = c;
 		c->refs++;
 		c->inflight++;
-		evtimer_del(c->idle);	/* not idle while answers are due */
+		clock_timer_del(&c->idle);	/* not idle while answers are due */
 		l->cb(&p->peer, buf + 2, msglen, l->arg);
 		if (c->state == TCP_CLOSED)
 			break;
@@ -892,7 +886,7 @@ tcp_update(struct tcp_conn *c)
 	if (c->state == TCP_CLOSED)
 		return;
 	unsent = evbuffer_get_length(bufferevent_get_output(c->bev));
-	if (c->inflight == 0 && !evtimer_pending(c->idle, NULL))
+	if (c->inflight == 0 && !clock_timer_pending(&c->idle))
 		tcp_idle_arm(c);
 	if (c->state == TCP_DRAINING) {
 		if (c->inflight == 0 && unsent == 0)
@@ -1024,6 +1018,7 @@ tcp_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 		close(fd);
 		return;
 	}
+	clock_timer_init(&c->idle, l->base, tcp_idlecb, c);
 	c->l = l;
 	c->refs = 1;
 	c->state = TCP_OPEN;
@@ -1037,9 +1032,8 @@ tcp_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 		close(fd);
 		goto fail;
 	}
-	c->idle = evtimer_new(l->base, tcp_idlecb, c);
 	c->kick = event_new(l->base, -1, 0, tcp_kickcb, c);
-	if (c->idle == NULL || c->kick == NULL)
+	if (c->kick == NULL)
 		goto fail;
 	bufferevent_setcb(c->bev, tcp_readcb, tcp_writecb, tcp_eventcb, c);
 	if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) == -1)
@@ -1053,12 +1047,10 @@ fail:
 }
 
 static void
-tcp_pausecb(evutil_socket_t fd, short events, void *arg)
+tcp_pausecb(void *arg)
 {
 	struct tcp_listener *t = arg;
 
-	(void)fd;
-	(void)events;
 	evconnlistener_enable(t->lev);
 }
 
@@ -1067,11 +1059,10 @@ static void
 tcp_errorcb(struct evconnlistener *lev, void *arg)
 {
 	struct tcp_listener *t = arg;
-	struct timeval tv = { ACCEPT_PAUSE_SEC, 0 };
 
 	log_warn("tcp %s: accept", t->name);
 	evconnlistener_disable(lev);
-	evtimer_add(t->pause, &tv);
+	clock_timer_add(&t->pause, ACCEPT_PAUSE_MS);
 }
 
 static void
@@ -1079,8 +1070,7 @@ tcp_listener_free(struct tcp_listener *t)
 {
 	if (t == NULL)
 		return;
-	if (t->pause != NULL)
-		event_free(t->pause);
+	clock_timer_del(&t->pause);
 	if (t->lev != NULL)
 		evconnlistener_free(t->lev);
 	free(t);
@@ -1103,6 +1093,7 @@ tcp_open(struct listener *l, const struct config_addr *a, int fd,
 		close(fd);
 		return NULL;
 	}
+	clock_timer_init(&t->pause, l->base, tcp_pausecb, t);
 	t->l = l;
 	t->addr = *a;
 	t->inherited = inherited;
@@ -1113,11 +1104,6 @@ tcp_open(struct listener *l, const struct config_addr *a, int fd,
 		log_warnx("tcp %s: cannot listen", name);
 		close(fd);
 		free(t);
-		return NULL;
-	}
-	if ((t->pause = evtimer_new(l->base, tcp_pausecb, t)) == NULL) {
-		log_warnx("tcp %s: cannot make timer", name);
-		tcp_listener_free(t);
 		return NULL;
 	}
 	evconnlistener_set_error_cb(t->lev, tcp_errorcb);
