@@ -17,7 +17,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config_upstream u;
 	struct config_resolve r;
-	struct config_addr a, b;
+	struct addr a, b;
 	char err[CONFIG_ERRLEN], buf[CONFIG_ADDRSTRLEN], *s;
 	size_t i;
 

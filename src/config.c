@@ -145,7 +145,7 @@ config_fmt_duration(unsigned ms, char *buf, size_t size)
  */
 static int
 config_ip(const char *s, size_t n, int brackets, uint16_t port,
-    struct config_addr *out)
+    struct addr *out)
 {
 	char buf[INET6_ADDRSTRLEN];
 	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
@@ -181,7 +181,7 @@ config_ip(const char *s, size_t n, int brackets, uint16_t port,
 }
 
 static void
-config_addr_setport(struct config_addr *a, uint16_t port)
+config_addr_setport(struct addr *a, uint16_t port)
 {
 	if (a->ss.ss_family == AF_INET)
 		((struct sockaddr_in *)&a->ss)->sin_port = htons(port);
@@ -190,7 +190,7 @@ config_addr_setport(struct config_addr *a, uint16_t port)
 }
 
 static uint16_t
-config_addr_port(const struct config_addr *a)
+config_addr_port(const struct addr *a)
 {
 	if (a->ss.ss_family == AF_INET)
 		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
@@ -200,7 +200,7 @@ config_addr_port(const struct config_addr *a)
 }
 
 static int
-config_same_ip(const struct config_addr *a, const struct config_addr *b)
+config_same_ip(const struct addr *a, const struct addr *b)
 {
 	const struct sockaddr_in *a4, *b4;
 	const struct sockaddr_in6 *a6, *b6;
@@ -222,7 +222,7 @@ config_same_ip(const struct config_addr *a, const struct config_addr *b)
 }
 
 static int
-config_is_wildcard(const struct config_addr *a)
+config_is_wildcard(const struct addr *a)
 {
 	const struct sockaddr_in6 *sin6;
 
@@ -237,7 +237,7 @@ config_is_wildcard(const struct config_addr *a)
 }
 
 static int
-config_is_loopback(const struct config_addr *a)
+config_is_loopback(const struct addr *a)
 {
 	const struct sockaddr_in6 *sin6;
 	uint32_t ip;
@@ -260,9 +260,9 @@ config_is_loopback(const struct config_addr *a)
  * the loopback addresses too; an IPv6 one may be dual-stack.
  */
 static int
-config_is_ours(const struct config *cfg, const struct config_addr *a)
+config_is_ours(const struct config *cfg, const struct addr *a)
 {
-	const struct config_addr *l;
+	const struct addr *l;
 	size_t i;
 
 	for (i = 0; i < cfg->nlisten; i++) {
@@ -281,7 +281,7 @@ config_is_ours(const struct config *cfg, const struct config_addr *a)
 
 /* The address alone: "192.0.2.1" or "[2001:db8::1]". */
 static const char *
-config_ip_str(const struct config_addr *a, char *buf, size_t size)
+config_ip_str(const struct addr *a, char *buf, size_t size)
 {
 	char ip[INET6_ADDRSTRLEN];
 	const void *src;
@@ -308,7 +308,7 @@ config_ip_str(const struct config_addr *a, char *buf, size_t size)
 }
 
 const char *
-config_addr_str(const struct config_addr *a, char *buf, size_t size)
+config_addr_str(const struct addr *a, char *buf, size_t size)
 {
 	size_t n;
 
@@ -369,9 +369,9 @@ config_looks_ipv4(const char *s, size_t n)
 
 int
 config_parse_addr(const char *s, uint16_t default_port,
-    struct config_addr *out, char *err, size_t errlen)
+    struct addr *out, char *err, size_t errlen)
 {
-	struct config_addr a;
+	struct addr a;
 	const char *colon, *rb, *portstr = NULL;
 	size_t hlen;
 	uint16_t port = default_port;
@@ -422,7 +422,7 @@ config_parse_url(const char *s, struct config_upstream *out, char *err,
     size_t errlen)
 {
 	static const char scheme[] = "https://";
-	struct config_addr a;
+	struct addr a;
 	const char *auth, *end, *he, *hs, *portp = NULL;
 	size_t i, hlen;
 	uint16_t port = CONFIG_HTTPS_PORT;
@@ -683,10 +683,10 @@ config_strdup_to(char **dst, const char *v, char *reason, size_t len)
 }
 
 static int
-config_add_addr(struct config_addr *list, size_t *n, size_t max,
+config_add_addr(struct addr *list, size_t *n, size_t max,
     int server, const char *v, char *reason, size_t len)
 {
-	struct config_addr a;
+	struct addr a;
 
 	if (*n >= max) {
 		config_errf(reason, len, "too many (at most %zu)", max);
@@ -929,7 +929,7 @@ set_log_format(struct config *cfg, const char *v, char *reason, size_t len)
 static int
 set_metrics(struct config *cfg, const char *v, char *reason, size_t len)
 {
-	struct config_addr a;
+	struct addr a;
 
 	if (config_parse_addr(v, 0, &a, reason, len) == -1)
 		return -1;
@@ -1244,7 +1244,7 @@ config_parse_buf(struct config *cfg, const char *name, const char *buf,
 static int
 config_is_ip(const char *s, size_t n)
 {
-	struct config_addr a;
+	struct addr a;
 
 	return config_ip(s, n, 1, 0, &a) == 0;
 }
@@ -1374,9 +1374,9 @@ config_parse_env(struct config *cfg, char *const envp[], char *err,
  */
 static ssize_t
 config_nameservers(const struct config *cfg, const char *path,
-    struct config_addr *out, size_t max)
+    struct addr *out, size_t max)
 {
-	struct config_addr a;
+	struct addr a;
 	char *buf, *line, *next, *p, *tok;
 	size_t len, n = 0, i;
 	int dup;
@@ -1411,7 +1411,7 @@ config_nameservers(const struct config *cfg, const char *path,
 
 static int
 config_check_loops(const struct config *cfg, const char *key,
-    const struct config_addr *list, size_t n, char *err, size_t errlen)
+    const struct addr *list, size_t n, char *err, size_t errlen)
 {
 	char a[CONFIG_ADDRSTRLEN];
 	size_t i;
@@ -1430,7 +1430,7 @@ int
 config_finalize(struct config *cfg, const char *resolv_conf, char *err,
     size_t errlen)
 {
-	struct config_addr ns[CONFIG_MAX_SERVERS];
+	struct addr ns[CONFIG_MAX_SERVERS];
 	const struct config_upstream *u;
 	const struct config_resolve *r;
 	char a[CONFIG_ADDRSTRLEN];
@@ -1554,7 +1554,7 @@ config_print_value(FILE *fp, const char *key, const char *v)
 }
 
 static void
-config_print_addrs(FILE *fp, const char *key, const struct config_addr *list,
+config_print_addrs(FILE *fp, const char *key, const struct addr *list,
     size_t n)
 {
 	char a[CONFIG_ADDRSTRLEN];

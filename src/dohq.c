@@ -129,7 +129,7 @@ struct dohq {
 	int			 conf_given;
 	struct config_resolve	 resolve[CONFIG_MAX_RESOLVE];
 	size_t			 nresolve;
-	struct config_addr	 bootstrap[CONFIG_MAX_SERVERS];
+	struct addr	 bootstrap[CONFIG_MAX_SERVERS];
 	size_t			 nbootstrap;
 	struct dohq_spec	*specs;
 	size_t			 nspecs;
@@ -649,7 +649,7 @@ static void
 start_queries(struct dohq *d)
 {
 	struct doh_params p;
-	struct config_addr a;
+	struct addr a;
 
 	/* Named in messages until a connection says which one it was. */
 	memset(&a, 0, sizeof(a));
@@ -709,7 +709,7 @@ static int
 resolve_server(struct dohq *d)
 {
 	const struct config_resolve *pin;
-	struct config_addr a;
+	struct addr a;
 	struct addrinfo hints, *res, *ai;
 	char port[8], err[CONFIG_ERRLEN];
 	size_t i;
@@ -1110,7 +1110,7 @@ connected_cb(struct doh_client *c, const struct doh_conn_info *info,
     void *arg)
 {
 	struct dohq *d = arg;
-	struct config_addr a;
+	struct addr a;
 	struct dohq_job *j;
 	size_t i;
 

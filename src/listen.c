@@ -54,7 +54,7 @@ struct udp_listener {
 	struct listener		*l;
 	struct udp_sock		*sock;
 	struct event		*ev;
-	struct config_addr	 addr;
+	struct addr	 addr;
 	int			 wildcard;	/* answer from query's dst */
 	int			 inherited;	/* socket activation */
 	char			 name[ADDRSTRLEN];
@@ -74,7 +74,7 @@ struct tcp_listener {
 	struct listener		*l;
 	struct evconnlistener	*lev;
 	struct event		*pause;		/* re-enables lev */
-	struct config_addr	 addr;
+	struct addr	 addr;
 	int			 inherited;	/* socket activation */
 	char			 name[ADDRSTRLEN];
 };
@@ -131,9 +131,9 @@ static void	tcp_respond(struct listen_peer *, const uint8_t *, size_t);
 static void	tcp_release(struct listen_peer *);
 static void	tcp_update(struct tcp_conn *);
 static struct udp_listener *udp_open(struct listener *,
-		    const struct config_addr *, int, const char *);
+		    const struct addr *, int, const char *);
 static struct tcp_listener *tcp_open(struct listener *,
-		    const struct config_addr *, int, const char *);
+		    const struct addr *, int, const char *);
 
 static const struct listen_peer_ops udp_ops = { udp_respond, udp_release };
 static const struct listen_peer_ops tcp_ops = { tcp_respond, tcp_release };
@@ -181,7 +181,7 @@ addr_is_wildcard(const struct sockaddr *sa)
 static struct inherited {
 	int			fd;
 	int			type;
-	struct config_addr	addr;
+	struct addr	addr;
 } inherited_pool[LISTEN_MAX_SOCKETS];
 static size_t ninherited;
 
@@ -230,7 +230,7 @@ listen_inherit(int fd)
 
 /* An inherited socket for a and type, taken out of the pool, or -1. */
 static int
-inherited_take(const struct config_addr *a, int type)
+inherited_take(const struct addr *a, int type)
 {
 	size_t i;
 	int fd;
@@ -276,7 +276,7 @@ inherited_adopt(struct listener *l)
 }
 
 static int
-sock_open(const struct config_addr *a, int type, const char *name)
+sock_open(const struct addr *a, int type, const char *name)
 {
 	const char *proto = type == SOCK_DGRAM ? "udp" : "tcp";
 	int fd, rc, on = 1;
@@ -497,7 +497,7 @@ udp_listener_free(struct udp_listener *u)
 
 /* A UDP listener on a, from fd if not -1 (an inherited socket). */
 static struct udp_listener *
-udp_open(struct listener *l, const struct config_addr *a, int fd,
+udp_open(struct listener *l, const struct addr *a, int fd,
     const char *name)
 {
 	struct udp_listener *u;
@@ -870,7 +870,7 @@ tcp_listener_free(struct tcp_listener *t)
 
 /* A TCP listener on a, from fd if not -1 (an inherited socket). */
 static struct tcp_listener *
-tcp_open(struct listener *l, const struct config_addr *a, int fd,
+tcp_open(struct listener *l, const struct addr *a, int fd,
     const char *name)
 {
 	struct tcp_listener *t;
@@ -909,7 +909,7 @@ tcp_open(struct listener *l, const struct config_addr *a, int fd,
 /* The listener */
 
 static int
-addr_eq(const struct config_addr *a, const struct config_addr *b)
+addr_eq(const struct addr *a, const struct addr *b)
 {
 	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
@@ -927,7 +927,7 @@ listen_apply(struct listener *l, const struct config *cfg)
 	struct tcp_listener *nt[LISTEN_MAX_SOCKETS], *newt[CONFIG_MAX_LISTEN];
 	int ukeep[LISTEN_MAX_SOCKETS] = { 0 }, tkeep[LISTEN_MAX_SOCKETS] = { 0 };
 	size_t nnu = 0, nnt = 0, nnewu = 0, nnewt = 0, i, j;
-	const struct config_addr *a;
+	const struct addr *a;
 	char name[ADDRSTRLEN];
 
 	/* Inherited sockets stay whatever the configuration says. */

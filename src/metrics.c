@@ -284,7 +284,7 @@ metrics_cb(struct evhttp_request *req, void *arg)
 }
 
 struct metrics *
-metrics_new(struct event_base *base, const struct config_addr *addr,
+metrics_new(struct event_base *base, const struct addr *addr,
     struct proxy *px)
 {
 	struct metrics *m;

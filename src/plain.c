@@ -102,7 +102,7 @@ static void	plain_send_done(void *, int, int, unsigned char *, int);
 static void	plain_addr_done(void *, int, int, struct ares_addrinfo *);
 
 struct plain *
-plain_new(struct event_base *base, const struct config_addr *servers,
+plain_new(struct event_base *base, const struct addr *servers,
     size_t nservers, unsigned timeout_ms, int tries)
 {
 	static char lookups[] = "b";	/* DNS only, never /etc/hosts */

@@ -126,7 +126,7 @@ print_str(const struct config *cfg)
 }
 
 static const char *
-addr_str(const struct config_addr *a)
+addr_str(const struct addr *a)
 {
 	static char buf[4][CONFIG_ADDRSTRLEN];
 	static int i;
@@ -584,7 +584,7 @@ test_numbers(void)
 static void
 test_addr(void)
 {
-	struct config_addr a;
+	struct addr a;
 	char buf[CONFIG_ADDRSTRLEN];
 
 	CHECK_EQ(config_parse_addr("127.0.0.1", 53, &a, errbuf,

@@ -191,7 +191,7 @@ count_fds(void)
 }
 
 static void
-make_addr(struct config_addr *a, const char *ip, uint16_t port)
+make_addr(struct addr *a, const char *ip, uint16_t port)
 {
 	struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
@@ -237,7 +237,7 @@ addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 static uint16_t
 free_port(const char *ip)
 {
-	struct config_addr a;
+	struct addr a;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	uint16_t port = 0;
@@ -273,7 +273,7 @@ cfg_init(struct config *cfg)
 
 /* A listener on ip at a free port, written to *a. */
 static struct listener *
-start(struct config *cfg, const char *ip, struct config_addr *a)
+start(struct config *cfg, const char *ip, struct addr *a)
 {
 	struct listener *l;
 	int tries;
@@ -321,7 +321,7 @@ udp_ready(void *arg)
 
 /* Send msg to a, wait for the answer into buf; its length or -1. */
 static ssize_t
-udp_ask(int fd, const struct config_addr *a, const void *msg, size_t len,
+udp_ask(int fd, const struct addr *a, const void *msg, size_t len,
     uint8_t *buf, size_t cap, struct sockaddr_storage *from)
 {
 	struct udp_wait w = { fd, buf, cap, -1, { 0 } };
@@ -337,7 +337,7 @@ udp_ask(int fd, const struct config_addr *a, const void *msg, size_t len,
 }
 
 static struct tcpc *
-tcpc_open(const struct config_addr *a, int rcvbuf)
+tcpc_open(const struct addr *a, int rcvbuf)
 {
 	struct tcpc *c;
 
@@ -491,7 +491,7 @@ static void
 test_bind_fail(void)
 {
 	struct config cfg;
-	struct config_addr busy;
+	struct addr busy;
 	int fd, before;
 
 	before = count_fds();
@@ -518,7 +518,7 @@ static void
 test_udp(const char *ip)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct sockaddr_storage from, me;
 	socklen_t sl = sizeof(me);
@@ -551,7 +551,7 @@ static void
 test_udp_wildcard(const char *any, const char *const *dsts, size_t ndst)
 {
 	struct config cfg;
-	struct config_addr a, dst;
+	struct addr a, dst;
 	struct listener *l;
 	struct sockaddr_storage from;
 	uint8_t buf[512];
@@ -580,7 +580,7 @@ static void
 test_udp_large(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	uint8_t *q, *buf;
 	size_t len = 65507;
@@ -611,7 +611,7 @@ static void
 test_tcp_one(const char *ip)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	struct sockaddr_storage me;
@@ -645,7 +645,7 @@ static void
 test_tcp_pipelined(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t buf[1024], out[512];
@@ -680,7 +680,7 @@ static void
 test_tcp_trickle(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t buf[1024], out[512];
@@ -717,7 +717,7 @@ static void
 test_tcp_zero_length(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t buf[64];
@@ -749,7 +749,7 @@ static void
 test_tcp_client_gone(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	struct linger lg = { 1, 0 };
@@ -790,7 +790,7 @@ static void
 test_tcp_half_close(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t buf[64], out[64];
@@ -821,7 +821,7 @@ static void
 test_tcp_max_clients(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c[4];
 	uint8_t buf[64], out[64];
@@ -867,7 +867,7 @@ static void
 test_tcp_idle(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *silent, *waiting;
 	uint8_t buf[64], out[64];
@@ -917,7 +917,7 @@ static void
 test_tcp_backpressure(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t *buf;
@@ -976,7 +976,7 @@ static void
 test_tcp_resume(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t buf[100 * 32], out[64];
@@ -1014,7 +1014,7 @@ static void
 test_free_held(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c, *c2;
 	uint8_t buf[64], out[64];

@@ -455,10 +455,10 @@ fake_free(struct fake *f)
 	free(f);
 }
 
-static struct config_addr
+static struct addr
 fake_addr(const struct fake *f)
 {
-	struct config_addr a;
+	struct addr a;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
 
 	memset(&a, 0, sizeof(a));
@@ -614,7 +614,7 @@ static void
 test_forward(void)
 {
 	struct fake *f = fake_new(FAKE_ANSWER, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
 	struct answer a, b;
 	uint8_t q[512], q2[512];
@@ -677,7 +677,7 @@ test_rcode_passthrough(void)
 	static const int rcodes[] = { 2, 3, 5 };
 	struct fake *f1 = fake_new(FAKE_ANSWER, 0);
 	struct fake *f2 = fake_new(FAKE_ANSWER, 0);
-	struct config_addr sa[2] = { fake_addr(f1), fake_addr(f2) };
+	struct addr sa[2] = { fake_addr(f1), fake_addr(f2) };
 	struct plain *p = plain_new(base, sa, 2, 1000, 2);
 	struct answer a;
 	uint8_t q[512];
@@ -709,7 +709,7 @@ static void
 test_tc_retry(void)
 {
 	struct fake *f = fake_new(FAKE_TC, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
 	struct answer a;
 	uint8_t q[512], full[4096];
@@ -741,7 +741,7 @@ static void
 test_bogus_ignored(void)
 {
 	struct fake *f = fake_new(FAKE_BOGUS, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 2000, 1);
 	struct answer a;
 	uint8_t q[512];
@@ -771,7 +771,7 @@ static void
 test_timeout(void)
 {
 	struct fake *f = fake_new(FAKE_SILENT, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 200, 1);
 	struct answer a;
 	uint8_t q[512];
@@ -799,7 +799,7 @@ test_failover(void)
 {
 	struct fake *f1 = fake_new(FAKE_SILENT, 0);
 	struct fake *f2 = fake_new(FAKE_ANSWER, 0);
-	struct config_addr sa[2] = { fake_addr(f1), fake_addr(f2) };
+	struct addr sa[2] = { fake_addr(f1), fake_addr(f2) };
 	struct plain *p = plain_new(base, sa, 2, 200, 1);
 	struct answer a;
 	uint8_t q[512];
@@ -828,7 +828,7 @@ static void
 test_cancel(void)
 {
 	struct fake *f = fake_new(FAKE_DELAY, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
 	struct plain_req *req;
 	struct answer a, b;
@@ -869,7 +869,7 @@ test_free_pending(void)
 {
 	struct fake *f = fake_new(FAKE_SILENT, 0);
 	struct fake *g = fake_new(FAKE_ANSWER, 0);
-	struct config_addr sa = fake_addr(f), sg = fake_addr(g);
+	struct addr sa = fake_addr(f), sg = fake_addr(g);
 	struct plain *p = plain_new(base, &sa, 1, 1000, 2);
 	struct answer a[3];
 	struct addrs ad[2];
@@ -910,7 +910,7 @@ static void
 test_resolve(void)
 {
 	struct fake *f = fake_new(FAKE_ZONE, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
 	struct addrs ad;
 	char buf[64];
@@ -970,7 +970,7 @@ test_resolve(void)
 static void
 test_new_bad(void)
 {
-	struct config_addr sa;
+	struct addr sa;
 
 	memset(&sa, 0, sizeof(sa));
 	CHECK(plain_new(base, &sa, 0, 1000, 1) == NULL);

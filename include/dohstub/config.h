@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dohstub/addr.h"
+
 #define CONFIG_MAX_LISTEN	16
 #define CONFIG_MAX_UPSTREAM	8
 #define CONFIG_MAX_RESOLVE	8
@@ -46,12 +48,6 @@ enum config_method {
 };
 extern const char *const config_method_names[];	/* "post", "get" */
 
-/* An IP address and port.  len is 0 for an unused slot. */
-struct config_addr {
-	struct sockaddr_storage	ss;
-	socklen_t		len;
-};
-
 /* An upstream from "https://HOST[:PORT]/PATH" (IPv6 HOST in brackets). */
 struct config_upstream {
 	char		*url;		/* as written */
@@ -65,21 +61,21 @@ struct config_upstream {
 struct config_resolve {
 	char			*host;
 	uint16_t		 port;
-	struct config_addr	 addrs[CONFIG_MAX_ADDRS];	/* port set */
+	struct addr	 addrs[CONFIG_MAX_ADDRS];	/* port set */
 	size_t			 naddrs;
 };
 
 struct config {
-	struct config_addr	listen[CONFIG_MAX_LISTEN];
+	struct addr	listen[CONFIG_MAX_LISTEN];
 	size_t			nlisten;
 	enum config_mode	mode;
 	struct config_upstream	upstream[CONFIG_MAX_UPSTREAM];
 	size_t			nupstream;
 	struct config_resolve	resolve[CONFIG_MAX_RESOLVE];
 	size_t			nresolve;
-	struct config_addr	bootstrap[CONFIG_MAX_SERVERS];	/* port 53 default */
+	struct addr	bootstrap[CONFIG_MAX_SERVERS];	/* port 53 default */
 	size_t			nbootstrap;
-	struct config_addr	fallback[CONFIG_MAX_SERVERS];	/* port 53 default */
+	struct addr	fallback[CONFIG_MAX_SERVERS];	/* port 53 default */
 	size_t			nfallback;
 	char			*ca_file;	/* NULL: system store */
 	enum config_method	method;
@@ -94,7 +90,7 @@ struct config {
 	int			log_level;	/* enum log_level, default info */
 	int			syslog;		/* 0: stderr */
 	int			log_json;	/* log-format json */
-	struct config_addr	metrics;	/* len 0: no endpoint */
+	struct addr	metrics;	/* len 0: no endpoint */
 	/* Private to config.c: the highest source that set each key. */
 	int			set_by[CONFIG_NKEYS];
 };
@@ -166,7 +162,7 @@ void	config_free(struct config *cfg);
  * resolve), on failure nothing is left allocated.
  */
 int	config_parse_addr(const char *s, uint16_t default_port,
-	    struct config_addr *out, char *err, size_t errlen);
+	    struct addr *out, char *err, size_t errlen);
 int	config_parse_url(const char *s, struct config_upstream *out, char *err,
 	    size_t errlen);
 int	config_parse_resolve(const char *s, struct config_resolve *out,
@@ -174,7 +170,7 @@ int	config_parse_resolve(const char *s, struct config_resolve *out,
 void	config_upstream_free(struct config_upstream *u);
 
 /* Format an address as "1.2.3.4:53" or "[::1]:53" into buf. */
-const char *config_addr_str(const struct config_addr *a, char *buf,
+const char *config_addr_str(const struct addr *a, char *buf,
 	    size_t size);
 
 /* The resolve pin for host:port, or NULL. */

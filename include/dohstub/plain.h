@@ -24,7 +24,7 @@ struct plain_req;
  * failure.
  */
 struct plain *plain_new(struct event_base *base,
-	    const struct config_addr *servers, size_t nservers,
+	    const struct addr *servers, size_t nservers,
 	    unsigned timeout_ms, int tries);
 
 /*
