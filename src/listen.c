@@ -29,6 +29,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "dohstub/addr.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
@@ -138,41 +139,6 @@ static struct tcp_listener *tcp_open(struct listener *,
 static const struct listen_peer_ops udp_ops = { udp_respond, udp_release };
 static const struct listen_peer_ops tcp_ops = { tcp_respond, tcp_release };
 
-/* config_addr_str() without the dependency: only for messages. */
-static const char *
-addr_str(const struct sockaddr *sa, char *buf, size_t size)
-{
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-	char a[INET6_ADDRSTRLEN];
-
-	switch (sa->sa_family) {
-	case AF_INET:
-		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
-		snprintf(buf, size, "%s:%u", a, ntohs(sin->sin_port));
-		break;
-	case AF_INET6:
-		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
-		snprintf(buf, size, "[%s]:%u", a, ntohs(sin6->sin6_port));
-		break;
-	default:
-		snprintf(buf, size, "(family %d)", sa->sa_family);
-		break;
-	}
-	return buf;
-}
-
-static int
-addr_is_wildcard(const struct sockaddr *sa)
-{
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-	if (sa->sa_family == AF_INET)
-		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
-	return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
-}
-
 /*
  * A bound, non-blocking, close-on-exec socket of type on a (listening if
  * SOCK_STREAM).  -1 on failure, logged with name.
@@ -257,7 +223,7 @@ inherited_adopt(struct listener *l)
 
 	while (ninherited > 0) {
 		in = inherited_pool[--ninherited];
-		addr_str((const void *)&in.addr.ss, name, sizeof(name));
+		addr_str(&in.addr, name, sizeof(name));
 		if (in.type == SOCK_DGRAM) {
 			if (l->nudp == LISTEN_MAX_SOCKETS ||
 			    (p = udp_open(l, &in.addr, in.fd, name)) == NULL)
@@ -298,7 +264,7 @@ sock_open(const struct addr *a, int type, const char *name)
 		goto fail;
 	}
 	/* A wildcard UDP socket must learn each query's destination. */
-	if (type == SOCK_DGRAM && addr_is_wildcard((const void *)&a->ss)) {
+	if (type == SOCK_DGRAM && addr_is_wildcard(a)) {
 		if (a->ss.ss_family == AF_INET)
 			rc = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on,
 			    sizeof(on));
@@ -379,7 +345,7 @@ udp_respond(struct listen_peer *peer, const uint8_t *msg, size_t len)
 	/* UDP is lossy anyway: a failed send is the client's timeout. */
 	if (sendmsg(p->sock->fd, &mh, MSG_DONTWAIT) == -1)
 		log_debug("udp %s: sendmsg %zu bytes: %s",
-		    addr_str((struct sockaddr *)&peer->addr, name,
+		    addr_sa_str((struct sockaddr *)&peer->addr, name,
 		    sizeof(name)), len, strerror(errno));
 }
 
@@ -459,7 +425,7 @@ udp_readcb(evutil_socket_t fd, short events, void *arg)
 		}
 		if (mh.msg_flags & MSG_TRUNC) {
 			log_debug("udp %s: datagram from %s too long, dropped",
-			    u->name, addr_str((struct sockaddr *)&ss, name,
+			    u->name, addr_sa_str((struct sockaddr *)&ss, name,
 			    sizeof(name)));
 			continue;
 		}
@@ -519,7 +485,7 @@ udp_open(struct listener *l, const struct addr *a, int fd,
 	u->l = l;
 	u->addr = *a;
 	u->inherited = inherited;
-	u->wildcard = addr_is_wildcard((const void *)&a->ss);
+	u->wildcard = addr_is_wildcard(a);
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	u->ev = event_new(l->base, fd, EV_READ | EV_PERSIST, udp_readcb, u);
 	if (u->ev == NULL || event_add(u->ev, NULL) == -1) {
@@ -794,7 +760,7 @@ tcp_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 	(void)lev;
 	if (l->nconns >= l->cfg->max_tcp_clients) {
 		log_debug("tcp %s: %s refused, %zu clients", t->name,
-		    addr_str(sa, name, sizeof(name)), l->nconns);
+		    addr_sa_str(sa, name, sizeof(name)), l->nconns);
 		close(fd);
 		return;
 	}
@@ -811,7 +777,7 @@ tcp_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 	c->state = TCP_OPEN;
 	memcpy(&c->addr, sa, (size_t)salen);
 	c->addrlen = (socklen_t)salen;
-	addr_str(sa, c->name, sizeof(c->name));
+	addr_sa_str(sa, c->name, sizeof(c->name));
 	TAILQ_INSERT_TAIL(&l->conns, c, entry);
 	l->nconns++;	/* from here tcp_close() cleans up */
 	c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -908,12 +874,6 @@ tcp_open(struct listener *l, const struct addr *a, int fd,
 
 /* The listener */
 
-static int
-addr_eq(const struct addr *a, const struct addr *b)
-{
-	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
-}
-
 /*
  * Make the listener's sockets those of cfg: keep the ones whose address
  * is still listed (with their clients and the peers they hold), open the
@@ -945,7 +905,7 @@ listen_apply(struct listener *l, const struct config *cfg)
 		a = &cfg->listen[i];
 		if (a->len == 0)
 			continue;
-		addr_str((const void *)&a->ss, name, sizeof(name));
+		addr_str(a, name, sizeof(name));
 		if (a->ss.ss_family != AF_INET &&
 		    a->ss.ss_family != AF_INET6) {
 			log_warnx("listen %s: not an IP address", name);

@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "dohstub/addr.h"
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
 
@@ -193,44 +194,29 @@ count_fds(void)
 static void
 make_addr(struct addr *a, const char *ip, uint16_t port)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
-
-	memset(a, 0, sizeof(*a));
-	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		a->len = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		a->len = sizeof(*sin6);
-	} else
+	if (addr_parse_ip(ip, strlen(ip), 0, port, a) == -1)
 		abort();
 }
 
+/* The port of a socket address, through the addr module. */
 static uint16_t
-addr_port(const struct sockaddr_storage *ss)
+ss_port(const struct sockaddr_storage *ss)
 {
-	if (ss->ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	struct addr a;
+
+	addr_set(&a, (const struct sockaddr *)ss, sizeof(*ss));
+	return addr_port(&a);
 }
 
 /* Same family, address and port. */
 static int
-addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+ss_eq(const struct sockaddr_storage *x, const struct sockaddr_storage *y)
 {
-	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
-	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
+	struct addr a, b;
 
-	if (a->ss_family != b->ss_family)
-		return 0;
-	if (a->ss_family == AF_INET)
-		return a4->sin_addr.s_addr == b4->sin_addr.s_addr &&
-		    a4->sin_port == b4->sin_port;
-	return memcmp(&a6->sin6_addr, &b6->sin6_addr, 16) == 0 &&
-	    a6->sin6_port == b6->sin6_port;
+	return addr_set(&a, (const struct sockaddr *)x, sizeof(*x)) == 0 &&
+	    addr_set(&b, (const struct sockaddr *)y, sizeof(*y)) == 0 &&
+	    addr_eq(&a, &b);
 }
 
 /* A port free for both UDP and TCP on ip. */
@@ -251,9 +237,9 @@ free_port(const char *ip)
 		if (t != -1 && u != -1 &&
 		    bind(t, (struct sockaddr *)&a.ss, a.len) == 0 &&
 		    getsockname(t, (struct sockaddr *)&ss, &sl) == 0) {
-			make_addr(&a, ip, addr_port(&ss));
+			make_addr(&a, ip, ss_port(&ss));
 			if (bind(u, (struct sockaddr *)&a.ss, a.len) == 0)
-				port = addr_port(&ss);
+				port = ss_port(&ss);
 		}
 		if (t != -1)
 			close(t);
@@ -536,12 +522,12 @@ test_udp(const char *ip)
 	CHECK_EQ(udp_ask(fd, &a, q, sizeof(q), buf, sizeof(buf), &from),
 	    sizeof(q));
 	CHECK(memcmp(buf, q, sizeof(q)) == 0);
-	CHECK(addr_eq(&from, &a.ss));
+	CHECK(ss_eq(&from, &a.ss));
 	CHECK_EQ(ncalls, calls + 1);
 	CHECK_EQ(last.transport, LISTEN_UDP);
 	CHECK_EQ(last.len, sizeof(q));
 	getsockname(fd, (struct sockaddr *)&me, &sl);
-	CHECK_EQ(addr_port(&last.addr), addr_port(&me));
+	CHECK_EQ(ss_port(&last.addr), ss_port(&me));
 	close(fd);
 	listen_free(l);
 }
@@ -565,11 +551,11 @@ test_udp_wildcard(const char *any, const char *const *dsts, size_t ndst)
 		return;
 	}
 	for (i = 0; i < ndst; i++) {
-		make_addr(&dst, dsts[i], addr_port(&a.ss));
+		make_addr(&dst, dsts[i], ss_port(&a.ss));
 		fd = udp_client(dst.ss.ss_family);
 		CHECK_EQ(udp_ask(fd, &dst, q, sizeof(q), buf, sizeof(buf),
 		    &from), sizeof(q));
-		CHECK(addr_eq(&from, &dst.ss));
+		CHECK(ss_eq(&from, &dst.ss));
 		close(fd);
 	}
 	listen_free(l);
@@ -633,7 +619,7 @@ test_tcp_one(const char *ip)
 	CHECK(memcmp(out, q, sizeof(q)) == 0);
 	CHECK_EQ(last.transport, LISTEN_TCP);
 	getsockname(c->fd, (struct sockaddr *)&me, &sl);
-	CHECK(addr_eq(&last.addr, &me));
+	CHECK(ss_eq(&last.addr, &me));
 	CHECK_EQ(listen_tcp_clients(l), 1);
 	tcpc_close(c);
 	CHECK_EQ(wait_clients(l, 0), 0);
