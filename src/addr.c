@@ -8,27 +8,11 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "dohstub/addr.h"
-
-static void	addr_errf(char *, size_t, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-addr_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int
 addr_parse_port(const char *s, size_t n, uint16_t *port)
@@ -116,14 +100,17 @@ addr_parse(const char *s, uint16_t default_port, struct addr *out,
 		goto notip;
 	if (portstr != NULL &&
 	    addr_parse_port(portstr, strlen(portstr), &port) == -1) {
-		addr_errf(err, errlen, "\"%s\": port must be 1..65535", s);
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "\"%s\": port must be 1..65535",
+			    s);
 		return -1;
 	}
 	addr_set_port(&a, port);
 	*out = a;
 	return 0;
  notip:
-	addr_errf(err, errlen, "\"%s\" is not an IP address", s);
+	if (err != NULL && errlen > 0)
+		snprintf(err, errlen, "\"%s\" is not an IP address", s);
 	return -1;
 }
 
@@ -320,7 +307,8 @@ addr_prefix_parse(const char *s, struct addr_prefix *out, char *err,
 	slash = strchr(s, '/');
 	len = slash != NULL ? (size_t)(slash - s) : strlen(s);
 	if (addr_parse_ip(s, len, 1, 0, &p.addr) == -1) {
-		addr_errf(err, errlen, "\"%s\" is not an IP address", s);
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "\"%s\" is not an IP address", s);
 		return -1;
 	}
 	max = p.addr.ss.ss_family == AF_INET ? 32 : 128;
@@ -334,8 +322,9 @@ addr_prefix_parse(const char *s, struct addr_prefix *out, char *err,
 		for (i = 0; i < n && bits <= max; i++)
 			bits = bits * 10 + (unsigned)(slash[1 + i] - '0');
 		if (bits > max) {
-			addr_errf(err, errlen, "\"%s\": prefix length must be "
-			    "0..%u", s, max);
+			if (err != NULL && errlen > 0)
+				snprintf(err, errlen, "\"%s\": prefix length "
+				    "must be 0..%u", s, max);
 			return -1;
 		}
 	}
@@ -371,14 +360,12 @@ addr_prefix_match(const struct addr_prefix *p, const struct addr *a)
 const char *
 addr_prefix_str(const struct addr_prefix *p, char *buf, size_t size)
 {
-	char ip[INET6_ADDRSTRLEN];
 	size_t n;
 
 	if (size == 0)
 		return buf;
-	if (addr_bytes(&p->addr, &n) == NULL)
-		return addr_ip_str(&p->addr, buf, size);
-	snprintf(buf, size, "%s/%u", addr_ip_str(&p->addr, ip, sizeof(ip)),
-	    p->bits);
+	addr_ip_str(&p->addr, buf, size);
+	if (addr_bytes(&p->addr, &n) != NULL && (n = strlen(buf)) < size)
+		snprintf(buf + n, size - n, "/%u", p->bits);
 	return buf;
 }

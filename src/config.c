@@ -1207,8 +1207,8 @@ config_nameservers(const struct config *cfg, const char *path,
 		    *p != ';'; p++)
 			;
 		*p = '\0';
-		if (addr_parse_ip(tok, strlen(tok), 0, CONFIG_DNS_PORT, &a) == -1 ||
-		    config_is_ours(cfg, &a))
+		if (addr_parse_ip(tok, strlen(tok), 0, CONFIG_DNS_PORT,
+		    &a) == -1 || config_is_ours(cfg, &a))
 			continue;
 		for (dup = 0, i = 0; i < n; i++)
 			dup |= addr_same_ip(&out[i], &a);

@@ -1371,7 +1371,7 @@ dohq_free(struct dohq *d)
 		free(d->jobs[i].body);
 		free(d->jobs[i].headers);
 	}
-	/* The client first: it cancels its requests without calling back. */
+	/* Its lookups are on d->plain: the upstreams go first. */
 	upstream_free(d->ups);
 	plain_free(d->plain);
 	free(d->jobs);

@@ -81,7 +81,7 @@ struct config {
 	int			tls_min_version; /* TLS1_3_VERSION or TLS1_2_VERSION */
 	unsigned		timeout_ms;	/* per query, default 2000 */
 	unsigned		keepalive_ms;	/* HTTP/2 PING when idle, default 15000 */
-	unsigned		bootstrap_min_ttl_ms; /* floor on a lookup's TTL, 30000 */
+	unsigned		bootstrap_min_ttl_ms; /* lookup TTL floor, 30000 */
 	unsigned		max_pending;	/* default 1024 */
 	unsigned		max_tcp_clients; /* default 256 */
 	unsigned		tcp_idle_timeout_ms; /* default 10000 */
