@@ -483,10 +483,15 @@ test_bad_values(void)
 	CHECK_STR(flag_err("bootstrap-min-ttl", "2s"), "(ok)");
 	CHECK_STR(flag_err("tls-min-version", "1.1"),
 	    "--tls-min-version: \"1.1\" is not one of 1.2, 1.3");
+	/* Past CONFIG_KEYLEN: no setting, and no room needed to say so. */
 	CHECK_STR(flag_err(
-	    "a-key-longer-than-any-setting-could-ever-be-named-by-dohstub-ok",
+	    "a-key-longer-than-any-setting-could-ever-be-named-by-dohstub-oh",
 	    "1"), "--a-key-longer-than-any-setting-could-ever-be-named-by-"
-	    "dohstub-ok: unknown setting");
+	    "dohstub-oh: unknown setting");
+	CHECK_STR(flag_err(
+	    "a-key-longer-than-any-setting-could-ever-be-named-by-dohstub-too",
+	    "1"), "--a-key-longer-than-any-setting-could-ever-be-named-by-"
+	    "dohstub-too: unknown setting");
 	CHECK_STR(flag_err("user", "a\nb"),
 	    "--user: the value contains a control character");
 	CHECK_STR(flag_err("user", ""), "--user: empty value");
