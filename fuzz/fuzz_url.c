@@ -1,13 +1,15 @@
 /*
- * Fuzz the value parsers shared with dohq: upstream URLs, resolve pins and
- * addresses, each on a NUL-terminated copy of the input.  What parses must
- * hold up to its contract, and an address must survive config_addr_str.
+ * Fuzz the value parsers shared with dohq: upstream URLs and resolve pins,
+ * each on a NUL-terminated copy of the input.  What parses must hold up to
+ * its contract, and a pin's addresses must format (fuzz_addr does the
+ * addresses themselves).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dohstub/addr.h"
 #include "dohstub/config.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -17,8 +19,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct config_upstream u;
 	struct config_resolve r;
-	struct config_addr a, b;
-	char err[CONFIG_ERRLEN], buf[CONFIG_ADDRSTRLEN], *s;
+	char err[CONFIG_ERRLEN], buf[ADDR_STRLEN], *s;
 	size_t i;
 
 	if ((s = malloc(size + 1)) == NULL)
@@ -36,23 +37,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (config_parse_resolve(s, &r, err, sizeof(err)) == 0) {
 		if (r.host == NULL || r.naddrs == 0 ||
-		    r.naddrs > CONFIG_MAX_ADDRS || r.port == 0)
+		    r.naddrs > ADDR_MAX_PER_NAME || r.port == 0)
 			abort();
 		for (i = 0; i < r.naddrs; i++)
-			config_addr_str(&r.addrs[i], buf, sizeof(buf));
+			addr_str(&r.addrs[i], buf, sizeof(buf));
 		free(r.host);
 	} else if (r.host != NULL)
 		abort();
 
-	if (config_parse_addr(s, 53, &a, err, sizeof(err)) == 0) {
-		config_addr_str(&a, buf, sizeof(buf));
-		if (config_parse_addr(buf, 1, &b, err, sizeof(err)) == -1 ||
-		    a.len != b.len || memcmp(&a.ss, &b.ss, a.len) != 0) {
-			fprintf(stderr, "\"%s\" -> \"%s\" does not read back\n",
-			    s, buf);
-			abort();
-		}
-	}
 	free(s);
 	return 0;
 }

@@ -22,6 +22,7 @@
 
 #include <openssl/tls1.h>
 
+#include "dohstub/addr.h"
 #include "dohstub/config.h"
 #include "dohstub/log.h"
 
@@ -118,17 +119,6 @@ config_decimal(const char *s, size_t n, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int
-config_port(const char *s, size_t n, uint16_t *port)
-{
-	uint64_t v;
-
-	if (config_decimal(s, n, 65535, &v) != 0 || v == 0)
-		return -1;
-	*port = (uint16_t)v;
-	return 0;
-}
-
 /* A size as config_size() reads it: "1m", "64k", "1000". */
 static void
 config_fmt_size(unsigned v, char *buf, size_t size)
@@ -151,188 +141,27 @@ config_fmt_duration(unsigned ms, char *buf, size_t size)
 }
 
 /*
- * An IPv4 or IPv6 address in s[0..n), IPv6 optionally in brackets when
- * brackets is set.  No port, no scope: a link-local server would need an
- * interface name, which means I/O.
- */
-static int
-config_ip(const char *s, size_t n, int brackets, uint16_t port,
-    struct config_addr *out)
-{
-	char buf[INET6_ADDRSTRLEN];
-	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
-	int bracketed = 0;
-
-	memset(out, 0, sizeof(*out));
-	if (n >= 2 && s[0] == '[' && s[n - 1] == ']') {
-		if (!brackets)
-			return -1;
-		s++;
-		n -= 2;
-		bracketed = 1;
-	}
-	if (n == 0 || n >= sizeof(buf) || memchr(s, '\0', n) != NULL)
-		return -1;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	if (!bracketed && inet_pton(AF_INET, buf, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		out->len = sizeof(*sin);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		out->len = sizeof(*sin6);
-		return 0;
-	}
-	memset(out, 0, sizeof(*out));
-	return -1;
-}
-
-static void
-config_addr_setport(struct config_addr *a, uint16_t port)
-{
-	if (a->ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&a->ss)->sin_port = htons(port);
-	else if (a->ss.ss_family == AF_INET6)
-		((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(port);
-}
-
-static uint16_t
-config_addr_port(const struct config_addr *a)
-{
-	if (a->ss.ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
-	if (a->ss.ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
-	return 0;
-}
-
-static int
-config_same_ip(const struct config_addr *a, const struct config_addr *b)
-{
-	const struct sockaddr_in *a4, *b4;
-	const struct sockaddr_in6 *a6, *b6;
-
-	if (a->ss.ss_family != b->ss.ss_family)
-		return 0;
-	if (a->ss.ss_family == AF_INET) {
-		a4 = (const struct sockaddr_in *)&a->ss;
-		b4 = (const struct sockaddr_in *)&b->ss;
-		return a4->sin_addr.s_addr == b4->sin_addr.s_addr;
-	}
-	if (a->ss.ss_family == AF_INET6) {
-		a6 = (const struct sockaddr_in6 *)&a->ss;
-		b6 = (const struct sockaddr_in6 *)&b->ss;
-		return memcmp(&a6->sin6_addr, &b6->sin6_addr,
-		    sizeof(a6->sin6_addr)) == 0;
-	}
-	return 0;
-}
-
-static int
-config_is_wildcard(const struct config_addr *a)
-{
-	const struct sockaddr_in6 *sin6;
-
-	if (a->ss.ss_family == AF_INET)
-		return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
-		    htonl(INADDR_ANY);
-	if (a->ss.ss_family == AF_INET6) {
-		sin6 = (const struct sockaddr_in6 *)&a->ss;
-		return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
-	}
-	return 0;
-}
-
-static int
-config_is_loopback(const struct config_addr *a)
-{
-	const struct sockaddr_in6 *sin6;
-	uint32_t ip;
-
-	if (a->ss.ss_family == AF_INET) {
-		ip = ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr;
-		return (ntohl(ip) >> 24) == 127;
-	}
-	if (a->ss.ss_family == AF_INET6) {
-		sin6 = (const struct sockaddr_in6 *)&a->ss;
-		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
-		    (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&
-		    sin6->sin6_addr.s6_addr[12] == 127);
-	}
-	return 0;
-}
-
-/*
  * Would a query sent to a reach dohstub itself?  A wildcard listener takes
  * the loopback addresses too; an IPv6 one may be dual-stack.
  */
 static int
-config_is_ours(const struct config *cfg, const struct config_addr *a)
+config_is_ours(const struct config *cfg, const struct addr *a)
 {
-	const struct config_addr *l;
+	const struct addr *l;
 	size_t i;
 
 	for (i = 0; i < cfg->nlisten; i++) {
 		l = &cfg->listen[i];
-		if (config_addr_port(l) != config_addr_port(a))
+		if (addr_port(l) != addr_port(a))
 			continue;
-		if (config_same_ip(l, a))
+		if (addr_same_ip(l, a))
 			return 1;
-		if (config_is_wildcard(l) && config_is_loopback(a) &&
+		if (addr_is_wildcard(l) && addr_is_loopback(a) &&
 		    (l->ss.ss_family == a->ss.ss_family ||
 		    l->ss.ss_family == AF_INET6))
 			return 1;
 	}
 	return 0;
-}
-
-/* The address alone: "192.0.2.1" or "[2001:db8::1]". */
-static const char *
-config_ip_str(const struct config_addr *a, char *buf, size_t size)
-{
-	char ip[INET6_ADDRSTRLEN];
-	const void *src;
-
-	if (a->len == 0) {
-		snprintf(buf, size, "(none)");
-		return buf;
-	}
-	if (a->ss.ss_family == AF_INET)
-		src = &((const struct sockaddr_in *)&a->ss)->sin_addr;
-	else if (a->ss.ss_family == AF_INET6)
-		src = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
-	else {
-		snprintf(buf, size, "(unknown)");
-		return buf;
-	}
-	if (inet_ntop(a->ss.ss_family, src, ip, sizeof(ip)) == NULL)
-		snprintf(buf, size, "(unknown)");
-	else if (a->ss.ss_family == AF_INET6)
-		snprintf(buf, size, "[%s]", ip);
-	else
-		snprintf(buf, size, "%s", ip);
-	return buf;
-}
-
-const char *
-config_addr_str(const struct config_addr *a, char *buf, size_t size)
-{
-	size_t n;
-
-	if (size == 0)
-		return buf;
-	config_ip_str(a, buf, size);
-	if (a->len != 0 && (a->ss.ss_family == AF_INET ||
-	    a->ss.ss_family == AF_INET6)) {
-		n = strlen(buf);
-		snprintf(buf + n, size - n, ":%u", config_addr_port(a));
-	}
-	return buf;
 }
 
 /*
@@ -379,45 +208,6 @@ config_looks_ipv4(const char *s, size_t n)
 	return 1;
 }
 
-int
-config_parse_addr(const char *s, uint16_t default_port,
-    struct config_addr *out, char *err, size_t errlen)
-{
-	struct config_addr a;
-	const char *colon, *rb, *portstr = NULL;
-	size_t hlen;
-	uint16_t port = default_port;
-
-	if (s[0] == '[') {
-		if ((rb = strchr(s, ']')) == NULL)
-			goto notip;
-		hlen = (size_t)(rb - s) + 1;
-		if (rb[1] == ':')
-			portstr = rb + 2;
-		else if (rb[1] != '\0')
-			goto notip;
-	} else if ((colon = strchr(s, ':')) != NULL &&
-	    strchr(colon + 1, ':') == NULL) {
-		/* One colon: IPv4:PORT.  More: a bare IPv6 address. */
-		hlen = (size_t)(colon - s);
-		portstr = colon + 1;
-	} else
-		hlen = strlen(s);
-	if (config_ip(s, hlen, 1, 0, &a) == -1)
-		goto notip;
-	if (portstr != NULL &&
-	    config_port(portstr, strlen(portstr), &port) == -1) {
-		config_errf(err, errlen, "\"%s\": port must be 1..65535", s);
-		return -1;
-	}
-	config_addr_setport(&a, port);
-	*out = a;
-	return 0;
- notip:
-	config_errf(err, errlen, "\"%s\" is not an IP address", s);
-	return -1;
-}
-
 void
 config_upstream_free(struct config_upstream *u)
 {
@@ -434,7 +224,7 @@ config_parse_url(const char *s, struct config_upstream *out, char *err,
     size_t errlen)
 {
 	static const char scheme[] = "https://";
-	struct config_addr a;
+	struct addr a;
 	const char *auth, *end, *he, *hs, *portp = NULL;
 	size_t i, hlen;
 	uint16_t port = CONFIG_HTTPS_PORT;
@@ -472,7 +262,7 @@ config_parse_url(const char *s, struct config_upstream *out, char *err,
 			return -1;
 		}
 		he++;
-		if (config_ip(auth, (size_t)(he - auth), 1, 0, &a) == -1 ||
+		if (addr_parse_ip(auth, (size_t)(he - auth), 1, 0, &a) == -1 ||
 		    a.ss.ss_family != AF_INET6) {
 			config_errf(err, errlen, "\"%.*s\" is not an IP "
 			    "address", (int)(he - auth), auth);
@@ -496,7 +286,7 @@ config_parse_url(const char *s, struct config_upstream *out, char *err,
 			return -1;
 		}
 		if (config_looks_ipv4(hs, hlen)) {
-			if (config_ip(hs, hlen, 0, 0, &a) == -1) {
+			if (addr_parse_ip(hs, hlen, 0, 0, &a) == -1) {
 				config_errf(err, errlen, "\"%.*s\" is not an "
 				    "IP address", (int)hlen, hs);
 				return -1;
@@ -511,7 +301,7 @@ config_parse_url(const char *s, struct config_upstream *out, char *err,
 	if (he < end)
 		portp = he + 1;
 	if (portp != NULL &&
-	    config_port(portp, (size_t)(end - portp), &port) == -1) {
+	    addr_parse_port(portp, (size_t)(end - portp), &port) == -1) {
 		config_errf(err, errlen, "\"%s\": port must be 1..65535", s);
 		return -1;
 	}
@@ -556,7 +346,7 @@ config_parse_resolve(const char *s, struct config_resolve *out,
 		    (int)(c1 - s), s);
 		return -1;
 	}
-	if (config_port(c1 + 1, (size_t)(c2 - c1 - 1), &port) == -1) {
+	if (addr_parse_port(c1 + 1, (size_t)(c2 - c1 - 1), &port) == -1) {
 		config_errf(err, errlen, "\"%s\": port must be 1..65535", s);
 		return -1;
 	}
@@ -567,12 +357,12 @@ config_parse_resolve(const char *s, struct config_resolve *out,
 			config_errf(err, errlen, "\"%s\": empty address", s);
 			goto fail;
 		}
-		if (out->naddrs == CONFIG_MAX_ADDRS) {
+		if (out->naddrs == ADDR_MAX_PER_NAME) {
 			config_errf(err, errlen, "\"%s\": too many addresses "
-			    "(at most %d)", s, CONFIG_MAX_ADDRS);
+			    "(at most %d)", s, ADDR_MAX_PER_NAME);
 			goto fail;
 		}
-		if (config_ip(p, (size_t)(q - p), 1, port,
+		if (addr_parse_ip(p, (size_t)(q - p), 1, port,
 		    &out->addrs[out->naddrs]) == -1) {
 			config_errf(err, errlen, "\"%.*s\" is not an IP "
 			    "address", (int)(q - p), p);
@@ -729,18 +519,18 @@ config_strdup_to(char **dst, const char *v, char *reason, size_t len)
 }
 
 static int
-config_add_addr(struct config_addr *list, size_t *n, size_t max,
+config_add_addr(struct addr *list, size_t *n, size_t max,
     int server, const char *v, char *reason, size_t len)
 {
-	struct config_addr a;
+	struct addr a;
 
 	if (*n >= max) {
 		config_errf(reason, len, "too many (at most %zu)", max);
 		return -1;
 	}
-	if (config_parse_addr(v, CONFIG_DNS_PORT, &a, reason, len) == -1)
+	if (addr_parse(v, CONFIG_DNS_PORT, &a, reason, len) == -1)
 		return -1;
-	if (server && config_is_wildcard(&a)) {
+	if (server && addr_is_wildcard(&a)) {
 		config_errf(reason, len, "\"%s\" is a wildcard, not a server "
 		    "address", v);
 		return -1;
@@ -893,6 +683,15 @@ set_timeout(struct config *cfg, const char *v, char *reason, size_t len)
 	    len);
 }
 
+/* At least a second: a TTL of 0 must not become a lookup loop. */
+static int
+set_bootstrap_min_ttl(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	return config_duration(v, 1000, 3600 * 1000, &cfg->bootstrap_min_ttl_ms,
+	    reason, len);
+}
+
 static int
 set_keepalive(struct config *cfg, const char *v, char *reason, size_t len)
 {
@@ -982,11 +781,11 @@ set_log_format(struct config *cfg, const char *v, char *reason, size_t len)
 static int
 set_metrics(struct config *cfg, const char *v, char *reason, size_t len)
 {
-	struct config_addr a;
+	struct addr a;
 
-	if (config_parse_addr(v, 0, &a, reason, len) == -1)
+	if (addr_parse(v, 0, &a, reason, len) == -1)
 		return -1;
-	if (config_addr_port(&a) == 0) {
+	if (addr_port(&a) == 0) {
 		config_errf(reason, len, "\"%s\": a port is required "
 		    "(ADDR:PORT, [IPv6]:PORT)", v);
 		return -1;
@@ -1002,6 +801,7 @@ static const struct config_setting config_settings[] = {
 	{ "upstream",		set_upstream,		clear_upstream },
 	{ "resolve",		set_resolve,		clear_resolve },
 	{ "bootstrap",		set_bootstrap,		clear_bootstrap },
+	{ "bootstrap-min-ttl",	set_bootstrap_min_ttl,	NULL },
 	{ "fallback",		set_fallback,		clear_fallback },
 	{ "ca-file",		set_ca_file,		NULL },
 	{ "method",		set_method,		NULL },
@@ -1079,6 +879,7 @@ config_defaults(struct config *cfg)
 	cfg->tls_min_version = TLS1_3_VERSION;
 	cfg->timeout_ms = 2000;
 	cfg->keepalive_ms = 15000;
+	cfg->bootstrap_min_ttl_ms = 30000;
 	cfg->max_pending = 1024;
 	cfg->max_tcp_clients = 256;
 	cfg->tcp_idle_timeout_ms = 10000;
@@ -1147,6 +948,21 @@ config_set(struct config *cfg, const char *key, const char *value,
 	if (rc == -1)
 		return config_fail(err, errlen, where, key, reason);
 	return 0;
+}
+
+int
+config_set_flag(struct config *cfg, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	char where[CONFIG_KEYLEN + 3];
+
+	if (strlen(key) > CONFIG_KEYLEN) {
+		config_errf(err, errlen, "--%s: unknown setting", key);
+		return -1;
+	}
+	snprintf(where, sizeof(where), "--%s", key);
+	return config_set(cfg, key, value, where, CONFIG_SRC_FLAG, err,
+	    errlen);
 }
 
 /*
@@ -1296,14 +1112,6 @@ config_parse_buf(struct config *cfg, const char *name, const char *buf,
 	return 0;
 }
 
-static int
-config_is_ip(const char *s, size_t n)
-{
-	struct config_addr a;
-
-	return config_ip(s, n, 1, 0, &a) == 0;
-}
-
 /*
  * A comma-separated list from the environment.  A resolve value has
  * commas of its own, so an item that is a bare address continues the
@@ -1313,6 +1121,7 @@ static int
 config_env_list(struct config *cfg, const char *key, const char *val,
     const char *where, char *err, size_t errlen)
 {
+	struct addr ip;
 	const char *p, *q, *s, *e;
 	char *entry;
 	size_t elen = 0;
@@ -1332,7 +1141,8 @@ config_env_list(struct config *cfg, const char *key, const char *val,
 			    "empty value in the list");
 			break;
 		}
-		if (resolve && elen > 0 && config_is_ip(s, (size_t)(e - s)))
+		if (resolve && elen > 0 &&
+		    addr_parse_ip(s, (size_t)(e - s), 1, 0, &ip) == 0)
 			entry[elen++] = ',';
 		else if (elen > 0) {
 			entry[elen] = '\0';
@@ -1429,9 +1239,9 @@ config_parse_env(struct config *cfg, char *const envp[], char *err,
  */
 static ssize_t
 config_nameservers(const struct config *cfg, const char *path,
-    struct config_addr *out, size_t max)
+    struct addr *out, size_t max)
 {
-	struct config_addr a;
+	struct addr a;
 	char *buf, *line, *next, *p, *tok;
 	size_t len, n = 0, i;
 	int dup;
@@ -1452,11 +1262,11 @@ config_nameservers(const struct config *cfg, const char *path,
 		    *p != ';'; p++)
 			;
 		*p = '\0';
-		if (config_ip(tok, strlen(tok), 0, CONFIG_DNS_PORT, &a) == -1 ||
-		    config_is_ours(cfg, &a))
+		if (addr_parse_ip(tok, strlen(tok), 0, CONFIG_DNS_PORT,
+		    &a) == -1 || config_is_ours(cfg, &a))
 			continue;
 		for (dup = 0, i = 0; i < n; i++)
-			dup |= config_same_ip(&out[i], &a);
+			dup |= addr_same_ip(&out[i], &a);
 		if (!dup && n < max)
 			out[n++] = a;
 	}
@@ -1466,16 +1276,16 @@ config_nameservers(const struct config *cfg, const char *path,
 
 static int
 config_check_loops(const struct config *cfg, const char *key,
-    const struct config_addr *list, size_t n, char *err, size_t errlen)
+    const struct addr *list, size_t n, char *err, size_t errlen)
 {
-	char a[CONFIG_ADDRSTRLEN];
+	char a[ADDR_STRLEN];
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (config_is_ours(cfg, &list[i])) {
 			config_errf(err, errlen, "%s: %s is one of our listen "
 			    "addresses (a loop)", key,
-			    config_addr_str(&list[i], a, sizeof(a)));
+			    addr_str(&list[i], a, sizeof(a)));
 			return -1;
 		}
 	return 0;
@@ -1485,10 +1295,10 @@ int
 config_finalize(struct config *cfg, const char *resolv_conf, char *err,
     size_t errlen)
 {
-	struct config_addr ns[CONFIG_MAX_SERVERS];
+	struct addr ns[CONFIG_MAX_SERVERS];
 	const struct config_upstream *u;
 	const struct config_resolve *r;
-	char a[CONFIG_ADDRSTRLEN];
+	char a[ADDR_STRLEN];
 	const char *mode;
 	struct stat st;
 	size_t i, j, nns = 0;
@@ -1496,9 +1306,9 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	int fd, encrypted, isdir;
 
 	if (cfg->nlisten == 0) {
-		config_parse_addr("127.0.0.1", CONFIG_DNS_PORT, &cfg->listen[0],
+		addr_parse("127.0.0.1", CONFIG_DNS_PORT, &cfg->listen[0],
 		    NULL, 0);
-		config_parse_addr("::1", CONFIG_DNS_PORT, &cfg->listen[1], NULL,
+		addr_parse("::1", CONFIG_DNS_PORT, &cfg->listen[1], NULL,
 		    0);
 		cfg->nlisten = 2;
 	}
@@ -1526,11 +1336,9 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	    cfg->mode == MODE_ENCRYPTED_PREFERRED;
 	for (i = 0; i < cfg->nlisten; i++)
 		for (j = 0; j < i; j++)
-			if (config_same_ip(&cfg->listen[i], &cfg->listen[j]) &&
-			    config_addr_port(&cfg->listen[i]) ==
-			    config_addr_port(&cfg->listen[j])) {
+			if (addr_eq(&cfg->listen[i], &cfg->listen[j])) {
 				config_errf(err, errlen, "listen: %s is listed "
-				    "twice", config_addr_str(&cfg->listen[i],
+				    "twice", addr_str(&cfg->listen[i],
 				    a, sizeof(a)));
 				return -1;
 			}
@@ -1544,11 +1352,9 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		return -1;
 	}
 	for (i = 0; i < cfg->nlisten && cfg->metrics.len != 0; i++)
-		if (config_same_ip(&cfg->metrics, &cfg->listen[i]) &&
-		    config_addr_port(&cfg->metrics) ==
-		    config_addr_port(&cfg->listen[i])) {
+		if (addr_eq(&cfg->metrics, &cfg->listen[i])) {
 			config_errf(err, errlen, "metrics: %s is also a listen "
-			    "address", config_addr_str(&cfg->metrics, a,
+			    "address", addr_str(&cfg->metrics, a,
 			    sizeof(a)));
 			return -1;
 		}
@@ -1609,26 +1415,27 @@ config_print_value(FILE *fp, const char *key, const char *v)
 }
 
 static void
-config_print_addrs(FILE *fp, const char *key, const struct config_addr *list,
+config_print_addrs(FILE *fp, const char *key, const struct addr *list,
     size_t n)
 {
-	char a[CONFIG_ADDRSTRLEN];
+	char a[ADDR_STRLEN];
 	size_t i;
 
 	if (n == 0)
 		fprintf(fp, "# %s: none\n", key);
 	for (i = 0; i < n; i++)
 		fprintf(fp, "%s %s\n", key,
-		    config_addr_str(&list[i], a, sizeof(a)));
+		    addr_str(&list[i], a, sizeof(a)));
 }
 
 void
 config_print(const struct config *cfg, FILE *fp)
 {
 	const struct config_resolve *r;
-	char a[CONFIG_ADDRSTRLEN], d[CONFIG_DURSTRLEN];
+	char a[ADDR_STRLEN], d[CONFIG_DURSTRLEN];
 	const char *tls = "?";
 	size_t i, j;
+	int v6;
 
 	config_print_addrs(fp, "listen", cfg->listen, cfg->nlisten);
 	fprintf(fp, "mode %s\n", config_name(config_mode_names,
@@ -1642,12 +1449,17 @@ config_print(const struct config *cfg, FILE *fp)
 	for (i = 0; i < cfg->nresolve; i++) {
 		r = &cfg->resolve[i];
 		fprintf(fp, "resolve %s:%u:", r->host, r->port);
-		for (j = 0; j < r->naddrs; j++)
-			fprintf(fp, "%s%s", j > 0 ? "," : "",
-			    config_ip_str(&r->addrs[j], a, sizeof(a)));
+		for (j = 0; j < r->naddrs; j++) {
+			v6 = r->addrs[j].ss.ss_family == AF_INET6;
+			fprintf(fp, "%s%s%s%s", j > 0 ? "," : "", v6 ? "[" : "",
+			    addr_ip_str(&r->addrs[j], a, sizeof(a)),
+			    v6 ? "]" : "");
+		}
 		fprintf(fp, "\n");
 	}
 	config_print_addrs(fp, "bootstrap", cfg->bootstrap, cfg->nbootstrap);
+	config_fmt_duration(cfg->bootstrap_min_ttl_ms, d, sizeof(d));
+	fprintf(fp, "bootstrap-min-ttl %s\n", d);
 	config_print_addrs(fp, "fallback", cfg->fallback, cfg->nfallback);
 	if (cfg->ca_file != NULL)
 		config_print_value(fp, "ca-file", cfg->ca_file);
@@ -1681,7 +1493,7 @@ config_print(const struct config *cfg, FILE *fp)
 	fprintf(fp, "syslog %s\n", config_name(config_bool_names,
 	    nitems(config_bool_names), (size_t)cfg->syslog));
 	if (cfg->metrics.len != 0)
-		fprintf(fp, "metrics %s\n", config_addr_str(&cfg->metrics, a,
+		fprintf(fp, "metrics %s\n", addr_str(&cfg->metrics, a,
 		    sizeof(a)));
 	else
 		fprintf(fp, "# metrics: none\n");

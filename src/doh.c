@@ -149,8 +149,8 @@ struct doh_client {
 	void			*arg;
 
 	enum doh_state		 state;
-	struct sockaddr_storage	 addrs[DOH_MAX_ADDRS];
-	socklen_t		 lens[DOH_MAX_ADDRS];
+	struct sockaddr_storage	 addrs[ADDR_MAX_PER_NAME];
+	socklen_t		 lens[ADDR_MAX_PER_NAME];
 	size_t			 naddrs;
 	size_t			 addr_idx;	/* where the next attempt starts */
 	size_t			 addr_tries;	/* left in this attempt */
@@ -1385,8 +1385,8 @@ doh_set_addrs(struct doh_client *c, const struct sockaddr_storage *ss,
 {
 	size_t i;
 
-	if (n > DOH_MAX_ADDRS)
-		n = DOH_MAX_ADDRS;
+	if (n > ADDR_MAX_PER_NAME)
+		n = ADDR_MAX_PER_NAME;
 	for (i = 0; i < n; i++) {
 		c->addrs[i] = ss[i];
 		c->lens[i] = lens[i];

@@ -1,9 +1,10 @@
 /*
  * dohq: ask a DNS-over-HTTPS server, as dig asks a DNS server.  No TLS,
- * HTTP/2 or wire code of its own: tls makes the SSL_CTX, doh carries the
- * queries over one connection, plain does bootstrap lookups, config
- * reads URLs, pins and the daemon's configuration, dnsmsg checks the
- * answers and dnsprint shows them.
+ * HTTP/2 or wire code of its own: config takes the daemon's settings
+ * (file and --key flags, through the one settings table), tls makes the
+ * SSL_CTX, upstream gets the server its addresses as for the daemon (IP,
+ * pin or bootstrap lookup through plain) and doh carries the queries over
+ * one connection; dnsmsg checks the answers and dnsprint shows them.
  *
  * Queries ("jobs") go out at most --parallel at a time; results are kept
  * until every earlier job has been printed, so the output follows the
@@ -23,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -31,6 +31,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "dohstub/addr.h"
 #include "dohstub/clock.h"
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
@@ -39,11 +40,11 @@
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
 #include "dohstub/tls.h"
+#include "dohstub/upstream.h"
 
 #define DOHQ_VERSION		"0.1.0"
 #define DOHQ_DEFAULT_CONF	DOHSTUB_SYSCONFDIR "/dohstub.conf"
 #define DOHQ_EDNS_SIZE		1232
-#define DOHQ_TIMEOUT_MS		5000
 #define DOHQ_PAD_BLOCK		128	/* RFC 8467 4.1: queries */
 #define DOHQ_MAX_QUERY		512	/* header, name, OPT, padding */
 #define DOHQ_MAX_REPEAT		100000
@@ -111,44 +112,38 @@ struct dohq {
 	enum dnsprint_format	 fmt;
 	int			 verbose;
 	int			 timing;
-	int			 method;	/* -1 unset, else METHOD_* */
 	int			 dnssec;
 	int			 cd;
 	int			 no_rd;
 	int			 padding;
 	int			 insecure;
 	int			 family;
-	int			 tls_min;	/* 0 unset */
 	unsigned		 edns_size;	/* 0: no EDNS */
-	unsigned		 timeout_ms;
 	unsigned		 repeat;	/* 0: not --repeat */
 	unsigned		 parallel;
-	const char		*ca_file;
 	const char		*url;
 	const char		*conf;
 	int			 conf_given;
-	struct config_resolve	 resolve[CONFIG_MAX_RESOLVE];
-	size_t			 nresolve;
-	struct config_addr	 bootstrap[CONFIG_MAX_SERVERS];
-	size_t			 nbootstrap;
 	struct dohq_spec	*specs;
 	size_t			 nspecs;
 
-	/* the server */
+	/*
+	 * The daemon's settings (--key flags, and the file without @URL),
+	 * reduced to the one upstream.  up is a copy of cfg.upstream[0]
+	 * whose strings belong to cfg.
+	 */
 	struct config		 cfg;
-	int			 have_cfg;
 	struct config_upstream	 up;
-	struct sockaddr_storage	 addrs[DOH_MAX_ADDRS];
-	socklen_t		 lens[DOH_MAX_ADDRS];
-	size_t			 naddrs;
-	char			 server_addr[CONFIG_ADDRSTRLEN];
+	size_t			 naddrs;	/* as upstream gave them */
+	int			 addrs_said;	/* the first report came */
+	char			 server_addr[ADDR_STRLEN];
 
 	/* the run */
 	struct event_base	*base;
 	SSL_CTX			*ctx;
-	struct plain		*plain;
-	struct plain_req	*preq;
-	struct doh_client	*doh;
+	struct plain		*plain;		/* bootstrap servers */
+	struct upstreams	*ups;
+	struct doh_client	*doh;		/* owned by ups */
 	struct dohq_job		*jobs;
 	size_t			 njobs;
 	size_t			 next_submit;
@@ -193,12 +188,15 @@ usage(FILE *fp)
 	    "usage: dohq [options] [@URL] NAME [TYPE] [CLASS] [NAME ...]\n"
 	    "  -c, --config FILE     take the server from a dohstub.conf\n"
 	    "  -f, --file FILE       read \"NAME [TYPE [CLASS]]\" lines\n"
+	    "  dohstub's settings:\n"
 	    "      --ca-file FILE    CA certificates to verify the server\n"
 	    "      --resolve HOST:PORT:ADDR[,ADDR...]\n"
 	    "      --bootstrap ADDR  look the server's name up here\n"
+	    "      --bootstrap-min-ttl DURATION\n"
+	    "      --tls-min-version 1.2|1.3  --timeout DURATION\n"
+	    "      --method post|get (--post, --get)\n"
 	    "  -4, -6                IPv4 or IPv6 addresses only\n"
-	    "      --tls-min 1.2|1.3 --insecure --timeout DURATION\n"
-	    "      --post --get --dnssec --cd --no-rd --padding\n"
+	    "      --insecure --dnssec --cd --no-rd --padding\n"
 	    "      --edns-size N     0 for no EDNS\n"
 	    "      --short --json -v --timing\n"
 	    "      --repeat N [--parallel M]\n"
@@ -249,31 +247,6 @@ parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 	if (errno != 0 || *end != '\0' || v < min || v > max)
 		return -1;
 	*out = (unsigned)v;
-	return 0;
-}
-
-/* "5", "5s", "500ms", as in dohstub.conf(5). */
-static int
-parse_duration(const char *s, unsigned *ms)
-{
-	unsigned long v;
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || v > 3600000)
-		return -1;
-	if (strcmp(end, "ms") == 0)
-		;
-	else if (*end == '\0' || strcmp(end, "s") == 0)
-		v *= 1000;
-	else
-		return -1;
-	if (v < 100 || v > 300000)
-		return -1;
-	*ms = (unsigned)v;
 	return 0;
 }
 
@@ -368,12 +341,9 @@ read_file(struct dohq *d, const char *path)
 }
 
 enum {
-	OPT_CA_FILE = 256,
-	OPT_RESOLVE,
-	OPT_BOOTSTRAP,
+	OPT_SETTING = 256,	/* one of dohstub's: the long name is the key */
 	OPT_TLS_MIN,
 	OPT_INSECURE,
-	OPT_TIMEOUT,
 	OPT_POST,
 	OPT_GET,
 	OPT_DNSSEC,
@@ -389,14 +359,19 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{ "ca-file", required_argument, NULL, OPT_CA_FILE },
-	{ "resolve", required_argument, NULL, OPT_RESOLVE },
-	{ "bootstrap", required_argument, NULL, OPT_BOOTSTRAP },
+	/* dohstub's settings, applied with its names and checks */
+	{ "ca-file", required_argument, NULL, OPT_SETTING },
+	{ "resolve", required_argument, NULL, OPT_SETTING },
+	{ "bootstrap", required_argument, NULL, OPT_SETTING },
+	{ "bootstrap-min-ttl", required_argument, NULL, OPT_SETTING },
+	{ "tls-min-version", required_argument, NULL, OPT_SETTING },
+	{ "timeout", required_argument, NULL, OPT_SETTING },
+	{ "method", required_argument, NULL, OPT_SETTING },
+	/* older names for some of them */
 	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
-	{ "insecure", no_argument, NULL, OPT_INSECURE },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "post", no_argument, NULL, OPT_POST },
 	{ "get", no_argument, NULL, OPT_GET },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "dnssec", no_argument, NULL, OPT_DNSSEC },
 	{ "cd", no_argument, NULL, OPT_CD },
 	{ "no-rd", no_argument, NULL, OPT_NO_RD },
@@ -421,11 +396,11 @@ parse_options(struct dohq *d, int argc, char *argv[])
 {
 	char err[CONFIG_ERRLEN];
 	const char *file = NULL;
-	int ch, ex, i;
+	int ch, ex, i, li;
 
 	opterr = 0;	/* our own one-line messages */
 	while ((ch = getopt_long(argc, argv, ":46c:f:hVv", long_opts,
-	    NULL)) != -1) {
+	    &li)) != -1) {
 		switch (ch) {
 		case '4':
 			d->family = AF_INET;
@@ -449,53 +424,23 @@ parse_options(struct dohq *d, int argc, char *argv[])
 		case 'v':
 			d->verbose++;
 			break;
-		case OPT_CA_FILE:
-			d->ca_file = optarg;
-			break;
-		case OPT_RESOLVE:
-			if (d->nresolve == CONFIG_MAX_RESOLVE)
-				return complain(DOHQ_USAGE, "--resolve: at "
-				    "most %d", CONFIG_MAX_RESOLVE);
-			if (config_parse_resolve(optarg,
-			    &d->resolve[d->nresolve], err, sizeof(err)) == -1)
-				return complain(DOHQ_USAGE, "--resolve: %s",
-				    err);
-			d->nresolve++;
-			break;
-		case OPT_BOOTSTRAP:
-			if (d->nbootstrap == CONFIG_MAX_SERVERS)
-				return complain(DOHQ_USAGE, "--bootstrap: "
-				    "at most %d", CONFIG_MAX_SERVERS);
-			if (config_parse_addr(optarg, 53,
-			    &d->bootstrap[d->nbootstrap], err,
-			    sizeof(err)) == -1)
-				return complain(DOHQ_USAGE, "--bootstrap: "
-				    "%s", err);
-			d->nbootstrap++;
+		case OPT_SETTING:
+			if (config_set_flag(&d->cfg, long_opts[li].name, optarg,
+			    err, sizeof(err)) == -1)
+				return complain(DOHQ_USAGE, "%s", err);
 			break;
 		case OPT_TLS_MIN:
-			if (strcmp(optarg, "1.2") == 0)
-				d->tls_min = TLS1_2_VERSION;
-			else if (strcmp(optarg, "1.3") == 0)
-				d->tls_min = TLS1_3_VERSION;
-			else
-				return complain(DOHQ_USAGE, "--tls-min: "
-				    "\"%s\" is not 1.2 or 1.3", optarg);
+			if (config_set_flag(&d->cfg, "tls-min-version", optarg,
+			    err, sizeof(err)) == -1)
+				return complain(DOHQ_USAGE, "%s", err);
 			break;
 		case OPT_INSECURE:
 			d->insecure = 1;
 			break;
-		case OPT_TIMEOUT:
-			if (parse_duration(optarg, &d->timeout_ms) == -1)
-				return complain(DOHQ_USAGE, "--timeout: "
-				    "\"%s\" is not a duration from 100ms to "
-				    "300s", optarg);
-			break;
 		case OPT_POST:
-			d->method = METHOD_POST;
-			break;
 		case OPT_GET:
-			d->method = METHOD_GET;
+			config_set_flag(&d->cfg, "method", ch == OPT_POST ?
+			    "post" : "get", NULL, 0);
 			break;
 		case OPT_DNSSEC:
 			d->dnssec = 1;
@@ -538,13 +483,13 @@ parse_options(struct dohq *d, int argc, char *argv[])
 				    DOHQ_MAX_PARALLEL);
 			break;
 		case ':':
-			if (optopt > 0 && optopt < OPT_CA_FILE)
+			if (optopt > 0 && optopt < OPT_SETTING)
 				return complain(DOHQ_USAGE, "-%c: needs an "
 				    "argument (see dohq --help)", optopt);
 			return complain(DOHQ_USAGE, "%s: needs an argument "
 			    "(see dohq --help)", argv[optind - 1]);
 		default:
-			if (optopt > 0 && optopt < OPT_CA_FILE)
+			if (optopt > 0 && optopt < OPT_SETTING)
 				return complain(DOHQ_USAGE, "-%c: unknown "
 				    "option (see dohq --help)", optopt);
 			return complain(DOHQ_USAGE, "%s: unknown option (see "
@@ -578,16 +523,17 @@ parse_options(struct dohq *d, int argc, char *argv[])
 
 /* --- the server --- */
 
-/* @URL, or the first upstream of the dohstub configuration. */
+/*
+ * The one upstream: @URL, or the first of the dohstub configuration,
+ * whose settings then count below the flags, as for the daemon.
+ */
 static int
 setup_server(struct dohq *d)
 {
 	char err[CONFIG_ERRLEN];
-	const char *url = d->url;
+	size_t i;
 
-	if (url == NULL) {
-		config_defaults(&d->cfg);
-		d->have_cfg = 1;
+	if (d->url == NULL) {
 		if (config_parse_file(&d->cfg, d->conf, 1, err,
 		    sizeof(err)) == -1)
 			return complain(d->conf_given ? DOHQ_NOINPUT :
@@ -596,160 +542,146 @@ setup_server(struct dohq *d)
 		if (d->cfg.nupstream == 0)
 			return complain(DOHQ_USAGE, "%s: no upstream (give "
 			    "the server as @URL)", d->conf);
-		url = d->cfg.upstream[0].url;
-		if (d->ca_file == NULL)
-			d->ca_file = d->cfg.ca_file;
-		if (d->tls_min == 0)
-			d->tls_min = d->cfg.tls_min_version;
-		if (d->method == -1)
-			d->method = (int)d->cfg.method;
-		if (d->nbootstrap == 0) {
-			memcpy(d->bootstrap, d->cfg.bootstrap,
-			    sizeof(d->bootstrap));
-			d->nbootstrap = d->cfg.nbootstrap;
-		}
+	} else {
+		config_upstream_free(&d->cfg.upstream[0]);
+		if (config_parse_url(d->url, &d->cfg.upstream[0], err,
+		    sizeof(err)) == -1)
+			return complain(DOHQ_USAGE, "%s", err);
 	}
-	if (config_parse_url(url, &d->up, err, sizeof(err)) == -1)
-		return complain(DOHQ_USAGE, "%s", err);
-	if (d->method == METHOD_GET && strchr(d->up.path, '?') != NULL)
+	for (i = 1; i < CONFIG_MAX_UPSTREAM; i++)
+		config_upstream_free(&d->cfg.upstream[i]);
+	d->cfg.nupstream = 1;
+	/* A run is short: no PINGs to keep the connection. */
+	d->cfg.keepalive_ms = 0;
+	d->up = d->cfg.upstream[0];
+	if (d->cfg.method == METHOD_GET && strchr(d->up.path, '?') != NULL)
 		return complain(DOHQ_USAGE, "%s: --get adds its own query; "
-		    "this path needs --post", url);
-	if (d->tls_min == 0)
-		d->tls_min = TLS1_3_VERSION;
+		    "this path needs --post", d->up.url);
 	return 0;
 }
 
-/* Keep the addresses of the wanted family, port set. */
-static void
-add_addr(struct dohq *d, const struct sockaddr *sa, socklen_t len)
-{
-	if (d->naddrs == DOH_MAX_ADDRS || len > sizeof(d->addrs[0]) ||
-	    (d->family != AF_UNSPEC && sa->sa_family != d->family))
-		return;
-	memcpy(&d->addrs[d->naddrs], sa, len);
-	d->lens[d->naddrs] = len;
-	d->naddrs++;
-}
-
-static const struct config_resolve *
-find_pin(const struct dohq *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->nresolve; i++)
-		if (d->resolve[i].port == d->up.port &&
-		    strcasecmp(d->resolve[i].host, d->up.host) == 0)
-			return &d->resolve[i];
-	if (d->have_cfg)
-		return config_find_resolve(&d->cfg, d->up.host, d->up.port);
-	return NULL;
-}
-
-static void
-start_queries(struct dohq *d)
-{
-	struct doh_params p;
-	struct config_addr a;
-
-	/* Named in messages until a connection says which one it was. */
-	memset(&a, 0, sizeof(a));
-	memcpy(&a.ss, &d->addrs[0], d->lens[0]);
-	a.len = d->lens[0];
-	config_addr_str(&a, d->server_addr, sizeof(d->server_addr));
-	memset(&p, 0, sizeof(p));
-	p.host = d->up.host;
-	p.port = d->up.port;
-	p.path = d->up.path;
-	p.host_is_ip = d->up.host_is_ip;
-	p.use_get = d->method == METHOD_GET;
-	p.keep_headers = d->verbose > 0;
-	p.ssl_ctx = d->ctx;
-	p.timeout_ms = d->timeout_ms;
-	p.keepalive_ms = 0;
-	if ((d->doh = doh_new(d->base, &p, NULL, NULL)) == NULL) {
-		d->ex = complain(DOHQ_INTERNAL, "out of memory");
-		dohq_stop(d);
-		return;
-	}
-	doh_set_connected_cb(d->doh, connected_cb, d);
-	doh_set_addrs(d->doh, d->addrs, d->lens, d->naddrs);
-	doh_connect(d->doh);
-	dohq_pump(d);
-}
-
-static void
-bootstrap_cb(int status, const struct sockaddr_storage *ss,
-    const socklen_t *lens, size_t n, unsigned ttl, void *arg)
-{
-	struct dohq *d = arg;
-	size_t i;
-
-	(void)ttl;
-	d->preq = NULL;
-	d->bootstrap_ms = clock_ms() - d->start_ms;
-	for (i = 0; status == 0 && i < n; i++)
-		add_addr(d, (const struct sockaddr *)&ss[i], lens[i]);
-	if (d->naddrs == 0) {
-		d->ex = complain(DOHQ_NOHOST, "%s: no %saddress from the "
-		    "bootstrap servers", d->up.host, d->family == AF_INET ?
-		    "IPv4 " : d->family == AF_INET6 ? "IPv6 " : "");
-		dohq_stop(d);
-		return;
-	}
-	start_queries(d);
-}
-
 /*
- * The server's addresses: a pin (--resolve, or the configuration's), the
- * literal address of the URL, the bootstrap servers, or else the system
- * resolver.  Returns 0 (the queries start, perhaps after a lookup) or an
- * exit status.
+ * A name with neither a pin nor a bootstrap server: unlike the daemon,
+ * dohq may ask the system's resolver, and pins what it says.
  */
 static int
-resolve_server(struct dohq *d)
+system_pin(struct dohq *d)
 {
-	const struct config_resolve *pin;
-	struct config_addr a;
+	struct config_resolve *r;
 	struct addrinfo hints, *res, *ai;
-	char port[8], err[CONFIG_ERRLEN];
+	char port[8];
 	size_t i;
 	int rv;
 
-	if ((pin = find_pin(d)) != NULL) {
-		for (i = 0; i < pin->naddrs; i++)
-			add_addr(d, (const struct sockaddr *)&pin->addrs[i].ss,
-			    pin->addrs[i].len);
-	} else if (d->up.host_is_ip) {
-		if (config_parse_addr(d->up.host, d->up.port, &a, err,
-		    sizeof(err)) == -1)
-			return complain(DOHQ_USAGE, "%s", err);
-		add_addr(d, (const struct sockaddr *)&a.ss, a.len);
-	} else if (d->nbootstrap > 0) {
-		if ((d->plain = plain_new(d->base, d->bootstrap,
-		    d->nbootstrap, d->timeout_ms / 2 + 1, 2)) == NULL ||
-		    (d->preq = plain_resolve(d->plain, d->up.host, d->up.port,
-		    bootstrap_cb, d)) == NULL)
-			return complain(DOHQ_INTERNAL, "cannot start the "
-			    "bootstrap lookup");
+	if (d->up.host_is_ip || d->cfg.nbootstrap > 0 ||
+	    config_find_resolve(&d->cfg, d->up.host, d->up.port) != NULL)
 		return 0;
-	} else {
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_family = d->family;
-		hints.ai_socktype = SOCK_STREAM;
-		snprintf(port, sizeof(port), "%u", d->up.port);
-		if ((rv = getaddrinfo(d->up.host, port, &hints, &res)) != 0)
-			return complain(DOHQ_NOHOST, "%s: cannot resolve: %s",
-			    d->up.host, gai_strerror(rv));
-		for (ai = res; ai != NULL; ai = ai->ai_next)
-			add_addr(d, ai->ai_addr, ai->ai_addrlen);
-		freeaddrinfo(res);
-		d->bootstrap_ms = clock_ms() - d->start_ms;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = d->family;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", d->up.port);
+	if ((rv = getaddrinfo(d->up.host, port, &hints, &res)) != 0)
+		return complain(DOHQ_NOHOST, "%s: cannot resolve: %s",
+		    d->up.host, gai_strerror(rv));
+	/* The other pins are for servers this run does not ask. */
+	for (i = 0; i < d->cfg.nresolve; i++)
+		free(d->cfg.resolve[i].host);
+	memset(d->cfg.resolve, 0, sizeof(d->cfg.resolve));
+	r = &d->cfg.resolve[0];
+	for (ai = res; ai != NULL && r->naddrs < ADDR_MAX_PER_NAME;
+	    ai = ai->ai_next)
+		if (addr_set(&r->addrs[r->naddrs], ai->ai_addr,
+		    ai->ai_addrlen) == 0)
+			r->naddrs++;
+	freeaddrinfo(res);
+	if ((r->host = strdup(d->up.host)) == NULL)
+		return complain(DOHQ_INTERNAL, "out of memory");
+	r->port = d->up.port;
+	d->cfg.nresolve = 1;
+	d->bootstrap_ms = clock_ms() - d->start_ms;
+	return 0;
+}
+
+static void
+pump_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	dohq_pump(arg);
+}
+
+/*
+ * upstream's report of the server's addresses.  The first one decides:
+ * none means no run; some start the queries, from the loop, as upstream
+ * is still handing them to the client.
+ */
+static void
+addrs_cb(size_t i, enum upstream_source src, const struct addr *addrs,
+    size_t n, void *arg)
+{
+	struct dohq *d = arg;
+	struct timeval now = { 0, 0 };
+	const char *fam;
+
+	(void)i;
+	if (n > 0) {
+		d->naddrs = n;
+		/* Named in messages until a connection says which one. */
+		addr_str(&addrs[0], d->server_addr, sizeof(d->server_addr));
 	}
-	if (d->naddrs == 0)
-		return complain(DOHQ_NOHOST, "%s: no %saddress to connect to",
-		    d->up.host, d->family == AF_INET ? "IPv4 " :
-		    d->family == AF_INET6 ? "IPv6 " : "");
-	start_queries(d);
+	if (d->addrs_said++ > 0)
+		return;
+	if (src == UPSTREAM_SRC_BOOTSTRAP)
+		d->bootstrap_ms = clock_ms() - d->start_ms;
+	if (n > 0) {
+		if (event_base_once(d->base, -1, EV_TIMEOUT, pump_cb, d,
+		    &now) == -1) {
+			d->ex = complain(DOHQ_INTERNAL, "out of memory");
+			dohq_stop(d);
+		}
+		return;
+	}
+	fam = d->family == AF_INET ? "IPv4 " : d->family == AF_INET6 ?
+	    "IPv6 " : "";
+	if (src == UPSTREAM_SRC_BOOTSTRAP)
+		d->ex = complain(DOHQ_NOHOST, "%s: no %saddress from the "
+		    "bootstrap servers", d->up.host, fam);
+	else
+		d->ex = complain(DOHQ_NOHOST, "%s: no %saddress to connect "
+		    "to", d->up.host, fam);
+	dohq_stop(d);
+}
+
+/*
+ * Reach the server as the daemon does: upstream gives it its addresses
+ * (the URL's IP, a pin, or a lookup through the bootstrap servers) and
+ * opens the connection.  Returns 0 (the queries start from the loop) or
+ * an exit status.
+ */
+static int
+start_server(struct dohq *d)
+{
+	struct upstream_opts uo;
+	int ex;
+
+	if ((ex = system_pin(d)) != 0)
+		return ex;
+	if (d->cfg.nbootstrap > 0 && (d->plain = plain_new(d->base,
+	    d->cfg.bootstrap, d->cfg.nbootstrap, d->cfg.timeout_ms / 2 + 1,
+	    2)) == NULL)
+		return complain(DOHQ_INTERNAL, "cannot start the bootstrap "
+		    "lookup");
+	memset(&uo, 0, sizeof(uo));
+	uo.family = d->family;
+	uo.keep_headers = d->verbose > 0;
+	uo.addrs_cb = addrs_cb;
+	uo.addrs_arg = d;
+	if ((d->ups = upstream_new_opts(d->base, &d->cfg, d->ctx, d->plain,
+	    &uo, NULL, NULL)) == NULL ||
+	    (d->doh = upstream_get(d->ups, 0)) == NULL)
+		return complain(DOHQ_INTERNAL, "out of memory");
+	doh_set_connected_cb(d->doh, connected_cb, d);
+	upstream_start(d->ups);
 	return 0;
 }
 
@@ -995,7 +927,7 @@ job_timeout_cb(evutil_socket_t fd, short ev, void *arg)
 	j->latency_us = now_us() - j->start_us;
 	job_set_error(j, DOHQ_TIMEOUT, "%s: timed out (no %s within %u ms)",
 	    d->up.url, d->nconnections == 0 ? "connection" : "response",
-	    d->timeout_ms);
+	    d->cfg.timeout_ms);
 	/* Never connected: the others wait for the same connection. */
 	if (d->nconnections == 0) {
 		j->conn_fail = 1;
@@ -1010,8 +942,8 @@ job_arm(struct dohq_job *j)
 {
 	struct timeval tv;
 
-	tv.tv_sec = j->d->timeout_ms / 1000;
-	tv.tv_usec = (j->d->timeout_ms % 1000) * 1000;
+	tv.tv_sec = j->d->cfg.timeout_ms / 1000;
+	tv.tv_usec = (j->d->cfg.timeout_ms % 1000) * 1000;
 	evtimer_add(j->timer, &tv);
 }
 
@@ -1110,16 +1042,11 @@ connected_cb(struct doh_client *c, const struct doh_conn_info *info,
     void *arg)
 {
 	struct dohq *d = arg;
-	struct config_addr a;
 	struct dohq_job *j;
 	size_t i;
 
 	(void)c;
-	memset(&a, 0, sizeof(a));
-	a.len = info->peer->sa_family == AF_INET6 ?
-	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-	memcpy(&a.ss, info->peer, a.len);
-	config_addr_str(&a, d->server_addr, sizeof(d->server_addr));
+	addr_sa_str(info->peer, d->server_addr, sizeof(d->server_addr));
 	if (d->nconnections++ > 0)
 		return;
 	d->connect_ms = info->connect_ms;
@@ -1406,18 +1333,18 @@ setup_run(struct dohq *d)
 	if (d->parallel == 0)
 		d->parallel = 1;
 	/* OpenSSL's reason for a missing file is only "system lib". */
-	if (d->ca_file != NULL) {
-		if ((fp = fopen(d->ca_file, "r")) == NULL)
-			return complain(DOHQ_NOINPUT, "%s: %s", d->ca_file,
+	if (d->cfg.ca_file != NULL) {
+		if ((fp = fopen(d->cfg.ca_file, "r")) == NULL)
+			return complain(DOHQ_NOINPUT, "%s: %s", d->cfg.ca_file,
 			    strerror(errno));
 		fclose(fp);
 	}
 	memset(&topts, 0, sizeof(topts));
-	topts.ca_file = d->ca_file;
-	topts.min_version = d->tls_min;
+	topts.ca_file = d->cfg.ca_file;
+	topts.min_version = d->cfg.tls_min_version;
 	topts.insecure = d->insecure;
 	if ((d->ctx = tls_ctx_new(&topts, err, sizeof(err))) == NULL)
-		return complain(d->ca_file != NULL ? DOHQ_NOINPUT :
+		return complain(d->cfg.ca_file != NULL ? DOHQ_NOINPUT :
 		    DOHQ_INTERNAL, "%s", err);
 	if (d->insecure)
 		fprintf(stderr, "dohq: warning: --insecure: the server's "
@@ -1434,9 +1361,6 @@ dohq_free(struct dohq *d)
 	size_t i;
 
 	d->stopping = 1;
-	if (d->preq != NULL)
-		plain_cancel(d->preq);
-	plain_free(d->plain);
 	for (i = 0; d->jobs != NULL && i < d->njobs; i++) {
 		if (d->jobs[i].req != NULL)
 			doh_cancel(d->jobs[i].req);
@@ -1446,7 +1370,9 @@ dohq_free(struct dohq *d)
 		free(d->jobs[i].body);
 		free(d->jobs[i].headers);
 	}
-	doh_free(d->doh);
+	/* Its lookups are on d->plain: the upstreams go first. */
+	upstream_free(d->ups);
+	plain_free(d->plain);
 	free(d->jobs);
 	if (d->ctx != NULL)
 		SSL_CTX_free(d->ctx);
@@ -1455,11 +1381,7 @@ dohq_free(struct dohq *d)
 	for (i = 0; i < d->nspecs; i++)
 		free(d->specs[i].name);
 	free(d->specs);
-	for (i = 0; i < d->nresolve; i++)
-		free(d->resolve[i].host);
-	config_upstream_free(&d->up);
-	if (d->have_cfg)
-		config_free(&d->cfg);
+	config_free(&d->cfg);
 }
 
 int
@@ -1469,11 +1391,10 @@ main(int argc, char *argv[])
 	int ex;
 
 	memset(&d, 0, sizeof(d));
+	config_defaults(&d.cfg);
 	d.fmt = DNSPRINT_TEXT;
-	d.method = -1;
 	d.family = AF_UNSPEC;
 	d.edns_size = DOHQ_EDNS_SIZE;
-	d.timeout_ms = DOHQ_TIMEOUT_MS;
 	d.conf = DOHQ_DEFAULT_CONF;
 	/* doh and plain log; only their errors are for a command's user. */
 	log_init("dohq", LOG_LEVEL_ERROR, 0);
@@ -1486,7 +1407,7 @@ main(int argc, char *argv[])
 	d.start_ms = clock_ms();
 	if ((ex = setup_server(&d)) != 0 || (ex = setup_run(&d)) != 0)
 		goto done;
-	if ((ex = resolve_server(&d)) != 0)
+	if ((ex = start_server(&d)) != 0)
 		goto done;
 	if (!d.done)
 		event_base_dispatch(d.base);

@@ -161,12 +161,12 @@ load_config(struct config *cfg, char *err, size_t errlen)
 			}
 			memcpy(key, flag, (size_t)(eq - flag));
 			key[eq - flag] = '\0';
-			if (config_set(cfg, key + 2, eq + 1, key,
-			    CONFIG_SRC_FLAG, err, errlen) == -1)
+			if (config_set_flag(cfg, key + 2, eq + 1, err,
+			    errlen) == -1)
 				return -1;
 		} else {
-			if (config_set(cfg, flag + 2, opts.argv[i + 1], flag,
-			    CONFIG_SRC_FLAG, err, errlen) == -1)
+			if (config_set_flag(cfg, flag + 2, opts.argv[i + 1],
+			    err, errlen) == -1)
 				return -1;
 			i++;
 		}

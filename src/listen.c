@@ -29,6 +29,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "dohstub/addr.h"
 #include "dohstub/clock.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/listen.h"
@@ -77,7 +78,7 @@ struct udp_listener {
 	struct listener		*l;
 	struct udp_sock		*sock;
 	struct event		*ev;
-	struct config_addr	 addr;
+	struct addr	 addr;
 	int			 wildcard;	/* answer from query's dst */
 	int			 inherited;	/* socket activation */
 	char			 name[ADDRSTRLEN];
@@ -125,7 +126,7 @@ struct tcp_listener {
 	struct listener		*l;
 	struct evconnlistener	*lev;
 	struct clock_timer	 pause;		/* re-enables lev */
-	struct config_addr	 addr;
+	struct addr		 addr;
 	int			 inherited;	/* socket activation */
 	char			 name[ADDRSTRLEN];
 };
@@ -187,47 +188,12 @@ static void	tcp_respond(struct listen_peer *, const uint8_t *, size_t);
 static void	tcp_release(struct listen_peer *);
 static void	tcp_update(struct tcp_conn *);
 static struct udp_listener *udp_open(struct listener *,
-		    const struct config_addr *, int, const char *);
+		    const struct addr *, int, const char *);
 static struct tcp_listener *tcp_open(struct listener *,
-		    const struct config_addr *, int, const char *);
+		    const struct addr *, int, const char *);
 
 static const struct listen_peer_ops udp_ops = { udp_respond, udp_release };
 static const struct listen_peer_ops tcp_ops = { tcp_respond, tcp_release };
-
-/* config_addr_str() without the dependency: only for messages. */
-static const char *
-addr_str(const struct sockaddr *sa, char *buf, size_t size)
-{
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-	char a[INET6_ADDRSTRLEN];
-
-	switch (sa->sa_family) {
-	case AF_INET:
-		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
-		snprintf(buf, size, "%s:%u", a, ntohs(sin->sin_port));
-		break;
-	case AF_INET6:
-		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
-		snprintf(buf, size, "[%s]:%u", a, ntohs(sin6->sin6_port));
-		break;
-	default:
-		snprintf(buf, size, "(family %d)", sa->sa_family);
-		break;
-	}
-	return buf;
-}
-
-static int
-addr_is_wildcard(const struct sockaddr *sa)
-{
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-	if (sa->sa_family == AF_INET)
-		return sin->sin_addr.s_addr == htonl(INADDR_ANY);
-	return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
-}
 
 /*
  * A bound, non-blocking, close-on-exec socket of type on a (listening if
@@ -237,7 +203,7 @@ addr_is_wildcard(const struct sockaddr *sa)
 static struct inherited {
 	int			fd;
 	int			type;
-	struct config_addr	addr;
+	struct addr	addr;
 } inherited_pool[LISTEN_MAX_SOCKETS];
 static size_t ninherited;
 
@@ -286,7 +252,7 @@ listen_inherit(int fd)
 
 /* An inherited socket for a and type, taken out of the pool, or -1. */
 static int
-inherited_take(const struct config_addr *a, int type)
+inherited_take(const struct addr *a, int type)
 {
 	size_t i;
 	int fd;
@@ -313,7 +279,7 @@ inherited_adopt(struct listener *l)
 
 	while (ninherited > 0) {
 		in = inherited_pool[--ninherited];
-		addr_str((const void *)&in.addr.ss, name, sizeof(name));
+		addr_str(&in.addr, name, sizeof(name));
 		if (in.type == SOCK_DGRAM) {
 			if (l->nudp == LISTEN_MAX_SOCKETS ||
 			    (p = udp_open(l, &in.addr, in.fd, name)) == NULL)
@@ -332,7 +298,7 @@ inherited_adopt(struct listener *l)
 }
 
 static int
-sock_open(const struct config_addr *a, int type, const char *name)
+sock_open(const struct addr *a, int type, const char *name)
 {
 	const char *proto = type == SOCK_DGRAM ? "udp" : "tcp";
 	int fd, rc, on = 1;
@@ -354,7 +320,7 @@ sock_open(const struct config_addr *a, int type, const char *name)
 		goto fail;
 	}
 	/* A wildcard UDP socket must learn each query's destination. */
-	if (type == SOCK_DGRAM && addr_is_wildcard((const void *)&a->ss)) {
+	if (type == SOCK_DGRAM && addr_is_wildcard(a)) {
 		if (a->ss.ss_family == AF_INET)
 			rc = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on,
 			    sizeof(on));
@@ -456,7 +422,7 @@ udp_flush(struct listener *l)
 				sent = 0;
 			if (n + (size_t)sent < j - i)
 				log_debug("udp %s: sendmmsg %zu bytes: %s",
-				    addr_str((struct sockaddr *)
+				    addr_sa_str((struct sockaddr *)
 				    &io->out[i + n + (size_t)sent].addr, name,
 				    sizeof(name)),
 				    io->out[i + n + (size_t)sent].len,
@@ -496,7 +462,7 @@ udp_send_now(struct udp_peer *p, const uint8_t *msg, size_t len)
 		udp_put_pktinfo(&mh, &cbuf, p->peer.addr.ss_family, &p->pi);
 	if (sendmsg(p->sock->fd, &mh, MSG_DONTWAIT) == -1)
 		log_debug("udp %s: sendmsg %zu bytes: %s",
-		    addr_str((struct sockaddr *)&p->peer.addr, name,
+		    addr_sa_str((struct sockaddr *)&p->peer.addr, name,
 		    sizeof(name)), len, strerror(errno));
 }
 
@@ -605,7 +571,7 @@ udp_query(struct udp_listener *u, struct msghdr *mh, size_t n)
 
 	if (mh->msg_flags & MSG_TRUNC) {
 		log_debug("udp %s: datagram from %s too long, dropped",
-		    u->name, addr_str(mh->msg_name, name, sizeof(name)));
+		    u->name, addr_sa_str(mh->msg_name, name, sizeof(name)));
 		return;
 	}
 	if ((p = udp_peer_get()) == NULL) {
@@ -714,7 +680,7 @@ udp_set_rcvbuf(int fd, unsigned size, const char *name)
 
 /* A UDP listener on a, from fd if not -1 (an inherited socket). */
 static struct udp_listener *
-udp_open(struct listener *l, const struct config_addr *a, int fd,
+udp_open(struct listener *l, const struct addr *a, int fd,
     const char *name)
 {
 	struct udp_listener *u;
@@ -738,7 +704,7 @@ udp_open(struct listener *l, const struct config_addr *a, int fd,
 	u->l = l;
 	u->addr = *a;
 	u->inherited = inherited;
-	u->wildcard = addr_is_wildcard((const void *)&a->ss);
+	u->wildcard = addr_is_wildcard(a);
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	u->ev = event_new(l->base, fd, EV_READ | EV_PERSIST, udp_readcb, u);
 	if (u->ev == NULL || event_add(u->ev, NULL) == -1) {
@@ -1006,7 +972,7 @@ tcp_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 	(void)lev;
 	if (l->nconns >= l->cfg->max_tcp_clients) {
 		log_debug("tcp %s: %s refused, %zu clients", t->name,
-		    addr_str(sa, name, sizeof(name)), l->nconns);
+		    addr_sa_str(sa, name, sizeof(name)), l->nconns);
 		close(fd);
 		return;
 	}
@@ -1024,7 +990,7 @@ tcp_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 	c->state = TCP_OPEN;
 	memcpy(&c->addr, sa, (size_t)salen);
 	c->addrlen = (socklen_t)salen;
-	addr_str(sa, c->name, sizeof(c->name));
+	addr_sa_str(sa, c->name, sizeof(c->name));
 	TAILQ_INSERT_TAIL(&l->conns, c, entry);
 	l->nconns++;	/* from here tcp_close() cleans up */
 	c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -1078,7 +1044,7 @@ tcp_listener_free(struct tcp_listener *t)
 
 /* A TCP listener on a, from fd if not -1 (an inherited socket). */
 static struct tcp_listener *
-tcp_open(struct listener *l, const struct config_addr *a, int fd,
+tcp_open(struct listener *l, const struct addr *a, int fd,
     const char *name)
 {
 	struct tcp_listener *t;
@@ -1112,12 +1078,6 @@ tcp_open(struct listener *l, const struct config_addr *a, int fd,
 
 /* The listener */
 
-static int
-addr_eq(const struct config_addr *a, const struct config_addr *b)
-{
-	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
-}
-
 /*
  * Make the listener's sockets those of cfg: keep the ones whose address
  * is still listed (with their clients and the peers they hold), open the
@@ -1131,7 +1091,7 @@ listen_apply(struct listener *l, const struct config *cfg)
 	struct tcp_listener *nt[LISTEN_MAX_SOCKETS], *newt[CONFIG_MAX_LISTEN];
 	int ukeep[LISTEN_MAX_SOCKETS] = { 0 }, tkeep[LISTEN_MAX_SOCKETS] = { 0 };
 	size_t nnu = 0, nnt = 0, nnewu = 0, nnewt = 0, i, j;
-	const struct config_addr *a;
+	const struct addr *a;
 	char name[ADDRSTRLEN];
 
 	/* Inherited sockets stay whatever the configuration says. */
@@ -1149,7 +1109,7 @@ listen_apply(struct listener *l, const struct config *cfg)
 		a = &cfg->listen[i];
 		if (a->len == 0)
 			continue;
-		addr_str((const void *)&a->ss, name, sizeof(name));
+		addr_str(a, name, sizeof(name));
 		if (a->ss.ss_family != AF_INET &&
 		    a->ss.ss_family != AF_INET6) {
 			log_warnx("listen %s: not an IP address", name);

@@ -15,6 +15,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
+#include "dohstub/addr.h"
 #include "dohstub/log.h"
 #include "dohstub/metrics.h"
 
@@ -284,14 +285,14 @@ metrics_cb(struct evhttp_request *req, void *arg)
 }
 
 struct metrics *
-metrics_new(struct event_base *base, const struct config_addr *addr,
+metrics_new(struct event_base *base, const struct addr *addr,
     struct proxy *px)
 {
 	struct metrics *m;
 	struct evconnlistener *lev = NULL;
-	char a[CONFIG_ADDRSTRLEN];
+	char a[ADDR_STRLEN];
 
-	config_addr_str(addr, a, sizeof(a));
+	addr_str(addr, a, sizeof(a));
 	if ((m = calloc(1, sizeof(*m))) == NULL) {
 		log_warn("metrics");
 		return NULL;

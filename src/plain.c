@@ -19,7 +19,7 @@
 
 #include <event2/event.h>
 
-#include "dohstub/doh.h"
+#include "dohstub/addr.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
 
@@ -57,8 +57,7 @@ struct plain_req {
 		struct {
 			plain_addr_cb		*cb;
 			uint16_t		 port;
-			struct sockaddr_storage	 ss[DOH_MAX_ADDRS];
-			socklen_t		 lens[DOH_MAX_ADDRS];
+			struct addr		 addrs[ADDR_MAX_PER_NAME];
 			size_t			 n;
 			unsigned		 ttl;
 		} res;
@@ -102,7 +101,7 @@ static void	plain_send_done(void *, int, int, unsigned char *, int);
 static void	plain_addr_done(void *, int, int, struct ares_addrinfo *);
 
 struct plain *
-plain_new(struct event_base *base, const struct config_addr *servers,
+plain_new(struct event_base *base, const struct addr *servers,
     size_t nservers, unsigned timeout_ms, int tries)
 {
 	static char lookups[] = "b";	/* DNS only, never /etc/hosts */
@@ -344,18 +343,8 @@ plain_new_id(const struct plain *p)
 static int
 plain_literal(struct plain_req *req, const char *host)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)&req->u.res.ss[0];
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&req->u.res.ss[0];
-
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(req->u.res.port);
-		req->u.res.lens[0] = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(req->u.res.port);
-		req->u.res.lens[0] = sizeof(*sin6);
-	} else
+	if (addr_parse_ip(host, strlen(host), 0, req->u.res.port,
+	    &req->u.res.addrs[0]) == -1)
 		return -1;
 	req->u.res.n = 1;
 	req->u.res.ttl = 0;
@@ -515,8 +504,8 @@ plain_deliver(evutil_socket_t fd, short what, void *arg)
 		req->u.fwd.cb(req->status, req->u.fwd.ans, req->u.fwd.len,
 		    req->arg);
 	else
-		req->u.res.cb(req->status, req->u.res.ss, req->u.res.lens,
-		    req->u.res.n, req->u.res.ttl, req->arg);
+		req->u.res.cb(req->status, req->u.res.addrs, req->u.res.n,
+		    req->u.res.ttl, req->arg);
 	plain_req_free(req);
 }
 
@@ -553,8 +542,6 @@ plain_addr_done(void *arg, int status, int timeouts,
 {
 	struct plain_req *req = arg;
 	struct ares_addrinfo_node *node;
-	struct sockaddr_in *sin;
-	struct sockaddr_in6 *sin6;
 	size_t n = 0;
 	unsigned ttl = 0, t;
 
@@ -567,22 +554,12 @@ plain_addr_done(void *arg, int status, int timeouts,
 		return;
 	}
 	if (status == ARES_SUCCESS && res != NULL) {
-		for (node = res->nodes; node != NULL && n < DOH_MAX_ADDRS;
+		for (node = res->nodes; node != NULL && n < ADDR_MAX_PER_NAME;
 		    node = node->ai_next) {
-			if (node->ai_family == AF_INET && node->ai_addrlen >=
-			    sizeof(*sin)) {
-				sin = (struct sockaddr_in *)&req->u.res.ss[n];
-				memcpy(sin, node->ai_addr, sizeof(*sin));
-				sin->sin_port = htons(req->u.res.port);
-				req->u.res.lens[n] = sizeof(*sin);
-			} else if (node->ai_family == AF_INET6 &&
-			    node->ai_addrlen >= sizeof(*sin6)) {
-				sin6 = (struct sockaddr_in6 *)&req->u.res.ss[n];
-				memcpy(sin6, node->ai_addr, sizeof(*sin6));
-				sin6->sin6_port = htons(req->u.res.port);
-				req->u.res.lens[n] = sizeof(*sin6);
-			} else
+			if (addr_set(&req->u.res.addrs[n], node->ai_addr,
+			    node->ai_addrlen) == -1)
 				continue;
+			addr_set_port(&req->u.res.addrs[n], req->u.res.port);
 			t = node->ai_ttl > 0 ? (unsigned)node->ai_ttl : 0;
 			if (n == 0 || t < ttl)
 				ttl = t;

@@ -8,25 +8,26 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
 
+#include "dohstub/addr.h"
 #include "dohstub/config.h"
 #include "dohstub/doh.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
 #include "dohstub/upstream.h"
 
-#define UPSTREAM_TTL_MIN_S	30
 #define UPSTREAM_TTL_MAX_S	3600
 #define UPSTREAM_RETRY_MIN_MS	1000
 #define UPSTREAM_RETRY_MAX_MS	60000
+
+const char *const upstream_source_names[] = {
+	"ip", "pin", "bootstrap",
+};
 
 struct upstreams;
 
@@ -47,6 +48,7 @@ struct upstreams {
 	struct plain		*bootstrap;
 	upstream_health_cb	*cb;
 	void			*arg;
+	struct upstream_opts	 opts;
 	struct upstream		 up[CONFIG_MAX_UPSTREAM];
 	size_t			 n;
 	size_t			 nusable;	/* not in DOH_BACKOFF */
@@ -56,20 +58,28 @@ struct upstreams {
 
 static void	upstream_state_cb(struct doh_client *, enum doh_state,
 		    enum doh_state, void *);
-static int	upstream_ip(const char *, uint16_t, struct sockaddr_storage *,
-		    socklen_t *);
+static size_t	upstream_give(struct upstream *, enum upstream_source,
+		    const struct addr *, size_t);
 static void	upstream_lookup(struct upstream *);
-static void	upstream_resolved(int, const struct sockaddr_storage *,
-		    const socklen_t *, size_t, unsigned, void *);
+static void	upstream_resolved(int, const struct addr *, size_t, unsigned,
+		    void *);
 static void	upstream_lookup_failed(struct upstream *);
 static void	upstream_timer_cb(evutil_socket_t, short, void *);
 static void	upstream_schedule(struct upstream *, unsigned);
-static const char *upstream_addrs_str(const struct sockaddr_storage *,
-		    size_t, char *, size_t);
+static const char *upstream_addrs_str(const struct addr *, size_t, char *,
+		    size_t);
 
 struct upstreams *
 upstream_new(struct event_base *base, const struct config *cfg, SSL_CTX *ctx,
     struct plain *bootstrap, upstream_health_cb *cb, void *arg)
+{
+	return upstream_new_opts(base, cfg, ctx, bootstrap, NULL, cb, arg);
+}
+
+struct upstreams *
+upstream_new_opts(struct event_base *base, const struct config *cfg,
+    SSL_CTX *ctx, struct plain *bootstrap, const struct upstream_opts *opts,
+    upstream_health_cb *cb, void *arg)
 {
 	struct upstreams *u;
 	struct upstream *up;
@@ -89,6 +99,8 @@ upstream_new(struct event_base *base, const struct config *cfg, SSL_CTX *ctx,
 	u->bootstrap = bootstrap;
 	u->cb = cb;
 	u->arg = arg;
+	if (opts != NULL)
+		u->opts = *opts;
 	for (i = 0; i < cfg->nupstream; i++) {
 		up = &u->up[i];
 		up->set = u;
@@ -102,6 +114,7 @@ upstream_new(struct event_base *base, const struct config *cfg, SSL_CTX *ctx,
 		params.ssl_ctx = ctx;
 		params.timeout_ms = cfg->timeout_ms;
 		params.keepalive_ms = cfg->keepalive_ms;
+		params.keep_headers = u->opts.keep_headers;
 		if ((up->timer = evtimer_new(base, upstream_timer_cb,
 		    up)) == NULL) {
 			log_warnx("upstream %s: evtimer_new failed",
@@ -131,12 +144,11 @@ fail:
 void
 upstream_start(struct upstreams *u)
 {
-	struct sockaddr_storage ss[DOH_MAX_ADDRS];
-	socklen_t lens[DOH_MAX_ADDRS];
 	const struct config_resolve *pin;
 	const struct config_upstream *conf;
 	struct upstream *up;
-	size_t i, j, n;
+	struct addr a;
+	size_t i;
 
 	if (u->started)
 		return;
@@ -145,27 +157,19 @@ upstream_start(struct upstreams *u)
 		up = &u->up[i];
 		conf = up->conf;
 		if (conf->host_is_ip) {
-			if (upstream_ip(conf->host, conf->port, &ss[0],
-			    &lens[0]) == -1) {
+			if (addr_parse_ip(conf->host, strlen(conf->host), 0,
+			    conf->port, &a) == -1) {
 				log_warnx("upstream %s: bad address %s",
 				    doh_name(up->client), conf->host);
-				doh_addrs_failed(up->client);
+				upstream_give(up, UPSTREAM_SRC_IP, NULL, 0);
 				continue;
 			}
-			doh_set_addrs(up->client, ss, lens, 1);
+			upstream_give(up, UPSTREAM_SRC_IP, &a, 1);
 		} else if ((pin = config_find_resolve(u->cfg, conf->host,
-		    conf->port)) != NULL) {
-			n = pin->naddrs < DOH_MAX_ADDRS ? pin->naddrs :
-			    DOH_MAX_ADDRS;
-			for (j = 0; j < n; j++) {
-				ss[j] = pin->addrs[j].ss;
-				lens[j] = pin->addrs[j].len;
-			}
-			if (n == 0)
-				doh_addrs_failed(up->client);
-			else
-				doh_set_addrs(up->client, ss, lens, n);
-		} else
+		    conf->port)) != NULL)
+			upstream_give(up, UPSTREAM_SRC_PIN, pin->addrs,
+			    pin->naddrs);
+		else
 			upstream_lookup(up);
 	}
 	for (i = 0; i < u->n; i++)
@@ -248,35 +252,37 @@ upstream_state_cb(struct doh_client *c, enum doh_state old,
 	}
 }
 
-/* An IP URL's address with port; no lookup of any kind. */
-static int
-upstream_ip(const char *host, uint16_t port, struct sockaddr_storage *ss,
-    socklen_t *len)
+/*
+ * Hand addrs[0..n) of the wanted family to the client and report them.
+ * Returns how many were kept: with none, the client backs off.
+ */
+static size_t
+upstream_give(struct upstream *up, enum upstream_source src,
+    const struct addr *addrs, size_t n)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 1], *zone;
+	struct upstreams *u = up->set;
+	struct sockaddr_storage ss[ADDR_MAX_PER_NAME];
+	struct addr kept[ADDR_MAX_PER_NAME];
+	socklen_t lens[ADDR_MAX_PER_NAME];
+	size_t i, k = 0;
 
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		*len = sizeof(*sin);
-		return 0;
+	for (i = 0; i < n && k < ADDR_MAX_PER_NAME; i++) {
+		if (addrs[i].len == 0 || (u->opts.family != AF_UNSPEC &&
+		    addrs[i].ss.ss_family != u->opts.family))
+			continue;
+		kept[k] = addrs[i];
+		ss[k] = addrs[i].ss;
+		lens[k] = addrs[i].len;
+		k++;
 	}
-	if (strlen(host) >= sizeof(buf))
-		return -1;
-	strcpy(buf, host);
-	if ((zone = strchr(buf, '%')) != NULL)
-		*zone++ = '\0';
-	if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) != 1)
-		return -1;
-	if (zone != NULL && (sin6->sin6_scope_id = if_nametoindex(zone)) == 0)
-		return -1;
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(port);
-	*len = sizeof(*sin6);
-	return 0;
+	if (u->opts.addrs_cb != NULL)
+		u->opts.addrs_cb((size_t)(up - u->up), src, kept, k,
+		    u->opts.addrs_arg);
+	if (k == 0)
+		doh_addrs_failed(up->client);
+	else
+		doh_set_addrs(up->client, ss, lens, k);
+	return k;
 }
 
 static void
@@ -290,34 +296,38 @@ upstream_lookup(struct upstream *up)
 		/* config_finalize() should have refused this. */
 		log_warnx("upstream %s: no bootstrap server to look up %s",
 		    doh_name(up->client), up->conf->host);
-		doh_addrs_failed(up->client);
+		upstream_give(up, UPSTREAM_SRC_BOOTSTRAP, NULL, 0);
 		return;
 	}
 	log_debug("upstream %s: bootstrap lookup of %s",
 	    doh_name(up->client), up->conf->host);
 	if ((up->lookup = plain_resolve(u->bootstrap, up->conf->host,
-	    up->conf->port, upstream_resolved, up)) == NULL)
+	    up->conf->port, upstream_resolved, up)) == NULL) {
+		upstream_give(up, UPSTREAM_SRC_BOOTSTRAP, NULL, 0);
 		upstream_lookup_failed(up);
+	}
 }
 
 static void
-upstream_resolved(int status, const struct sockaddr_storage *ss,
-    const socklen_t *lens, size_t n, unsigned ttl, void *arg)
+upstream_resolved(int status, const struct addr *addrs, size_t n,
+    unsigned ttl, void *arg)
 {
 	struct upstream *up = arg;
-	char buf[DOH_MAX_ADDRS * (INET6_ADDRSTRLEN + 2)];
-	unsigned s;
+	char buf[ADDR_MAX_PER_NAME * (ADDR_STRLEN + 2)];
+	unsigned s, min_s;
 
 	up->lookup = NULL;
-	if (status != 0 || n == 0) {
+	if (status != 0)
+		n = 0;
+	if (n > 0)
+		log_info("upstream %s: resolved to %s (ttl %u s)",
+		    doh_name(up->client), upstream_addrs_str(addrs, n, buf,
+		    sizeof(buf)), ttl);
+	if (upstream_give(up, UPSTREAM_SRC_BOOTSTRAP, addrs, n) == 0) {
 		upstream_lookup_failed(up);
 		return;
 	}
-	log_info("upstream %s: resolved to %s (ttl %u s)",
-	    doh_name(up->client), upstream_addrs_str(ss, n, buf, sizeof(buf)),
-	    ttl);
 	up->retry_ms = 0;
-	doh_set_addrs(up->client, ss, lens, n);
 	/*
 	 * The first addresses arrive after upstream_start() opened the
 	 * others: open this one now.  Later lookups leave it be.
@@ -326,7 +336,8 @@ upstream_resolved(int status, const struct sockaddr_storage *ss,
 		doh_connect(up->client);
 	up->resolved = 1;
 	/* Short TTLs would make the plaintext lookups frequent. */
-	s = ttl < UPSTREAM_TTL_MIN_S ? UPSTREAM_TTL_MIN_S : ttl;
+	min_s = up->set->cfg->bootstrap_min_ttl_ms / 1000;
+	s = ttl < min_s ? min_s : ttl;
 	if (s > UPSTREAM_TTL_MAX_S)
 		s = UPSTREAM_TTL_MAX_S;
 	upstream_schedule(up, s * 1000);
@@ -341,8 +352,6 @@ upstream_lookup_failed(struct upstream *up)
 		up->retry_ms = UPSTREAM_RETRY_MAX_MS;
 	log_warnx("upstream %s: bootstrap lookup of %s failed; retrying in "
 	    "%u s", doh_name(up->client), up->conf->host, up->retry_ms / 1000);
-	/* The client keeps addresses it had; without any it backs off. */
-	doh_addrs_failed(up->client);
 	upstream_schedule(up, up->retry_ms);
 }
 
@@ -368,27 +377,17 @@ upstream_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* "a, b, c" without ports, for the log. */
 static const char *
-upstream_addrs_str(const struct sockaddr_storage *ss, size_t n, char *buf,
+upstream_addrs_str(const struct addr *addrs, size_t n, char *buf,
     size_t size)
 {
-	const struct sockaddr_in *sin;
-	const struct sockaddr_in6 *sin6;
-	char a[INET6_ADDRSTRLEN];
+	char a[ADDR_STRLEN];
 	size_t i, used = 0;
 	int r;
 
 	buf[0] = '\0';
 	for (i = 0; i < n; i++) {
-		if (ss[i].ss_family == AF_INET) {
-			sin = (const struct sockaddr_in *)&ss[i];
-			inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
-		} else if (ss[i].ss_family == AF_INET6) {
-			sin6 = (const struct sockaddr_in6 *)&ss[i];
-			inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
-		} else
-			continue;
 		r = snprintf(buf + used, size - used, "%s%s",
-		    used > 0 ? ", " : "", a);
+		    used > 0 ? ", " : "", addr_ip_str(&addrs[i], a, sizeof(a)));
 		if (r < 0 || (size_t)r >= size - used)
 			break;
 		used += (size_t)r;

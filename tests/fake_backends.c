@@ -363,7 +363,7 @@ doh_last_error(const struct doh_client *c)
 /* --- plain ------------------------------------------------------------ */
 
 struct plain *
-plain_new(struct event_base *base, const struct config_addr *servers,
+plain_new(struct event_base *base, const struct addr *servers,
     size_t nservers, unsigned timeout_ms, int tries)
 {
 	struct plain *p;

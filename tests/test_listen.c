@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "dohstub/addr.h"
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
 
@@ -191,53 +192,38 @@ count_fds(void)
 }
 
 static void
-make_addr(struct config_addr *a, const char *ip, uint16_t port)
+make_addr(struct addr *a, const char *ip, uint16_t port)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
-
-	memset(a, 0, sizeof(*a));
-	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		a->len = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		a->len = sizeof(*sin6);
-	} else
+	if (addr_parse_ip(ip, strlen(ip), 0, port, a) == -1)
 		abort();
 }
 
+/* The port of a socket address, through the addr module. */
 static uint16_t
-addr_port(const struct sockaddr_storage *ss)
+ss_port(const struct sockaddr_storage *ss)
 {
-	if (ss->ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	struct addr a;
+
+	addr_set(&a, (const struct sockaddr *)ss, sizeof(*ss));
+	return addr_port(&a);
 }
 
 /* Same family, address and port. */
 static int
-addr_eq(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+ss_eq(const struct sockaddr_storage *x, const struct sockaddr_storage *y)
 {
-	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
-	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
+	struct addr a, b;
 
-	if (a->ss_family != b->ss_family)
-		return 0;
-	if (a->ss_family == AF_INET)
-		return a4->sin_addr.s_addr == b4->sin_addr.s_addr &&
-		    a4->sin_port == b4->sin_port;
-	return memcmp(&a6->sin6_addr, &b6->sin6_addr, 16) == 0 &&
-	    a6->sin6_port == b6->sin6_port;
+	return addr_set(&a, (const struct sockaddr *)x, sizeof(*x)) == 0 &&
+	    addr_set(&b, (const struct sockaddr *)y, sizeof(*y)) == 0 &&
+	    addr_eq(&a, &b);
 }
 
 /* A port free for both UDP and TCP on ip. */
 static uint16_t
 free_port(const char *ip)
 {
-	struct config_addr a;
+	struct addr a;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	uint16_t port = 0;
@@ -251,9 +237,9 @@ free_port(const char *ip)
 		if (t != -1 && u != -1 &&
 		    bind(t, (struct sockaddr *)&a.ss, a.len) == 0 &&
 		    getsockname(t, (struct sockaddr *)&ss, &sl) == 0) {
-			make_addr(&a, ip, addr_port(&ss));
+			make_addr(&a, ip, ss_port(&ss));
 			if (bind(u, (struct sockaddr *)&a.ss, a.len) == 0)
-				port = addr_port(&ss);
+				port = ss_port(&ss);
 		}
 		if (t != -1)
 			close(t);
@@ -273,7 +259,7 @@ cfg_init(struct config *cfg)
 
 /* A listener on ip at a free port, written to *a. */
 static struct listener *
-start(struct config *cfg, const char *ip, struct config_addr *a)
+start(struct config *cfg, const char *ip, struct addr *a)
 {
 	struct listener *l;
 	int tries;
@@ -321,7 +307,7 @@ udp_ready(void *arg)
 
 /* Send msg to a, wait for the answer into buf; its length or -1. */
 static ssize_t
-udp_ask(int fd, const struct config_addr *a, const void *msg, size_t len,
+udp_ask(int fd, const struct addr *a, const void *msg, size_t len,
     uint8_t *buf, size_t cap, struct sockaddr_storage *from)
 {
 	struct udp_wait w = { fd, buf, cap, -1, { 0 } };
@@ -337,7 +323,7 @@ udp_ask(int fd, const struct config_addr *a, const void *msg, size_t len,
 }
 
 static struct tcpc *
-tcpc_open(const struct config_addr *a, int rcvbuf)
+tcpc_open(const struct addr *a, int rcvbuf)
 {
 	struct tcpc *c;
 
@@ -491,7 +477,7 @@ static void
 test_bind_fail(void)
 {
 	struct config cfg;
-	struct config_addr busy;
+	struct addr busy;
 	int fd, before;
 
 	before = count_fds();
@@ -518,7 +504,7 @@ static void
 test_udp(const char *ip)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct sockaddr_storage from, me;
 	socklen_t sl = sizeof(me);
@@ -536,12 +522,12 @@ test_udp(const char *ip)
 	CHECK_EQ(udp_ask(fd, &a, q, sizeof(q), buf, sizeof(buf), &from),
 	    sizeof(q));
 	CHECK(memcmp(buf, q, sizeof(q)) == 0);
-	CHECK(addr_eq(&from, &a.ss));
+	CHECK(ss_eq(&from, &a.ss));
 	CHECK_EQ(ncalls, calls + 1);
 	CHECK_EQ(last.transport, LISTEN_UDP);
 	CHECK_EQ(last.len, sizeof(q));
 	getsockname(fd, (struct sockaddr *)&me, &sl);
-	CHECK_EQ(addr_port(&last.addr), addr_port(&me));
+	CHECK_EQ(ss_port(&last.addr), ss_port(&me));
 	close(fd);
 	listen_free(l);
 }
@@ -551,7 +537,7 @@ static void
 test_udp_wildcard(const char *any, const char *const *dsts, size_t ndst)
 {
 	struct config cfg;
-	struct config_addr a, dst;
+	struct addr a, dst;
 	struct listener *l;
 	struct sockaddr_storage from;
 	uint8_t buf[512];
@@ -565,11 +551,11 @@ test_udp_wildcard(const char *any, const char *const *dsts, size_t ndst)
 		return;
 	}
 	for (i = 0; i < ndst; i++) {
-		make_addr(&dst, dsts[i], addr_port(&a.ss));
+		make_addr(&dst, dsts[i], ss_port(&a.ss));
 		fd = udp_client(dst.ss.ss_family);
 		CHECK_EQ(udp_ask(fd, &dst, q, sizeof(q), buf, sizeof(buf),
 		    &from), sizeof(q));
-		CHECK(addr_eq(&from, &dst.ss));
+		CHECK(ss_eq(&from, &dst.ss));
 		close(fd);
 	}
 	listen_free(l);
@@ -614,7 +600,7 @@ static void
 test_udp_burst(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct burst b;
 	uint8_t q[8];
@@ -650,7 +636,7 @@ static void
 test_udp_large(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	uint8_t *q, *buf;
 	size_t len = 65507;
@@ -681,7 +667,7 @@ static void
 test_tcp_one(const char *ip)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	struct sockaddr_storage me;
@@ -703,7 +689,7 @@ test_tcp_one(const char *ip)
 	CHECK(memcmp(out, q, sizeof(q)) == 0);
 	CHECK_EQ(last.transport, LISTEN_TCP);
 	getsockname(c->fd, (struct sockaddr *)&me, &sl);
-	CHECK(addr_eq(&last.addr, &me));
+	CHECK(ss_eq(&last.addr, &me));
 	CHECK_EQ(listen_tcp_clients(l), 1);
 	tcpc_close(c);
 	CHECK_EQ(wait_clients(l, 0), 0);
@@ -715,7 +701,7 @@ static void
 test_tcp_pipelined(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t buf[1024], out[512];
@@ -750,7 +736,7 @@ static void
 test_tcp_trickle(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t buf[1024], out[512];
@@ -787,7 +773,7 @@ static void
 test_tcp_zero_length(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t buf[64];
@@ -819,7 +805,7 @@ static void
 test_tcp_client_gone(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	struct linger lg = { 1, 0 };
@@ -860,7 +846,7 @@ static void
 test_tcp_half_close(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t buf[64], out[64];
@@ -891,7 +877,7 @@ static void
 test_tcp_max_clients(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c[4];
 	uint8_t buf[64], out[64];
@@ -937,7 +923,7 @@ static void
 test_tcp_idle(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *silent, *waiting;
 	uint8_t buf[64], out[64];
@@ -987,7 +973,7 @@ static void
 test_tcp_backpressure(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t *buf;
@@ -1046,7 +1032,7 @@ static void
 test_tcp_resume(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c;
 	uint8_t buf[100 * 32], out[64];
@@ -1084,7 +1070,7 @@ static void
 test_free_held(void)
 {
 	struct config cfg;
-	struct config_addr a;
+	struct addr a;
 	struct listener *l;
 	struct tcpc *c, *c2;
 	uint8_t buf[64], out[64];

@@ -22,7 +22,7 @@
 #include <event2/event.h>
 
 #include "dohstub/clock.h"
-#include "dohstub/doh.h"
+#include "dohstub/addr.h"
 #include "dohstub/plain.h"
 
 #include "check.h"
@@ -455,10 +455,10 @@ fake_free(struct fake *f)
 	free(f);
 }
 
-static struct config_addr
+static struct addr
 fake_addr(const struct fake *f)
 {
-	struct config_addr a;
+	struct addr a;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
 
 	memset(&a, 0, sizeof(a));
@@ -541,15 +541,14 @@ struct addrs {
 	int			 in_call;
 	int			 sync;
 	int			 status;
-	struct sockaddr_storage	 ss[DOH_MAX_ADDRS];
-	socklen_t		 lens[DOH_MAX_ADDRS];
+	struct addr		 addrs[ADDR_MAX_PER_NAME];
 	size_t			 n;
 	unsigned		 ttl;
 };
 
 static void
-addr_cb(int status, const struct sockaddr_storage *ss, const socklen_t *lens,
-    size_t n, unsigned ttl, void *arg)
+addr_cb(int status, const struct addr *addrs, size_t n, unsigned ttl,
+    void *arg)
 {
 	struct addrs *a = arg;
 	size_t i;
@@ -560,10 +559,8 @@ addr_cb(int status, const struct sockaddr_storage *ss, const socklen_t *lens,
 	a->status = status;
 	a->n = n;
 	a->ttl = ttl;
-	for (i = 0; i < n && i < DOH_MAX_ADDRS; i++) {
-		a->ss[i] = ss[i];
-		a->lens[i] = lens[i];
-	}
+	for (i = 0; i < n && i < ADDR_MAX_PER_NAME; i++)
+		a->addrs[i] = addrs[i];
 }
 
 static struct plain_req *
@@ -588,33 +585,13 @@ resolve(struct plain *p, const char *host, uint16_t port, struct addrs *a)
 	return req;
 }
 
-/* "addr port" of a result, for comparing. */
-static const char *
-addr_str(const struct sockaddr_storage *ss, socklen_t len, char *buf,
-    size_t size)
-{
-	char host[INET6_ADDRSTRLEN];
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-
-	if (ss->ss_family == AF_INET && len == sizeof(*sin)) {
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(buf, size, "%s %u", host, ntohs(sin->sin_port));
-	} else if (ss->ss_family == AF_INET6 && len == sizeof(*sin6)) {
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		snprintf(buf, size, "%s %u", host, ntohs(sin6->sin6_port));
-	} else
-		snprintf(buf, size, "?");
-	return buf;
-}
-
 /* --- tests ----------------------------------------------------------- */
 
 static void
 test_forward(void)
 {
 	struct fake *f = fake_new(FAKE_ANSWER, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
 	struct answer a, b;
 	uint8_t q[512], q2[512];
@@ -677,7 +654,7 @@ test_rcode_passthrough(void)
 	static const int rcodes[] = { 2, 3, 5 };
 	struct fake *f1 = fake_new(FAKE_ANSWER, 0);
 	struct fake *f2 = fake_new(FAKE_ANSWER, 0);
-	struct config_addr sa[2] = { fake_addr(f1), fake_addr(f2) };
+	struct addr sa[2] = { fake_addr(f1), fake_addr(f2) };
 	struct plain *p = plain_new(base, sa, 2, 1000, 2);
 	struct answer a;
 	uint8_t q[512];
@@ -709,7 +686,7 @@ static void
 test_tc_retry(void)
 {
 	struct fake *f = fake_new(FAKE_TC, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
 	struct answer a;
 	uint8_t q[512], full[4096];
@@ -741,7 +718,7 @@ static void
 test_bogus_ignored(void)
 {
 	struct fake *f = fake_new(FAKE_BOGUS, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 2000, 1);
 	struct answer a;
 	uint8_t q[512];
@@ -771,7 +748,7 @@ static void
 test_timeout(void)
 {
 	struct fake *f = fake_new(FAKE_SILENT, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 200, 1);
 	struct answer a;
 	uint8_t q[512];
@@ -799,7 +776,7 @@ test_failover(void)
 {
 	struct fake *f1 = fake_new(FAKE_SILENT, 0);
 	struct fake *f2 = fake_new(FAKE_ANSWER, 0);
-	struct config_addr sa[2] = { fake_addr(f1), fake_addr(f2) };
+	struct addr sa[2] = { fake_addr(f1), fake_addr(f2) };
 	struct plain *p = plain_new(base, sa, 2, 200, 1);
 	struct answer a;
 	uint8_t q[512];
@@ -828,7 +805,7 @@ static void
 test_cancel(void)
 {
 	struct fake *f = fake_new(FAKE_DELAY, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
 	struct plain_req *req;
 	struct answer a, b;
@@ -869,7 +846,7 @@ test_free_pending(void)
 {
 	struct fake *f = fake_new(FAKE_SILENT, 0);
 	struct fake *g = fake_new(FAKE_ANSWER, 0);
-	struct config_addr sa = fake_addr(f), sg = fake_addr(g);
+	struct addr sa = fake_addr(f), sg = fake_addr(g);
 	struct plain *p = plain_new(base, &sa, 1, 1000, 2);
 	struct answer a[3];
 	struct addrs ad[2];
@@ -910,7 +887,7 @@ static void
 test_resolve(void)
 {
 	struct fake *f = fake_new(FAKE_ZONE, 0);
-	struct config_addr sa = fake_addr(f);
+	struct addr sa = fake_addr(f);
 	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
 	struct addrs ad;
 	char buf[64];
@@ -927,12 +904,12 @@ test_resolve(void)
 	CHECK_EQ(ad.n, 3);
 	CHECK_EQ(ad.ttl, 100);
 	for (i = 0; i < ad.n; i++) {
-		addr_str(&ad.ss[i], ad.lens[i], buf, sizeof(buf));
-		v4 += ad.ss[i].ss_family == AF_INET;
-		v6 += ad.ss[i].ss_family == AF_INET6;
-		a10 += strcmp(buf, "192.0.2.10 8443") == 0;
-		a11 += strcmp(buf, "192.0.2.11 8443") == 0;
-		a6 += strcmp(buf, "2001:db8::1 8443") == 0;
+		addr_str(&ad.addrs[i], buf, sizeof(buf));
+		v4 += ad.addrs[i].ss.ss_family == AF_INET;
+		v6 += ad.addrs[i].ss.ss_family == AF_INET6;
+		a10 += strcmp(buf, "192.0.2.10:8443") == 0;
+		a11 += strcmp(buf, "192.0.2.11:8443") == 0;
+		a6 += strcmp(buf, "[2001:db8::1]:8443") == 0;
 	}
 	CHECK_EQ(v4, 2);
 	CHECK_EQ(v6, 1);
@@ -958,8 +935,7 @@ test_resolve(void)
 	CHECK_EQ(ad.sync, 0);
 	CHECK_EQ(ad.status, 0);
 	CHECK_EQ(ad.n, 1);
-	CHECK_STR(addr_str(&ad.ss[0], ad.lens[0], buf, sizeof(buf)),
-	    "192.0.2.9 53");
+	CHECK_STR(addr_str(&ad.addrs[0], buf, sizeof(buf)), "192.0.2.9:53");
 	CHECK_EQ(f->nudp, 0);
 
 	CHECK(resolve(p, "", 53, &ad) == NULL);
@@ -970,7 +946,7 @@ test_resolve(void)
 static void
 test_new_bad(void)
 {
-	struct config_addr sa;
+	struct addr sa;
 
 	memset(&sa, 0, sizeof(sa));
 	CHECK(plain_new(base, &sa, 0, 1000, 1) == NULL);

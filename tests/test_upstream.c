@@ -143,10 +143,10 @@ dns_stop(struct dns *d)
 	close(d->fd);
 }
 
-static struct config_addr
+static struct addr
 loopback_addr(uint16_t port)
 {
-	struct config_addr a;
+	struct addr a;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&a.ss;
 
 	memset(&a, 0, sizeof(a));
@@ -282,7 +282,7 @@ test_three(SSL_CTX *ctx)
 {
 	struct config cfg;
 	struct dns d;
-	struct config_addr dnsaddr;
+	struct addr dnsaddr;
 	struct plain *boot;
 	struct upstreams *u;
 	struct health h = { 0, -1 };
@@ -401,7 +401,7 @@ test_bootstrap_retry(SSL_CTX *ctx)
 {
 	struct config cfg;
 	struct dns d;
-	struct config_addr dnsaddr;
+	struct addr dnsaddr;
 	struct plain *boot;
 	struct upstreams *u;
 	struct health h = { 0, -1 };

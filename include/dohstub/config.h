@@ -23,14 +23,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "dohstub/addr.h"
+
 #define CONFIG_MAX_LISTEN	16
 #define CONFIG_MAX_UPSTREAM	8
 #define CONFIG_MAX_RESOLVE	8
-#define CONFIG_MAX_ADDRS	8	/* per resolve entry */
 #define CONFIG_MAX_SERVERS	8	/* bootstrap, fallback */
 #define CONFIG_ERRLEN		512
-#define CONFIG_ADDRSTRLEN	64	/* buffer for config_addr_str */
 #define CONFIG_NKEYS		32	/* room for every setting's source */
+#define CONFIG_KEYLEN		63	/* longer is no setting's name */
 
 enum config_mode {
 	MODE_ENCRYPTED_ONLY,
@@ -46,12 +47,6 @@ enum config_method {
 };
 extern const char *const config_method_names[];	/* "post", "get" */
 
-/* An IP address and port.  len is 0 for an unused slot. */
-struct config_addr {
-	struct sockaddr_storage	ss;
-	socklen_t		len;
-};
-
 /* An upstream from "https://HOST[:PORT]/PATH" (IPv6 HOST in brackets). */
 struct config_upstream {
 	char		*url;		/* as written */
@@ -65,27 +60,28 @@ struct config_upstream {
 struct config_resolve {
 	char			*host;
 	uint16_t		 port;
-	struct config_addr	 addrs[CONFIG_MAX_ADDRS];	/* port set */
+	struct addr		 addrs[ADDR_MAX_PER_NAME];	/* port set */
 	size_t			 naddrs;
 };
 
 struct config {
-	struct config_addr	listen[CONFIG_MAX_LISTEN];
+	struct addr		listen[CONFIG_MAX_LISTEN];
 	size_t			nlisten;
 	enum config_mode	mode;
 	struct config_upstream	upstream[CONFIG_MAX_UPSTREAM];
 	size_t			nupstream;
 	struct config_resolve	resolve[CONFIG_MAX_RESOLVE];
 	size_t			nresolve;
-	struct config_addr	bootstrap[CONFIG_MAX_SERVERS];	/* port 53 default */
+	struct addr		bootstrap[CONFIG_MAX_SERVERS];	/* port 53 default */
 	size_t			nbootstrap;
-	struct config_addr	fallback[CONFIG_MAX_SERVERS];	/* port 53 default */
+	struct addr		fallback[CONFIG_MAX_SERVERS];	/* port 53 default */
 	size_t			nfallback;
 	char			*ca_file;	/* NULL: system store */
 	enum config_method	method;
 	int			tls_min_version; /* TLS1_3_VERSION or TLS1_2_VERSION */
 	unsigned		timeout_ms;	/* per query, default 2000 */
 	unsigned		keepalive_ms;	/* HTTP/2 PING when idle, default 15000 */
+	unsigned		bootstrap_min_ttl_ms; /* lookup TTL floor, 30000 */
 	unsigned		max_pending;	/* default 1024 */
 	unsigned		max_tcp_clients; /* default 256 */
 	unsigned		tcp_idle_timeout_ms; /* default 10000 */
@@ -95,7 +91,7 @@ struct config {
 	int			log_level;	/* enum log_level, default info */
 	int			syslog;		/* 0: stderr */
 	int			log_json;	/* log-format json */
-	struct config_addr	metrics;	/* len 0: no endpoint */
+	struct addr		metrics;	/* len 0: no endpoint */
 	/* Private to config.c: the highest source that set each key. */
 	int			set_by[CONFIG_NKEYS];
 };
@@ -120,6 +116,15 @@ int	config_set(struct config *cfg, const char *key, const char *value,
 #define CONFIG_SRC_FILE	1
 #define CONFIG_SRC_ENV	2
 #define CONFIG_SRC_FLAG	3
+
+/*
+ * config_set() for "--key value" on a command line (key without the
+ * dashes), so that dohstub and dohq take the same flags with the same
+ * messages: "--timeout: \"61s\" is out of range (100ms..60s)".
+ * Returns 0, or -1 with the message in err.
+ */
+int	config_set_flag(struct config *cfg, const char *key, const char *value,
+	    char *err, size_t errlen);
 
 /*
  * Read a configuration file.  A missing file is an error only if
@@ -166,17 +171,11 @@ void	config_free(struct config *cfg);
  * belong to the caller (config_upstream_free, or free(out->host) for a
  * resolve), on failure nothing is left allocated.
  */
-int	config_parse_addr(const char *s, uint16_t default_port,
-	    struct config_addr *out, char *err, size_t errlen);
 int	config_parse_url(const char *s, struct config_upstream *out, char *err,
 	    size_t errlen);
 int	config_parse_resolve(const char *s, struct config_resolve *out,
 	    char *err, size_t errlen);
 void	config_upstream_free(struct config_upstream *u);
-
-/* Format an address as "1.2.3.4:53" or "[::1]:53" into buf. */
-const char *config_addr_str(const struct config_addr *a, char *buf,
-	    size_t size);
 
 /* The resolve pin for host:port, or NULL. */
 const struct config_resolve *config_find_resolve(const struct config *cfg,

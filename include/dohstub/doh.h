@@ -18,7 +18,8 @@
 #include <event2/event.h>
 #include <openssl/ssl.h>
 
-#define DOH_MAX_ADDRS		8
+#include "dohstub/addr.h"
+
 #define DOH_MAX_BODY		65535
 #define DOH_MAX_HEADER_BYTES	16384	/* per response */
 #define DOH_BACKOFF_MIN_MS	250

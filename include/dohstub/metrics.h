@@ -23,7 +23,7 @@ struct metrics;
  * swapped with metrics_set_proxy()).  NULL on failure, logged.
  */
 struct metrics *metrics_new(struct event_base *base,
-	    const struct config_addr *addr, struct proxy *px);
+	    const struct addr *addr, struct proxy *px);
 
 void	metrics_set_proxy(struct metrics *m, struct proxy *px);
 

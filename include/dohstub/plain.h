@@ -13,7 +13,7 @@
 
 #include <event2/event.h>
 
-#include "dohstub/config.h"
+#include "dohstub/addr.h"
 
 struct plain;
 struct plain_req;
@@ -24,7 +24,7 @@ struct plain_req;
  * failure.
  */
 struct plain *plain_new(struct event_base *base,
-	    const struct config_addr *servers, size_t nservers,
+	    const struct addr *servers, size_t nservers,
 	    unsigned timeout_ms, int tries);
 
 /*
@@ -46,13 +46,14 @@ struct plain_req *plain_forward(struct plain *p, const uint8_t *query,
 
 /*
  * Called once unless cancelled.  status 0: n >= 1 addresses (port set to
- * the port asked for), IPv4 and IPv6, and the smallest TTL among them.
+ * the port asked for), IPv4 and IPv6, and the smallest TTL among them;
+ * addrs is valid during the call only.
  */
-typedef void plain_addr_cb(int status, const struct sockaddr_storage *ss,
-	    const socklen_t *lens, size_t n, unsigned ttl, void *arg);
+typedef void plain_addr_cb(int status, const struct addr *addrs, size_t n,
+	    unsigned ttl, void *arg);
 
 /*
- * Look up host's A and AAAA records (at most DOH_MAX_ADDRS kept).  An IP
+ * Look up host's A and AAAA records (at most ADDR_MAX_PER_NAME kept).  An IP
  * literal is returned as it is, with TTL 0, without a query.  NULL on
  * failure (the callback is then never called).  Never calls back from
  * inside.

@@ -102,6 +102,8 @@ def test_defaults_printed():
           "default timeout %r" % setting(out, "timeout"))
     check(setting(out, "edns-udp-size") == ["1232"], "default edns-udp-size")
     check(setting(out, "method") == ["post"], "default method")
+    check(setting(out, "bootstrap-min-ttl") == ["30s"],
+          "default bootstrap-min-ttl %r" % setting(out, "bootstrap-min-ttl"))
 
 
 def test_unknown_key_names_file_and_line():
@@ -133,7 +135,8 @@ def test_more_bad_values():
            ("upstream", "http://doh.test/dns-query"),
            ("listen", "not-an-address"), ("max-pending", "lots"),
            ("edns-udp-size", "big"), ("mode", ""),
-           ("resolve", "doh.test"), ("timeout", "-1s")]
+           ("resolve", "doh.test"), ("timeout", "-1s"),
+           ("bootstrap-min-ttl", "500ms")]
     failures = []
     for key, value in bad:
         r = lab.run_daemon(["-n", "--%s=%s" % (key, value)],

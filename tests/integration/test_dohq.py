@@ -290,6 +290,35 @@ def test_usage_errors():
     failed(dohq("-6", "x"), EX_NOHOST, r"no IPv6 address")
 
 
+def test_settings_are_the_daemons():
+    """dohq's --key options are dohstub's settings: a bad value gets the
+    very message dohstub gives (dohq's old names too), and the ranges
+    are dohstub's."""
+    for args in (["--timeout", "61s"], ["--timeout", "50ms"],
+                 ["--timeout", "7x"], ["--tls-min-version", "1.1"],
+                 ["--method", "put"], ["--bootstrap", "0.0.0.0"],
+                 ["--bootstrap", "doh.test"], ["--resolve", "doh.test"],
+                 ["--ca-file", ""], ["--bootstrap-min-ttl", "0"]):
+        d = lab.run_daemon(["-n"] + args)
+        lines = [l for l in d.stderr.splitlines() if l.strip()]
+        check(d.returncode != 0 and len(lines) == 1 and
+              lines[0].startswith("dohstub: "), "dohstub %r: %r" % (
+                  args, d.stderr))
+        want = "dohq: " + lines[0][len("dohstub: "):]
+        line = failed(run_dohq("@" + U.url, *args, "x"), EX_USAGE,
+                      re.escape(args[0]))
+        check(line == want, "%r: dohq says %r, dohstub %r" % (
+            args, line, want))
+    line = failed(run_dohq("@" + U.url, "--tls-min", "1.1", "x"), EX_USAGE,
+                  r"--tls-min-version")
+    check(line == 'dohq: --tls-min-version: "1.1" is not one of 1.2, 1.3',
+          "--tls-min: %r" % line)
+    # the daemon's top value is dohq's (it went up to 300 s)
+    out = ok(dohq("--timeout", "60s", "--tls-min-version", "1.3",
+                  "--method", "post", "www.lab.test", "--short"))
+    check(out.split() == [lab.WWW_A], "60s: %r" % out)
+
+
 # ---------------------------------------------------------------- features
 
 def test_repeat_parallel():
@@ -581,6 +610,21 @@ def test_get_on_the_wire():
         ok(run_dohq(*args))
         check(srv.gets == 1 and len(srv.queries) == 1, "default: %d GET, "
               "%d POST" % (srv.gets, len(srv.queries)))
+        failed(run_dohq(*args, "--method", "get"), EX_HTTP,
+               r"HTTP status 404")
+        check(srv.gets == 2, "--method get: %d GET" % srv.gets)
+        # the file's method counts, below the flags
+        d = tempfile.mkdtemp(dir=lab.tmpdir())
+        conf = lab.write_file(os.path.join(d, "get.conf"),
+                              "upstream %s\nresolve %s\nca-file %s\n"
+                              "method get\n" % (srv.url, srv.resolve,
+                                                 lab.certs().ca_pem))
+        failed(run_dohq("-c", conf, "www.lab.test"), EX_HTTP,
+               r"HTTP status 404")
+        check(srv.gets == 3, "method get in the file: %d GET" % srv.gets)
+        ok(run_dohq("-c", conf, "--post", "www.lab.test"))
+        check(srv.gets == 3 and len(srv.queries) == 2, "--post over the "
+              "file: %d GET, %d POST" % (srv.gets, len(srv.queries)))
     finally:
         srv.close()
 
