@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "dohstub/addr.h"
+#include "dohstub/clock.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
 
@@ -78,7 +79,7 @@ struct plain {
 	int			 have_channel;
 	int			 lib_init;
 	int			 destroying;	/* inside plain_free */
-	struct event		*timer;
+	struct clock_timer	 timer;	/* c-ares' next deadline */
 	LIST_HEAD(, plain_sock)	 socks;
 	TAILQ_HEAD(, plain_req)	 reqs;
 	uint64_t		 sent;
@@ -87,7 +88,7 @@ struct plain {
 static uint16_t	plain_new_id(const struct plain *);
 static int	plain_literal(struct plain_req *, const char *);
 static void	plain_rearm(struct plain *);
-static void	plain_timer_cb(evutil_socket_t, short, void *);
+static void	plain_timer_cb(void *);
 static void	plain_sock_cb(evutil_socket_t, short, void *);
 static void	plain_sock_state(void *, ares_socket_t, int, int);
 static void	plain_sock_free(struct plain_sock *);
@@ -125,10 +126,7 @@ plain_new(struct event_base *base, const struct addr *servers,
 	p->base = base;
 	LIST_INIT(&p->socks);
 	TAILQ_INIT(&p->reqs);
-	if ((p->timer = evtimer_new(base, plain_timer_cb, p)) == NULL) {
-		log_warnx("plain: evtimer_new failed");
-		goto fail;
-	}
+	clock_timer_init(&p->timer, base, plain_timer_cb, p);
 	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
 		log_warnx("plain: ares_library_init: %s", ares_strerror(rc));
 		goto fail;
@@ -313,8 +311,7 @@ plain_free(struct plain *p)
 		plain_sock_free(s);
 	if (p->lib_init)
 		ares_library_cleanup();
-	if (p->timer != NULL)
-		event_free(p->timer);
+	clock_timer_del(&p->timer);
 	free(p);
 }
 
@@ -358,19 +355,19 @@ plain_rearm(struct plain *p)
 {
 	struct timeval tv, *tvp;
 
+	/* c-ares keeps its own deadlines on real time; ms rounded up. */
 	if ((tvp = ares_timeout(p->channel, NULL, &tv)) == NULL)
-		evtimer_del(p->timer);
-	else if (evtimer_add(p->timer, tvp) == -1)
-		log_warnx("plain: cannot arm the c-ares timer");
+		clock_timer_del(&p->timer);
+	else
+		clock_timer_add(&p->timer, (unsigned)(tvp->tv_sec * 1000 +
+		    (tvp->tv_usec + 999) / 1000));
 }
 
 static void
-plain_timer_cb(evutil_socket_t fd, short what, void *arg)
+plain_timer_cb(void *arg)
 {
 	struct plain *p = arg;
 
-	(void)fd;
-	(void)what;
 	ares_process_fd(p->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 	plain_rearm(p);
 }

@@ -15,6 +15,7 @@
 #include <event2/event.h>
 
 #include "dohstub/addr.h"
+#include "dohstub/clock.h"
 #include "dohstub/config.h"
 #include "dohstub/doh.h"
 #include "dohstub/log.h"
@@ -37,7 +38,7 @@ struct upstream {
 	struct doh_client		*client;
 	enum doh_state			 state;		/* as last reported */
 	struct plain_req		*lookup;	/* in flight */
-	struct event			*timer;		/* next lookup */
+	struct clock_timer		 timer;		/* next lookup */
 	unsigned			 retry_ms;	/* 0: last one worked */
 	int				 resolved;	/* ever had addresses */
 };
@@ -64,7 +65,7 @@ static void	upstream_lookup(struct upstream *);
 static void	upstream_resolved(int, const struct addr *, size_t, unsigned,
 		    void *);
 static void	upstream_lookup_failed(struct upstream *);
-static void	upstream_timer_cb(evutil_socket_t, short, void *);
+static void	upstream_timer_cb(void *);
 static void	upstream_schedule(struct upstream *, unsigned);
 static const char *upstream_addrs_str(const struct addr *, size_t, char *,
 		    size_t);
@@ -115,12 +116,7 @@ upstream_new_opts(struct event_base *base, const struct config *cfg,
 		params.timeout_ms = cfg->timeout_ms;
 		params.keepalive_ms = cfg->keepalive_ms;
 		params.keep_headers = u->opts.keep_headers;
-		if ((up->timer = evtimer_new(base, upstream_timer_cb,
-		    up)) == NULL) {
-			log_warnx("upstream %s: evtimer_new failed",
-			    up->conf->url);
-			goto fail;
-		}
+		clock_timer_init(&up->timer, base, upstream_timer_cb, up);
 		if ((up->client = doh_new(base, &params, upstream_state_cb,
 		    up)) == NULL) {
 			log_warnx("upstream %s: cannot create the client",
@@ -218,8 +214,7 @@ upstream_free(struct upstreams *u)
 	for (i = 0; i < u->n; i++) {
 		up = &u->up[i];
 		plain_cancel(up->lookup);
-		if (up->timer != NULL)
-			event_free(up->timer);
+		clock_timer_del(&up->timer);
 		doh_free(up->client);
 	}
 	free(u);
@@ -358,20 +353,12 @@ upstream_lookup_failed(struct upstream *up)
 static void
 upstream_schedule(struct upstream *up, unsigned ms)
 {
-	struct timeval tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	if (evtimer_add(up->timer, &tv) == -1)
-		log_warnx("upstream %s: cannot arm the lookup timer",
-		    doh_name(up->client));
+	clock_timer_add(&up->timer, ms);
 }
 
 static void
-upstream_timer_cb(evutil_socket_t fd, short what, void *arg)
+upstream_timer_cb(void *arg)
 {
-	(void)fd;
-	(void)what;
 	upstream_lookup(arg);
 }
 
