@@ -24,25 +24,42 @@ static const char headers[] = ":status: 200\ncontent-type: "
 static const char odd_headers[] = "x-empty:\nnovalue\nx-tab:\t\"q\"\\ z\n"
     "last: no newline";
 
+/* dnsprint's part: the message, as text and as JSON members. */
+#define MSG_TEXT \
+    ";; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 4660\n" \
+    ";; flags: qr rd ra; QUERY: 1, ANSWER: 1, AUTHORITY: 0, " \
+    "ADDITIONAL: 1\n\n" \
+    ";; OPT PSEUDOSECTION:\n" \
+    "; EDNS: version: 0, flags: do; udp: 1232\n\n" \
+    ";; QUESTION SECTION:\n" \
+    ";www.example.\t\t\tIN\tA\n\n" \
+    ";; ANSWER SECTION:\n" \
+    "www.example.\t\t300\tIN\tA\t192.0.2.1\n"
+#define MSG_JSON \
+    "\"msg_size\":56,\"id\":4660,\"opcode\":\"QUERY\"," \
+    "\"status\":\"NOERROR\",\"rcode\":0," \
+    "\"flags\":[\"qr\",\"rd\",\"ra\"]," \
+    "\"question\":[{\"name\":\"www.example.\",\"class\":\"IN\"," \
+    "\"type\":\"A\"}],\"answer\":[{\"name\":\"www.example.\"," \
+    "\"ttl\":300,\"class\":\"IN\",\"type\":\"A\"," \
+    "\"data\":\"192.0.2.1\"}],\"authority\":[],\"additional\":[]," \
+    "\"edns\":{\"version\":0,\"udp_size\":1232,\"flags\":[\"do\"]," \
+    "\"extended_rcode\":0,\"options\":[]}}\n"
+#define TIMING \
+    ";; TIMING:\n" \
+    ";\tbootstrap resolution:   1 ms\n" \
+    ";\tTCP connect:            2 ms\n" \
+    ";\tTLS handshake:          3 ms\n" \
+    ";\trequest to first byte:  4 ms\n" \
+    ";\ttotal:                  5 ms\n"
+
 static const char want_text_full[] =
     ";; TLS: TLSv1.3, cipher TLS_AES_128_GCM_SHA256,"
     " ALPN h2, resumed\n"
     ";; Certificate subject: CN=doh \"test\"\n"
     ";; Certificate issuer: CN=Test CA\n"
     ";; Certificate valid: 2026-01-01T00:00:00Z to 2027-01-01T00:00:00Z\n"
-    ";; ->>HEADER<<- opcode: QUERY, status: NOERROR,"
-    " id: 4660\n"
-    ";; flags: qr rd ra; QUERY: 1, ANSWER: 1, AUTHORITY: 0,"
-    " ADDITIONAL: 1\n"
-    "\n"
-    ";; OPT PSEUDOSECTION:\n"
-    "; EDNS: version: 0, flags: do; udp: 1232\n"
-    "\n"
-    ";; QUESTION SECTION:\n"
-    ";www.example.\t\t\tIN\tA\n"
-    "\n"
-    ";; ANSWER SECTION:\n"
-    "www.example.\t\t300\tIN\tA\t192.0.2.1\n"
+    MSG_TEXT
     "\n"
     ";; Query time: 7 msec\n"
     ";; SERVER: https://doh.example/dns-query (192.0.2.53#443)\n"
@@ -52,12 +69,7 @@ static const char want_text_full[] =
     ";\tcontent-type: application/dns-message\n"
     ";\tcontent-length: 56\n"
     ";; MSG SIZE  rcvd: 56\n"
-    ";; TIMING:\n"
-    ";\tbootstrap resolution:   1 ms\n"
-    ";\tTCP connect:            2 ms\n"
-    ";\tTLS handshake:          3 ms\n"
-    ";\trequest to first byte:  4 ms\n"
-    ";\ttotal:                  5 ms\n";
+    TIMING;
 
 static const char want_json_full[] =
     "{\"server\":\"https://doh.example/dns-query\","
@@ -71,50 +83,19 @@ static const char want_json_full[] =
     "\"issuer\":\"CN=Test CA\",\"not_before\":\"2026-01-01T00:00:00Z\","
     "\"not_after\":\"2027-01-01T00:00:00Z\"},\"timing\":{\"bootstrap_ms\":1,"
     "\"connect_ms\":2,\"tls_handshake_ms\":3,\"first_byte_ms\":4,"
-    "\"total_ms\":5},\"msg_size\":56,\"id\":4660,\"opcode\":\"QUERY\","
-    "\"status\":\"NOERROR\",\"rcode\":0,\"flags\":[\"qr\","
-    "\"rd\",\"ra\"],\"question\":[{\"name\":\"www.example.\","
-    "\"class\":\"IN\",\"type\":\"A\"}],\"answer\":[{\"name\":\"www.example.\","
-    "\"ttl\":300,\"class\":\"IN\",\"type\":\"A\",\"data\":\"192.0.2.1\"}],"
-    "\"authority\":[],\"additional\":[],\"edns\":{\"version\":0,"
-    "\"udp_size\":1232,\"flags\":[\"do\"],\"extended_rcode\":0,"
-    "\"options\":[]}}\n";
+    "\"total_ms\":5}," MSG_JSON;
 
 static const char want_short_timing[] =
     "192.0.2.1\n"
-    ";; TIMING:\n"
-    ";\tbootstrap resolution:   1 ms\n"
-    ";\tTCP connect:            2 ms\n"
-    ";\tTLS handshake:          3 ms\n"
-    ";\trequest to first byte:  4 ms\n"
-    ";\ttotal:                  5 ms\n";
+    TIMING;
 
 static const char want_text_none[] =
-    ";; ->>HEADER<<- opcode: QUERY, status: NOERROR,"
-    " id: 4660\n"
-    ";; flags: qr rd ra; QUERY: 1, ANSWER: 1, AUTHORITY: 0,"
-    " ADDITIONAL: 1\n"
-    "\n"
-    ";; OPT PSEUDOSECTION:\n"
-    "; EDNS: version: 0, flags: do; udp: 1232\n"
-    "\n"
-    ";; QUESTION SECTION:\n"
-    ";www.example.\t\t\tIN\tA\n"
-    "\n"
-    ";; ANSWER SECTION:\n"
-    "www.example.\t\t300\tIN\tA\t192.0.2.1\n"
+    MSG_TEXT
     "\n"
     ";; MSG SIZE  rcvd: 56\n";
 
 static const char want_json_none[] =
-    "{\"msg_size\":56,\"id\":4660,\"opcode\":\"QUERY\","
-    "\"status\":\"NOERROR\",\"rcode\":0,\"flags\":[\"qr\","
-    "\"rd\",\"ra\"],\"question\":[{\"name\":\"www.example.\","
-    "\"class\":\"IN\",\"type\":\"A\"}],\"answer\":[{\"name\":\"www.example.\","
-    "\"ttl\":300,\"class\":\"IN\",\"type\":\"A\",\"data\":\"192.0.2.1\"}],"
-    "\"authority\":[],\"additional\":[],\"edns\":{\"version\":0,"
-    "\"udp_size\":1232,\"flags\":[\"do\"],\"extended_rcode\":0,"
-    "\"options\":[]}}\n";
+    "{" MSG_JSON;
 
 static const char want_text_bad[] =
     ";; ->>HEADER<<- opcode: QUERY, status: NOERROR,"
@@ -147,34 +128,14 @@ static const char want_json_bad[] =
 
 static const char want_text_bare_tls[] =
     ";; TLS: TLSv1.2, cipher ?, ALPN none\n"
-    ";; ->>HEADER<<- opcode: QUERY, status: NOERROR,"
-    " id: 4660\n"
-    ";; flags: qr rd ra; QUERY: 1, ANSWER: 1, AUTHORITY: 0,"
-    " ADDITIONAL: 1\n"
-    "\n"
-    ";; OPT PSEUDOSECTION:\n"
-    "; EDNS: version: 0, flags: do; udp: 1232\n"
-    "\n"
-    ";; QUESTION SECTION:\n"
-    ";www.example.\t\t\tIN\tA\n"
-    "\n"
-    ";; ANSWER SECTION:\n"
-    "www.example.\t\t300\tIN\tA\t192.0.2.1\n"
+    MSG_TEXT
     "\n"
     ";; SERVER: https://doh.example/dns-query\n"
     ";; MSG SIZE  rcvd: 56\n";
 
 static const char want_json_bare_tls[] =
     "{\"server\":\"https://doh.example/dns-query\","
-    "\"tls\":{\"version\":\"TLSv1.2\",\"resumed\":false},"
-    "\"msg_size\":56,\"id\":4660,\"opcode\":\"QUERY\","
-    "\"status\":\"NOERROR\",\"rcode\":0,\"flags\":[\"qr\","
-    "\"rd\",\"ra\"],\"question\":[{\"name\":\"www.example.\","
-    "\"class\":\"IN\",\"type\":\"A\"}],\"answer\":[{\"name\":\"www.example.\","
-    "\"ttl\":300,\"class\":\"IN\",\"type\":\"A\",\"data\":\"192.0.2.1\"}],"
-    "\"authority\":[],\"additional\":[],\"edns\":{\"version\":0,"
-    "\"udp_size\":1232,\"flags\":[\"do\"],\"extended_rcode\":0,"
-    "\"options\":[]}}\n";
+    "\"tls\":{\"version\":\"TLSv1.2\",\"resumed\":false}," MSG_JSON;
 
 static char out[65536];
 
