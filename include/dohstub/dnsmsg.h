@@ -1,7 +1,11 @@
 /*
  * dnsmsg: pure DNS wire code.  No I/O and no allocation: every function
- * works on buffers the caller owns, and every read is length-checked, so
- * each parser can be fed arbitrary bytes (see fuzz/).
+ * works on buffers the caller owns.  Every read goes through the bounded
+ * reader (struct dnsmsg_rd), so each parser can be fed arbitrary bytes
+ * (see fuzz/), and every write through the bounded writer (struct
+ * dnsmsg_wr), so no message is ever returned cut short.  The names of
+ * types, classes and rcodes and the text form of names live here too,
+ * so that the daemon's logs and dohq say the same.
  */
 #ifndef DOHSTUB_DNSMSG_H
 #define DOHSTUB_DNSMSG_H
