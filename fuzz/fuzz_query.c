@@ -14,15 +14,18 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void
 fuzz_name(const struct dns_query_info *qi)
 {
-	char buf[4 * DNS_MAX_NAME + 2], small[7];
+	char buf[DNS_MAX_NAME_TEXT], small[7];
+	int r;
 
-	/* Every byte may become "\DDD": 4 per byte always fits. */
-	dnsmsg_name_str(qi, buf, sizeof(buf));
+	/* Any name read from a question fits, escapes and all. */
+	r = dnsmsg_name_to_text(qi->qname, qi->qname_len, buf, sizeof(buf),
+	    0);
 	if (strlen(buf) >= sizeof(buf))
 		abort();
-	if (qi->qname_len != 0 && buf[0] == '\0')
+	if (qi->qname_len != 0 && (r != 0 || buf[0] == '\0'))
 		abort();
-	dnsmsg_name_str(qi, small, sizeof(small));
+	(void)dnsmsg_name_to_text(qi->qname, qi->qname_len, small,
+	    sizeof(small), 0);
 	if (strlen(small) >= sizeof(small) ||
 	    strncmp(small, buf, strlen(small)) != 0)
 		abort();

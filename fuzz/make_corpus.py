@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write the seed corpora for the dnsmsg fuzz targets.
+"""Write the seed corpora for the dnsmsg fuzz targets (query, answer,
+tcpframe, name).
 
 Usage: fuzz/make_corpus.py [corpus-dir]   (default: fuzz/corpus beside this)
 
@@ -213,6 +214,31 @@ def tcpframes():
     return t
 
 
+def names():
+    """Names in text form, type and class names, and names in wire form."""
+    t = {}
+    t["www"] = b"www.example."
+    t["root"] = b"."
+    t["no_final_dot"] = b"www.example"
+    t["escaped"] = b"a\\.b\\032c\\\\.example."
+    t["zone_specials"] = b'a\\"\\(\\)\\;\\@\\$.'
+    t["long"] = b"a." * 127
+    t["label_63"] = b"a" * 63 + b".x."
+    t["bad_label_64"] = b"a" * 64 + b"."
+    t["bad_empty_label"] = b"a..b"
+    t["bad_escape_short"] = b"a\\25"
+    t["bad_escape_256"] = b"a\\256"
+    t["bad_trailing_backslash"] = b"a\\"
+    t["type_aaaa"] = b"aaaa"
+    t["type_generic"] = b"TYPE65280"
+    t["class_generic"] = b"CLASS7"
+    t["wire_www"] = name("www.example.")
+    t["wire_odd"] = b"\x04a.b\\\x03\x01 \x7f\x02\xffA\x00"
+    t["wire_pointer"] = b"\xc0\x0c"
+    t["wire_trailing"] = name("a.") + b"\x00"
+    return t
+
+
 def write(dirname, seeds):
     os.makedirs(dirname, exist_ok=True)
     for fname, data in seeds.items():
@@ -226,6 +252,7 @@ def main():
     write(os.path.join(top, "query"), queries())
     write(os.path.join(top, "answer"), answers())
     write(os.path.join(top, "tcpframe"), tcpframes())
+    write(os.path.join(top, "name"), names())
 
 
 if __name__ == "__main__":

@@ -1,28 +1,15 @@
 /*
- * dnsmsg: pure DNS wire code.  Every read goes through a length-checked
- * cursor; header counts only bound loops that stop at the first record
- * that does not fit, so they never size anything.
+ * dnsmsg: pure DNS wire code.  Every read goes through the bounded
+ * reader and every write through the bounded writer; header counts only
+ * bound loops that stop at the first record that does not fit, so they
+ * never size anything.
  */
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dohstub/dnsmsg.h"
 
-#define HDR_FLAGS	2
-#define HDR_QDCOUNT	4
-#define HDR_ANCOUNT	6
-#define HDR_NSCOUNT	8
-#define HDR_ARCOUNT	10
-
-#define FLAG_QR		0x8000
-#define FLAG_OPCODE	0x7800
-#define FLAG_TC		0x0200
-#define FLAG_RD		0x0100
-#define FLAG_RA		0x0080
-#define FLAG_CD		0x0010
-#define FLAG_RCODE	0x000f
-
-#define EDNS_DO		0x8000
-#define OPT_LEN		11	/* root owner, type, class, TTL, RDLEN 0 */
 #define RR_FIXED_LEN	10	/* type, class, TTL, RDLEN */
 
 /*
@@ -31,14 +18,10 @@
  */
 #define NAME_MAX_HOPS	127
 
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
 const char *const dns_verdict_names[] = {
 	"ok", "drop", "formerr", "notimp",
-};
-
-struct cursor {
-	const uint8_t	*buf;
-	size_t		 len;
-	size_t		 off;
 };
 
 struct rr {
@@ -49,54 +32,96 @@ struct rr {
 	int		root_owner;
 };
 
-static uint16_t
-get16(const uint8_t *p)
+/* --- the reader --- */
+
+void
+dnsmsg_rd_init(struct dnsmsg_rd *r, const uint8_t *msg, size_t len)
 {
-	return (uint16_t)(p[0] << 8 | p[1]);
+	r->msg = msg;
+	r->len = len;
+	r->off = 0;
+	r->end = len;
 }
 
-static void
-put16(uint8_t *p, uint16_t v)
+size_t
+dnsmsg_rd_left(const struct dnsmsg_rd *r)
 {
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
+	return r->off < r->end ? r->end - r->off : 0;
 }
 
-static void
-cur_init(struct cursor *c, const uint8_t *buf, size_t len, size_t off)
+int
+dnsmsg_rd_skip(struct dnsmsg_rd *r, size_t n)
 {
-	c->buf = buf;
-	c->len = len;
-	c->off = off;
-}
-
-static int
-cur_skip(struct cursor *c, size_t n)
-{
-	if (c->off > c->len || c->len - c->off < n)
+	if (dnsmsg_rd_left(r) < n)
 		return -1;
-	c->off += n;
+	r->off += n;
 	return 0;
 }
 
-static int
-cur_u16(struct cursor *c, uint16_t *v)
+int
+dnsmsg_rd_bytes(struct dnsmsg_rd *r, size_t n, const uint8_t **p)
 {
-	if (c->off > c->len || c->len - c->off < 2)
+	if (dnsmsg_rd_left(r) < n)
 		return -1;
-	*v = get16(c->buf + c->off);
-	c->off += 2;
+	*p = r->msg + r->off;
+	r->off += n;
 	return 0;
 }
 
-static int
-cur_u32(struct cursor *c, uint32_t *v)
+int
+dnsmsg_rd_u8(struct dnsmsg_rd *r, uint8_t *v)
 {
-	if (c->off > c->len || c->len - c->off < 4)
+	if (dnsmsg_rd_left(r) < 1)
 		return -1;
-	*v = (uint32_t)get16(c->buf + c->off) << 16 |
-	    get16(c->buf + c->off + 2);
-	c->off += 4;
+	*v = r->msg[r->off++];
+	return 0;
+}
+
+int
+dnsmsg_rd_u16(struct dnsmsg_rd *r, uint16_t *v)
+{
+	if (dnsmsg_rd_left(r) < 2)
+		return -1;
+	*v = (uint16_t)(r->msg[r->off] << 8 | r->msg[r->off + 1]);
+	r->off += 2;
+	return 0;
+}
+
+int
+dnsmsg_rd_u32(struct dnsmsg_rd *r, uint32_t *v)
+{
+	uint16_t hi, lo;
+
+	if (dnsmsg_rd_left(r) < 4)
+		return -1;
+	(void)dnsmsg_rd_u16(r, &hi);
+	(void)dnsmsg_rd_u16(r, &lo);
+	*v = (uint32_t)hi << 16 | lo;
+	return 0;
+}
+
+int
+dnsmsg_rd_sub(struct dnsmsg_rd *r, size_t n, struct dnsmsg_rd *sub)
+{
+	if (dnsmsg_rd_left(r) < n)
+		return -1;
+	*sub = *r;
+	sub->end = r->off + n;
+	r->off += n;
+	return 0;
+}
+
+int
+dnsmsg_rd_header(struct dnsmsg_rd *r, struct dns_header *h)
+{
+	size_t i;
+
+	if (dnsmsg_rd_left(r) < DNS_HDR_LEN)
+		return -1;
+	(void)dnsmsg_rd_u16(r, &h->id);
+	(void)dnsmsg_rd_u16(r, &h->flags);
+	for (i = 0; i < DNS_SEC_MAX; i++)
+		(void)dnsmsg_rd_u16(r, &h->count[i]);
 	return 0;
 }
 
@@ -108,15 +133,15 @@ cur_u32(struct cursor *c, uint32_t *v)
  * pointers are impossible by construction.
  */
 int
-dnsmsg_read_name(const uint8_t *msg, size_t len, size_t limit, size_t *off,
-    uint8_t *out, size_t *outlen)
+dnsmsg_rd_name(struct dnsmsg_rd *r, uint8_t *out, size_t *outlen)
 {
-	size_t pos = *off, part = *off, end, after = 0, n = 0;
+	const uint8_t *msg = r->msg;
+	size_t pos = r->off, part = r->off, end, after = 0, n = 0;
 	size_t ptr;
 	int hops = 0;
 	uint8_t lab;
 
-	end = limit < len ? limit : len;
+	end = r->end < r->len ? r->end : r->len;
 	for (;;) {
 		if (pos >= end)
 			return -1;
@@ -152,40 +177,34 @@ dnsmsg_read_name(const uint8_t *msg, size_t len, size_t limit, size_t *off,
 	n++;
 	if (outlen != NULL)
 		*outlen = n;
-	*off = after != 0 ? after : pos + 1;
+	r->off = after != 0 ? after : pos + 1;
 	return 0;
-}
-
-static int
-cur_name(struct cursor *c, uint8_t *out, size_t *outlen)
-{
-	return dnsmsg_read_name(c->buf, c->len, c->len, &c->off, out, outlen);
 }
 
 /* Read one resource record, skipping its RDATA. */
 static int
-cur_rr(struct cursor *c, struct rr *rr)
+rd_rr(struct dnsmsg_rd *r, struct rr *rr)
 {
 	size_t nlen;
 
-	if (cur_name(c, NULL, &nlen) == -1 ||
-	    cur_u16(c, &rr->type) == -1 ||
-	    cur_u16(c, &rr->class) == -1 ||
-	    cur_u32(c, &rr->ttl) == -1 ||
-	    cur_u16(c, &rr->rdlen) == -1 ||
-	    cur_skip(c, rr->rdlen) == -1)
+	if (dnsmsg_rd_name(r, NULL, &nlen) == -1 ||
+	    dnsmsg_rd_u16(r, &rr->type) == -1 ||
+	    dnsmsg_rd_u16(r, &rr->class) == -1 ||
+	    dnsmsg_rd_u32(r, &rr->ttl) == -1 ||
+	    dnsmsg_rd_u16(r, &rr->rdlen) == -1 ||
+	    dnsmsg_rd_skip(r, rr->rdlen) == -1)
 		return -1;
 	rr->root_owner = nlen == 1;
 	return 0;
 }
 
 static int
-cur_question(struct cursor *c, uint8_t *name, size_t *namelen,
+rd_question(struct dnsmsg_rd *r, uint8_t *name, size_t *namelen,
     uint16_t *type, uint16_t *class)
 {
-	if (cur_name(c, name, namelen) == -1 ||
-	    cur_u16(c, type) == -1 ||
-	    cur_u16(c, class) == -1)
+	if (dnsmsg_rd_name(r, name, namelen) == -1 ||
+	    dnsmsg_rd_u16(r, type) == -1 ||
+	    dnsmsg_rd_u16(r, class) == -1)
 		return -1;
 	return 0;
 }
@@ -208,17 +227,158 @@ name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 	return 1;
 }
 
-/* Our own OPT record: the EDNS size we offer, the client's DO bit. */
-static void
-opt_put(uint8_t *p, int do_bit)
+/* --- the writer --- */
+
+void
+dnsmsg_wr_init(struct dnsmsg_wr *w, uint8_t *buf, size_t cap)
 {
-	p[0] = 0;
-	put16(p + 1, DNS_TYPE_OPT);
-	put16(p + 3, DNS_EDNS_DEFAULT_MAX);
-	put16(p + 5, 0);
-	put16(p + 7, do_bit ? EDNS_DO : 0);
-	put16(p + 9, 0);
+	w->buf = buf;
+	w->cap = buf != NULL ? cap : 0;
+	w->len = 0;
+	w->err = 0;
 }
+
+/* Room for n more bytes?  If not, the writer is spoilt for good. */
+static int
+wr_room(struct dnsmsg_wr *w, size_t n)
+{
+	if (w->err || w->cap - w->len < n) {
+		w->err = 1;
+		return 0;
+	}
+	return 1;
+}
+
+void
+dnsmsg_wr_u8(struct dnsmsg_wr *w, uint8_t v)
+{
+	if (wr_room(w, 1))
+		w->buf[w->len++] = v;
+}
+
+void
+dnsmsg_wr_u16(struct dnsmsg_wr *w, uint16_t v)
+{
+	if (!wr_room(w, 2))
+		return;
+	w->buf[w->len++] = v >> 8;
+	w->buf[w->len++] = v & 0xff;
+}
+
+void
+dnsmsg_wr_u32(struct dnsmsg_wr *w, uint32_t v)
+{
+	if (!wr_room(w, 4))
+		return;
+	dnsmsg_wr_u16(w, v >> 16);
+	dnsmsg_wr_u16(w, v & 0xffff);
+}
+
+void
+dnsmsg_wr_bytes(struct dnsmsg_wr *w, const void *p, size_t n)
+{
+	if (!wr_room(w, n) || n == 0)
+		return;
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+}
+
+void
+dnsmsg_wr_zero(struct dnsmsg_wr *w, size_t n)
+{
+	if (!wr_room(w, n) || n == 0)
+		return;
+	memset(w->buf + w->len, 0, n);
+	w->len += n;
+}
+
+void
+dnsmsg_wr_set16(struct dnsmsg_wr *w, size_t off, uint16_t v)
+{
+	if (w->err || off > w->len || w->len - off < 2) {
+		w->err = 1;
+		return;
+	}
+	w->buf[off] = v >> 8;
+	w->buf[off + 1] = v & 0xff;
+}
+
+/* Is name (len bytes) exactly one uncompressed wire name? */
+static int
+name_valid(const uint8_t *name, size_t len)
+{
+	size_t i = 0;
+
+	if (name == NULL || len == 0 || len > DNS_MAX_NAME)
+		return 0;
+	while (i < len && name[i] != 0) {
+		if (name[i] > 63)
+			return 0;
+		i += 1 + (size_t)name[i];
+	}
+	return i == len - 1;
+}
+
+void
+dnsmsg_wr_name(struct dnsmsg_wr *w, const uint8_t *name, size_t len)
+{
+	if (!name_valid(name, len)) {
+		w->err = 1;
+		return;
+	}
+	dnsmsg_wr_bytes(w, name, len);
+}
+
+void
+dnsmsg_wr_header(struct dnsmsg_wr *w, const struct dns_header *h)
+{
+	size_t i;
+
+	if (!wr_room(w, DNS_HDR_LEN))
+		return;
+	dnsmsg_wr_u16(w, h->id);
+	dnsmsg_wr_u16(w, h->flags);
+	for (i = 0; i < DNS_SEC_MAX; i++)
+		dnsmsg_wr_u16(w, h->count[i]);
+}
+
+void
+dnsmsg_wr_opt(struct dnsmsg_wr *w, uint16_t udp_size, int do_bit,
+    unsigned pad_block)
+{
+	size_t end, pad = 0, rdlen = 0;
+
+	if (pad_block != 0) {
+		/* Where the message ends with an empty padding option. */
+		end = w->len + DNS_OPT_LEN + 4;
+		pad = (pad_block - end % pad_block) % pad_block;
+		rdlen = 4 + pad;
+		if (rdlen > UINT16_MAX) {
+			w->err = 1;
+			return;
+		}
+	}
+	if (!wr_room(w, DNS_OPT_LEN + rdlen))
+		return;
+	dnsmsg_wr_u8(w, 0);
+	dnsmsg_wr_u16(w, DNS_TYPE_OPT);
+	dnsmsg_wr_u16(w, udp_size);
+	dnsmsg_wr_u32(w, do_bit ? DNS_EDNS_DO : 0);
+	dnsmsg_wr_u16(w, (uint16_t)rdlen);
+	if (pad_block != 0) {
+		dnsmsg_wr_u16(w, DNS_OPT_PADDING);
+		dnsmsg_wr_u16(w, (uint16_t)pad);
+		dnsmsg_wr_zero(w, pad);
+	}
+}
+
+size_t
+dnsmsg_wr_finish(const struct dnsmsg_wr *w)
+{
+	return w->err ? 0 : w->len;
+}
+
+/* --- queries --- */
 
 static void
 edns_clear(struct dns_query_info *qi)
@@ -234,14 +394,14 @@ edns_clear(struct dns_query_info *qi)
  * and at most one may be an OPT, owned by the root.
  */
 static enum dns_verdict
-query_additional(struct cursor *c, uint16_t count,
+query_additional(struct dnsmsg_rd *r, uint16_t count,
     struct dns_query_info *qi)
 {
 	struct rr rr;
 	uint16_t i;
 
 	for (i = 0; i < count; i++) {
-		if (cur_rr(c, &rr) == -1)
+		if (rd_rr(r, &rr) == -1)
 			return DNS_VERDICT_FORMERR;
 		if (rr.type != DNS_TYPE_OPT)
 			continue;
@@ -255,22 +415,22 @@ query_additional(struct cursor *c, uint16_t count,
 		qi->has_edns = 1;
 		qi->edns_size = rr.class;
 		qi->edns_version = (rr.ttl >> 16) & 0xff;
-		qi->edns_do = (rr.ttl & EDNS_DO) != 0;
+		qi->edns_do = (rr.ttl & DNS_EDNS_DO) != 0;
 	}
 	return DNS_VERDICT_OK;
 }
 
 static int
-query_question(struct cursor *c, struct dns_query_info *qi)
+query_question(struct dnsmsg_rd *r, struct dns_query_info *qi)
 {
 	uint8_t name[DNS_MAX_NAME];
 	size_t namelen;
 
-	if (cur_question(c, name, &namelen, &qi->qtype, &qi->qclass) == -1)
+	if (rd_question(r, name, &namelen, &qi->qtype, &qi->qclass) == -1)
 		return -1;
 	memcpy(qi->qname, name, namelen);
 	qi->qname_len = namelen;
-	qi->question_end = c->off;
+	qi->question_end = r->off;
 	return 0;
 }
 
@@ -280,54 +440,57 @@ query_question(struct cursor *c, struct dns_query_info *qi)
  * in the NOTIMP answer; anything broken just leaves those out.
  */
 static void
-query_notimp(struct cursor *c, const uint8_t *msg,
+query_notimp(struct dnsmsg_rd *r, const struct dns_header *h,
     struct dns_query_info *qi)
 {
 	struct rr rr;
 	uint32_t i, skip;
 
-	if (get16(msg + HDR_QDCOUNT) != 1 || query_question(c, qi) == -1)
+	if (h->count[DNS_SEC_QUESTION] != 1 || query_question(r, qi) == -1)
 		return;
-	skip = (uint32_t)get16(msg + HDR_ANCOUNT) + get16(msg + HDR_NSCOUNT);
+	skip = (uint32_t)h->count[DNS_SEC_ANSWER] +
+	    h->count[DNS_SEC_AUTHORITY];
 	for (i = 0; i < skip; i++)
-		if (cur_rr(c, &rr) == -1)
+		if (rd_rr(r, &rr) == -1)
 			return;
-	if (query_additional(c, get16(msg + HDR_ARCOUNT), qi) !=
+	if (query_additional(r, h->count[DNS_SEC_ADDITIONAL], qi) !=
 	    DNS_VERDICT_OK) {
 		edns_clear(qi);
 		return;
 	}
-	qi->msg_len = c->off;
+	qi->msg_len = r->off;
 }
 
 enum dns_verdict
 dnsmsg_parse_query(const uint8_t *msg, size_t len, struct dns_query_info *qi)
 {
-	struct cursor c;
+	struct dnsmsg_rd r;
+	struct dns_header h;
 	enum dns_verdict v;
 
 	memset(qi, 0, sizeof(*qi));
-	if (msg == NULL || len < DNS_HDR_LEN)
+	if (msg == NULL)
 		return DNS_VERDICT_DROP;
-	qi->id = get16(msg);
-	qi->flags = get16(msg + HDR_FLAGS);
-	if (qi->flags & FLAG_QR)
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1)
 		return DNS_VERDICT_DROP;
-	cur_init(&c, msg, len, DNS_HDR_LEN);
-	if (qi->flags & FLAG_OPCODE) {
-		query_notimp(&c, msg, qi);
+	qi->id = h.id;
+	qi->flags = h.flags;
+	if (h.flags & DNS_FLAG_QR)
+		return DNS_VERDICT_DROP;
+	if (h.flags & DNS_FLAG_OPCODE) {
+		query_notimp(&r, &h, qi);
 		return DNS_VERDICT_NOTIMP;
 	}
-	if (get16(msg + HDR_QDCOUNT) != 1 ||
-	    get16(msg + HDR_ANCOUNT) != 0 ||
-	    get16(msg + HDR_NSCOUNT) != 0)
+	if (h.count[DNS_SEC_QUESTION] != 1 || h.count[DNS_SEC_ANSWER] != 0 ||
+	    h.count[DNS_SEC_AUTHORITY] != 0)
 		return DNS_VERDICT_FORMERR;
-	if (query_question(&c, qi) == -1)
+	if (query_question(&r, qi) == -1)
 		return DNS_VERDICT_FORMERR;
-	v = query_additional(&c, get16(msg + HDR_ARCOUNT), qi);
+	v = query_additional(&r, h.count[DNS_SEC_ADDITIONAL], qi);
 	if (v != DNS_VERDICT_OK)
 		return v;
-	qi->msg_len = c.off;
+	qi->msg_len = r.off;
 	return DNS_VERDICT_OK;
 }
 
@@ -340,29 +503,31 @@ int
 dnsmsg_check_answer(const uint8_t *msg, size_t len,
     const struct dns_query_info *qi)
 {
-	struct cursor c;
+	struct dnsmsg_rd r;
+	struct dns_header h;
 	struct rr rr;
 	uint8_t name[DNS_MAX_NAME];
 	size_t namelen;
 	uint32_t i, count;
-	uint16_t flags, qtype, qclass;
+	uint16_t qtype, qclass;
 
-	if (msg == NULL || len < DNS_HDR_LEN || qi->qname_len == 0)
+	if (msg == NULL || qi->qname_len == 0)
 		return -1;
-	flags = get16(msg + HDR_FLAGS);
-	if ((flags & FLAG_QR) == 0 || (flags & FLAG_OPCODE) != 0 ||
-	    get16(msg + HDR_QDCOUNT) != 1)
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1)
 		return -1;
-	cur_init(&c, msg, len, DNS_HDR_LEN);
-	if (cur_question(&c, name, &namelen, &qtype, &qclass) == -1)
+	if ((h.flags & DNS_FLAG_QR) == 0 || (h.flags & DNS_FLAG_OPCODE) != 0 ||
+	    h.count[DNS_SEC_QUESTION] != 1)
+		return -1;
+	if (rd_question(&r, name, &namelen, &qtype, &qclass) == -1)
 		return -1;
 	if (!name_equal(name, namelen, qi->qname, qi->qname_len) ||
 	    qtype != qi->qtype || qclass != qi->qclass)
 		return -1;
-	count = (uint32_t)get16(msg + HDR_ANCOUNT) +
-	    get16(msg + HDR_NSCOUNT) + get16(msg + HDR_ARCOUNT);
+	count = (uint32_t)h.count[DNS_SEC_ANSWER] +
+	    h.count[DNS_SEC_AUTHORITY] + h.count[DNS_SEC_ADDITIONAL];
 	for (i = 0; i < count; i++)
-		if (cur_rr(&c, &rr) == -1)
+		if (rd_rr(&r, &rr) == -1)
 			return -1;
 	return 0;
 }
@@ -371,40 +536,48 @@ size_t
 dnsmsg_make_error(uint8_t *out, size_t cap, const struct dns_query_info *qi,
     int rcode)
 {
-	size_t need, off;
-	uint16_t flags;
+	struct dnsmsg_wr w;
+	struct dns_header h;
 
-	if (qi->qname_len > DNS_MAX_NAME)
-		return 0;
-	need = DNS_HDR_LEN;
-	if (qi->qname_len != 0)
-		need += qi->qname_len + 4;
-	if (qi->has_edns)
-		need += OPT_LEN;
-	if (out == NULL || cap < need)
-		return 0;
-
-	flags = FLAG_QR | FLAG_RA | (qi->flags & (FLAG_OPCODE | FLAG_RD |
-	    FLAG_CD)) | (rcode & FLAG_RCODE);
-	put16(out, qi->id);
-	put16(out + HDR_FLAGS, flags);
-	put16(out + HDR_QDCOUNT, qi->qname_len != 0);
-	put16(out + HDR_ANCOUNT, 0);
-	put16(out + HDR_NSCOUNT, 0);
-	put16(out + HDR_ARCOUNT, qi->has_edns != 0);
-	off = DNS_HDR_LEN;
+	memset(&h, 0, sizeof(h));
+	h.id = qi->id;
+	h.flags = DNS_FLAG_QR | DNS_FLAG_RA | (qi->flags & (DNS_FLAG_OPCODE |
+	    DNS_FLAG_RD | DNS_FLAG_CD)) | (rcode & DNS_FLAG_RCODE);
+	h.count[DNS_SEC_QUESTION] = qi->qname_len != 0;
+	h.count[DNS_SEC_ADDITIONAL] = qi->has_edns != 0;
+	dnsmsg_wr_init(&w, out, cap);
+	dnsmsg_wr_header(&w, &h);
 	if (qi->qname_len != 0) {
-		memcpy(out + off, qi->qname, qi->qname_len);
-		off += qi->qname_len;
-		put16(out + off, qi->qtype);
-		put16(out + off + 2, qi->qclass);
-		off += 4;
+		dnsmsg_wr_name(&w, qi->qname, qi->qname_len);
+		dnsmsg_wr_u16(&w, qi->qtype);
+		dnsmsg_wr_u16(&w, qi->qclass);
 	}
-	if (qi->has_edns) {
-		opt_put(out + off, qi->edns_do);
-		off += OPT_LEN;
-	}
-	return off;
+	/* Our own OPT record: the EDNS size we offer, the client's DO. */
+	if (qi->has_edns)
+		dnsmsg_wr_opt(&w, DNS_EDNS_DEFAULT_MAX, qi->edns_do, 0);
+	return dnsmsg_wr_finish(&w);
+}
+
+size_t
+dnsmsg_make_query(uint8_t *out, size_t cap, const uint8_t *qname,
+    size_t qname_len, uint16_t qtype, uint16_t qclass, uint16_t flags,
+    uint16_t edns_size, int do_bit, unsigned pad_block)
+{
+	struct dnsmsg_wr w;
+	struct dns_header h;
+
+	memset(&h, 0, sizeof(h));
+	h.flags = flags & (DNS_FLAG_RD | DNS_FLAG_AD | DNS_FLAG_CD);
+	h.count[DNS_SEC_QUESTION] = 1;
+	h.count[DNS_SEC_ADDITIONAL] = edns_size != 0;
+	dnsmsg_wr_init(&w, out, cap);
+	dnsmsg_wr_header(&w, &h);
+	dnsmsg_wr_name(&w, qname, qname_len);
+	dnsmsg_wr_u16(&w, qtype);
+	dnsmsg_wr_u16(&w, qclass);
+	if (edns_size != 0)
+		dnsmsg_wr_opt(&w, edns_size, do_bit, pad_block);
+	return dnsmsg_wr_finish(&w);
 }
 
 size_t
@@ -425,64 +598,277 @@ dnsmsg_udp_limit(const struct dns_query_info *qi, size_t edns_max)
 
 /*
  * The answer's question is kept byte for byte.  It always starts right
- * after the header, where no pointer can be valid (cur_name() takes only
- * pointers past the header and before the name), so it is never
- * compressed and needs no re-encoding.
+ * after the header, where no pointer can be valid (dnsmsg_rd_name()
+ * takes only pointers past the header and before the name), so it is
+ * never compressed and needs no re-encoding.
  */
 size_t
 dnsmsg_truncate(uint8_t *msg, size_t len, size_t limit,
     const struct dns_query_info *qi)
 {
-	struct cursor c;
+	struct dnsmsg_rd r;
+	struct dnsmsg_wr w;
+	struct dns_header h;
 	size_t end, need;
-	uint16_t qdcount, qtype, qclass;
+	uint16_t qtype, qclass;
 
 	if (len <= limit)
 		return len;
-	if (msg == NULL || len < DNS_HDR_LEN)
+	if (msg == NULL)
 		return 0;
-	qdcount = get16(msg + HDR_QDCOUNT);
-	cur_init(&c, msg, len, DNS_HDR_LEN);
-	if (qdcount != 0 &&
-	    cur_question(&c, NULL, NULL, &qtype, &qclass) == -1)
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1)
 		return 0;
-	end = c.off;
-	need = end + (qi->has_edns ? OPT_LEN : 0);
+	if (h.count[DNS_SEC_QUESTION] != 0 &&
+	    rd_question(&r, NULL, NULL, &qtype, &qclass) == -1)
+		return 0;
+	end = r.off;
+	need = end + (qi->has_edns ? DNS_OPT_LEN : 0);
 	/* Since len > limit, fitting limit also means fitting len. */
 	if (need > limit)
 		return 0;
 
-	put16(msg + HDR_FLAGS, get16(msg + HDR_FLAGS) | FLAG_TC);
-	put16(msg + HDR_QDCOUNT, qdcount != 0);
-	put16(msg + HDR_ANCOUNT, 0);
-	put16(msg + HDR_NSCOUNT, 0);
-	put16(msg + HDR_ARCOUNT, qi->has_edns != 0);
-	if (qi->has_edns)
-		opt_put(msg + end, qi->edns_do);
+	h.flags |= DNS_FLAG_TC;
+	h.count[DNS_SEC_QUESTION] = h.count[DNS_SEC_QUESTION] != 0;
+	h.count[DNS_SEC_ANSWER] = 0;
+	h.count[DNS_SEC_AUTHORITY] = 0;
+	h.count[DNS_SEC_ADDITIONAL] = qi->has_edns != 0;
+	dnsmsg_wr_init(&w, msg, DNS_HDR_LEN);
+	dnsmsg_wr_header(&w, &h);
+	if (dnsmsg_wr_finish(&w) == 0)
+		return 0;
+	/* The question stays as it is; our OPT goes right after it. */
+	if (qi->has_edns) {
+		dnsmsg_wr_init(&w, msg + end, need - end);
+		dnsmsg_wr_opt(&w, DNS_EDNS_DEFAULT_MAX, qi->edns_do, 0);
+		if (dnsmsg_wr_finish(&w) == 0)
+			return 0;
+	}
 	return need;
 }
 
 uint16_t
 dnsmsg_get_id(const uint8_t *msg)
 {
-	return get16(msg);
+	struct dnsmsg_rd r;
+	uint16_t id = 0;
+
+	dnsmsg_rd_init(&r, msg, DNS_HDR_LEN);
+	(void)dnsmsg_rd_u16(&r, &id);
+	return id;
 }
 
 void
 dnsmsg_set_id(uint8_t *msg, uint16_t id)
 {
-	put16(msg, id);
+	struct dnsmsg_wr w;
+
+	dnsmsg_wr_init(&w, msg, DNS_HDR_LEN);
+	dnsmsg_wr_u16(&w, id);
 }
 
 int
 dnsmsg_rcode(const uint8_t *msg)
 {
-	return get16(msg + HDR_FLAGS) & FLAG_RCODE;
+	struct dnsmsg_rd r;
+	struct dns_header h;
+
+	dnsmsg_rd_init(&r, msg, DNS_HDR_LEN);
+	(void)dnsmsg_rd_header(&r, &h);
+	return h.flags & DNS_FLAG_RCODE;
+}
+
+long
+dnsmsg_tcp_frame(const uint8_t *buf, size_t len, size_t *msglen)
+{
+	struct dnsmsg_rd r;
+	uint16_t n;
+
+	dnsmsg_rd_init(&r, buf, len);
+	if (dnsmsg_rd_u16(&r, &n) == -1)
+		return 0;
+	if (n == 0)
+		return -1;
+	if (dnsmsg_rd_left(&r) < n)
+		return 0;
+	*msglen = n;
+	return (long)(2 + n);
+}
+
+/* --- names of numbers --- */
+
+struct code_name {
+	unsigned	 code;
+	const char	*name;
+};
+
+static const struct code_name type_names[] = {
+	{ 1, "A" }, { 2, "NS" }, { 3, "MD" }, { 4, "MF" }, { 5, "CNAME" },
+	{ 6, "SOA" }, { 7, "MB" }, { 8, "MG" }, { 9, "MR" }, { 10, "NULL" },
+	{ 11, "WKS" }, { 12, "PTR" }, { 13, "HINFO" }, { 14, "MINFO" },
+	{ 15, "MX" }, { 16, "TXT" }, { 17, "RP" }, { 18, "AFSDB" },
+	{ 19, "X25" }, { 20, "ISDN" }, { 21, "RT" }, { 22, "NSAP" },
+	{ 23, "NSAP-PTR" }, { 24, "SIG" }, { 25, "KEY" }, { 26, "PX" },
+	{ 27, "GPOS" }, { 28, "AAAA" }, { 29, "LOC" }, { 30, "NXT" },
+	{ 33, "SRV" }, { 35, "NAPTR" }, { 36, "KX" }, { 37, "CERT" },
+	{ 38, "A6" }, { 39, "DNAME" }, { 41, "OPT" }, { 42, "APL" },
+	{ 43, "DS" }, { 44, "SSHFP" }, { 45, "IPSECKEY" }, { 46, "RRSIG" },
+	{ 47, "NSEC" }, { 48, "DNSKEY" }, { 49, "DHCID" }, { 50, "NSEC3" },
+	{ 51, "NSEC3PARAM" }, { 52, "TLSA" }, { 53, "SMIMEA" }, { 55, "HIP" },
+	{ 59, "CDS" }, { 60, "CDNSKEY" }, { 61, "OPENPGPKEY" },
+	{ 62, "CSYNC" }, { 63, "ZONEMD" }, { 64, "SVCB" }, { 65, "HTTPS" },
+	{ 99, "SPF" }, { 108, "EUI48" }, { 109, "EUI64" }, { 249, "TKEY" },
+	{ 250, "TSIG" }, { 251, "IXFR" }, { 252, "AXFR" }, { 253, "MAILB" },
+	{ 254, "MAILA" }, { 255, "ANY" }, { 256, "URI" }, { 257, "CAA" },
+};
+
+static const struct code_name class_names[] = {
+	{ 1, "IN" }, { 3, "CH" }, { 4, "HS" }, { 254, "NONE" }, { 255, "ANY" },
+};
+
+/* RFC 1035, 2136, 8490, 2845, 2930, 4635, 7873 (the IANA registry). */
+static const struct code_name rcode_names[] = {
+	{ 0, "NOERROR" }, { 1, "FORMERR" }, { 2, "SERVFAIL" },
+	{ 3, "NXDOMAIN" }, { 4, "NOTIMP" }, { 5, "REFUSED" },
+	{ 6, "YXDOMAIN" }, { 7, "YXRRSET" }, { 8, "NXRRSET" },
+	{ 9, "NOTAUTH" }, { 10, "NOTZONE" }, { 11, "DSOTYPENI" },
+	{ 16, "BADVERS" }, { 17, "BADKEY" }, { 18, "BADTIME" },
+	{ 19, "BADMODE" }, { 20, "BADNAME" }, { 21, "BADALG" },
+	{ 22, "BADTRUNC" }, { 23, "BADCOOKIE" },
+};
+
+static const char *
+table_name(const struct code_name *t, size_t n, unsigned code)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (t[i].code == code)
+			return t[i].name;
+	return NULL;
+}
+
+const char *
+dnsmsg_type_name(uint16_t type)
+{
+	return table_name(type_names, nitems(type_names), type);
+}
+
+const char *
+dnsmsg_class_name(uint16_t class)
+{
+	return table_name(class_names, nitems(class_names), class);
+}
+
+const char *
+dnsmsg_rcode_name(unsigned rcode)
+{
+	return table_name(rcode_names, nitems(rcode_names), rcode);
+}
+
+static const char *
+code_str(const char *name, const char *prefix, unsigned code, char *buf,
+    size_t size)
+{
+	if (name != NULL)
+		snprintf(buf, size, "%s", name);
+	else
+		snprintf(buf, size, "%s%u", prefix, code);
+	return buf;
+}
+
+const char *
+dnsmsg_type_str(uint16_t type, char *buf, size_t size)
+{
+	return code_str(dnsmsg_type_name(type), "TYPE", type, buf, size);
+}
+
+const char *
+dnsmsg_class_str(uint16_t class, char *buf, size_t size)
+{
+	return code_str(dnsmsg_class_name(class), "CLASS", class, buf, size);
+}
+
+const char *
+dnsmsg_rcode_str(unsigned rcode, char *buf, size_t size)
+{
+	return code_str(dnsmsg_rcode_name(rcode), "RCODE", rcode, buf, size);
+}
+
+/* A known name, else prefix and a decimal number up to 65535. */
+static int
+table_parse(const struct code_name *t, size_t n, const char *s,
+    const char *prefix, uint16_t *out)
+{
+	size_t i, plen = strlen(prefix);
+	unsigned long v = 0;
+	const char *p;
+
+	for (i = 0; i < n; i++)
+		if (strcasecmp(s, t[i].name) == 0) {
+			*out = (uint16_t)t[i].code;
+			return 0;
+		}
+	if (strncasecmp(s, prefix, plen) != 0 || s[plen] == '\0')
+		return -1;
+	for (p = s + plen; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(*p - '0');
+		if (v > 65535)
+			return -1;
+	}
+	*out = (uint16_t)v;
+	return 0;
+}
+
+int
+dnsmsg_type_parse(const char *s, uint16_t *type)
+{
+	return table_parse(type_names, nitems(type_names), s, "TYPE", type);
+}
+
+int
+dnsmsg_class_parse(const char *s, uint16_t *class)
+{
+	return table_parse(class_names, nitems(class_names), s, "CLASS",
+	    class);
+}
+
+/* --- names as text --- */
+
+static int
+name_special(unsigned char c, int flags)
+{
+	if (c == '.' || c == '\\')
+		return 1;
+	return (flags & DNSMSG_NAME_ZONE) && (c == '"' || c == '(' ||
+	    c == ')' || c == ';' || c == '@' || c == '$');
+}
+
+/* One label byte as text into p (room for 4); its length. */
+static size_t
+label_char(unsigned char c, int flags, char *p)
+{
+	if (c < 0x21 || c > 0x7e) {
+		p[0] = '\\';
+		p[1] = (char)('0' + c / 100);
+		p[2] = (char)('0' + c / 10 % 10);
+		p[3] = (char)('0' + c % 10);
+		return 4;
+	}
+	if (name_special(c, flags)) {
+		p[0] = '\\';
+		p[1] = (char)c;
+		return 2;
+	}
+	p[0] = (char)c;
+	return 1;
 }
 
 /* Append s (n bytes) whole or not at all, so output never ends mid-escape. */
 static int
-str_append(char *buf, size_t size, size_t *off, const char *s, size_t n)
+text_append(char *buf, size_t size, size_t *off, const char *s, size_t n)
 {
 	if (size - *off <= n)
 		return -1;
@@ -492,64 +878,78 @@ str_append(char *buf, size_t size, size_t *off, const char *s, size_t n)
 	return 0;
 }
 
-void
-dnsmsg_name_str(const struct dns_query_info *qi, char *buf, size_t size)
+int
+dnsmsg_name_to_text(const uint8_t *wire, size_t wire_len, char *buf,
+    size_t size, int flags)
 {
-	char esc[5];
-	size_t i, off = 0, end, lab;
-	uint8_t ch;
+	char ch[4];
+	size_t i, pos, off = 0, n;
+	uint8_t lab;
 
 	if (size == 0)
-		return;
+		return -1;
 	buf[0] = '\0';
-	if (qi->qname_len == 0 || qi->qname_len > DNS_MAX_NAME)
-		return;
-	if (qi->qname[0] == 0) {
-		(void)str_append(buf, size, &off, ".", 1);
-		return;
-	}
-	for (i = 0; i < qi->qname_len && qi->qname[i] != 0; i = end) {
-		lab = qi->qname[i];
-		end = i + 1 + lab;
-		if (lab > 63 || end > qi->qname_len)
-			return;
-		for (i++; i < end; i++) {
-			ch = qi->qname[i];
-			if (ch == '.' || ch == '\\') {
-				esc[0] = '\\';
-				esc[1] = (char)ch;
-				if (str_append(buf, size, &off, esc, 2) == -1)
-					return;
-			} else if (ch > 0x20 && ch < 0x7f) {
-				esc[0] = (char)ch;
-				if (str_append(buf, size, &off, esc, 1) == -1)
-					return;
-			} else {
-				esc[0] = '\\';
-				esc[1] = '0' + ch / 100;
-				esc[2] = '0' + ch / 10 % 10;
-				esc[3] = '0' + ch % 10;
-				if (str_append(buf, size, &off, esc, 4) == -1)
-					return;
-			}
+	if (!name_valid(wire, wire_len))
+		return -1;
+	if (wire[0] == 0)
+		return text_append(buf, size, &off, ".", 1);
+	for (pos = 0; (lab = wire[pos]) != 0; pos += 1 + (size_t)lab) {
+		for (i = 0; i < lab; i++) {
+			n = label_char(wire[pos + 1 + i], flags, ch);
+			if (text_append(buf, size, &off, ch, n) == -1)
+				return -1;
 		}
-		if (str_append(buf, size, &off, ".", 1) == -1)
-			return;
+		if (text_append(buf, size, &off, ".", 1) == -1)
+			return -1;
 	}
+	return 0;
 }
 
-long
-dnsmsg_tcp_frame(const uint8_t *buf, size_t len, size_t *msglen)
+size_t
+dnsmsg_name_from_text(const char *s, uint8_t *out, size_t size)
 {
-	size_t n;
+	size_t o = 0, lenpos, lab;
+	unsigned v;
+	int c;
 
-	if (len < 2)
+	if (size < DNS_MAX_NAME)
 		return 0;
-	n = get16(buf);
-	if (n == 0)
-		return -1;
-	if (len - 2 < n)
-		return 0;
-	*msglen = n;
-	return (long)(2 + n);
+	if (strcmp(s, ".") == 0) {
+		out[0] = 0;
+		return 1;
+	}
+	for (;;) {
+		lenpos = o++;
+		for (lab = 0; *s != '\0' && *s != '.'; lab++) {
+			c = (unsigned char)*s++;
+			if (c == '\\') {
+				c = (unsigned char)*s++;
+				if (c == '\0')
+					return 0;
+				if (c >= '0' && c <= '9') {
+					if (s[0] < '0' || s[0] > '9' ||
+					    s[1] < '0' || s[1] > '9')
+						return 0;
+					v = (unsigned)(c - '0') * 100 +
+					    (unsigned)(s[0] - '0') * 10 +
+					    (unsigned)(s[1] - '0');
+					if (v > 255)
+						return 0;
+					c = (int)v;
+					s += 2;
+				}
+			}
+			/* Room is kept for the root label. */
+			if (lab == 63 || o >= DNS_MAX_NAME - 1)
+				return 0;
+			out[o++] = (uint8_t)c;
+		}
+		if (lab == 0)
+			return 0;
+		out[lenpos] = (uint8_t)lab;
+		if (*s == '\0' || *++s == '\0')
+			break;
+	}
+	out[o++] = 0;
+	return o;
 }

@@ -37,6 +37,7 @@
 #include "dohstub/dnsmsg.h"
 #include "dohstub/dnsprint.h"
 #include "dohstub/doh.h"
+#include "dohstub/dohq_out.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
 #include "dohstub/tls.h"
@@ -49,7 +50,6 @@
 #define DOHQ_MAX_QUERY		512	/* header, name, OPT, padding */
 #define DOHQ_MAX_REPEAT		100000
 #define DOHQ_MAX_PARALLEL	1000
-#define DOHQ_OPT_PADDING	12	/* RFC 7830 */
 
 /* Exit statuses, documented in dohq(1); mostly those of sysexits(3). */
 enum dohq_exit {
@@ -166,7 +166,7 @@ struct dohq {
 	uint64_t		 run_end_us;
 	int			 tls_printed;
 	int			 have_tls;
-	struct dnsprint_tls	 tls;
+	struct dohq_out_tls	 tls;
 	char			 tls_version[32];
 	char			 tls_cipher[64];
 	char			 tls_alpn[32];
@@ -280,12 +280,12 @@ spec_word(struct dohq *d, const char *w)
 	struct dohq_spec *s = d->nspecs > 0 ? &d->specs[d->nspecs - 1] : NULL;
 	uint16_t v;
 
-	if (s != NULL && !s->type_set && dnsprint_type_parse(w, &v) == 0) {
+	if (s != NULL && !s->type_set && dnsmsg_type_parse(w, &v) == 0) {
 		s->type = v;
 		s->type_set = 1;
 		return 0;
 	}
-	if (s != NULL && !s->class_set && dnsprint_class_parse(w, &v) == 0) {
+	if (s != NULL && !s->class_set && dnsmsg_class_parse(w, &v) == 0) {
 		s->class = v;
 		s->class_set = 1;
 		return 0;
@@ -687,13 +687,6 @@ start_server(struct dohq *d)
 
 /* --- queries --- */
 
-static void
-put16(uint8_t *p, unsigned v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 /*
  * The query of s: ID 0 (RFC 8484 4.1), RD unless --no-rd, CD with --cd,
  * and an OPT record with our size, DO for --dnssec and, for --padding,
@@ -702,42 +695,19 @@ put16(uint8_t *p, unsigned v)
 static int
 build_query(const struct dohq *d, struct dohq_spec *s)
 {
-	uint8_t *m = s->wire;
-	size_t n, nlen, pad;
+	uint8_t name[DNS_MAX_NAME];
+	size_t nlen;
 
-	if ((nlen = dnsprint_name_parse(s->name, m + DNS_HDR_LEN,
-	    sizeof(s->wire) - DNS_HDR_LEN)) == 0)
+	if ((nlen = dnsmsg_name_from_text(s->name, name, sizeof(name))) == 0)
 		return complain(DOHQ_USAGE, "\"%s\" is not a domain name",
 		    s->name);
-	memset(m, 0, DNS_HDR_LEN);
-	put16(m + 2, (d->no_rd ? 0 : 0x0100) | (d->cd ? 0x0010 : 0));
-	put16(m + 4, 1);
-	put16(m + 10, d->edns_size > 0 ? 1 : 0);
-	n = DNS_HDR_LEN + nlen;
-	put16(m + n, s->type);
-	put16(m + n + 2, s->class);
-	n += 4;
-	if (d->edns_size > 0) {
-		m[n] = 0;
-		put16(m + n + 1, DNS_TYPE_OPT);
-		put16(m + n + 3, d->edns_size);
-		put16(m + n + 5, 0);
-		put16(m + n + 7, d->dnssec ? 0x8000 : 0);
-		put16(m + n + 9, 0);
-		n += 11;
-		if (d->padding) {
-			pad = (DOHQ_PAD_BLOCK - (n + 4) % DOHQ_PAD_BLOCK) %
-			    DOHQ_PAD_BLOCK;
-			put16(m + n - 2, (unsigned)(4 + pad));
-			put16(m + n, DOHQ_OPT_PADDING);
-			put16(m + n + 2, (unsigned)pad);
-			memset(m + n + 4, 0, pad);
-			n += 4 + pad;
-		}
-	}
-	s->len = n;
+	s->len = dnsmsg_make_query(s->wire, sizeof(s->wire), name, nlen,
+	    s->type, s->class, (d->no_rd ? 0 : DNS_FLAG_RD) |
+	    (d->cd ? DNS_FLAG_CD : 0), (uint16_t)d->edns_size, d->dnssec,
+	    d->padding ? DOHQ_PAD_BLOCK : 0);
 	/* The same check the daemon makes of a client's query. */
-	if (dnsmsg_parse_query(m, n, &s->qi) != DNS_VERDICT_OK)
+	if (s->len == 0 || dnsmsg_parse_query(s->wire, s->len, &s->qi) !=
+	    DNS_VERDICT_OK)
 		return complain(DOHQ_INTERNAL, "%s: built a bad query",
 		    s->name);
 	return 0;
@@ -749,9 +719,9 @@ spec_str(const struct dohq_spec *s, char *buf, size_t size)
 	char t[16], c[16];
 
 	snprintf(buf, size, "%s %s%s%s", s->name,
-	    dnsprint_type_str(s->type, t, sizeof(t)),
+	    dnsmsg_type_str(s->type, t, sizeof(t)),
 	    s->class != DNS_CLASS_IN ? " " : "",
-	    s->class != DNS_CLASS_IN ? dnsprint_class_str(s->class, c,
+	    s->class != DNS_CLASS_IN ? dnsmsg_class_str(s->class, c,
 	    sizeof(c)) : "");
 	return buf;
 }
@@ -829,7 +799,7 @@ check_response(struct dohq_job *j, const uint8_t *body, size_t len)
 	if (dnsmsg_check_answer(body, len, &j->spec->qi) == 0)
 		return 0;
 	dnsprint_out_buf(&count, NULL, 0);
-	if (dnsprint_msg(&count, DNSPRINT_TEXT, body, len, NULL, why,
+	if (dnsprint_msg(&count, DNSPRINT_TEXT, body, len, why,
 	    sizeof(why)) == 0)
 		snprintf(why, sizeof(why), "not an answer to the query (QR, "
 		    "opcode or question differ)");
@@ -1073,34 +1043,22 @@ static void
 print_error_json(struct dohq *d, struct dohq_job *j)
 {
 	struct dnsprint_out o;
-	char t[16], c[16];
+	struct dohq_out_meta meta;
 
+	memset(&meta, 0, sizeof(meta));
+	meta.server = d->up.url;
+	meta.server_addr = d->server_addr[0] != '\0' ? d->server_addr : NULL;
+	meta.http_status = j->http_status;
 	dnsprint_out_file(&o, stdout);
-	dnsprint_puts(&o, "{\"server\":");
-	dnsprint_json_str(&o, d->up.url);
-	if (d->server_addr[0] != '\0') {
-		dnsprint_puts(&o, ",\"server_address\":");
-		dnsprint_json_str(&o, d->server_addr);
-	}
-	if (j->http_status != 0)
-		fprintf(stdout, ",\"http_status\":%d", j->http_status);
-	dnsprint_puts(&o, ",\"question\":[{\"name\":");
-	dnsprint_json_str(&o, j->spec->name);
-	dnsprint_puts(&o, ",\"class\":");
-	dnsprint_json_str(&o, dnsprint_class_str(j->spec->class, c,
-	    sizeof(c)));
-	dnsprint_puts(&o, ",\"type\":");
-	dnsprint_json_str(&o, dnsprint_type_str(j->spec->type, t, sizeof(t)));
-	fprintf(stdout, "}],\"exit_status\":%d,\"error\":", j->ex);
-	dnsprint_json_str(&o, j->err != NULL ? j->err : "error");
-	dnsprint_puts(&o, "}\n");
+	dohq_out_error_json(&o, &meta, j->spec->name, j->spec->type,
+	    j->spec->class, j->ex, j->err != NULL ? j->err : "error");
 }
 
 /* The one line on stderr for a failed query. */
 static void
 say_error(const struct dohq_job *j)
 {
-	char q[DNSPRINT_NAMELEN + 48];
+	char q[DNS_MAX_NAME_TEXT + 48];
 
 	fflush(stdout);
 	/*
@@ -1119,8 +1077,8 @@ static void
 job_print(struct dohq *d, struct dohq_job *j)
 {
 	struct dnsprint_out o;
-	struct dnsprint_meta meta;
-	struct dnsprint_timing tm;
+	struct dohq_out_meta meta;
+	struct dohq_out_timing tm;
 
 	if (d->fmt == DNSPRINT_TEXT && d->nprinted > 0)
 		putchar('\n');
@@ -1146,7 +1104,7 @@ job_print(struct dohq *d, struct dohq_job *j)
 			meta.timing = &tm;
 		}
 		dnsprint_out_file(&o, stdout);
-		dnsprint_msg(&o, d->fmt, j->body, j->len, &meta, NULL, 0);
+		dohq_out_msg(&o, d->fmt, j->body, j->len, &meta);
 	} else if (d->fmt == DNSPRINT_JSON && !j->quiet)
 		print_error_json(d, j);
 	if (j->ex != 0 && !j->quiet)
@@ -1278,7 +1236,7 @@ print_stats(struct dohq *d)
 		for (i = 0; i < sizeof(rc) / sizeof(rc[0]); i++)
 			if (rc[i] > 0) {
 				printf("%s\"%s\":%zu", first ? "" : ",",
-				    dnsprint_rcode_str((unsigned)i, name,
+				    dnsmsg_rcode_str((unsigned)i, name,
 				    sizeof(name)), rc[i]);
 				first = 0;
 			}
@@ -1293,7 +1251,7 @@ print_stats(struct dohq *d)
 			printf(";; rcodes:");
 			for (i = 0; i < sizeof(rc) / sizeof(rc[0]); i++)
 				if (rc[i] > 0)
-					printf(" %s %zu", dnsprint_rcode_str(
+					printf(" %s %zu", dnsmsg_rcode_str(
 					    (unsigned)i, name, sizeof(name)),
 					    rc[i]);
 			printf("\n;; latency: min %.3f ms, median %.3f ms, "

@@ -16,6 +16,7 @@
 #include <event2/listener.h>
 
 #include "dohstub/addr.h"
+#include "dohstub/dnsmsg.h"
 #include "dohstub/log.h"
 #include "dohstub/metrics.h"
 
@@ -32,12 +33,6 @@
 struct metrics {
 	struct evhttp	*http;
 	struct proxy	*px;
-};
-
-/* RFC 1035, 2136 and 8490; numbers for the rest. */
-static const char *const metrics_rcode_names[16] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-	"YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI",
 };
 
 /* The metric's name and type, once per family as the format wants. */
@@ -130,8 +125,8 @@ static void
 metrics_render(struct evbuffer *b, const struct proxy *px)
 {
 	const struct proxy_stats *s = proxy_stats(px);
+	const char *kind, *rc;
 	char num[8];
-	const char *kind;
 	size_t i;
 
 	metrics_family(b, "dohstub_queries_total", "counter",
@@ -154,10 +149,10 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	metrics_family(b, "dohstub_responses_total", "counter",
 	    "Answers sent to clients, by response code.");
 	for (i = 0; i < nitems(s->rcodes); i++) {
-		if (i < nitems(metrics_rcode_names) &&
-		    metrics_rcode_names[i] != NULL)
-			metrics_u64(b, "dohstub_responses_total", "rcode",
-			    metrics_rcode_names[i], s->rcodes[i]);
+		/* The mnemonic where there is one, else the number. */
+		if ((rc = dnsmsg_rcode_name((unsigned)i)) != NULL)
+			metrics_u64(b, "dohstub_responses_total", "rcode", rc,
+			    s->rcodes[i]);
 		else {
 			snprintf(num, sizeof(num), "%zu", i);
 			metrics_u64(b, "dohstub_responses_total", "rcode", num,

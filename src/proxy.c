@@ -185,12 +185,14 @@ static void
 query_servfail(struct query *q, const char *why)
 {
 	struct proxy *px = q->px;
-	char name[DNS_MAX_NAME * 4 + 1];
+	char name[DNS_MAX_NAME_TEXT], type[16];
 	size_t n;
 
 	if (log_getlevel() >= LOG_LEVEL_DEBUG) {
-		dnsmsg_name_str(&q->qi, name, sizeof(name));
-		log_debug("%s %u: SERVFAIL (%s)", name, q->qi.qtype, why);
+		(void)dnsmsg_name_to_text(q->qi.qname, q->qi.qname_len, name,
+		    sizeof(name), 0);
+		log_debug("%s %s: SERVFAIL (%s)", name,
+		    dnsmsg_type_str(q->qi.qtype, type, sizeof(type)), why);
 	}
 	px->stats.servfail++;
 	px->stats.rcodes[DNS_RCODE_SERVFAIL]++;

@@ -414,78 +414,47 @@ test_config_op(enum op op)
 
 /* ------------------------------------------------------------ dnsmsg */
 
-static size_t
-put_name(uint8_t *p, const char *name)
-{
-	size_t n = 0, l;
-	const char *dot;
-
-	while (*name != '\0') {
-		dot = strchr(name, '.');
-		l = dot != NULL ? (size_t)(dot - name) : strlen(name);
-		p[n++] = (uint8_t)l;
-		memcpy(p + n, name, l);
-		n += l;
-		name += l + (dot != NULL);
-	}
-	p[n++] = 0;
-	return n;
-}
-
-static void
-put16(uint8_t *p, unsigned v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 static void
 test_dnsmsg_no_alloc(void)
 {
 	static uint8_t query[512], answer[8192], err[512];
+	static const uint8_t qname[] = "\3www\7example";
 	struct dns_query_info qi;
-	char name[DNS_MAX_NAME * 4 + 1];
+	struct dnsmsg_wr w;
+	char name[DNS_MAX_NAME_TEXT];
+	uint8_t txt[100];
 	size_t qlen, alen, n, i, qend;
 	unsigned long before;
 	enum dns_verdict v;
 	long tcp;
 
+	before = alloc_calls;
 	/* www.example. TXT with an OPT (size 4096, DO) */
-	memset(query, 0, sizeof(query));
-	put16(query, 0x1234);
-	put16(query + 2, 0x0100);
-	put16(query + 4, 1);
-	put16(query + 10, 1);
-	qlen = 12 + put_name(query + 12, "www.example");
-	put16(query + qlen, 16);
-	put16(query + qlen + 2, 1);
-	qlen += 4;
-	qend = qlen;
-	query[qlen] = 0;
-	put16(query + qlen + 1, DNS_TYPE_OPT);
-	put16(query + qlen + 3, 4096);
-	put16(query + qlen + 7, 0x8000);
-	qlen += 11;
+	qlen = dnsmsg_make_query(query, sizeof(query), qname, sizeof(qname),
+	    16, DNS_CLASS_IN, DNS_FLAG_RD, 4096, 1, 0);
+	CHECK_EQ(qlen, 12 + 13 + 4 + DNS_OPT_LEN);
+	dnsmsg_set_id(query, 0x1234);
+	qend = qlen - DNS_OPT_LEN;
 
 	/* the answer: the question, then 40 TXT records of 100 bytes */
-	memcpy(answer, query, qend);
-	put16(answer + 2, 0x8180);
-	put16(answer + 6, 40);
-	put16(answer + 10, 0);
-	alen = qend;
+	dnsmsg_wr_init(&w, answer, sizeof(answer));
+	dnsmsg_wr_bytes(&w, query, qend);
+	dnsmsg_wr_set16(&w, 2, 0x8180);
+	dnsmsg_wr_set16(&w, 6, 40);
+	dnsmsg_wr_set16(&w, 10, 0);
 	for (i = 0; i < 40; i++) {
-		put16(answer + alen, 0xc00c);
-		put16(answer + alen + 2, 16);
-		put16(answer + alen + 4, 1);
-		put16(answer + alen + 6, 0);
-		put16(answer + alen + 8, 300);
-		put16(answer + alen + 10, 101);
-		answer[alen + 12] = 100;
-		memset(answer + alen + 13, 'a' + (int)(i % 26), 100);
-		alen += 12 + 101;
+		dnsmsg_wr_u16(&w, 0xc00c);
+		dnsmsg_wr_u16(&w, 16);
+		dnsmsg_wr_u16(&w, DNS_CLASS_IN);
+		dnsmsg_wr_u32(&w, 300);
+		dnsmsg_wr_u16(&w, 101);
+		dnsmsg_wr_u8(&w, 100);
+		memset(txt, 'a' + (int)(i % 26), sizeof(txt));
+		dnsmsg_wr_bytes(&w, txt, sizeof(txt));
 	}
+	alen = dnsmsg_wr_finish(&w);
+	CHECK_EQ(alen, qend + 40 * (12 + 101));
 
-	before = alloc_calls;
 	v = dnsmsg_parse_query(query, qlen, &qi);
 	CHECK_EQ(v, DNS_VERDICT_OK);
 	CHECK(qi.has_edns && qi.edns_do && qi.edns_size == 4096);
@@ -501,7 +470,8 @@ test_dnsmsg_no_alloc(void)
 	CHECK(answer[2] & 0x02);	/* TC */
 	dnsmsg_set_id(answer, 0x4321);
 	CHECK_EQ(dnsmsg_get_id(answer), 0x4321);
-	dnsmsg_name_str(&qi, name, sizeof(name));
+	CHECK_EQ(dnsmsg_name_to_text(qi.qname, qi.qname_len, name, sizeof(name),
+	    0), 0);
 	CHECK_STR(name, "www.example.");
 	/* a broken query: a pointer loop, then two OPT records */
 	query[12] = 0xc0;

@@ -17,12 +17,6 @@
 #define RA	0x0080
 #define CD	0x0010
 
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 static void
 header(struct msg *m, unsigned id, unsigned flags, unsigned qd, unsigned an,
     unsigned ns, unsigned ar)
@@ -85,8 +79,7 @@ a_record(struct msg *m, uint32_t addr)
 static void
 set16(struct msg *m, size_t off, unsigned v)
 {
-	m->buf[off] = (v >> 8) & 0xff;
-	m->buf[off + 1] = v & 0xff;
+	wr16(m->buf + off, (uint16_t)v);
 }
 
 /* Parse an exact-size heap copy, so ASan catches any read past len. */
@@ -542,19 +535,19 @@ test_make_error(void)
 	n = dnsmsg_make_error(out, sizeof(out), &qi, DNS_RCODE_FORMERR);
 	CHECK_EQ(n, 12 + 17 + 4 + 11);
 	CHECK_EQ(dnsmsg_get_id(out), 0xabcd);
-	CHECK_EQ(get16(out + 2), QR | RD | CD | RA | DNS_RCODE_FORMERR);
+	CHECK_EQ(rd16(out + 2), QR | RD | CD | RA | DNS_RCODE_FORMERR);
 	CHECK_EQ(dnsmsg_rcode(out), DNS_RCODE_FORMERR);
-	CHECK_EQ(get16(out + 4), 1);
-	CHECK_EQ(get16(out + 6), 0);
-	CHECK_EQ(get16(out + 8), 0);
-	CHECK_EQ(get16(out + 10), 1);
+	CHECK_EQ(rd16(out + 4), 1);
+	CHECK_EQ(rd16(out + 6), 0);
+	CHECK_EQ(rd16(out + 8), 0);
+	CHECK_EQ(rd16(out + 10), 1);
 	CHECK(memcmp(out + 12, q.buf + 12, 17 + 4) == 0);
 	CHECK_EQ(out[33], 0);				/* root owner */
-	CHECK_EQ(get16(out + 34), DNS_TYPE_OPT);
-	CHECK_EQ(get16(out + 36), DNS_EDNS_DEFAULT_MAX);
-	CHECK_EQ(get16(out + 38), 0);
-	CHECK_EQ(get16(out + 40), 0x8000);		/* DO */
-	CHECK_EQ(get16(out + 42), 0);
+	CHECK_EQ(rd16(out + 34), DNS_TYPE_OPT);
+	CHECK_EQ(rd16(out + 36), DNS_EDNS_DEFAULT_MAX);
+	CHECK_EQ(rd16(out + 38), 0);
+	CHECK_EQ(rd16(out + 40), 0x8000);		/* DO */
+	CHECK_EQ(rd16(out + 42), 0);
 	CHECK_EQ(dnsmsg_check_answer(out, n, &qi), 0);
 	/* It is an answer: as a query it is dropped. */
 	CHECK_EQ(dnsmsg_parse_query(out, n, &back), DNS_VERDICT_DROP);
@@ -578,8 +571,8 @@ test_make_error(void)
 	n = dnsmsg_make_error(out, sizeof(out), &qi, DNS_RCODE_SERVFAIL);
 	CHECK_EQ(n, 12 + 17 + 4);
 	CHECK_EQ(dnsmsg_get_id(out), 0x0102);
-	CHECK_EQ(get16(out + 2), QR | RD | RA | DNS_RCODE_SERVFAIL);
-	CHECK_EQ(get16(out + 10), 0);
+	CHECK_EQ(rd16(out + 2), QR | RD | RA | DNS_RCODE_SERVFAIL);
+	CHECK_EQ(rd16(out + 10), 0);
 	CHECK_EQ(dnsmsg_check_answer(out, n, &qi), 0);
 
 	/* DO clear stays clear. */
@@ -587,7 +580,7 @@ test_make_error(void)
 	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_OK);
 	n = dnsmsg_make_error(out, sizeof(out), &qi, DNS_RCODE_REFUSED);
 	CHECK_EQ(n, 44);
-	CHECK_EQ(get16(out + 40), 0);
+	CHECK_EQ(rd16(out + 40), 0);
 	CHECK_EQ(dnsmsg_rcode(out), DNS_RCODE_REFUSED);
 
 	/* No question read: header only, QDCOUNT 0. */
@@ -597,7 +590,7 @@ test_make_error(void)
 	n = dnsmsg_make_error(out, sizeof(out), &qi, DNS_RCODE_FORMERR);
 	CHECK_EQ(n, 12);
 	CHECK_EQ(dnsmsg_get_id(out), 0x5555);
-	CHECK_EQ(get16(out + 4), 0);
+	CHECK_EQ(rd16(out + 4), 0);
 	CHECK_EQ(dnsmsg_make_error(out, 11, &qi, 1), 0);
 
 	/* NOTIMP keeps the opcode. */
@@ -606,7 +599,7 @@ test_make_error(void)
 	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_NOTIMP);
 	n = dnsmsg_make_error(out, sizeof(out), &qi, DNS_RCODE_NOTIMP);
 	CHECK_EQ(n, 12 + 17 + 4);
-	CHECK_EQ(get16(out + 2), QR | 4 << 11 | RA | DNS_RCODE_NOTIMP);
+	CHECK_EQ(rd16(out + 2), QR | 4 << 11 | RA | DNS_RCODE_NOTIMP);
 
 	dnsmsg_set_id(out, 0xfedc);
 	CHECK_EQ(dnsmsg_get_id(out), 0xfedc);
@@ -647,15 +640,15 @@ test_truncate(void)
 	n = dnsmsg_truncate(m.buf, m.len, 512, &qi);
 	CHECK(n > 0 && n <= 512);
 	CHECK_EQ(n, 12 + 21 + 11);
-	CHECK_EQ(get16(m.buf + 2), QR | RD | RA | TC);
-	CHECK_EQ(get16(m.buf + 4), 1);
-	CHECK_EQ(get16(m.buf + 6), 0);
-	CHECK_EQ(get16(m.buf + 8), 0);
-	CHECK_EQ(get16(m.buf + 10), 1);
+	CHECK_EQ(rd16(m.buf + 2), QR | RD | RA | TC);
+	CHECK_EQ(rd16(m.buf + 4), 1);
+	CHECK_EQ(rd16(m.buf + 6), 0);
+	CHECK_EQ(rd16(m.buf + 8), 0);
+	CHECK_EQ(rd16(m.buf + 10), 1);
 	CHECK(memcmp(m.buf + 12, orig.buf + 12, 21) == 0);
 	CHECK_EQ(m.buf[33], 0);
-	CHECK_EQ(get16(m.buf + 34), DNS_TYPE_OPT);
-	CHECK_EQ(get16(m.buf + 40), 0x8000);
+	CHECK_EQ(rd16(m.buf + 34), DNS_TYPE_OPT);
+	CHECK_EQ(rd16(m.buf + 40), 0x8000);
 	m.len = n;
 	CHECK_EQ(check_ans(&m, &qi), 0);
 	/* Nothing past the result was touched. */
@@ -667,9 +660,9 @@ test_truncate(void)
 	big_answer(&m, 3000, 0);
 	n = dnsmsg_truncate(m.buf, m.len, dnsmsg_udp_limit(&qi, 1232), &qi);
 	CHECK_EQ(n, 12 + 21);
-	CHECK_EQ(get16(m.buf + 2), QR | RD | RA | TC);
-	CHECK_EQ(get16(m.buf + 6), 0);
-	CHECK_EQ(get16(m.buf + 10), 0);
+	CHECK_EQ(rd16(m.buf + 2), QR | RD | RA | TC);
+	CHECK_EQ(rd16(m.buf + 6), 0);
+	CHECK_EQ(rd16(m.buf + 10), 0);
 	m.len = n;
 	CHECK_EQ(check_ans(&m, &qi), 0);
 
@@ -735,42 +728,361 @@ test_tcp_frame(void)
 }
 
 static void
-test_name_str(void)
+test_name_text(void)
 {
-	struct dns_query_info qi;
-	char buf[64];
+	char buf[DNS_MAX_NAME_TEXT];
+	static const uint8_t www[] = "\3www\7Example\3com";
 	static const uint8_t odd[] = "\4a.b\\\3\x01 \x7f\2\xff" "A";
+	static const uint8_t zone[] = "\6a\"(;@$\0";
 
-	memset(&qi, 0, sizeof(qi));
 	strcpy(buf, "junk");
-	dnsmsg_name_str(&qi, buf, sizeof(buf));
+	CHECK_EQ(dnsmsg_name_to_text(www, 0, buf, sizeof(buf), 0), -1);
 	CHECK_STR(buf, "");			/* no question read */
-
-	qi.qname_len = 1;
-	dnsmsg_name_str(&qi, buf, sizeof(buf));
+	CHECK_EQ(dnsmsg_name_to_text((const uint8_t *)"", 1, buf,
+	    sizeof(buf), 0), 0);
 	CHECK_STR(buf, ".");
-
-	memcpy(qi.qname, "\3www\7Example\3com", 17);
-	qi.qname_len = 17;
-	dnsmsg_name_str(&qi, buf, sizeof(buf));
+	CHECK_EQ(dnsmsg_name_to_text(www, sizeof(www), buf, sizeof(buf), 0),
+	    0);
 	CHECK_STR(buf, "www.Example.com.");
 
 	/* Too small: cut at a whole character, always terminated. */
-	dnsmsg_name_str(&qi, buf, 5);
+	CHECK_EQ(dnsmsg_name_to_text(www, sizeof(www), buf, 5, 0), -1);
 	CHECK_STR(buf, "www.");
-	dnsmsg_name_str(&qi, buf, 1);
+	CHECK_EQ(dnsmsg_name_to_text(www, sizeof(www), buf, 1, 0), -1);
 	CHECK_STR(buf, "");
 	buf[0] = 'x';
-	dnsmsg_name_str(&qi, buf, 0);
+	CHECK_EQ(dnsmsg_name_to_text(www, sizeof(www), buf, 0, 0), -1);
 	CHECK_EQ(buf[0], 'x');
 
-	memcpy(qi.qname, odd, sizeof(odd));
-	qi.qname_len = sizeof(odd);
-	dnsmsg_name_str(&qi, buf, sizeof(buf));
+	CHECK_EQ(dnsmsg_name_to_text(odd, sizeof(odd), buf, sizeof(buf), 0),
+	    0);
 	CHECK_STR(buf, "a\\.b\\\\.\\001\\032\\127.\\255A.");
 	/* An escape is never cut in half. */
-	dnsmsg_name_str(&qi, buf, 10);
+	dnsmsg_name_to_text(odd, sizeof(odd), buf, 10, 0);
 	CHECK_STR(buf, "a\\.b\\\\.");
+
+	/* Zone form also escapes what a zone file gives meaning to. */
+	CHECK_EQ(dnsmsg_name_to_text(zone, sizeof(zone) - 1, buf, sizeof(buf),
+	    0), 0);
+	CHECK_STR(buf, "a\"(;@$.");
+	CHECK_EQ(dnsmsg_name_to_text(zone, sizeof(zone) - 1, buf, sizeof(buf),
+	    DNSMSG_NAME_ZONE), 0);
+	CHECK_STR(buf, "a\\\"\\(\\;\\@\\$.");
+
+	/* Not one well-formed name: a pointer, a short label, extra bytes. */
+	CHECK_EQ(dnsmsg_name_to_text((const uint8_t *)"\xc0\x0c", 2, buf,
+	    sizeof(buf), 0), -1);
+	CHECK_STR(buf, "");
+	CHECK_EQ(dnsmsg_name_to_text(www, sizeof(www) - 2, buf, sizeof(buf),
+	    0), -1);
+	CHECK_EQ(dnsmsg_name_to_text((const uint8_t *)"\0\0", 2, buf,
+	    sizeof(buf), 0), -1);
+}
+
+static void
+test_name_from_text(void)
+{
+	uint8_t wire[DNS_MAX_NAME];
+	char buf[DNS_MAX_NAME_TEXT];
+	char longname[400];
+	size_t n, i;
+
+	n = dnsmsg_name_from_text("www.example.", wire, sizeof(wire));
+	CHECK_EQ(n, 13);
+	CHECK(memcmp(wire, "\3www\7example\0", 13) == 0);
+	CHECK_EQ(dnsmsg_name_from_text("www.example", wire, sizeof(wire)), 13);
+	CHECK_EQ(dnsmsg_name_from_text(".", wire, sizeof(wire)), 1);
+	CHECK_EQ(wire[0], 0);
+	n = dnsmsg_name_from_text("a\\.b\\032c\\\\.x", wire, sizeof(wire));
+	CHECK_EQ(n, 10);
+	CHECK(memcmp(wire, "\6a.b c\\\1x\0", 10) == 0);
+	CHECK_EQ(dnsmsg_name_to_text(wire, n, buf, sizeof(buf),
+	    DNSMSG_NAME_ZONE), 0);
+	CHECK_STR(buf, "a\\.b\\032c\\\\.x.");
+
+	CHECK_EQ(dnsmsg_name_from_text("", wire, sizeof(wire)), 0);
+	CHECK_EQ(dnsmsg_name_from_text("a..b", wire, sizeof(wire)), 0);
+	CHECK_EQ(dnsmsg_name_from_text(".a", wire, sizeof(wire)), 0);
+	CHECK_EQ(dnsmsg_name_from_text("a\\", wire, sizeof(wire)), 0);
+	CHECK_EQ(dnsmsg_name_from_text("a\\25", wire, sizeof(wire)), 0);
+	CHECK_EQ(dnsmsg_name_from_text("a\\256", wire, sizeof(wire)), 0);
+	CHECK_EQ(dnsmsg_name_from_text("a", wire, 100), 0);
+	memset(longname, 'a', 63);
+	longname[63] = '\0';
+	CHECK_EQ(dnsmsg_name_from_text(longname, wire, sizeof(wire)), 65);
+	longname[63] = 'a';
+	longname[64] = '\0';
+	CHECK_EQ(dnsmsg_name_from_text(longname, wire, sizeof(wire)), 0);
+	/* 127 one-byte labels make 255 bytes: the largest name. */
+	for (i = 0; i < 127; i++) {
+		longname[2 * i] = 'a';
+		longname[2 * i + 1] = '.';
+	}
+	longname[254] = '\0';
+	CHECK_EQ(dnsmsg_name_from_text(longname, wire, sizeof(wire)), 255);
+	longname[253] = 'b';
+	longname[254] = 'c';
+	longname[255] = '\0';
+	CHECK_EQ(dnsmsg_name_from_text(longname, wire, sizeof(wire)), 0);
+
+	/* A 255-byte wire name of bytes that all need \DDD: it fits. */
+	for (i = 0; i < 4; i++)
+		wire[i * 64] = 63;
+	for (i = 0; i < 255; i++)
+		if (i % 64 != 0)
+			wire[i] = 0x01;
+	wire[254] = 0;
+	wire[192] = 61;
+	CHECK_EQ(dnsmsg_name_to_text(wire, 255, buf, sizeof(buf),
+	    DNSMSG_NAME_ZONE), 0);
+	CHECK_EQ(strlen(buf), 63 * 4 * 3 + 61 * 4 + 4);
+	CHECK_EQ(dnsmsg_name_to_text(wire, 255, buf, 100, DNSMSG_NAME_ZONE),
+	    -1);
+	/* Over 255 bytes. */
+	wire[254] = 1;
+	CHECK_EQ(dnsmsg_name_to_text(wire, 255, buf, sizeof(buf),
+	    DNSMSG_NAME_ZONE), -1);
+}
+
+static void
+test_type_names(void)
+{
+	uint16_t v;
+	char buf[16];
+
+	CHECK_EQ(dnsmsg_type_parse("aaaa", &v), 0);
+	CHECK_EQ(v, 28);
+	CHECK_EQ(dnsmsg_type_parse("HTTPS", &v), 0);
+	CHECK_EQ(v, 65);
+	CHECK_EQ(dnsmsg_type_parse("type65280", &v), 0);
+	CHECK_EQ(v, 65280);
+	CHECK_EQ(dnsmsg_type_parse("TYPE65536", &v), -1);
+	CHECK_EQ(dnsmsg_type_parse("TYPE", &v), -1);
+	CHECK_EQ(dnsmsg_type_parse("TYPE1x", &v), -1);
+	CHECK_EQ(dnsmsg_type_parse("www", &v), -1);
+	CHECK_EQ(dnsmsg_class_parse("ch", &v), 0);
+	CHECK_EQ(v, 3);
+	CHECK_EQ(dnsmsg_class_parse("CLASS7", &v), 0);
+	CHECK_EQ(v, 7);
+	CHECK_EQ(dnsmsg_class_parse("A", &v), -1);
+	CHECK_STR(dnsmsg_type_str(257, buf, sizeof(buf)), "CAA");
+	CHECK_STR(dnsmsg_type_str(4000, buf, sizeof(buf)), "TYPE4000");
+	CHECK_STR(dnsmsg_class_str(1, buf, sizeof(buf)), "IN");
+	CHECK_STR(dnsmsg_class_str(9, buf, sizeof(buf)), "CLASS9");
+	CHECK_STR(dnsmsg_rcode_str(3, buf, sizeof(buf)), "NXDOMAIN");
+	CHECK_STR(dnsmsg_rcode_str(16, buf, sizeof(buf)), "BADVERS");
+	CHECK_STR(dnsmsg_rcode_str(12, buf, sizeof(buf)), "RCODE12");
+	/* No mnemonic: NULL, so metrics can label with the number. */
+	CHECK(dnsmsg_rcode_name(12) == NULL);
+	CHECK_STR(dnsmsg_rcode_name(11), "DSOTYPENI");
+	CHECK(dnsmsg_type_name(4000) == NULL);
+	CHECK(dnsmsg_class_name(2) == NULL);
+}
+
+static void
+test_reader(void)
+{
+	static const uint8_t m[] = { 0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 3,
+	    0, 4, 0xde, 0xad, 0xbe, 0xef, 0x7f };
+	struct dnsmsg_rd r, sub;
+	struct dns_header h;
+	const uint8_t *p;
+	uint32_t v32;
+	uint16_t v16;
+	uint8_t v8;
+
+	dnsmsg_rd_init(&r, m, sizeof(m));
+	CHECK_EQ(dnsmsg_rd_header(&r, &h), 0);
+	CHECK_EQ(h.id, 0x1234);
+	CHECK_EQ(h.flags, 0x8180);
+	CHECK_EQ(h.count[DNS_SEC_QUESTION], 1);
+	CHECK_EQ(h.count[DNS_SEC_ADDITIONAL], 4);
+	CHECK_EQ(dnsmsg_rd_left(&r), 5);
+
+	/* A sub-cursor of 3 bytes: reads stop at its end, not the message's. */
+	CHECK_EQ(dnsmsg_rd_sub(&r, 3, &sub), 0);
+	CHECK_EQ(dnsmsg_rd_left(&r), 2);
+	CHECK_EQ(dnsmsg_rd_u32(&sub, &v32), -1);
+	CHECK_EQ(sub.off, 12);			/* a failed read moves nothing */
+	CHECK_EQ(dnsmsg_rd_u16(&sub, &v16), 0);
+	CHECK_EQ(v16, 0xdead);
+	CHECK_EQ(dnsmsg_rd_u16(&sub, &v16), -1);
+	CHECK_EQ(dnsmsg_rd_u8(&sub, &v8), 0);
+	CHECK_EQ(v8, 0xbe);
+	CHECK_EQ(dnsmsg_rd_u8(&sub, &v8), -1);
+	CHECK_EQ(dnsmsg_rd_left(&sub), 0);
+	CHECK_EQ(dnsmsg_rd_sub(&r, 3, &sub), -1);
+
+	CHECK_EQ(dnsmsg_rd_bytes(&r, 2, &p), 0);
+	CHECK(p == m + 15);
+	CHECK_EQ(dnsmsg_rd_skip(&r, 1), -1);
+	CHECK_EQ(dnsmsg_rd_bytes(&r, 0, &p), 0);
+
+	dnsmsg_rd_init(&r, m, sizeof(m));
+	CHECK_EQ(dnsmsg_rd_skip(&r, 12), 0);
+	CHECK_EQ(dnsmsg_rd_u32(&r, &v32), 0);
+	CHECK_EQ(v32, 0xdeadbeef);
+	dnsmsg_rd_init(&r, m, 11);
+	CHECK_EQ(dnsmsg_rd_header(&r, &h), -1);
+	CHECK_EQ(r.off, 0);
+}
+
+static void
+test_writer(void)
+{
+	uint8_t buf[16];
+	struct dnsmsg_wr w;
+
+	memset(buf, 0xaa, sizeof(buf));
+	dnsmsg_wr_init(&w, buf, 8);
+	dnsmsg_wr_u8(&w, 1);
+	dnsmsg_wr_u16(&w, 0x0203);
+	dnsmsg_wr_u32(&w, 0x04050607);
+	CHECK_EQ(dnsmsg_wr_finish(&w), 7);
+	CHECK(memcmp(buf, "\1\2\3\4\5\6\7", 7) == 0);
+	dnsmsg_wr_set16(&w, 5, 0x0809);
+	CHECK(memcmp(buf + 5, "\10\11", 2) == 0);
+	CHECK_EQ(dnsmsg_wr_finish(&w), 7);
+
+	/* Two bytes do not fit in one: nothing written, and never again. */
+	dnsmsg_wr_u16(&w, 0xffff);
+	CHECK(w.err);
+	CHECK_EQ(w.len, 7);
+	CHECK_EQ(buf[7], 0xaa);
+	dnsmsg_wr_u8(&w, 0xff);
+	CHECK_EQ(buf[7], 0xaa);
+	CHECK_EQ(dnsmsg_wr_finish(&w), 0);
+
+	/* set16 only over bytes already written. */
+	dnsmsg_wr_init(&w, buf, sizeof(buf));
+	dnsmsg_wr_u8(&w, 0);
+	dnsmsg_wr_set16(&w, 0, 1);
+	CHECK_EQ(dnsmsg_wr_finish(&w), 0);
+
+	/* A name must be exactly one uncompressed name. */
+	dnsmsg_wr_init(&w, buf, sizeof(buf));
+	dnsmsg_wr_name(&w, (const uint8_t *)"\1a\0", 3);
+	CHECK_EQ(dnsmsg_wr_finish(&w), 3);
+	dnsmsg_wr_name(&w, (const uint8_t *)"\1a\0", 2);
+	CHECK_EQ(dnsmsg_wr_finish(&w), 0);
+	dnsmsg_wr_init(&w, buf, sizeof(buf));
+	dnsmsg_wr_name(&w, (const uint8_t *)"\xc0\x0c", 2);
+	CHECK_EQ(dnsmsg_wr_finish(&w), 0);
+	dnsmsg_wr_init(&w, NULL, 100);
+	dnsmsg_wr_u8(&w, 0);
+	CHECK_EQ(dnsmsg_wr_finish(&w), 0);
+}
+
+static void
+test_make_query(void)
+{
+	static uint8_t name[DNS_MAX_NAME];
+	struct dns_query_info qi;
+	struct dnsmsg_rd r, rdata;
+	uint8_t out[1024], owner;
+	uint16_t type, size, optlen, code, padlen;
+	uint32_t ttl;
+	size_t n, nlen, off, i, lab, blocks[] = { 128, 468, 1 };
+	unsigned b;
+
+	/* Flags: only RD, AD and CD; no EDNS: no OPT. */
+	nlen = dnsmsg_name_from_text("www.example.com", name, sizeof(name));
+	n = dnsmsg_make_query(out, sizeof(out), name, nlen, 28, DNS_CLASS_IN,
+	    0xffff, 0, 1, 128);
+	CHECK_EQ(n, 12 + nlen + 4);
+	CHECK_EQ(rd16(out), 0);
+	CHECK_EQ(rd16(out + 2), RD | CD | 0x0020);
+	CHECK_EQ(rd16(out + 4), 1);
+	CHECK_EQ(rd16(out + 10), 0);
+	CHECK_EQ(dnsmsg_parse_query(out, n, &qi), DNS_VERDICT_OK);
+	CHECK_EQ(qi.qtype, 28);
+	CHECK_EQ(qi.qname_len, nlen);
+	CHECK(memcmp(qi.qname, name, nlen) == 0);
+	CHECK_EQ(qi.has_edns, 0);
+
+	/* EDNS without padding: the OPT record's every field. */
+	n = dnsmsg_make_query(out, sizeof(out), name, nlen, 1, 3, RD, 1400,
+	    1, 0);
+	CHECK_EQ(n, 12 + nlen + 4 + 11);
+	CHECK_EQ(rd16(out + 10), 1);
+	dnsmsg_rd_init(&r, out, n);
+	CHECK_EQ(dnsmsg_rd_skip(&r, 12 + nlen + 4), 0);
+	CHECK_EQ(dnsmsg_rd_u8(&r, &owner), 0);
+	CHECK_EQ(owner, 0);
+	CHECK_EQ(dnsmsg_rd_u16(&r, &type), 0);
+	CHECK_EQ(type, DNS_TYPE_OPT);
+	CHECK_EQ(dnsmsg_rd_u16(&r, &size), 0);
+	CHECK_EQ(size, 1400);
+	CHECK_EQ(dnsmsg_rd_u32(&r, &ttl), 0);
+	CHECK_EQ(ttl, 0x8000);			/* version 0, DO */
+	CHECK_EQ(dnsmsg_rd_u16(&r, &optlen), 0);
+	CHECK_EQ(optlen, 0);
+	CHECK_EQ(dnsmsg_parse_query(out, n, &qi), DNS_VERDICT_OK);
+	CHECK(qi.has_edns && qi.edns_do && qi.edns_size == 1400);
+	CHECK_EQ(qi.qclass, 3);
+	n = dnsmsg_make_query(out, sizeof(out), name, nlen, 1, 1, RD, 1232,
+	    0, 0);
+	CHECK_EQ(rd16(out + n - 11 + 7), 0);	/* no DO */
+
+	/*
+	 * Padding: for every name length from the root to 255 bytes, the
+	 * whole query is a multiple of the block, with one Padding option
+	 * of zeros making up the difference.
+	 */
+	for (b = 0; b < sizeof(blocks) / sizeof(blocks[0]); b++)
+		for (nlen = 1; nlen <= DNS_MAX_NAME; nlen++) {
+			if (nlen == 2)
+				continue;	/* no name is 2 bytes long */
+			/* nlen - 1 bytes of labels, none left over. */
+			for (off = 0, i = nlen - 1; i > 0; ) {
+				lab = i - 1 > 63 ? 63 : i - 1;
+				if (i - 1 - lab == 1)
+					lab--;
+				name[off] = (uint8_t)lab;
+				memset(name + off + 1, 'a', lab);
+				i -= 1 + lab;
+				off += 1 + lab;
+			}
+			name[off] = 0;
+			CHECK_EQ(off + 1, nlen);
+			n = dnsmsg_make_query(out, sizeof(out), name, nlen, 1,
+			    1, RD, 1232, 0, (unsigned)blocks[b]);
+			CHECK(n > 0 && n % blocks[b] == 0);
+			CHECK(n >= 12 + nlen + 4 + 11 + 4);
+			CHECK(n < 12 + nlen + 4 + 11 + 4 + blocks[b]);
+			dnsmsg_rd_init(&r, out, n);
+			CHECK_EQ(dnsmsg_rd_skip(&r, 12 + nlen + 4 + 9), 0);
+			CHECK_EQ(dnsmsg_rd_u16(&r, &optlen), 0);
+			CHECK_EQ(optlen, n - (12 + nlen + 4 + 11));
+			CHECK_EQ(dnsmsg_rd_sub(&r, optlen, &rdata), 0);
+			CHECK_EQ(dnsmsg_rd_u16(&rdata, &code), 0);
+			CHECK_EQ(code, DNS_OPT_PADDING);
+			CHECK_EQ(dnsmsg_rd_u16(&rdata, &padlen), 0);
+			CHECK_EQ(padlen, optlen - 4);
+			for (i = n - padlen; i < n; i++)
+				if (out[i] != 0)
+					break;
+			CHECK_EQ(i, n);
+			CHECK_EQ(dnsmsg_parse_query(out, n, &qi),
+			    DNS_VERDICT_OK);
+			CHECK_EQ(qi.msg_len, n);
+		}
+
+	/* Overflow gives 0, one byte short of every length. */
+	nlen = dnsmsg_name_from_text("www.example.com", name, sizeof(name));
+	n = dnsmsg_make_query(out, sizeof(out), name, nlen, 1, 1, RD, 1232, 1,
+	    128);
+	CHECK_EQ(n, 128);
+	for (i = 0; i < n; i++)
+		CHECK_EQ(dnsmsg_make_query(out, i, name, nlen, 1, 1, RD, 1232,
+		    1, 128), 0);
+	CHECK_EQ(dnsmsg_make_query(out, 12 + nlen + 3, name, nlen, 1, 1, RD,
+	    0, 0, 0), 0);
+	/* And a malformed name gives 0 too. */
+	CHECK_EQ(dnsmsg_make_query(out, sizeof(out), name, nlen - 1, 1, 1, RD,
+	    0, 0, 0), 0);
+	CHECK_EQ(dnsmsg_make_query(out, sizeof(out), name, 0, 1, 1, RD, 0, 0,
+	    0), 0);
 }
 
 int
@@ -783,6 +1095,11 @@ main(void)
 	test_make_error();
 	test_truncate();
 	test_tcp_frame();
-	test_name_str();
+	test_name_text();
+	test_name_from_text();
+	test_type_names();
+	test_reader();
+	test_writer();
+	test_make_query();
 	return check_summary();
 }

@@ -1,6 +1,7 @@
 /*
- * Building DNS messages in the unit tests.  Overflow is a bug in the
- * test itself, so it aborts.
+ * Building DNS messages in the unit tests, through dnsmsg's own reader
+ * and writer so that there is one copy of the byte-order code.  Overflow
+ * is a bug in the test itself, so it aborts.
  */
 #ifndef DOHSTUB_TESTS_WIRE_H
 #define DOHSTUB_TESTS_WIRE_H
@@ -9,40 +10,67 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dohstub/dnsmsg.h"
+
 struct msg {
 	uint8_t	buf[8192];
 	size_t	len;
 };
 
+/* A writer over m from its current end; msg_end() takes its length. */
+static inline struct dnsmsg_wr
+msg_wr(struct msg *m)
+{
+	struct dnsmsg_wr w;
+
+	if (m->len > sizeof(m->buf))
+		abort();
+	dnsmsg_wr_init(&w, m->buf + m->len, sizeof(m->buf) - m->len);
+	return w;
+}
+
+static inline void
+msg_end(struct msg *m, const struct dnsmsg_wr *w)
+{
+	if (w->err)
+		abort();
+	m->len += w->len;
+}
+
 static inline void
 put8(struct msg *m, unsigned v)
 {
-	if (m->len >= sizeof(m->buf))
-		abort();
-	m->buf[m->len++] = v & 0xff;
+	struct dnsmsg_wr w = msg_wr(m);
+
+	dnsmsg_wr_u8(&w, v & 0xff);
+	msg_end(m, &w);
 }
 
 static inline void
 put16(struct msg *m, unsigned v)
 {
-	put8(m, v >> 8);
-	put8(m, v);
+	struct dnsmsg_wr w = msg_wr(m);
+
+	dnsmsg_wr_u16(&w, v & 0xffff);
+	msg_end(m, &w);
 }
 
 static inline void
 put32(struct msg *m, uint32_t v)
 {
-	put16(m, v >> 16);
-	put16(m, v & 0xffff);
+	struct dnsmsg_wr w = msg_wr(m);
+
+	dnsmsg_wr_u32(&w, v);
+	msg_end(m, &w);
 }
 
 static inline void
 putbytes(struct msg *m, const void *p, size_t n)
 {
-	if (sizeof(m->buf) - m->len < n)
-		abort();
-	memcpy(m->buf + m->len, p, n);
-	m->len += n;
+	struct dnsmsg_wr w = msg_wr(m);
+
+	dnsmsg_wr_bytes(&w, p, n);
+	msg_end(m, &w);
 }
 
 /* A name in wire form, uncompressed, from "www.example" (no escapes). */
@@ -68,21 +96,31 @@ put_dname(struct msg *m, const char *name)
 static inline uint16_t
 rd16(const uint8_t *p)
 {
-	return (uint16_t)(p[0] << 8 | p[1]);
+	struct dnsmsg_rd r;
+	uint16_t v;
+
+	dnsmsg_rd_init(&r, p, 2);
+	if (dnsmsg_rd_u16(&r, &v) == -1)
+		abort();
+	return v;
 }
 
 static inline void
 wr16(uint8_t *p, uint16_t v)
 {
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
+	struct dnsmsg_wr w;
+
+	dnsmsg_wr_init(&w, p, 2);
+	dnsmsg_wr_u16(&w, v);
 }
 
 static inline void
 wr32(uint8_t *p, uint32_t v)
 {
-	wr16(p, v >> 16);
-	wr16(p + 2, v & 0xffff);
+	struct dnsmsg_wr w;
+
+	dnsmsg_wr_init(&w, p, 4);
+	dnsmsg_wr_u32(&w, v);
 }
 
 #endif

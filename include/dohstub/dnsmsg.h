@@ -1,7 +1,11 @@
 /*
  * dnsmsg: pure DNS wire code.  No I/O and no allocation: every function
- * works on buffers the caller owns, and every read is length-checked, so
- * each parser can be fed arbitrary bytes (see fuzz/).
+ * works on buffers the caller owns.  Every read goes through the bounded
+ * reader (struct dnsmsg_rd), so each parser can be fed arbitrary bytes
+ * (see fuzz/), and every write through the bounded writer (struct
+ * dnsmsg_wr), so no message is ever returned cut short.  The names of
+ * types, classes and rcodes and the text form of names live here too,
+ * so that the daemon's logs and dohq say the same.
  */
 #ifndef DOHSTUB_DNSMSG_H
 #define DOHSTUB_DNSMSG_H
@@ -15,8 +19,30 @@
 #define DNS_UDP_PLAIN_MAX	512	/* UDP answer limit without EDNS */
 #define DNS_EDNS_DEFAULT_MAX	1232	/* default cap on EDNS UDP size */
 
+#define DNS_TYPE_A		1
 #define DNS_TYPE_OPT		41
 #define DNS_CLASS_IN		1
+
+/* Header flag bits (the second 16-bit word of the header). */
+#define DNS_FLAG_QR		0x8000
+#define DNS_FLAG_OPCODE		0x7800
+#define DNS_FLAG_AA		0x0400
+#define DNS_FLAG_TC		0x0200
+#define DNS_FLAG_RD		0x0100
+#define DNS_FLAG_RA		0x0080
+#define DNS_FLAG_AD		0x0020
+#define DNS_FLAG_CD		0x0010
+#define DNS_FLAG_RCODE		0x000f
+
+#define DNS_EDNS_DO		0x8000	/* in the OPT record's TTL */
+#define DNS_OPT_PADDING		12	/* EDNS(0) Padding, RFC 7830 */
+#define DNS_OPT_LEN		11	/* OPT record without options */
+
+/*
+ * Room for any name in text form, NUL included: 255 wire bytes hold at
+ * most 253 label bytes of 4 characters ("\DDD") and their dots.
+ */
+#define DNS_MAX_NAME_TEXT	1024
 
 enum dns_rcode {
 	DNS_RCODE_NOERROR = 0,
@@ -26,6 +52,102 @@ enum dns_rcode {
 	DNS_RCODE_NOTIMP = 4,
 	DNS_RCODE_REFUSED = 5,
 };
+
+/*
+ * The reader: a bounded cursor over a message.  msg and len are the whole
+ * message (compression pointers may reach anywhere before the name that
+ * holds them); off is the next byte; end bounds this read (the message's
+ * end, or an RDATA's end for a cursor from dnsmsg_rd_sub()).  The fields
+ * may be read; move them only through the functions.  Every read checks
+ * the bound and returns -1, leaving the cursor where it was, if the item
+ * does not fit before end.
+ */
+struct dnsmsg_rd {
+	const uint8_t	*msg;
+	size_t		 len;
+	size_t		 off;
+	size_t		 end;
+};
+
+/* A cursor at the start of msg (len bytes; msg is borrowed). */
+void	dnsmsg_rd_init(struct dnsmsg_rd *r, const uint8_t *msg, size_t len);
+size_t	dnsmsg_rd_left(const struct dnsmsg_rd *r);
+int	dnsmsg_rd_u8(struct dnsmsg_rd *r, uint8_t *v);
+int	dnsmsg_rd_u16(struct dnsmsg_rd *r, uint16_t *v);
+int	dnsmsg_rd_u32(struct dnsmsg_rd *r, uint32_t *v);
+int	dnsmsg_rd_skip(struct dnsmsg_rd *r, size_t n);
+/* Point *p at the next n bytes (inside the message) and move past them. */
+int	dnsmsg_rd_bytes(struct dnsmsg_rd *r, size_t n, const uint8_t **p);
+/*
+ * Make *sub a cursor over the next n bytes (an RDATA, an option) and
+ * move r past them.  sub keeps the whole message for pointers.
+ */
+int	dnsmsg_rd_sub(struct dnsmsg_rd *r, size_t n, struct dnsmsg_rd *sub);
+/*
+ * Read the name at the cursor, following compression pointers, into out
+ * (DNS_MAX_NAME bytes, uncompressed wire form; may be NULL) and its wire
+ * length into *outlen (may be NULL); move past the name as it sits in
+ * the message.  The name's own bytes must lie before end; a pointer must
+ * land after the header and reach a part that ends before the part
+ * holding the pointer, which rules out loops.  -1 if malformed.
+ */
+int	dnsmsg_rd_name(struct dnsmsg_rd *r, uint8_t *out, size_t *outlen);
+
+/* The header, counts in section order. */
+enum dns_section {
+	DNS_SEC_QUESTION,
+	DNS_SEC_ANSWER,
+	DNS_SEC_AUTHORITY,
+	DNS_SEC_ADDITIONAL,
+	DNS_SEC_MAX
+};
+
+struct dns_header {
+	uint16_t	id;
+	uint16_t	flags;
+	uint16_t	count[DNS_SEC_MAX];
+};
+
+int	dnsmsg_rd_header(struct dnsmsg_rd *r, struct dns_header *h);
+
+/*
+ * The writer: a bounded buffer the caller owns (buf, cap bytes).  Every
+ * write is checked: one that does not fit writes nothing and sets err,
+ * and every later write is then a no-op, so a message is complete or
+ * not returned at all: dnsmsg_wr_finish() gives its length, or 0 once
+ * err is set.  The fields may be read.
+ */
+struct dnsmsg_wr {
+	uint8_t	*buf;
+	size_t	 cap;
+	size_t	 len;		/* bytes written */
+	int	 err;		/* a write did not fit (or was invalid) */
+};
+
+void	dnsmsg_wr_init(struct dnsmsg_wr *w, uint8_t *buf, size_t cap);
+void	dnsmsg_wr_u8(struct dnsmsg_wr *w, uint8_t v);
+void	dnsmsg_wr_u16(struct dnsmsg_wr *w, uint16_t v);
+void	dnsmsg_wr_u32(struct dnsmsg_wr *w, uint32_t v);
+void	dnsmsg_wr_bytes(struct dnsmsg_wr *w, const void *p, size_t n);
+void	dnsmsg_wr_zero(struct dnsmsg_wr *w, size_t n);
+/* Overwrite 16 bits already written at off (a count, an RDLENGTH). */
+void	dnsmsg_wr_set16(struct dnsmsg_wr *w, size_t off, uint16_t v);
+/*
+ * A name in uncompressed wire form, len bytes; err is also set if it is
+ * not exactly one well-formed name.
+ */
+void	dnsmsg_wr_name(struct dnsmsg_wr *w, const uint8_t *name, size_t len);
+void	dnsmsg_wr_header(struct dnsmsg_wr *w, const struct dns_header *h);
+/*
+ * An OPT record (RFC 6891): UDP payload size udp_size, extended rcode and
+ * version 0, DO if do_bit.  With pad_block != 0, an EDNS(0) Padding
+ * option (RFC 7830) makes the message, if the OPT record is the last
+ * thing written, a multiple of pad_block bytes long (RFC 8467).
+ */
+void	dnsmsg_wr_opt(struct dnsmsg_wr *w, uint16_t udp_size, int do_bit,
+	    unsigned pad_block);
+/* The length written, or 0 if any write failed. */
+size_t	dnsmsg_wr_finish(const struct dnsmsg_wr *w);
 
 /* What to do with a client message. */
 enum dns_verdict {
@@ -105,18 +227,6 @@ size_t	dnsmsg_udp_limit(const struct dns_query_info *qi, size_t edns_max);
 size_t	dnsmsg_truncate(uint8_t *msg, size_t len, size_t limit,
 	    const struct dns_query_info *qi);
 
-/*
- * Read the name at *off of msg (len bytes), following compression
- * pointers, into out (DNS_MAX_NAME bytes, uncompressed wire form; may be
- * NULL) and its wire length into *outlen (may be NULL); move *off past
- * the name as it sits in the message.  The name's own bytes must lie
- * before limit (an RDATA's end, say); a pointer must land after the
- * header and reach a part that ends before the part holding the
- * pointer, which rules out loops.  Returns 0, or -1 if malformed.
- */
-int	dnsmsg_read_name(const uint8_t *msg, size_t len, size_t limit,
-	    size_t *off, uint8_t *out, size_t *outlen);
-
 /* Read/write the ID of a message of at least DNS_HDR_LEN bytes. */
 uint16_t dnsmsg_get_id(const uint8_t *msg);
 void	dnsmsg_set_id(uint8_t *msg, uint16_t id);
@@ -125,20 +235,69 @@ void	dnsmsg_set_id(uint8_t *msg, uint16_t id);
 int	dnsmsg_rcode(const uint8_t *msg);
 
 /*
- * Write the query's name in presentation form ("www.example.", "." for
- * the root) into buf, escaping non-printable bytes as \DDD and '.' and
- * '\' inside labels with a backslash; "" if no question was read.  Always
- * NUL-terminates when size > 0, cutting only between characters.  For logs.
- */
-void	dnsmsg_name_str(const struct dns_query_info *qi, char *buf,
-	    size_t size);
-
-/*
  * Split a TCP stream buffer (RFC 1035 4.2.2, RFC 7766): if buf holds a
  * complete 2-byte length prefix and message, set *msglen to the message
  * length and return the bytes to consume (2 + msglen); return 0 if more
  * data is needed.  A zero length prefix returns -1 (the stream is broken).
  */
 long	dnsmsg_tcp_frame(const uint8_t *buf, size_t len, size_t *msglen);
+
+/*
+ * Build a query into out (cap bytes): ID 0 (the caller sets its own, or
+ * keeps 0 for DoH, RFC 8484 4.1), one question (qname in uncompressed
+ * wire form, qname_len bytes), header flags taken from flags for RD, AD
+ * and CD only; with edns_size != 0 an OPT record of that size, DO if
+ * do_bit, and with pad_block != 0 a Padding option bringing the whole
+ * query to a multiple of pad_block bytes (RFC 8467 4.1 recommends 128).
+ * Returns the length, or 0 if the name is malformed or cap is too small.
+ */
+size_t	dnsmsg_make_query(uint8_t *out, size_t cap, const uint8_t *qname,
+	    size_t qname_len, uint16_t qtype, uint16_t qclass, uint16_t flags,
+	    uint16_t edns_size, int do_bit, unsigned pad_block);
+
+/*
+ * Names of types, classes and rcodes.  dnsmsg_*_name() return the
+ * mnemonic ("AAAA", "IN", "NXDOMAIN") or NULL if there is none;
+ * dnsmsg_*_str() write it or the generic form ("TYPE65280", "CLASS7",
+ * "RCODE12") into buf and return buf.
+ */
+const char *dnsmsg_type_name(uint16_t type);
+const char *dnsmsg_class_name(uint16_t class);
+const char *dnsmsg_rcode_name(unsigned rcode);
+const char *dnsmsg_type_str(uint16_t type, char *buf, size_t size);
+const char *dnsmsg_class_str(uint16_t class, char *buf, size_t size);
+const char *dnsmsg_rcode_str(unsigned rcode, char *buf, size_t size);
+
+/*
+ * Parse a type ("aaaa", "TYPE28") or a class ("IN", "CLASS1"), ignoring
+ * case.  Returns 0, or -1 if s is neither a known name nor the generic
+ * form.
+ */
+int	dnsmsg_type_parse(const char *s, uint16_t *type);
+int	dnsmsg_class_parse(const char *s, uint16_t *class);
+
+/* dnsmsg_name_to_text() flags. */
+#define DNSMSG_NAME_ZONE	0x01	/* zone-file escaping (RFC 1035 5.1) */
+
+/*
+ * A name in uncompressed wire form (wire_len bytes, exactly one name)
+ * into text: "www.example." or "." for the root.  Bytes outside
+ * 0x21..0x7e become \DDD; '.' and '\' inside a label are escaped with a
+ * backslash, and with DNSMSG_NAME_ZONE so are '"', '(', ')', ';', '@'
+ * and '$', so that dnsmsg_name_from_text() reads it back.  Always
+ * NUL-terminates when size > 0 (DNS_MAX_NAME_TEXT always fits).
+ * Returns 0; -1 with "" in buf if the name is malformed, or -1 with as
+ * much as fits, cut between characters, if buf is too small.
+ */
+int	dnsmsg_name_to_text(const uint8_t *wire, size_t wire_len, char *buf,
+	    size_t size, int flags);
+
+/*
+ * The reverse: a name in text form (a final dot optional, the escapes
+ * above understood) into wire form in out (size >= DNS_MAX_NAME).
+ * Returns the wire length, or 0 if it is not a valid name (empty label,
+ * label over 63 bytes, name over 255 bytes, bad escape).
+ */
+size_t	dnsmsg_name_from_text(const char *s, uint8_t *out, size_t size);
 
 #endif

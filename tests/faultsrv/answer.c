@@ -1,25 +1,15 @@
 /*
  * answer: faultsrv's DNS answers.  Pure code: parses with dnsmsg, builds
- * the answer by hand so that its bytes are ours and not the resolver's.
+ * the answer field by field with dnsmsg's writer so that its bytes are
+ * ours and not the resolver's.
  */
 #include <string.h>
 
 #include "dohstub/dnsmsg.h"
 #include "faultsrv.h"
 
-#define DNS_TYPE_A	1
-#define DNS_FLAG_QR	0x8000
-#define DNS_FLAG_RA	0x0080
 /* Copied from the query: opcode, RD and CD. */
-#define DNS_FLAGS_ECHO	(0x7800 | 0x0100 | 0x0010)
-
-static uint8_t *
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-	return p + 2;
-}
+#define DNS_FLAGS_ECHO	(DNS_FLAG_OPCODE | DNS_FLAG_RD | DNS_FLAG_CD)
 
 size_t
 answer_make(uint8_t *out, size_t cap, const uint8_t *q, size_t qlen,
@@ -27,10 +17,10 @@ answer_make(uint8_t *out, size_t cap, const uint8_t *q, size_t qlen,
 {
 	static const uint8_t wrong[] = ANSWER_WRONG_NAME;
 	static const uint8_t addr[] = ANSWER_A_ADDR;
+	struct dnsmsg_wr w;
+	struct dns_header h;
 	const uint8_t *name;
-	size_t namelen, need, qend;
-	uint16_t flags;
-	uint8_t *p;
+	size_t namelen, qend;
 	int is_a;
 
 	switch (dnsmsg_parse_query(q, qlen, qi)) {
@@ -51,37 +41,34 @@ answer_make(uint8_t *out, size_t cap, const uint8_t *q, size_t qlen,
 		namelen = sizeof(wrong);	/* with the root label */
 	}
 	is_a = qi->qtype == DNS_TYPE_A && qi->qclass == DNS_CLASS_IN;
-	qend = DNS_HDR_LEN + namelen + 4;
-	need = qend + (is_a ? 16 : 0);
-	if (cap < need)
-		return 0;
 
-	flags = (qi->flags & DNS_FLAGS_ECHO) | DNS_FLAG_QR | DNS_FLAG_RA;
+	memset(&h, 0, sizeof(h));
+	h.id = qi->id;
+	h.flags = (qi->flags & DNS_FLAGS_ECHO) | DNS_FLAG_QR | DNS_FLAG_RA;
 	if (f == FAULT_QR0)
-		flags &= ~DNS_FLAG_QR;
-	p = put16(out, qi->id);
-	p = put16(p, flags);
-	p = put16(p, 1);
-	p = put16(p, is_a);
-	p = put16(p, 0);
-	p = put16(p, 0);
-	memcpy(p, name, namelen);
-	p += namelen;
-	p = put16(p, qi->qtype);
-	p = put16(p, qi->qclass);
+		h.flags &= ~DNS_FLAG_QR;
+	h.count[DNS_SEC_QUESTION] = 1;
+	h.count[DNS_SEC_ANSWER] = is_a;
+	dnsmsg_wr_init(&w, out, cap);
+	dnsmsg_wr_header(&w, &h);
+	dnsmsg_wr_bytes(&w, name, namelen);
+	dnsmsg_wr_u16(&w, qi->qtype);
+	dnsmsg_wr_u16(&w, qi->qclass);
+	qend = w.len;
 	if (is_a) {
 		/* The owner is the question's name, at offset 12. */
-		p = put16(p, 0xc00c);
-		p = put16(p, DNS_TYPE_A);
-		p = put16(p, DNS_CLASS_IN);
-		p = put16(p, ANSWER_A_TTL >> 16);
-		p = put16(p, ANSWER_A_TTL & 0xffff);
-		p = put16(p, sizeof(addr));
-		memcpy(p, addr, sizeof(addr));
+		dnsmsg_wr_u16(&w, 0xc00c);
+		dnsmsg_wr_u16(&w, DNS_TYPE_A);
+		dnsmsg_wr_u16(&w, DNS_CLASS_IN);
+		dnsmsg_wr_u32(&w, ANSWER_A_TTL);
+		dnsmsg_wr_u16(&w, sizeof(addr));
+		dnsmsg_wr_bytes(&w, addr, sizeof(addr));
 	}
+	if (dnsmsg_wr_finish(&w) == 0)
+		return 0;
 	if (f == FAULT_SHORT_ANSWER)
 		return DNS_HDR_LEN + (qend - DNS_HDR_LEN) / 2;
-	return need;
+	return w.len;
 }
 
 static int

@@ -523,7 +523,8 @@ request_done(struct conn *c, struct stream *s)
 		    s->body, s->bodylen, opt.fault->fault, &s->qi)) == 0)
 			s->status = 400;
 	}
-	dnsmsg_name_str(&s->qi, name, sizeof(name));
+	(void)dnsmsg_name_to_text(s->qi.qname, s->qi.qname_len, name,
+	    sizeof(name), 0);
 	evlog("request %u stream=%d method=%s path=%s authority=%s ctype=%s "
 	    "len=%zu qname=%s qtype=%u", c->id, s->id,
 	    s->method[0] != '\0' ? s->method : "-",

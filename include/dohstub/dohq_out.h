@@ -1,0 +1,69 @@
+/*
+ * dohq_out: dohq's report of an exchange around the DNS message that
+ * dnsprint prints: the TLS connection (-v), the server and HTTP status
+ * and headers, the times (--timing), and the JSON object of a query
+ * that got no answer.  Part of the dohq executable only: the core
+ * library's dnsprint knows nothing of TLS or HTTP.
+ */
+#ifndef DOHSTUB_DOHQ_OUT_H
+#define DOHSTUB_DOHQ_OUT_H
+
+#include <stdint.h>
+
+#include "dohstub/dnsprint.h"
+
+/* The TLS connection, for -v.  Strings are borrowed for the call. */
+struct dohq_out_tls {
+	const char	*version;	/* "TLSv1.3" */
+	const char	*cipher;
+	const char	*alpn;
+	const char	*subject;	/* peer certificate, RFC 2253 */
+	const char	*issuer;
+	const char	*not_before;	/* "2026-11-22T10:00:00Z" */
+	const char	*not_after;
+	int		 resumed;
+};
+
+/* --timing, in milliseconds. */
+struct dohq_out_timing {
+	uint64_t	bootstrap_ms;	/* name of the server to addresses */
+	uint64_t	connect_ms;	/* TCP */
+	uint64_t	handshake_ms;	/* TLS */
+	uint64_t	first_byte_ms;	/* request sent to first byte back */
+	uint64_t	total_ms;	/* from start to this response */
+};
+
+/*
+ * About the exchange.  Every pointer may be NULL, and strings are
+ * borrowed for the call.
+ */
+struct dohq_out_meta {
+	const char			*server;	/* the URL */
+	const char			*server_addr;	/* "127.0.0.1#443" */
+	int				 http_status;	/* 0: none */
+	const char			*http_headers;	/* "name: value\n"... */
+	int64_t				 query_time_ms;	/* -1: unknown */
+	const struct dohq_out_tls	*tls;
+	const struct dohq_out_timing	*timing;
+};
+
+/*
+ * Print the response msg (len bytes) in fmt with what meta (may be NULL)
+ * says of the exchange: text puts TLS before the message and the query
+ * time, server, HTTP status and headers, size and times after it, as
+ * dig does; JSON puts them first in the message's one object; the short
+ * form adds only the times.  Returns as dnsprint_msg().
+ */
+int	dohq_out_msg(struct dnsprint_out *o, enum dnsprint_format fmt,
+	    const uint8_t *msg, size_t len, const struct dohq_out_meta *meta);
+
+/*
+ * The JSON object for a query that got no answer: the server, its
+ * address and HTTP status from meta (may be NULL), the question as asked
+ * (name as typed, qtype, qclass), dohq's exit status and the error.
+ */
+void	dohq_out_error_json(struct dnsprint_out *o,
+	    const struct dohq_out_meta *meta, const char *name, uint16_t qtype,
+	    uint16_t qclass, int exit_status, const char *error);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * dohq_out: what dohq says about an exchange, around dnsprint's message.
+ * Text follows dig (TLS first, then the message, then a trailer of
+ * comment lines); JSON keeps one object per message, our members first.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dohstub/dnsmsg.h"
+#include "dohstub/dnsprint.h"
+#include "dohstub/dohq_out.h"
+
+static void
+text_tls(struct dnsprint_out *o, const struct dohq_out_tls *t)
+{
+	dnsprint_printf(o, ";; TLS: %s, cipher %s, ALPN %s%s\n",
+	    t->version ? t->version : "?", t->cipher ? t->cipher : "?",
+	    t->alpn ? t->alpn : "none", t->resumed ? ", resumed" : "");
+	if (t->subject != NULL) {
+		dnsprint_puts(o, ";; Certificate subject: ");
+		dnsprint_puts(o, t->subject);
+		dnsprint_puts(o, "\n");
+	}
+	if (t->issuer != NULL) {
+		dnsprint_puts(o, ";; Certificate issuer: ");
+		dnsprint_puts(o, t->issuer);
+		dnsprint_puts(o, "\n");
+	}
+	if (t->not_before != NULL && t->not_after != NULL) {
+		dnsprint_puts(o, ";; Certificate valid: ");
+		dnsprint_puts(o, t->not_before);
+		dnsprint_puts(o, " to ");
+		dnsprint_puts(o, t->not_after);
+		dnsprint_puts(o, "\n");
+	}
+}
+
+/* "name: value\n"... as comment lines; a last line without \n too. */
+static void
+text_headers(struct dnsprint_out *o, const char *h)
+{
+	const char *nl;
+
+	while (*h != '\0') {
+		if ((nl = strchr(h, '\n')) == NULL)
+			nl = h + strlen(h);
+		dnsprint_puts(o, ";\t");
+		dnsprint_write(o, h, (size_t)(nl - h));
+		dnsprint_puts(o, "\n");
+		h = *nl != '\0' ? nl + 1 : nl;
+	}
+}
+
+static void
+text_timing(struct dnsprint_out *o, const struct dohq_out_timing *t)
+{
+	dnsprint_printf(o, ";; TIMING:\n"
+	    ";\tbootstrap resolution:   %llu ms\n"
+	    ";\tTCP connect:            %llu ms\n"
+	    ";\tTLS handshake:          %llu ms\n"
+	    ";\trequest to first byte:  %llu ms\n"
+	    ";\ttotal:                  %llu ms\n",
+	    (unsigned long long)t->bootstrap_ms,
+	    (unsigned long long)t->connect_ms,
+	    (unsigned long long)t->handshake_ms,
+	    (unsigned long long)t->first_byte_ms,
+	    (unsigned long long)t->total_ms);
+}
+
+static void
+text_trailer(struct dnsprint_out *o, const struct dohq_out_meta *m,
+    size_t len)
+{
+	dnsprint_puts(o, "\n");
+	if (m->query_time_ms >= 0)
+		dnsprint_printf(o, ";; Query time: %lld msec\n",
+		    (long long)m->query_time_ms);
+	if (m->server != NULL) {
+		dnsprint_puts(o, ";; SERVER: ");
+		dnsprint_puts(o, m->server);
+		if (m->server_addr != NULL) {
+			dnsprint_puts(o, " (");
+			dnsprint_puts(o, m->server_addr);
+			dnsprint_puts(o, ")");
+		}
+		dnsprint_puts(o, "\n");
+	}
+	if (m->http_status != 0)
+		dnsprint_printf(o, ";; HTTP status: %d\n", m->http_status);
+	if (m->http_headers != NULL) {
+		dnsprint_puts(o, ";; HTTP headers:\n");
+		text_headers(o, m->http_headers);
+	}
+	dnsprint_printf(o, ";; MSG SIZE  rcvd: %zu\n", len);
+	if (m->timing != NULL)
+		text_timing(o, m->timing);
+}
+
+static void
+json_meta(struct dnsprint_out *o, int *first, const struct dohq_out_meta *m)
+{
+	const struct dohq_out_tls *t = m->tls;
+	const struct dohq_out_timing *tm = m->timing;
+	const char *h, *nl, *colon;
+	int f;
+
+	if (m->server != NULL)
+		dnsprint_json_kv_str(o, first, "server", m->server);
+	if (m->server_addr != NULL)
+		dnsprint_json_kv_str(o, first, "server_address",
+		    m->server_addr);
+	if (m->http_status != 0)
+		dnsprint_json_kv_num(o, first, "http_status", m->http_status);
+	if (m->query_time_ms >= 0)
+		dnsprint_json_kv_num(o, first, "query_time_ms",
+		    m->query_time_ms);
+	if (m->http_headers != NULL) {
+		dnsprint_json_key(o, first, "http_headers");
+		dnsprint_puts(o, "[");
+		for (h = m->http_headers; *h != '\0'; h = nl) {
+			if ((nl = strchr(h, '\n')) == NULL)
+				nl = h + strlen(h);
+			colon = nl - h > 1 ? memchr(h + 1, ':',
+			    (size_t)(nl - h - 1)) : NULL;
+			if (h != m->http_headers)
+				dnsprint_puts(o, ",");
+			dnsprint_puts(o, "{\"name\":");
+			dnsprint_json_strn(o, h, colon ? (size_t)(colon - h) :
+			    (size_t)(nl - h));
+			dnsprint_puts(o, ",\"value\":");
+			if (colon != NULL) {
+				colon++;
+				if (colon < nl && *colon == ' ')
+					colon++;
+			} else
+				colon = nl;
+			dnsprint_json_strn(o, colon, (size_t)(nl - colon));
+			dnsprint_puts(o, "}");
+			if (*nl == '\n')
+				nl++;
+		}
+		dnsprint_puts(o, "]");
+	}
+	if (t != NULL) {
+		dnsprint_json_key(o, first, "tls");
+		f = 1;
+		dnsprint_puts(o, "{");
+		if (t->version != NULL)
+			dnsprint_json_kv_str(o, &f, "version", t->version);
+		if (t->cipher != NULL)
+			dnsprint_json_kv_str(o, &f, "cipher", t->cipher);
+		if (t->alpn != NULL)
+			dnsprint_json_kv_str(o, &f, "alpn", t->alpn);
+		dnsprint_json_key(o, &f, "resumed");
+		dnsprint_puts(o, t->resumed ? "true" : "false");
+		if (t->subject != NULL)
+			dnsprint_json_kv_str(o, &f, "subject", t->subject);
+		if (t->issuer != NULL)
+			dnsprint_json_kv_str(o, &f, "issuer", t->issuer);
+		if (t->not_before != NULL)
+			dnsprint_json_kv_str(o, &f, "not_before",
+			    t->not_before);
+		if (t->not_after != NULL)
+			dnsprint_json_kv_str(o, &f, "not_after", t->not_after);
+		dnsprint_puts(o, "}");
+	}
+	if (tm != NULL) {
+		dnsprint_json_key(o, first, "timing");
+		f = 1;
+		dnsprint_puts(o, "{");
+		dnsprint_json_kv_num(o, &f, "bootstrap_ms",
+		    (long long)tm->bootstrap_ms);
+		dnsprint_json_kv_num(o, &f, "connect_ms",
+		    (long long)tm->connect_ms);
+		dnsprint_json_kv_num(o, &f, "tls_handshake_ms",
+		    (long long)tm->handshake_ms);
+		dnsprint_json_kv_num(o, &f, "first_byte_ms",
+		    (long long)tm->first_byte_ms);
+		dnsprint_json_kv_num(o, &f, "total_ms",
+		    (long long)tm->total_ms);
+		dnsprint_puts(o, "}");
+	}
+}
+
+int
+dohq_out_msg(struct dnsprint_out *o, enum dnsprint_format fmt,
+    const uint8_t *msg, size_t len, const struct dohq_out_meta *meta)
+{
+	static const struct dohq_out_meta none = { .query_time_ms = -1 };
+	int r, first = 1;
+
+	if (meta == NULL)
+		meta = &none;
+	switch (fmt) {
+	case DNSPRINT_JSON:
+		dnsprint_puts(o, "{");
+		json_meta(o, &first, meta);
+		r = dnsprint_json_members(o, &first, msg, len, NULL, 0);
+		dnsprint_puts(o, "}\n");
+		return r;
+	case DNSPRINT_SHORT:
+		r = dnsprint_msg(o, fmt, msg, len, NULL, 0);
+		if (meta->timing != NULL)
+			text_timing(o, meta->timing);
+		return r;
+	case DNSPRINT_TEXT:
+	default:
+		if (meta->tls != NULL)
+			text_tls(o, meta->tls);
+		r = dnsprint_msg(o, fmt, msg, len, NULL, 0);
+		text_trailer(o, meta, len);
+		return r;
+	}
+}
+
+void
+dohq_out_error_json(struct dnsprint_out *o, const struct dohq_out_meta *meta,
+    const char *name, uint16_t qtype, uint16_t qclass, int exit_status,
+    const char *error)
+{
+	char t[16], c[16];
+	int first = 1;
+
+	dnsprint_puts(o, "{");
+	if (meta != NULL && meta->server != NULL)
+		dnsprint_json_kv_str(o, &first, "server", meta->server);
+	if (meta != NULL && meta->server_addr != NULL)
+		dnsprint_json_kv_str(o, &first, "server_address",
+		    meta->server_addr);
+	if (meta != NULL && meta->http_status != 0)
+		dnsprint_json_kv_num(o, &first, "http_status",
+		    meta->http_status);
+	dnsprint_json_key(o, &first, "question");
+	dnsprint_puts(o, "[{\"name\":");
+	dnsprint_json_str(o, name);
+	dnsprint_puts(o, ",\"class\":");
+	dnsprint_json_str(o, dnsmsg_class_str(qclass, c, sizeof(c)));
+	dnsprint_puts(o, ",\"type\":");
+	dnsprint_json_str(o, dnsmsg_type_str(qtype, t, sizeof(t)));
+	dnsprint_puts(o, "}]");
+	dnsprint_json_kv_num(o, &first, "exit_status", exit_status);
+	dnsprint_json_kv_str(o, &first, "error", error);
+	dnsprint_puts(o, "}\n");
+}
