@@ -775,8 +775,10 @@ tcp_process(struct tcp_conn *c)
 	struct listener *l = c->l;
 	struct evbuffer *in;
 	struct tcp_peer *p;
+	struct dnsmsg_rd rd;
 	uint8_t hdr[2], *buf;
 	size_t avail, need, msglen;
+	uint16_t prefix;
 	long used;
 
 	c->refs++;	/* the core's callback may release peers */
@@ -790,7 +792,9 @@ tcp_process(struct tcp_conn *c)
 		 */
 		if (evbuffer_copyout(in, hdr, sizeof(hdr)) != (ev_ssize_t)2)
 			break;
-		need = 2 + ((size_t)hdr[0] << 8 | hdr[1]);
+		dnsmsg_rd_init(&rd, hdr, sizeof(hdr));
+		(void)dnsmsg_rd_u16(&rd, &prefix);
+		need = 2 + (size_t)prefix;
 		if (avail < need)
 			break;
 		if ((buf = evbuffer_pullup(in, need)) == NULL) {
@@ -882,7 +886,7 @@ tcp_respond(struct listen_peer *peer, const uint8_t *msg, size_t len)
 {
 	struct tcp_peer *p = (struct tcp_peer *)peer;
 	struct tcp_conn *c = p->conn;
-	uint8_t *buf;
+	struct dnsmsg_wr w;
 
 	if (c->state == TCP_CLOSED)
 		return;
@@ -891,11 +895,11 @@ tcp_respond(struct listen_peer *peer, const uint8_t *msg, size_t len)
 		return;
 	}
 	/* One add so prefix and message leave in one segment. */
-	buf = c->l->txbuf;
-	buf[0] = len >> 8;
-	buf[1] = len & 0xff;
-	memcpy(buf + 2, msg, len);
-	if (bufferevent_write(c->bev, buf, len + 2) == -1) {
+	dnsmsg_wr_init(&w, c->l->txbuf, sizeof(c->l->txbuf));
+	dnsmsg_wr_u16(&w, (uint16_t)len);
+	dnsmsg_wr_bytes(&w, msg, len);
+	if (bufferevent_write(c->bev, c->l->txbuf, dnsmsg_wr_finish(&w)) ==
+	    -1) {
 		log_warnx("tcp %s: cannot queue answer", c->name);
 		tcp_close(c, "out of memory");
 		return;

@@ -21,6 +21,7 @@
 
 #include "dohstub/addr.h"
 #include "dohstub/clock.h"
+#include "dohstub/dnsmsg.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
 
@@ -222,8 +223,7 @@ plain_forward(struct plain *p, const uint8_t *query, size_t len,
 	}
 	memcpy(copy, query, len);
 	id = plain_new_id(p);
-	copy[0] = id >> 8;
-	copy[1] = id & 0xff;
+	dnsmsg_set_id(copy, id);
 	if ((req = plain_req_new(p, PLAIN_FORWARD, arg)) == NULL) {
 		free(copy);
 		return NULL;
