@@ -117,6 +117,7 @@ struct doh_session {
 	struct event		*rev;	/* armed from the handshake on */
 	struct event		*wev;	/* armed while a write is blocked */
 	int			 wev_on;
+	int			 read_wants_write;	/* SSL_read said so */
 	struct clock_timer	 tick;
 	unsigned		 tick_ms;	/* its period */
 	uint8_t			*out;	/* TLS plaintext not yet written */
@@ -184,6 +185,7 @@ static void	session_send(struct doh_session *);
 static void	session_retire(struct doh_session *, enum doh_result);
 static void	session_close(struct doh_session *);
 static void	session_set_state(struct doh_session *, enum sess_state);
+static void	session_read(struct doh_session *);
 
 static void
 kick(struct doh_client *c)
@@ -526,7 +528,7 @@ h2_on_stream_close(nghttp2_session *h2, int32_t stream_id,
 	if (r->fail != DOH_OK)
 		res = r->fail;
 	else if (error_code == NGHTTP2_REFUSED_STREAM && !r->retried &&
-	    r->status == 0 && c->state != DOH_BACKOFF) {
+	    r->status == 0 && r->cb != NULL && c->state != DOH_BACKOFF) {
 		/* Not processed by the server (GOAWAY or refusal): again,
 		 * once, on the next session. */
 		req_unlink(r);
@@ -709,7 +711,7 @@ session_flush(struct doh_session *s)
 {
 	char why[256];
 	size_t n;
-	int rv;
+	int rv, wrote = 0;
 
 	while (s->outlen > 0) {
 		ERR_clear_error();
@@ -718,6 +720,7 @@ session_flush(struct doh_session *s)
 		if (rv == 1) {
 			memmove(s->out, s->out + n, s->outlen - n);
 			s->outlen -= n;
+			wrote = 1;
 			continue;
 		}
 		switch (SSL_get_error(s->ssl, rv)) {
@@ -725,17 +728,20 @@ session_flush(struct doh_session *s)
 			session_want_write(s, 1);
 			return 0;
 		case SSL_ERROR_WANT_READ:
-			return 0;	/* the read event retries */
+			/* The read event retries; a writable socket must
+			 * not wake us meanwhile. */
+			session_want_write(s, 0);
+			return 0;
 		default:
 			session_tls_error(s, rv, "", why, sizeof(why));
 			session_kill(s, DOH_ERR_CONNECT, why);
 			return -1;
 		}
 	}
-	session_want_write(s, 0);
-	s->last_write_ms = clock_ms();
-	if (s->state == SESS_CLOSING)
-		session_closed(s);
+	if (!s->read_wants_write)
+		session_want_write(s, 0);
+	if (wrote)
+		s->last_write_ms = clock_ms();
 	return 0;
 }
 
@@ -750,11 +756,17 @@ session_send(struct doh_session *s)
 	const uint8_t *data;
 	size_t cap;
 	ssize_t n;
+	int full;
 	uint8_t *p;
 
 	if (!session_is_live(s))
 		return;
-	while (s->outlen < DOH_OUT_HIGH) {
+ more:
+	for (full = 0;;) {
+		if (s->outlen >= DOH_OUT_HIGH) {
+			full = 1;
+			break;
+		}
 		n = nghttp2_session_mem_send(s->h2, &data);
 		if (n < 0) {
 			session_kill(s, DOH_ERR_PROTOCOL, nghttp2_strerror(
@@ -780,12 +792,14 @@ session_send(struct doh_session *s)
 		memcpy(s->out + s->outlen, data, (size_t)n);
 		s->outlen += (size_t)n;
 	}
-	if (s->fd == -1) {
-		if (s->state == SESS_CLOSING)
-			session_closed(s);
+	if (s->fd != -1 && session_flush(s) == -1)
 		return;
-	}
-	(void)session_flush(s);
+	/* All written: take what was left with nghttp2 past DOH_OUT_HIGH. */
+	if (full && s->outlen == 0)
+		goto more;
+	/* The goodbye is out once nghttp2 has nothing more either. */
+	if (s->state == SESS_CLOSING && s->outlen == 0)
+		session_closed(s);
 }
 
 /* Bring waiting requests onto s, as far as the server allows. */
@@ -971,6 +985,8 @@ session_close(struct doh_session *s)
 	}
 	s->closing_ms = clock_ms();
 	session_set_state(s, SESS_CLOSING);
+	if (s->tick_ms > 0)
+		clock_timer_add(&s->tick, DOH_CLOSE_MS);
 	session_send(s);
 }
 
@@ -1052,6 +1068,10 @@ session_handshake(struct doh_session *s)
 	if ((rv = SSL_do_handshake(s->ssl)) == 1) {
 		session_want_write(s, 0);
 		session_open(s);
+		/* Records that came with the server's Finished (SETTINGS,
+		 * say) sit in OpenSSL's buffer: epoll will not tell. */
+		if (session_is_live(s) && SSL_has_pending(s->ssl))
+			session_read(s);
 		return;
 	}
 	switch (SSL_get_error(s->ssl, rv)) {
@@ -1092,6 +1112,7 @@ session_read(struct doh_session *s)
 		case SSL_ERROR_WANT_READ:
 			break;
 		case SSL_ERROR_WANT_WRITE:
+			s->read_wants_write = 1;
 			session_want_write(s, 1);
 			break;
 		default:
@@ -1165,6 +1186,12 @@ session_write_cb(evutil_socket_t fd, short ev, void *arg)
 	case SESS_OPEN:
 	case SESS_DRAINING:
 	case SESS_CLOSING:
+		if (s->read_wants_write) {
+			s->read_wants_write = 0;
+			session_read(s);
+			if (!session_is_live(s))
+				break;
+		}
 		if (session_flush(s) == 0 && s->outlen == 0)
 			session_send(s);	/* what nghttp2 still holds */
 		break;
@@ -1184,7 +1211,7 @@ session_tick_cb(void *arg)
 	struct doh_client *c = s->c;
 	uint64_t now = clock_ms(), heard, quiet;
 
-	if (s->state != SESS_DEAD)
+	if (s->state != SESS_DEAD && s->tick_ms > 0)
 		clock_timer_add(&s->tick, s->tick_ms);
 	switch (s->state) {
 	case SESS_TCP:
@@ -1326,9 +1353,10 @@ kick_cb(evutil_socket_t fd, short ev, void *arg)
 			client_connect(c);
 		return;
 	}
-	if (c->cur->state == SESS_OPEN) {
-		session_start_streams(c->cur);
-		session_send(c->cur);
+	/* Starting streams may retire cur (out of stream IDs). */
+	if ((s = c->cur)->state == SESS_OPEN) {
+		session_start_streams(s);
+		session_send(s);
 	}
 }
 

@@ -55,8 +55,13 @@ tls_ctx_new(const struct tls_opts *opts, char *err, size_t errlen)
 		goto fail;
 	if (!SSL_CTX_set_min_proto_version(ctx, opts->min_version))
 		goto fail;
+	/*
+	 * A server that closes without close_notify has closed: HTTP/2
+	 * frames carry their own lengths, so a cut is seen by nghttp2, and
+	 * "unexpected eof" would only hide the plain story in the logs.
+	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION |
-	    SSL_OP_NO_RENEGOTIATION);
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/*
 	 * doh does its own non-blocking I/O: a blocked write is retried
 	 * from a buffer that may have grown (and moved) meanwhile, and

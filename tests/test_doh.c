@@ -5,8 +5,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "check.h"
 #include "dohstub/doh.h"
+#include "dohstub/log.h"
 
 /* RFC 8484 section 4.1.1: the www.example.com A query with ID 0. */
 static const uint8_t rfc8484_query[] = {
@@ -44,10 +47,64 @@ test_names(void)
 	CHECK_STR(doh_result_names[DOH_RESULT_MAX - 1], "shutdown");
 }
 
+static void
+count_done(enum doh_result res, const struct doh_response *resp, void *arg)
+{
+	int *n = arg;
+
+	(void)res;
+	(void)resp;
+	(*n)++;
+}
+
+/*
+ * A request given up on (doh_cancel) whose stream the server then
+ * refuses, as it does for streams past a GOAWAY, is not sent again on the
+ * next connection for nobody: it is gone, not waiting.
+ */
+static void
+test_cancel_then_refused(void)
+{
+	static const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
+	static const uint8_t refused[] = {	/* RST_STREAM 1 REFUSED_STREAM */
+		0, 0, 4, 3, 0, 0, 0, 0, 1, 0, 0, 0, 7,
+	};
+	struct doh_params p = {
+		.host = "doh.test", .port = 443, .path = "/dns-query",
+		.timeout_ms = 2000,
+	};
+	struct event_base *base;
+	struct doh_client *c;
+	struct doh_req *r;
+	int called = 0;
+
+	if ((base = event_base_new()) == NULL ||
+	    (c = doh_test_client(base, &p)) == NULL) {
+		CHECK(!"doh_test_client");
+		return;
+	}
+	CHECK_EQ(doh_test_input(c, settings, sizeof(settings)), 0);
+	r = doh_submit(c, rfc8484_query, sizeof(rfc8484_query), count_done,
+	    &called);
+	CHECK(r != NULL);
+	event_base_loop(base, EVLOOP_NONBLOCK);	/* the stream starts */
+	CHECK_EQ(doh_pending(c), 1);
+	doh_cancel(r);
+	CHECK_EQ(doh_test_input(c, refused, sizeof(refused)), 0);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(doh_pending(c), 0);
+	CHECK_EQ(called, 0);
+	doh_free(c);
+	CHECK_EQ(called, 0);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
+	log_setlevel(LOG_LEVEL_ERROR);
 	test_get_path();
 	test_names();
+	test_cancel_then_refused();
 	return check_summary();
 }
