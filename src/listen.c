@@ -196,6 +196,29 @@ static const struct listen_peer_ops udp_ops = { udp_respond, udp_release };
 static const struct listen_peer_ops tcp_ops = { tcp_respond, tcp_release };
 
 /*
+ * A wildcard UDP socket must learn each query's destination, to answer
+ * from it: ours and one the service manager hands over alike.
+ */
+static int
+udp_want_pktinfo(int fd, const struct addr *a, const char *name)
+{
+	int rc, on = 1;
+
+	if (!addr_is_wildcard(a))
+		return 0;
+	if (a->ss.ss_family == AF_INET)
+		rc = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on));
+	else
+		rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on,
+		    sizeof(on));
+	if (rc == -1) {
+		log_warn("udp %s: pktinfo", name);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * A bound, non-blocking, close-on-exec socket of type on a (listening if
  * SOCK_STREAM).  -1 on failure, logged with name.
  */
@@ -301,7 +324,7 @@ static int
 sock_open(const struct addr *a, int type, const char *name)
 {
 	const char *proto = type == SOCK_DGRAM ? "udp" : "tcp";
-	int fd, rc, on = 1;
+	int fd, on = 1;
 
 	fd = socket(a->ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
@@ -319,19 +342,8 @@ sock_open(const struct addr *a, int type, const char *name)
 		log_warn("%s %s: SO_REUSEADDR", proto, name);
 		goto fail;
 	}
-	/* A wildcard UDP socket must learn each query's destination. */
-	if (type == SOCK_DGRAM && addr_is_wildcard(a)) {
-		if (a->ss.ss_family == AF_INET)
-			rc = setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on,
-			    sizeof(on));
-		else
-			rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO,
-			    &on, sizeof(on));
-		if (rc == -1) {
-			log_warn("%s %s: pktinfo", proto, name);
-			goto fail;
-		}
-	}
+	if (type == SOCK_DGRAM && udp_want_pktinfo(fd, a, name) == -1)
+		goto fail;
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
 		log_warn("%s %s: bind", proto, name);
 		goto fail;
@@ -409,24 +421,26 @@ udp_flush(struct listener *l)
 				udp_put_pktinfo(&io->txmsg[n].msg_hdr,
 				    &io->txcmsg[n], o->addr.ss_family, &o->pi);
 		}
-		/* UDP is lossy anyway: a failed send is the client's
-		 * timeout.  Past a failed datagram, go on with the next. */
-		for (n = 0; fd != -1 && n < j - i; n += (size_t)sent + 1) {
+		/*
+		 * UDP is lossy anyway: a failed send is the client's
+		 * timeout.  sendmmsg stops at a datagram that fails and
+		 * reports the error only when it is the first, so a short
+		 * count is followed by a call that starts there.
+		 */
+		for (n = 0; fd != -1 && n < j - i; n += (size_t)sent) {
 			sent = sendmmsg(fd, &io->txmsg[n], (unsigned)(j - i - n),
 			    MSG_DONTWAIT);
+			if (sent > 0)
+				continue;
 			if (sent == -1 && errno == EINTR) {
-				sent = -1;
+				sent = 0;
 				continue;
 			}
-			if (sent == -1)
-				sent = 0;
-			if (n + (size_t)sent < j - i)
-				log_debug("udp %s: sendmmsg %zu bytes: %s",
-				    addr_sa_str((struct sockaddr *)
-				    &io->out[i + n + (size_t)sent].addr, name,
-				    sizeof(name)),
-				    io->out[i + n + (size_t)sent].len,
-				    strerror(errno));
+			log_debug("udp %s: sendmmsg %zu bytes: %s",
+			    addr_sa_str((struct sockaddr *)&io->out[i + n].addr,
+			    name, sizeof(name)), io->out[i + n].len,
+			    sent == -1 ? strerror(errno) : "not sent");
+			sent = 1;	/* past it */
 		}
 	}
 	for (i = 0; i < io->nout; i++)
@@ -698,6 +712,9 @@ udp_open(struct listener *l, const struct addr *a, int fd,
 		return NULL;
 	}
 	udp_set_rcvbuf(fd, l->cfg->udp_rcvbuf, name);
+	/* Ours has it already; a handed-over one may not. */
+	if (inherited)
+		(void)udp_want_pktinfo(fd, a, name);
 	u->sock->fd = fd;
 	u->sock->refs = 1;
 	u->sock->l = l;
