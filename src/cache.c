@@ -497,11 +497,14 @@ serve(const struct cache_entry *e, const struct dns_query_info *qi,
 	dnsmsg_wr_u16(&w, type);
 	dnsmsg_wr_u16(&w, class);
 	for (i = 0; i < count; i++) {
+		/* The owner as it sits in the message, pointers and all. */
 		owner = r;
-		if (dnsmsg_rd_name(&r, NULL, NULL) == -1 ||
-		    dnsmsg_rd_bytes(&owner, r.off - owner.off, &p) == -1)
+		if (dnsmsg_rd_name(&r, NULL, NULL) == -1)
 			return 0;
-		dnsmsg_wr_bytes(&w, p, r.off - owner.off);
+		nlen = r.off - owner.off;
+		if (dnsmsg_rd_bytes(&owner, nlen, &p) == -1)
+			return 0;
+		dnsmsg_wr_bytes(&w, p, nlen);
 		if (dnsmsg_rd_u16(&r, &type) == -1 ||
 		    dnsmsg_rd_u16(&r, &class) == -1 ||
 		    dnsmsg_rd_u32(&r, &ttl) == -1 ||
