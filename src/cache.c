@@ -305,10 +305,9 @@ scan_answer(const uint8_t *msg, size_t len, struct answer_scan *s)
 			ttl = 0;
 		if (ttl < s->min_ttl)
 			s->min_ttl = ttl;
+		/* A SOA whose RDATA does not parse is no SOA. */
 		if (sec == DNS_SEC_AUTHORITY && type == TYPE_SOA &&
-		    !s->have_soa) {
-			if (soa_minimum(&rdata, &minimum) == -1)
-				return -1;
+		    !s->have_soa && soa_minimum(&rdata, &minimum) == 0) {
 			if (minimum > INT32_MAX)
 				minimum = 0;
 			s->have_soa = 1;
@@ -381,7 +380,9 @@ cache_store(struct cache *c, const struct dns_query_info *qi,
 
 	if (c->nbuckets == 0)
 		return CACHE_OFF;
-	if (msg == NULL || qi->qname_len == 0 || len > DNS_MAX_MSG ||
+	if (len > DNS_MAX_MSG)
+		return CACHE_TOO_BIG;
+	if (msg == NULL || qi->qname_len == 0 ||
 	    (unsigned)src >= CACHE_SRC_MAX ||
 	    dnsmsg_check_answer(msg, len, qi) == -1 ||
 	    scan_answer(msg, len, &s) == -1)
