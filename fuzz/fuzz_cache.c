@@ -221,6 +221,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	flip_case(&client);
 
 	n = cache_lookup(c, &qi, NOW + 500, 0, 1, 1232, out, OUT_CAP, &hit);
+	if (n == 0)
+		goto dropped;
 	if (hit.stale || hit.ttl_orig == 0 || hit.age_ms != 500 ||
 	    hit.source != src || hit.rcode != (h.flags & DNS_FLAG_RCODE) ||
 	    hit.ttl_left > hit.ttl_orig ||
@@ -228,6 +230,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	check_served(out, n, &qi, &want, 0, cap);
 	n = cache_lookup(c, &client, NOW, 0, 1, 1232, out, OUT_CAP, &hit);
+	if (n == 0)
+		goto dropped;
 	check_served(out, n, &client, &want, 0, cap);
 	if (cache_lookup(c, &client, NOW, 0, 1, 1232, out, n - 1, &hit) != 0)
 		abort();
@@ -238,12 +242,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Stale at expiry, gone past the window. */
 	expiry = NOW + (uint64_t)hit.ttl_orig * 1000;
 	n = cache_lookup(c, &client, expiry, 1000, 1, 1232, out, OUT_CAP, &hit);
+	if (n == 0)
+		goto dropped;
 	if (!hit.stale || hit.ttl_left != 0)
 		abort();
 	check_served(out, n, &client, &want, 1, 30);
 	if (cache_lookup(c, &qi, expiry + 1001, 1000, 1, 1232, out, OUT_CAP,
 	    &hit) != 0 || cache_stats(c)->entries != 0 ||
 	    cache_stats(c)->expired != 1)
+		abort();
+	goto done;
+dropped:
+	/* Only when a name pointed into a TTL that serving rewrote. */
+	if (cache_stats(c)->entries != 0)
 		abort();
 done:
 	cache_free(c);

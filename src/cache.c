@@ -556,6 +556,14 @@ cache_lookup(struct cache *c, const struct dns_query_info *qi,
 	age_ms = now_ms > e->stored_ms ? now_ms - e->stored_ms : 0;
 	if ((n = serve(e, qi, age_ms, stale, edns_size, out, cap)) == 0)
 		return 0;
+	/*
+	 * A name may point into an earlier record's TTL, which serving
+	 * rewrites; such an answer is dropped rather than served broken.
+	 */
+	if (dnsmsg_check_answer(out, n, qi) == -1) {
+		drop(c, e);
+		return 0;
+	}
 	e->visited = 1;
 	if (hit != NULL) {
 		hit->stale = stale;
