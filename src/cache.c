@@ -22,6 +22,8 @@
 #define KEY_CD		0x02
 
 #define BUCKETS_MIN	16
+/* What malloc keeps beside each block (glibc: a size word, alignment). */
+#define MALLOC_OVERHEAD	16
 /* No single answer may take more than this share of the cache. */
 #define ENTRY_SHARE	8
 
@@ -389,10 +391,10 @@ cache_store(struct cache *c, const struct dns_query_info *qi,
 		return CACHE_MALFORMED;
 	if ((v = answer_ttl(&s, src, pol, &ttl, &cap)) != CACHE_STORED)
 		return v;
-	charge = sizeof(*e) + s.keep;
+	charge = MALLOC_OVERHEAD + sizeof(*e) + s.keep;
 	if (charge > c->stats.max_bytes / ENTRY_SHARE)
 		return CACHE_TOO_BIG;
-	if ((e = calloc(1, charge)) == NULL)
+	if ((e = calloc(1, sizeof(*e) + s.keep)) == NULL)
 		return CACHE_NOMEM;
 
 	s.h.count[DNS_SEC_ADDITIONAL] = s.arcount;

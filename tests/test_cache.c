@@ -95,23 +95,13 @@ rr_soa(struct msg *m, uint32_t ttl, uint32_t minimum)
 	put32(m, minimum);
 }
 
-static void
-rr_opt(struct msg *m, unsigned size, int do_bit)
-{
-	put8(m, 0);
-	put16(m, DNS_TYPE_OPT);
-	put16(m, size);
-	put32(m, do_bit ? 0x8000 : 0);
-	put16(m, 0);
-}
-
 /* An A answer with one record, and the upstream's OPT. */
 static void
 ans_a(struct msg *m, const char *name, uint32_t ttl, uint32_t addr)
 {
 	ans(m, name, DNS_TYPE_A, RD, 1, 0, 1);
 	rr_a(m, ttl, addr);
-	rr_opt(m, 4096, 0);
+	put_opt(m, 4096, 0);
 }
 
 /* A served answer, read back. */
@@ -268,7 +258,7 @@ test_negative(void)
 	mkqi(&qi, "nx.example.com", DNS_TYPE_A, RD, 1, 0, 7);
 	ans(&m, "nx.example.com", DNS_TYPE_A, RD | DNS_RCODE_NXDOMAIN, 0, 1, 1);
 	rr_soa(&m, 3600, 300);
-	rr_opt(&m, 1232, 0);
+	put_opt(&m, 1232, 0);
 	CHECK_EQ(store(c, &qi, &m, CACHE_SRC_DOH, 0, &pol), CACHE_STORED);
 	CHECK(ask(c, &qi, 20000, 0, 0, &s, &hit) != 0);
 	CHECK_EQ(hit.ttl_orig, 300);
@@ -575,7 +565,7 @@ test_opt(void)
 	ans(&m, "tsig.example.com", DNS_TYPE_A, RD, 1, 0, 3);
 	rr_a(&m, 300, 1);
 	rr_a(&m, 300, 2);
-	rr_opt(&m, 1232, 0);
+	put_opt(&m, 1232, 0);
 	rr_a(&m, 300, 3);
 	CHECK_EQ(store(c, &qi, &m, CACHE_SRC_DOH, 0, &defpol), CACHE_STORED);
 	CHECK(ask(c, &qi, 0, 0, 0, &s, &hit) != 0);
