@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write the seed corpora for the dnsmsg fuzz targets (query, answer,
-tcpframe, name).
+tcpframe, name) and the cache's (cache).
 
 Usage: fuzz/make_corpus.py [corpus-dir]   (default: fuzz/corpus beside this)
 
@@ -239,6 +239,46 @@ def names():
     return t
 
 
+def caches():
+    """cache inputs: a control byte (fuzz_cache.c), then an answer."""
+    EDNS, DO, CDBIT, PLAIN, CLAMP = 1, 2, 4, 8, 16
+    www = "www.example.com."
+    body = {k: v[1 + v[0]:] for k, v in answers().items()
+            if not k.startswith("bad_") and k != "no_query"}
+    c = {}
+    c["a_cname_chain"] = bytes([0]) + body["cname_chain"]
+    c["aaaa_edns_do"] = bytes([EDNS | DO]) + body["aaaa_edns_do"]
+    c["txt_cd_clamp"] = bytes([EDNS | CDBIT | CLAMP]) + body["txt"]
+    # The answer corpus's SOA has a broken RNAME pointer: no SOA to us.
+    c["nxdomain_bad_soa"] = bytes([EDNS]) + body["nxdomain_soa"]
+    nx = "nx.example.com."
+    soa = (b"\2ns" + ptr(QNAME + 3) + b"\nhostmaster" + ptr(QNAME + 3) +
+           struct.pack("!5I", 2024010101, 7200, 3600, 1209600, 300))
+    nxdomain = (header(0, QR | RD | RA | 3, ns=1, ar=1) + question(nx) +
+                rr(ptr(QNAME + 3), SOA, soa, ttl=3600) + opt())
+    c["nxdomain_soa"] = bytes([EDNS]) + nxdomain
+    c["nxdomain_soa_plain"] = bytes([PLAIN]) + nxdomain
+    c["case_different"] = bytes([EDNS]) + body["case_different"]
+    c["big_3000"] = bytes([EDNS]) + body["big_3000"]
+    soa = (ptr(QNAME) + ptr(QNAME) +
+           struct.pack("!5I", 2024010101, 7200, 3600, 1209600, 60))
+    c["nodata_soa"] = bytes([EDNS | DO]) + (
+        header(0, QR | RD | RA, ns=1) + question(www, AAAA) +
+        rr(ptr(QNAME), SOA, soa, ttl=900))
+    c["servfail"] = bytes([0]) + header(0, QR | RD | RA | 2) + question(www)
+    c["tc_set"] = bytes([EDNS]) + (header(0, QR | TC | RD | RA, an=1) +
+                                   question(www) +
+                                   rr(ptr(QNAME), A, b"\1\2\3\4"))
+    c["opt_not_last"] = bytes([EDNS]) + (
+        header(0, QR | RD | RA, an=1, ar=3) + question(www) +
+        rr(ptr(QNAME), A, b"\1\2\3\4") + rr(ptr(QNAME), A, b"\5\6\7\10") +
+        opt() + rr(ptr(QNAME), A, b"\11\12\13\14"))
+    c["ttl_zero"] = bytes([0]) + (header(0, QR | RD | RA, an=1) +
+                                  question(www) +
+                                  rr(ptr(QNAME), A, b"\1\2\3\4", ttl=0))
+    return c
+
+
 def write(dirname, seeds):
     os.makedirs(dirname, exist_ok=True)
     for fname, data in seeds.items():
@@ -253,6 +293,7 @@ def main():
     write(os.path.join(top, "answer"), answers())
     write(os.path.join(top, "tcpframe"), tcpframes())
     write(os.path.join(top, "name"), names())
+    write(os.path.join(top, "cache"), caches())
 
 
 if __name__ == "__main__":

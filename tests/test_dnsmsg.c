@@ -54,16 +54,6 @@ question(struct msg *m, const char *qname, unsigned type, unsigned class)
 	put16(m, class);
 }
 
-static void
-opt(struct msg *m, unsigned size, int do_bit)
-{
-	put8(m, 0);
-	put16(m, DNS_TYPE_OPT);
-	put16(m, size);
-	put32(m, do_bit ? 0x8000 : 0);
-	put16(m, 0);
-}
-
 /* An A record whose owner points at the question name. */
 static void
 a_record(struct msg *m, uint32_t addr)
@@ -117,7 +107,7 @@ a_query(struct msg *m, unsigned id, int edns, unsigned size, int do_bit)
 	header(m, id, RD, 1, 0, 0, edns ? 1 : 0);
 	question(m, "www.example.com.", 1, DNS_CLASS_IN);
 	if (edns)
-		opt(m, size, do_bit);
+		put_opt(m, size, do_bit);
 }
 
 static void
@@ -363,7 +353,7 @@ test_bad_queries(void)
 	/* Two OPT records. */
 	a_query(&m, 1, 1, 1232, 0);
 	set16(&m, 10, 2);
-	opt(&m, 1232, 0);
+	put_opt(&m, 1232, 0);
 	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_FORMERR);
 	CHECK_EQ(qi.has_edns, 0);
 	CHECK_EQ(qi.qname_len, 17);
@@ -434,7 +424,7 @@ a_answer(struct msg *m, const char *qname)
 	put16(m, 0xc000 | (12 + 4));	/* www.example.com. */
 	a_record(m, 0xc0000201);
 	a_record(m, 0xc0000202);
-	opt(m, 1232, 1);
+	put_opt(m, 1232, 1);
 }
 
 static void
@@ -620,7 +610,7 @@ big_answer(struct msg *m, size_t len, int edns)
 	}
 	set16(m, 6, n);
 	if (edns)
-		opt(m, 1232, 1);
+		put_opt(m, 1232, 1);
 }
 
 static void

@@ -92,6 +92,17 @@ put_dname(struct msg *m, const char *name)
 	put8(m, 0);
 }
 
+/* An OPT record (RFC 6891) without options: UDP size, DO bit. */
+static inline void
+put_opt(struct msg *m, unsigned size, int do_bit)
+{
+	put8(m, 0);
+	put16(m, DNS_TYPE_OPT);
+	put16(m, size);
+	put32(m, do_bit ? DNS_EDNS_DO : 0);
+	put16(m, 0);
+}
+
 /* Big-endian fields in place, for the tests' own small DNS servers. */
 static inline uint16_t
 rd16(const uint8_t *p)
