@@ -39,15 +39,16 @@ def teardown_module():
 
 
 def _strace_counts(path):
-    """{syscall: calls} from strace -c output."""
-    counts = {}
+    """({syscall: calls}, {syscall: failed calls}) from strace -c."""
+    counts, errors = {}, {}
     with open(path) as f:
         for line in f:
-            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?"
-                         r"([a-z_0-9]+)\s*$", line)
-            if m and m.group(2) != "total":
-                counts[m.group(2)] = int(m.group(1))
-    return counts
+            m = re.match(r"\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+"
+                         r"(?:(\d+)\s+)?([a-z_0-9]+)\s*$", line)
+            if m and m.group(3) != "total":
+                counts[m.group(3)] = int(m.group(1))
+                errors[m.group(3)] = int(m.group(2) or 0)
+    return counts, errors
 
 
 def test_syscalls_per_query():
@@ -79,20 +80,26 @@ def test_syscalls_per_query():
     if "Operation not permitted" in why:
         lab.skip("strace cannot attach here: %s" % why.strip())
     check(answered == QUERIES, "%d of %d answered" % (answered, QUERIES))
-    c = _strace_counts(out)
+    c, e = _strace_counts(out)
     per = {k: v / QUERIES for k, v in c.items()}
     total = sum(c.values()) / QUERIES
     lab.note("system calls per query: %s; total %.2f" % (
         ", ".join("%s %.2f" % kv for kv in sorted(per.items())), total))
     check(per.get("recvmmsg", 0) >= 0.9, "strace saw no recvmmsg: %r" % c)
-    limits = {"recvmmsg": 1.1, "sendmmsg": 1.1, "read": 1.1, "write": 1.1,
-              "epoll_wait": 2.1, "epoll_ctl": 0.05, "recvmsg": 0.05,
+    # What the design rules out, whatever the machine's load: a read or
+    # recvmmsg that only says EAGAIN, epoll_ctl per write, recvmsg or
+    # sendmsg per datagram.  An upstream answer that arrives in two
+    # segments with a wake-up between them costs one read and one
+    # epoll_wait more: the bounds on those leave room for it.
+    failed = {k: v for k, v in e.items() if v > 0.02 * QUERIES}
+    check(not failed, "system calls that failed (EAGAIN?): %r" % failed)
+    limits = {"recvmmsg": 1.1, "sendmmsg": 1.1, "read": 2.0, "write": 1.1,
+              "epoll_wait": 3.0, "epoll_ctl": 0.05, "recvmsg": 0.05,
               "sendmsg": 0.05}
     over = {k: round(per.get(k, 0), 2) for k, v in limits.items()
             if per.get(k, 0) > v}
     check(not over, "over the per-query bounds %r: %r" % (limits, over))
-    check(total <= 6.2, "%.2f system calls per query, want at most 6" %
-          total)
+    check(total <= 8.0, "%.2f system calls per query" % total)
 
 
 if __name__ == "__main__":
