@@ -452,9 +452,16 @@ config_duration(const char *v, unsigned min_ms, unsigned max_ms,
 		mult = 1000;
 	else if (strcmp(v + n, "ms") == 0)
 		mult = 1;
+	else if (strcmp(v + n, "m") == 0)
+		mult = 60 * 1000;
+	else if (strcmp(v + n, "h") == 0)
+		mult = 3600 * 1000;
+	else if (strcmp(v + n, "d") == 0)
+		mult = 86400 * 1000;
 	else
 		goto notdur;
-	if ((rc = config_decimal(v, n, UINT64_MAX / 1000, &x)) == -1)
+	if ((rc = config_decimal(v, n, UINT64_MAX / (86400 * 1000), &x)) ==
+	    -1)
 		goto notdur;
 	if (rc == -2 || x * mult < min_ms || x * mult > max_ms) {
 		config_fmt_duration(min_ms, lo, sizeof(lo));
@@ -466,7 +473,7 @@ config_duration(const char *v, unsigned min_ms, unsigned max_ms,
 	*out = (unsigned)(x * mult);
 	return 0;
  notdur:
-	config_errf(reason, len, "\"%s\" is not a duration (N, Ns or Nms)", v);
+	config_errf(reason, len, "\"%s\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)", v);
 	return -1;
 }
 
@@ -729,6 +736,45 @@ set_edns_udp_size(struct config *cfg, const char *v, char *reason,
 }
 
 static int
+set_cache_size(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	return config_size(v, 0, 1024 * 1024 * 1024, &cfg->cache_size, reason,
+	    len);
+}
+
+static int
+set_cache_min_ttl(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	return config_duration(v, 0, 3600 * 1000, &cfg->cache_min_ttl_ms,
+	    reason, len);
+}
+
+static int
+set_cache_max_ttl(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	return config_duration(v, 1000, 7 * 86400 * 1000,
+	    &cfg->cache_max_ttl_ms, reason, len);
+}
+
+static int
+set_cache_max_negative_ttl(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	return config_duration(v, 0, 86400 * 1000,
+	    &cfg->cache_max_negative_ttl_ms, reason, len);
+}
+
+static int
+set_cache_servfail_ttl(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	return config_duration(v, 0, 30 * 1000, &cfg->cache_servfail_ttl_ms,
+	    reason, len);
+}
+
+static int
 set_udp_rcvbuf(struct config *cfg, const char *v, char *reason, size_t len)
 {
 	return config_size(v, 0, 64 * 1024 * 1024, &cfg->udp_rcvbuf, reason,
@@ -813,6 +859,11 @@ static const struct config_setting config_settings[] = {
 	{ "max-tcp-clients",	set_max_tcp_clients,	NULL },
 	{ "edns-udp-size",	set_edns_udp_size,	NULL },
 	{ "udp-rcvbuf",		set_udp_rcvbuf,		NULL },
+	{ "cache-size",		set_cache_size,		NULL },
+	{ "cache-min-ttl",	set_cache_min_ttl,	NULL },
+	{ "cache-max-ttl",	set_cache_max_ttl,	NULL },
+	{ "cache-max-negative-ttl", set_cache_max_negative_ttl, NULL },
+	{ "cache-servfail-ttl",	set_cache_servfail_ttl,	NULL },
 	{ "user",		set_user,		NULL },
 	{ "log-level",		set_log_level,		NULL },
 	{ "log-format",		set_log_format,		NULL },
@@ -885,6 +936,11 @@ config_defaults(struct config *cfg)
 	cfg->tcp_idle_timeout_ms = 10000;
 	cfg->edns_udp_size = 1232;
 	cfg->udp_rcvbuf = 1024 * 1024;
+	cfg->cache_size = 4 * 1024 * 1024;
+	cfg->cache_min_ttl_ms = 0;
+	cfg->cache_max_ttl_ms = 86400 * 1000;
+	cfg->cache_max_negative_ttl_ms = 3600 * 1000;
+	cfg->cache_servfail_ttl_ms = 5 * 1000;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->syslog = 0;
 }
@@ -1482,6 +1538,16 @@ config_print(const struct config *cfg, FILE *fp)
 	fprintf(fp, "edns-udp-size %u\n", cfg->edns_udp_size);
 	config_fmt_size(cfg->udp_rcvbuf, d, sizeof(d));
 	fprintf(fp, "udp-rcvbuf %s\n", d);
+	config_fmt_size(cfg->cache_size, d, sizeof(d));
+	fprintf(fp, "cache-size %s\n", d);
+	config_fmt_duration(cfg->cache_min_ttl_ms, d, sizeof(d));
+	fprintf(fp, "cache-min-ttl %s\n", d);
+	config_fmt_duration(cfg->cache_max_ttl_ms, d, sizeof(d));
+	fprintf(fp, "cache-max-ttl %s\n", d);
+	config_fmt_duration(cfg->cache_max_negative_ttl_ms, d, sizeof(d));
+	fprintf(fp, "cache-max-negative-ttl %s\n", d);
+	config_fmt_duration(cfg->cache_servfail_ttl_ms, d, sizeof(d));
+	fprintf(fp, "cache-servfail-ttl %s\n", d);
 	if (cfg->user != NULL)
 		config_print_value(fp, "user", cfg->user);
 	else

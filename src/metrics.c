@@ -121,6 +121,36 @@ metrics_upstreams(struct evbuffer *b, const struct proxy *px)
 	}
 }
 
+/* Hits and misses always (0 without a cache); the rest with one. */
+static void
+metrics_cache(struct evbuffer *b, const struct proxy *px)
+{
+	const struct proxy_stats *s = proxy_stats(px);
+	const struct cache_stats *c = proxy_cache_stats(px);
+
+	metrics_family(b, "dohstub_cache_lookups_total", "counter",
+	    "Cache lookups, by result.");
+	metrics_u64(b, "dohstub_cache_lookups_total", "result", "hit",
+	    s->cache_hits);
+	metrics_u64(b, "dohstub_cache_lookups_total", "result", "miss",
+	    s->cache_misses);
+	if (c == NULL)
+		return;
+	metrics_family(b, "dohstub_cache_evictions_total", "counter",
+	    "Cache entries evicted to make room.");
+	metrics_u64(b, "dohstub_cache_evictions_total", NULL, NULL,
+	    c->evicted);
+	metrics_family(b, "dohstub_cache_entries", "gauge",
+	    "Answers in the cache.");
+	metrics_u64(b, "dohstub_cache_entries", NULL, NULL, c->entries);
+	metrics_family(b, "dohstub_cache_bytes", "gauge",
+	    "Bytes the cache holds, its overhead included.");
+	metrics_u64(b, "dohstub_cache_bytes", NULL, NULL, c->bytes);
+	metrics_family(b, "dohstub_cache_max_bytes", "gauge",
+	    "The cache's bound (cache-size).");
+	metrics_u64(b, "dohstub_cache_max_bytes", NULL, NULL, c->max_bytes);
+}
+
 static void
 metrics_render(struct evbuffer *b, const struct proxy *px)
 {
@@ -143,6 +173,8 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	    s->answered_doh);
 	metrics_u64(b, "dohstub_answers_total", "path", "fallback",
 	    s->answered_fallback);
+	metrics_u64(b, "dohstub_answers_total", "path", "cache",
+	    s->cache_hits);
 	metrics_u64(b, "dohstub_answers_total", "path", "local",
 	    s->servfail + s->formerr + s->notimp);
 
@@ -159,6 +191,8 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 			    s->rcodes[i]);
 		}
 	}
+
+	metrics_cache(b, px);
 
 	metrics_family(b, "dohstub_dropped_total", "counter",
 	    "Messages ignored because they were not queries.");

@@ -28,6 +28,8 @@
 
 #include <event2/event.h>
 
+#include "dohstub/addr.h"
+#include "dohstub/cache.h"
 #include "dohstub/clock.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/doh.h"
@@ -90,8 +92,13 @@ struct proxy {
 	TAILQ_HEAD(, query)	 spare;		/* free, cap QUERY_ROOM */
 	size_t			 nspare;
 	struct proxy_stats	 stats;
+	struct cache		*cache;		/* NULL: cache-size 0 */
+	struct cache_policy	 cache_pol;
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
+
+/* Answers that came over plain DNS are kept this long at most (s). */
+#define PROXY_PLAIN_MAX_TTL	60
 
 const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS] = {
 	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000,
@@ -150,23 +157,21 @@ query_free(struct query *q)
 }
 
 /*
- * Send msg (an answer to q, any ID) to the client, cut to fit UDP, and
- * count it under *path unless it had to become a SERVFAIL.
+ * Send px->buf (len bytes, an answer to qi with qi's ID) to peer, cut to
+ * fit UDP, and count it under *path unless it had to become a SERVFAIL.
  */
 static void
-query_answer(struct query *q, const uint8_t *msg, size_t len,
+proxy_respond(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi, unsigned edns_max, size_t len,
     uint64_t *path)
 {
-	struct proxy *px = q->px;
 	size_t n = len, limit;
 
-	memcpy(px->buf, msg, len);
-	dnsmsg_set_id(px->buf, q->qi.id);
-	if (q->peer->transport == LISTEN_UDP) {
-		limit = dnsmsg_udp_limit(&q->qi, q->up->cfg->edns_udp_size);
-		if ((n = dnsmsg_truncate(px->buf, len, limit, &q->qi)) == 0) {
-			n = dnsmsg_make_error(px->buf, sizeof(px->buf),
-			    &q->qi, DNS_RCODE_SERVFAIL);
+	if (peer->transport == LISTEN_UDP) {
+		limit = dnsmsg_udp_limit(qi, edns_max);
+		if ((n = dnsmsg_truncate(px->buf, len, limit, qi)) == 0) {
+			n = dnsmsg_make_error(px->buf, sizeof(px->buf), qi,
+			    DNS_RCODE_SERVFAIL);
 			px->stats.servfail++;
 			path = NULL;
 		} else if (n < len)
@@ -176,8 +181,31 @@ query_answer(struct query *q, const uint8_t *msg, size_t len,
 		(*path)++;
 	if (n > 0) {
 		px->stats.rcodes[dnsmsg_rcode(px->buf)]++;
-		q->peer->ops->respond(q->peer, px->buf, n);
+		peer->ops->respond(peer, px->buf, n);
 	}
+}
+
+/*
+ * Keep msg (an answer to q that passed the checks) in the cache, then
+ * send it to the client (any ID) and count it under *path.
+ */
+static void
+query_answer(struct query *q, const uint8_t *msg, size_t len,
+    enum cache_source src, uint64_t *path)
+{
+	struct proxy *px = q->px;
+	enum cache_verdict v;
+
+	/* Only the current configuration's answers: a reload may have
+	 * changed the mode or the upstreams, and emptied the cache. */
+	if (px->cache != NULL && q->up == px->up &&
+	    (v = cache_store(px->cache, &q->qi, msg, len, src, clock_ms(),
+	    &px->cache_pol)) != CACHE_STORED)
+		log_debug("answer not cached: %s", cache_verdict_names[v]);
+	memcpy(px->buf, msg, len);
+	dnsmsg_set_id(px->buf, q->qi.id);
+	proxy_respond(px, q->peer, &q->qi, q->up->cfg->edns_udp_size, len,
+	    path);
 	query_free(q);
 }
 
@@ -250,7 +278,8 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 	if (res == DOH_OK && dnsmsg_check_answer(resp->body, resp->len,
 	    &q->qi) == 0) {
 		proxy_latency(px, clock_ms() - resp->submit_ms);
-		query_answer(q, resp->body, resp->len, &px->stats.answered_doh);
+		query_answer(q, resp->body, resp->len, CACHE_SRC_DOH,
+		    &px->stats.answered_doh);
 		return;
 	}
 	px->stats.doh_errors++;
@@ -292,7 +321,8 @@ plain_done(int status, const uint8_t *ans, size_t len, void *arg)
 
 	q->plain = NULL;
 	if (status == 0 && dnsmsg_check_answer(ans, len, &q->qi) == 0) {
-		query_answer(q, ans, len, &q->px->stats.answered_fallback);
+		query_answer(q, ans, len, CACHE_SRC_PLAIN,
+		    &q->px->stats.answered_fallback);
 	} else
 		query_servfail(q, "no answer from the fallback servers");
 }
@@ -312,6 +342,35 @@ query_fallback(struct query *q)
 	/* c-ares gives up by itself; this is only a backstop. */
 	clock_timer_add(&q->timer, cfg->timeout_ms *
 	    (unsigned)(cfg->nfallback + 1));
+}
+
+/*
+ * Answer qi from the cache if it can.  Answers that came over plain DNS
+ * count only while DoH cannot be had (and always in plaintext mode).
+ * Returns 1 if it answered (and released peer).
+ */
+static int
+proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi)
+{
+	const struct config *cfg = px->cfg;
+	struct upside *up = px->up;
+	struct cache_hit hit;
+	size_t n;
+	int allow_plain;
+
+	allow_plain = up->upstreams == NULL || (up->fallback != NULL &&
+	    !upstream_usable(up->upstreams));
+	if ((n = cache_lookup(px->cache, qi, clock_ms(), 0, allow_plain,
+	    (uint16_t)cfg->edns_udp_size, px->buf, sizeof(px->buf),
+	    &hit)) == 0) {
+		px->stats.cache_misses++;
+		return 0;
+	}
+	proxy_respond(px, peer, qi, cfg->edns_udp_size, n,
+	    &px->stats.cache_hits);
+	peer->ops->release(peer);
+	return 1;
 }
 
 static void
@@ -353,6 +412,8 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		peer->ops->release(peer);
 		return;
 	}
+	if (px->cache != NULL && proxy_cache_hit(px, peer, &qi))
+		return;
 	if (px->stats.pending >= px->cfg->max_pending ||
 	    (q = query_get(px, qi.msg_len)) == NULL) {
 		px->stats.over_limit++;
@@ -395,6 +456,9 @@ proxy_health_cb(int usable, void *arg)
 	if (usable) {
 		log_info("DoH upstream reachable%s", up->fallback != NULL ?
 		    ": plain DNS fallback off" : "");
+		/* Plain answers are not served once DoH works again. */
+		if (px->cache != NULL && up->fallback != NULL)
+			cache_flush_source(px->cache, CACHE_SRC_PLAIN);
 		return;
 	}
 	if (up->fallback != NULL) {
@@ -497,6 +561,34 @@ upside_new(struct proxy *px, const struct config *cfg)
 	return NULL;
 }
 
+static void
+proxy_cache_policy(struct proxy *px, const struct config *cfg)
+{
+	px->cache_pol.min_ttl = cfg->cache_min_ttl_ms / 1000;
+	px->cache_pol.max_ttl = cfg->cache_max_ttl_ms / 1000;
+	px->cache_pol.max_negative_ttl = cfg->cache_max_negative_ttl_ms / 1000;
+	px->cache_pol.servfail_ttl = cfg->cache_servfail_ttl_ms / 1000;
+	px->cache_pol.plain_max_ttl = PROXY_PLAIN_MAX_TTL;
+}
+
+/* Do a and b send queries the same way, so answers stay valid? */
+static int
+same_upstream_side(const struct config *a, const struct config *b)
+{
+	size_t i;
+
+	if (a->mode != b->mode || a->nupstream != b->nupstream ||
+	    a->nfallback != b->nfallback)
+		return 0;
+	for (i = 0; i < a->nupstream; i++)
+		if (strcmp(a->upstream[i].url, b->upstream[i].url) != 0)
+			return 0;
+	for (i = 0; i < a->nfallback; i++)
+		if (!addr_eq(&a->fallback[i], &b->fallback[i]))
+			return 0;
+	return 1;
+}
+
 struct proxy *
 proxy_new(struct event_base *base, const struct config *cfg)
 {
@@ -511,7 +603,10 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	TAILQ_INIT(&px->queries);
 	TAILQ_INIT(&px->spare);
 	TAILQ_INIT(&px->dead);
-	if ((px->reaper = event_new(base, -1, 0, reaper_cb, px)) == NULL ||
+	proxy_cache_policy(px, cfg);
+	if ((cfg->cache_size > 0 &&
+	    (px->cache = cache_new(cfg->cache_size)) == NULL) ||
+	    (px->reaper = event_new(base, -1, 0, reaper_cb, px)) == NULL ||
 	    (px->listener = listen_new(base, cfg, proxy_query_cb, px)) ==
 	    NULL || (px->up = upside_new(px, cfg)) == NULL) {
 		proxy_free(px);
@@ -524,14 +619,33 @@ int
 proxy_reload(struct proxy *px, struct config *cfg)
 {
 	struct upside *up, *old;
+	struct cache *cache = NULL;
+	int resized = cfg->cache_size != px->cfg->cache_size;
 
 	/* The new upstream side first: it has no effect until swapped in. */
 	if ((up = upside_new(px, cfg)) == NULL)
 		return -1;
-	if (listen_update(px->listener, cfg) == -1) {
+	if (resized && cfg->cache_size > 0 &&
+	    (cache = cache_new(cfg->cache_size)) == NULL) {
+		log_warnx("cannot make a cache of %u bytes", cfg->cache_size);
 		upside_free(up);
 		return -1;
 	}
+	if (listen_update(px->listener, cfg) == -1) {
+		cache_free(cache);
+		upside_free(up);
+		return -1;
+	}
+	/* A new cache if its size changed, emptied if the mode or the
+	 * upstreams did: its answers came the old way. */
+	if (resized) {
+		cache_free(px->cache);
+		px->cache = cache;
+	} else if (px->cache != NULL && !same_upstream_side(px->cfg, cfg)) {
+		log_info("mode or upstreams changed: cache emptied");
+		cache_flush(px->cache);
+	}
+	proxy_cache_policy(px, cfg);
 	up->owned = cfg;
 	old = px->up;
 	px->up = up;
@@ -613,7 +727,8 @@ proxy_log_stats(const struct proxy *px)
 	log_info("stats: queries_udp=%llu queries_tcp=%llu answered_doh=%llu "
 	    "answered_fallback=%llu servfail=%llu formerr=%llu notimp=%llu "
 	    "dropped=%llu over_limit=%llu truncated=%llu doh_errors=%llu "
-	    "fallback_activations=%llu pending=%llu",
+	    "fallback_activations=%llu pending=%llu cache_hits=%llu "
+	    "cache_misses=%llu",
 	    (unsigned long long)s->queries_udp,
 	    (unsigned long long)s->queries_tcp,
 	    (unsigned long long)s->answered_doh,
@@ -624,7 +739,9 @@ proxy_log_stats(const struct proxy *px)
 	    (unsigned long long)s->truncated,
 	    (unsigned long long)s->doh_errors,
 	    (unsigned long long)s->fallback_activations,
-	    (unsigned long long)s->pending);
+	    (unsigned long long)s->pending,
+	    (unsigned long long)s->cache_hits,
+	    (unsigned long long)s->cache_misses);
 }
 
 void
@@ -655,5 +772,12 @@ proxy_free(struct proxy *px)
 		event_free(px->reaper);
 	}
 	listen_free(px->listener);
+	cache_free(px->cache);
 	free(px);
+}
+
+const struct cache_stats *
+proxy_cache_stats(const struct proxy *px)
+{
+	return px->cache != NULL ? cache_stats(px->cache) : NULL;
 }

@@ -154,6 +154,11 @@ test_defaults(void)
 	CHECK_EQ(cfg.max_tcp_clients, 256);
 	CHECK_EQ(cfg.edns_udp_size, 1232);
 	CHECK_EQ(cfg.udp_rcvbuf, 1024 * 1024);
+	CHECK_EQ(cfg.cache_size, 4 * 1024 * 1024);
+	CHECK_EQ(cfg.cache_min_ttl_ms, 0);
+	CHECK_EQ(cfg.cache_max_ttl_ms, 86400 * 1000);
+	CHECK_EQ(cfg.cache_max_negative_ttl_ms, 3600 * 1000);
+	CHECK_EQ(cfg.cache_servfail_ttl_ms, 5000);
 	CHECK_EQ(cfg.log_level, LOG_LEVEL_INFO);
 	CHECK_EQ(cfg.syslog, 0);
 	CHECK_EQ(cfg.log_json, 0);
@@ -296,7 +301,7 @@ test_full_file(void)
 		CHECK_EQ(config_parse_file(&cfg, bad, 1, errbuf,
 		    sizeof(errbuf)), -1);
 		snprintf(want, sizeof(want), "%s:3: timeout: \"abc\" is not a "
-		    "duration (N, Ns or Nms)", bad);
+		    "duration (N, Nms, Ns, Nm, Nh or Nd)", bad);
 		CHECK_STR(errbuf, want);
 		config_free(&cfg);
 		tmpfile_done(bad);
@@ -428,7 +433,7 @@ test_bad_values(void)
 	    "\"doh.example:443\" is not HOST:PORT:ADDR[,ADDR...]");
 	/* durations */
 	CHECK_STR(file_err("timeout abc\n"),
-	    "t.conf:1: timeout: \"abc\" is not a duration (N, Ns or Nms)");
+	    "t.conf:1: timeout: \"abc\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
 	CHECK_STR(file_err("timeout 99ms\n"),
 	    "t.conf:1: timeout: \"99ms\" is out of range (100ms..60s)");
 	CHECK_STR(file_err("timeout 61\n"),
@@ -487,7 +492,7 @@ test_bad_values(void)
 	CHECK_STR(flag_err("mode", "fast"), "--mode: \"fast\" is not one of "
 	    "encrypted-only, encrypted-preferred, plaintext");
 	CHECK_STR(flag_err("timeout", "1.5s"),
-	    "--timeout: \"1.5s\" is not a duration (N, Ns or Nms)");
+	    "--timeout: \"1.5s\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
 	CHECK_STR(flag_err("timeout", "61s"),
 	    "--timeout: \"61s\" is out of range (100ms..60s)");
 	CHECK_STR(flag_err("bootstrap-min-ttl", "500ms"),
@@ -560,21 +565,36 @@ test_durations(void)
 	CHECK_EQ(duration("keepalive", "3600s"), 3600000);
 	CHECK_EQ(duration("tcp-idle-timeout", "10"), 10000);
 	CHECK_STR(flag_err("timeout", "-1"),
-	    "--timeout: \"-1\" is not a duration (N, Ns or Nms)");
+	    "--timeout: \"-1\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
 	CHECK_STR(flag_err("timeout", "+1"),
-	    "--timeout: \"+1\" is not a duration (N, Ns or Nms)");
-	CHECK_STR(flag_err("timeout", "1m"),
-	    "--timeout: \"1m\" is not a duration (N, Ns or Nms)");
+	    "--timeout: \"+1\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
+	CHECK_STR(flag_err("timeout", "1w"),
+	    "--timeout: \"1w\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
+	CHECK_STR(flag_err("timeout", "1m"), "(ok)");
+	CHECK_STR(flag_err("timeout", "2m"),
+	    "--timeout: \"2m\" is out of range (100ms..60s)");
+	CHECK_STR(flag_err("cache-max-ttl", "2d"), "(ok)");
+	CHECK_STR(flag_err("cache-max-ttl", "1h"), "(ok)");
+	CHECK_STR(flag_err("cache-max-ttl", "8d"),
+	    "--cache-max-ttl: \"8d\" is out of range (1s..604800s)");
+	CHECK_STR(flag_err("cache-max-ttl", "99999999999999999d"),
+	    "--cache-max-ttl: \"99999999999999999d\" is out of range "
+	    "(1s..604800s)");
+	CHECK_STR(flag_err("cache-servfail-ttl", "31s"),
+	    "--cache-servfail-ttl: \"31s\" is out of range (0s..30s)");
+	CHECK_STR(flag_err("cache-size", "0"), "(ok)");
+	CHECK_STR(flag_err("cache-size", "1025m"),
+	    "--cache-size: \"1025m\" is out of range (0..1024m)");
 	CHECK_STR(flag_err("timeout", "1 s"),
-	    "--timeout: \"1 s\" is not a duration (N, Ns or Nms)");
+	    "--timeout: \"1 s\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
 	CHECK_STR(flag_err("timeout", "s"),
-	    "--timeout: \"s\" is not a duration (N, Ns or Nms)");
+	    "--timeout: \"s\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
 	CHECK_STR(flag_err("timeout", "ms"),
-	    "--timeout: \"ms\" is not a duration (N, Ns or Nms)");
+	    "--timeout: \"ms\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
 	CHECK_STR(flag_err("timeout", "5sms"),
-	    "--timeout: \"5sms\" is not a duration (N, Ns or Nms)");
+	    "--timeout: \"5sms\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
 	CHECK_STR(flag_err("timeout", "1s "),
-	    "--timeout: \"1s \" is not a duration (N, Ns or Nms)");
+	    "--timeout: \"1s \" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
 	CHECK_STR(flag_err("timeout", "18446744073709551616s"),
 	    "--timeout: \"18446744073709551616s\" is out of range "
 	    "(100ms..60s)");
@@ -863,7 +883,7 @@ test_env(void)
 	    "b.example:443"), "DOHSTUB_RESOLVE: \"b.example:443\" is not "
 	    "HOST:PORT:ADDR[,ADDR...]");
 	CHECK_STR(env_err("DOHSTUB_TIMEOUT=2 s"),
-	    "DOHSTUB_TIMEOUT: \"2 s\" is not a duration (N, Ns or Nms)");
+	    "DOHSTUB_TIMEOUT: \"2 s\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
 	CHECK_STR(env_err("DOHSTUB_A_VERY_LONG_NAME_THAT_IS_NOT_A_SETTING_AT_"
 	    "ALL_NOT_EVEN_CLOSE_TO_ONE=1"), "DOHSTUB_A_VERY_LONG_NAME_THAT_IS_"
 	    "NOT_A_SETTING_AT_ALL_NOT_EVEN_CLOSE_TO_ONE: unknown setting");
@@ -917,7 +937,7 @@ test_precedence(void)
 	CHECK_STR(astr(&cfg.listen[0]), "127.0.0.1:4");
 	CHECK_EQ(cfg.timeout_ms, 4000);
 	CHECK_STR(file_err("timeout 6x\n"),
-	    "t.conf:1: timeout: \"6x\" is not a duration (N, Ns or Nms)");
+	    "t.conf:1: timeout: \"6x\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
 	CHECK_EQ(parse(&cfg, "timeout 6x\n"), -1);
 	CHECK_EQ(parse(&cfg, "upstream https://192.0.2.1/\n"
 	    "resolve a.example:443:192.0.2.1\n"), 0);
@@ -1161,6 +1181,11 @@ test_print(void)
 	    "max-tcp-clients 256\n"
 	    "edns-udp-size 1232\n"
 	    "udp-rcvbuf 1m\n"
+	    "cache-size 4m\n"
+	    "cache-min-ttl 0s\n"
+	    "cache-max-ttl 86400s\n"
+	    "cache-max-negative-ttl 3600s\n"
+	    "cache-servfail-ttl 5s\n"
 	    "user \"we ird#\"\n"
 	    "log-level info\n"
 	    "log-format text\n"

@@ -242,16 +242,19 @@ stop(void)
 	fake_reset_reqs();
 }
 
+/* The cache is off but where a scenario is about it. */
 #define ENC_ONLY	"mode encrypted-only\n" \
 			"upstream https://192.0.2.1/dns-query\n" \
 			"upstream https://192.0.2.2/dns-query\n" \
 			"listen 127.0.0.1:5300\n" \
-			"timeout 2s\n"
-#define ENC_PREF	"mode encrypted-preferred\n" \
+			"timeout 2s\n" \
+			"cache-size 0\n"
+#define ENC_PREF_CACHE	"mode encrypted-preferred\n" \
 			"upstream https://192.0.2.1/dns-query\n" \
 			"fallback 192.0.2.53\n" \
 			"listen 127.0.0.1:5300\n" \
 			"timeout 2s\n"
+#define ENC_PREF	ENC_PREF_CACHE "cache-size 0\n"
 
 /* --- scenarios -------------------------------------------------------- */
 
@@ -611,6 +614,94 @@ test_fallback_and_back(void)
 	stop();
 }
 
+/* The TTL of the first answer record of p's answer. */
+static uint32_t
+first_ttl(const struct fake_peer *p)
+{
+	size_t off = 12;
+
+	/* question: name (uncompressed), type, class; then the owner
+	 * (a pointer, 2 bytes), type, class */
+	while (off < p->len && p->answer[off] != 0)
+		off += 1 + p->answer[off];
+	off += 1 + 4 + 2 + 4;
+	if (off + 4 > p->len)
+		return UINT32_MAX;
+	return (uint32_t)rd16(p->answer + off) << 16 | rd16(p->answer + off +
+	    2);
+}
+
+/*
+ * The cache in the core: a second ask is answered without a request,
+ * with the client's ID and case and the TTL lowered; it expires on
+ * stepped time; an answer that came over plain DNS is served only while
+ * DoH is down; a reload that changes the upstreams empties it.
+ */
+static void
+test_cache(void)
+{
+	static struct fake_peer p;
+	struct config *cfg;
+	struct msg q, a;
+	struct upstreams *u;
+
+	start(ENC_PREF_CACHE);
+	u = fake.upstreams;
+	ask(&p, &q, 0xd001, "www.lab.test");
+	CHECK_EQ(fake.ndoh, 1);
+	answer(&a, 0, "www.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xd001, DNS_RCODE_NOERROR));
+	CHECK_EQ(first_ttl(&p), 300);
+
+	clock_step(10500);
+	ask(&p, &q, 0xd002, "WWW.Lab.test");
+	CHECK_EQ(fake.ndoh, 1);			/* no new request */
+	CHECK(got(&p, 0xd002, DNS_RCODE_NOERROR));
+	CHECK(echoes(&p, &q));			/* the client's case */
+	CHECK_EQ(first_ttl(&p), 290);
+	CHECK_EQ(st->cache_hits, 1);
+	CHECK_EQ(st->cache_misses, 1);
+	CHECK_EQ(st->answered_doh, 1);
+
+	clock_step(290 * 1000);			/* expired */
+	ask(&p, &q, 0xd003, "www.lab.test");
+	CHECK_EQ(fake.ndoh, 2);
+	fake_doh_reply(&fake.doh[1], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xd003, DNS_RCODE_NOERROR));
+	fake_reset_reqs();
+
+	/* DoH down: the fallback's answer is kept and served... */
+	fake_doh_set_state(u, 0, DOH_BACKOFF);
+	ask(&p, &q, 0xd004, "plain.lab.test");
+	CHECK_EQ(fake.nplain, 1);
+	answer(&a, 0xbeef, "plain.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p, 0xd004, DNS_RCODE_NOERROR));
+	ask(&p, &q, 0xd005, "plain.lab.test");
+	CHECK_EQ(fake.nplain, 1);
+	CHECK(got(&p, 0xd005, DNS_RCODE_NOERROR));
+	/* ...until DoH works again: then the name goes to DoH. */
+	fake_doh_set_state(u, 0, DOH_READY);
+	ask(&p, &q, 0xd006, "plain.lab.test");
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(fake.nplain, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xd006, DNS_RCODE_NOERROR));
+	fake_reset_reqs();
+
+	/* A reload to other upstreams empties it. */
+	cfg = make_cfg(ENC_PREF_CACHE
+	    "upstream https://192.0.2.9/dns-query\n");
+	CHECK_EQ(proxy_reload(px, cfg), 0);
+	ask(&p, &q, 0xd007, "www.lab.test");
+	CHECK_EQ(fake.ndoh, 1);
+	answer(&a, 0, "www.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xd007, DNS_RCODE_NOERROR));
+	stop();
+}
+
 /* plaintext: plain DNS only; no TLS, no upstream, no DoH request. */
 static void
 test_plaintext(void)
@@ -623,7 +714,8 @@ test_plaintext(void)
 	    "fallback 192.0.2.53\n"
 	    "fallback 192.0.2.54\n"
 	    "listen 127.0.0.1:5300\n"
-	    "timeout 500ms\n");
+	    "timeout 500ms\n"
+	    "cache-size 0\n");
 	CHECK_EQ(fake.upstream_made, made);
 	CHECK_EQ(fake.tls_ctxs, tls);
 	CHECK_EQ(proxy_upstream_count(px), 0);
@@ -716,7 +808,8 @@ test_reload(void)
 	    "upstream https://192.0.2.8/dns-query\n"
 	    "fallback 192.0.2.54\n"
 	    "listen 127.0.0.1:5301\n"
-	    "timeout 1s\n");
+	    "timeout 1s\n"
+	    "cache-size 0\n");
 	CHECK_EQ(proxy_reload(px, cfg), 0);	/* px owns cfg now */
 	cur = fake.upstreams;
 	CHECK(cur != old && cur->n == 2 && cur->started == 1);
@@ -863,6 +956,7 @@ main(void)
 	test_max_pending();
 	test_reload();
 	test_no_malloc();
+	test_cache();
 	event_base_free(base);
 	return check_summary();
 }

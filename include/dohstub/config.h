@@ -87,6 +87,11 @@ struct config {
 	unsigned		tcp_idle_timeout_ms; /* default 10000 */
 	unsigned		edns_udp_size;	/* cap on UDP answers, default 1232 */
 	unsigned		udp_rcvbuf;	/* SO_RCVBUF bytes, 0: the system's */
+	unsigned		cache_size;	/* bytes, 0: no cache; default 4m */
+	unsigned		cache_min_ttl_ms;	/* default 0 */
+	unsigned		cache_max_ttl_ms;	/* default 1 day */
+	unsigned		cache_max_negative_ttl_ms; /* default 1 hour */
+	unsigned		cache_servfail_ttl_ms;	/* default 5 s */
 	char			*user;		/* NULL: do not drop privileges */
 	int			log_level;	/* enum log_level, default info */
 	int			syslog;		/* 0: stderr */

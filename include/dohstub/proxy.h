@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "dohstub/cache.h"
 #include "dohstub/config.h"
 #include "dohstub/doh.h"
 
@@ -30,6 +31,8 @@ struct proxy_stats {
 	uint64_t	queries_tcp;
 	uint64_t	answered_doh;
 	uint64_t	answered_fallback;
+	uint64_t	cache_hits;	/* answered from the cache */
+	uint64_t	cache_misses;	/* looked up, not there */
 	uint64_t	dropped;	/* not a query */
 	uint64_t	formerr;
 	uint64_t	notimp;
@@ -92,6 +95,9 @@ void	proxy_upstream_info(const struct proxy *px, size_t i,
 
 /* Open TCP client connections. */
 size_t	proxy_tcp_clients(const struct proxy *px);
+
+/* The cache's own counters, or NULL with cache-size 0. */
+const struct cache_stats *proxy_cache_stats(const struct proxy *px);
 
 /*
  * NULL if the proxy can answer as its mode intends; otherwise why not

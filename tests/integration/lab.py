@@ -1230,13 +1230,19 @@ class Dohstub:
 
     settings: {"mode": "encrypted-only", "upstream": [url, ...], ...}
     become --key value flags (a list repeats the flag).
+
+    The answer cache is off (--cache-size 0) unless cache is true or the
+    settings name a cache-size: most suites test what happens to each
+    query upstream, and ask the same names again and again.
     """
 
     def __init__(self, settings=None, name="dohstub", port=None, env=None,
-                 config="/dev/null", args=()):
+                 config="/dev/null", args=(), cache=False):
         self.port = port or free_port()
         self.settings = dict(settings or {})
         self.settings.setdefault("listen", "127.0.0.1:%d" % self.port)
+        if not cache:
+            self.settings.setdefault("cache-size", "0")
         self.name = name
         self.env = env
         self.config = config

@@ -231,7 +231,7 @@ def test_environment_only():
            "DOHSTUB_CA_FILE": lab.certs().ca_pem,
            "DOHSTUB_METRICS": "127.0.0.1:%d" % mport,
            "DOHSTUB_LOG_FORMAT": "json"}
-    d = lab.Dohstub(port=port, env=env, name="dohstub-env")
+    d = lab.Dohstub(port=port, env=env, name="dohstub-env", cache=True)
     del d.settings["listen"]	# Dohstub adds --listen by default
     argv = d.argv()
     argv = argv[argv.index(lab.daemon_bin()) + 1:]	# past any valgrind
