@@ -775,6 +775,33 @@ set_cache_servfail_ttl(struct config *cfg, const char *v, char *reason,
 }
 
 static int
+set_serve_stale(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	return config_duration(v, 0, 7 * 86400 * 1000, &cfg->serve_stale_ms,
+	    reason, len);
+}
+
+static int
+set_serve_stale_timeout(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	return config_duration(v, 100, 60 * 1000, &cfg->serve_stale_timeout_ms,
+	    reason, len);
+}
+
+static int
+set_prefetch(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	size_t i;
+
+	if (config_choice(v, config_bool_names, nitems(config_bool_names), &i,
+	    reason, len) == -1)
+		return -1;
+	cfg->prefetch = (int)i;
+	return 0;
+}
+
+static int
 set_udp_rcvbuf(struct config *cfg, const char *v, char *reason, size_t len)
 {
 	return config_size(v, 0, 64 * 1024 * 1024, &cfg->udp_rcvbuf, reason,
@@ -864,6 +891,9 @@ static const struct config_setting config_settings[] = {
 	{ "cache-max-ttl",	set_cache_max_ttl,	NULL },
 	{ "cache-max-negative-ttl", set_cache_max_negative_ttl, NULL },
 	{ "cache-servfail-ttl",	set_cache_servfail_ttl,	NULL },
+	{ "serve-stale",	set_serve_stale,	NULL },
+	{ "serve-stale-timeout", set_serve_stale_timeout, NULL },
+	{ "prefetch",		set_prefetch,		NULL },
 	{ "user",		set_user,		NULL },
 	{ "log-level",		set_log_level,		NULL },
 	{ "log-format",		set_log_format,		NULL },
@@ -941,6 +971,9 @@ config_defaults(struct config *cfg)
 	cfg->cache_max_ttl_ms = 86400 * 1000;
 	cfg->cache_max_negative_ttl_ms = 3600 * 1000;
 	cfg->cache_servfail_ttl_ms = 5 * 1000;
+	cfg->serve_stale_ms = 3600 * 1000;
+	cfg->serve_stale_timeout_ms = 1800;
+	cfg->prefetch = 1;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->syslog = 0;
 }
@@ -1548,6 +1581,12 @@ config_print(const struct config *cfg, FILE *fp)
 	fprintf(fp, "cache-max-negative-ttl %s\n", d);
 	config_fmt_duration(cfg->cache_servfail_ttl_ms, d, sizeof(d));
 	fprintf(fp, "cache-servfail-ttl %s\n", d);
+	config_fmt_duration(cfg->serve_stale_ms, d, sizeof(d));
+	fprintf(fp, "serve-stale %s\n", d);
+	config_fmt_duration(cfg->serve_stale_timeout_ms, d, sizeof(d));
+	fprintf(fp, "serve-stale-timeout %s\n", d);
+	fprintf(fp, "prefetch %s\n", config_name(config_bool_names,
+	    nitems(config_bool_names), (size_t)cfg->prefetch));
 	if (cfg->user != NULL)
 		config_print_value(fp, "user", cfg->user);
 	else

@@ -134,6 +134,17 @@ metrics_cache(struct evbuffer *b, const struct proxy *px)
 	    s->cache_hits);
 	metrics_u64(b, "dohstub_cache_lookups_total", "result", "miss",
 	    s->cache_misses);
+	metrics_family(b, "dohstub_cache_stale_answers_total", "counter",
+	    "Expired cache entries served (serve-stale, RFC 8767).");
+	metrics_u64(b, "dohstub_cache_stale_answers_total", NULL, NULL,
+	    s->stale_answers);
+	metrics_family(b, "dohstub_cache_prefetches_total", "counter",
+	    "Background refreshes of cache entries about to expire.");
+	metrics_u64(b, "dohstub_cache_prefetches_total", NULL, NULL,
+	    s->prefetches);
+	metrics_family(b, "dohstub_coalesced_total", "counter",
+	    "Queries that waited on an identical query's upstream request.");
+	metrics_u64(b, "dohstub_coalesced_total", NULL, NULL, s->coalesced);
 	if (c == NULL)
 		return;
 	metrics_family(b, "dohstub_cache_evictions_total", "counter",

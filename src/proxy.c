@@ -19,6 +19,17 @@
  *
  * Query objects are kept on a free list (up to max-pending of them) with
  * room for any ordinary query, so that steady state allocates nothing.
+ *
+ * With the cache: a hit is answered before a query object is made.  A
+ * miss whose key (the cache's, plus whether the client sent EDNS) is
+ * already being asked upstream waits on that query, a "follower" of its
+ * "leader" (at most PROXY_MAX_FOLLOWERS of them), and gets the leader's
+ * answer with its own ID and case.  A fresh hit in the last tenth of its
+ * TTL starts one background query (no client: the "background peer")
+ * that refreshes the entry.  With serve-stale, a query that cannot be
+ * answered, or that is still unanswered after serve-stale-timeout, gets
+ * an expired entry if one is inside the window, and a query answered so
+ * goes on in the background to refresh it (RFC 8767).
  */
 #include <sys/queue.h>
 
@@ -43,8 +54,18 @@
 enum query_state {
 	Q_DOH,
 	Q_FALLBACK,
+	Q_FOLLOW,	/* waits on its leader's request */
 };
-static const char *const query_state_names[] = { "doh", "fallback" };
+static const char *const query_state_names[] = {
+	"doh", "fallback", "follow",
+};
+
+/* Queries waiting on one upstream request, beyond the one that asks. */
+#define PROXY_MAX_FOLLOWERS	64
+/* Buckets of the table of queries in flight, by key (a power of 2). */
+#define PROXY_FLIGHT_BUCKETS	1024
+/* Prefetch entries with a TTL of at least this, in their last tenth. */
+#define PROXY_PREFETCH_MIN_TTL	10
 
 struct upside {
 	TAILQ_ENTRY(upside)	 entry;	/* proxy's dead list, once unused */
@@ -69,12 +90,20 @@ struct query {
 	TAILQ_ENTRY(query)	 entry;		/* queries, or spare */
 	struct proxy		*px;
 	struct upside		*up;	/* referenced */
-	struct listen_peer	*peer;
+	struct listen_peer	*peer;	/* &px->bgpeer once in the background */
 	enum query_state	 state;
 	struct dns_query_info	 qi;
 	struct doh_req		*doh;
 	struct plain_req	*plain;
 	struct clock_timer	 timer;
+	struct clock_timer	 stale_timer;	/* serve-stale-timeout */
+	uint32_t		 hash;		/* of the key */
+	int			 in_flight;	/* listed in px->flight */
+	LIST_ENTRY(query)	 fentry;	/* px->flight, leaders only */
+	struct query		*leader;	/* Q_FOLLOW */
+	TAILQ_HEAD(, query)	 followers;
+	TAILQ_ENTRY(query)	 follow;	/* leader->followers */
+	size_t			 nfollowers;
 	int			 upstream;	/* index of the current try */
 	size_t			 cap;		/* room in msg */
 	size_t			 len;
@@ -94,6 +123,8 @@ struct proxy {
 	struct proxy_stats	 stats;
 	struct cache		*cache;		/* NULL: cache-size 0 */
 	struct cache_policy	 cache_pol;
+	LIST_HEAD(, query)	 flight[PROXY_FLIGHT_BUCKETS];
+	struct listen_peer	 bgpeer;	/* answers go nowhere */
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
 
@@ -106,7 +137,77 @@ const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS] = {
 
 static void	query_doh(struct query *, int);
 static void	query_fallback(struct query *);
+static void	query_servfail(struct query *, const char *);
 static void	upside_unref(struct upside *);
+
+static void
+bg_respond(struct listen_peer *peer, const uint8_t *msg, size_t len)
+{
+	(void)peer;
+	(void)msg;
+	(void)len;
+}
+
+static void
+bg_release(struct listen_peer *peer)
+{
+	(void)peer;
+}
+
+static const struct listen_peer_ops bg_ops = { bg_respond, bg_release };
+
+static uint8_t
+lower(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* FNV-1a over the key: the name without case, type, class, bits. */
+static uint32_t
+key_hash(const struct dns_query_info *qi)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < qi->qname_len; i++)
+		h = (h ^ lower(qi->qname[i])) * 16777619u;
+	h = (h ^ (qi->qtype >> 8)) * 16777619u;
+	h = (h ^ (qi->qtype & 0xff)) * 16777619u;
+	h = (h ^ (qi->qclass & 0xff)) * 16777619u;
+	h = (h ^ (unsigned)(qi->edns_do << 2 | qi->has_edns << 1 |
+	    ((qi->flags & DNS_FLAG_CD) != 0))) * 16777619u;
+	return h;
+}
+
+static int
+key_equal(const struct dns_query_info *a, const struct dns_query_info *b)
+{
+	size_t i;
+
+	if (a->qtype != b->qtype || a->qclass != b->qclass ||
+	    a->qname_len != b->qname_len || a->edns_do != b->edns_do ||
+	    a->has_edns != b->has_edns ||
+	    ((a->flags ^ b->flags) & DNS_FLAG_CD) != 0)
+		return 0;
+	for (i = 0; i < a->qname_len; i++)
+		if (lower(a->qname[i]) != lower(b->qname[i]))
+			return 0;
+	return 1;
+}
+
+/* The query asking upstream for qi's key under up, or NULL. */
+static struct query *
+flight_find(struct proxy *px, const struct dns_query_info *qi,
+    uint32_t hash, const struct upside *up)
+{
+	struct query *q;
+
+	LIST_FOREACH(q, &px->flight[hash & (PROXY_FLIGHT_BUCKETS - 1)],
+	    fentry)
+		if (q->hash == hash && q->up == up && key_equal(&q->qi, qi))
+			return q;
+	return NULL;
+}
 
 /* An object with room for len bytes: a spare one if it fits. */
 static struct query *
@@ -119,6 +220,7 @@ query_get(struct proxy *px, size_t len)
 		px->nspare--;
 		memset(q, 0, offsetof(struct query, msg));
 		q->cap = QUERY_ROOM;
+		TAILQ_INIT(&q->followers);
 		return q;
 	}
 	if (len < QUERY_ROOM)
@@ -126,6 +228,7 @@ query_get(struct proxy *px, size_t len)
 	if ((q = calloc(1, offsetof(struct query, msg) + len)) == NULL)
 		return NULL;
 	q->cap = len;
+	TAILQ_INIT(&q->followers);
 	return q;
 }
 
@@ -149,6 +252,13 @@ query_free(struct query *q)
 	if (q->plain != NULL)
 		plain_cancel(q->plain);
 	clock_timer_del(&q->timer);
+	clock_timer_del(&q->stale_timer);
+	if (q->in_flight)
+		LIST_REMOVE(q, fentry);
+	if (q->leader != NULL) {
+		TAILQ_REMOVE(&q->leader->followers, q, follow);
+		q->leader->nfollowers--;
+	}
 	TAILQ_REMOVE(&px->queries, q, entry);
 	px->stats.pending--;
 	q->peer->ops->release(q->peer);
@@ -167,6 +277,8 @@ proxy_respond(struct proxy *px, struct listen_peer *peer,
 {
 	size_t n = len, limit;
 
+	if (peer == &px->bgpeer)
+		return;		/* a refresh: the cache was the point */
 	if (peer->transport == LISTEN_UDP) {
 		limit = dnsmsg_udp_limit(qi, edns_max);
 		if ((n = dnsmsg_truncate(px->buf, len, limit, qi)) == 0) {
@@ -183,6 +295,66 @@ proxy_respond(struct proxy *px, struct listen_peer *peer,
 		px->stats.rcodes[dnsmsg_rcode(px->buf)]++;
 		peer->ops->respond(peer, px->buf, n);
 	}
+}
+
+/*
+ * The leader's answer to each of its followers, with the follower's ID
+ * and question case (the question is the answer's first name, never
+ * compressed, and as long as the follower's: the key matched).
+ */
+static void
+query_answer_followers(struct query *q, const uint8_t *msg, size_t len,
+    uint64_t *path)
+{
+	struct proxy *px = q->px;
+	struct query *f;
+
+	while ((f = TAILQ_FIRST(&q->followers)) != NULL) {
+		memcpy(px->buf, msg, len);
+		dnsmsg_set_id(px->buf, f->qi.id);
+		if (len >= DNS_HDR_LEN + f->qi.qname_len)
+			memcpy(px->buf + DNS_HDR_LEN, f->qi.qname,
+			    f->qi.qname_len);
+		proxy_respond(px, f->peer, &f->qi, f->up->cfg->edns_udp_size,
+		    len, path);
+		query_free(f);
+	}
+}
+
+/*
+ * An expired entry for q inside the serve-stale window (or a fresh one,
+ * if another query has refreshed it meanwhile), to q's client and its
+ * followers.  Returns 1 if there was one; q is not freed.
+ */
+static int
+query_serve_stale(struct query *q)
+{
+	struct proxy *px = q->px;
+	const struct config *cfg = q->up->cfg;
+	struct cache_hit hit;
+	struct query *f, *next;
+	size_t n;
+	int served = 0;
+
+	if (px->cache == NULL || cfg->serve_stale_ms == 0 ||
+	    q->peer == &px->bgpeer || q->up != px->up)
+		return 0;
+	for (f = q; f != NULL; f = next) {
+		next = f == q ? TAILQ_FIRST(&q->followers) :
+		    TAILQ_NEXT(f, follow);
+		/* Fresh by now (another query refreshed it) is better. */
+		if ((n = cache_lookup(px->cache, &f->qi, clock_ms(),
+		    cfg->serve_stale_ms, 0, (uint16_t)cfg->edns_udp_size,
+		    px->buf, sizeof(px->buf), &hit)) == 0)
+			break;
+		proxy_respond(px, f->peer, &f->qi, cfg->edns_udp_size, n,
+		    hit.stale ? &px->stats.stale_answers :
+		    &px->stats.cache_hits);
+		served = 1;
+		if (f != q)
+			query_free(f);
+	}
+	return served;
 }
 
 /*
@@ -206,6 +378,7 @@ query_answer(struct query *q, const uint8_t *msg, size_t len,
 	dnsmsg_set_id(px->buf, q->qi.id);
 	proxy_respond(px, q->peer, &q->qi, q->up->cfg->edns_udp_size, len,
 	    path);
+	query_answer_followers(q, msg, len, path);
 	query_free(q);
 }
 
@@ -213,6 +386,7 @@ static void
 query_servfail(struct query *q, const char *why)
 {
 	struct proxy *px = q->px;
+	struct query *f;
 	char name[DNS_MAX_NAME_TEXT], type[16];
 	size_t n;
 
@@ -222,11 +396,15 @@ query_servfail(struct query *q, const char *why)
 		log_debug("%s %s: SERVFAIL (%s)", name,
 		    dnsmsg_type_str(q->qi.qtype, type, sizeof(type)), why);
 	}
-	px->stats.servfail++;
-	px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
-	if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &q->qi,
-	    DNS_RCODE_SERVFAIL)) > 0)
-		q->peer->ops->respond(q->peer, px->buf, n);
+	if (q->peer != &px->bgpeer && !query_serve_stale(q)) {
+		px->stats.servfail++;
+		px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
+		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &q->qi,
+		    DNS_RCODE_SERVFAIL)) > 0)
+			q->peer->ops->respond(q->peer, px->buf, n);
+	}
+	while ((f = TAILQ_FIRST(&q->followers)) != NULL)
+		query_servfail(f, why);
 	query_free(q);
 }
 
@@ -344,14 +522,82 @@ query_fallback(struct query *q)
 	    (unsigned)(cfg->nfallback + 1));
 }
 
+/* serve-stale-timeout: the client gets a stale answer, the query goes on. */
+static void
+query_stale_cb(void *arg)
+{
+	struct query *q = arg;
+	struct proxy *px = q->px;
+
+	if (q->peer == &px->bgpeer || !query_serve_stale(q))
+		return;
+	log_debug("stale answer served; the refresh goes on");
+	q->peer->ops->release(q->peer);
+	q->peer = &px->bgpeer;
+}
+
+/*
+ * A query object for msg (qi, hash) from peer: a leader that asks
+ * upstream, or, when leader is not NULL, a follower waiting on it.
+ * Returns -1 if max-pending is reached or memory is short.
+ */
+static int
+query_start(struct proxy *px, struct listen_peer *peer, const uint8_t *msg,
+    const struct dns_query_info *qi, uint32_t hash, struct query *leader)
+{
+	const struct config *cfg = px->cfg;
+	struct query *q;
+
+	if (px->stats.pending >= cfg->max_pending ||
+	    (q = query_get(px, qi->msg_len)) == NULL)
+		return -1;
+	q->px = px;
+	q->up = px->up;
+	q->up->refs++;
+	q->peer = peer;
+	q->qi = *qi;
+	q->hash = hash;
+	q->len = qi->msg_len;
+	memcpy(q->msg, msg, q->len);
+	/* RFC 8484 4.1: ID 0 keeps DoH answers cacheable. */
+	dnsmsg_set_id(q->msg, 0);
+	clock_timer_init(&q->timer, px->base, query_timeout_cb, q);
+	clock_timer_init(&q->stale_timer, px->base, query_stale_cb, q);
+	TAILQ_INSERT_TAIL(&px->queries, q, entry);
+	px->stats.pending++;
+	if (leader != NULL) {
+		q->state = Q_FOLLOW;
+		q->leader = leader;
+		TAILQ_INSERT_TAIL(&leader->followers, q, follow);
+		leader->nfollowers++;
+		px->stats.coalesced++;
+		return 0;
+	}
+	LIST_INSERT_HEAD(&px->flight[hash & (PROXY_FLIGHT_BUCKETS - 1)], q,
+	    fentry);
+	q->in_flight = 1;
+	if (px->cache != NULL && cfg->serve_stale_ms > 0 &&
+	    peer != &px->bgpeer)
+		clock_timer_add(&q->stale_timer, cfg->serve_stale_timeout_ms);
+	if (q->up->upstreams == NULL) {
+		query_fallback(q);
+		return 0;
+	}
+	clock_timer_add(&q->timer, cfg->timeout_ms);
+	query_doh(q, 0);
+	return 0;
+}
+
 /*
  * Answer qi from the cache if it can.  Answers that came over plain DNS
- * count only while DoH cannot be had (and always in plaintext mode).
+ * count only while DoH cannot be had (and always in plaintext mode).  A
+ * hit in the last tenth of a TTL of PROXY_PREFETCH_MIN_TTL or more starts
+ * a refresh in the background, unless the key is asked already.
  * Returns 1 if it answered (and released peer).
  */
 static int
 proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
-    const struct dns_query_info *qi)
+    const uint8_t *msg, const struct dns_query_info *qi, uint32_t hash)
 {
 	const struct config *cfg = px->cfg;
 	struct upside *up = px->up;
@@ -361,15 +607,22 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 
 	allow_plain = up->upstreams == NULL || (up->fallback != NULL &&
 	    !upstream_usable(up->upstreams));
-	if ((n = cache_lookup(px->cache, qi, clock_ms(), 0, allow_plain,
-	    (uint16_t)cfg->edns_udp_size, px->buf, sizeof(px->buf),
-	    &hit)) == 0) {
+	/* The serve-stale window keeps an expired entry for later; for
+	 * now it is a miss. */
+	if ((n = cache_lookup(px->cache, qi, clock_ms(), cfg->serve_stale_ms,
+	    allow_plain, (uint16_t)cfg->edns_udp_size, px->buf,
+	    sizeof(px->buf), &hit)) == 0 || hit.stale) {
 		px->stats.cache_misses++;
 		return 0;
 	}
 	proxy_respond(px, peer, qi, cfg->edns_udp_size, n,
 	    &px->stats.cache_hits);
 	peer->ops->release(peer);
+	if (cfg->prefetch && hit.ttl_orig >= PROXY_PREFETCH_MIN_TTL &&
+	    (uint64_t)hit.ttl_left * 10 <= hit.ttl_orig &&
+	    flight_find(px, qi, hash, up) == NULL &&
+	    query_start(px, &px->bgpeer, msg, qi, hash, NULL) == 0)
+		px->stats.prefetches++;
 	return 1;
 }
 
@@ -380,7 +633,8 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	struct proxy *px = arg;
 	struct dns_query_info qi;
 	enum dns_verdict verdict;
-	struct query *q;
+	struct query *leader;
+	uint32_t hash;
 	size_t n;
 	int rcode;
 
@@ -412,37 +666,22 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		peer->ops->release(peer);
 		return;
 	}
-	if (px->cache != NULL && proxy_cache_hit(px, peer, &qi))
+	hash = key_hash(&qi);
+	if (px->cache != NULL && proxy_cache_hit(px, peer, msg, &qi, hash))
 		return;
-	if (px->stats.pending >= px->cfg->max_pending ||
-	    (q = query_get(px, qi.msg_len)) == NULL) {
-		px->stats.over_limit++;
-		px->stats.servfail++;
-		px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
-		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &qi,
-		    DNS_RCODE_SERVFAIL)) > 0)
-			peer->ops->respond(peer, px->buf, n);
-		peer->ops->release(peer);
+	/* The same question already upstream: wait for its answer. */
+	if ((leader = flight_find(px, &qi, hash, px->up)) != NULL &&
+	    leader->nfollowers >= PROXY_MAX_FOLLOWERS)
+		leader = NULL;
+	if (query_start(px, peer, msg, &qi, hash, leader) == 0)
 		return;
-	}
-	q->px = px;
-	q->up = px->up;
-	q->up->refs++;
-	q->peer = peer;
-	q->qi = qi;
-	q->len = qi.msg_len;
-	memcpy(q->msg, msg, q->len);
-	/* RFC 8484 4.1: ID 0 keeps DoH answers cacheable. */
-	dnsmsg_set_id(q->msg, 0);
-	clock_timer_init(&q->timer, px->base, query_timeout_cb, q);
-	TAILQ_INSERT_TAIL(&px->queries, q, entry);
-	px->stats.pending++;
-	if (q->up->upstreams == NULL) {
-		query_fallback(q);
-		return;
-	}
-	clock_timer_add(&q->timer, q->up->cfg->timeout_ms);
-	query_doh(q, 0);
+	px->stats.over_limit++;
+	px->stats.servfail++;
+	px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
+	if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &qi,
+	    DNS_RCODE_SERVFAIL)) > 0)
+		peer->ops->respond(peer, px->buf, n);
+	peer->ops->release(peer);
 }
 
 static void
@@ -593,6 +832,7 @@ struct proxy *
 proxy_new(struct event_base *base, const struct config *cfg)
 {
 	struct proxy *px;
+	size_t i;
 
 	if ((px = calloc(1, sizeof(*px))) == NULL) {
 		log_warn("proxy");
@@ -603,6 +843,10 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	TAILQ_INIT(&px->queries);
 	TAILQ_INIT(&px->spare);
 	TAILQ_INIT(&px->dead);
+	for (i = 0; i < PROXY_FLIGHT_BUCKETS; i++)
+		LIST_INIT(&px->flight[i]);
+	px->bgpeer.ops = &bg_ops;
+	px->bgpeer.transport = LISTEN_TCP;	/* no UDP size rule */
 	proxy_cache_policy(px, cfg);
 	if ((cfg->cache_size > 0 &&
 	    (px->cache = cache_new(cfg->cache_size)) == NULL) ||
@@ -728,7 +972,8 @@ proxy_log_stats(const struct proxy *px)
 	    "answered_fallback=%llu servfail=%llu formerr=%llu notimp=%llu "
 	    "dropped=%llu over_limit=%llu truncated=%llu doh_errors=%llu "
 	    "fallback_activations=%llu pending=%llu cache_hits=%llu "
-	    "cache_misses=%llu",
+	    "cache_misses=%llu stale_answers=%llu prefetches=%llu "
+	    "coalesced=%llu",
 	    (unsigned long long)s->queries_udp,
 	    (unsigned long long)s->queries_tcp,
 	    (unsigned long long)s->answered_doh,
@@ -741,7 +986,10 @@ proxy_log_stats(const struct proxy *px)
 	    (unsigned long long)s->fallback_activations,
 	    (unsigned long long)s->pending,
 	    (unsigned long long)s->cache_hits,
-	    (unsigned long long)s->cache_misses);
+	    (unsigned long long)s->cache_misses,
+	    (unsigned long long)s->stale_answers,
+	    (unsigned long long)s->prefetches,
+	    (unsigned long long)s->coalesced);
 }
 
 void

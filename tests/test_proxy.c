@@ -746,12 +746,16 @@ static void
 test_max_pending(void)
 {
 	static struct fake_peer p[5];
+	static const char *const names[] = {
+		"a0.lab.test", "a1.lab.test", "a2.lab.test", "a3.lab.test",
+		"a4.lab.test",
+	};
 	struct msg q, a;
 	int i;
 
 	start(ENC_ONLY "max-pending 3\n");
 	for (i = 0; i < 4; i++)
-		ask(&p[i], &q, (uint16_t)(0xe000 + i), "a.lab.test");
+		ask(&p[i], &q, (uint16_t)(0xe000 + i), names[i]);
 	CHECK_EQ(fake.ndoh, 3);
 	CHECK(got(&p[3], 0xe003, DNS_RCODE_SERVFAIL));
 	CHECK(echoes(&p[3], &q));
@@ -759,16 +763,19 @@ test_max_pending(void)
 	CHECK_EQ(st->servfail, 1);
 	CHECK_EQ(st->pending, 3);
 
-	answer(&a, 0, "a.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	answer(&a, 0, names[1], T_A, DNS_RCODE_NOERROR, 1);
 	fake_doh_reply(&fake.doh[1], DOH_OK, a.buf, a.len);
 	CHECK(got(&p[1], 0xe001, DNS_RCODE_NOERROR));
 	CHECK_EQ(st->pending, 2);
 	/* Room again for one. */
-	ask(&p[4], &q, 0xe004, "a.lab.test");
+	ask(&p[4], &q, 0xe004, names[4]);
 	CHECK_EQ(p[4].responses, 0);
 	CHECK_EQ(st->pending, 3);
+	answer(&a, 0, names[0], T_A, DNS_RCODE_NOERROR, 1);
 	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	answer(&a, 0, names[2], T_A, DNS_RCODE_NOERROR, 1);
 	fake_doh_reply(&fake.doh[2], DOH_OK, a.buf, a.len);
+	answer(&a, 0, names[4], T_A, DNS_RCODE_NOERROR, 1);
 	fake_doh_reply(&fake.doh[3], DOH_OK, a.buf, a.len);
 	CHECK(got(&p[0], 0xe000, DNS_RCODE_NOERROR));
 	CHECK(got(&p[2], 0xe002, DNS_RCODE_NOERROR));
@@ -777,6 +784,131 @@ test_max_pending(void)
 	CHECK_EQ(st->answered_doh, 4);
 	CHECK_EQ(st->over_limit, 1);
 	CHECK_EQ(st->queries_udp, 5);
+	stop();
+}
+
+/*
+ * Identical queries in flight share one upstream request; each client
+ * gets its own ID and case; past PROXY_MAX_FOLLOWERS (64) a query asks
+ * on its own.  A failure reaches every one of them.
+ */
+static void
+test_coalesce(void)
+{
+	static struct fake_peer p[67];
+	struct msg q, a;
+	int i;
+
+	start(ENC_ONLY);
+	ask(&p[0], &q, 0x9000, "same.lab.test");
+	ask(&p[1], &q, 0x9001, "SAME.lab.test");
+	ask(&p[2], &q, 0x9002, "same.lab.TEST");
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(st->coalesced, 2);
+	CHECK_EQ(st->pending, 3);
+	answer(&a, 0, "same.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p[0], 0x9000, DNS_RCODE_NOERROR));
+	CHECK(got(&p[1], 0x9001, DNS_RCODE_NOERROR));
+	CHECK(got(&p[2], 0x9002, DNS_RCODE_NOERROR));
+	CHECK(memcmp(p[1].answer + 12, "\4SAME", 5) == 0);
+	CHECK(memcmp(p[2].answer + 12 + 9, "\4TEST", 5) == 0);
+	CHECK_EQ(st->answered_doh, 3);
+	CHECK_EQ(st->pending, 0);
+	fake_reset_reqs();
+
+	/* 1 + 64 share, the 66th asks on its own. */
+	for (i = 0; i < 66; i++)
+		ask(&p[i], &q, (uint16_t)(0x9100 + i), "many.lab.test");
+	CHECK_EQ(fake.ndoh, 2);
+	CHECK_EQ(st->coalesced, 2 + 64);
+	/* The first request fails on both upstreams: 65 SERVFAILs. */
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	fake_doh_reply(&fake.doh[2], DOH_ERR_CONNECT, NULL, 0);
+	for (i = 0; i < 65; i++)
+		CHECK(got(&p[i], (uint16_t)(0x9100 + i), DNS_RCODE_SERVFAIL));
+	CHECK_EQ(p[65].responses, 0);
+	answer(&a, 0, "many.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[1], DOH_OK, a.buf, a.len);
+	CHECK(got(&p[65], 0x9100 + 65, DNS_RCODE_NOERROR));
+	CHECK_EQ(st->pending, 0);
+	stop();
+}
+
+/*
+ * Serve-stale (RFC 8767) on stepped time: an expired entry is served
+ * when no upstream answers, and when the upstream is slower than
+ * serve-stale-timeout, with TTL 30, while the refresh goes on; past the
+ * window nothing stale is served.  Prefetch: a hit in the last tenth of
+ * the TTL refreshes the entry in the background, once.
+ */
+static void
+test_stale_prefetch(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+
+	start(ENC_ONLY "serve-stale 10m\n" "serve-stale-timeout 1800ms\n"
+	    "cache-size 1m\n");
+	ask(&p, &q, 0x8001, "st.lab.test");
+	answer(&a, 0, "st.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x8001, DNS_RCODE_NOERROR));
+	fake_reset_reqs();
+
+	/* Prefetch: at 275 s of 300, a hit and one background request. */
+	clock_step(275 * 1000);
+	ask(&p, &q, 0x8002, "st.lab.test");
+	CHECK(got(&p, 0x8002, DNS_RCODE_NOERROR));
+	CHECK_EQ(first_ttl(&p), 25);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(st->prefetches, 1);
+	ask(&p, &q, 0x8003, "st.lab.test");	/* no second refresh */
+	CHECK(got(&p, 0x8003, DNS_RCODE_NOERROR));
+	CHECK_EQ(fake.ndoh, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	clock_step(1000);
+	ask(&p, &q, 0x8004, "st.lab.test");	/* refreshed: 299 s left */
+	CHECK_EQ(first_ttl(&p), 299);
+	CHECK_EQ(st->answered_doh, 1);		/* the refresh was no one's */
+	fake_reset_reqs();
+
+	/* Expired 5 s ago; both upstreams fail: stale, TTL 30. */
+	clock_step(305 * 1000);
+	ask(&p, &q, 0x8005, "st.lab.test");
+	CHECK_EQ(fake.ndoh, 1);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	fake_doh_reply(&fake.doh[1], DOH_ERR_CONNECT, NULL, 0);
+	CHECK(got(&p, 0x8005, DNS_RCODE_NOERROR));
+	CHECK_EQ(first_ttl(&p), 30);
+	CHECK_EQ(st->stale_answers, 1);
+	CHECK_EQ(st->servfail, 0);
+	fake_reset_reqs();
+
+	/* A slow upstream: stale at 1800 ms, the refresh goes on. */
+	ask(&p, &q, 0x8006, "st.lab.test");
+	CHECK_EQ(fake.ndoh, 1);
+	clock_step(1799);
+	CHECK_EQ(p.responses, 0);
+	clock_step(1);
+	CHECK(got(&p, 0x8006, DNS_RCODE_NOERROR));
+	CHECK_EQ(first_ttl(&p), 30);
+	CHECK_EQ(st->stale_answers, 2);
+	CHECK(fake.doh[0].live);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK_EQ(p.responses, 1);		/* nothing more for the client */
+	ask(&p, &q, 0x8007, "st.lab.test");	/* fresh now */
+	CHECK(got(&p, 0x8007, DNS_RCODE_NOERROR));
+	CHECK_EQ(first_ttl(&p), 300);
+	fake_reset_reqs();
+
+	/* Past the window (10 m after expiry): SERVFAIL, nothing stale. */
+	clock_step((300 + 601) * 1000);
+	ask(&p, &q, 0x8008, "st.lab.test");
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	fake_doh_reply(&fake.doh[1], DOH_ERR_CONNECT, NULL, 0);
+	CHECK(got(&p, 0x8008, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(st->stale_answers, 2);
 	stop();
 }
 
@@ -877,8 +1009,9 @@ static void
 test_no_malloc(void)
 {
 	static struct fake_peer p[8];
-	struct msg q, a;
+	struct msg q, a, many;
 	unsigned long allocs, frees;
+	char name[32];
 	int i, round;
 
 	start(ENC_PREF "max-pending 8\n");
@@ -908,13 +1041,20 @@ test_no_malloc(void)
 	CHECK_EQ(nfree - frees, 0);
 	fake_reset_reqs();
 
-	/* Eight at once: the first time makes the objects, then none. */
+	/* Eight at once (eight names: the same one would share one
+	 * request): the first time makes the objects, then none. */
 	for (round = 0; round < 2; round++) {
 		allocs = nalloc;
-		for (i = 0; i < 8; i++)
-			ask(&p[i], &q, (uint16_t)(200 + i), "a.lab.test");
-		for (i = 0; i < 8; i++)
-			fake_doh_reply(&fake.doh[i], DOH_OK, a.buf, a.len);
+		for (i = 0; i < 8; i++) {
+			snprintf(name, sizeof(name), "n%d.lab.test", i);
+			ask(&p[i], &q, (uint16_t)(200 + i), name);
+		}
+		for (i = 0; i < 8; i++) {
+			snprintf(name, sizeof(name), "n%d.lab.test", i);
+			answer(&many, 0, name, T_A, DNS_RCODE_NOERROR, 1);
+			fake_doh_reply(&fake.doh[i], DOH_OK, many.buf,
+			    many.len);
+		}
 		for (i = 0; i < 8; i++)
 			CHECK(got(&p[i], (uint16_t)(200 + i),
 			    DNS_RCODE_NOERROR));
@@ -957,6 +1097,8 @@ main(void)
 	test_reload();
 	test_no_malloc();
 	test_cache();
+	test_coalesce();
+	test_stale_prefetch();
 	event_base_free(base);
 	return check_summary();
 }

@@ -92,6 +92,9 @@ struct config {
 	unsigned		cache_max_ttl_ms;	/* default 1 day */
 	unsigned		cache_max_negative_ttl_ms; /* default 1 hour */
 	unsigned		cache_servfail_ttl_ms;	/* default 5 s */
+	unsigned		serve_stale_ms;	/* window past expiry, 1 h; 0 off */
+	unsigned		serve_stale_timeout_ms;	/* client's wait, 1800 */
+	int			prefetch;	/* refresh hot entries, default 1 */
 	char			*user;		/* NULL: do not drop privileges */
 	int			log_level;	/* enum log_level, default info */
 	int			syslog;		/* 0: stderr */

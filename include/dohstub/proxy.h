@@ -33,6 +33,10 @@ struct proxy_stats {
 	uint64_t	answered_fallback;
 	uint64_t	cache_hits;	/* answered from the cache */
 	uint64_t	cache_misses;	/* looked up, not there */
+	uint64_t	stale_answers;	/* expired entries served (RFC 8767) */
+	uint64_t	prefetches;	/* background refreshes started */
+	uint64_t	coalesced;	/* queries that waited on another's
+					   upstream request */
 	uint64_t	dropped;	/* not a query */
 	uint64_t	formerr;
 	uint64_t	notimp;

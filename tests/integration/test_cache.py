@@ -7,6 +7,7 @@ kept and for how long, rule by rule, is tests/test_cache.c's.)"""
 
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -76,7 +77,7 @@ def test_ttl_counts_down():
 def test_nxdomain_for_its_soa():
     """NXDOMAIN comes with the zone's SOA (TTL 3600, MINIMUM 300): kept
     for at most 300 s, capped by cache-max-negative-ttl (2 s here)."""
-    u, d = start("nx", cache_max_negative_ttl="2s")
+    u, d = start("nx", cache_max_negative_ttl="2s", serve_stale="0")
     try:
         name = lab.unique_name("nx").replace(".w.", ".")
         m1 = d.udp(name)
@@ -132,6 +133,107 @@ def test_cache_size_zero():
         check(m.rcode == 2, "cache-size 0 answered from a cache: %r" % m)
         st = d.stats_now()
         check(st.get("cache_hits") == 0, "hits with no cache: %r" % st)
+    finally:
+        u.resume()
+        d.stop()
+        u.stop()
+
+
+def test_serve_stale():
+    """Upstream gone and the entry expired: inside the serve-stale window
+    the expired answer comes back with TTL 30 and Extended DNS Error 3
+    (as dig and kdig show it); past the window, SERVFAIL."""
+    u, d = start("stale", cache_max_ttl="2s", serve_stale="4s")
+    try:
+        m = d.udp("www.lab.test")
+        check(m.rcode == 0, "first: %r" % m)
+        t0 = time.monotonic()
+        u.pause()
+        time.sleep(2.3)
+        # kdig sends no EDNS unless asked; dig does by default
+        for tool, run, extra in (("dig", lab.dig, ()),
+                                 ("kdig", lab.kdig, ("+edns",))):
+            r = run(d.port, "www.lab.test", "A", *extra)
+            out = r.stdout
+            check("NOERROR" in out and lab.WWW_A in out,
+                  "%s: no stale answer: %s" % (tool, out))
+            check("EDE: 3" in out and "Stale Answer" in out,
+                  "%s shows no EDE 3 (Stale Answer): %s" % (tool, out))
+            check("\t30\tIN\tA\t" in out or " 30 IN A " in out,
+                  "%s: stale TTL is not 30: %s" % (tool, out))
+        m = d.udp("www.lab.test", edns=None)
+        check(m.rcode == 0 and m.answer[0].ttl == 30 and m.opt is None,
+              "without EDNS: stale, TTL 30, no OPT: %r" % m)
+        st = d.stats_now()
+        check(st.get("stale_answers", 0) >= 3, "counters: %r" % st)
+        # the window is 4 s past expiry, which was 2 s after t0
+        time.sleep(max(0.0, 6.5 - (time.monotonic() - t0)))
+        m = d.udp("www.lab.test", timeout=4)
+        check(m.rcode == 2, "past the window: rcode %d, want SERVFAIL" %
+              m.rcode)
+    finally:
+        u.resume()
+        d.stop()
+        u.stop()
+
+
+def test_prefetch():
+    """An entry of TTL 10 asked in its last second is refreshed in the
+    background: after its first expiry, with the upstream paused, it is
+    still answered, with a fresh TTL."""
+    u, d = start("prefetch", cache_max_ttl="10s", serve_stale="0")
+    try:
+        d.udp("www.lab.test")
+        t0 = time.monotonic()
+        time.sleep(9.1)
+        m = d.udp("www.lab.test")
+        check(m.rcode == 0 and m.answer[0].ttl <= 1, "in the last tenth: "
+              "%r" % m)
+        lab.wait_for(lambda: d.stats_now().get("prefetches") == 1 and
+                     d.stats_now().get("pending") == 0, 3,
+                     what="the prefetch done")
+        u.pause()
+        time.sleep(max(0.0, 10.5 - (time.monotonic() - t0)))
+        m = d.udp("www.lab.test", timeout=3)
+        check(m.rcode == 0 and m.answer[0].ttl >= 8,
+              "after the first expiry: %r (the refresh did not come "
+              "back?)" % m)
+    finally:
+        u.resume()
+        d.stop()
+        u.stop()
+
+
+test_prefetch.timeout = 40
+
+
+def test_identical_queries_share_a_request():
+    """200 identical queries while the upstream is stalled: one request
+    upstream (the rest wait on it, 64 a request), each answered with its
+    own ID once the upstream is back."""
+    u, d = start("coalesce", timeout="5s")
+    try:
+        d.udp("www.lab.test")		# the connection is warm
+        u.pause()
+        wires = [lab.make_query("same.w.lab.test", qid=5000 + i)
+                 for i in range(200)]
+        got = {}
+        t = threading.Thread(target=lambda: got.update(
+            lab.udp_burst(d.port, wires, timeout=6)))
+        t.start()
+        lab.wait_for(lambda: d.stats_now().get("pending") == 200, 3,
+                     what="200 queries pending")
+        st = d.stats_now()
+        # 200 = 4 requests of 1 + 64 followers, minus what is left over
+        check(st.get("coalesced") == 200 - 4, "coalesced %r" %
+              st.get("coalesced"))
+        u.resume()
+        t.join(8)
+        check(len(got) == 200 and all(m.rcode == 0 and
+                                      m.values("A") == [lab.WILD_ADDR]
+                                      for m in got.values()),
+              "answers: %d, rcodes %r" % (len(got), sorted(
+                  {m.rcode for m in got.values()})))
     finally:
         u.resume()
         d.stop()
