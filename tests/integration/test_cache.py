@@ -240,5 +240,39 @@ def test_identical_queries_share_a_request():
         u.stop()
 
 
+@lab.timeout(40)
+def test_fallback_answer_not_served_once_doh_is_back():
+    """encrypted-preferred: with DoH down, the fallback's answer is cached
+    and served again; once DoH is back, the name goes to DoH."""
+    u = lab.Unbound("unbound-prov", plain=False).start()
+    sink = lab.Sink()
+    try:
+        d = lab.Dohstub({"mode": "encrypted-preferred", "upstream": u.url,
+                         "resolve": u.resolve,
+                         "ca-file": lab.certs().ca_pem,
+                         "fallback": sink.addr, "bootstrap": sink.addr},
+                        name="dohstub-prov", cache=True).start()
+        name = lab.unique_name("prov")
+        u.stop()
+        m = d.udp(name)
+        check(lab.source(m) == "fallback", "DoH down: %s" % lab.source(m))
+        n = sink.total
+        m = d.udp(name)
+        check(lab.source(m) == "fallback" and sink.total == n,
+              "DoH still down: the fallback's answer from the cache "
+              "(%s, sink %d -> %d)" % (lab.source(m), n, sink.total))
+        u.start()
+        lab.wait_for(lambda: lab.source(d.udp(lab.unique_name("back"))) ==
+                     "doh", 8, interval=0.25, what="DoH answers again")
+        m = d.udp(name)
+        check(lab.source(m) == "doh", "DoH back: the name answered by %s"
+              % lab.source(m))
+        d.stop()
+    finally:
+        sink.close()
+        if u.running():
+            u.stop()
+
+
 if __name__ == "__main__":
     lab.main(globals())
