@@ -790,15 +790,21 @@ set_serve_stale_timeout(struct config *cfg, const char *v, char *reason,
 }
 
 static int
-set_prefetch(struct config *cfg, const char *v, char *reason, size_t len)
+config_bool(const char *v, int *out, char *reason, size_t len)
 {
 	size_t i;
 
 	if (config_choice(v, config_bool_names, nitems(config_bool_names), &i,
 	    reason, len) == -1)
 		return -1;
-	cfg->prefetch = (int)i;
+	*out = (int)i;
 	return 0;
+}
+
+static int
+set_prefetch(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	return config_bool(v, &cfg->prefetch, reason, len);
 }
 
 static int
@@ -829,13 +835,7 @@ set_log_level(struct config *cfg, const char *v, char *reason, size_t len)
 static int
 set_syslog(struct config *cfg, const char *v, char *reason, size_t len)
 {
-	size_t i;
-
-	if (config_choice(v, config_bool_names, nitems(config_bool_names), &i,
-	    reason, len) == -1)
-		return -1;
-	cfg->syslog = (int)i;
-	return 0;
+	return config_bool(v, &cfg->syslog, reason, len);
 }
 
 static int

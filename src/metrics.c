@@ -121,6 +121,15 @@ metrics_upstreams(struct evbuffer *b, const struct proxy *px)
 	}
 }
 
+/* A family with one unlabelled value. */
+static void
+metrics_one(struct evbuffer *b, const char *name, const char *type,
+    const char *help, uint64_t v)
+{
+	metrics_family(b, name, type, help);
+	metrics_u64(b, name, NULL, NULL, v);
+}
+
 /* Hits and misses always (0 without a cache); the rest with one. */
 static void
 metrics_cache(struct evbuffer *b, const struct proxy *px)
@@ -134,32 +143,29 @@ metrics_cache(struct evbuffer *b, const struct proxy *px)
 	    s->cache_hits);
 	metrics_u64(b, "dohstub_cache_lookups_total", "result", "miss",
 	    s->cache_misses);
-	metrics_family(b, "dohstub_cache_stale_answers_total", "counter",
-	    "Expired cache entries served (serve-stale, RFC 8767).");
-	metrics_u64(b, "dohstub_cache_stale_answers_total", NULL, NULL,
+	metrics_one(b, "dohstub_cache_stale_answers_total", "counter",
+	    "Expired cache entries served (serve-stale, RFC 8767).",
 	    s->stale_answers);
-	metrics_family(b, "dohstub_cache_prefetches_total", "counter",
-	    "Background refreshes of cache entries about to expire.");
-	metrics_u64(b, "dohstub_cache_prefetches_total", NULL, NULL,
+	metrics_one(b, "dohstub_cache_prefetches_total", "counter",
+	    "Background refreshes of cache entries about to expire.",
 	    s->prefetches);
-	metrics_family(b, "dohstub_coalesced_total", "counter",
-	    "Queries that waited on an identical query's upstream request.");
-	metrics_u64(b, "dohstub_coalesced_total", NULL, NULL, s->coalesced);
+	metrics_one(b, "dohstub_coalesced_total", "counter",
+	    "Queries that waited on an identical query's upstream request.",
+	    s->coalesced);
 	if (c == NULL)
 		return;
-	metrics_family(b, "dohstub_cache_evictions_total", "counter",
-	    "Cache entries evicted to make room.");
-	metrics_u64(b, "dohstub_cache_evictions_total", NULL, NULL,
+	metrics_one(b, "dohstub_cache_evictions_total", "counter",
+	    "Cache entries evicted to make room.",
 	    c->evicted);
-	metrics_family(b, "dohstub_cache_entries", "gauge",
-	    "Answers in the cache.");
-	metrics_u64(b, "dohstub_cache_entries", NULL, NULL, c->entries);
-	metrics_family(b, "dohstub_cache_bytes", "gauge",
-	    "Bytes the cache holds, its overhead included.");
-	metrics_u64(b, "dohstub_cache_bytes", NULL, NULL, c->bytes);
-	metrics_family(b, "dohstub_cache_max_bytes", "gauge",
-	    "The cache's bound (cache-size).");
-	metrics_u64(b, "dohstub_cache_max_bytes", NULL, NULL, c->max_bytes);
+	metrics_one(b, "dohstub_cache_entries", "gauge",
+	    "Answers in the cache.",
+	    c->entries);
+	metrics_one(b, "dohstub_cache_bytes", "gauge",
+	    "Bytes the cache holds, its overhead included.",
+	    c->bytes);
+	metrics_one(b, "dohstub_cache_max_bytes", "gauge",
+	    "The cache's bound (cache-size).",
+	    c->max_bytes);
 }
 
 static void
@@ -205,15 +211,15 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 
 	metrics_cache(b, px);
 
-	metrics_family(b, "dohstub_dropped_total", "counter",
-	    "Messages ignored because they were not queries.");
-	metrics_u64(b, "dohstub_dropped_total", NULL, NULL, s->dropped);
-	metrics_family(b, "dohstub_over_limit_total", "counter",
-	    "Queries refused with SERVFAIL because max-pending was reached.");
-	metrics_u64(b, "dohstub_over_limit_total", NULL, NULL, s->over_limit);
-	metrics_family(b, "dohstub_truncated_total", "counter",
-	    "UDP answers cut to fit and sent with TC=1.");
-	metrics_u64(b, "dohstub_truncated_total", NULL, NULL, s->truncated);
+	metrics_one(b, "dohstub_dropped_total", "counter",
+	    "Messages ignored because they were not queries.",
+	    s->dropped);
+	metrics_one(b, "dohstub_over_limit_total", "counter",
+	    "Queries refused with SERVFAIL because max-pending was reached.",
+	    s->over_limit);
+	metrics_one(b, "dohstub_truncated_total", "counter",
+	    "UDP answers cut to fit and sent with TC=1.",
+	    s->truncated);
 
 	/* DOH_OK counted as an error means the answer did not match. */
 	metrics_family(b, "dohstub_upstream_errors_total", "counter",
@@ -223,24 +229,21 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 		metrics_u64(b, "dohstub_upstream_errors_total", "kind", kind,
 		    s->doh_error_kinds[i]);
 	}
-	metrics_family(b, "dohstub_fallback_activations_total", "counter",
-	    "Times DoH went down and plain DNS took over.");
-	metrics_u64(b, "dohstub_fallback_activations_total", NULL, NULL,
+	metrics_one(b, "dohstub_fallback_activations_total", "counter",
+	    "Times DoH went down and plain DNS took over.",
 	    s->fallback_activations);
 
 	metrics_histogram(b, s);
 	metrics_upstreams(b, px);
 
-	metrics_family(b, "dohstub_tcp_connections", "gauge",
-	    "Open TCP client connections.");
-	metrics_u64(b, "dohstub_tcp_connections", NULL, NULL,
+	metrics_one(b, "dohstub_tcp_connections", "gauge",
+	    "Open TCP client connections.",
 	    proxy_tcp_clients(px));
-	metrics_family(b, "dohstub_pending_queries", "gauge",
-	    "Client queries waiting for an answer.");
-	metrics_u64(b, "dohstub_pending_queries", NULL, NULL, s->pending);
-	metrics_family(b, "dohstub_healthy", "gauge",
-	    "1 while /health answers 200.");
-	metrics_u64(b, "dohstub_healthy", NULL, NULL,
+	metrics_one(b, "dohstub_pending_queries", "gauge",
+	    "Client queries waiting for an answer.",
+	    s->pending);
+	metrics_one(b, "dohstub_healthy", "gauge",
+	    "1 while /health answers 200.",
 	    proxy_unhealthy(px) == NULL);
 }
 
