@@ -40,7 +40,7 @@ enum cache_verdict {
 	CACHE_STORED,
 	CACHE_OFF,		/* the cache has no room at all */
 	CACHE_NOT_CACHEABLE,	/* rcode, TC, no SOA for a negative answer */
-	CACHE_TTL_ZERO,		/* a TTL of 0 (after clamping) */
+	CACHE_TTL_ZERO,		/* a record with TTL 0, or 0 after the caps */
 	CACHE_MALFORMED,	/* does not parse (never for checked answers) */
 	CACHE_TOO_BIG,		/* larger than the cache could ever hold */
 	CACHE_NOMEM,
