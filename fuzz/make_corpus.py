@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write the seed corpora for the dnsmsg fuzz targets (query, answer,
-tcpframe, name) and the cache's (cache).
+tcpframe, name), the cache's (cache) and local's (local).
 
 Usage: fuzz/make_corpus.py [corpus-dir]   (default: fuzz/corpus beside this)
 
@@ -279,6 +279,42 @@ def caches():
     return c
 
 
+def locals_():
+    """Seeds for fuzz_local: names answered on the host, policy cases."""
+    v6 = "1." + "0." * 31 + "ip6.arpa."
+    q = {}
+    q["localhost_a"] = query("localhost.")
+    q["localhost_aaaa_edns"] = query("Foo.LocalHost.", AAAA, edns=1232,
+                                     do=True)
+    q["localhost_any"] = query("localhost.", 255)
+    q["localhost_soa"] = query("localhost.", 6)
+    q["ptr_v4_loopback"] = query("1.0.0.127.in-addr.arpa.", 12)
+    q["ptr_v4_ent"] = query("0.0.127.in-addr.arpa.", 12, edns=512)
+    q["ptr_v6_loopback"] = query(v6, 12)
+    q["ptr_rfc1918"] = query("1.1.168.192.in-addr.arpa.", 12)
+    q["ptr_172_31"] = query("9.9.31.172.in-addr.arpa.", 12)
+    q["ptr_ula"] = query("1.0.0.d.f.ip6.arpa.", 12)
+    q["ptr_linklocal"] = query("0.b.e.f.ip6.arpa.", 12)
+    q["local_a"] = query("printer.local.")
+    q["local_exempt"] = query("nas.LAB.local.")
+    q["onion"] = query("x.onion.", edns=1232)
+    q["invalid_apex_ns"] = query("invalid.", 2)
+    q["home_arpa"] = query("router.home.arpa.")
+    q["resolver_arpa_svcb"] = query("_dns.resolver.arpa.", 64)
+    q["notlocalhost"] = query("notlocalhost.")
+    q["xlocal"] = query("xlocal.")
+    q["axfr"] = query("example.com.", 252)
+    q["ixfr"] = query("example.com.", 251)
+    q["tsig"] = query("example.com.", 250, edns=1232)
+    q["meta_128"] = query("example.com.", 128)
+    q["chaos_txt"] = header(0x4242, RD) + question("version.bind.", TXT, 3)
+    q["class_none"] = header(0x4343, RD) + question("localhost.", A, 254)
+    q["class_any"] = header(0x4444, RD) + question("localhost.", A, 255)
+    q["long_name_localhost"] = query(("a" * 63 + ".") * 3 + "a" * 51 +
+                                     ".localhost.", A, edns=4096)
+    return q
+
+
 def write(dirname, seeds):
     os.makedirs(dirname, exist_ok=True)
     for fname, data in seeds.items():
@@ -294,6 +330,7 @@ def main():
     write(os.path.join(top, "tcpframe"), tcpframes())
     write(os.path.join(top, "name"), names())
     write(os.path.join(top, "cache"), caches())
+    write(os.path.join(top, "local"), locals_())
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@
 
 #include "dohstub/addr.h"
 #include "dohstub/config.h"
+#include "dohstub/dnsmsg.h"
 #include "dohstub/log.h"
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
@@ -598,6 +599,33 @@ clear_upstream(struct config *cfg)
 }
 
 static int
+set_local_zone_exempt(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	struct config_zone *z;
+
+	if (cfg->nlocal_exempt >= CONFIG_MAX_EXEMPT) {
+		config_errf(reason, len, "too many (at most %d)",
+		    CONFIG_MAX_EXEMPT);
+		return -1;
+	}
+	z = &cfg->local_exempt[cfg->nlocal_exempt];
+	if ((z->len = dnsmsg_name_from_text(v, z->name, sizeof(z->name))) ==
+	    0) {
+		config_errf(reason, len, "\"%s\" is not a domain name", v);
+		return -1;
+	}
+	cfg->nlocal_exempt++;
+	return 0;
+}
+
+static void
+clear_local_zone_exempt(struct config *cfg)
+{
+	cfg->nlocal_exempt = 0;
+}
+
+static int
 set_resolve(struct config *cfg, const char *v, char *reason, size_t len)
 {
 	if (cfg->nresolve >= CONFIG_MAX_RESOLVE) {
@@ -876,6 +904,8 @@ static const struct config_setting config_settings[] = {
 	{ "bootstrap",		set_bootstrap,		clear_bootstrap },
 	{ "bootstrap-min-ttl",	set_bootstrap_min_ttl,	NULL },
 	{ "fallback",		set_fallback,		clear_fallback },
+	{ "local-zone-exempt",	set_local_zone_exempt,
+				clear_local_zone_exempt },
 	{ "ca-file",		set_ca_file,		NULL },
 	{ "method",		set_method,		NULL },
 	{ "tls-min-version",	set_tls_min_version,	NULL },
@@ -1521,7 +1551,7 @@ void
 config_print(const struct config *cfg, FILE *fp)
 {
 	const struct config_resolve *r;
-	char a[ADDR_STRLEN], d[CONFIG_DURSTRLEN];
+	char a[ADDR_STRLEN], d[CONFIG_DURSTRLEN], name[DNS_MAX_NAME_TEXT];
 	const char *tls = "?";
 	size_t i, j;
 	int v6;
@@ -1550,6 +1580,13 @@ config_print(const struct config *cfg, FILE *fp)
 	config_fmt_duration(cfg->bootstrap_min_ttl_ms, d, sizeof(d));
 	fprintf(fp, "bootstrap-min-ttl %s\n", d);
 	config_print_addrs(fp, "fallback", cfg->fallback, cfg->nfallback);
+	if (cfg->nlocal_exempt == 0)
+		fprintf(fp, "# local-zone-exempt: none\n");
+	for (i = 0; i < cfg->nlocal_exempt; i++) {
+		dnsmsg_name_to_text(cfg->local_exempt[i].name,
+		    cfg->local_exempt[i].len, name, sizeof(name), 0);
+		fprintf(fp, "local-zone-exempt %s\n", name);
+	}
 	if (cfg->ca_file != NULL)
 		config_print_value(fp, "ca-file", cfg->ca_file);
 	else

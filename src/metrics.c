@@ -193,7 +193,9 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	metrics_u64(b, "dohstub_answers_total", "path", "cache",
 	    s->cache_hits);
 	metrics_u64(b, "dohstub_answers_total", "path", "local",
-	    s->servfail + s->formerr + s->notimp);
+	    s->servfail + s->formerr + s->notimp + s->policy);
+	metrics_u64(b, "dohstub_answers_total", "path", "local_zone",
+	    s->answered_local);
 
 	metrics_family(b, "dohstub_responses_total", "counter",
 	    "Answers sent to clients, by response code.");

@@ -45,6 +45,7 @@
 #include "dohstub/dnsmsg.h"
 #include "dohstub/doh.h"
 #include "dohstub/listen.h"
+#include "dohstub/local.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
 #include "dohstub/proxy.h"
@@ -626,6 +627,33 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 	return 1;
 }
 
+/*
+ * Answer qi on the host if it is a local name or against query policy
+ * (local.h): such a query never goes upstream.  1 if answered.
+ */
+static int
+proxy_local(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi)
+{
+	enum local_verdict v;
+	size_t n;
+
+	if ((v = local_answer(qi, px->cfg, px->buf, sizeof(px->buf), &n)) ==
+	    LOCAL_FORWARD)
+		return 0;
+	if (v == LOCAL_ZONE)
+		px->stats.answered_local++;
+	else
+		px->stats.policy++;
+	/* At most 512 bytes: no UDP limit to apply. */
+	if (n > 0) {
+		px->stats.rcodes[dnsmsg_rcode(px->buf)]++;
+		peer->ops->respond(peer, px->buf, n);
+	}
+	peer->ops->release(peer);
+	return 1;
+}
+
 static void
 proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
     void *arg)
@@ -666,6 +694,8 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		peer->ops->release(peer);
 		return;
 	}
+	if (proxy_local(px, peer, &qi))
+		return;
 	hash = key_hash(&qi);
 	if (px->cache != NULL && proxy_cache_hit(px, peer, msg, &qi, hash))
 		return;
@@ -973,7 +1003,7 @@ proxy_log_stats(const struct proxy *px)
 	    "dropped=%llu over_limit=%llu truncated=%llu doh_errors=%llu "
 	    "fallback_activations=%llu pending=%llu cache_hits=%llu "
 	    "cache_misses=%llu stale_answers=%llu prefetches=%llu "
-	    "coalesced=%llu",
+	    "coalesced=%llu answered_local=%llu policy=%llu",
 	    (unsigned long long)s->queries_udp,
 	    (unsigned long long)s->queries_tcp,
 	    (unsigned long long)s->answered_doh,
@@ -989,7 +1019,9 @@ proxy_log_stats(const struct proxy *px)
 	    (unsigned long long)s->cache_misses,
 	    (unsigned long long)s->stale_answers,
 	    (unsigned long long)s->prefetches,
-	    (unsigned long long)s->coalesced);
+	    (unsigned long long)s->coalesced,
+	    (unsigned long long)s->answered_local,
+	    (unsigned long long)s->policy);
 }
 
 void

@@ -840,6 +840,7 @@ test_env(void)
 		    "https://192.0.2.1/q",
 		"DOHSTUB_RESOLVE=a.example:443:192.0.2.1,2001:db8::1, "
 		    "b.example:8443:[2001:db8::2],192.0.2.3",
+		"DOHSTUB_LOCAL_ZONE_EXEMPT=home.arpa, 10.in-addr.arpa.",
 		"DOHSTUB_TCP_IDLE_TIMEOUT=5s",
 		"DOHSTUB_TLS_MIN_VERSION=1.2",
 		"DOHSTUB_USER=a,b",
@@ -862,6 +863,8 @@ test_env(void)
 	CHECK_EQ(cfg.resolve[1].naddrs, 2);
 	CHECK_STR(addr_str(&cfg.resolve[1].addrs[1], buf, sizeof(buf)),
 	    "192.0.2.3:8443");
+	CHECK_EQ(cfg.nlocal_exempt, 2);
+	CHECK_EQ(cfg.local_exempt[1].len, 17);	/* 10.in-addr.arpa. */
 	CHECK_EQ(cfg.tcp_idle_timeout_ms, 5000);
 	CHECK_EQ(cfg.tls_min_version, TLS1_2_VERSION);
 	CHECK_STR(cfg.user, "a,b");	/* not a list: commas are kept */
@@ -1171,6 +1174,7 @@ test_print(void)
 	    "# bootstrap: none\n"
 	    "bootstrap-min-ttl 30s\n"
 	    "fallback 192.0.2.53:5353\n"
+	    "# local-zone-exempt: none\n"
 	    "ca-file \"/nonexistent/my ca.pem\"\n"
 	    "method post\n"
 	    "tls-min-version 1.3\n"

@@ -381,6 +381,86 @@ test_bad_queries(void)
 	stop();
 }
 
+/* q with its class set to qclass. */
+static void
+set_class(struct msg *q, uint16_t qclass)
+{
+	size_t off = 12;
+
+	while (q->buf[off] != 0)
+		off += 1 + q->buf[off];
+	wr16(q->buf + off + 3, qclass);
+}
+
+/*
+ * Local names and query policy are answered on the host, in every mode,
+ * with nothing sent upstream; an exempt zone is forwarded.
+ */
+static void
+test_local(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+
+	start(ENC_PREF "local-zone-exempt lab.home.arpa\n");
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x0a0a, "LocalHost", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x0a0a, DNS_RCODE_NOERROR));
+	CHECK(echoes(&p, &q));
+	CHECK((rd16(p.answer + 2) & 0x0400) != 0);	/* AA */
+	CHECK_EQ(rd16(p.answer + 6), 1);
+	CHECK_EQ(rd16(p.answer + 10), 1);		/* our OPT */
+	CHECK(p.len >= 4 && memcmp(p.answer + p.len - 11 - 4,
+	    "\177\0\0\1", 4) == 0);
+
+	fake_peer_init(&p, LISTEN_TCP);
+	query(&q, 0x0b0b, "printer.local", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x0b0b, DNS_RCODE_NXDOMAIN));
+	CHECK_EQ(rd16(p.answer + 8), 1);		/* the SOA */
+	CHECK_EQ(st->answered_local, 2);
+	CHECK_EQ(st->rcodes[DNS_RCODE_NXDOMAIN], 1);
+
+	fake_peer_init(&p, LISTEN_TCP);
+	query(&q, 0x0c0c, "example.com", 252, 0, 0);	/* AXFR */
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x0c0c, DNS_RCODE_REFUSED));
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x0d0d, "example.com", 251, 0, 0);	/* IXFR */
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x0d0d, DNS_RCODE_REFUSED));
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x0e0e, "example.com", 250, 0, 0);	/* TSIG */
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x0e0e, DNS_RCODE_FORMERR));
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x0f0f, "version.bind", 16, 0, 0);
+	set_class(&q, 3);				/* CH */
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x0f0f, DNS_RCODE_REFUSED));
+	CHECK(echoes(&p, &q));
+	CHECK_EQ(st->policy, 4);
+	CHECK_EQ(st->rcodes[DNS_RCODE_REFUSED], 3);
+	CHECK_EQ(fake.ndoh, 0);
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(st->pending, 0);
+
+	/* The exempt zone goes to DoH. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x1010, "nas.lab.home.arpa", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK(sent(&fake.doh[0], &q));
+	CHECK_EQ(p.responses, 0);
+	answer(&q, 0, "nas.lab.home.arpa", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, q.buf, q.len);
+	CHECK(got(&p, 0x1010, DNS_RCODE_NOERROR));
+	CHECK_EQ(st->answered_doh, 1);
+	CHECK_EQ(st->answered_local, 2);
+	stop();
+}
+
 /*
  * encrypted-only: whatever DoH does wrong, the next upstream and then
  * SERVFAIL; nothing ever goes out as plain DNS.
@@ -1099,6 +1179,7 @@ main(void)
 	test_cache();
 	test_coalesce();
 	test_stale_prefetch();
+	test_local();
 	event_base_free(base);
 	return check_summary();
 }

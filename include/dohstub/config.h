@@ -8,8 +8,9 @@
  *						 a list is comma-separated)
  *
  * Precedence: flag > environment > file > default.  For a list setting
- * (listen, upstream, resolve, bootstrap, fallback) a source that sets it
- * replaces what lower sources set; repeating it within a source appends.
+ * (listen, upstream, resolve, bootstrap, fallback, local-zone-exempt) a
+ * source that sets it replaces what lower sources set; repeating it
+ * within a source appends.
  *
  * A struct config is filled once at start-up and read-only after that.
  * Every error message names where the value came from ("FILE:LINE",
@@ -29,8 +30,9 @@
 #define CONFIG_MAX_UPSTREAM	8
 #define CONFIG_MAX_RESOLVE	8
 #define CONFIG_MAX_SERVERS	8	/* bootstrap, fallback */
+#define CONFIG_MAX_EXEMPT	16	/* local-zone-exempt */
 #define CONFIG_ERRLEN		512
-#define CONFIG_NKEYS		32	/* room for every setting's source */
+#define CONFIG_NKEYS		48	/* room for every setting's source */
 #define CONFIG_KEYLEN		63	/* longer is no setting's name */
 
 enum config_mode {
@@ -64,6 +66,12 @@ struct config_resolve {
 	size_t			 naddrs;
 };
 
+/* A zone name in uncompressed wire form. */
+struct config_zone {
+	uint8_t			name[255];	/* DNS_MAX_NAME */
+	size_t			len;
+};
+
 struct config {
 	struct addr		listen[CONFIG_MAX_LISTEN];
 	size_t			nlisten;
@@ -76,6 +84,9 @@ struct config {
 	size_t			nbootstrap;
 	struct addr		fallback[CONFIG_MAX_SERVERS];	/* port 53 default */
 	size_t			nfallback;
+	/* Zones forwarded although local.c would answer them. */
+	struct config_zone	local_exempt[CONFIG_MAX_EXEMPT];
+	size_t			nlocal_exempt;
 	char			*ca_file;	/* NULL: system store */
 	enum config_method	method;
 	int			tls_min_version; /* TLS1_3_VERSION or TLS1_2_VERSION */

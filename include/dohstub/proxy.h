@@ -31,6 +31,7 @@ struct proxy_stats {
 	uint64_t	queries_tcp;
 	uint64_t	answered_doh;
 	uint64_t	answered_fallback;
+	uint64_t	answered_local;	/* from a local zone (local.h) */
 	uint64_t	cache_hits;	/* answered from the cache */
 	uint64_t	cache_misses;	/* looked up, not there */
 	uint64_t	stale_answers;	/* expired entries served (RFC 8767) */
@@ -40,6 +41,7 @@ struct proxy_stats {
 	uint64_t	dropped;	/* not a query */
 	uint64_t	formerr;
 	uint64_t	notimp;
+	uint64_t	policy;		/* refused by query policy (local.h) */
 	uint64_t	servfail;	/* every SERVFAIL we made ourselves */
 	uint64_t	over_limit;	/* refused by max-pending */
 	uint64_t	truncated;	/* sent with TC=1 */
