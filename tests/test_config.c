@@ -1190,6 +1190,7 @@ test_print(void)
 	    "max-pending 1024\n"
 	    "max-tcp-clients 256\n"
 	    "edns-udp-size 1232\n"
+	    "padding-block 128\n"
 	    "udp-rcvbuf 1m\n"
 	    "cache-size 4m\n"
 	    "cache-min-ttl 0s\n"
