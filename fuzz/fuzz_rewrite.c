@@ -1,5 +1,6 @@
 /*
- * Fuzz dnsmsg_make_upstream_query() and dnsmsg_rewrite_answer().
+ * Fuzz dnsmsg_make_upstream_query(), dnsmsg_rewrite_answer() and
+ * dnsmsg_add_ede().
  * Input: one byte n, n bytes of client query, then an upstream answer
  * (the answer target's format, so its seeds serve here too).
  */
@@ -55,10 +56,23 @@ fuzz_rewrite(const uint8_t *ans, size_t len, const struct dns_query_info *qi,
 		/* A usable answer stays usable. */
 		if (usable && dnsmsg_check_answer(out, n, qi) != 0)
 			abort();
-		/* Exactly fitting works, one byte less does not. */
-		if (dnsmsg_rewrite_answer(ans, len, out, n, qi, 1232, ede,
-		    text) != n || dnsmsg_rewrite_answer(ans, len, out, n - 1,
-		    qi, 1232, ede, text) != 0)
+		/* One byte less does not fit (and leaves out spoilt),
+		 * exactly fitting does. */
+		if (dnsmsg_rewrite_answer(ans, len, out, n - 1, qi, 1232, ede,
+		    text) != 0 || dnsmsg_rewrite_answer(ans, len, out, n, qi,
+		    1232, ede, text) != n)
+			abort();
+		/* Our OPT is last: an EDE can always be added to it. */
+		if (qi->has_edns && (dnsmsg_add_ede(out, n, cap, 3, NULL) !=
+		    n + 6 || (usable && dnsmsg_check_answer(out, n + 6,
+		    qi) != 0)))
+			abort();
+	}
+	/* On the upstream's own bytes: never past cap, never shorter. */
+	if (len <= cap) {
+		memcpy(out, ans, len);
+		n = dnsmsg_add_ede(out, len, cap, 0, "x");
+		if (n != 0 && n != len + 7)
 			abort();
 	}
 	free(out);

@@ -702,6 +702,61 @@ dnsmsg_rewrite_answer(const uint8_t *msg, size_t len, uint8_t *out,
 		if (ede_code >= 0)
 			dnsmsg_wr_ede(&w, opt, ede_code, ede_text);
 	}
+	if (dnsmsg_wr_finish(&w) == 0)
+		return 0;
+	/*
+	 * A pointer into the question's label bytes reads them differently
+	 * once the case is the client's (only in an answer to another
+	 * question, which dnsmsg_check_answer() refuses): read it again.
+	 */
+	dnsmsg_rd_init(&r, out, w.len);
+	if (dnsmsg_rd_header(&r, &h) == -1 ||
+	    dnsmsg_rd_name(&r, NULL, NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		return 0;
+	count = (uint32_t)h.count[DNS_SEC_ANSWER] +
+	    h.count[DNS_SEC_AUTHORITY] + h.count[DNS_SEC_ADDITIONAL];
+	for (i = 0; i < count; i++)
+		if (rd_rr(&r, &rr) == -1)
+			return 0;
+	return w.len;
+}
+
+size_t
+dnsmsg_add_ede(uint8_t *msg, size_t len, size_t cap, int code,
+    const char *text)
+{
+	struct dnsmsg_rd r;
+	struct dnsmsg_wr w;
+	struct dns_header h;
+	struct rr rr;
+	uint32_t i, count;
+	size_t start = 0;
+	int is_opt = 0;
+
+	if (msg == NULL || len > cap)
+		return 0;
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1)
+		return 0;
+	for (i = 0; i < h.count[DNS_SEC_QUESTION]; i++)
+		if (dnsmsg_rd_name(&r, NULL, NULL) == -1 ||
+		    dnsmsg_rd_skip(&r, 4) == -1)
+			return 0;
+	count = (uint32_t)h.count[DNS_SEC_ANSWER] +
+	    h.count[DNS_SEC_AUTHORITY] + h.count[DNS_SEC_ADDITIONAL];
+	for (i = 0; i < count; i++) {
+		start = r.off;
+		if (rd_rr(&r, &rr) == -1)
+			return 0;
+		is_opt = i >= count - h.count[DNS_SEC_ADDITIONAL] &&
+		    rr.type == DNS_TYPE_OPT;
+	}
+	if (!is_opt || r.off != len)
+		return 0;
+	/* The writer over the message as it is, to append to the OPT. */
+	dnsmsg_wr_init(&w, msg, cap);
+	w.len = len;
+	dnsmsg_wr_ede(&w, start, code, text);
 	return dnsmsg_wr_finish(&w);
 }
 

@@ -363,6 +363,25 @@ query_answer_followers(struct query *q, const uint8_t *msg, size_t len,
 }
 
 /*
+ * A cached answer in px->buf (n bytes) that came over plain DNS says so
+ * to a client that sent EDNS, as it did when it was first relayed.
+ */
+static size_t
+proxy_mark_plain(struct proxy *px, const struct dns_query_info *qi,
+    const struct cache_hit *hit, size_t n)
+{
+	size_t m;
+
+	if (hit->source != CACHE_SRC_PLAIN || !qi->has_edns)
+		return n;
+	if ((m = dnsmsg_add_ede(px->buf, n, sizeof(px->buf), DNS_EDE_OTHER,
+	    PROXY_PLAIN_TEXT)) == 0)
+		return n;
+	px->stats.ede[DNS_EDE_OTHER]++;
+	return m;
+}
+
+/*
  * An expired entry for q inside the serve-stale window (or a fresh one,
  * if another query has refreshed it meanwhile), to q's client and its
  * followers.  Returns 1 if there was one; q is not freed.
@@ -388,6 +407,7 @@ query_serve_stale(struct query *q)
 		    cfg->serve_stale_ms, 0, (uint16_t)cfg->edns_udp_size,
 		    px->buf, sizeof(px->buf), &hit)) == 0)
 			break;
+		n = proxy_mark_plain(px, &f->qi, &hit, n);
 		proxy_respond(px, f->peer, &f->qi, cfg->edns_udp_size, n,
 		    hit.stale ? &px->stats.stale_answers :
 		    &px->stats.cache_hits);
@@ -666,6 +686,7 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 		px->stats.cache_misses++;
 		return 0;
 	}
+	n = proxy_mark_plain(px, qi, &hit, n);
 	proxy_respond(px, peer, qi, cfg->edns_udp_size, n,
 	    &px->stats.cache_hits);
 	peer->ops->release(peer);

@@ -1290,6 +1290,44 @@ test_rewrite_answer(void)
 }
 
 static void
+test_add_ede(void)
+{
+	struct msg m;
+	size_t n, len, i;
+
+	/* An answer ending with an OPT: the option appended to it. */
+	header(&m, 1, QR, 1, 0, 0, 1);
+	name(&m, "a.");
+	put16(&m, 1);
+	put16(&m, 1);
+	put_opt(&m, 1232, 0);
+	len = m.len;
+	n = dnsmsg_add_ede(m.buf, len, sizeof(m.buf), 0, "ab");
+	CHECK_EQ(n, len + 8);
+	CHECK_EQ(rd16(m.buf + len - 2), 8);
+	CHECK_EQ(rd16(m.buf + len), DNS_OPT_EDE);
+	CHECK_EQ(rd16(m.buf + len + 2), 4);
+	CHECK_EQ(rd16(m.buf + len + 4), 0);
+	CHECK(memcmp(m.buf + len + 6, "ab", 2) == 0);
+	/* A second one after the first (RFC 8914 allows several). */
+	CHECK_EQ(dnsmsg_add_ede(m.buf, n, sizeof(m.buf), 3, NULL), n + 6);
+	CHECK_EQ(rd16(m.buf + len - 2), 14);
+	/* Too little room, or no OPT at the end: 0, nothing changed. */
+	header(&m, 1, QR, 1, 0, 0, 1);
+	name(&m, "a.");
+	put16(&m, 1);
+	put16(&m, 1);
+	put_opt(&m, 1232, 0);
+	for (i = 0; i < len + 8; i++)
+		CHECK_EQ(dnsmsg_add_ede(m.buf, len, i, 0, "ab"), 0);
+	CHECK_EQ(rd16(m.buf + len - 2), 0);
+	wr16(m.buf + 10, 0);
+	CHECK_EQ(dnsmsg_add_ede(m.buf, len - DNS_OPT_LEN, sizeof(m.buf), 0,
+	    NULL), 0);
+	CHECK_EQ(dnsmsg_add_ede(m.buf, len, sizeof(m.buf), 0, NULL), 0);
+}
+
+static void
 test_make_error_ede(void)
 {
 	struct dns_query_info qi;
@@ -1340,5 +1378,6 @@ main(void)
 	test_upstream_query();
 	test_rewrite_answer();
 	test_make_error_ede();
+	test_add_ede();
 	return check_summary();
 }

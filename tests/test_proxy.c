@@ -1344,6 +1344,38 @@ test_built_query_ede(void)
 	CHECK_STR(text, "answered over unencrypted DNS");
 	CHECK_EQ(st->ede[DNS_EDE_OTHER], 1);
 	stop();
+
+	/* The fallback's answer served again from the cache says so too;
+	 * a DoH answer from the cache does not. */
+	start(ENC_PREF_CACHE);
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xc201, "p.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.nplain, 1);
+	answer(&a, 0xbeef, "p.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_OTHER);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xc202, "p.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK(got(&p, 0xc202, DNS_RCODE_NOERROR));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_OTHER);
+	CHECK_STR(text, "answered over unencrypted DNS");
+	CHECK_EQ(st->ede[DNS_EDE_OTHER], 2);
+	fake_doh_set_state(fake.upstreams, 0, DOH_READY);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xc203, "d.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	answer(&a, 0, "d.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	fake_peer_init(&p, LISTEN_UDP);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK(got(&p, 0xc203, DNS_RCODE_NOERROR));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), -1);
+	stop();
 }
 
 int

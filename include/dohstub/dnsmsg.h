@@ -268,6 +268,15 @@ size_t	dnsmsg_rewrite_answer(const uint8_t *msg, size_t len, uint8_t *out,
 	    int ede_code, const char *ede_text);
 
 /*
+ * Append an Extended DNS Error (code, text as for dnsmsg_wr_ede()) to
+ * the answer in msg (len bytes, cap bytes of room), whose last record
+ * must be its OPT.  Returns the new length, or 0 (msg unchanged) if
+ * the message does not parse, does not end with an OPT, or cap is short.
+ */
+size_t	dnsmsg_add_ede(uint8_t *msg, size_t len, size_t cap, int code,
+	    const char *text);
+
+/*
  * The largest UDP answer the client of qi can take: 512 without EDNS,
  * otherwise its EDNS size clamped to [512, edns_max].
  */
