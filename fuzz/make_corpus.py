@@ -315,6 +315,25 @@ def locals_():
     return q
 
 
+def rewrites():
+    """The answer seeds, plus clients with options and padded answers."""
+    www = "www.example.com."
+    r = dict(answers())
+    ecs = struct.pack("!HHHBB", 8, 7, 1, 24, 0) + b"\xc0\0\2"
+    cookie = struct.pack("!HH", 10, 8) + b"c" * 8
+    qopts = (header(0x4242, RD | CD | 0x20, ar=1) + question("WwW.example.COM.") +
+             opt(4096, do=True, rdata=ecs + cookie))
+    pad = struct.pack("!HH", 12, 40) + b"\0" * 40
+    body = (header(0, QR | RD | RA | CD, an=1, ar=2) + question(www) +
+            rr(ptr(QNAME), A, b"\xc0\0\2\1") + opt(1232, rdata=pad) +
+            rr(b"\0", 250, b"", ttl=0, rclass=255))
+    r["options_padded"] = answer_to(qopts, body)
+    r["no_edns_padded"] = answer_to(query(www), body)
+    r["badvers"] = answer_to(qopts, header(0, QR | RA, ar=1) + question(www) +
+                             rr(b"\0", OPT, b"", ttl=1 << 24, rclass=1232))
+    return r
+
+
 def write(dirname, seeds):
     os.makedirs(dirname, exist_ok=True)
     for fname, data in seeds.items():
@@ -327,6 +346,7 @@ def main():
     top = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus")
     write(os.path.join(top, "query"), queries())
     write(os.path.join(top, "answer"), answers())
+    write(os.path.join(top, "rewrite"), rewrites())
     write(os.path.join(top, "tcpframe"), tcpframes())
     write(os.path.join(top, "name"), names())
     write(os.path.join(top, "cache"), caches())

@@ -763,6 +763,14 @@ set_edns_udp_size(struct config *cfg, const char *v, char *reason,
 	return config_number(v, 512, 4096, &cfg->edns_udp_size, reason, len);
 }
 
+/* 512: a padded query always fits a pooled query object (proxy.c). */
+static int
+set_padding_block(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	return config_number(v, 0, 512, &cfg->padding_block, reason, len);
+}
+
 static int
 set_cache_size(struct config *cfg, const char *v, char *reason, size_t len)
 {
@@ -915,6 +923,7 @@ static const struct config_setting config_settings[] = {
 	{ "max-pending",	set_max_pending,	NULL },
 	{ "max-tcp-clients",	set_max_tcp_clients,	NULL },
 	{ "edns-udp-size",	set_edns_udp_size,	NULL },
+	{ "padding-block",	set_padding_block,	NULL },
 	{ "udp-rcvbuf",		set_udp_rcvbuf,		NULL },
 	{ "cache-size",		set_cache_size,		NULL },
 	{ "cache-min-ttl",	set_cache_min_ttl,	NULL },
@@ -995,6 +1004,7 @@ config_defaults(struct config *cfg)
 	cfg->max_tcp_clients = 256;
 	cfg->tcp_idle_timeout_ms = 10000;
 	cfg->edns_udp_size = 1232;
+	cfg->padding_block = 128;	/* RFC 8467 4.1 */
 	cfg->udp_rcvbuf = 1024 * 1024;
 	cfg->cache_size = 4 * 1024 * 1024;
 	cfg->cache_min_ttl_ms = 0;
@@ -1606,6 +1616,7 @@ config_print(const struct config *cfg, FILE *fp)
 	fprintf(fp, "max-pending %u\n", cfg->max_pending);
 	fprintf(fp, "max-tcp-clients %u\n", cfg->max_tcp_clients);
 	fprintf(fp, "edns-udp-size %u\n", cfg->edns_udp_size);
+	fprintf(fp, "padding-block %u\n", cfg->padding_block);
 	config_fmt_size(cfg->udp_rcvbuf, d, sizeof(d));
 	fprintf(fp, "udp-rcvbuf %s\n", d);
 	config_fmt_size(cfg->cache_size, d, sizeof(d));

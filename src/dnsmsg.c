@@ -532,10 +532,46 @@ dnsmsg_check_answer(const uint8_t *msg, size_t len,
 	return 0;
 }
 
+void
+dnsmsg_wr_ede(struct dnsmsg_wr *w, size_t opt, int code, const char *text)
+{
+	struct dnsmsg_rd r;
+	uint16_t rdlen;
+	size_t tlen = text != NULL ? strlen(text) : 0;
+
+	if (w->err)
+		return;
+	dnsmsg_rd_init(&r, w->buf, w->len);
+	if (code < 0 || code > UINT16_MAX || opt + DNS_OPT_LEN > w->len ||
+	    dnsmsg_rd_skip(&r, opt + DNS_OPT_LEN - 2) == -1 ||
+	    dnsmsg_rd_u16(&r, &rdlen) == -1 ||
+	    (size_t)rdlen + 6 + tlen > UINT16_MAX) {
+		w->err = 1;
+		return;
+	}
+	if (!wr_room(w, 6 + tlen))
+		return;
+	dnsmsg_wr_set16(w, opt + DNS_OPT_LEN - 2,
+	    (uint16_t)(rdlen + 6 + tlen));
+	dnsmsg_wr_u16(w, DNS_OPT_EDE);
+	dnsmsg_wr_u16(w, (uint16_t)(2 + tlen));
+	dnsmsg_wr_u16(w, (uint16_t)code);
+	dnsmsg_wr_bytes(w, text, tlen);
+}
+
 size_t
 dnsmsg_make_error(uint8_t *out, size_t cap, const struct dns_query_info *qi,
     int rcode)
 {
+	return dnsmsg_make_error_ede(out, cap, qi, rcode, -1, NULL);
+}
+
+size_t
+dnsmsg_make_error_ede(uint8_t *out, size_t cap,
+    const struct dns_query_info *qi, int rcode, int ede_code,
+    const char *ede_text)
+{
+	size_t opt;
 	struct dnsmsg_wr w;
 	struct dns_header h;
 
@@ -553,8 +589,12 @@ dnsmsg_make_error(uint8_t *out, size_t cap, const struct dns_query_info *qi,
 		dnsmsg_wr_u16(&w, qi->qclass);
 	}
 	/* Our own OPT record: the EDNS size we offer, the client's DO. */
-	if (qi->has_edns)
+	if (qi->has_edns) {
+		opt = w.len;
 		dnsmsg_wr_opt(&w, DNS_EDNS_DEFAULT_MAX, qi->edns_do, 0);
+		if (ede_code >= 0)
+			dnsmsg_wr_ede(&w, opt, ede_code, ede_text);
+	}
 	return dnsmsg_wr_finish(&w);
 }
 
@@ -577,6 +617,146 @@ dnsmsg_make_query(uint8_t *out, size_t cap, const uint8_t *qname,
 	dnsmsg_wr_u16(&w, qclass);
 	if (edns_size != 0)
 		dnsmsg_wr_opt(&w, edns_size, do_bit, pad_block);
+	return dnsmsg_wr_finish(&w);
+}
+
+size_t
+dnsmsg_make_upstream_query(uint8_t *out, size_t cap,
+    const struct dns_query_info *qi, uint16_t edns_size, unsigned pad_block)
+{
+	if (qi->qname_len == 0 || edns_size == 0)
+		return 0;
+	return dnsmsg_make_query(out, cap, qi->qname, qi->qname_len,
+	    qi->qtype, qi->qclass, qi->flags & (DNS_FLAG_RD | DNS_FLAG_CD),
+	    edns_size, qi->edns_do, pad_block);
+}
+
+/*
+ * Everything before the answer's first OPT record is kept byte for byte
+ * (only the header and the question name are rewritten, in place), so
+ * compression pointers, which only point backwards, stay valid; the OPT
+ * and whatever follows it (a TSIG, say: of no use to the client) go.
+ */
+size_t
+dnsmsg_rewrite_answer(const uint8_t *msg, size_t len, uint8_t *out,
+    size_t cap, const struct dns_query_info *qi, uint16_t edns_size,
+    int ede_code, const char *ede_text)
+{
+	struct dnsmsg_rd r;
+	struct dnsmsg_wr w;
+	struct dns_header h;
+	struct rr rr;
+	uint32_t i, count, before;
+	uint16_t arcount = 0;
+	size_t keep, nlen, start, opt;
+	uint8_t ext_rcode = 0;
+
+	if (msg == NULL || qi->qname_len == 0)
+		return 0;
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1 || h.count[DNS_SEC_QUESTION] != 1 ||
+	    dnsmsg_rd_name(&r, NULL, &nlen) == -1 || nlen != qi->qname_len ||
+	    dnsmsg_rd_skip(&r, 4) == -1)
+		return 0;
+	before = (uint32_t)h.count[DNS_SEC_ANSWER] +
+	    h.count[DNS_SEC_AUTHORITY];
+	count = before + h.count[DNS_SEC_ADDITIONAL];
+	keep = len;
+	for (i = 0; i < count; i++) {
+		start = r.off;
+		if (rd_rr(&r, &rr) == -1)
+			return 0;
+		if (i >= before && rr.type == DNS_TYPE_OPT) {
+			ext_rcode = rr.ttl >> 24;
+			keep = start;
+			break;
+		}
+		if (i >= before)
+			arcount++;
+	}
+	if (i == count)
+		keep = r.off;
+	/*
+	 * An extended rcode (BADVERS, BADCOOKIE) answers our EDNS, not the
+	 * client's: it cannot be passed on as it is.
+	 */
+	if (ext_rcode != 0)
+		return 0;
+	h.id = qi->id;
+	h.flags = (h.flags & ~(DNS_FLAG_RD | DNS_FLAG_CD)) |
+	    (qi->flags & (DNS_FLAG_RD | DNS_FLAG_CD));
+	h.count[DNS_SEC_ADDITIONAL] = arcount;
+	if (qi->has_edns) {
+		if (arcount == UINT16_MAX)
+			return 0;
+		h.count[DNS_SEC_ADDITIONAL]++;
+	}
+	dnsmsg_wr_init(&w, out, cap);
+	dnsmsg_wr_header(&w, &h);
+	dnsmsg_wr_name(&w, qi->qname, qi->qname_len);
+	dnsmsg_wr_bytes(&w, msg + DNS_HDR_LEN + nlen,
+	    keep - DNS_HDR_LEN - nlen);
+	if (qi->has_edns) {
+		opt = w.len;
+		dnsmsg_wr_opt(&w, edns_size, qi->edns_do, 0);
+		if (ede_code >= 0)
+			dnsmsg_wr_ede(&w, opt, ede_code, ede_text);
+	}
+	if (dnsmsg_wr_finish(&w) == 0)
+		return 0;
+	/*
+	 * A pointer into the question's label bytes reads them differently
+	 * once the case is the client's (only in an answer to another
+	 * question, which dnsmsg_check_answer() refuses): read it again.
+	 */
+	dnsmsg_rd_init(&r, out, w.len);
+	if (dnsmsg_rd_header(&r, &h) == -1 ||
+	    dnsmsg_rd_name(&r, NULL, NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		return 0;
+	count = (uint32_t)h.count[DNS_SEC_ANSWER] +
+	    h.count[DNS_SEC_AUTHORITY] + h.count[DNS_SEC_ADDITIONAL];
+	for (i = 0; i < count; i++)
+		if (rd_rr(&r, &rr) == -1)
+			return 0;
+	return w.len;
+}
+
+size_t
+dnsmsg_add_ede(uint8_t *msg, size_t len, size_t cap, int code,
+    const char *text)
+{
+	struct dnsmsg_rd r;
+	struct dnsmsg_wr w;
+	struct dns_header h;
+	struct rr rr;
+	uint32_t i, count;
+	size_t start = 0;
+	int is_opt = 0;
+
+	if (msg == NULL || len > cap)
+		return 0;
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1)
+		return 0;
+	for (i = 0; i < h.count[DNS_SEC_QUESTION]; i++)
+		if (dnsmsg_rd_name(&r, NULL, NULL) == -1 ||
+		    dnsmsg_rd_skip(&r, 4) == -1)
+			return 0;
+	count = (uint32_t)h.count[DNS_SEC_ANSWER] +
+	    h.count[DNS_SEC_AUTHORITY] + h.count[DNS_SEC_ADDITIONAL];
+	for (i = 0; i < count; i++) {
+		start = r.off;
+		if (rd_rr(&r, &rr) == -1)
+			return 0;
+		is_opt = i >= count - h.count[DNS_SEC_ADDITIONAL] &&
+		    rr.type == DNS_TYPE_OPT;
+	}
+	if (!is_opt || r.off != len)
+		return 0;
+	/* The writer over the message as it is, to append to the OPT. */
+	dnsmsg_wr_init(&w, msg, cap);
+	w.len = len;
+	dnsmsg_wr_ede(&w, start, code, text);
 	return dnsmsg_wr_finish(&w);
 }
 

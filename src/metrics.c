@@ -211,6 +211,17 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 		}
 	}
 
+	/* The codes dohstub sets always, any other once it was seen. */
+	metrics_family(b, "dohstub_ede_total", "counter",
+	    "Extended DNS Errors (RFC 8914) added to answers, by code.");
+	for (i = 0; i < nitems(s->ede); i++) {
+		if (s->ede[i] == 0 && i != DNS_EDE_OTHER &&
+		    i != DNS_EDE_NOT_READY && i != DNS_EDE_NO_REACHABLE)
+			continue;
+		snprintf(num, sizeof(num), "%zu", i);
+		metrics_u64(b, "dohstub_ede_total", "code", num, s->ede[i]);
+	}
+
 	metrics_cache(b, px);
 
 	metrics_one(b, "dohstub_dropped_total", "counter",

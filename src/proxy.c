@@ -20,11 +20,19 @@
  * Query objects are kept on a free list (up to max-pending of them) with
  * room for any ordinary query, so that steady state allocates nothing.
  *
+ * What goes upstream is never the client's message but a query built
+ * from its question (dnsmsg_make_upstream_query(): ID 0, our own padded
+ * OPT, none of the client's options), the same for the DoH servers and
+ * the plain fallback; every answer is rewritten for its client
+ * (dnsmsg_rewrite_answer(): its ID and case, the upstream's OPT gone,
+ * ours back if the client sent EDNS, with an Extended DNS Error when the
+ * answer came over plain DNS).  SERVFAILs dohstub makes carry an EDE
+ * saying why (RFC 8914), for clients that sent EDNS.
+ *
  * With the cache: a hit is answered before a query object is made.  A
- * miss whose key (the cache's, plus whether the client sent EDNS) is
- * already being asked upstream waits on that query, a "follower" of its
- * "leader" (at most PROXY_MAX_FOLLOWERS of them), and gets the leader's
- * answer with its own ID and case.  A fresh hit in the last tenth of its
+ * miss whose key (the cache's) is already being asked upstream waits on
+ * that query, a "follower" of its "leader" (at most PROXY_MAX_FOLLOWERS
+ * of them), and gets the leader's answer rewritten for it.  A fresh hit in the last tenth of its
  * TTL starts one background query (no client: the "background peer")
  * that refreshes the entry.  With serve-stale, a query that cannot be
  * answered, or that is still unanswered after serve-stale-timeout, gets
@@ -83,9 +91,15 @@ struct upside {
 /*
  * Room in a pooled query object.  Queries are a header, a question and
  * an OPT record, padded (RFC 8467) to a multiple of 128: far below this.
- * A longer one (TCP) gets an object of its own, freed after use.
+ * A longer one (a long name with a large padding-block) gets an object
+ * of its own, freed after use.
  */
 #define QUERY_ROOM	DNS_UDP_PLAIN_MAX
+/* The longest built query: name, header, OPT, padding (padding-block). */
+#define QUERY_MAX	1024
+
+/* EDE text on answers that came over plain DNS: no silent downgrade. */
+#define PROXY_PLAIN_TEXT	"answered over unencrypted DNS"
 
 struct query {
 	TAILQ_ENTRY(query)	 entry;		/* queries, or spare */
@@ -138,7 +152,7 @@ const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS] = {
 
 static void	query_doh(struct query *, int);
 static void	query_fallback(struct query *);
-static void	query_servfail(struct query *, const char *);
+static void	query_servfail(struct query *, int, const char *);
 static void	upside_unref(struct upside *);
 
 static void
@@ -163,7 +177,11 @@ lower(uint8_t c)
 	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
-/* FNV-1a over the key: the name without case, type, class, bits. */
+/*
+ * FNV-1a over the key: the name without case, type, class, DO and CD,
+ * what the upstream query is built from (whether the client sent EDNS
+ * is not: the answer is rewritten for each client).
+ */
 static uint32_t
 key_hash(const struct dns_query_info *qi)
 {
@@ -175,7 +193,7 @@ key_hash(const struct dns_query_info *qi)
 	h = (h ^ (qi->qtype >> 8)) * 16777619u;
 	h = (h ^ (qi->qtype & 0xff)) * 16777619u;
 	h = (h ^ (qi->qclass & 0xff)) * 16777619u;
-	h = (h ^ (unsigned)(qi->edns_do << 2 | qi->has_edns << 1 |
+	h = (h ^ (unsigned)(qi->edns_do << 1 |
 	    ((qi->flags & DNS_FLAG_CD) != 0))) * 16777619u;
 	return h;
 }
@@ -187,7 +205,6 @@ key_equal(const struct dns_query_info *a, const struct dns_query_info *b)
 
 	if (a->qtype != b->qtype || a->qclass != b->qclass ||
 	    a->qname_len != b->qname_len || a->edns_do != b->edns_do ||
-	    a->has_edns != b->has_edns ||
 	    ((a->flags ^ b->flags) & DNS_FLAG_CD) != 0)
 		return 0;
 	for (i = 0; i < a->qname_len; i++)
@@ -299,27 +316,70 @@ proxy_respond(struct proxy *px, struct listen_peer *peer,
 }
 
 /*
- * The leader's answer to each of its followers, with the follower's ID
- * and question case (the question is the answer's first name, never
- * compressed, and as long as the follower's: the key matched).
+ * An upstream answer (msg, len bytes, checked) rewritten for q's client
+ * and sent, with EDE 0 if it came over plain DNS; an answer that cannot
+ * be rewritten (an extended rcode in its OPT) becomes a SERVFAIL.
+ */
+static void
+query_answer_one(struct query *q, const uint8_t *msg, size_t len,
+    enum cache_source src, uint64_t *path)
+{
+	struct proxy *px = q->px;
+	const struct config *cfg = q->up->cfg;
+	int ede = src == CACHE_SRC_PLAIN ? DNS_EDE_OTHER : -1;
+	size_t n;
+
+	if (q->peer == &px->bgpeer)
+		return;
+	if ((n = dnsmsg_rewrite_answer(msg, len, px->buf, sizeof(px->buf),
+	    &q->qi, (uint16_t)cfg->edns_udp_size, ede,
+	    PROXY_PLAIN_TEXT)) == 0) {
+		px->stats.servfail++;
+		px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
+		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &q->qi,
+		    DNS_RCODE_SERVFAIL)) > 0)
+			q->peer->ops->respond(q->peer, px->buf, n);
+		return;
+	}
+	if (ede >= 0 && q->qi.has_edns)
+		px->stats.ede[ede]++;
+	proxy_respond(px, q->peer, &q->qi, cfg->edns_udp_size, n, path);
+}
+
+/*
+ * The leader's answer to each of its followers, rewritten for each: the
+ * key matched, so the question is the same but for case, and whether
+ * the follower sent EDNS may differ.
  */
 static void
 query_answer_followers(struct query *q, const uint8_t *msg, size_t len,
-    uint64_t *path)
+    enum cache_source src, uint64_t *path)
 {
-	struct proxy *px = q->px;
 	struct query *f;
 
 	while ((f = TAILQ_FIRST(&q->followers)) != NULL) {
-		memcpy(px->buf, msg, len);
-		dnsmsg_set_id(px->buf, f->qi.id);
-		if (len >= DNS_HDR_LEN + f->qi.qname_len)
-			memcpy(px->buf + DNS_HDR_LEN, f->qi.qname,
-			    f->qi.qname_len);
-		proxy_respond(px, f->peer, &f->qi, f->up->cfg->edns_udp_size,
-		    len, path);
+		query_answer_one(f, msg, len, src, path);
 		query_free(f);
 	}
+}
+
+/*
+ * A cached answer in px->buf (n bytes) that came over plain DNS says so
+ * to a client that sent EDNS, as it did when it was first relayed.
+ */
+static size_t
+proxy_mark_plain(struct proxy *px, const struct dns_query_info *qi,
+    const struct cache_hit *hit, size_t n)
+{
+	size_t m;
+
+	if (hit->source != CACHE_SRC_PLAIN || !qi->has_edns)
+		return n;
+	if ((m = dnsmsg_add_ede(px->buf, n, sizeof(px->buf), DNS_EDE_OTHER,
+	    PROXY_PLAIN_TEXT)) == 0)
+		return n;
+	px->stats.ede[DNS_EDE_OTHER]++;
+	return m;
 }
 
 /*
@@ -348,6 +408,7 @@ query_serve_stale(struct query *q)
 		    cfg->serve_stale_ms, 0, (uint16_t)cfg->edns_udp_size,
 		    px->buf, sizeof(px->buf), &hit)) == 0)
 			break;
+		n = proxy_mark_plain(px, &f->qi, &hit, n);
 		proxy_respond(px, f->peer, &f->qi, cfg->edns_udp_size, n,
 		    hit.stale ? &px->stats.stale_answers :
 		    &px->stats.cache_hits);
@@ -375,16 +436,14 @@ query_answer(struct query *q, const uint8_t *msg, size_t len,
 	    (v = cache_store(px->cache, &q->qi, msg, len, src, clock_ms(),
 	    &px->cache_pol)) != CACHE_STORED)
 		log_debug("answer not cached: %s", cache_verdict_names[v]);
-	memcpy(px->buf, msg, len);
-	dnsmsg_set_id(px->buf, q->qi.id);
-	proxy_respond(px, q->peer, &q->qi, q->up->cfg->edns_udp_size, len,
-	    path);
-	query_answer_followers(q, msg, len, path);
+	query_answer_one(q, msg, len, src, path);
+	query_answer_followers(q, msg, len, src, path);
 	query_free(q);
 }
 
+/* A SERVFAIL to q and its followers, with EDE ede and why as its text. */
 static void
-query_servfail(struct query *q, const char *why)
+query_servfail(struct query *q, int ede, const char *why)
 {
 	struct proxy *px = q->px;
 	struct query *f;
@@ -400,23 +459,29 @@ query_servfail(struct query *q, const char *why)
 	if (q->peer != &px->bgpeer && !query_serve_stale(q)) {
 		px->stats.servfail++;
 		px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
-		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &q->qi,
-		    DNS_RCODE_SERVFAIL)) > 0)
+		if (q->qi.has_edns)
+			px->stats.ede[ede]++;
+		if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf),
+		    &q->qi, DNS_RCODE_SERVFAIL, ede, why)) > 0)
 			q->peer->ops->respond(q->peer, px->buf, n);
 	}
 	while ((f = TAILQ_FIRST(&q->followers)) != NULL)
-		query_servfail(f, why);
+		query_servfail(f, ede, why);
 	query_free(q);
 }
 
-/* DoH could not answer q: the mode decides what happens next. */
+/*
+ * DoH could not answer q: the mode decides what happens next.  Whether
+ * no server could be reached or none answered in time, the client hears
+ * EDE 22 (No Reachable Authority), the text saying which.
+ */
 static void
 query_doh_failed(struct query *q, const char *why)
 {
 	if (q->up->fallback != NULL)
 		query_fallback(q);
 	else
-		query_servfail(q, why);
+		query_servfail(q, DNS_EDE_NO_REACHABLE, why);
 }
 
 static void
@@ -432,7 +497,7 @@ query_timeout_cb(void *arg)
 		q->px->stats.doh_error_kinds[DOH_ERR_TIMEOUT]++;
 		query_doh_failed(q, "DoH timed out");
 	} else
-		query_servfail(q, "fallback timed out");
+		query_servfail(q, DNS_EDE_NO_REACHABLE, "fallback timed out");
 }
 
 static void
@@ -468,7 +533,7 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 	    res == DOH_OK ? "answer does not match the query" :
 	    doh_result_names[res], resp->status);
 	if (res == DOH_ERR_SHUTDOWN) {
-		query_servfail(q, "shutting down");
+		query_servfail(q, DNS_EDE_NOT_READY, "shutting down");
 		return;
 	}
 	query_doh(q, q->upstream + 1);
@@ -503,7 +568,8 @@ plain_done(int status, const uint8_t *ans, size_t len, void *arg)
 		query_answer(q, ans, len, CACHE_SRC_PLAIN,
 		    &q->px->stats.answered_fallback);
 	} else
-		query_servfail(q, "no answer from the fallback servers");
+		query_servfail(q, DNS_EDE_NO_REACHABLE,
+		    "no answer from the fallback servers");
 }
 
 static void
@@ -515,7 +581,8 @@ query_fallback(struct query *q)
 	q->plain = plain_forward(q->up->fallback, q->msg, q->len, plain_done,
 	    q);
 	if (q->plain == NULL) {
-		query_servfail(q, "cannot send to the fallback servers");
+		query_servfail(q, DNS_EDE_NO_REACHABLE,
+		    "cannot send to the fallback servers");
 		return;
 	}
 	/* c-ares gives up by itself; this is only a backstop. */
@@ -538,19 +605,25 @@ query_stale_cb(void *arg)
 }
 
 /*
- * A query object for msg (qi, hash) from peer: a leader that asks
- * upstream, or, when leader is not NULL, a follower waiting on it.
- * Returns -1 if max-pending is reached or memory is short.
+ * A query object for qi (hash) from peer: a leader that asks upstream,
+ * or, when leader is not NULL, a follower waiting on it.  Returns -1 if
+ * max-pending is reached or memory is short.
  */
 static int
-query_start(struct proxy *px, struct listen_peer *peer, const uint8_t *msg,
+query_start(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, uint32_t hash, struct query *leader)
 {
 	const struct config *cfg = px->cfg;
 	struct query *q;
+	uint8_t built[QUERY_MAX];
+	size_t len;
 
-	if (px->stats.pending >= cfg->max_pending ||
-	    (q = query_get(px, qi->msg_len)) == NULL)
+	if (px->stats.pending >= cfg->max_pending)
+		return -1;
+	/* RFC 8484 4.1: ID 0 keeps DoH answers cacheable. */
+	if ((len = dnsmsg_make_upstream_query(built, sizeof(built), qi,
+	    (uint16_t)cfg->edns_udp_size, cfg->padding_block)) == 0 ||
+	    (q = query_get(px, len)) == NULL)
 		return -1;
 	q->px = px;
 	q->up = px->up;
@@ -558,10 +631,8 @@ query_start(struct proxy *px, struct listen_peer *peer, const uint8_t *msg,
 	q->peer = peer;
 	q->qi = *qi;
 	q->hash = hash;
-	q->len = qi->msg_len;
-	memcpy(q->msg, msg, q->len);
-	/* RFC 8484 4.1: ID 0 keeps DoH answers cacheable. */
-	dnsmsg_set_id(q->msg, 0);
+	q->len = len;
+	memcpy(q->msg, built, len);
 	clock_timer_init(&q->timer, px->base, query_timeout_cb, q);
 	clock_timer_init(&q->stale_timer, px->base, query_stale_cb, q);
 	TAILQ_INSERT_TAIL(&px->queries, q, entry);
@@ -598,7 +669,7 @@ query_start(struct proxy *px, struct listen_peer *peer, const uint8_t *msg,
  */
 static int
 proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
-    const uint8_t *msg, const struct dns_query_info *qi, uint32_t hash)
+    const struct dns_query_info *qi, uint32_t hash)
 {
 	const struct config *cfg = px->cfg;
 	struct upside *up = px->up;
@@ -616,13 +687,14 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 		px->stats.cache_misses++;
 		return 0;
 	}
+	n = proxy_mark_plain(px, qi, &hit, n);
 	proxy_respond(px, peer, qi, cfg->edns_udp_size, n,
 	    &px->stats.cache_hits);
 	peer->ops->release(peer);
 	if (cfg->prefetch && hit.ttl_orig >= PROXY_PREFETCH_MIN_TTL &&
 	    (uint64_t)hit.ttl_left * 10 <= hit.ttl_orig &&
 	    flight_find(px, qi, hash, up) == NULL &&
-	    query_start(px, &px->bgpeer, msg, qi, hash, NULL) == 0)
+	    query_start(px, &px->bgpeer, qi, hash, NULL) == 0)
 		px->stats.prefetches++;
 	return 1;
 }
@@ -697,19 +769,23 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	if (proxy_local(px, peer, &qi))
 		return;
 	hash = key_hash(&qi);
-	if (px->cache != NULL && proxy_cache_hit(px, peer, msg, &qi, hash))
+	if (px->cache != NULL && proxy_cache_hit(px, peer, &qi, hash))
 		return;
 	/* The same question already upstream: wait for its answer. */
 	if ((leader = flight_find(px, &qi, hash, px->up)) != NULL &&
 	    leader->nfollowers >= PROXY_MAX_FOLLOWERS)
 		leader = NULL;
-	if (query_start(px, peer, msg, &qi, hash, leader) == 0)
+	if (query_start(px, peer, &qi, hash, leader) == 0)
 		return;
+	/* EDE 0 with a text: 14 (Not Ready) would say we are starting up. */
 	px->stats.over_limit++;
 	px->stats.servfail++;
 	px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
-	if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &qi,
-	    DNS_RCODE_SERVFAIL)) > 0)
+	if (qi.has_edns)
+		px->stats.ede[DNS_EDE_OTHER]++;
+	if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf), &qi,
+	    DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "too many queries in flight")) >
+	    0)
 		peer->ops->respond(peer, px->buf, n);
 	peer->ops->release(peer);
 }
@@ -1030,7 +1106,7 @@ proxy_stop(struct proxy *px)
 	struct query *q;
 
 	while ((q = TAILQ_FIRST(&px->queries)) != NULL)
-		query_servfail(q, "shutting down");
+		query_servfail(q, DNS_EDE_NOT_READY, "shutting down");
 }
 
 void

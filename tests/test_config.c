@@ -153,6 +153,7 @@ test_defaults(void)
 	CHECK_EQ(cfg.max_pending, 1024);
 	CHECK_EQ(cfg.max_tcp_clients, 256);
 	CHECK_EQ(cfg.edns_udp_size, 1232);
+	CHECK_EQ(cfg.padding_block, 128);
 	CHECK_EQ(cfg.udp_rcvbuf, 1024 * 1024);
 	CHECK_EQ(cfg.cache_size, 4 * 1024 * 1024);
 	CHECK_EQ(cfg.cache_min_ttl_ms, 0);
@@ -625,6 +626,15 @@ test_numbers(void)
 	    "--max-pending: \" 5\" is not a number");
 	CHECK_STR(flag_err("max-pending", "4294967297"),
 	    "--max-pending: \"4294967297\" is out of range (1..1000000)");
+
+	config_defaults(&cfg);
+	CHECK_EQ(parse(&cfg, "padding-block 0\n"), 0);
+	CHECK_EQ(cfg.padding_block, 0);
+	CHECK_EQ(parse(&cfg, "padding-block 512\n"), 0);
+	CHECK_EQ(cfg.padding_block, 512);
+	config_free(&cfg);
+	CHECK_STR(flag_err("padding-block", "513"),
+	    "--padding-block: \"513\" is out of range (0..512)");
 }
 
 static void
@@ -1184,6 +1194,7 @@ test_print(void)
 	    "max-pending 1024\n"
 	    "max-tcp-clients 256\n"
 	    "edns-udp-size 1232\n"
+	    "padding-block 128\n"
 	    "udp-rcvbuf 1m\n"
 	    "cache-size 4m\n"
 	    "cache-min-ttl 0s\n"

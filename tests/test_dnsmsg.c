@@ -1075,6 +1075,290 @@ test_make_query(void)
 	    0), 0);
 }
 
+/* The OPT of a built query (at off): size, TTL, and one Padding option. */
+static void
+check_built_opt(const uint8_t *out, size_t n, size_t off, uint16_t size,
+    uint32_t ttl)
+{
+	struct dnsmsg_rd r;
+	uint8_t owner;
+	uint16_t type, class, rdlen, code, olen;
+	uint32_t t;
+
+	dnsmsg_rd_init(&r, out, n);
+	CHECK_EQ(dnsmsg_rd_skip(&r, off), 0);
+	CHECK_EQ(dnsmsg_rd_u8(&r, &owner), 0);
+	CHECK_EQ(owner, 0);
+	CHECK_EQ(dnsmsg_rd_u16(&r, &type), 0);
+	CHECK_EQ(type, DNS_TYPE_OPT);
+	CHECK_EQ(dnsmsg_rd_u16(&r, &class), 0);
+	CHECK_EQ(class, size);
+	CHECK_EQ(dnsmsg_rd_u32(&r, &t), 0);
+	CHECK_EQ(t, ttl);
+	CHECK_EQ(dnsmsg_rd_u16(&r, &rdlen), 0);
+	CHECK_EQ(rdlen, n - off - DNS_OPT_LEN);
+	CHECK_EQ(dnsmsg_rd_u16(&r, &code), 0);
+	CHECK_EQ(code, DNS_OPT_PADDING);
+	CHECK_EQ(dnsmsg_rd_u16(&r, &olen), 0);
+	CHECK_EQ(olen, rdlen - 4);	/* the only option */
+}
+
+static void
+test_upstream_query(void)
+{
+	struct dns_query_info qi;
+	struct msg m;
+	uint8_t out[1024];
+	char text[300];
+	size_t n, len, i;
+
+	/* A client query with DO, CD, AD, ECS and a cookie. */
+	header(&m, 0x4242, RD | CD | 0x0020, 1, 0, 0, 1);
+	name(&m, "WwW.Example.");
+	put16(&m, 28);
+	put16(&m, 1);
+	put8(&m, 0);
+	put16(&m, DNS_TYPE_OPT);
+	put16(&m, 4096);
+	put32(&m, DNS_EDNS_DO);
+	put16(&m, 11 + 12);
+	put16(&m, 8);			/* ECS 192.0.2.0/24 */
+	put16(&m, 7);
+	put16(&m, 1);
+	put16(&m, 24 << 8);
+	put8(&m, 192);
+	put8(&m, 0);
+	put8(&m, 2);
+	put16(&m, 10);			/* cookie */
+	put16(&m, 8);
+	put32(&m, 1);
+	put32(&m, 2);
+	CHECK_EQ(dnsmsg_parse_query(m.buf, m.len, &qi), DNS_VERDICT_OK);
+	n = dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232, 128);
+	CHECK_EQ(n, 128);
+	CHECK_EQ(rd16(out), 0);
+	CHECK_EQ(rd16(out + 2), RD | CD);	/* AD not copied */
+	CHECK_EQ(rd16(out + 4), 1);
+	CHECK_EQ(rd16(out + 6), 0);
+	CHECK_EQ(rd16(out + 8), 0);
+	CHECK_EQ(rd16(out + 10), 1);
+	/* The question as the client wrote it, case and all. */
+	CHECK(memcmp(out + 12, m.buf + 12, 13 + 4) == 0);
+	check_built_opt(out, n, 12 + 13 + 4, 1232, DNS_EDNS_DO);
+
+	/* Without EDNS from the client: our OPT all the same, DO clear. */
+	header(&m, 7, 0, 1, 0, 0, 0);
+	name(&m, "a.");
+	put16(&m, 1);
+	put16(&m, 1);
+	CHECK_EQ(dnsmsg_parse_query(m.buf, m.len, &qi), DNS_VERDICT_OK);
+	n = dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1400, 128);
+	CHECK_EQ(n, 128);
+	CHECK_EQ(rd16(out + 2), 0);
+	check_built_opt(out, n, 12 + 3 + 4, 1400, 0);
+	/* Padding off: the bare OPT. */
+	CHECK_EQ(dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232, 0),
+	    12 + 3 + 4 + DNS_OPT_LEN);
+
+	/* Every name length from 3 to 255 bytes: a multiple of 128. */
+	for (len = 1; len <= 253; len++) {
+		for (i = 0; i < len; i++)
+			text[i] = (i % 2) ? '.' : 'a';
+		text[len] = 0;
+		if (text[len - 1] == '.')
+			continue;
+		header(&m, 9, RD, 1, 0, 0, 0);
+		m.len = 12;
+		qi.qname_len = dnsmsg_name_from_text(text, qi.qname,
+		    sizeof(qi.qname));
+		CHECK(qi.qname_len > 0);
+		n = dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232,
+		    128);
+		CHECK(n > 0 && n % 128 == 0);
+		check_built_opt(out, n, 12 + qi.qname_len + 4, 1232, 0);
+	}
+	/* Too small a buffer, no question, no size: 0. */
+	CHECK_EQ(dnsmsg_make_upstream_query(out, 127, &qi, 1232, 128), 0);
+	CHECK_EQ(dnsmsg_make_upstream_query(out, sizeof(out), &qi, 0, 128),
+	    0);
+	qi.qname_len = 0;
+	CHECK_EQ(dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232, 128),
+	    0);
+}
+
+/* An upstream answer: one A record, an OPT with Padding, then a TSIG. */
+static void
+padded_answer(struct msg *m, uint32_t opt_ttl)
+{
+	header(m, 0, QR | RD | RA, 1, 1, 0, 2);
+	name(m, "www.example.");
+	put16(m, 1);
+	put16(m, 1);
+	put16(m, 0xc00c);
+	put16(m, 1);
+	put16(m, 1);
+	put32(m, 300);
+	put16(m, 4);
+	put32(m, 0xc0000201);
+	put8(m, 0);
+	put16(m, DNS_TYPE_OPT);
+	put16(m, 4096);
+	put32(m, opt_ttl);
+	put16(m, 4 + 20);
+	put16(m, DNS_OPT_PADDING);
+	put16(m, 20);
+	for (int i = 0; i < 20; i++)
+		put8(m, 0);
+	put8(m, 0);		/* a TSIG-like record after the OPT */
+	put16(m, 250);
+	put16(m, 255);
+	put32(m, 0);
+	put16(m, 0);
+}
+
+static void
+test_rewrite_answer(void)
+{
+	struct dns_query_info qi;
+	struct msg q, a;
+	uint8_t out[1024];
+	size_t n, ans_end = 12 + 17 + 16, i;
+
+	header(&q, 0x1234, CD, 1, 0, 0, 1);
+	name(&q, "WWW.example.");
+	put16(&q, 1);
+	put16(&q, 1);
+	put_opt(&q, 4096, 1);
+	CHECK_EQ(dnsmsg_parse_query(q.buf, q.len, &qi), DNS_VERDICT_OK);
+	padded_answer(&a, 0);
+	CHECK_EQ(dnsmsg_check_answer(a.buf, a.len, &qi), 0);
+
+	/* EDNS client: ID, RD/CD, case; our OPT with an EDE, no padding. */
+	n = dnsmsg_rewrite_answer(a.buf, a.len, out, sizeof(out), &qi, 1232,
+	    0, "over plain");
+	CHECK_EQ(n, ans_end + DNS_OPT_LEN + 4 + 2 + 10);
+	CHECK_EQ(rd16(out), 0x1234);
+	CHECK_EQ(rd16(out + 2), QR | RA | CD);
+	CHECK_EQ(rd16(out + 10), 1);
+	CHECK(memcmp(out + 12, q.buf + 12, 17) == 0);
+	CHECK(memcmp(out + 29, a.buf + 29, 16) == 0);
+	CHECK_EQ(rd16(out + ans_end + 1), DNS_TYPE_OPT);
+	CHECK_EQ(rd16(out + ans_end + 3), 1232);
+	CHECK_EQ(rd16(out + ans_end + 5), 0);
+	CHECK_EQ(rd16(out + ans_end + 7), DNS_EDNS_DO);
+	CHECK_EQ(rd16(out + ans_end + 9), 4 + 2 + 10);
+	CHECK_EQ(rd16(out + ans_end + 11), DNS_OPT_EDE);
+	CHECK_EQ(rd16(out + ans_end + 13), 2 + 10);
+	CHECK_EQ(rd16(out + ans_end + 15), 0);
+	CHECK(memcmp(out + ans_end + 17, "over plain", 10) == 0);
+	CHECK_EQ(dnsmsg_check_answer(out, n, &qi), 0);
+	/* No EDE asked for: the bare OPT. */
+	CHECK_EQ(dnsmsg_rewrite_answer(a.buf, a.len, out, sizeof(out), &qi,
+	    1232, -1, "x"), ans_end + DNS_OPT_LEN);
+	/* Every shorter buffer: 0. */
+	for (i = 0; i < ans_end + DNS_OPT_LEN; i++)
+		CHECK_EQ(dnsmsg_rewrite_answer(a.buf, a.len, out, i, &qi,
+		    1232, -1, NULL), 0);
+
+	/* A client without EDNS: no OPT, nothing after it either. */
+	qi.has_edns = 0;
+	n = dnsmsg_rewrite_answer(a.buf, a.len, out, sizeof(out), &qi, 1232,
+	    0, "over plain");
+	CHECK_EQ(n, ans_end);
+	CHECK_EQ(rd16(out + 10), 0);
+	CHECK_EQ(dnsmsg_check_answer(out, n, &qi), 0);
+
+	/* An answer without OPT is kept whole. */
+	a.len = ans_end;
+	wr16(a.buf + 10, 0);
+	CHECK_EQ(dnsmsg_rewrite_answer(a.buf, a.len, out, sizeof(out), &qi,
+	    1232, -1, NULL), ans_end);
+	CHECK_EQ(rd16(out + 2), QR | RA | CD);
+	CHECK(memcmp(out + 4, a.buf + 4, 8) == 0);
+	CHECK(memcmp(out + 12, q.buf + 12, 17) == 0);
+	CHECK(memcmp(out + 29, a.buf + 29, ans_end - 29) == 0);
+
+	/* An extended rcode (BADVERS) answers our EDNS: not passed on. */
+	padded_answer(&a, 1u << 24);
+	CHECK_EQ(dnsmsg_rewrite_answer(a.buf, a.len, out, sizeof(out), &qi,
+	    1232, -1, NULL), 0);
+	/* Broken: cut anywhere inside the answer record. */
+	padded_answer(&a, 0);
+	for (i = 12; i < ans_end; i++)
+		CHECK_EQ(dnsmsg_rewrite_answer(a.buf, i, out, sizeof(out),
+		    &qi, 1232, -1, NULL), 0);
+}
+
+static void
+test_add_ede(void)
+{
+	struct msg m;
+	size_t n, len, i;
+
+	/* An answer ending with an OPT: the option appended to it. */
+	header(&m, 1, QR, 1, 0, 0, 1);
+	name(&m, "a.");
+	put16(&m, 1);
+	put16(&m, 1);
+	put_opt(&m, 1232, 0);
+	len = m.len;
+	n = dnsmsg_add_ede(m.buf, len, sizeof(m.buf), 0, "ab");
+	CHECK_EQ(n, len + 8);
+	CHECK_EQ(rd16(m.buf + len - 2), 8);
+	CHECK_EQ(rd16(m.buf + len), DNS_OPT_EDE);
+	CHECK_EQ(rd16(m.buf + len + 2), 4);
+	CHECK_EQ(rd16(m.buf + len + 4), 0);
+	CHECK(memcmp(m.buf + len + 6, "ab", 2) == 0);
+	/* A second one after the first (RFC 8914 allows several). */
+	CHECK_EQ(dnsmsg_add_ede(m.buf, n, sizeof(m.buf), 3, NULL), n + 6);
+	CHECK_EQ(rd16(m.buf + len - 2), 14);
+	/* Too little room, or no OPT at the end: 0, nothing changed. */
+	header(&m, 1, QR, 1, 0, 0, 1);
+	name(&m, "a.");
+	put16(&m, 1);
+	put16(&m, 1);
+	put_opt(&m, 1232, 0);
+	for (i = 0; i < len + 8; i++)
+		CHECK_EQ(dnsmsg_add_ede(m.buf, len, i, 0, "ab"), 0);
+	CHECK_EQ(rd16(m.buf + len - 2), 0);
+	wr16(m.buf + 10, 0);
+	CHECK_EQ(dnsmsg_add_ede(m.buf, len - DNS_OPT_LEN, sizeof(m.buf), 0,
+	    NULL), 0);
+	CHECK_EQ(dnsmsg_add_ede(m.buf, len, sizeof(m.buf), 0, NULL), 0);
+}
+
+static void
+test_make_error_ede(void)
+{
+	struct dns_query_info qi;
+	struct msg q;
+	uint8_t out[512];
+	size_t n, opt = 12 + 13 + 4;
+
+	header(&q, 0x99, RD, 1, 0, 0, 1);
+	name(&q, "www.example.");
+	put16(&q, 1);
+	put16(&q, 1);
+	put_opt(&q, 4096, 0);
+	CHECK_EQ(dnsmsg_parse_query(q.buf, q.len, &qi), DNS_VERDICT_OK);
+	n = dnsmsg_make_error_ede(out, sizeof(out), &qi, DNS_RCODE_SERVFAIL,
+	    22, "no DoH");
+	CHECK_EQ(n, opt + DNS_OPT_LEN + 6 + 6);
+	CHECK_EQ(rd16(out + opt + 9), 12);
+	CHECK_EQ(rd16(out + opt + 11), DNS_OPT_EDE);
+	CHECK_EQ(rd16(out + opt + 13), 8);
+	CHECK_EQ(rd16(out + opt + 15), 22);
+	CHECK(memcmp(out + opt + 17, "no DoH", 6) == 0);
+	/* Without a text, and without EDNS none at all. */
+	CHECK_EQ(dnsmsg_make_error_ede(out, sizeof(out), &qi, 2, 22, NULL),
+	    opt + DNS_OPT_LEN + 6);
+	CHECK_EQ(dnsmsg_make_error_ede(out, opt + DNS_OPT_LEN + 5, &qi, 2, 22,
+	    NULL), 0);
+	qi.has_edns = 0;
+	CHECK_EQ(dnsmsg_make_error_ede(out, sizeof(out), &qi, 2, 22, "x"),
+	    opt);
+}
+
 int
 main(void)
 {
@@ -1091,5 +1375,9 @@ main(void)
 	test_reader();
 	test_writer();
 	test_make_query();
+	test_upstream_query();
+	test_rewrite_answer();
+	test_make_error_ede();
+	test_add_ede();
 	return check_summary();
 }

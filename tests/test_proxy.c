@@ -156,12 +156,40 @@ same_but_id(const struct fake_peer *p, const struct msg *ans)
 	    memcmp(p->answer + 2, ans->buf + 2, ans->len - 2) == 0;
 }
 
-/* r carries q with ID 0 (RFC 8484 4.1). */
+/*
+ * p's answer is ans except for the ID, with our own OPT record (UDP size
+ * 1232, DO clear, no option) in place of any the client could see.
+ */
+static int
+same_plus_opt(const struct fake_peer *p, const struct msg *ans)
+{
+	const uint8_t *o = p->answer + ans->len;
+
+	return p->len == ans->len + 11 &&
+	    memcmp(p->answer + 2, ans->buf + 2, 8) == 0 &&
+	    rd16(p->answer + 10) == rd16(ans->buf + 10) + 1 &&
+	    memcmp(p->answer + 12, ans->buf + 12, ans->len - 12) == 0 &&
+	    o[0] == 0 && rd16(o + 1) == DNS_TYPE_OPT && rd16(o + 3) == 1232 &&
+	    rd16(o + 5) == 0 && rd16(o + 7) == 0 && rd16(o + 9) == 0;
+}
+
+/*
+ * r carries the query dohstub builds for q: ID 0 (RFC 8484 4.1), RD and
+ * CD from q, q's question, our own OPT (1232, q's DO) padded to 128.
+ */
 static int
 sent(const struct fake_req *r, const struct msg *q)
 {
-	return r->len == q->len && rd16(r->msg) == 0 &&
-	    memcmp(r->msg + 2, q->buf + 2, q->len - 2) == 0;
+	struct dns_query_info qi;
+	uint8_t built[1024];
+	size_t n;
+
+	if (dnsmsg_parse_query(q->buf, q->len, &qi) != DNS_VERDICT_OK ||
+	    (n = dnsmsg_make_upstream_query(built, sizeof(built), &qi, 1232,
+	    128)) == 0)
+		return 0;
+	return r->len == n && n % 128 == 0 && rd16(r->msg) == 0 &&
+	    memcmp(r->msg, built, n) == 0;
 }
 
 /* The question section of p's answer names name. */
@@ -315,7 +343,7 @@ test_doh_answer(void)
 	fake_query(&p, q.buf, q.len);
 	fake_doh_reply(&fake.doh[2], DOH_OK, a.buf, a.len);
 	CHECK(got(&p, 0x3333, DNS_RCODE_NOERROR));
-	CHECK(same_but_id(&p, &a));
+	CHECK(same_plus_opt(&p, &a));
 	CHECK_EQ(st->truncated, 1);
 
 	/* ... but edns-udp-size caps what the client asked for ... */
@@ -1145,7 +1173,8 @@ test_no_malloc(void)
 		fake_reset_reqs();
 	}
 
-	/* A query longer than a pooled object: its own, freed after. */
+	/* A client query longer than a pooled object (its own padding):
+	 * what goes upstream is built anew, short, in a pooled object. */
 	allocs = nalloc;
 	frees = nfree;
 	fake_peer_init(&p[0], LISTEN_TCP);
@@ -1153,10 +1182,279 @@ test_no_malloc(void)
 	CHECK(q.len > 512);
 	fake_query(&p[0], q.buf, q.len);
 	CHECK(sent(&fake.doh[0], &q));
+	CHECK_EQ(fake.doh[0].len, 128);
 	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
 	CHECK(got(&p[0], 300, DNS_RCODE_NOERROR));
-	CHECK_EQ(nalloc - allocs, 1);
-	CHECK_EQ(nfree - frees, 1);
+	CHECK_EQ(nalloc - allocs, 0);
+	CHECK_EQ(nfree - frees, 0);
+	stop();
+}
+
+/*
+ * The options of the OPT record of msg (len bytes), read with dnsmsg's
+ * reader: codes[] gets up to 8 option codes, *ede the INFO-CODE of an EDE
+ * option (-1 if none) and text its EXTRA-TEXT.  Returns the number of
+ * options, or -1 if msg has no OPT record (or does not parse).
+ */
+static int
+opt_options(const uint8_t *msg, size_t len, uint16_t *codes, int *ede,
+    char *text, size_t textlen, uint32_t *ttl, uint16_t *size)
+{
+	struct dnsmsg_rd r, rd;
+	struct dns_header h;
+	uint16_t type, class, rdlen, code, olen, info;
+	uint32_t t, i, count;
+	const uint8_t *p;
+	int n = 0;
+
+	*ede = -1;
+	text[0] = 0;
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1 || dnsmsg_rd_name(&r, NULL,
+	    NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		return -1;
+	count = (uint32_t)h.count[1] + h.count[2] + h.count[3];
+	for (i = 0; i < count; i++) {
+		if (dnsmsg_rd_name(&r, NULL, NULL) == -1 ||
+		    dnsmsg_rd_u16(&r, &type) == -1 ||
+		    dnsmsg_rd_u16(&r, &class) == -1 ||
+		    dnsmsg_rd_u32(&r, &t) == -1 ||
+		    dnsmsg_rd_u16(&r, &rdlen) == -1 ||
+		    dnsmsg_rd_sub(&r, rdlen, &rd) == -1)
+			return -1;
+		if (type != DNS_TYPE_OPT)
+			continue;
+		*ttl = t;
+		*size = class;
+		while (dnsmsg_rd_left(&rd) > 0) {
+			if (dnsmsg_rd_u16(&rd, &code) == -1 ||
+			    dnsmsg_rd_u16(&rd, &olen) == -1)
+				return -1;
+			if (n < 8)
+				codes[n] = code;
+			n++;
+			if (code == DNS_OPT_EDE) {
+				if (olen < 2 || (size_t)olen - 2 >= textlen ||
+				    dnsmsg_rd_u16(&rd, &info) == -1 ||
+				    dnsmsg_rd_bytes(&rd, olen - 2, &p) == -1)
+					return -1;
+				*ede = info;
+				memcpy(text, p, olen - 2);
+				text[olen - 2] = 0;
+			} else if (dnsmsg_rd_skip(&rd, olen) == -1)
+				return -1;
+		}
+		return n;
+	}
+	return -1;
+}
+
+/* The EDE code of p's answer (-1: none), its text in text. */
+static int
+ede_of(const struct fake_peer *p, char *text, size_t textlen)
+{
+	uint16_t codes[8], size;
+	uint32_t ttl;
+	int ede;
+
+	if (opt_options(p->answer, p->len, codes, &ede, text, textlen, &ttl,
+	    &size) == -1)
+		return -2;	/* no OPT at all */
+	return ede;
+}
+
+/* A client query with Client Subnet and a cookie, DO and CD set. */
+static void
+query_with_options(struct msg *m, uint16_t id, const char *name)
+{
+	m->len = 0;
+	put16(m, id);
+	put16(m, F_RD | DNS_FLAG_CD | DNS_FLAG_AD);
+	put16(m, 1);
+	put16(m, 0);
+	put16(m, 0);
+	put16(m, 1);
+	put_dname(m, name);
+	put16(m, T_A);
+	put16(m, DNS_CLASS_IN);
+	put8(m, 0);
+	put16(m, DNS_TYPE_OPT);
+	put16(m, 4096);
+	put32(m, DNS_EDNS_DO);
+	put16(m, 4 + 7 + 4 + 8);
+	put16(m, 8);		/* Client Subnet, RFC 7871: 192.0.2.0/24 */
+	put16(m, 7);
+	put16(m, 1);
+	put8(m, 24);
+	put8(m, 0);
+	put8(m, 192);
+	put8(m, 0);
+	put8(m, 2);
+	put16(m, 10);		/* client cookie, RFC 7873 */
+	put16(m, 8);
+	put32(m, 0x01020304);
+	put32(m, 0x05060708);
+}
+
+/*
+ * What goes upstream is built, not relayed; SERVFAILs dohstub makes and
+ * answers over plain DNS say why in an Extended DNS Error.
+ */
+static void
+test_built_query_ede(void)
+{
+	static struct fake_peer p, p2[2];
+	struct msg q, a;
+	uint16_t codes[8], size;
+	uint32_t ttl;
+	char text[128];
+	int ede, i;
+
+	start(ENC_ONLY "max-pending 2\n");
+
+	/* ECS and cookie stay home; DO and CD go; padded to 128. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query_with_options(&q, 0xc001, "Www.Lab.test");
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK(sent(&fake.doh[0], &q));
+	CHECK_EQ(fake.doh[0].len, 128);
+	CHECK_EQ(rd16(fake.doh[0].msg), 0);
+	CHECK_EQ(rd16(fake.doh[0].msg + 2), F_RD | DNS_FLAG_CD);
+	CHECK_EQ(rd16(fake.doh[0].msg + 10), 1);
+	CHECK(memcmp(fake.doh[0].msg + 12, q.buf + 12, 14) == 0);
+	CHECK_EQ(opt_options(fake.doh[0].msg, fake.doh[0].len, codes, &ede,
+	    text, sizeof(text), &ttl, &size), 1);
+	CHECK_EQ(codes[0], DNS_OPT_PADDING);
+	CHECK_EQ(ttl, DNS_EDNS_DO);
+	CHECK_EQ(size, 1232);
+
+	/* Both unreachable: SERVFAIL with EDE 22 and a text. */
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	fake_doh_reply(&fake.doh[1], DOH_ERR_CONNECT, NULL, 0);
+	CHECK(got(&p, 0xc001, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
+	CHECK_STR(text, "no DoH upstream reachable");
+	CHECK_EQ(st->ede[DNS_EDE_NO_REACHABLE], 1);
+	fake_reset_reqs();
+
+	/* A client without EDNS: our OPT upstream all the same; its
+	 * SERVFAIL has no OPT, so no EDE, and none is counted. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xc002, "a.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(sent(&fake.doh[0], &q));
+	CHECK_EQ(fake.doh[0].len, 128);
+	clock_step(2000);
+	CHECK(got(&p, 0xc002, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), -2);
+	CHECK_EQ(st->ede[DNS_EDE_NO_REACHABLE], 1);
+	fake_reset_reqs();
+
+	/* Timeout with EDNS: 22 too, saying it timed out. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xc003, "b.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	clock_step(2000);
+	CHECK(got(&p, 0xc003, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
+	CHECK_STR(text, "DoH timed out");
+	fake_reset_reqs();
+
+	/* Over max-pending: EDE 0 with a text. */
+	for (i = 0; i < 2; i++) {
+		fake_peer_init(&p2[i], LISTEN_UDP);
+		query(&q, (uint16_t)(0xc010 + i), i ? "d.lab.test" :
+		    "c.lab.test", T_A, 0, 0);
+		fake_query(&p2[i], q.buf, q.len);
+	}
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xc004, "e.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0xc004, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_OTHER);
+	CHECK_STR(text, "too many queries in flight");
+	CHECK_EQ(st->ede[DNS_EDE_OTHER], 1);
+	CHECK_EQ(st->ede[DNS_EDE_NO_REACHABLE], 2);
+	stop();
+
+	start(ENC_PREF);
+	/* A DoH answer: our OPT, no EDE; the upstream's padding gone. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xc101, "a.lab.test", T_A, 4096, 0);
+	fake_query(&p, q.buf, q.len);
+	answer(&a, 0, "a.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	wr16(a.buf + 10, 1);
+	put8(&a, 0);
+	put16(&a, DNS_TYPE_OPT);
+	put16(&a, 4096);
+	put32(&a, 0);
+	put16(&a, 4 + 100);
+	put16(&a, DNS_OPT_PADDING);
+	put16(&a, 100);
+	for (i = 0; i < 100; i++)
+		put8(&a, 0);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xc101, DNS_RCODE_NOERROR));
+	CHECK_EQ(p.len, a.len - 104);
+	CHECK_EQ(opt_options(p.answer, p.len, codes, &ede, text,
+	    sizeof(text), &ttl, &size), 0);
+	CHECK_EQ(size, 1232);
+	/* ... and a client without EDNS gets no OPT at all. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xc102, "a.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[1], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xc102, DNS_RCODE_NOERROR));
+	CHECK_EQ(rd16(p.answer + 10), 0);
+	CHECK_EQ(p.len, a.len - 115);
+	fake_reset_reqs();
+
+	/* Over plain DNS: the same built query, and EDE 0 on the answer. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query_with_options(&q, 0xc103, "b.lab.test");
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK(sent(&fake.plainq[0], &q));
+	answer(&a, 0xbeef, "b.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p, 0xc103, DNS_RCODE_NOERROR));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_OTHER);
+	CHECK_STR(text, "answered over unencrypted DNS");
+	CHECK_EQ(st->ede[DNS_EDE_OTHER], 1);
+	stop();
+
+	/* The fallback's answer served again from the cache says so too;
+	 * a DoH answer from the cache does not. */
+	start(ENC_PREF_CACHE);
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xc201, "p.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.nplain, 1);
+	answer(&a, 0xbeef, "p.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_OTHER);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xc202, "p.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK(got(&p, 0xc202, DNS_RCODE_NOERROR));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_OTHER);
+	CHECK_STR(text, "answered over unencrypted DNS");
+	CHECK_EQ(st->ede[DNS_EDE_OTHER], 2);
+	fake_doh_set_state(fake.upstreams, 0, DOH_READY);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xc203, "d.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	answer(&a, 0, "d.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	fake_peer_init(&p, LISTEN_UDP);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK(got(&p, 0xc203, DNS_RCODE_NOERROR));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), -1);
 	stop();
 }
 
@@ -1175,6 +1473,7 @@ main(void)
 	test_plaintext();
 	test_max_pending();
 	test_reload();
+	test_built_query_ede();
 	test_no_malloc();
 	test_cache();
 	test_coalesce();

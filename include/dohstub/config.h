@@ -97,6 +97,7 @@ struct config {
 	unsigned		max_tcp_clients; /* default 256 */
 	unsigned		tcp_idle_timeout_ms; /* default 10000 */
 	unsigned		edns_udp_size;	/* cap on UDP answers, default 1232 */
+	unsigned		padding_block;	/* upstream query padding, 128 */
 	unsigned		udp_rcvbuf;	/* SO_RCVBUF bytes, 0: the system's */
 	unsigned		cache_size;	/* bytes, 0: no cache; default 4m */
 	unsigned		cache_min_ttl_ms;	/* default 0 */

@@ -36,7 +36,16 @@
 
 #define DNS_EDNS_DO		0x8000	/* in the OPT record's TTL */
 #define DNS_OPT_PADDING		12	/* EDNS(0) Padding, RFC 7830 */
+#define DNS_OPT_EDE		15	/* Extended DNS Error, RFC 8914 */
 #define DNS_OPT_LEN		11	/* OPT record without options */
+
+/* The Extended DNS Error codes dohstub sets (RFC 8914 4). */
+#define DNS_EDE_OTHER		0
+#define DNS_EDE_STALE		3
+#define DNS_EDE_NOT_READY	14
+#define DNS_EDE_NO_REACHABLE	22	/* No Reachable Authority */
+#define DNS_EDE_NETWORK		23	/* Network Error */
+#define DNS_EDE_MAX		32	/* codes counted one by one */
 
 /*
  * Room for any name in text form, NUL included: 255 wire bytes hold at
@@ -146,6 +155,14 @@ void	dnsmsg_wr_header(struct dnsmsg_wr *w, const struct dns_header *h);
  */
 void	dnsmsg_wr_opt(struct dnsmsg_wr *w, uint16_t udp_size, int do_bit,
 	    unsigned pad_block);
+/*
+ * Append an Extended DNS Error option (RFC 8914) with INFO-CODE code and
+ * EXTRA-TEXT text (NULL or a UTF-8 string, no NUL sent) to the OPT
+ * record written at offset opt, which must be the last thing written;
+ * its RDLENGTH grows to match.
+ */
+void	dnsmsg_wr_ede(struct dnsmsg_wr *w, size_t opt, int code,
+	    const char *text);
 /* The length written, or 0 if any write failed. */
 size_t	dnsmsg_wr_finish(const struct dnsmsg_wr *w);
 
@@ -209,6 +226,55 @@ int	dnsmsg_check_answer(const uint8_t *msg, size_t len,
  */
 size_t	dnsmsg_make_error(uint8_t *out, size_t cap,
 	    const struct dns_query_info *qi, int rcode);
+
+/*
+ * The same with an Extended DNS Error (RFC 8914): when qi->has_edns and
+ * ede_code >= 0, the OPT record carries INFO-CODE ede_code and, unless
+ * ede_text is NULL, that EXTRA-TEXT.  dnsmsg_make_error() is this with
+ * ede_code -1.
+ */
+size_t	dnsmsg_make_error_ede(uint8_t *out, size_t cap,
+	    const struct dns_query_info *qi, int rcode, int ede_code,
+	    const char *ede_text);
+
+/*
+ * The query dohstub sends upstream for the client query qi, into out
+ * (cap bytes): ID 0, RD and CD from the client and every other header
+ * bit clear, the question as the client wrote it (its case kept), and
+ * our own OPT record whether or not the client sent one: UDP size
+ * edns_size, DO from the client, no option of the client's (no Client
+ * Subnet, no cookie), and with pad_block != 0 EDNS(0) Padding to a
+ * multiple of pad_block bytes (RFC 7830, RFC 8467).  Returns the
+ * length, or 0 if qi has no question, edns_size is 0 or cap is short.
+ */
+size_t	dnsmsg_make_upstream_query(uint8_t *out, size_t cap,
+	    const struct dns_query_info *qi, uint16_t edns_size,
+	    unsigned pad_block);
+
+/*
+ * An upstream answer (msg, len bytes, already checked against qi with
+ * dnsmsg_check_answer()) rewritten for the client of qi into out (cap
+ * bytes; not overlapping msg): the client's ID, RD and CD, its question
+ * case; the upstream's OPT record (and its options: Padding, whatever
+ * else) and any record after it removed; and, only if the client sent
+ * EDNS, our own OPT at the end: UDP size edns_size, the client's DO,
+ * and with ede_code >= 0 an Extended DNS Error (ede_text may be NULL).
+ * Returns the length, or 0 if the answer does not parse, its OPT holds
+ * an extended rcode (it answers our EDNS, not the client's), or cap is
+ * too small.
+ */
+size_t	dnsmsg_rewrite_answer(const uint8_t *msg, size_t len, uint8_t *out,
+	    size_t cap, const struct dns_query_info *qi, uint16_t edns_size,
+	    int ede_code, const char *ede_text);
+
+/*
+ * Append an Extended DNS Error (code, text as for dnsmsg_wr_ede()) to
+ * the answer in msg (len bytes, cap bytes of room), whose last record
+ * must be its OPT.  Returns the new length, or 0 (msg unchanged) if
+ * the message does not parse, does not end with an OPT, or cap is short.
+ */
+size_t	dnsmsg_add_ede(uint8_t *msg, size_t len, size_t cap, int code,
+	    const char *text);
 
 /*
  * The largest UDP answer the client of qi can take: 512 without EDNS,

@@ -49,6 +49,9 @@ struct proxy_stats {
 	uint64_t	fallback_activations;	/* DoH went down */
 	uint64_t	pending;	/* now */
 	uint64_t	rcodes[16];	/* of every answer sent to a client */
+	/* Extended DNS Errors dohstub added to answers, by INFO-CODE
+	 * (those from the cache's serve-stale excepted). */
+	uint64_t	ede[DNS_EDE_MAX];
 	/* DoH attempts that failed, by doh_result; [DOH_OK] counts answers
 	 * that came back but did not match the query. */
 	uint64_t	doh_error_kinds[DOH_RESULT_MAX];

@@ -50,6 +50,7 @@
 #define FS_LINGER_MS		200	/* after GOAWAY, before closing */
 #define FS_CLOSE_DEADLINE_MS	2000	/* to flush output when closing */
 #define FS_LOG_VALUE		512	/* longest value logged */
+#define FS_BODY_LOGGED		1024	/* request bytes logged, in hex */
 
 enum conn_state {
 	CONN_TCP,		/* refuse, reset: no I/O at all */
@@ -509,8 +510,10 @@ static void
 request_done(struct conn *c, struct stream *s)
 {
 	char path[FS_LOG_VALUE], ctype[160], auth[300], name[1024];
-	char qname[FS_LOG_VALUE];
+	char qname[FS_LOG_VALUE], body[2 * FS_BODY_LOGGED + 1];
+	static const char hex[] = "0123456789abcdef";
 	uint32_t code;
+	size_t i;
 	int rv;
 
 	c->requests++;
@@ -525,15 +528,21 @@ request_done(struct conn *c, struct stream *s)
 	}
 	(void)dnsmsg_name_to_text(s->qi.qname, s->qi.qname_len, name,
 	    sizeof(name), 0);
+	/* The query's bytes, so tests can see exactly what dohstub sent. */
+	for (i = 0; i < s->bodylen && i < FS_BODY_LOGGED; i++) {
+		body[2 * i] = hex[s->body[i] >> 4];
+		body[2 * i + 1] = hex[s->body[i] & 15];
+	}
+	body[2 * i] = '\0';
 	evlog("request %u stream=%d method=%s path=%s authority=%s ctype=%s "
-	    "len=%zu qname=%s qtype=%u", c->id, s->id,
+	    "len=%zu qname=%s qtype=%u body=%s", c->id, s->id,
 	    s->method[0] != '\0' ? s->method : "-",
 	    s->path != NULL ? esc(s->path, strlen(s->path), path,
 	    sizeof(path)) : "-",
 	    esc(s->authority, strlen(s->authority), auth, sizeof(auth)),
 	    esc(s->ctype, strlen(s->ctype), ctype, sizeof(ctype)),
 	    s->bodylen, esc(name, strlen(name), qname, sizeof(qname)),
-	    s->qi.qtype);
+	    s->qi.qtype, i > 0 ? body : "-");
 
 	if (c->goaway_last >= 0 && s->id > c->goaway_last) {
 		evlog("ignore %u stream=%d goaway-last=%d", c->id, s->id,
