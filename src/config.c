@@ -625,6 +625,85 @@ clear_local_zone_exempt(struct config *cfg)
 	cfg->nlocal_exempt = 0;
 }
 
+/* As dnsdist's default ACL: the host and the private networks. */
+const char *const config_acl_defaults[] = {
+	"127.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16",
+	"172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7",
+	"fe80::/10", NULL,
+};
+
+static int
+config_add_prefix(struct addr_prefix *list, size_t *n, const char *v,
+    char *reason, size_t len)
+{
+	if (*n >= CONFIG_MAX_ACL) {
+		config_errf(reason, len, "too many (at most %d)",
+		    CONFIG_MAX_ACL);
+		return -1;
+	}
+	if (addr_prefix_parse(v, &list[*n], reason, len) == -1)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+static int
+set_allow(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	return config_add_prefix(cfg->allow, &cfg->nallow, v, reason, len);
+}
+
+static void
+clear_allow(struct config *cfg)
+{
+	cfg->nallow = 0;
+}
+
+static int
+set_deny(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	return config_add_prefix(cfg->deny, &cfg->ndeny, v, reason, len);
+}
+
+static void
+clear_deny(struct config *cfg)
+{
+	cfg->ndeny = 0;
+}
+
+/* The longest prefix of list[n] holding a, or -1. */
+static int
+config_longest(const struct addr_prefix *list, size_t n, const struct addr *a)
+{
+	int best = -1;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((int)list[i].bits > best && addr_prefix_match(&list[i], a))
+			best = (int)list[i].bits;
+	return best;
+}
+
+int
+config_acl_allows(const struct config *cfg, const struct addr *a)
+{
+	static struct addr_prefix defaults[16];
+	static size_t ndefaults;
+	int allow, deny;
+	size_t i;
+
+	allow = config_longest(cfg->allow, cfg->nallow, a);
+	deny = config_longest(cfg->deny, cfg->ndeny, a);
+	if (allow >= 0 || deny >= 0)
+		return allow > deny;
+	if (ndefaults == 0)
+		for (i = 0; config_acl_defaults[i] != NULL; i++)
+			if (addr_prefix_parse(config_acl_defaults[i],
+			    &defaults[ndefaults], NULL, 0) == 0)
+				ndefaults++;
+	return config_longest(defaults, ndefaults, a) >= 0;
+}
+
 static int
 set_resolve(struct config *cfg, const char *v, char *reason, size_t len)
 {
@@ -912,6 +991,8 @@ static const struct config_setting config_settings[] = {
 	{ "bootstrap",		set_bootstrap,		clear_bootstrap },
 	{ "bootstrap-min-ttl",	set_bootstrap_min_ttl,	NULL },
 	{ "fallback",		set_fallback,		clear_fallback },
+	{ "allow",		set_allow,		clear_allow },
+	{ "deny",		set_deny,		clear_deny },
 	{ "local-zone-exempt",	set_local_zone_exempt,
 				clear_local_zone_exempt },
 	{ "ca-file",		set_ca_file,		NULL },
@@ -1590,6 +1671,16 @@ config_print(const struct config *cfg, FILE *fp)
 	config_fmt_duration(cfg->bootstrap_min_ttl_ms, d, sizeof(d));
 	fprintf(fp, "bootstrap-min-ttl %s\n", d);
 	config_print_addrs(fp, "fallback", cfg->fallback, cfg->nfallback);
+	for (i = 0; i < cfg->nallow; i++)
+		fprintf(fp, "allow %s\n", addr_prefix_str(&cfg->allow[i], a,
+		    sizeof(a)));
+	for (i = 0; i < cfg->ndeny; i++)
+		fprintf(fp, "deny %s\n", addr_prefix_str(&cfg->deny[i], a,
+		    sizeof(a)));
+	fprintf(fp, "# allowed where no allow or deny holds:");
+	for (i = 0; config_acl_defaults[i] != NULL; i++)
+		fprintf(fp, " %s", config_acl_defaults[i]);
+	fprintf(fp, "\n");
 	if (cfg->nlocal_exempt == 0)
 		fprintf(fp, "# local-zone-exempt: none\n");
 	for (i = 0; i < cfg->nlocal_exempt; i++) {

@@ -227,6 +227,9 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	metrics_one(b, "dohstub_dropped_total", "counter",
 	    "Messages ignored because they were not queries.",
 	    s->dropped);
+	metrics_one(b, "dohstub_refused_acl_total", "counter",
+	    "Queries refused by access control (allow, deny).",
+	    s->refused_acl);
 	metrics_one(b, "dohstub_over_limit_total", "counter",
 	    "Queries refused with SERVFAIL because max-pending was reached.",
 	    s->over_limit);

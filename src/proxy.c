@@ -726,6 +726,32 @@ proxy_local(struct proxy *px, struct listen_peer *peer,
 	return 1;
 }
 
+/*
+ * Access control (allow, deny): a client it refuses gets REFUSED with
+ * EDE 18 (Prohibited), before anything else happens, so it can never
+ * cause upstream traffic.  Returns 1 if peer may ask.
+ */
+static int
+proxy_acl(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi)
+{
+	struct addr a;
+	size_t n;
+
+	if (addr_set(&a, (const struct sockaddr *)&peer->addr,
+	    peer->addrlen) == 0 && config_acl_allows(px->cfg, &a))
+		return 1;
+	px->stats.refused_acl++;
+	px->stats.rcodes[DNS_RCODE_REFUSED]++;
+	if (qi->has_edns)
+		px->stats.ede[DNS_EDE_PROHIBITED]++;
+	if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi,
+	    DNS_RCODE_REFUSED, DNS_EDE_PROHIBITED, NULL)) > 0)
+		peer->ops->respond(peer, px->buf, n);
+	peer->ops->release(peer);
+	return 0;
+}
+
 static void
 proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
     void *arg)
@@ -742,7 +768,10 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		px->stats.queries_udp++;
 	else
 		px->stats.queries_tcp++;
-	switch (verdict = dnsmsg_parse_query(msg, len, &qi)) {
+	verdict = dnsmsg_parse_query(msg, len, &qi);
+	if (verdict != DNS_VERDICT_DROP && !proxy_acl(px, peer, &qi))
+		return;
+	switch (verdict) {
 	case DNS_VERDICT_OK:
 		break;
 	case DNS_VERDICT_DROP:
@@ -1079,7 +1108,8 @@ proxy_log_stats(const struct proxy *px)
 	    "dropped=%llu over_limit=%llu truncated=%llu doh_errors=%llu "
 	    "fallback_activations=%llu pending=%llu cache_hits=%llu "
 	    "cache_misses=%llu stale_answers=%llu prefetches=%llu "
-	    "coalesced=%llu answered_local=%llu policy=%llu",
+	    "coalesced=%llu answered_local=%llu policy=%llu "
+	    "refused_acl=%llu",
 	    (unsigned long long)s->queries_udp,
 	    (unsigned long long)s->queries_tcp,
 	    (unsigned long long)s->answered_doh,
@@ -1097,7 +1127,8 @@ proxy_log_stats(const struct proxy *px)
 	    (unsigned long long)s->prefetches,
 	    (unsigned long long)s->coalesced,
 	    (unsigned long long)s->answered_local,
-	    (unsigned long long)s->policy);
+	    (unsigned long long)s->policy,
+	    (unsigned long long)s->refused_acl);
 }
 
 void

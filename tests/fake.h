@@ -108,6 +108,8 @@ void	fake_reset_reqs(void);
 /* A client query arriving through the listener. */
 void	fake_peer_init(struct fake_peer *p, enum listen_transport t);
 void	fake_query(struct fake_peer *p, const uint8_t *msg, size_t len);
+/* After fake_peer_init(): the client's address (127.0.0.1 by default). */
+void	fake_peer_from(struct fake_peer *p, const char *ip);
 
 /* End DoH request r: body is used for DOH_OK only. */
 void	fake_doh_reply(struct fake_req *r, enum doh_result res,

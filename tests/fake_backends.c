@@ -4,6 +4,9 @@
  * those are never linked into test_proxy.  A request handle is the
  * fake_req that records it.
  */
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,9 +82,33 @@ static const struct listen_peer_ops fake_peer_ops = {
 void
 fake_peer_init(struct fake_peer *p, enum listen_transport t)
 {
+	struct sockaddr_in *sin = (struct sockaddr_in *)&p->peer.addr;
+
 	memset(p, 0, sizeof(*p));
 	p->peer.ops = &fake_peer_ops;
 	p->peer.transport = t;
+	/* A client on loopback, which the default access control admits. */
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(40000);
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	p->peer.addrlen = sizeof(*sin);
+}
+
+void
+fake_peer_from(struct fake_peer *p, const char *ip)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&p->peer.addr;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&p->peer.addr;
+
+	memset(&p->peer.addr, 0, sizeof(p->peer.addr));
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		p->peer.addrlen = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		p->peer.addrlen = sizeof(*sin6);
+	} else
+		fake_die("fake_peer_from: not an address");
 }
 
 void

@@ -454,6 +454,12 @@ test_bad_values(void)
 	    "max-tcp-clients: \"100001\" is out of range (1..100000)");
 	CHECK_STR(file_err("max-tcp-clients -1\n"),
 	    "t.conf:1: max-tcp-clients: \"-1\" is not a number");
+	CHECK_STR(file_err("allow 0.0.0.0/0\nallow ::/0\ndeny 10.1.0.0/16\n"
+	    "deny 2001:db8::1\n"), "(ok)");
+	CHECK_STR(file_err("allow 10.0.0.0/33\n"),
+	    "t.conf:1: allow: \"10.0.0.0/33\": prefix length must be 0..32");
+	CHECK_STR(file_err("deny example.com\n"),
+	    "t.conf:1: deny: \"example.com\" is not an IP address");
 	CHECK_STR(file_err("udp-rcvbuf 4m\nudp-rcvbuf 0\nudp-rcvbuf 65536\n"
 	    "udp-rcvbuf 64k\nudp-rcvbuf 64M\n"), "(ok)");
 	CHECK_STR(file_err("udp-rcvbuf 65m\n"),
@@ -1184,6 +1190,9 @@ test_print(void)
 	    "# bootstrap: none\n"
 	    "bootstrap-min-ttl 30s\n"
 	    "fallback 192.0.2.53:5353\n"
+	    "# allowed where no allow or deny holds: 127.0.0.0/8 10.0.0.0/8 "
+	    "100.64.0.0/10 169.254.0.0/16 172.16.0.0/12 192.168.0.0/16 ::1/128 "
+	    "fc00::/7 fe80::/10\n"
 	    "# local-zone-exempt: none\n"
 	    "ca-file \"/nonexistent/my ca.pem\"\n"
 	    "method post\n"

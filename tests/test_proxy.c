@@ -810,6 +810,68 @@ test_cache(void)
 	stop();
 }
 
+/* The rcode and, when the answer has one, the first EDE INFO-CODE. */
+static int
+ede_code(const struct fake_peer *p)
+{
+	size_t i;
+
+	/* EDE option: code 15, then length, then INFO-CODE */
+	for (i = 12; i + 6 <= p->len; i++)
+		if (rd16(p->answer + i) == 15 && rd16(p->answer + i + 2) >= 2)
+			return rd16(p->answer + i + 4);
+	return -1;
+}
+
+/*
+ * Access control: the defaults admit loopback and private networks and
+ * refuse the rest; allow and deny override them, the longest prefix
+ * winning; a refused client gets REFUSED (EDE 18 with EDNS) and causes
+ * no request upstream.
+ */
+static void
+test_acl(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+	static const struct {
+		const char	*ip;
+		int		 ok;
+	} cases[] = {
+		{ "127.0.0.1", 1 }, { "127.0.0.2", 0 }, { "10.2.0.1", 1 },
+		{ "10.1.2.3", 0 }, { "192.168.7.7", 1 }, { "100.64.0.1", 1 },
+		{ "192.0.2.1", 1 }, { "198.51.100.1", 0 }, { "::1", 1 },
+		{ "fd00::53", 1 }, { "fe80::1", 1 }, { "2001:db8::1", 0 },
+		{ "::ffff:127.0.0.1", 1 }, { "::ffff:198.51.100.1", 0 },
+	};
+	size_t i;
+
+	start(ENC_ONLY "deny 127.0.0.2/32\n" "deny 10.1.0.0/16\n"
+	    "allow 192.0.2.0/24\n");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fake_reset_reqs();
+		fake_peer_init(&p, LISTEN_UDP);
+		fake_peer_from(&p, cases[i].ip);
+		query(&q, (uint16_t)(0x7000 + i), "acl.lab.test", T_A, 1232, 0);
+		fake_query(&p, q.buf, q.len);
+		if (cases[i].ok) {
+			CHECK_EQ(fake.ndoh, 1);
+			fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+			fake_doh_reply(&fake.doh[1], DOH_ERR_CONNECT, NULL, 0);
+			CHECK(got(&p, (uint16_t)(0x7000 + i),
+			    DNS_RCODE_SERVFAIL));
+		} else {
+			CHECK_EQ(fake.ndoh, 0);
+			CHECK(got(&p, (uint16_t)(0x7000 + i),
+			    DNS_RCODE_REFUSED));
+			CHECK_EQ(ede_code(&p), 18);
+		}
+	}
+	CHECK_EQ(st->refused_acl, 5);
+	fake_reset_reqs();
+	stop();
+}
+
 /* plaintext: plain DNS only; no TLS, no upstream, no DoH request. */
 static void
 test_plaintext(void)
@@ -1478,6 +1540,7 @@ main(void)
 	test_cache();
 	test_coalesce();
 	test_stale_prefetch();
+	test_acl();
 	test_local();
 	event_base_free(base);
 	return check_summary();

@@ -31,6 +31,7 @@
 #define CONFIG_MAX_RESOLVE	8
 #define CONFIG_MAX_SERVERS	8	/* bootstrap, fallback */
 #define CONFIG_MAX_EXEMPT	16	/* local-zone-exempt */
+#define CONFIG_MAX_ACL		64	/* allow, deny: each */
 #define CONFIG_ERRLEN		512
 #define CONFIG_NKEYS		48	/* room for every setting's source */
 #define CONFIG_KEYLEN		63	/* longer is no setting's name */
@@ -87,6 +88,10 @@ struct config {
 	/* Zones forwarded although local.c would answer them. */
 	struct config_zone	local_exempt[CONFIG_MAX_EXEMPT];
 	size_t			nlocal_exempt;
+	struct addr_prefix	allow[CONFIG_MAX_ACL];	/* above the defaults */
+	size_t			nallow;
+	struct addr_prefix	deny[CONFIG_MAX_ACL];
+	size_t			ndeny;
 	char			*ca_file;	/* NULL: system store */
 	enum config_method	method;
 	int			tls_min_version; /* TLS1_3_VERSION or TLS1_2_VERSION */
@@ -196,6 +201,17 @@ int	config_parse_url(const char *s, struct config_upstream *out, char *err,
 int	config_parse_resolve(const char *s, struct config_resolve *out,
 	    char *err, size_t errlen);
 void	config_upstream_free(struct config_upstream *u);
+
+/*
+ * Access control: may a client at a send queries?  The longest prefix
+ * of cfg's allow and deny lists that holds a wins (deny on a tie); if
+ * none does, the defaults: loopback, RFC 1918, RFC 6598, ULA and
+ * link-local are allowed, everything else refused.  Returns 1 or 0.
+ */
+int	config_acl_allows(const struct config *cfg, const struct addr *a);
+
+/* The default allowed prefixes, for config_print() and tests. */
+extern const char *const config_acl_defaults[];
 
 /* The resolve pin for host:port, or NULL. */
 const struct config_resolve *config_find_resolve(const struct config *cfg,

@@ -43,6 +43,7 @@
 #define DNS_EDE_OTHER		0
 #define DNS_EDE_STALE		3
 #define DNS_EDE_NOT_READY	14
+#define DNS_EDE_PROHIBITED	18
 #define DNS_EDE_NO_REACHABLE	22	/* No Reachable Authority */
 #define DNS_EDE_NETWORK		23	/* Network Error */
 #define DNS_EDE_MAX		32	/* codes counted one by one */

@@ -42,6 +42,7 @@ struct proxy_stats {
 	uint64_t	formerr;
 	uint64_t	notimp;
 	uint64_t	policy;		/* refused by query policy (local.h) */
+	uint64_t	refused_acl;	/* refused by allow/deny */
 	uint64_t	servfail;	/* every SERVFAIL we made ourselves */
 	uint64_t	over_limit;	/* refused by max-pending */
 	uint64_t	truncated;	/* sent with TC=1 */
