@@ -79,52 +79,22 @@ struct answer_scan {
 };
 
 static uint8_t
-lower(uint8_t c)
-{
-	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
-static uint8_t
 key_bits(const struct dns_query_info *qi)
 {
 	return (qi->edns_do ? KEY_DO : 0) |
 	    ((qi->flags & DNS_FLAG_CD) ? KEY_CD : 0);
 }
 
-/* FNV-1a over the lowercased name, type, class and bits. */
-static uint32_t
-key_hash(const struct dns_query_info *qi)
-{
-	uint32_t h = 2166136261u;
-	uint8_t tail[5];
-	size_t i;
-
-	for (i = 0; i < qi->qname_len; i++)
-		h = (h ^ lower(qi->qname[i])) * 16777619u;
-	tail[0] = qi->qtype >> 8;
-	tail[1] = qi->qtype & 0xff;
-	tail[2] = qi->qclass >> 8;
-	tail[3] = qi->qclass & 0xff;
-	tail[4] = key_bits(qi);
-	for (i = 0; i < sizeof(tail); i++)
-		h = (h ^ tail[i]) * 16777619u;
-	return h;
-}
-
 static int
 key_equal(const struct cache_entry *e, const struct dns_query_info *qi,
     uint32_t hash)
 {
-	size_t i;
-
 	if (e->hash != hash || e->qtype != qi->qtype ||
 	    e->qclass != qi->qclass || e->bits != key_bits(qi) ||
 	    e->qname_len != qi->qname_len)
 		return 0;
-	for (i = 0; i < qi->qname_len; i++)
-		if (lower(e->msg[DNS_HDR_LEN + i]) != lower(qi->qname[i]))
-			return 0;
-	return 1;
+	return dnsmsg_name_equal(e->msg + DNS_HDR_LEN, e->qname_len,
+	    qi->qname, qi->qname_len);
 }
 
 static struct cache_entry *
@@ -405,7 +375,7 @@ cache_store(struct cache *c, const struct dns_query_info *qi,
 		free(e);
 		return CACHE_MALFORMED;
 	}
-	hash = key_hash(qi);
+	hash = dnsmsg_key_hash(qi);
 	e->stored_ms = now_ms;
 	e->expiry_ms = now_ms + (uint64_t)ttl * 1000;
 	e->charge = charge;
@@ -545,7 +515,8 @@ cache_lookup(struct cache *c, const struct dns_query_info *qi,
 	size_t n;
 	int stale;
 
-	if (qi->qname_len == 0 || (e = find(c, qi, key_hash(qi))) == NULL)
+	if (qi->qname_len == 0 ||
+	    (e = find(c, qi, dnsmsg_key_hash(qi))) == NULL)
 		return 0;
 	stale = now_ms >= e->expiry_ms;
 	if (stale && (stale_ms == 0 || now_ms - e->expiry_ms > stale_ms)) {

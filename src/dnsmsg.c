@@ -209,22 +209,44 @@ rd_question(struct dnsmsg_rd *r, uint8_t *name, size_t *namelen,
 	return 0;
 }
 
-static int
-name_equal(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+static uint8_t
+fold(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+int
+dnsmsg_name_equal(const uint8_t *a, size_t alen, const uint8_t *b,
+    size_t blen)
 {
 	size_t i;
-	uint8_t ca, cb;
 
 	if (alen != blen)
 		return 0;
 	/* Length bytes are below 'A', so folding them is harmless. */
-	for (i = 0; i < alen; i++) {
-		ca = a[i] >= 'A' && a[i] <= 'Z' ? a[i] + ('a' - 'A') : a[i];
-		cb = b[i] >= 'A' && b[i] <= 'Z' ? b[i] + ('a' - 'A') : b[i];
-		if (ca != cb)
+	for (i = 0; i < alen; i++)
+		if (fold(a[i]) != fold(b[i]))
 			return 0;
-	}
 	return 1;
+}
+
+uint32_t
+dnsmsg_key_hash(const struct dns_query_info *qi)
+{
+	uint8_t tail[5];
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < qi->qname_len; i++)
+		h = (h ^ fold(qi->qname[i])) * 16777619u;
+	tail[0] = qi->qtype >> 8;
+	tail[1] = qi->qtype & 0xff;
+	tail[2] = qi->qclass >> 8;
+	tail[3] = qi->qclass & 0xff;
+	tail[4] = (qi->edns_do ? 1 : 0) | ((qi->flags & DNS_FLAG_CD) ? 2 : 0);
+	for (i = 0; i < sizeof(tail); i++)
+		h = (h ^ tail[i]) * 16777619u;
+	return h;
 }
 
 /* --- the writer --- */
@@ -521,7 +543,7 @@ dnsmsg_check_answer(const uint8_t *msg, size_t len,
 		return -1;
 	if (rd_question(&r, name, &namelen, &qtype, &qclass) == -1)
 		return -1;
-	if (!name_equal(name, namelen, qi->qname, qi->qname_len) ||
+	if (!dnsmsg_name_equal(name, namelen, qi->qname, qi->qname_len) ||
 	    qtype != qi->qtype || qclass != qi->qclass)
 		return -1;
 	count = (uint32_t)h.count[DNS_SEC_ANSWER] +

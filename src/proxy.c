@@ -171,46 +171,14 @@ bg_release(struct listen_peer *peer)
 
 static const struct listen_peer_ops bg_ops = { bg_respond, bg_release };
 
-static uint8_t
-lower(uint8_t c)
-{
-	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
-/*
- * FNV-1a over the key: the name without case, type, class, DO and CD,
- * what the upstream query is built from (whether the client sent EDNS
- * is not: the answer is rewritten for each client).
- */
-static uint32_t
-key_hash(const struct dns_query_info *qi)
-{
-	uint32_t h = 2166136261u;
-	size_t i;
-
-	for (i = 0; i < qi->qname_len; i++)
-		h = (h ^ lower(qi->qname[i])) * 16777619u;
-	h = (h ^ (qi->qtype >> 8)) * 16777619u;
-	h = (h ^ (qi->qtype & 0xff)) * 16777619u;
-	h = (h ^ (qi->qclass & 0xff)) * 16777619u;
-	h = (h ^ (unsigned)(qi->edns_do << 1 |
-	    ((qi->flags & DNS_FLAG_CD) != 0))) * 16777619u;
-	return h;
-}
-
+/* The same key as the cache's (dnsmsg_key_hash()). */
 static int
 key_equal(const struct dns_query_info *a, const struct dns_query_info *b)
 {
-	size_t i;
-
-	if (a->qtype != b->qtype || a->qclass != b->qclass ||
-	    a->qname_len != b->qname_len || a->edns_do != b->edns_do ||
-	    ((a->flags ^ b->flags) & DNS_FLAG_CD) != 0)
-		return 0;
-	for (i = 0; i < a->qname_len; i++)
-		if (lower(a->qname[i]) != lower(b->qname[i]))
-			return 0;
-	return 1;
+	return a->qtype == b->qtype && a->qclass == b->qclass &&
+	    a->edns_do == b->edns_do &&
+	    ((a->flags ^ b->flags) & DNS_FLAG_CD) == 0 &&
+	    dnsmsg_name_equal(a->qname, a->qname_len, b->qname, b->qname_len);
 }
 
 /* The query asking upstream for qi's key under up, or NULL. */
@@ -797,7 +765,7 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	}
 	if (proxy_local(px, peer, &qi))
 		return;
-	hash = key_hash(&qi);
+	hash = dnsmsg_key_hash(&qi);
 	if (px->cache != NULL && proxy_cache_hit(px, peer, &qi, hash))
 		return;
 	/* The same question already upstream: wait for its answer. */

@@ -456,6 +456,17 @@ test_bad_values(void)
 	    "t.conf:1: max-tcp-clients: \"-1\" is not a number");
 	CHECK_STR(file_err("allow 0.0.0.0/0\nallow ::/0\ndeny 10.1.0.0/16\n"
 	    "deny 2001:db8::1\n"), "(ok)");
+	{
+		char many[64 * 20 + 32];
+		size_t used = 0;
+		int i;
+
+		for (i = 0; i <= CONFIG_MAX_ACL; i++)
+			used += (size_t)snprintf(many + used,
+			    sizeof(many) - used, "deny 10.0.%d.0/24\n", i);
+		CHECK_STR(file_err(many), "t.conf:65: deny: too many (at most "
+		    "64)");
+	}
 	CHECK_STR(file_err("allow 10.0.0.0/33\n"),
 	    "t.conf:1: allow: \"10.0.0.0/33\": prefix length must be 0..32");
 	CHECK_STR(file_err("deny example.com\n"),

@@ -1359,9 +1359,51 @@ test_make_error_ede(void)
 	    opt);
 }
 
+/* The key the cache and the table of queries in flight file by. */
+static void
+test_key_hash(void)
+{
+	struct dns_query_info a, b;
+	static const uint8_t www[] = "\3www\7example\3com";
+	static const uint8_t WwW[] = "\3WwW\7ExAmPlE\3COM";
+	static const uint8_t wwx[] = "\3wwx\7example\3com";
+
+	memset(&a, 0, sizeof(a));
+	memcpy(a.qname, www, sizeof(www));
+	a.qname_len = sizeof(www);
+	a.qtype = 1;
+	a.qclass = 1;
+	b = a;
+	memcpy(b.qname, WwW, sizeof(WwW));
+	CHECK(dnsmsg_name_equal(a.qname, a.qname_len, b.qname, b.qname_len));
+	CHECK_EQ(dnsmsg_key_hash(&a), dnsmsg_key_hash(&b));
+	memcpy(b.qname, wwx, sizeof(wwx));
+	CHECK(!dnsmsg_name_equal(a.qname, a.qname_len, b.qname, b.qname_len));
+	CHECK(dnsmsg_key_hash(&a) != dnsmsg_key_hash(&b));
+	CHECK(!dnsmsg_name_equal(a.qname, a.qname_len, a.qname,
+	    a.qname_len - 1));
+	b = a;
+	b.edns_do = 1;
+	CHECK(dnsmsg_key_hash(&a) != dnsmsg_key_hash(&b));
+	b = a;
+	b.flags = DNS_FLAG_CD;
+	CHECK(dnsmsg_key_hash(&a) != dnsmsg_key_hash(&b));
+	b = a;
+	b.qtype = 28;
+	CHECK(dnsmsg_key_hash(&a) != dnsmsg_key_hash(&b));
+	b = a;
+	b.qclass = 3;
+	CHECK(dnsmsg_key_hash(&a) != dnsmsg_key_hash(&b));
+	b = a;
+	b.flags = DNS_FLAG_RD;		/* RD is not part of the key */
+	b.id = 77;
+	CHECK_EQ(dnsmsg_key_hash(&a), dnsmsg_key_hash(&b));
+}
+
 int
 main(void)
 {
+	test_key_hash();
 	test_valid_query();
 	test_edns_sizes();
 	test_bad_queries();

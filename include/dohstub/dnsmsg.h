@@ -209,6 +209,17 @@ struct dns_query_info {
 enum dns_verdict dnsmsg_parse_query(const uint8_t *msg, size_t len,
 	    struct dns_query_info *qi);
 
+/* Two names in wire form, equal but for ASCII case. */
+int	dnsmsg_name_equal(const uint8_t *a, size_t alen, const uint8_t *b,
+	    size_t blen);
+
+/*
+ * A hash of the key an answer serves: the question's name without case,
+ * its type and class, and the query's DO and CD bits.  The cache and
+ * the table of queries in flight both file by it.
+ */
+uint32_t dnsmsg_key_hash(const struct dns_query_info *qi);
+
 /*
  * Check an upstream answer of len bytes against the query it answers:
  * at least a header, QR set, opcode QUERY, QDCOUNT 1 and the same question
