@@ -53,6 +53,19 @@
 #define DOH_REQ_POOL		256
 #define DOH_REQ_ROOM		512
 #define DOH_BODY_KEEP		4096	/* a pooled request keeps this much */
+/*
+ * Liveness.  A request unanswered after the probe delay on a session
+ * that has heard nothing since it was sent gets a PING; no sign of life
+ * within the PING bound means the connection is dead.  The delay follows
+ * the answer time (srtt), the bound the network round trip (TCP connect
+ * and PING times), each with a floor, both under the timeout.
+ */
+#define DOH_PROBE_MIN_MS	10
+#define DOH_PING_MIN_MS		300
+/* A reconnect knows the round trip: its TCP connect is given this long
+ * at least (4 round trips above it), a fresh SYN instead of the
+ * kernel's 1 s retransmit. */
+#define DOH_CONNECT_MIN_MS	500
 
 const char *const doh_state_names[] = {
 	"noaddr", "idle", "connecting", "ready", "backoff",
@@ -129,6 +142,8 @@ struct doh_session {
 	uint64_t		 started_ms, tcp_ms, ready_ms, closing_ms;
 	uint64_t		 last_read_ms, last_write_ms;
 	uint64_t		 wait_since_ms;	/* PING outstanding since */
+	struct clock_timer	 probe;	/* probe delay, then PING bound */
+	int			 probing;	/* the PING bound runs */
 	/*
 	 * A request has waited since this time with no answer on this
 	 * session after it; 0: none waits.  Liveness is judged by answers,
@@ -171,6 +186,13 @@ struct doh_client {
 	struct tls_resume	 resume;
 	doh_connected_cb	*connected_cb;
 	void			*connected_arg;
+	unsigned		 probe_ms;	/* fixed probe delay; 0: srtt */
+	/* Smoothed times, 8 times the ms (RFC 6298's fixed point): answers
+	 * (sent to first byte) and the network (TCP connect, PING); 0: no
+	 * sample yet. */
+	unsigned		 srtt8, rtt8;
+	int			 has_srtt, has_rtt;
+	struct doh_stats	 stats;
 	char			 last_error[160];
 };
 
@@ -191,6 +213,63 @@ static void
 kick(struct doh_client *c)
 {
 	event_active(c->kick, 0, 0);
+}
+
+/* One more sample (ms) of a smoothed time kept as 8 times its value. */
+static void
+rtt_sample(unsigned *v8, int *has, uint64_t ms)
+{
+	if (ms > 60000)
+		ms = 60000;
+	if (!*has)
+		*v8 = (unsigned)ms * 8;
+	else
+		*v8 = *v8 - *v8 / 8 + (unsigned)ms;
+	*has = 1;
+}
+
+static unsigned
+at_most(unsigned v, unsigned max)
+{
+	return v < max ? v : max;
+}
+
+/* How long a request may wait unanswered before its session is PINGed. */
+static unsigned
+probe_delay(const struct doh_client *c)
+{
+	unsigned d = c->probe_ms;
+
+	if (d == 0) {
+		d = 3 * (c->srtt8 / 8);
+		if (d < DOH_PROBE_MIN_MS)
+			d = DOH_PROBE_MIN_MS;
+	}
+	d = at_most(d, c->timeout_ms / 2);
+	return d > 0 ? d : 1;
+}
+
+/* How long a PING may go unanswered on a live connection. */
+static unsigned
+ping_bound(const struct doh_client *c)
+{
+	unsigned d = 4 * (c->rtt8 / 8);
+
+	return at_most(d > DOH_PING_MIN_MS ? d : DOH_PING_MIN_MS,
+	    c->timeout_ms);
+}
+
+/* How long a TCP connect may take: the timeout until a round trip is
+ * known. */
+static unsigned
+connect_limit(const struct doh_client *c)
+{
+	unsigned d = 4 * (c->rtt8 / 8);
+
+	if (!c->has_rtt)
+		return c->timeout_ms;
+	return at_most(d > DOH_CONNECT_MIN_MS ? d : DOH_CONNECT_MIN_MS,
+	    c->timeout_ms);
 }
 
 /*
@@ -270,6 +349,8 @@ req_finish(struct doh_req *r, enum doh_result res)
 
 	req_unlink(r);
 	if (r->cb != NULL) {
+		if (res != DOH_OK && res != DOH_ERR_SHUTDOWN)
+			r->c->stats.errors++;
 		memset(&resp, 0, sizeof(resp));
 		resp.status = r->status;
 		if (res == DOH_OK) {
@@ -308,9 +389,13 @@ client_set_state(struct doh_client *c, enum doh_state st)
 		c->state_cb(c, old, st, c->arg);
 }
 
-/* An attempt (every address tried) failed: back off, then try again. */
+/*
+ * An attempt (every address tried) failed: back off, then try again,
+ * waiting at most cap ms.
+ */
 static void
-client_backoff(struct doh_client *c, enum doh_result res, const char *why)
+client_backoff_cap(struct doh_client *c, enum doh_result res,
+    const char *why, unsigned cap)
 {
 	if (!c->backoff_logged)
 		log_warnx("upstream %s: unreachable (%s); retrying in the "
@@ -320,11 +405,17 @@ client_backoff(struct doh_client *c, enum doh_result res, const char *why)
 	c->backoff_logged = 1;
 	c->backoff_ms = c->backoff_ms == 0 ? DOH_BACKOFF_MIN_MS :
 	    c->backoff_ms * 2;
-	if (c->backoff_ms > DOH_BACKOFF_MAX_MS)
-		c->backoff_ms = DOH_BACKOFF_MAX_MS;
+	if (c->backoff_ms > cap)
+		c->backoff_ms = cap;
 	client_set_state(c, DOH_BACKOFF);
 	fail_waiting(c, res);
 	clock_timer_add(&c->retry, c->backoff_ms);
+}
+
+static void
+client_backoff(struct doh_client *c, enum doh_result res, const char *why)
+{
+	client_backoff_cap(c, res, why, DOH_BACKOFF_MAX_MS);
 }
 
 static void
@@ -505,8 +596,11 @@ h2_on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *arg)
 		    frame->goaway.error_code);
 		break;
 	case NGHTTP2_PING:
-		if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+		if ((frame->hd.flags & NGHTTP2_FLAG_ACK) && s->ping_out) {
 			s->ping_out = 0;
+			rtt_sample(&s->c->rtt8, &s->c->has_rtt,
+			    clock_ms() - s->wait_since_ms);
+		}
 		break;
 	}
 	return 0;
@@ -550,13 +644,20 @@ h2_on_stream_close(nghttp2_session *h2, int32_t stream_id,
 		res = DOH_OK;
 	if (res == DOH_OK) {
 		s->answered++;
+		c->stats.answers++;
 		c->early_goaways = 0;
 		c->backoff_ms = 0;	/* a handshake alone proves little */
+		if (r->sent_ms != 0 && r->first_byte_ms >= r->sent_ms)
+			rtt_sample(&c->srtt8, &c->has_srtt,
+			    r->first_byte_ms - r->sent_ms);
 	} else
 		log_debug("upstream %s: stream %d failed: %s (status %d, "
 		    "h2 error %u)", c->name, stream_id, doh_result_names[res],
 		    r->status, error_code);
 	req_finish(r, res);
+	/* Nothing left to watch (a probe's PING keeps its bound). */
+	if (s->nstreams == 0 && !s->probing)
+		clock_timer_del(&s->probe);
 	/* A stream slot is free for waiting requests, or a drained session
 	 * can be freed. */
 	if (c->nwaiting > 0 || s != c->cur)
@@ -588,6 +689,7 @@ session_set_state(struct doh_session *s, enum sess_state st)
 		event_del(s->wev);
 	s->wev_on = 0;
 	clock_timer_del(&s->tick);
+	clock_timer_del(&s->probe);
 	if (s->ssl != NULL) {
 		SSL_free(s->ssl);
 		s->ssl = NULL;
@@ -618,6 +720,7 @@ session_free(struct doh_session *s)
 	if (s->wev != NULL)
 		event_free(s->wev);
 	clock_timer_del(&s->tick);
+	clock_timer_del(&s->probe);
 	free(s->out);
 	free(s);
 }
@@ -884,6 +987,8 @@ session_start_streams(struct doh_session *s)
 	}
 #undef NV
 #undef NVS
+	if (s->nstreams > 0 && !clock_timer_pending(&s->probe))
+		clock_timer_add(&s->probe, probe_delay(c));
 	/* Requests the server has no stream for wait on it all the same. */
 	if (c->nwaiting > 0 && s->unanswered_ms == 0)
 		s->unanswered_ms = clock_ms();
@@ -938,6 +1043,7 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 	struct doh_client *c = s->c;
 	struct doh_req *r;
 	int was_cur = c->cur == s, was_open = s->ready_ms != 0;
+	int in_tcp = s->state == SESS_TCP;
 
 	if (s->state == SESS_DEAD)
 		return;
@@ -952,7 +1058,11 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 			c->addr_tries--;
 			c->addr_idx = (c->addr_idx + 1) % c->naddrs;
 			client_connect(c);
-		} else
+		} else if (in_tcp)
+			/* No TCP connection: cheap to try again, and the
+			 * path may be back any moment. */
+			client_backoff_cap(c, res, why, DOH_BACKOFF_MIN_MS);
+		else
 			client_backoff(c, res, why);
 	} else {
 		if (s->nstreams > 0 || res != DOH_ERR_CONNECT)
@@ -1157,6 +1267,7 @@ session_tcp_done(struct doh_session *s)
 		return;
 	}
 	s->tcp_ms = clock_ms();
+	rtt_sample(&c->rtt8, &c->has_rtt, s->tcp_ms - s->started_ms);
 	if ((s->ssl = tls_ssl_new(c->ctx, c->host, c->host_is_ip,
 	    &c->resume)) == NULL || SSL_set_fd(s->ssl, s->fd) != 1 ||
 	    (s->rev = event_new(c->base, s->fd, EV_READ | EV_PERSIST,
@@ -1215,9 +1326,12 @@ session_tick_cb(void *arg)
 		clock_timer_add(&s->tick, s->tick_ms);
 	switch (s->state) {
 	case SESS_TCP:
+		if (now - s->started_ms >= connect_limit(c))
+			session_kill(s, DOH_ERR_TIMEOUT, "connect timed out");
+		return;
 	case SESS_TLS:
 		if (now - s->started_ms >= c->timeout_ms)
-			session_kill(s, DOH_ERR_TIMEOUT, "connect timed out");
+			session_kill(s, DOH_ERR_TIMEOUT, "handshake timed out");
 		return;
 	case SESS_CLOSING:
 		if (now - s->closing_ms >= DOH_CLOSE_MS)
@@ -1251,6 +1365,74 @@ session_tick_cb(void *arg)
 	}
 }
 
+/* PING s now (or count on the one out) and start the PING bound. */
+static void
+session_ping(struct doh_session *s)
+{
+	uint64_t now = clock_ms(), waited;
+	unsigned bound = ping_bound(s->c);
+
+	if (!s->ping_out) {
+		if (nghttp2_submit_ping(s->h2, NGHTTP2_FLAG_NONE, NULL) != 0)
+			return;
+		s->ping_out = 1;
+		s->wait_since_ms = now;
+	}
+	s->probing = 1;
+	waited = now - s->wait_since_ms;
+	clock_timer_add(&s->probe, waited < bound ?
+	    bound - (unsigned)waited : 1);
+	session_send(s);
+}
+
+/*
+ * The probe timer: past the probe delay, the first request sent since
+ * the server was last heard gets its session PINGed; past the PING
+ * bound with nothing heard, the session is dead and its requests fail
+ * with DOH_ERR_TIMEOUT at once, so their queries can go elsewhere.
+ */
+static void
+session_probe_cb(void *arg)
+{
+	struct doh_session *s = arg;
+	struct doh_client *c = s->c;
+	struct doh_req *r;
+	uint64_t now = clock_ms();
+	unsigned delay;
+
+	if (s->state != SESS_OPEN && s->state != SESS_DRAINING)
+		return;
+	if (s->probing) {
+		if (s->ping_out && s->last_read_ms <= s->wait_since_ms) {
+			if (now - s->wait_since_ms < ping_bound(c)) {
+				clock_timer_add(&s->probe, ping_bound(c) -
+				    (unsigned)(now - s->wait_since_ms));
+				return;
+			}
+			c->stats.dead++;
+			log_info("upstream %s: no answer to PING in %u ms: "
+			    "connection dead", c->name, ping_bound(c));
+			session_kill(s, DOH_ERR_TIMEOUT,
+			    "connection dead (no answer to PING)");
+			return;
+		}
+		s->probing = 0;
+	}
+	TAILQ_FOREACH(r, &s->streams, entry)
+		if (r->sent_ms >= s->last_read_ms && r->cb != NULL)
+			break;
+	if (r == NULL)
+		return;
+	delay = probe_delay(c);
+	if (now - r->sent_ms < delay) {
+		clock_timer_add(&s->probe, delay - (unsigned)(now - r->sent_ms));
+		return;
+	}
+	log_debug("upstream %s: nothing heard for %llu ms: PING", c->name,
+	    (unsigned long long)(now - r->sent_ms));
+	session_ping(s);
+}
+
 static struct doh_session *
 session_new(struct doh_client *c)
 {
@@ -1262,6 +1444,7 @@ session_new(struct doh_client *c)
 	s->fd = -1;
 	s->state = SESS_TCP;
 	clock_timer_init(&s->tick, c->base, session_tick_cb, s);
+	clock_timer_init(&s->probe, c->base, session_probe_cb, s);
 	TAILQ_INIT(&s->streams);
 	s->started_ms = clock_ms();
 	return s;
@@ -1381,6 +1564,7 @@ doh_new(struct event_base *base, const struct doh_params *p,
 	c->ctx = p->ssl_ctx;
 	c->timeout_ms = p->timeout_ms;
 	c->keepalive_ms = p->keepalive_ms;
+	c->probe_ms = p->probe_ms;
 	c->state_cb = state_cb;
 	c->arg = arg;
 	c->state = DOH_NOADDR;
@@ -1502,6 +1686,25 @@ doh_cancel(struct doh_req *r)
 	}
 	req_unlink(r);
 	req_free(r);
+}
+
+void
+doh_suspect(struct doh_client *c)
+{
+	struct doh_session *s = c->cur;
+
+	if (s != NULL && s->state == SESS_OPEN)
+		session_ping(s);
+}
+
+void
+doh_get_stats(const struct doh_client *c, struct doh_stats *st)
+{
+	*st = c->stats;
+	st->has_srtt = c->has_srtt;
+	st->srtt_ms = c->srtt8 / 8;
+	st->has_rtt = c->has_rtt;
+	st->rtt_ms = c->rtt8 / 8;
 }
 
 enum doh_state

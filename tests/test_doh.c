@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "check.h"
+#include "dohstub/clock.h"
 #include "dohstub/doh.h"
 #include "dohstub/log.h"
 
@@ -99,6 +100,110 @@ test_cancel_then_refused(void)
 	event_base_free(base);
 }
 
+struct outcome {
+	int			calls;
+	enum doh_result		res;
+};
+
+static void
+note_done(enum doh_result res, const struct doh_response *resp, void *arg)
+{
+	struct outcome *o = arg;
+
+	(void)resp;
+	o->calls++;
+	o->res = res;
+}
+
+/*
+ * A request unanswered past the probe delay on a connection that has
+ * heard nothing since it was sent makes a PING; with no answer within
+ * the PING bound (at least 300 ms) the connection is dead and the
+ * request fails at once, long before the 2 s timeout.  A PING ACK, or
+ * any frame, keeps it alive; doh_suspect() PINGs an idle one.
+ */
+static void
+test_dead_connection(void)
+{
+	static const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
+	static const uint8_t ping_ack[] = {	/* PING, ACK, 8 zero bytes */
+		0, 0, 8, 6, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	};
+	struct doh_params p = {
+		.host = "doh.test", .port = 443, .path = "/dns-query",
+		.timeout_ms = 2000,
+	};
+	struct event_base *base;
+	struct doh_client *c;
+	struct doh_stats st;
+	struct outcome o = { 0, DOH_OK };
+
+	clock_test_begin(1000);
+	if ((base = event_base_new()) == NULL ||
+	    (c = doh_test_client(base, &p)) == NULL) {
+		CHECK(!"doh_test_client");
+		return;
+	}
+	CHECK_EQ(doh_test_input(c, settings, sizeof(settings)), 0);
+
+	/* Silence: PING at 10 ms, dead 300 ms later. */
+	clock_step(1);
+	CHECK(doh_submit(c, rfc8484_query, sizeof(rfc8484_query), note_done,
+	    &o) != NULL);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(doh_pending(c), 1);
+	clock_step(309);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(o.calls, 0);
+	clock_step(2);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(o.calls, 1);
+	CHECK_EQ(o.res, DOH_ERR_TIMEOUT);
+	doh_get_stats(c, &st);
+	CHECK_EQ(st.dead, 1);
+	CHECK_EQ(st.errors, 1);
+	doh_free(c);
+	event_base_free(base);
+
+	/* The PING is answered: the request waits on, for its timeout. */
+	o.calls = 0;
+	clock_test_begin(1000);
+	if ((base = event_base_new()) == NULL ||
+	    (c = doh_test_client(base, &p)) == NULL) {
+		CHECK(!"doh_test_client");
+		return;
+	}
+	CHECK_EQ(doh_test_input(c, settings, sizeof(settings)), 0);
+	clock_step(1);
+	CHECK(doh_submit(c, rfc8484_query, sizeof(rfc8484_query), note_done,
+	    &o) != NULL);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	clock_step(50);
+	CHECK_EQ(doh_test_input(c, ping_ack, sizeof(ping_ack)), 0);
+	clock_step(600);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(o.calls, 0);
+	CHECK_EQ(doh_pending(c), 1);
+	doh_get_stats(c, &st);
+	CHECK_EQ(st.dead, 0);
+	CHECK(st.has_rtt);
+	CHECK_EQ(st.rtt_ms, 40);	/* the PING went out at 10 ms */
+
+	/* Suspected (a network change): a PING now; silence kills it. */
+	doh_suspect(c);
+	clock_step(299);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(o.calls, 0);
+	clock_step(2);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(o.calls, 1);
+	CHECK_EQ(o.res, DOH_ERR_TIMEOUT);
+	doh_get_stats(c, &st);
+	CHECK_EQ(st.dead, 1);
+	doh_free(c);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -106,5 +211,6 @@ main(void)
 	test_get_path();
 	test_names();
 	test_cancel_then_refused();
+	test_dead_connection();
 	return check_summary();
 }

@@ -64,6 +64,21 @@ struct doh_params {
 	SSL_CTX		*ssl_ctx;	/* shared, not owned */
 	unsigned	 timeout_ms;	/* connect/handshake and liveness */
 	unsigned	 keepalive_ms;	/* PING after this much idle; 0 off */
+	unsigned	 probe_ms;	/* PING a silent connection when a
+					   request waits this long; 0: from
+					   the answer times (3 x srtt, at
+					   least 10 ms); at most half the
+					   timeout either way */
+};
+
+/* What a client has seen, for selection, metrics and /health. */
+struct doh_stats {
+	uint64_t	answers;	/* requests answered (DOH_OK) */
+	uint64_t	errors;		/* requests failed, shutdown aside */
+	uint64_t	dead;		/* connections found dead by PING */
+	unsigned	srtt_ms;	/* smoothed sent-to-first-byte time */
+	unsigned	rtt_ms;		/* smoothed round trip (TCP, PING) */
+	int		has_srtt, has_rtt;	/* 0: no sample yet */
 };
 
 /* How a request ended; everything is valid only during the callback. */
@@ -130,6 +145,17 @@ struct doh_req *doh_submit(struct doh_client *c, const uint8_t *msg,
 
 /* Forget a request: its callback will not be called.  Resets its stream. */
 void	doh_cancel(struct doh_req *req);
+
+/*
+ * The network may have changed under c: PING its connection now; no
+ * answer within the PING bound (4 round trips, at least 300 ms) and it
+ * is dead, its requests fail with DOH_ERR_TIMEOUT and a new one is made.
+ * The same happens by itself when a request waits past the probe delay
+ * on a connection that has heard nothing since it was sent.
+ */
+void	doh_suspect(struct doh_client *c);
+
+void	doh_get_stats(const struct doh_client *c, struct doh_stats *st);
 
 enum doh_state doh_get_state(const struct doh_client *c);
 
