@@ -40,6 +40,9 @@ const char *const config_mode_names[] = {
 	"encrypted-only", "encrypted-preferred", "plaintext",
 };
 const char *const config_method_names[] = { "post", "get" };
+const char *const config_policy_names[] = {
+	"ordered", "fastest", "round-robin",
+};
 
 static const char *const config_tls_names[] = { "1.2", "1.3" };
 static const int config_tls_versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };
@@ -778,6 +781,30 @@ set_method(struct config *cfg, const char *v, char *reason, size_t len)
 }
 
 static int
+set_upstream_policy(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	size_t i;
+
+	if (config_choice(v, config_policy_names,
+	    nitems(config_policy_names), &i, reason, len) == -1)
+		return -1;
+	cfg->upstream_policy = (enum config_policy)i;
+	return 0;
+}
+
+static int
+set_hedge_delay(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	if (strcmp(v, "auto") == 0) {
+		cfg->hedge_delay_ms = CONFIG_HEDGE_AUTO;
+		return 0;
+	}
+	return config_duration(v, 0, 60 * 1000, &cfg->hedge_delay_ms, reason,
+	    len);
+}
+
+static int
 set_tls_min_version(struct config *cfg, const char *v, char *reason,
     size_t len)
 {
@@ -997,6 +1024,8 @@ static const struct config_setting config_settings[] = {
 				clear_local_zone_exempt },
 	{ "ca-file",		set_ca_file,		NULL },
 	{ "method",		set_method,		NULL },
+	{ "upstream-policy",	set_upstream_policy,	NULL },
+	{ "hedge-delay",	set_hedge_delay,	NULL },
 	{ "tls-min-version",	set_tls_min_version,	NULL },
 	{ "timeout",		set_timeout,		NULL },
 	{ "keepalive",		set_keepalive,		NULL },
@@ -1077,6 +1106,8 @@ config_defaults(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->mode = MODE_ENCRYPTED_ONLY;
 	cfg->method = METHOD_POST;
+	cfg->upstream_policy = POLICY_FASTEST;
+	cfg->hedge_delay_ms = CONFIG_HEDGE_AUTO;
 	cfg->tls_min_version = TLS1_3_VERSION;
 	cfg->timeout_ms = 2000;
 	cfg->keepalive_ms = 15000;
@@ -1694,6 +1725,14 @@ config_print(const struct config *cfg, FILE *fp)
 		fprintf(fp, "# ca-file: none, the system store is used\n");
 	fprintf(fp, "method %s\n", config_name(config_method_names,
 	    CONFIG_NMETHODS, cfg->method));
+	fprintf(fp, "upstream-policy %s\n", config_name(config_policy_names,
+	    nitems(config_policy_names), cfg->upstream_policy));
+	if (cfg->hedge_delay_ms == CONFIG_HEDGE_AUTO)
+		fprintf(fp, "hedge-delay auto\n");
+	else {
+		config_fmt_duration(cfg->hedge_delay_ms, d, sizeof(d));
+		fprintf(fp, "hedge-delay %s\n", d);
+	}
 	for (i = 0; i < nitems(config_tls_versions); i++)
 		if (config_tls_versions[i] == cfg->tls_min_version)
 			tls = config_tls_names[i];

@@ -144,6 +144,9 @@ struct doh_session {
 	uint64_t		 wait_since_ms;	/* PING outstanding since */
 	struct clock_timer	 probe;	/* probe delay, then PING bound */
 	int			 probing;	/* the PING bound runs */
+	/* The first request sent since the server was last heard (a
+	 * cancelled one too: silence is silence); 0: none. */
+	uint64_t		 unheard_ms;
 	/*
 	 * A request has waited since this time with no answer on this
 	 * session after it; 0: none waits.  Liveness is judged by answers,
@@ -655,9 +658,6 @@ h2_on_stream_close(nghttp2_session *h2, int32_t stream_id,
 		    "h2 error %u)", c->name, stream_id, doh_result_names[res],
 		    r->status, error_code);
 	req_finish(r, res);
-	/* Nothing left to watch (a probe's PING keeps its bound). */
-	if (s->nstreams == 0 && !s->probing)
-		clock_timer_del(&s->probe);
 	/* A stream slot is free for waiting requests, or a drained session
 	 * can be freed. */
 	if (c->nwaiting > 0 || s != c->cur)
@@ -918,6 +918,7 @@ session_start_streams(struct doh_session *s)
 	size_t nnv, getcap;
 	uint32_t maxstreams;
 	int32_t id;
+	int sent = 0;
 
 #define NV(n, v, fl) do {						\
 	nv[nnv].name = (uint8_t *)(n);					\
@@ -984,11 +985,15 @@ session_start_streams(struct doh_session *s)
 		TAILQ_INSERT_TAIL(&s->streams, r, entry);
 		s->nstreams++;
 		c->ninflight++;
+		sent = 1;
 	}
 #undef NV
 #undef NVS
-	if (s->nstreams > 0 && !clock_timer_pending(&s->probe))
-		clock_timer_add(&s->probe, probe_delay(c));
+	if (sent && s->unheard_ms == 0) {
+		s->unheard_ms = clock_ms();
+		if (!clock_timer_pending(&s->probe))
+			clock_timer_add(&s->probe, probe_delay(c));
+	}
 	/* Requests the server has no stream for wait on it all the same. */
 	if (c->nwaiting > 0 && s->unanswered_ms == 0)
 		s->unanswered_ms = clock_ms();
@@ -1107,6 +1112,12 @@ session_input(struct doh_session *s, const uint8_t *data, size_t len)
 	ssize_t n;
 
 	s->last_read_ms = clock_ms();
+	/* Heard: nothing to probe (a probe's PING keeps its bound). */
+	if (s->unheard_ms != 0) {
+		s->unheard_ms = 0;
+		if (!s->probing)
+			clock_timer_del(&s->probe);
+	}
 	n = nghttp2_session_mem_recv(s->h2, data, len);
 	if (n < 0) {
 		session_kill(s, DOH_ERR_PROTOCOL, nghttp2_strerror((int)n));
@@ -1396,7 +1407,6 @@ session_probe_cb(void *arg)
 {
 	struct doh_session *s = arg;
 	struct doh_client *c = s->c;
-	struct doh_req *r;
 	uint64_t now = clock_ms();
 	unsigned delay;
 
@@ -1418,18 +1428,16 @@ session_probe_cb(void *arg)
 		}
 		s->probing = 0;
 	}
-	TAILQ_FOREACH(r, &s->streams, entry)
-		if (r->sent_ms >= s->last_read_ms && r->cb != NULL)
-			break;
-	if (r == NULL)
+	if (s->unheard_ms == 0)
 		return;
 	delay = probe_delay(c);
-	if (now - r->sent_ms < delay) {
-		clock_timer_add(&s->probe, delay - (unsigned)(now - r->sent_ms));
+	if (now - s->unheard_ms < delay) {
+		clock_timer_add(&s->probe, delay -
+		    (unsigned)(now - s->unheard_ms));
 		return;
 	}
 	log_debug("upstream %s: nothing heard for %llu ms: PING", c->name,
-	    (unsigned long long)(now - r->sent_ms));
+	    (unsigned long long)(now - s->unheard_ms));
 	session_ping(s);
 }
 
@@ -1671,6 +1679,12 @@ doh_cancel(struct doh_req *r)
 	if (r == NULL)
 		return;
 	s = r->s;
+	/* Given up on unanswered (a hedge won, a timeout): it took at least
+	 * this long, which the answer times should not forget. */
+	if (r->sent_ms != 0 && r->first_byte_ms == 0 &&
+	    clock_ms() - r->sent_ms > r->c->srtt8 / 8)
+		rtt_sample(&r->c->srtt8, &r->c->has_srtt,
+		    clock_ms() - r->sent_ms);
 	if (s != NULL && s->state != SESS_DEAD) {
 		/*
 		 * The stream closes later and the request is freed then.  We

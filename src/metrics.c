@@ -99,6 +99,43 @@ metrics_histogram(struct evbuffer *b, const struct proxy_stats *s)
 	evbuffer_add_printf(b, "%s_count %llu\n", name, (unsigned long long)n);
 }
 
+enum upstream_value {
+	UI_ANSWERS, UI_ERRORS, UI_HEDGES, UI_HEDGE_WINS, UI_DEAD,
+};
+
+static uint64_t
+upstream_value(const struct proxy_upstream_info *info, enum upstream_value v)
+{
+	switch (v) {
+	case UI_ANSWERS:
+		return info->more.doh.answers;
+	case UI_ERRORS:
+		return info->more.doh.errors;
+	case UI_HEDGES:
+		return info->more.hedges;
+	case UI_HEDGE_WINS:
+		return info->more.hedge_wins;
+	case UI_DEAD:
+		return info->more.doh.dead;
+	}
+	return 0;
+}
+
+/* A counter family with one value per upstream. */
+static void
+metrics_per_upstream(struct evbuffer *b, const struct proxy *px,
+    const char *name, const char *help, enum upstream_value v)
+{
+	struct proxy_upstream_info info;
+	size_t i;
+
+	metrics_family(b, name, "counter", help);
+	for (i = 0; i < proxy_upstream_count(px); i++) {
+		proxy_upstream_info(px, i, &info);
+		metrics_u64(b, name, "url", info.url, upstream_value(&info, v));
+	}
+}
+
 static void
 metrics_upstreams(struct evbuffer *b, const struct proxy *px)
 {
@@ -119,6 +156,29 @@ metrics_upstreams(struct evbuffer *b, const struct proxy *px)
 		metrics_u64(b, "dohstub_upstream_pending", "url", info.url,
 		    info.pending);
 	}
+	metrics_family(b, "dohstub_upstream_srtt_seconds", "gauge",
+	    "Smoothed time from a request to its answer's first byte "
+	    "(upstream-policy fastest ranks by it).");
+	for (i = 0; i < n; i++) {
+		proxy_upstream_info(px, i, &info);
+		if (!info.more.doh.has_srtt)
+			continue;
+		evbuffer_add_printf(b, "dohstub_upstream_srtt_seconds{url=\"");
+		metrics_label(b, info.url);
+		evbuffer_add_printf(b, "\"} %u.%03u\n",
+		    info.more.doh.srtt_ms / 1000, info.more.doh.srtt_ms % 1000);
+	}
+	metrics_per_upstream(b, px, "dohstub_upstream_answers_total",
+	    "DoH requests the upstream answered.", UI_ANSWERS);
+	metrics_per_upstream(b, px, "dohstub_upstream_request_errors_total",
+	    "DoH requests to the upstream that failed.", UI_ERRORS);
+	metrics_per_upstream(b, px, "dohstub_upstream_hedges_total",
+	    "Hedged requests sent to the upstream.", UI_HEDGES);
+	metrics_per_upstream(b, px, "dohstub_upstream_hedge_wins_total",
+	    "Hedged requests the upstream answered first.", UI_HEDGE_WINS);
+	metrics_per_upstream(b, px, "dohstub_upstream_dead_connections_total",
+	    "Connections to the upstream found dead (no answer to PING).",
+	    UI_DEAD);
 }
 
 /* A family with one unlabelled value. */
@@ -248,6 +308,15 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	metrics_one(b, "dohstub_fallback_activations_total", "counter",
 	    "Times DoH went down and plain DNS took over.",
 	    s->fallback_activations);
+	metrics_one(b, "dohstub_hedges_total", "counter",
+	    "Queries also sent to a second upstream past the hedge delay.",
+	    s->hedges);
+	metrics_one(b, "dohstub_hedge_wins_total", "counter",
+	    "Hedged queries the second upstream answered first.",
+	    s->hedge_wins);
+	metrics_one(b, "dohstub_hedges_denied_total", "counter",
+	    "Hedges due but not sent: over the budget (one query in ten).",
+	    s->hedges_denied);
 
 	metrics_histogram(b, s);
 	metrics_upstreams(b, px);
@@ -270,19 +339,29 @@ metrics_health(struct evbuffer *b, const struct proxy *px)
 	struct proxy_upstream_info info;
 	const char *why;
 	size_t i;
+	int stale;
 
-	if ((why = proxy_unhealthy(px)) == NULL) {
-		evbuffer_add_printf(b, "ok\n");
-		return HTTP_OK;
-	}
-	evbuffer_add_printf(b, "%s\n", why);
+	why = proxy_unhealthy(px);
+	evbuffer_add_printf(b, "%s\n", why != NULL ? why : "ok");
 	for (i = 0; i < proxy_upstream_count(px); i++) {
 		proxy_upstream_info(px, i, &info);
-		evbuffer_add_printf(b, "upstream %s: %s%s%s\n", info.url,
-		    info.state, *info.last_error != '\0' ? ": " : "",
-		    info.last_error);
+		/* The last error of one that is up again is history. */
+		stale = *info.last_error == '\0' ||
+		    strcmp(info.state, "ready") == 0;
+		evbuffer_add_printf(b, "upstream %s: %s", info.url, info.state);
+		if (info.more.doh.has_srtt)
+			evbuffer_add_printf(b, ", srtt %u ms",
+			    info.more.doh.srtt_ms);
+		evbuffer_add_printf(b, ", %llu answers, %llu errors, "
+		    "%llu hedges (%llu won), %llu dead connections%s%s\n",
+		    (unsigned long long)info.more.doh.answers,
+		    (unsigned long long)info.more.doh.errors,
+		    (unsigned long long)info.more.hedges,
+		    (unsigned long long)info.more.hedge_wins,
+		    (unsigned long long)info.more.doh.dead,
+		    stale ? "" : ": ", stale ? "" : info.last_error);
 	}
-	return HTTP_SERVUNAVAIL;
+	return why == NULL ? HTTP_OK : HTTP_SERVUNAVAIL;
 }
 
 static void

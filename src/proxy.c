@@ -75,6 +75,15 @@ static const char *const query_state_names[] = {
 #define PROXY_FLIGHT_BUCKETS	1024
 /* Prefetch entries with a TTL of at least this, in their last tenth. */
 #define PROXY_PREFETCH_MIN_TTL	10
+/*
+ * Hedges are paid for: each query sent over DoH earns one token, a hedge
+ * costs PROXY_HEDGE_COST, and at most PROXY_HEDGE_BURST are saved.  So
+ * at most one query in ten is hedged over time, whatever happens to the
+ * servers, with room for a burst (a connection dying under a few
+ * queries).
+ */
+#define PROXY_HEDGE_COST	10
+#define PROXY_HEDGE_BURST	(20 * PROXY_HEDGE_COST)
 
 struct upside {
 	TAILQ_ENTRY(upside)	 entry;	/* proxy's dead list, once unused */
@@ -101,6 +110,17 @@ struct upside {
 /* EDE text on answers that came over plain DNS: no silent downgrade. */
 #define PROXY_PLAIN_TEXT	"answered over unencrypted DNS"
 
+struct query;
+
+/* One DoH request of a query: its first, a retry after a failure, or a
+ * hedge (the same query to a second upstream while the first waits). */
+struct query_try {
+	struct query		*q;
+	struct doh_req		*req;		/* NULL: none in flight */
+	int			 upstream;	/* index */
+	int			 hedge;
+};
+
 struct query {
 	TAILQ_ENTRY(query)	 entry;		/* queries, or spare */
 	struct proxy		*px;
@@ -108,9 +128,11 @@ struct query {
 	struct listen_peer	*peer;	/* &px->bgpeer once in the background */
 	enum query_state	 state;
 	struct dns_query_info	 qi;
-	struct doh_req		*doh;
+	struct query_try	 tries[2];	/* in flight at once, at most */
+	uint32_t		 tried;		/* upstreams asked, 1 << index */
 	struct plain_req	*plain;
 	struct clock_timer	 timer;
+	struct clock_timer	 hedge_timer;
 	struct clock_timer	 stale_timer;	/* serve-stale-timeout */
 	uint32_t		 hash;		/* of the key */
 	int			 in_flight;	/* listed in px->flight */
@@ -119,7 +141,6 @@ struct query {
 	TAILQ_HEAD(, query)	 followers;
 	TAILQ_ENTRY(query)	 follow;	/* leader->followers */
 	size_t			 nfollowers;
-	int			 upstream;	/* index of the current try */
 	size_t			 cap;		/* room in msg */
 	size_t			 len;
 	uint8_t			 msg[];		/* the query, ID 0 */
@@ -140,6 +161,7 @@ struct proxy {
 	struct cache_policy	 cache_pol;
 	LIST_HEAD(, query)	 flight[PROXY_FLIGHT_BUCKETS];
 	struct listen_peer	 bgpeer;	/* answers go nowhere */
+	unsigned		 hedge_tokens;
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
 
@@ -150,7 +172,7 @@ const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS] = {
 	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000,
 };
 
-static void	query_doh(struct query *, int);
+static void	query_doh(struct query *);
 static void	query_fallback(struct query *);
 static void	query_servfail(struct query *, int, const char *);
 static void	upside_unref(struct upside *);
@@ -228,13 +250,26 @@ query_put(struct proxy *px, struct query *q)
 		free(q);
 }
 
+/* Give up every DoH request of q (their streams are reset: CANCEL). */
+static void
+query_cancel_doh(struct query *q)
+{
+	size_t k;
+
+	for (k = 0; k < sizeof(q->tries) / sizeof(q->tries[0]); k++)
+		if (q->tries[k].req != NULL) {
+			doh_cancel(q->tries[k].req);
+			q->tries[k].req = NULL;
+		}
+	clock_timer_del(&q->hedge_timer);
+}
+
 static void
 query_free(struct query *q)
 {
 	struct proxy *px = q->px;
 
-	if (q->doh != NULL)
-		doh_cancel(q->doh);
+	query_cancel_doh(q);
 	if (q->plain != NULL)
 		plain_cancel(q->plain);
 	clock_timer_del(&q->timer);
@@ -459,8 +494,7 @@ query_timeout_cb(void *arg)
 
 	log_debug("query timed out in state %s", query_state_names[q->state]);
 	if (q->state == Q_DOH) {
-		doh_cancel(q->doh);
-		q->doh = NULL;
+		query_cancel_doh(q);
 		q->px->stats.doh_errors++;
 		q->px->stats.doh_error_kinds[DOH_ERR_TIMEOUT]++;
 		query_doh_failed(q, "DoH timed out");
@@ -483,12 +517,30 @@ proxy_latency(struct proxy *px, uint64_t ms)
 static void
 doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 {
-	struct query *q = arg;
+	struct query_try *t = arg, *other;
+	struct query *q = t->q;
 	struct proxy *px = q->px;
+	struct upstreams *u = q->up->upstreams;
+	int ok;
 
-	q->doh = NULL;
-	if (res == DOH_OK && dnsmsg_check_answer(resp->body, resp->len,
-	    &q->qi) == 0) {
+	t->req = NULL;
+	other = &q->tries[t == &q->tries[0] ? 1 : 0];
+	ok = res == DOH_OK && dnsmsg_check_answer(resp->body, resp->len,
+	    &q->qi) == 0;
+	if (res != DOH_ERR_SHUTDOWN)
+		upstream_result(u, (size_t)t->upstream, ok);
+	if (ok) {
+		/* The first answer wins; the other request is reset, and
+		 * its upstream, slower than its hedge delay, ranks lower. */
+		if (other->req != NULL) {
+			doh_cancel(other->req);
+			other->req = NULL;
+			upstream_result(u, (size_t)other->upstream, 0);
+		}
+		if (t->hedge) {
+			upstream_hedged(u, (size_t)t->upstream, 1);
+			px->stats.hedge_wins++;
+		}
 		proxy_latency(px, clock_ms() - resp->submit_ms);
 		query_answer(q, resp->body, resp->len, CACHE_SRC_DOH,
 		    &px->stats.answered_doh);
@@ -497,33 +549,96 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 	px->stats.doh_errors++;
 	px->stats.doh_error_kinds[res]++;
 	log_debug("upstream %s: %s (HTTP status %d)",
-	    doh_name(upstream_get(q->up->upstreams, (size_t)q->upstream)),
+	    doh_name(upstream_get(u, (size_t)t->upstream)),
 	    res == DOH_OK ? "answer does not match the query" :
 	    doh_result_names[res], resp->status);
 	if (res == DOH_ERR_SHUTDOWN) {
 		query_servfail(q, DNS_EDE_NOT_READY, "shutting down");
 		return;
 	}
-	query_doh(q, q->upstream + 1);
+	/* The other request may still answer. */
+	if (other->req == NULL)
+		query_doh(q);
 }
 
-/* Try the usable upstreams from index from on. */
-static void
-query_doh(struct query *q, int from)
+/*
+ * Send q to the best upstream it has not asked yet, as try t.  Returns
+ * -1 if there is none left.
+ */
+static int
+query_send(struct query *q, struct query_try *t, int hedge)
 {
+	struct upstreams *u = q->up->upstreams;
 	int i;
 
-	q->state = Q_DOH;
-	for (i = upstream_next(q->up->upstreams, (size_t)from); i >= 0;
-	    i = upstream_next(q->up->upstreams, (size_t)i + 1)) {
-		q->doh = doh_submit(upstream_get(q->up->upstreams, (size_t)i),
-		    q->msg, q->len, doh_done, q);
-		if (q->doh != NULL) {
-			q->upstream = i;
-			return;
+	while ((i = upstream_pick(u, q->tried)) >= 0) {
+		q->tried |= 1u << i;
+		if ((t->req = doh_submit(upstream_get(u, (size_t)i), q->msg,
+		    q->len, doh_done, t)) != NULL) {
+			t->q = q;
+			t->upstream = i;
+			t->hedge = hedge;
+			return 0;
 		}
+		upstream_result(u, (size_t)i, 0);
 	}
-	query_doh_failed(q, "no DoH upstream reachable");
+	return -1;
+}
+
+/*
+ * Past its upstream's hedge delay, q (if still unanswered, and if the
+ * budget allows) is sent to the next-best upstream as well.
+ */
+static void
+query_hedge_cb(void *arg)
+{
+	struct query *q = arg;
+	struct proxy *px = q->px;
+	struct query_try *t;
+
+	if (q->state != Q_DOH)
+		return;
+	t = q->tries[0].req == NULL ? &q->tries[0] : &q->tries[1];
+	if (t->req != NULL)
+		return;
+	if (px->hedge_tokens < PROXY_HEDGE_COST) {
+		px->stats.hedges_denied++;
+		return;
+	}
+	if (query_send(q, t, 1) == -1)
+		return;
+	px->hedge_tokens -= PROXY_HEDGE_COST;
+	px->stats.hedges++;
+	upstream_hedged(q->up->upstreams, (size_t)t->upstream, 0);
+	log_debug("query hedged to %s",
+	    doh_name(upstream_get(q->up->upstreams, (size_t)t->upstream)));
+}
+
+/*
+ * Send q over DoH to the best upstream not asked yet (nothing of q is in
+ * flight), and arm its hedge.  The first time, fastest may also send a
+ * measuring copy elsewhere.
+ */
+static void
+query_doh(struct query *q)
+{
+	struct upstreams *u = q->up->upstreams;
+	struct query_try *t = &q->tries[0];
+	int first = q->tried == 0;
+	unsigned d;
+
+	q->state = Q_DOH;
+	if (query_send(q, t, 0) == -1) {
+		query_doh_failed(q, "no DoH upstream reachable");
+		return;
+	}
+	if (first) {
+		upstream_explore(u, t->upstream, q->msg, q->len);
+		if (q->px->hedge_tokens < PROXY_HEDGE_BURST)
+			q->px->hedge_tokens++;
+	}
+	if ((d = upstream_hedge_delay(u, (size_t)t->upstream)) > 0)
+		clock_timer_add(&q->hedge_timer, d);
 }
 
 static void
@@ -602,6 +717,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	q->len = len;
 	memcpy(q->msg, built, len);
 	clock_timer_init(&q->timer, px->base, query_timeout_cb, q);
+	clock_timer_init(&q->hedge_timer, px->base, query_hedge_cb, q);
 	clock_timer_init(&q->stale_timer, px->base, query_stale_cb, q);
 	TAILQ_INSERT_TAIL(&px->queries, q, entry);
 	px->stats.pending++;
@@ -624,7 +740,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 		return 0;
 	}
 	clock_timer_add(&q->timer, cfg->timeout_ms);
-	query_doh(q, 0);
+	query_doh(q);
 	return 0;
 }
 
@@ -950,6 +1066,7 @@ proxy_new(struct event_base *base, const struct config *cfg)
 		LIST_INIT(&px->flight[i]);
 	px->bgpeer.ops = &bg_ops;
 	px->bgpeer.transport = LISTEN_TCP;	/* no UDP size rule */
+	px->hedge_tokens = PROXY_HEDGE_BURST;
 	proxy_cache_policy(px, cfg);
 	if ((cfg->cache_size > 0 &&
 	    (px->cache = cache_new(cfg->cache_size)) == NULL) ||
@@ -1033,6 +1150,7 @@ proxy_upstream_info(const struct proxy *px, size_t i,
 	info->state = doh_state_names[doh_get_state(c)];
 	info->last_error = doh_last_error(c);
 	info->pending = doh_pending(c);
+	upstream_info(px->up->upstreams, i, &info->more);
 }
 
 size_t

@@ -25,6 +25,15 @@
 #define UPSTREAM_TTL_MAX_S	3600
 #define UPSTREAM_RETRY_MIN_MS	1000
 #define UPSTREAM_RETRY_MAX_MS	60000
+/*
+ * fastest: an upstream not sent anything for this long gets a copy of a
+ * query (its answer dropped), so its estimate stays current while the
+ * fastest takes every query; at most one a second each, whatever the
+ * load.
+ */
+#define UPSTREAM_EXPLORE_MS	1000
+#define UPSTREAM_HEDGE_MIN_MS	10
+#define UPSTREAM_FAIL_STREAK_MAX 8
 
 const char *const upstream_source_names[] = {
 	"ip", "pin", "bootstrap",
@@ -41,6 +50,10 @@ struct upstream {
 	struct clock_timer		 timer;		/* next lookup */
 	unsigned			 retry_ms;	/* 0: last one worked */
 	int				 resolved;	/* ever had addresses */
+	uint64_t			 last_sent_ms;	/* picked or copied */
+	unsigned			 fail_streak;	/* failed requests in a
+							   row */
+	uint64_t			 hedges, hedge_wins, copies;
 };
 
 struct upstreams {
@@ -53,6 +66,7 @@ struct upstreams {
 	struct upstream		 up[CONFIG_MAX_UPSTREAM];
 	size_t			 n;
 	size_t			 nusable;	/* not in DOH_BACKOFF */
+	size_t			 rr;		/* round-robin: next start */
 	int			 started;
 	int			 freeing;
 };
@@ -115,6 +129,10 @@ upstream_new_opts(struct event_base *base, const struct config *cfg,
 		params.ssl_ctx = ctx;
 		params.timeout_ms = cfg->timeout_ms;
 		params.keepalive_ms = cfg->keepalive_ms;
+		/* A fixed hedge delay is also when a silent connection is
+		 * PINGed; otherwise doh derives it the same way. */
+		if (cfg->hedge_delay_ms != CONFIG_HEDGE_AUTO)
+			params.probe_ms = cfg->hedge_delay_ms;
 		params.keep_headers = u->opts.keep_headers;
 		clock_timer_init(&up->timer, base, upstream_timer_cb, up);
 		if ((up->client = doh_new(base, &params, upstream_state_cb,
@@ -199,6 +217,153 @@ int
 upstream_usable(const struct upstreams *u)
 {
 	return upstream_next(u, 0) != -1;
+}
+
+static int
+upstream_can(const struct upstreams *u, size_t i, uint32_t tried)
+{
+	return (tried & (1u << i)) == 0 &&
+	    doh_get_state(u->up[i].client) != DOH_BACKOFF;
+}
+
+/*
+ * fastest's order: the smoothed answer time, plus a timeout for each
+ * failure in a row (a server that answers errors fast is not fast).  One
+ * never measured ranks first, so it gets measured.
+ */
+static uint64_t
+upstream_rank(const struct upstreams *u, const struct upstream *up)
+{
+	struct doh_stats st;
+
+	doh_get_stats(up->client, &st);
+	return (st.has_srtt ? st.srtt_ms : 0) +
+	    (uint64_t)up->fail_streak * u->cfg->timeout_ms;
+}
+
+int
+upstream_pick(struct upstreams *u, uint32_t tried)
+{
+	uint64_t r, best_rank = UINT64_MAX;
+	size_t i, k;
+	int best = -1;
+
+	switch (u->cfg->upstream_policy) {
+	case POLICY_ORDERED:
+		for (i = 0; i < u->n && best < 0; i++)
+			if (upstream_can(u, i, tried))
+				best = (int)i;
+		break;
+	case POLICY_ROUND_ROBIN:
+		for (k = 0; k < u->n && best < 0; k++) {
+			i = (u->rr + k) % u->n;
+			if (upstream_can(u, i, tried))
+				best = (int)i;
+		}
+		if (best >= 0 && tried == 0)
+			u->rr = ((size_t)best + 1) % u->n;
+		break;
+	case POLICY_FASTEST:
+		for (i = 0; i < u->n; i++) {
+			if (!upstream_can(u, i, tried))
+				continue;
+			if ((r = upstream_rank(u, &u->up[i])) < best_rank) {
+				best_rank = r;
+				best = (int)i;
+			}
+		}
+		break;
+	}
+	if (best >= 0)
+		u->up[best].last_sent_ms = clock_ms();
+	return best;
+}
+
+static void
+upstream_copy_done(enum doh_result res, const struct doh_response *resp,
+    void *arg)
+{
+	struct upstream *up = arg;
+
+	(void)resp;
+	if (res != DOH_ERR_SHUTDOWN && !up->set->freeing)
+		upstream_result(up->set, (size_t)(up - up->set->up),
+		    res == DOH_OK);
+}
+
+void
+upstream_explore(struct upstreams *u, int best, const uint8_t *msg,
+    size_t len)
+{
+	struct upstream *up;
+	uint64_t now;
+	size_t i;
+
+	if (u->cfg->upstream_policy != POLICY_FASTEST || u->n < 2)
+		return;
+	now = clock_ms();
+	for (i = 0; i < u->n; i++) {
+		up = &u->up[i];
+		if ((int)i == best || !upstream_can(u, i, 0) ||
+		    now - up->last_sent_ms < UPSTREAM_EXPLORE_MS)
+			continue;
+		up->last_sent_ms = now;
+		if (doh_submit(up->client, msg, len, upstream_copy_done,
+		    up) != NULL)
+			up->copies++;
+		return;		/* one a query */
+	}
+}
+
+void
+upstream_result(struct upstreams *u, size_t i, int ok)
+{
+	struct upstream *up = &u->up[i];
+
+	if (ok)
+		up->fail_streak = 0;
+	else if (up->fail_streak < UPSTREAM_FAIL_STREAK_MAX)
+		up->fail_streak++;
+}
+
+unsigned
+upstream_hedge_delay(const struct upstreams *u, size_t i)
+{
+	struct doh_stats st;
+	unsigned d;
+
+	if (u->n < 2 || u->cfg->hedge_delay_ms == 0)
+		return 0;
+	if (u->cfg->hedge_delay_ms != CONFIG_HEDGE_AUTO)
+		return u->cfg->hedge_delay_ms;
+	doh_get_stats(u->up[i].client, &st);
+	d = 3 * st.srtt_ms;
+	if (d < UPSTREAM_HEDGE_MIN_MS)
+		d = UPSTREAM_HEDGE_MIN_MS;
+	if (d > u->cfg->timeout_ms / 2)
+		d = u->cfg->timeout_ms / 2;
+	return d > 0 ? d : 1;
+}
+
+void
+upstream_hedged(struct upstreams *u, size_t i, int won)
+{
+	if (won)
+		u->up[i].hedge_wins++;
+	else
+		u->up[i].hedges++;
+}
+
+void
+upstream_info(const struct upstreams *u, size_t i, struct upstream_info *in)
+{
+	const struct upstream *up = &u->up[i];
+
+	doh_get_stats(up->client, &in->doh);
+	in->hedges = up->hedges;
+	in->hedge_wins = up->hedge_wins;
+	in->copies = up->copies;
+	in->fail_streak = up->fail_streak;
 }
 
 void

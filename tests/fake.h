@@ -90,6 +90,8 @@ struct fake {
 	int			 upstream_made;
 	int			 upstream_freed_gen;	/* last one freed */
 	struct upstreams	*upstreams;
+	unsigned		 hedge_delay_ms;	/* with 2+ upstreams */
+	unsigned		 hedges, hedge_wins;	/* upstream_hedged() */
 	/* plain */
 	int			 plain_sets;		/* alive */
 	int			 plain_made;

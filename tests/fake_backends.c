@@ -243,6 +243,63 @@ upstream_usable(const struct upstreams *u)
 	return upstream_next(u, 0) != -1;
 }
 
+/* ordered, whatever the policy: the tests say which upstream answers. */
+int
+upstream_pick(struct upstreams *u, uint32_t tried)
+{
+	size_t i;
+
+	for (i = 0; i < u->n; i++)
+		if ((tried & (1u << i)) == 0 &&
+		    u->client[i].state != DOH_BACKOFF)
+			return (int)i;
+	return -1;
+}
+
+void
+upstream_explore(struct upstreams *u, int best, const uint8_t *msg,
+    size_t len)
+{
+	(void)u;
+	(void)best;
+	(void)msg;
+	(void)len;
+}
+
+void
+upstream_result(struct upstreams *u, size_t i, int ok)
+{
+	(void)u;
+	(void)i;
+	(void)ok;
+}
+
+unsigned
+upstream_hedge_delay(const struct upstreams *u, size_t i)
+{
+	(void)i;
+	return u->n > 1 ? fake.hedge_delay_ms : 0;
+}
+
+void
+upstream_hedged(struct upstreams *u, size_t i, int won)
+{
+	(void)u;
+	(void)i;
+	if (won)
+		fake.hedge_wins++;
+	else
+		fake.hedges++;
+}
+
+void
+upstream_info(const struct upstreams *u, size_t i, struct upstream_info *in)
+{
+	(void)u;
+	(void)i;
+	memset(in, 0, sizeof(*in));
+}
+
 /* As the real one: pending requests end with DOH_ERR_SHUTDOWN. */
 void
 upstream_free(struct upstreams *u)

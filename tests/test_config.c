@@ -421,6 +421,13 @@ test_bad_values(void)
 	    "t.conf:1: method: \"put\" is not one of post, get");
 	CHECK_STR(file_err("method POST\n"),
 	    "t.conf:1: method: \"POST\" is not one of post, get");
+	CHECK_STR(file_err("upstream-policy random\n"),
+	    "t.conf:1: upstream-policy: \"random\" is not one of ordered, "
+	    "fastest, round-robin");
+	CHECK_STR(file_err("hedge-delay 2m\n"),
+	    "t.conf:1: hedge-delay: \"2m\" is out of range (0s..60s)");
+	CHECK_STR(file_err("hedge-delay soon\n"), "t.conf:1: hedge-delay: "
+	    "\"soon\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)");
 	CHECK_STR(file_err("tls-min-version 1.1\n"),
 	    "t.conf:1: tls-min-version: \"1.1\" is not one of 1.2, 1.3");
 	CHECK_STR(file_err("log-level trace\n"), "t.conf:1: log-level: "
@@ -1207,6 +1214,8 @@ test_print(void)
 	    "# local-zone-exempt: none\n"
 	    "ca-file \"/nonexistent/my ca.pem\"\n"
 	    "method post\n"
+	    "upstream-policy fastest\n"
+	    "hedge-delay auto\n"
 	    "tls-min-version 1.3\n"
 	    "timeout 15s\n"
 	    "keepalive 250ms\n"
@@ -1240,7 +1249,10 @@ test_print(void)
 	    "fallback 192.0.2.53:5353\nuser \"we ird#\"\n"
 	    "ca-file \"/nonexistent/my ca.pem\"\ntimeout 1500ms\n"
 	    "keepalive 250ms\nmethod get\nmode encrypted-preferred\n"
+	    "upstream-policy round-robin\nhedge-delay 0\n"
 	    "log-level warn\nsyslog yes\n"), 0);
+	CHECK_EQ(cfg.upstream_policy, POLICY_ROUND_ROBIN);
+	CHECK_EQ(cfg.hedge_delay_ms, 0);
 	p1 = print_str(&cfg);
 	config_defaults(&cfg2);
 	CHECK_EQ(config_parse_buf(&cfg2, "p", p1, strlen(p1), errbuf,
@@ -1248,6 +1260,8 @@ test_print(void)
 	p2 = print_str(&cfg2);
 	CHECK_STR(p1, p2);
 	CHECK(strstr(p1, "timeout 1500ms\n") != NULL);
+	CHECK(strstr(p1, "upstream-policy round-robin\nhedge-delay 0s\n") !=
+	    NULL);
 	free(p1);
 	free(p2);
 	config_free(&cfg2);

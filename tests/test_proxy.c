@@ -585,6 +585,97 @@ test_encrypted_only(void)
 	stop();
 }
 
+/*
+ * Hedged requests: past the hedge delay an unanswered query also goes to
+ * the next upstream; the first answer wins and the other request is
+ * cancelled (its stream reset).  One failure with the other still in
+ * flight waits for it.  Over the budget, no hedge.
+ */
+static void
+test_hedge(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	struct upstreams *u;
+	int i;
+
+	fake.hedge_delay_ms = 30;
+	start(ENC_ONLY);
+	u = fake.upstreams;
+
+	/* Answered before the delay: no hedge. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xb001, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	clock_step(29);
+	answer(&a, 0, "www.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xb001, DNS_RCODE_NOERROR));
+	clock_step(100);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(st->hedges, 0);
+	fake_reset_reqs();
+
+	/* The hedge answers first: the first request is cancelled. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xb002, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	clock_step(29);
+	CHECK_EQ(fake.ndoh, 1);
+	clock_step(1);
+	CHECK_EQ(fake.ndoh, 2);
+	CHECK(fake.doh[1].client == &u->client[1]);
+	CHECK(sent(&fake.doh[1], &q));
+	CHECK_EQ(st->hedges, 1);
+	fake_doh_reply(&fake.doh[1], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xb002, DNS_RCODE_NOERROR));
+	CHECK(fake.doh[0].cancelled);
+	CHECK_EQ(st->hedge_wins, 1);
+	CHECK_EQ(fake.hedge_wins, 1);
+	CHECK_EQ(st->answered_doh, 2);
+	fake_reset_reqs();
+
+	/* The first fails while the hedge waits: the hedge answers. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xb003, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	clock_step(30);
+	CHECK_EQ(fake.ndoh, 2);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_TIMEOUT, NULL, 0);
+	CHECK_EQ(p.responses, 0);
+	CHECK_EQ(fake.ndoh, 2);		/* nothing new: one still waits */
+	fake_doh_reply(&fake.doh[1], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xb003, DNS_RCODE_NOERROR));
+	fake_reset_reqs();
+
+	/* Both fail: SERVFAIL with EDE 22, at once. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xb004, "www.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	clock_step(30);
+	fake_doh_reply(&fake.doh[1], DOH_ERR_RESET, NULL, 0);
+	CHECK_EQ(p.responses, 0);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_TIMEOUT, NULL, 0);
+	CHECK(got(&p, 0xb004, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(fake.ndoh, 2);
+	fake_reset_reqs();
+
+	/* The budget: a burst of 20 hedges, then one per ten queries. */
+	for (i = 0; i < 40; i++) {
+		fake_peer_init(&p, LISTEN_UDP);
+		query(&q, (uint16_t)(0xb100 + i), "www.lab.test", T_A, 0, 0);
+		fake_query(&p, q.buf, q.len);
+		clock_step(30);
+		fake_doh_reply(&fake.doh[fake.ndoh - 1], DOH_OK, a.buf, a.len);
+		CHECK(got(&p, (uint16_t)(0xb100 + i), DNS_RCODE_NOERROR));
+		fake_reset_reqs();
+	}
+	CHECK(st->hedges >= 20 && st->hedges <= 24);
+	CHECK(st->hedges_denied >= 16);
+	stop();
+	fake.hedge_delay_ms = 0;
+}
+
 /* Send q from a fresh peer p. */
 static void
 ask(struct fake_peer *p, struct msg *q, uint16_t id, const char *name)
@@ -1530,6 +1621,7 @@ main(void)
 	test_doh_answer();
 	test_bad_queries();
 	test_encrypted_only();
+	test_hedge();
 	test_encrypted_preferred();
 	test_fallback_and_back();
 	test_plaintext();

@@ -21,6 +21,7 @@
 
 #include <sys/socket.h>
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -33,7 +34,7 @@
 #define CONFIG_MAX_EXEMPT	16	/* local-zone-exempt */
 #define CONFIG_MAX_ACL		64	/* allow, deny: each */
 #define CONFIG_ERRLEN		512
-#define CONFIG_NKEYS		48	/* room for every setting's source */
+#define CONFIG_NKEYS		64	/* room for every setting's source */
 #define CONFIG_KEYLEN		63	/* longer is no setting's name */
 
 enum config_mode {
@@ -49,6 +50,18 @@ enum config_method {
 	METHOD_GET,
 };
 extern const char *const config_method_names[];	/* "post", "get" */
+
+/* Which upstream a query goes to first (upstream.h). */
+enum config_policy {
+	POLICY_ORDERED,		/* the first usable, in the order given */
+	POLICY_FASTEST,		/* the lowest smoothed answer time */
+	POLICY_ROUND_ROBIN,	/* each usable one in turn */
+};
+/* "ordered", "fastest", "round-robin" */
+extern const char *const config_policy_names[];
+
+/* hedge_delay_ms: from the upstream's answer times. */
+#define CONFIG_HEDGE_AUTO	UINT_MAX
 
 /* An upstream from "https://HOST[:PORT]/PATH" (IPv6 HOST in brackets). */
 struct config_upstream {
@@ -94,6 +107,9 @@ struct config {
 	size_t			ndeny;
 	char			*ca_file;	/* NULL: system store */
 	enum config_method	method;
+	enum config_policy	upstream_policy;	/* default fastest */
+	unsigned		hedge_delay_ms;	/* CONFIG_HEDGE_AUTO (default),
+						   or fixed; 0: no hedging */
 	int			tls_min_version; /* TLS1_3_VERSION or TLS1_2_VERSION */
 	unsigned		timeout_ms;	/* per query, default 2000 */
 	unsigned		keepalive_ms;	/* HTTP/2 PING when idle, default 15000 */

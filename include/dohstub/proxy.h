@@ -18,6 +18,7 @@
 #include "dohstub/cache.h"
 #include "dohstub/config.h"
 #include "dohstub/doh.h"
+#include "dohstub/upstream.h"
 
 struct proxy;
 
@@ -48,6 +49,10 @@ struct proxy_stats {
 	uint64_t	truncated;	/* sent with TC=1 */
 	uint64_t	doh_errors;	/* DoH attempts that failed */
 	uint64_t	fallback_activations;	/* DoH went down */
+	uint64_t	hedges;		/* queries also sent to a second
+					   upstream past the hedge delay */
+	uint64_t	hedge_wins;	/* ... answered by the second first */
+	uint64_t	hedges_denied;	/* due, but over the hedge budget */
 	uint64_t	pending;	/* now */
 	uint64_t	rcodes[16];	/* of every answer sent to a client */
 	/* Extended DNS Errors dohstub added to answers, by INFO-CODE
@@ -69,6 +74,7 @@ struct proxy_upstream_info {
 	const char	*state;		/* doh_state_names[] */
 	const char	*last_error;	/* "" if none */
 	size_t		 pending;	/* requests waiting or in flight */
+	struct upstream_info more;	/* srtt, answers, hedges, ... */
 };
 
 /*

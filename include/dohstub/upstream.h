@@ -3,9 +3,9 @@
  * given.  Gets each one its addresses (an IP URL, a resolve pin, or a
  * bootstrap lookup through the plain-DNS bootstrap servers, repeated when
  * its TTL runs out, but not before cfg->bootstrap_min_ttl_ms) and picks
- * the server for a query: the first in order that is usable, i.e. not
- * backing off after a failure.  The daemon and dohq both reach their
- * servers through it.
+ * the server for a query among the usable ones (not backing off after a
+ * failure) by cfg->upstream_policy, and when to hedge it.  The daemon
+ * and dohq both reach their servers through it.
  */
 #ifndef DOHSTUB_UPSTREAM_H
 #define DOHSTUB_UPSTREAM_H
@@ -84,6 +84,47 @@ int	upstream_next(const struct upstreams *u, size_t from);
 
 /* 1 if any upstream is usable. */
 int	upstream_usable(const struct upstreams *u);
+
+/*
+ * The upstream a query goes to, by cfg->upstream_policy, among the usable
+ * ones whose bit (1 << index) is not set in tried; -1 if none is left.
+ * ordered: the first in order; round-robin: each in turn; fastest: the
+ * lowest smoothed answer time (doh_stats.srtt_ms), one never measured
+ * first, with a timeout's penalty per failure in a row.
+ */
+int	upstream_pick(struct upstreams *u, uint32_t tried);
+
+/*
+ * fastest: send a copy of msg (its answer is only measured) to one usable
+ * upstream other than best that has been sent nothing for a second, so
+ * the estimates of the others stay current.  Otherwise nothing.
+ */
+void	upstream_explore(struct upstreams *u, int best, const uint8_t *msg,
+	    size_t len);
+
+/* A request to upstream i ended: answered (ok) or failed. */
+void	upstream_result(struct upstreams *u, size_t i, int ok);
+
+/*
+ * How long a query sent to upstream i waits before it is also sent to
+ * the next-best (hedge-delay: fixed, or max(3 x srtt, 10 ms) at most
+ * half the timeout); 0: never (hedge-delay 0, or one upstream).
+ */
+unsigned upstream_hedge_delay(const struct upstreams *u, size_t i);
+
+/* A hedge went to upstream i (won 0), or its answer came first (won 1). */
+void	upstream_hedged(struct upstreams *u, size_t i, int won);
+
+/* What is known of upstream i, for metrics and /health. */
+struct upstream_info {
+	struct doh_stats	doh;
+	uint64_t		hedges;		/* hedged requests it got */
+	uint64_t		hedge_wins;	/* ... that answered first */
+	uint64_t		copies;		/* fastest's measuring copies */
+	unsigned		fail_streak;
+};
+void	upstream_info(const struct upstreams *u, size_t i,
+	    struct upstream_info *info);
 
 /* Frees the clients (their pending requests fail with DOH_ERR_SHUTDOWN). */
 void	upstream_free(struct upstreams *u);
