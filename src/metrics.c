@@ -99,6 +99,25 @@ metrics_histogram(struct evbuffer *b, const struct proxy_stats *s)
 	evbuffer_add_printf(b, "%s_count %llu\n", name, (unsigned long long)n);
 }
 
+/*
+ * One upstream's value, labelled by its URL and, for a forward rule's,
+ * its zone too: the same URL may serve both.
+ */
+static void
+metrics_upstream_u64(struct evbuffer *b, const char *name,
+    const struct proxy_upstream_info *info, uint64_t v)
+{
+	if (info->zone == NULL) {
+		metrics_u64(b, name, "url", info->url, v);
+		return;
+	}
+	evbuffer_add_printf(b, "%s{url=\"", name);
+	metrics_label(b, info->url);
+	evbuffer_add_printf(b, "\",zone=\"");
+	metrics_label(b, info->zone);
+	evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)v);
+}
+
 static void
 metrics_upstreams(struct evbuffer *b, const struct proxy *px)
 {
@@ -109,14 +128,14 @@ metrics_upstreams(struct evbuffer *b, const struct proxy *px)
 	    "1 while the DoH upstream has a working HTTP/2 connection.");
 	for (i = 0; i < n; i++) {
 		proxy_upstream_info(px, i, &info);
-		metrics_u64(b, "dohstub_upstream_up", "url", info.url,
+		metrics_upstream_u64(b, "dohstub_upstream_up", &info,
 		    strcmp(info.state, "ready") == 0);
 	}
 	metrics_family(b, "dohstub_upstream_pending", "gauge",
 	    "DoH requests waiting for or in flight on the upstream.");
 	for (i = 0; i < n; i++) {
 		proxy_upstream_info(px, i, &info);
-		metrics_u64(b, "dohstub_upstream_pending", "url", info.url,
+		metrics_upstream_u64(b, "dohstub_upstream_pending", &info,
 		    info.pending);
 	}
 }
@@ -196,6 +215,10 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	    s->servfail + s->formerr + s->notimp + s->policy);
 	metrics_u64(b, "dohstub_answers_total", "path", "local_zone",
 	    s->answered_local);
+	metrics_u64(b, "dohstub_answers_total", "path", "forward_doh",
+	    s->answered_forward_doh);
+	metrics_u64(b, "dohstub_answers_total", "path", "forward_plain",
+	    s->answered_forward_plain);
 
 	metrics_family(b, "dohstub_responses_total", "counter",
 	    "Answers sent to clients, by response code.");
@@ -278,9 +301,10 @@ metrics_health(struct evbuffer *b, const struct proxy *px)
 	evbuffer_add_printf(b, "%s\n", why);
 	for (i = 0; i < proxy_upstream_count(px); i++) {
 		proxy_upstream_info(px, i, &info);
-		evbuffer_add_printf(b, "upstream %s: %s%s%s\n", info.url,
-		    info.state, *info.last_error != '\0' ? ": " : "",
-		    info.last_error);
+		evbuffer_add_printf(b, "upstream %s%s%s: %s%s%s\n", info.url,
+		    info.zone != NULL ? " for forward " : "",
+		    info.zone != NULL ? info.zone : "", info.state,
+		    *info.last_error != '\0' ? ": " : "", info.last_error);
 	}
 	return HTTP_SERVUNAVAIL;
 }
