@@ -1077,22 +1077,29 @@ proxy_cache_policy(struct proxy *px, const struct config *cfg)
 	px->cache_pol.plain_max_ttl = PROXY_PLAIN_MAX_TTL;
 }
 
+/* The same servers in the same order: DoH URLs, then addresses. */
 static int
-same_forward(const struct config_forward *a, const struct config_forward *b)
+same_servers(const struct config_upstream *ua, const struct config_upstream *ub,
+    size_t nu, const struct addr *aa, const struct addr *ab, size_t na)
 {
 	size_t i;
 
-	if (!dnsmsg_name_equal(a->zone.name, a->zone.len, b->zone.name,
-	    b->zone.len) || a->doh != b->doh || a->nupstream != b->nupstream ||
-	    a->nservers != b->nservers)
-		return 0;
-	for (i = 0; i < a->nupstream; i++)
-		if (strcmp(a->upstream[i].url, b->upstream[i].url) != 0)
+	for (i = 0; i < nu; i++)
+		if (strcmp(ua[i].url, ub[i].url) != 0)
 			return 0;
-	for (i = 0; i < a->nservers; i++)
-		if (!addr_eq(&a->servers[i], &b->servers[i]))
+	for (i = 0; i < na; i++)
+		if (!addr_eq(&aa[i], &ab[i]))
 			return 0;
 	return 1;
+}
+
+static int
+same_forward(const struct config_forward *a, const struct config_forward *b)
+{
+	return dnsmsg_name_equal(a->zone.name, a->zone.len, b->zone.name,
+	    b->zone.len) && a->doh == b->doh && a->nupstream == b->nupstream &&
+	    a->nservers == b->nservers && same_servers(a->upstream,
+	    b->upstream, a->nupstream, a->servers, b->servers, a->nservers);
 }
 
 /* Do a and b send queries the same way, so answers stay valid? */
@@ -1102,14 +1109,10 @@ same_upstream_side(const struct config *a, const struct config *b)
 	size_t i;
 
 	if (a->mode != b->mode || a->nupstream != b->nupstream ||
-	    a->nfallback != b->nfallback)
+	    a->nfallback != b->nfallback ||
+	    !same_servers(a->upstream, b->upstream, a->nupstream, a->fallback,
+	    b->fallback, a->nfallback))
 		return 0;
-	for (i = 0; i < a->nupstream; i++)
-		if (strcmp(a->upstream[i].url, b->upstream[i].url) != 0)
-			return 0;
-	for (i = 0; i < a->nfallback; i++)
-		if (!addr_eq(&a->fallback[i], &b->fallback[i]))
-			return 0;
 	if (a->nforward != b->nforward)
 		return 0;
 	for (i = 0; i < a->nforward; i++)

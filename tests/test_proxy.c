@@ -1538,6 +1538,26 @@ plain_to(const struct fake_req *r, const char *ip)
 	return plain_is(r->plain, ip);
 }
 
+/*
+ * name (with EDNS) goes to the DoH rule's set fu, the first request since
+ * the last reset, which fails with res: SERVFAIL with EDE 22.
+ */
+static void
+rule_doh_fails(struct fake_peer *p, struct upstreams *fu, uint16_t id,
+    const char *name, enum doh_result res)
+{
+	struct msg q;
+	char text[64];
+
+	fake_peer_init(p, LISTEN_UDP);
+	query(&q, id, name, T_A, 1232, 0);
+	fake_query(p, q.buf, q.len);
+	CHECK(fake.doh[0].client == &fu->client[0]);
+	fake_doh_reply(&fake.doh[0], res, NULL, 0);
+	CHECK(got(p, id, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
+}
+
 #define FORWARD_RULES	"forward corp.example 10.1.1.53 10.1.1.54\n" \
 			"forward a.corp.example https://10.2.2.2/dns-query\n" \
 			"forward 168.192.in-addr.arpa 192.168.1.1\n"
@@ -1667,13 +1687,7 @@ test_forward(void)
 	CHECK_EQ(fake.ndoh, 0);
 
 	/* A DoH rule's server fails: SERVFAIL, EDE 22, no other upstream. */
-	fake_peer_init(&p, LISTEN_UDP);
-	query(&q, 0x7009, "y.a.corp.example", T_A, 1232, 0);
-	fake_query(&p, q.buf, q.len);
-	CHECK(fake.doh[0].client == &fu->client[0]);
-	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
-	CHECK(got(&p, 0x7009, DNS_RCODE_SERVFAIL));
-	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
+	rule_doh_fails(&p, fu, 0x7009, "y.a.corp.example", DOH_ERR_CONNECT);
 	CHECK_EQ(fake.ndoh, 1);
 	CHECK_EQ(u->client[0].submits + u->client[1].submits, 1);
 	/* Backing off: SERVFAIL at once; the default set stays healthy. */
@@ -1723,12 +1737,7 @@ test_forward_cache(void)
 	CHECK_EQ(fake.ndoh, 0);
 
 	/* The DoH rule fails: SERVFAIL, the fallback is not asked. */
-	fake_peer_init(&p, LISTEN_UDP);
-	query(&q, 0x7102, "x.a.corp.example", T_A, 0, 0);
-	fake_query(&p, q.buf, q.len);
-	CHECK(fake.doh[0].client == &fu->client[0]);
-	fake_doh_reply(&fake.doh[0], DOH_ERR_TLS, NULL, 0);
-	CHECK(got(&p, 0x7102, DNS_RCODE_SERVFAIL));
+	rule_doh_fails(&p, fu, 0x7102, "x.a.corp.example", DOH_ERR_TLS);
 	CHECK_EQ(fake.nplain, 1);
 	CHECK_EQ(fake.ndoh, 1);
 	CHECK_EQ(st->answered_fallback, 0);
