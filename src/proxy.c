@@ -10,7 +10,15 @@
  *	    encrypted-preferred: Q_FALLBACK	encrypted-only: SERVFAIL
  *
  * In encrypted-only mode the fallback channel is never created, so no
- * client query can leave in plaintext whatever the code paths do.
+ * client query can leave in plaintext whatever the code paths do, but
+ * for the names of a plain forward rule: the exception the user wrote
+ * down, sent only to that rule's own channel.
+ *
+ * A forward rule gives the names at or below its zone a route of their
+ * own (set once per query, from the name): its DoH set or its plain
+ * channel stands in for the default upstreams and fallback, and there
+ * is no other (no fallback from a DoH rule, no DoH for a plain one).
+ * query_upstreams() and query_plain() are the only ways to them.
  *
  * Everything that follows from the configuration's upstream side (TLS
  * context, upstreams, bootstrap and fallback channels) is one "upside".
