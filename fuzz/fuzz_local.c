@@ -32,6 +32,10 @@ cfg_init(void)
 		if (config_set(&cfg, "local-zone-exempt", zones[i], "fuzz", 1,
 		    err, sizeof(err)) == -1)
 			abort();
+	/* A rule overrides the local zones below it, not the policy. */
+	if (config_set(&cfg, "forward", "168.192.in-addr.arpa 192.0.2.53",
+	    "fuzz", 1, err, sizeof(err)) == -1)
+		abort();
 	cfg_ready = 1;
 }
 

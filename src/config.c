@@ -628,6 +628,144 @@ clear_local_zone_exempt(struct config *cfg)
 	cfg->nlocal_exempt = 0;
 }
 
+static void
+config_forward_free(struct config_forward *f)
+{
+	size_t i;
+
+	for (i = 0; i < CONFIG_MAX_FORWARD_TARGETS; i++)
+		config_upstream_free(&f->upstream[i]);
+}
+
+/* One target of rule f: a DoH URL or a plain DNS server, not both. */
+static int
+config_forward_target(struct config_forward *f, const char *t, char *reason,
+    size_t len)
+{
+	int doh = strncasecmp(t, "https://", 8) == 0;
+
+	if (f->nupstream + f->nservers > 0 && doh != f->doh) {
+		config_errf(reason, len, "\"%s\": a rule's targets are all DoH "
+		    "URLs or all plain DNS addresses", t);
+		return -1;
+	}
+	if (f->nupstream + f->nservers >= CONFIG_MAX_FORWARD_TARGETS) {
+		config_errf(reason, len, "too many targets (at most %d)",
+		    CONFIG_MAX_FORWARD_TARGETS);
+		return -1;
+	}
+	f->doh = doh;
+	if (doh) {
+		if (config_parse_url(t, &f->upstream[f->nupstream], reason,
+		    len) == -1)
+			return -1;
+		f->nupstream++;
+		return 0;
+	}
+	return config_add_addr(f->servers, &f->nservers,
+	    CONFIG_MAX_FORWARD_TARGETS, 1, t, reason, len);
+}
+
+/* "ZONE TARGET...", the words separated by spaces. */
+static int
+set_forward(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	struct config_forward *f, *nf;
+	char word[CONFIG_LINE_MAX + 1];
+	const char *p = v;
+	size_t i, n, nw;
+
+	if (cfg->nforward >= CONFIG_MAX_FORWARD) {
+		config_errf(reason, len, "too many (at most %d)",
+		    CONFIG_MAX_FORWARD);
+		return -1;
+	}
+	if ((nf = realloc(cfg->forward, (cfg->nforward + 1) *
+	    sizeof(*nf))) == NULL) {
+		config_errf(reason, len, "out of memory");
+		return -1;
+	}
+	cfg->forward = nf;
+	f = &nf[cfg->nforward];
+	memset(f, 0, sizeof(*f));
+	for (nw = 0;; nw++) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		n = strcspn(p, " ");
+		/* config_set() bounds a value by the longest line. */
+		if (n >= sizeof(word))
+			n = sizeof(word) - 1;
+		memcpy(word, p, n);
+		word[n] = '\0';
+		p += n;
+		if (nw > 0) {
+			if (config_forward_target(f, word, reason, len) == -1)
+				goto fail;
+			continue;
+		}
+		if ((f->zone.len = dnsmsg_name_from_text(word, f->zone.name,
+		    sizeof(f->zone.name))) == 0) {
+			config_errf(reason, len, "\"%s\" is not a domain name",
+			    word);
+			goto fail;
+		}
+		/* The root would replace upstream and fallback. */
+		if (f->zone.len == 1) {
+			config_errf(reason, len, "the root zone cannot be "
+			    "forwarded (upstream and fallback say where "
+			    "everything else goes)");
+			goto fail;
+		}
+		for (i = 0; i < cfg->nforward; i++)
+			if (dnsmsg_name_equal(cfg->forward[i].zone.name,
+			    cfg->forward[i].zone.len, f->zone.name,
+			    f->zone.len)) {
+				config_errf(reason, len, "zone \"%s\" is "
+				    "forwarded twice", word);
+				goto fail;
+			}
+	}
+	if (nw < 2) {
+		config_errf(reason, len, "\"%s\": ZONE TARGET... (a zone, then "
+		    "DoH URLs or DNS server addresses, separated by spaces)",
+		    v);
+		goto fail;
+	}
+	cfg->nforward++;
+	return 0;
+ fail:
+	config_forward_free(f);
+	return -1;
+}
+
+static void
+clear_forward(struct config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nforward; i++)
+		config_forward_free(&cfg->forward[i]);
+	cfg->nforward = 0;
+}
+
+const struct config_forward *
+config_find_forward(const struct config *cfg, const uint8_t *name,
+    size_t len)
+{
+	const struct config_forward *f, *best = NULL;
+	size_t i;
+
+	for (i = 0; i < cfg->nforward; i++) {
+		f = &cfg->forward[i];
+		if ((best == NULL || f->zone.len > best->zone.len) &&
+		    dnsmsg_name_below(name, len, f->zone.name, f->zone.len))
+			best = f;
+	}
+	return best;
+}
+
 /* As dnsdist's default ACL: the host and the private networks. */
 const char *const config_acl_defaults[] = {
 	"127.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16",
@@ -1022,6 +1160,7 @@ static const struct config_setting config_settings[] = {
 	{ "deny",		set_deny,		clear_deny },
 	{ "local-zone-exempt",	set_local_zone_exempt,
 				clear_local_zone_exempt },
+	{ "forward",		set_forward,		clear_forward },
 	{ "ca-file",		set_ca_file,		NULL },
 	{ "method",		set_method,		NULL },
 	{ "upstream-policy",	set_upstream_policy,	NULL },
@@ -1142,6 +1281,8 @@ config_free(struct config *cfg)
 		config_upstream_free(&cfg->upstream[i]);
 	for (i = 0; i < CONFIG_MAX_RESOLVE; i++)
 		free(cfg->resolve[i].host);
+	clear_forward(cfg);
+	free(cfg->forward);
 	free(cfg->ca_file);
 	free(cfg->user);
 	memset(cfg, 0, sizeof(*cfg));
@@ -1280,7 +1421,8 @@ static int
 config_parse_line(struct config *cfg, char *line, const char *where,
     char *err, size_t errlen)
 {
-	char *p = line, *key, *val, *end;
+	const struct config_setting *st;
+	char *p = line, *key, *val, *end, *w;
 
 	while (config_isspace(*p))
 		p++;
@@ -1291,12 +1433,25 @@ config_parse_line(struct config *cfg, char *line, const char *where,
 		p++;
 	if (*p != '\0')
 		*p++ = '\0';
-	if (config_lookup(key) == NULL)
+	if ((st = config_lookup(key)) == NULL)
 		return config_fail(err, errlen, where, key, "unknown setting");
 	while (config_isspace(*p))
 		p++;
 	if (*p == '\0' || *p == '#')
 		return config_fail(err, errlen, where, key, "missing value");
+	if (st->set == set_forward && *p != '"') {
+		/* Words to the end of the line, one space between them. */
+		for (val = w = p; *p != '\0' && *p != '#'; p++)
+			if (!config_isspace(*p))
+				*w++ = *p;
+			else if (w > val && w[-1] != ' ')
+				*w++ = ' ';
+		if (w > val && w[-1] == ' ')
+			w--;
+		*w = '\0';
+		return config_set(cfg, key, val, where, CONFIG_SRC_FILE, err,
+		    errlen);
+	}
 	if (*p == '"') {
 		val = ++p;
 		if ((end = strchr(p, '"')) == NULL)
@@ -1532,12 +1687,59 @@ config_check_loops(const struct config *cfg, const char *key,
 	return 0;
 }
 
+/*
+ * An upstream (key names it for messages) must be reachable: an IP, a
+ * resolve pin or a bootstrap server; and method get needs a path
+ * without a query of its own.
+ */
+static int
+config_check_upstream(const struct config *cfg, const char *key,
+    const struct config_upstream *u, int need_addr, char *err, size_t errlen)
+{
+	if (need_addr && !u->host_is_ip && cfg->nbootstrap == 0 &&
+	    config_find_resolve(cfg, u->host, u->port) == NULL) {
+		config_errf(err, errlen, "%s: %s: no resolve pin for %s:%u and "
+		    "no bootstrap server", key, u->url, u->host, u->port);
+		return -1;
+	}
+	if (cfg->method == METHOD_GET && strchr(u->path, '?') != NULL) {
+		config_errf(err, errlen, "%s: %s: method get adds its own "
+		    "query; this path needs method post", key, u->url);
+		return -1;
+	}
+	return 0;
+}
+
+/* Every forward rule is used in every mode, its DoH URLs included. */
+static int
+config_check_forward(const struct config *cfg, char *err, size_t errlen)
+{
+	const struct config_forward *f;
+	char key[sizeof("forward ") + DNS_MAX_NAME_TEXT];
+	char name[DNS_MAX_NAME_TEXT];
+	size_t i, j;
+
+	for (i = 0; i < cfg->nforward; i++) {
+		f = &cfg->forward[i];
+		(void)dnsmsg_name_to_text(f->zone.name, f->zone.len, name,
+		    sizeof(name), 0);
+		snprintf(key, sizeof(key), "forward %s", name);
+		if (config_check_loops(cfg, key, f->servers, f->nservers, err,
+		    errlen) == -1)
+			return -1;
+		for (j = 0; j < f->nupstream; j++)
+			if (config_check_upstream(cfg, key, &f->upstream[j], 1,
+			    err, errlen) == -1)
+				return -1;
+	}
+	return 0;
+}
+
 int
 config_finalize(struct config *cfg, const char *resolv_conf, char *err,
     size_t errlen)
 {
 	struct addr ns[CONFIG_MAX_SERVERS];
-	const struct config_upstream *u;
 	const struct config_resolve *r;
 	char a[ADDR_STRLEN];
 	const char *mode;
@@ -1604,6 +1806,8 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	    config_check_loops(cfg, "bootstrap", cfg->bootstrap,
 	    cfg->nbootstrap, err, errlen) == -1)
 		return -1;
+	if (config_check_forward(cfg, err, errlen) == -1)
+		return -1;
 	for (i = 0; i < cfg->nresolve; i++) {
 		r = &cfg->resolve[i];
 		if (config_find_resolve(cfg, r->host, r->port) != r) {
@@ -1612,22 +1816,10 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 			return -1;
 		}
 	}
-	for (i = 0; i < cfg->nupstream; i++) {
-		u = &cfg->upstream[i];
-		if (encrypted && !u->host_is_ip && cfg->nbootstrap == 0 &&
-		    config_find_resolve(cfg, u->host, u->port) == NULL) {
-			config_errf(err, errlen, "upstream: %s: no resolve pin "
-			    "for %s:%u and no bootstrap server", u->url,
-			    u->host, u->port);
+	for (i = 0; i < cfg->nupstream; i++)
+		if (config_check_upstream(cfg, "upstream", &cfg->upstream[i],
+		    encrypted, err, errlen) == -1)
 			return -1;
-		}
-		if (cfg->method == METHOD_GET && strchr(u->path, '?') != NULL) {
-			config_errf(err, errlen, "upstream: %s: method get "
-			    "adds its own query; this path needs method post",
-			    u->url);
-			return -1;
-		}
-	}
 	if (cfg->ca_file != NULL) {
 		if ((fd = open(cfg->ca_file, O_RDONLY | O_CLOEXEC)) == -1) {
 			config_errf(err, errlen, "ca-file: %s: %s",
@@ -1667,6 +1859,23 @@ config_print_addrs(FILE *fp, const char *key, const struct addr *list,
 	for (i = 0; i < n; i++)
 		fprintf(fp, "%s %s\n", key,
 		    addr_str(&list[i], a, sizeof(a)));
+}
+
+/* "forward ZONE TARGET...", plain targets with their port. */
+static void
+config_print_forward(FILE *fp, const struct config_forward *f)
+{
+	char a[ADDR_STRLEN], name[DNS_MAX_NAME_TEXT];
+	size_t i;
+
+	(void)dnsmsg_name_to_text(f->zone.name, f->zone.len, name,
+	    sizeof(name), 0);
+	fprintf(fp, "forward %s", name);
+	for (i = 0; i < f->nupstream; i++)
+		fprintf(fp, " %s", f->upstream[i].url);
+	for (i = 0; i < f->nservers; i++)
+		fprintf(fp, " %s", addr_str(&f->servers[i], a, sizeof(a)));
+	fprintf(fp, "%s\n", f->doh ? "" : "\t# plain DNS");
 }
 
 void
@@ -1719,6 +1928,10 @@ config_print(const struct config *cfg, FILE *fp)
 		    cfg->local_exempt[i].len, name, sizeof(name), 0);
 		fprintf(fp, "local-zone-exempt %s\n", name);
 	}
+	if (cfg->nforward == 0)
+		fprintf(fp, "# forward: none\n");
+	for (i = 0; i < cfg->nforward; i++)
+		config_print_forward(fp, &cfg->forward[i]);
 	if (cfg->ca_file != NULL)
 		config_print_value(fp, "ca-file", cfg->ca_file);
 	else

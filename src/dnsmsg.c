@@ -230,6 +230,18 @@ dnsmsg_name_equal(const uint8_t *a, size_t alen, const uint8_t *b,
 	return 1;
 }
 
+int
+dnsmsg_name_below(const uint8_t *name, size_t len, const uint8_t *zone,
+    size_t zlen)
+{
+	size_t off = 0;
+
+	while (off < len && len - off > zlen && name[off] != 0)
+		off += 1 + (size_t)name[off];
+	return off < len &&
+	    dnsmsg_name_equal(name + off, len - off, zone, zlen);
+}
+
 uint32_t
 dnsmsg_key_hash(const struct dns_query_info *qi)
 {

@@ -155,25 +155,6 @@ zone_offset(const struct dns_query_info *qi, const struct labels *lb,
 	return (long)lb->off[lb->n - zl];
 }
 
-/* The question's name is at or below the wire name z. */
-static int
-below_wire(const struct dns_query_info *qi, const struct labels *lb,
-    const struct config_zone *z)
-{
-	size_t i, j, off;
-
-	for (i = 0; i <= lb->n; i++) {
-		off = i < lb->n ? lb->off[i] : qi->qname_len - 1;
-		if (qi->qname_len - off != z->len)
-			continue;
-		for (j = 0; j < z->len; j++)
-			if (lower(qi->qname[off + j]) != lower(z->name[j]))
-				return 0;
-		return 1;
-	}
-	return 0;
-}
-
 /* The question's name is a proper ancestor of the text name t. */
 static int
 ancestor_of(const struct dns_query_info *qi, const struct labels *lb,
@@ -382,8 +363,12 @@ local_answer(const struct dns_query_info *qi, const struct config *cfg,
 		if (z == NULL)
 			return LOCAL_FORWARD;
 		for (i = 0; i < cfg->nlocal_exempt; i++)
-			if (below_wire(qi, &lb, &cfg->local_exempt[i]))
+			if (dnsmsg_name_below(qi->qname, qi->qname_len,
+			    cfg->local_exempt[i].name, cfg->local_exempt[i].len))
 				return LOCAL_FORWARD;
+		/* A forward rule overrides the local zones in its subtree. */
+		if (config_find_forward(cfg, qi->qname, qi->qname_len) != NULL)
+			return LOCAL_FORWARD;
 		zone_answer(&w, qi, &lb, z, (size_t)apex);
 		v = LOCAL_ZONE;
 	}

@@ -99,6 +99,31 @@ metrics_histogram(struct evbuffer *b, const struct proxy_stats *s)
 	evbuffer_add_printf(b, "%s_count %llu\n", name, (unsigned long long)n);
 }
 
+/*
+ * An upstream's sample name and labels: its URL and, for a forward
+ * rule's, its zone too (the same URL may serve both).
+ */
+static void
+metrics_upstream_labels(struct evbuffer *b, const char *name,
+    const struct proxy_upstream_info *info)
+{
+	evbuffer_add_printf(b, "%s{url=\"", name);
+	metrics_label(b, info->url);
+	if (info->zone != NULL) {
+		evbuffer_add_printf(b, "\",zone=\"");
+		metrics_label(b, info->zone);
+	}
+	evbuffer_add(b, "\"} ", 3);
+}
+
+static void
+metrics_upstream_u64(struct evbuffer *b, const char *name,
+    const struct proxy_upstream_info *info, uint64_t v)
+{
+	metrics_upstream_labels(b, name, info);
+	evbuffer_add_printf(b, "%llu\n", (unsigned long long)v);
+}
+
 enum upstream_value {
 	UI_ANSWERS, UI_ERRORS, UI_HEDGES, UI_HEDGE_WINS, UI_DEAD,
 };
@@ -132,7 +157,7 @@ metrics_per_upstream(struct evbuffer *b, const struct proxy *px,
 	metrics_family(b, name, "counter", help);
 	for (i = 0; i < proxy_upstream_count(px); i++) {
 		proxy_upstream_info(px, i, &info);
-		metrics_u64(b, name, "url", info.url, upstream_value(&info, v));
+		metrics_upstream_u64(b, name, &info, upstream_value(&info, v));
 	}
 }
 
@@ -146,14 +171,14 @@ metrics_upstreams(struct evbuffer *b, const struct proxy *px)
 	    "1 while the DoH upstream has a working HTTP/2 connection.");
 	for (i = 0; i < n; i++) {
 		proxy_upstream_info(px, i, &info);
-		metrics_u64(b, "dohstub_upstream_up", "url", info.url,
+		metrics_upstream_u64(b, "dohstub_upstream_up", &info,
 		    strcmp(info.state, "ready") == 0);
 	}
 	metrics_family(b, "dohstub_upstream_pending", "gauge",
 	    "DoH requests waiting for or in flight on the upstream.");
 	for (i = 0; i < n; i++) {
 		proxy_upstream_info(px, i, &info);
-		metrics_u64(b, "dohstub_upstream_pending", "url", info.url,
+		metrics_upstream_u64(b, "dohstub_upstream_pending", &info,
 		    info.pending);
 	}
 	metrics_family(b, "dohstub_upstream_srtt_seconds", "gauge",
@@ -163,9 +188,9 @@ metrics_upstreams(struct evbuffer *b, const struct proxy *px)
 		proxy_upstream_info(px, i, &info);
 		if (!info.more.doh.has_srtt)
 			continue;
-		evbuffer_add_printf(b, "dohstub_upstream_srtt_seconds{url=\"");
-		metrics_label(b, info.url);
-		evbuffer_add_printf(b, "\"} %u.%03u\n",
+		metrics_upstream_labels(b, "dohstub_upstream_srtt_seconds",
+		    &info);
+		evbuffer_add_printf(b, "%u.%03u\n",
 		    info.more.doh.srtt_ms / 1000, info.more.doh.srtt_ms % 1000);
 	}
 	metrics_per_upstream(b, px, "dohstub_upstream_answers_total",
@@ -256,6 +281,10 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	    s->servfail + s->formerr + s->notimp + s->policy);
 	metrics_u64(b, "dohstub_answers_total", "path", "local_zone",
 	    s->answered_local);
+	metrics_u64(b, "dohstub_answers_total", "path", "forward_doh",
+	    s->answered_forward_doh);
+	metrics_u64(b, "dohstub_answers_total", "path", "forward_plain",
+	    s->answered_forward_plain);
 
 	metrics_family(b, "dohstub_responses_total", "counter",
 	    "Answers sent to clients, by response code.");
@@ -348,7 +377,9 @@ metrics_health(struct evbuffer *b, const struct proxy *px)
 		/* The last error of one that is up again is history. */
 		stale = *info.last_error == '\0' ||
 		    strcmp(info.state, "ready") == 0;
-		evbuffer_add_printf(b, "upstream %s: %s", info.url, info.state);
+		evbuffer_add_printf(b, "upstream %s%s%s: %s", info.url,
+		    info.zone != NULL ? " for forward " : "",
+		    info.zone != NULL ? info.zone : "", info.state);
 		if (info.more.doh.has_srtt)
 			evbuffer_add_printf(b, ", srtt %u ms",
 			    info.more.doh.srtt_ms);

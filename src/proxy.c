@@ -10,7 +10,15 @@
  *	    encrypted-preferred: Q_FALLBACK	encrypted-only: SERVFAIL
  *
  * In encrypted-only mode the fallback channel is never created, so no
- * client query can leave in plaintext whatever the code paths do.
+ * client query can leave in plaintext whatever the code paths do, but
+ * for the names of a plain forward rule: the exception the user wrote
+ * down, sent only to that rule's own channel.
+ *
+ * A forward rule gives the names at or below its zone a route of their
+ * own (set once per query, from the name): its DoH set or its plain
+ * channel stands in for the default upstreams and fallback, and there
+ * is no other (no fallback from a DoH rule, no DoH for a plain one).
+ * query_upstreams() and query_plain() are the only ways to them.
  *
  * Everything that follows from the configuration's upstream side (TLS
  * context, upstreams, bootstrap and fallback channels) is one "upside".
@@ -85,6 +93,19 @@ static const char *const query_state_names[] = {
 #define PROXY_HEDGE_COST	10
 #define PROXY_HEDGE_BURST	(20 * PROXY_HEDGE_COST)
 
+/*
+ * A forward rule's servers: names at or below its zone go there and
+ * nowhere else, whatever the mode (a plain rule is the user's exception
+ * to encrypted-only), and never fall back to the default servers.
+ */
+struct route {
+	struct upside			*up;
+	const struct config_forward	*rule;
+	char				 zone[DNS_MAX_NAME_TEXT];
+	struct upstreams		*upstreams;	/* a DoH rule's */
+	struct plain			*plain;		/* a plain rule's */
+};
+
 struct upside {
 	TAILQ_ENTRY(upside)	 entry;	/* proxy's dead list, once unused */
 	struct proxy		*px;
@@ -95,6 +116,8 @@ struct upside {
 	struct plain		*bootstrap;
 	struct plain		*fallback;	/* NULL in encrypted-only */
 	struct upstreams	*upstreams;	/* NULL in plaintext */
+	struct route		*routes;	/* one per cfg->forward */
+	size_t			 nroutes;
 };
 
 /*
@@ -125,6 +148,7 @@ struct query {
 	TAILQ_ENTRY(query)	 entry;		/* queries, or spare */
 	struct proxy		*px;
 	struct upside		*up;	/* referenced */
+	const struct route	*route;	/* of up, by the name; NULL: none */
 	struct listen_peer	*peer;	/* &px->bgpeer once in the background */
 	enum query_state	 state;
 	struct dns_query_info	 qi;
@@ -176,6 +200,55 @@ static void	query_doh(struct query *);
 static void	query_fallback(struct query *);
 static void	query_servfail(struct query *, int, const char *);
 static void	upside_unref(struct upside *);
+
+/* The forward rule of up for qi's name, or NULL. */
+static const struct route *
+upside_route(const struct upside *up, const struct dns_query_info *qi)
+{
+	const struct config_forward *f;
+
+	if (up->nroutes == 0 || (f = config_find_forward(up->cfg, qi->qname,
+	    qi->qname_len)) == NULL)
+		return NULL;
+	return &up->routes[f - up->cfg->forward];
+}
+
+/*
+ * Where q is sent: its route's servers if it has one, else the default
+ * ones.  Every use on the query path goes through these two.  NULL: no
+ * DoH (plaintext mode, a plain rule), or no plain DNS (encrypted-only,
+ * a DoH rule).
+ */
+static struct upstreams *
+query_upstreams(const struct query *q)
+{
+	return q->route != NULL ? q->route->upstreams : q->up->upstreams;
+}
+
+static struct plain *
+query_plain(const struct query *q)
+{
+	return q->route != NULL ? q->route->plain : q->up->fallback;
+}
+
+/* Its names' answers come over plain DNS by the user's choice. */
+static int
+route_is_plain(const struct route *r)
+{
+	return r != NULL && r->plain != NULL;
+}
+
+/* The counter of answers to q from src: a rule's are its own path. */
+static uint64_t *
+query_path(const struct query *q, enum cache_source src)
+{
+	struct proxy_stats *s = &q->px->stats;
+
+	if (src == CACHE_SRC_PLAIN)
+		return q->route != NULL ? &s->answered_forward_plain :
+		    &s->answered_fallback;
+	return q->route != NULL ? &s->answered_forward_doh : &s->answered_doh;
+}
 
 static void
 bg_respond(struct listen_peer *peer, const uint8_t *msg, size_t len)
@@ -408,8 +481,9 @@ query_serve_stale(struct query *q)
 		    TAILQ_NEXT(f, follow);
 		/* Fresh by now (another query refreshed it) is better. */
 		if ((n = cache_lookup(px->cache, &f->qi, clock_ms(),
-		    cfg->serve_stale_ms, 0, (uint16_t)cfg->edns_udp_size,
-		    px->buf, sizeof(px->buf), &hit)) == 0)
+		    cfg->serve_stale_ms, route_is_plain(q->route),
+		    (uint16_t)cfg->edns_udp_size, px->buf, sizeof(px->buf),
+		    &hit)) == 0)
 			break;
 		n = proxy_mark_plain(px, &f->qi, &hit, n);
 		proxy_respond(px, f->peer, &f->qi, cfg->edns_udp_size, n,
@@ -481,7 +555,7 @@ query_servfail(struct query *q, int ede, const char *why)
 static void
 query_doh_failed(struct query *q, const char *why)
 {
-	if (q->up->fallback != NULL)
+	if (query_plain(q) != NULL)
 		query_fallback(q);
 	else
 		query_servfail(q, DNS_EDE_NO_REACHABLE, why);
@@ -499,7 +573,8 @@ query_timeout_cb(void *arg)
 		q->px->stats.doh_error_kinds[DOH_ERR_TIMEOUT]++;
 		query_doh_failed(q, "DoH timed out");
 	} else
-		query_servfail(q, DNS_EDE_NO_REACHABLE, "fallback timed out");
+		query_servfail(q, DNS_EDE_NO_REACHABLE, q->route != NULL ?
+		    "forward servers timed out" : "fallback timed out");
 }
 
 static void
@@ -520,7 +595,7 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 	struct query_try *t = arg, *other;
 	struct query *q = t->q;
 	struct proxy *px = q->px;
-	struct upstreams *u = q->up->upstreams;
+	struct upstreams *u = query_upstreams(q);
 	int ok;
 
 	t->req = NULL;
@@ -543,7 +618,7 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 		}
 		proxy_latency(px, clock_ms() - resp->submit_ms);
 		query_answer(q, resp->body, resp->len, CACHE_SRC_DOH,
-		    &px->stats.answered_doh);
+		    query_path(q, CACHE_SRC_DOH));
 		return;
 	}
 	px->stats.doh_errors++;
@@ -568,7 +643,7 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 static int
 query_send(struct query *q, struct query_try *t, int hedge)
 {
-	struct upstreams *u = q->up->upstreams;
+	struct upstreams *u = query_upstreams(q);
 	int i;
 
 	while ((i = upstream_pick(u, q->tried)) >= 0) {
@@ -609,9 +684,9 @@ query_hedge_cb(void *arg)
 		return;
 	px->hedge_tokens -= PROXY_HEDGE_COST;
 	px->stats.hedges++;
-	upstream_hedged(q->up->upstreams, (size_t)t->upstream, 0);
+	upstream_hedged(query_upstreams(q), (size_t)t->upstream, 0);
 	log_debug("query hedged to %s",
-	    doh_name(upstream_get(q->up->upstreams, (size_t)t->upstream)));
+	    doh_name(upstream_get(query_upstreams(q), (size_t)t->upstream)));
 }
 
 /*
@@ -622,7 +697,7 @@ query_hedge_cb(void *arg)
 static void
 query_doh(struct query *q)
 {
-	struct upstreams *u = q->up->upstreams;
+	struct upstreams *u = query_upstreams(q);
 	struct query_try *t = &q->tries[0];
 	int first = q->tried == 0;
 	unsigned d;
@@ -649,9 +724,10 @@ plain_done(int status, const uint8_t *ans, size_t len, void *arg)
 	q->plain = NULL;
 	if (status == 0 && dnsmsg_check_answer(ans, len, &q->qi) == 0) {
 		query_answer(q, ans, len, CACHE_SRC_PLAIN,
-		    &q->px->stats.answered_fallback);
+		    query_path(q, CACHE_SRC_PLAIN));
 	} else
-		query_servfail(q, DNS_EDE_NO_REACHABLE,
+		query_servfail(q, DNS_EDE_NO_REACHABLE, q->route != NULL ?
+		    "no answer from the forward servers" :
 		    "no answer from the fallback servers");
 }
 
@@ -659,18 +735,19 @@ static void
 query_fallback(struct query *q)
 {
 	const struct config *cfg = q->up->cfg;
+	size_t n = q->route != NULL ? q->route->rule->nservers :
+	    cfg->nfallback;
 
 	q->state = Q_FALLBACK;
-	q->plain = plain_forward(q->up->fallback, q->msg, q->len, plain_done,
+	q->plain = plain_forward(query_plain(q), q->msg, q->len, plain_done,
 	    q);
 	if (q->plain == NULL) {
 		query_servfail(q, DNS_EDE_NO_REACHABLE,
-		    "cannot send to the fallback servers");
+		    "cannot send to the plain DNS servers");
 		return;
 	}
 	/* c-ares gives up by itself; this is only a backstop. */
-	clock_timer_add(&q->timer, cfg->timeout_ms *
-	    (unsigned)(cfg->nfallback + 1));
+	clock_timer_add(&q->timer, cfg->timeout_ms * (unsigned)(n + 1));
 }
 
 /* serve-stale-timeout: the client gets a stale answer, the query goes on. */
@@ -711,6 +788,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	q->px = px;
 	q->up = px->up;
 	q->up->refs++;
+	q->route = upside_route(q->up, qi);
 	q->peer = peer;
 	q->qi = *qi;
 	q->hash = hash;
@@ -735,7 +813,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	if (px->cache != NULL && cfg->serve_stale_ms > 0 &&
 	    peer != &px->bgpeer)
 		clock_timer_add(&q->stale_timer, cfg->serve_stale_timeout_ms);
-	if (q->up->upstreams == NULL) {
+	if (query_upstreams(q) == NULL) {
 		query_fallback(q);
 		return 0;
 	}
@@ -746,7 +824,8 @@ query_start(struct proxy *px, struct listen_peer *peer,
 
 /*
  * Answer qi from the cache if it can.  Answers that came over plain DNS
- * count only while DoH cannot be had (and always in plaintext mode).  A
+ * count only while DoH cannot be had (and always in plaintext mode, and
+ * for the names of a plain forward rule, which only has those).  A
  * hit in the last tenth of a TTL of PROXY_PREFETCH_MIN_TTL or more starts
  * a refresh in the background, unless the key is asked already.
  * Returns 1 if it answered (and released peer).
@@ -757,12 +836,16 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 {
 	const struct config *cfg = px->cfg;
 	struct upside *up = px->up;
+	const struct route *route;
 	struct cache_hit hit;
 	size_t n;
 	int allow_plain;
 
-	allow_plain = up->upstreams == NULL || (up->fallback != NULL &&
-	    !upstream_usable(up->upstreams));
+	if ((route = upside_route(up, qi)) != NULL)
+		allow_plain = route_is_plain(route);
+	else
+		allow_plain = up->upstreams == NULL || (up->fallback != NULL &&
+		    !upstream_usable(up->upstreams));
 	/* The serve-stale window keeps an expired entry for later; for
 	 * now it is a miss. */
 	if ((n = cache_lookup(px->cache, qi, clock_ms(), cfg->serve_stale_ms,
@@ -928,10 +1011,31 @@ proxy_health_cb(int usable, void *arg)
 }
 
 static void
+route_health_cb(int usable, void *arg)
+{
+	struct route *r = arg;
+
+	if (r->up != r->up->px->up)
+		return;
+	if (usable)
+		log_info("forward %s: DoH server reachable", r->zone);
+	else
+		log_warnx("forward %s: no DoH server reachable: its names get "
+		    "SERVFAIL", r->zone);
+}
+
+static void
 upside_free(struct upside *up)
 {
+	size_t i;
+
 	if (up == NULL)
 		return;
+	for (i = 0; i < up->nroutes; i++) {
+		upstream_free(up->routes[i].upstreams);
+		plain_free(up->routes[i].plain);
+	}
+	free(up->routes);
 	upstream_free(up->upstreams);
 	plain_free(up->bootstrap);
 	plain_free(up->fallback);
@@ -972,6 +1076,64 @@ upside_unref(struct upside *up)
 	event_active(px->reaper, 0, 0);
 }
 
+/*
+ * The servers of each forward rule.  A plain rule's are named at warning
+ * level: plaintext leaves the host for its zone, by the user's choice.
+ */
+static int
+upside_routes(struct upside *up)
+{
+	const struct config *cfg = up->cfg;
+	const struct config_forward *f;
+	struct upstream_opts opts;
+	struct route *r;
+	char list[CONFIG_MAX_FORWARD_TARGETS * (ADDR_STRLEN + 1)];
+	char a[ADDR_STRLEN];
+	size_t i, j, used;
+
+	if (cfg->nforward == 0)
+		return 0;
+	if ((up->routes = calloc(cfg->nforward, sizeof(*up->routes))) ==
+	    NULL) {
+		log_warn("proxy");
+		return -1;
+	}
+	up->nroutes = cfg->nforward;
+	for (i = 0; i < cfg->nforward; i++) {
+		r = &up->routes[i];
+		f = r->rule = &cfg->forward[i];
+		r->up = up;
+		(void)dnsmsg_name_to_text(f->zone.name, f->zone.len, r->zone,
+		    sizeof(r->zone), 0);
+		if (f->doh) {
+			memset(&opts, 0, sizeof(opts));
+			opts.list = f->upstream;
+			opts.nlist = f->nupstream;
+			if ((r->upstreams = upstream_new_opts(up->px->base, cfg,
+			    up->ssl_ctx, up->bootstrap, &opts, route_health_cb,
+			    r)) == NULL) {
+				log_warnx("forward %s: cannot set up its DoH "
+				    "servers", r->zone);
+				return -1;
+			}
+			continue;
+		}
+		if ((r->plain = plain_new(up->px->base, f->servers,
+		    f->nservers, cfg->timeout_ms, 1)) == NULL) {
+			log_warnx("forward %s: cannot set up its servers",
+			    r->zone);
+			return -1;
+		}
+		for (list[0] = '\0', used = 0, j = 0; j < f->nservers; j++)
+			used += (size_t)snprintf(list + used,
+			    sizeof(list) - used, "%s%s", j > 0 ? " " : "",
+			    addr_str(&f->servers[j], a, sizeof(a)));
+		log_warnx("forward %s: plain DNS to %s: these names leave the "
+		    "host unencrypted", r->zone, list);
+	}
+	return 0;
+}
+
 /* Everything cfg's upstream side needs, connecting nothing yet. */
 static struct upside *
 upside_new(struct proxy *px, const struct config *cfg)
@@ -979,6 +1141,8 @@ upside_new(struct proxy *px, const struct config *cfg)
 	struct upside *up;
 	struct tls_opts topts;
 	char err[256];
+	size_t i;
+	int doh = cfg->mode != MODE_PLAINTEXT;
 
 	if ((up = calloc(1, sizeof(*up))) == NULL) {
 		log_warn("proxy");
@@ -987,6 +1151,27 @@ upside_new(struct proxy *px, const struct config *cfg)
 	up->px = px;
 	up->refs = 1;
 	up->cfg = cfg;
+	/* DoH rules are allowed in plaintext mode too. */
+	for (i = 0; i < cfg->nforward; i++)
+		doh |= cfg->forward[i].doh;
+	if (doh) {
+		memset(&topts, 0, sizeof(topts));
+		topts.ca_file = cfg->ca_file;
+		topts.min_version = cfg->tls_min_version;
+		if ((up->ssl_ctx = tls_ctx_new(&topts, err, sizeof(err))) ==
+		    NULL) {
+			log_warnx("%s", err);
+			goto fail;
+		}
+		if (cfg->nbootstrap > 0 && (up->bootstrap = plain_new(px->base,
+		    cfg->bootstrap, cfg->nbootstrap, cfg->timeout_ms, 2)) ==
+		    NULL) {
+			log_warnx("cannot set up the bootstrap servers");
+			goto fail;
+		}
+	}
+	if (upside_routes(up) == -1)
+		goto fail;
 	if (cfg->mode != MODE_ENCRYPTED_ONLY &&
 	    (up->fallback = plain_new(px->base, cfg->fallback, cfg->nfallback,
 	    cfg->timeout_ms, 1)) == NULL) {
@@ -995,19 +1180,6 @@ upside_new(struct proxy *px, const struct config *cfg)
 	}
 	if (cfg->mode == MODE_PLAINTEXT)
 		return up;
-
-	memset(&topts, 0, sizeof(topts));
-	topts.ca_file = cfg->ca_file;
-	topts.min_version = cfg->tls_min_version;
-	if ((up->ssl_ctx = tls_ctx_new(&topts, err, sizeof(err))) == NULL) {
-		log_warnx("%s", err);
-		goto fail;
-	}
-	if (cfg->nbootstrap > 0 && (up->bootstrap = plain_new(px->base,
-	    cfg->bootstrap, cfg->nbootstrap, cfg->timeout_ms, 2)) == NULL) {
-		log_warnx("cannot set up the bootstrap servers");
-		goto fail;
-	}
 	if ((up->upstreams = upstream_new(px->base, cfg, up->ssl_ctx,
 	    up->bootstrap, proxy_health_cb, up)) == NULL) {
 		log_warnx("cannot set up the upstreams");
@@ -1029,6 +1201,31 @@ proxy_cache_policy(struct proxy *px, const struct config *cfg)
 	px->cache_pol.plain_max_ttl = PROXY_PLAIN_MAX_TTL;
 }
 
+/* The same servers in the same order: DoH URLs, then addresses. */
+static int
+same_servers(const struct config_upstream *ua, const struct config_upstream *ub,
+    size_t nu, const struct addr *aa, const struct addr *ab, size_t na)
+{
+	size_t i;
+
+	for (i = 0; i < nu; i++)
+		if (strcmp(ua[i].url, ub[i].url) != 0)
+			return 0;
+	for (i = 0; i < na; i++)
+		if (!addr_eq(&aa[i], &ab[i]))
+			return 0;
+	return 1;
+}
+
+static int
+same_forward(const struct config_forward *a, const struct config_forward *b)
+{
+	return dnsmsg_name_equal(a->zone.name, a->zone.len, b->zone.name,
+	    b->zone.len) && a->doh == b->doh && a->nupstream == b->nupstream &&
+	    a->nservers == b->nservers && same_servers(a->upstream,
+	    b->upstream, a->nupstream, a->servers, b->servers, a->nservers);
+}
+
 /* Do a and b send queries the same way, so answers stay valid? */
 static int
 same_upstream_side(const struct config *a, const struct config *b)
@@ -1036,13 +1233,14 @@ same_upstream_side(const struct config *a, const struct config *b)
 	size_t i;
 
 	if (a->mode != b->mode || a->nupstream != b->nupstream ||
-	    a->nfallback != b->nfallback)
+	    a->nfallback != b->nfallback ||
+	    !same_servers(a->upstream, b->upstream, a->nupstream, a->fallback,
+	    b->fallback, a->nfallback))
 		return 0;
-	for (i = 0; i < a->nupstream; i++)
-		if (strcmp(a->upstream[i].url, b->upstream[i].url) != 0)
-			return 0;
-	for (i = 0; i < a->nfallback; i++)
-		if (!addr_eq(&a->fallback[i], &b->fallback[i]))
+	if (a->nforward != b->nforward)
+		return 0;
+	for (i = 0; i < a->nforward; i++)
+		if (!same_forward(&a->forward[i], &b->forward[i]))
 			return 0;
 	return 1;
 }
@@ -1079,6 +1277,18 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	return px;
 }
 
+static void
+upside_start(struct upside *up)
+{
+	size_t i;
+
+	if (up->upstreams != NULL)
+		upstream_start(up->upstreams);
+	for (i = 0; i < up->nroutes; i++)
+		if (up->routes[i].upstreams != NULL)
+			upstream_start(up->routes[i].upstreams);
+}
+
 int
 proxy_reload(struct proxy *px, struct config *cfg)
 {
@@ -1106,7 +1316,8 @@ proxy_reload(struct proxy *px, struct config *cfg)
 		cache_free(px->cache);
 		px->cache = cache;
 	} else if (px->cache != NULL && !same_upstream_side(px->cfg, cfg)) {
-		log_info("mode or upstreams changed: cache emptied");
+		log_info("mode, upstreams or forward rules changed: cache "
+		    "emptied");
 		cache_flush(px->cache);
 	}
 	proxy_cache_policy(px, cfg);
@@ -1114,8 +1325,7 @@ proxy_reload(struct proxy *px, struct config *cfg)
 	old = px->up;
 	px->up = up;
 	px->cfg = cfg;
-	if (up->upstreams != NULL)
-		upstream_start(up->upstreams);
+	upside_start(up);
 	upside_unref(old);
 	return 0;
 }
@@ -1123,8 +1333,7 @@ proxy_reload(struct proxy *px, struct config *cfg)
 void
 proxy_start(struct proxy *px)
 {
-	if (px->up->upstreams != NULL)
-		upstream_start(px->up->upstreams);
+	upside_start(px->up);
 }
 
 const struct proxy_stats *
@@ -1133,24 +1342,65 @@ proxy_stats(const struct proxy *px)
 	return &px->stats;
 }
 
+/*
+ * The set holding upstream i of proxy_upstream_count()'s numbering (the
+ * default ones, then each DoH rule's), *i made an index into it; *route
+ * the rule's, or NULL.
+ */
+static struct upstreams *
+proxy_upstream_set(const struct proxy *px, size_t *i,
+    const struct route **route)
+{
+	const struct upside *up = px->up;
+	struct upstreams *u;
+	size_t r, n;
+
+	*route = NULL;
+	if (up->upstreams != NULL) {
+		if (*i < (n = upstream_count(up->upstreams)))
+			return up->upstreams;
+		*i -= n;
+	}
+	for (r = 0; r < up->nroutes; r++) {
+		if ((u = up->routes[r].upstreams) == NULL)
+			continue;
+		if (*i < (n = upstream_count(u))) {
+			*route = &up->routes[r];
+			return u;
+		}
+		*i -= n;
+	}
+	return NULL;
+}
+
 size_t
 proxy_upstream_count(const struct proxy *px)
 {
-	return px->up->upstreams != NULL ? upstream_count(px->up->upstreams) :
-	    0;
+	const struct upside *up = px->up;
+	size_t r, n;
+
+	n = up->upstreams != NULL ? upstream_count(up->upstreams) : 0;
+	for (r = 0; r < up->nroutes; r++)
+		if (up->routes[r].upstreams != NULL)
+			n += upstream_count(up->routes[r].upstreams);
+	return n;
 }
 
 void
 proxy_upstream_info(const struct proxy *px, size_t i,
     struct proxy_upstream_info *info)
 {
-	struct doh_client *c = upstream_get(px->up->upstreams, i);
+	const struct route *route;
+	struct upstreams *u = proxy_upstream_set(px, &i, &route);
+	struct doh_client *c = upstream_get(u, i);
 
-	info->url = px->cfg->upstream[i].url;
+	info->url = route != NULL ? route->rule->upstream[i].url :
+	    px->cfg->upstream[i].url;
+	info->zone = route != NULL ? route->zone : NULL;
 	info->state = doh_state_names[doh_get_state(c)];
 	info->last_error = doh_last_error(c);
 	info->pending = doh_pending(c);
-	upstream_info(px->up->upstreams, i, &info->more);
+	upstream_info(u, i, &info->more);
 }
 
 size_t
@@ -1195,7 +1445,8 @@ proxy_log_stats(const struct proxy *px)
 	    "fallback_activations=%llu pending=%llu cache_hits=%llu "
 	    "cache_misses=%llu stale_answers=%llu prefetches=%llu "
 	    "coalesced=%llu answered_local=%llu policy=%llu "
-	    "refused_acl=%llu",
+	    "refused_acl=%llu answered_forward_doh=%llu "
+	    "answered_forward_plain=%llu",
 	    (unsigned long long)s->queries_udp,
 	    (unsigned long long)s->queries_tcp,
 	    (unsigned long long)s->answered_doh,
@@ -1214,7 +1465,9 @@ proxy_log_stats(const struct proxy *px)
 	    (unsigned long long)s->coalesced,
 	    (unsigned long long)s->answered_local,
 	    (unsigned long long)s->policy,
-	    (unsigned long long)s->refused_acl);
+	    (unsigned long long)s->refused_acl,
+	    (unsigned long long)s->answered_forward_doh,
+	    (unsigned long long)s->answered_forward_plain);
 }
 
 void

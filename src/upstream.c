@@ -98,10 +98,15 @@ upstream_new_opts(struct event_base *base, const struct config *cfg,
 {
 	struct upstreams *u;
 	struct upstream *up;
+	const struct config_upstream *list = cfg->upstream;
 	struct doh_params params;
-	size_t i;
+	size_t i, n = cfg->nupstream;
 
-	if (cfg->nupstream > CONFIG_MAX_UPSTREAM) {
+	if (opts != NULL && opts->list != NULL) {
+		list = opts->list;
+		n = opts->nlist;
+	}
+	if (n > CONFIG_MAX_UPSTREAM) {
 		log_warnx("upstream: too many upstreams");
 		return NULL;
 	}
@@ -116,10 +121,10 @@ upstream_new_opts(struct event_base *base, const struct config *cfg,
 	u->arg = arg;
 	if (opts != NULL)
 		u->opts = *opts;
-	for (i = 0; i < cfg->nupstream; i++) {
+	for (i = 0; i < n; i++) {
 		up = &u->up[i];
 		up->set = u;
-		up->conf = &cfg->upstream[i];
+		up->conf = &list[i];
 		memset(&params, 0, sizeof(params));
 		params.host = up->conf->host;
 		params.port = up->conf->port;

@@ -31,10 +31,14 @@ struct doh_client {
 	unsigned		 submits;
 };
 
-/* One upstream_new(): gen counts them from 1. */
+/*
+ * One upstream_new() or upstream_new_opts(): gen counts them from 1.
+ * list is the opts' list (a forward rule's), NULL for cfg->upstream.
+ */
 struct upstreams {
 	int			 gen;
 	const struct config	*cfg;
+	const struct config_upstream *list;
 	struct plain		*bootstrap;
 	upstream_health_cb	*cb;
 	void			*arg;
@@ -43,12 +47,16 @@ struct upstreams {
 	struct doh_client	 client[CONFIG_MAX_UPSTREAM];
 };
 
-/* One plain_new(): tries 1 is a fallback set, 2 a bootstrap set. */
+/*
+ * One plain_new(): tries 1 is a fallback set (or a forward rule's), 2 a
+ * bootstrap set; servers[] its servers.
+ */
 struct plain {
 	int			 gen;
 	int			 tries;
 	unsigned		 timeout_ms;
 	size_t			 nservers;
+	struct addr		 servers[CONFIG_MAX_SERVERS];
 	uint64_t		 sent;
 	int			 refuse;	/* plain_forward() fails */
 };
@@ -89,13 +97,15 @@ struct fake {
 	int			 upstream_sets;
 	int			 upstream_made;
 	int			 upstream_freed_gen;	/* last one freed */
-	struct upstreams	*upstreams;
+	struct upstreams	*upstreams;		/* newest default set */
+	struct upstreams	*forward_upstreams;	/* newest rule's set */
 	unsigned		 hedge_delay_ms;	/* with 2+ upstreams */
 	unsigned		 hedges, hedge_wins;	/* upstream_hedged() */
 	/* plain */
 	int			 plain_sets;		/* alive */
 	int			 plain_made;
-	struct plain		*fallback;		/* newest tries 1 */
+	/* newest tries 1: the fallback, made after the rules' channels */
+	struct plain		*fallback;
 	/* requests since fake_reset() */
 	struct fake_req		 doh[FAKE_MAX_REQS];
 	size_t			 ndoh;

@@ -181,11 +181,20 @@ upstream_new(struct event_base *base, const struct config *cfg,
     SSL_CTX *ctx, struct plain *bootstrap, upstream_health_cb *cb,
     void *arg)
 {
+	return upstream_new_opts(base, cfg, ctx, bootstrap, NULL, cb, arg);
+}
+
+struct upstreams *
+upstream_new_opts(struct event_base *base, const struct config *cfg,
+    SSL_CTX *ctx, struct plain *bootstrap, const struct upstream_opts *opts,
+    upstream_health_cb *cb, void *arg)
+{
 	struct upstreams *u;
 	size_t i;
 
 	(void)base;
-	(void)ctx;
+	if (ctx == NULL)
+		fake_die("a DoH set without a TLS context");
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return NULL;
 	u->gen = ++fake.upstream_made;
@@ -194,6 +203,12 @@ upstream_new(struct event_base *base, const struct config *cfg,
 	u->cb = cb;
 	u->arg = arg;
 	u->n = cfg->nupstream;
+	if (opts != NULL && opts->list != NULL) {
+		u->list = opts->list;
+		u->n = opts->nlist;
+	}
+	if (u->n > CONFIG_MAX_UPSTREAM)
+		fake_die("too many upstreams");
 	for (i = 0; i < u->n; i++) {
 		u->client[i].set = u;
 		u->client[i].index = i;
@@ -202,7 +217,10 @@ upstream_new(struct event_base *base, const struct config *cfg,
 		    "up%d.%zu", u->gen, i);
 	}
 	fake.upstream_sets++;
-	fake.upstreams = u;
+	if (u->list != NULL)
+		fake.forward_upstreams = u;
+	else
+		fake.upstreams = u;
 	return u;
 }
 
@@ -315,6 +333,8 @@ upstream_free(struct upstreams *u)
 	fake.upstream_freed_gen = u->gen;
 	if (fake.upstreams == u)
 		fake.upstreams = NULL;
+	if (fake.forward_upstreams == u)
+		fake.forward_upstreams = NULL;
 	free(u);
 }
 
@@ -453,13 +473,15 @@ plain_new(struct event_base *base, const struct addr *servers,
 	struct plain *p;
 
 	(void)base;
-	(void)servers;
+	if (nservers > CONFIG_MAX_SERVERS)
+		fake_die("too many plain servers");
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->gen = ++fake.plain_made;
 	p->tries = tries;
 	p->timeout_ms = timeout_ms;
 	p->nservers = nservers;
+	memcpy(p->servers, servers, nservers * sizeof(*servers));
 	if (tries == 1)
 		fake.fallback = p;
 	fake.plain_sets++;

@@ -16,6 +16,8 @@
 
 #include <openssl/tls1.h>
 
+#include "dohstub/dnsmsg.h"
+
 #include "check.h"
 #include "dohstub/config.h"
 #include "dohstub/log.h"
@@ -991,6 +993,143 @@ test_precedence(void)
 	config_free(&cfg);
 }
 
+/* The printed form of rule i of cfg, without the newline. */
+static const char *
+forward_line(const struct config *cfg, size_t i)
+{
+	static char line[1024];
+	char *all, *p, *e;
+	size_t k = 0;
+
+	line[0] = '\0';
+	if ((all = print_str(cfg)) == NULL)
+		return line;
+	for (p = all; (p = strstr(p, "\nforward ")) != NULL; p++)
+		if (k++ == i) {
+			e = strchr(p + 1, '\n');
+			snprintf(line, sizeof(line), "%.*s",
+			    (int)(e != NULL ? e - p - 1 : (long)strlen(p + 1)),
+			    p + 1);
+			break;
+		}
+	free(all);
+	return line;
+}
+
+/* forward ZONE TARGET...: file, flag and environment; errors; -nv. */
+static void
+test_forward(void)
+{
+	struct config cfg;
+	const struct config_forward *f;
+	uint8_t name[255];
+	size_t n;
+	char *envp[] = {
+		"DOHSTUB_FORWARD=corp.example 10.1.1.53 10.1.1.54:5353, "
+		    "lab.example  https://doh.lab.example/q",
+		NULL,
+	};
+	char big[2048];
+	size_t i, used;
+
+	/* In the file: the rest of the line, quoted or not, tabs too. */
+	config_defaults(&cfg);
+	CHECK_EQ(parse(&cfg, "forward corp.example\t10.1.1.53  "
+	    "[2001:db8::53]:5353 # the office\n"
+	    "forward \"168.192.in-addr.arpa 192.168.1.1\"\n"
+	    "forward Lab.Example. https://doh.lab.example/dns-query "
+	    "https://192.0.2.9:8443/q\n"), 0);
+	CHECK_EQ(cfg.nforward, 3);
+	f = &cfg.forward[0];
+	CHECK(!f->doh && f->nservers == 2 && f->nupstream == 0);
+	CHECK_STR(astr(&f->servers[0]), "10.1.1.53:53");
+	CHECK_STR(astr(&f->servers[1]), "[2001:db8::53]:5353");
+	CHECK_EQ(f->zone.len, 14);
+	f = &cfg.forward[2];
+	CHECK(f->doh && f->nupstream == 2 && f->nservers == 0);
+	CHECK_STR(f->upstream[1].host, "192.0.2.9");
+	CHECK_EQ(f->upstream[1].port, 8443);
+	CHECK_STR(f->upstream[1].path, "/q");
+	/* -nv prints each rule, which reads back the same. */
+	CHECK_STR(forward_line(&cfg, 0), "forward corp.example. 10.1.1.53:53 "
+	    "[2001:db8::53]:5353\t# plain DNS");
+	CHECK_STR(forward_line(&cfg, 1), "forward 168.192.in-addr.arpa. "
+	    "192.168.1.1:53\t# plain DNS");
+	CHECK_STR(forward_line(&cfg, 2), "forward Lab.Example. "
+	    "https://doh.lab.example/dns-query https://192.0.2.9:8443/q");
+
+	/* Longest match, label boundaries, case. */
+	n = dnsmsg_name_from_text("fs.CORP.example", name, sizeof(name));
+	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[0]);
+	n = dnsmsg_name_from_text("corp.example", name, sizeof(name));
+	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[0]);
+	n = dnsmsg_name_from_text("xcorp.example", name, sizeof(name));
+	CHECK(config_find_forward(&cfg, name, n) == NULL);
+	n = dnsmsg_name_from_text("example", name, sizeof(name));
+	CHECK(config_find_forward(&cfg, name, n) == NULL);
+	CHECK_EQ(parse(&cfg, "forward a.corp.example 10.9.9.9\n"), 0);
+	n = dnsmsg_name_from_text("b.a.corp.example", name, sizeof(name));
+	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[3]);
+	n = dnsmsg_name_from_text("b.corp.example", name, sizeof(name));
+	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[0]);
+	config_free(&cfg);
+
+	/* The environment: rules separated by commas, targets by spaces;
+	 * it replaces the file's rules. */
+	config_defaults(&cfg);
+	CHECK_EQ(parse(&cfg, "forward old.example 192.0.2.1\n"), 0);
+	CHECK_EQ(config_parse_env(&cfg, envp, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(cfg.nforward, 2);
+	CHECK_EQ(cfg.forward[0].nservers, 2);
+	CHECK_STR(astr(&cfg.forward[0].servers[1]), "10.1.1.54:5353");
+	CHECK(cfg.forward[1].doh && cfg.forward[1].nupstream == 1);
+	CHECK_STR(cfg.forward[1].upstream[0].url, "https://doh.lab.example/q");
+	config_free(&cfg);
+	CHECK_STR(flag_err("forward", "corp.example 10.1.1.53"), "(ok)");
+
+	/* Errors name the source and the key. */
+	CHECK_STR(file_err("forward corp.example\n"), "t.conf:1: forward: "
+	    "\"corp.example\": ZONE TARGET... (a zone, then DoH URLs or DNS "
+	    "server addresses, separated by spaces)");
+	CHECK_STR(file_err("\nforward corp.example 10.1.1.53 "
+	    "https://doh.example/\n"), "t.conf:2: forward: "
+	    "\"https://doh.example/\": a rule's targets are all DoH URLs or "
+	    "all plain DNS addresses");
+	CHECK_STR(file_err("forward corp.example 10.1.1.53\n"
+	    "forward CORP.Example. 10.1.1.54\n"), "t.conf:2: forward: zone "
+	    "\"CORP.Example.\" is forwarded twice");
+	CHECK_STR(file_err("forward . 10.1.1.53\n"), "t.conf:1: forward: "
+	    "the root zone cannot be forwarded (upstream and fallback say "
+	    "where everything else goes)");
+	CHECK_STR(file_err("forward bad..name 10.1.1.53\n"), "t.conf:1: "
+	    "forward: \"bad..name\" is not a domain name");
+	CHECK_STR(file_err("forward corp.example 0.0.0.0\n"), "t.conf:1: "
+	    "forward: \"0.0.0.0\" is a wildcard, not a server address");
+	CHECK_STR(file_err("forward corp.example http://doh.example/\n"),
+	    "t.conf:1: forward: \"http://doh.example/\" is not an IP address");
+	CHECK_STR(flag_err("forward", "corp.example https://a/#b"),
+	    "--forward: \"https://a/#b\": a fragment (#) is not allowed");
+	CHECK_STR(env_err("DOHSTUB_FORWARD=corp.example 10.1.1.53,"
+	    "10.1.1.54"), "DOHSTUB_FORWARD: \"10.1.1.54\": ZONE TARGET... "
+	    "(a zone, then DoH URLs or DNS server addresses, separated by "
+	    "spaces)");
+	/* Bounds: targets per rule, and rules. */
+	used = (size_t)snprintf(big, sizeof(big), "forward corp.example");
+	for (i = 0; i <= CONFIG_MAX_FORWARD_TARGETS; i++)
+		used += (size_t)snprintf(big + used, sizeof(big) - used,
+		    " 10.1.1.%zu", i + 1);
+	CHECK_STR(file_err(big), "t.conf:1: forward: too many targets "
+	    "(at most 8)");
+	config_defaults(&cfg);
+	for (i = 0; i < CONFIG_MAX_FORWARD; i++) {
+		snprintf(big, sizeof(big), "forward z%zu.example 10.1.1.1\n", i);
+		CHECK_EQ(parse(&cfg, big), 0);
+	}
+	CHECK_EQ(parse(&cfg, "forward one.more 10.1.1.1\n"), -1);
+	CHECK_STR(errbuf, "t.conf:1: forward: too many (at most 32)");
+	config_free(&cfg);
+}
+
 static int
 finalize(struct config *cfg, const char *text, const char *resolv_conf)
 {
@@ -1212,6 +1351,7 @@ test_print(void)
 	    "100.64.0.0/10 169.254.0.0/16 172.16.0.0/12 192.168.0.0/16 ::1/128 "
 	    "fc00::/7 fe80::/10\n"
 	    "# local-zone-exempt: none\n"
+	    "# forward: none\n"
 	    "ca-file \"/nonexistent/my ca.pem\"\n"
 	    "method post\n"
 	    "upstream-policy fastest\n"
@@ -1402,6 +1542,34 @@ test_shipped(void)
 	config_free(&cfg);
 }
 
+/* Rules are checked like fallback and upstream, in every mode. */
+static void
+test_forward_finalize(void)
+{
+	struct config cfg;
+
+	CHECK_EQ(finalize(&cfg, "listen 127.0.0.1:5300\n"
+	    "upstream https://192.0.2.1/\n"
+	    "forward corp.example 10.1.1.53 127.0.0.1:5300\n", NULL), -1);
+	CHECK_STR(errbuf, "forward corp.example.: 127.0.0.1:5300 is one of "
+	    "our listen addresses (a loop)");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode plaintext\nfallback 192.0.2.53\n"
+	    "forward corp.example https://doh.corp.example/\n", NULL), -1);
+	CHECK_STR(errbuf, "forward corp.example.: https://doh.corp.example/: "
+	    "no resolve pin for doh.corp.example:443 and no bootstrap server");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode plaintext\nfallback 192.0.2.53\n"
+	    "forward corp.example https://doh.corp.example/\n"
+	    "resolve doh.corp.example:443:10.1.1.5\n", NULL), 0);
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\nmethod get\n"
+	    "forward corp.example https://10.1.1.5/q?x=1\n", NULL), -1);
+	CHECK_STR(errbuf, "forward corp.example.: https://10.1.1.5/q?x=1: "
+	    "method get adds its own query; this path needs method post");
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -1415,8 +1583,10 @@ main(void)
 	test_resolve();
 	test_find_resolve();
 	test_env();
+	test_forward();
 	test_precedence();
 	test_finalize();
+	test_forward_finalize();
 	test_print();
 	test_sidecar();
 	test_free();

@@ -15,6 +15,7 @@
 
 #include <event2/event.h>
 
+#include "dohstub/addr.h"
 #include "dohstub/clock.h"
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
@@ -1611,6 +1612,283 @@ test_built_query_ede(void)
 	stop();
 }
 
+/* Is pl the plain channel whose first server is ip? */
+static int
+plain_is(const struct plain *pl, const char *ip)
+{
+	char a[ADDR_STRLEN];
+
+	return pl != NULL && pl->nservers > 0 &&
+	    strcmp(addr_ip_str(&pl->servers[0], a, sizeof(a)), ip) == 0;
+}
+
+/* Is r a plain request to that channel? */
+static int
+plain_to(const struct fake_req *r, const char *ip)
+{
+	return plain_is(r->plain, ip);
+}
+
+/*
+ * name (with EDNS) goes to the DoH rule's set fu, the first request since
+ * the last reset, which fails with res: SERVFAIL with EDE 22.
+ */
+static void
+rule_doh_fails(struct fake_peer *p, struct upstreams *fu, uint16_t id,
+    const char *name, enum doh_result res)
+{
+	struct msg q;
+	char text[64];
+
+	fake_peer_init(p, LISTEN_UDP);
+	query(&q, id, name, T_A, 1232, 0);
+	fake_query(p, q.buf, q.len);
+	CHECK(fake.doh[0].client == &fu->client[0]);
+	fake_doh_reply(&fake.doh[0], res, NULL, 0);
+	CHECK(got(p, id, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
+}
+
+#define FORWARD_RULES	"forward corp.example 10.1.1.53 10.1.1.54\n" \
+			"forward a.corp.example https://10.2.2.2/dns-query\n" \
+			"forward 168.192.in-addr.arpa 192.168.1.1\n"
+
+/*
+ * Forward rules in encrypted-only: the longest zone wins, at label
+ * boundaries; a plain rule is answered over plain DNS (marked EDE 0),
+ * a DoH rule by its own set, everything else by the default upstreams;
+ * a rule overrides the local zones below it but not the query policy;
+ * a rule whose servers fail is SERVFAIL with EDE 22, nothing else asked.
+ */
+static void
+test_forward(void)
+{
+	static struct fake_peer p;
+	struct proxy_upstream_info info;
+	struct upstreams *u, *fu;
+	struct msg q, a;
+	char text[64];
+	int made = fake.plain_made, ctxs = fake.tls_ctxs;
+
+	start(ENC_ONLY FORWARD_RULES);
+	u = fake.upstreams;
+	fu = fake.forward_upstreams;
+	CHECK(fu != NULL && fu != u && fu->n == 1 && fu->started == 1);
+	CHECK(u->started == 1);
+	/* The two plain rules' channels, no fallback, no bootstrap; one
+	 * TLS context for every DoH set. */
+	CHECK_EQ(fake.plain_made - made, 2);
+	CHECK_EQ(fake.tls_ctxs - ctxs, 1);
+	CHECK_EQ(proxy_upstream_count(px), 3);
+	proxy_upstream_info(px, 2, &info);
+	CHECK_STR(info.url, "https://10.2.2.2/dns-query");
+	CHECK(info.zone != NULL && strcmp(info.zone, "a.corp.example.") == 0);
+	proxy_upstream_info(px, 0, &info);
+	CHECK(info.zone == NULL);
+
+	/* A plain rule, in encrypted-only: the user's exception. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x7001, "FS.Corp.Example", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 0);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK(plain_to(&fake.plainq[0], "10.1.1.53"));
+	CHECK_EQ(fake.plainq[0].plain->nservers, 2);
+	CHECK(sent(&fake.plainq[0], &q));
+	answer(&a, 0x4242, "fs.corp.example", T_A, DNS_RCODE_NOERROR, 1);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p, 0x7001, DNS_RCODE_NOERROR));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_OTHER);
+	CHECK_STR(text, "answered over unencrypted DNS");
+	CHECK_EQ(st->answered_forward_plain, 1);
+	CHECK_EQ(st->answered_fallback, 0);
+	CHECK_EQ(st->ede[DNS_EDE_OTHER], 1);
+
+	/* The longer DoH rule below it: its own set, no EDE. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x7002, "x.a.corp.example", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK(fake.doh[0].client == &fu->client[0]);
+	CHECK(sent(&fake.doh[0], &q));
+	answer(&a, 0, "x.a.corp.example", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x7002, DNS_RCODE_NOERROR));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), -1);
+	CHECK_EQ(st->answered_forward_doh, 1);
+	CHECK_EQ(st->answered_doh, 0);
+
+	/* Not below corp.example at a label boundary: the default set. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x7003, "xcorp.example", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 2);
+	CHECK(fake.doh[1].client == &u->client[0]);
+	answer(&a, 0, "xcorp.example", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[1], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x7003, DNS_RCODE_NOERROR));
+	CHECK_EQ(st->answered_doh, 1);
+	CHECK_EQ(fake.nplain, 1);
+	fake_reset_reqs();
+
+	/* The rule overrides the RFC 6303 zone it is in; the others stay
+	 * local, and the query policy still holds for the rule's names. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x7004, "1.1.168.192.in-addr.arpa", 12, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK(plain_to(&fake.plainq[0], "192.168.1.1"));
+	answer(&a, 0x1234, "1.1.168.192.in-addr.arpa", 12,
+	    DNS_RCODE_NXDOMAIN, 0);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p, 0x7004, DNS_RCODE_NXDOMAIN));
+	CHECK_EQ(st->answered_forward_plain, 2);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x7005, "1.1.10.in-addr.arpa", 12, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x7005, DNS_RCODE_NXDOMAIN));
+	CHECK((rd16(p.answer + 2) & 0x0400) != 0);	/* AA: ours */
+	CHECK_EQ(st->answered_local, 1);
+	fake_peer_init(&p, LISTEN_TCP);
+	query(&q, 0x7006, "corp.example", 252, 0, 0);	/* AXFR */
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x7006, DNS_RCODE_REFUSED));
+	CHECK_EQ(st->policy, 1);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK_EQ(fake.ndoh, 0);
+	fake_reset_reqs();
+
+	/* A plain rule's servers fail: SERVFAIL, EDE 22; no DoH. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x7007, "down.corp.example", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	fake_plain_reply(&fake.plainq[0], -1, NULL, 0);
+	CHECK(got(&p, 0x7007, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
+	CHECK_STR(text, "no answer from the forward servers");
+	/* ... or time out. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x7008, "slow.corp.example", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	clock_step(3 * 2000);
+	CHECK(got(&p, 0x7008, DNS_RCODE_SERVFAIL));
+	CHECK(fake.plainq[1].cancelled);
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
+	CHECK_EQ(fake.nplain, 2);
+	CHECK_EQ(fake.ndoh, 0);
+
+	/* A DoH rule's server fails: SERVFAIL, EDE 22, no other upstream. */
+	rule_doh_fails(&p, fu, 0x7009, "y.a.corp.example", DOH_ERR_CONNECT);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(u->client[0].submits + u->client[1].submits, 1);
+	/* Backing off: SERVFAIL at once; the default set stays healthy. */
+	fake_doh_set_state(fu, 0, DOH_BACKOFF);
+	CHECK(proxy_unhealthy(px) == NULL);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x700a, "z.a.corp.example", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x700a, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(fake.nplain, 2);
+	CHECK_EQ(st->servfail, 4);
+	fake_reset_reqs();
+	stop();
+}
+
+/*
+ * encrypted-preferred with the cache: a DoH rule never falls back; a
+ * plain rule's answer is cached as plain and served while DoH is up.
+ */
+static void
+test_forward_cache(void)
+{
+	static struct fake_peer p;
+	struct upstreams *fu;
+	struct msg q, a;
+	char text[64];
+
+	start(ENC_PREF_CACHE FORWARD_RULES);
+	fu = fake.forward_upstreams;
+	CHECK(plain_is(fake.fallback, "192.0.2.53"));
+
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x7101, "fs.corp.example", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(plain_to(&fake.plainq[0], "10.1.1.53"));
+	answer(&a, 0x4242, "fs.corp.example", T_A, DNS_RCODE_NOERROR, 1);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p, 0x7101, DNS_RCODE_NOERROR));
+	CHECK(upstream_usable(fake.upstreams));
+	fake_peer_init(&p, LISTEN_UDP);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x7101, DNS_RCODE_NOERROR));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_OTHER);
+	CHECK_EQ(st->cache_hits, 1);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK_EQ(fake.ndoh, 0);
+
+	/* The DoH rule fails: SERVFAIL, the fallback is not asked. */
+	rule_doh_fails(&p, fu, 0x7102, "x.a.corp.example", DOH_ERR_TLS);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(st->answered_fallback, 0);
+	fake_reset_reqs();
+
+	/* A reload with the same rules keeps the cache ... */
+	CHECK_EQ(proxy_reload(px, make_cfg(ENC_PREF_CACHE FORWARD_RULES)), 0);
+	run();
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x7103, "fs.corp.example", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x7103, DNS_RCODE_NOERROR));
+	CHECK_EQ(st->cache_hits, 2);
+	/* ... one that changes them empties it. */
+	CHECK_EQ(proxy_reload(px, make_cfg(ENC_PREF_CACHE
+	    "forward corp.example 10.1.1.99\n")), 0);
+	run();
+	fake_peer_init(&p, LISTEN_UDP);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(p.responses, 0);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK(plain_to(&fake.plainq[0], "10.1.1.99"));
+	fake_plain_reply(&fake.plainq[0], -1, NULL, 0);
+	CHECK(got(&p, 0x7103, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(st->cache_hits, 2);
+	fake_reset_reqs();
+	stop();
+}
+
+/* plaintext: a DoH rule still goes over DoH, with a TLS context. */
+static void
+test_forward_plaintext(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	int ctxs = fake.tls_ctxs;
+
+	start("mode plaintext\nfallback 192.0.2.53\nlisten 127.0.0.1:5300\n"
+	    "cache-size 0\n" FORWARD_RULES);
+	CHECK(fake.upstreams == NULL && fake.forward_upstreams != NULL);
+	CHECK_EQ(fake.tls_ctxs - ctxs, 1);
+	CHECK_EQ(proxy_upstream_count(px), 1);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x7201, "x.a.corp.example", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(fake.nplain, 0);
+	answer(&a, 0, "x.a.corp.example", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x7201, DNS_RCODE_NOERROR));
+	CHECK_EQ(st->answered_forward_doh, 1);
+	/* Other names: the fallback servers. */
+	ask(&p, &q, 0x7202, "www.lab.test");
+	CHECK(fake.plainq[0].plain == fake.fallback);
+	fake_plain_reply(&fake.plainq[0], -1, NULL, 0);
+	CHECK(got(&p, 0x7202, DNS_RCODE_SERVFAIL));
+	fake_reset_reqs();
+	stop();
+}
+
 int
 main(void)
 {
@@ -1634,6 +1912,9 @@ main(void)
 	test_stale_prefetch();
 	test_acl();
 	test_local();
+	test_forward();
+	test_forward_cache();
+	test_forward_plaintext();
 	event_base_free(base);
 	return check_summary();
 }

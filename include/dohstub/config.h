@@ -7,8 +7,13 @@
  *	environment	DOHSTUB_KEY=value	(dashes become underscores;
  *						 a list is comma-separated)
  *
+ * A forward value is several words (ZONE TARGET...): in the file it runs
+ * to the end of the line, quoted or not; in the environment the rules
+ * are comma-separated like any list ("corp.example 10.1.1.53, ...").
+ *
  * Precedence: flag > environment > file > default.  For a list setting
- * (listen, upstream, resolve, bootstrap, fallback, local-zone-exempt) a
+ * (listen, upstream, resolve, bootstrap, fallback, forward,
+ * local-zone-exempt) a
  * source that sets it replaces what lower sources set; repeating it
  * within a source appends.
  *
@@ -33,6 +38,8 @@
 #define CONFIG_MAX_SERVERS	8	/* bootstrap, fallback */
 #define CONFIG_MAX_EXEMPT	16	/* local-zone-exempt */
 #define CONFIG_MAX_ACL		64	/* allow, deny: each */
+#define CONFIG_MAX_FORWARD	32	/* forward rules */
+#define CONFIG_MAX_FORWARD_TARGETS 8	/* per rule; <= CONFIG_MAX_UPSTREAM */
 #define CONFIG_ERRLEN		512
 #define CONFIG_NKEYS		64	/* room for every setting's source */
 #define CONFIG_KEYLEN		63	/* longer is no setting's name */
@@ -86,6 +93,20 @@ struct config_zone {
 	size_t			len;
 };
 
+/*
+ * "forward ZONE TARGET...": names at or below zone go to the rule's
+ * targets only, either DoH URLs (doh set, upstream[]) or plain DNS
+ * servers (servers[], port 53 default), never both.
+ */
+struct config_forward {
+	struct config_zone	zone;
+	int			doh;
+	struct config_upstream	upstream[CONFIG_MAX_FORWARD_TARGETS];
+	size_t			nupstream;
+	struct addr		servers[CONFIG_MAX_FORWARD_TARGETS];
+	size_t			nservers;
+};
+
 struct config {
 	struct addr		listen[CONFIG_MAX_LISTEN];
 	size_t			nlisten;
@@ -101,6 +122,8 @@ struct config {
 	/* Zones forwarded although local.c would answer them. */
 	struct config_zone	local_exempt[CONFIG_MAX_EXEMPT];
 	size_t			nlocal_exempt;
+	struct config_forward	*forward;	/* nforward of them, owned */
+	size_t			nforward;
 	struct addr_prefix	allow[CONFIG_MAX_ACL];	/* above the defaults */
 	size_t			nallow;
 	struct addr_prefix	deny[CONFIG_MAX_ACL];
@@ -228,6 +251,13 @@ int	config_acl_allows(const struct config *cfg, const struct addr *a);
 
 /* The default allowed prefixes, for config_print() and tests. */
 extern const char *const config_acl_defaults[];
+
+/*
+ * The rule whose zone is the longest at or below which the wire name
+ * (len bytes, uncompressed) lies, or NULL.
+ */
+const struct config_forward *config_find_forward(const struct config *cfg,
+	    const uint8_t *name, size_t len);
 
 /* The resolve pin for host:port, or NULL. */
 const struct config_resolve *config_find_resolve(const struct config *cfg,

@@ -214,6 +214,14 @@ int	dnsmsg_name_equal(const uint8_t *a, size_t alen, const uint8_t *b,
 	    size_t blen);
 
 /*
+ * Is the wire name (len bytes, uncompressed, as dnsmsg_parse_query()
+ * leaves it) zone or below it, at a label boundary and but for ASCII
+ * case?  "xcorp.example." is not below "corp.example.".  1 or 0.
+ */
+int	dnsmsg_name_below(const uint8_t *name, size_t len, const uint8_t *zone,
+	    size_t zlen);
+
+/*
  * A hash of the key an answer serves: the question's name without case,
  * its type and class, and the query's DO and CD bits.  The cache and
  * the table of queries in flight both file by it.

@@ -14,8 +14,9 @@
  * addresses (RFC 6303) have no names.  Every zone apex has a SOA
  * (localhost. nobody.invalid.) and NS localhost.; a name with no data of
  * the type asked is NODATA, one that does not exist NXDOMAIN, each with
- * the zone's SOA in the authority section.  Zones at or below a
- * local-zone-exempt name are forwarded.
+ * the zone's SOA in the authority section.  Names at or below a
+ * local-zone-exempt name or a forward rule's zone are forwarded (the
+ * query policy still applies to them).
  */
 #ifndef DOHSTUB_LOCAL_H
 #define DOHSTUB_LOCAL_H

@@ -33,6 +33,8 @@ struct proxy_stats {
 	uint64_t	answered_doh;
 	uint64_t	answered_fallback;
 	uint64_t	answered_local;	/* from a local zone (local.h) */
+	uint64_t	answered_forward_doh;	/* a DoH forward rule's */
+	uint64_t	answered_forward_plain;	/* a plain forward rule's */
 	uint64_t	cache_hits;	/* answered from the cache */
 	uint64_t	cache_misses;	/* looked up, not there */
 	uint64_t	stale_answers;	/* expired entries served (RFC 8767) */
@@ -71,6 +73,7 @@ struct proxy_stats {
 /* What /health and /metrics say of one upstream. */
 struct proxy_upstream_info {
 	const char	*url;
+	const char	*zone;		/* a forward rule's; NULL: default */
 	const char	*state;		/* doh_state_names[] */
 	const char	*last_error;	/* "" if none */
 	size_t		 pending;	/* requests waiting or in flight */
@@ -104,7 +107,10 @@ int	proxy_settled(const struct proxy *px);
 
 const struct proxy_stats *proxy_stats(const struct proxy *px);
 
-/* Upstreams (0 in plaintext mode), and what is known of upstream i. */
+/*
+ * Upstreams: the default ones (none in plaintext mode), then each DoH
+ * forward rule's; and what is known of upstream i.
+ */
 size_t	proxy_upstream_count(const struct proxy *px);
 void	proxy_upstream_info(const struct proxy *px, size_t i,
 	    struct proxy_upstream_info *info);

@@ -51,10 +51,15 @@ struct upstream_opts {
 	int			 keep_headers;	/* doh_params.keep_headers */
 	upstream_addrs_cb	*addrs_cb;	/* NULL: not told */
 	void			*addrs_arg;
+	/* The servers of the set (a forward rule's), nlist of them, which
+	 * must outlive it; NULL: cfg->upstream. */
+	const struct config_upstream *list;
+	size_t			 nlist;
 };
 
 /*
- * One doh_client per cfg->upstream.  cfg must outlive the set.  bootstrap
+ * One doh_client per cfg->upstream (or opts->list).  cfg must outlive
+ * the set; its resolve pins, method, timeouts apply to every list.  bootstrap
  * may be NULL when every upstream is an IP or pinned.  Nothing connects
  * until upstream_start().  NULL on failure.
  */
