@@ -1018,8 +1018,18 @@ finalize(struct config *cfg, const char *text, const char *resolv_conf)
 static void
 test_finalize(void)
 {
+	static const struct {
+		const char	*text;
+		unsigned	 want;
+	} per_client[] = {
+		{ "max-pending 9\n", 4 },
+		{ "max-pending 1\n", 1 },
+		{ "max-pending-per-client 0\nmax-pending 9\n", 0 },
+		{ "max-pending-per-client 9\nmax-pending 9\n", 9 },
+	};
 	struct config cfg;
-	char *resolv, *dir, want[CONFIG_ERRLEN];
+	char *resolv, *dir, want[CONFIG_ERRLEN], pc[128];
+	size_t i;
 
 	/* Defaults: listen on both loopbacks, no resolv.conf needed. */
 	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n",
@@ -1035,18 +1045,13 @@ test_finalize(void)
 	CHECK_EQ(cfg.ratelimit_size, 10000);
 	CHECK_EQ(cfg.ratelimit_drop, 0);
 	config_free(&cfg);
-	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
-	    "max-pending 9\n", NULL), 0);
-	CHECK_EQ(cfg.max_pending_client, 4);
-	config_free(&cfg);
-	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
-	    "max-pending 1\n", NULL), 0);
-	CHECK_EQ(cfg.max_pending_client, 1);
-	config_free(&cfg);
-	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
-	    "max-pending-per-client 0\nmax-pending 9\n", NULL), 0);
-	CHECK_EQ(cfg.max_pending_client, 0);
-	config_free(&cfg);
+	for (i = 0; i < sizeof(per_client) / sizeof(per_client[0]); i++) {
+		snprintf(pc, sizeof(pc), "upstream https://192.0.2.1/\n%s",
+		    per_client[i].text);
+		CHECK_EQ(finalize(&cfg, pc, NULL), 0);
+		CHECK_EQ(cfg.max_pending_client, per_client[i].want);
+		config_free(&cfg);
+	}
 	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
 	    "max-pending-per-client 10\nmax-pending 9\n", NULL), -1);
 	CHECK_STR(errbuf, "max-pending-per-client: 10 is more than "

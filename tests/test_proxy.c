@@ -1538,6 +1538,26 @@ ask_from(struct fake_peer *p, struct msg *q, uint16_t id, const char *name,
 	fake_query(p, q->buf, q->len);
 }
 
+/*
+ * n queries from ip for tagN.lab.test, IDs id.., each left waiting (no
+ * answer yet); returns how many were answered at once instead.
+ */
+static int
+ask_n(struct fake_peer *p, int n, const char *tag, uint16_t id,
+    const char *ip)
+{
+	struct msg q;
+	char name[32];
+	int i, answered = 0;
+
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s%d.lab.test", tag, i);
+		ask_from(&p[i], &q, (uint16_t)(id + i), name, ip, LISTEN_UDP);
+		answered += p[i].responses;
+	}
+	return answered;
+}
+
 /* Answer DoH request r (for name) with one A record. */
 static void
 doh_answers(struct fake_req *r, const char *name)
@@ -1594,12 +1614,7 @@ test_per_client(void)
 	CHECK_EQ(st->over_client_limit, 2);
 
 	/* Another client finds the rest of max-pending. */
-	for (i = 0; i < 4; i++) {
-		snprintf(name, sizeof(name), "o%d.lab.test", i);
-		ask_from(&ot[i], &q, (uint16_t)(0x4300 + i), name,
-		    "127.0.0.3", LISTEN_UDP);
-		CHECK_EQ(ot[i].responses, 0);
-	}
+	CHECK_EQ(ask_n(ot, 4, "o", 0x4300, "127.0.0.3"), 0);
 	CHECK_EQ(fake.ndoh, 8);
 	CHECK_EQ(st->pending_sources, 2);
 	/* max-pending itself is still the bound. */
@@ -1636,12 +1651,7 @@ test_per_client(void)
 	CHECK_EQ(st->pending_sources, 0);
 	/* 127.0.0.2's share is back. */
 	fake_reset_reqs();
-	for (i = 0; i < 4; i++) {
-		snprintf(name, sizeof(name), "g%d.lab.test", i);
-		ask_from(&fl[i], &q, (uint16_t)(0x4600 + i), name,
-		    "127.0.0.2", LISTEN_UDP);
-		CHECK_EQ(fl[i].responses, 0);
-	}
+	CHECK_EQ(ask_n(fl, 4, "g", 0x4600, "127.0.0.2"), 0);
 	CHECK_EQ(st->over_client_limit, 3);
 	proxy_stop(px);
 	CHECK_EQ(st->pending_sources, 0);
@@ -1650,12 +1660,7 @@ test_per_client(void)
 
 	/* 0: no cap; the one client may take all of max-pending. */
 	start(ENC_ONLY "max-pending 8\n" "max-pending-per-client 0\n");
-	for (i = 0; i < 8; i++) {
-		snprintf(name, sizeof(name), "h%d.lab.test", i);
-		ask_from(&fl[i], &q, (uint16_t)(0x4700 + i), name,
-		    "127.0.0.2", LISTEN_UDP);
-		CHECK_EQ(fl[i].responses, 0);
-	}
+	CHECK_EQ(ask_n(fl, 8, "h", 0x4700, "127.0.0.2"), 0);
 	CHECK_EQ(fake.ndoh, 8);
 	CHECK_EQ(st->over_client_limit, 0);
 	proxy_stop(px);

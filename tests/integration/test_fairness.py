@@ -171,6 +171,13 @@ def flood_then_second(cap):
         srv.stop()
 
 
+def check_refusals(mt, over_client, over):
+    got = (mt.get("dohstub_over_client_limit_total"),
+           mt.get("dohstub_over_limit_total"))
+    check(got == (over_client, over), "metrics: over_client_limit, "
+          "over_limit %r, want %r" % (got, (over_client, over)))
+
+
 @lab.timeout(60)
 def test_flood_cannot_starve_second_client():
     got1, got2, mt = flood_then_second(10)
@@ -186,11 +193,7 @@ def test_flood_cannot_starve_second_client():
           if m.rcode == 0 and m.values("A") == [GOOD_A]]
     check(len(ok) == 5, "second client: %d of 5 answered, got %r" % (
         len(ok), list(got2.values())))
-    check(mt.get("dohstub_over_client_limit_total") == 50 and
-          mt.get("dohstub_over_limit_total") == 0,
-          "metrics: over_client_limit %r over_limit %r" % (
-              mt.get("dohstub_over_client_limit_total"),
-              mt.get("dohstub_over_limit_total")))
+    check_refusals(mt, over_client=50, over=0)
 
 
 @lab.timeout(60)
@@ -201,11 +204,7 @@ def test_without_cap_the_flood_starves_second_client():
     got1, got2, mt = flood_then_second(0)
     check(len(got2) == 5 and all(m.rcode == 2 for m in got2.values()),
           "second client without the cap: %r" % list(got2.values()))
-    check(mt.get("dohstub_over_limit_total") == 45 and
-          mt.get("dohstub_over_client_limit_total") == 0,
-          "metrics: over_limit %r over_client_limit %r" % (
-              mt.get("dohstub_over_limit_total"),
-              mt.get("dohstub_over_client_limit_total")))
+    check_refusals(mt, over_client=0, over=45)
 
 
 @lab.timeout(90)
