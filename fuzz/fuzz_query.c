@@ -86,6 +86,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (qi.qname_len == 0 || qi.question_end <= DNS_HDR_LEN ||
 		    qi.msg_len < qi.question_end)
 			abort();
+		/* No answer records; authority only IXFR's one SOA. */
+		if (data[6] != 0 || data[7] != 0 || data[8] != 0 ||
+		    (data[9] != 0 && (data[9] != 1 ||
+		    qi.qtype != DNS_TYPE_IXFR)))
+			abort();
 		/* The query with QR set must pass as its own answer. */
 		if ((copy = malloc(qi.msg_len)) == NULL)
 			abort();

@@ -14,7 +14,7 @@ import struct
 import sys
 
 QR, TC, RD, RA, CD = 0x8000, 0x0200, 0x0100, 0x0080, 0x0010
-A, NS, CNAME, SOA, TXT, AAAA, OPT = 1, 2, 5, 6, 16, 28, 41
+A, NS, CNAME, SOA, TXT, AAAA, OPT, IXFR = 1, 2, 5, 6, 16, 28, 41, 251
 IN = 1
 
 
@@ -85,6 +85,25 @@ def queries():
                                question("example.com.", SOA) +
                                rr(ptr(QNAME), SOA, b"\0" * 22))
     q["update_opcode5"] = query(www, edns=1232, do=True, flags=5 << 11)
+    # IXFR (RFC 1995) carries the client's SOA in the authority section.
+    soa = name("ns.example.com.") + name("admin.example.com.") + \
+        struct.pack("!5I", 2026120101, 3600, 600, 86400, 300)
+    q["ixfr_soa"] = (header(1, 0, ns=1) + question("example.com.", IXFR) +
+                     rr(ptr(QNAME), SOA, soa))
+    q["ixfr_soa_compressed_edns"] = (
+        header(1, 0, ns=1, ar=1) + question("example.com.", IXFR) +
+        rr(ptr(QNAME), SOA, ptr(QNAME) + ptr(QNAME) + soa[-20:]) + opt())
+    q["bad_ixfr_soa_other_owner"] = (
+        header(1, 0, ns=1) + question("example.com.", IXFR) +
+        rr(name("example.org."), SOA, soa))
+    q["bad_ixfr_soa_rdata_long"] = (
+        header(1, 0, ns=1) + question("example.com.", IXFR) +
+        rr(ptr(QNAME), SOA, soa + b"\0"))
+    q["bad_ixfr_two_soa"] = (
+        header(1, 0, ns=2) + question("example.com.", IXFR) +
+        rr(ptr(QNAME), SOA, soa) + rr(ptr(QNAME), SOA, soa))
+    q["bad_a_with_soa"] = (header(1, 0, ns=1) + question("example.com.") +
+                           rr(ptr(QNAME), SOA, soa))
     # Bad inputs.
     q["bad_empty"] = b""
     q["bad_1byte"] = b"\x12"
@@ -305,6 +324,7 @@ def locals_():
     q["xlocal"] = query("xlocal.")
     q["axfr"] = query("example.com.", 252)
     q["ixfr"] = query("example.com.", 251)
+    q["ixfr_soa"] = queries()["ixfr_soa"]
     q["tsig"] = query("example.com.", 250, edns=1232)
     q["meta_128"] = query("example.com.", 128)
     q["chaos_txt"] = header(0x4242, RD) + question("version.bind.", TXT, 3)

@@ -48,6 +48,8 @@ static const char *const config_tls_names[] = { "1.2", "1.3" };
 static const int config_tls_versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };
 static const char *const config_bool_names[] = { "no", "yes" };
 static const char *const config_log_format_names[] = { "text", "json" };
+static const char *const config_ratelimit_action_names[] = { "truncate",
+    "drop" };
 #define CONFIG_NMODES		3
 #define CONFIG_NMETHODS		2
 #define CONFIG_NLOGLEVELS	4	/* log_level_names */
@@ -992,6 +994,54 @@ set_max_pending(struct config *cfg, const char *v, char *reason, size_t len)
 	return config_number(v, 1, 1000000, &cfg->max_pending, reason, len);
 }
 
+/*
+ * Fairness and the rate limit.  max-pending-per-client is "auto" (half
+ * of max-pending, resolved by config_finalize once max-pending is known)
+ * or a number, 0 for no cap.
+ */
+static int
+set_max_pending_client(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	if (strcmp(v, "auto") == 0) {
+		cfg->max_pending_client = CONFIG_PER_CLIENT_AUTO;
+		return 0;
+	}
+	if (strspn(v, "0123456789") != strlen(v)) {
+		config_errf(reason, len, "\"%s\" is not a number or auto", v);
+		return -1;
+	}
+	return config_number(v, 0, 1000000, &cfg->max_pending_client, reason,
+	    len);
+}
+
+static int
+set_ratelimit(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	return config_number(v, 0, 1000000, &cfg->ratelimit, reason, len);
+}
+
+static int
+set_ratelimit_size(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	return config_number(v, 16, 10000000, &cfg->ratelimit_size, reason,
+	    len);
+}
+
+static int
+set_ratelimit_action(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	size_t i;
+
+	if (config_choice(v, config_ratelimit_action_names,
+	    nitems(config_ratelimit_action_names), &i, reason, len) == -1)
+		return -1;
+	cfg->ratelimit_drop = (int)i;
+	return 0;
+}
+
 static int
 set_max_tcp_clients(struct config *cfg, const char *v, char *reason,
     size_t len)
@@ -1170,6 +1220,10 @@ static const struct config_setting config_settings[] = {
 	{ "keepalive",		set_keepalive,		NULL },
 	{ "tcp-idle-timeout",	set_tcp_idle_timeout,	NULL },
 	{ "max-pending",	set_max_pending,	NULL },
+	{ "max-pending-per-client", set_max_pending_client, NULL },
+	{ "ratelimit",		set_ratelimit,		NULL },
+	{ "ratelimit-size",	set_ratelimit_size,	NULL },
+	{ "ratelimit-action",	set_ratelimit_action,	NULL },
 	{ "max-tcp-clients",	set_max_tcp_clients,	NULL },
 	{ "edns-udp-size",	set_edns_udp_size,	NULL },
 	{ "padding-block",	set_padding_block,	NULL },
@@ -1252,6 +1306,9 @@ config_defaults(struct config *cfg)
 	cfg->keepalive_ms = 15000;
 	cfg->bootstrap_min_ttl_ms = 30000;
 	cfg->max_pending = 1024;
+	cfg->max_pending_client = CONFIG_PER_CLIENT_AUTO;
+	cfg->ratelimit = 0;
+	cfg->ratelimit_size = 10000;
 	cfg->max_tcp_clients = 256;
 	cfg->tcp_idle_timeout_ms = 10000;
 	cfg->edns_udp_size = 1232;
@@ -1785,6 +1842,16 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 				    a, sizeof(a)));
 				return -1;
 			}
+	/* A lone client (the host itself) keeps half; others the rest. */
+	if (cfg->max_pending_client == CONFIG_PER_CLIENT_AUTO)
+		cfg->max_pending_client = cfg->max_pending > 1 ?
+		    cfg->max_pending / 2 : 1;
+	if (cfg->max_pending_client > cfg->max_pending) {
+		config_errf(err, errlen, "max-pending-per-client: %u is more "
+		    "than max-pending (%u); 0 turns the cap off",
+		    cfg->max_pending_client, cfg->max_pending);
+		return -1;
+	}
 	if (encrypted && cfg->nupstream == 0) {
 		config_errf(err, errlen, "upstream: required in mode %s", mode);
 		return -1;
@@ -1957,6 +2024,17 @@ config_print(const struct config *cfg, FILE *fp)
 	config_fmt_duration(cfg->tcp_idle_timeout_ms, d, sizeof(d));
 	fprintf(fp, "tcp-idle-timeout %s\n", d);
 	fprintf(fp, "max-pending %u\n", cfg->max_pending);
+	if (cfg->max_pending_client == CONFIG_PER_CLIENT_AUTO)
+		fprintf(fp, "max-pending-per-client auto\n");
+	else
+		fprintf(fp, "max-pending-per-client %u\n",
+		    cfg->max_pending_client);
+	fprintf(fp, "ratelimit %u\n", cfg->ratelimit);
+	fprintf(fp, "ratelimit-size %u\n", cfg->ratelimit_size);
+	fprintf(fp, "ratelimit-action %s\n", config_name(
+	    config_ratelimit_action_names,
+	    nitems(config_ratelimit_action_names),
+	    (size_t)cfg->ratelimit_drop));
 	fprintf(fp, "max-tcp-clients %u\n", cfg->max_tcp_clients);
 	fprintf(fp, "edns-udp-size %u\n", cfg->edns_udp_size);
 	fprintf(fp, "padding-block %u\n", cfg->padding_block);

@@ -454,6 +454,42 @@ query_additional(struct dnsmsg_rd *r, uint16_t count,
 	return DNS_VERDICT_OK;
 }
 
+/*
+ * The authority section of a query: empty, but for IXFR, whose query
+ * carries the client's SOA for the zone (RFC 1995 3).  That one record
+ * must be an SOA of the question's name and class whose RDATA is two
+ * names and five 32-bit numbers, exactly.  Returns 0 or -1 (FORMERR).
+ */
+static int
+query_authority(struct dnsmsg_rd *r, uint16_t count,
+    const struct dns_query_info *qi)
+{
+	uint8_t name[DNS_MAX_NAME];
+	size_t namelen, rdata;
+	uint16_t type, class, rdlen;
+	uint32_t ttl;
+
+	if (count == 0)
+		return 0;
+	if (count != 1 || qi->qtype != DNS_TYPE_IXFR)
+		return -1;
+	if (dnsmsg_rd_name(r, name, &namelen) == -1 ||
+	    dnsmsg_rd_u16(r, &type) == -1 ||
+	    dnsmsg_rd_u16(r, &class) == -1 ||
+	    dnsmsg_rd_u32(r, &ttl) == -1 ||
+	    dnsmsg_rd_u16(r, &rdlen) == -1)
+		return -1;
+	if (type != DNS_TYPE_SOA || class != qi->qclass ||
+	    !dnsmsg_name_equal(name, namelen, qi->qname, qi->qname_len))
+		return -1;
+	rdata = r->off;
+	if (dnsmsg_rd_name(r, NULL, &namelen) == -1 ||
+	    dnsmsg_rd_name(r, NULL, &namelen) == -1 ||
+	    dnsmsg_rd_skip(r, 20) == -1 || r->off - rdata != rdlen)
+		return -1;
+	return 0;
+}
+
 static int
 query_question(struct dnsmsg_rd *r, struct dns_query_info *qi)
 {
@@ -517,9 +553,10 @@ dnsmsg_parse_query(const uint8_t *msg, size_t len, struct dns_query_info *qi)
 		return DNS_VERDICT_NOTIMP;
 	}
 	if (h.count[DNS_SEC_QUESTION] != 1 || h.count[DNS_SEC_ANSWER] != 0 ||
-	    h.count[DNS_SEC_AUTHORITY] != 0)
+	    h.count[DNS_SEC_AUTHORITY] > 1)
 		return DNS_VERDICT_FORMERR;
-	if (query_question(&r, qi) == -1)
+	if (query_question(&r, qi) == -1 ||
+	    query_authority(&r, h.count[DNS_SEC_AUTHORITY], qi) == -1)
 		return DNS_VERDICT_FORMERR;
 	v = query_additional(&r, h.count[DNS_SEC_ADDITIONAL], qi);
 	if (v != DNS_VERDICT_OK)

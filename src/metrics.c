@@ -325,6 +325,25 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	metrics_one(b, "dohstub_truncated_total", "counter",
 	    "UDP answers cut to fit and sent with TC=1.",
 	    s->truncated);
+	metrics_one(b, "dohstub_over_client_limit_total", "counter",
+	    "Queries refused with SERVFAIL because their client had "
+	    "max-pending-per-client in flight.",
+	    s->over_client_limit);
+	metrics_one(b, "dohstub_pending_sources", "gauge",
+	    "Client addresses with queries in flight.",
+	    s->pending_sources);
+	metrics_family(b, "dohstub_ratelimited_total", "counter",
+	    "UDP queries over their source's ratelimit, by what they got.");
+	metrics_u64(b, "dohstub_ratelimited_total", "action", "truncate",
+	    s->ratelimit_tc);
+	metrics_u64(b, "dohstub_ratelimited_total", "action", "drop",
+	    s->ratelimit_drop);
+	metrics_one(b, "dohstub_ratelimit_entries", "gauge",
+	    "Sources in the rate limit table (at most ratelimit-size).",
+	    s->ratelimit_entries);
+	metrics_one(b, "dohstub_ratelimit_evictions_total", "counter",
+	    "Rate limit entries reused for another source, the table full.",
+	    s->ratelimit_evictions);
 
 	/* DOH_OK counted as an error means the answer did not match. */
 	metrics_family(b, "dohstub_upstream_errors_total", "counter",

@@ -46,6 +46,13 @@
  * answered, or that is still unanswered after serve-stale-timeout, gets
  * an expired entry if one is inside the window, and a query answered so
  * goes on in the background to refresh it (RFC 8767).
+ *
+ * Fairness (ratelimit.h): every query object counts against the source
+ * that caused it (a prefetch against the client whose hit started it)
+ * until it ends, so one source holds at most max-pending-per-client of
+ * the max-pending slots.  Cache hits and local answers take no slot.  The
+ * rate limit (ratelimit) is checked after access control and before
+ * anything else, the cache included: a hit amplifies as well.
  */
 #include <sys/queue.h>
 
@@ -65,6 +72,7 @@
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
 #include "dohstub/proxy.h"
+#include "dohstub/ratelimit.h"
 #include "dohstub/tls.h"
 #include "dohstub/upstream.h"
 
@@ -165,6 +173,7 @@ struct query {
 	TAILQ_HEAD(, query)	 followers;
 	TAILQ_ENTRY(query)	 follow;	/* leader->followers */
 	size_t			 nfollowers;
+	int			 client;	/* px->clients slot, or -1 */
 	size_t			 cap;		/* room in msg */
 	size_t			 len;
 	uint8_t			 msg[];		/* the query, ID 0 */
@@ -186,6 +195,9 @@ struct proxy {
 	LIST_HEAD(, query)	 flight[PROXY_FLIGHT_BUCKETS];
 	struct listen_peer	 bgpeer;	/* answers go nowhere */
 	unsigned		 hedge_tokens;
+	struct ratelimit_clients *clients;	/* queries in flight by source */
+	struct ratelimit	*rl;		/* NULL: ratelimit 0 */
+	uint64_t		 seed;		/* of their hashes */
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
 
@@ -355,6 +367,11 @@ query_free(struct query *q)
 	}
 	TAILQ_REMOVE(&px->queries, q, entry);
 	px->stats.pending--;
+	if (q->client >= 0) {
+		ratelimit_clients_release(px->clients, q->client);
+		px->stats.pending_sources =
+		    ratelimit_clients_sources(px->clients);
+	}
 	q->peer->ops->release(q->peer);
 	upside_unref(q->up);
 	query_put(px, q);
@@ -764,27 +781,45 @@ query_stale_cb(void *arg)
 	q->peer = &px->bgpeer;
 }
 
+enum start_result {
+	START_OK,
+	START_FULL,		/* max-pending, or memory is short */
+	START_CLIENT_FULL,	/* src's max-pending-per-client */
+};
+
 /*
  * A query object for qi (hash) from peer: a leader that asks upstream,
- * or, when leader is not NULL, a follower waiting on it.  Returns -1 if
- * max-pending is reached or memory is short.
+ * or, when leader is not NULL, a follower waiting on it.  It counts
+ * against src (NULL: against no one) until it ends.
  */
-static int
+static enum start_result
 query_start(struct proxy *px, struct listen_peer *peer,
-    const struct dns_query_info *qi, uint32_t hash, struct query *leader)
+    const struct dns_query_info *qi, uint32_t hash, struct query *leader,
+    const struct ratelimit_key *src)
 {
 	const struct config *cfg = px->cfg;
 	struct query *q;
 	uint8_t built[QUERY_MAX];
 	size_t len;
+	int slot = -1;
 
 	if (px->stats.pending >= cfg->max_pending)
-		return -1;
+		return START_FULL;
+	if (src != NULL && cfg->max_pending_client != 0 &&
+	    (slot = ratelimit_clients_take(px->clients, src,
+	    cfg->max_pending_client)) == -1)
+		return START_CLIENT_FULL;
 	/* RFC 8484 4.1: ID 0 keeps DoH answers cacheable. */
 	if ((len = dnsmsg_make_upstream_query(built, sizeof(built), qi,
 	    (uint16_t)cfg->edns_udp_size, cfg->padding_block)) == 0 ||
-	    (q = query_get(px, len)) == NULL)
-		return -1;
+	    (q = query_get(px, len)) == NULL) {
+		ratelimit_clients_release(px->clients, slot);
+		return START_FULL;
+	}
+	q->client = slot;
+	if (slot >= 0)
+		px->stats.pending_sources =
+		    ratelimit_clients_sources(px->clients);
 	q->px = px;
 	q->up = px->up;
 	q->up->refs++;
@@ -805,7 +840,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 		TAILQ_INSERT_TAIL(&leader->followers, q, follow);
 		leader->nfollowers++;
 		px->stats.coalesced++;
-		return 0;
+		return START_OK;
 	}
 	LIST_INSERT_HEAD(&px->flight[hash & (PROXY_FLIGHT_BUCKETS - 1)], q,
 	    fentry);
@@ -815,11 +850,11 @@ query_start(struct proxy *px, struct listen_peer *peer,
 		clock_timer_add(&q->stale_timer, cfg->serve_stale_timeout_ms);
 	if (query_upstreams(q) == NULL) {
 		query_fallback(q);
-		return 0;
+		return START_OK;
 	}
 	clock_timer_add(&q->timer, cfg->timeout_ms);
 	query_doh(q);
-	return 0;
+	return START_OK;
 }
 
 /*
@@ -827,12 +862,14 @@ query_start(struct proxy *px, struct listen_peer *peer,
  * count only while DoH cannot be had (and always in plaintext mode, and
  * for the names of a plain forward rule, which only has those).  A
  * hit in the last tenth of a TTL of PROXY_PREFETCH_MIN_TTL or more starts
- * a refresh in the background, unless the key is asked already.
+ * a refresh in the background, unless the key is asked already; it
+ * counts against src, the client whose hit started it.
  * Returns 1 if it answered (and released peer).
  */
 static int
 proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
-    const struct dns_query_info *qi, uint32_t hash)
+    const struct dns_query_info *qi, uint32_t hash,
+    const struct ratelimit_key *src)
 {
 	const struct config *cfg = px->cfg;
 	struct upside *up = px->up;
@@ -861,7 +898,7 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 	if (cfg->prefetch && hit.ttl_orig >= PROXY_PREFETCH_MIN_TTL &&
 	    (uint64_t)hit.ttl_left * 10 <= hit.ttl_orig &&
 	    flight_find(px, qi, hash, up) == NULL &&
-	    query_start(px, &px->bgpeer, qi, hash, NULL) == 0)
+	    query_start(px, &px->bgpeer, qi, hash, NULL, src) == START_OK)
 		px->stats.prefetches++;
 	return 1;
 }
@@ -919,6 +956,65 @@ proxy_acl(struct proxy *px, struct listen_peer *peer,
 	return 0;
 }
 
+/*
+ * The rate limit (ratelimit Q): a UDP query past its source's Q a second
+ * gets an empty answer with TC=1, no larger than the query, so that a
+ * real client asks again over TCP, which a spoofed source cannot; or
+ * nothing (ratelimit-action drop).  TCP is not limited.  Returns 1 if
+ * peer may go on.
+ */
+static int
+proxy_ratelimit(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi)
+{
+	const struct ratelimit_stats *rs;
+	struct ratelimit_key k;
+	size_t n;
+	int ok;
+
+	if (px->rl == NULL || peer->transport != LISTEN_UDP ||
+	    ratelimit_key_set(&k, (const struct sockaddr *)&peer->addr,
+	    peer->addrlen, RATELIMIT_V6_BITS) == -1)
+		return 1;
+	ok = ratelimit_allow(px->rl, &k, px->cfg->ratelimit, clock_ms());
+	rs = ratelimit_stats(px->rl);
+	px->stats.ratelimit_entries = rs->entries;
+	px->stats.ratelimit_evictions = rs->evictions;
+	if (ok)
+		return 1;
+	if (px->cfg->ratelimit_drop)
+		px->stats.ratelimit_drop++;
+	else {
+		px->stats.ratelimit_tc++;
+		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), qi,
+		    DNS_RCODE_NOERROR)) > 0) {
+			px->buf[2] |= DNS_FLAG_TC >> 8;
+			px->stats.rcodes[DNS_RCODE_NOERROR]++;
+			peer->ops->respond(peer, px->buf, n);
+		}
+	}
+	peer->ops->release(peer);
+	return 0;
+}
+
+/* SERVFAIL with EDE 0 and why: no slot for qi (max-pending and its
+ * per-client share).  14 (Not Ready) would say we are starting up. */
+static void
+proxy_over_limit(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi, const char *why)
+{
+	size_t n;
+
+	px->stats.servfail++;
+	px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
+	if (qi->has_edns)
+		px->stats.ede[DNS_EDE_OTHER]++;
+	if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi,
+	    DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, why)) > 0)
+		peer->ops->respond(peer, px->buf, n);
+	peer->ops->release(peer);
+}
+
 static void
 proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
     void *arg)
@@ -927,6 +1023,8 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	struct dns_query_info qi;
 	enum dns_verdict verdict;
 	struct query *leader;
+	struct ratelimit_key srckey;
+	const struct ratelimit_key *src = NULL;
 	uint32_t hash;
 	size_t n;
 	int rcode;
@@ -936,7 +1034,8 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	else
 		px->stats.queries_tcp++;
 	verdict = dnsmsg_parse_query(msg, len, &qi);
-	if (verdict != DNS_VERDICT_DROP && !proxy_acl(px, peer, &qi))
+	if (verdict != DNS_VERDICT_DROP && (!proxy_acl(px, peer, &qi) ||
+	    !proxy_ratelimit(px, peer, &qi)))
 		return;
 	switch (verdict) {
 	case DNS_VERDICT_OK:
@@ -964,26 +1063,32 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	}
 	if (proxy_local(px, peer, &qi))
 		return;
+	/* The client is its address, whole: a cap is no use against
+	 * many addresses, but keeps one client from taking every slot. */
+	if (ratelimit_key_set(&srckey, (const struct sockaddr *)&peer->addr,
+	    peer->addrlen, 128) == 0)
+		src = &srckey;
 	hash = dnsmsg_key_hash(&qi);
-	if (px->cache != NULL && proxy_cache_hit(px, peer, &qi, hash))
+	if (px->cache != NULL && proxy_cache_hit(px, peer, &qi, hash, src))
 		return;
 	/* The same question already upstream: wait for its answer. */
 	if ((leader = flight_find(px, &qi, hash, px->up)) != NULL &&
 	    leader->nfollowers >= PROXY_MAX_FOLLOWERS)
 		leader = NULL;
-	if (query_start(px, peer, &qi, hash, leader) == 0)
+	switch (query_start(px, peer, &qi, hash, leader, src)) {
+	case START_OK:
 		return;
-	/* EDE 0 with a text: 14 (Not Ready) would say we are starting up. */
-	px->stats.over_limit++;
-	px->stats.servfail++;
-	px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
-	if (qi.has_edns)
-		px->stats.ede[DNS_EDE_OTHER]++;
-	if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf), &qi,
-	    DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, "too many queries in flight")) >
-	    0)
-		peer->ops->respond(peer, px->buf, n);
-	peer->ops->release(peer);
+	case START_CLIENT_FULL:
+		px->stats.over_client_limit++;
+		proxy_over_limit(px, peer, &qi,
+		    "too many queries in flight from this client");
+		return;
+	case START_FULL:
+	default:
+		px->stats.over_limit++;
+		proxy_over_limit(px, peer, &qi, "too many queries in flight");
+		return;
+	}
 }
 
 static void
@@ -1266,7 +1371,12 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	px->bgpeer.transport = LISTEN_TCP;	/* no UDP size rule */
 	px->hedge_tokens = PROXY_HEDGE_BURST;
 	proxy_cache_policy(px, cfg);
-	if ((cfg->cache_size > 0 &&
+	arc4random_buf(&px->seed, sizeof(px->seed));
+	if ((px->clients = ratelimit_clients_new(cfg->max_pending,
+	    px->seed)) == NULL ||
+	    (cfg->ratelimit > 0 && (px->rl = ratelimit_new(cfg->ratelimit_size,
+	    px->seed)) == NULL) ||
+	    (cfg->cache_size > 0 &&
 	    (px->cache = cache_new(cfg->cache_size)) == NULL) ||
 	    (px->reaper = event_new(base, -1, 0, reaper_cb, px)) == NULL ||
 	    (px->listener = listen_new(base, cfg, proxy_query_cb, px)) ==
@@ -1294,7 +1404,12 @@ proxy_reload(struct proxy *px, struct config *cfg)
 {
 	struct upside *up, *old;
 	struct cache *cache = NULL;
+	struct ratelimit *rl = NULL;
 	int resized = cfg->cache_size != px->cfg->cache_size;
+	/* A new rate limit table when it is turned on or resized; its
+	 * sources are forgotten then, and only then. */
+	int new_rl = cfg->ratelimit > 0 && (px->rl == NULL ||
+	    cfg->ratelimit_size != px->cfg->ratelimit_size);
 
 	/* The new upstream side first: it has no effect until swapped in. */
 	if ((up = upside_new(px, cfg)) == NULL)
@@ -1305,10 +1420,25 @@ proxy_reload(struct proxy *px, struct config *cfg)
 		upside_free(up);
 		return -1;
 	}
-	if (listen_update(px->listener, cfg) == -1) {
+	/* More room for sources is harmless if what follows fails. */
+	if (ratelimit_clients_grow(px->clients, cfg->max_pending) == -1 ||
+	    (new_rl && (rl = ratelimit_new(cfg->ratelimit_size, px->seed)) ==
+	    NULL)) {
+		log_warnx("cannot make the per-source tables");
 		cache_free(cache);
 		upside_free(up);
 		return -1;
+	}
+	if (listen_update(px->listener, cfg) == -1) {
+		ratelimit_free(rl);
+		cache_free(cache);
+		upside_free(up);
+		return -1;
+	}
+	if (new_rl || cfg->ratelimit == 0) {
+		ratelimit_free(px->rl);
+		px->rl = rl;
+		px->stats.ratelimit_entries = 0;
 	}
 	/* A new cache if its size changed, emptied if the mode or the
 	 * upstreams did: its answers came the old way. */
@@ -1446,7 +1576,10 @@ proxy_log_stats(const struct proxy *px)
 	    "cache_misses=%llu stale_answers=%llu prefetches=%llu "
 	    "coalesced=%llu answered_local=%llu policy=%llu "
 	    "refused_acl=%llu answered_forward_doh=%llu "
-	    "answered_forward_plain=%llu",
+	    "answered_forward_plain=%llu over_client_limit=%llu "
+	    "ratelimit_tc=%llu ratelimit_drop=%llu "
+	    "ratelimit_entries=%llu ratelimit_evictions=%llu "
+	    "pending_sources=%llu",
 	    (unsigned long long)s->queries_udp,
 	    (unsigned long long)s->queries_tcp,
 	    (unsigned long long)s->answered_doh,
@@ -1467,7 +1600,13 @@ proxy_log_stats(const struct proxy *px)
 	    (unsigned long long)s->policy,
 	    (unsigned long long)s->refused_acl,
 	    (unsigned long long)s->answered_forward_doh,
-	    (unsigned long long)s->answered_forward_plain);
+	    (unsigned long long)s->answered_forward_plain,
+	    (unsigned long long)s->over_client_limit,
+	    (unsigned long long)s->ratelimit_tc,
+	    (unsigned long long)s->ratelimit_drop,
+	    (unsigned long long)s->ratelimit_entries,
+	    (unsigned long long)s->ratelimit_evictions,
+	    (unsigned long long)s->pending_sources);
 }
 
 void
@@ -1499,6 +1638,8 @@ proxy_free(struct proxy *px)
 	}
 	listen_free(px->listener);
 	cache_free(px->cache);
+	ratelimit_free(px->rl);
+	ratelimit_clients_free(px->clients);
 	free(px);
 }
 

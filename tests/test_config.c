@@ -197,6 +197,10 @@ static const char full_text[] =
     "keepalive 0\n"
     "tcp-idle-timeout 30s\n"
     "max-pending 5000\n"
+    "max-pending-per-client 100\n"
+    "ratelimit 20\n"
+    "ratelimit-size 500\n"
+    "ratelimit-action drop\n"
     "max-tcp-clients 100\n"
     "edns-udp-size 1400\n"
     "user _dohstub\n"
@@ -264,6 +268,10 @@ test_full_file(void)
 	CHECK_EQ(cfg.keepalive_ms, 0);
 	CHECK_EQ(cfg.tcp_idle_timeout_ms, 30000);
 	CHECK_EQ(cfg.max_pending, 5000);
+	CHECK_EQ(cfg.max_pending_client, 100);
+	CHECK_EQ(cfg.ratelimit, 20);
+	CHECK_EQ(cfg.ratelimit_size, 500);
+	CHECK_EQ(cfg.ratelimit_drop, 1);
 	CHECK_EQ(cfg.max_tcp_clients, 100);
 	CHECK_EQ(cfg.edns_udp_size, 1400);
 	CHECK_STR(cfg.user, "_dohstub");
@@ -459,6 +467,20 @@ test_bad_values(void)
 	    "\"1000001\" is out of range (1..1000000)");
 	CHECK_STR(file_err("max-pending 12x\n"),
 	    "t.conf:1: max-pending: \"12x\" is not a number");
+	CHECK_STR(file_err("max-pending-per-client 1000001\n"), "t.conf:1: "
+	    "max-pending-per-client: \"1000001\" is out of range "
+	    "(0..1000000)");
+	CHECK_STR(file_err("max-pending-per-client half\n"), "t.conf:1: "
+	    "max-pending-per-client: \"half\" is not a number or auto");
+	CHECK_STR(file_err("max-pending-per-client auto\n"), "(ok)");
+	CHECK_STR(file_err("ratelimit -1\n"),
+	    "t.conf:1: ratelimit: \"-1\" is not a number");
+	CHECK_STR(file_err("ratelimit-size 15\n"), "t.conf:1: "
+	    "ratelimit-size: \"15\" is out of range (16..10000000)");
+	CHECK_STR(flag_err("ratelimit-action", "refuse"),
+	    "--ratelimit-action: \"refuse\" is not one of truncate, drop");
+	CHECK_STR(env_err("DOHSTUB_RATELIMIT=1x"),
+	    "DOHSTUB_RATELIMIT: \"1x\" is not a number");
 	CHECK_STR(file_err("max-tcp-clients 100001\n"), "t.conf:1: "
 	    "max-tcp-clients: \"100001\" is out of range (1..100000)");
 	CHECK_STR(file_err("max-tcp-clients -1\n"),
@@ -1142,8 +1164,18 @@ finalize(struct config *cfg, const char *text, const char *resolv_conf)
 static void
 test_finalize(void)
 {
+	static const struct {
+		const char	*text;
+		unsigned	 want;
+	} per_client[] = {
+		{ "max-pending 9\n", 4 },
+		{ "max-pending 1\n", 1 },
+		{ "max-pending-per-client 0\nmax-pending 9\n", 0 },
+		{ "max-pending-per-client 9\nmax-pending 9\n", 9 },
+	};
 	struct config cfg;
-	char *resolv, *dir, want[CONFIG_ERRLEN];
+	char *resolv, *dir, want[CONFIG_ERRLEN], pc[128];
+	size_t i;
 
 	/* Defaults: listen on both loopbacks, no resolv.conf needed. */
 	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n",
@@ -1153,6 +1185,23 @@ test_finalize(void)
 	CHECK_STR(astr(&cfg.listen[1]), "[::1]:53");
 	CHECK_EQ(cfg.nfallback, 0);
 	CHECK_EQ(cfg.nbootstrap, 0);
+	/* Fairness: half of max-pending per client; no rate limit. */
+	CHECK_EQ(cfg.max_pending_client, 512);
+	CHECK_EQ(cfg.ratelimit, 0);
+	CHECK_EQ(cfg.ratelimit_size, 10000);
+	CHECK_EQ(cfg.ratelimit_drop, 0);
+	config_free(&cfg);
+	for (i = 0; i < sizeof(per_client) / sizeof(per_client[0]); i++) {
+		snprintf(pc, sizeof(pc), "upstream https://192.0.2.1/\n%s",
+		    per_client[i].text);
+		CHECK_EQ(finalize(&cfg, pc, NULL), 0);
+		CHECK_EQ(cfg.max_pending_client, per_client[i].want);
+		config_free(&cfg);
+	}
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "max-pending-per-client 10\nmax-pending 9\n", NULL), -1);
+	CHECK_STR(errbuf, "max-pending-per-client: 10 is more than "
+	    "max-pending (9); 0 turns the cap off");
 	config_free(&cfg);
 	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n", NULL), 0);
 	config_free(&cfg);
@@ -1361,6 +1410,10 @@ test_print(void)
 	    "keepalive 250ms\n"
 	    "tcp-idle-timeout 10s\n"
 	    "max-pending 1024\n"
+	    "max-pending-per-client auto\n"
+	    "ratelimit 0\n"
+	    "ratelimit-size 10000\n"
+	    "ratelimit-action truncate\n"
 	    "max-tcp-clients 256\n"
 	    "edns-udp-size 1232\n"
 	    "padding-block 128\n"

@@ -101,6 +101,49 @@ check_ans(const struct msg *m, const struct dns_query_info *qi)
 	return r;
 }
 
+/*
+ * An IXFR query for zone.test. with an SOA record (owner, type, class) in
+ * the authority section; compress: its RDATA names as pointers; extra: a
+ * second authority record; rdfix: bytes added to (or taken from) RDATA.
+ */
+static void
+ixfr(struct msg *m, int edns, int extra, const char *owner, unsigned type,
+    unsigned class, int compress, int rdfix)
+{
+	size_t rdlen_at, start;
+
+	header(m, 0x1f1f, 0, 1, 0, extra ? 2 : 1, edns ? 1 : 0);
+	question(m, "zone.test.", 251, 1);
+	for (; extra >= 0; extra--) {
+		name(m, owner);
+		put16(m, type);
+		put16(m, class);
+		put32(m, 3600);
+		rdlen_at = m->len;
+		put16(m, 0);
+		start = m->len;
+		if (compress) {
+			put16(m, 0xc00c);
+			put16(m, 0xc00c);
+		} else {
+			name(m, "ns.zone.test.");
+			name(m, "admin.zone.test.");
+		}
+		put32(m, 2026120101);
+		put32(m, 3600);
+		put32(m, 600);
+		put32(m, 86400);
+		put32(m, 300);
+		if (rdfix > 0)
+			put8(m, 0);
+		else if (rdfix < 0)
+			m->len--;
+		set16(m, rdlen_at, (unsigned)(m->len - start));
+	}
+	if (edns)
+		put_opt(m, 1232, 0);
+}
+
 static void
 a_query(struct msg *m, unsigned id, int edns, unsigned size, int do_bit)
 {
@@ -247,6 +290,36 @@ test_bad_queries(void)
 	header(&m, 1, 0, 1, 0, 1, 0);
 	question(&m, "a.", 1, 1);
 	a_record(&m, 1);
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_FORMERR);
+
+	/* IXFR (RFC 1995 3) carries the client's SOA in the authority
+	 * section: that one record passes, nothing else does. */
+	ixfr(&m, 0, 0, "zone.test.", 6, 1, 0, 0);
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_OK);
+	CHECK_EQ(qi.qtype, 251);
+	CHECK_EQ(qi.msg_len, m.len);
+	ixfr(&m, 0, 0, "ZONE.test.", 6, 1, 1, 0);	/* compressed, case */
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_OK);
+	ixfr(&m, 1, 0, "zone.test.", 6, 1, 0, 0);	/* and an OPT */
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_OK);
+	CHECK(qi.has_edns);
+	ixfr(&m, 0, 0, "other.test.", 6, 1, 0, 0);	/* not the zone's */
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_FORMERR);
+	ixfr(&m, 0, 0, "zone.test.", 1, 1, 0, 0);	/* not an SOA */
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_FORMERR);
+	ixfr(&m, 0, 0, "zone.test.", 6, 3, 0, 0);	/* another class */
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_FORMERR);
+	ixfr(&m, 0, 0, "zone.test.", 6, 1, 0, 1);	/* RDATA too long */
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_FORMERR);
+	ixfr(&m, 0, 0, "zone.test.", 6, 1, 0, -1);	/* too short */
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_FORMERR);
+	ixfr(&m, 0, 1, "zone.test.", 6, 1, 0, 0);	/* two of them */
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_FORMERR);
+	/* The same SOA on any other query is still FORMERR. */
+	ixfr(&m, 0, 0, "zone.test.", 6, 1, 0, 0);
+	set16(&m, 12 + 11, 6);				/* QTYPE SOA */
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_FORMERR);
+	set16(&m, 12 + 11, 252);			/* AXFR */
 	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_FORMERR);
 
 	/* A 64-byte label (its length byte is label type 0x40). */

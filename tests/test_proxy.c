@@ -1015,7 +1015,7 @@ test_max_pending(void)
 	struct msg q, a;
 	int i;
 
-	start(ENC_ONLY "max-pending 3\n");
+	start(ENC_ONLY "max-pending 3\n" "max-pending-per-client 0\n");
 	for (i = 0; i < 4; i++)
 		ask(&p[i], &q, (uint16_t)(0xe000 + i), names[i]);
 	CHECK_EQ(fake.ndoh, 3);
@@ -1276,7 +1276,9 @@ test_no_malloc(void)
 	char name[32];
 	int i, round;
 
-	start(ENC_PREF "max-pending 8\n");
+	/* With the per-client cap (4) and the rate limit on: their tables
+	 * are made up front. */
+	start(ENC_PREF "max-pending 8\n" "ratelimit 1000\n");
 	answer(&a, 0, "a.lab.test", T_A, DNS_RCODE_NOERROR, 1);
 	ask(&p[0], &q, 1, "a.lab.test");
 	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
@@ -1309,8 +1311,13 @@ test_no_malloc(void)
 		allocs = nalloc;
 		for (i = 0; i < 8; i++) {
 			snprintf(name, sizeof(name), "n%d.lab.test", i);
-			ask(&p[i], &q, (uint16_t)(200 + i), name);
+			fake_peer_init(&p[i], LISTEN_UDP);
+			fake_peer_from(&p[i], i % 2 ? "127.0.0.1" :
+			    "127.0.0.2");
+			query(&q, (uint16_t)(200 + i), name, T_A, 0, 0);
+			fake_query(&p[i], q.buf, q.len);
 		}
+		CHECK_EQ(st->pending_sources, 2);
 		for (i = 0; i < 8; i++) {
 			snprintf(name, sizeof(name), "n%d.lab.test", i);
 			answer(&many, 0, name, T_A, DNS_RCODE_NOERROR, 1);
@@ -1464,7 +1471,7 @@ test_built_query_ede(void)
 	char text[128];
 	int ede, i;
 
-	start(ENC_ONLY "max-pending 2\n");
+	start(ENC_ONLY "max-pending 2\n" "max-pending-per-client 0\n");
 
 	/* ECS and cookie stay home; DO and CD go; padded to 128. */
 	fake_peer_init(&p, LISTEN_UDP);
@@ -1889,6 +1896,249 @@ test_forward_plaintext(void)
 	stop();
 }
 
+/* Send a query for name (EDNS 1232) from ip over UDP or TCP. */
+static void
+ask_from(struct fake_peer *p, struct msg *q, uint16_t id, const char *name,
+    const char *ip, enum listen_transport t)
+{
+	fake_peer_init(p, t);
+	fake_peer_from(p, ip);
+	query(q, id, name, T_A, 1232, 0);
+	fake_query(p, q->buf, q->len);
+}
+
+/*
+ * n queries from ip for tagN.lab.test, IDs id.., each left waiting (no
+ * answer yet); returns how many were answered at once instead.
+ */
+static int
+ask_n(struct fake_peer *p, int n, const char *tag, uint16_t id,
+    const char *ip)
+{
+	struct msg q;
+	char name[32];
+	int i, answered = 0;
+
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "%s%d.lab.test", tag, i);
+		ask_from(&p[i], &q, (uint16_t)(id + i), name, ip, LISTEN_UDP);
+		answered += p[i].responses;
+	}
+	return answered;
+}
+
+/* Answer DoH request r (for name) with one A record. */
+static void
+doh_answers(struct fake_req *r, const char *name)
+{
+	struct msg a;
+
+	answer(&a, 0, name, T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(r, DOH_OK, a.buf, a.len);
+}
+
+/*
+ * max-pending-per-client (auto: half of max-pending, 4 of 8): one source
+ * cannot hold every slot; past its share it gets SERVFAIL with EDE 0,
+ * counted apart from max-pending; another source still gets its
+ * queries asked.  Followers count for their own client; cache hits and
+ * local answers take no slot.
+ */
+static void
+test_per_client(void)
+{
+	static struct fake_peer fl[8], ot[4], p;
+	struct msg q;
+	char name[32], text[64];
+	int i;
+
+	start(ENC_ONLY "max-pending 8\n" "cache-size 1m\n");
+	ask_from(&p, &q, 0x4000, "hot.lab.test", "127.0.0.2", LISTEN_UDP);
+	doh_answers(&fake.doh[0], "hot.lab.test");
+	CHECK(got(&p, 0x4000, DNS_RCODE_NOERROR));
+	fake_reset_reqs();
+
+	/* The flood: 127.0.0.2 gets 4 asked, then SERVFAIL. */
+	for (i = 0; i < 6; i++) {
+		snprintf(name, sizeof(name), "f%d.lab.test", i);
+		ask_from(&fl[i], &q, (uint16_t)(0x4100 + i), name,
+		    "127.0.0.2", i % 2 ? LISTEN_TCP : LISTEN_UDP);
+	}
+	CHECK_EQ(fake.ndoh, 4);
+	CHECK(got(&fl[4], 0x4104, DNS_RCODE_SERVFAIL));
+	CHECK(got(&fl[5], 0x4105, DNS_RCODE_SERVFAIL));
+	CHECK(echoes(&fl[5], &q));
+	CHECK_EQ(ede_of(&fl[5], text, sizeof(text)), DNS_EDE_OTHER);
+	CHECK_STR(text, "too many queries in flight from this client");
+	CHECK_EQ(st->over_client_limit, 2);
+	CHECK_EQ(st->over_limit, 0);
+	CHECK_EQ(st->pending, 4);
+	CHECK_EQ(st->pending_sources, 1);
+
+	/* Its cache hits and local answers still come. */
+	ask_from(&p, &q, 0x4200, "hot.lab.test", "127.0.0.2", LISTEN_UDP);
+	CHECK(got(&p, 0x4200, DNS_RCODE_NOERROR));
+	ask_from(&p, &q, 0x4201, "localhost", "127.0.0.2", LISTEN_UDP);
+	CHECK(got(&p, 0x4201, DNS_RCODE_NOERROR));
+	CHECK_EQ(st->over_client_limit, 2);
+
+	/* Another client finds the rest of max-pending. */
+	CHECK_EQ(ask_n(ot, 4, "o", 0x4300, "127.0.0.3"), 0);
+	CHECK_EQ(fake.ndoh, 8);
+	CHECK_EQ(st->pending_sources, 2);
+	/* max-pending itself is still the bound. */
+	ask_from(&p, &q, 0x4400, "x.lab.test", "127.0.0.4", LISTEN_UDP);
+	CHECK(got(&p, 0x4400, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_OTHER);
+	CHECK_STR(text, "too many queries in flight");
+	CHECK_EQ(st->over_limit, 1);
+
+	/* Followers count for their own client: 127.0.0.2 is at its cap,
+	 * so it cannot wait on 127.0.0.3's o0; 127.0.0.3 can. */
+	doh_answers(&fake.doh[5], "o1.lab.test");
+	CHECK(got(&ot[1], 0x4301, DNS_RCODE_NOERROR));
+	ask_from(&p, &q, 0x4500, "o0.lab.test", "127.0.0.2", LISTEN_UDP);
+	CHECK(got(&p, 0x4500, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(st->over_client_limit, 3);
+	ask_from(&fl[6], &q, 0x4501, "o0.lab.test", "127.0.0.3", LISTEN_UDP);
+	CHECK_EQ(fl[6].responses, 0);
+	CHECK_EQ(st->coalesced, 1);
+	CHECK_EQ(fake.ndoh, 8);
+
+	/* Every query over: every source's entry is gone. */
+	doh_answers(&fake.doh[4], "o0.lab.test");
+	CHECK(got(&ot[0], 0x4300, DNS_RCODE_NOERROR));
+	CHECK(got(&fl[6], 0x4501, DNS_RCODE_NOERROR));
+	for (i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "f%d.lab.test", i);
+		doh_answers(&fake.doh[i], name);
+		CHECK(got(&fl[i], (uint16_t)(0x4100 + i), DNS_RCODE_NOERROR));
+	}
+	doh_answers(&fake.doh[6], "o2.lab.test");
+	doh_answers(&fake.doh[7], "o3.lab.test");
+	CHECK_EQ(st->pending, 0);
+	CHECK_EQ(st->pending_sources, 0);
+	/* 127.0.0.2's share is back. */
+	fake_reset_reqs();
+	CHECK_EQ(ask_n(fl, 4, "g", 0x4600, "127.0.0.2"), 0);
+	CHECK_EQ(st->over_client_limit, 3);
+	proxy_stop(px);
+	CHECK_EQ(st->pending_sources, 0);
+	fake_reset_reqs();
+	stop();
+
+	/* 0: no cap; the one client may take all of max-pending. */
+	start(ENC_ONLY "max-pending 8\n" "max-pending-per-client 0\n");
+	CHECK_EQ(ask_n(fl, 8, "h", 0x4700, "127.0.0.2"), 0);
+	CHECK_EQ(fake.ndoh, 8);
+	CHECK_EQ(st->over_client_limit, 0);
+	proxy_stop(px);
+	fake_reset_reqs();
+	stop();
+}
+
+/*
+ * ratelimit: per source, after access control and before the cache; a
+ * UDP query over the limit gets an empty TC=1 answer no larger than the
+ * query (or nothing with ratelimit-action drop); TCP is not limited;
+ * tokens come back with time; the table holds ratelimit-size sources
+ * however many there are.
+ */
+static void
+test_ratelimit(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+	struct config *cfg;
+	char ip[32];
+	int i, ok;
+
+	start(ENC_ONLY "ratelimit 5\n" "ratelimit-size 16\n"
+	    "cache-size 1m\n" "deny 10.9.9.9/32\n");
+	ask_from(&p, &q, 0x5000, "rl.lab.test", "10.0.0.1", LISTEN_UDP);
+	doh_answers(&fake.doh[0], "rl.lab.test");
+	CHECK(got(&p, 0x5000, DNS_RCODE_NOERROR));
+	for (i = 1; i < 5; i++) {
+		ask_from(&p, &q, (uint16_t)(0x5000 + i), "rl.lab.test",
+		    "10.0.0.1", LISTEN_UDP);
+		CHECK(got(&p, (uint16_t)(0x5000 + i), DNS_RCODE_NOERROR));
+		CHECK_EQ(rd16(p.answer + 6), 1);
+	}
+	/* The sixth in the same second: TC=1, no records, our OPT. */
+	ask_from(&p, &q, 0x5005, "rl.lab.test", "10.0.0.1", LISTEN_UDP);
+	CHECK(got(&p, 0x5005, DNS_RCODE_NOERROR));
+	CHECK((rd16(p.answer + 2) & F_TC) != 0);
+	CHECK_EQ(rd16(p.answer + 6), 0);
+	CHECK_EQ(rd16(p.answer + 8), 0);
+	CHECK_EQ(rd16(p.answer + 10), 1);
+	CHECK(echoes(&p, &q));
+	CHECK(p.len <= q.len);
+	CHECK_EQ(st->ratelimit_tc, 1);
+	CHECK_EQ(st->cache_hits, 4);
+	/* Over TCP, which cannot be spoofed: no limit. */
+	ask_from(&p, &q, 0x5006, "rl.lab.test", "10.0.0.1", LISTEN_TCP);
+	CHECK(got(&p, 0x5006, DNS_RCODE_NOERROR));
+	CHECK((rd16(p.answer + 2) & F_TC) == 0);
+	CHECK_EQ(rd16(p.answer + 6), 1);
+	/* 5 q/s: a token every 200 ms. */
+	clock_step(199);
+	ask_from(&p, &q, 0x5007, "rl.lab.test", "10.0.0.1", LISTEN_UDP);
+	CHECK((rd16(p.answer + 2) & F_TC) != 0);
+	clock_step(1);
+	ask_from(&p, &q, 0x5008, "rl.lab.test", "10.0.0.1", LISTEN_UDP);
+	CHECK(got(&p, 0x5008, DNS_RCODE_NOERROR));
+	CHECK_EQ(rd16(p.answer + 6), 1);
+	CHECK_EQ(st->ratelimit_tc, 2);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(st->ratelimit_entries, 1);
+
+	/* A refused source costs no token and no entry. */
+	for (i = 0; i < 10; i++) {
+		ask_from(&p, &q, 0x5100, "rl.lab.test", "10.9.9.9",
+		    LISTEN_UDP);
+		CHECK(got(&p, 0x5100, DNS_RCODE_REFUSED));
+	}
+	CHECK_EQ(st->ratelimit_entries, 1);
+
+	/* 1000 sources, one query each: all answered, 16 entries. */
+	for (ok = 0, i = 0; i < 1000; i++) {
+		snprintf(ip, sizeof(ip), "10.1.%d.%d", i / 256, i % 256);
+		ask_from(&p, &q, 0x5200, "rl.lab.test", ip, LISTEN_UDP);
+		ok += got(&p, 0x5200, DNS_RCODE_NOERROR) &&
+		    rd16(p.answer + 6) == 1;
+	}
+	CHECK_EQ(ok, 1000);
+	CHECK_EQ(st->ratelimit_entries, 16);
+	CHECK_EQ(st->ratelimit_evictions, 1000 + 1 - 16);
+	CHECK_EQ(st->ratelimit_tc, 2);
+
+	/* drop: the same table, nothing sent. */
+	cfg = make_cfg(ENC_ONLY "ratelimit 5\n" "ratelimit-size 16\n"
+	    "cache-size 1m\n" "ratelimit-action drop\n");
+	CHECK_EQ(proxy_reload(px, cfg), 0);
+	CHECK_EQ(st->ratelimit_entries, 16);
+	for (ok = 0, i = 0; i < 8; i++) {
+		ask_from(&p, &q, (uint16_t)(0x5300 + i), "rl.lab.test",
+		    "10.2.0.1", LISTEN_UDP);
+		CHECK_EQ(p.releases, 1);
+		ok += p.responses;
+	}
+	CHECK_EQ(ok, 5);
+	CHECK_EQ(st->ratelimit_drop, 3);
+	/* ratelimit 0: off, the table gone. */
+	cfg = make_cfg(ENC_ONLY "cache-size 1m\n");
+	CHECK_EQ(proxy_reload(px, cfg), 0);
+	for (ok = 0, i = 0; i < 8; i++) {
+		ask_from(&p, &q, (uint16_t)(0x5400 + i), "rl.lab.test",
+		    "10.2.0.1", LISTEN_UDP);
+		ok += got(&p, (uint16_t)(0x5400 + i), DNS_RCODE_NOERROR);
+	}
+	CHECK_EQ(ok, 8);
+	CHECK_EQ(st->ratelimit_entries, 0);
+	CHECK_EQ(st->ratelimit_drop, 3);
+	stop();
+}
+
 int
 main(void)
 {
@@ -1915,6 +2165,8 @@ main(void)
 	test_forward();
 	test_forward_cache();
 	test_forward_plaintext();
+	test_per_client();
+	test_ratelimit();
 	event_base_free(base);
 	return check_summary();
 }

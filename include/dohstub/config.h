@@ -42,6 +42,8 @@
 #define CONFIG_MAX_FORWARD_TARGETS 8	/* per rule; <= CONFIG_MAX_UPSTREAM */
 #define CONFIG_ERRLEN		512
 #define CONFIG_NKEYS		64	/* room for every setting's source */
+/* max-pending-per-client auto, until config_finalize() resolves it. */
+#define CONFIG_PER_CLIENT_AUTO	(~0u)
 #define CONFIG_KEYLEN		63	/* longer is no setting's name */
 
 enum config_mode {
@@ -138,6 +140,13 @@ struct config {
 	unsigned		keepalive_ms;	/* HTTP/2 PING when idle, default 15000 */
 	unsigned		bootstrap_min_ttl_ms; /* lookup TTL floor, 30000 */
 	unsigned		max_pending;	/* default 1024 */
+	/* Fairness and the rate limit (ratelimit.h): per source. */
+	unsigned		max_pending_client; /* 0: no cap; default (auto)
+						   half of max_pending */
+	unsigned		ratelimit;	/* UDP q/s, 0 (default): off */
+	unsigned		ratelimit_size;	/* sources tracked, 10000 */
+	int			ratelimit_drop;	/* ratelimit-action drop; else
+						   truncate (TC=1) */
 	unsigned		max_tcp_clients; /* default 256 */
 	unsigned		tcp_idle_timeout_ms; /* default 10000 */
 	unsigned		edns_udp_size;	/* cap on UDP answers, default 1232 */

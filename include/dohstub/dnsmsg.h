@@ -20,7 +20,9 @@
 #define DNS_EDNS_DEFAULT_MAX	1232	/* default cap on EDNS UDP size */
 
 #define DNS_TYPE_A		1
+#define DNS_TYPE_SOA		6
 #define DNS_TYPE_OPT		41
+#define DNS_TYPE_IXFR		251
 #define DNS_CLASS_IN		1
 
 /* Header flag bits (the second 16-bit word of the header). */
@@ -202,8 +204,10 @@ struct dns_query_info {
  * Validate a client query of len bytes and fill *qi.
  * DROP: shorter than a header or QR set.  NOTIMP: opcode is not QUERY
  * (id, flags and, when they parse, question and OPT are still filled).
- * FORMERR: QDCOUNT != 1, any record in the answer or authority section,
- * a malformed or compressed-loop name, a truncated question, a broken,
+ * FORMERR: QDCOUNT != 1, any record in the answer section, any record
+ * in the authority section but the one SOA record of an IXFR query (RFC
+ * 1995 3: owned by the question's name, in its class, well formed), a
+ * malformed or compressed-loop name, a truncated question, a broken,
  * misplaced or duplicated OPT record, or records that run past the end.
  */
 enum dns_verdict dnsmsg_parse_query(const uint8_t *msg, size_t len,

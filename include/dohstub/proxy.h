@@ -48,6 +48,13 @@ struct proxy_stats {
 	uint64_t	refused_acl;	/* refused by allow/deny */
 	uint64_t	servfail;	/* every SERVFAIL we made ourselves */
 	uint64_t	over_limit;	/* refused by max-pending */
+	/* Fairness and the rate limit (ratelimit.h). */
+	uint64_t	over_client_limit; /* by max-pending-per-client */
+	uint64_t	ratelimit_tc;	/* over ratelimit: TC=1, no records */
+	uint64_t	ratelimit_drop;	/* over ratelimit: dropped */
+	uint64_t	ratelimit_entries;	/* now: sources in its table */
+	uint64_t	ratelimit_evictions;	/* entries reused when full */
+	uint64_t	pending_sources; /* now: sources with queries pending */
 	uint64_t	truncated;	/* sent with TC=1 */
 	uint64_t	doh_errors;	/* DoH attempts that failed */
 	uint64_t	fallback_activations;	/* DoH went down */

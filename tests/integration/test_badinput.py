@@ -28,7 +28,7 @@ RSS_BOUND = 64 << 20	# bytes of VmHWM; scaled up under ASan
 NO_REPLY = 0.3	# seconds of silence that count as "dropped"
 ASAN = False	# the daemon runs with AddressSanitizer
 
-FORMERR, NOTIMP = 1, 4
+FORMERR, NOTIMP, REFUSED = 1, 4, 5
 HDR = struct.Struct(">HHHHHH")
 
 
@@ -358,6 +358,35 @@ def test_bad_opt():
     formerr(wire, "counts 65535 in 17 bytes")
     wire = header(next_id(), 0x0100, 1, 0, 0, 65535) + b"\0\0\1\0\1"
     formerr(wire[:17], "ARCOUNT 65535 with one question")
+
+
+def _soa_rr(owner_wire, rtype=6, rclass=1, rdata_fix=b""):
+    rdata = encode_name("ns.lab.test") + encode_name("admin.lab.test") + \
+        struct.pack(">IIIII", 2026120101, 3600, 600, 86400, 300) + rdata_fix
+    return owner_wire + struct.pack(">HHIH", rtype, rclass, 3600,
+                                    len(rdata)) + rdata
+
+
+def test_authority_section():
+    """An IXFR query carries the client's SOA in its authority section
+    (RFC 1995): it gets REFUSED like AXFR, not FORMERR.  Any other
+    authority record, or one on any other query, is still FORMERR."""
+    def q(qtype, *rrs):
+        return header(next_id(), 0, 1, 0, len(rrs), 0) + \
+            encode_name("lab.test") + struct.pack(">HH", qtype, 1) + \
+            b"".join(rrs)
+    zone = encode_name("lab.test")
+    bad(q(251, _soa_rr(zone)), REFUSED, "IXFR with its SOA")
+    bad(q(251, _soa_rr(b"\xc0\x0c")), REFUSED, "IXFR, SOA owner compressed")
+    formerr(q(251, _soa_rr(encode_name("other.test"))), "IXFR, SOA of "
+            "another zone")
+    formerr(q(251, _soa_rr(zone, rtype=1)), "IXFR, an A record in "
+            "authority")
+    formerr(q(251, _soa_rr(zone, rdata_fix=b"x")), "IXFR, SOA RDATA too "
+            "long")
+    formerr(q(251, _soa_rr(zone), _soa_rr(zone)), "IXFR with two SOAs")
+    formerr(q(1, _soa_rr(zone)), "A query with an SOA in authority")
+    formerr(q(252, _soa_rr(zone)), "AXFR with an SOA in authority")
 
 
 def test_edns_extreme_sizes():

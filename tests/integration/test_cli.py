@@ -69,6 +69,8 @@ def test_check_prints_config():
             "upstream": ["https://doh.test:8443/dns-query"],
             "method": ["get"], "edns-udp-size": ["1400"],
             "max-pending": ["100"], "ca-file": [lab.certs().ca_pem],
+            # auto, as -nv shows it: half of max-pending
+            "max-pending-per-client": ["50"], "ratelimit": ["0"],
             "listen": ["127.0.0.1:5301"]}
     wrong = {k: setting(out, k) for k, v in want.items()
              if setting(out, k) != v}

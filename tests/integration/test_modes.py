@@ -247,7 +247,8 @@ def test_max_pending():
     hole = lab.PortWatch(hold=True)
     try:
         d = lab.Dohstub(_settings("encrypted-only", hole.port, None,
-                                  timeout="10s", max_pending=10),
+                                  timeout="10s", max_pending=10,
+                                  max_pending_per_client=0),
                         name="dohstub-maxpending").start()
         wires = [lab.make_query(lab.unique_name("mp"), qid=2000 + i)
                  for i in range(30)]
@@ -284,7 +285,8 @@ def test_max_pending_then_upstream_returns():
     u = lab.Unbound(name="unbound-maxpending").start()
     try:
         d = lab.Dohstub(_settings("encrypted-only", u.doh_port, None,
-                                  timeout="10s", max_pending=10),
+                                  timeout="10s", max_pending=10,
+                                  max_pending_per_client=0),
                         name="dohstub-maxpending-2").start()
         check(d.udp("www.lab.test").values("A") == [lab.WWW_A], "warm-up")
         u.pause()

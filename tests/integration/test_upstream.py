@@ -593,7 +593,10 @@ def test_first_upstream_unreachable():
                                       port1, u2.url],
                          "resolve": ["doh.test:%d:127.0.0.1" % port1,
                                      u2.resolve],
-                         "ca-file": _ca(), "timeout": "1s"},
+                         "ca-file": _ca(), "timeout": "1s",
+                         # the order is the point here (fastest is in
+                         # test_select)
+                         "upstream-policy": "ordered"},
                         name="dohstub-failover", args=["-v"]).start()
         m, took = _timed(d, lab.unique_name("fo"))
         check(lab.source(m) == "doh", "first query: %s after %.2fs" % (
