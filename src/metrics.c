@@ -248,6 +248,10 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	metrics_one(b, "dohstub_fallback_activations_total", "counter",
 	    "Times DoH went down and plain DNS took over.",
 	    s->fallback_activations);
+	metrics_one(b, "dohstub_network_changes_total", "counter",
+	    "Network changes (addresses, default routes) that made dohstub "
+	    "check its upstream connections.",
+	    s->network_changes);
 
 	metrics_histogram(b, s);
 	metrics_upstreams(b, px);

@@ -1136,3 +1136,12 @@ proxy_cache_stats(const struct proxy *px)
 {
 	return px->cache != NULL ? cache_stats(px->cache) : NULL;
 }
+
+void
+proxy_network_changed(struct proxy *px)
+{
+	px->stats.network_changes++;
+	log_debug("network changed: checking the upstream connections");
+	if (px->up->upstreams != NULL)
+		upstream_network_changed(px->up->upstreams);
+}

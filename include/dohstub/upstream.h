@@ -85,6 +85,14 @@ int	upstream_next(const struct upstreams *u, size_t from);
 /* 1 if any upstream is usable. */
 int	upstream_usable(const struct upstreams *u);
 
+/*
+ * The network changed: every client's connection is PINGed now and
+ * replaced if silent (doh_suspect()), and the upstreams whose addresses
+ * come from a bootstrap lookup are looked up again (at most once a
+ * second each, one lookup at a time).  A no-op before upstream_start().
+ */
+void	upstream_network_changed(struct upstreams *u);
+
 /* Frees the clients (their pending requests fail with DOH_ERR_SHUTDOWN). */
 void	upstream_free(struct upstreams *u);
 
