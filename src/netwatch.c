@@ -367,6 +367,11 @@ netwatch_new(struct event_base *base, unsigned watch, const char *resolv_conf,
 			netwatch_close(&nw->in_fd, &nw->in_ev);
 		}
 	}
+	if (watch != 0)
+		log_debug("netwatch: watching%s%s%s",
+		    nw->nl_fd != -1 ? " rtnetlink" : "",
+		    nw->in_fd != -1 ? " " : "",
+		    nw->in_fd != -1 ? nw->path : "");
 	return nw;
 }
 
