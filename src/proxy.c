@@ -1058,8 +1058,10 @@ proxy_unhealthy(const struct proxy *px)
 
 	if (u == NULL)
 		return NULL;	/* plaintext: the fallback servers answer */
+	/* Idle: left closed after a long quiet spell, a query connects. */
 	for (i = 0; i < upstream_count(u); i++)
-		if (doh_get_state(upstream_get(u, i)) == DOH_READY)
+		if (doh_get_state(upstream_get(u, i)) == DOH_READY ||
+		    doh_get_state(upstream_get(u, i)) == DOH_IDLE)
 			return NULL;
 	return px->up->fallback != NULL ?
 	    "no DoH upstream connected: answering over plain DNS" :
