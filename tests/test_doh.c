@@ -115,6 +115,23 @@ note_done(enum doh_result res, const struct doh_response *resp, void *arg)
 	o->res = res;
 }
 
+/* A test client on a new base, time at 1 s, the server's SETTINGS in. */
+static struct doh_client *
+settled_client(struct event_base **base, const struct doh_params *p)
+{
+	static const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
+	struct doh_client *c;
+
+	clock_test_begin(1000);
+	if ((*base = event_base_new()) == NULL ||
+	    (c = doh_test_client(*base, p)) == NULL) {
+		CHECK(!"doh_test_client");
+		return NULL;
+	}
+	CHECK_EQ(doh_test_input(c, settings, sizeof(settings)), 0);
+	return c;
+}
+
 /*
  * A request unanswered past the probe delay on a connection that has
  * heard nothing since it was sent makes a PING; with no answer within
@@ -125,7 +142,6 @@ note_done(enum doh_result res, const struct doh_response *resp, void *arg)
 static void
 test_dead_connection(void)
 {
-	static const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
 	static const uint8_t ping_ack[] = {	/* PING, ACK, 8 zero bytes */
 		0, 0, 8, 6, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	};
@@ -138,13 +154,8 @@ test_dead_connection(void)
 	struct doh_stats st;
 	struct outcome o = { 0, DOH_OK };
 
-	clock_test_begin(1000);
-	if ((base = event_base_new()) == NULL ||
-	    (c = doh_test_client(base, &p)) == NULL) {
-		CHECK(!"doh_test_client");
+	if ((c = settled_client(&base, &p)) == NULL)
 		return;
-	}
-	CHECK_EQ(doh_test_input(c, settings, sizeof(settings)), 0);
 
 	/* Silence: PING at 10 ms, dead 300 ms later. */
 	clock_step(1);
@@ -167,13 +178,8 @@ test_dead_connection(void)
 
 	/* The PING is answered: the request waits on, for its timeout. */
 	o.calls = 0;
-	clock_test_begin(1000);
-	if ((base = event_base_new()) == NULL ||
-	    (c = doh_test_client(base, &p)) == NULL) {
-		CHECK(!"doh_test_client");
+	if ((c = settled_client(&base, &p)) == NULL)
 		return;
-	}
-	CHECK_EQ(doh_test_input(c, settings, sizeof(settings)), 0);
 	clock_step(1);
 	CHECK(doh_submit(c, rfc8484_query, sizeof(rfc8484_query), note_done,
 	    &o) != NULL);
@@ -213,7 +219,6 @@ test_dead_connection(void)
 static void
 test_idle_close(void)
 {
-	static const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
 	static const uint8_t goaway[] = {	/* GOAWAY, last 0, NO_ERROR */
 		0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	};
@@ -246,13 +251,8 @@ test_idle_close(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		clock_test_begin(1000);
-		if ((base = event_base_new()) == NULL ||
-		    (c = doh_test_client(base, &p)) == NULL) {
-			CHECK(!"doh_test_client");
+		if ((c = settled_client(&base, &p)) == NULL)
 			return;
-		}
-		CHECK_EQ(doh_test_input(c, settings, sizeof(settings)), 0);
 		if (cases[i].ask) {
 			clock_step(5 * 60 * 1000);
 			CHECK(doh_submit(c, rfc8484_query,

@@ -21,9 +21,7 @@ import ctypes
 import os
 import re
 import shutil
-import socket
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -213,36 +211,6 @@ def test_blackhole_found_on_change():
                   st.get("answered_fallback") == 0, "stats %r" % st)
 
 
-class PlainServer:
-    """UDP DNS on addr:53, answering every A question with answer_a."""
-
-    def __init__(self, addr, answer_a):
-        self.answer_a = answer_a
-        self.queries = 0
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind((addr, 53))
-        self.s.settimeout(0.1)
-        self._stop = False
-        self.t = threading.Thread(target=self._loop, daemon=True)
-        self.t.start()
-
-    def _loop(self):
-        while not self._stop:
-            try:
-                wire, peer = self.s.recvfrom(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.queries += 1
-            self.s.sendto(lab.make_sink_answer(wire, self.answer_a), peer)
-
-    def close(self):
-        self._stop = True
-        self.t.join(2)
-        self.s.close()
-
-
 @lab.timeout(60)
 def test_resolv_conf_change():
     """The fallback servers come from dohstub's resolv.conf: a new
@@ -252,15 +220,17 @@ def test_resolv_conf_change():
     with Inside():
         resolv = os.path.join(lab.tmpdir(), "netwatch-resolv.conf")
         lab.write_file(resolv, "nameserver 127.0.0.2\n")
-        one = PlainServer("127.0.0.2", "192.0.2.2")
-        two = PlainServer("127.0.0.3", "192.0.2.3")
+        # resolv.conf names no port: two servers on port 53, apart
+        one = lab.Sink(port=53, host="127.0.0.2")
+        two = lab.Sink(port=53, host="127.0.0.3")
         try:
             d = lab.Dohstub({"mode": "plaintext", "resolv-conf": resolv},
                             name="dohstub-resolv", args=["-v"]).start()
             d.wait_log(r"netwatch: watching rtnetlink %s" %
                        re.escape(resolv), 5)
             m = d.udp("a.lab.test")
-            check(m.values("A") == ["192.0.2.2"], "before: %r" % m)
+            check(m.values("A") == [lab.SINK_A] and one.total == 1,
+                  "before: %r, %d queries" % (m, one.total))
 
             def replace(text):
                 lab.write_file(resolv + ".new", text)
@@ -276,11 +246,12 @@ def test_resolv_conf_change():
             d.wait_log(r"%s changed: other nameservers, reloading" %
                        re.escape(resolv), 3, since=mark)
             d.wait_log(r"configuration reloaded", 3, since=mark)
-            asked = one.queries
+            asked = one.total
             m = d.udp("b.lab.test")
-            check(m.values("A") == ["192.0.2.3"], "after: %r" % m)
-            check(one.queries == asked, "the old server was asked")
-            check(two.queries == 1, "the new server: %d" % two.queries)
+            check(m.values("A") == [lab.SINK_A], "after: %r" % m)
+            check(one.total == asked, "the old server was asked")
+            check(two.names == ["b.lab.test."], "the new server: %r" %
+                  two.names)
             d.stop()
         finally:
             one.close()
