@@ -41,7 +41,7 @@ struct netwatch {
 	struct netwatch_file	 files[NETWATCH_NFILES];
 	size_t			 nfiles;
 	struct clock_timer	 timer;
-	unsigned		 pending;	/* NETWATCH_* seen in the burst */
+	unsigned		 pending;	/* NETWATCH_* of the burst */
 	uint64_t		 first_ms;	/* when the burst began */
 };
 
