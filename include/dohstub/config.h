@@ -35,7 +35,7 @@
 #define CONFIG_ERRLEN		512
 #define CONFIG_NKEYS		48	/* room for every setting's source */
 #define CONFIG_KEYLEN		63	/* longer is no setting's name */
-#define CONFIG_RESOLV_CONF	"/etc/resolv.conf"	/* resolv-conf default */
+#define CONFIG_RESOLV_CONF	"/etc/resolv.conf"	/* resolv-conf */
 
 enum config_mode {
 	MODE_ENCRYPTED_ONLY,
