@@ -1197,6 +1197,24 @@ set_metrics(struct config *cfg, const char *v, char *reason, size_t len)
 	return 0;
 }
 
+static int
+set_watch_network(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	return config_bool(v, &cfg->watch_network, reason, len);
+}
+
+static int
+set_resolv_conf(struct config *cfg, const char *v, char *reason, size_t len)
+{
+	if (*v != '/') {
+		config_errf(reason, len, "\"%s\": an absolute path is "
+		    "required", v);
+		return -1;
+	}
+	return config_strdup_to(&cfg->resolv_conf, v, reason, len);
+}
+
 /* In the order config_print writes them. */
 static const struct config_setting config_settings[] = {
 	{ "listen",		set_listen,		clear_listen },
@@ -1241,6 +1259,8 @@ static const struct config_setting config_settings[] = {
 	{ "log-format",		set_log_format,		NULL },
 	{ "syslog",		set_syslog,		NULL },
 	{ "metrics",		set_metrics,		NULL },
+	{ "watch-network",	set_watch_network,	NULL },
+	{ "resolv-conf",	set_resolv_conf,	NULL },
 };
 _Static_assert(nitems(config_settings) <= CONFIG_NKEYS,
     "CONFIG_NKEYS is too small");
@@ -1324,6 +1344,7 @@ config_defaults(struct config *cfg)
 	cfg->prefetch = 1;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->syslog = 0;
+	cfg->watch_network = 1;
 }
 
 void
@@ -1342,6 +1363,7 @@ config_free(struct config *cfg)
 	free(cfg->forward);
 	free(cfg->ca_file);
 	free(cfg->user);
+	free(cfg->resolv_conf);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1812,6 +1834,8 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		    0);
 		cfg->nlisten = 2;
 	}
+	if (cfg->resolv_conf != NULL)
+		resolv_conf = cfg->resolv_conf;
 	if ((cfg->nfallback == 0 || cfg->nbootstrap == 0) &&
 	    resolv_conf != NULL) {
 		if ((got = config_nameservers(cfg, resolv_conf, ns,
@@ -1825,10 +1849,12 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	if (cfg->nfallback == 0) {
 		memcpy(cfg->fallback, ns, nns * sizeof(ns[0]));
 		cfg->nfallback = nns;
+		cfg->fallback_from_resolv = resolv_conf != NULL;
 	}
 	if (cfg->nbootstrap == 0) {
 		memcpy(cfg->bootstrap, ns, nns * sizeof(ns[0]));
 		cfg->nbootstrap = nns;
+		cfg->bootstrap_from_resolv = resolv_conf != NULL;
 	}
 
 	mode = config_name(config_mode_names, CONFIG_NMODES, cfg->mode);
@@ -2071,4 +2097,10 @@ config_print(const struct config *cfg, FILE *fp)
 		    sizeof(a)));
 	else
 		fprintf(fp, "# metrics: none\n");
+	fprintf(fp, "watch-network %s\n", config_name(config_bool_names,
+	    nitems(config_bool_names), (size_t)cfg->watch_network));
+	if (cfg->resolv_conf != NULL)
+		config_print_value(fp, "resolv-conf", cfg->resolv_conf);
+	else
+		fprintf(fp, "# resolv-conf: %s\n", CONFIG_RESOLV_CONF);
 }

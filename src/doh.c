@@ -66,6 +66,13 @@
  * at least (4 round trips above it), a fresh SYN instead of the
  * kernel's 1 s retransmit. */
 #define DOH_CONNECT_MIN_MS	500
+/*
+ * A server that closes idle connections (GOAWAY or EOF after some
+ * seconds) is reconnected at once so that the next query finds a warm
+ * connection; after this long without a request it is left closed, so a
+ * quiet host does not make a handshake every idle timeout for hours.
+ */
+#define DOH_WARM_MS		(10 * 60 * 1000)
 
 const char *const doh_state_names[] = {
 	"noaddr", "idle", "connecting", "ready", "backoff",
@@ -196,6 +203,7 @@ struct doh_client {
 	unsigned		 srtt8, rtt8;
 	int			 has_srtt, has_rtt;
 	struct doh_stats	 stats;
+	uint64_t		 last_submit_ms;	/* or creation */
 	char			 last_error[160];
 };
 
@@ -1003,6 +1011,26 @@ session_start_streams(struct doh_session *s)
 }
 
 /*
+ * A healthy session ended: reconnect now, unless no request came for
+ * DOH_WARM_MS.  Then the client goes idle and the next request connects.
+ */
+static void
+client_rewarm(struct doh_client *c)
+{
+	if (c->nwaiting == 0 && c->ninflight == 0 &&
+	    clock_ms() - c->last_submit_ms >= DOH_WARM_MS) {
+		log_debug("upstream %s: closed after %llu s without a "
+		    "request: not reconnecting until one comes", c->name,
+		    (unsigned long long)((clock_ms() - c->last_submit_ms) /
+		    1000));
+		client_set_state(c, DOH_IDLE);
+		return;
+	}
+	c->addr_tries = c->naddrs;
+	client_connect(c);
+}
+
+/*
  * The session stops taking requests; the client moves on.  why is the
  * reason it ended, DOH_OK for a GOAWAY or running out of stream IDs.
  */
@@ -1028,11 +1056,10 @@ session_retire(struct doh_session *s, enum doh_result why)
 	 */
 	if (!healthy && was_open && why == DOH_OK && c->early_goaways++ == 0)
 		healthy = 1;
-	if (healthy) {
+	if (healthy)
 		/* It worked: reconnect at once to stay warm. */
-		c->addr_tries = c->naddrs;
-		client_connect(c);
-	} else if (was_open)
+		client_rewarm(c);
+	else if (was_open)
 		client_backoff(c, DOH_ERR_CONNECT, why == DOH_ERR_TIMEOUT ?
 		    "server stopped answering" : "connection closed early");
 }
@@ -1573,6 +1600,7 @@ doh_new(struct event_base *base, const struct doh_params *p,
 	c->timeout_ms = p->timeout_ms;
 	c->keepalive_ms = p->keepalive_ms;
 	c->probe_ms = p->probe_ms;
+	c->last_submit_ms = clock_ms();
 	c->state_cb = state_cb;
 	c->arg = arg;
 	c->state = DOH_NOADDR;
@@ -1662,7 +1690,7 @@ doh_submit(struct doh_client *c, const uint8_t *msg, size_t len,
 	r->cb = cb;
 	r->arg = arg;
 	r->stream_id = -1;
-	r->submit_ms = clock_ms();
+	r->submit_ms = c->last_submit_ms = clock_ms();
 	r->len = len;
 	memcpy(r->msg, msg, len);
 	TAILQ_INSERT_TAIL(&c->waiting, r, entry);

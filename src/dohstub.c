@@ -22,15 +22,16 @@
 
 #include <event2/event.h>
 
+#include "dohstub/addr.h"
 #include "dohstub/config.h"
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
 #include "dohstub/metrics.h"
+#include "dohstub/netwatch.h"
 #include "dohstub/proxy.h"
 
 #define DOHSTUB_VERSION		"0.1.0"
 #define DOHSTUB_DEFAULT_CONF	"/etc/dohstub.conf"
-#define DOHSTUB_RESOLV_CONF	"/etc/resolv.conf"
 #define SD_LISTEN_FDS_START	3
 #define READY_POLL_MS		20
 #define READY_MAX_MS		10000	/* give up waiting for an upstream */
@@ -51,6 +52,9 @@ static struct proxy *px;
 static const struct config *running;	/* owned by main, then by px */
 static struct event *ev_ready;
 static uint64_t ready_waited;
+static struct netwatch *nw;		/* NULL: watch-network no */
+static char *nw_path;			/* the resolv.conf nw watches */
+static struct event *ev_resolv;		/* reload, outside nw's callback */
 
 static void __attribute__((noreturn))
 usage(void)
@@ -171,7 +175,7 @@ load_config(struct config *cfg, char *err, size_t errlen)
 			i++;
 		}
 	}
-	return config_finalize(cfg, DOHSTUB_RESOLV_CONF, err, errlen);
+	return config_finalize(cfg, CONFIG_RESOLV_CONF, err, errlen);
 }
 
 /*
@@ -274,27 +278,47 @@ ready_cb(evutil_socket_t fd, short ev, void *arg)
 	sd_notify_send(msg);
 }
 
+static const char *
+resolv_path(const struct config *cfg)
+{
+	return cfg->resolv_conf != NULL ? cfg->resolv_conf : CONFIG_RESOLV_CONF;
+}
+
 static void
-reload_cb(evutil_socket_t sig, short ev, void *arg)
+network_cb(unsigned what, void *arg)
+{
+	(void)arg;
+	if (what & NETWATCH_NETWORK)
+		proxy_network_changed(px);
+	if (what & NETWATCH_RESOLV)
+		event_active(ev_resolv, 0, 0);
+}
+
+/* The watch cfg asks for; never called from netwatch's callback. */
+static void
+netwatch_update(const struct config *cfg)
+{
+	if (cfg->watch_network && nw != NULL &&
+	    strcmp(nw_path, resolv_path(cfg)) == 0)
+		return;
+	netwatch_free(nw);
+	nw = NULL;
+	free(nw_path);
+	nw_path = NULL;
+	if (!cfg->watch_network)
+		return;
+	if ((nw_path = strdup(resolv_path(cfg))) == NULL ||
+	    (nw = netwatch_new(base, NETWATCH_NETWORK | NETWATCH_RESOLV,
+	    nw_path, network_cb, NULL)) == NULL)
+		log_warnx("cannot watch the network and %s", resolv_path(cfg));
+}
+
+/* Switch to cfg, loaded and owned from here on (freed on failure). */
+static void
+reload_apply(struct config *cfg)
 {
 	const struct config *old = running;
-	struct config *cfg;
-	char err[CONFIG_ERRLEN];
 
-	(void)sig;
-	(void)ev;
-	(void)arg;
-	log_info("SIGHUP: reading the configuration again");
-	sd_notify_send("RELOADING=1");
-	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
-		log_warn("reload");
-		goto done;
-	}
-	if (load_config(cfg, err, sizeof(err)) == -1) {
-		log_warnx("reload: %s; keeping the running configuration",
-		    err);
-		goto fail;
-	}
 	if ((cfg->user == NULL) != (old->user == NULL) ||
 	    (cfg->user != NULL && strcmp(cfg->user, old->user) != 0) ||
 	    cfg->metrics.len != old->metrics.len ||
@@ -304,19 +328,100 @@ reload_cb(evutil_socket_t sig, short ev, void *arg)
 		    "change only on restart");
 	if (proxy_reload(px, cfg) == -1) {
 		log_warnx("reload failed; keeping the running configuration");
-		goto fail;
+		config_free(cfg);
+		free(cfg);
+		return;
 	}
 	running = cfg;
 	if (!opts.verbose)
 		log_setlevel((enum log_level)cfg->log_level);
 	log_info("configuration reloaded: mode %s, %zu upstream(s)",
 	    config_mode_names[cfg->mode], cfg->nupstream);
-	goto done;
+	netwatch_update(cfg);
+}
+
+static void
+reload_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	struct config *cfg;
+	char err[CONFIG_ERRLEN];
+
+	(void)sig;
+	(void)ev;
+	(void)arg;
+	log_info("SIGHUP: reading the configuration again");
+	sd_notify_send("RELOADING=1");
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		log_warn("reload");
+	else if (load_config(cfg, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s; keeping the running configuration",
+		    err);
+		config_free(cfg);
+		free(cfg);
+	} else
+		reload_apply(cfg);
+	sd_notify_send("READY=1");
+}
+
+static int
+same_servers(const struct addr *a, size_t na, const struct addr *b,
+    size_t nb)
+{
+	size_t i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (!addr_eq(&a[i], &b[i]))
+			return 0;
+	return 1;
+}
+
+/*
+ * resolv.conf changed.  Only the servers taken from it matter, and
+ * resolvconf rewrites it on every DHCP renewal: reload (as SIGHUP does)
+ * only when they are other servers now.
+ */
+static void
+resolv_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	const struct config *old = running;
+	struct config *cfg;
+	char err[CONFIG_ERRLEN];
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	if (!old->fallback_from_resolv && !old->bootstrap_from_resolv) {
+		log_debug("%s changed; no server is taken from it",
+		    resolv_path(old));
+		return;
+	}
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		log_warn("reload");
+		return;
+	}
+	if (load_config(cfg, err, sizeof(err)) == -1) {
+		log_warnx("%s changed: %s; keeping the running configuration",
+		    resolv_path(old), err);
+		goto fail;
+	}
+	if (same_servers(cfg->fallback, cfg->nfallback, old->fallback,
+	    old->nfallback) && same_servers(cfg->bootstrap, cfg->nbootstrap,
+	    old->bootstrap, old->nbootstrap)) {
+		log_debug("%s changed, its nameservers did not",
+		    resolv_path(old));
+		goto fail;
+	}
+	log_info("%s changed: other nameservers, reloading",
+	    resolv_path(old));
+	sd_notify_send("RELOADING=1");
+	reload_apply(cfg);
+	sd_notify_send("READY=1");
+	return;
  fail:
 	config_free(cfg);
 	free(cfg);
- done:
-	sd_notify_send("READY=1");
 }
 
 static void
@@ -382,8 +487,9 @@ main(int argc, char *argv[])
 	running = &cfg;
 	ev_hup = evsignal_new(base, SIGHUP, reload_cb, NULL);
 	ev_ready = evtimer_new(base, ready_cb, NULL);
+	ev_resolv = event_new(base, -1, 0, resolv_cb, NULL);
 	if (ev_term == NULL || ev_int == NULL || ev_usr1 == NULL ||
-	    ev_hup == NULL || ev_ready == NULL ||
+	    ev_hup == NULL || ev_ready == NULL || ev_resolv == NULL ||
 	    evsignal_add(ev_term, NULL) == -1 ||
 	    evsignal_add(ev_int, NULL) == -1 ||
 	    evsignal_add(ev_usr1, NULL) == -1 ||
@@ -402,12 +508,15 @@ main(int argc, char *argv[])
 	log_info("dohstub %s started, mode %s, %zu upstream(s)",
 	    DOHSTUB_VERSION, config_mode_names[cfg.mode], cfg.nupstream);
 	proxy_start(px);
+	netwatch_update(&cfg);
 	if (cfg.metrics.len != 0 &&
 	    (metrics = metrics_new(base, &cfg.metrics, px)) == NULL)
 		fatalx("cannot open the metrics endpoint");
 	evtimer_add(ev_ready, &tv);
 	event_base_dispatch(base);
 
+	netwatch_free(nw);
+	free(nw_path);
 	proxy_stop(px);
 	proxy_log_stats(px);
 	metrics_free(metrics);
@@ -417,6 +526,7 @@ main(int argc, char *argv[])
 	event_free(ev_usr1);
 	event_free(ev_hup);
 	event_free(ev_ready);
+	event_free(ev_resolv);
 	event_base_free(base);
 	config_free(&cfg);
 	return 0;

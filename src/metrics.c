@@ -365,6 +365,10 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	metrics_one(b, "dohstub_hedges_denied_total", "counter",
 	    "Hedges due but not sent: over the budget (one query in ten).",
 	    s->hedges_denied);
+	metrics_one(b, "dohstub_network_changes_total", "counter",
+	    "Network changes (addresses, default routes) that made dohstub "
+	    "check its upstream connections.",
+	    s->network_changes);
 
 	metrics_histogram(b, s);
 	metrics_upstreams(b, px);

@@ -1556,8 +1556,10 @@ proxy_unhealthy(const struct proxy *px)
 
 	if (u == NULL)
 		return NULL;	/* plaintext: the fallback servers answer */
+	/* Idle: left closed after a long quiet spell, a query connects. */
 	for (i = 0; i < upstream_count(u); i++)
-		if (doh_get_state(upstream_get(u, i)) == DOH_READY)
+		if (doh_get_state(upstream_get(u, i)) == DOH_READY ||
+		    doh_get_state(upstream_get(u, i)) == DOH_IDLE)
 			return NULL;
 	return px->up->fallback != NULL ?
 	    "no DoH upstream connected: answering over plain DNS" :
@@ -1647,4 +1649,13 @@ const struct cache_stats *
 proxy_cache_stats(const struct proxy *px)
 {
 	return px->cache != NULL ? cache_stats(px->cache) : NULL;
+}
+
+void
+proxy_network_changed(struct proxy *px)
+{
+	px->stats.network_changes++;
+	log_debug("network changed: checking the upstream connections");
+	if (px->up->upstreams != NULL)
+		upstream_network_changed(px->up->upstreams);
 }

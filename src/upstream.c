@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,8 @@
 #define UPSTREAM_EXPLORE_MS	1000
 #define UPSTREAM_HEDGE_MIN_MS	10
 #define UPSTREAM_FAIL_STREAK_MAX 8
+/* Network changes repeat a lookup at most this often. */
+#define UPSTREAM_REFRESH_MIN_MS	1000
 
 const char *const upstream_source_names[] = {
 	"ip", "pin", "bootstrap",
@@ -54,6 +57,8 @@ struct upstream {
 	unsigned			 fail_streak;	/* failed requests in a
 							   row */
 	uint64_t			 hedges, hedge_wins, copies;
+	int				 looked_up;	/* by bootstrap lookups */
+	uint64_t			 refreshed_ms;	/* network change */
 };
 
 struct upstreams {
@@ -188,8 +193,10 @@ upstream_start(struct upstreams *u)
 		    conf->port)) != NULL)
 			upstream_give(up, UPSTREAM_SRC_PIN, pin->addrs,
 			    pin->naddrs);
-		else
+		else {
+			up->looked_up = 1;
 			upstream_lookup(up);
+		}
 	}
 	for (i = 0; i < u->n; i++)
 		doh_connect(u->up[i].client);
@@ -388,6 +395,29 @@ upstream_free(struct upstreams *u)
 		doh_free(up->client);
 	}
 	free(u);
+}
+
+void
+upstream_network_changed(struct upstreams *u)
+{
+	struct upstream *up;
+	uint64_t now = clock_ms();
+	size_t i;
+
+	if (!u->started)
+		return;
+	for (i = 0; i < u->n; i++) {
+		up = &u->up[i];
+		doh_suspect(up->client);
+		/* The name may have other addresses from here; one lookup
+		 * at a time, and not for every event of a flapping link. */
+		if (!up->looked_up || up->lookup != NULL ||
+		    (up->refreshed_ms != 0 &&
+		    now - up->refreshed_ms < UPSTREAM_REFRESH_MIN_MS))
+			continue;
+		up->refreshed_ms = now;
+		upstream_lookup(up);
+	}
 }
 
 static void

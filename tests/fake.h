@@ -43,6 +43,7 @@ struct upstreams {
 	upstream_health_cb	*cb;
 	void			*arg;
 	int			 started;
+	int			 network_changes;	/* told of */
 	size_t			 n;
 	struct doh_client	 client[CONFIG_MAX_UPSTREAM];
 };

@@ -230,6 +230,12 @@ upstream_start(struct upstreams *u)
 	u->started++;
 }
 
+void
+upstream_network_changed(struct upstreams *u)
+{
+	u->network_changes++;
+}
+
 size_t
 upstream_count(const struct upstreams *u)
 {

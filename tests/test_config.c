@@ -150,6 +150,8 @@ test_defaults(void)
 	CHECK_EQ(cfg.tls_min_version, TLS1_3_VERSION);
 	CHECK_EQ(cfg.timeout_ms, 2000);
 	CHECK_EQ(cfg.keepalive_ms, 15000);
+	CHECK_EQ(cfg.watch_network, 1);
+	CHECK(cfg.resolv_conf == NULL);
 	CHECK_EQ(cfg.bootstrap_min_ttl_ms, 30000);
 	CHECK_EQ(cfg.tcp_idle_timeout_ms, 10000);
 	CHECK_EQ(cfg.max_pending, 1024);
@@ -456,6 +458,11 @@ test_bad_values(void)
 	    "t.conf:1: timeout: \"99ms\" is out of range (100ms..60s)");
 	CHECK_STR(file_err("timeout 61\n"),
 	    "t.conf:1: timeout: \"61\" is out of range (100ms..60s)");
+	CHECK_STR(file_err("resolv-conf etc/resolv.conf\n"),
+	    "t.conf:1: resolv-conf: \"etc/resolv.conf\": an absolute path "
+	    "is required");
+	CHECK_STR(file_err("watch-network maybe\n"),
+	    "t.conf:1: watch-network: \"maybe\" is not one of no, yes");
 	CHECK_STR(file_err("keepalive 3601s\n"),
 	    "t.conf:1: keepalive: \"3601s\" is out of range (0s..3600s)");
 	CHECK_STR(file_err("tcp-idle-timeout 0\n"), "t.conf:1: "
@@ -1221,6 +1228,33 @@ test_finalize(void)
 	CHECK_EQ(cfg.nbootstrap, 2);
 	CHECK_STR(astr(&cfg.bootstrap[0]), "192.0.2.1:53");
 	CHECK_STR(astr(&cfg.bootstrap[1]), "[::1]:53");
+	CHECK_EQ(cfg.fallback_from_resolv, 1);
+	CHECK_EQ(cfg.bootstrap_from_resolv, 1);
+	config_free(&cfg);
+
+	/* Configured lists are not from resolv.conf; resolv-conf names the
+	 * file over the caller's, watch-network turns the watch off. */
+	CHECK_EQ(finalize(&cfg, "mode plaintext\nfallback 192.0.2.9\n",
+	    resolv), 0);
+	CHECK_EQ(cfg.fallback_from_resolv, 0);
+	CHECK_EQ(cfg.bootstrap_from_resolv, 1);
+	config_free(&cfg);
+	{
+		char text[256];
+
+		snprintf(text, sizeof(text), "mode plaintext\nresolv-conf %s\n"
+		    "watch-network no\n", resolv);
+		CHECK_EQ(finalize(&cfg, text, "/nonexistent"), 0);
+		CHECK_EQ(cfg.nfallback, 1);	/* both loopbacks are ours */
+		CHECK_EQ(cfg.fallback_from_resolv, 1);
+		CHECK_EQ(cfg.watch_network, 0);
+		CHECK_STR(cfg.resolv_conf, resolv);
+		config_free(&cfg);
+	}
+	CHECK_EQ(finalize(&cfg, "mode plaintext\nresolv-conf "
+	    "/nonexistent/resolv.conf\n", resolv), -1);
+	CHECK_STR(errbuf, "fallback: none set and none found in "
+	    "/nonexistent/resolv.conf");
 	config_free(&cfg);
 
 	/* With the default listen addresses both loopbacks drop out. */
@@ -1430,7 +1464,9 @@ test_print(void)
 	    "log-level info\n"
 	    "log-format text\n"
 	    "syslog no\n"
-	    "# metrics: none\n");
+	    "# metrics: none\n"
+	    "watch-network yes\n"
+	    "# resolv-conf: /etc/resolv.conf\n");
 	config_free(&cfg);
 	free(p1);
 

@@ -115,6 +115,23 @@ note_done(enum doh_result res, const struct doh_response *resp, void *arg)
 	o->res = res;
 }
 
+/* A test client on a new base, time at 1 s, the server's SETTINGS in. */
+static struct doh_client *
+settled_client(struct event_base **base, const struct doh_params *p)
+{
+	static const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
+	struct doh_client *c;
+
+	clock_test_begin(1000);
+	if ((*base = event_base_new()) == NULL ||
+	    (c = doh_test_client(*base, p)) == NULL) {
+		CHECK(!"doh_test_client");
+		return NULL;
+	}
+	CHECK_EQ(doh_test_input(c, settings, sizeof(settings)), 0);
+	return c;
+}
+
 /*
  * A request unanswered past the probe delay on a connection that has
  * heard nothing since it was sent makes a PING; with no answer within
@@ -125,7 +142,6 @@ note_done(enum doh_result res, const struct doh_response *resp, void *arg)
 static void
 test_dead_connection(void)
 {
-	static const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
 	static const uint8_t ping_ack[] = {	/* PING, ACK, 8 zero bytes */
 		0, 0, 8, 6, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	};
@@ -138,13 +154,8 @@ test_dead_connection(void)
 	struct doh_stats st;
 	struct outcome o = { 0, DOH_OK };
 
-	clock_test_begin(1000);
-	if ((base = event_base_new()) == NULL ||
-	    (c = doh_test_client(base, &p)) == NULL) {
-		CHECK(!"doh_test_client");
+	if ((c = settled_client(&base, &p)) == NULL)
 		return;
-	}
-	CHECK_EQ(doh_test_input(c, settings, sizeof(settings)), 0);
 
 	/* Silence: PING at 10 ms, dead 300 ms later. */
 	clock_step(1);
@@ -167,13 +178,8 @@ test_dead_connection(void)
 
 	/* The PING is answered: the request waits on, for its timeout. */
 	o.calls = 0;
-	clock_test_begin(1000);
-	if ((base = event_base_new()) == NULL ||
-	    (c = doh_test_client(base, &p)) == NULL) {
-		CHECK(!"doh_test_client");
+	if ((c = settled_client(&base, &p)) == NULL)
 		return;
-	}
-	CHECK_EQ(doh_test_input(c, settings, sizeof(settings)), 0);
 	clock_step(1);
 	CHECK(doh_submit(c, rfc8484_query, sizeof(rfc8484_query), note_done,
 	    &o) != NULL);
@@ -204,6 +210,70 @@ test_dead_connection(void)
 	event_base_free(base);
 }
 
+/*
+ * A server's idle close (GOAWAY) of a healthy connection: reconnect at
+ * once, unless no request came for 10 minutes; then the client goes
+ * idle and waits for one.  (A test client has no address: "reconnect"
+ * leaves it as it was, READY, where the quiet one goes IDLE.)
+ */
+static void
+test_idle_close(void)
+{
+	static const uint8_t goaway[] = {	/* GOAWAY, last 0, NO_ERROR */
+		0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	};
+	struct doh_params p = {
+		.host = "doh.test", .port = 443, .path = "/dns-query",
+		.timeout_ms = 2000,
+	};
+	/* The answer on stream 1: :status 200, content-type, 12 bytes. */
+	static const uint8_t answer[] = {
+		0, 0, 26, 1, 4, 0, 0, 0, 1, 0x88, 0x5f, 23,
+		'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o', 'n', '/',
+		'd', 'n', 's', '-', 'm', 'e', 's', 's', 'a', 'g', 'e',
+		0, 0, 12, 0, 1, 0, 0, 0, 1,
+		0, 0, 0x81, 0x80, 0, 0, 0, 0, 0, 0, 0, 0,
+	};
+	struct event_base *base;
+	struct doh_client *c;
+	struct outcome o = { 0, DOH_OK };
+	/* quiet before the GOAWAY (ms), a request 5 min in, idle after */
+	static const struct {
+		uint64_t	quiet;
+		int		ask;
+		int		idle;
+	} cases[] = {
+		{ 60 * 1000, 0, 0 },
+		{ 9 * 60 * 1000, 0, 0 },
+		{ 11 * 60 * 1000, 0, 1 },
+		{ 11 * 60 * 1000, 1, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if ((c = settled_client(&base, &p)) == NULL)
+			return;
+		if (cases[i].ask) {
+			clock_step(5 * 60 * 1000);
+			CHECK(doh_submit(c, rfc8484_query,
+			    sizeof(rfc8484_query), note_done, &o) != NULL);
+			event_base_loop(base, EVLOOP_NONBLOCK);
+			CHECK_EQ(doh_test_input(c, answer, sizeof(answer)),
+			    0);
+			CHECK_EQ(o.res, DOH_OK);
+			CHECK_EQ(doh_pending(c), 0);
+			clock_step(cases[i].quiet - 5 * 60 * 1000);
+		} else
+			clock_step(cases[i].quiet);
+		(void)doh_test_input(c, goaway, sizeof(goaway));
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		CHECK_EQ(doh_get_state(c), cases[i].idle ? DOH_IDLE :
+		    DOH_READY);
+		doh_free(c);
+		event_base_free(base);
+	}
+}
+
 int
 main(void)
 {
@@ -212,5 +282,6 @@ main(void)
 	test_names();
 	test_cancel_then_refused();
 	test_dead_connection();
+	test_idle_close();
 	return check_summary();
 }

@@ -1003,6 +1003,26 @@ test_plaintext(void)
 	stop();
 }
 
+/* A network change reaches the upstream set, counted; none in plaintext. */
+static void
+test_network_changed(void)
+{
+	start("upstream https://192.0.2.1/dns-query\n"
+	    "listen 127.0.0.1:5300\n");
+	CHECK_EQ(fake.upstreams->network_changes, 0);
+	proxy_network_changed(px);
+	proxy_network_changed(px);
+	CHECK_EQ(fake.upstreams->network_changes, 2);
+	CHECK_EQ(st->network_changes, 2);
+	stop();
+
+	start("mode plaintext\nfallback 192.0.2.53\n"
+	    "listen 127.0.0.1:5300\n");
+	proxy_network_changed(px);
+	CHECK_EQ(st->network_changes, 1);
+	stop();
+}
+
 /* max-pending: the query past the limit gets SERVFAIL at once. */
 static void
 test_max_pending(void)
@@ -2153,6 +2173,7 @@ main(void)
 	test_encrypted_preferred();
 	test_fallback_and_back();
 	test_plaintext();
+	test_network_changed();
 	test_max_pending();
 	test_reload();
 	test_built_query_ede();

@@ -339,6 +339,18 @@ test_three(SSL_CTX *ctx)
 	CHECK_EQ(d.nother, 0);
 	/* Never all unusable, so never reported. */
 	CHECK_EQ(h.calls, 0);
+
+	/* A network change looks the bootstrapped name up again, once
+	 * however many changes come at once; IPs and pins are not. */
+	upstream_network_changed(u);
+	upstream_network_changed(u);
+	CHECK_EQ(plain_sent(boot), 2);
+	run_for(200);
+	CHECK_EQ(d.nboot, 4);
+	upstream_network_changed(u);
+	CHECK_EQ(plain_sent(boot), 2);	/* not again within a second */
+	CHECK_EQ(d.nother, 0);
+	CHECK_EQ(state(u, 2), DOH_CONNECTING);	/* a live attempt stays */
 	upstream_free(u);
 out:
 	plain_free(boot);

@@ -45,6 +45,7 @@
 /* max-pending-per-client auto, until config_finalize() resolves it. */
 #define CONFIG_PER_CLIENT_AUTO	(~0u)
 #define CONFIG_KEYLEN		63	/* longer is no setting's name */
+#define CONFIG_RESOLV_CONF	"/etc/resolv.conf"	/* resolv-conf */
 
 enum config_mode {
 	MODE_ENCRYPTED_ONLY,
@@ -165,6 +166,12 @@ struct config {
 	int			syslog;		/* 0: stderr */
 	int			log_json;	/* log-format json */
 	struct addr		metrics;	/* len 0: no endpoint */
+	int			watch_network;	/* rtnetlink, inotify; default 1 */
+	char			*resolv_conf;	/* NULL: CONFIG_RESOLV_CONF */
+	/* Set by config_finalize(): the list was not configured and came
+	 * from resolv_conf, so a change of that file changes it. */
+	int			fallback_from_resolv;
+	int			bootstrap_from_resolv;
 	/* Private to config.c: the highest source that set each key. */
 	int			set_by[CONFIG_NKEYS];
 };
@@ -223,8 +230,9 @@ int	config_parse_env(struct config *cfg, char *const envp[], char *err,
 
 /*
  * Fill what was left unset, then check the whole: the fallback servers
- * (and bootstrap servers) default to the nameservers of resolv_conf minus
- * our own listen addresses; listen defaults to 127.0.0.1:53 and [::1]:53;
+ * (and bootstrap servers) default to the nameservers of resolv_conf (or
+ * of cfg->resolv_conf, when that is set) minus our own listen addresses,
+ * noted in cfg->fallback_from_resolv and bootstrap_from_resolv; listen defaults to 127.0.0.1:53 and [::1]:53;
  * encrypted modes need an upstream; encrypted-preferred and plaintext need
  * a fallback server; an upstream whose host is a name needs a resolve pin
  * or a bootstrap server.  Returns 0, or -1 with a message in err.

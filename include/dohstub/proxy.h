@@ -62,6 +62,7 @@ struct proxy_stats {
 					   upstream past the hedge delay */
 	uint64_t	hedge_wins;	/* ... answered by the second first */
 	uint64_t	hedges_denied;	/* due, but over the hedge budget */
+	uint64_t	network_changes;	/* proxy_network_changed() */
 	uint64_t	pending;	/* now */
 	uint64_t	rcodes[16];	/* of every answer sent to a client */
 	/* Extended DNS Errors dohstub added to answers, by INFO-CODE
@@ -133,6 +134,12 @@ const struct cache_stats *proxy_cache_stats(const struct proxy *px);
  * (an encrypted mode with no upstream connected).  For /health.
  */
 const char *proxy_unhealthy(const struct proxy *px);
+
+/*
+ * The network changed (netwatch): check every upstream connection now and
+ * repeat the bootstrap lookups (upstream_network_changed()).
+ */
+void	proxy_network_changed(struct proxy *px);
 
 /* Log the counters at info level. */
 void	proxy_log_stats(const struct proxy *px);

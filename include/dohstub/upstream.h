@@ -131,6 +131,14 @@ struct upstream_info {
 void	upstream_info(const struct upstreams *u, size_t i,
 	    struct upstream_info *info);
 
+/*
+ * The network changed: every client's connection is PINGed now and
+ * replaced if silent (doh_suspect()), and the upstreams whose addresses
+ * come from a bootstrap lookup are looked up again (at most once a
+ * second each, one lookup at a time).  A no-op before upstream_start().
+ */
+void	upstream_network_changed(struct upstreams *u);
+
 /* Frees the clients (their pending requests fail with DOH_ERR_SHUTDOWN). */
 void	upstream_free(struct upstreams *u);
 

@@ -117,6 +117,8 @@ static const struct fault_def faults[] = {
 	    1, 1000000, 10000 },
 	{ "huge-header", FAULT_HUGE_HEADER, ARG_OPTIONAL, 1, 1 << 20, 70000 },
 	{ "slow", FAULT_SLOW, ARG_REQUIRED, 0, 600000, 0 },
+	{ "idle-goaway", FAULT_IDLE_GOAWAY, ARG_REQUIRED, 1, 600000, 0 },
+	{ "idle-close", FAULT_IDLE_CLOSE, ARG_REQUIRED, 1, 600000, 0 },
 };
 
 struct conn;
@@ -154,6 +156,7 @@ struct conn {
 	struct stream_list	 streams;
 	struct event		*kill;		/* deferred destroy */
 	struct event		*timer;		/* GOAWAY linger or close */
+	struct event		*idle;		/* idle-goaway, idle-close */
 	char			 offered[128];	/* client's ALPN list */
 	unsigned long		 raw_bytes;	/* CONN_STALL: bytes read */
 	int			 raw_logged;
@@ -505,6 +508,43 @@ respond(struct conn *c, struct stream *s)
 	}
 }
 
+/* idle-goaway, idle-close: (re)start the idle clock of c. */
+static void
+idle_arm(struct conn *c)
+{
+	struct timeval tv = { opt.arg / 1000, (opt.arg % 1000) * 1000 };
+
+	if (c->idle != NULL && c->close_reason == NULL &&
+	    c->goaway_last < 0)
+		evtimer_add(c->idle, &tv);
+}
+
+/* Idle for the fault's time with no stream open: say goodbye. */
+static void
+idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->close_reason != NULL || c->goaway_last >= 0)
+		return;
+	if (c->open > 0) {
+		idle_arm(c);
+		return;
+	}
+	evlog("idle %u ms=%ld action=%s", c->id, opt.arg,
+	    opt.fault->fault == FAULT_IDLE_GOAWAY ? "goaway" : "close");
+	if (opt.fault->fault == FAULT_IDLE_CLOSE) {
+		conn_close(c, CLOSE_FLUSH, "idle");
+		return;
+	}
+	c->goaway_last = nghttp2_session_get_last_proc_stream_id(c->h2);
+	nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, c->goaway_last,
+	    NGHTTP2_NO_ERROR, NULL, 0);
+	conn_send(c);
+}
+
 /* A request is complete: log it, then answer it or misbehave. */
 static void
 request_done(struct conn *c, struct stream *s)
@@ -518,6 +558,7 @@ request_done(struct conn *c, struct stream *s)
 
 	c->requests++;
 	srv.requests++;
+	idle_arm(c);
 	s->status = stream_decode(s);
 	if (s->status == 200) {
 		if ((s->resp = malloc(FS_ANSWER_CAP)) == NULL)
@@ -795,7 +836,8 @@ on_frame_send(nghttp2_session *h2, const nghttp2_frame *frame, void *arg)
 		    frame->goaway.last_stream_id,
 		    nghttp2_http2_strerror(frame->goaway.error_code));
 		if (opt.fault->fault == FAULT_GOAWAY ||
-		    opt.fault->fault == FAULT_GOAWAY_AFTER) {
+		    opt.fault->fault == FAULT_GOAWAY_AFTER ||
+		    opt.fault->fault == FAULT_IDLE_GOAWAY) {
 			c->linger = 1;
 			evtimer_add(c->timer, &tv);
 		}
@@ -905,6 +947,8 @@ conn_destroy(struct conn *c)
 		close(c->fd);
 	event_free(c->kill);
 	event_free(c->timer);
+	if (c->idle != NULL)
+		event_free(c->idle);
 	TAILQ_REMOVE(&srv.conns, c, entry);
 	free(c);
 }
@@ -1086,6 +1130,12 @@ h2_start(struct conn *c)
 			nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, 0,
 			    NGHTTP2_NO_ERROR, NULL, 0);
 		}
+		break;
+	case FAULT_IDLE_GOAWAY:
+	case FAULT_IDLE_CLOSE:
+		if ((c->idle = evtimer_new(srv.base, idle_cb, c)) == NULL)
+			return -1;
+		idle_arm(c);
 		break;
 	default:
 		break;

@@ -45,6 +45,8 @@ enum fault {
 	FAULT_SETTINGS_FLOOD,
 	FAULT_HUGE_HEADER,
 	FAULT_SLOW,
+	FAULT_IDLE_GOAWAY,
+	FAULT_IDLE_CLOSE,
 };
 
 /* The address every A answer carries, so tests can tell us apart. */

@@ -924,8 +924,9 @@ def make_records_answer(wire, rrs=(), rcode=0, ttl=300):
 
 
 class Sink:
-    """A plain-DNS server on 127.0.0.1:port (UDP and TCP) that counts what
-    reaches it and answers every query with A 192.0.2.99.
+    """A plain-DNS server on host:port (UDP and TCP; host 127.0.0.1 by
+    default) that counts what reaches it and answers every query with
+    A 192.0.2.99.
 
     records (optional) answers some names differently, keyed by the name
     in lower case without the final dot:
@@ -938,8 +939,10 @@ class Sink:
     dot; names lists the names alone, as they came.  ttl: the TTL of the
     records given."""
 
-    def __init__(self, port=None, answer=True, records=None, ttl=300):
+    def __init__(self, port=None, answer=True, records=None, ttl=300,
+                 host="127.0.0.1"):
         self.port = port or free_port()
+        self.host = host
         self.answer = answer
         self.ttl = ttl
         self.records = dict(records or {})
@@ -951,11 +954,11 @@ class Sink:
         self.queries = []
         self._stop = False
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind(("127.0.0.1", self.port))
+        self.udp.bind((host, self.port))
         self.udp.settimeout(0.1)
         self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind(("127.0.0.1", self.port))
+        self.tcp.bind((host, self.port))
         self.tcp.listen(64)
         self.tcp.settimeout(0.1)
         self.threads = [threading.Thread(target=self._udp_loop, daemon=True),
@@ -966,7 +969,7 @@ class Sink:
 
     @property
     def addr(self):
-        return "127.0.0.1:%d" % self.port
+        return "%s:%d" % (self.host, self.port)
 
     @property
     def total(self):

@@ -1,0 +1,36 @@
+/*
+ * Fuzz netwatch's parsers: byte 0 picks the buffer's kind (even: what
+ * the rtnetlink socket reads, odd: what inotify reads) and the rest is
+ * the buffer, at whatever alignment it lands.
+ */
+#include <linux/netlink.h>
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "dohstub/netwatch.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const struct netwatch_file files[] = {
+		{ 1, "resolv.conf" }, { 2, "stub-resolv.conf" }, { -1, "x" },
+	};
+	int m;
+
+	if (size == 0)
+		return 0;
+	if ((data[0] & 1) == 0) {
+		/* Every change counted is a whole message of its own. */
+		if (netwatch_netlink_changes(data + 1, size - 1) >
+		    (size - 1) / NLMSG_HDRLEN)
+			abort();
+	} else {
+		m = netwatch_inotify_match(data + 1, size - 1, files, 3);
+		if (m != 0 && m != 1)
+			abort();
+	}
+	return 0;
+}
