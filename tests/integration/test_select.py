@@ -320,19 +320,20 @@ def test_blackhole_preferred_falls_back_then_returns():
         sink.close()
 
 
-@lab.timeout(60)
-def test_blackhole_two_upstreams_hedge():
-    _need_netns()
+def _two_upstreams_hedge(mode):
     a = lab.Unbound("unbound-bh-a").start()
     b = lab.Unbound("unbound-bh-b").start()
+    sink = lab.Sink()
     hole = Blackhole(a.doh_port)
     try:
         mport = lab.free_port()
         # ordered: the first upstream is the one in use when its path
-        # goes silent.
-        d = lab.Dohstub(_settings("encrypted-only", [a, b],
+        # goes silent.  In encrypted-preferred the other upstream, not
+        # the fallback, must answer.
+        extra = {"fallback": sink.addr} if mode != "encrypted-only" else {}
+        d = lab.Dohstub(_settings(mode, [a, b],
                                   upstream_policy="ordered",
-                                  metrics="127.0.0.1:%d" % mport),
+                                  metrics="127.0.0.1:%d" % mport, **extra),
                         name="dohstub-bh-two").start()
         _up(d)
         hole.start()
@@ -347,9 +348,9 @@ def test_blackhole_two_upstreams_hedge():
             i += 1
         text = metrics(mport)
         dead = per_upstream(text, "dohstub_upstream_dead_connections_total")
-        lab.note("encrypted-only, two upstreams, first blackholed: worst "
+        lab.note("%s, two upstreams, first blackholed: worst "
                  "%.0f ms; hedges %d, won %d; dead connections %r" % (
-                     1000 * worst, one(text, "dohstub_hedges_total"),
+                     mode, 1000 * worst, one(text, "dohstub_hedges_total"),
                      one(text, "dohstub_hedge_wins_total"), dead))
         check(one(text, "dohstub_hedge_wins_total") >= 1,
               "no hedge won:\n%s" % text)
@@ -357,11 +358,25 @@ def test_blackhole_two_upstreams_hedge():
               "found dead: %r" % dead)
         hole.stop()
         st = d.stop()
-        check(st.get("servfail") == 0, "stats %r" % st)
+        check(st.get("servfail") == 0 and st.get("answered_fallback") == 0
+              and sink.total == 0, "stats %r, sink %d" % (st, sink.total))
     finally:
         hole.stop()
         a.stop()
         b.stop()
+        sink.close()
+
+
+@lab.timeout(60)
+def test_blackhole_two_upstreams_hedge():
+    _need_netns()
+    _two_upstreams_hedge("encrypted-only")
+
+
+@lab.timeout(60)
+def test_blackhole_two_upstreams_hedge_preferred():
+    _need_netns()
+    _two_upstreams_hedge("encrypted-preferred")
 
 
 @lab.timeout(60)
