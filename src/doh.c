@@ -249,15 +249,29 @@ at_most(unsigned v, unsigned max)
 static unsigned
 probe_delay(const struct doh_client *c)
 {
-	unsigned d = c->probe_ms;
+	unsigned d = 3 * (c->srtt8 / 8);
 
-	if (d == 0) {
-		d = 3 * (c->srtt8 / 8);
-		if (d < DOH_PROBE_MIN_MS)
-			d = DOH_PROBE_MIN_MS;
-	}
+	/* A fixed delay may be longer, never shorter: a PING per request
+	 * is what servers' PING-flood guards (CVE-2019-9512) punish. */
+	if (d < c->probe_ms)
+		d = c->probe_ms;
+	if (d < DOH_PROBE_MIN_MS)
+		d = DOH_PROBE_MIN_MS;
 	d = at_most(d, c->timeout_ms / 2);
 	return d > 0 ? d : 1;
+}
+
+/*
+ * The round trip was not seen (a connect or a PING got no answer): it
+ * may be longer than thought, as on a move to a slower path, so the
+ * estimate doubles (RFC 6298 5.5) instead of keeping every later
+ * attempt to bounds that cannot be met.
+ */
+static void
+rtt_backoff(struct doh_client *c)
+{
+	if (c->has_rtt)
+		c->rtt8 = at_most(c->rtt8 * 2 + 8, c->timeout_ms * 8);
 }
 
 /* How long a PING may go unanswered on a live connection. */
@@ -1090,9 +1104,10 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 			c->addr_tries--;
 			c->addr_idx = (c->addr_idx + 1) % c->naddrs;
 			client_connect(c);
-		} else if (in_tcp)
-			/* No TCP connection: cheap to try again, and the
-			 * path may be back any moment. */
+		} else if (in_tcp && res == DOH_ERR_TIMEOUT && c->has_rtt)
+			/* A SYN unanswered on a path known to work: cheap
+			 * to send again, and the path may be back any
+			 * moment.  A refusal backs off as ever. */
 			client_backoff_cap(c, res, why, DOH_BACKOFF_MIN_MS);
 		else
 			client_backoff(c, res, why);
@@ -1364,8 +1379,10 @@ session_tick_cb(void *arg)
 		clock_timer_add(&s->tick, s->tick_ms);
 	switch (s->state) {
 	case SESS_TCP:
-		if (now - s->started_ms >= connect_limit(c))
+		if (now - s->started_ms >= connect_limit(c)) {
+			rtt_backoff(c);
 			session_kill(s, DOH_ERR_TIMEOUT, "connect timed out");
+		}
 		return;
 	case SESS_TLS:
 		if (now - s->started_ms >= c->timeout_ms)
@@ -1388,6 +1405,8 @@ session_tick_cb(void *arg)
 	heard = s->last_read_ms > s->wait_since_ms ? s->last_read_ms :
 	    s->wait_since_ms;
 	if (s->ping_out && now - heard >= c->timeout_ms) {
+		c->stats.dead++;
+		rtt_backoff(c);
 		session_kill(s, DOH_ERR_TIMEOUT, "no answer to PING");
 		return;
 	}
@@ -1410,7 +1429,9 @@ session_ping(struct doh_session *s)
 	uint64_t now = clock_ms(), waited;
 	unsigned bound = ping_bound(s->c);
 
-	if (!s->ping_out) {
+	/* A PING out since before the last read is of no use: a server
+	 * that reads but does not ack would have it stand for ever. */
+	if (!s->ping_out || s->last_read_ms > s->wait_since_ms) {
 		if (nghttp2_submit_ping(s->h2, NGHTTP2_FLAG_NONE, NULL) != 0)
 			return;
 		s->ping_out = 1;
@@ -1449,6 +1470,7 @@ session_probe_cb(void *arg)
 			c->stats.dead++;
 			log_info("upstream %s: no answer to PING in %u ms: "
 			    "connection dead", c->name, ping_bound(c));
+			rtt_backoff(c);
 			session_kill(s, DOH_ERR_TIMEOUT,
 			    "connection dead (no answer to PING)");
 			return;

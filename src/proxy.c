@@ -6,7 +6,7 @@
  *	    +-- plaintext --------------------------> Q_FALLBACK
  *	    |
  *	    v
- *	Q_DOH: upstreams in order --all failed, or timeout-->
+ *	Q_DOH: upstreams by policy, hedged --all failed, or timeout-->
  *	    encrypted-preferred: Q_FALLBACK	encrypted-only: SERVFAIL
  *
  * In encrypted-only mode the fallback channel is never created, so no
@@ -582,9 +582,14 @@ static void
 query_timeout_cb(void *arg)
 {
 	struct query *q = arg;
+	size_t k;
 
 	log_debug("query timed out in state %s", query_state_names[q->state]);
 	if (q->state == Q_DOH) {
+		for (k = 0; k < 2; k++)
+			if (q->tries[k].req != NULL)
+				upstream_result(query_upstreams(q),
+				    (size_t)q->tries[k].upstream, 0);
 		query_cancel_doh(q);
 		q->px->stats.doh_errors++;
 		q->px->stats.doh_error_kinds[DOH_ERR_TIMEOUT]++;
@@ -627,7 +632,8 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 		if (other->req != NULL) {
 			doh_cancel(other->req);
 			other->req = NULL;
-			upstream_result(u, (size_t)other->upstream, 0);
+			if (t->hedge)
+				upstream_result(u, (size_t)other->upstream, 0);
 		}
 		if (t->hedge) {
 			upstream_hedged(u, (size_t)t->upstream, 1);
@@ -690,8 +696,10 @@ query_hedge_cb(void *arg)
 
 	if (q->state != Q_DOH)
 		return;
-	t = q->tries[0].req == NULL ? &q->tries[0] : &q->tries[1];
-	if (t->req != NULL)
+	/* tries[0] holds the request in flight (query_doh() puts it
+	 * there), so the hedge goes in tries[1]. */
+	t = &q->tries[1];
+	if (q->tries[0].req == NULL || t->req != NULL)
 		return;
 	if (px->hedge_tokens < PROXY_HEDGE_COST) {
 		px->stats.hedges_denied++;
@@ -756,6 +764,7 @@ query_fallback(struct query *q)
 	    cfg->nfallback;
 
 	q->state = Q_FALLBACK;
+	clock_timer_del(&q->hedge_timer);
 	q->plain = plain_forward(query_plain(q), q->msg, q->len, plain_done,
 	    q);
 	if (q->plain == NULL) {
@@ -1654,8 +1663,14 @@ proxy_cache_stats(const struct proxy *px)
 void
 proxy_network_changed(struct proxy *px)
 {
+	struct upside *up = px->up;
+	size_t i;
+
 	px->stats.network_changes++;
 	log_debug("network changed: checking the upstream connections");
-	if (px->up->upstreams != NULL)
-		upstream_network_changed(px->up->upstreams);
+	if (up->upstreams != NULL)
+		upstream_network_changed(up->upstreams);
+	for (i = 0; i < up->nroutes; i++)
+		if (up->routes[i].upstreams != NULL)
+			upstream_network_changed(up->routes[i].upstreams);
 }

@@ -35,6 +35,7 @@
 #define UPSTREAM_EXPLORE_MS	1000
 #define UPSTREAM_HEDGE_MIN_MS	10
 #define UPSTREAM_FAIL_STREAK_MAX 8
+_Static_assert(CONFIG_MAX_UPSTREAM <= 32, "a query's tried mask is 32 bits");
 /* Network changes repeat a lookup at most this often. */
 #define UPSTREAM_REFRESH_MIN_MS	1000
 
@@ -249,8 +250,12 @@ upstream_rank(const struct upstreams *u, const struct upstream *up)
 	struct doh_stats st;
 
 	doh_get_stats(up->client, &st);
+	/* One still waiting for its address would keep a query waiting:
+	 * last, but usable when it is all there is. */
 	return (st.has_srtt ? st.srtt_ms : 0) +
-	    (uint64_t)up->fail_streak * u->cfg->timeout_ms;
+	    (uint64_t)up->fail_streak * u->cfg->timeout_ms +
+	    (doh_get_state(up->client) == DOH_NOADDR ?
+	    (uint64_t)UPSTREAM_FAIL_STREAK_MAX * 2 * u->cfg->timeout_ms : 0);
 }
 
 int
