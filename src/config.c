@@ -1962,7 +1962,7 @@ config_print_forward(FILE *fp, const struct config_forward *f)
 	size_t i;
 
 	(void)dnsmsg_name_to_text(f->zone.name, f->zone.len, name,
-	    sizeof(name), 0);
+	    sizeof(name), DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF);
 	fprintf(fp, "forward %s", name);
 	for (i = 0; i < f->nupstream; i++)
 		fprintf(fp, " %s", f->upstream[i].url);
@@ -2018,7 +2018,8 @@ config_print(const struct config *cfg, FILE *fp)
 		fprintf(fp, "# local-zone-exempt: none\n");
 	for (i = 0; i < cfg->nlocal_exempt; i++) {
 		dnsmsg_name_to_text(cfg->local_exempt[i].name,
-		    cfg->local_exempt[i].len, name, sizeof(name), 0);
+		    cfg->local_exempt[i].len, name, sizeof(name),
+		    DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF);
 		fprintf(fp, "local-zone-exempt %s\n", name);
 	}
 	if (cfg->nforward == 0)

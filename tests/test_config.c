@@ -1470,6 +1470,23 @@ test_print(void)
 	config_free(&cfg);
 	free(p1);
 
+	/* A zone whose text would read as a comment. */
+	config_defaults(&cfg);
+	CHECK_EQ(parse(&cfg, "forward \\035x.example 192.0.2.53\n"
+	    "local-zone-exempt \\035y.example\n"), 0);
+	p1 = print_str(&cfg);
+	CHECK(strstr(p1, "forward \\035x.example. 192.0.2.53:53") != NULL);
+	CHECK(strstr(p1, "local-zone-exempt \\035y.example.\n") != NULL);
+	config_defaults(&cfg2);
+	CHECK_EQ(config_parse_buf(&cfg2, "p", p1, strlen(p1), errbuf,
+	    sizeof(errbuf)), 0);
+	p2 = print_str(&cfg2);
+	CHECK_STR(p1, p2);
+	free(p1);
+	free(p2);
+	config_free(&cfg2);
+	config_free(&cfg);
+
 	/* Round trip, also of a finalized configuration. */
 	config_defaults(&cfg);
 	CHECK_EQ(parse(&cfg, "upstream https://[2001:db8::1]:8443/q\n"

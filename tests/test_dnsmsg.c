@@ -831,6 +831,13 @@ test_name_text(void)
 	CHECK_EQ(dnsmsg_name_to_text(zone, sizeof(zone) - 1, buf, sizeof(buf),
 	    DNSMSG_NAME_ZONE), 0);
 	CHECK_STR(buf, "a\\\"\\(\\;\\@\\$.");
+	/* For dohstub.conf, '#' too: it would start a comment. */
+	CHECK_EQ(dnsmsg_name_to_text((const uint8_t *)"\2#a\0", 4, buf,
+	    sizeof(buf), DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF), 0);
+	CHECK_STR(buf, "\\035a.");
+	CHECK_EQ(dnsmsg_name_to_text((const uint8_t *)"\2#a\0", 4, buf,
+	    sizeof(buf), DNSMSG_NAME_ZONE), 0);
+	CHECK_STR(buf, "#a.");
 
 	/* Not one well-formed name: a pointer, a short label, extra bytes. */
 	CHECK_EQ(dnsmsg_name_to_text((const uint8_t *)"\xc0\x0c", 2, buf,

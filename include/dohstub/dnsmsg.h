@@ -368,6 +368,8 @@ int	dnsmsg_class_parse(const char *s, uint16_t *class);
 
 /* dnsmsg_name_to_text() flags. */
 #define DNSMSG_NAME_ZONE	0x01	/* zone-file escaping (RFC 1035 5.1) */
+#define DNSMSG_NAME_CONF	0x02	/* '#' as \035 too: not a comment in
+					   dohstub.conf(5) */
 
 /*
  * A name in uncompressed wire form (wire_len bytes, exactly one name)
