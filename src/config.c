@@ -1814,6 +1814,30 @@ config_check_forward(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* Is an upstream (in an encrypted mode) or a DoH rule's server a name
+ * with no resolve pin, to be looked up through the bootstrap servers? */
+static int
+config_needs_bootstrap(const struct config *cfg)
+{
+	const struct config_upstream *u;
+	size_t i, j;
+
+	for (i = 0; cfg->mode != MODE_PLAINTEXT && i < cfg->nupstream; i++) {
+		u = &cfg->upstream[i];
+		if (!u->host_is_ip &&
+		    config_find_resolve(cfg, u->host, u->port) == NULL)
+			return 1;
+	}
+	for (i = 0; i < cfg->nforward; i++)
+		for (j = 0; j < cfg->forward[i].nupstream; j++) {
+			u = &cfg->forward[i].upstream[j];
+			if (!u->host_is_ip &&
+			    config_find_resolve(cfg, u->host, u->port) == NULL)
+				return 1;
+		}
+	return 0;
+}
+
 int
 config_finalize(struct config *cfg, const char *resolv_conf, char *err,
     size_t errlen)
@@ -1846,15 +1870,19 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		}
 		nns = (size_t)got;
 	}
+	/* Noted only where the list is used: a change of resolv.conf
+	 * then reloads (dohstub.c), which costs every connection. */
 	if (cfg->nfallback == 0) {
 		memcpy(cfg->fallback, ns, nns * sizeof(ns[0]));
 		cfg->nfallback = nns;
-		cfg->fallback_from_resolv = resolv_conf != NULL;
+		cfg->fallback_from_resolv = resolv_conf != NULL &&
+		    cfg->mode != MODE_ENCRYPTED_ONLY;
 	}
 	if (cfg->nbootstrap == 0) {
 		memcpy(cfg->bootstrap, ns, nns * sizeof(ns[0]));
 		cfg->nbootstrap = nns;
-		cfg->bootstrap_from_resolv = resolv_conf != NULL;
+		cfg->bootstrap_from_resolv = resolv_conf != NULL &&
+		    config_needs_bootstrap(cfg);
 	}
 
 	mode = config_name(config_mode_names, CONFIG_NMODES, cfg->mode);

@@ -1757,8 +1757,18 @@ doh_suspect(struct doh_client *c)
 {
 	struct doh_session *s = c->cur;
 
-	if (s != NULL && s->state == SESS_OPEN)
+	if (s != NULL && s->state == SESS_OPEN) {
 		session_ping(s);
+		return;
+	}
+	/* Backing off after failures on the old network: try the new one
+	 * now rather than after up to DOH_BACKOFF_MAX_MS. */
+	if (s == NULL && c->state == DOH_BACKOFF && c->naddrs > 0) {
+		clock_timer_del(&c->retry);
+		c->backoff_ms = 0;
+		c->addr_tries = c->naddrs;
+		client_connect(c);
+	}
 }
 
 void

@@ -27,7 +27,7 @@
 /* resolv.conf's directory, and the one its symbolic link points to. */
 #define NETWATCH_NFILES		2
 #define NETWATCH_IN_MASK	(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | \
-				 IN_DELETE)
+				 IN_DELETE | IN_MOVED_FROM)
 
 struct netwatch {
 	struct event_base	*base;
@@ -41,6 +41,7 @@ struct netwatch {
 	struct netwatch_file	 files[NETWATCH_NFILES];
 	size_t			 nfiles;
 	struct clock_timer	 timer;
+	struct netwatch_addrs	 addrs;		/* seen on netlink */
 	unsigned		 pending;	/* NETWATCH_* of the burst */
 	uint64_t		 first_ms;	/* when the burst began */
 };
@@ -52,8 +53,75 @@ static union {
 	uint8_t			bytes[NETWATCH_BUF];
 } netwatch_buf;
 
+/*
+ * The key of an address message (body: len bytes after the header): its
+ * interface, family, prefix and IFA_LOCAL (or IFA_ADDRESS) attribute.
+ * Returns -1 if it has no address of its family's length.
+ */
+static int
+addr_key(const struct ifaddrmsg *ifa, const uint8_t *body, size_t len,
+    struct netwatch_addr *k)
+{
+	struct rtattr rta;
+	size_t off = NLMSG_ALIGN(sizeof(*ifa)), alen, plen;
+	int found = 0;
+
+	alen = ifa->ifa_family == AF_INET ? 4 : 16;
+	memset(k, 0, sizeof(*k));
+	k->ifindex = (int)ifa->ifa_index;
+	k->family = ifa->ifa_family;
+	k->prefixlen = ifa->ifa_prefixlen;
+	while (off <= len && len - off >= sizeof(rta)) {
+		memcpy(&rta, body + off, sizeof(rta));
+		if (rta.rta_len < sizeof(rta) || rta.rta_len > len - off)
+			break;
+		plen = rta.rta_len - RTA_LENGTH(0);
+		if ((rta.rta_type == IFA_LOCAL ||
+		    (rta.rta_type == IFA_ADDRESS && !found)) && plen == alen) {
+			memcpy(k->addr, body + off + RTA_LENGTH(0), alen);
+			found = 1;
+		}
+		off += RTA_ALIGN(rta.rta_len);
+	}
+	return found ? 0 : -1;
+}
+
+static struct netwatch_addr *
+addr_find(struct netwatch_addrs *known, const struct netwatch_addr *k)
+{
+	size_t i;
+
+	for (i = 0; i < known->n; i++)
+		if (memcmp(&known->a[i], k, sizeof(*k)) == 0)
+			return &known->a[i];
+	return NULL;
+}
+
+/* Is an address message a change?  Updates known. */
+static int
+addr_changed(struct netwatch_addrs *known, int type,
+    const struct ifaddrmsg *ifa, const uint8_t *body, size_t len)
+{
+	struct netwatch_addr k, *e;
+
+	if (known == NULL || addr_key(ifa, body, len, &k) == -1)
+		return 1;
+	e = addr_find(known, &k);
+	if (type == RTM_DELADDR) {
+		if (e != NULL)
+			*e = known->a[--known->n];
+		return 1;
+	}
+	if (e != NULL)
+		return 0;	/* a refresh: new lifetimes */
+	if (known->n < NETWATCH_MAX_ADDRS)
+		known->a[known->n++] = k;
+	return 1;
+}
+
 size_t
-netwatch_netlink_changes(const uint8_t *buf, size_t len)
+netwatch_netlink_changes(const uint8_t *buf, size_t len,
+    struct netwatch_addrs *known)
 {
 	struct nlmsghdr nh;
 	struct ifaddrmsg ifa;
@@ -76,7 +144,10 @@ netwatch_netlink_changes(const uint8_t *buf, size_t len)
 			 * second message, after DAD, counts. */
 			if ((ifa.ifa_family == AF_INET ||
 			    ifa.ifa_family == AF_INET6) &&
-			    !(ifa.ifa_flags & IFA_F_TENTATIVE))
+			    ifa.ifa_scope < RT_SCOPE_LINK &&
+			    !(ifa.ifa_flags & IFA_F_TENTATIVE) &&
+			    addr_changed(known, nh.nlmsg_type, &ifa, body,
+			    nh.nlmsg_len - NLMSG_HDRLEN))
 				n++;
 			break;
 		case RTM_NEWROUTE:
@@ -172,7 +243,7 @@ netwatch_input_netlink(struct netwatch *nw, const uint8_t *buf, size_t len)
 {
 	size_t n;
 
-	if ((n = netwatch_netlink_changes(buf, len)) > 0) {
+	if ((n = netwatch_netlink_changes(buf, len, &nw->addrs)) > 0) {
 		log_debug("netwatch: %zu address or route change(s)", n);
 		netwatch_note(nw, NETWATCH_NETWORK);
 	}
@@ -217,6 +288,46 @@ netwatch_nl_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+static int	netwatch_add_file(struct netwatch *, const char *);
+
+/*
+ * /etc/resolv.conf is often a link into /run (systemd-resolved,
+ * resolvconf): the file that changes is there, and the link may be
+ * repointed or its target appear later (early boot).  Watch where it
+ * points now, as the second file.
+ */
+static void
+netwatch_follow(struct netwatch *nw)
+{
+	char *real, cur[PATH_MAX];
+
+	if ((real = realpath(nw->path, NULL)) == NULL)
+		return;
+	if (strcmp(real, nw->path) == 0)
+		goto out;
+	if (nw->nfiles == NETWATCH_NFILES) {
+		snprintf(cur, sizeof(cur), "%s/%s",
+		    strcmp(nw->dir[1], "/") == 0 ? "" : nw->dir[1],
+		    nw->base_name[1]);
+		if (strcmp(cur, real) == 0)
+			goto out;
+		/* One watch per directory: the first file's stays. */
+		if (nw->files[1].wd != nw->files[0].wd)
+			(void)inotify_rm_watch(nw->in_fd, nw->files[1].wd);
+		free(nw->dir[1]);
+		free(nw->base_name[1]);
+		nw->dir[1] = nw->base_name[1] = NULL;
+		nw->files[1].wd = -1;
+		nw->nfiles = 1;
+	}
+	if (netwatch_add_file(nw, real) == -1)
+		log_debug("netwatch: cannot watch %s", real);
+	else
+		log_debug("netwatch: %s is %s", nw->path, real);
+ out:
+	free(real);
+}
+
 static void
 netwatch_in_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -227,8 +338,10 @@ netwatch_in_cb(evutil_socket_t fd, short ev, void *arg)
 	while ((n = read(fd, netwatch_buf.bytes,
 	    sizeof(netwatch_buf.bytes))) > 0)
 		if (netwatch_inotify_match(netwatch_buf.bytes, (size_t)n,
-		    nw->files, nw->nfiles))
+		    nw->files, nw->nfiles)) {
+			netwatch_follow(nw);
 			netwatch_note(nw, NETWATCH_RESOLV);
+		}
 	if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 	    errno != EINTR)
 		log_warn("netwatch: inotify");
@@ -300,22 +413,10 @@ netwatch_add_file(struct netwatch *nw, const char *path)
 static int
 netwatch_open_inotify(struct netwatch *nw)
 {
-	char *real;
-
 	if ((nw->in_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1 ||
 	    netwatch_add_file(nw, nw->path) == -1)
 		return -1;
-	/*
-	 * /etc/resolv.conf is often a link into /run (systemd-resolved,
-	 * resolvconf): the file that changes is there.  A link made later
-	 * shows up as a change here, and the next start follows it.
-	 */
-	if ((real = realpath(nw->path, NULL)) != NULL) {
-		if (strcmp(real, nw->path) != 0 &&
-		    netwatch_add_file(nw, real) == -1)
-			log_debug("netwatch: cannot watch %s", real);
-		free(real);
-	}
+	netwatch_follow(nw);
 	if ((nw->in_ev = event_new(nw->base, nw->in_fd, EV_READ | EV_PERSIST,
 	    netwatch_in_cb, nw)) == NULL || event_add(nw->in_ev, NULL) == -1)
 		return -1;

@@ -1344,12 +1344,14 @@ same_forward(const struct config_forward *a, const struct config_forward *b)
 static int
 same_upstream_side(const struct config *a, const struct config *b)
 {
+	/* encrypted-only has no fallback channel: its list is not used. */
+	int fb = a->mode != MODE_ENCRYPTED_ONLY;
 	size_t i;
 
 	if (a->mode != b->mode || a->nupstream != b->nupstream ||
-	    a->nfallback != b->nfallback ||
+	    (fb && a->nfallback != b->nfallback) ||
 	    !same_servers(a->upstream, b->upstream, a->nupstream, a->fallback,
-	    b->fallback, a->nfallback))
+	    b->fallback, fb ? a->nfallback : 0))
 		return 0;
 	if (a->nforward != b->nforward)
 		return 0;

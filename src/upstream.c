@@ -416,10 +416,16 @@ upstream_network_changed(struct upstreams *u)
 		doh_suspect(up->client);
 		/* The name may have other addresses from here; one lookup
 		 * at a time, and not for every event of a flapping link. */
-		if (!up->looked_up || up->lookup != NULL ||
-		    (up->refreshed_ms != 0 &&
-		    now - up->refreshed_ms < UPSTREAM_REFRESH_MIN_MS))
+		if (!up->looked_up || up->lookup != NULL)
 			continue;
+		/* Too soon after the last: deferred, not dropped (the
+		 * route often follows the address by a moment). */
+		if (up->refreshed_ms != 0 &&
+		    now - up->refreshed_ms < UPSTREAM_REFRESH_MIN_MS) {
+			clock_timer_add(&up->timer, UPSTREAM_REFRESH_MIN_MS -
+			    (unsigned)(now - up->refreshed_ms));
+			continue;
+		}
 		up->refreshed_ms = now;
 		upstream_lookup(up);
 	}

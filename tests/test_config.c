@@ -1229,7 +1229,8 @@ test_finalize(void)
 	CHECK_STR(astr(&cfg.bootstrap[0]), "192.0.2.1:53");
 	CHECK_STR(astr(&cfg.bootstrap[1]), "[::1]:53");
 	CHECK_EQ(cfg.fallback_from_resolv, 1);
-	CHECK_EQ(cfg.bootstrap_from_resolv, 1);
+	/* Noted only where used: plaintext looks nothing up. */
+	CHECK_EQ(cfg.bootstrap_from_resolv, 0);
 	config_free(&cfg);
 
 	/* Configured lists are not from resolv.conf; resolv-conf names the
@@ -1237,7 +1238,21 @@ test_finalize(void)
 	CHECK_EQ(finalize(&cfg, "mode plaintext\nfallback 192.0.2.9\n",
 	    resolv), 0);
 	CHECK_EQ(cfg.fallback_from_resolv, 0);
+	CHECK_EQ(cfg.bootstrap_from_resolv, 0);
+	config_free(&cfg);
+
+	/* A name to look up uses the bootstrap list; encrypted-only never
+	 * the fallback, and a pinned name needs no lookup. */
+	CHECK_EQ(finalize(&cfg, "upstream https://doh.example/dns-query\n",
+	    resolv), 0);
+	CHECK_EQ(cfg.fallback_from_resolv, 0);
 	CHECK_EQ(cfg.bootstrap_from_resolv, 1);
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://doh.example/dns-query\n"
+	    "resolve doh.example:443:192.0.2.7\nmode encrypted-preferred\n",
+	    resolv), 0);
+	CHECK_EQ(cfg.fallback_from_resolv, 1);
+	CHECK_EQ(cfg.bootstrap_from_resolv, 0);
 	config_free(&cfg);
 	{
 		char text[256];

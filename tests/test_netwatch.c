@@ -54,6 +54,81 @@ put_addr(uint16_t type, uint8_t family, uint8_t flags)
 	put_msg(type, &ifa, sizeof(ifa));
 }
 
+/* An address message as the kernel sends it: IFA_ADDRESS, IFA_LOCAL. */
+static void
+put_addr_at(uint16_t type, uint8_t family, uint8_t scope, int ifindex,
+    const uint8_t *a)
+{
+	uint8_t body[64];
+	struct ifaddrmsg ifa;
+	struct rtattr rta;
+	size_t alen = family == AF_INET ? 4 : 16, off, k;
+
+	memset(body, 0, sizeof(body));
+	memset(&ifa, 0, sizeof(ifa));
+	ifa.ifa_family = family;
+	ifa.ifa_scope = scope;
+	ifa.ifa_prefixlen = family == AF_INET ? 24 : 64;
+	ifa.ifa_index = (unsigned)ifindex;
+	memcpy(body, &ifa, sizeof(ifa));
+	off = NLMSG_ALIGN(sizeof(ifa));
+	for (k = 0; k < 2; k++) {
+		rta.rta_len = (unsigned short)RTA_LENGTH(alen);
+		rta.rta_type = k == 0 ? IFA_ADDRESS : IFA_LOCAL;
+		memcpy(body + off, &rta, sizeof(rta));
+		memcpy(body + off + RTA_LENGTH(0), a, alen);
+		off += RTA_ALIGN(rta.rta_len);
+	}
+	put_msg(type, body, off);
+}
+
+/*
+ * A refresh of a known address (new lifetimes, as on every DHCP renewal
+ * or router advertisement) is no change; one removed and added again
+ * is.  Link and host scope addresses never count.
+ */
+static void
+test_netlink_known(void)
+{
+	static const uint8_t a4[4] = { 10, 0, 0, 1 }, b4[4] = { 10, 0, 0, 2 };
+	static const uint8_t ll[16] = { 0xfe, 0x80, [15] = 1 };
+	struct netwatch_addrs known;
+	size_t i;
+
+	memset(&known, 0, sizeof(known));
+	put_addr_at(RTM_NEWADDR, AF_INET, RT_SCOPE_UNIVERSE, 2, a4);
+	CHECK_EQ(netwatch_netlink_changes(buf, used, &known), 1);
+	CHECK_EQ(netwatch_netlink_changes(buf, used, &known), 0);
+	used = 0;
+	/* Another interface or address is another one. */
+	put_addr_at(RTM_NEWADDR, AF_INET, RT_SCOPE_UNIVERSE, 3, a4);
+	put_addr_at(RTM_NEWADDR, AF_INET, RT_SCOPE_UNIVERSE, 2, b4);
+	put_addr_at(RTM_NEWADDR, AF_INET, RT_SCOPE_UNIVERSE, 2, a4);
+	CHECK_EQ(netwatch_netlink_changes(buf, used, &known), 2);
+	used = 0;
+	CHECK_EQ(known.n, 3);
+	put_addr_at(RTM_DELADDR, AF_INET, RT_SCOPE_UNIVERSE, 2, a4);
+	CHECK_EQ(netwatch_netlink_changes(buf, used, &known), 1);
+	CHECK_EQ(known.n, 2);
+	used = 0;
+	put_addr_at(RTM_NEWADDR, AF_INET, RT_SCOPE_UNIVERSE, 2, a4);
+	CHECK_EQ(netwatch_netlink_changes(buf, used, &known), 1);
+	used = 0;
+	put_addr_at(RTM_NEWADDR, AF_INET6, RT_SCOPE_LINK, 4, ll);
+	put_addr_at(RTM_NEWADDR, AF_INET, RT_SCOPE_HOST, 1, a4);
+	put_addr_at(RTM_DELADDR, AF_INET6, RT_SCOPE_LINK, 4, ll);
+	CHECK_EQ(netwatch_netlink_changes(buf, used, &known), 0);
+	used = 0;
+	/* A full table still counts new addresses, and forgets them. */
+	for (i = known.n; i < NETWATCH_MAX_ADDRS; i++)
+		known.a[known.n++].ifindex = 1000 + (int)i;
+	put_addr_at(RTM_NEWADDR, AF_INET, RT_SCOPE_UNIVERSE, 9, b4);
+	CHECK_EQ(netwatch_netlink_changes(buf, used, &known), 1);
+	CHECK_EQ(netwatch_netlink_changes(buf, used, &known), 1);
+	CHECK_EQ(known.n, NETWATCH_MAX_ADDRS);
+	used = 0;
+}
+
 static void
 put_route(uint16_t type, uint8_t family, uint8_t dst_len, uint8_t table,
     uint8_t rtype, unsigned flags)
@@ -72,7 +147,7 @@ put_route(uint16_t type, uint8_t family, uint8_t dst_len, uint8_t table,
 static size_t
 changes(void)
 {
-	size_t n = netwatch_netlink_changes(buf, used);
+	size_t n = netwatch_netlink_changes(buf, used, NULL);
 
 	used = 0;
 	return n;
@@ -134,8 +209,8 @@ test_netlink_filter(void)
 	memset(buf, 0, 4);
 	CHECK_EQ(changes(), 0);
 	put_addr(RTM_NEWADDR, AF_INET, 0);
-	CHECK_EQ(netwatch_netlink_changes(buf, NLMSG_HDRLEN + 3), 0);
-	CHECK_EQ(netwatch_netlink_changes(buf, 3), 0);
+	CHECK_EQ(netwatch_netlink_changes(buf, NLMSG_HDRLEN + 3, NULL), 0);
+	CHECK_EQ(netwatch_netlink_changes(buf, 3, NULL), 0);
 	used = 0;
 }
 
@@ -302,7 +377,7 @@ static void
 test_inotify_real(void)
 {
 	char dir[] = "/tmp/test_netwatch.XXXXXX", path[128], tmp[128];
-	char other[128], target[128], link[160];
+	char other[128], target[128], link[160], target2[128], link2[160];
 	struct event_base *base;
 	struct netwatch *nw;
 
@@ -316,6 +391,7 @@ test_inotify_real(void)
 	snprintf(tmp, sizeof(tmp), "%s/resolv.conf.new", dir);
 	snprintf(other, sizeof(other), "%s/hosts", dir);
 	snprintf(target, sizeof(target), "%s/run", dir);
+	snprintf(target2, sizeof(target2), "%s/run2", dir);
 	write_file(path, "nameserver 192.0.2.1\n");
 	if ((nw = netwatch_new(base, NETWATCH_RESOLV, path, note_cb,
 	    NULL)) == NULL) {
@@ -354,6 +430,26 @@ test_inotify_real(void)
 	event_base_loop(base, EVLOOP_NONBLOCK);
 	clock_step(100);
 	CHECK_EQ(seen.calls, 2);
+
+	/* The link repointed (resolvconf to systemd-resolved): a change,
+	 * and from then on the new target's writes count. */
+	CHECK_EQ(mkdir(target2, 0700), 0);
+	snprintf(link2, sizeof(link2), "%s/resolv.conf", target2);
+	write_file(link2, "nameserver 192.0.2.5\n");
+	CHECK_EQ(symlink(link2, tmp), 0);
+	CHECK_EQ(rename(tmp, path), 0);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	clock_step(100);
+	CHECK_EQ(seen.calls, 3);
+	write_file(link2, "nameserver 192.0.2.6\n");
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	clock_step(100);
+	CHECK_EQ(seen.calls, 4);
+	/* The old target is watched no more. */
+	write_file(link, "nameserver 192.0.2.7\n");
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	clock_step(100);
+	CHECK_EQ(seen.calls, 4);
 	netwatch_free(nw);
 
 	/* A directory that is not there: logged, left out, no failure. */
@@ -364,9 +460,11 @@ test_inotify_real(void)
 	netwatch_free(nw);
 
 	unlink(link);
+	unlink(link2);
 	unlink(path);
 	unlink(other);
 	rmdir(target);
+	rmdir(target2);
 	rmdir(dir);
 	event_base_free(base);
 }
@@ -376,6 +474,7 @@ main(void)
 {
 	log_init("test_netwatch", LOG_LEVEL_WARN, 0);
 	test_netlink_filter();
+	test_netlink_known();
 	test_inotify_match();
 	test_debounce();
 	test_inotify_real();

@@ -151,7 +151,8 @@ void	doh_cancel(struct doh_req *req);
  * answer within the PING bound (4 round trips, at least 300 ms) and it
  * is dead, its requests fail with DOH_ERR_TIMEOUT and a new one is made.
  * The same happens by itself when a request waits past the probe delay
- * on a connection that has heard nothing since it was sent.
+ * on a connection that has heard nothing since it was sent.  A client
+ * backing off tries again at once, its back-off reset.
  */
 void	doh_suspect(struct doh_client *c);
 

@@ -55,14 +55,34 @@ unsigned netwatch_active(const struct netwatch *nw);
 void	netwatch_free(struct netwatch *nw);
 
 /*
- * Count the messages of a buffer read from the rtnetlink socket that
- * are a change we act on: an IPv4 or IPv6 address added or removed
- * (not while it is tentative), a default unicast route added or
- * removed (not a cached clone, not in the local table).  Pure: walks
- * buf (len bytes, any alignment) with length checks, stops at the first
- * malformed header.
+ * The addresses seen so far.  The kernel repeats RTM_NEWADDR for an
+ * address that only got new lifetimes (every DHCP renewal, every IPv6
+ * router advertisement): a known one is no change.  When the table is
+ * full, a new address counts and is not remembered.
  */
-size_t	netwatch_netlink_changes(const uint8_t *buf, size_t len);
+#define NETWATCH_MAX_ADDRS	64
+struct netwatch_addr {
+	int		ifindex;
+	uint8_t		family, prefixlen;
+	uint8_t		addr[16];
+};
+struct netwatch_addrs {
+	struct netwatch_addr	a[NETWATCH_MAX_ADDRS];
+	size_t			n;
+};
+
+/*
+ * Count the messages of a buffer read from the rtnetlink socket that
+ * are a change we act on: an IPv4 or IPv6 address of global or site
+ * scope added (not while it is tentative, not one in known already) or
+ * removed, a default unicast route added or removed (not a cached
+ * clone, not in the local table).  Link and host scope addresses (every
+ * new veth's fe80::, 127.x on lo) change no path to a server.  known
+ * (NULL: none kept) is updated.  Pure: walks buf (len bytes, any
+ * alignment) with length checks, stops at the first malformed header.
+ */
+size_t	netwatch_netlink_changes(const uint8_t *buf, size_t len,
+	    struct netwatch_addrs *known);
 
 /* A file netwatch cares about: inotify watch descriptor and name. */
 struct netwatch_file {

@@ -15,7 +15,8 @@ The image itself is built with `podman build --pull=never --network=host
 the test does what a container runtime would do, by hand: a root
 filesystem from `podman create` + `podman mount` (the image's layers
 with a writable layer on top, where the lab's CA certificate is
-copied), a network namespace of its own joined to the host by a veth
+copied, and /dev/null, zero, random and urandom bound into its /dev as
+a runtime gives them), a network namespace of its own joined to the host by a veth
 pair, and the image's entrypoint started there with `chroot
 --userspec` as the image's USER, with the image's environment.  The
 test overrides only what must differ here: the upstream (unbound,
@@ -34,7 +35,8 @@ from the second.  A second loopback address would not do: loopback is
 in the default list.
 
 Needs root and podman (and debootstrap when the base must be made);
-skipped with the reason otherwise.  The container suite runs the
+skipped with the reason otherwise, or with DOHSTUB_CONTAINER=0.
+DOHSTUB_DEBIAN_MIRROR names a mirror other than deb.debian.org.  The container suite runs the
 image's binary, not the build tree's, so scripts/test runs it once, not
 under valgrind or the sanitizers (ctest label `container`; exclude it
 with `ctest -LE container`).  Runs of it are serialized by a lock file:
@@ -59,7 +61,9 @@ from lab import check  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BASE = "debian:12-slim"
-MIRROR = "http://deb.debian.org/debian"
+# A machine that reaches only a mirror of its own names it here.
+MIRROR = os.environ.get("DOHSTUB_DEBIAN_MIRROR",
+                        "http://deb.debian.org/debian")
 LOCK = "/run/lock/dohstub-container-test.lock"
 PREFIX = "dohstub-ct-"		# netns, container and image tag of a run
 ME = "%s%d" % (PREFIX, os.getpid())
@@ -118,6 +122,8 @@ def _sh(argv, timeout=60, what=None, **kw):
 
 
 def _need_root_podman():
+    if os.environ.get("DOHSTUB_CONTAINER") == "0":
+        lab.skip("DOHSTUB_CONTAINER=0: the container image is not built")
     if os.geteuid() != 0:
         lab.skip("needs root (podman's store, chroot, network namespaces)")
     if shutil.which("podman") is None:
@@ -255,13 +261,13 @@ def _ensure_base():
     tree = os.path.join(lab.tmpdir(), "debootstrap")
     try:
         _sh(["debootstrap", "--variant=minbase", "bookworm", tree, MIRROR],
-            timeout=900, what="debootstrap")
+            timeout=480, what="debootstrap")
         _slim(tree)
         tar = subprocess.Popen(["tar", "-C", tree, "--numeric-owner", "-c",
                                 "."], stdout=subprocess.PIPE)
         imp = subprocess.run(["podman", "import", "--change",
                               'CMD ["bash"]', "-", BASE], stdin=tar.stdout,
-                             capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=120)
         tar.stdout.close()
         check(tar.wait(60) == 0 and imp.returncode == 0,
               "podman import: %s" % imp.stderr.strip())
@@ -313,7 +319,7 @@ def _build():
                             "--layers=false", "-t", TAG,
                             "-f", os.path.join(ROOT, "Dockerfile"), ROOT],
                            stdout=f, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL, timeout=900)
+                           stdin=subprocess.DEVNULL, timeout=420)
     check(r.returncode == 0, "podman build failed (exit %d):\n%s" % (
         r.returncode, lab.tail(log, 25)))
     lab.note("podman build: %.0f s" % (time.monotonic() - t0))
@@ -355,12 +361,25 @@ class Container:
         _undo.append(lambda: lab.run(["podman", "umount", ME]))
         check(os.path.isdir(os.path.join(self.root, "etc")),
               "podman mount gave %r" % self.root)
+        self._dev()
         self.uid, self.gid = _user(self.root, self.config.get("User", ""))
         # the lab's CA, by a path valid inside the chroot
         self.ca = "/etc/ssl/certs/dohstub-lab-ca.pem"
         shutil.copy(lab.certs().ca_pem, self.root + self.ca)
         os.chmod(self.root + self.ca, 0o644)
         self._network()
+
+    def _dev(self):
+        """The device nodes a runtime gives every container (an image's
+        /dev is empty: -c /dev/null and c-ares need them)."""
+        dev = os.path.join(self.root, "dev")
+        os.makedirs(dev, exist_ok=True)
+        for name in ("null", "zero", "random", "urandom"):
+            target = os.path.join(dev, name)
+            if not os.path.exists(target):
+                open(target, "a").close()
+            _sh(["mount", "--bind", "/dev/" + name, target])
+            _undo.append(lambda t=target: lab.run(["umount", "-l", t]))
 
     def _network(self):
         n = os.getpid() % 60
@@ -455,7 +474,7 @@ class Running:
                               stdin=subprocess.DEVNULL)
         _undo.append(self.kill)
         lab.wait_for(self._ready, 10, what="the container's dohstub to "
-                     "listen on :53 (UDP, TCP) and :9153: %s" % self.tail)
+                     "listen on :53 (UDP, TCP) and :9153")
 
     def tail(self):
         return lab.tail(self.log)
@@ -529,6 +548,13 @@ class Running:
             self.proc.wait(5)
         self._logf.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        # a failed test leaves no daemon on :53 for the next one
+        self.kill()
+
 
 def dig(ct, src, *args):
     """dig from the host, source address src, to the container's :53."""
@@ -571,35 +597,36 @@ def test_answers_unprivileged_with_health():
     TCP on 0.0.0.0:53, as the image's user with no capability but
     NET_BIND_SERVICE, and serves /health on 0.0.0.0:9153."""
     ct = container()
-    d = Running(ct)
-    r = dig(ct, ct.host_priv, "www.lab.test", "A")
-    check("status: NOERROR" in r.stdout and re.search(
-        r"^www\.lab\.test\.\s+\d+\s+IN\s+A\s+192\.0\.2\.1$", r.stdout, re.M),
-        "dig (UDP) from %s: %s" % (ct.host_priv, r.stdout or r.stderr))
-    r = lab.kdig(53, "+tcp", "+short", "alias.lab.test", "A",
-                 server=ct.ct_priv)
-    check(lab.WWW_A in r.stdout.split(), "kdig +tcp: %r %r" % (
-        r.stdout, r.stderr))
+    with Running(ct) as d:
+        r = dig(ct, ct.host_priv, "www.lab.test", "A")
+        check("status: NOERROR" in r.stdout and re.search(
+            r"^www\.lab\.test\.\s+\d+\s+IN\s+A\s+192\.0\.2\.1$",
+            r.stdout, re.M),
+            "dig (UDP) from %s: %s" % (ct.host_priv, r.stdout or r.stderr))
+        r = lab.kdig(53, "+tcp", "+short", "alias.lab.test", "A",
+                     server=ct.ct_priv)
+        check(lab.WWW_A in r.stdout.split(), "kdig +tcp: %r %r" % (
+            r.stdout, r.stderr))
 
-    s = d.status()
-    ids = (str(ct.uid),) * 4, (str(ct.gid),) * 4
-    check(tuple(s["Uid"].split()) == ids[0] and
-          tuple(s["Gid"].split()) == ids[1],
-          "Uid %r Gid %r, want %d:%d (the image's USER)" % (
-              s["Uid"], s["Gid"], ct.uid, ct.gid))
-    check(ct.uid != 0 and set(s["Groups"].split()) <= {str(ct.gid)},
-          "groups %r" % s["Groups"])
-    check(int(s["CapEff"], 16) == 1 << CAP_NET_BIND_SERVICE and
-          int(s["CapPrm"], 16) == 1 << CAP_NET_BIND_SERVICE,
-          "CapEff %s CapPrm %s: want only NET_BIND_SERVICE" % (
-              s["CapEff"], s["CapPrm"]))
+        s = d.status()
+        ids = (str(ct.uid),) * 4, (str(ct.gid),) * 4
+        check(tuple(s["Uid"].split()) == ids[0] and
+              tuple(s["Gid"].split()) == ids[1],
+              "Uid %r Gid %r, want %d:%d (the image's USER)" % (
+                  s["Uid"], s["Gid"], ct.uid, ct.gid))
+        check(ct.uid != 0 and set(s["Groups"].split()) <= {str(ct.gid)},
+              "groups %r" % s["Groups"])
+        check(int(s["CapEff"], 16) == 1 << CAP_NET_BIND_SERVICE and
+              int(s["CapPrm"], 16) == 1 << CAP_NET_BIND_SERVICE,
+              "CapEff %s CapPrm %s: want only NET_BIND_SERVICE" % (
+                  s["CapEff"], s["CapPrm"]))
 
-    st, body = lab.wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
-        d.fetch("/health")), 10, what="/health 200")
-    check(body.startswith("ok\nupstream "), "/health: %r" % body)
-    check(d.counter("dohstub_answers_total", path="doh") == 2,
-          "not both answers came over DoH")
-    d.stop()
+        st, body = lab.wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
+            d.fetch("/health")), 10, what="/health 200")
+        check(body.startswith("ok\nupstream "), "/health: %r" % body)
+        check(d.counter("dohstub_answers_total", path="doh") == 2,
+              "not both answers came over DoH")
+        d.stop()
 
 
 @lab.timeout(60)
@@ -619,37 +646,37 @@ def test_defaults_refuse_client_outside_allow():
     check(not re.search(r"^(allow|deny) ", r.stdout, re.M),
           "the image sets allow or deny:\n%s" % r.stdout)
 
-    d = Running(ct)
-    r = dig(ct, ct.host_priv, "www.lab.test", "A")
-    check("status: NOERROR" in r.stdout, "private source: %s" % r.stdout)
-    doh = d.counter("dohstub_answers_total", path="doh")
-    r = dig(ct, ct.host_pub, "www.lab.test", "A")
-    check("status: REFUSED" in r.stdout and "EDE: 18" in r.stdout,
-          "from %s (public): want REFUSED with EDE 18: %s" % (
-              ct.host_pub, r.stdout or r.stderr))
-    # no amplifier for a forged public source: the refusal is about the
-    # size of the query (its question, OPT and the EDE option)
-    q = lab.make_query(lab.unique_name("forged"), "TXT", edns=4096)
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind((ct.host_pub, 0))
-        s.settimeout(2)
-        s.sendto(q, (ct.ct_priv, 53))
-        a = s.recv(65535)
-    finally:
-        s.close()
-    m = lab.parse(a)
-    lab.note("refused: %d-byte query, %d-byte answer" % (len(q), len(a)))
-    check(m.rcode == 5 and len(a) <= len(q) + 16,
-          "a %d-byte query from %s drew %r" % (len(q), ct.host_pub, m))
-    r = dig(ct, ct.host_pub, "+tcp", "w.lab.test", "A")
-    check("status: REFUSED" in r.stdout, "TCP from %s: %s" % (
-        ct.host_pub, r.stdout or r.stderr))
-    check(d.counter("dohstub_refused_acl_total") == 3,
-          "refusals not counted")
-    check(d.counter("dohstub_answers_total", path="doh") == doh,
-          "a refused query went upstream")
-    d.stop()
+    with Running(ct) as d:
+        r = dig(ct, ct.host_priv, "www.lab.test", "A")
+        check("status: NOERROR" in r.stdout, "private source: %s" % r.stdout)
+        doh = d.counter("dohstub_answers_total", path="doh")
+        r = dig(ct, ct.host_pub, "www.lab.test", "A")
+        check("status: REFUSED" in r.stdout and "EDE: 18" in r.stdout,
+              "from %s (public): want REFUSED with EDE 18: %s" % (
+                  ct.host_pub, r.stdout or r.stderr))
+        # no amplifier for a forged public source: the refusal is about the
+        # size of the query (its question, OPT and the EDE option)
+        q = lab.make_query(lab.unique_name("forged"), "TXT", edns=4096)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.bind((ct.host_pub, 0))
+            s.settimeout(2)
+            s.sendto(q, (ct.ct_priv, 53))
+            a = s.recv(65535)
+        finally:
+            s.close()
+        m = lab.parse(a)
+        lab.note("refused: %d-byte query, %d-byte answer" % (len(q), len(a)))
+        check(m.rcode == 5 and len(a) <= len(q) + 16,
+              "a %d-byte query from %s drew %r" % (len(q), ct.host_pub, m))
+        r = dig(ct, ct.host_pub, "+tcp", "w.lab.test", "A")
+        check("status: REFUSED" in r.stdout, "TCP from %s: %s" % (
+            ct.host_pub, r.stdout or r.stderr))
+        check(d.counter("dohstub_refused_acl_total") == 3,
+              "refusals not counted")
+        check(d.counter("dohstub_answers_total", path="doh") == doh,
+              "a refused query went upstream")
+        d.stop()
 
 
 if __name__ == "__main__":
