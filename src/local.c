@@ -364,7 +364,8 @@ local_answer(const struct dns_query_info *qi, const struct config *cfg,
 			return LOCAL_FORWARD;
 		for (i = 0; i < cfg->nlocal_exempt; i++)
 			if (dnsmsg_name_below(qi->qname, qi->qname_len,
-			    cfg->local_exempt[i].name, cfg->local_exempt[i].len))
+			    cfg->local_exempt[i].name,
+			    cfg->local_exempt[i].len))
 				return LOCAL_FORWARD;
 		/* A forward rule overrides the local zones in its subtree. */
 		if (config_find_forward(cfg, qi->qname, qi->qname_len) != NULL)

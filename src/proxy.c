@@ -40,12 +40,13 @@
  * With the cache: a hit is answered before a query object is made.  A
  * miss whose key (the cache's) is already being asked upstream waits on
  * that query, a "follower" of its "leader" (at most PROXY_MAX_FOLLOWERS
- * of them), and gets the leader's answer rewritten for it.  A fresh hit in the last tenth of its
- * TTL starts one background query (no client: the "background peer")
- * that refreshes the entry.  With serve-stale, a query that cannot be
- * answered, or that is still unanswered after serve-stale-timeout, gets
- * an expired entry if one is inside the window, and a query answered so
- * goes on in the background to refresh it (RFC 8767).
+ * of them), and gets the leader's answer rewritten for it.  A fresh hit
+ * in the last tenth of its TTL starts one background query (no client:
+ * the "background peer") that refreshes the entry.  With serve-stale, a
+ * query that cannot be answered, or that is still unanswered after
+ * serve-stale-timeout, gets an expired entry if one is inside the
+ * window, and a query answered so goes on in the background to refresh
+ * it (RFC 8767).
  *
  * Fairness (ratelimit.h): every query object counts against the source
  * that caused it (a prefetch against the client whose hit started it)
@@ -161,7 +162,7 @@ struct query {
 	enum query_state	 state;
 	struct dns_query_info	 qi;
 	struct query_try	 tries[2];	/* in flight at once, at most */
-	uint32_t		 tried;		/* upstreams asked, 1 << index */
+	uint32_t		 tried;		/* upstreams asked: 1 << i */
 	struct plain_req	*plain;
 	struct clock_timer	 timer;
 	struct clock_timer	 hedge_timer;
@@ -195,8 +196,10 @@ struct proxy {
 	LIST_HEAD(, query)	 flight[PROXY_FLIGHT_BUCKETS];
 	struct listen_peer	 bgpeer;	/* answers go nowhere */
 	unsigned		 hedge_tokens;
-	struct ratelimit_clients *clients;	/* queries in flight by source */
+	/* Queries in flight by source. */
+	struct ratelimit_clients *clients;
 	struct ratelimit	*rl;		/* NULL: ratelimit 0 */
+	uint64_t		 rl_evictions_past;	/* of replaced tables */
 	uint64_t		 seed;		/* of their hashes */
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
@@ -497,8 +500,11 @@ query_serve_stale(struct query *q)
 		next = f == q ? TAILQ_FIRST(&q->followers) :
 		    TAILQ_NEXT(f, follow);
 		/* Fresh by now (another query refreshed it) is better. */
+		/* Plain answers only where plain DNS is the way: plaintext
+		 * mode, a plain rule's names. */
 		if ((n = cache_lookup(px->cache, &f->qi, clock_ms(),
-		    cfg->serve_stale_ms, route_is_plain(q->route),
+		    cfg->serve_stale_ms, q->up->upstreams == NULL ||
+		    route_is_plain(q->route),
 		    (uint16_t)cfg->edns_udp_size, px->buf, sizeof(px->buf),
 		    &hit)) == 0)
 			break;
@@ -988,7 +994,9 @@ proxy_ratelimit(struct proxy *px, struct listen_peer *peer,
 	ok = ratelimit_allow(px->rl, &k, px->cfg->ratelimit, clock_ms());
 	rs = ratelimit_stats(px->rl);
 	px->stats.ratelimit_entries = rs->entries;
-	px->stats.ratelimit_evictions = rs->evictions;
+	/* A counter: tables a reload replaced keep their share. */
+	px->stats.ratelimit_evictions = px->rl_evictions_past +
+	    rs->evictions;
 	if (ok)
 		return 1;
 	if (px->cfg->ratelimit_drop)
@@ -1447,6 +1455,9 @@ proxy_reload(struct proxy *px, struct config *cfg)
 		return -1;
 	}
 	if (new_rl || cfg->ratelimit == 0) {
+		if (px->rl != NULL)
+			px->rl_evictions_past +=
+			    ratelimit_stats(px->rl)->evictions;
 		ratelimit_free(px->rl);
 		px->rl = rl;
 		px->stats.ratelimit_entries = 0;

@@ -54,11 +54,11 @@ struct upstream {
 	struct clock_timer		 timer;		/* next lookup */
 	unsigned			 retry_ms;	/* 0: last one worked */
 	int				 resolved;	/* ever had addresses */
-	uint64_t			 last_sent_ms;	/* picked or copied */
+	uint64_t			 last_sent_ms;	/* picked, copied */
 	unsigned			 fail_streak;	/* failed requests in a
 							   row */
 	uint64_t			 hedges, hedge_wins, copies;
-	int				 looked_up;	/* by bootstrap lookups */
+	int				 looked_up;	/* by bootstrap */
 	uint64_t			 refreshed_ms;	/* network change */
 };
 

@@ -2071,6 +2071,7 @@ test_ratelimit(void)
 	struct msg q;
 	struct config *cfg;
 	char ip[32];
+	uint64_t evictions;
 	int i, ok;
 
 	start(ENC_ONLY "ratelimit 5\n" "ratelimit-size 16\n"
@@ -2145,6 +2146,8 @@ test_ratelimit(void)
 	}
 	CHECK_EQ(ok, 5);
 	CHECK_EQ(st->ratelimit_drop, 3);
+	evictions = st->ratelimit_evictions;	/* 10.2.0.1 took one */
+	CHECK_EQ(evictions, 1000 + 1 - 16 + 1);
 	/* ratelimit 0: off, the table gone. */
 	cfg = make_cfg(ENC_ONLY "cache-size 1m\n");
 	CHECK_EQ(proxy_reload(px, cfg), 0);
@@ -2156,6 +2159,14 @@ test_ratelimit(void)
 	CHECK_EQ(ok, 8);
 	CHECK_EQ(st->ratelimit_entries, 0);
 	CHECK_EQ(st->ratelimit_drop, 3);
+	/* On again, a new table: the evictions counter does not go back. */
+	cfg = make_cfg(ENC_ONLY "ratelimit 5\n" "ratelimit-size 32\n"
+	    "cache-size 1m\n");
+	CHECK_EQ(proxy_reload(px, cfg), 0);
+	ask_from(&p, &q, 0x5500, "rl.lab.test", "10.3.0.1", LISTEN_UDP);
+	CHECK(got(&p, 0x5500, DNS_RCODE_NOERROR));
+	CHECK_EQ(st->ratelimit_entries, 1);
+	CHECK_EQ(st->ratelimit_evictions, evictions);
 	stop();
 }
 
