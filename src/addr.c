@@ -240,6 +240,20 @@ addr_eq(const struct addr *a, const struct addr *b)
 }
 
 int
+addr_list_eq(const struct addr *a, size_t na, const struct addr *b,
+    size_t nb)
+{
+	size_t i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (!addr_eq(&a[i], &b[i]))
+			return 0;
+	return 1;
+}
+
+int
 addr_is_wildcard(const struct addr *a)
 {
 	static const uint8_t zero[16];

@@ -363,20 +363,6 @@ reload_cb(evutil_socket_t sig, short ev, void *arg)
 	sd_notify_send("READY=1");
 }
 
-static int
-same_servers(const struct addr *a, size_t na, const struct addr *b,
-    size_t nb)
-{
-	size_t i;
-
-	if (na != nb)
-		return 0;
-	for (i = 0; i < na; i++)
-		if (!addr_eq(&a[i], &b[i]))
-			return 0;
-	return 1;
-}
-
 /*
  * resolv.conf changed.  Only the servers taken from it matter, and
  * resolvconf rewrites it on every DHCP renewal: reload (as SIGHUP does)
@@ -406,9 +392,11 @@ resolv_cb(evutil_socket_t fd, short ev, void *arg)
 		    resolv_path(old), err);
 		goto fail;
 	}
-	if (same_servers(cfg->fallback, cfg->nfallback, old->fallback,
-	    old->nfallback) && same_servers(cfg->bootstrap, cfg->nbootstrap,
-	    old->bootstrap, old->nbootstrap)) {
+	/* Only the lists taken from it and in use count. */
+	if ((!old->fallback_from_resolv || addr_list_eq(cfg->fallback,
+	    cfg->nfallback, old->fallback, old->nfallback)) &&
+	    (!old->bootstrap_from_resolv || addr_list_eq(cfg->bootstrap,
+	    cfg->nbootstrap, old->bootstrap, old->nbootstrap))) {
 		log_debug("%s changed, its nameservers did not",
 		    resolv_path(old));
 		goto fail;

@@ -1323,18 +1323,17 @@ proxy_cache_policy(struct proxy *px, const struct config *cfg)
 	px->cache_pol.plain_max_ttl = PROXY_PLAIN_MAX_TTL;
 }
 
-/* The same servers in the same order: DoH URLs, then addresses. */
+/* The same DoH URLs in the same order. */
 static int
-same_servers(const struct config_upstream *ua, const struct config_upstream *ub,
-    size_t nu, const struct addr *aa, const struct addr *ab, size_t na)
+same_urls(const struct config_upstream *a, size_t na,
+    const struct config_upstream *b, size_t nb)
 {
 	size_t i;
 
-	for (i = 0; i < nu; i++)
-		if (strcmp(ua[i].url, ub[i].url) != 0)
-			return 0;
+	if (na != nb)
+		return 0;
 	for (i = 0; i < na; i++)
-		if (!addr_eq(&aa[i], &ab[i]))
+		if (strcmp(a[i].url, b[i].url) != 0)
 			return 0;
 	return 1;
 }
@@ -1343,9 +1342,9 @@ static int
 same_forward(const struct config_forward *a, const struct config_forward *b)
 {
 	return dnsmsg_name_equal(a->zone.name, a->zone.len, b->zone.name,
-	    b->zone.len) && a->doh == b->doh && a->nupstream == b->nupstream &&
-	    a->nservers == b->nservers && same_servers(a->upstream,
-	    b->upstream, a->nupstream, a->servers, b->servers, a->nservers);
+	    b->zone.len) && a->doh == b->doh &&
+	    same_urls(a->upstream, a->nupstream, b->upstream, b->nupstream) &&
+	    addr_list_eq(a->servers, a->nservers, b->servers, b->nservers);
 }
 
 /* Do a and b send queries the same way, so answers stay valid? */
@@ -1356,10 +1355,10 @@ same_upstream_side(const struct config *a, const struct config *b)
 	int fb = a->mode != MODE_ENCRYPTED_ONLY;
 	size_t i;
 
-	if (a->mode != b->mode || a->nupstream != b->nupstream ||
-	    (fb && a->nfallback != b->nfallback) ||
-	    !same_servers(a->upstream, b->upstream, a->nupstream, a->fallback,
-	    b->fallback, fb ? a->nfallback : 0))
+	if (a->mode != b->mode ||
+	    !same_urls(a->upstream, a->nupstream, b->upstream, b->nupstream) ||
+	    (fb && !addr_list_eq(a->fallback, a->nfallback, b->fallback,
+	    b->nfallback)))
 		return 0;
 	if (a->nforward != b->nforward)
 		return 0;

@@ -222,6 +222,21 @@ test_compare(void)
 	memset(&b, 0, sizeof(b));
 	CHECK(!addr_eq(&a, &b));
 	CHECK_EQ(addr_port(&a), 0);
+
+	/* Lists: the same addresses in the same order. */
+	{
+		struct addr l1[2], l2[2];
+
+		l1[0] = l2[1] = A("192.0.2.1");
+		l1[1] = l2[0] = A("[2001:db8::1]");
+		CHECK(addr_list_eq(l1, 2, l1, 2));
+		CHECK(addr_list_eq(l1, 0, l2, 0));
+		CHECK(!addr_list_eq(l1, 2, l2, 2));	/* order */
+		CHECK(!addr_list_eq(l1, 1, l1, 2));
+		l2[0] = l1[0];
+		l2[1] = l1[1];
+		CHECK(addr_list_eq(l1, 2, l2, 2));
+	}
 }
 
 static void

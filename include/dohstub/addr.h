@@ -87,6 +87,9 @@ void	addr_set_port(struct addr *a, uint16_t port);
 
 /* 1 if a and b are the same address and port (scope included), else 0. */
 int	addr_eq(const struct addr *a, const struct addr *b);
+/* 1 if a[0..na) and b[0..nb) are the same addresses in the same order. */
+int	addr_list_eq(const struct addr *a, size_t na, const struct addr *b,
+	    size_t nb);
 /* 1 if a and b are the same address, whatever their ports, else 0. */
 int	addr_same_ip(const struct addr *a, const struct addr *b);
 
