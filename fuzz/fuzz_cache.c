@@ -40,11 +40,11 @@ struct shape {
 static int
 shape(const uint8_t *msg, size_t len, int cut, struct shape *s)
 {
-	struct dnsmsg_rd r, rdata;
+	struct dnsmsg_rd r;
 	struct dns_header h;
-	uint16_t type, class, rdlen, code, olen, info;
-	uint32_t ttl, i, n;
-	size_t start;
+	struct dns_rr rr;
+	uint16_t code, olen, info;
+	uint32_t i, n;
 	int sec;
 
 	memset(s, 0, sizeof(*s));
@@ -58,34 +58,29 @@ shape(const uint8_t *msg, size_t len, int cut, struct shape *s)
 	s->count[DNS_SEC_QUESTION] = h.count[DNS_SEC_QUESTION];
 	for (sec = DNS_SEC_ANSWER; sec < DNS_SEC_MAX; sec++)
 		for (i = 0, n = h.count[sec]; i < n; i++) {
-			start = r.off;
-			if (dnsmsg_rd_name(&r, NULL, NULL) == -1 ||
-			    dnsmsg_rd_u16(&r, &type) == -1 ||
-			    dnsmsg_rd_u16(&r, &class) == -1 ||
-			    dnsmsg_rd_u32(&r, &ttl) == -1 ||
-			    dnsmsg_rd_u16(&r, &rdlen) == -1 ||
-			    dnsmsg_rd_sub(&r, rdlen, &rdata) == -1)
+			if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
 				return -1;
-			if (sec != DNS_SEC_ADDITIONAL || type != DNS_TYPE_OPT) {
+			if (sec != DNS_SEC_ADDITIONAL ||
+			    rr.type != DNS_TYPE_OPT) {
 				s->count[sec]++;
-				s->ttl_not30 |= ttl != 30;
-				if (ttl > s->max_ttl)
-					s->max_ttl = ttl;
+				s->ttl_not30 |= rr.ttl != 30;
+				if (rr.ttl > s->max_ttl)
+					s->max_ttl = rr.ttl;
 				continue;
 			}
 			if (cut) {
-				s->end = start;
+				s->end = rr.owner_off;
 				return 0;
 			}
 			s->opt++;
-			while (dnsmsg_rd_u16(&rdata, &code) == 0 &&
-			    dnsmsg_rd_u16(&rdata, &olen) == 0) {
+			while (dnsmsg_rd_u16(&rr.rdata, &code) == 0 &&
+			    dnsmsg_rd_u16(&rr.rdata, &olen) == 0) {
 				if (code == 15 && olen >= 2 &&
-				    dnsmsg_rd_u16(&rdata, &info) == 0) {
+				    dnsmsg_rd_u16(&rr.rdata, &info) == 0) {
 					s->ede = info;
 					olen -= 2;
 				}
-				if (dnsmsg_rd_skip(&rdata, olen) == -1)
+				if (dnsmsg_rd_skip(&rr.rdata, olen) == -1)
 					return -1;
 			}
 		}

@@ -232,10 +232,9 @@ soa_minimum(struct dnsmsg_rd *rdata, uint32_t *minimum)
 static int
 scan_answer(const uint8_t *msg, size_t len, struct answer_scan *s)
 {
-	struct dnsmsg_rd r, rdata;
+	struct dnsmsg_rd r;
+	struct dns_rr rr;
 	uint32_t i, count, ttl, minimum;
-	uint16_t type, class, rdlen;
-	size_t start;
 	int sec;
 
 	memset(s, 0, sizeof(*s));
@@ -256,17 +255,12 @@ scan_answer(const uint8_t *msg, size_t len, struct answer_scan *s)
 			sec = DNS_SEC_AUTHORITY;
 		else
 			sec = DNS_SEC_ADDITIONAL;
-		start = r.off;
-		if (dnsmsg_rd_name(&r, NULL, NULL) == -1 ||
-		    dnsmsg_rd_u16(&r, &type) == -1 ||
-		    dnsmsg_rd_u16(&r, &class) == -1 ||
-		    dnsmsg_rd_u32(&r, &ttl) == -1 ||
-		    dnsmsg_rd_u16(&r, &rdlen) == -1 ||
-		    dnsmsg_rd_sub(&r, rdlen, &rdata) == -1)
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
 			return -1;
-		if (sec == DNS_SEC_ADDITIONAL && type == DNS_TYPE_OPT) {
+		ttl = rr.ttl;
+		if (sec == DNS_SEC_ADDITIONAL && rr.type == DNS_TYPE_OPT) {
 			s->ext_rcode = ttl >> 24;
-			s->keep = start;
+			s->keep = rr.owner_off;
 			return 0;
 		}
 		if (sec == DNS_SEC_ADDITIONAL)
@@ -278,8 +272,8 @@ scan_answer(const uint8_t *msg, size_t len, struct answer_scan *s)
 		if (ttl < s->min_ttl)
 			s->min_ttl = ttl;
 		/* A SOA whose RDATA does not parse is no SOA. */
-		if (sec == DNS_SEC_AUTHORITY && type == TYPE_SOA &&
-		    !s->have_soa && soa_minimum(&rdata, &minimum) == 0) {
+		if (sec == DNS_SEC_AUTHORITY && rr.type == TYPE_SOA &&
+		    !s->have_soa && soa_minimum(&rr.rdata, &minimum) == 0) {
 			if (minimum > INT32_MAX)
 				minimum = 0;
 			s->have_soa = 1;
@@ -441,12 +435,12 @@ static size_t
 serve(const struct cache_entry *e, const struct dns_query_info *qi,
     uint64_t age_ms, int stale, uint16_t edns_size, uint8_t *out, size_t cap)
 {
-	struct dnsmsg_rd r, owner;
+	struct dnsmsg_rd r;
 	struct dnsmsg_wr w;
 	struct dns_header h;
-	const uint8_t *p;
-	uint32_t i, count, ttl;
-	uint16_t type, class, rdlen;
+	struct dns_rr rr;
+	uint32_t i, count;
+	uint16_t type, class;
 	size_t nlen, opt;
 
 	dnsmsg_rd_init(&r, e->msg, e->len);
@@ -470,25 +464,16 @@ serve(const struct cache_entry *e, const struct dns_query_info *qi,
 	dnsmsg_wr_u16(&w, type);
 	dnsmsg_wr_u16(&w, class);
 	for (i = 0; i < count; i++) {
-		/* The owner as it sits in the message, pointers and all. */
-		owner = r;
-		if (dnsmsg_rd_name(&r, NULL, NULL) == -1)
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
 			return 0;
-		nlen = r.off - owner.off;
-		if (dnsmsg_rd_bytes(&owner, nlen, &p) == -1)
-			return 0;
-		dnsmsg_wr_bytes(&w, p, nlen);
-		if (dnsmsg_rd_u16(&r, &type) == -1 ||
-		    dnsmsg_rd_u16(&r, &class) == -1 ||
-		    dnsmsg_rd_u32(&r, &ttl) == -1 ||
-		    dnsmsg_rd_u16(&r, &rdlen) == -1 ||
-		    dnsmsg_rd_bytes(&r, rdlen, &p) == -1)
-			return 0;
-		dnsmsg_wr_u16(&w, type);
-		dnsmsg_wr_u16(&w, class);
-		dnsmsg_wr_u32(&w, served_ttl(e, ttl, age_ms / 1000, stale));
-		dnsmsg_wr_u16(&w, rdlen);
-		dnsmsg_wr_bytes(&w, p, rdlen);
+		/* The owner and RDATA as they sit in the message, pointers
+		 * and all; only the TTL changes. */
+		dnsmsg_wr_bytes(&w, e->msg + rr.owner_off, rr.owner_wlen);
+		dnsmsg_wr_u16(&w, rr.type);
+		dnsmsg_wr_u16(&w, rr.class);
+		dnsmsg_wr_u32(&w, served_ttl(e, rr.ttl, age_ms / 1000, stale));
+		dnsmsg_wr_u16(&w, rr.rdlen);
+		dnsmsg_wr_bytes(&w, e->msg + rr.rdata.off, rr.rdlen);
 	}
 	if (qi->has_edns) {
 		opt = w.len;

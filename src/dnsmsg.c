@@ -24,14 +24,6 @@ const char *const dns_verdict_names[] = {
 	"ok", "drop", "formerr", "notimp",
 };
 
-struct rr {
-	uint16_t	type;
-	uint16_t	class;
-	uint32_t	ttl;
-	uint16_t	rdlen;
-	int		root_owner;
-};
-
 /* --- the reader --- */
 
 void
@@ -181,21 +173,25 @@ dnsmsg_rd_name(struct dnsmsg_rd *r, uint8_t *out, size_t *outlen)
 	return 0;
 }
 
-/* Read one resource record, skipping its RDATA. */
-static int
-rd_rr(struct dnsmsg_rd *r, struct rr *rr)
+int
+dnsmsg_rd_rr(struct dnsmsg_rd *r, uint8_t *owner, struct dns_rr *rr)
 {
-	size_t nlen;
+	struct dnsmsg_rd at = *r;
 
-	if (dnsmsg_rd_name(r, NULL, &nlen) == -1 ||
-	    dnsmsg_rd_u16(r, &rr->type) == -1 ||
+	rr->owner_off = r->off;
+	if (dnsmsg_rd_name(r, owner, &rr->owner_len) == -1)
+		goto fail;
+	rr->owner_wlen = r->off - rr->owner_off;
+	if (dnsmsg_rd_u16(r, &rr->type) == -1 ||
 	    dnsmsg_rd_u16(r, &rr->class) == -1 ||
 	    dnsmsg_rd_u32(r, &rr->ttl) == -1 ||
 	    dnsmsg_rd_u16(r, &rr->rdlen) == -1 ||
-	    dnsmsg_rd_skip(r, rr->rdlen) == -1)
-		return -1;
-	rr->root_owner = nlen == 1;
+	    dnsmsg_rd_sub(r, rr->rdlen, &rr->rdata) == -1)
+		goto fail;
 	return 0;
+ fail:
+	*r = at;
+	return -1;
 }
 
 static int
@@ -431,11 +427,11 @@ static enum dns_verdict
 query_additional(struct dnsmsg_rd *r, uint16_t count,
     struct dns_query_info *qi)
 {
-	struct rr rr;
+	struct dns_rr rr;
 	uint16_t i;
 
 	for (i = 0; i < count; i++) {
-		if (rd_rr(r, &rr) == -1)
+		if (dnsmsg_rd_rr(r, NULL, &rr) == -1)
 			return DNS_VERDICT_FORMERR;
 		if (rr.type != DNS_TYPE_OPT)
 			continue;
@@ -444,7 +440,7 @@ query_additional(struct dnsmsg_rd *r, uint16_t count,
 			edns_clear(qi);
 			return DNS_VERDICT_FORMERR;
 		}
-		if (!rr.root_owner)
+		if (rr.owner_len != 1)
 			return DNS_VERDICT_FORMERR;
 		qi->has_edns = 1;
 		qi->edns_size = rr.class;
@@ -465,27 +461,21 @@ query_authority(struct dnsmsg_rd *r, uint16_t count,
     const struct dns_query_info *qi)
 {
 	uint8_t name[DNS_MAX_NAME];
-	size_t namelen, rdata;
-	uint16_t type, class, rdlen;
-	uint32_t ttl;
+	struct dns_rr rr;
 
 	if (count == 0)
 		return 0;
 	if (count != 1 || qi->qtype != DNS_TYPE_IXFR)
 		return -1;
-	if (dnsmsg_rd_name(r, name, &namelen) == -1 ||
-	    dnsmsg_rd_u16(r, &type) == -1 ||
-	    dnsmsg_rd_u16(r, &class) == -1 ||
-	    dnsmsg_rd_u32(r, &ttl) == -1 ||
-	    dnsmsg_rd_u16(r, &rdlen) == -1)
+	if (dnsmsg_rd_rr(r, name, &rr) == -1 || rr.type != DNS_TYPE_SOA ||
+	    rr.class != qi->qclass || !dnsmsg_name_equal(name, rr.owner_len,
+	    qi->qname, qi->qname_len))
 		return -1;
-	if (type != DNS_TYPE_SOA || class != qi->qclass ||
-	    !dnsmsg_name_equal(name, namelen, qi->qname, qi->qname_len))
-		return -1;
-	rdata = r->off;
-	if (dnsmsg_rd_name(r, NULL, &namelen) == -1 ||
-	    dnsmsg_rd_name(r, NULL, &namelen) == -1 ||
-	    dnsmsg_rd_skip(r, 20) == -1 || r->off - rdata != rdlen)
+	/* MNAME, RNAME, five 32-bit fields, and nothing else. */
+	if (dnsmsg_rd_name(&rr.rdata, NULL, NULL) == -1 ||
+	    dnsmsg_rd_name(&rr.rdata, NULL, NULL) == -1 ||
+	    dnsmsg_rd_skip(&rr.rdata, 20) == -1 ||
+	    dnsmsg_rd_left(&rr.rdata) != 0)
 		return -1;
 	return 0;
 }
@@ -513,7 +503,7 @@ static void
 query_notimp(struct dnsmsg_rd *r, const struct dns_header *h,
     struct dns_query_info *qi)
 {
-	struct rr rr;
+	struct dns_rr rr;
 	uint32_t i, skip;
 
 	if (h->count[DNS_SEC_QUESTION] != 1 || query_question(r, qi) == -1)
@@ -521,7 +511,7 @@ query_notimp(struct dnsmsg_rd *r, const struct dns_header *h,
 	skip = (uint32_t)h->count[DNS_SEC_ANSWER] +
 	    h->count[DNS_SEC_AUTHORITY];
 	for (i = 0; i < skip; i++)
-		if (rd_rr(r, &rr) == -1)
+		if (dnsmsg_rd_rr(r, NULL, &rr) == -1)
 			return;
 	if (query_additional(r, h->count[DNS_SEC_ADDITIONAL], qi) !=
 	    DNS_VERDICT_OK) {
@@ -576,7 +566,7 @@ dnsmsg_check_answer(const uint8_t *msg, size_t len,
 {
 	struct dnsmsg_rd r;
 	struct dns_header h;
-	struct rr rr;
+	struct dns_rr rr;
 	uint8_t name[DNS_MAX_NAME];
 	size_t namelen;
 	uint32_t i, count;
@@ -598,7 +588,7 @@ dnsmsg_check_answer(const uint8_t *msg, size_t len,
 	count = (uint32_t)h.count[DNS_SEC_ANSWER] +
 	    h.count[DNS_SEC_AUTHORITY] + h.count[DNS_SEC_ADDITIONAL];
 	for (i = 0; i < count; i++)
-		if (rd_rr(&r, &rr) == -1)
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
 			return -1;
 	return 0;
 }
@@ -716,10 +706,10 @@ dnsmsg_rewrite_answer(const uint8_t *msg, size_t len, uint8_t *out,
 	struct dnsmsg_rd r;
 	struct dnsmsg_wr w;
 	struct dns_header h;
-	struct rr rr;
+	struct dns_rr rr;
 	uint32_t i, count, before;
 	uint16_t arcount = 0;
-	size_t keep, nlen, start, opt;
+	size_t keep, nlen, opt;
 	uint8_t ext_rcode = 0;
 
 	if (msg == NULL || qi->qname_len == 0)
@@ -734,12 +724,11 @@ dnsmsg_rewrite_answer(const uint8_t *msg, size_t len, uint8_t *out,
 	count = before + h.count[DNS_SEC_ADDITIONAL];
 	keep = len;
 	for (i = 0; i < count; i++) {
-		start = r.off;
-		if (rd_rr(&r, &rr) == -1)
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
 			return 0;
 		if (i >= before && rr.type == DNS_TYPE_OPT) {
 			ext_rcode = rr.ttl >> 24;
-			keep = start;
+			keep = rr.owner_off;
 			break;
 		}
 		if (i >= before)
@@ -787,7 +776,7 @@ dnsmsg_rewrite_answer(const uint8_t *msg, size_t len, uint8_t *out,
 	count = (uint32_t)h.count[DNS_SEC_ANSWER] +
 	    h.count[DNS_SEC_AUTHORITY] + h.count[DNS_SEC_ADDITIONAL];
 	for (i = 0; i < count; i++)
-		if (rd_rr(&r, &rr) == -1)
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
 			return 0;
 	return w.len;
 }
@@ -799,7 +788,7 @@ dnsmsg_add_ede(uint8_t *msg, size_t len, size_t cap, int code,
 	struct dnsmsg_rd r;
 	struct dnsmsg_wr w;
 	struct dns_header h;
-	struct rr rr;
+	struct dns_rr rr;
 	uint32_t i, count;
 	size_t start = 0;
 	int is_opt = 0;
@@ -816,9 +805,9 @@ dnsmsg_add_ede(uint8_t *msg, size_t len, size_t cap, int code,
 	count = (uint32_t)h.count[DNS_SEC_ANSWER] +
 	    h.count[DNS_SEC_AUTHORITY] + h.count[DNS_SEC_ADDITIONAL];
 	for (i = 0; i < count; i++) {
-		start = r.off;
-		if (rd_rr(&r, &rr) == -1)
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
 			return 0;
+		start = rr.owner_off;
 		is_opt = i >= count - h.count[DNS_SEC_ADDITIONAL] &&
 		    rr.type == DNS_TYPE_OPT;
 	}

@@ -123,8 +123,9 @@ static int
 rd_served(const uint8_t *p, size_t len, struct served *s)
 {
 	struct dnsmsg_rd r, rd;
-	uint16_t type, class, rdlen, code, olen, info;
-	uint32_t ttl, i, count;
+	struct dns_rr rr;
+	uint16_t code, olen, info;
+	uint32_t i, count;
 	const uint8_t *qname;
 
 	memset(s, 0, sizeof(*s));
@@ -141,22 +142,18 @@ rd_served(const uint8_t *p, size_t len, struct served *s)
 	memcpy(s->qname, qname, s->qname_len);
 	count = (uint32_t)s->h.count[1] + s->h.count[2] + s->h.count[3];
 	for (i = 0; i < count && i < MAXRR; i++) {
-		if (dnsmsg_rd_name(&r, NULL, NULL) == -1 ||
-		    dnsmsg_rd_u16(&r, &type) == -1 ||
-		    dnsmsg_rd_u16(&r, &class) == -1 ||
-		    dnsmsg_rd_u32(&r, &ttl) == -1 ||
-		    dnsmsg_rd_u16(&r, &rdlen) == -1 ||
-		    dnsmsg_rd_sub(&r, rdlen, &rd) == -1)
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
 			return -1;
-		s->type[s->n] = type;
-		s->ttl[s->n++] = ttl;
-		if (type == DNS_TYPE_A && s->a == 0 && rdlen == 4)
+		rd = rr.rdata;
+		s->type[s->n] = rr.type;
+		s->ttl[s->n++] = rr.ttl;
+		if (rr.type == DNS_TYPE_A && s->a == 0 && rr.rdlen == 4)
 			(void)dnsmsg_rd_u32(&rd, &s->a);
-		if (type != DNS_TYPE_OPT)
+		if (rr.type != DNS_TYPE_OPT)
 			continue;
 		s->opt++;
-		s->opt_class = class;
-		s->opt_ttl = ttl;
+		s->opt_class = rr.class;
+		s->opt_ttl = rr.ttl;
 		while (dnsmsg_rd_u16(&rd, &code) == 0 &&
 		    dnsmsg_rd_u16(&rd, &olen) == 0) {
 			if (code == 15 && olen >= 2 &&

@@ -849,6 +849,45 @@ test_name_text(void)
 	    sizeof(buf), 0), -1);
 }
 
+/* One record: its owner where it sits, its fields, its RDATA cursor. */
+static void
+test_rd_rr(void)
+{
+	static const uint8_t msg[] = {
+		0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+		1, 'a', 0, 0, 1, 0, 1,			/* a. A IN */
+		0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4,	/* a. 300 */
+		192, 0, 2, 1,
+	};
+	uint8_t owner[DNS_MAX_NAME];
+	struct dnsmsg_rd r;
+	struct dns_rr rr;
+	uint32_t a;
+
+	dnsmsg_rd_init(&r, msg, sizeof(msg));
+	CHECK_EQ(dnsmsg_rd_skip(&r, 19), 0);
+	CHECK_EQ(dnsmsg_rd_rr(&r, owner, &rr), 0);
+	CHECK_EQ(rr.owner_off, 19);
+	CHECK_EQ(rr.owner_wlen, 2);		/* the pointer */
+	CHECK_EQ(rr.owner_len, 3);
+	CHECK(memcmp(owner, "\1a\0", 3) == 0);
+	CHECK_EQ(rr.type, DNS_TYPE_A);
+	CHECK_EQ(rr.class, 1);
+	CHECK_EQ(rr.ttl, 300);
+	CHECK_EQ(rr.rdlen, 4);
+	CHECK_EQ(rr.rdata.off, 31);
+	CHECK_EQ(dnsmsg_rd_u32(&rr.rdata, &a), 0);
+	CHECK_EQ(a, 0xc0000201);
+	CHECK_EQ(dnsmsg_rd_left(&rr.rdata), 0);
+	CHECK_EQ(r.off, sizeof(msg));
+
+	/* Cut anywhere: -1, and the cursor stays put. */
+	dnsmsg_rd_init(&r, msg, sizeof(msg) - 1);
+	CHECK_EQ(dnsmsg_rd_skip(&r, 19), 0);
+	CHECK_EQ(dnsmsg_rd_rr(&r, NULL, &rr), -1);
+	CHECK_EQ(r.off, 19);
+}
+
 static void
 test_name_from_text(void)
 {
@@ -1493,6 +1532,7 @@ main(void)
 	test_tcp_frame();
 	test_name_text();
 	test_name_from_text();
+	test_rd_rr();
 	test_type_names();
 	test_reader();
 	test_writer();

@@ -1383,8 +1383,9 @@ opt_options(const uint8_t *msg, size_t len, uint16_t *codes, int *ede,
 {
 	struct dnsmsg_rd r, rd;
 	struct dns_header h;
-	uint16_t type, class, rdlen, code, olen, info;
-	uint32_t t, i, count;
+	struct dns_rr rr;
+	uint16_t code, olen, info;
+	uint32_t i, count;
 	const uint8_t *p;
 	int n = 0;
 
@@ -1396,17 +1397,13 @@ opt_options(const uint8_t *msg, size_t len, uint16_t *codes, int *ede,
 		return -1;
 	count = (uint32_t)h.count[1] + h.count[2] + h.count[3];
 	for (i = 0; i < count; i++) {
-		if (dnsmsg_rd_name(&r, NULL, NULL) == -1 ||
-		    dnsmsg_rd_u16(&r, &type) == -1 ||
-		    dnsmsg_rd_u16(&r, &class) == -1 ||
-		    dnsmsg_rd_u32(&r, &t) == -1 ||
-		    dnsmsg_rd_u16(&r, &rdlen) == -1 ||
-		    dnsmsg_rd_sub(&r, rdlen, &rd) == -1)
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
 			return -1;
-		if (type != DNS_TYPE_OPT)
+		if (rr.type != DNS_TYPE_OPT)
 			continue;
-		*ttl = t;
-		*size = class;
+		rd = rr.rdata;
+		*ttl = rr.ttl;
+		*size = rr.class;
 		while (dnsmsg_rd_left(&rd) > 0) {
 			if (dnsmsg_rd_u16(&rd, &code) == -1 ||
 			    dnsmsg_rd_u16(&rd, &olen) == -1)

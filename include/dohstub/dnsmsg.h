@@ -105,6 +105,27 @@ int	dnsmsg_rd_sub(struct dnsmsg_rd *r, size_t n, struct dnsmsg_rd *sub);
  */
 int	dnsmsg_rd_name(struct dnsmsg_rd *r, uint8_t *out, size_t *outlen);
 
+/*
+ * A resource record read by dnsmsg_rd_rr(): where its owner sits in the
+ * message (owner_off, owner_wlen bytes, pointers and all) and its
+ * uncompressed length (1 for the root), the fixed fields, and a cursor
+ * over its RDATA (rdlen bytes from rdata.off).
+ */
+struct dns_rr {
+	size_t			owner_off, owner_wlen, owner_len;
+	uint16_t		type, class;
+	uint32_t		ttl;
+	uint16_t		rdlen;
+	struct dnsmsg_rd	rdata;
+};
+
+/*
+ * Read the record at the cursor into *rr and its owner into owner
+ * (DNS_MAX_NAME bytes, uncompressed; may be NULL), and move past it.
+ * -1, the cursor unmoved, if it is malformed or does not fit.
+ */
+int	dnsmsg_rd_rr(struct dnsmsg_rd *r, uint8_t *owner, struct dns_rr *rr);
+
 /* The header, counts in section order. */
 enum dns_section {
 	DNS_SEC_QUESTION,
