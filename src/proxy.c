@@ -946,6 +946,26 @@ proxy_local(struct proxy *px, struct listen_peer *peer,
 }
 
 /*
+ * An error answer made here, to a query that got no query object: rcode
+ * with EDE ede (none if -1) and text for a client that sent EDNS,
+ * counted; peer is released.
+ */
+static void
+proxy_error(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi, int rcode, int ede, const char *text)
+{
+	size_t n;
+
+	px->stats.rcodes[rcode]++;
+	if (ede >= 0 && qi->has_edns)
+		px->stats.ede[ede]++;
+	if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi, rcode,
+	    ede, text)) > 0)
+		peer->ops->respond(peer, px->buf, n);
+	peer->ops->release(peer);
+}
+
+/*
  * Access control (allow, deny): a client it refuses gets REFUSED with
  * EDE 18 (Prohibited), before anything else happens, so it can never
  * cause upstream traffic.  Returns 1 if peer may ask.
@@ -955,19 +975,12 @@ proxy_acl(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi)
 {
 	struct addr a;
-	size_t n;
 
 	if (addr_set(&a, (const struct sockaddr *)&peer->addr,
 	    peer->addrlen) == 0 && config_acl_allows(px->cfg, &a))
 		return 1;
 	px->stats.refused_acl++;
-	px->stats.rcodes[DNS_RCODE_REFUSED]++;
-	if (qi->has_edns)
-		px->stats.ede[DNS_EDE_PROHIBITED]++;
-	if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi,
-	    DNS_RCODE_REFUSED, DNS_EDE_PROHIBITED, NULL)) > 0)
-		peer->ops->respond(peer, px->buf, n);
-	peer->ops->release(peer);
+	proxy_error(px, peer, qi, DNS_RCODE_REFUSED, DNS_EDE_PROHIBITED, NULL);
 	return 0;
 }
 
@@ -1020,16 +1033,8 @@ static void
 proxy_over_limit(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, const char *why)
 {
-	size_t n;
-
 	px->stats.servfail++;
-	px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
-	if (qi->has_edns)
-		px->stats.ede[DNS_EDE_OTHER]++;
-	if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi,
-	    DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, why)) > 0)
-		peer->ops->respond(peer, px->buf, n);
-	peer->ops->release(peer);
+	proxy_error(px, peer, qi, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, why);
 }
 
 static void
@@ -1043,7 +1048,6 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	struct ratelimit_key srckey;
 	const struct ratelimit_key *src = NULL;
 	uint32_t hash;
-	size_t n;
 	int rcode;
 
 	if (peer->transport == LISTEN_UDP)
@@ -1071,11 +1075,7 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 			rcode = DNS_RCODE_FORMERR;
 			px->stats.formerr++;
 		}
-		px->stats.rcodes[rcode]++;
-		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &qi,
-		    rcode)) > 0)
-			peer->ops->respond(peer, px->buf, n);
-		peer->ops->release(peer);
+		proxy_error(px, peer, &qi, rcode, -1, NULL);
 		return;
 	}
 	if (proxy_local(px, peer, &qi))
