@@ -276,6 +276,52 @@ test_idle_close(void)
 	}
 }
 
+/*
+ * A server that reads and sends but never acks a PING: the PING left
+ * out since before its last frame proves nothing, so a later silence
+ * gets a PING of its own and its bound, and the connection is found
+ * dead, not probed every millisecond until the timeout.
+ */
+static void
+test_stale_ping(void)
+{
+	static const uint8_t settings[] = { 0, 0, 0, 4, 0, 0, 0, 0, 0 };
+	struct doh_params p = {
+		.host = "doh.test", .port = 443, .path = "/dns-query",
+		.timeout_ms = 2000,
+	};
+	struct event_base *base;
+	struct doh_client *c;
+	struct doh_stats st;
+	struct outcome o1 = { 0, DOH_OK }, o2 = { 0, DOH_OK };
+
+	if ((c = settled_client(&base, &p)) == NULL)
+		return;
+	clock_step(1);
+	CHECK(doh_submit(c, rfc8484_query, sizeof(rfc8484_query), note_done,
+	    &o1) != NULL);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	clock_step(40);				/* PING at 10 ms */
+	CHECK_EQ(doh_test_input(c, settings, sizeof(settings)), 0);
+	clock_step(400);			/* heard: alive */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(o1.calls, 0);
+	CHECK(doh_submit(c, rfc8484_query, sizeof(rfc8484_query), note_done,
+	    &o2) != NULL);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK(clock_step(309) < 20);		/* a new PING at 10 ms */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(o2.calls, 0);
+	clock_step(2);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(o2.calls, 1);
+	CHECK_EQ(o2.res, DOH_ERR_TIMEOUT);
+	doh_get_stats(c, &st);
+	CHECK_EQ(st.dead, 1);
+	doh_free(c);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -284,6 +330,7 @@ main(void)
 	test_names();
 	test_cancel_then_refused();
 	test_dead_connection();
+	test_stale_ping();
 	test_idle_close();
 	return check_summary();
 }
