@@ -391,6 +391,80 @@ test_no_bootstrap(SSL_CTX *ctx)
 	close(listener);
 }
 
+/*
+ * Selection on a set that never connects (all in DOH_NOADDR, none
+ * measured): the order of each policy, the tried mask, failures in a
+ * row under fastest, and the hedge delay's rules.
+ */
+static void
+test_pick(SSL_CTX *ctx)
+{
+	struct config cfg;
+	struct upstreams *u;
+
+	cfg_init(&cfg);
+	add_upstream(&cfg, "192.0.2.1", 443, 1);
+	add_upstream(&cfg, "192.0.2.2", 443, 1);
+	add_upstream(&cfg, "192.0.2.3", 443, 1);
+	cfg.timeout_ms = 2000;
+
+	cfg.upstream_policy = POLICY_ORDERED;
+	if ((u = upstream_new(base, &cfg, ctx, NULL, NULL, NULL)) == NULL) {
+		CHECK(!"upstream_new");
+		cfg_clear(&cfg);
+		return;
+	}
+	CHECK_EQ(upstream_pick(u, 0), 0);
+	CHECK_EQ(upstream_pick(u, 0), 0);
+	CHECK_EQ(upstream_pick(u, 1), 1);
+	CHECK_EQ(upstream_pick(u, 1 | 2), 2);
+	CHECK_EQ(upstream_pick(u, 1 | 2 | 4), -1);
+	/* hedge-delay 0: never. */
+	CHECK_EQ(upstream_hedge_delay(u, 0), 0);
+	upstream_free(u);
+
+	cfg.upstream_policy = POLICY_ROUND_ROBIN;
+	cfg.hedge_delay_ms = 75;
+	u = upstream_new(base, &cfg, ctx, NULL, NULL, NULL);
+	CHECK_EQ(upstream_pick(u, 0), 0);
+	CHECK_EQ(upstream_pick(u, 0), 1);
+	CHECK_EQ(upstream_pick(u, 2), 2);	/* a retry moves nothing */
+	CHECK_EQ(upstream_pick(u, 0), 2);
+	CHECK_EQ(upstream_pick(u, 0), 0);
+	CHECK_EQ(upstream_hedge_delay(u, 1), 75);
+	upstream_free(u);
+
+	/* fastest, none measured: in order; a failure in a row ranks one
+	 * a timeout lower until it answers again. */
+	cfg.upstream_policy = POLICY_FASTEST;
+	cfg.hedge_delay_ms = CONFIG_HEDGE_AUTO;
+	u = upstream_new(base, &cfg, ctx, NULL, NULL, NULL);
+	CHECK_EQ(upstream_pick(u, 0), 0);
+	upstream_result(u, 0, 0);
+	CHECK_EQ(upstream_pick(u, 0), 1);
+	upstream_result(u, 1, 0);
+	upstream_result(u, 1, 0);
+	CHECK_EQ(upstream_pick(u, 0), 2);
+	upstream_result(u, 2, 0);
+	CHECK_EQ(upstream_pick(u, 0), 0);	/* 0 and 2 failed once */
+	upstream_result(u, 1, 1);
+	CHECK_EQ(upstream_pick(u, 0), 1);
+	/* auto: 3 x srtt, at least 10 ms (none measured yet). */
+	CHECK_EQ(upstream_hedge_delay(u, 0), 10);
+	upstream_free(u);
+
+	/* One upstream: no hedge, whatever the setting. */
+	cfg_clear(&cfg);
+	cfg_init(&cfg);
+	add_upstream(&cfg, "192.0.2.1", 443, 1);
+	cfg.hedge_delay_ms = 75;
+	u = upstream_new(base, &cfg, ctx, NULL, NULL, NULL);
+	CHECK_EQ(upstream_hedge_delay(u, 0), 0);
+	CHECK_EQ(upstream_pick(u, 1), -1);
+	upstream_free(u);
+	cfg_clear(&cfg);
+}
+
 static struct health *watched;
 
 static int
@@ -483,6 +557,7 @@ main(void)
 	}
 	test_three(ctx);
 	test_no_bootstrap(ctx);
+	test_pick(ctx);
 	test_bootstrap_retry(ctx);
 	SSL_CTX_free(ctx);
 	event_base_free(base);
