@@ -803,14 +803,15 @@ enum start_result {
 };
 
 /*
- * A query object for qi (hash) from peer: a leader that asks upstream,
- * or, when leader is not NULL, a follower waiting on it.  It counts
- * against src (NULL: against no one) until it ends.
+ * A query object for qi (hash, route: upside_route()'s under px->up) from
+ * peer: a leader that asks upstream, or, when leader is not NULL, a
+ * follower waiting on it.  It counts against src (NULL: against no one)
+ * until it ends.
  */
 static enum start_result
 query_start(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, uint32_t hash, struct query *leader,
-    const struct ratelimit_key *src)
+    const struct ratelimit_key *src, const struct route *route)
 {
 	const struct config *cfg = px->cfg;
 	struct query *q;
@@ -838,7 +839,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	q->px = px;
 	q->up = px->up;
 	q->up->refs++;
-	q->route = upside_route(q->up, qi);
+	q->route = route;
 	q->peer = peer;
 	q->qi = *qi;
 	q->hash = hash;
@@ -884,16 +885,15 @@ query_start(struct proxy *px, struct listen_peer *peer,
 static int
 proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, uint32_t hash,
-    const struct ratelimit_key *src)
+    const struct ratelimit_key *src, const struct route *route)
 {
 	const struct config *cfg = px->cfg;
 	struct upside *up = px->up;
-	const struct route *route;
 	struct cache_hit hit;
 	size_t n;
 	int allow_plain;
 
-	if ((route = upside_route(up, qi)) != NULL)
+	if (route != NULL)
 		allow_plain = route_is_plain(route);
 	else
 		allow_plain = up->upstreams == NULL || (up->fallback != NULL &&
@@ -913,7 +913,8 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 	if (cfg->prefetch && hit.ttl_orig >= PROXY_PREFETCH_MIN_TTL &&
 	    (uint64_t)hit.ttl_left * 10 <= hit.ttl_orig &&
 	    flight_find(px, qi, hash, up) == NULL &&
-	    query_start(px, &px->bgpeer, qi, hash, NULL, src) == START_OK)
+	    query_start(px, &px->bgpeer, qi, hash, NULL, src, route) ==
+	    START_OK)
 		px->stats.prefetches++;
 	return 1;
 }
@@ -1047,6 +1048,7 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	struct query *leader;
 	struct ratelimit_key srckey;
 	const struct ratelimit_key *src = NULL;
+	const struct route *route;
 	uint32_t hash;
 	int rcode;
 
@@ -1086,13 +1088,16 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	    peer->addrlen, 128) == 0)
 		src = &srckey;
 	hash = dnsmsg_key_hash(&qi);
-	if (px->cache != NULL && proxy_cache_hit(px, peer, &qi, hash, src))
+	/* The forward rule of the name, if any: looked up once. */
+	route = upside_route(px->up, &qi);
+	if (px->cache != NULL && proxy_cache_hit(px, peer, &qi, hash, src,
+	    route))
 		return;
 	/* The same question already upstream: wait for its answer. */
 	if ((leader = flight_find(px, &qi, hash, px->up)) != NULL &&
 	    leader->nfollowers >= PROXY_MAX_FOLLOWERS)
 		leader = NULL;
-	switch (query_start(px, peer, &qi, hash, leader, src)) {
+	switch (query_start(px, peer, &qi, hash, leader, src, route)) {
 	case START_OK:
 		return;
 	case START_CLIENT_FULL:
