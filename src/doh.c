@@ -13,7 +13,8 @@
  * the connection and the write event is armed only while a write is
  * blocked, so a query costs one SSL_write (one write(2)) and its answer
  * one read(2) with read-ahead, and no epoll_ctl at all.  The session's
- * lifecycle is one enum, changed only by session_set_state().
+ * lifecycle is one enum, changed only by session_set_state(); a failed
+ * TLS call is told by its kind (enum sess_fail), never by its text.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -86,6 +87,18 @@ enum sess_state {
 };
 static const char *const sess_state_names[] = {
 	"tcp", "tls", "open", "draining", "closing", "dead",
+};
+
+/* What a failed TLS call came to (session_tls_error()). */
+enum sess_fail {
+	SESS_FAIL_VERIFY,	/* the server's certificate did not verify */
+	SESS_FAIL_TLS,		/* OpenSSL has a reason: an alert, a bad
+				   record, a protocol version */
+	SESS_FAIL_CLOSED,	/* the server closed (close_notify or EOF) */
+	SESS_FAIL_SOCKET,	/* the socket failed: errno */
+};
+static const char *const sess_fail_names[] = {
+	"verify", "tls", "closed", "socket",
 };
 
 struct doh_session;
@@ -687,31 +700,44 @@ session_want_write(struct doh_session *s, int on)
 	s->wev_on = on;
 }
 
-/* Why the last TLS call failed, for the log and last_error. */
-static void
+/*
+ * Why the last TLS call (what, or "" for I/O) failed: its kind, and in
+ * why the line for the log and last_error.
+ */
+static enum sess_fail
 session_tls_error(struct doh_session *s, int rv, const char *what,
     char *why, size_t size)
 {
 	unsigned long e = ERR_peek_last_error();
 	long vr;
 	int err = SSL_get_error(s->ssl, rv), serr = errno;
+	enum sess_fail kind;
 
 	if (s->state == SESS_TLS &&
-	    (vr = SSL_get_verify_result(s->ssl)) != X509_V_OK)
+	    (vr = SSL_get_verify_result(s->ssl)) != X509_V_OK) {
+		kind = SESS_FAIL_VERIFY;
 		snprintf(why, size, "certificate verification failed: %s",
 		    X509_verify_cert_error_string(vr));
-	else if (err == SSL_ERROR_SSL && e != 0 &&
-	    ERR_reason_error_string(e) != NULL)
+	} else if (err == SSL_ERROR_SSL && e != 0 &&
+	    ERR_reason_error_string(e) != NULL) {
+		kind = SESS_FAIL_TLS;
 		snprintf(why, size, "TLS: %s", ERR_reason_error_string(e));
-	else if (err == SSL_ERROR_ZERO_RETURN ||
+	} else if (err == SSL_ERROR_ZERO_RETURN ||
 	    (err == SSL_ERROR_SYSCALL && serr == 0) ||
-	    (err == SSL_ERROR_SSL && e == 0))
+	    (err == SSL_ERROR_SSL && e == 0)) {
+		kind = SESS_FAIL_CLOSED;
 		snprintf(why, size, "%s%sconnection closed by the server",
 		    what, *what != '\0' ? ": " : "");
-	else
+	} else {
+		kind = SESS_FAIL_SOCKET;
 		snprintf(why, size, "%s%s%s", what, *what != '\0' ? ": " : "",
 		    strerror(serr));
+	}
+	log_debug("upstream %s: TLS %s failed (%s, SSL error %d)",
+	    s->c->name, *what != '\0' ? what : "I/O", sess_fail_names[kind],
+	    err);
 	ERR_clear_error();
+	return kind;
 }
 
 /* Out of the socket's way: the closing session is over. */
@@ -756,7 +782,7 @@ session_flush(struct doh_session *s)
 			session_want_write(s, 0);
 			return 0;
 		default:
-			session_tls_error(s, rv, "", why, sizeof(why));
+			(void)session_tls_error(s, rv, "", why, sizeof(why));
 			session_kill(s, DOH_ERR_CONNECT, why);
 			return -1;
 		}
@@ -1140,7 +1166,7 @@ session_handshake(struct doh_session *s)
 		session_want_write(s, 1);
 		return;
 	}
-	session_tls_error(s, rv, "TLS handshake", why, sizeof(why));
+	(void)session_tls_error(s, rv, "TLS handshake", why, sizeof(why));
 	session_kill(s, DOH_ERR_TLS, why);
 }
 
@@ -1174,9 +1200,9 @@ session_read(struct doh_session *s)
 			session_want_write(s, 1);
 			break;
 		default:
-			session_tls_error(s, rv, "", why, sizeof(why));
-			if (strcmp(why, "connection closed by the server") ==
-			    0)
+			/* "connection lost: closed by the server" */
+			if (session_tls_error(s, rv, "", why, sizeof(why)) ==
+			    SESS_FAIL_CLOSED)
 				snprintf(why, sizeof(why), "closed by the "
 				    "server");
 			session_kill(s, DOH_ERR_CONNECT, why);
