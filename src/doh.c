@@ -15,6 +15,14 @@
  * one read(2) with read-ahead, and no epoll_ctl at all.  The session's
  * lifecycle is one enum, changed only by session_set_state(); a failed
  * TLS call is told by its kind (enum sess_fail), never by its text.
+ *
+ * Whether a connection is still there is liveness.c's to say, from the
+ * times doh tells it (opened, read, written, request sent, answered,
+ * PING sent and acked): the client keeps the answer and round-trip
+ * estimates across sessions, each session its clocks.  doh acts on the
+ * verdicts: it sends the PINGs, runs each session's two timers (the
+ * tick, a few times a timeout; the probe, the probe delay then the PING
+ * bound) and kills a connection found dead or silent.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -191,7 +199,15 @@ struct doh_client {
 	char			 last_error[160];
 };
 
-/* TLS records are decrypted here; nghttp2 copies what it keeps. */
+/*
+ * TLS records are decrypted here, one buffer for all sessions, and that
+ * is safe: there is one thread; session_read() is entered only from the
+ * event loop, never from a callback it runs; and the bytes are consumed
+ * before SSL_read_ex() is called again, since nghttp2_session_mem_recv()
+ * copies what it keeps (header blocks into its inflater, DATA through
+ * h2_on_data() into the request's body).  A buffer per session would
+ * cost 17 KB a connection, draining ones too, and buy nothing.
+ */
 static uint8_t	doh_rbuf[16384 + 512];
 
 static void	client_set_state(struct doh_client *, enum doh_state);
