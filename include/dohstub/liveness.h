@@ -31,9 +31,9 @@
  * - A round trip not seen (a connect or a PING unanswered) doubles the
  *   network estimate (RFC 6298 5.5), at most timeout_ms.
  *
- * The structs are embedded by their owner (doh's client and session);
- * their fields are private, use the functions.  Nothing here keeps a
- * pointer.
+ * The structs are embedded by their owner (doh's client and session).
+ * A server's limits may be read; every other field is private, use the
+ * functions.  Nothing here keeps a pointer or allocates.
  */
 #ifndef DOHSTUB_LIVENESS_H
 #define DOHSTUB_LIVENESS_H
@@ -62,7 +62,8 @@ enum liveness_verdict {
 extern const char *const liveness_verdict_names[];
 
 struct liveness_server {
-	unsigned	timeout_ms;	/* read-only after init */
+	/* Read-only after liveness_server_init(). */
+	unsigned	timeout_ms;	/* no answer this long: silent */
 	unsigned	keepalive_ms;	/* 0: no keepalive PING */
 	unsigned	probe_ms;	/* fixed probe delay floor; 0: none */
 	unsigned	srtt8, rtt8;	/* 8 x ms; valid once has_ */
