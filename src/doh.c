@@ -13,7 +13,16 @@
  * the connection and the write event is armed only while a write is
  * blocked, so a query costs one SSL_write (one write(2)) and its answer
  * one read(2) with read-ahead, and no epoll_ctl at all.  The session's
- * lifecycle is one enum, changed only by session_set_state().
+ * lifecycle is one enum, changed only by session_set_state(); a failed
+ * TLS call is told by its kind (enum sess_fail), never by its text.
+ *
+ * Whether a connection is still there is liveness.c's to say, from the
+ * times doh tells it (opened, read, written, request sent, answered,
+ * PING sent and acked): the client keeps the answer and round-trip
+ * estimates across sessions, each session its clocks.  doh acts on the
+ * verdicts: it sends the PINGs, runs each session's two timers (the
+ * tick, a few times a timeout; the probe, the probe delay then the PING
+ * bound) and kills a connection found dead or silent.
  */
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -36,6 +45,7 @@
 
 #include "dohstub/clock.h"
 #include "dohstub/doh.h"
+#include "dohstub/liveness.h"
 #include "dohstub/log.h"
 #include "dohstub/tls.h"
 
@@ -53,19 +63,6 @@
 #define DOH_REQ_POOL		256
 #define DOH_REQ_ROOM		512
 #define DOH_BODY_KEEP		4096	/* a pooled request keeps this much */
-/*
- * Liveness.  A request unanswered after the probe delay on a session
- * that has heard nothing since it was sent gets a PING; no sign of life
- * within the PING bound means the connection is dead.  The delay follows
- * the answer time (srtt), the bound the network round trip (TCP connect
- * and PING times), each with a floor, both under the timeout.
- */
-#define DOH_PROBE_MIN_MS	10
-#define DOH_PING_MIN_MS		300
-/* A reconnect knows the round trip: its TCP connect is given this long
- * at least (4 round trips above it), a fresh SYN instead of the
- * kernel's 1 s retransmit. */
-#define DOH_CONNECT_MIN_MS	500
 /*
  * A server that closes idle connections (GOAWAY or EOF after some
  * seconds) is reconnected at once so that the next query finds a warm
@@ -98,6 +95,18 @@ enum sess_state {
 };
 static const char *const sess_state_names[] = {
 	"tcp", "tls", "open", "draining", "closing", "dead",
+};
+
+/* What a failed TLS call came to (session_tls_error()). */
+enum sess_fail {
+	SESS_FAIL_VERIFY,	/* the server's certificate did not verify */
+	SESS_FAIL_TLS,		/* OpenSSL has a reason: an alert, a bad
+				   record, a protocol version */
+	SESS_FAIL_CLOSED,	/* the server closed (close_notify or EOF) */
+	SESS_FAIL_SOCKET,	/* the socket failed: errno */
+};
+static const char *const sess_fail_names[] = {
+	"verify", "tls", "closed", "socket",
 };
 
 struct doh_session;
@@ -145,22 +154,9 @@ struct doh_session {
 	struct doh_req_list	 streams;
 	size_t			 nstreams;
 	unsigned		 answered;	/* responses received */
-	int			 ping_out;
 	uint64_t		 started_ms, tcp_ms, ready_ms, closing_ms;
-	uint64_t		 last_read_ms, last_write_ms;
-	uint64_t		 wait_since_ms;	/* PING outstanding since */
+	struct liveness_conn	 live;	/* from SESS_OPEN on */
 	struct clock_timer	 probe;	/* probe delay, then PING bound */
-	int			 probing;	/* the PING bound runs */
-	/* The first request sent since the server was last heard (a
-	 * cancelled one too: silence is silence); 0: none. */
-	uint64_t		 unheard_ms;
-	/*
-	 * A request has waited since this time with no answer on this
-	 * session after it; 0: none waits.  Liveness is judged by answers,
-	 * not by any byte: a server that acks PINGs but answers no request
-	 * is as useless as a dead one.
-	 */
-	uint64_t		 unanswered_ms;
 };
 TAILQ_HEAD(doh_session_list, doh_session);
 
@@ -170,7 +166,6 @@ struct doh_client {
 	uint16_t		 port;
 	int			 host_is_ip, use_get, keep_headers;
 	SSL_CTX			*ctx;
-	unsigned		 timeout_ms, keepalive_ms;
 	doh_state_cb		*state_cb;
 	void			*arg;
 
@@ -196,18 +191,23 @@ struct doh_client {
 	struct tls_resume	 resume;
 	doh_connected_cb	*connected_cb;
 	void			*connected_arg;
-	unsigned		 probe_ms;	/* fixed probe delay; 0: srtt */
-	/* Smoothed times, 8 times the ms (RFC 6298's fixed point): answers
-	 * (sent to first byte) and the network (TCP connect, PING); 0: no
-	 * sample yet. */
-	unsigned		 srtt8, rtt8;
-	int			 has_srtt, has_rtt;
+	/* The timeout, keepalive and probe delay; answer and round-trip
+	 * times, kept across sessions. */
+	struct liveness_server	 live;
 	struct doh_stats	 stats;
 	uint64_t		 last_submit_ms;	/* or creation */
 	char			 last_error[160];
 };
 
-/* TLS records are decrypted here; nghttp2 copies what it keeps. */
+/*
+ * TLS records are decrypted here, one buffer for all sessions, and that
+ * is safe: there is one thread; session_read() is entered only from the
+ * event loop, never from a callback it runs; and the bytes are consumed
+ * before SSL_read_ex() is called again, since nghttp2_session_mem_recv()
+ * copies what it keeps (header blocks into its inflater, DATA through
+ * h2_on_data() into the request's body).  A buffer per session would
+ * cost 17 KB a connection, draining ones too, and buy nothing.
+ */
 static uint8_t	doh_rbuf[16384 + 512];
 
 static void	client_set_state(struct doh_client *, enum doh_state);
@@ -224,77 +224,6 @@ static void
 kick(struct doh_client *c)
 {
 	event_active(c->kick, 0, 0);
-}
-
-/* One more sample (ms) of a smoothed time kept as 8 times its value. */
-static void
-rtt_sample(unsigned *v8, int *has, uint64_t ms)
-{
-	if (ms > 60000)
-		ms = 60000;
-	if (!*has)
-		*v8 = (unsigned)ms * 8;
-	else
-		*v8 = *v8 - *v8 / 8 + (unsigned)ms;
-	*has = 1;
-}
-
-static unsigned
-at_most(unsigned v, unsigned max)
-{
-	return v < max ? v : max;
-}
-
-/* How long a request may wait unanswered before its session is PINGed. */
-static unsigned
-probe_delay(const struct doh_client *c)
-{
-	unsigned d = 3 * (c->srtt8 / 8);
-
-	/* A fixed delay may be longer, never shorter: a PING per request
-	 * is what servers' PING-flood guards (CVE-2019-9512) punish. */
-	if (d < c->probe_ms)
-		d = c->probe_ms;
-	if (d < DOH_PROBE_MIN_MS)
-		d = DOH_PROBE_MIN_MS;
-	d = at_most(d, c->timeout_ms / 2);
-	return d > 0 ? d : 1;
-}
-
-/*
- * The round trip was not seen (a connect or a PING got no answer): it
- * may be longer than thought, as on a move to a slower path, so the
- * estimate doubles (RFC 6298 5.5) instead of keeping every later
- * attempt to bounds that cannot be met.
- */
-static void
-rtt_backoff(struct doh_client *c)
-{
-	if (c->has_rtt)
-		c->rtt8 = at_most(c->rtt8 * 2 + 8, c->timeout_ms * 8);
-}
-
-/* How long a PING may go unanswered on a live connection. */
-static unsigned
-ping_bound(const struct doh_client *c)
-{
-	unsigned d = 4 * (c->rtt8 / 8);
-
-	return at_most(d > DOH_PING_MIN_MS ? d : DOH_PING_MIN_MS,
-	    c->timeout_ms);
-}
-
-/* How long a TCP connect may take: the timeout until a round trip is
- * known. */
-static unsigned
-connect_limit(const struct doh_client *c)
-{
-	unsigned d = 4 * (c->rtt8 / 8);
-
-	if (!c->has_rtt)
-		return c->timeout_ms;
-	return at_most(d > DOH_CONNECT_MIN_MS ? d : DOH_CONNECT_MIN_MS,
-	    c->timeout_ms);
 }
 
 /*
@@ -498,8 +427,8 @@ req_first_byte(struct doh_req *r)
 
 	r->first_byte_ms = clock_ms();
 	if (s != NULL)
-		s->unanswered_ms = s->nstreams > 1 || r->c->nwaiting > 0 ?
-		    r->first_byte_ms : 0;
+		liveness_answered(&s->live, r->first_byte_ms,
+		    s->nstreams > 1 || r->c->nwaiting > 0);
 }
 
 /* "name: value\n" for dohq -v; bounded by DOH_MAX_HEADER_BYTES above. */
@@ -621,11 +550,9 @@ h2_on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *arg)
 		    frame->goaway.error_code);
 		break;
 	case NGHTTP2_PING:
-		if ((frame->hd.flags & NGHTTP2_FLAG_ACK) && s->ping_out) {
-			s->ping_out = 0;
-			rtt_sample(&s->c->rtt8, &s->c->has_rtt,
-			    clock_ms() - s->wait_since_ms);
-		}
+		if (frame->hd.flags & NGHTTP2_FLAG_ACK)
+			(void)liveness_ping_acked(&s->live, &s->c->live,
+			    clock_ms());
 		break;
 	}
 	return 0;
@@ -673,7 +600,7 @@ h2_on_stream_close(nghttp2_session *h2, int32_t stream_id,
 		c->early_goaways = 0;
 		c->backoff_ms = 0;	/* a handshake alone proves little */
 		if (r->sent_ms != 0 && r->first_byte_ms >= r->sent_ms)
-			rtt_sample(&c->srtt8, &c->has_srtt,
+			liveness_answer_time(&c->live,
 			    r->first_byte_ms - r->sent_ms);
 	} else
 		log_debug("upstream %s: stream %d failed: %s (status %d, "
@@ -789,31 +716,44 @@ session_want_write(struct doh_session *s, int on)
 	s->wev_on = on;
 }
 
-/* Why the last TLS call failed, for the log and last_error. */
-static void
+/*
+ * Why the last TLS call (what, or "" for I/O) failed: its kind, and in
+ * why the line for the log and last_error.
+ */
+static enum sess_fail
 session_tls_error(struct doh_session *s, int rv, const char *what,
     char *why, size_t size)
 {
 	unsigned long e = ERR_peek_last_error();
 	long vr;
 	int err = SSL_get_error(s->ssl, rv), serr = errno;
+	enum sess_fail kind;
 
 	if (s->state == SESS_TLS &&
-	    (vr = SSL_get_verify_result(s->ssl)) != X509_V_OK)
+	    (vr = SSL_get_verify_result(s->ssl)) != X509_V_OK) {
+		kind = SESS_FAIL_VERIFY;
 		snprintf(why, size, "certificate verification failed: %s",
 		    X509_verify_cert_error_string(vr));
-	else if (err == SSL_ERROR_SSL && e != 0 &&
-	    ERR_reason_error_string(e) != NULL)
+	} else if (err == SSL_ERROR_SSL && e != 0 &&
+	    ERR_reason_error_string(e) != NULL) {
+		kind = SESS_FAIL_TLS;
 		snprintf(why, size, "TLS: %s", ERR_reason_error_string(e));
-	else if (err == SSL_ERROR_ZERO_RETURN ||
+	} else if (err == SSL_ERROR_ZERO_RETURN ||
 	    (err == SSL_ERROR_SYSCALL && serr == 0) ||
-	    (err == SSL_ERROR_SSL && e == 0))
+	    (err == SSL_ERROR_SSL && e == 0)) {
+		kind = SESS_FAIL_CLOSED;
 		snprintf(why, size, "%s%sconnection closed by the server",
 		    what, *what != '\0' ? ": " : "");
-	else
+	} else {
+		kind = SESS_FAIL_SOCKET;
 		snprintf(why, size, "%s%s%s", what, *what != '\0' ? ": " : "",
 		    strerror(serr));
+	}
+	log_debug("upstream %s: TLS %s failed (%s, SSL error %d)",
+	    s->c->name, *what != '\0' ? what : "I/O", sess_fail_names[kind],
+	    err);
 	ERR_clear_error();
+	return kind;
 }
 
 /* Out of the socket's way: the closing session is over. */
@@ -858,7 +798,7 @@ session_flush(struct doh_session *s)
 			session_want_write(s, 0);
 			return 0;
 		default:
-			session_tls_error(s, rv, "", why, sizeof(why));
+			(void)session_tls_error(s, rv, "", why, sizeof(why));
 			session_kill(s, DOH_ERR_CONNECT, why);
 			return -1;
 		}
@@ -866,7 +806,7 @@ session_flush(struct doh_session *s)
 	if (!s->read_wants_write)
 		session_want_write(s, 0);
 	if (wrote)
-		s->last_write_ms = clock_ms();
+		liveness_wrote(&s->live, clock_ms());
 	return 0;
 }
 
@@ -940,6 +880,7 @@ session_start_streams(struct doh_session *s)
 	size_t nnv, getcap;
 	uint32_t maxstreams;
 	int32_t id;
+	unsigned delay;
 	int sent = 0;
 
 #define NV(n, v, fl) do {						\
@@ -1002,8 +943,7 @@ session_start_streams(struct doh_session *s)
 		r->s = s;
 		r->stream_id = id;
 		r->sent_ms = clock_ms();
-		if (s->unanswered_ms == 0)
-			s->unanswered_ms = r->sent_ms;
+		liveness_waiting(&s->live, r->sent_ms);
 		TAILQ_INSERT_TAIL(&s->streams, r, entry);
 		s->nstreams++;
 		c->ninflight++;
@@ -1011,14 +951,12 @@ session_start_streams(struct doh_session *s)
 	}
 #undef NV
 #undef NVS
-	if (sent && s->unheard_ms == 0) {
-		s->unheard_ms = clock_ms();
-		if (!clock_timer_pending(&s->probe))
-			clock_timer_add(&s->probe, probe_delay(c));
-	}
+	if (sent && (delay = liveness_sent(&s->live, &c->live,
+	    clock_ms())) != 0 && !clock_timer_pending(&s->probe))
+		clock_timer_add(&s->probe, delay);
 	/* Requests the server has no stream for wait on it all the same. */
-	if (c->nwaiting > 0 && s->unanswered_ms == 0)
-		s->unanswered_ms = clock_ms();
+	if (c->nwaiting > 0)
+		liveness_waiting(&s->live, clock_ms());
 	/* Out of stream IDs (above): the next requests need a new session. */
 	if (s->state == SESS_DRAINING && s == c->cur)
 		session_retire(s, DOH_OK);
@@ -1090,6 +1028,7 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 	struct doh_req *r;
 	int was_cur = c->cur == s, was_open = s->ready_ms != 0;
 	int in_tcp = s->state == SESS_TCP;
+	unsigned rtt;
 
 	if (s->state == SESS_DEAD)
 		return;
@@ -1104,7 +1043,8 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 			c->addr_tries--;
 			c->addr_idx = (c->addr_idx + 1) % c->naddrs;
 			client_connect(c);
-		} else if (in_tcp && res == DOH_ERR_TIMEOUT && c->has_rtt)
+		} else if (in_tcp && res == DOH_ERR_TIMEOUT &&
+		    liveness_rtt(&c->live, &rtt))
 			/* A SYN unanswered on a path known to work: cheap
 			 * to send again, and the path may be back any
 			 * moment.  A refusal backs off as ever. */
@@ -1153,13 +1093,9 @@ session_input(struct doh_session *s, const uint8_t *data, size_t len)
 {
 	ssize_t n;
 
-	s->last_read_ms = clock_ms();
 	/* Heard: nothing to probe (a probe's PING keeps its bound). */
-	if (s->unheard_ms != 0) {
-		s->unheard_ms = 0;
-		if (!s->probing)
-			clock_timer_del(&s->probe);
-	}
+	if (liveness_heard(&s->live, clock_ms()))
+		clock_timer_del(&s->probe);
 	n = nghttp2_session_mem_recv(s->h2, data, len);
 	if (n < 0) {
 		session_kill(s, DOH_ERR_PROTOCOL, nghttp2_strerror((int)n));
@@ -1200,7 +1136,8 @@ session_open(struct doh_session *s)
 		session_kill(s, DOH_ERR_PROTOCOL, "nghttp2 set-up failed");
 		return;
 	}
-	s->ready_ms = s->last_read_ms = clock_ms();
+	s->ready_ms = clock_ms();
+	liveness_open(&s->live, s->ready_ms);
 	session_set_state(s, SESS_OPEN);
 	if (c->backoff_logged)
 		log_info("upstream %s: reachable again", c->name);
@@ -1245,7 +1182,7 @@ session_handshake(struct doh_session *s)
 		session_want_write(s, 1);
 		return;
 	}
-	session_tls_error(s, rv, "TLS handshake", why, sizeof(why));
+	(void)session_tls_error(s, rv, "TLS handshake", why, sizeof(why));
 	session_kill(s, DOH_ERR_TLS, why);
 }
 
@@ -1279,9 +1216,9 @@ session_read(struct doh_session *s)
 			session_want_write(s, 1);
 			break;
 		default:
-			session_tls_error(s, rv, "", why, sizeof(why));
-			if (strcmp(why, "connection closed by the server") ==
-			    0)
+			/* "connection lost: closed by the server" */
+			if (session_tls_error(s, rv, "", why, sizeof(why)) ==
+			    SESS_FAIL_CLOSED)
 				snprintf(why, sizeof(why), "closed by the "
 				    "server");
 			session_kill(s, DOH_ERR_CONNECT, why);
@@ -1320,7 +1257,7 @@ session_tcp_done(struct doh_session *s)
 		return;
 	}
 	s->tcp_ms = clock_ms();
-	rtt_sample(&c->rtt8, &c->has_rtt, s->tcp_ms - s->started_ms);
+	liveness_rtt_sample(&c->live, s->tcp_ms - s->started_ms);
 	if ((s->ssl = tls_ssl_new(c->ctx, c->host, c->host_is_ip,
 	    &c->resume)) == NULL || SSL_set_fd(s->ssl, s->fd) != 1 ||
 	    (s->rev = event_new(c->base, s->fd, EV_READ | EV_PERSIST,
@@ -1373,19 +1310,19 @@ session_tick_cb(void *arg)
 {
 	struct doh_session *s = arg;
 	struct doh_client *c = s->c;
-	uint64_t now = clock_ms(), heard, quiet;
+	uint64_t now = clock_ms();
 
 	if (s->state != SESS_DEAD && s->tick_ms > 0)
 		clock_timer_add(&s->tick, s->tick_ms);
 	switch (s->state) {
 	case SESS_TCP:
-		if (now - s->started_ms >= connect_limit(c)) {
-			rtt_backoff(c);
+		if (now - s->started_ms >= liveness_connect_limit(&c->live)) {
+			liveness_rtt_missed(&c->live);
 			session_kill(s, DOH_ERR_TIMEOUT, "connect timed out");
 		}
 		return;
 	case SESS_TLS:
-		if (now - s->started_ms >= c->timeout_ms)
+		if (now - s->started_ms >= c->live.timeout_ms)
 			session_kill(s, DOH_ERR_TIMEOUT, "handshake timed out");
 		return;
 	case SESS_CLOSING:
@@ -1398,27 +1335,24 @@ session_tick_cb(void *arg)
 	case SESS_DRAINING:
 		break;
 	}
-	if (s->unanswered_ms != 0 && now - s->unanswered_ms >= c->timeout_ms) {
+	switch (liveness_check(&s->live, &c->live, now,
+	    s->state == SESS_OPEN && s->nstreams == 0)) {
+	case LIVENESS_SILENT:
 		session_kill(s, DOH_ERR_TIMEOUT, "server stopped answering");
 		return;
-	}
-	heard = s->last_read_ms > s->wait_since_ms ? s->last_read_ms :
-	    s->wait_since_ms;
-	if (s->ping_out && now - heard >= c->timeout_ms) {
+	case LIVENESS_DEAD:
 		c->stats.dead++;
-		rtt_backoff(c);
+		liveness_rtt_missed(&c->live);
 		session_kill(s, DOH_ERR_TIMEOUT, "no answer to PING");
 		return;
-	}
-	quiet = s->last_read_ms > s->last_write_ms ? s->last_read_ms :
-	    s->last_write_ms;
-	if (c->keepalive_ms > 0 && s->nstreams == 0 && !s->ping_out &&
-	    s->state == SESS_OPEN && now - quiet >= c->keepalive_ms) {
+	case LIVENESS_KEEPALIVE:
 		if (nghttp2_submit_ping(s->h2, NGHTTP2_FLAG_NONE, NULL) == 0) {
-			s->ping_out = 1;
-			s->wait_since_ms = now;
+			liveness_ping_sent(&s->live, now);
 			session_send(s);
 		}
+		return;
+	default:
+		return;
 	}
 }
 
@@ -1426,21 +1360,15 @@ session_tick_cb(void *arg)
 static void
 session_ping(struct doh_session *s)
 {
-	uint64_t now = clock_ms(), waited;
-	unsigned bound = ping_bound(s->c);
+	uint64_t now = clock_ms();
 
-	/* A PING out since before the last read is of no use: a server
-	 * that reads but does not ack would have it stand for ever. */
-	if (!s->ping_out || s->last_read_ms > s->wait_since_ms) {
+	if (liveness_ping_needed(&s->live)) {
 		if (nghttp2_submit_ping(s->h2, NGHTTP2_FLAG_NONE, NULL) != 0)
 			return;
-		s->ping_out = 1;
-		s->wait_since_ms = now;
+		liveness_ping_sent(&s->live, now);
 	}
-	s->probing = 1;
-	waited = now - s->wait_since_ms;
-	clock_timer_add(&s->probe, waited < bound ?
-	    bound - (unsigned)waited : 1);
+	clock_timer_add(&s->probe, liveness_probing(&s->live, &s->c->live,
+	    now));
 	session_send(s);
 }
 
@@ -1455,39 +1383,31 @@ session_probe_cb(void *arg)
 {
 	struct doh_session *s = arg;
 	struct doh_client *c = s->c;
-	uint64_t now = clock_ms();
-	unsigned delay;
+	unsigned ms;
 
 	if (s->state != SESS_OPEN && s->state != SESS_DRAINING)
 		return;
-	if (s->probing) {
-		if (s->ping_out && s->last_read_ms <= s->wait_since_ms) {
-			if (now - s->wait_since_ms < ping_bound(c)) {
-				clock_timer_add(&s->probe, ping_bound(c) -
-				    (unsigned)(now - s->wait_since_ms));
-				return;
-			}
-			c->stats.dead++;
-			log_info("upstream %s: no answer to PING in %u ms: "
-			    "connection dead", c->name, ping_bound(c));
-			rtt_backoff(c);
-			session_kill(s, DOH_ERR_TIMEOUT,
-			    "connection dead (no answer to PING)");
-			return;
-		}
-		s->probing = 0;
-	}
-	if (s->unheard_ms == 0)
+	switch (liveness_probe(&s->live, &c->live, clock_ms(), &ms)) {
+	case LIVENESS_OK:
+		if (ms > 0)
+			clock_timer_add(&s->probe, ms);
 		return;
-	delay = probe_delay(c);
-	if (now - s->unheard_ms < delay) {
-		clock_timer_add(&s->probe, delay -
-		    (unsigned)(now - s->unheard_ms));
+	case LIVENESS_DEAD:
+		c->stats.dead++;
+		log_info("upstream %s: no answer to PING in %u ms: "
+		    "connection dead", c->name, ms);
+		liveness_rtt_missed(&c->live);
+		session_kill(s, DOH_ERR_TIMEOUT,
+		    "connection dead (no answer to PING)");
+		return;
+	case LIVENESS_PING:
+		log_debug("upstream %s: nothing heard for %u ms: PING",
+		    c->name, ms);
+		session_ping(s);
+		return;
+	default:
 		return;
 	}
-	log_debug("upstream %s: nothing heard for %llu ms: PING", c->name,
-	    (unsigned long long)(now - s->unheard_ms));
-	session_ping(s);
 }
 
 static struct doh_session *
@@ -1534,7 +1454,7 @@ client_connect(struct doh_client *c)
 		return;
 	}
 	c->cur = s;
-	tick = c->timeout_ms / 4;
+	tick = c->live.timeout_ms / 4;
 	if (tick < 50)
 		tick = 50;
 	if (tick > 1000)
@@ -1619,9 +1539,8 @@ doh_new(struct event_base *base, const struct doh_params *p,
 	c->use_get = p->use_get;
 	c->keep_headers = p->keep_headers;
 	c->ctx = p->ssl_ctx;
-	c->timeout_ms = p->timeout_ms;
-	c->keepalive_ms = p->keepalive_ms;
-	c->probe_ms = p->probe_ms;
+	liveness_server_init(&c->live, p->timeout_ms, p->keepalive_ms,
+	    p->probe_ms);
 	c->last_submit_ms = clock_ms();
 	c->state_cb = state_cb;
 	c->arg = arg;
@@ -1731,10 +1650,8 @@ doh_cancel(struct doh_req *r)
 	s = r->s;
 	/* Given up on unanswered (a hedge won, a timeout): it took at least
 	 * this long, which the answer times should not forget. */
-	if (r->sent_ms != 0 && r->first_byte_ms == 0 &&
-	    clock_ms() - r->sent_ms > r->c->srtt8 / 8)
-		rtt_sample(&r->c->srtt8, &r->c->has_srtt,
-		    clock_ms() - r->sent_ms);
+	if (r->sent_ms != 0 && r->first_byte_ms == 0)
+		liveness_given_up(&r->c->live, clock_ms() - r->sent_ms);
 	if (s != NULL && s->state != SESS_DEAD) {
 		/*
 		 * The stream closes later and the request is freed then.  We
@@ -1775,10 +1692,8 @@ void
 doh_get_stats(const struct doh_client *c, struct doh_stats *st)
 {
 	*st = c->stats;
-	st->has_srtt = c->has_srtt;
-	st->srtt_ms = c->srtt8 / 8;
-	st->has_rtt = c->has_rtt;
-	st->rtt_ms = c->rtt8 / 8;
+	st->has_srtt = liveness_srtt(&c->live, &st->srtt_ms);
+	st->has_rtt = liveness_rtt(&c->live, &st->rtt_ms);
 }
 
 enum doh_state
@@ -1871,7 +1786,8 @@ doh_test_client(struct event_base *base, const struct doh_params *p)
 		doh_free(c);
 		return NULL;
 	}
-	s->ready_ms = s->last_read_ms = s->started_ms;
+	s->ready_ms = s->started_ms;
+	liveness_open(&s->live, s->ready_ms);
 	session_set_state(s, SESS_OPEN);
 	/* No address: a lost session is never replaced by a real one. */
 	c->state = DOH_READY;

@@ -2,10 +2,10 @@
  * doh: one DNS-over-HTTPS upstream (RFC 8484) as one long-lived client.
  * It keeps one TLS + HTTP/2 connection, multiplexes requests as streams
  * up to the server's SETTINGS_MAX_CONCURRENT_STREAMS and queues the rest,
- * keeps an idle connection alive with PING, detects a dead one, honours
- * GOAWAY (requests the server did not process are retried once on a new
- * connection) and reconnects with exponential backoff and TLS session
- * resumption.  DNS messages are opaque bytes here.
+ * keeps an idle connection alive with PING, detects a dead one (the rules
+ * are liveness.h's), honours GOAWAY (requests the server did not process
+ * are retried once on a new connection) and reconnects with exponential
+ * backoff and TLS session resumption.  DNS messages are opaque bytes here.
  */
 #ifndef DOHSTUB_DOH_H
 #define DOHSTUB_DOH_H
