@@ -35,13 +35,203 @@ struct metrics {
 	struct proxy	*px;
 };
 
+/*
+ * The families of /metrics, in the order they are written.  PROXY_STATS
+ * (proxy.h) names those whose samples are proxy_stats fields; the others
+ * are written by a function of their own.
+ */
+enum family_id {
+	METRICS_QUERIES,
+	METRICS_ANSWERS,
+	METRICS_RESPONSES,
+	METRICS_EDE,
+	METRICS_CACHE_LOOKUPS,
+	METRICS_CACHE_STALE,
+	METRICS_CACHE_PREFETCHES,
+	METRICS_COALESCED,
+	METRICS_CACHE_EVICTIONS,
+	METRICS_CACHE_ENTRIES,
+	METRICS_CACHE_BYTES,
+	METRICS_CACHE_MAX_BYTES,
+	METRICS_DROPPED,
+	METRICS_REFUSED_ACL,
+	METRICS_OVER_LIMIT,
+	METRICS_TRUNCATED,
+	METRICS_OVER_CLIENT_LIMIT,
+	METRICS_PENDING_SOURCES,
+	METRICS_RATELIMITED,
+	METRICS_RATELIMIT_ENTRIES,
+	METRICS_RATELIMIT_EVICTIONS,
+	METRICS_UPSTREAM_ERRORS,
+	METRICS_FALLBACK_ACTIVATIONS,
+	METRICS_HEDGES,
+	METRICS_HEDGE_WINS,
+	METRICS_HEDGES_DENIED,
+	METRICS_NETWORK_CHANGES,
+	METRICS_LATENCY,
+	METRICS_UPSTREAM_UP,
+	METRICS_UPSTREAM_PENDING,
+	METRICS_UPSTREAM_SRTT,
+	METRICS_UPSTREAM_ANSWERS,
+	METRICS_UPSTREAM_REQUEST_ERRORS,
+	METRICS_UPSTREAM_HEDGES,
+	METRICS_UPSTREAM_HEDGE_WINS,
+	METRICS_UPSTREAM_DEAD,
+	METRICS_TCP_CONNECTIONS,
+	METRICS_PENDING_QUERIES,
+	METRICS_HEALTHY,
+	METRICS_NONE		/* not a family: a field kept out */
+};
+
+struct family;
+typedef void metrics_render_cb(struct evbuffer *, const struct family *,
+    const struct proxy *);
+
+struct family {
+	const char		*name;
+	const char		*type;
+	const char		*label;	/* of its samples, or NULL */
+	const char		*help;
+	metrics_render_cb	*render;	/* NULL: PROXY_STATS fields */
+	int			 arg;		/* render's */
+};
+
+/* What metrics_value() and metrics_upstream() write. */
+enum value {
+	V_CACHE_EVICTED, V_CACHE_ENTRIES, V_CACHE_BYTES, V_CACHE_MAX_BYTES,
+	V_TCP_CONNECTIONS, V_HEALTHY,
+	V_UP, V_PENDING, V_SRTT, V_ANSWERS, V_ERRORS, V_HEDGES, V_HEDGE_WINS,
+	V_DEAD,
+};
+
+static metrics_render_cb metrics_rcodes, metrics_ede, metrics_doh_errors,
+    metrics_histogram, metrics_upstream, metrics_value;
+
+static const struct family families[METRICS_NONE] = {
+	[METRICS_QUERIES] = { "dohstub_queries_total", "counter", "transport",
+	    "Client queries received, by transport." },
+	[METRICS_ANSWERS] = { "dohstub_answers_total", "counter", "path",
+	    "Answers sent to clients, by where they came from." },
+	[METRICS_RESPONSES] = { "dohstub_responses_total", "counter", "rcode",
+	    "Answers sent to clients, by response code.", metrics_rcodes },
+	[METRICS_EDE] = { "dohstub_ede_total", "counter", "code",
+	    "Extended DNS Errors (RFC 8914) added to answers, by code.",
+	    metrics_ede },
+	[METRICS_CACHE_LOOKUPS] = { "dohstub_cache_lookups_total", "counter",
+	    "result", "Cache lookups, by result." },
+	[METRICS_CACHE_STALE] = { "dohstub_cache_stale_answers_total",
+	    "counter", NULL,
+	    "Expired cache entries served (serve-stale, RFC 8767)." },
+	[METRICS_CACHE_PREFETCHES] = { "dohstub_cache_prefetches_total",
+	    "counter", NULL,
+	    "Background refreshes of cache entries about to expire." },
+	[METRICS_COALESCED] = { "dohstub_coalesced_total", "counter", NULL,
+	    "Queries that waited on an identical query's upstream request." },
+	[METRICS_CACHE_EVICTIONS] = { "dohstub_cache_evictions_total",
+	    "counter", NULL, "Cache entries evicted to make room.",
+	    metrics_value, V_CACHE_EVICTED },
+	[METRICS_CACHE_ENTRIES] = { "dohstub_cache_entries", "gauge", NULL,
+	    "Answers in the cache.", metrics_value, V_CACHE_ENTRIES },
+	[METRICS_CACHE_BYTES] = { "dohstub_cache_bytes", "gauge", NULL,
+	    "Bytes the cache holds, its overhead included.",
+	    metrics_value, V_CACHE_BYTES },
+	[METRICS_CACHE_MAX_BYTES] = { "dohstub_cache_max_bytes", "gauge", NULL,
+	    "The cache's bound (cache-size).",
+	    metrics_value, V_CACHE_MAX_BYTES },
+	[METRICS_DROPPED] = { "dohstub_dropped_total", "counter", NULL,
+	    "Messages ignored because they were not queries." },
+	[METRICS_REFUSED_ACL] = { "dohstub_refused_acl_total", "counter", NULL,
+	    "Queries refused by access control (allow, deny)." },
+	[METRICS_OVER_LIMIT] = { "dohstub_over_limit_total", "counter", NULL,
+	    "Queries refused with SERVFAIL because max-pending was reached." },
+	[METRICS_TRUNCATED] = { "dohstub_truncated_total", "counter", NULL,
+	    "UDP answers cut to fit and sent with TC=1." },
+	[METRICS_OVER_CLIENT_LIMIT] = { "dohstub_over_client_limit_total",
+	    "counter", NULL,
+	    "Queries refused with SERVFAIL because their client had "
+	    "max-pending-per-client in flight." },
+	[METRICS_PENDING_SOURCES] = { "dohstub_pending_sources", "gauge", NULL,
+	    "Client addresses with queries in flight." },
+	[METRICS_RATELIMITED] = { "dohstub_ratelimited_total",
+	    "counter", "action",
+	    "UDP queries over their source's ratelimit, by what they got." },
+	[METRICS_RATELIMIT_ENTRIES] = { "dohstub_ratelimit_entries",
+	    "gauge", NULL,
+	    "Sources in the rate limit table (at most ratelimit-size)." },
+	[METRICS_RATELIMIT_EVICTIONS] = { "dohstub_ratelimit_evictions_total",
+	    "counter", NULL,
+	    "Rate limit entries reused for another source, the table full." },
+	[METRICS_UPSTREAM_ERRORS] = { "dohstub_upstream_errors_total",
+	    "counter", "kind", "DoH attempts that failed, by kind.",
+	    metrics_doh_errors },
+	[METRICS_FALLBACK_ACTIVATIONS] = {
+	    "dohstub_fallback_activations_total", "counter", NULL,
+	    "Times DoH went down and plain DNS took over." },
+	[METRICS_HEDGES] = { "dohstub_hedges_total", "counter", NULL,
+	    "Queries also sent to a second upstream past the hedge delay." },
+	[METRICS_HEDGE_WINS] = { "dohstub_hedge_wins_total", "counter", NULL,
+	    "Hedged queries the second upstream answered first." },
+	[METRICS_HEDGES_DENIED] = { "dohstub_hedges_denied_total",
+	    "counter", NULL,
+	    "Hedges due but not sent: over the budget (one query in ten)." },
+	[METRICS_NETWORK_CHANGES] = { "dohstub_network_changes_total",
+	    "counter", NULL,
+	    "Network changes (addresses, default routes) that made dohstub "
+	    "check its upstream connections." },
+	[METRICS_LATENCY] = { "dohstub_upstream_latency_seconds", "histogram",
+	    "le", "Time from sending a query over DoH to its answer.",
+	    metrics_histogram },
+	[METRICS_UPSTREAM_UP] = { "dohstub_upstream_up", "gauge", NULL,
+	    "1 while the DoH upstream has a working HTTP/2 connection.",
+	    metrics_upstream, V_UP },
+	[METRICS_UPSTREAM_PENDING] = { "dohstub_upstream_pending", "gauge",
+	    NULL, "DoH requests waiting for or in flight on the upstream.",
+	    metrics_upstream, V_PENDING },
+	[METRICS_UPSTREAM_SRTT] = { "dohstub_upstream_srtt_seconds", "gauge",
+	    NULL, "Smoothed time from a request to its answer's first byte "
+	    "(upstream-policy fastest ranks by it).",
+	    metrics_upstream, V_SRTT },
+	[METRICS_UPSTREAM_ANSWERS] = { "dohstub_upstream_answers_total",
+	    "counter", NULL, "DoH requests the upstream answered.",
+	    metrics_upstream, V_ANSWERS },
+	[METRICS_UPSTREAM_REQUEST_ERRORS] = {
+	    "dohstub_upstream_request_errors_total", "counter", NULL,
+	    "DoH requests to the upstream that failed.",
+	    metrics_upstream, V_ERRORS },
+	[METRICS_UPSTREAM_HEDGES] = { "dohstub_upstream_hedges_total",
+	    "counter", NULL, "Hedged requests sent to the upstream.",
+	    metrics_upstream, V_HEDGES },
+	[METRICS_UPSTREAM_HEDGE_WINS] = { "dohstub_upstream_hedge_wins_total",
+	    "counter", NULL, "Hedged requests the upstream answered first.",
+	    metrics_upstream, V_HEDGE_WINS },
+	[METRICS_UPSTREAM_DEAD] = { "dohstub_upstream_dead_connections_total",
+	    "counter", NULL,
+	    "Connections to the upstream found dead (no answer to PING).",
+	    metrics_upstream, V_DEAD },
+	[METRICS_TCP_CONNECTIONS] = { "dohstub_tcp_connections", "gauge", NULL,
+	    "Open TCP client connections.", metrics_value, V_TCP_CONNECTIONS },
+	[METRICS_PENDING_QUERIES] = { "dohstub_pending_queries", "gauge", NULL,
+	    "Client queries waiting for an answer." },
+	[METRICS_HEALTHY] = { "dohstub_healthy", "gauge", NULL,
+	    "1 while /health answers 200.", metrics_value, V_HEALTHY },
+};
+
+/* PROXY_STATS as samples: of which family, with which label value. */
+#define METRICS_SAMPLE(field, family, value)	{ METRICS_ ## family, value },
+#define METRICS_FIELD(field, family, value)	s->field,
+static const struct {
+	enum family_id	 family;
+	const char	*value;
+} samples[] = {
+	PROXY_STATS(METRICS_SAMPLE, METRICS_SAMPLE)
+};
+
 /* The metric's name and type, once per family as the format wants. */
 static void
-metrics_family(struct evbuffer *b, const char *name, const char *type,
-    const char *help)
+metrics_family(struct evbuffer *b, const struct family *f)
 {
-	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
-	    name, type);
+	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", f->name,
+	    f->help, f->name, f->type);
 }
 
 /* A label value, escaped as text format 0.0.4 says: \\, \" and \n. */
@@ -62,326 +252,230 @@ metrics_label(struct evbuffer *b, const char *v)
 	}
 }
 
+/* One sample of f: with its label set to value, or none if NULL. */
 static void
-metrics_u64(struct evbuffer *b, const char *name, const char *label,
-    const char *value, uint64_t v)
+metrics_u64(struct evbuffer *b, const struct family *f, const char *value,
+    uint64_t v)
 {
-	if (label == NULL)
-		evbuffer_add_printf(b, "%s ", name);
+	if (value == NULL)
+		evbuffer_add_printf(b, "%s ", f->name);
 	else {
-		evbuffer_add_printf(b, "%s{%s=\"", name, label);
+		evbuffer_add_printf(b, "%s{%s=\"", f->name, f->label);
 		metrics_label(b, value);
 		evbuffer_add(b, "\"} ", 3);
 	}
 	evbuffer_add_printf(b, "%llu\n", (unsigned long long)v);
 }
 
+/* Milliseconds as seconds. */
 static void
-metrics_histogram(struct evbuffer *b, const struct proxy_stats *s)
+metrics_ms(struct evbuffer *b, uint64_t ms)
 {
-	static const char name[] = "dohstub_upstream_latency_seconds";
-	uint64_t n = 0;
-	size_t i;
-
-	metrics_family(b, name, "histogram",
-	    "Time from sending a query over DoH to its answer.");
-	for (i = 0; i < PROXY_LATENCY_BUCKETS; i++) {
-		n += s->latency_buckets[i];
-		evbuffer_add_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
-		    proxy_latency_bounds[i] / 1000.0, (unsigned long long)n);
-	}
-	n += s->latency_buckets[PROXY_LATENCY_BUCKETS];
-	evbuffer_add_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
-	    (unsigned long long)n);
-	evbuffer_add_printf(b, "%s_sum %llu.%03u\n", name,
-	    (unsigned long long)(s->latency_sum_ms / 1000),
-	    (unsigned)(s->latency_sum_ms % 1000));
-	evbuffer_add_printf(b, "%s_count %llu\n", name, (unsigned long long)n);
+	evbuffer_add_printf(b, "%llu.%03u\n", (unsigned long long)(ms / 1000),
+	    (unsigned)(ms % 1000));
 }
 
-/*
- * An upstream's sample name and labels: its URL and, for a forward
- * rule's, its zone too (the same URL may serve both).
- */
-static void
-metrics_upstream_labels(struct evbuffer *b, const char *name,
-    const struct proxy_upstream_info *info)
+/* Samples i and j of PROXY_STATS are one: the same family and value. */
+static int
+metrics_same_sample(size_t i, size_t j)
 {
-	evbuffer_add_printf(b, "%s{url=\"", name);
-	metrics_label(b, info->url);
-	if (info->zone != NULL) {
-		evbuffer_add_printf(b, "\",zone=\"");
-		metrics_label(b, info->zone);
-	}
-	evbuffer_add(b, "\"} ", 3);
+	const char *a = samples[i].value, *b = samples[j].value;
+
+	return samples[i].family == samples[j].family &&
+	    (a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0);
 }
 
+/* A family of PROXY_STATS fields: one sample per label value, the sum. */
 static void
-metrics_upstream_u64(struct evbuffer *b, const char *name,
-    const struct proxy_upstream_info *info, uint64_t v)
+metrics_fields(struct evbuffer *b, enum family_id id, const struct proxy *px)
 {
-	metrics_upstream_labels(b, name, info);
-	evbuffer_add_printf(b, "%llu\n", (unsigned long long)v);
-}
+	const struct proxy_stats *s = proxy_stats(px);
+	const uint64_t v[] = { PROXY_STATS(METRICS_FIELD, METRICS_FIELD) };
+	uint64_t sum;
+	size_t i, j;
 
-enum upstream_value {
-	UI_ANSWERS, UI_ERRORS, UI_HEDGES, UI_HEDGE_WINS, UI_DEAD,
-};
-
-static uint64_t
-upstream_value(const struct proxy_upstream_info *info, enum upstream_value v)
-{
-	switch (v) {
-	case UI_ANSWERS:
-		return info->more.doh.answers;
-	case UI_ERRORS:
-		return info->more.doh.errors;
-	case UI_HEDGES:
-		return info->more.hedges;
-	case UI_HEDGE_WINS:
-		return info->more.hedge_wins;
-	case UI_DEAD:
-		return info->more.doh.dead;
-	}
-	return 0;
-}
-
-/* A counter family with one value per upstream. */
-static void
-metrics_per_upstream(struct evbuffer *b, const struct proxy *px,
-    const char *name, const char *help, enum upstream_value v)
-{
-	struct proxy_upstream_info info;
-	size_t i;
-
-	metrics_family(b, name, "counter", help);
-	for (i = 0; i < proxy_upstream_count(px); i++) {
-		proxy_upstream_info(px, i, &info);
-		metrics_upstream_u64(b, name, &info, upstream_value(&info, v));
-	}
-}
-
-static void
-metrics_upstreams(struct evbuffer *b, const struct proxy *px)
-{
-	struct proxy_upstream_info info;
-	size_t i, n = proxy_upstream_count(px);
-
-	metrics_family(b, "dohstub_upstream_up", "gauge",
-	    "1 while the DoH upstream has a working HTTP/2 connection.");
-	for (i = 0; i < n; i++) {
-		proxy_upstream_info(px, i, &info);
-		metrics_upstream_u64(b, "dohstub_upstream_up", &info,
-		    strcmp(info.state, "ready") == 0);
-	}
-	metrics_family(b, "dohstub_upstream_pending", "gauge",
-	    "DoH requests waiting for or in flight on the upstream.");
-	for (i = 0; i < n; i++) {
-		proxy_upstream_info(px, i, &info);
-		metrics_upstream_u64(b, "dohstub_upstream_pending", &info,
-		    info.pending);
-	}
-	metrics_family(b, "dohstub_upstream_srtt_seconds", "gauge",
-	    "Smoothed time from a request to its answer's first byte "
-	    "(upstream-policy fastest ranks by it).");
-	for (i = 0; i < n; i++) {
-		proxy_upstream_info(px, i, &info);
-		if (!info.more.doh.has_srtt)
+	metrics_family(b, &families[id]);
+	for (i = 0; i < nitems(samples); i++) {
+		if (samples[i].family != id)
 			continue;
-		metrics_upstream_labels(b, "dohstub_upstream_srtt_seconds",
-		    &info);
-		evbuffer_add_printf(b, "%u.%03u\n",
-		    info.more.doh.srtt_ms / 1000, info.more.doh.srtt_ms % 1000);
+		for (j = 0; j < i && !metrics_same_sample(j, i); j++)
+			;
+		if (j < i)
+			continue;	/* summed already */
+		for (sum = 0, j = i; j < nitems(samples); j++)
+			if (metrics_same_sample(i, j))
+				sum += v[j];
+		metrics_u64(b, &families[id], samples[i].value, sum);
 	}
-	metrics_per_upstream(b, px, "dohstub_upstream_answers_total",
-	    "DoH requests the upstream answered.", UI_ANSWERS);
-	metrics_per_upstream(b, px, "dohstub_upstream_request_errors_total",
-	    "DoH requests to the upstream that failed.", UI_ERRORS);
-	metrics_per_upstream(b, px, "dohstub_upstream_hedges_total",
-	    "Hedged requests sent to the upstream.", UI_HEDGES);
-	metrics_per_upstream(b, px, "dohstub_upstream_hedge_wins_total",
-	    "Hedged requests the upstream answered first.", UI_HEDGE_WINS);
-	metrics_per_upstream(b, px, "dohstub_upstream_dead_connections_total",
-	    "Connections to the upstream found dead (no answer to PING).",
-	    UI_DEAD);
 }
 
-/* A family with one unlabelled value. */
 static void
-metrics_one(struct evbuffer *b, const char *name, const char *type,
-    const char *help, uint64_t v)
-{
-	metrics_family(b, name, type, help);
-	metrics_u64(b, name, NULL, NULL, v);
-}
-
-/* Hits and misses always (0 without a cache); the rest with one. */
-static void
-metrics_cache(struct evbuffer *b, const struct proxy *px)
+metrics_rcodes(struct evbuffer *b, const struct family *f,
+    const struct proxy *px)
 {
 	const struct proxy_stats *s = proxy_stats(px);
-	const struct cache_stats *c = proxy_cache_stats(px);
-
-	metrics_family(b, "dohstub_cache_lookups_total", "counter",
-	    "Cache lookups, by result.");
-	metrics_u64(b, "dohstub_cache_lookups_total", "result", "hit",
-	    s->cache_hits);
-	metrics_u64(b, "dohstub_cache_lookups_total", "result", "miss",
-	    s->cache_misses);
-	metrics_one(b, "dohstub_cache_stale_answers_total", "counter",
-	    "Expired cache entries served (serve-stale, RFC 8767).",
-	    s->stale_answers);
-	metrics_one(b, "dohstub_cache_prefetches_total", "counter",
-	    "Background refreshes of cache entries about to expire.",
-	    s->prefetches);
-	metrics_one(b, "dohstub_coalesced_total", "counter",
-	    "Queries that waited on an identical query's upstream request.",
-	    s->coalesced);
-	if (c == NULL)
-		return;
-	metrics_one(b, "dohstub_cache_evictions_total", "counter",
-	    "Cache entries evicted to make room.",
-	    c->evicted);
-	metrics_one(b, "dohstub_cache_entries", "gauge",
-	    "Answers in the cache.",
-	    c->entries);
-	metrics_one(b, "dohstub_cache_bytes", "gauge",
-	    "Bytes the cache holds, its overhead included.",
-	    c->bytes);
-	metrics_one(b, "dohstub_cache_max_bytes", "gauge",
-	    "The cache's bound (cache-size).",
-	    c->max_bytes);
-}
-
-static void
-metrics_render(struct evbuffer *b, const struct proxy *px)
-{
-	const struct proxy_stats *s = proxy_stats(px);
-	const char *kind, *rc;
+	const char *rc;
 	char num[8];
 	size_t i;
 
-	metrics_family(b, "dohstub_queries_total", "counter",
-	    "Client queries received, by transport.");
-	metrics_u64(b, "dohstub_queries_total", "transport", "udp",
-	    s->queries_udp);
-	metrics_u64(b, "dohstub_queries_total", "transport", "tcp",
-	    s->queries_tcp);
-
-	/* local: the errors dohstub makes itself rather than relays. */
-	metrics_family(b, "dohstub_answers_total", "counter",
-	    "Answers sent to clients, by where they came from.");
-	metrics_u64(b, "dohstub_answers_total", "path", "doh",
-	    s->answered_doh);
-	metrics_u64(b, "dohstub_answers_total", "path", "fallback",
-	    s->answered_fallback);
-	metrics_u64(b, "dohstub_answers_total", "path", "cache",
-	    s->cache_hits);
-	metrics_u64(b, "dohstub_answers_total", "path", "local",
-	    s->servfail + s->formerr + s->notimp + s->policy);
-	metrics_u64(b, "dohstub_answers_total", "path", "local_zone",
-	    s->answered_local);
-	metrics_u64(b, "dohstub_answers_total", "path", "forward_doh",
-	    s->answered_forward_doh);
-	metrics_u64(b, "dohstub_answers_total", "path", "forward_plain",
-	    s->answered_forward_plain);
-
-	metrics_family(b, "dohstub_responses_total", "counter",
-	    "Answers sent to clients, by response code.");
+	metrics_family(b, f);
 	for (i = 0; i < nitems(s->rcodes); i++) {
 		/* The mnemonic where there is one, else the number. */
-		if ((rc = dnsmsg_rcode_name((unsigned)i)) != NULL)
-			metrics_u64(b, "dohstub_responses_total", "rcode", rc,
-			    s->rcodes[i]);
-		else {
+		if ((rc = dnsmsg_rcode_name((unsigned)i)) == NULL) {
 			snprintf(num, sizeof(num), "%zu", i);
-			metrics_u64(b, "dohstub_responses_total", "rcode", num,
-			    s->rcodes[i]);
+			rc = num;
 		}
+		metrics_u64(b, f, rc, s->rcodes[i]);
 	}
+}
 
-	/* The codes dohstub sets always, any other once it was seen. */
-	metrics_family(b, "dohstub_ede_total", "counter",
-	    "Extended DNS Errors (RFC 8914) added to answers, by code.");
+/* The codes dohstub sets always, any other once it was seen. */
+static void
+metrics_ede(struct evbuffer *b, const struct family *f,
+    const struct proxy *px)
+{
+	const struct proxy_stats *s = proxy_stats(px);
+	char num[8];
+	size_t i;
+
+	metrics_family(b, f);
 	for (i = 0; i < nitems(s->ede); i++) {
 		if (s->ede[i] == 0 && i != DNS_EDE_OTHER &&
 		    i != DNS_EDE_NOT_READY && i != DNS_EDE_NO_REACHABLE)
 			continue;
 		snprintf(num, sizeof(num), "%zu", i);
-		metrics_u64(b, "dohstub_ede_total", "code", num, s->ede[i]);
+		metrics_u64(b, f, num, s->ede[i]);
 	}
+}
 
-	metrics_cache(b, px);
+/* DOH_OK counted as an error means the answer did not match. */
+static void
+metrics_doh_errors(struct evbuffer *b, const struct family *f,
+    const struct proxy *px)
+{
+	const struct proxy_stats *s = proxy_stats(px);
+	size_t i;
 
-	metrics_one(b, "dohstub_dropped_total", "counter",
-	    "Messages ignored because they were not queries.",
-	    s->dropped);
-	metrics_one(b, "dohstub_refused_acl_total", "counter",
-	    "Queries refused by access control (allow, deny).",
-	    s->refused_acl);
-	metrics_one(b, "dohstub_over_limit_total", "counter",
-	    "Queries refused with SERVFAIL because max-pending was reached.",
-	    s->over_limit);
-	metrics_one(b, "dohstub_truncated_total", "counter",
-	    "UDP answers cut to fit and sent with TC=1.",
-	    s->truncated);
-	metrics_one(b, "dohstub_over_client_limit_total", "counter",
-	    "Queries refused with SERVFAIL because their client had "
-	    "max-pending-per-client in flight.",
-	    s->over_client_limit);
-	metrics_one(b, "dohstub_pending_sources", "gauge",
-	    "Client addresses with queries in flight.",
-	    s->pending_sources);
-	metrics_family(b, "dohstub_ratelimited_total", "counter",
-	    "UDP queries over their source's ratelimit, by what they got.");
-	metrics_u64(b, "dohstub_ratelimited_total", "action", "truncate",
-	    s->ratelimit_tc);
-	metrics_u64(b, "dohstub_ratelimited_total", "action", "drop",
-	    s->ratelimit_drop);
-	metrics_one(b, "dohstub_ratelimit_entries", "gauge",
-	    "Sources in the rate limit table (at most ratelimit-size).",
-	    s->ratelimit_entries);
-	metrics_one(b, "dohstub_ratelimit_evictions_total", "counter",
-	    "Rate limit entries reused for another source, the table full.",
-	    s->ratelimit_evictions);
+	metrics_family(b, f);
+	for (i = 0; i < DOH_RESULT_MAX; i++)
+		metrics_u64(b, f, i == DOH_OK ? "mismatch" :
+		    doh_result_names[i], s->doh_error_kinds[i]);
+}
 
-	/* DOH_OK counted as an error means the answer did not match. */
-	metrics_family(b, "dohstub_upstream_errors_total", "counter",
-	    "DoH attempts that failed, by kind.");
-	for (i = 0; i < DOH_RESULT_MAX; i++) {
-		kind = i == DOH_OK ? "mismatch" : doh_result_names[i];
-		metrics_u64(b, "dohstub_upstream_errors_total", "kind", kind,
-		    s->doh_error_kinds[i]);
+static void
+metrics_histogram(struct evbuffer *b, const struct family *f,
+    const struct proxy *px)
+{
+	const struct proxy_stats *s = proxy_stats(px);
+	uint64_t n = 0;
+	size_t i;
+
+	metrics_family(b, f);
+	for (i = 0; i < PROXY_LATENCY_BUCKETS; i++) {
+		n += s->latency_buckets[i];
+		evbuffer_add_printf(b, "%s_bucket{le=\"%g\"} %llu\n", f->name,
+		    proxy_latency_bounds[i] / 1000.0, (unsigned long long)n);
 	}
-	metrics_one(b, "dohstub_fallback_activations_total", "counter",
-	    "Times DoH went down and plain DNS took over.",
-	    s->fallback_activations);
-	metrics_one(b, "dohstub_hedges_total", "counter",
-	    "Queries also sent to a second upstream past the hedge delay.",
-	    s->hedges);
-	metrics_one(b, "dohstub_hedge_wins_total", "counter",
-	    "Hedged queries the second upstream answered first.",
-	    s->hedge_wins);
-	metrics_one(b, "dohstub_hedges_denied_total", "counter",
-	    "Hedges due but not sent: over the budget (one query in ten).",
-	    s->hedges_denied);
-	metrics_one(b, "dohstub_network_changes_total", "counter",
-	    "Network changes (addresses, default routes) that made dohstub "
-	    "check its upstream connections.",
-	    s->network_changes);
+	n += s->latency_buckets[PROXY_LATENCY_BUCKETS];
+	evbuffer_add_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", f->name,
+	    (unsigned long long)n);
+	evbuffer_add_printf(b, "%s_sum ", f->name);
+	metrics_ms(b, s->latency_sum_ms);
+	evbuffer_add_printf(b, "%s_count %llu\n", f->name,
+	    (unsigned long long)n);
+}
 
-	metrics_histogram(b, s);
-	metrics_upstreams(b, px);
+static uint64_t
+upstream_value(const struct proxy_upstream_info *info, int v)
+{
+	switch (v) {
+	case V_UP:
+		return strcmp(info->state, "ready") == 0;
+	case V_PENDING:
+		return info->pending;
+	case V_ANSWERS:
+		return info->more.doh.answers;
+	case V_ERRORS:
+		return info->more.doh.errors;
+	case V_HEDGES:
+		return info->more.hedges;
+	case V_HEDGE_WINS:
+		return info->more.hedge_wins;
+	case V_DEAD:
+		return info->more.doh.dead;
+	}
+	return 0;
+}
 
-	metrics_one(b, "dohstub_tcp_connections", "gauge",
-	    "Open TCP client connections.",
-	    proxy_tcp_clients(px));
-	metrics_one(b, "dohstub_pending_queries", "gauge",
-	    "Client queries waiting for an answer.",
-	    s->pending);
-	metrics_one(b, "dohstub_healthy", "gauge",
-	    "1 while /health answers 200.",
-	    proxy_unhealthy(px) == NULL);
+/*
+ * One sample an upstream, labelled with its URL and, for a forward
+ * rule's, its zone too (the same URL may serve both).
+ */
+static void
+metrics_upstream(struct evbuffer *b, const struct family *f,
+    const struct proxy *px)
+{
+	struct proxy_upstream_info info;
+	size_t i;
+
+	metrics_family(b, f);
+	for (i = 0; i < proxy_upstream_count(px); i++) {
+		proxy_upstream_info(px, i, &info);
+		if (f->arg == V_SRTT && !info.more.doh.has_srtt)
+			continue;
+		evbuffer_add_printf(b, "%s{url=\"", f->name);
+		metrics_label(b, info.url);
+		if (info.zone != NULL) {
+			evbuffer_add_printf(b, "\",zone=\"");
+			metrics_label(b, info.zone);
+		}
+		evbuffer_add(b, "\"} ", 3);
+		if (f->arg == V_SRTT)
+			metrics_ms(b, info.more.doh.srtt_ms);
+		else
+			evbuffer_add_printf(b, "%llu\n",
+			    (unsigned long long)upstream_value(&info, f->arg));
+	}
+}
+
+/* A family with one unlabelled value; the cache's only with a cache. */
+static void
+metrics_value(struct evbuffer *b, const struct family *f,
+    const struct proxy *px)
+{
+	const struct cache_stats *c = proxy_cache_stats(px);
+	uint64_t v;
+
+	if (f->arg == V_TCP_CONNECTIONS)
+		v = proxy_tcp_clients(px);
+	else if (f->arg == V_HEALTHY)
+		v = proxy_unhealthy(px) == NULL;
+	else if (c == NULL)
+		return;
+	else {
+		const uint64_t cache[] = {
+			[V_CACHE_EVICTED] = c->evicted,
+			[V_CACHE_ENTRIES] = c->entries,
+			[V_CACHE_BYTES] = c->bytes,
+			[V_CACHE_MAX_BYTES] = c->max_bytes,
+		};
+		v = cache[f->arg];
+	}
+	metrics_family(b, f);
+	metrics_u64(b, f, NULL, v);
+}
+
+void
+metrics_render(struct evbuffer *b, const struct proxy *px)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(families); i++) {
+		if (families[i].render != NULL)
+			families[i].render(b, &families[i], px);
+		else
+			metrics_fields(b, (enum family_id)i, px);
+	}
 }
 
 /* The reason first (a probe logs the start of the body), then detail. */

@@ -58,6 +58,7 @@
 #include <sys/queue.h>
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1592,49 +1593,34 @@ proxy_unhealthy(const struct proxy *px)
 	    "no DoH upstream connected: answering SERVFAIL";
 }
 
+/* Each field of PROXY_STATS as field=value, in the list's order. */
 void
 proxy_log_stats(const struct proxy *px)
 {
-	const struct proxy_stats *s = &px->stats;
+#define PROXY_STATS_NAME(field, family, value)	#field,
+#define PROXY_STATS_VALUE(field, family, value)	px->stats.field,
+	static const char *const names[] = {
+		PROXY_STATS(PROXY_STATS_NAME, PROXY_STATS_NOFIELD)
+	};
+	const uint64_t values[] = {
+		PROXY_STATS(PROXY_STATS_VALUE, PROXY_STATS_NOFIELD)
+	};
+#undef PROXY_STATS_NAME
+#undef PROXY_STATS_VALUE
+	/* Whole fields only: log.c keeps 1023 bytes of a message. */
+	char line[1024 - sizeof("stats:") + 1];
+	size_t i, n = 0;
+	int w;
 
-	log_info("stats: queries_udp=%llu queries_tcp=%llu answered_doh=%llu "
-	    "answered_fallback=%llu servfail=%llu formerr=%llu notimp=%llu "
-	    "dropped=%llu over_limit=%llu truncated=%llu doh_errors=%llu "
-	    "fallback_activations=%llu pending=%llu cache_hits=%llu "
-	    "cache_misses=%llu stale_answers=%llu prefetches=%llu "
-	    "coalesced=%llu answered_local=%llu policy=%llu "
-	    "refused_acl=%llu answered_forward_doh=%llu "
-	    "answered_forward_plain=%llu over_client_limit=%llu "
-	    "ratelimit_tc=%llu ratelimit_drop=%llu "
-	    "ratelimit_entries=%llu ratelimit_evictions=%llu "
-	    "pending_sources=%llu",
-	    (unsigned long long)s->queries_udp,
-	    (unsigned long long)s->queries_tcp,
-	    (unsigned long long)s->answered_doh,
-	    (unsigned long long)s->answered_fallback,
-	    (unsigned long long)s->servfail, (unsigned long long)s->formerr,
-	    (unsigned long long)s->notimp, (unsigned long long)s->dropped,
-	    (unsigned long long)s->over_limit,
-	    (unsigned long long)s->truncated,
-	    (unsigned long long)s->doh_errors,
-	    (unsigned long long)s->fallback_activations,
-	    (unsigned long long)s->pending,
-	    (unsigned long long)s->cache_hits,
-	    (unsigned long long)s->cache_misses,
-	    (unsigned long long)s->stale_answers,
-	    (unsigned long long)s->prefetches,
-	    (unsigned long long)s->coalesced,
-	    (unsigned long long)s->answered_local,
-	    (unsigned long long)s->policy,
-	    (unsigned long long)s->refused_acl,
-	    (unsigned long long)s->answered_forward_doh,
-	    (unsigned long long)s->answered_forward_plain,
-	    (unsigned long long)s->over_client_limit,
-	    (unsigned long long)s->ratelimit_tc,
-	    (unsigned long long)s->ratelimit_drop,
-	    (unsigned long long)s->ratelimit_entries,
-	    (unsigned long long)s->ratelimit_evictions,
-	    (unsigned long long)s->pending_sources);
+	line[0] = '\0';
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		w = snprintf(line + n, sizeof(line) - n, " %s=%llu", names[i],
+		    (unsigned long long)values[i]);
+		if (w < 0 || (size_t)w >= sizeof(line) - n)
+			break;
+		n += (size_t)w;
+	}
+	log_info("stats:%s", line);
 }
 
 void

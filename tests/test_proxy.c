@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "dohstub/addr.h"
@@ -20,6 +22,7 @@
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/log.h"
+#include "dohstub/metrics.h"
 #include "dohstub/proxy.h"
 
 #include "check.h"
@@ -2167,6 +2170,191 @@ test_ratelimit(void)
 	stop();
 }
 
+/* --- the counters' two outputs ------------------------------------- */
+
+#define STAT_NAME(field, family, value)		#field,
+#define STAT_FAMILY(field, family, value)	#family,
+#define STAT_ADDR(field, family, value)		&s->field,
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* Field i of PROXY_STATS. */
+static uint64_t *
+stat_field(struct proxy_stats *s, size_t i)
+{
+	uint64_t *const fields[] = {
+		PROXY_STATS(STAT_ADDR, PROXY_STATS_NOFIELD)
+	};
+
+	return fields[i];
+}
+
+/* proxy_log_stats()'s line, captured from stderr. */
+static char *
+stats_line(char *buf, size_t len)
+{
+	FILE *f;
+	size_t n = 0;
+	int saved;
+
+	buf[0] = '\0';
+	fflush(stderr);
+	if ((f = tmpfile()) == NULL || (saved = dup(STDERR_FILENO)) == -1 ||
+	    dup2(fileno(f), STDERR_FILENO) == -1) {
+		printf("cannot capture stderr\n");
+		abort();
+	}
+	log_setlevel(LOG_LEVEL_INFO);
+	proxy_log_stats(px);
+	log_setlevel(LOG_LEVEL_ERROR);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(f);
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* metrics_render()'s text, NUL-terminated, in b. */
+static const char *
+metrics_text(struct evbuffer *b)
+{
+	evbuffer_drain(b, evbuffer_get_length(b));
+	metrics_render(b, px);
+	evbuffer_add(b, "", 1);
+	return (const char *)evbuffer_pullup(b, -1);
+}
+
+/* " name=v" in the line, whole. */
+static int
+in_line(const char *line, const char *name, uint64_t v)
+{
+	char want[64];
+	const char *p;
+	size_t n;
+
+	n = (size_t)snprintf(want, sizeof(want), " %s=%llu", name,
+	    (unsigned long long)v);
+	return (p = strstr(line, want)) != NULL &&
+	    (p[n] == ' ' || p[n] == '\n');
+}
+
+/* A sample of value v in /metrics. */
+static int
+in_metrics(const char *text, uint64_t v)
+{
+	char want[32];
+
+	snprintf(want, sizeof(want), " %llu\n", (unsigned long long)v);
+	return strstr(text, want) != NULL;
+}
+
+/*
+ * Text format 0.0.4 as Prometheus reads it: each family once, HELP then
+ * TYPE, then only its own samples (a histogram's with their suffixes).
+ */
+static int
+well_formed(const char *text)
+{
+	char family[128], seen[8192] = " ", name[128], *p;
+	const char *l, *end;
+	size_t n;
+
+	family[0] = '\0';
+	for (l = text; *l != '\0'; l = end + 1) {
+		if ((end = strchr(l, '\n')) == NULL)
+			return 0;
+		if (strncmp(l, "# HELP ", 7) == 0) {
+			if (sscanf(l + 7, "%127s", family) != 1)
+				return 0;
+			snprintf(name, sizeof(name), " %s ", family);
+			if (strstr(seen, name) != NULL ||
+			    strlen(seen) + strlen(name) >= sizeof(seen))
+				return 0;
+			strcat(seen, name + 1);
+			snprintf(name, sizeof(name), "# TYPE %s ", family);
+			n = strlen(name);
+			if (strncmp(end + 1, name, n) != 0 || (strncmp(end + 1 +
+			    n, "counter\n", 8) != 0 && strncmp(end + 1 + n,
+			    "gauge\n", 6) != 0 && strncmp(end + 1 + n,
+			    "histogram\n", 10) != 0))
+				return 0;
+			end = strchr(end + 1, '\n');
+			continue;
+		}
+		if (sscanf(l, "%127[^{ ]", name) != 1 ||
+		    strstr(l, "(null)") != NULL)
+			return 0;
+		n = strlen(family);
+		p = name + n;
+		if (n == 0 || strncmp(name, family, n) != 0 || (*p != '\0' &&
+		    strcmp(p, "_bucket") != 0 && strcmp(p, "_sum") != 0 &&
+		    strcmp(p, "_count") != 0))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Counters declared once (PROXY_STATS in proxy.h): each field, alone set
+ * to a value of its own, is in the SIGUSR1 line as field=value and, but
+ * for those the list keeps out, a sample of /metrics with that value;
+ * all of them at once fit in one line.
+ */
+static void
+test_stats_outputs(void)
+{
+	static const char *const names[] = {
+		PROXY_STATS(STAT_NAME, PROXY_STATS_NOFIELD)
+	};
+	static const char *const families[] = {
+		PROXY_STATS(STAT_FAMILY, PROXY_STATS_NOFIELD)
+	};
+	struct proxy_stats *s, saved;
+	struct evbuffer *b;
+	const char *text;
+	char line[4096];
+	uint64_t *field;
+	size_t i;
+
+	start(ENC_PREF_CACHE);
+	if ((b = evbuffer_new()) == NULL)
+		abort();
+	/* The proxy's own, which it does not read back. */
+	s = (struct proxy_stats *)proxy_stats(px);
+	saved = *s;
+	for (i = 0; i < nitems(names); i++) {
+		memset(s, 0, sizeof(*s));
+		field = stat_field(s, i);
+		*field = 4200000017ULL + i;
+		stats_line(line, sizeof(line));
+		if (!in_line(line, names[i], *field))
+			printf("%s: not in \"%s\"\n", names[i], line);
+		CHECK(in_line(line, names[i], *field));
+		text = metrics_text(b);
+		if (strcmp(families[i], "NONE") == 0)
+			CHECK(!in_metrics(text, *field));
+		else {
+			if (!in_metrics(text, *field))
+				printf("%s: not in /metrics\n", names[i]);
+			CHECK(in_metrics(text, *field));
+		}
+		CHECK(well_formed(text));
+	}
+
+	/* Twelve digits each (a trillion queries): still one whole line. */
+	for (i = 0; i < nitems(names); i++)
+		*stat_field(s, i) = 100000000000ULL + i;
+	stats_line(line, sizeof(line));
+	CHECK(strchr(line, '\n') == strrchr(line, '\n'));
+	for (i = 0; i < nitems(names); i++)
+		CHECK(in_line(line, names[i], *stat_field(s, i)));
+	*s = saved;
+	evbuffer_free(b);
+	stop();
+}
+
 int
 main(void)
 {
@@ -2196,6 +2384,7 @@ main(void)
 	test_forward_plaintext();
 	test_per_client();
 	test_ratelimit();
+	test_stats_outputs();
 	event_base_free(base);
 	return check_summary();
 }

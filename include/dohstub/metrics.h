@@ -16,6 +16,7 @@
 #include "dohstub/config.h"
 #include "dohstub/proxy.h"
 
+struct evbuffer;
 struct metrics;
 
 /*
@@ -26,6 +27,9 @@ struct metrics *metrics_new(struct event_base *base,
 	    const struct addr *addr, struct proxy *px);
 
 void	metrics_set_proxy(struct metrics *m, struct proxy *px);
+
+/* Append px's /metrics body to b (for the endpoint, and for tests). */
+void	metrics_render(struct evbuffer *b, const struct proxy *px);
 
 void	metrics_free(struct metrics *m);
 

@@ -26,44 +26,66 @@ struct proxy;
 #define PROXY_LATENCY_BUCKETS	12
 extern const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS];
 
+/*
+ * The counters and gauges, declared once: struct proxy_stats, the SIGUSR1
+ * line (proxy_log_stats(): field=value) and /metrics (metrics.c) are all
+ * made from this list.
+ *
+ *	C(field, family, value)		a uint64_t field, and its sample in
+ *					/metrics: of family METRICS_<family>
+ *					(metrics.c), with the family's label
+ *					set to value (NULL: no label)
+ *	ALSO(field, family, value)	one more sample from that field
+ *
+ * Fields with the same family and value make one sample, their sum; family
+ * NONE keeps a field out of /metrics.
+ */
+#define PROXY_STATS(C, ALSO)						\
+	C(queries_udp,		QUERIES, "udp")				\
+	C(queries_tcp,		QUERIES, "tcp")				\
+	C(answered_doh,		ANSWERS, "doh")				\
+	C(answered_fallback,	ANSWERS, "fallback")			\
+	ALSO(cache_hits,	ANSWERS, "cache")			\
+	/* The answers dohstub makes itself rather than relays. */	\
+	C(servfail,		ANSWERS, "local") /* every one */	\
+	C(formerr,		ANSWERS, "local")			\
+	C(notimp,		ANSWERS, "local")			\
+	C(policy,		ANSWERS, "local") /* query policy */	\
+	C(answered_local,	ANSWERS, "local_zone") /* local.h */	\
+	C(answered_forward_doh,	ANSWERS, "forward_doh")			\
+	C(answered_forward_plain, ANSWERS, "forward_plain")		\
+	C(cache_hits,		CACHE_LOOKUPS, "hit")			\
+	C(cache_misses,		CACHE_LOOKUPS, "miss")			\
+	C(stale_answers,	CACHE_STALE, NULL) /* RFC 8767 */	\
+	C(prefetches,		CACHE_PREFETCHES, NULL)			\
+	/* Queries that waited on another's upstream request. */	\
+	C(coalesced,		COALESCED, NULL)			\
+	C(dropped,		DROPPED, NULL)	/* not a query */	\
+	C(refused_acl,		REFUSED_ACL, NULL) /* allow, deny */	\
+	C(over_limit,		OVER_LIMIT, NULL) /* max-pending */	\
+	C(truncated,		TRUNCATED, NULL) /* sent with TC=1 */	\
+	/* Fairness and the rate limit (ratelimit.h); gauges: now. */	\
+	C(over_client_limit,	OVER_CLIENT_LIMIT, NULL)		\
+	C(pending_sources,	PENDING_SOURCES, NULL)	/* gauge */	\
+	C(ratelimit_tc,		RATELIMITED, "truncate")		\
+	C(ratelimit_drop,	RATELIMITED, "drop")			\
+	C(ratelimit_entries,	RATELIMIT_ENTRIES, NULL) /* gauge */	\
+	C(ratelimit_evictions,	RATELIMIT_EVICTIONS, NULL)		\
+	/* DoH attempts that failed: /metrics has them by kind. */	\
+	C(doh_errors,		NONE, NULL)				\
+	C(fallback_activations,	FALLBACK_ACTIVATIONS, NULL)		\
+	C(hedges,		HEDGES, NULL)				\
+	C(hedge_wins,		HEDGE_WINS, NULL)			\
+	C(hedges_denied,	HEDGES_DENIED, NULL) /* over budget */	\
+	C(network_changes,	NETWORK_CHANGES, NULL)			\
+	C(pending,		PENDING_QUERIES, NULL)	/* gauge */
+
+#define PROXY_STATS_FIELD(field, family, value)	uint64_t field;
+#define PROXY_STATS_NOFIELD(field, family, value)
+
 /* Counters, for logs, tests and metrics. */
 struct proxy_stats {
-	uint64_t	queries_udp;
-	uint64_t	queries_tcp;
-	uint64_t	answered_doh;
-	uint64_t	answered_fallback;
-	uint64_t	answered_local;	/* from a local zone (local.h) */
-	uint64_t	answered_forward_doh;	/* a DoH forward rule's */
-	uint64_t	answered_forward_plain;	/* a plain forward rule's */
-	uint64_t	cache_hits;	/* answered from the cache */
-	uint64_t	cache_misses;	/* looked up, not there */
-	uint64_t	stale_answers;	/* expired entries served (RFC 8767) */
-	uint64_t	prefetches;	/* background refreshes started */
-	uint64_t	coalesced;	/* queries that waited on another's
-					   upstream request */
-	uint64_t	dropped;	/* not a query */
-	uint64_t	formerr;
-	uint64_t	notimp;
-	uint64_t	policy;		/* refused by query policy (local.h) */
-	uint64_t	refused_acl;	/* refused by allow/deny */
-	uint64_t	servfail;	/* every SERVFAIL we made ourselves */
-	uint64_t	over_limit;	/* refused by max-pending */
-	/* Fairness and the rate limit (ratelimit.h). */
-	uint64_t	over_client_limit; /* by max-pending-per-client */
-	uint64_t	ratelimit_tc;	/* over ratelimit: TC=1, no records */
-	uint64_t	ratelimit_drop;	/* over ratelimit: dropped */
-	uint64_t	ratelimit_entries;	/* now: sources in its table */
-	uint64_t	ratelimit_evictions;	/* entries reused when full */
-	uint64_t	pending_sources; /* now: sources with queries pending */
-	uint64_t	truncated;	/* sent with TC=1 */
-	uint64_t	doh_errors;	/* DoH attempts that failed */
-	uint64_t	fallback_activations;	/* DoH went down */
-	uint64_t	hedges;		/* queries also sent to a second
-					   upstream past the hedge delay */
-	uint64_t	hedge_wins;	/* ... answered by the second first */
-	uint64_t	hedges_denied;	/* due, but over the hedge budget */
-	uint64_t	network_changes;	/* proxy_network_changed() */
-	uint64_t	pending;	/* now */
+	PROXY_STATS(PROXY_STATS_FIELD, PROXY_STATS_NOFIELD)
 	uint64_t	rcodes[16];	/* of every answer sent to a client */
 	/* Extended DNS Errors dohstub added to answers, by INFO-CODE
 	 * (those from the cache's serve-stale excepted). */
