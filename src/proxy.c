@@ -1246,7 +1246,8 @@ upside_routes(struct upside *up)
 			continue;
 		}
 		if ((r->plain = plain_new(up->px->base, f->servers,
-		    f->nservers, cfg->timeout_ms, 1)) == NULL) {
+		    f->nservers, cfg->timeout_ms, PLAIN_ROLE_FORWARD)) ==
+		    NULL) {
 			log_warnx("forward %s: cannot set up its servers",
 			    r->zone);
 			return -1;
@@ -1291,7 +1292,8 @@ upside_new(struct proxy *px, const struct config *cfg)
 			goto fail;
 		}
 		if (cfg->nbootstrap > 0 && (up->bootstrap = plain_new(px->base,
-		    cfg->bootstrap, cfg->nbootstrap, cfg->timeout_ms, 2)) ==
+		    cfg->bootstrap, cfg->nbootstrap, cfg->timeout_ms,
+		    PLAIN_ROLE_BOOTSTRAP)) ==
 		    NULL) {
 			log_warnx("cannot set up the bootstrap servers");
 			goto fail;
@@ -1301,7 +1303,7 @@ upside_new(struct proxy *px, const struct config *cfg)
 		goto fail;
 	if (cfg->mode != MODE_ENCRYPTED_ONLY &&
 	    (up->fallback = plain_new(px->base, cfg->fallback, cfg->nfallback,
-	    cfg->timeout_ms, 1)) == NULL) {
+	    cfg->timeout_ms, PLAIN_ROLE_FALLBACK)) == NULL) {
 		log_warnx("cannot set up the fallback servers");
 		goto fail;
 	}

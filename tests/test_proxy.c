@@ -711,7 +711,8 @@ test_encrypted_preferred(void)
 
 	start(ENC_PREF);
 	u = fake.upstreams;
-	CHECK(fake.fallback != NULL && fake.fallback->tries == 1);
+	CHECK(fake.fallback != NULL);
+	CHECK_EQ(fake.fallback->role, PLAIN_ROLE_FALLBACK);
 	CHECK_EQ(fake.fallback->nservers, 1);
 
 	/* Connect error. */
@@ -1702,6 +1703,7 @@ test_forward(void)
 	/* The two plain rules' channels, no fallback, no bootstrap; one
 	 * TLS context for every DoH set. */
 	CHECK_EQ(fake.plain_made - made, 2);
+	CHECK(fake.fallback == NULL);
 	CHECK_EQ(fake.tls_ctxs - ctxs, 1);
 	CHECK_EQ(proxy_upstream_count(px), 3);
 	proxy_upstream_info(px, 2, &info);
@@ -1718,6 +1720,7 @@ test_forward(void)
 	CHECK_EQ(fake.nplain, 1);
 	CHECK(plain_to(&fake.plainq[0], "10.1.1.53"));
 	CHECK_EQ(fake.plainq[0].plain->nservers, 2);
+	CHECK_EQ(fake.plainq[0].plain->role, PLAIN_ROLE_FORWARD);
 	CHECK(sent(&fake.plainq[0], &q));
 	answer(&a, 0x4242, "fs.corp.example", T_A, DNS_RCODE_NOERROR, 1);
 	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
