@@ -86,6 +86,21 @@ static const char *const query_state_names[] = {
 	"doh", "fallback", "follow",
 };
 
+/*
+ * Who waits for a query's answer.  Only a client query has a peer; the
+ * others keep the cache fresh and answer no one (but their followers,
+ * which are clients).  The measuring copies of upstream-policy fastest
+ * are no queries: upstream.c sends them and reads only their time.
+ */
+enum query_role {
+	QUERY_CLIENT,		/* a client waits on its peer */
+	QUERY_PREFETCH,		/* a hit near its TTL's end started it */
+	QUERY_REFRESH,		/* its client got a stale answer meanwhile */
+};
+static const char *const query_role_names[] = {
+	"client", "prefetch", "refresh",
+};
+
 /* Queries waiting on one upstream request, beyond the one that asks. */
 #define PROXY_MAX_FOLLOWERS	64
 /* Buckets of the table of queries in flight, by key (a power of 2). */
@@ -158,7 +173,8 @@ struct query {
 	struct proxy		*px;
 	struct upside		*up;	/* referenced */
 	const struct route	*route;	/* of up, by the name; NULL: none */
-	struct listen_peer	*peer;	/* &px->bgpeer once in the background */
+	enum query_role		 role;
+	struct listen_peer	*peer;	/* QUERY_CLIENT's; otherwise NULL */
 	enum query_state	 state;
 	struct dns_query_info	 qi;
 	struct query_try	 tries[2];	/* in flight at once, at most */
@@ -194,7 +210,6 @@ struct proxy {
 	struct cache		*cache;		/* NULL: cache-size 0 */
 	struct cache_policy	 cache_pol;
 	LIST_HEAD(, query)	 flight[PROXY_FLIGHT_BUCKETS];
-	struct listen_peer	 bgpeer;	/* answers go nowhere */
 	unsigned		 hedge_tokens;
 	/* Queries in flight by source. */
 	struct ratelimit_clients *clients;
@@ -264,22 +279,6 @@ query_path(const struct query *q, enum cache_source src)
 		    &s->answered_fallback;
 	return q->route != NULL ? &s->answered_forward_doh : &s->answered_doh;
 }
-
-static void
-bg_respond(struct listen_peer *peer, const uint8_t *msg, size_t len)
-{
-	(void)peer;
-	(void)msg;
-	(void)len;
-}
-
-static void
-bg_release(struct listen_peer *peer)
-{
-	(void)peer;
-}
-
-static const struct listen_peer_ops bg_ops = { bg_respond, bg_release };
 
 /* The same key as the cache's (dnsmsg_key_hash()). */
 static int
@@ -375,24 +374,31 @@ query_free(struct query *q)
 		px->stats.pending_sources =
 		    ratelimit_clients_sources(px->clients);
 	}
-	q->peer->ops->release(q->peer);
+	if (q->role == QUERY_CLIENT)
+		q->peer->ops->release(q->peer);
 	upside_unref(q->up);
 	query_put(px, q);
 }
 
 /*
- * Send px->buf (len bytes, an answer to qi with qi's ID) to peer, cut to
- * fit UDP, and count it under *path unless it had to become a SERVFAIL.
+ * The one way out: every answer a client gets is sent here.  px->buf
+ * holds it (len bytes, an answer to qi with qi's ID); a UDP client gets
+ * it cut to the size it can take (edns_max ours), or a SERVFAIL if it
+ * cannot be cut.  Counted: its rcode; ede (-1: none) when the client
+ * sent EDNS; *path (NULL: none) unless it had to become a SERVFAIL.
+ * len 0 (no room to make it: never with px->buf) sends nothing.
  */
 static void
-proxy_respond(struct proxy *px, struct listen_peer *peer,
-    const struct dns_query_info *qi, unsigned edns_max, size_t len,
+proxy_send(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi, unsigned edns_max, size_t len, int ede,
     uint64_t *path)
 {
 	size_t n = len, limit;
 
-	if (peer == &px->bgpeer)
-		return;		/* a refresh: the cache was the point */
+	if (len == 0)
+		return;
+	if (ede >= 0 && qi->has_edns)
+		px->stats.ede[ede]++;
 	if (peer->transport == LISTEN_UDP) {
 		limit = dnsmsg_udp_limit(qi, edns_max);
 		if ((n = dnsmsg_truncate(px->buf, len, limit, qi)) == 0) {
@@ -412,6 +418,21 @@ proxy_respond(struct proxy *px, struct listen_peer *peer,
 }
 
 /*
+ * An error answer made here: rcode, with EDE ede (none if -1) and text
+ * for a client that sent EDNS.  A SERVFAIL counts as one of ours.
+ */
+static void
+proxy_send_error(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi, int rcode, int ede, const char *text)
+{
+	if (rcode == DNS_RCODE_SERVFAIL)
+		px->stats.servfail++;
+	proxy_send(px, peer, qi, px->cfg->edns_udp_size,
+	    dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi, rcode, ede,
+	    text), ede, NULL);
+}
+
+/*
  * An upstream answer (msg, len bytes, checked) rewritten for q's client
  * and sent, with EDE 0 if it came over plain DNS; an answer that cannot
  * be rewritten (an extended rcode in its OPT) becomes a SERVFAIL.
@@ -425,21 +446,16 @@ query_answer_one(struct query *q, const uint8_t *msg, size_t len,
 	int ede = src == CACHE_SRC_PLAIN ? DNS_EDE_OTHER : -1;
 	size_t n;
 
-	if (q->peer == &px->bgpeer)
+	if (q->role != QUERY_CLIENT)
 		return;
 	if ((n = dnsmsg_rewrite_answer(msg, len, px->buf, sizeof(px->buf),
 	    &q->qi, (uint16_t)cfg->edns_udp_size, ede,
 	    PROXY_PLAIN_TEXT)) == 0) {
-		px->stats.servfail++;
-		px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
-		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &q->qi,
-		    DNS_RCODE_SERVFAIL)) > 0)
-			q->peer->ops->respond(q->peer, px->buf, n);
+		proxy_send_error(px, q->peer, &q->qi, DNS_RCODE_SERVFAIL, -1,
+		    NULL);
 		return;
 	}
-	if (ede >= 0 && q->qi.has_edns)
-		px->stats.ede[ede]++;
-	proxy_respond(px, q->peer, &q->qi, cfg->edns_udp_size, n, path);
+	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n, ede, path);
 }
 
 /*
@@ -460,22 +476,23 @@ query_answer_followers(struct query *q, const uint8_t *msg, size_t len,
 }
 
 /*
- * A cached answer in px->buf (n bytes) that came over plain DNS says so
+ * A cached answer in px->buf (*n bytes) that came over plain DNS says so
  * to a client that sent EDNS, as it did when it was first relayed.
+ * Returns the EDE added, or -1.
  */
-static size_t
+static int
 proxy_mark_plain(struct proxy *px, const struct dns_query_info *qi,
-    const struct cache_hit *hit, size_t n)
+    const struct cache_hit *hit, size_t *n)
 {
 	size_t m;
 
 	if (hit->source != CACHE_SRC_PLAIN || !qi->has_edns)
-		return n;
-	if ((m = dnsmsg_add_ede(px->buf, n, sizeof(px->buf), DNS_EDE_OTHER,
+		return -1;
+	if ((m = dnsmsg_add_ede(px->buf, *n, sizeof(px->buf), DNS_EDE_OTHER,
 	    PROXY_PLAIN_TEXT)) == 0)
-		return n;
-	px->stats.ede[DNS_EDE_OTHER]++;
-	return m;
+		return -1;
+	*n = m;
+	return DNS_EDE_OTHER;
 }
 
 /*
@@ -491,10 +508,10 @@ query_serve_stale(struct query *q)
 	struct cache_hit hit;
 	struct query *f, *next;
 	size_t n;
-	int served = 0;
+	int served = 0, ede;
 
 	if (px->cache == NULL || cfg->serve_stale_ms == 0 ||
-	    q->peer == &px->bgpeer || q->up != px->up)
+	    q->role != QUERY_CLIENT || q->up != px->up)
 		return 0;
 	for (f = q; f != NULL; f = next) {
 		next = f == q ? TAILQ_FIRST(&q->followers) :
@@ -508,8 +525,8 @@ query_serve_stale(struct query *q)
 		    (uint16_t)cfg->edns_udp_size, px->buf, sizeof(px->buf),
 		    &hit)) == 0)
 			break;
-		n = proxy_mark_plain(px, &f->qi, &hit, n);
-		proxy_respond(px, f->peer, &f->qi, cfg->edns_udp_size, n,
+		ede = proxy_mark_plain(px, &f->qi, &hit, &n);
+		proxy_send(px, f->peer, &f->qi, cfg->edns_udp_size, n, ede,
 		    hit.stale ? &px->stats.stale_answers :
 		    &px->stats.cache_hits);
 		served = 1;
@@ -545,10 +562,8 @@ query_answer(struct query *q, const uint8_t *msg, size_t len,
 static void
 query_servfail(struct query *q, int ede, const char *why)
 {
-	struct proxy *px = q->px;
 	struct query *f;
 	char name[DNS_MAX_NAME_TEXT], type[16];
-	size_t n;
 
 	if (log_getlevel() >= LOG_LEVEL_DEBUG) {
 		(void)dnsmsg_name_to_text(q->qi.qname, q->qi.qname_len, name,
@@ -556,15 +571,9 @@ query_servfail(struct query *q, int ede, const char *why)
 		log_debug("%s %s: SERVFAIL (%s)", name,
 		    dnsmsg_type_str(q->qi.qtype, type, sizeof(type)), why);
 	}
-	if (q->peer != &px->bgpeer && !query_serve_stale(q)) {
-		px->stats.servfail++;
-		px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
-		if (q->qi.has_edns)
-			px->stats.ede[ede]++;
-		if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf),
-		    &q->qi, DNS_RCODE_SERVFAIL, ede, why)) > 0)
-			q->peer->ops->respond(q->peer, px->buf, n);
-	}
+	if (q->role == QUERY_CLIENT && !query_serve_stale(q))
+		proxy_send_error(q->px, q->peer, &q->qi, DNS_RCODE_SERVFAIL,
+		    ede, why);
 	while ((f = TAILQ_FIRST(&q->followers)) != NULL)
 		query_servfail(f, ede, why);
 	query_free(q);
@@ -590,7 +599,8 @@ query_timeout_cb(void *arg)
 	struct query *q = arg;
 	size_t k;
 
-	log_debug("query timed out in state %s", query_state_names[q->state]);
+	log_debug("%s query timed out in state %s",
+	    query_role_names[q->role], query_state_names[q->state]);
 	if (q->state == Q_DOH) {
 		for (k = 0; k < 2; k++)
 			if (q->tries[k].req != NULL)
@@ -787,13 +797,13 @@ static void
 query_stale_cb(void *arg)
 {
 	struct query *q = arg;
-	struct proxy *px = q->px;
 
-	if (q->peer == &px->bgpeer || !query_serve_stale(q))
+	if (q->role != QUERY_CLIENT || !query_serve_stale(q))
 		return;
 	log_debug("stale answer served; the refresh goes on");
 	q->peer->ops->release(q->peer);
-	q->peer = &px->bgpeer;
+	q->peer = NULL;
+	q->role = QUERY_REFRESH;
 }
 
 enum start_result {
@@ -804,9 +814,9 @@ enum start_result {
 
 /*
  * A query object for qi (hash, route: upside_route()'s under px->up) from
- * peer: a leader that asks upstream, or, when leader is not NULL, a
- * follower waiting on it.  It counts against src (NULL: against no one)
- * until it ends.
+ * peer, or a prefetch if peer is NULL: a leader that asks upstream, or,
+ * when leader is not NULL, a follower waiting on it (a client's).  It
+ * counts against src (NULL: against no one) until it ends.
  */
 static enum start_result
 query_start(struct proxy *px, struct listen_peer *peer,
@@ -840,6 +850,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	q->up = px->up;
 	q->up->refs++;
 	q->route = route;
+	q->role = peer != NULL ? QUERY_CLIENT : QUERY_PREFETCH;
 	q->peer = peer;
 	q->qi = *qi;
 	q->hash = hash;
@@ -862,7 +873,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	    fentry);
 	q->in_flight = 1;
 	if (px->cache != NULL && cfg->serve_stale_ms > 0 &&
-	    peer != &px->bgpeer)
+	    q->role == QUERY_CLIENT)
 		clock_timer_add(&q->stale_timer, cfg->serve_stale_timeout_ms);
 	if (query_upstreams(q) == NULL) {
 		query_fallback(q);
@@ -891,7 +902,7 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 	struct upside *up = px->up;
 	struct cache_hit hit;
 	size_t n;
-	int allow_plain;
+	int allow_plain, ede;
 
 	if (route != NULL)
 		allow_plain = route_is_plain(route);
@@ -906,14 +917,14 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 		px->stats.cache_misses++;
 		return 0;
 	}
-	n = proxy_mark_plain(px, qi, &hit, n);
-	proxy_respond(px, peer, qi, cfg->edns_udp_size, n,
+	ede = proxy_mark_plain(px, qi, &hit, &n);
+	proxy_send(px, peer, qi, cfg->edns_udp_size, n, ede,
 	    &px->stats.cache_hits);
 	peer->ops->release(peer);
 	if (cfg->prefetch && hit.ttl_orig >= PROXY_PREFETCH_MIN_TTL &&
 	    (uint64_t)hit.ttl_left * 10 <= hit.ttl_orig &&
 	    flight_find(px, qi, hash, up) == NULL &&
-	    query_start(px, &px->bgpeer, qi, hash, NULL, src, route) ==
+	    query_start(px, NULL, qi, hash, NULL, src, route) ==
 	    START_OK)
 		px->stats.prefetches++;
 	return 1;
@@ -933,36 +944,21 @@ proxy_local(struct proxy *px, struct listen_peer *peer,
 	if ((v = local_answer(qi, px->cfg, px->buf, sizeof(px->buf), &n)) ==
 	    LOCAL_FORWARD)
 		return 0;
-	if (v == LOCAL_ZONE)
-		px->stats.answered_local++;
-	else
-		px->stats.policy++;
-	/* At most 512 bytes: no UDP limit to apply. */
-	if (n > 0) {
-		px->stats.rcodes[dnsmsg_rcode(px->buf)]++;
-		peer->ops->respond(peer, px->buf, n);
-	}
+	proxy_send(px, peer, qi, px->cfg->edns_udp_size, n, -1,
+	    v == LOCAL_ZONE ? &px->stats.answered_local : &px->stats.policy);
 	peer->ops->release(peer);
 	return 1;
 }
 
 /*
- * An error answer made here, to a query that got no query object: rcode
- * with EDE ede (none if -1) and text for a client that sent EDNS,
- * counted; peer is released.
+ * proxy_send_error() to a query that got no query object; peer is
+ * released.
  */
 static void
 proxy_error(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, int rcode, int ede, const char *text)
 {
-	size_t n;
-
-	px->stats.rcodes[rcode]++;
-	if (ede >= 0 && qi->has_edns)
-		px->stats.ede[ede]++;
-	if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi, rcode,
-	    ede, text)) > 0)
-		peer->ops->respond(peer, px->buf, n);
+	proxy_send_error(px, peer, qi, rcode, ede, text);
 	peer->ops->release(peer);
 }
 
@@ -1018,11 +1014,9 @@ proxy_ratelimit(struct proxy *px, struct listen_peer *peer,
 	else {
 		px->stats.ratelimit_tc++;
 		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), qi,
-		    DNS_RCODE_NOERROR)) > 0) {
+		    DNS_RCODE_NOERROR)) > 0)
 			px->buf[2] |= DNS_FLAG_TC >> 8;
-			px->stats.rcodes[DNS_RCODE_NOERROR]++;
-			peer->ops->respond(peer, px->buf, n);
-		}
+		proxy_send(px, peer, qi, px->cfg->edns_udp_size, n, -1, NULL);
 	}
 	peer->ops->release(peer);
 	return 0;
@@ -1034,7 +1028,6 @@ static void
 proxy_over_limit(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, const char *why)
 {
-	px->stats.servfail++;
 	proxy_error(px, peer, qi, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, why);
 }
 
@@ -1392,8 +1385,6 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	TAILQ_INIT(&px->dead);
 	for (i = 0; i < PROXY_FLIGHT_BUCKETS; i++)
 		LIST_INIT(&px->flight[i]);
-	px->bgpeer.ops = &bg_ops;
-	px->bgpeer.transport = LISTEN_TCP;	/* no UDP size rule */
 	px->hedge_tokens = PROXY_HEDGE_BURST;
 	proxy_cache_policy(px, cfg);
 	arc4random_buf(&px->seed, sizeof(px->seed));
