@@ -74,8 +74,9 @@
 #include "dohstub/plain.h"
 #include "dohstub/proxy.h"
 #include "dohstub/ratelimit.h"
-#include "dohstub/tls.h"
 #include "dohstub/upstream.h"
+
+#include "upside.h"
 
 enum query_state {
 	Q_DOH,
@@ -116,33 +117,6 @@ static const char *const query_role_names[] = {
  */
 #define PROXY_HEDGE_COST	10
 #define PROXY_HEDGE_BURST	(20 * PROXY_HEDGE_COST)
-
-/*
- * A forward rule's servers: names at or below its zone go there and
- * nowhere else, whatever the mode (a plain rule is the user's exception
- * to encrypted-only), and never fall back to the default servers.
- */
-struct route {
-	struct upside			*up;
-	const struct config_forward	*rule;
-	char				 zone[DNS_MAX_NAME_TEXT];
-	struct upstreams		*upstreams;	/* a DoH rule's */
-	struct plain			*plain;		/* a plain rule's */
-};
-
-struct upside {
-	TAILQ_ENTRY(upside)	 entry;	/* proxy's dead list, once unused */
-	struct proxy		*px;
-	unsigned		 refs;	/* current: 1, plus 1 per query */
-	const struct config	*cfg;
-	struct config		*owned;	/* freed with it (reloads) */
-	SSL_CTX			*ssl_ctx;
-	struct plain		*bootstrap;
-	struct plain		*fallback;	/* NULL in encrypted-only */
-	struct upstreams	*upstreams;	/* NULL in plaintext */
-	struct route		*routes;	/* one per cfg->forward */
-	size_t			 nroutes;
-};
 
 /*
  * Room in a pooled query object.  Queries are a header, a question and
@@ -200,9 +174,7 @@ struct proxy {
 	struct event_base	*base;
 	const struct config	*cfg;		/* current */
 	struct listener		*listener;
-	struct upside		*up;		/* current */
-	TAILQ_HEAD(, upside)	 dead;		/* unused, to be freed */
-	struct event		*reaper;
+	struct upsides		 ups;		/* ups.current: cfg's */
 	TAILQ_HEAD(, query)	 queries;
 	TAILQ_HEAD(, query)	 spare;		/* free, cap QUERY_ROOM */
 	size_t			 nspare;
@@ -229,19 +201,6 @@ const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS] = {
 static void	query_doh(struct query *);
 static void	query_fallback(struct query *);
 static void	query_servfail(struct query *, int, const char *);
-static void	upside_unref(struct upside *);
-
-/* The forward rule of up for qi's name, or NULL. */
-static const struct route *
-upside_route(const struct upside *up, const struct dns_query_info *qi)
-{
-	const struct config_forward *f;
-
-	if (up->nroutes == 0 || (f = config_find_forward(up->cfg, qi->qname,
-	    qi->qname_len)) == NULL)
-		return NULL;
-	return &up->routes[f - up->cfg->forward];
-}
 
 /*
  * Where q is sent: its route's servers if it has one, else the default
@@ -511,7 +470,7 @@ query_serve_stale(struct query *q)
 	int served = 0, ede;
 
 	if (px->cache == NULL || cfg->serve_stale_ms == 0 ||
-	    q->role != QUERY_CLIENT || q->up != px->up)
+	    q->role != QUERY_CLIENT || q->up != px->ups.current)
 		return 0;
 	for (f = q; f != NULL; f = next) {
 		next = f == q ? TAILQ_FIRST(&q->followers) :
@@ -549,7 +508,7 @@ query_answer(struct query *q, const uint8_t *msg, size_t len,
 
 	/* Only the current configuration's answers: a reload may have
 	 * changed the mode or the upstreams, and emptied the cache. */
-	if (px->cache != NULL && q->up == px->up &&
+	if (px->cache != NULL && q->up == px->ups.current &&
 	    (v = cache_store(px->cache, &q->qi, msg, len, src, clock_ms(),
 	    &px->cache_pol)) != CACHE_STORED)
 		log_debug("answer not cached: %s", cache_verdict_names[v]);
@@ -813,10 +772,11 @@ enum start_result {
 };
 
 /*
- * A query object for qi (hash, route: upside_route()'s under px->up) from
- * peer, or a prefetch if peer is NULL: a leader that asks upstream, or,
- * when leader is not NULL, a follower waiting on it (a client's).  It
- * counts against src (NULL: against no one) until it ends.
+ * A query object for qi (hash, route: upside_route()'s under the current
+ * upside) from peer, or a prefetch if peer is NULL: a leader that asks
+ * upstream, or, when leader is not NULL, a follower waiting on it (a
+ * client's).  It counts against src (NULL: against no one) until it
+ * ends.
  */
 static enum start_result
 query_start(struct proxy *px, struct listen_peer *peer,
@@ -847,8 +807,8 @@ query_start(struct proxy *px, struct listen_peer *peer,
 		px->stats.pending_sources =
 		    ratelimit_clients_sources(px->clients);
 	q->px = px;
-	q->up = px->up;
-	q->up->refs++;
+	q->up = px->ups.current;
+	upside_ref(q->up);
 	q->route = route;
 	q->role = peer != NULL ? QUERY_CLIENT : QUERY_PREFETCH;
 	q->peer = peer;
@@ -899,7 +859,7 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
     const struct ratelimit_key *src, const struct route *route)
 {
 	const struct config *cfg = px->cfg;
-	struct upside *up = px->up;
+	struct upside *up = px->ups.current;
 	struct cache_hit hit;
 	size_t n;
 	int allow_plain, ede;
@@ -1082,12 +1042,12 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		src = &srckey;
 	hash = dnsmsg_key_hash(&qi);
 	/* The forward rule of the name, if any: looked up once. */
-	route = upside_route(px->up, &qi);
+	route = upside_route(px->ups.current, &qi);
 	if (px->cache != NULL && proxy_cache_hit(px, peer, &qi, hash, src,
 	    route))
 		return;
 	/* The same question already upstream: wait for its answer. */
-	if ((leader = flight_find(px, &qi, hash, px->up)) != NULL &&
+	if ((leader = flight_find(px, &qi, hash, px->ups.current)) != NULL &&
 	    leader->nfollowers >= PROXY_MAX_FOLLOWERS)
 		leader = NULL;
 	switch (query_start(px, peer, &qi, hash, leader, src, route)) {
@@ -1106,14 +1066,12 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	}
 }
 
+/* The current upside's default upstreams (upside.h passes on no other). */
 static void
-proxy_health_cb(int usable, void *arg)
+proxy_health_cb(struct upside *up, int usable, void *arg)
 {
-	struct upside *up = arg;
-	struct proxy *px = up->px;
+	struct proxy *px = arg;
 
-	if (up != px->up)
-		return;		/* an old configuration's upstreams */
 	if (usable) {
 		log_info("DoH upstream reachable%s", up->fallback != NULL ?
 		    ": plain DNS fallback off" : "");
@@ -1131,189 +1089,6 @@ proxy_health_cb(int usable, void *arg)
 }
 
 static void
-route_health_cb(int usable, void *arg)
-{
-	struct route *r = arg;
-
-	if (r->up != r->up->px->up)
-		return;
-	if (usable)
-		log_info("forward %s: DoH server reachable", r->zone);
-	else
-		log_warnx("forward %s: no DoH server reachable: its names get "
-		    "SERVFAIL", r->zone);
-}
-
-static void
-upside_free(struct upside *up)
-{
-	size_t i;
-
-	if (up == NULL)
-		return;
-	for (i = 0; i < up->nroutes; i++) {
-		upstream_free(up->routes[i].upstreams);
-		plain_free(up->routes[i].plain);
-	}
-	free(up->routes);
-	upstream_free(up->upstreams);
-	plain_free(up->bootstrap);
-	plain_free(up->fallback);
-	SSL_CTX_free(up->ssl_ctx);
-	if (up->owned != NULL) {
-		config_free(up->owned);
-		free(up->owned);
-	}
-	free(up);
-}
-
-static void
-reaper_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct proxy *px = arg;
-	struct upside *up;
-
-	(void)fd;
-	(void)ev;
-	while ((up = TAILQ_FIRST(&px->dead)) != NULL) {
-		TAILQ_REMOVE(&px->dead, up, entry);
-		upside_free(up);
-	}
-}
-
-/*
- * The last reference may go from inside a callback of one of its own
- * upstreams: the reaper frees it from the event loop instead.
- */
-static void
-upside_unref(struct upside *up)
-{
-	struct proxy *px = up->px;
-
-	if (--up->refs > 0)
-		return;
-	TAILQ_INSERT_TAIL(&px->dead, up, entry);
-	event_active(px->reaper, 0, 0);
-}
-
-/*
- * The servers of each forward rule.  A plain rule's are named at warning
- * level: plaintext leaves the host for its zone, by the user's choice.
- */
-static int
-upside_routes(struct upside *up)
-{
-	const struct config *cfg = up->cfg;
-	const struct config_forward *f;
-	struct upstream_opts opts;
-	struct route *r;
-	char list[CONFIG_MAX_FORWARD_TARGETS * (ADDR_STRLEN + 1)];
-	char a[ADDR_STRLEN];
-	size_t i, j, used;
-
-	if (cfg->nforward == 0)
-		return 0;
-	if ((up->routes = calloc(cfg->nforward, sizeof(*up->routes))) ==
-	    NULL) {
-		log_warn("proxy");
-		return -1;
-	}
-	up->nroutes = cfg->nforward;
-	for (i = 0; i < cfg->nforward; i++) {
-		r = &up->routes[i];
-		f = r->rule = &cfg->forward[i];
-		r->up = up;
-		(void)dnsmsg_name_to_text(f->zone.name, f->zone.len, r->zone,
-		    sizeof(r->zone), 0);
-		if (f->doh) {
-			memset(&opts, 0, sizeof(opts));
-			opts.list = f->upstream;
-			opts.nlist = f->nupstream;
-			if ((r->upstreams = upstream_new_opts(up->px->base, cfg,
-			    up->ssl_ctx, up->bootstrap, &opts, route_health_cb,
-			    r)) == NULL) {
-				log_warnx("forward %s: cannot set up its DoH "
-				    "servers", r->zone);
-				return -1;
-			}
-			continue;
-		}
-		if ((r->plain = plain_new(up->px->base, f->servers,
-		    f->nservers, cfg->timeout_ms, PLAIN_ROLE_FORWARD)) ==
-		    NULL) {
-			log_warnx("forward %s: cannot set up its servers",
-			    r->zone);
-			return -1;
-		}
-		for (list[0] = '\0', used = 0, j = 0; j < f->nservers; j++)
-			used += (size_t)snprintf(list + used,
-			    sizeof(list) - used, "%s%s", j > 0 ? " " : "",
-			    addr_str(&f->servers[j], a, sizeof(a)));
-		log_warnx("forward %s: plain DNS to %s: these names leave the "
-		    "host unencrypted", r->zone, list);
-	}
-	return 0;
-}
-
-/* Everything cfg's upstream side needs, connecting nothing yet. */
-static struct upside *
-upside_new(struct proxy *px, const struct config *cfg)
-{
-	struct upside *up;
-	struct tls_opts topts;
-	char err[256];
-	size_t i;
-	int doh = cfg->mode != MODE_PLAINTEXT;
-
-	if ((up = calloc(1, sizeof(*up))) == NULL) {
-		log_warn("proxy");
-		return NULL;
-	}
-	up->px = px;
-	up->refs = 1;
-	up->cfg = cfg;
-	/* DoH rules are allowed in plaintext mode too. */
-	for (i = 0; i < cfg->nforward; i++)
-		doh |= cfg->forward[i].doh;
-	if (doh) {
-		memset(&topts, 0, sizeof(topts));
-		topts.ca_file = cfg->ca_file;
-		topts.min_version = cfg->tls_min_version;
-		if ((up->ssl_ctx = tls_ctx_new(&topts, err, sizeof(err))) ==
-		    NULL) {
-			log_warnx("%s", err);
-			goto fail;
-		}
-		if (cfg->nbootstrap > 0 && (up->bootstrap = plain_new(px->base,
-		    cfg->bootstrap, cfg->nbootstrap, cfg->timeout_ms,
-		    PLAIN_ROLE_BOOTSTRAP)) ==
-		    NULL) {
-			log_warnx("cannot set up the bootstrap servers");
-			goto fail;
-		}
-	}
-	if (upside_routes(up) == -1)
-		goto fail;
-	if (cfg->mode != MODE_ENCRYPTED_ONLY &&
-	    (up->fallback = plain_new(px->base, cfg->fallback, cfg->nfallback,
-	    cfg->timeout_ms, PLAIN_ROLE_FALLBACK)) == NULL) {
-		log_warnx("cannot set up the fallback servers");
-		goto fail;
-	}
-	if (cfg->mode == MODE_PLAINTEXT)
-		return up;
-	if ((up->upstreams = upstream_new(px->base, cfg, up->ssl_ctx,
-	    up->bootstrap, proxy_health_cb, up)) == NULL) {
-		log_warnx("cannot set up the upstreams");
-		goto fail;
-	}
-	return up;
- fail:
-	upside_free(up);
-	return NULL;
-}
-
-static void
 proxy_cache_policy(struct proxy *px, const struct config *cfg)
 {
 	px->cache_pol.min_ttl = cfg->cache_min_ttl_ms / 1000;
@@ -1323,55 +1098,11 @@ proxy_cache_policy(struct proxy *px, const struct config *cfg)
 	px->cache_pol.plain_max_ttl = PROXY_PLAIN_MAX_TTL;
 }
 
-/* The same DoH URLs in the same order. */
-static int
-same_urls(const struct config_upstream *a, size_t na,
-    const struct config_upstream *b, size_t nb)
-{
-	size_t i;
-
-	if (na != nb)
-		return 0;
-	for (i = 0; i < na; i++)
-		if (strcmp(a[i].url, b[i].url) != 0)
-			return 0;
-	return 1;
-}
-
-static int
-same_forward(const struct config_forward *a, const struct config_forward *b)
-{
-	return dnsmsg_name_equal(a->zone.name, a->zone.len, b->zone.name,
-	    b->zone.len) && a->doh == b->doh &&
-	    same_urls(a->upstream, a->nupstream, b->upstream, b->nupstream) &&
-	    addr_list_eq(a->servers, a->nservers, b->servers, b->nservers);
-}
-
-/* Do a and b send queries the same way, so answers stay valid? */
-static int
-same_upstream_side(const struct config *a, const struct config *b)
-{
-	/* encrypted-only has no fallback channel: its list is not used. */
-	int fb = a->mode != MODE_ENCRYPTED_ONLY;
-	size_t i;
-
-	if (a->mode != b->mode ||
-	    !same_urls(a->upstream, a->nupstream, b->upstream, b->nupstream) ||
-	    (fb && !addr_list_eq(a->fallback, a->nfallback, b->fallback,
-	    b->nfallback)))
-		return 0;
-	if (a->nforward != b->nforward)
-		return 0;
-	for (i = 0; i < a->nforward; i++)
-		if (!same_forward(&a->forward[i], &b->forward[i]))
-			return 0;
-	return 1;
-}
-
 struct proxy *
 proxy_new(struct event_base *base, const struct config *cfg)
 {
 	struct proxy *px;
+	struct upside *up;
 	size_t i;
 
 	if ((px = calloc(1, sizeof(*px))) == NULL) {
@@ -1382,7 +1113,6 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	px->cfg = cfg;
 	TAILQ_INIT(&px->queries);
 	TAILQ_INIT(&px->spare);
-	TAILQ_INIT(&px->dead);
 	for (i = 0; i < PROXY_FLIGHT_BUCKETS; i++)
 		LIST_INIT(&px->flight[i]);
 	px->hedge_tokens = PROXY_HEDGE_BURST;
@@ -1394,31 +1124,20 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	    px->seed)) == NULL) ||
 	    (cfg->cache_size > 0 &&
 	    (px->cache = cache_new(cfg->cache_size)) == NULL) ||
-	    (px->reaper = event_new(base, -1, 0, reaper_cb, px)) == NULL ||
+	    upsides_init(&px->ups, base, proxy_health_cb, px) == -1 ||
 	    (px->listener = listen_new(base, cfg, proxy_query_cb, px)) ==
-	    NULL || (px->up = upside_new(px, cfg)) == NULL) {
+	    NULL || (up = upside_new(&px->ups, cfg)) == NULL) {
 		proxy_free(px);
 		return NULL;
 	}
+	upsides_install(&px->ups, up);
 	return px;
-}
-
-static void
-upside_start(struct upside *up)
-{
-	size_t i;
-
-	if (up->upstreams != NULL)
-		upstream_start(up->upstreams);
-	for (i = 0; i < up->nroutes; i++)
-		if (up->routes[i].upstreams != NULL)
-			upstream_start(up->routes[i].upstreams);
 }
 
 int
 proxy_reload(struct proxy *px, struct config *cfg)
 {
-	struct upside *up, *old;
+	struct upside *up;
 	struct cache *cache = NULL;
 	struct ratelimit *rl = NULL;
 	int resized = cfg->cache_size != px->cfg->cache_size;
@@ -1428,7 +1147,7 @@ proxy_reload(struct proxy *px, struct config *cfg)
 	    cfg->ratelimit_size != px->cfg->ratelimit_size);
 
 	/* The new upstream side first: it has no effect until swapped in. */
-	if ((up = upside_new(px, cfg)) == NULL)
+	if ((up = upside_new(&px->ups, cfg)) == NULL)
 		return -1;
 	if (resized && cfg->cache_size > 0 &&
 	    (cache = cache_new(cfg->cache_size)) == NULL) {
@@ -1464,25 +1183,23 @@ proxy_reload(struct proxy *px, struct config *cfg)
 	if (resized) {
 		cache_free(px->cache);
 		px->cache = cache;
-	} else if (px->cache != NULL && !same_upstream_side(px->cfg, cfg)) {
+	} else if (px->cache != NULL && !upside_same(px->cfg, cfg)) {
 		log_info("mode, upstreams or forward rules changed: cache "
 		    "emptied");
 		cache_flush(px->cache);
 	}
 	proxy_cache_policy(px, cfg);
 	up->owned = cfg;
-	old = px->up;
-	px->up = up;
+	upsides_install(&px->ups, up);
 	px->cfg = cfg;
 	upside_start(up);
-	upside_unref(old);
 	return 0;
 }
 
 void
 proxy_start(struct proxy *px)
 {
-	upside_start(px->up);
+	upside_start(px->ups.current);
 }
 
 const struct proxy_stats *
@@ -1491,48 +1208,10 @@ proxy_stats(const struct proxy *px)
 	return &px->stats;
 }
 
-/*
- * The set holding upstream i of proxy_upstream_count()'s numbering (the
- * default ones, then each DoH rule's), *i made an index into it; *route
- * the rule's, or NULL.
- */
-static struct upstreams *
-proxy_upstream_set(const struct proxy *px, size_t *i,
-    const struct route **route)
-{
-	const struct upside *up = px->up;
-	struct upstreams *u;
-	size_t r, n;
-
-	*route = NULL;
-	if (up->upstreams != NULL) {
-		if (*i < (n = upstream_count(up->upstreams)))
-			return up->upstreams;
-		*i -= n;
-	}
-	for (r = 0; r < up->nroutes; r++) {
-		if ((u = up->routes[r].upstreams) == NULL)
-			continue;
-		if (*i < (n = upstream_count(u))) {
-			*route = &up->routes[r];
-			return u;
-		}
-		*i -= n;
-	}
-	return NULL;
-}
-
 size_t
 proxy_upstream_count(const struct proxy *px)
 {
-	const struct upside *up = px->up;
-	size_t r, n;
-
-	n = up->upstreams != NULL ? upstream_count(up->upstreams) : 0;
-	for (r = 0; r < up->nroutes; r++)
-		if (up->routes[r].upstreams != NULL)
-			n += upstream_count(up->routes[r].upstreams);
-	return n;
+	return upside_upstream_count(px->ups.current);
 }
 
 void
@@ -1540,7 +1219,8 @@ proxy_upstream_info(const struct proxy *px, size_t i,
     struct proxy_upstream_info *info)
 {
 	const struct route *route;
-	struct upstreams *u = proxy_upstream_set(px, &i, &route);
+	struct upstreams *u = upside_upstream_set(px->ups.current, &i,
+	    &route);
 	struct doh_client *c = upstream_get(u, i);
 
 	info->url = route != NULL ? route->rule->upstream[i].url :
@@ -1561,7 +1241,7 @@ proxy_tcp_clients(const struct proxy *px)
 int
 proxy_settled(const struct proxy *px)
 {
-	struct upstreams *u = px->up->upstreams;
+	struct upstreams *u = px->ups.current->upstreams;
 
 	return u == NULL || proxy_unhealthy(px) == NULL || !upstream_usable(u);
 }
@@ -1569,9 +1249,8 @@ proxy_settled(const struct proxy *px)
 const char *
 proxy_unhealthy(const struct proxy *px)
 {
+	struct upstreams *u = px->ups.current->upstreams;
 	size_t i;
-
-	struct upstreams *u = px->up->upstreams;
 
 	if (u == NULL)
 		return NULL;	/* plaintext: the fallback servers answer */
@@ -1580,7 +1259,7 @@ proxy_unhealthy(const struct proxy *px)
 		if (doh_get_state(upstream_get(u, i)) == DOH_READY ||
 		    doh_get_state(upstream_get(u, i)) == DOH_IDLE)
 			return NULL;
-	return px->up->fallback != NULL ?
+	return px->ups.current->fallback != NULL ?
 	    "no DoH upstream connected: answering over plain DNS" :
 	    "no DoH upstream connected: answering SERVFAIL";
 }
@@ -1652,11 +1331,7 @@ proxy_free(struct proxy *px)
 		free(q);
 	}
 	/* Every query is gone: only the proxy holds the current upside. */
-	upside_free(px->up);
-	if (px->reaper != NULL) {
-		reaper_cb(-1, 0, px);
-		event_free(px->reaper);
-	}
+	upsides_clear(&px->ups);
 	listen_free(px->listener);
 	cache_free(px->cache);
 	ratelimit_free(px->rl);
@@ -1673,14 +1348,7 @@ proxy_cache_stats(const struct proxy *px)
 void
 proxy_network_changed(struct proxy *px)
 {
-	struct upside *up = px->up;
-	size_t i;
-
 	px->stats.network_changes++;
 	log_debug("network changed: checking the upstream connections");
-	if (up->upstreams != NULL)
-		upstream_network_changed(up->upstreams);
-	for (i = 0; i < up->nroutes; i++)
-		if (up->routes[i].upstreams != NULL)
-			upstream_network_changed(up->routes[i].upstreams);
+	upside_network_changed(px->ups.current);
 }
