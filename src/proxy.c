@@ -1,13 +1,38 @@
 /*
- * proxy: one struct query per client query.
+ * proxy: the core.  A client query goes down this list until something
+ * answers it; from "slot" on it is a struct query, in one of the states
+ * of enum query_state:
  *
- *	validate --bad--> FORMERR / NOTIMP / dropped
+ *	parse		not a query ------------------> dropped
+ *	ACL		refused ----------------------> REFUSED, EDE 18
+ *	rate limit	over (UDP only) --------------> TC=1 empty, or dropped
+ *	validate	bad --------------------------> FORMERR / NOTIMP
+ *	local		local zone, query policy -----> its answer
+ *	route		the name's forward rule, looked up once
+ *	cache		fresh hit --------------------> the entry (and, with
+ *							prefetch, in the TTL's
+ *							last tenth, a prefetch
+ *							query)
+ *	slot		max-pending, per client ------> SERVFAIL, EDE 0
+ *	follow		key already asked upstream ---> Q_FOLLOW: the leader's
+ *							answer, or its fate
  *	    |
- *	    +-- plaintext --------------------------> Q_FALLBACK
- *	    |
+ *	    +-- no DoH (plaintext mode, a plain rule) --> Q_FALLBACK
  *	    v
- *	Q_DOH: upstreams by policy, hedged --all failed, or timeout-->
- *	    encrypted-preferred: Q_FALLBACK	encrypted-only: SERVFAIL
+ *	Q_DOH		upstreams by policy, hedged; all failed or timeout:
+ *			    a plain channel (fallback, plain rule): Q_FALLBACK
+ *			    none (encrypted-only, DoH rule): SERVFAIL, EDE 22
+ *	Q_FALLBACK	c-ares; no answer or timeout: SERVFAIL, EDE 22
+ *
+ * With serve-stale, a SERVFAIL becomes an expired entry if one is in the
+ * window, and so does a query still unanswered after
+ * serve-stale-timeout, which then goes on to refresh the entry (RFC
+ * 8767).  Every answer a client gets leaves through proxy_send(), which
+ * counts it and cuts it for UDP.
+ *
+ * Not every query has a client (enum query_role): a prefetch refreshes
+ * an entry near the end of its TTL, and a query whose client got a stale
+ * answer refreshes it; they answer no one but their followers.
  *
  * In encrypted-only mode the fallback channel is never created, so no
  * client query can leave in plaintext whatever the code paths do, but
@@ -15,15 +40,14 @@
  * down, sent only to that rule's own channel.
  *
  * A forward rule gives the names at or below its zone a route of their
- * own (set once per query, from the name): its DoH set or its plain
- * channel stands in for the default upstreams and fallback, and there
- * is no other (no fallback from a DoH rule, no DoH for a plain one).
- * query_upstreams() and query_plain() are the only ways to them.
+ * own: its DoH set or its plain channel stands in for the default
+ * upstreams and fallback, and there is no other (no fallback from a DoH
+ * rule, no DoH for a plain one).  query_upstreams() and query_plain()
+ * are the only ways to them.
  *
- * Everything that follows from the configuration's upstream side (TLS
- * context, upstreams, bootstrap and fallback channels) is one "upside".
- * A reload makes a new one; queries in flight keep the one they started
- * with, which is freed when the last of them ends.
+ * Everything built from the configuration's upstream side is one
+ * "upside" (upside.h): a reload makes a new one, and queries in flight
+ * keep the one they started with, freed when the last of them ends.
  *
  * Query objects are kept on a free list (up to max-pending of them) with
  * room for any ordinary query, so that steady state allocates nothing.
@@ -37,23 +61,19 @@
  * answer came over plain DNS).  SERVFAILs dohstub makes carry an EDE
  * saying why (RFC 8914), for clients that sent EDNS.
  *
- * With the cache: a hit is answered before a query object is made.  A
- * miss whose key (the cache's) is already being asked upstream waits on
- * that query, a "follower" of its "leader" (at most PROXY_MAX_FOLLOWERS
- * of them), and gets the leader's answer rewritten for it.  A fresh hit
- * in the last tenth of its TTL starts one background query (no client:
- * the "background peer") that refreshes the entry.  With serve-stale, a
- * query that cannot be answered, or that is still unanswered after
- * serve-stale-timeout, gets an expired entry if one is inside the
- * window, and a query answered so goes on in the background to refresh
- * it (RFC 8767).
+ * The cache: answers that came over plain DNS are served only while DoH
+ * cannot be had (always in plaintext mode and for a plain rule's names).
+ * A miss whose key (the cache's) is already being asked upstream waits
+ * on that query, a "follower" of its "leader" (at most
+ * PROXY_MAX_FOLLOWERS of them), and gets the leader's answer rewritten
+ * for it.
  *
  * Fairness (ratelimit.h): every query object counts against the source
  * that caused it (a prefetch against the client whose hit started it)
  * until it ends, so one source holds at most max-pending-per-client of
  * the max-pending slots.  Cache hits and local answers take no slot.  The
- * rate limit (ratelimit) is checked after access control and before
- * anything else, the cache included: a hit amplifies as well.
+ * rate limit comes before anything but access control, the cache
+ * included: a hit amplifies as well.
  */
 #include <sys/queue.h>
 
