@@ -111,7 +111,8 @@ static const char *const query_state_names[] = {
  * Who waits for a query's answer.  Only a client query has a peer; the
  * others keep the cache fresh and answer no one (but their followers,
  * which are clients).  The measuring copies of upstream-policy fastest
- * are no queries: upstream.c sends them and reads only their time.
+ * are no queries at all: upstream.c sends them, and only the servers'
+ * times and health come of them.
  */
 enum query_role {
 	QUERY_CLIENT,		/* a client waits on its peer */

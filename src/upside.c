@@ -247,16 +247,23 @@ upsides_install(struct upsides *ups, struct upside *up)
 		upside_unref(old);
 }
 
-void
-upside_start(struct upside *up)
+/* fn on every DoH set of up: the default one, then each DoH rule's. */
+static void
+upside_each_set(struct upside *up, void (*fn)(struct upstreams *))
 {
 	size_t i;
 
 	if (up->upstreams != NULL)
-		upstream_start(up->upstreams);
+		fn(up->upstreams);
 	for (i = 0; i < up->nroutes; i++)
 		if (up->routes[i].upstreams != NULL)
-			upstream_start(up->routes[i].upstreams);
+			fn(up->routes[i].upstreams);
+}
+
+void
+upside_start(struct upside *up)
+{
+	upside_each_set(up, upstream_start);
 }
 
 void
@@ -366,11 +373,5 @@ upside_upstream_set(const struct upside *up, size_t *i,
 void
 upside_network_changed(struct upside *up)
 {
-	size_t i;
-
-	if (up->upstreams != NULL)
-		upstream_network_changed(up->upstreams);
-	for (i = 0; i < up->nroutes; i++)
-		if (up->routes[i].upstreams != NULL)
-			upstream_network_changed(up->routes[i].upstreams);
+	upside_each_set(up, upstream_network_changed);
 }
