@@ -88,7 +88,11 @@ int	upsides_init(struct upsides *ups, struct event_base *base,
  */
 struct upside *upside_new(struct upsides *ups, const struct config *cfg);
 
-/* Free an upside that was never installed (NULL: nothing). */
+/*
+ * Free up now (NULL: nothing): for one never installed, as when a reload
+ * fails half-way.  Installed ones go through upside_unref() and
+ * upsides_clear().
+ */
 void	upside_free(struct upside *up);
 
 /*
