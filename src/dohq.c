@@ -668,7 +668,7 @@ start_server(struct dohq *d)
 		return ex;
 	if (d->cfg.nbootstrap > 0 && (d->plain = plain_new(d->base,
 	    d->cfg.bootstrap, d->cfg.nbootstrap, d->cfg.timeout_ms / 2 + 1,
-	    2)) == NULL)
+	    PLAIN_ROLE_BOOTSTRAP)) == NULL)
 		return complain(DOHQ_INTERNAL, "cannot start the bootstrap "
 		    "lookup");
 	memset(&uo, 0, sizeof(uo));

@@ -86,6 +86,13 @@ struct plain {
 	uint64_t		 sent;
 };
 
+/* Rounds of the server list a query gets, by role (plain.h says why). */
+static const int plain_role_tries[PLAIN_ROLE_MAX] = {
+	[PLAIN_ROLE_FALLBACK] = 1,
+	[PLAIN_ROLE_FORWARD] = 1,
+	[PLAIN_ROLE_BOOTSTRAP] = 2,
+};
+
 static uint16_t	plain_new_id(const struct plain *);
 static int	plain_literal(struct plain_req *, const char *);
 static void	plain_rearm(struct plain *);
@@ -104,7 +111,7 @@ static void	plain_addr_done(void *, int, int, struct ares_addrinfo *);
 
 struct plain *
 plain_new(struct event_base *base, const struct addr *servers,
-    size_t nservers, unsigned timeout_ms, int tries)
+    size_t nservers, unsigned timeout_ms, enum plain_role role)
 {
 	static char lookups[] = "b";	/* DNS only, never /etc/hosts */
 	static char resolvconf[] = "/dev/null";
@@ -116,8 +123,9 @@ plain_new(struct event_base *base, const struct addr *servers,
 	size_t i;
 	int mask, rc;
 
-	if (nservers == 0 || timeout_ms == 0 || tries < 1) {
-		log_warnx("plain: need a server, a timeout and a try");
+	if (nservers == 0 || timeout_ms == 0 || (unsigned)role >=
+	    PLAIN_ROLE_MAX) {
+		log_warnx("plain: need a server, a timeout and a role");
 		return NULL;
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
@@ -142,7 +150,7 @@ plain_new(struct event_base *base, const struct addr *servers,
 	opts.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH |
 	    ARES_FLAG_NOALIASES;
 	opts.timeout = timeout_ms > INT_MAX ? INT_MAX : (int)timeout_ms;
-	opts.tries = tries;
+	opts.tries = plain_role_tries[role];
 	opts.lookups = lookups;
 	opts.sock_state_cb = plain_sock_state;
 	opts.sock_state_cb_data = p;

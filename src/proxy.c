@@ -1,13 +1,38 @@
 /*
- * proxy: one struct query per client query.
+ * proxy: the core.  A client query goes down this list until something
+ * answers it; from "slot" on it is a struct query, in one of the states
+ * of enum query_state:
  *
- *	validate --bad--> FORMERR / NOTIMP / dropped
+ *	parse		not a query ------------------> dropped
+ *	ACL		refused ----------------------> REFUSED, EDE 18
+ *	rate limit	over (UDP only) --------------> TC=1 empty, or dropped
+ *	validate	bad --------------------------> FORMERR / NOTIMP
+ *	local		local zone, query policy -----> its answer
+ *	route		the name's forward rule, looked up once
+ *	cache		fresh hit --------------------> the entry (and, with
+ *							prefetch, in the TTL's
+ *							last tenth, a prefetch
+ *							query)
+ *	slot		max-pending, per client ------> SERVFAIL, EDE 0
+ *	follow		key already asked upstream ---> Q_FOLLOW: the leader's
+ *							answer, or its fate
  *	    |
- *	    +-- plaintext --------------------------> Q_FALLBACK
- *	    |
+ *	    +-- no DoH (plaintext mode, a plain rule) --> Q_FALLBACK
  *	    v
- *	Q_DOH: upstreams by policy, hedged --all failed, or timeout-->
- *	    encrypted-preferred: Q_FALLBACK	encrypted-only: SERVFAIL
+ *	Q_DOH		upstreams by policy, hedged; all failed or timeout:
+ *			    a plain channel (fallback, plain rule): Q_FALLBACK
+ *			    none (encrypted-only, DoH rule): SERVFAIL, EDE 22
+ *	Q_FALLBACK	c-ares; no answer or timeout: SERVFAIL, EDE 22
+ *
+ * With serve-stale, a SERVFAIL becomes an expired entry if one is in the
+ * window, and so does a query still unanswered after
+ * serve-stale-timeout, which then goes on to refresh the entry (RFC
+ * 8767).  Every answer a client gets leaves through proxy_send(), which
+ * counts it and cuts it for UDP.
+ *
+ * Not every query has a client (enum query_role): a prefetch refreshes
+ * an entry near the end of its TTL, and a query whose client got a stale
+ * answer refreshes it; they answer no one but their followers.
  *
  * In encrypted-only mode the fallback channel is never created, so no
  * client query can leave in plaintext whatever the code paths do, but
@@ -15,15 +40,14 @@
  * down, sent only to that rule's own channel.
  *
  * A forward rule gives the names at or below its zone a route of their
- * own (set once per query, from the name): its DoH set or its plain
- * channel stands in for the default upstreams and fallback, and there
- * is no other (no fallback from a DoH rule, no DoH for a plain one).
- * query_upstreams() and query_plain() are the only ways to them.
+ * own: its DoH set or its plain channel stands in for the default
+ * upstreams and fallback, and there is no other (no fallback from a DoH
+ * rule, no DoH for a plain one).  query_upstreams() and query_plain()
+ * are the only ways to them.
  *
- * Everything that follows from the configuration's upstream side (TLS
- * context, upstreams, bootstrap and fallback channels) is one "upside".
- * A reload makes a new one; queries in flight keep the one they started
- * with, which is freed when the last of them ends.
+ * Everything built from the configuration's upstream side is one
+ * "upside" (upside.h): a reload makes a new one, and queries in flight
+ * keep the one they started with, freed when the last of them ends.
  *
  * Query objects are kept on a free list (up to max-pending of them) with
  * room for any ordinary query, so that steady state allocates nothing.
@@ -37,23 +61,19 @@
  * answer came over plain DNS).  SERVFAILs dohstub makes carry an EDE
  * saying why (RFC 8914), for clients that sent EDNS.
  *
- * With the cache: a hit is answered before a query object is made.  A
- * miss whose key (the cache's) is already being asked upstream waits on
- * that query, a "follower" of its "leader" (at most PROXY_MAX_FOLLOWERS
- * of them), and gets the leader's answer rewritten for it.  A fresh hit
- * in the last tenth of its TTL starts one background query (no client:
- * the "background peer") that refreshes the entry.  With serve-stale, a
- * query that cannot be answered, or that is still unanswered after
- * serve-stale-timeout, gets an expired entry if one is inside the
- * window, and a query answered so goes on in the background to refresh
- * it (RFC 8767).
+ * The cache: answers that came over plain DNS are served only while DoH
+ * cannot be had (always in plaintext mode and for a plain rule's names).
+ * A miss whose key (the cache's) is already being asked upstream waits
+ * on that query, a "follower" of its "leader" (at most
+ * PROXY_MAX_FOLLOWERS of them), and gets the leader's answer rewritten
+ * for it.
  *
  * Fairness (ratelimit.h): every query object counts against the source
  * that caused it (a prefetch against the client whose hit started it)
  * until it ends, so one source holds at most max-pending-per-client of
  * the max-pending slots.  Cache hits and local answers take no slot.  The
- * rate limit (ratelimit) is checked after access control and before
- * anything else, the cache included: a hit amplifies as well.
+ * rate limit comes before anything but access control, the cache
+ * included: a hit amplifies as well.
  */
 #include <sys/queue.h>
 
@@ -75,8 +95,9 @@
 #include "dohstub/plain.h"
 #include "dohstub/proxy.h"
 #include "dohstub/ratelimit.h"
-#include "dohstub/tls.h"
 #include "dohstub/upstream.h"
+
+#include "upside.h"
 
 enum query_state {
 	Q_DOH,
@@ -85,6 +106,22 @@ enum query_state {
 };
 static const char *const query_state_names[] = {
 	"doh", "fallback", "follow",
+};
+
+/*
+ * Who waits for a query's answer.  Only a client query has a peer; the
+ * others keep the cache fresh and answer no one (but their followers,
+ * which are clients).  The measuring copies of upstream-policy fastest
+ * are no queries at all: upstream.c sends them, and only the servers'
+ * times and health come of them.
+ */
+enum query_role {
+	QUERY_CLIENT,		/* a client waits on its peer */
+	QUERY_PREFETCH,		/* a hit near its TTL's end started it */
+	QUERY_REFRESH,		/* its client got a stale answer meanwhile */
+};
+static const char *const query_role_names[] = {
+	"client", "prefetch", "refresh",
 };
 
 /* Queries waiting on one upstream request, beyond the one that asks. */
@@ -102,33 +139,6 @@ static const char *const query_state_names[] = {
  */
 #define PROXY_HEDGE_COST	10
 #define PROXY_HEDGE_BURST	(20 * PROXY_HEDGE_COST)
-
-/*
- * A forward rule's servers: names at or below its zone go there and
- * nowhere else, whatever the mode (a plain rule is the user's exception
- * to encrypted-only), and never fall back to the default servers.
- */
-struct route {
-	struct upside			*up;
-	const struct config_forward	*rule;
-	char				 zone[DNS_MAX_NAME_TEXT];
-	struct upstreams		*upstreams;	/* a DoH rule's */
-	struct plain			*plain;		/* a plain rule's */
-};
-
-struct upside {
-	TAILQ_ENTRY(upside)	 entry;	/* proxy's dead list, once unused */
-	struct proxy		*px;
-	unsigned		 refs;	/* current: 1, plus 1 per query */
-	const struct config	*cfg;
-	struct config		*owned;	/* freed with it (reloads) */
-	SSL_CTX			*ssl_ctx;
-	struct plain		*bootstrap;
-	struct plain		*fallback;	/* NULL in encrypted-only */
-	struct upstreams	*upstreams;	/* NULL in plaintext */
-	struct route		*routes;	/* one per cfg->forward */
-	size_t			 nroutes;
-};
 
 /*
  * Room in a pooled query object.  Queries are a header, a question and
@@ -159,7 +169,8 @@ struct query {
 	struct proxy		*px;
 	struct upside		*up;	/* referenced */
 	const struct route	*route;	/* of up, by the name; NULL: none */
-	struct listen_peer	*peer;	/* &px->bgpeer once in the background */
+	enum query_role		 role;
+	struct listen_peer	*peer;	/* QUERY_CLIENT's; otherwise NULL */
 	enum query_state	 state;
 	struct dns_query_info	 qi;
 	struct query_try	 tries[2];	/* in flight at once, at most */
@@ -185,9 +196,7 @@ struct proxy {
 	struct event_base	*base;
 	const struct config	*cfg;		/* current */
 	struct listener		*listener;
-	struct upside		*up;		/* current */
-	TAILQ_HEAD(, upside)	 dead;		/* unused, to be freed */
-	struct event		*reaper;
+	struct upsides		 ups;		/* ups.current: cfg's */
 	TAILQ_HEAD(, query)	 queries;
 	TAILQ_HEAD(, query)	 spare;		/* free, cap QUERY_ROOM */
 	size_t			 nspare;
@@ -195,7 +204,6 @@ struct proxy {
 	struct cache		*cache;		/* NULL: cache-size 0 */
 	struct cache_policy	 cache_pol;
 	LIST_HEAD(, query)	 flight[PROXY_FLIGHT_BUCKETS];
-	struct listen_peer	 bgpeer;	/* answers go nowhere */
 	unsigned		 hedge_tokens;
 	/* Queries in flight by source. */
 	struct ratelimit_clients *clients;
@@ -215,19 +223,6 @@ const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS] = {
 static void	query_doh(struct query *);
 static void	query_fallback(struct query *);
 static void	query_servfail(struct query *, int, const char *);
-static void	upside_unref(struct upside *);
-
-/* The forward rule of up for qi's name, or NULL. */
-static const struct route *
-upside_route(const struct upside *up, const struct dns_query_info *qi)
-{
-	const struct config_forward *f;
-
-	if (up->nroutes == 0 || (f = config_find_forward(up->cfg, qi->qname,
-	    qi->qname_len)) == NULL)
-		return NULL;
-	return &up->routes[f - up->cfg->forward];
-}
 
 /*
  * Where q is sent: its route's servers if it has one, else the default
@@ -265,22 +260,6 @@ query_path(const struct query *q, enum cache_source src)
 		    &s->answered_fallback;
 	return q->route != NULL ? &s->answered_forward_doh : &s->answered_doh;
 }
-
-static void
-bg_respond(struct listen_peer *peer, const uint8_t *msg, size_t len)
-{
-	(void)peer;
-	(void)msg;
-	(void)len;
-}
-
-static void
-bg_release(struct listen_peer *peer)
-{
-	(void)peer;
-}
-
-static const struct listen_peer_ops bg_ops = { bg_respond, bg_release };
 
 /* The same key as the cache's (dnsmsg_key_hash()). */
 static int
@@ -376,24 +355,31 @@ query_free(struct query *q)
 		px->stats.pending_sources =
 		    ratelimit_clients_sources(px->clients);
 	}
-	q->peer->ops->release(q->peer);
+	if (q->role == QUERY_CLIENT)
+		q->peer->ops->release(q->peer);
 	upside_unref(q->up);
 	query_put(px, q);
 }
 
 /*
- * Send px->buf (len bytes, an answer to qi with qi's ID) to peer, cut to
- * fit UDP, and count it under *path unless it had to become a SERVFAIL.
+ * The one way out: every answer a client gets is sent here.  px->buf
+ * holds it (len bytes, an answer to qi with qi's ID); a UDP client gets
+ * it cut to the size it can take (edns_max ours), or a SERVFAIL if it
+ * cannot be cut.  Counted: its rcode; ede (-1: none) when the client
+ * sent EDNS; *path (NULL: none) unless it had to become a SERVFAIL.
+ * len 0 (no room to make it: never with px->buf) sends nothing.
  */
 static void
-proxy_respond(struct proxy *px, struct listen_peer *peer,
-    const struct dns_query_info *qi, unsigned edns_max, size_t len,
+proxy_send(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi, unsigned edns_max, size_t len, int ede,
     uint64_t *path)
 {
 	size_t n = len, limit;
 
-	if (peer == &px->bgpeer)
-		return;		/* a refresh: the cache was the point */
+	if (len == 0)
+		return;
+	if (ede >= 0 && qi->has_edns)
+		px->stats.ede[ede]++;
 	if (peer->transport == LISTEN_UDP) {
 		limit = dnsmsg_udp_limit(qi, edns_max);
 		if ((n = dnsmsg_truncate(px->buf, len, limit, qi)) == 0) {
@@ -413,6 +399,21 @@ proxy_respond(struct proxy *px, struct listen_peer *peer,
 }
 
 /*
+ * An error answer made here: rcode, with EDE ede (none if -1) and text
+ * for a client that sent EDNS.  A SERVFAIL counts as one of ours.
+ */
+static void
+proxy_send_error(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi, int rcode, int ede, const char *text)
+{
+	if (rcode == DNS_RCODE_SERVFAIL)
+		px->stats.servfail++;
+	proxy_send(px, peer, qi, px->cfg->edns_udp_size,
+	    dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi, rcode, ede,
+	    text), ede, NULL);
+}
+
+/*
  * An upstream answer (msg, len bytes, checked) rewritten for q's client
  * and sent, with EDE 0 if it came over plain DNS; an answer that cannot
  * be rewritten (an extended rcode in its OPT) becomes a SERVFAIL.
@@ -426,21 +427,16 @@ query_answer_one(struct query *q, const uint8_t *msg, size_t len,
 	int ede = src == CACHE_SRC_PLAIN ? DNS_EDE_OTHER : -1;
 	size_t n;
 
-	if (q->peer == &px->bgpeer)
+	if (q->role != QUERY_CLIENT)
 		return;
 	if ((n = dnsmsg_rewrite_answer(msg, len, px->buf, sizeof(px->buf),
 	    &q->qi, (uint16_t)cfg->edns_udp_size, ede,
 	    PROXY_PLAIN_TEXT)) == 0) {
-		px->stats.servfail++;
-		px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
-		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), &q->qi,
-		    DNS_RCODE_SERVFAIL)) > 0)
-			q->peer->ops->respond(q->peer, px->buf, n);
+		proxy_send_error(px, q->peer, &q->qi, DNS_RCODE_SERVFAIL, -1,
+		    NULL);
 		return;
 	}
-	if (ede >= 0 && q->qi.has_edns)
-		px->stats.ede[ede]++;
-	proxy_respond(px, q->peer, &q->qi, cfg->edns_udp_size, n, path);
+	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n, ede, path);
 }
 
 /*
@@ -461,22 +457,23 @@ query_answer_followers(struct query *q, const uint8_t *msg, size_t len,
 }
 
 /*
- * A cached answer in px->buf (n bytes) that came over plain DNS says so
+ * A cached answer in px->buf (*n bytes) that came over plain DNS says so
  * to a client that sent EDNS, as it did when it was first relayed.
+ * Returns the EDE added, or -1.
  */
-static size_t
+static int
 proxy_mark_plain(struct proxy *px, const struct dns_query_info *qi,
-    const struct cache_hit *hit, size_t n)
+    const struct cache_hit *hit, size_t *n)
 {
 	size_t m;
 
 	if (hit->source != CACHE_SRC_PLAIN || !qi->has_edns)
-		return n;
-	if ((m = dnsmsg_add_ede(px->buf, n, sizeof(px->buf), DNS_EDE_OTHER,
+		return -1;
+	if ((m = dnsmsg_add_ede(px->buf, *n, sizeof(px->buf), DNS_EDE_OTHER,
 	    PROXY_PLAIN_TEXT)) == 0)
-		return n;
-	px->stats.ede[DNS_EDE_OTHER]++;
-	return m;
+		return -1;
+	*n = m;
+	return DNS_EDE_OTHER;
 }
 
 /*
@@ -492,10 +489,10 @@ query_serve_stale(struct query *q)
 	struct cache_hit hit;
 	struct query *f, *next;
 	size_t n;
-	int served = 0;
+	int served = 0, ede;
 
 	if (px->cache == NULL || cfg->serve_stale_ms == 0 ||
-	    q->peer == &px->bgpeer || q->up != px->up)
+	    q->role != QUERY_CLIENT || q->up != px->ups.current)
 		return 0;
 	for (f = q; f != NULL; f = next) {
 		next = f == q ? TAILQ_FIRST(&q->followers) :
@@ -509,8 +506,8 @@ query_serve_stale(struct query *q)
 		    (uint16_t)cfg->edns_udp_size, px->buf, sizeof(px->buf),
 		    &hit)) == 0)
 			break;
-		n = proxy_mark_plain(px, &f->qi, &hit, n);
-		proxy_respond(px, f->peer, &f->qi, cfg->edns_udp_size, n,
+		ede = proxy_mark_plain(px, &f->qi, &hit, &n);
+		proxy_send(px, f->peer, &f->qi, cfg->edns_udp_size, n, ede,
 		    hit.stale ? &px->stats.stale_answers :
 		    &px->stats.cache_hits);
 		served = 1;
@@ -533,7 +530,7 @@ query_answer(struct query *q, const uint8_t *msg, size_t len,
 
 	/* Only the current configuration's answers: a reload may have
 	 * changed the mode or the upstreams, and emptied the cache. */
-	if (px->cache != NULL && q->up == px->up &&
+	if (px->cache != NULL && q->up == px->ups.current &&
 	    (v = cache_store(px->cache, &q->qi, msg, len, src, clock_ms(),
 	    &px->cache_pol)) != CACHE_STORED)
 		log_debug("answer not cached: %s", cache_verdict_names[v]);
@@ -546,10 +543,8 @@ query_answer(struct query *q, const uint8_t *msg, size_t len,
 static void
 query_servfail(struct query *q, int ede, const char *why)
 {
-	struct proxy *px = q->px;
 	struct query *f;
 	char name[DNS_MAX_NAME_TEXT], type[16];
-	size_t n;
 
 	if (log_getlevel() >= LOG_LEVEL_DEBUG) {
 		(void)dnsmsg_name_to_text(q->qi.qname, q->qi.qname_len, name,
@@ -557,15 +552,9 @@ query_servfail(struct query *q, int ede, const char *why)
 		log_debug("%s %s: SERVFAIL (%s)", name,
 		    dnsmsg_type_str(q->qi.qtype, type, sizeof(type)), why);
 	}
-	if (q->peer != &px->bgpeer && !query_serve_stale(q)) {
-		px->stats.servfail++;
-		px->stats.rcodes[DNS_RCODE_SERVFAIL]++;
-		if (q->qi.has_edns)
-			px->stats.ede[ede]++;
-		if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf),
-		    &q->qi, DNS_RCODE_SERVFAIL, ede, why)) > 0)
-			q->peer->ops->respond(q->peer, px->buf, n);
-	}
+	if (q->role == QUERY_CLIENT && !query_serve_stale(q))
+		proxy_send_error(q->px, q->peer, &q->qi, DNS_RCODE_SERVFAIL,
+		    ede, why);
 	while ((f = TAILQ_FIRST(&q->followers)) != NULL)
 		query_servfail(f, ede, why);
 	query_free(q);
@@ -591,7 +580,8 @@ query_timeout_cb(void *arg)
 	struct query *q = arg;
 	size_t k;
 
-	log_debug("query timed out in state %s", query_state_names[q->state]);
+	log_debug("%s query timed out in state %s",
+	    query_role_names[q->role], query_state_names[q->state]);
 	if (q->state == Q_DOH) {
 		for (k = 0; k < 2; k++)
 			if (q->tries[k].req != NULL)
@@ -788,13 +778,13 @@ static void
 query_stale_cb(void *arg)
 {
 	struct query *q = arg;
-	struct proxy *px = q->px;
 
-	if (q->peer == &px->bgpeer || !query_serve_stale(q))
+	if (q->role != QUERY_CLIENT || !query_serve_stale(q))
 		return;
 	log_debug("stale answer served; the refresh goes on");
 	q->peer->ops->release(q->peer);
-	q->peer = &px->bgpeer;
+	q->peer = NULL;
+	q->role = QUERY_REFRESH;
 }
 
 enum start_result {
@@ -804,10 +794,11 @@ enum start_result {
 };
 
 /*
- * A query object for qi (hash, route: upside_route()'s under px->up) from
- * peer: a leader that asks upstream, or, when leader is not NULL, a
- * follower waiting on it.  It counts against src (NULL: against no one)
- * until it ends.
+ * A query object for qi (hash, route: upside_route()'s under the current
+ * upside) from peer, or a prefetch if peer is NULL: a leader that asks
+ * upstream, or, when leader is not NULL, a follower waiting on it (a
+ * client's).  It counts against src (NULL: against no one) until it
+ * ends.
  */
 static enum start_result
 query_start(struct proxy *px, struct listen_peer *peer,
@@ -838,9 +829,10 @@ query_start(struct proxy *px, struct listen_peer *peer,
 		px->stats.pending_sources =
 		    ratelimit_clients_sources(px->clients);
 	q->px = px;
-	q->up = px->up;
-	q->up->refs++;
+	q->up = px->ups.current;
+	upside_ref(q->up);
 	q->route = route;
+	q->role = peer != NULL ? QUERY_CLIENT : QUERY_PREFETCH;
 	q->peer = peer;
 	q->qi = *qi;
 	q->hash = hash;
@@ -863,7 +855,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	    fentry);
 	q->in_flight = 1;
 	if (px->cache != NULL && cfg->serve_stale_ms > 0 &&
-	    peer != &px->bgpeer)
+	    q->role == QUERY_CLIENT)
 		clock_timer_add(&q->stale_timer, cfg->serve_stale_timeout_ms);
 	if (query_upstreams(q) == NULL) {
 		query_fallback(q);
@@ -889,10 +881,10 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
     const struct ratelimit_key *src, const struct route *route)
 {
 	const struct config *cfg = px->cfg;
-	struct upside *up = px->up;
+	struct upside *up = px->ups.current;
 	struct cache_hit hit;
 	size_t n;
-	int allow_plain;
+	int allow_plain, ede;
 
 	if (route != NULL)
 		allow_plain = route_is_plain(route);
@@ -907,14 +899,14 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 		px->stats.cache_misses++;
 		return 0;
 	}
-	n = proxy_mark_plain(px, qi, &hit, n);
-	proxy_respond(px, peer, qi, cfg->edns_udp_size, n,
+	ede = proxy_mark_plain(px, qi, &hit, &n);
+	proxy_send(px, peer, qi, cfg->edns_udp_size, n, ede,
 	    &px->stats.cache_hits);
 	peer->ops->release(peer);
 	if (cfg->prefetch && hit.ttl_orig >= PROXY_PREFETCH_MIN_TTL &&
 	    (uint64_t)hit.ttl_left * 10 <= hit.ttl_orig &&
 	    flight_find(px, qi, hash, up) == NULL &&
-	    query_start(px, &px->bgpeer, qi, hash, NULL, src, route) ==
+	    query_start(px, NULL, qi, hash, NULL, src, route) ==
 	    START_OK)
 		px->stats.prefetches++;
 	return 1;
@@ -934,36 +926,21 @@ proxy_local(struct proxy *px, struct listen_peer *peer,
 	if ((v = local_answer(qi, px->cfg, px->buf, sizeof(px->buf), &n)) ==
 	    LOCAL_FORWARD)
 		return 0;
-	if (v == LOCAL_ZONE)
-		px->stats.answered_local++;
-	else
-		px->stats.policy++;
-	/* At most 512 bytes: no UDP limit to apply. */
-	if (n > 0) {
-		px->stats.rcodes[dnsmsg_rcode(px->buf)]++;
-		peer->ops->respond(peer, px->buf, n);
-	}
+	proxy_send(px, peer, qi, px->cfg->edns_udp_size, n, -1,
+	    v == LOCAL_ZONE ? &px->stats.answered_local : &px->stats.policy);
 	peer->ops->release(peer);
 	return 1;
 }
 
 /*
- * An error answer made here, to a query that got no query object: rcode
- * with EDE ede (none if -1) and text for a client that sent EDNS,
- * counted; peer is released.
+ * proxy_send_error() to a query that got no query object; peer is
+ * released.
  */
 static void
 proxy_error(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, int rcode, int ede, const char *text)
 {
-	size_t n;
-
-	px->stats.rcodes[rcode]++;
-	if (ede >= 0 && qi->has_edns)
-		px->stats.ede[ede]++;
-	if ((n = dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi, rcode,
-	    ede, text)) > 0)
-		peer->ops->respond(peer, px->buf, n);
+	proxy_send_error(px, peer, qi, rcode, ede, text);
 	peer->ops->release(peer);
 }
 
@@ -1019,11 +996,9 @@ proxy_ratelimit(struct proxy *px, struct listen_peer *peer,
 	else {
 		px->stats.ratelimit_tc++;
 		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), qi,
-		    DNS_RCODE_NOERROR)) > 0) {
+		    DNS_RCODE_NOERROR)) > 0)
 			px->buf[2] |= DNS_FLAG_TC >> 8;
-			px->stats.rcodes[DNS_RCODE_NOERROR]++;
-			peer->ops->respond(peer, px->buf, n);
-		}
+		proxy_send(px, peer, qi, px->cfg->edns_udp_size, n, -1, NULL);
 	}
 	peer->ops->release(peer);
 	return 0;
@@ -1035,7 +1010,6 @@ static void
 proxy_over_limit(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, const char *why)
 {
-	px->stats.servfail++;
 	proxy_error(px, peer, qi, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, why);
 }
 
@@ -1090,12 +1064,12 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		src = &srckey;
 	hash = dnsmsg_key_hash(&qi);
 	/* The forward rule of the name, if any: looked up once. */
-	route = upside_route(px->up, &qi);
+	route = upside_route(px->ups.current, &qi);
 	if (px->cache != NULL && proxy_cache_hit(px, peer, &qi, hash, src,
 	    route))
 		return;
 	/* The same question already upstream: wait for its answer. */
-	if ((leader = flight_find(px, &qi, hash, px->up)) != NULL &&
+	if ((leader = flight_find(px, &qi, hash, px->ups.current)) != NULL &&
 	    leader->nfollowers >= PROXY_MAX_FOLLOWERS)
 		leader = NULL;
 	switch (query_start(px, peer, &qi, hash, leader, src, route)) {
@@ -1114,14 +1088,12 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	}
 }
 
+/* The current upside's default upstreams (upside.h passes on no other). */
 static void
-proxy_health_cb(int usable, void *arg)
+proxy_health_cb(struct upside *up, int usable, void *arg)
 {
-	struct upside *up = arg;
-	struct proxy *px = up->px;
+	struct proxy *px = arg;
 
-	if (up != px->up)
-		return;		/* an old configuration's upstreams */
 	if (usable) {
 		log_info("DoH upstream reachable%s", up->fallback != NULL ?
 		    ": plain DNS fallback off" : "");
@@ -1139,187 +1111,6 @@ proxy_health_cb(int usable, void *arg)
 }
 
 static void
-route_health_cb(int usable, void *arg)
-{
-	struct route *r = arg;
-
-	if (r->up != r->up->px->up)
-		return;
-	if (usable)
-		log_info("forward %s: DoH server reachable", r->zone);
-	else
-		log_warnx("forward %s: no DoH server reachable: its names get "
-		    "SERVFAIL", r->zone);
-}
-
-static void
-upside_free(struct upside *up)
-{
-	size_t i;
-
-	if (up == NULL)
-		return;
-	for (i = 0; i < up->nroutes; i++) {
-		upstream_free(up->routes[i].upstreams);
-		plain_free(up->routes[i].plain);
-	}
-	free(up->routes);
-	upstream_free(up->upstreams);
-	plain_free(up->bootstrap);
-	plain_free(up->fallback);
-	SSL_CTX_free(up->ssl_ctx);
-	if (up->owned != NULL) {
-		config_free(up->owned);
-		free(up->owned);
-	}
-	free(up);
-}
-
-static void
-reaper_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct proxy *px = arg;
-	struct upside *up;
-
-	(void)fd;
-	(void)ev;
-	while ((up = TAILQ_FIRST(&px->dead)) != NULL) {
-		TAILQ_REMOVE(&px->dead, up, entry);
-		upside_free(up);
-	}
-}
-
-/*
- * The last reference may go from inside a callback of one of its own
- * upstreams: the reaper frees it from the event loop instead.
- */
-static void
-upside_unref(struct upside *up)
-{
-	struct proxy *px = up->px;
-
-	if (--up->refs > 0)
-		return;
-	TAILQ_INSERT_TAIL(&px->dead, up, entry);
-	event_active(px->reaper, 0, 0);
-}
-
-/*
- * The servers of each forward rule.  A plain rule's are named at warning
- * level: plaintext leaves the host for its zone, by the user's choice.
- */
-static int
-upside_routes(struct upside *up)
-{
-	const struct config *cfg = up->cfg;
-	const struct config_forward *f;
-	struct upstream_opts opts;
-	struct route *r;
-	char list[CONFIG_MAX_FORWARD_TARGETS * (ADDR_STRLEN + 1)];
-	char a[ADDR_STRLEN];
-	size_t i, j, used;
-
-	if (cfg->nforward == 0)
-		return 0;
-	if ((up->routes = calloc(cfg->nforward, sizeof(*up->routes))) ==
-	    NULL) {
-		log_warn("proxy");
-		return -1;
-	}
-	up->nroutes = cfg->nforward;
-	for (i = 0; i < cfg->nforward; i++) {
-		r = &up->routes[i];
-		f = r->rule = &cfg->forward[i];
-		r->up = up;
-		(void)dnsmsg_name_to_text(f->zone.name, f->zone.len, r->zone,
-		    sizeof(r->zone), 0);
-		if (f->doh) {
-			memset(&opts, 0, sizeof(opts));
-			opts.list = f->upstream;
-			opts.nlist = f->nupstream;
-			if ((r->upstreams = upstream_new_opts(up->px->base, cfg,
-			    up->ssl_ctx, up->bootstrap, &opts, route_health_cb,
-			    r)) == NULL) {
-				log_warnx("forward %s: cannot set up its DoH "
-				    "servers", r->zone);
-				return -1;
-			}
-			continue;
-		}
-		if ((r->plain = plain_new(up->px->base, f->servers,
-		    f->nservers, cfg->timeout_ms, 1)) == NULL) {
-			log_warnx("forward %s: cannot set up its servers",
-			    r->zone);
-			return -1;
-		}
-		for (list[0] = '\0', used = 0, j = 0; j < f->nservers; j++)
-			used += (size_t)snprintf(list + used,
-			    sizeof(list) - used, "%s%s", j > 0 ? " " : "",
-			    addr_str(&f->servers[j], a, sizeof(a)));
-		log_warnx("forward %s: plain DNS to %s: these names leave the "
-		    "host unencrypted", r->zone, list);
-	}
-	return 0;
-}
-
-/* Everything cfg's upstream side needs, connecting nothing yet. */
-static struct upside *
-upside_new(struct proxy *px, const struct config *cfg)
-{
-	struct upside *up;
-	struct tls_opts topts;
-	char err[256];
-	size_t i;
-	int doh = cfg->mode != MODE_PLAINTEXT;
-
-	if ((up = calloc(1, sizeof(*up))) == NULL) {
-		log_warn("proxy");
-		return NULL;
-	}
-	up->px = px;
-	up->refs = 1;
-	up->cfg = cfg;
-	/* DoH rules are allowed in plaintext mode too. */
-	for (i = 0; i < cfg->nforward; i++)
-		doh |= cfg->forward[i].doh;
-	if (doh) {
-		memset(&topts, 0, sizeof(topts));
-		topts.ca_file = cfg->ca_file;
-		topts.min_version = cfg->tls_min_version;
-		if ((up->ssl_ctx = tls_ctx_new(&topts, err, sizeof(err))) ==
-		    NULL) {
-			log_warnx("%s", err);
-			goto fail;
-		}
-		if (cfg->nbootstrap > 0 && (up->bootstrap = plain_new(px->base,
-		    cfg->bootstrap, cfg->nbootstrap, cfg->timeout_ms, 2)) ==
-		    NULL) {
-			log_warnx("cannot set up the bootstrap servers");
-			goto fail;
-		}
-	}
-	if (upside_routes(up) == -1)
-		goto fail;
-	if (cfg->mode != MODE_ENCRYPTED_ONLY &&
-	    (up->fallback = plain_new(px->base, cfg->fallback, cfg->nfallback,
-	    cfg->timeout_ms, 1)) == NULL) {
-		log_warnx("cannot set up the fallback servers");
-		goto fail;
-	}
-	if (cfg->mode == MODE_PLAINTEXT)
-		return up;
-	if ((up->upstreams = upstream_new(px->base, cfg, up->ssl_ctx,
-	    up->bootstrap, proxy_health_cb, up)) == NULL) {
-		log_warnx("cannot set up the upstreams");
-		goto fail;
-	}
-	return up;
- fail:
-	upside_free(up);
-	return NULL;
-}
-
-static void
 proxy_cache_policy(struct proxy *px, const struct config *cfg)
 {
 	px->cache_pol.min_ttl = cfg->cache_min_ttl_ms / 1000;
@@ -1329,55 +1120,11 @@ proxy_cache_policy(struct proxy *px, const struct config *cfg)
 	px->cache_pol.plain_max_ttl = PROXY_PLAIN_MAX_TTL;
 }
 
-/* The same DoH URLs in the same order. */
-static int
-same_urls(const struct config_upstream *a, size_t na,
-    const struct config_upstream *b, size_t nb)
-{
-	size_t i;
-
-	if (na != nb)
-		return 0;
-	for (i = 0; i < na; i++)
-		if (strcmp(a[i].url, b[i].url) != 0)
-			return 0;
-	return 1;
-}
-
-static int
-same_forward(const struct config_forward *a, const struct config_forward *b)
-{
-	return dnsmsg_name_equal(a->zone.name, a->zone.len, b->zone.name,
-	    b->zone.len) && a->doh == b->doh &&
-	    same_urls(a->upstream, a->nupstream, b->upstream, b->nupstream) &&
-	    addr_list_eq(a->servers, a->nservers, b->servers, b->nservers);
-}
-
-/* Do a and b send queries the same way, so answers stay valid? */
-static int
-same_upstream_side(const struct config *a, const struct config *b)
-{
-	/* encrypted-only has no fallback channel: its list is not used. */
-	int fb = a->mode != MODE_ENCRYPTED_ONLY;
-	size_t i;
-
-	if (a->mode != b->mode ||
-	    !same_urls(a->upstream, a->nupstream, b->upstream, b->nupstream) ||
-	    (fb && !addr_list_eq(a->fallback, a->nfallback, b->fallback,
-	    b->nfallback)))
-		return 0;
-	if (a->nforward != b->nforward)
-		return 0;
-	for (i = 0; i < a->nforward; i++)
-		if (!same_forward(&a->forward[i], &b->forward[i]))
-			return 0;
-	return 1;
-}
-
 struct proxy *
 proxy_new(struct event_base *base, const struct config *cfg)
 {
 	struct proxy *px;
+	struct upside *up;
 	size_t i;
 
 	if ((px = calloc(1, sizeof(*px))) == NULL) {
@@ -1388,11 +1135,8 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	px->cfg = cfg;
 	TAILQ_INIT(&px->queries);
 	TAILQ_INIT(&px->spare);
-	TAILQ_INIT(&px->dead);
 	for (i = 0; i < PROXY_FLIGHT_BUCKETS; i++)
 		LIST_INIT(&px->flight[i]);
-	px->bgpeer.ops = &bg_ops;
-	px->bgpeer.transport = LISTEN_TCP;	/* no UDP size rule */
 	px->hedge_tokens = PROXY_HEDGE_BURST;
 	proxy_cache_policy(px, cfg);
 	arc4random_buf(&px->seed, sizeof(px->seed));
@@ -1402,31 +1146,20 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	    px->seed)) == NULL) ||
 	    (cfg->cache_size > 0 &&
 	    (px->cache = cache_new(cfg->cache_size)) == NULL) ||
-	    (px->reaper = event_new(base, -1, 0, reaper_cb, px)) == NULL ||
+	    upsides_init(&px->ups, base, proxy_health_cb, px) == -1 ||
 	    (px->listener = listen_new(base, cfg, proxy_query_cb, px)) ==
-	    NULL || (px->up = upside_new(px, cfg)) == NULL) {
+	    NULL || (up = upside_new(&px->ups, cfg)) == NULL) {
 		proxy_free(px);
 		return NULL;
 	}
+	upsides_install(&px->ups, up);
 	return px;
-}
-
-static void
-upside_start(struct upside *up)
-{
-	size_t i;
-
-	if (up->upstreams != NULL)
-		upstream_start(up->upstreams);
-	for (i = 0; i < up->nroutes; i++)
-		if (up->routes[i].upstreams != NULL)
-			upstream_start(up->routes[i].upstreams);
 }
 
 int
 proxy_reload(struct proxy *px, struct config *cfg)
 {
-	struct upside *up, *old;
+	struct upside *up;
 	struct cache *cache = NULL;
 	struct ratelimit *rl = NULL;
 	int resized = cfg->cache_size != px->cfg->cache_size;
@@ -1436,7 +1169,7 @@ proxy_reload(struct proxy *px, struct config *cfg)
 	    cfg->ratelimit_size != px->cfg->ratelimit_size);
 
 	/* The new upstream side first: it has no effect until swapped in. */
-	if ((up = upside_new(px, cfg)) == NULL)
+	if ((up = upside_new(&px->ups, cfg)) == NULL)
 		return -1;
 	if (resized && cfg->cache_size > 0 &&
 	    (cache = cache_new(cfg->cache_size)) == NULL) {
@@ -1472,25 +1205,23 @@ proxy_reload(struct proxy *px, struct config *cfg)
 	if (resized) {
 		cache_free(px->cache);
 		px->cache = cache;
-	} else if (px->cache != NULL && !same_upstream_side(px->cfg, cfg)) {
+	} else if (px->cache != NULL && !upside_same(px->cfg, cfg)) {
 		log_info("mode, upstreams or forward rules changed: cache "
 		    "emptied");
 		cache_flush(px->cache);
 	}
 	proxy_cache_policy(px, cfg);
 	up->owned = cfg;
-	old = px->up;
-	px->up = up;
+	upsides_install(&px->ups, up);
 	px->cfg = cfg;
 	upside_start(up);
-	upside_unref(old);
 	return 0;
 }
 
 void
 proxy_start(struct proxy *px)
 {
-	upside_start(px->up);
+	upside_start(px->ups.current);
 }
 
 const struct proxy_stats *
@@ -1499,48 +1230,10 @@ proxy_stats(const struct proxy *px)
 	return &px->stats;
 }
 
-/*
- * The set holding upstream i of proxy_upstream_count()'s numbering (the
- * default ones, then each DoH rule's), *i made an index into it; *route
- * the rule's, or NULL.
- */
-static struct upstreams *
-proxy_upstream_set(const struct proxy *px, size_t *i,
-    const struct route **route)
-{
-	const struct upside *up = px->up;
-	struct upstreams *u;
-	size_t r, n;
-
-	*route = NULL;
-	if (up->upstreams != NULL) {
-		if (*i < (n = upstream_count(up->upstreams)))
-			return up->upstreams;
-		*i -= n;
-	}
-	for (r = 0; r < up->nroutes; r++) {
-		if ((u = up->routes[r].upstreams) == NULL)
-			continue;
-		if (*i < (n = upstream_count(u))) {
-			*route = &up->routes[r];
-			return u;
-		}
-		*i -= n;
-	}
-	return NULL;
-}
-
 size_t
 proxy_upstream_count(const struct proxy *px)
 {
-	const struct upside *up = px->up;
-	size_t r, n;
-
-	n = up->upstreams != NULL ? upstream_count(up->upstreams) : 0;
-	for (r = 0; r < up->nroutes; r++)
-		if (up->routes[r].upstreams != NULL)
-			n += upstream_count(up->routes[r].upstreams);
-	return n;
+	return upside_upstream_count(px->ups.current);
 }
 
 void
@@ -1548,7 +1241,8 @@ proxy_upstream_info(const struct proxy *px, size_t i,
     struct proxy_upstream_info *info)
 {
 	const struct route *route;
-	struct upstreams *u = proxy_upstream_set(px, &i, &route);
+	struct upstreams *u = upside_upstream_set(px->ups.current, &i,
+	    &route);
 	struct doh_client *c = upstream_get(u, i);
 
 	info->url = route != NULL ? route->rule->upstream[i].url :
@@ -1569,7 +1263,7 @@ proxy_tcp_clients(const struct proxy *px)
 int
 proxy_settled(const struct proxy *px)
 {
-	struct upstreams *u = px->up->upstreams;
+	struct upstreams *u = px->ups.current->upstreams;
 
 	return u == NULL || proxy_unhealthy(px) == NULL || !upstream_usable(u);
 }
@@ -1577,9 +1271,8 @@ proxy_settled(const struct proxy *px)
 const char *
 proxy_unhealthy(const struct proxy *px)
 {
+	struct upstreams *u = px->ups.current->upstreams;
 	size_t i;
-
-	struct upstreams *u = px->up->upstreams;
 
 	if (u == NULL)
 		return NULL;	/* plaintext: the fallback servers answer */
@@ -1588,7 +1281,7 @@ proxy_unhealthy(const struct proxy *px)
 		if (doh_get_state(upstream_get(u, i)) == DOH_READY ||
 		    doh_get_state(upstream_get(u, i)) == DOH_IDLE)
 			return NULL;
-	return px->up->fallback != NULL ?
+	return px->ups.current->fallback != NULL ?
 	    "no DoH upstream connected: answering over plain DNS" :
 	    "no DoH upstream connected: answering SERVFAIL";
 }
@@ -1645,11 +1338,7 @@ proxy_free(struct proxy *px)
 		free(q);
 	}
 	/* Every query is gone: only the proxy holds the current upside. */
-	upside_free(px->up);
-	if (px->reaper != NULL) {
-		reaper_cb(-1, 0, px);
-		event_free(px->reaper);
-	}
+	upsides_clear(&px->ups);
 	listen_free(px->listener);
 	cache_free(px->cache);
 	ratelimit_free(px->rl);
@@ -1666,14 +1355,7 @@ proxy_cache_stats(const struct proxy *px)
 void
 proxy_network_changed(struct proxy *px)
 {
-	struct upside *up = px->up;
-	size_t i;
-
 	px->stats.network_changes++;
 	log_debug("network changed: checking the upstream connections");
-	if (up->upstreams != NULL)
-		upstream_network_changed(up->upstreams);
-	for (i = 0; i < up->nroutes; i++)
-		if (up->routes[i].upstreams != NULL)
-			upstream_network_changed(up->routes[i].upstreams);
+	upside_network_changed(px->ups.current);
 }

@@ -49,12 +49,12 @@ struct upstreams {
 };
 
 /*
- * One plain_new(): tries 1 is a fallback set (or a forward rule's), 2 a
- * bootstrap set; servers[] its servers.
+ * One plain_new(): role says which set it is (plain.h); servers[] its
+ * servers.
  */
 struct plain {
 	int			 gen;
-	int			 tries;
+	enum plain_role		 role;
 	unsigned		 timeout_ms;
 	size_t			 nservers;
 	struct addr		 servers[CONFIG_MAX_SERVERS];
@@ -105,7 +105,7 @@ struct fake {
 	/* plain */
 	int			 plain_sets;		/* alive */
 	int			 plain_made;
-	/* newest tries 1: the fallback, made after the rules' channels */
+	/* the newest PLAIN_ROLE_FALLBACK channel */
 	struct plain		*fallback;
 	/* requests since fake_reset() */
 	struct fake_req		 doh[FAKE_MAX_REQS];

@@ -474,7 +474,7 @@ doh_last_error(const struct doh_client *c)
 
 struct plain *
 plain_new(struct event_base *base, const struct addr *servers,
-    size_t nservers, unsigned timeout_ms, int tries)
+    size_t nservers, unsigned timeout_ms, enum plain_role role)
 {
 	struct plain *p;
 
@@ -484,11 +484,11 @@ plain_new(struct event_base *base, const struct addr *servers,
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->gen = ++fake.plain_made;
-	p->tries = tries;
+	p->role = role;
 	p->timeout_ms = timeout_ms;
 	p->nservers = nservers;
 	memcpy(p->servers, servers, nservers * sizeof(*servers));
-	if (tries == 1)
+	if (role == PLAIN_ROLE_FALLBACK)
 		fake.fallback = p;
 	fake.plain_sets++;
 	return p;

@@ -592,7 +592,7 @@ test_forward(void)
 {
 	struct fake *f = fake_new(FAKE_ANSWER, 0);
 	struct addr sa = fake_addr(f);
-	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
+	struct plain *p = plain_new(base, &sa, 1, 1000, PLAIN_ROLE_FALLBACK);
 	struct answer a, b;
 	uint8_t q[512], q2[512];
 	size_t qlen, q2len;
@@ -655,7 +655,7 @@ test_rcode_passthrough(void)
 	struct fake *f1 = fake_new(FAKE_ANSWER, 0);
 	struct fake *f2 = fake_new(FAKE_ANSWER, 0);
 	struct addr sa[2] = { fake_addr(f1), fake_addr(f2) };
-	struct plain *p = plain_new(base, sa, 2, 1000, 2);
+	struct plain *p = plain_new(base, sa, 2, 1000, PLAIN_ROLE_FALLBACK);
 	struct answer a;
 	uint8_t q[512];
 	size_t qlen, i;
@@ -687,7 +687,7 @@ test_tc_retry(void)
 {
 	struct fake *f = fake_new(FAKE_TC, 0);
 	struct addr sa = fake_addr(f);
-	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
+	struct plain *p = plain_new(base, &sa, 1, 1000, PLAIN_ROLE_FALLBACK);
 	struct answer a;
 	uint8_t q[512], full[4096];
 	size_t qlen, flen;
@@ -719,7 +719,7 @@ test_bogus_ignored(void)
 {
 	struct fake *f = fake_new(FAKE_BOGUS, 0);
 	struct addr sa = fake_addr(f);
-	struct plain *p = plain_new(base, &sa, 1, 2000, 1);
+	struct plain *p = plain_new(base, &sa, 1, 2000, PLAIN_ROLE_FALLBACK);
 	struct answer a;
 	uint8_t q[512];
 	size_t qlen;
@@ -749,7 +749,7 @@ test_timeout(void)
 {
 	struct fake *f = fake_new(FAKE_SILENT, 0);
 	struct addr sa = fake_addr(f);
-	struct plain *p = plain_new(base, &sa, 1, 200, 1);
+	struct plain *p = plain_new(base, &sa, 1, 200, PLAIN_ROLE_FALLBACK);
 	struct answer a;
 	uint8_t q[512];
 	size_t qlen;
@@ -777,7 +777,7 @@ test_failover(void)
 	struct fake *f1 = fake_new(FAKE_SILENT, 0);
 	struct fake *f2 = fake_new(FAKE_ANSWER, 0);
 	struct addr sa[2] = { fake_addr(f1), fake_addr(f2) };
-	struct plain *p = plain_new(base, sa, 2, 200, 1);
+	struct plain *p = plain_new(base, sa, 2, 200, PLAIN_ROLE_FALLBACK);
 	struct answer a;
 	uint8_t q[512];
 	size_t qlen;
@@ -806,7 +806,7 @@ test_cancel(void)
 {
 	struct fake *f = fake_new(FAKE_DELAY, 0);
 	struct addr sa = fake_addr(f);
-	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
+	struct plain *p = plain_new(base, &sa, 1, 1000, PLAIN_ROLE_FALLBACK);
 	struct plain_req *req;
 	struct answer a, b;
 	struct addrs ad;
@@ -847,7 +847,7 @@ test_free_pending(void)
 	struct fake *f = fake_new(FAKE_SILENT, 0);
 	struct fake *g = fake_new(FAKE_ANSWER, 0);
 	struct addr sa = fake_addr(f), sg = fake_addr(g);
-	struct plain *p = plain_new(base, &sa, 1, 1000, 2);
+	struct plain *p = plain_new(base, &sa, 1, 1000, PLAIN_ROLE_BOOTSTRAP);
 	struct answer a[3];
 	struct addrs ad[2];
 	uint8_t q[512];
@@ -869,7 +869,7 @@ test_free_pending(void)
 	CHECK_EQ(a[0].calls + a[1].calls + ad[0].calls + ad[1].calls, 0);
 
 	/* plain_free() from inside a callback, with another query due. */
-	p = plain_new(base, &sg, 1, 1000, 1);
+	p = plain_new(base, &sg, 1, 1000, PLAIN_ROLE_FALLBACK);
 	CHECK(p != NULL);
 	memset(a, 0, sizeof(a));
 	a[0].free_me = p;
@@ -888,7 +888,7 @@ test_resolve(void)
 {
 	struct fake *f = fake_new(FAKE_ZONE, 0);
 	struct addr sa = fake_addr(f);
-	struct plain *p = plain_new(base, &sa, 1, 1000, 1);
+	struct plain *p = plain_new(base, &sa, 1, 1000, PLAIN_ROLE_BOOTSTRAP);
 	struct addrs ad;
 	char buf[64];
 	size_t i;
@@ -947,11 +947,17 @@ static void
 test_new_bad(void)
 {
 	struct addr sa;
+	struct plain *p;
 
 	memset(&sa, 0, sizeof(sa));
-	CHECK(plain_new(base, &sa, 0, 1000, 1) == NULL);
+	CHECK(plain_new(base, &sa, 0, 1000, PLAIN_ROLE_FALLBACK) == NULL);
+	/* A role is one of the three: it decides the tries. */
+	sa.ss.ss_family = AF_INET;
+	CHECK(plain_new(base, &sa, 1, 1000, PLAIN_ROLE_MAX) == NULL);
+	CHECK((p = plain_new(base, &sa, 1, 1000, PLAIN_ROLE_FORWARD)) != NULL);
+	plain_free(p);
 	sa.ss.ss_family = AF_UNIX;
-	CHECK(plain_new(base, &sa, 1, 1000, 1) == NULL);
+	CHECK(plain_new(base, &sa, 1, 1000, PLAIN_ROLE_FALLBACK) == NULL);
 	plain_free(NULL);
 	plain_cancel(NULL);
 }

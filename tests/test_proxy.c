@@ -714,7 +714,8 @@ test_encrypted_preferred(void)
 
 	start(ENC_PREF);
 	u = fake.upstreams;
-	CHECK(fake.fallback != NULL && fake.fallback->tries == 1);
+	CHECK(fake.fallback != NULL);
+	CHECK_EQ(fake.fallback->role, PLAIN_ROLE_FALLBACK);
 	CHECK_EQ(fake.fallback->nservers, 1);
 
 	/* Connect error. */
@@ -1705,6 +1706,7 @@ test_forward(void)
 	/* The two plain rules' channels, no fallback, no bootstrap; one
 	 * TLS context for every DoH set. */
 	CHECK_EQ(fake.plain_made - made, 2);
+	CHECK(fake.fallback == NULL);
 	CHECK_EQ(fake.tls_ctxs - ctxs, 1);
 	CHECK_EQ(proxy_upstream_count(px), 3);
 	proxy_upstream_info(px, 2, &info);
@@ -1721,6 +1723,7 @@ test_forward(void)
 	CHECK_EQ(fake.nplain, 1);
 	CHECK(plain_to(&fake.plainq[0], "10.1.1.53"));
 	CHECK_EQ(fake.plainq[0].plain->nservers, 2);
+	CHECK_EQ(fake.plainq[0].plain->role, PLAIN_ROLE_FORWARD);
 	CHECK(sent(&fake.plainq[0], &q));
 	answer(&a, 0x4242, "fs.corp.example", T_A, DNS_RCODE_NOERROR, 1);
 	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
@@ -2355,6 +2358,131 @@ test_stats_outputs(void)
 	stop();
 }
 
+/*
+ * Every answer a client gets leaves through one place, which counts it
+ * once by rcode: over every way a query can end (dropped, refused, rate
+ * limited, malformed, local, DoH, a cache hit, cut for UDP, no slot,
+ * timed out) the rcode counters add up to the answers sent.
+ */
+static void
+test_one_way_out(void)
+{
+	static struct fake_peer p[16];
+	struct msg q, a;
+	uint64_t counted = 0;
+	int i, k = 0, answers = 0;
+
+	start(ENC_ONLY "cache-size 1m\n" "max-pending 2\n" "ratelimit 2\n"
+	    "deny 10.9.9.9/32\n");
+	/* Not a query: neither answered nor counted. */
+	fake_peer_init(&p[k], LISTEN_UDP);
+	query(&q, 0x6000, "x.lab.test", T_A, 0, 0);
+	q.buf[2] |= 0x80;
+	fake_query(&p[k++], q.buf, q.len);
+	CHECK_EQ(p[0].responses, 0);
+	ask_from(&p[k++], &q, 0x6001, "x.lab.test", "10.9.9.9", LISTEN_UDP);
+	CHECK(got(&p[k - 1], 0x6001, DNS_RCODE_REFUSED));
+	/* Two local answers, then over the rate limit: TC=1. */
+	ask_from(&p[k++], &q, 0x6002, "localhost", "10.1.1.1", LISTEN_UDP);
+	CHECK(got(&p[k - 1], 0x6002, DNS_RCODE_NOERROR));
+	ask_from(&p[k++], &q, 0x6003, "localhost", "10.1.1.1", LISTEN_TCP);
+	CHECK(got(&p[k - 1], 0x6003, DNS_RCODE_NOERROR));
+	ask_from(&p[k++], &q, 0x6004, "localhost", "10.1.1.1", LISTEN_UDP);
+	ask_from(&p[k++], &q, 0x6005, "localhost", "10.1.1.1", LISTEN_UDP);
+	CHECK(got(&p[k - 1], 0x6005, DNS_RCODE_NOERROR));
+	CHECK((rd16(p[k - 1].answer + 2) & F_TC) != 0);
+	CHECK_EQ(st->ratelimit_tc, 1);
+	CHECK_EQ(st->answered_local, 3);
+	fake_peer_init(&p[k], LISTEN_UDP);
+	fake_peer_from(&p[k], "10.2.2.2");
+	query(&q, 0x6006, "x.lab.test", T_A, 0, 0);
+	q.buf[5] = 2;				/* QDCOUNT 2 */
+	fake_query(&p[k++], q.buf, q.len);
+	CHECK(got(&p[k - 1], 0x6006, DNS_RCODE_FORMERR));
+
+	/* Over DoH, too long for a client without EDNS: cut, TC=1; the
+	 * same from the cache. */
+	ask(&p[k++], &q, 0x6007, "big.lab.test");
+	CHECK_EQ(fake.ndoh, 1);
+	answer(&a, 0, "big.lab.test", T_A, DNS_RCODE_NOERROR, 40);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p[k - 1], 0x6007, DNS_RCODE_NOERROR));
+	CHECK((rd16(p[k - 1].answer + 2) & F_TC) != 0);
+	CHECK(p[k - 1].len <= 512);
+	ask(&p[k], &q, 0x6008, "big.lab.test");
+	CHECK(got(&p[k++], 0x6008, DNS_RCODE_NOERROR));
+	CHECK_EQ(st->truncated, 2);
+	CHECK_EQ(st->answered_doh, 1);
+	CHECK_EQ(st->cache_hits, 1);
+
+	/* Two wait, a third finds no slot; the two time out. */
+	ask_from(&p[k++], &q, 0x6009, "t1.lab.test", "10.4.4.1", LISTEN_UDP);
+	ask_from(&p[k++], &q, 0x600a, "t2.lab.test", "10.4.4.2", LISTEN_UDP);
+	ask_from(&p[k++], &q, 0x600b, "t3.lab.test", "10.4.4.3", LISTEN_UDP);
+	CHECK(got(&p[k - 1], 0x600b, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(p[k - 2].responses + p[k - 3].responses, 0);
+	clock_step(2000);
+	CHECK(got(&p[k - 3], 0x6009, DNS_RCODE_SERVFAIL));
+	CHECK(got(&p[k - 2], 0x600a, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(st->servfail, 3);
+	CHECK_EQ(st->pending, 0);
+
+	for (i = 0; i < k; i++) {
+		CHECK(p[i].responses <= 1);
+		CHECK_EQ(p[i].releases, 1);
+		answers += p[i].responses;
+	}
+	for (i = 0; i < 16; i++)
+		counted += st->rcodes[i];
+	CHECK_EQ(answers, k - 1);
+	CHECK_EQ(counted, (uint64_t)answers);
+	CHECK_EQ(st->rcodes[DNS_RCODE_NOERROR], 6);
+	CHECK_EQ(st->rcodes[DNS_RCODE_SERVFAIL], 3);
+	stop();
+}
+
+/*
+ * A prefetch answers no one; a client that asks once the entry has
+ * expired, while the prefetch is still out, waits on it and gets its
+ * answer.
+ */
+static void
+test_prefetch_follower(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+
+	start(ENC_ONLY "cache-size 1m\n" "cache-max-ttl 10s\n");
+	ask(&p, &q, 0x6100, "pf.lab.test");
+	answer(&a, 0, "pf.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x6100, DNS_RCODE_NOERROR));
+	fake_reset_reqs();
+
+	/* In the last of its ten seconds: a hit, and the prefetch. */
+	clock_step(9500);
+	ask(&p, &q, 0x6101, "pf.lab.test");
+	CHECK(got(&p, 0x6101, DNS_RCODE_NOERROR));
+	CHECK_EQ(st->prefetches, 1);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(st->pending, 1);
+
+	/* Expired before the prefetch is back: a miss that waits on it. */
+	clock_step(1000);
+	ask(&p, &q, 0x6102, "pf.lab.test");
+	CHECK_EQ(p.responses, 0);
+	CHECK_EQ(st->coalesced, 1);
+	CHECK_EQ(fake.ndoh, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x6102, DNS_RCODE_NOERROR));
+	CHECK(same_but_id(&p, &a));
+	/* The first answer and the follower's; the prefetch's is no one's. */
+	CHECK_EQ(st->answered_doh, 2);
+	CHECK_EQ(st->rcodes[DNS_RCODE_NOERROR], 3);
+	CHECK_EQ(st->pending, 0);
+	stop();
+}
+
 int
 main(void)
 {
@@ -2385,6 +2513,8 @@ main(void)
 	test_per_client();
 	test_ratelimit();
 	test_stats_outputs();
+	test_one_way_out();
+	test_prefetch_follower();
 	event_base_free(base);
 	return check_summary();
 }

@@ -297,7 +297,7 @@ test_three(SSL_CTX *ctx)
 	lport = bound_port(listener);
 	dns_start(&d);
 	dnsaddr = loopback_addr(d.port);
-	boot = plain_new(base, &dnsaddr, 1, 500, 2);
+	boot = plain_new(base, &dnsaddr, 1, 500, PLAIN_ROLE_BOOTSTRAP);
 	CHECK(boot != NULL);
 
 	cfg_init(&cfg);
@@ -502,7 +502,7 @@ test_bootstrap_retry(SSL_CTX *ctx)
 	dns_start(&d);
 	d.fail = 1;
 	dnsaddr = loopback_addr(d.port);
-	boot = plain_new(base, &dnsaddr, 1, 500, 1);
+	boot = plain_new(base, &dnsaddr, 1, 500, PLAIN_ROLE_BOOTSTRAP);
 	CHECK(boot != NULL);
 	cfg_init(&cfg);
 	add_upstream(&cfg, "boot.test", lport, 0);

@@ -19,13 +19,27 @@ struct plain;
 struct plain_req;
 
 /*
- * A channel that sends to servers (tried in order), with timeout_ms per
- * try and tries tries.  Never reads /etc/resolv.conf itself.  NULL on
+ * What a channel is for; it decides how hard a query is tried.  A client
+ * query (fallback, forward rule) goes once to each server in turn: the
+ * proxy has its own deadline and the client asks again.  A bootstrap
+ * lookup goes round the servers twice: an upstream connection waits on
+ * it, and a failure backs that connection off.
+ */
+enum plain_role {
+	PLAIN_ROLE_FALLBACK,	/* the default plain servers (fallback) */
+	PLAIN_ROLE_FORWARD,	/* a plain forward rule's servers */
+	PLAIN_ROLE_BOOTSTRAP,	/* upstream host names (bootstrap) */
+	PLAIN_ROLE_MAX,
+};
+
+/*
+ * A channel for role that sends to servers (tried in order), with
+ * timeout_ms per try.  Never reads /etc/resolv.conf itself.  NULL on
  * failure.
  */
 struct plain *plain_new(struct event_base *base,
 	    const struct addr *servers, size_t nservers,
-	    unsigned timeout_ms, int tries);
+	    unsigned timeout_ms, enum plain_role role);
 
 /*
  * Called once unless cancelled.  status 0: ans/len is the answer (valid

@@ -1,6 +1,8 @@
 /*
- * proxy: the core.  One struct query per client query, moving through
- * validation -> DoH -> (fallback) -> answer under the mode's rule:
+ * proxy: the core.  Each client query passes validation, access control,
+ * the rate limit, the local zones and the cache, then goes upstream (DoH,
+ * fallback, or a forward rule's servers; proxy.c draws the whole path)
+ * under the mode's rule:
  *
  *	encrypted-only		DoH, or SERVFAIL; never plain DNS
  *	encrypted-preferred	DoH; plain DNS to the fallback servers when

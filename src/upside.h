@@ -1,0 +1,141 @@
+/*
+ * upside: what the proxy builds from a configuration's upstream side (TLS
+ * context, default upstreams, bootstrap and fallback channels, and the
+ * servers of each forward rule), and its life across reloads.
+ *
+ * Part of the proxy, not a module of its own: proxy.c is its only user,
+ * so this header stays beside it rather than in include/dohstub/, where
+ * every module could reach it.
+ *
+ * Life cycle.  upside_new() builds one and connects nothing;
+ * upsides_install() makes it the current one and retires the one before;
+ * upside_start() connects.  The proxy's reference is the current one's,
+ * and each query holds one (upside_ref()) on the upside it started
+ * under, so queries in flight across a reload finish the way they
+ * started.  A retired upside is freed once its last query ends, from the
+ * event loop (upside_unref()): that may happen inside a callback of one
+ * of its own upstreams.  Only the current upside's health changes reach
+ * the proxy.
+ */
+#ifndef DOHSTUB_UPSIDE_H
+#define DOHSTUB_UPSIDE_H
+
+#include <sys/queue.h>
+
+#include <stddef.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "dohstub/config.h"
+#include "dohstub/dnsmsg.h"
+
+struct upside;
+struct upsides;
+
+/*
+ * A forward rule's servers: names at or below its zone go there and
+ * nowhere else, whatever the mode (a plain rule is the user's exception
+ * to encrypted-only), and never fall back to the default servers.
+ */
+struct route {
+	struct upside			*up;
+	const struct config_forward	*rule;		/* in up->cfg */
+	char				 zone[DNS_MAX_NAME_TEXT];
+	struct upstreams		*upstreams;	/* a DoH rule's */
+	struct plain			*plain;		/* a plain rule's */
+};
+
+struct upside {
+	TAILQ_ENTRY(upside)	 entry;	/* home->dead, once unused */
+	struct upsides		*home;
+	unsigned		 refs;	/* current: 1, plus 1 per query */
+	const struct config	*cfg;	/* valid while the upside is */
+	struct config		*owned;	/* the proxy's, freed with it */
+	SSL_CTX			*ssl_ctx;
+	struct plain		*bootstrap;
+	struct plain		*fallback;	/* NULL in encrypted-only */
+	struct upstreams	*upstreams;	/* NULL in plaintext */
+	struct route		*routes;	/* one per cfg->forward */
+	size_t			 nroutes;
+};
+
+/* The current upside's default upstreams became usable or unusable. */
+typedef void upside_health_cb(struct upside *up, int usable, void *arg);
+
+/* The proxy's upsides: the current one and those left to free. */
+struct upsides {
+	struct event_base	*base;
+	struct upside		*current;	/* NULL until installed */
+	TAILQ_HEAD(, upside)	 dead;		/* retired, unused */
+	struct event		*reaper;	/* frees the dead */
+	upside_health_cb	*health_cb;
+	void			*health_arg;
+};
+
+/*
+ * Make ups empty, health_cb (with arg) to be told of the current
+ * upside's health.  -1 on failure (logged); upsides_clear() is safe
+ * either way, and on a zeroed ups.
+ */
+int	upsides_init(struct upsides *ups, struct event_base *base,
+	    upside_health_cb *health_cb, void *arg);
+
+/*
+ * Everything cfg's upstream side needs, connecting nothing yet; cfg must
+ * outlive it (or be given to it as owned).  Not current until
+ * upsides_install().  NULL on failure, logged.
+ */
+struct upside *upside_new(struct upsides *ups, const struct config *cfg);
+
+/*
+ * Free up now (NULL: nothing): for one never installed, as when a reload
+ * fails half-way.  Installed ones go through upside_unref() and
+ * upsides_clear().
+ */
+void	upside_free(struct upside *up);
+
+/*
+ * up becomes current, taking over the proxy's reference; the one before,
+ * if any, is retired: freed when its last query ends.
+ */
+void	upsides_install(struct upsides *ups, struct upside *up);
+
+/* Start connecting up's upstreams (its bootstrap lookups first). */
+void	upside_start(struct upside *up);
+
+/* A query's reference; the last upside_unref() of a retired upside
+ * frees it from the event loop. */
+void	upside_ref(struct upside *up);
+void	upside_unref(struct upside *up);
+
+/*
+ * Free the current upside and every retired one, now.  No query may
+ * hold one any more (proxy_stop() first).
+ */
+void	upsides_clear(struct upsides *ups);
+
+/* The route of the forward rule for qi's name under up, or NULL. */
+const struct route *upside_route(const struct upside *up,
+	    const struct dns_query_info *qi);
+
+/*
+ * 1 if a and b build upsides that send queries the same way (mode,
+ * upstreams, fallback servers where used, forward rules), so that
+ * answers cached under one stay valid under the other.
+ */
+int	upside_same(const struct config *a, const struct config *b);
+
+/*
+ * The DoH upstreams of up: the default ones, then each DoH rule's.  The
+ * count, and the set holding upstream i of that numbering (*i becomes an
+ * index into it; *route the rule's, NULL for the default set).
+ */
+size_t	upside_upstream_count(const struct upside *up);
+struct upstreams *upside_upstream_set(const struct upside *up, size_t *i,
+	    const struct route **route);
+
+/* The network changed: every DoH set of up checks its connections. */
+void	upside_network_changed(struct upside *up);
+
+#endif
