@@ -49,7 +49,13 @@
 #define UDP_BATCH		16
 #define UDP_READS_PER_EVENT	64	/* then let other events run */
 #define UDP_PEER_POOL		1024	/* released peers kept for reuse */
-#define TCP_BACKLOG		128
+/*
+ * A burst of connections waits in the kernel's queue until the loop
+ * drains it (each is then kept, or closed, or makes an idle one go): a
+ * queue too short drops the SYN of a client that comes amid a flood,
+ * which then retries a second later.  Linux caps it at somaxconn.
+ */
+#define TCP_BACKLOG		1024
 #define TCP_FRAME_MAX		(2 + 65535)
 #define ACCEPT_PAUSE_MS		1000	/* after accept fails (EMFILE...) */
 #define ADDRSTRLEN		(INET6_ADDRSTRLEN + sizeof("[]:65535"))

@@ -17,6 +17,7 @@
 
 #include "dohstub/addr.h"
 #include "dohstub/dnsmsg.h"
+#include "dohstub/listen.h"
 #include "dohstub/log.h"
 #include "dohstub/metrics.h"
 
@@ -376,6 +377,12 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	metrics_one(b, "dohstub_tcp_connections", "gauge",
 	    "Open TCP client connections.",
 	    proxy_tcp_clients(px));
+	metrics_one(b, "dohstub_tcp_evictions_total", "counter",
+	    "Idle TCP connections closed to make room for a new one.",
+	    proxy_listen_stats(px)->tcp_evicted);
+	metrics_one(b, "dohstub_tcp_refused_total", "counter",
+	    "TCP connections closed at once: no room and none idle.",
+	    proxy_listen_stats(px)->tcp_refused);
 	metrics_one(b, "dohstub_pending_queries", "gauge",
 	    "Client queries waiting for an answer.",
 	    s->pending);
