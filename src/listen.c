@@ -1077,14 +1077,14 @@ tcp_make_room(struct listener *l, const struct ratelimit_key *k)
 	struct tcp_conn *old;
 	unsigned cap = listen_tcp_per_client(l->cfg);
 
-	if (k != NULL && cap != 0 &&
+	/* Loops: a reload may have lowered either limit below the count. */
+	while (k != NULL && cap != 0 &&
 	    ratelimit_clients_count(l->sources, k) >= cap) {
 		if ((old = tcp_idlest(l, k)) == NULL)
 			return -1;
 		tcp_close(old, "evicted: its source is at max-tcp-per-client");
 		l->stats.tcp_evicted++;
 	}
-	/* A reload may have lowered max-tcp-clients below nconns. */
 	while (l->nconns >= l->cfg->max_tcp_clients) {
 		if ((old = tcp_idlest(l, NULL)) == NULL)
 			return -1;

@@ -152,8 +152,8 @@ struct config {
 	int			ratelimit_drop;	/* ratelimit-action drop; else
 						   truncate (TC=1) */
 	unsigned		max_tcp_clients; /* default 256 */
-	unsigned		max_tcp_client;	/* per source, 0: no cap; default
-						   (auto) max_tcp_clients / 4 */
+	unsigned		max_tcp_client;	/* per source, 0: no cap;
+						   default (auto) a quarter */
 	unsigned		tcp_idle_timeout_ms; /* default 10000 */
 	unsigned		edns_udp_size;	/* cap on UDP answers, default 1232 */
 	unsigned		padding_block;	/* upstream query padding, 128 */
