@@ -3,7 +3,8 @@
  * process.  Clients are non-blocking sockets polled between short turns of
  * the loop.  The query callback echoes, and a query's first byte tells it
  * how: 'E' at once, 'D' after msg[1] * 10 ms, 'H' held for the test to
- * answer.
+ * answer.  The shrinking idle timeout is tested last, on virtual time
+ * (clock_test_begin), which stays on once begun.
  */
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -1078,6 +1079,54 @@ test_tcp_evict(void)
 }
 
 /*
+ * A client that asks and does not read its answers is idle (nothing in
+ * the core) but not evictable: its answers are still being written.  In
+ * a table of 2, newcomers close the other connection each time.
+ */
+static void
+test_tcp_evict_unsent(void)
+{
+	struct config cfg;
+	struct addr a;
+	struct listener *l;
+	struct tcpc *slow, *cb, *cc, *cd;
+	uint8_t *buf;
+	size_t i, off = 0;
+	const char q[] = "E big answer 12";
+
+	cfg_init(&cfg);
+	cfg.max_tcp_clients = 2;
+	cfg.tcp_idle_timeout_ms = 0;
+	if ((l = start(&cfg, "127.0.0.1", &a)) == NULL) {
+		CHECK(!"listen_new");
+		return;
+	}
+	slow = tcpc_open(&a, 4096);
+	buf = malloc(5000 * (sizeof(q) + 2));
+	for (i = 0; i < 5000; i++)
+		frame(buf, &off, q, sizeof(q));
+	big_answers = 1;
+	(void)tcpc_send(slow, buf, off, 300);
+	run_for(100);
+	big_answers = 0;
+	cb = tcpc_open_from(l, &a, NULL);
+	CHECK_EQ(listen_tcp_clients(l), 2);
+	cc = tcpc_open_from(l, &a, NULL);
+	CHECK_EQ(wait_until(tcpc_eof, cb, 2000), 0);
+	cd = tcpc_open_from(l, &a, NULL);
+	CHECK_EQ(wait_until(tcpc_eof, cc, 2000), 0);
+	CHECK(tcpc_alive(cd));
+	CHECK_EQ(listen_tcp_clients(l), 2);	/* slow and d */
+	CHECK_EQ(listen_stats(l)->tcp_evicted, 2);
+	tcpc_close(slow);
+	tcpc_close(cb);
+	tcpc_close(cc);
+	tcpc_close(cd);
+	free(buf);
+	listen_free(l);
+}
+
+/*
  * max-tcp-per-client 2 in a table of 16: a source past its cap closes
  * its own connection idle longest, not another source's that has been
  * idle longer, and is refused if its connections are all busy; another
@@ -1492,6 +1541,7 @@ main(void)
 	test_tcp_client_gone();
 	test_tcp_half_close();
 	test_tcp_evict();
+	test_tcp_evict_unsent();
 	test_tcp_per_client();
 	if (!RUNNING_ON_VALGRIND)
 		test_tcp_emfile();
