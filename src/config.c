@@ -1050,6 +1050,23 @@ set_max_tcp_clients(struct config *cfg, const char *v, char *reason,
 	    len);
 }
 
+/* auto: a quarter of max-tcp-clients (listen.c); 0: no cap. */
+static int
+set_max_tcp_client(struct config *cfg, const char *v, char *reason,
+    size_t len)
+{
+	if (strcmp(v, "auto") == 0) {
+		cfg->max_tcp_client = CONFIG_PER_CLIENT_AUTO;
+		return 0;
+	}
+	if (strspn(v, "0123456789") != strlen(v)) {
+		config_errf(reason, len, "\"%s\" is not a number or auto", v);
+		return -1;
+	}
+	return config_number(v, 0, 100000, &cfg->max_tcp_client, reason,
+	    len);
+}
+
 static int
 set_edns_udp_size(struct config *cfg, const char *v, char *reason,
     size_t len)
@@ -1243,6 +1260,7 @@ static const struct config_setting config_settings[] = {
 	{ "ratelimit-size",	set_ratelimit_size,	NULL },
 	{ "ratelimit-action",	set_ratelimit_action,	NULL },
 	{ "max-tcp-clients",	set_max_tcp_clients,	NULL },
+	{ "max-tcp-per-client",	set_max_tcp_client,	NULL },
 	{ "edns-udp-size",	set_edns_udp_size,	NULL },
 	{ "padding-block",	set_padding_block,	NULL },
 	{ "udp-rcvbuf",		set_udp_rcvbuf,		NULL },
@@ -1330,6 +1348,7 @@ config_defaults(struct config *cfg)
 	cfg->ratelimit = 0;
 	cfg->ratelimit_size = 10000;
 	cfg->max_tcp_clients = 256;
+	cfg->max_tcp_client = CONFIG_PER_CLIENT_AUTO;
 	cfg->tcp_idle_timeout_ms = 10000;
 	cfg->edns_udp_size = 1232;
 	cfg->padding_block = 128;	/* RFC 8467 4.1 */
@@ -2091,6 +2110,10 @@ config_print(const struct config *cfg, FILE *fp)
 	    nitems(config_ratelimit_action_names),
 	    (size_t)cfg->ratelimit_drop));
 	fprintf(fp, "max-tcp-clients %u\n", cfg->max_tcp_clients);
+	if (cfg->max_tcp_client == CONFIG_PER_CLIENT_AUTO)
+		fprintf(fp, "max-tcp-per-client auto\n");
+	else
+		fprintf(fp, "max-tcp-per-client %u\n", cfg->max_tcp_client);
 	fprintf(fp, "edns-udp-size %u\n", cfg->edns_udp_size);
 	fprintf(fp, "padding-block %u\n", cfg->padding_block);
 	config_fmt_size(cfg->udp_rcvbuf, d, sizeof(d));

@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include "dohstub/dnsmsg.h"
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
+#include "dohstub/ratelimit.h"
 
 /*
  * recvmmsg and sendmmsg move up to UDP_BATCH datagrams a call.  Each
@@ -47,7 +49,13 @@
 #define UDP_BATCH		16
 #define UDP_READS_PER_EVENT	64	/* then let other events run */
 #define UDP_PEER_POOL		1024	/* released peers kept for reuse */
-#define TCP_BACKLOG		128
+/*
+ * A burst of connections waits in the kernel's queue until the loop
+ * drains it (each is then kept, or closed, or makes an idle one go): a
+ * queue too short drops the SYN of a client that comes amid a flood,
+ * which then retries a second later.  Linux caps it at somaxconn.
+ */
+#define TCP_BACKLOG		1024
 #define TCP_FRAME_MAX		(2 + 65535)
 #define ACCEPT_PAUSE_MS		1000	/* after accept fails (EMFILE...) */
 #define ADDRSTRLEN		(INET6_ADDRSTRLEN + sizeof("[]:65535"))
@@ -143,9 +151,13 @@ static const char *const tcp_state_names[] = {
 
 struct tcp_conn {
 	TAILQ_ENTRY(tcp_conn)	 entry;
+	TAILQ_ENTRY(tcp_conn)	 idle_entry;	/* while idle_listed */
 	struct listener		*l;		/* NULL once closed */
 	struct bufferevent	*bev;
 	struct clock_timer	 idle;
+	int			 idle_listed;	/* on l->idle */
+	int			 slot;		/* in l->sources, or -1 */
+	struct ratelimit_key	 key;		/* the source */
 	struct event		*kick;		/* resume reading, deferred */
 	enum tcp_state		 state;
 	unsigned		 refs;		/* open + one per peer */
@@ -173,6 +185,10 @@ struct listener {
 	size_t			 ntcp;
 	TAILQ_HEAD(, tcp_conn)	 conns;
 	size_t			 nconns;
+	/* Connections with no query in the core, idle longest first. */
+	TAILQ_HEAD(, tcp_conn)	 idle;
+	struct ratelimit_clients *sources;	/* connections per source */
+	struct listen_stats	 stats;
 	struct udp_io		 udp_io;
 	uint8_t			 txbuf[TCP_FRAME_MAX];	/* one TCP answer */
 };
@@ -741,6 +757,17 @@ tcp_unref(struct tcp_conn *c)
 		free(c);
 }
 
+/* Not idle: a query went to the core (or the connection goes). */
+static void
+tcp_busy(struct tcp_conn *c)
+{
+	clock_timer_del(&c->idle);
+	if (c->idle_listed) {
+		TAILQ_REMOVE(&c->l->idle, c, idle_entry);
+		c->idle_listed = 0;
+	}
+}
+
 /*
  * Close the socket.  The struct stays while peers hold it; their respond
  * sees TCP_CLOSED.  Safe from the connection's own callbacks: libevent
@@ -756,27 +783,57 @@ tcp_close(struct tcp_conn *c, const char *why)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	c->bev = NULL;
-	clock_timer_del(&c->idle);
+	tcp_busy(c);
 	if (c->kick != NULL)
 		event_free(c->kick);
 	c->kick = NULL;
 	if (c->l != NULL) {
 		TAILQ_REMOVE(&c->l->conns, c, entry);
 		c->l->nconns--;
+		ratelimit_clients_release(c->l->sources, c->slot);
 	}
 	c->l = NULL;
 	c->state = TCP_CLOSED;
 	tcp_unref(c);
 }
 
+/*
+ * The idle timeout for a connection that turns idle now: shorter as the
+ * table fills, as unbound does, so that idle clients make way for the
+ * next ones before any has to be closed at accept.
+ */
+static unsigned
+tcp_idle_ms(const struct listener *l)
+{
+	unsigned ms = l->cfg->tcp_idle_timeout_ms;
+	unsigned max = l->cfg->max_tcp_clients;
+	size_t fill;
+
+	if (ms == 0 || max == 0)
+		return ms;
+	fill = l->nconns * 100 / max;
+	if (fill > 75)
+		ms /= 100;
+	else if (fill > 50)
+		ms /= 10;
+	if (ms < LISTEN_TCP_IDLE_MIN_MS)
+		ms = l->cfg->tcp_idle_timeout_ms < LISTEN_TCP_IDLE_MIN_MS ?
+		    l->cfg->tcp_idle_timeout_ms : LISTEN_TCP_IDLE_MIN_MS;
+	return ms;
+}
+
+/* Idle from now: last in the eviction order, and the timer (re)armed. */
 static void
 tcp_idle_arm(struct tcp_conn *c)
 {
-	unsigned ms = c->l->cfg->tcp_idle_timeout_ms;
+	unsigned ms = tcp_idle_ms(c->l);
 
-	if (ms == 0)
-		return;
-	clock_timer_add(&c->idle, ms);
+	if (c->idle_listed)
+		TAILQ_REMOVE(&c->l->idle, c, idle_entry);
+	TAILQ_INSERT_TAIL(&c->l->idle, c, idle_entry);
+	c->idle_listed = 1;
+	if (ms != 0)
+		clock_timer_add(&c->idle, ms);
 }
 
 static void
@@ -842,7 +899,7 @@ tcp_process(struct tcp_conn *c)
 		p->conn = c;
 		c->refs++;
 		c->inflight++;
-		clock_timer_del(&c->idle);	/* not idle while answers are due */
+		tcp_busy(c);	/* not idle while answers are due */
 		l->cb(&p->peer, buf + 2, msglen, l->arg);
 		if (c->state == TCP_CLOSED)
 			break;
@@ -873,7 +930,7 @@ tcp_update(struct tcp_conn *c)
 	if (c->state == TCP_CLOSED)
 		return;
 	unsent = evbuffer_get_length(bufferevent_get_output(c->bev));
-	if (c->inflight == 0 && !clock_timer_pending(&c->idle))
+	if (c->inflight == 0 && !c->idle_listed)
 		tcp_idle_arm(c);
 	if (c->state == TCP_DRAINING) {
 		if (c->inflight == 0 && unsent == 0)
@@ -980,6 +1037,63 @@ tcp_eventcb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+unsigned
+listen_tcp_per_client(const struct config *cfg)
+{
+	if (cfg->max_tcp_client != CONFIG_PER_CLIENT_AUTO)
+		return cfg->max_tcp_client;
+	return cfg->max_tcp_clients >= 4 ? cfg->max_tcp_clients / 4 : 1;
+}
+
+/*
+ * The connection idle longest (of source k if not NULL) that can go:
+ * no query in the core and nothing left to write.  NULL if none.
+ */
+static struct tcp_conn *
+tcp_idlest(struct listener *l, const struct ratelimit_key *k)
+{
+	struct tcp_conn *c;
+
+	TAILQ_FOREACH(c, &l->idle, idle_entry) {
+		if (c->inflight > 0 || evbuffer_get_length(
+		    bufferevent_get_output(c->bev)) > 0)
+			continue;
+		if (k == NULL || (c->key.family == k->family &&
+		    memcmp(c->key.addr, k->addr, sizeof(k->addr)) == 0))
+			return c;
+	}
+	return NULL;
+}
+
+/*
+ * Room for one more connection from k (NULL: a source we cannot key):
+ * under the source's cap and the table's, closing the connection idle
+ * longest where either is reached.  Returns 0, or -1 if no connection
+ * can make way.
+ */
+static int
+tcp_make_room(struct listener *l, const struct ratelimit_key *k)
+{
+	struct tcp_conn *old;
+	unsigned cap = listen_tcp_per_client(l->cfg);
+
+	/* Loops: a reload may have lowered either limit below the count. */
+	while (k != NULL && cap != 0 &&
+	    ratelimit_clients_count(l->sources, k) >= cap) {
+		if ((old = tcp_idlest(l, k)) == NULL)
+			return -1;
+		tcp_close(old, "evicted: its source is at max-tcp-per-client");
+		l->stats.tcp_evicted++;
+	}
+	while (l->nconns >= l->cfg->max_tcp_clients) {
+		if ((old = tcp_idlest(l, NULL)) == NULL)
+			return -1;
+		tcp_close(old, "evicted: max-tcp-clients reached");
+		l->stats.tcp_evicted++;
+	}
+	return 0;
+}
+
 static void
 tcp_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
@@ -987,13 +1101,19 @@ tcp_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct tcp_listener *t = arg;
 	struct listener *l = t->l;
 	struct tcp_conn *c;
-	int on = 1;
+	struct ratelimit_key key, *k = &key;
+	int on = 1, slot = -1;
 	char name[ADDRSTRLEN];
 
 	(void)lev;
-	if (l->nconns >= l->cfg->max_tcp_clients) {
-		log_debug("tcp %s: %s refused, %zu clients", t->name,
-		    addr_sa_str(sa, name, sizeof(name)), l->nconns);
+	if (ratelimit_key_set(&key, sa, (socklen_t)salen,
+	    RATELIMIT_V6_BITS) == -1)
+		k = NULL;
+	if (tcp_make_room(l, k) == -1 || (k != NULL &&
+	    (slot = ratelimit_clients_take(l->sources, k, 0)) == -1)) {
+		log_debug("tcp %s: %s refused, %zu clients, none idle",
+		    t->name, addr_sa_str(sa, name, sizeof(name)), l->nconns);
+		l->stats.tcp_refused++;
 		close(fd);
 		return;
 	}
@@ -1002,11 +1122,15 @@ tcp_acceptcb(struct evconnlistener *lev, evutil_socket_t fd,
 		log_debug("tcp %s: TCP_NODELAY: %s", t->name, strerror(errno));
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warn("tcp %s: accept", t->name);
+		ratelimit_clients_release(l->sources, slot);
 		close(fd);
 		return;
 	}
 	clock_timer_init(&c->idle, l->base, tcp_idlecb, c);
 	c->l = l;
+	c->slot = slot;
+	if (k != NULL)
+		c->key = key;
 	c->refs = 1;
 	c->state = TCP_OPEN;
 	memcpy(&c->addr, sa, (size_t)salen);
@@ -1041,12 +1165,35 @@ tcp_pausecb(void *arg)
 	evconnlistener_enable(t->lev);
 }
 
-/* Out of descriptors or memory: stop accepting for a while, not spin. */
+/*
+ * accept failed.  Linux takes a descriptor before it looks at the
+ * backlog, so when out of descriptors every accept loop that used the
+ * last one ends here with nobody waiting: do nothing then.  With a
+ * connection waiting, close the one idle longest and let the loop try
+ * again (the listening socket is still readable), so that the newcomer
+ * does not wait in the backlog.  With none idle, or out of memory,
+ * stop accepting for a while rather than spin.
+ */
 static void
 tcp_errorcb(struct evconnlistener *lev, void *arg)
 {
 	struct tcp_listener *t = arg;
+	struct tcp_conn *old;
+	struct pollfd pfd;
+	int err = errno;
 
+	if (err == EMFILE || err == ENFILE) {
+		pfd.fd = evconnlistener_get_fd(lev);
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 0) == 0)
+			return;
+		if ((old = tcp_idlest(t->l, NULL)) != NULL) {
+			tcp_close(old, "evicted: out of descriptors");
+			t->l->stats.tcp_evicted++;
+			return;
+		}
+	}
+	errno = err;
 	log_warn("tcp %s: accept", t->name);
 	evconnlistener_disable(lev);
 	clock_timer_add(&t->pause, ACCEPT_PAUSE_MS);
@@ -1115,6 +1262,12 @@ listen_apply(struct listener *l, const struct config *cfg)
 	const struct addr *a;
 	char name[ADDRSTRLEN];
 
+	/* Every connection has a source entry: room for max-tcp-clients. */
+	if (ratelimit_clients_grow(l->sources, cfg->max_tcp_clients) == -1) {
+		log_warnx("listen: out of memory for %u TCP clients",
+		    cfg->max_tcp_clients);
+		return -1;
+	}
 	/* Inherited sockets stay whatever the configuration says. */
 	for (j = 0; j < l->nudp; j++)
 		if (l->udp[j]->inherited) {
@@ -1195,6 +1348,7 @@ listen_new(struct event_base *base, const struct config *cfg,
     listen_query_cb *cb, void *arg)
 {
 	struct listener *l;
+	uint64_t seed;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL) {
 		log_warn("listen");
@@ -1205,8 +1359,12 @@ listen_new(struct event_base *base, const struct config *cfg,
 	l->cb = cb;
 	l->arg = arg;
 	TAILQ_INIT(&l->conns);
+	TAILQ_INIT(&l->idle);
+	arc4random_buf(&seed, sizeof(seed));
 	nlisteners++;
-	if ((l->udp_io.flush = event_new(base, -1, 0, udp_flush_cb, l)) ==
+	if ((l->sources = ratelimit_clients_new(cfg->max_tcp_clients,
+	    seed)) == NULL ||
+	    (l->udp_io.flush = event_new(base, -1, 0, udp_flush_cb, l)) ==
 	    NULL || listen_apply(l, cfg) == -1 || inherited_adopt(l) == -1) {
 		listen_free(l);
 		return NULL;
@@ -1224,6 +1382,12 @@ size_t
 listen_tcp_clients(const struct listener *l)
 {
 	return l->nconns;
+}
+
+const struct listen_stats *
+listen_stats(const struct listener *l)
+{
+	return &l->stats;
 }
 
 void
@@ -1244,5 +1408,7 @@ listen_free(struct listener *l)
 		event_free(l->udp_io.flush);
 	if (--nlisteners == 0)
 		udp_peer_pool_free();
+	if (l->sources != NULL)
+		ratelimit_clients_free(l->sources);
 	free(l);
 }

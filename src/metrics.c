@@ -17,6 +17,7 @@
 
 #include "dohstub/addr.h"
 #include "dohstub/dnsmsg.h"
+#include "dohstub/listen.h"
 #include "dohstub/log.h"
 #include "dohstub/metrics.h"
 
@@ -78,6 +79,8 @@ enum family_id {
 	METRICS_UPSTREAM_HEDGE_WINS,
 	METRICS_UPSTREAM_DEAD,
 	METRICS_TCP_CONNECTIONS,
+	METRICS_TCP_EVICTIONS,
+	METRICS_TCP_REFUSED,
 	METRICS_PENDING_QUERIES,
 	METRICS_HEALTHY,
 	METRICS_NONE		/* not a family: a field kept out */
@@ -99,7 +102,7 @@ struct family {
 /* What metrics_value() and metrics_upstream() write. */
 enum value {
 	V_CACHE_EVICTED, V_CACHE_ENTRIES, V_CACHE_BYTES, V_CACHE_MAX_BYTES,
-	V_TCP_CONNECTIONS, V_HEALTHY,
+	V_TCP_CONNECTIONS, V_TCP_EVICTED, V_TCP_REFUSED, V_HEALTHY,
 	V_UP, V_PENDING, V_SRTT, V_ANSWERS, V_ERRORS, V_HEDGES, V_HEDGE_WINS,
 	V_DEAD,
 };
@@ -210,6 +213,12 @@ static const struct family families[METRICS_NONE] = {
 	    metrics_upstream, V_DEAD },
 	[METRICS_TCP_CONNECTIONS] = { "dohstub_tcp_connections", "gauge", NULL,
 	    "Open TCP client connections.", metrics_value, V_TCP_CONNECTIONS },
+	[METRICS_TCP_EVICTIONS] = { "dohstub_tcp_evictions_total", "counter",
+	    NULL, "Idle TCP connections closed to make room for a new one.",
+	    metrics_value, V_TCP_EVICTED },
+	[METRICS_TCP_REFUSED] = { "dohstub_tcp_refused_total", "counter", NULL,
+	    "TCP connections closed at once: no room and none idle.",
+	    metrics_value, V_TCP_REFUSED },
 	[METRICS_PENDING_QUERIES] = { "dohstub_pending_queries", "gauge", NULL,
 	    "Client queries waiting for an answer." },
 	[METRICS_HEALTHY] = { "dohstub_healthy", "gauge", NULL,
@@ -448,6 +457,10 @@ metrics_value(struct evbuffer *b, const struct family *f,
 
 	if (f->arg == V_TCP_CONNECTIONS)
 		v = proxy_tcp_clients(px);
+	else if (f->arg == V_TCP_EVICTED)
+		v = proxy_listen_stats(px)->tcp_evicted;
+	else if (f->arg == V_TCP_REFUSED)
+		v = proxy_listen_stats(px)->tcp_refused;
 	else if (f->arg == V_HEALTHY)
 		v = proxy_unhealthy(px) == NULL;
 	else if (c == NULL)

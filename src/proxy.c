@@ -1260,6 +1260,12 @@ proxy_tcp_clients(const struct proxy *px)
 	return listen_tcp_clients(px->listener);
 }
 
+const struct listen_stats *
+proxy_listen_stats(const struct proxy *px)
+{
+	return listen_stats(px->listener);
+}
+
 int
 proxy_settled(const struct proxy *px)
 {

@@ -150,6 +150,15 @@ listen_tcp_clients(const struct listener *l)
 	return 0;
 }
 
+const struct listen_stats *
+listen_stats(const struct listener *l)
+{
+	static const struct listen_stats none;
+
+	(void)l;
+	return &none;
+}
+
 void
 listen_free(struct listener *l)
 {

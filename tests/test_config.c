@@ -156,6 +156,7 @@ test_defaults(void)
 	CHECK_EQ(cfg.tcp_idle_timeout_ms, 10000);
 	CHECK_EQ(cfg.max_pending, 1024);
 	CHECK_EQ(cfg.max_tcp_clients, 256);
+	CHECK_EQ(cfg.max_tcp_client, CONFIG_PER_CLIENT_AUTO);
 	CHECK_EQ(cfg.edns_udp_size, 1232);
 	CHECK_EQ(cfg.padding_block, 128);
 	CHECK_EQ(cfg.udp_rcvbuf, 1024 * 1024);
@@ -204,6 +205,7 @@ static const char full_text[] =
     "ratelimit-size 500\n"
     "ratelimit-action drop\n"
     "max-tcp-clients 100\n"
+    "max-tcp-per-client 10\n"
     "edns-udp-size 1400\n"
     "user _dohstub\n"
     "log-level debug\n"
@@ -275,6 +277,7 @@ test_full_file(void)
 	CHECK_EQ(cfg.ratelimit_size, 500);
 	CHECK_EQ(cfg.ratelimit_drop, 1);
 	CHECK_EQ(cfg.max_tcp_clients, 100);
+	CHECK_EQ(cfg.max_tcp_client, 10);
 	CHECK_EQ(cfg.edns_udp_size, 1400);
 	CHECK_STR(cfg.user, "_dohstub");
 	CHECK_EQ(cfg.log_level, LOG_LEVEL_DEBUG);
@@ -492,6 +495,12 @@ test_bad_values(void)
 	    "max-tcp-clients: \"100001\" is out of range (1..100000)");
 	CHECK_STR(file_err("max-tcp-clients -1\n"),
 	    "t.conf:1: max-tcp-clients: \"-1\" is not a number");
+	CHECK_STR(file_err("max-tcp-per-client 100001\n"), "t.conf:1: "
+	    "max-tcp-per-client: \"100001\" is out of range (0..100000)");
+	CHECK_STR(file_err("max-tcp-per-client many\n"), "t.conf:1: "
+	    "max-tcp-per-client: \"many\" is not a number or auto");
+	CHECK_STR(file_err("max-tcp-per-client auto\n"), "(ok)");
+	CHECK_STR(file_err("max-tcp-per-client 0\n"), "(ok)");
 	CHECK_STR(file_err("allow 0.0.0.0/0\nallow ::/0\ndeny 10.1.0.0/16\n"
 	    "deny 2001:db8::1\n"), "(ok)");
 	{
@@ -1464,6 +1473,7 @@ test_print(void)
 	    "ratelimit-size 10000\n"
 	    "ratelimit-action truncate\n"
 	    "max-tcp-clients 256\n"
+	    "max-tcp-per-client auto\n"
 	    "edns-udp-size 1232\n"
 	    "padding-block 128\n"
 	    "udp-rcvbuf 1m\n"

@@ -3,9 +3,11 @@
  * process.  Clients are non-blocking sockets polled between short turns of
  * the loop.  The query callback echoes, and a query's first byte tells it
  * how: 'E' at once, 'D' after msg[1] * 10 ms, 'H' held for the test to
- * answer.
+ * answer.  The shrinking idle timeout is tested last, on virtual time
+ * (clock_test_begin), which stays on once begun.
  */
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <netinet/in.h>
@@ -24,10 +26,25 @@
 #include <event2/event.h>
 
 #include "dohstub/addr.h"
+#include "dohstub/clock.h"
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
 
 #include "check.h"
+
+/*
+ * valgrind keeps descriptors of its own under a limit it applies itself,
+ * closing what accept returns past it: the test out of descriptors
+ * cannot run there.
+ */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND	0
+#endif
 
 #define MAX_HELD	128
 #define BIG_ANSWER	8192
@@ -191,6 +208,19 @@ count_fds(void)
 	return n;
 }
 
+/* How many descriptors could still be opened (up to 64). */
+static int
+free_fds(void)
+{
+	int fds[64], n, i;
+
+	for (n = 0; n < 64 && (fds[n] = dup(0)) != -1; n++)
+		;
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	return n;
+}
+
 static void
 make_addr(struct addr *a, const char *ip, uint16_t port)
 {
@@ -322,19 +352,30 @@ udp_ask(int fd, const struct addr *a, const void *msg, size_t len,
 	return w.n;
 }
 
+/* A client socket for a, bound to from (an address) if not NULL. */
 static struct tcpc *
-tcpc_open(const struct addr *a, int rcvbuf)
+tcpc_new(const struct addr *a, const char *from)
 {
 	struct tcpc *c;
+	struct addr src;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		abort();
 	c->fd = socket(a->ss.ss_family, SOCK_STREAM, 0);
 	if (c->fd == -1)
 		abort();
-	if (rcvbuf > 0)
-		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
-		    sizeof(rcvbuf));
+	if (from != NULL) {
+		make_addr(&src, from, 0);
+		if (bind(c->fd, (struct sockaddr *)&src.ss, src.len) == -1)
+			abort();
+	}
+	return c;
+}
+
+/* Connect c to a; frees c and returns NULL on failure. */
+static struct tcpc *
+tcpc_connect(struct tcpc *c, const struct addr *a)
+{
 	/* Loopback: the kernel completes the handshake before accept. */
 	if (connect(c->fd, (const struct sockaddr *)&a->ss, a->len) == -1) {
 		close(c->fd);
@@ -342,6 +383,50 @@ tcpc_open(const struct addr *a, int rcvbuf)
 		return NULL;
 	}
 	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+	return c;
+}
+
+static struct tcpc *
+tcpc_open(const struct addr *a, int rcvbuf)
+{
+	struct tcpc *c = tcpc_new(a, NULL);
+
+	if (rcvbuf > 0)
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		    sizeof(rcvbuf));
+	return tcpc_connect(c, a);
+}
+
+struct accepted {
+	struct listener	*l;
+	size_t		 n;
+	uint64_t	 gone;
+};
+
+/* The listener took the connection: one more, one evicted or refused. */
+static int
+accepted(void *arg)
+{
+	struct accepted *w = arg;
+	const struct listen_stats *st = listen_stats(w->l);
+
+	return listen_tcp_clients(w->l) != w->n ||
+	    st->tcp_evicted + st->tcp_refused != w->gone;
+}
+
+/* A connection from from (an address; NULL: any), once l has taken it. */
+static struct tcpc *
+tcpc_open_from(struct listener *l, const struct addr *a, const char *from)
+{
+	const struct listen_stats *st = listen_stats(l);
+	struct accepted w = { l, listen_tcp_clients(l),
+	    st->tcp_evicted + st->tcp_refused };
+	struct tcpc *c;
+
+	if ((c = tcpc_connect(tcpc_new(a, from), a)) == NULL)
+		return NULL;
+	if (wait_until(accepted, &w, 2000) == -1)
+		CHECK(!"connection taken");
 	return c;
 }
 
@@ -873,44 +958,293 @@ test_tcp_half_close(void)
 	listen_free(l);
 }
 
+/* Send q framed; 1 if its echo comes back. */
+static int
+tcpc_ask(struct tcpc *c, const char *q)
+{
+	uint8_t buf[256], out[256];
+	size_t off = 0, len = strlen(q);
+
+	frame(buf, &off, q, len);
+	return tcpc_send(c, buf, off, 1000) == off &&
+	    tcpc_read(c, out, sizeof(out)) == (ssize_t)len &&
+	    memcmp(out, q, len) == 0;
+}
+
+/* Send a query the core holds, and wait until it has it. */
+static int
+tcpc_hold(struct tcpc *c)
+{
+	uint8_t buf[64];
+	size_t off = 0, want = nheld + 1;
+
+	frame(buf, &off, "H busy", 6);
+	return tcpc_send(c, buf, off, 1000) == off &&
+	    wait_until(held_reaches, &want, 2000) == 0;
+}
+
+/* The answer to a held query, released. */
+static int
+tcpc_held_answer(struct tcpc *c)
+{
+	uint8_t out[64];
+
+	return tcpc_read(c, out, sizeof(out)) == 6 &&
+	    memcmp(out, "H busy", 6) == 0;
+}
+
+/* Still open: no EOF within a short turn of the loop. */
+static int
+tcpc_alive(struct tcpc *c)
+{
+	run_for(10);
+	tcpc_poll(c);
+	return !c->eof;
+}
+
+/*
+ * A full table (max-tcp-clients 3): each newcomer closes the connection
+ * idle longest, where idle counts from the last answer; a connection
+ * with a query in the core is never closed; with none idle the newcomer
+ * is refused.  No idle timeout, so that only eviction closes.
+ */
 static void
-test_tcp_max_clients(void)
+test_tcp_evict(void)
 {
 	struct config cfg;
 	struct addr a;
 	struct listener *l;
-	struct tcpc *c[4];
-	uint8_t buf[64], out[64];
-	size_t i, off = 0;
-	const char q[] = "E still served";
+	struct tcpc *ca, *cb, *cc, *cd, *ce, *cf, *cg;
+	const struct listen_stats *st;
 
 	cfg_init(&cfg);
-	cfg.max_tcp_clients = 2;
+	cfg.max_tcp_clients = 3;
+	cfg.tcp_idle_timeout_ms = 0;
 	if ((l = start(&cfg, "127.0.0.1", &a)) == NULL) {
 		CHECK(!"listen_new");
 		return;
 	}
-	frame(buf, &off, q, sizeof(q));
-	for (i = 0; i < 3; i++) {
-		c[i] = tcpc_open(&a, 0);
-		CHECK(c[i] != NULL);
-		CHECK_EQ(wait_clients(l, i < 2 ? i + 1 : 2), 0);
+	st = listen_stats(l);
+	ca = tcpc_open_from(l, &a, NULL);
+	cb = tcpc_open_from(l, &a, NULL);
+	cc = tcpc_open_from(l, &a, NULL);
+	CHECK_EQ(listen_tcp_clients(l), 3);
+	CHECK(tcpc_ask(ca, "E a is busy, then idle again"));
+
+	/* Idle longest: b (a answered since, c opened after b). */
+	cd = tcpc_open_from(l, &a, NULL);
+	CHECK_EQ(wait_until(tcpc_eof, cb, 2000), 0);
+	CHECK(tcpc_alive(ca) && tcpc_alive(cc) && tcpc_alive(cd));
+	CHECK_EQ(listen_tcp_clients(l), 3);
+	CHECK_EQ(st->tcp_evicted, 1);
+
+	/* c waits for an answer: a goes, the idle one longest. */
+	CHECK(tcpc_hold(cc));
+	ce = tcpc_open_from(l, &a, NULL);
+	CHECK_EQ(wait_until(tcpc_eof, ca, 2000), 0);
+	CHECK(tcpc_alive(cc) && tcpc_alive(cd) && tcpc_alive(ce));
+	CHECK_EQ(st->tcp_evicted, 2);
+
+	/* All waiting: the newcomer is the one refused. */
+	CHECK(tcpc_hold(cd));
+	CHECK(tcpc_hold(ce));
+	cf = tcpc_open_from(l, &a, NULL);
+	CHECK_EQ(wait_until(tcpc_eof, cf, 2000), 0);
+	CHECK(tcpc_alive(cc) && tcpc_alive(cd) && tcpc_alive(ce));
+	CHECK_EQ(st->tcp_refused, 1);
+	CHECK_EQ(st->tcp_evicted, 2);
+	CHECK_EQ(nheld, 3);
+	release_held(1);
+	CHECK(tcpc_held_answer(cc) && tcpc_held_answer(cd) &&
+	    tcpc_held_answer(ce));
+	CHECK(tcpc_ask(cc, "E c still served") &&
+	    tcpc_ask(cd, "E d still served") &&
+	    tcpc_ask(ce, "E e still served"));
+
+	/* A slot freed is a slot taken, with nobody evicted. */
+	tcpc_close(cc);
+	CHECK_EQ(wait_clients(l, 2), 0);
+	cg = tcpc_open_from(l, &a, NULL);
+	CHECK(tcpc_ask(cg, "E g served"));
+	CHECK_EQ(listen_tcp_clients(l), 3);
+	CHECK_EQ(st->tcp_evicted, 2);
+	CHECK_EQ(st->tcp_refused, 1);
+	tcpc_close(ca);
+	tcpc_close(cb);
+	tcpc_close(cd);
+	tcpc_close(ce);
+	tcpc_close(cf);
+	tcpc_close(cg);
+	listen_free(l);
+}
+
+/*
+ * A client that asks and does not read its answers is idle (nothing in
+ * the core) but not evictable: its answers are still being written.  In
+ * a table of 2, newcomers close the other connection each time.
+ */
+static void
+test_tcp_evict_unsent(void)
+{
+	struct config cfg;
+	struct addr a;
+	struct listener *l;
+	struct tcpc *slow, *cb, *cc, *cd;
+	uint8_t *buf;
+	size_t i, off = 0;
+	const char q[] = "E big answer 12";
+
+	cfg_init(&cfg);
+	cfg.max_tcp_clients = 2;
+	cfg.tcp_idle_timeout_ms = 0;
+	if ((l = start(&cfg, "127.0.0.1", &a)) == NULL) {
+		CHECK(!"listen_new");
+		return;
 	}
-	CHECK_EQ(wait_until(tcpc_eof, c[2], 2000), 0);
+	slow = tcpc_open(&a, 4096);
+	buf = malloc(5000 * (sizeof(q) + 2));
+	for (i = 0; i < 5000; i++)
+		frame(buf, &off, q, sizeof(q));
+	big_answers = 1;
+	(void)tcpc_send(slow, buf, off, 300);
+	run_for(100);
+	big_answers = 0;
+	cb = tcpc_open_from(l, &a, NULL);
 	CHECK_EQ(listen_tcp_clients(l), 2);
-	for (i = 0; i < 2; i++) {
-		CHECK_EQ(tcpc_send(c[i], buf, off, 1000), off);
-		CHECK_EQ(tcpc_read(c[i], out, sizeof(out)), sizeof(q));
-		CHECK(!c[i]->eof);
+	cc = tcpc_open_from(l, &a, NULL);
+	CHECK_EQ(wait_until(tcpc_eof, cb, 2000), 0);
+	cd = tcpc_open_from(l, &a, NULL);
+	CHECK_EQ(wait_until(tcpc_eof, cc, 2000), 0);
+	CHECK(tcpc_alive(cd));
+	CHECK_EQ(listen_tcp_clients(l), 2);	/* slow and d */
+	CHECK_EQ(listen_stats(l)->tcp_evicted, 2);
+	tcpc_close(slow);
+	tcpc_close(cb);
+	tcpc_close(cc);
+	tcpc_close(cd);
+	free(buf);
+	listen_free(l);
+}
+
+/*
+ * max-tcp-per-client 2 in a table of 16: a source past its cap closes
+ * its own connection idle longest, not another source's that has been
+ * idle longer, and is refused if its connections are all busy; another
+ * source is served all along.
+ */
+static void
+test_tcp_per_client(void)
+{
+	struct config cfg;
+	struct addr a;
+	struct listener *l;
+	struct tcpc *y1, *y2, *x1, *x2, *x3, *x4;
+	const struct listen_stats *st;
+
+	cfg_init(&cfg);
+	cfg.max_tcp_client = CONFIG_PER_CLIENT_AUTO;
+	cfg.max_tcp_clients = 256;
+	CHECK_EQ(listen_tcp_per_client(&cfg), 64);
+	cfg.max_tcp_clients = 3;
+	CHECK_EQ(listen_tcp_per_client(&cfg), 1);
+	cfg.max_tcp_client = 0;
+	CHECK_EQ(listen_tcp_per_client(&cfg), 0);
+
+	cfg_init(&cfg);
+	cfg.max_tcp_client = 2;
+	cfg.tcp_idle_timeout_ms = 0;
+	if ((l = start(&cfg, "127.0.0.1", &a)) == NULL) {
+		CHECK(!"listen_new");
+		return;
 	}
-	/* A slot freed is a slot taken. */
-	tcpc_close(c[0]);
-	CHECK_EQ(wait_clients(l, 1), 0);
-	c[3] = tcpc_open(&a, 0);
-	CHECK_EQ(tcpc_send(c[3], buf, off, 1000), off);
-	CHECK_EQ(tcpc_read(c[3], out, sizeof(out)), sizeof(q));
-	CHECK_EQ(listen_tcp_clients(l), 2);
-	for (i = 1; i < 4; i++)
+	st = listen_stats(l);
+	y1 = tcpc_open_from(l, &a, "127.0.0.2");
+	x1 = tcpc_open_from(l, &a, "127.0.0.1");
+	x2 = tcpc_open_from(l, &a, "127.0.0.1");
+	CHECK_EQ(listen_tcp_clients(l), 3);
+	x3 = tcpc_open_from(l, &a, "127.0.0.1");
+	CHECK_EQ(wait_until(tcpc_eof, x1, 2000), 0);
+	CHECK(tcpc_alive(y1) && tcpc_alive(x2) && tcpc_alive(x3));
+	CHECK_EQ(listen_tcp_clients(l), 3);
+	CHECK_EQ(st->tcp_evicted, 1);
+
+	/* Both of 127.0.0.1's busy: its next is refused. */
+	CHECK(tcpc_hold(x2));
+	CHECK(tcpc_hold(x3));
+	x4 = tcpc_open_from(l, &a, "127.0.0.1");
+	CHECK_EQ(wait_until(tcpc_eof, x4, 2000), 0);
+	CHECK_EQ(st->tcp_refused, 1);
+	CHECK(tcpc_alive(x2) && tcpc_alive(x3));
+
+	/* 127.0.0.2 is under its own cap. */
+	y2 = tcpc_open_from(l, &a, "127.0.0.2");
+	CHECK(tcpc_ask(y1, "E y1 served") && tcpc_ask(y2, "E y2 served"));
+	CHECK_EQ(listen_tcp_clients(l), 4);
+	CHECK_EQ(st->tcp_evicted, 1);
+	CHECK_EQ(st->tcp_refused, 1);
+	release_held(1);
+	CHECK(tcpc_held_answer(x2) && tcpc_held_answer(x3));
+	CHECK(tcpc_ask(x2, "E x2 served") && tcpc_ask(x3, "E x3 served"));
+	tcpc_close(y1);
+	tcpc_close(y2);
+	tcpc_close(x1);
+	tcpc_close(x2);
+	tcpc_close(x3);
+	tcpc_close(x4);
+	listen_free(l);
+}
+
+/*
+ * Out of descriptors at accept: the connection idle longest is closed
+ * and the newcomer accepted at once, not left in the backlog for the
+ * pause after a failed accept.
+ */
+static void
+test_tcp_emfile(void)
+{
+	struct config cfg;
+	struct addr a;
+	struct listener *l;
+	struct tcpc *c[3];
+	struct rlimit old, rl;
+	uint64_t t0;
+	size_t i;
+	int n;
+
+	cfg_init(&cfg);
+	cfg.tcp_idle_timeout_ms = 0;
+	if ((l = start(&cfg, "127.0.0.1", &a)) == NULL) {
+		CHECK(!"listen_new");
+		return;
+	}
+	run_for(20);	/* descriptors closed late by libevent: closed */
+	/* The client sockets first; then room for two accepted only. */
+	for (i = 0; i < 3; i++)
+		c[i] = tcpc_new(&a, NULL);
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl = old;
+	/* Less ".", ".." and the directory's own descriptor. */
+	rl.rlim_cur = (rlim_t)count_fds() - 3 + 2;
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	/* Descriptors are numbers below the limit: holes count as room. */
+	while ((n = free_fds()) > 2) {
+		rl.rlim_cur -= (rlim_t)(n - 2);
+		CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	CHECK_EQ(free_fds(), 2);
+	c[0] = tcpc_connect(c[0], &a);
+	c[1] = tcpc_connect(c[1], &a);
+	CHECK_EQ(wait_clients(l, 2), 0);
+	t0 = now_ms();
+	c[2] = tcpc_connect(c[2], &a);
+	CHECK(c[2] != NULL);
+	CHECK_EQ(wait_until(tcpc_eof, c[0], 2000), 0);
+	CHECK(tcpc_ask(c[2], "E accepted in place of the idle one"));
+	CHECK(now_ms() - t0 < 500);
+	CHECK(tcpc_alive(c[1]));
+	CHECK_EQ(listen_stats(l)->tcp_evicted, 1);
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+	for (i = 0; i < 3; i++)
 		tcpc_close(c[i]);
 	listen_free(l);
 }
@@ -1110,6 +1444,67 @@ test_free_held(void)
 	tcpc_close(c);
 }
 
+/*
+ * Virtual time (so last: the clock stays virtual).  With tcp-idle-timeout
+ * 10 s and a table of 10, a connection that turns idle with the table at
+ * most half full waits 10 s; past half 1 s; past three quarters 200 ms
+ * (a hundredth, 100 ms, is below the floor).  A connection that turns
+ * idle again later takes the timeout of that moment.
+ */
+static void
+test_tcp_idle_shrink(void)
+{
+	struct config cfg;
+	struct addr a;
+	struct listener *l;
+	struct tcpc *c[10];
+	size_t i, closed;
+	const unsigned steps[][2] = {
+		/* ms to step, connections open after it */
+		{ 199, 10 }, { 1, 7 }, { 799, 7 }, { 1, 5 },
+		{ 8999, 5 }, { 1, 0 },
+	};
+
+	clock_test_begin(1000);
+	cfg_init(&cfg);
+	cfg.max_tcp_clients = 10;
+	cfg.tcp_idle_timeout_ms = 10000;
+	if ((l = start(&cfg, "127.0.0.1", &a)) == NULL) {
+		CHECK(!"listen_new");
+		return;
+	}
+	for (i = 0; i < 10; i++)
+		c[i] = tcpc_open_from(l, &a, NULL);
+	CHECK_EQ(listen_tcp_clients(l), 10);
+	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		clock_step(steps[i][0]);
+		CHECK_EQ(wait_clients(l, steps[i][1]), 0);
+	}
+	for (closed = 0, i = 0; i < 10; i++)
+		if (wait_until(tcpc_eof, c[i], 100) == 0)
+			closed++;
+	CHECK_EQ(closed, 10);
+	for (i = 0; i < 10; i++)
+		tcpc_close(c[i]);
+
+	/* The first of 9 takes 1 s when it is idle again at 70%. */
+	for (i = 0; i < 9; i++)
+		c[i] = tcpc_open_from(l, &a, NULL);
+	clock_step(200);
+	CHECK_EQ(wait_clients(l, 7), 0);	/* the 8th and 9th */
+	CHECK(tcpc_ask(c[0], "E idle again at 70%"));
+	clock_step(1000);
+	CHECK_EQ(wait_clients(l, 4), 0);	/* it, the 6th and 7th */
+	CHECK_EQ(wait_until(tcpc_eof, c[0], 100), 0);
+	clock_step(8799);
+	CHECK_EQ(wait_clients(l, 4), 0);
+	clock_step(1);
+	CHECK_EQ(wait_clients(l, 0), 0);
+	for (i = 0; i < 9; i++)
+		tcpc_close(c[i]);
+	listen_free(l);
+}
+
 int
 main(void)
 {
@@ -1145,11 +1540,18 @@ main(void)
 	test_tcp_zero_length();
 	test_tcp_client_gone();
 	test_tcp_half_close();
-	test_tcp_max_clients();
+	test_tcp_evict();
+	test_tcp_evict_unsent();
+	test_tcp_per_client();
+	if (!RUNNING_ON_VALGRIND)
+		test_tcp_emfile();
+	else
+		fprintf(stderr, "valgrind: out-of-descriptors test skipped\n");
 	test_tcp_idle();
 	test_tcp_backpressure();
 	test_tcp_resume();
 	test_free_held();
+	test_tcp_idle_shrink();
 
 	CHECK_EQ(nheld, 0);
 	CHECK_EQ(ndeferred, 0);

@@ -42,7 +42,10 @@
 #define CONFIG_MAX_FORWARD_TARGETS 8	/* per rule; <= CONFIG_MAX_UPSTREAM */
 #define CONFIG_ERRLEN		512
 #define CONFIG_NKEYS		64	/* room for every setting's source */
-/* max-pending-per-client auto, until config_finalize() resolves it. */
+/*
+ * max-pending-per-client auto, until config_finalize() resolves it;
+ * max-tcp-per-client auto, which listen.c resolves.
+ */
 #define CONFIG_PER_CLIENT_AUTO	(~0u)
 #define CONFIG_KEYLEN		63	/* longer is no setting's name */
 #define CONFIG_RESOLV_CONF	"/etc/resolv.conf"	/* resolv-conf */
@@ -149,6 +152,8 @@ struct config {
 	int			ratelimit_drop;	/* ratelimit-action drop; else
 						   truncate (TC=1) */
 	unsigned		max_tcp_clients; /* default 256 */
+	unsigned		max_tcp_client;	/* per source, 0: no cap;
+						   default (auto) a quarter */
 	unsigned		tcp_idle_timeout_ms; /* default 10000 */
 	unsigned		edns_udp_size;	/* cap on UDP answers, default 1232 */
 	unsigned		padding_block;	/* upstream query padding, 128 */

@@ -10,6 +10,24 @@
  * does not read its answers stops being read).  A client that half-closes
  * still gets the answers to the queries it sent before its FIN.
  *
+ * Idle connections make way (RFC 7766 6.2.3), so that clients that hold
+ * connections without asking cannot lock the others out:
+ *
+ *	- a connection is idle while no query of its is in the core and no
+ *	  answer is waiting to be written;
+ *	- the idle timeout is tcp-idle-timeout while the table is at most
+ *	  half full, a tenth of it past half, a hundredth past three
+ *	  quarters, never below LISTEN_TCP_IDLE_MIN_MS (nor above the
+ *	  setting); it is chosen when the connection turns idle;
+ *	- a source (an IPv4 address, an IPv6 /64) holds at most
+ *	  max-tcp-per-client connections: a new one past that closes the
+ *	  source's own connection idle longest, or is refused if none is;
+ *	- with max-tcp-clients open, a new connection closes the connection
+ *	  idle longest of any source, or is refused if none is idle.
+ *
+ * The accept loop always drains the backlog: a new connection is
+ * accepted and then kept or closed, never left waiting in the kernel.
+ *
  * The process must ignore SIGPIPE: a TCP client may go away while its
  * answers are being written.
  */
@@ -29,6 +47,7 @@
 #define LISTEN_MAX_SOCKETS	(CONFIG_MAX_LISTEN * 2)
 #define LISTEN_TCP_MAX_INFLIGHT	64		/* queries not yet released */
 #define LISTEN_TCP_MAX_UNSENT	(64 * 1024)	/* bytes of unsent answers */
+#define LISTEN_TCP_IDLE_MIN_MS	200	/* shortest idle timeout when full */
 
 enum listen_transport {
 	LISTEN_UDP,
@@ -37,6 +56,12 @@ enum listen_transport {
 extern const char *const listen_transport_names[];	/* "udp", "tcp" */
 
 struct listen_peer;
+
+/* Counters since listen_new(). */
+struct listen_stats {
+	uint64_t	tcp_evicted;	/* idle connections closed for room */
+	uint64_t	tcp_refused;	/* new connections closed: no room */
+};
 
 struct listen_peer_ops {
 	/* Send msg (len bytes, copied) to the client; a no-op if gone. */
@@ -90,6 +115,15 @@ int	listen_inherit(int fd);
 
 /* Open TCP client connections. */
 size_t	listen_tcp_clients(const struct listener *l);
+
+/* The listener's counters; valid until listen_free(). */
+const struct listen_stats *listen_stats(const struct listener *l);
+
+/*
+ * The cap on one source's TCP connections under cfg (max-tcp-per-client
+ * with auto resolved); 0: no cap.
+ */
+unsigned listen_tcp_per_client(const struct config *cfg);
 
 /*
  * Close every socket.  Peers still held stay valid until released, and

@@ -150,6 +150,10 @@ void	proxy_upstream_info(const struct proxy *px, size_t i,
 /* Open TCP client connections. */
 size_t	proxy_tcp_clients(const struct proxy *px);
 
+/* The listener's counters (listen.h): TCP connections evicted, refused. */
+struct listen_stats;
+const struct listen_stats *proxy_listen_stats(const struct proxy *px);
+
 /* The cache's own counters, or NULL with cache-size 0. */
 const struct cache_stats *proxy_cache_stats(const struct proxy *px);
 

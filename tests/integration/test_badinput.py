@@ -24,6 +24,7 @@ U = None	# unbound (DoH)
 D = None	# the daemon under test
 IDLE = 1.0	# --tcp-idle-timeout, seconds
 MAX_TCP = 20	# --max-tcp-clients
+PER_SOURCE = MAX_TCP // 4	# max-tcp-per-client auto
 RSS_BOUND = 64 << 20	# bytes of VmHWM; scaled up under ASan
 NO_REPLY = 0.3	# seconds of silence that count as "dropped"
 ASAN = False	# the daemon runs with AddressSanitizer
@@ -649,9 +650,10 @@ def test_connection_flood():
         for i in range(2 * MAX_TCP):
             conns.append(Tcp())
         t0 = time.monotonic()
-        # refused connections end at once; accepted ones only at the
-        # idle timeout (counted from the accept), so look, count and use
-        # them well before that
+        # one source: past max-tcp-per-client each new connection closes
+        # its oldest idle one at once; the newest stay until the idle
+        # timeout (counted from the accept), so look, count and use them
+        # well before that
         closed = set()
         while time.monotonic() - t0 < 0.3 * IDLE:
             r, _, _ = select.select([c.s for c in conns if c not in closed],
@@ -664,17 +666,19 @@ def test_connection_flood():
                     except OSError:
                         closed.add(c)
         held = [c for c in conns if c not in closed]
-        check(len(closed) == MAX_TCP and len(held) == MAX_TCP,
-              "%d connections over max-tcp-clients %d: %d closed, %d open" %
-              (2 * MAX_TCP, MAX_TCP, len(closed), len(held)))
-        check(daemon_clients() == MAX_TCP, "daemon holds %d clients" %
+        check(len(held) == PER_SOURCE and held == conns[-PER_SOURCE:],
+              "%d connections from one source, max-tcp-per-client %d: %d "
+              "closed, %d open (the newest: %s)" % (
+                  2 * MAX_TCP, PER_SOURCE, len(closed), len(held),
+                  held == conns[-len(held):]))
+        check(daemon_clients() == PER_SOURCE, "daemon holds %d clients" %
               daemon_clients())
         # the ones held are really served
         for c in held[:5]:
             check(c.usable(), "held connection not served")
         alive("flood of %d connections" % (2 * MAX_TCP))
-        record("flood of %d" % (2 * MAX_TCP), "%d closed at once, %d held"
-               % (len(closed), len(held)))
+        record("flood of %d" % (2 * MAX_TCP), "%d closed at once, the "
+               "newest %d held" % (len(closed), len(held)))
     finally:
         for c in conns:
             c.close()
