@@ -1,7 +1,13 @@
 /*
  * config: one table of settings serves the file, the environment and the
- * flags, so a key means the same thing wherever it is written.  The
- * parsers do no I/O (config_parse_buf) so they can be fuzzed; only
+ * flags, so a key means the same thing wherever it is written.  A row of
+ * config_settings[] is the whole description of a setting: its kind (how
+ * it is parsed, emptied and printed), the field it fills, its range and
+ * its default in the file syntax.  config_defaults, config_set and
+ * config_print are loops over the table; only kinds that are one of a
+ * kind (upstream, resolve, forward, ...) have code of their own.
+ *
+ * The parsers do no I/O (config_parse_buf) so they can be fuzzed; only
  * config_parse_file and config_finalize read files.
  */
 #include <sys/types.h>
@@ -13,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,15 +33,17 @@
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/log.h"
+#include "dohstub/resolvconf.h"
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define CONFIG_LINE_MAX		1024	/* bytes, without the newline */
 #define CONFIG_FILE_MAX		(1024 * 1024)
-#define CONFIG_DNS_PORT		53
+#define CONFIG_DNS_PORT		RESOLVCONF_PORT
 #define CONFIG_HTTPS_PORT	443
 #define CONFIG_DEFAULT_PATH	"/dns-query"
 #define CONFIG_DURSTRLEN	32
+#define CONFIG_NLOGLEVELS	4	/* log_level_names */
 
 const char *const config_mode_names[] = {
 	"encrypted-only", "encrypted-preferred", "plaintext",
@@ -50,17 +59,48 @@ static const char *const config_bool_names[] = { "no", "yes" };
 static const char *const config_log_format_names[] = { "text", "json" };
 static const char *const config_ratelimit_action_names[] = { "truncate",
     "drop" };
-#define CONFIG_NMODES		3
-#define CONFIG_NMETHODS		2
-#define CONFIG_NLOGLEVELS	4	/* log_level_names */
+
+/* A choice is stored through an int, whatever its enum. */
+_Static_assert(sizeof(enum config_mode) == sizeof(int) &&
+    sizeof(enum config_method) == sizeof(int) &&
+    sizeof(enum config_policy) == sizeof(int), "an enum is not an int");
+
+struct config_setting;
+
+/* How one kind of setting is parsed, emptied and printed. */
+struct config_kind {
+	/* Parse v into cfg; a reason without source or key on error. */
+	int	(*set)(const struct config_setting *st, struct config *cfg,
+		    const char *v, char *reason, size_t len);
+	/* Free and forget the value; NULL where nothing can be owned. */
+	void	(*clear)(const struct config_setting *st, struct config *cfg);
+	/* The value in the file syntax, or a comment saying it is unset. */
+	void	(*print)(const struct config_setting *st,
+		    const struct config *cfg, FILE *fp);
+	/*
+	 * A list: repeating the key appends, a higher source replaces
+	 * (clear), the environment separates values with commas.
+	 */
+	int	list;
+};
+
+#define CONFIG_F_SERVER		0x01	/* addresses: no wildcard */
+#define CONFIG_F_ABSPATH	0x02	/* strings: an absolute path */
 
 struct config_setting {
-	const char	*name;
-	/* Parse value into cfg; a reason without source or key on error. */
-	int		(*set)(struct config *cfg, const char *value,
-			    char *reason, size_t len);
-	/* Lists only: forget what a lower source set. */
-	void		(*clear)(struct config *cfg);
+	const char		*name;
+	const struct config_kind *kind;
+	size_t			 off;		/* the field in struct config */
+	size_t			 noff;		/* lists: the count's field */
+	unsigned		 min, max;	/* range; lists: max is room */
+	const char		*def;		/* default, as written; or NULL */
+	const char *const	*names;		/* choices, in value order */
+	size_t			 nnames;
+	const int		*values;	/* stored for names[i]; NULL: i */
+	const char		*word;		/* a word besides numbers */
+	unsigned		 wordval;	/* ... and what it stores */
+	const char		*none;		/* printed "# key: none" unset */
+	int			 flags;		/* CONFIG_F_* */
 };
 
 static void	config_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -146,29 +186,6 @@ config_fmt_duration(unsigned ms, char *buf, size_t size)
 		snprintf(buf, size, "%ums", ms);
 }
 
-/*
- * Would a query sent to a reach dohstub itself?  A wildcard listener takes
- * the loopback addresses too; an IPv6 one may be dual-stack.
- */
-static int
-config_is_ours(const struct config *cfg, const struct addr *a)
-{
-	const struct addr *l;
-	size_t i;
-
-	for (i = 0; i < cfg->nlisten; i++) {
-		l = &cfg->listen[i];
-		if (addr_port(l) != addr_port(a))
-			continue;
-		if (addr_same_ip(l, a))
-			return 1;
-		if (addr_is_wildcard(l) && addr_is_loopback(a) &&
-		    (l->ss.ss_family == a->ss.ss_family ||
-		    l->ss.ss_family == AF_INET6))
-			return 1;
-	}
-	return 0;
-}
 
 /*
  * A host name as a TLS client sends it in SNI: LDH labels (underscores
@@ -403,7 +420,7 @@ config_find_resolve(const struct config *cfg, const char *host,
 	return NULL;
 }
 
-/* The settings' parsers. */
+/* Values, whatever the setting. */
 
 static int
 config_choice(const char *v, const char *const names[], size_t n,
@@ -425,15 +442,17 @@ config_choice(const char *v, const char *const names[], size_t n,
 	return -1;
 }
 
+/* word, unless NULL, is the other value the key takes, for the message. */
 static int
-config_number(const char *v, unsigned min, unsigned max, unsigned *out,
-    char *reason, size_t len)
+config_number(const char *v, unsigned min, unsigned max, const char *word,
+    unsigned *out, char *reason, size_t len)
 {
 	uint64_t x;
 	int rc;
 
 	if ((rc = config_decimal(v, strlen(v), max, &x)) == -1) {
-		config_errf(reason, len, "\"%s\" is not a number", v);
+		config_errf(reason, len, "\"%s\" is not a number%s%s", v,
+		    word != NULL ? " or " : "", word != NULL ? word : "");
 		return -1;
 	}
 	if (rc == -2 || x < min) {
@@ -552,84 +571,494 @@ config_add_addr(struct addr *list, size_t *n, size_t max,
 	return 0;
 }
 
-static int
-set_listen(struct config *cfg, const char *v, char *reason, size_t len)
+/* The kinds of settings. */
+
+static void *
+config_field(struct config *cfg, const struct config_setting *st)
 {
-	return config_add_addr(cfg->listen, &cfg->nlisten, CONFIG_MAX_LISTEN,
-	    0, v, reason, len);
+	return (char *)cfg + st->off;
+}
+
+static const void *
+config_cfield(const struct config *cfg, const struct config_setting *st)
+{
+	return (const char *)cfg + st->off;
+}
+
+/* A list's count. */
+static size_t *
+config_count(struct config *cfg, const struct config_setting *st)
+{
+	return (size_t *)(void *)((char *)cfg + st->noff);
+}
+
+static size_t
+config_ccount(const struct config *cfg, const struct config_setting *st)
+{
+	return *(const size_t *)(const void *)((const char *)cfg + st->noff);
+}
+
+/* Is there room in list st, holding n, for one more? */
+static int
+config_room(const struct config_setting *st, size_t n, char *reason,
+    size_t len)
+{
+	if (n < st->max)
+		return 0;
+	config_errf(reason, len, "too many (at most %u)", st->max);
+	return -1;
 }
 
 static void
-clear_listen(struct config *cfg)
+config_print_none(const struct config_setting *st, FILE *fp)
 {
-	memset(cfg->listen, 0, sizeof(cfg->listen));
-	cfg->nlisten = 0;
+	fprintf(fp, "# %s: %s\n", st->name, st->none);
 }
 
+static void
+config_print_value(FILE *fp, const char *key, const char *v)
+{
+	if (strpbrk(v, " \t#") != NULL)
+		fprintf(fp, "%s \"%s\"\n", key, v);
+	else
+		fprintf(fp, "%s %s\n", key, v);
+}
+
+/* Emptying a list whose entries own nothing. */
+static void
+clear_count(const struct config_setting *st, struct config *cfg)
+{
+	*config_count(cfg, st) = 0;
+}
+
+/* A choice, a boolean among them: one of st->names, stored as an int. */
 static int
-set_mode(struct config *cfg, const char *v, char *reason, size_t len)
+set_choice(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
 {
 	size_t i;
 
-	if (config_choice(v, config_mode_names, CONFIG_NMODES, &i, reason,
-	    len) == -1)
+	if (config_choice(v, st->names, st->nnames, &i, reason, len) == -1)
 		return -1;
-	cfg->mode = (enum config_mode)i;
+	*(int *)config_field(cfg, st) = st->values != NULL ? st->values[i] :
+	    (int)i;
 	return 0;
 }
 
-static int
-set_upstream(struct config *cfg, const char *v, char *reason, size_t len)
+static void
+print_choice(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
 {
-	if (cfg->nupstream >= CONFIG_MAX_UPSTREAM) {
-		config_errf(reason, len, "too many (at most %d)",
-		    CONFIG_MAX_UPSTREAM);
+	const char *name = "?";
+	size_t i;
+	int v = *(const int *)config_cfield(cfg, st);
+
+	for (i = 0; i < st->nnames; i++)
+		if ((st->values != NULL ? st->values[i] : (int)i) == v)
+			name = st->names[i];
+	fprintf(fp, "%s %s\n", st->name, name);
+}
+
+static const struct config_kind kind_choice = {
+	set_choice, NULL, print_choice, 0
+};
+
+/* Numbers, durations and sizes: an unsigned, or st->word. */
+static int
+config_word(const struct config_setting *st, struct config *cfg,
+    const char *v)
+{
+	if (st->word == NULL || strcmp(v, st->word) != 0)
+		return 0;
+	*(unsigned *)config_field(cfg, st) = st->wordval;
+	return 1;
+}
+
+static void
+config_print_unsigned(const struct config_setting *st,
+    const struct config *cfg, FILE *fp,
+    void (*fmt)(unsigned, char *, size_t))
+{
+	char buf[CONFIG_DURSTRLEN];
+	unsigned v = *(const unsigned *)config_cfield(cfg, st);
+
+	if (st->word != NULL && v == st->wordval) {
+		fprintf(fp, "%s %s\n", st->name, st->word);
+		return;
+	}
+	fmt(v, buf, sizeof(buf));
+	fprintf(fp, "%s %s\n", st->name, buf);
+}
+
+static int
+set_number(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
+{
+	if (config_word(st, cfg, v))
+		return 0;
+	return config_number(v, st->min, st->max, st->word,
+	    config_field(cfg, st), reason, len);
+}
+
+static void
+config_fmt_number(unsigned v, char *buf, size_t size)
+{
+	snprintf(buf, size, "%u", v);
+}
+
+static void
+print_number(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	config_print_unsigned(st, cfg, fp, config_fmt_number);
+}
+
+static const struct config_kind kind_number = {
+	set_number, NULL, print_number, 0
+};
+
+static int
+set_duration(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
+{
+	if (config_word(st, cfg, v))
+		return 0;
+	return config_duration(v, st->min, st->max, config_field(cfg, st),
+	    reason, len);
+}
+
+static void
+print_duration(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	config_print_unsigned(st, cfg, fp, config_fmt_duration);
+}
+
+static const struct config_kind kind_duration = {
+	set_duration, NULL, print_duration, 0
+};
+
+static int
+set_size(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
+{
+	if (config_word(st, cfg, v))
+		return 0;
+	return config_size(v, st->min, st->max, config_field(cfg, st),
+	    reason, len);
+}
+
+static void
+print_size(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	config_print_unsigned(st, cfg, fp, config_fmt_size);
+}
+
+static const struct config_kind kind_size = {
+	set_size, NULL, print_size, 0
+};
+
+/* A string, owned; NULL when unset. */
+static int
+set_string(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
+{
+	if ((st->flags & CONFIG_F_ABSPATH) && *v != '/') {
+		config_errf(reason, len, "\"%s\": an absolute path is "
+		    "required", v);
 		return -1;
 	}
-	if (config_parse_url(v, &cfg->upstream[cfg->nupstream], reason,
+	return config_strdup_to(config_field(cfg, st), v, reason, len);
+}
+
+static void
+clear_string(const struct config_setting *st, struct config *cfg)
+{
+	char **p = config_field(cfg, st);
+
+	free(*p);
+	*p = NULL;
+}
+
+static void
+print_string(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	const char *v = *(char *const *)config_cfield(cfg, st);
+
+	if (v != NULL)
+		config_print_value(fp, st->name, v);
+	else
+		config_print_none(st, fp);
+}
+
+static const struct config_kind kind_string = {
+	set_string, clear_string, print_string, 0
+};
+
+/* An address with a port, no default: what a scraper is told. */
+static int
+set_addr_port(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
+{
+	struct addr a;
+
+	if (addr_parse(v, 0, &a, reason, len) == -1)
+		return -1;
+	if (addr_port(&a) == 0) {
+		config_errf(reason, len, "\"%s\": a port is required "
+		    "(ADDR:PORT, [IPv6]:PORT)", v);
+		return -1;
+	}
+	*(struct addr *)config_field(cfg, st) = a;
+	return 0;
+}
+
+static void
+print_addr(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	const struct addr *a = config_cfield(cfg, st);
+	char buf[ADDR_STRLEN];
+
+	if (a->len != 0)
+		fprintf(fp, "%s %s\n", st->name, addr_str(a, buf,
+		    sizeof(buf)));
+	else
+		config_print_none(st, fp);
+}
+
+static const struct config_kind kind_addr_port = {
+	set_addr_port, NULL, print_addr, 0
+};
+
+/* Addresses, port 53 by default; servers (CONFIG_F_SERVER) not wildcards. */
+static int
+set_addrs(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
+{
+	return config_add_addr(config_field(cfg, st), config_count(cfg, st),
+	    st->max, (st->flags & CONFIG_F_SERVER) != 0, v, reason, len);
+}
+
+static void
+clear_addrs(const struct config_setting *st, struct config *cfg)
+{
+	memset(config_field(cfg, st), 0, st->max * sizeof(struct addr));
+	*config_count(cfg, st) = 0;
+}
+
+static void
+print_addrs(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	const struct addr *list = config_cfield(cfg, st);
+	char a[ADDR_STRLEN];
+	size_t i, n = config_ccount(cfg, st);
+
+	if (n == 0)
+		config_print_none(st, fp);
+	for (i = 0; i < n; i++)
+		fprintf(fp, "%s %s\n", st->name,
+		    addr_str(&list[i], a, sizeof(a)));
+}
+
+static const struct config_kind kind_addrs = {
+	set_addrs, clear_addrs, print_addrs, 1
+};
+
+/* Prefixes, for allow and deny. */
+static int
+set_prefix(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
+{
+	struct addr_prefix *list = config_field(cfg, st);
+	size_t *n = config_count(cfg, st);
+
+	if (config_room(st, *n, reason, len) == -1 ||
+	    addr_prefix_parse(v, &list[*n], reason, len) == -1)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+static void
+print_prefixes(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	const struct addr_prefix *list = config_cfield(cfg, st);
+	char a[ADDR_STRLEN];
+	size_t i, n = config_ccount(cfg, st);
+
+	for (i = 0; i < n; i++)
+		fprintf(fp, "%s %s\n", st->name, addr_prefix_str(&list[i], a,
+		    sizeof(a)));
+}
+
+static const struct config_kind kind_prefixes = {
+	set_prefix, clear_count, print_prefixes, 1
+};
+
+/* As dnsdist's default ACL: the host and the private networks. */
+const char *const config_acl_defaults[] = {
+	"127.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16",
+	"172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7",
+	"fe80::/10", NULL,
+};
+
+/* deny, then what holds where neither allow nor deny does. */
+static void
+print_deny(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	size_t i;
+
+	print_prefixes(st, cfg, fp);
+	fprintf(fp, "# allowed where no allow or deny holds:");
+	for (i = 0; config_acl_defaults[i] != NULL; i++)
+		fprintf(fp, " %s", config_acl_defaults[i]);
+	fprintf(fp, "\n");
+}
+
+static const struct config_kind kind_deny = {
+	set_prefix, clear_count, print_deny, 1
+};
+
+/* Zones (local-zone-exempt), in wire form. */
+static int
+set_zone(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
+{
+	struct config_zone *z = config_field(cfg, st);
+	size_t *n = config_count(cfg, st);
+
+	if (config_room(st, *n, reason, len) == -1)
+		return -1;
+	z += *n;
+	if ((z->len = dnsmsg_name_from_text(v, z->name, sizeof(z->name))) ==
+	    0) {
+		config_errf(reason, len, "\"%s\" is not a domain name", v);
+		return -1;
+	}
+	(*n)++;
+	return 0;
+}
+
+static void
+print_zones(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	const struct config_zone *z = config_cfield(cfg, st);
+	char name[DNS_MAX_NAME_TEXT];
+	size_t i, n = config_ccount(cfg, st);
+
+	if (n == 0)
+		config_print_none(st, fp);
+	for (i = 0; i < n; i++) {
+		dnsmsg_name_to_text(z[i].name, z[i].len, name, sizeof(name),
+		    DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF);
+		fprintf(fp, "%s %s\n", st->name, name);
+	}
+}
+
+static const struct config_kind kind_zones = {
+	set_zone, clear_count, print_zones, 1
+};
+
+/* DoH URLs. */
+static int
+set_upstream(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
+{
+	if (config_room(st, cfg->nupstream, reason, len) == -1 ||
+	    config_parse_url(v, &cfg->upstream[cfg->nupstream], reason,
 	    len) == -1)
 		return -1;
 	cfg->nupstream++;
 	return 0;
 }
 
+/* Every slot, not just the counted ones: cfg may be half-filled. */
 static void
-clear_upstream(struct config *cfg)
+clear_upstream(const struct config_setting *st, struct config *cfg)
 {
 	size_t i;
 
+	(void)st;
 	for (i = 0; i < CONFIG_MAX_UPSTREAM; i++)
 		config_upstream_free(&cfg->upstream[i]);
 	cfg->nupstream = 0;
 }
 
-static int
-set_local_zone_exempt(struct config *cfg, const char *v, char *reason,
-    size_t len)
+static void
+print_upstream(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
 {
-	struct config_zone *z;
+	size_t i;
 
-	if (cfg->nlocal_exempt >= CONFIG_MAX_EXEMPT) {
-		config_errf(reason, len, "too many (at most %d)",
-		    CONFIG_MAX_EXEMPT);
+	if (cfg->nupstream == 0)
+		config_print_none(st, fp);
+	for (i = 0; i < cfg->nupstream; i++)
+		config_print_value(fp, st->name, cfg->upstream[i].url);
+}
+
+static const struct config_kind kind_upstream = {
+	set_upstream, clear_upstream, print_upstream, 1
+};
+
+/* Resolve pins, HOST:PORT:ADDR[,ADDR...]. */
+static int
+set_resolve(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
+{
+	if (config_room(st, cfg->nresolve, reason, len) == -1 ||
+	    config_parse_resolve(v, &cfg->resolve[cfg->nresolve], reason,
+	    len) == -1)
 		return -1;
-	}
-	z = &cfg->local_exempt[cfg->nlocal_exempt];
-	if ((z->len = dnsmsg_name_from_text(v, z->name, sizeof(z->name))) ==
-	    0) {
-		config_errf(reason, len, "\"%s\" is not a domain name", v);
-		return -1;
-	}
-	cfg->nlocal_exempt++;
+	cfg->nresolve++;
 	return 0;
 }
 
 static void
-clear_local_zone_exempt(struct config *cfg)
+clear_resolve(const struct config_setting *st, struct config *cfg)
 {
-	cfg->nlocal_exempt = 0;
+	size_t i;
+
+	(void)st;
+	for (i = 0; i < CONFIG_MAX_RESOLVE; i++)
+		free(cfg->resolve[i].host);
+	memset(cfg->resolve, 0, sizeof(cfg->resolve));
+	cfg->nresolve = 0;
 }
 
+static void
+print_resolve(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	const struct config_resolve *r;
+	char a[ADDR_STRLEN];
+	size_t i, j;
+	int v6;
+
+	if (cfg->nresolve == 0)
+		config_print_none(st, fp);
+	for (i = 0; i < cfg->nresolve; i++) {
+		r = &cfg->resolve[i];
+		fprintf(fp, "%s %s:%u:", st->name, r->host, r->port);
+		for (j = 0; j < r->naddrs; j++) {
+			v6 = r->addrs[j].ss.ss_family == AF_INET6;
+			fprintf(fp, "%s%s%s%s", j > 0 ? "," : "", v6 ? "[" : "",
+			    addr_ip_str(&r->addrs[j], a, sizeof(a)),
+			    v6 ? "]" : "");
+		}
+		fprintf(fp, "\n");
+	}
+}
+
+static const struct config_kind kind_resolve = {
+	set_resolve, clear_resolve, print_resolve, 1
+};
 static void
 config_forward_free(struct config_forward *f)
 {
@@ -670,18 +1099,16 @@ config_forward_target(struct config_forward *f, const char *t, char *reason,
 
 /* "ZONE TARGET...", the words separated by spaces. */
 static int
-set_forward(struct config *cfg, const char *v, char *reason, size_t len)
+set_forward(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
 {
 	struct config_forward *f, *nf;
 	char word[CONFIG_LINE_MAX + 1];
 	const char *p = v;
 	size_t i, n, nw;
 
-	if (cfg->nforward >= CONFIG_MAX_FORWARD) {
-		config_errf(reason, len, "too many (at most %d)",
-		    CONFIG_MAX_FORWARD);
+	if (config_room(st, cfg->nforward, reason, len) == -1)
 		return -1;
-	}
 	if ((nf = realloc(cfg->forward, (cfg->nforward + 1) *
 	    sizeof(*nf))) == NULL) {
 		config_errf(reason, len, "out of memory");
@@ -743,527 +1170,165 @@ set_forward(struct config *cfg, const char *v, char *reason, size_t len)
 }
 
 static void
-clear_forward(struct config *cfg)
+clear_forward(const struct config_setting *st, struct config *cfg)
 {
 	size_t i;
 
+	(void)st;
 	for (i = 0; i < cfg->nforward; i++)
 		config_forward_free(&cfg->forward[i]);
+	free(cfg->forward);
+	cfg->forward = NULL;
 	cfg->nforward = 0;
 }
 
-const struct config_forward *
-config_find_forward(const struct config *cfg, const uint8_t *name,
-    size_t len)
+/* "forward ZONE TARGET...", plain targets with their port. */
+static void
+print_forward(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
 {
-	const struct config_forward *f, *best = NULL;
-	size_t i;
+	const struct config_forward *f;
+	char a[ADDR_STRLEN], name[DNS_MAX_NAME_TEXT];
+	size_t i, j;
 
+	if (cfg->nforward == 0)
+		config_print_none(st, fp);
 	for (i = 0; i < cfg->nforward; i++) {
 		f = &cfg->forward[i];
-		if ((best == NULL || f->zone.len > best->zone.len) &&
-		    dnsmsg_name_below(name, len, f->zone.name, f->zone.len))
-			best = f;
+		(void)dnsmsg_name_to_text(f->zone.name, f->zone.len, name,
+		    sizeof(name), DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF);
+		fprintf(fp, "%s %s", st->name, name);
+		for (j = 0; j < f->nupstream; j++)
+			fprintf(fp, " %s", f->upstream[j].url);
+		for (j = 0; j < f->nservers; j++)
+			fprintf(fp, " %s", addr_str(&f->servers[j], a,
+			    sizeof(a)));
+		fprintf(fp, "%s\n", f->doh ? "" : "\t# plain DNS");
 	}
-	return best;
 }
 
-/* As dnsdist's default ACL: the host and the private networks. */
-const char *const config_acl_defaults[] = {
-	"127.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16",
-	"172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7",
-	"fe80::/10", NULL,
+static const struct config_kind kind_forward = {
+	set_forward, clear_forward, print_forward, 1
 };
-
-static int
-config_add_prefix(struct addr_prefix *list, size_t *n, const char *v,
-    char *reason, size_t len)
-{
-	if (*n >= CONFIG_MAX_ACL) {
-		config_errf(reason, len, "too many (at most %d)",
-		    CONFIG_MAX_ACL);
-		return -1;
-	}
-	if (addr_prefix_parse(v, &list[*n], reason, len) == -1)
-		return -1;
-	(*n)++;
-	return 0;
-}
-
-static int
-set_allow(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_add_prefix(cfg->allow, &cfg->nallow, v, reason, len);
-}
-
-static void
-clear_allow(struct config *cfg)
-{
-	cfg->nallow = 0;
-}
-
-static int
-set_deny(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_add_prefix(cfg->deny, &cfg->ndeny, v, reason, len);
-}
-
-static void
-clear_deny(struct config *cfg)
-{
-	cfg->ndeny = 0;
-}
-
-/* The longest prefix of list[n] holding a, or -1. */
-static int
-config_longest(const struct addr_prefix *list, size_t n, const struct addr *a)
-{
-	int best = -1;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if ((int)list[i].bits > best && addr_prefix_match(&list[i], a))
-			best = (int)list[i].bits;
-	return best;
-}
-
-int
-config_acl_allows(const struct config *cfg, const struct addr *a)
-{
-	static struct addr_prefix defaults[16];
-	static size_t ndefaults;
-	int allow, deny;
-	size_t i;
-
-	allow = config_longest(cfg->allow, cfg->nallow, a);
-	deny = config_longest(cfg->deny, cfg->ndeny, a);
-	if (allow >= 0 || deny >= 0)
-		return allow > deny;
-	if (ndefaults == 0)
-		for (i = 0; config_acl_defaults[i] != NULL; i++)
-			if (addr_prefix_parse(config_acl_defaults[i],
-			    &defaults[ndefaults], NULL, 0) == 0)
-				ndefaults++;
-	return config_longest(defaults, ndefaults, a) >= 0;
-}
-
-static int
-set_resolve(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	if (cfg->nresolve >= CONFIG_MAX_RESOLVE) {
-		config_errf(reason, len, "too many (at most %d)",
-		    CONFIG_MAX_RESOLVE);
-		return -1;
-	}
-	if (config_parse_resolve(v, &cfg->resolve[cfg->nresolve], reason,
-	    len) == -1)
-		return -1;
-	cfg->nresolve++;
-	return 0;
-}
-
-static void
-clear_resolve(struct config *cfg)
-{
-	size_t i;
-
-	for (i = 0; i < CONFIG_MAX_RESOLVE; i++)
-		free(cfg->resolve[i].host);
-	memset(cfg->resolve, 0, sizeof(cfg->resolve));
-	cfg->nresolve = 0;
-}
-
-static int
-set_bootstrap(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_add_addr(cfg->bootstrap, &cfg->nbootstrap,
-	    CONFIG_MAX_SERVERS, 1, v, reason, len);
-}
-
-static void
-clear_bootstrap(struct config *cfg)
-{
-	memset(cfg->bootstrap, 0, sizeof(cfg->bootstrap));
-	cfg->nbootstrap = 0;
-}
-
-static int
-set_fallback(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_add_addr(cfg->fallback, &cfg->nfallback,
-	    CONFIG_MAX_SERVERS, 1, v, reason, len);
-}
-
-static void
-clear_fallback(struct config *cfg)
-{
-	memset(cfg->fallback, 0, sizeof(cfg->fallback));
-	cfg->nfallback = 0;
-}
-
-static int
-set_ca_file(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	/* Readability is checked by config_finalize, after every source. */
-	return config_strdup_to(&cfg->ca_file, v, reason, len);
-}
-
-static int
-set_method(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	size_t i;
-
-	if (config_choice(v, config_method_names, CONFIG_NMETHODS, &i,
-	    reason, len) == -1)
-		return -1;
-	cfg->method = (enum config_method)i;
-	return 0;
-}
-
-static int
-set_upstream_policy(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	size_t i;
-
-	if (config_choice(v, config_policy_names,
-	    nitems(config_policy_names), &i, reason, len) == -1)
-		return -1;
-	cfg->upstream_policy = (enum config_policy)i;
-	return 0;
-}
-
-static int
-set_hedge_delay(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	if (strcmp(v, "auto") == 0) {
-		cfg->hedge_delay_ms = CONFIG_HEDGE_AUTO;
-		return 0;
-	}
-	return config_duration(v, 0, 60 * 1000, &cfg->hedge_delay_ms, reason,
-	    len);
-}
-
-static int
-set_tls_min_version(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	size_t i;
-
-	if (config_choice(v, config_tls_names, nitems(config_tls_names), &i,
-	    reason, len) == -1)
-		return -1;
-	cfg->tls_min_version = config_tls_versions[i];
-	return 0;
-}
-
-static int
-set_timeout(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_duration(v, 100, 60 * 1000, &cfg->timeout_ms, reason,
-	    len);
-}
-
-/* At least a second: a TTL of 0 must not become a lookup loop. */
-static int
-set_bootstrap_min_ttl(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_duration(v, 1000, 3600 * 1000, &cfg->bootstrap_min_ttl_ms,
-	    reason, len);
-}
-
-static int
-set_keepalive(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_duration(v, 0, 3600 * 1000, &cfg->keepalive_ms, reason,
-	    len);
-}
-
-static int
-set_tcp_idle_timeout(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_duration(v, 100, 3600 * 1000, &cfg->tcp_idle_timeout_ms,
-	    reason, len);
-}
-
-static int
-set_max_pending(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_number(v, 1, 1000000, &cfg->max_pending, reason, len);
-}
 
 /*
- * Fairness and the rate limit.  max-pending-per-client is "auto" (half
- * of max-pending, resolved by config_finalize once max-pending is known)
- * or a number, 0 for no cap.
+ * The settings, in the order config_print writes them.  The field is
+ * checked against the kind's type: a choice is stored through an int,
+ * whatever its enum.
  */
-static int
-set_max_pending_client(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	if (strcmp(v, "auto") == 0) {
-		cfg->max_pending_client = CONFIG_PER_CLIENT_AUTO;
-		return 0;
-	}
-	if (strspn(v, "0123456789") != strlen(v)) {
-		config_errf(reason, len, "\"%s\" is not a number or auto", v);
-		return -1;
-	}
-	return config_number(v, 0, 1000000, &cfg->max_pending_client, reason,
-	    len);
-}
+#define FIELD(f, type)	_Generic(((struct config *)0)->f,		\
+			    type: offsetof(struct config, f))
+#define INTFIELD(f)	(offsetof(struct config, f) + 0 * sizeof(char[	\
+			    sizeof(((struct config *)0)->f) == sizeof(int) ? \
+			    1 : -1]))
+#define LIST(k, f, type, n, room)					\
+	&(k), .off = FIELD(f, type), .noff = FIELD(n, size_t), .max = (room)
+#define CHOICE(f, a)	\
+	&kind_choice, .off = INTFIELD(f), .names = (a), .nnames = nitems(a)
+#define BOOL(f)		CHOICE(f, config_bool_names)
+#define NUMBER(f, lo, hi)	\
+	&kind_number, .off = FIELD(f, unsigned), .min = (lo), .max = (hi)
+#define DURATION(f, lo, hi)	\
+	&kind_duration, .off = FIELD(f, unsigned), .min = (lo), .max = (hi)
+#define SIZE(f, lo, hi)	\
+	&kind_size, .off = FIELD(f, unsigned), .min = (lo), .max = (hi)
+#define STRING(f)	&kind_string, .off = FIELD(f, char *)
+#define SECONDS(n)	((n) * 1000)
+#define HOURS(n)	((n) * 3600 * 1000)
+#define DAYS(n)		((n) * 86400 * 1000)
+#define KB		1024
+#define MB		(1024 * 1024)
 
-static int
-set_ratelimit(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_number(v, 0, 1000000, &cfg->ratelimit, reason, len);
-}
-
-static int
-set_ratelimit_size(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_number(v, 16, 10000000, &cfg->ratelimit_size, reason,
-	    len);
-}
-
-static int
-set_ratelimit_action(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	size_t i;
-
-	if (config_choice(v, config_ratelimit_action_names,
-	    nitems(config_ratelimit_action_names), &i, reason, len) == -1)
-		return -1;
-	cfg->ratelimit_drop = (int)i;
-	return 0;
-}
-
-static int
-set_max_tcp_clients(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_number(v, 1, 100000, &cfg->max_tcp_clients, reason,
-	    len);
-}
-
-static int
-set_edns_udp_size(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_number(v, 512, 4096, &cfg->edns_udp_size, reason, len);
-}
-
-/* 512: a padded query always fits a pooled query object (proxy.c). */
-static int
-set_padding_block(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_number(v, 0, 512, &cfg->padding_block, reason, len);
-}
-
-static int
-set_cache_size(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_size(v, 0, 1024 * 1024 * 1024, &cfg->cache_size, reason,
-	    len);
-}
-
-static int
-set_cache_min_ttl(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_duration(v, 0, 3600 * 1000, &cfg->cache_min_ttl_ms,
-	    reason, len);
-}
-
-static int
-set_cache_max_ttl(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_duration(v, 1000, 7 * 86400 * 1000,
-	    &cfg->cache_max_ttl_ms, reason, len);
-}
-
-static int
-set_cache_max_negative_ttl(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_duration(v, 0, 86400 * 1000,
-	    &cfg->cache_max_negative_ttl_ms, reason, len);
-}
-
-static int
-set_cache_servfail_ttl(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_duration(v, 0, 30 * 1000, &cfg->cache_servfail_ttl_ms,
-	    reason, len);
-}
-
-static int
-set_serve_stale(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_duration(v, 0, 7 * 86400 * 1000, &cfg->serve_stale_ms,
-	    reason, len);
-}
-
-static int
-set_serve_stale_timeout(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_duration(v, 100, 60 * 1000, &cfg->serve_stale_timeout_ms,
-	    reason, len);
-}
-
-static int
-config_bool(const char *v, int *out, char *reason, size_t len)
-{
-	size_t i;
-
-	if (config_choice(v, config_bool_names, nitems(config_bool_names), &i,
-	    reason, len) == -1)
-		return -1;
-	*out = (int)i;
-	return 0;
-}
-
-static int
-set_prefetch(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_bool(v, &cfg->prefetch, reason, len);
-}
-
-static int
-set_udp_rcvbuf(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_size(v, 0, 64 * 1024 * 1024, &cfg->udp_rcvbuf, reason,
-	    len);
-}
-
-static int
-set_user(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_strdup_to(&cfg->user, v, reason, len);
-}
-
-static int
-set_log_level(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	size_t i;
-
-	if (config_choice(v, log_level_names, CONFIG_NLOGLEVELS, &i, reason,
-	    len) == -1)
-		return -1;
-	cfg->log_level = (int)i;
-	return 0;
-}
-
-static int
-set_syslog(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	return config_bool(v, &cfg->syslog, reason, len);
-}
-
-static int
-set_log_format(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	size_t i;
-
-	if (config_choice(v, config_log_format_names,
-	    nitems(config_log_format_names), &i, reason, len) == -1)
-		return -1;
-	cfg->log_json = (int)i;
-	return 0;
-}
-
-/* No default port: whatever a scraper is told must be written out. */
-static int
-set_metrics(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	struct addr a;
-
-	if (addr_parse(v, 0, &a, reason, len) == -1)
-		return -1;
-	if (addr_port(&a) == 0) {
-		config_errf(reason, len, "\"%s\": a port is required "
-		    "(ADDR:PORT, [IPv6]:PORT)", v);
-		return -1;
-	}
-	cfg->metrics = a;
-	return 0;
-}
-
-static int
-set_watch_network(struct config *cfg, const char *v, char *reason,
-    size_t len)
-{
-	return config_bool(v, &cfg->watch_network, reason, len);
-}
-
-static int
-set_resolv_conf(struct config *cfg, const char *v, char *reason, size_t len)
-{
-	if (*v != '/') {
-		config_errf(reason, len, "\"%s\": an absolute path is "
-		    "required", v);
-		return -1;
-	}
-	return config_strdup_to(&cfg->resolv_conf, v, reason, len);
-}
-
-/* In the order config_print writes them. */
 static const struct config_setting config_settings[] = {
-	{ "listen",		set_listen,		clear_listen },
-	{ "mode",		set_mode,		NULL },
-	{ "upstream",		set_upstream,		clear_upstream },
-	{ "resolve",		set_resolve,		clear_resolve },
-	{ "bootstrap",		set_bootstrap,		clear_bootstrap },
-	{ "bootstrap-min-ttl",	set_bootstrap_min_ttl,	NULL },
-	{ "fallback",		set_fallback,		clear_fallback },
-	{ "allow",		set_allow,		clear_allow },
-	{ "deny",		set_deny,		clear_deny },
-	{ "local-zone-exempt",	set_local_zone_exempt,
-				clear_local_zone_exempt },
-	{ "forward",		set_forward,		clear_forward },
-	{ "ca-file",		set_ca_file,		NULL },
-	{ "method",		set_method,		NULL },
-	{ "upstream-policy",	set_upstream_policy,	NULL },
-	{ "hedge-delay",	set_hedge_delay,	NULL },
-	{ "tls-min-version",	set_tls_min_version,	NULL },
-	{ "timeout",		set_timeout,		NULL },
-	{ "keepalive",		set_keepalive,		NULL },
-	{ "tcp-idle-timeout",	set_tcp_idle_timeout,	NULL },
-	{ "max-pending",	set_max_pending,	NULL },
-	{ "max-pending-per-client", set_max_pending_client, NULL },
-	{ "ratelimit",		set_ratelimit,		NULL },
-	{ "ratelimit-size",	set_ratelimit_size,	NULL },
-	{ "ratelimit-action",	set_ratelimit_action,	NULL },
-	{ "max-tcp-clients",	set_max_tcp_clients,	NULL },
-	{ "edns-udp-size",	set_edns_udp_size,	NULL },
-	{ "padding-block",	set_padding_block,	NULL },
-	{ "udp-rcvbuf",		set_udp_rcvbuf,		NULL },
-	{ "cache-size",		set_cache_size,		NULL },
-	{ "cache-min-ttl",	set_cache_min_ttl,	NULL },
-	{ "cache-max-ttl",	set_cache_max_ttl,	NULL },
-	{ "cache-max-negative-ttl", set_cache_max_negative_ttl, NULL },
-	{ "cache-servfail-ttl",	set_cache_servfail_ttl,	NULL },
-	{ "serve-stale",	set_serve_stale,	NULL },
-	{ "serve-stale-timeout", set_serve_stale_timeout, NULL },
-	{ "prefetch",		set_prefetch,		NULL },
-	{ "user",		set_user,		NULL },
-	{ "log-level",		set_log_level,		NULL },
-	{ "log-format",		set_log_format,		NULL },
-	{ "syslog",		set_syslog,		NULL },
-	{ "metrics",		set_metrics,		NULL },
-	{ "watch-network",	set_watch_network,	NULL },
-	{ "resolv-conf",	set_resolv_conf,	NULL },
+	{ "listen", LIST(kind_addrs, listen, struct addr *, nlisten,
+	    CONFIG_MAX_LISTEN), .none = "none" },
+	{ "mode", CHOICE(mode, config_mode_names), .def = "encrypted-only" },
+	{ "upstream", LIST(kind_upstream, upstream, struct config_upstream *,
+	    nupstream, CONFIG_MAX_UPSTREAM), .none = "none" },
+	{ "resolve", LIST(kind_resolve, resolve, struct config_resolve *,
+	    nresolve, CONFIG_MAX_RESOLVE), .none = "none" },
+	{ "bootstrap", LIST(kind_addrs, bootstrap, struct addr *, nbootstrap,
+	    CONFIG_MAX_SERVERS), .flags = CONFIG_F_SERVER, .none = "none" },
+	/* At least a second: a TTL of 0 must not become a lookup loop. */
+	{ "bootstrap-min-ttl", DURATION(bootstrap_min_ttl_ms, SECONDS(1),
+	    HOURS(1)), .def = "30s" },
+	{ "fallback", LIST(kind_addrs, fallback, struct addr *, nfallback,
+	    CONFIG_MAX_SERVERS), .flags = CONFIG_F_SERVER, .none = "none" },
+	{ "allow", LIST(kind_prefixes, allow, struct addr_prefix *, nallow,
+	    CONFIG_MAX_ACL) },
+	{ "deny", LIST(kind_deny, deny, struct addr_prefix *, ndeny,
+	    CONFIG_MAX_ACL) },
+	{ "local-zone-exempt", LIST(kind_zones, local_exempt,
+	    struct config_zone *, nlocal_exempt, CONFIG_MAX_EXEMPT),
+	    .none = "none" },
+	{ "forward", LIST(kind_forward, forward, struct config_forward *,
+	    nforward, CONFIG_MAX_FORWARD), .none = "none" },
+	/* Readability is checked by config_finalize, after every source. */
+	{ "ca-file", STRING(ca_file),
+	    .none = "none, the system store is used" },
+	{ "method", CHOICE(method, config_method_names), .def = "post" },
+	{ "upstream-policy", CHOICE(upstream_policy, config_policy_names),
+	    .def = "fastest" },
+	{ "hedge-delay", DURATION(hedge_delay_ms, 0, SECONDS(60)),
+	    .word = "auto", .wordval = CONFIG_HEDGE_AUTO, .def = "auto" },
+	{ "tls-min-version", CHOICE(tls_min_version, config_tls_names),
+	    .values = config_tls_versions, .def = "1.3" },
+	{ "timeout", DURATION(timeout_ms, 100, SECONDS(60)), .def = "2s" },
+	{ "keepalive", DURATION(keepalive_ms, 0, HOURS(1)), .def = "15s" },
+	{ "tcp-idle-timeout", DURATION(tcp_idle_timeout_ms, 100, HOURS(1)),
+	    .def = "10s" },
+	{ "max-pending", NUMBER(max_pending, 1, 1000000), .def = "1024" },
+	/* auto: half of max-pending, once config_finalize knows it. */
+	{ "max-pending-per-client", NUMBER(max_pending_client, 0, 1000000),
+	    .word = "auto", .wordval = CONFIG_PER_CLIENT_AUTO, .def = "auto" },
+	{ "ratelimit", NUMBER(ratelimit, 0, 1000000), .def = "0" },
+	{ "ratelimit-size", NUMBER(ratelimit_size, 16, 10000000),
+	    .def = "10000" },
+	{ "ratelimit-action", CHOICE(ratelimit_drop,
+	    config_ratelimit_action_names), .def = "truncate" },
+	{ "max-tcp-clients", NUMBER(max_tcp_clients, 1, 100000),
+	    .def = "256" },
+	{ "edns-udp-size", NUMBER(edns_udp_size, 512, 4096), .def = "1232" },
+	/*
+	 * 512: a padded query always fits a pooled query object (proxy.c);
+	 * 128: RFC 8467 4.1.
+	 */
+	{ "padding-block", NUMBER(padding_block, 0, 512), .def = "128" },
+	{ "udp-rcvbuf", SIZE(udp_rcvbuf, 0, 64 * MB), .def = "1m" },
+	{ "cache-size", SIZE(cache_size, 0, 1024 * MB), .def = "4m" },
+	{ "cache-min-ttl", DURATION(cache_min_ttl_ms, 0, HOURS(1)),
+	    .def = "0s" },
+	{ "cache-max-ttl", DURATION(cache_max_ttl_ms, SECONDS(1), DAYS(7)),
+	    .def = "1d" },
+	{ "cache-max-negative-ttl", DURATION(cache_max_negative_ttl_ms, 0,
+	    DAYS(1)), .def = "1h" },
+	{ "cache-servfail-ttl", DURATION(cache_servfail_ttl_ms, 0,
+	    SECONDS(30)), .def = "5s" },
+	{ "serve-stale", DURATION(serve_stale_ms, 0, DAYS(7)), .def = "1h" },
+	{ "serve-stale-timeout", DURATION(serve_stale_timeout_ms, 100,
+	    SECONDS(60)), .def = "1800ms" },
+	{ "prefetch", BOOL(prefetch), .def = "yes" },
+	{ "user", STRING(user), .none = "none, privileges are kept" },
+	{ "log-level", &kind_choice, .off = INTFIELD(log_level),
+	    .names = log_level_names, .nnames = CONFIG_NLOGLEVELS,
+	    .def = "info" },
+	{ "log-format", CHOICE(log_json, config_log_format_names),
+	    .def = "text" },
+	{ "syslog", BOOL(syslog), .def = "no" },
+	{ "metrics", &kind_addr_port, .off = FIELD(metrics, struct addr),
+	    .none = "none" },
+	{ "watch-network", BOOL(watch_network), .def = "yes" },
+	{ "resolv-conf", STRING(resolv_conf), .flags = CONFIG_F_ABSPATH,
+	    .none = CONFIG_RESOLV_CONF },
 };
-_Static_assert(nitems(config_settings) <= CONFIG_NKEYS,
-    "CONFIG_NKEYS is too small");
+
+#define CONFIG_NSETTINGS	nitems(config_settings)
+
+/* The highest source that set each key: config_set()'s precedence. */
+struct config_sources {
+	int			 set_by[CONFIG_NSETTINGS];
+};
+
 
 static const struct config_setting *
 config_lookup(const char *key)
@@ -1313,57 +1378,34 @@ config_fail(char *err, size_t errlen, const char *where, const char *key,
 	return -1;
 }
 
+
 void
 config_defaults(struct config *cfg)
 {
+	const struct config_setting *st;
+	char reason[CONFIG_ERRLEN];
+
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->mode = MODE_ENCRYPTED_ONLY;
-	cfg->method = METHOD_POST;
-	cfg->upstream_policy = POLICY_FASTEST;
-	cfg->hedge_delay_ms = CONFIG_HEDGE_AUTO;
-	cfg->tls_min_version = TLS1_3_VERSION;
-	cfg->timeout_ms = 2000;
-	cfg->keepalive_ms = 15000;
-	cfg->bootstrap_min_ttl_ms = 30000;
-	cfg->max_pending = 1024;
-	cfg->max_pending_client = CONFIG_PER_CLIENT_AUTO;
-	cfg->ratelimit = 0;
-	cfg->ratelimit_size = 10000;
-	cfg->max_tcp_clients = 256;
-	cfg->tcp_idle_timeout_ms = 10000;
-	cfg->edns_udp_size = 1232;
-	cfg->padding_block = 128;	/* RFC 8467 4.1 */
-	cfg->udp_rcvbuf = 1024 * 1024;
-	cfg->cache_size = 4 * 1024 * 1024;
-	cfg->cache_min_ttl_ms = 0;
-	cfg->cache_max_ttl_ms = 86400 * 1000;
-	cfg->cache_max_negative_ttl_ms = 3600 * 1000;
-	cfg->cache_servfail_ttl_ms = 5 * 1000;
-	cfg->serve_stale_ms = 3600 * 1000;
-	cfg->serve_stale_timeout_ms = 1800;
-	cfg->prefetch = 1;
-	cfg->log_level = LOG_LEVEL_INFO;
-	cfg->syslog = 0;
-	cfg->watch_network = 1;
+	for (st = config_settings; st < config_settings + CONFIG_NSETTINGS;
+	    st++)
+		if (st->def != NULL && st->kind->set(st, cfg, st->def, reason,
+		    sizeof(reason)) == -1)
+			fatalx("config: the default of %s: %s", st->name,
+			    reason);
 }
 
 void
 config_free(struct config *cfg)
 {
-	size_t i;
+	const struct config_setting *st;
 
 	if (cfg == NULL)
 		return;
-	/* Every slot, not just the counted ones: cfg may be half-filled. */
-	for (i = 0; i < CONFIG_MAX_UPSTREAM; i++)
-		config_upstream_free(&cfg->upstream[i]);
-	for (i = 0; i < CONFIG_MAX_RESOLVE; i++)
-		free(cfg->resolve[i].host);
-	clear_forward(cfg);
-	free(cfg->forward);
-	free(cfg->ca_file);
-	free(cfg->user);
-	free(cfg->resolv_conf);
+	for (st = config_settings; st < config_settings + CONFIG_NSETTINGS;
+	    st++)
+		if (st->kind->clear != NULL)
+			st->kind->clear(st, cfg);
+	free(cfg->sources);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -1375,12 +1417,10 @@ config_set(struct config *cfg, const char *key, const char *value,
 	struct config scratch;
 	char reason[CONFIG_ERRLEN];
 	const char *p;
-	size_t idx;
-	int c, rc;
+	int c, rc, *set_by;
 
 	if ((st = config_lookup(key)) == NULL)
 		return config_fail(err, errlen, where, key, "unknown setting");
-	idx = (size_t)(st - config_settings);
 	if (value == NULL || *value == '\0')
 		return config_fail(err, errlen, where, key, "empty value");
 	/* Whatever is accepted must print back in the file syntax. */
@@ -1393,18 +1433,23 @@ config_set(struct config *cfg, const char *key, const char *value,
 			return config_fail(err, errlen, where, key,
 			    "the value contains a double quote");
 	}
-	if (source < cfg->set_by[idx]) {
+	if (cfg->sources == NULL &&
+	    (cfg->sources = calloc(1, sizeof(*cfg->sources))) == NULL)
+		return config_fail(err, errlen, where, key, "out of memory");
+	set_by = &cfg->sources->set_by[st - config_settings];
+	if (source < *set_by) {
 		/* A higher source has the last word; still report errors. */
 		config_defaults(&scratch);
-		rc = st->set(&scratch, value, reason, sizeof(reason));
+		rc = st->kind->set(st, &scratch, value, reason,
+		    sizeof(reason));
 		config_free(&scratch);
 	} else {
-		if (source > cfg->set_by[idx]) {
-			if (st->clear != NULL)
-				st->clear(cfg);
-			cfg->set_by[idx] = source;
+		if (source > *set_by) {
+			if (st->kind->list)
+				st->kind->clear(st, cfg);
+			*set_by = source;
 		}
-		rc = st->set(cfg, value, reason, sizeof(reason));
+		rc = st->kind->set(st, cfg, value, reason, sizeof(reason));
 	}
 	if (rc == -1)
 		return config_fail(err, errlen, where, key, reason);
@@ -1518,7 +1563,7 @@ config_parse_line(struct config *cfg, char *line, const char *where,
 		p++;
 	if (*p == '\0' || *p == '#')
 		return config_fail(err, errlen, where, key, "missing value");
-	if (st->set == set_forward && *p != '"') {
+	if (st->kind == &kind_forward && *p != '"') {
 		/* Words to the end of the line, one space between them. */
 		for (val = w = p; *p != '\0' && *p != '#'; p++)
 			if (!config_isspace(*p))
@@ -1696,7 +1741,7 @@ config_parse_env(struct config *cfg, char *const envp[], char *err,
 			config_errf(err, errlen, "%s: empty value", name);
 			return -1;
 		}
-		if (st->clear != NULL)
+		if (st->kind->list)
 			rc = config_env_list(cfg, key, val, name, err, errlen);
 		else
 			rc = config_set(cfg, key, val, name, CONFIG_SRC_ENV,
@@ -1706,47 +1751,53 @@ config_parse_env(struct config *cfg, char *const envp[], char *err,
 	}
 	return 0;
 }
+/*
+ * Would a query sent to a reach dohstub itself?  A wildcard listener takes
+ * the loopback addresses too; an IPv6 one may be dual-stack.
+ */
+static int
+config_is_ours(const struct config *cfg, const struct addr *a)
+{
+	const struct addr *l;
+	size_t i;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		l = &cfg->listen[i];
+		if (addr_port(l) != addr_port(a))
+			continue;
+		if (addr_same_ip(l, a))
+			return 1;
+		if (addr_is_wildcard(l) && addr_is_loopback(a) &&
+		    (l->ss.ss_family == a->ss.ss_family ||
+		    l->ss.ss_family == AF_INET6))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+config_skip_ours(const struct addr *a, const void *arg)
+{
+	return config_is_ours(arg, a);
+}
 
 /*
- * The nameservers of a resolv.conf (port 53) that are not dohstub itself,
- * without duplicates.  A missing file gives none; any other failure to
- * read it (out of memory, say) is -1 with errno set, not "none".
+ * The nameservers of a resolv.conf that are not dohstub itself.  A missing
+ * file gives none; any other failure to read it (out of memory, say) is
+ * -1 with errno set, not "none".
  */
 static ssize_t
 config_nameservers(const struct config *cfg, const char *path,
     struct addr *out, size_t max)
 {
-	struct addr a;
-	char *buf, *line, *next, *p, *tok;
-	size_t len, n = 0, i;
-	int dup;
+	char *buf;
+	size_t len, n;
 
 	if (config_slurp(path, &buf, &len) == -1)
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
-	for (line = buf; line != NULL && line < buf + len; line = next) {
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		for (p = line; config_isspace(*p); p++)
-			;
-		if (strncmp(p, "nameserver", 10) != 0 ||
-		    !config_isspace(p[10]))
-			continue;
-		for (p += 10; config_isspace(*p); p++)
-			;
-		for (tok = p; *p != '\0' && !config_isspace(*p) && *p != '#' &&
-		    *p != ';'; p++)
-			;
-		*p = '\0';
-		if (addr_parse_ip(tok, strlen(tok), 0, CONFIG_DNS_PORT,
-		    &a) == -1 || config_is_ours(cfg, &a))
-			continue;
-		for (dup = 0, i = 0; i < n; i++)
-			dup |= addr_same_ip(&out[i], &a);
-		if (!dup && n < max)
-			out[n++] = a;
-	}
+	n = resolvconf_nameservers(buf, len, out, max, config_skip_ours, cfg);
 	free(buf);
-	return n;
+	return (ssize_t)n;
 }
 
 static int
@@ -1885,7 +1936,8 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		    config_needs_bootstrap(cfg);
 	}
 
-	mode = config_name(config_mode_names, CONFIG_NMODES, cfg->mode);
+	mode = config_name(config_mode_names,
+	    nitems(config_mode_names), cfg->mode);
 	encrypted = cfg->mode == MODE_ENCRYPTED_ONLY ||
 	    cfg->mode == MODE_ENCRYPTED_PREFERRED;
 	for (i = 0; i < cfg->nlisten; i++)
@@ -1959,177 +2011,12 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	return 0;
 }
 
-static void
-config_print_value(FILE *fp, const char *key, const char *v)
-{
-	if (strpbrk(v, " \t#") != NULL)
-		fprintf(fp, "%s \"%s\"\n", key, v);
-	else
-		fprintf(fp, "%s %s\n", key, v);
-}
-
-static void
-config_print_addrs(FILE *fp, const char *key, const struct addr *list,
-    size_t n)
-{
-	char a[ADDR_STRLEN];
-	size_t i;
-
-	if (n == 0)
-		fprintf(fp, "# %s: none\n", key);
-	for (i = 0; i < n; i++)
-		fprintf(fp, "%s %s\n", key,
-		    addr_str(&list[i], a, sizeof(a)));
-}
-
-/* "forward ZONE TARGET...", plain targets with their port. */
-static void
-config_print_forward(FILE *fp, const struct config_forward *f)
-{
-	char a[ADDR_STRLEN], name[DNS_MAX_NAME_TEXT];
-	size_t i;
-
-	(void)dnsmsg_name_to_text(f->zone.name, f->zone.len, name,
-	    sizeof(name), DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF);
-	fprintf(fp, "forward %s", name);
-	for (i = 0; i < f->nupstream; i++)
-		fprintf(fp, " %s", f->upstream[i].url);
-	for (i = 0; i < f->nservers; i++)
-		fprintf(fp, " %s", addr_str(&f->servers[i], a, sizeof(a)));
-	fprintf(fp, "%s\n", f->doh ? "" : "\t# plain DNS");
-}
-
 void
 config_print(const struct config *cfg, FILE *fp)
 {
-	const struct config_resolve *r;
-	char a[ADDR_STRLEN], d[CONFIG_DURSTRLEN], name[DNS_MAX_NAME_TEXT];
-	const char *tls = "?";
-	size_t i, j;
-	int v6;
+	const struct config_setting *st;
 
-	config_print_addrs(fp, "listen", cfg->listen, cfg->nlisten);
-	fprintf(fp, "mode %s\n", config_name(config_mode_names,
-	    CONFIG_NMODES, cfg->mode));
-	if (cfg->nupstream == 0)
-		fprintf(fp, "# upstream: none\n");
-	for (i = 0; i < cfg->nupstream; i++)
-		config_print_value(fp, "upstream", cfg->upstream[i].url);
-	if (cfg->nresolve == 0)
-		fprintf(fp, "# resolve: none\n");
-	for (i = 0; i < cfg->nresolve; i++) {
-		r = &cfg->resolve[i];
-		fprintf(fp, "resolve %s:%u:", r->host, r->port);
-		for (j = 0; j < r->naddrs; j++) {
-			v6 = r->addrs[j].ss.ss_family == AF_INET6;
-			fprintf(fp, "%s%s%s%s", j > 0 ? "," : "", v6 ? "[" : "",
-			    addr_ip_str(&r->addrs[j], a, sizeof(a)),
-			    v6 ? "]" : "");
-		}
-		fprintf(fp, "\n");
-	}
-	config_print_addrs(fp, "bootstrap", cfg->bootstrap, cfg->nbootstrap);
-	config_fmt_duration(cfg->bootstrap_min_ttl_ms, d, sizeof(d));
-	fprintf(fp, "bootstrap-min-ttl %s\n", d);
-	config_print_addrs(fp, "fallback", cfg->fallback, cfg->nfallback);
-	for (i = 0; i < cfg->nallow; i++)
-		fprintf(fp, "allow %s\n", addr_prefix_str(&cfg->allow[i], a,
-		    sizeof(a)));
-	for (i = 0; i < cfg->ndeny; i++)
-		fprintf(fp, "deny %s\n", addr_prefix_str(&cfg->deny[i], a,
-		    sizeof(a)));
-	fprintf(fp, "# allowed where no allow or deny holds:");
-	for (i = 0; config_acl_defaults[i] != NULL; i++)
-		fprintf(fp, " %s", config_acl_defaults[i]);
-	fprintf(fp, "\n");
-	if (cfg->nlocal_exempt == 0)
-		fprintf(fp, "# local-zone-exempt: none\n");
-	for (i = 0; i < cfg->nlocal_exempt; i++) {
-		dnsmsg_name_to_text(cfg->local_exempt[i].name,
-		    cfg->local_exempt[i].len, name, sizeof(name),
-		    DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF);
-		fprintf(fp, "local-zone-exempt %s\n", name);
-	}
-	if (cfg->nforward == 0)
-		fprintf(fp, "# forward: none\n");
-	for (i = 0; i < cfg->nforward; i++)
-		config_print_forward(fp, &cfg->forward[i]);
-	if (cfg->ca_file != NULL)
-		config_print_value(fp, "ca-file", cfg->ca_file);
-	else
-		fprintf(fp, "# ca-file: none, the system store is used\n");
-	fprintf(fp, "method %s\n", config_name(config_method_names,
-	    CONFIG_NMETHODS, cfg->method));
-	fprintf(fp, "upstream-policy %s\n", config_name(config_policy_names,
-	    nitems(config_policy_names), cfg->upstream_policy));
-	if (cfg->hedge_delay_ms == CONFIG_HEDGE_AUTO)
-		fprintf(fp, "hedge-delay auto\n");
-	else {
-		config_fmt_duration(cfg->hedge_delay_ms, d, sizeof(d));
-		fprintf(fp, "hedge-delay %s\n", d);
-	}
-	for (i = 0; i < nitems(config_tls_versions); i++)
-		if (config_tls_versions[i] == cfg->tls_min_version)
-			tls = config_tls_names[i];
-	fprintf(fp, "tls-min-version %s\n", tls);
-	config_fmt_duration(cfg->timeout_ms, d, sizeof(d));
-	fprintf(fp, "timeout %s\n", d);
-	config_fmt_duration(cfg->keepalive_ms, d, sizeof(d));
-	fprintf(fp, "keepalive %s\n", d);
-	config_fmt_duration(cfg->tcp_idle_timeout_ms, d, sizeof(d));
-	fprintf(fp, "tcp-idle-timeout %s\n", d);
-	fprintf(fp, "max-pending %u\n", cfg->max_pending);
-	if (cfg->max_pending_client == CONFIG_PER_CLIENT_AUTO)
-		fprintf(fp, "max-pending-per-client auto\n");
-	else
-		fprintf(fp, "max-pending-per-client %u\n",
-		    cfg->max_pending_client);
-	fprintf(fp, "ratelimit %u\n", cfg->ratelimit);
-	fprintf(fp, "ratelimit-size %u\n", cfg->ratelimit_size);
-	fprintf(fp, "ratelimit-action %s\n", config_name(
-	    config_ratelimit_action_names,
-	    nitems(config_ratelimit_action_names),
-	    (size_t)cfg->ratelimit_drop));
-	fprintf(fp, "max-tcp-clients %u\n", cfg->max_tcp_clients);
-	fprintf(fp, "edns-udp-size %u\n", cfg->edns_udp_size);
-	fprintf(fp, "padding-block %u\n", cfg->padding_block);
-	config_fmt_size(cfg->udp_rcvbuf, d, sizeof(d));
-	fprintf(fp, "udp-rcvbuf %s\n", d);
-	config_fmt_size(cfg->cache_size, d, sizeof(d));
-	fprintf(fp, "cache-size %s\n", d);
-	config_fmt_duration(cfg->cache_min_ttl_ms, d, sizeof(d));
-	fprintf(fp, "cache-min-ttl %s\n", d);
-	config_fmt_duration(cfg->cache_max_ttl_ms, d, sizeof(d));
-	fprintf(fp, "cache-max-ttl %s\n", d);
-	config_fmt_duration(cfg->cache_max_negative_ttl_ms, d, sizeof(d));
-	fprintf(fp, "cache-max-negative-ttl %s\n", d);
-	config_fmt_duration(cfg->cache_servfail_ttl_ms, d, sizeof(d));
-	fprintf(fp, "cache-servfail-ttl %s\n", d);
-	config_fmt_duration(cfg->serve_stale_ms, d, sizeof(d));
-	fprintf(fp, "serve-stale %s\n", d);
-	config_fmt_duration(cfg->serve_stale_timeout_ms, d, sizeof(d));
-	fprintf(fp, "serve-stale-timeout %s\n", d);
-	fprintf(fp, "prefetch %s\n", config_name(config_bool_names,
-	    nitems(config_bool_names), (size_t)cfg->prefetch));
-	if (cfg->user != NULL)
-		config_print_value(fp, "user", cfg->user);
-	else
-		fprintf(fp, "# user: none, privileges are kept\n");
-	fprintf(fp, "log-level %s\n", config_name(log_level_names,
-	    CONFIG_NLOGLEVELS, (size_t)cfg->log_level));
-	fprintf(fp, "log-format %s\n", config_name(config_log_format_names,
-	    nitems(config_log_format_names), (size_t)cfg->log_json));
-	fprintf(fp, "syslog %s\n", config_name(config_bool_names,
-	    nitems(config_bool_names), (size_t)cfg->syslog));
-	if (cfg->metrics.len != 0)
-		fprintf(fp, "metrics %s\n", addr_str(&cfg->metrics, a,
-		    sizeof(a)));
-	else
-		fprintf(fp, "# metrics: none\n");
-	fprintf(fp, "watch-network %s\n", config_name(config_bool_names,
-	    nitems(config_bool_names), (size_t)cfg->watch_network));
-	if (cfg->resolv_conf != NULL)
-		config_print_value(fp, "resolv-conf", cfg->resolv_conf);
-	else
-		fprintf(fp, "# resolv-conf: %s\n", CONFIG_RESOLV_CONF);
+	for (st = config_settings; st < config_settings + CONFIG_NSETTINGS;
+	    st++)
+		st->kind->print(st, cfg, fp);
 }

@@ -72,6 +72,7 @@
 #include "dohstub/local.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
+#include "dohstub/policy.h"
 #include "dohstub/proxy.h"
 #include "dohstub/ratelimit.h"
 #include "dohstub/tls.h"
@@ -222,7 +223,7 @@ upside_route(const struct upside *up, const struct dns_query_info *qi)
 {
 	const struct config_forward *f;
 
-	if (up->nroutes == 0 || (f = config_find_forward(up->cfg, qi->qname,
+	if (up->nroutes == 0 || (f = policy_find_forward(up->cfg, qi->qname,
 	    qi->qname_len)) == NULL)
 		return NULL;
 	return &up->routes[f - up->cfg->forward];
@@ -978,7 +979,7 @@ proxy_acl(struct proxy *px, struct listen_peer *peer,
 	struct addr a;
 
 	if (addr_set(&a, (const struct sockaddr *)&peer->addr,
-	    peer->addrlen) == 0 && config_acl_allows(px->cfg, &a))
+	    peer->addrlen) == 0 && policy_acl_allows(px->cfg, &a))
 		return 1;
 	px->stats.refused_acl++;
 	proxy_error(px, peer, qi, DNS_RCODE_REFUSED, DNS_EDE_PROHIBITED, NULL);

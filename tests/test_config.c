@@ -21,6 +21,7 @@
 #include "check.h"
 #include "dohstub/config.h"
 #include "dohstub/log.h"
+#include "dohstub/policy.h"
 
 #define SHIPPED_CONF	"../conf/dohstub.conf"
 
@@ -1089,18 +1090,18 @@ test_forward(void)
 
 	/* Longest match, label boundaries, case. */
 	n = dnsmsg_name_from_text("fs.CORP.example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[0]);
+	CHECK(policy_find_forward(&cfg, name, n) == &cfg.forward[0]);
 	n = dnsmsg_name_from_text("corp.example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[0]);
+	CHECK(policy_find_forward(&cfg, name, n) == &cfg.forward[0]);
 	n = dnsmsg_name_from_text("xcorp.example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == NULL);
+	CHECK(policy_find_forward(&cfg, name, n) == NULL);
 	n = dnsmsg_name_from_text("example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == NULL);
+	CHECK(policy_find_forward(&cfg, name, n) == NULL);
 	CHECK_EQ(parse(&cfg, "forward a.corp.example 10.9.9.9\n"), 0);
 	n = dnsmsg_name_from_text("b.a.corp.example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[3]);
+	CHECK(policy_find_forward(&cfg, name, n) == &cfg.forward[3]);
 	n = dnsmsg_name_from_text("b.corp.example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[0]);
+	CHECK(policy_find_forward(&cfg, name, n) == &cfg.forward[0]);
 	config_free(&cfg);
 
 	/* The environment: rules separated by commas, targets by spaces;

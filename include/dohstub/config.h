@@ -32,6 +32,8 @@
 
 #include "dohstub/addr.h"
 
+struct config_sources;
+
 #define CONFIG_MAX_LISTEN	16
 #define CONFIG_MAX_UPSTREAM	8
 #define CONFIG_MAX_RESOLVE	8
@@ -41,7 +43,6 @@
 #define CONFIG_MAX_FORWARD	32	/* forward rules */
 #define CONFIG_MAX_FORWARD_TARGETS 8	/* per rule; <= CONFIG_MAX_UPSTREAM */
 #define CONFIG_ERRLEN		512
-#define CONFIG_NKEYS		64	/* room for every setting's source */
 /* max-pending-per-client auto, until config_finalize() resolves it. */
 #define CONFIG_PER_CLIENT_AUTO	(~0u)
 #define CONFIG_KEYLEN		63	/* longer is no setting's name */
@@ -172,8 +173,8 @@ struct config {
 	 * from resolv_conf, so a change of that file changes it. */
 	int			fallback_from_resolv;
 	int			bootstrap_from_resolv;
-	/* Private to config.c: the highest source that set each key. */
-	int			set_by[CONFIG_NKEYS];
+	/* Private to config.c: which source set each key (config_set). */
+	struct config_sources	*sources;
 };
 
 /* Fill cfg with the defaults (no listen, upstream or server set yet). */
@@ -258,23 +259,8 @@ int	config_parse_resolve(const char *s, struct config_resolve *out,
 	    char *err, size_t errlen);
 void	config_upstream_free(struct config_upstream *u);
 
-/*
- * Access control: may a client at a send queries?  The longest prefix
- * of cfg's allow and deny lists that holds a wins (deny on a tie); if
- * none does, the defaults: loopback, RFC 1918, RFC 6598, ULA and
- * link-local are allowed, everything else refused.  Returns 1 or 0.
- */
-int	config_acl_allows(const struct config *cfg, const struct addr *a);
-
-/* The default allowed prefixes, for config_print() and tests. */
+/* The prefixes allowed where no allow or deny holds (policy.h). */
 extern const char *const config_acl_defaults[];
-
-/*
- * The rule whose zone is the longest at or below which the wire name
- * (len bytes, uncompressed) lies, or NULL.
- */
-const struct config_forward *config_find_forward(const struct config *cfg,
-	    const uint8_t *name, size_t len);
 
 /* The resolve pin for host:port, or NULL. */
 const struct config_resolve *config_find_resolve(const struct config *cfg,
