@@ -35,13 +35,13 @@
 #include "dohstub/log.h"
 #include "dohstub/resolvconf.h"
 
+#include "config_int.h"
+
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define CONFIG_LINE_MAX		1024	/* bytes, without the newline */
 #define CONFIG_FILE_MAX		(1024 * 1024)
 #define CONFIG_DNS_PORT		RESOLVCONF_PORT
-#define CONFIG_HTTPS_PORT	443
-#define CONFIG_DEFAULT_PATH	"/dns-query"
 #define CONFIG_DURSTRLEN	32
 #define CONFIG_NLOGLEVELS	4	/* log_level_names */
 
@@ -67,6 +67,12 @@ _Static_assert(sizeof(enum config_mode) == sizeof(int) &&
 
 struct config_setting;
 
+/* A suffix of a number and what it multiplies by ("" for none). */
+struct config_suffix {
+	const char	*s;
+	unsigned	 mult;
+};
+
 /* How one kind of setting is parsed, emptied and printed. */
 struct config_kind {
 	/* Parse v into cfg; a reason without source or key on error. */
@@ -82,6 +88,11 @@ struct config_kind {
 	 * (clear), the environment separates values with commas.
 	 */
 	int	list;
+	/* Unsigned kinds: the suffixes, "is not WHAT" and the printer. */
+	const struct config_suffix *suffixes;
+	const char *what;
+	int	say_word;	/* "is not WHAT or WORD" */
+	void	(*fmt)(unsigned v, char *buf, size_t size);
 };
 
 #define CONFIG_F_SERVER		0x01	/* addresses: no wildcard */
@@ -90,23 +101,20 @@ struct config_kind {
 struct config_setting {
 	const char		*name;
 	const struct config_kind *kind;
-	size_t			 off;		/* the field in struct config */
-	size_t			 noff;		/* lists: the count's field */
-	unsigned		 min, max;	/* range; lists: max is room */
-	const char		*def;		/* default, as written; or NULL */
-	const char *const	*names;		/* choices, in value order */
+	size_t			 off;	/* the field in struct config */
+	size_t			 noff;	/* lists: the count's field */
+	unsigned		 min, max; /* range; lists: max is the room */
+	const char		*def;	/* default, as written; or NULL */
+	const char *const	*names;	/* choices, in value order */
 	size_t			 nnames;
-	const int		*values;	/* stored for names[i]; NULL: i */
-	const char		*word;		/* a word besides numbers */
-	unsigned		 wordval;	/* ... and what it stores */
-	const char		*none;		/* printed "# key: none" unset */
-	int			 flags;		/* CONFIG_F_* */
+	const int		*values; /* stored for names[i]; NULL: i */
+	const char		*word;	/* a word besides numbers ("auto") */
+	unsigned		 wordval; /* ... and what it stores */
+	const char		*none;	/* unset: printed "# key: none" */
+	int			 flags;	/* CONFIG_F_* */
 };
 
-static void	config_errf(char *err, size_t errlen, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
+void
 config_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -165,7 +173,7 @@ config_decimal(const char *s, size_t n, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-/* A size as config_size() reads it: "1m", "64k", "1000". */
+/* A size as it is written: "1m", "64k", "1000". */
 static void
 config_fmt_size(unsigned v, char *buf, size_t size)
 {
@@ -187,239 +195,6 @@ config_fmt_duration(unsigned ms, char *buf, size_t size)
 }
 
 
-/*
- * A host name as a TLS client sends it in SNI: LDH labels (underscores
- * tolerated) of 1..63 bytes, no hyphen at either end, at most 253 bytes in
- * all, no trailing dot.
- */
-static int
-config_valid_name(const char *s, size_t n)
-{
-	size_t i, label = 0;
-	int c;
-
-	if (n == 0 || n > 253)
-		return 0;
-	for (i = 0; i < n; i++) {
-		c = (unsigned char)s[i];
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!config_isdigit(c) && !(c >= 'a' && c <= 'z') &&
-		    !(c >= 'A' && c <= 'Z') && c != '-' && c != '_')
-			return 0;
-		if (c == '-' && label == 0)
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return label > 0 && s[n - 1] != '-';
-}
-
-/* Only digits and dots: meant as an IPv4 address, not a name. */
-static int
-config_looks_ipv4(const char *s, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (!config_isdigit((unsigned char)s[i]) && s[i] != '.')
-			return 0;
-	return 1;
-}
-
-void
-config_upstream_free(struct config_upstream *u)
-{
-	if (u == NULL)
-		return;
-	free(u->url);
-	free(u->host);
-	free(u->path);
-	memset(u, 0, sizeof(*u));
-}
-
-int
-config_parse_url(const char *s, struct config_upstream *out, char *err,
-    size_t errlen)
-{
-	static const char scheme[] = "https://";
-	struct addr a;
-	const char *auth, *end, *he, *hs, *portp = NULL;
-	size_t i, hlen;
-	uint16_t port = CONFIG_HTTPS_PORT;
-	int c, is_ip = 0;
-
-	memset(out, 0, sizeof(*out));
-	if (strncasecmp(s, scheme, sizeof(scheme) - 1) != 0) {
-		config_errf(err, errlen, "\"%s\" is not an https:// URL", s);
-		return -1;
-	}
-	if (strchr(s, '#') != NULL) {
-		config_errf(err, errlen, "\"%s\": a fragment (#) is not "
-		    "allowed", s);
-		return -1;
-	}
-	for (i = 0; s[i] != '\0'; i++) {
-		c = (unsigned char)s[i];
-		if (c <= ' ' || c >= 0x7f || strchr("\"<>\\^`{|}", c) != NULL) {
-			config_errf(err, errlen, "\"%s\" has a character that "
-			    "must be percent-encoded", s);
-			return -1;
-		}
-	}
-	auth = s + sizeof(scheme) - 1;
-	end = auth + strcspn(auth, "/?");
-	if (memchr(auth, '@', (size_t)(end - auth)) != NULL) {
-		config_errf(err, errlen, "\"%s\": userinfo (user@) is not "
-		    "allowed", s);
-		return -1;
-	}
-	if (auth[0] == '[') {
-		if ((he = memchr(auth, ']', (size_t)(end - auth))) == NULL) {
-			config_errf(err, errlen, "\"%.*s\" is not an IP "
-			    "address", (int)(end - auth), auth);
-			return -1;
-		}
-		he++;
-		if (addr_parse_ip(auth, (size_t)(he - auth), 1, 0, &a) == -1 ||
-		    a.ss.ss_family != AF_INET6) {
-			config_errf(err, errlen, "\"%.*s\" is not an IP "
-			    "address", (int)(he - auth), auth);
-			return -1;
-		}
-		if (he < end && *he != ':') {
-			config_errf(err, errlen, "\"%s\": junk after the host",
-			    s);
-			return -1;
-		}
-		hs = auth + 1;
-		hlen = (size_t)(he - auth) - 2;
-		is_ip = 1;
-	} else {
-		if ((he = memchr(auth, ':', (size_t)(end - auth))) == NULL)
-			he = end;
-		hs = auth;
-		hlen = (size_t)(he - auth);
-		if (hlen == 0) {
-			config_errf(err, errlen, "\"%s\": empty host", s);
-			return -1;
-		}
-		if (config_looks_ipv4(hs, hlen)) {
-			if (addr_parse_ip(hs, hlen, 0, 0, &a) == -1) {
-				config_errf(err, errlen, "\"%.*s\" is not an "
-				    "IP address", (int)hlen, hs);
-				return -1;
-			}
-			is_ip = 1;
-		} else if (!config_valid_name(hs, hlen)) {
-			config_errf(err, errlen, "\"%.*s\" is not a valid host "
-			    "name", (int)hlen, hs);
-			return -1;
-		}
-	}
-	if (he < end)
-		portp = he + 1;
-	if (portp != NULL &&
-	    addr_parse_port(portp, (size_t)(end - portp), &port) == -1) {
-		config_errf(err, errlen, "\"%s\": port must be 1..65535", s);
-		return -1;
-	}
-	if (*end != '\0' && *end != '/') {
-		config_errf(err, errlen, "\"%s\": the path must start with '/'",
-		    s);
-		return -1;
-	}
-	out->url = strdup(s);
-	out->host = strndup(hs, hlen);
-	out->path = strdup(*end != '\0' ? end : CONFIG_DEFAULT_PATH);
-	if (out->url == NULL || out->host == NULL || out->path == NULL) {
-		config_upstream_free(out);
-		config_errf(err, errlen, "out of memory");
-		return -1;
-	}
-	out->port = port;
-	out->host_is_ip = is_ip;
-	return 0;
-}
-
-int
-config_parse_resolve(const char *s, struct config_resolve *out,
-    char *err, size_t errlen)
-{
-	const char *c1, *c2, *p, *q;
-	uint16_t port;
-
-	memset(out, 0, sizeof(*out));
-	if ((c1 = strchr(s, ':')) == NULL ||
-	    (c2 = strchr(c1 + 1, ':')) == NULL) {
-		config_errf(err, errlen, "\"%s\" is not "
-		    "HOST:PORT:ADDR[,ADDR...]", s);
-		return -1;
-	}
-	if (c1 == s) {
-		config_errf(err, errlen, "\"%s\": empty host", s);
-		return -1;
-	}
-	if (!config_valid_name(s, (size_t)(c1 - s))) {
-		config_errf(err, errlen, "\"%.*s\" is not a valid host name",
-		    (int)(c1 - s), s);
-		return -1;
-	}
-	if (addr_parse_port(c1 + 1, (size_t)(c2 - c1 - 1), &port) == -1) {
-		config_errf(err, errlen, "\"%s\": port must be 1..65535", s);
-		return -1;
-	}
-	for (p = c2 + 1;; p = q + 1) {
-		if ((q = strchr(p, ',')) == NULL)
-			q = p + strlen(p);
-		if (q == p) {
-			config_errf(err, errlen, "\"%s\": empty address", s);
-			goto fail;
-		}
-		if (out->naddrs == ADDR_MAX_PER_NAME) {
-			config_errf(err, errlen, "\"%s\": too many addresses "
-			    "(at most %d)", s, ADDR_MAX_PER_NAME);
-			goto fail;
-		}
-		if (addr_parse_ip(p, (size_t)(q - p), 1, port,
-		    &out->addrs[out->naddrs]) == -1) {
-			config_errf(err, errlen, "\"%.*s\" is not an IP "
-			    "address", (int)(q - p), p);
-			goto fail;
-		}
-		out->naddrs++;
-		if (*q == '\0')
-			break;
-	}
-	if ((out->host = strndup(s, (size_t)(c1 - s))) == NULL) {
-		config_errf(err, errlen, "out of memory");
-		goto fail;
-	}
-	out->port = port;
-	return 0;
- fail:
-	memset(out, 0, sizeof(*out));
-	return -1;
-}
-
-const struct config_resolve *
-config_find_resolve(const struct config *cfg, const char *host,
-    uint16_t port)
-{
-	size_t i;
-
-	for (i = 0; i < cfg->nresolve; i++)
-		if (cfg->resolve[i].host != NULL &&
-		    cfg->resolve[i].port == port &&
-		    strcasecmp(cfg->resolve[i].host, host) == 0)
-			return &cfg->resolve[i];
-	return NULL;
-}
-
 /* Values, whatever the setting. */
 
 static int
@@ -439,100 +214,6 @@ config_choice(const char *v, const char *const names[], size_t n,
 		used += (size_t)snprintf(list + used, sizeof(list) - used,
 		    "%s%s", i > 0 ? ", " : "", names[i]);
 	config_errf(reason, len, "\"%s\" is not one of %s", v, list);
-	return -1;
-}
-
-/* word, unless NULL, is the other value the key takes, for the message. */
-static int
-config_number(const char *v, unsigned min, unsigned max, const char *word,
-    unsigned *out, char *reason, size_t len)
-{
-	uint64_t x;
-	int rc;
-
-	if ((rc = config_decimal(v, strlen(v), max, &x)) == -1) {
-		config_errf(reason, len, "\"%s\" is not a number%s%s", v,
-		    word != NULL ? " or " : "", word != NULL ? word : "");
-		return -1;
-	}
-	if (rc == -2 || x < min) {
-		config_errf(reason, len, "\"%s\" is out of range (%u..%u)", v,
-		    min, max);
-		return -1;
-	}
-	*out = (unsigned)x;
-	return 0;
-}
-
-static int
-config_duration(const char *v, unsigned min_ms, unsigned max_ms,
-    unsigned *out, char *reason, size_t len)
-{
-	char lo[CONFIG_DURSTRLEN], hi[CONFIG_DURSTRLEN];
-	size_t n = strspn(v, "0123456789");
-	uint64_t x = 0, mult;
-	int rc;
-
-	if (v[n] == '\0' || strcmp(v + n, "s") == 0)
-		mult = 1000;
-	else if (strcmp(v + n, "ms") == 0)
-		mult = 1;
-	else if (strcmp(v + n, "m") == 0)
-		mult = 60 * 1000;
-	else if (strcmp(v + n, "h") == 0)
-		mult = 3600 * 1000;
-	else if (strcmp(v + n, "d") == 0)
-		mult = 86400 * 1000;
-	else
-		goto notdur;
-	if ((rc = config_decimal(v, n, UINT64_MAX / (86400 * 1000), &x)) ==
-	    -1)
-		goto notdur;
-	if (rc == -2 || x * mult < min_ms || x * mult > max_ms) {
-		config_fmt_duration(min_ms, lo, sizeof(lo));
-		config_fmt_duration(max_ms, hi, sizeof(hi));
-		config_errf(reason, len, "\"%s\" is out of range (%s..%s)", v,
-		    lo, hi);
-		return -1;
-	}
-	*out = (unsigned)(x * mult);
-	return 0;
- notdur:
-	config_errf(reason, len, "\"%s\" is not a duration (N, Nms, Ns, Nm, Nh or Nd)", v);
-	return -1;
-}
-
-/* Bytes: N, Nk or Nm (binary multiples), in min..max. */
-static int
-config_size(const char *v, unsigned min, unsigned max, unsigned *out,
-    char *reason, size_t len)
-{
-	char lo[32], hi[32];
-	size_t n = strspn(v, "0123456789");
-	uint64_t x = 0, mult;
-	int rc;
-
-	if (v[n] == '\0')
-		mult = 1;
-	else if (strcmp(v + n, "k") == 0 || strcmp(v + n, "K") == 0)
-		mult = 1024;
-	else if (strcmp(v + n, "m") == 0 || strcmp(v + n, "M") == 0)
-		mult = 1024 * 1024;
-	else
-		goto notsize;
-	if ((rc = config_decimal(v, n, UINT32_MAX, &x)) == -1)
-		goto notsize;
-	if (rc == -2 || x * mult < min || x * mult > max) {
-		config_fmt_size(min, lo, sizeof(lo));
-		config_fmt_size(max, hi, sizeof(hi));
-		config_errf(reason, len, "\"%s\" is out of range (%s..%s)", v,
-		    lo, hi);
-		return -1;
-	}
-	*out = (unsigned)(x * mult);
-	return 0;
- notsize:
-	config_errf(reason, len, "\"%s\" is not a size (N, Nk or Nm)", v);
 	return -1;
 }
 
@@ -660,24 +341,54 @@ print_choice(const struct config_setting *st, const struct config *cfg,
 }
 
 static const struct config_kind kind_choice = {
-	set_choice, NULL, print_choice, 0
+	.set = set_choice, .print = print_choice,
 };
 
-/* Numbers, durations and sizes: an unsigned, or st->word. */
+/*
+ * Numbers, durations (stored in ms) and sizes (bytes): digits and one of
+ * the kind's suffixes, in st->min..st->max; or st->word.
+ */
 static int
-config_word(const struct config_setting *st, struct config *cfg,
-    const char *v)
+set_unsigned(const struct config_setting *st, struct config *cfg,
+    const char *v, char *reason, size_t len)
 {
-	if (st->word == NULL || strcmp(v, st->word) != 0)
+	const struct config_kind *k = st->kind;
+	const struct config_suffix *sf;
+	char lo[CONFIG_DURSTRLEN], hi[CONFIG_DURSTRLEN];
+	unsigned *out = config_field(cfg, st);
+	size_t n = strspn(v, "0123456789");
+	uint64_t x;
+	int rc;
+
+	if (st->word != NULL && strcmp(v, st->word) == 0) {
+		*out = st->wordval;
 		return 0;
-	*(unsigned *)config_field(cfg, st) = st->wordval;
-	return 1;
+	}
+	for (sf = k->suffixes; sf->s != NULL && strcmp(v + n, sf->s) != 0;
+	    sf++)
+		;
+	/* The cap keeps x * mult within 64 bits for every suffix. */
+	if (sf->s == NULL || (rc = config_decimal(v, n,
+	    UINT64_MAX / (86400 * 1000), &x)) == -1) {
+		config_errf(reason, len, "\"%s\" is not %s%s%s", v, k->what,
+		    k->say_word && st->word != NULL ? " or " : "",
+		    k->say_word && st->word != NULL ? st->word : "");
+		return -1;
+	}
+	if (rc == -2 || x * sf->mult < st->min || x * sf->mult > st->max) {
+		k->fmt(st->min, lo, sizeof(lo));
+		k->fmt(st->max, hi, sizeof(hi));
+		config_errf(reason, len, "\"%s\" is out of range (%s..%s)", v,
+		    lo, hi);
+		return -1;
+	}
+	*out = (unsigned)(x * sf->mult);
+	return 0;
 }
 
 static void
-config_print_unsigned(const struct config_setting *st,
-    const struct config *cfg, FILE *fp,
-    void (*fmt)(unsigned, char *, size_t))
+print_unsigned(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
 {
 	char buf[CONFIG_DURSTRLEN];
 	unsigned v = *(const unsigned *)config_cfield(cfg, st);
@@ -686,18 +397,8 @@ config_print_unsigned(const struct config_setting *st,
 		fprintf(fp, "%s %s\n", st->name, st->word);
 		return;
 	}
-	fmt(v, buf, sizeof(buf));
+	st->kind->fmt(v, buf, sizeof(buf));
 	fprintf(fp, "%s %s\n", st->name, buf);
-}
-
-static int
-set_number(const struct config_setting *st, struct config *cfg,
-    const char *v, char *reason, size_t len)
-{
-	if (config_word(st, cfg, v))
-		return 0;
-	return config_number(v, st->min, st->max, st->word,
-	    config_field(cfg, st), reason, len);
 }
 
 static void
@@ -706,57 +407,28 @@ config_fmt_number(unsigned v, char *buf, size_t size)
 	snprintf(buf, size, "%u", v);
 }
 
-static void
-print_number(const struct config_setting *st, const struct config *cfg,
-    FILE *fp)
-{
-	config_print_unsigned(st, cfg, fp, config_fmt_number);
-}
+static const struct config_suffix config_plain[] = { { "", 1 }, { NULL, 0 } };
+static const struct config_suffix config_ms[] = {
+	{ "", 1000 }, { "s", 1000 }, { "ms", 1 }, { "m", 60 * 1000 },
+	{ "h", 3600 * 1000 }, { "d", 86400 * 1000 }, { NULL, 0 },
+};
+static const struct config_suffix config_bytes[] = {
+	{ "", 1 }, { "k", 1024 }, { "K", 1024 }, { "m", 1024 * 1024 },
+	{ "M", 1024 * 1024 }, { NULL, 0 },
+};
 
 static const struct config_kind kind_number = {
-	set_number, NULL, print_number, 0
+	.set = set_unsigned, .print = print_unsigned, .suffixes = config_plain,
+	.what = "a number", .say_word = 1, .fmt = config_fmt_number,
 };
-
-static int
-set_duration(const struct config_setting *st, struct config *cfg,
-    const char *v, char *reason, size_t len)
-{
-	if (config_word(st, cfg, v))
-		return 0;
-	return config_duration(v, st->min, st->max, config_field(cfg, st),
-	    reason, len);
-}
-
-static void
-print_duration(const struct config_setting *st, const struct config *cfg,
-    FILE *fp)
-{
-	config_print_unsigned(st, cfg, fp, config_fmt_duration);
-}
-
 static const struct config_kind kind_duration = {
-	set_duration, NULL, print_duration, 0
+	.set = set_unsigned, .print = print_unsigned, .suffixes = config_ms,
+	.what = "a duration (N, Nms, Ns, Nm, Nh or Nd)",
+	.fmt = config_fmt_duration,
 };
-
-static int
-set_size(const struct config_setting *st, struct config *cfg,
-    const char *v, char *reason, size_t len)
-{
-	if (config_word(st, cfg, v))
-		return 0;
-	return config_size(v, st->min, st->max, config_field(cfg, st),
-	    reason, len);
-}
-
-static void
-print_size(const struct config_setting *st, const struct config *cfg,
-    FILE *fp)
-{
-	config_print_unsigned(st, cfg, fp, config_fmt_size);
-}
-
 static const struct config_kind kind_size = {
-	set_size, NULL, print_size, 0
+	.set = set_unsigned, .print = print_unsigned, .suffixes = config_bytes,
+	.what = "a size (N, Nk or Nm)", .fmt = config_fmt_size,
 };
 
 /* A string, owned; NULL when unset. */
@@ -794,7 +466,7 @@ print_string(const struct config_setting *st, const struct config *cfg,
 }
 
 static const struct config_kind kind_string = {
-	set_string, clear_string, print_string, 0
+	.set = set_string, .clear = clear_string, .print = print_string,
 };
 
 /* An address with a port, no default: what a scraper is told. */
@@ -830,7 +502,7 @@ print_addr(const struct config_setting *st, const struct config *cfg,
 }
 
 static const struct config_kind kind_addr_port = {
-	set_addr_port, NULL, print_addr, 0
+	.set = set_addr_port, .print = print_addr,
 };
 
 /* Addresses, port 53 by default; servers (CONFIG_F_SERVER) not wildcards. */
@@ -865,7 +537,7 @@ print_addrs(const struct config_setting *st, const struct config *cfg,
 }
 
 static const struct config_kind kind_addrs = {
-	set_addrs, clear_addrs, print_addrs, 1
+	.set = set_addrs, .clear = clear_addrs, .print = print_addrs, .list = 1,
 };
 
 /* Prefixes, for allow and deny. */
@@ -897,7 +569,8 @@ print_prefixes(const struct config_setting *st, const struct config *cfg,
 }
 
 static const struct config_kind kind_prefixes = {
-	set_prefix, clear_count, print_prefixes, 1
+	.set = set_prefix, .clear = clear_count, .print = print_prefixes,
+	.list = 1,
 };
 
 /* As dnsdist's default ACL: the host and the private networks. */
@@ -922,7 +595,7 @@ print_deny(const struct config_setting *st, const struct config *cfg,
 }
 
 static const struct config_kind kind_deny = {
-	set_prefix, clear_count, print_deny, 1
+	.set = set_prefix, .clear = clear_count, .print = print_deny, .list = 1,
 };
 
 /* Zones (local-zone-exempt), in wire form. */
@@ -963,7 +636,7 @@ print_zones(const struct config_setting *st, const struct config *cfg,
 }
 
 static const struct config_kind kind_zones = {
-	set_zone, clear_count, print_zones, 1
+	.set = set_zone, .clear = clear_count, .print = print_zones, .list = 1,
 };
 
 /* DoH URLs. */
@@ -1004,7 +677,8 @@ print_upstream(const struct config_setting *st, const struct config *cfg,
 }
 
 static const struct config_kind kind_upstream = {
-	set_upstream, clear_upstream, print_upstream, 1
+	.set = set_upstream, .clear = clear_upstream, .print = print_upstream,
+	.list = 1,
 };
 
 /* Resolve pins, HOST:PORT:ADDR[,ADDR...]. */
@@ -1057,8 +731,10 @@ print_resolve(const struct config_setting *st, const struct config *cfg,
 }
 
 static const struct config_kind kind_resolve = {
-	set_resolve, clear_resolve, print_resolve, 1
+	.set = set_resolve, .clear = clear_resolve, .print = print_resolve,
+	.list = 1,
 };
+
 static void
 config_forward_free(struct config_forward *f)
 {
@@ -1208,7 +884,8 @@ print_forward(const struct config_setting *st, const struct config *cfg,
 }
 
 static const struct config_kind kind_forward = {
-	set_forward, clear_forward, print_forward, 1
+	.set = set_forward, .clear = clear_forward, .print = print_forward,
+	.list = 1,
 };
 
 /*
