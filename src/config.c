@@ -87,6 +87,12 @@ struct config_kind {
 	const char *what;
 	int	say_word;	/* "is not WHAT or WORD" */
 	void	(*fmt)(unsigned v, char *buf, size_t size);
+	/* Lists (set_list): one entry parsed, printed, freed (or NULL). */
+	int	(*parse)(const struct config_setting *st, void *entry,
+		    const char *v, char *reason, size_t len);
+	void	(*print_entry)(const struct config_setting *st,
+		    const void *entry, FILE *fp);
+	void	(*free)(void *entry);
 };
 
 #define CONFIG_F_SERVER		0x01	/* addresses: no wildcard */
@@ -98,6 +104,7 @@ struct config_setting {
 	size_t			 off;	/* the field in struct config */
 	size_t			 noff;	/* lists: the count's field */
 	unsigned		 min, max; /* range; lists: max is the room */
+	size_t			 size;	/* lists: an entry's size */
 	const char		*def;	/* default, as written; or NULL */
 	const char *const	*names;	/* choices, in value order */
 	size_t			 nnames;
@@ -219,16 +226,13 @@ config_strdup_to(char **dst, const char *v, char *reason, size_t len)
 	return 0;
 }
 
+/* An address, port 53 by default; a server's is not a wildcard. */
 static int
-config_add_addr(struct addr *list, size_t *n, size_t max,
-    int server, const char *v, char *reason, size_t len)
+config_addr(const char *v, int server, struct addr *out, char *reason,
+    size_t len)
 {
 	struct addr a;
 
-	if (*n >= max) {
-		config_errf(reason, len, "too many (at most %zu)", max);
-		return -1;
-	}
 	if (addr_parse(v, CONFIG_DNS_PORT, &a, reason, len) == -1)
 		return -1;
 	if (server && addr_is_wildcard(&a)) {
@@ -236,7 +240,18 @@ config_add_addr(struct addr *list, size_t *n, size_t max,
 		    "address", v);
 		return -1;
 	}
-	list[(*n)++] = a;
+	*out = a;
+	return 0;
+}
+
+static int
+config_zone(const char *v, struct config_zone *z, char *reason, size_t len)
+{
+	if ((z->len = dnsmsg_name_from_text(v, z->name, sizeof(z->name))) ==
+	    0) {
+		config_errf(reason, len, "\"%s\" is not a domain name", v);
+		return -1;
+	}
 	return 0;
 }
 
@@ -291,13 +306,6 @@ config_print_value(FILE *fp, const char *key, const char *v)
 		fprintf(fp, "%s \"%s\"\n", key, v);
 	else
 		fprintf(fp, "%s %s\n", key, v);
-}
-
-/* Emptying a list whose entries own nothing. */
-static void
-clear_count(const struct config_setting *st, struct config *cfg)
-{
-	*config_count(cfg, st) = 0;
 }
 
 /* A choice, a boolean among them: one of st->names, stored as an int. */
@@ -493,72 +501,94 @@ static const struct config_kind kind_addr_port = {
 	.set = set_addr_port, .print = print_addr,
 };
 
-/* Addresses, port 53 by default; servers (CONFIG_F_SERVER) not wildcards. */
+/*
+ * Lists held in an array of st->max entries of st->size bytes, counted
+ * by the field at st->noff: the kind parses, prints and frees one entry.
+ */
 static int
-set_addrs(const struct config_setting *st, struct config *cfg,
+set_list(const struct config_setting *st, struct config *cfg,
     const char *v, char *reason, size_t len)
 {
-	return config_add_addr(config_field(cfg, st), config_count(cfg, st),
-	    st->max, (st->flags & CONFIG_F_SERVER) != 0, v, reason, len);
-}
-
-static void
-clear_addrs(const struct config_setting *st, struct config *cfg)
-{
-	memset(config_field(cfg, st), 0, st->max * sizeof(struct addr));
-	*config_count(cfg, st) = 0;
-}
-
-static void
-print_addrs(const struct config_setting *st, const struct config *cfg,
-    FILE *fp)
-{
-	const struct addr *list = config_cfield(cfg, st);
-	char a[ADDR_STRLEN];
-	size_t i, n = config_ccount(cfg, st);
-
-	if (n == 0)
-		config_print_none(st, fp);
-	for (i = 0; i < n; i++)
-		fprintf(fp, "%s %s\n", st->name,
-		    addr_str(&list[i], a, sizeof(a)));
-}
-
-static const struct config_kind kind_addrs = {
-	.set = set_addrs, .clear = clear_addrs, .print = print_addrs, .list = 1,
-};
-
-/* Prefixes, for allow and deny. */
-static int
-set_prefix(const struct config_setting *st, struct config *cfg,
-    const char *v, char *reason, size_t len)
-{
-	struct addr_prefix *list = config_field(cfg, st);
+	char *list = config_field(cfg, st);
 	size_t *n = config_count(cfg, st);
 
 	if (config_room(st, *n, reason, len) == -1 ||
-	    addr_prefix_parse(v, &list[*n], reason, len) == -1)
+	    st->kind->parse(st, list + *n * st->size, v, reason, len) == -1)
 		return -1;
 	(*n)++;
 	return 0;
 }
 
+/* Every entry, not just the counted ones: cfg may be half-filled. */
 static void
-print_prefixes(const struct config_setting *st, const struct config *cfg,
+clear_list(const struct config_setting *st, struct config *cfg)
+{
+	char *list = config_field(cfg, st);
+	size_t i;
+
+	for (i = 0; st->kind->free != NULL && i < st->max; i++)
+		st->kind->free(list + i * st->size);
+	memset(list, 0, st->max * st->size);
+	*config_count(cfg, st) = 0;
+}
+
+static void
+print_list(const struct config_setting *st, const struct config *cfg,
     FILE *fp)
 {
-	const struct addr_prefix *list = config_cfield(cfg, st);
-	char a[ADDR_STRLEN];
+	const char *list = config_cfield(cfg, st);
 	size_t i, n = config_ccount(cfg, st);
 
+	if (n == 0 && st->none != NULL)
+		config_print_none(st, fp);
 	for (i = 0; i < n; i++)
-		fprintf(fp, "%s %s\n", st->name, addr_prefix_str(&list[i], a,
-		    sizeof(a)));
+		st->kind->print_entry(st, list + i * st->size, fp);
+}
+
+/* Addresses; a server's (CONFIG_F_SERVER) is not a wildcard. */
+static int
+parse_addr(const struct config_setting *st, void *entry, const char *v,
+    char *reason, size_t len)
+{
+	return config_addr(v, (st->flags & CONFIG_F_SERVER) != 0, entry,
+	    reason, len);
+}
+
+static void
+print_addr_entry(const struct config_setting *st, const void *entry,
+    FILE *fp)
+{
+	char a[ADDR_STRLEN];
+
+	fprintf(fp, "%s %s\n", st->name, addr_str(entry, a, sizeof(a)));
+}
+
+static const struct config_kind kind_addrs = {
+	.set = set_list, .clear = clear_list, .print = print_list, .list = 1,
+	.parse = parse_addr, .print_entry = print_addr_entry,
+};
+
+/* Prefixes, for allow and deny. */
+static int
+parse_prefix(const struct config_setting *st, void *entry, const char *v,
+    char *reason, size_t len)
+{
+	(void)st;
+	return addr_prefix_parse(v, entry, reason, len);
+}
+
+static void
+print_prefix(const struct config_setting *st, const void *entry, FILE *fp)
+{
+	char a[ADDR_STRLEN];
+
+	fprintf(fp, "%s %s\n", st->name, addr_prefix_str(entry, a,
+	    sizeof(a)));
 }
 
 static const struct config_kind kind_prefixes = {
-	.set = set_prefix, .clear = clear_count, .print = print_prefixes,
-	.list = 1,
+	.set = set_list, .clear = clear_list, .print = print_list, .list = 1,
+	.parse = parse_prefix, .print_entry = print_prefix,
 };
 
 /* As dnsdist's default ACL: the host and the private networks. */
@@ -575,7 +605,7 @@ print_deny(const struct config_setting *st, const struct config *cfg,
 {
 	size_t i;
 
-	print_prefixes(st, cfg, fp);
+	print_list(st, cfg, fp);
 	fprintf(fp, "# allowed where no allow or deny holds:");
 	for (i = 0; config_acl_defaults[i] != NULL; i++)
 		fprintf(fp, " %s", config_acl_defaults[i]);
@@ -583,144 +613,104 @@ print_deny(const struct config_setting *st, const struct config *cfg,
 }
 
 static const struct config_kind kind_deny = {
-	.set = set_prefix, .clear = clear_count, .print = print_deny, .list = 1,
+	.set = set_list, .clear = clear_list, .print = print_deny, .list = 1,
+	.parse = parse_prefix, .print_entry = print_prefix,
 };
 
 /* Zones (local-zone-exempt), in wire form. */
 static int
-set_zone(const struct config_setting *st, struct config *cfg,
-    const char *v, char *reason, size_t len)
+parse_zone(const struct config_setting *st, void *entry, const char *v,
+    char *reason, size_t len)
 {
-	struct config_zone *z = config_field(cfg, st);
-	size_t *n = config_count(cfg, st);
-
-	if (config_room(st, *n, reason, len) == -1)
-		return -1;
-	z += *n;
-	if ((z->len = dnsmsg_name_from_text(v, z->name, sizeof(z->name))) ==
-	    0) {
-		config_errf(reason, len, "\"%s\" is not a domain name", v);
-		return -1;
-	}
-	(*n)++;
-	return 0;
+	(void)st;
+	return config_zone(v, entry, reason, len);
 }
 
 static void
-print_zones(const struct config_setting *st, const struct config *cfg,
-    FILE *fp)
+print_zone(const struct config_setting *st, const void *entry, FILE *fp)
 {
-	const struct config_zone *z = config_cfield(cfg, st);
+	const struct config_zone *z = entry;
 	char name[DNS_MAX_NAME_TEXT];
-	size_t i, n = config_ccount(cfg, st);
 
-	if (n == 0)
-		config_print_none(st, fp);
-	for (i = 0; i < n; i++) {
-		dnsmsg_name_to_text(z[i].name, z[i].len, name, sizeof(name),
-		    DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF);
-		fprintf(fp, "%s %s\n", st->name, name);
-	}
+	dnsmsg_name_to_text(z->name, z->len, name, sizeof(name),
+	    DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF);
+	fprintf(fp, "%s %s\n", st->name, name);
 }
 
 static const struct config_kind kind_zones = {
-	.set = set_zone, .clear = clear_count, .print = print_zones, .list = 1,
+	.set = set_list, .clear = clear_list, .print = print_list, .list = 1,
+	.parse = parse_zone, .print_entry = print_zone,
 };
 
 /* DoH URLs. */
 static int
-set_upstream(const struct config_setting *st, struct config *cfg,
-    const char *v, char *reason, size_t len)
+parse_upstream(const struct config_setting *st, void *entry, const char *v,
+    char *reason, size_t len)
 {
-	if (config_room(st, cfg->nupstream, reason, len) == -1 ||
-	    config_parse_url(v, &cfg->upstream[cfg->nupstream], reason,
-	    len) == -1)
-		return -1;
-	cfg->nupstream++;
-	return 0;
-}
-
-/* Every slot, not just the counted ones: cfg may be half-filled. */
-static void
-clear_upstream(const struct config_setting *st, struct config *cfg)
-{
-	size_t i;
-
 	(void)st;
-	for (i = 0; i < CONFIG_MAX_UPSTREAM; i++)
-		config_upstream_free(&cfg->upstream[i]);
-	cfg->nupstream = 0;
+	return config_parse_url(v, entry, reason, len);
 }
 
 static void
-print_upstream(const struct config_setting *st, const struct config *cfg,
+print_upstream(const struct config_setting *st, const void *entry,
     FILE *fp)
 {
-	size_t i;
+	const struct config_upstream *u = entry;
 
-	if (cfg->nupstream == 0)
-		config_print_none(st, fp);
-	for (i = 0; i < cfg->nupstream; i++)
-		config_print_value(fp, st->name, cfg->upstream[i].url);
+	config_print_value(fp, st->name, u->url);
+}
+
+static void
+free_upstream(void *entry)
+{
+	config_upstream_free(entry);
 }
 
 static const struct config_kind kind_upstream = {
-	.set = set_upstream, .clear = clear_upstream, .print = print_upstream,
-	.list = 1,
+	.set = set_list, .clear = clear_list, .print = print_list, .list = 1,
+	.parse = parse_upstream, .print_entry = print_upstream,
+	.free = free_upstream,
 };
 
 /* Resolve pins, HOST:PORT:ADDR[,ADDR...]. */
 static int
-set_resolve(const struct config_setting *st, struct config *cfg,
-    const char *v, char *reason, size_t len)
+parse_resolve(const struct config_setting *st, void *entry, const char *v,
+    char *reason, size_t len)
 {
-	if (config_room(st, cfg->nresolve, reason, len) == -1 ||
-	    config_parse_resolve(v, &cfg->resolve[cfg->nresolve], reason,
-	    len) == -1)
-		return -1;
-	cfg->nresolve++;
-	return 0;
-}
-
-static void
-clear_resolve(const struct config_setting *st, struct config *cfg)
-{
-	size_t i;
-
 	(void)st;
-	for (i = 0; i < CONFIG_MAX_RESOLVE; i++)
-		free(cfg->resolve[i].host);
-	memset(cfg->resolve, 0, sizeof(cfg->resolve));
-	cfg->nresolve = 0;
+	return config_parse_resolve(v, entry, reason, len);
 }
 
 static void
-print_resolve(const struct config_setting *st, const struct config *cfg,
+print_resolve(const struct config_setting *st, const void *entry,
     FILE *fp)
 {
-	const struct config_resolve *r;
+	const struct config_resolve *r = entry;
 	char a[ADDR_STRLEN];
-	size_t i, j;
+	size_t j;
 	int v6;
 
-	if (cfg->nresolve == 0)
-		config_print_none(st, fp);
-	for (i = 0; i < cfg->nresolve; i++) {
-		r = &cfg->resolve[i];
-		fprintf(fp, "%s %s:%u:", st->name, r->host, r->port);
-		for (j = 0; j < r->naddrs; j++) {
-			v6 = r->addrs[j].ss.ss_family == AF_INET6;
-			fprintf(fp, "%s%s%s%s", j > 0 ? "," : "", v6 ? "[" : "",
-			    addr_ip_str(&r->addrs[j], a, sizeof(a)),
-			    v6 ? "]" : "");
-		}
-		fprintf(fp, "\n");
+	fprintf(fp, "%s %s:%u:", st->name, r->host, r->port);
+	for (j = 0; j < r->naddrs; j++) {
+		v6 = r->addrs[j].ss.ss_family == AF_INET6;
+		fprintf(fp, "%s%s%s%s", j > 0 ? "," : "", v6 ? "[" : "",
+		    addr_ip_str(&r->addrs[j], a, sizeof(a)), v6 ? "]" : "");
 	}
+	fprintf(fp, "\n");
+}
+
+static void
+free_resolve(void *entry)
+{
+	struct config_resolve *r = entry;
+
+	free(r->host);
 }
 
 static const struct config_kind kind_resolve = {
-	.set = set_resolve, .clear = clear_resolve, .print = print_resolve,
-	.list = 1,
+	.set = set_list, .clear = clear_list, .print = print_list, .list = 1,
+	.parse = parse_resolve, .print_entry = print_resolve,
+	.free = free_resolve,
 };
 
 static void
@@ -757,8 +747,10 @@ config_forward_target(struct config_forward *f, const char *t, char *reason,
 		f->nupstream++;
 		return 0;
 	}
-	return config_add_addr(f->servers, &f->nservers,
-	    CONFIG_MAX_FORWARD_TARGETS, 1, t, reason, len);
+	if (config_addr(t, 1, &f->servers[f->nservers], reason, len) == -1)
+		return -1;
+	f->nservers++;
+	return 0;
 }
 
 /* "ZONE TARGET...", the words separated by spaces. */
@@ -798,12 +790,8 @@ set_forward(const struct config_setting *st, struct config *cfg,
 				goto fail;
 			continue;
 		}
-		if ((f->zone.len = dnsmsg_name_from_text(word, f->zone.name,
-		    sizeof(f->zone.name))) == 0) {
-			config_errf(reason, len, "\"%s\" is not a domain name",
-			    word);
+		if (config_zone(word, &f->zone, reason, len) == -1)
 			goto fail;
-		}
 		/* The root would replace upstream and fallback. */
 		if (f->zone.len == 1) {
 			config_errf(reason, len, "the root zone cannot be "
@@ -886,8 +874,10 @@ static const struct config_kind kind_forward = {
 #define INTFIELD(f)	(offsetof(struct config, f) + 0 * sizeof(char[	\
 			    sizeof(((struct config *)0)->f) == sizeof(int) ? \
 			    1 : -1]))
-#define LIST(k, f, type, n, room)					\
-	&(k), .off = FIELD(f, type), .noff = FIELD(n, size_t), .max = (room)
+#define LIST(k, f, type, n)						\
+	&(k), .off = FIELD(f, type), .noff = FIELD(n, size_t),		\
+	.size = sizeof(*(type)0),					\
+	.max = nitems(((struct config *)0)->f)
 #define CHOICE(f, a)	\
 	&kind_choice, .off = INTFIELD(f), .names = (a), .nnames = nitems(a)
 #define BOOL(f)		CHOICE(f, config_bool_names)
@@ -905,29 +895,28 @@ static const struct config_kind kind_forward = {
 #define MB		(1024 * 1024)
 
 static const struct config_setting config_settings[] = {
-	{ "listen", LIST(kind_addrs, listen, struct addr *, nlisten,
-	    CONFIG_MAX_LISTEN), .none = "none" },
+	{ "listen", LIST(kind_addrs, listen, struct addr *, nlisten),
+	    .none = "none" },
 	{ "mode", CHOICE(mode, config_mode_names), .def = "encrypted-only" },
 	{ "upstream", LIST(kind_upstream, upstream, struct config_upstream *,
-	    nupstream, CONFIG_MAX_UPSTREAM), .none = "none" },
+	    nupstream), .none = "none" },
 	{ "resolve", LIST(kind_resolve, resolve, struct config_resolve *,
-	    nresolve, CONFIG_MAX_RESOLVE), .none = "none" },
-	{ "bootstrap", LIST(kind_addrs, bootstrap, struct addr *, nbootstrap,
-	    CONFIG_MAX_SERVERS), .flags = CONFIG_F_SERVER, .none = "none" },
+	    nresolve), .none = "none" },
+	{ "bootstrap", LIST(kind_addrs, bootstrap, struct addr *, nbootstrap),
+	    .flags = CONFIG_F_SERVER, .none = "none" },
 	/* At least a second: a TTL of 0 must not become a lookup loop. */
 	{ "bootstrap-min-ttl", DURATION(bootstrap_min_ttl_ms, SECONDS(1),
 	    HOURS(1)), .def = "30s" },
-	{ "fallback", LIST(kind_addrs, fallback, struct addr *, nfallback,
-	    CONFIG_MAX_SERVERS), .flags = CONFIG_F_SERVER, .none = "none" },
-	{ "allow", LIST(kind_prefixes, allow, struct addr_prefix *, nallow,
-	    CONFIG_MAX_ACL) },
-	{ "deny", LIST(kind_deny, deny, struct addr_prefix *, ndeny,
-	    CONFIG_MAX_ACL) },
+	{ "fallback", LIST(kind_addrs, fallback, struct addr *, nfallback),
+	    .flags = CONFIG_F_SERVER, .none = "none" },
+	{ "allow", LIST(kind_prefixes, allow, struct addr_prefix *, nallow) },
+	{ "deny", LIST(kind_deny, deny, struct addr_prefix *, ndeny) },
 	{ "local-zone-exempt", LIST(kind_zones, local_exempt,
-	    struct config_zone *, nlocal_exempt, CONFIG_MAX_EXEMPT),
-	    .none = "none" },
-	{ "forward", LIST(kind_forward, forward, struct config_forward *,
-	    nforward, CONFIG_MAX_FORWARD), .none = "none" },
+	    struct config_zone *, nlocal_exempt), .none = "none" },
+	/* Rules are few but large: an array that grows (set_forward). */
+	{ "forward", &kind_forward, .off = FIELD(forward,
+	    struct config_forward *), .noff = FIELD(nforward, size_t),
+	    .max = CONFIG_MAX_FORWARD, .none = "none" },
 	/* Readability is checked by config_finalize, after every source. */
 	{ "ca-file", STRING(ca_file),
 	    .none = "none, the system store is used" },

@@ -11,14 +11,13 @@
 
 static struct addr out[8];
 
+/* out[i] as text (one buffer: one call per CHECK). */
 static const char *
-astr(const struct addr *a)
+server(size_t i)
 {
-	static char buf[4][ADDR_STRLEN];
-	static int i;
+	static char buf[ADDR_STRLEN];
 
-	i = (i + 1) % 4;
-	return addr_str(a, buf[i], sizeof(buf[i]));
+	return addr_str(&out[i], buf, sizeof(buf));
 }
 
 static size_t
@@ -55,11 +54,11 @@ test_lines(void)
 	    "nameserver 192.0.2.7";
 
 	CHECK_EQ(servers(text, 8), 5);
-	CHECK_STR(astr(&out[0]), "192.0.2.1:53");
-	CHECK_STR(astr(&out[1]), "[2001:db8::1]:53");
-	CHECK_STR(astr(&out[2]), "192.0.2.2:53");
-	CHECK_STR(astr(&out[3]), "192.0.2.6:53");
-	CHECK_STR(astr(&out[4]), "192.0.2.7:53");
+	CHECK_STR(server(0), "192.0.2.1:53");
+	CHECK_STR(server(1), "[2001:db8::1]:53");
+	CHECK_STR(server(2), "192.0.2.2:53");
+	CHECK_STR(server(3), "192.0.2.6:53");
+	CHECK_STR(server(4), "192.0.2.7:53");
 	CHECK_EQ(servers("", 8), 0);
 	CHECK_EQ(servers("nameserver", 8), 0);
 }
@@ -73,17 +72,17 @@ test_dup_cap_skip(void)
 	    "nameserver 192.0.2.3\n";
 
 	CHECK_EQ(servers(text, 8), 4);
-	CHECK_STR(astr(&out[1]), "192.0.2.53:53");
+	CHECK_STR(server(1), "192.0.2.53:53");
 	CHECK_EQ(servers(text, 2), 2);
-	CHECK_STR(astr(&out[1]), "192.0.2.53:53");
+	CHECK_STR(server(1), "192.0.2.53:53");
 	CHECK_EQ(out[2].len, 0);	/* nothing past the cap */
 	/* Left out before the cap counts, so the cap holds other servers. */
 	CHECK_EQ(addr_parse("192.0.2.53", 53, &skip, NULL, 0), 0);
 	memset(out, 0, sizeof(out));
 	CHECK_EQ(resolvconf_nameservers(text, strlen(text), out, 2, skip_one,
 	    &skip), 2);
-	CHECK_STR(astr(&out[0]), "192.0.2.1:53");
-	CHECK_STR(astr(&out[1]), "192.0.2.2:53");
+	CHECK_STR(server(0), "192.0.2.1:53");
+	CHECK_STR(server(1), "192.0.2.2:53");
 }
 
 static void
