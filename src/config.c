@@ -2,13 +2,14 @@
  * config: one table of settings serves the file, the environment and the
  * flags, so a key means the same thing wherever it is written.  A row of
  * config_settings[] is the whole description of a setting: its kind (how
- * it is parsed, emptied and printed), the field it fills, its range and
- * its default in the file syntax.  config_defaults, config_set and
- * config_print are loops over the table; only kinds that are one of a
- * kind (upstream, resolve, forward, ...) have code of their own.
+ * it is parsed, emptied and printed), the field it fills (type-checked),
+ * its range and its default as the file would write it.  config_defaults,
+ * config_set, config_free and config_print are loops over the table; a
+ * new setting is one row.  Only kinds with a syntax of their own (forward
+ * rules, an entry of upstream or resolve) have code of their own.
  *
  * The parsers do no I/O (config_parse_buf) so they can be fuzzed; only
- * config_parse_file and config_finalize read files.
+ * config_parse_file here and config_finalize (config_check.c) read files.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
