@@ -55,11 +55,6 @@ static const char *const config_log_format_names[] = { "text", "json" };
 static const char *const config_ratelimit_action_names[] = { "truncate",
     "drop" };
 
-/* A choice is stored through an int, whatever its enum. */
-_Static_assert(sizeof(enum config_mode) == sizeof(int) &&
-    sizeof(enum config_method) == sizeof(int) &&
-    sizeof(enum config_policy) == sizeof(int), "an enum is not an int");
-
 struct config_setting;
 
 /* A suffix of a number and what it multiplies by ("" for none). */
@@ -189,7 +184,6 @@ config_fmt_duration(unsigned ms, char *buf, size_t size)
 	else
 		snprintf(buf, size, "%ums", ms);
 }
-
 
 /* Values, whatever the setting. */
 
