@@ -10,6 +10,7 @@
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/local.h"
+#include "dohstub/policy.h"
 
 #define T_A		1
 #define T_NS		2
@@ -368,7 +369,7 @@ local_answer(const struct dns_query_info *qi, const struct config *cfg,
 			    cfg->local_exempt[i].len))
 				return LOCAL_FORWARD;
 		/* A forward rule overrides the local zones in its subtree. */
-		if (config_find_forward(cfg, qi->qname, qi->qname_len) != NULL)
+		if (policy_find_forward(cfg, qi->qname, qi->qname_len) != NULL)
 			return LOCAL_FORWARD;
 		zone_answer(&w, qi, &lb, z, (size_t)apex);
 		v = LOCAL_ZONE;

@@ -93,6 +93,7 @@
 #include "dohstub/local.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
+#include "dohstub/policy.h"
 #include "dohstub/proxy.h"
 #include "dohstub/ratelimit.h"
 #include "dohstub/upstream.h"
@@ -956,7 +957,7 @@ proxy_acl(struct proxy *px, struct listen_peer *peer,
 	struct addr a;
 
 	if (addr_set(&a, (const struct sockaddr *)&peer->addr,
-	    peer->addrlen) == 0 && config_acl_allows(px->cfg, &a))
+	    peer->addrlen) == 0 && policy_acl_allows(px->cfg, &a))
 		return 1;
 	px->stats.refused_acl++;
 	proxy_error(px, peer, qi, DNS_RCODE_REFUSED, DNS_EDE_PROHIBITED, NULL);

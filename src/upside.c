@@ -15,6 +15,7 @@
 #include "dohstub/dnsmsg.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
+#include "dohstub/policy.h"
 #include "dohstub/tls.h"
 #include "dohstub/upstream.h"
 
@@ -283,7 +284,7 @@ upside_route(const struct upside *up, const struct dns_query_info *qi)
 {
 	const struct config_forward *f;
 
-	if (up->nroutes == 0 || (f = config_find_forward(up->cfg, qi->qname,
+	if (up->nroutes == 0 || (f = policy_find_forward(up->cfg, qi->qname,
 	    qi->qname_len)) == NULL)
 		return NULL;
 	return &up->routes[f - up->cfg->forward];

@@ -1060,8 +1060,6 @@ test_forward(void)
 {
 	struct config cfg;
 	const struct config_forward *f;
-	uint8_t name[255];
-	size_t n;
 	char *envp[] = {
 		"DOHSTUB_FORWARD=corp.example 10.1.1.53 10.1.1.54:5353, "
 		    "lab.example  https://doh.lab.example/q",
@@ -1096,20 +1094,6 @@ test_forward(void)
 	CHECK_STR(forward_line(&cfg, 2), "forward Lab.Example. "
 	    "https://doh.lab.example/dns-query https://192.0.2.9:8443/q");
 
-	/* Longest match, label boundaries, case. */
-	n = dnsmsg_name_from_text("fs.CORP.example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[0]);
-	n = dnsmsg_name_from_text("corp.example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[0]);
-	n = dnsmsg_name_from_text("xcorp.example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == NULL);
-	n = dnsmsg_name_from_text("example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == NULL);
-	CHECK_EQ(parse(&cfg, "forward a.corp.example 10.9.9.9\n"), 0);
-	n = dnsmsg_name_from_text("b.a.corp.example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[3]);
-	n = dnsmsg_name_from_text("b.corp.example", name, sizeof(name));
-	CHECK(config_find_forward(&cfg, name, n) == &cfg.forward[0]);
 	config_free(&cfg);
 
 	/* The environment: rules separated by commas, targets by spaces;

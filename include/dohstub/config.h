@@ -1,6 +1,11 @@
 /*
- * config: defaults, parsing (file, environment, command line), validation
- * and printing.  One name per setting everywhere:
+ * config: the settings table (config.c): defaults, parsing (file,
+ * environment, command line) and printing, all driven by one row per
+ * setting; the URL and resolve-pin syntaxes (config_url.c); and
+ * config_finalize's fill-in and cross-checks (config_check.c).  The
+ * servers found in resolv.conf come from resolvconf.h; the run-time
+ * lookups on a loaded configuration (allow/deny, forward rules) are
+ * policy.h's.  One name per setting everywhere:
  *
  *	file		key value		(# starts a comment)
  *	flag		--key value | --key=value
@@ -12,14 +17,15 @@
  * are comma-separated like any list ("corp.example 10.1.1.53, ...").
  *
  * Precedence: flag > environment > file > default.  For a list setting
- * (listen, upstream, resolve, bootstrap, fallback, forward,
- * local-zone-exempt) a
- * source that sets it replaces what lower sources set; repeating it
- * within a source appends.
+ * (listen, upstream, resolve, bootstrap, fallback, allow, deny,
+ * local-zone-exempt, forward) a source that sets it replaces what lower
+ * sources set; repeating it within a source appends.
  *
- * A struct config is filled once at start-up and read-only after that.
- * Every error message names where the value came from ("FILE:LINE",
- * "--key" or "DOHSTUB_KEY"), the key, and what is wrong.
+ * A struct config is filled once at start-up and read-only after that;
+ * it owns its strings, its forward rules and its private record of
+ * sources, which config_free() releases.  Every error message names where
+ * the value came from ("FILE:LINE", "--key" or "DOHSTUB_KEY"), the key,
+ * and what is wrong.
  */
 #ifndef DOHSTUB_CONFIG_H
 #define DOHSTUB_CONFIG_H
@@ -32,6 +38,8 @@
 
 #include "dohstub/addr.h"
 
+struct config_sources;
+
 #define CONFIG_MAX_LISTEN	16
 #define CONFIG_MAX_UPSTREAM	8
 #define CONFIG_MAX_RESOLVE	8
@@ -41,7 +49,6 @@
 #define CONFIG_MAX_FORWARD	32	/* forward rules */
 #define CONFIG_MAX_FORWARD_TARGETS 8	/* per rule; <= CONFIG_MAX_UPSTREAM */
 #define CONFIG_ERRLEN		512
-#define CONFIG_NKEYS		64	/* room for every setting's source */
 /*
  * max-pending-per-client auto, until config_finalize() resolves it;
  * max-tcp-per-client auto, which listen.c resolves.
@@ -177,11 +184,16 @@ struct config {
 	 * from resolv_conf, so a change of that file changes it. */
 	int			fallback_from_resolv;
 	int			bootstrap_from_resolv;
-	/* Private to config.c: the highest source that set each key. */
-	int			set_by[CONFIG_NKEYS];
+	/* Private to config.c: which source set each key (config_set);
+	 * owned, NULL until the first config_set. */
+	struct config_sources	*sources;
 };
 
-/* Fill cfg with the defaults (no listen, upstream or server set yet). */
+/*
+ * Fill cfg with the defaults (no listen, upstream or server set yet),
+ * each as its row in the settings table writes it.  cfg is overwritten,
+ * not freed: config_free() what it held first.  Allocates nothing.
+ */
 void	config_defaults(struct config *cfg);
 
 /*
@@ -237,15 +249,21 @@ int	config_parse_env(struct config *cfg, char *const envp[], char *err,
  * Fill what was left unset, then check the whole: the fallback servers
  * (and bootstrap servers) default to the nameservers of resolv_conf (or
  * of cfg->resolv_conf, when that is set) minus our own listen addresses,
- * noted in cfg->fallback_from_resolv and bootstrap_from_resolv; listen defaults to 127.0.0.1:53 and [::1]:53;
- * encrypted modes need an upstream; encrypted-preferred and plaintext need
- * a fallback server; an upstream whose host is a name needs a resolve pin
- * or a bootstrap server.  Returns 0, or -1 with a message in err.
+ * noted in cfg->fallback_from_resolv and bootstrap_from_resolv; listen
+ * defaults to 127.0.0.1:53 and [::1]:53; max-pending-per-client auto
+ * becomes a number; encrypted modes need an upstream; encrypted-preferred
+ * and plaintext need a fallback server; an upstream whose host is a name
+ * needs a resolve pin or a bootstrap server.  Reads resolv_conf and opens
+ * ca-file.  Returns 0, or -1 with a message in err.
  */
 int	config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	    size_t errlen);
 
-/* Print the effective configuration in the file syntax. */
+/*
+ * Print the effective configuration in the file syntax, every setting in
+ * table order; an unset one as a comment.  What it prints parses back to
+ * the same configuration (fuzz_config checks this).
+ */
 void	config_print(const struct config *cfg, FILE *fp);
 
 /* Free what cfg owns; cfg may be half-filled.  Leaves cfg zeroed. */
@@ -263,23 +281,8 @@ int	config_parse_resolve(const char *s, struct config_resolve *out,
 	    char *err, size_t errlen);
 void	config_upstream_free(struct config_upstream *u);
 
-/*
- * Access control: may a client at a send queries?  The longest prefix
- * of cfg's allow and deny lists that holds a wins (deny on a tie); if
- * none does, the defaults: loopback, RFC 1918, RFC 6598, ULA and
- * link-local are allowed, everything else refused.  Returns 1 or 0.
- */
-int	config_acl_allows(const struct config *cfg, const struct addr *a);
-
-/* The default allowed prefixes, for config_print() and tests. */
+/* The prefixes allowed where no allow or deny holds (policy.h). */
 extern const char *const config_acl_defaults[];
-
-/*
- * The rule whose zone is the longest at or below which the wire name
- * (len bytes, uncompressed) lies, or NULL.
- */
-const struct config_forward *config_find_forward(const struct config *cfg,
-	    const uint8_t *name, size_t len);
 
 /* The resolve pin for host:port, or NULL. */
 const struct config_resolve *config_find_resolve(const struct config *cfg,

@@ -1,0 +1,287 @@
+/*
+ * config_check: config_finalize, the last step of loading a configuration
+ * once every source is read.  What was left unset and depends on the rest
+ * is filled in (listen; fallback and bootstrap from resolv.conf), then the
+ * settings are checked against each other and the files they name.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dohstub/addr.h"
+#include "dohstub/config.h"
+#include "dohstub/dnsmsg.h"
+#include "dohstub/resolvconf.h"
+
+#include "config_int.h"
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Would a query sent to a reach dohstub itself?  A wildcard listener takes
+ * the loopback addresses too; an IPv6 one may be dual-stack.
+ */
+static int
+config_is_ours(const struct config *cfg, const struct addr *a)
+{
+	const struct addr *l;
+	size_t i;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		l = &cfg->listen[i];
+		if (addr_port(l) != addr_port(a))
+			continue;
+		if (addr_same_ip(l, a))
+			return 1;
+		if (addr_is_wildcard(l) && addr_is_loopback(a) &&
+		    (l->ss.ss_family == a->ss.ss_family ||
+		    l->ss.ss_family == AF_INET6))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+config_skip_ours(const struct addr *a, const void *arg)
+{
+	return config_is_ours(arg, a);
+}
+
+/*
+ * The nameservers of a resolv.conf that are not dohstub itself.  A missing
+ * file gives none; any other failure to read it (out of memory, say) is
+ * -1 with errno set, not "none".
+ */
+static ssize_t
+config_nameservers(const struct config *cfg, const char *path,
+    struct addr *out, size_t max)
+{
+	char *buf;
+	size_t len, n;
+
+	if (config_slurp(path, &buf, &len) == -1)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	n = resolvconf_nameservers(buf, len, out, max, config_skip_ours, cfg);
+	free(buf);
+	return (ssize_t)n;
+}
+
+static int
+config_check_loops(const struct config *cfg, const char *key,
+    const struct addr *list, size_t n, char *err, size_t errlen)
+{
+	char a[ADDR_STRLEN];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (config_is_ours(cfg, &list[i])) {
+			config_errf(err, errlen, "%s: %s is one of our listen "
+			    "addresses (a loop)", key,
+			    addr_str(&list[i], a, sizeof(a)));
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * An upstream (key names it for messages) must be reachable: an IP, a
+ * resolve pin or a bootstrap server; and method get needs a path
+ * without a query of its own.
+ */
+static int
+config_check_upstream(const struct config *cfg, const char *key,
+    const struct config_upstream *u, int need_addr, char *err, size_t errlen)
+{
+	if (need_addr && !u->host_is_ip && cfg->nbootstrap == 0 &&
+	    config_find_resolve(cfg, u->host, u->port) == NULL) {
+		config_errf(err, errlen, "%s: %s: no resolve pin for %s:%u and "
+		    "no bootstrap server", key, u->url, u->host, u->port);
+		return -1;
+	}
+	if (cfg->method == METHOD_GET && strchr(u->path, '?') != NULL) {
+		config_errf(err, errlen, "%s: %s: method get adds its own "
+		    "query; this path needs method post", key, u->url);
+		return -1;
+	}
+	return 0;
+}
+
+/* Every forward rule is used in every mode, its DoH URLs included. */
+static int
+config_check_forward(const struct config *cfg, char *err, size_t errlen)
+{
+	const struct config_forward *f;
+	char key[sizeof("forward ") + DNS_MAX_NAME_TEXT];
+	char name[DNS_MAX_NAME_TEXT];
+	size_t i, j;
+
+	for (i = 0; i < cfg->nforward; i++) {
+		f = &cfg->forward[i];
+		(void)dnsmsg_name_to_text(f->zone.name, f->zone.len, name,
+		    sizeof(name), 0);
+		snprintf(key, sizeof(key), "forward %s", name);
+		if (config_check_loops(cfg, key, f->servers, f->nservers, err,
+		    errlen) == -1)
+			return -1;
+		for (j = 0; j < f->nupstream; j++)
+			if (config_check_upstream(cfg, key, &f->upstream[j], 1,
+			    err, errlen) == -1)
+				return -1;
+	}
+	return 0;
+}
+
+/* Is an upstream (in an encrypted mode) or a DoH rule's server a name
+ * with no resolve pin, to be looked up through the bootstrap servers? */
+static int
+config_needs_bootstrap(const struct config *cfg)
+{
+	const struct config_upstream *u;
+	size_t i, j;
+
+	for (i = 0; cfg->mode != MODE_PLAINTEXT && i < cfg->nupstream; i++) {
+		u = &cfg->upstream[i];
+		if (!u->host_is_ip &&
+		    config_find_resolve(cfg, u->host, u->port) == NULL)
+			return 1;
+	}
+	for (i = 0; i < cfg->nforward; i++)
+		for (j = 0; j < cfg->forward[i].nupstream; j++) {
+			u = &cfg->forward[i].upstream[j];
+			if (!u->host_is_ip &&
+			    config_find_resolve(cfg, u->host, u->port) == NULL)
+				return 1;
+		}
+	return 0;
+}
+
+int
+config_finalize(struct config *cfg, const char *resolv_conf, char *err,
+    size_t errlen)
+{
+	struct addr ns[CONFIG_MAX_SERVERS];
+	const struct config_resolve *r;
+	char a[ADDR_STRLEN];
+	const char *mode;
+	struct stat st;
+	size_t i, j, nns = 0;
+	ssize_t got;
+	int fd, encrypted, isdir;
+
+	if (cfg->nlisten == 0) {
+		addr_parse("127.0.0.1", CONFIG_DNS_PORT, &cfg->listen[0],
+		    NULL, 0);
+		addr_parse("::1", CONFIG_DNS_PORT, &cfg->listen[1], NULL,
+		    0);
+		cfg->nlisten = 2;
+	}
+	if (cfg->resolv_conf != NULL)
+		resolv_conf = cfg->resolv_conf;
+	if ((cfg->nfallback == 0 || cfg->nbootstrap == 0) &&
+	    resolv_conf != NULL) {
+		if ((got = config_nameservers(cfg, resolv_conf, ns,
+		    nitems(ns))) == -1) {
+			config_errf(err, errlen, "%s: cannot read: %s",
+			    resolv_conf, strerror(errno));
+			return -1;
+		}
+		nns = (size_t)got;
+	}
+	/* Noted only where the list is used: a change of resolv.conf
+	 * then reloads (dohstub.c), which costs every connection. */
+	if (cfg->nfallback == 0) {
+		memcpy(cfg->fallback, ns, nns * sizeof(ns[0]));
+		cfg->nfallback = nns;
+		cfg->fallback_from_resolv = resolv_conf != NULL &&
+		    cfg->mode != MODE_ENCRYPTED_ONLY;
+	}
+	if (cfg->nbootstrap == 0) {
+		memcpy(cfg->bootstrap, ns, nns * sizeof(ns[0]));
+		cfg->nbootstrap = nns;
+		cfg->bootstrap_from_resolv = resolv_conf != NULL &&
+		    config_needs_bootstrap(cfg);
+	}
+
+	mode = (unsigned)cfg->mode <= MODE_PLAINTEXT ?
+	    config_mode_names[cfg->mode] : "?";
+	encrypted = cfg->mode == MODE_ENCRYPTED_ONLY ||
+	    cfg->mode == MODE_ENCRYPTED_PREFERRED;
+	for (i = 0; i < cfg->nlisten; i++)
+		for (j = 0; j < i; j++)
+			if (addr_eq(&cfg->listen[i], &cfg->listen[j])) {
+				config_errf(err, errlen, "listen: %s is listed "
+				    "twice", addr_str(&cfg->listen[i],
+				    a, sizeof(a)));
+				return -1;
+			}
+	/* A lone client (the host itself) keeps half; others the rest. */
+	if (cfg->max_pending_client == CONFIG_PER_CLIENT_AUTO)
+		cfg->max_pending_client = cfg->max_pending > 1 ?
+		    cfg->max_pending / 2 : 1;
+	if (cfg->max_pending_client > cfg->max_pending) {
+		config_errf(err, errlen, "max-pending-per-client: %u is more "
+		    "than max-pending (%u); 0 turns the cap off",
+		    cfg->max_pending_client, cfg->max_pending);
+		return -1;
+	}
+	if (encrypted && cfg->nupstream == 0) {
+		config_errf(err, errlen, "upstream: required in mode %s", mode);
+		return -1;
+	}
+	if (cfg->mode != MODE_ENCRYPTED_ONLY && cfg->nfallback == 0) {
+		config_errf(err, errlen, "fallback: none set and none found "
+		    "in %s", resolv_conf != NULL ? resolv_conf : "resolv.conf");
+		return -1;
+	}
+	for (i = 0; i < cfg->nlisten && cfg->metrics.len != 0; i++)
+		if (addr_eq(&cfg->metrics, &cfg->listen[i])) {
+			config_errf(err, errlen, "metrics: %s is also a listen "
+			    "address", addr_str(&cfg->metrics, a,
+			    sizeof(a)));
+			return -1;
+		}
+	if (config_check_loops(cfg, "fallback", cfg->fallback,
+	    cfg->nfallback, err, errlen) == -1 ||
+	    config_check_loops(cfg, "bootstrap", cfg->bootstrap,
+	    cfg->nbootstrap, err, errlen) == -1)
+		return -1;
+	if (config_check_forward(cfg, err, errlen) == -1)
+		return -1;
+	for (i = 0; i < cfg->nresolve; i++) {
+		r = &cfg->resolve[i];
+		if (config_find_resolve(cfg, r->host, r->port) != r) {
+			config_errf(err, errlen, "resolve: %s:%u is pinned "
+			    "twice", r->host, r->port);
+			return -1;
+		}
+	}
+	for (i = 0; i < cfg->nupstream; i++)
+		if (config_check_upstream(cfg, "upstream", &cfg->upstream[i],
+		    encrypted, err, errlen) == -1)
+			return -1;
+	if (cfg->ca_file != NULL) {
+		if ((fd = open(cfg->ca_file, O_RDONLY | O_CLOEXEC)) == -1) {
+			config_errf(err, errlen, "ca-file: %s: %s",
+			    cfg->ca_file, strerror(errno));
+			return -1;
+		}
+		/* open(2) reads a directory too; the TLS store would not. */
+		isdir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+		close(fd);
+		if (isdir) {
+			config_errf(err, errlen, "ca-file: %s: %s",
+			    cfg->ca_file, strerror(EISDIR));
+			return -1;
+		}
+	}
+	return 0;
+}
