@@ -1043,6 +1043,12 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		px->stats.dropped++;
 		peer->ops->release(peer);
 		return;
+	case DNS_VERDICT_BADVERS:
+		/* RFC 6891 6.1.3: not forwarded, nor answered from the
+		 * cache or a local zone. */
+		px->stats.badvers++;
+		proxy_error(px, peer, &qi, DNS_RCODE_BADVERS, -1, NULL);
+		return;
 	case DNS_VERDICT_FORMERR:
 	case DNS_VERDICT_NOTIMP:
 	default:
