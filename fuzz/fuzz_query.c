@@ -82,9 +82,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (qi.id != dnsmsg_get_id(data) || qi.qname_len > DNS_MAX_NAME ||
 	    qi.question_end > size || qi.msg_len > size)
 		abort();
-	/* BADVERS is a query that would be OK but for its EDNS version. */
-	if ((v == DNS_VERDICT_BADVERS) != (v != DNS_VERDICT_NOTIMP &&
-	    qi.has_edns && qi.edns_version != 0))
+	/* BADVERS is a query that would be OK but for its EDNS version
+	 * (FORMERR may keep an OPT read before what broke). */
+	if ((v == DNS_VERDICT_BADVERS || v == DNS_VERDICT_OK) &&
+	    (v == DNS_VERDICT_BADVERS) != (qi.has_edns &&
+	    qi.edns_version != 0))
 		abort();
 	if (v == DNS_VERDICT_OK || v == DNS_VERDICT_BADVERS) {
 		if (qi.qname_len == 0 || qi.question_end <= DNS_HDR_LEN ||
