@@ -7,6 +7,7 @@
  *	ACL		refused ----------------------> REFUSED, EDE 18
  *	rate limit	over (UDP only) --------------> TC=1 empty, or dropped
  *	validate	bad --------------------------> FORMERR / NOTIMP
+ *			EDNS version above 0 ---------> BADVERS
  *	local		local zone, query policy -----> its answer
  *	route		the name's forward rule, looked up once
  *	cache		fresh hit --------------------> the entry (and, with
