@@ -67,7 +67,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const int rcodes[] = { DNS_RCODE_FORMERR, DNS_RCODE_SERVFAIL,
-	    DNS_RCODE_NOTIMP, DNS_RCODE_REFUSED };
+	    DNS_RCODE_NOTIMP, DNS_RCODE_REFUSED, DNS_RCODE_BADVERS };
 	struct dns_query_info qi, back;
 	enum dns_verdict v;
 	uint8_t out[DNS_UDP_PLAIN_MAX], *copy;
@@ -75,14 +75,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned i;
 
 	v = dnsmsg_parse_query(data, size, &qi);
-	if ((unsigned)v > DNS_VERDICT_NOTIMP || dns_verdict_names[v] == NULL)
+	if ((unsigned)v > DNS_VERDICT_BADVERS || dns_verdict_names[v] == NULL)
 		abort();
 	if (v == DNS_VERDICT_DROP)
 		return 0;
 	if (qi.id != dnsmsg_get_id(data) || qi.qname_len > DNS_MAX_NAME ||
 	    qi.question_end > size || qi.msg_len > size)
 		abort();
-	if (v == DNS_VERDICT_OK) {
+	/* BADVERS is a query that would be OK but for its EDNS version
+	 * (FORMERR may keep an OPT read before what broke). */
+	if ((v == DNS_VERDICT_BADVERS || v == DNS_VERDICT_OK) &&
+	    (v == DNS_VERDICT_BADVERS) != (qi.has_edns &&
+	    qi.edns_version != 0))
+		abort();
+	if (v == DNS_VERDICT_OK || v == DNS_VERDICT_BADVERS) {
 		if (qi.qname_len == 0 || qi.question_end <= DNS_HDR_LEN ||
 		    qi.msg_len < qi.question_end)
 			abort();
@@ -110,16 +116,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_name(&qi);
 
 	for (i = 0; i < sizeof(rcodes) / sizeof(rcodes[0]); i++) {
-		/* Header, the largest name, type and class, OPT: it fits. */
+		/* Header, the largest name, type and class, OPT: it fits;
+		 * but an extended rcode needs an OPT to carry it. */
 		n = dnsmsg_make_error(out, sizeof(out), &qi, rcodes[i]);
+		if (rcodes[i] > 15 && !qi.has_edns) {
+			if (n != 0)
+				abort();
+			continue;
+		}
 		if (n < DNS_HDR_LEN || n > 12 + DNS_MAX_NAME + 4 + 11 ||
-		    dnsmsg_rcode(out) != rcodes[i] ||
+		    dnsmsg_rcode(out) != (rcodes[i] & 0xf) ||
 		    dnsmsg_get_id(out) != qi.id)
+			abort();
+		/* RA only for QUERY; the OPT last, version 0, extended
+		 * rcode in its TTL's first byte. */
+		if (((out[3] & 0x80) != 0) != ((qi.flags & 0x7800) == 0))
+			abort();
+		if (qi.has_edns && (n < DNS_HDR_LEN + 11 ||
+		    out[n - 11 + 5] != rcodes[i] >> 4 || out[n - 11 + 6] != 0))
 			abort();
 		if (dnsmsg_make_error(out, n - 1, &qi, rcodes[i]) != 0)
 			abort();
-		if (v == DNS_VERDICT_OK || (qi.qname_len != 0 &&
-		    (qi.flags & 0x7800) == 0)) {
+		if (v == DNS_VERDICT_OK || v == DNS_VERDICT_BADVERS ||
+		    (qi.qname_len != 0 && (qi.flags & 0x7800) == 0)) {
 			if (dnsmsg_check_answer(out, n, &qi) != 0)
 				abort();
 		}
@@ -129,7 +148,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    back.qname_len != qi.qname_len ||
 		    memcmp(back.qname, qi.qname, qi.qname_len) != 0 ||
 		    back.has_edns != qi.has_edns ||
-		    back.edns_do != qi.edns_do)
+		    back.edns_do != qi.edns_do || back.edns_version != 0)
 			abort();
 		fuzz_truncate(out, n, n - 1, &qi);
 	}

@@ -72,6 +72,18 @@ def queries():
                         opt(1232, rdata=struct.pack("!HH", 10, 8) + b"c" * 8))
     q["edns_version1"] = (header(1, RD, ar=1) + question(www) +
                           opt(1232, version=1))
+    # BADVERS (RFC 6891 6.1.3), or what goes before it.
+    q["edns_version1_do_cookie"] = (
+        header(1, RD | CD, ar=1) + question(www, AAAA) +
+        opt(4096, do=True, version=1,
+            rdata=struct.pack("!HH", 10, 8) + b"c" * 8))
+    q["edns_version255"] = (header(1, RD, ar=1) + question(www) +
+                            opt(512, version=255))
+    q["notify_edns_version1"] = (header(2, 4 << 11, ar=1) +
+                                 question("example.com.", SOA) +
+                                 opt(1232, version=1))
+    q["bad_edns_version1_two_opt"] = (header(1, RD, ar=2) + question(www) +
+                                      opt(1232, version=1) + opt())
     q["edns_size1"] = query(www, edns=1)
     q["edns_size65535"] = query(www, edns=65535)
     q["additional_compressed"] = (header(1, RD, ar=2) + question(www) +

@@ -21,7 +21,7 @@
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 const char *const dns_verdict_names[] = {
-	"ok", "drop", "formerr", "notimp",
+	"ok", "drop", "formerr", "notimp", "badvers",
 };
 
 /* --- the reader --- */
@@ -372,9 +372,10 @@ dnsmsg_wr_header(struct dnsmsg_wr *w, const struct dns_header *h)
 		dnsmsg_wr_u16(w, h->count[i]);
 }
 
-void
-dnsmsg_wr_opt(struct dnsmsg_wr *w, uint16_t udp_size, int do_bit,
-    unsigned pad_block)
+/* An OPT record with extended rcode ext (the rcode's upper 8 bits). */
+static void
+wr_opt_rcode(struct dnsmsg_wr *w, uint16_t udp_size, uint8_t ext,
+    int do_bit, unsigned pad_block)
 {
 	size_t end, pad = 0, rdlen = 0;
 
@@ -393,13 +394,20 @@ dnsmsg_wr_opt(struct dnsmsg_wr *w, uint16_t udp_size, int do_bit,
 	dnsmsg_wr_u8(w, 0);
 	dnsmsg_wr_u16(w, DNS_TYPE_OPT);
 	dnsmsg_wr_u16(w, udp_size);
-	dnsmsg_wr_u32(w, do_bit ? DNS_EDNS_DO : 0);
+	dnsmsg_wr_u32(w, (uint32_t)ext << 24 | (do_bit ? DNS_EDNS_DO : 0));
 	dnsmsg_wr_u16(w, (uint16_t)rdlen);
 	if (pad_block != 0) {
 		dnsmsg_wr_u16(w, DNS_OPT_PADDING);
 		dnsmsg_wr_u16(w, (uint16_t)pad);
 		dnsmsg_wr_zero(w, pad);
 	}
+}
+
+void
+dnsmsg_wr_opt(struct dnsmsg_wr *w, uint16_t udp_size, int do_bit,
+    unsigned pad_block)
+{
+	wr_opt_rcode(w, udp_size, 0, do_bit, pad_block);
 }
 
 size_t
@@ -552,6 +560,10 @@ dnsmsg_parse_query(const uint8_t *msg, size_t len, struct dns_query_info *qi)
 	if (v != DNS_VERDICT_OK)
 		return v;
 	qi->msg_len = r.off;
+	/* RFC 6891 6.1.3: a version we do not speak, only once the whole
+	 * query is known to be well formed. */
+	if (qi->has_edns && qi->edns_version != 0)
+		return DNS_VERDICT_BADVERS;
 	return DNS_VERDICT_OK;
 }
 
@@ -636,10 +648,17 @@ dnsmsg_make_error_ede(uint8_t *out, size_t cap,
 	struct dnsmsg_wr w;
 	struct dns_header h;
 
+	/* An extended rcode lives in the OPT record: none, no answer. */
+	if (rcode < 0 || rcode > 0xfff || (rcode > DNS_FLAG_RCODE &&
+	    !qi->has_edns))
+		return 0;
 	memset(&h, 0, sizeof(h));
 	h.id = qi->id;
-	h.flags = DNS_FLAG_QR | DNS_FLAG_RA | (qi->flags & (DNS_FLAG_OPCODE |
+	h.flags = DNS_FLAG_QR | (qi->flags & (DNS_FLAG_OPCODE |
 	    DNS_FLAG_RD | DNS_FLAG_CD)) | (rcode & DNS_FLAG_RCODE);
+	/* RA is defined for QUERY only (RFC 1035 4.1.1). */
+	if ((qi->flags & DNS_FLAG_OPCODE) == 0)
+		h.flags |= DNS_FLAG_RA;
 	h.count[DNS_SEC_QUESTION] = qi->qname_len != 0;
 	h.count[DNS_SEC_ADDITIONAL] = qi->has_edns != 0;
 	dnsmsg_wr_init(&w, out, cap);
@@ -652,7 +671,8 @@ dnsmsg_make_error_ede(uint8_t *out, size_t cap,
 	/* Our own OPT record: the EDNS size we offer, the client's DO. */
 	if (qi->has_edns) {
 		opt = w.len;
-		dnsmsg_wr_opt(&w, DNS_EDNS_DEFAULT_MAX, qi->edns_do, 0);
+		wr_opt_rcode(&w, DNS_EDNS_DEFAULT_MAX, (uint8_t)(rcode >> 4),
+		    qi->edns_do, 0);
 		if (ede_code >= 0)
 			dnsmsg_wr_ede(&w, opt, ede_code, ede_text);
 	}

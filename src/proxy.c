@@ -7,6 +7,7 @@
  *	ACL		refused ----------------------> REFUSED, EDE 18
  *	rate limit	over (UDP only) --------------> TC=1 empty, or dropped
  *	validate	bad --------------------------> FORMERR / NOTIMP
+ *			EDNS version above 0 ---------> BADVERS
  *	local		local zone, query policy -----> its answer
  *	route		the name's forward rule, looked up once
  *	cache		fresh hit --------------------> the entry (and, with
@@ -1042,6 +1043,12 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	case DNS_VERDICT_DROP:
 		px->stats.dropped++;
 		peer->ops->release(peer);
+		return;
+	case DNS_VERDICT_BADVERS:
+		/* RFC 6891 6.1.3: not forwarded, nor answered from the
+		 * cache or a local zone. */
+		px->stats.badvers++;
+		proxy_error(px, peer, &qi, DNS_RCODE_BADVERS, -1, NULL);
 		return;
 	case DNS_VERDICT_FORMERR:
 	case DNS_VERDICT_NOTIMP:

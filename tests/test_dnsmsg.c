@@ -191,7 +191,7 @@ test_valid_query(void)
 
 	a_query(&m, 7, 1, 1400, 1);
 	m.buf[m.len - 5] = 1;		/* EDNS version 1 */
-	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_OK);
+	CHECK_EQ(parse(&m, &qi), DNS_VERDICT_BADVERS);
 	CHECK_EQ(qi.has_edns, 1);
 	CHECK_EQ(qi.edns_do, 1);
 	CHECK_EQ(qi.edns_version, 1);
@@ -479,6 +479,107 @@ test_bad_queries(void)
 	CHECK_STR(dns_verdict_names[DNS_VERDICT_DROP], "drop");
 	CHECK_STR(dns_verdict_names[DNS_VERDICT_FORMERR], "formerr");
 	CHECK_STR(dns_verdict_names[DNS_VERDICT_NOTIMP], "notimp");
+	CHECK_STR(dns_verdict_names[DNS_VERDICT_BADVERS], "badvers");
+}
+
+/*
+ * EDNS versions above 0 (RFC 6891 6.1.3): BADVERS, and its answer.  In
+ * a_query()'s message the OPT record starts at 33: its TTL is the
+ * extended rcode (38), the version (39) and the flags (40).
+ */
+static void
+test_badvers(void)
+{
+	struct dns_query_info qi, back;
+	struct msg q;
+	uint8_t out[512];
+	size_t n;
+
+	a_query(&q, 0x1234, 1, 4096, 1);
+	set16(&q, 2, RD | CD);
+	q.buf[39] = 1;
+	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_BADVERS);
+	CHECK_EQ(qi.id, 0x1234);
+	CHECK_EQ(qi.qname_len, 17);
+	CHECK_EQ(qi.qtype, 1);
+	CHECK_EQ(qi.has_edns, 1);
+	CHECK_EQ(qi.edns_version, 1);
+	CHECK_EQ(qi.edns_do, 1);
+	CHECK_EQ(qi.msg_len, q.len);
+	q.buf[39] = 255;
+	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_BADVERS);
+	CHECK_EQ(qi.edns_version, 255);
+	/* An extended rcode in a query means nothing: version 0 is OK. */
+	q.buf[39] = 0;
+	q.buf[38] = 1;
+	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_OK);
+
+	/* The answer: header rcode 0, OPT version 0 with extended rcode 1,
+	 * the question, nothing else. */
+	q.buf[38] = 0;
+	q.buf[39] = 1;
+	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_BADVERS);
+	n = dnsmsg_make_error(out, sizeof(out), &qi, DNS_RCODE_BADVERS);
+	CHECK_EQ(n, 12 + 17 + 4 + DNS_OPT_LEN);
+	CHECK_EQ(dnsmsg_get_id(out), 0x1234);
+	CHECK_EQ(rd16(out + 2), QR | RD | CD | RA);
+	CHECK_EQ(dnsmsg_rcode(out), DNS_RCODE_NOERROR);
+	CHECK_EQ(rd16(out + 4), 1);
+	CHECK_EQ(rd16(out + 6), 0);
+	CHECK_EQ(rd16(out + 8), 0);
+	CHECK_EQ(rd16(out + 10), 1);
+	CHECK(memcmp(out + 12, q.buf + 12, 17 + 4) == 0);
+	CHECK_EQ(out[33], 0);
+	CHECK_EQ(rd16(out + 34), DNS_TYPE_OPT);
+	CHECK_EQ(rd16(out + 36), DNS_EDNS_DEFAULT_MAX);
+	CHECK_EQ(out[38], 1);				/* 16 >> 4 */
+	CHECK_EQ(out[39], 0);				/* version 0 */
+	CHECK_EQ(rd16(out + 40), 0x8000);		/* DO */
+	CHECK_EQ(rd16(out + 42), 0);
+	CHECK_EQ(dnsmsg_check_answer(out, n, &qi), 0);
+	/* As a query again (QR cleared) it is one of version 0. */
+	out[2] &= 0x7f;
+	CHECK_EQ(dnsmsg_parse_query(out, n, &back), DNS_VERDICT_OK);
+	CHECK_EQ(back.edns_version, 0);
+	/* Passed on by no rewrite: it answers the EDNS it was sent. */
+	out[2] |= 0x80;
+	CHECK_EQ(dnsmsg_rewrite_answer(out, n, q.buf, sizeof(q.buf), &qi,
+	    1232, -1, NULL), 0);
+	/* One byte short, exact. */
+	CHECK_EQ(dnsmsg_make_error(out, n - 1, &qi, DNS_RCODE_BADVERS), 0);
+	CHECK_EQ(dnsmsg_make_error(out, n, &qi, DNS_RCODE_BADVERS), n);
+	/* No OPT to carry it, an rcode past 12 bits: no answer. */
+	qi.has_edns = 0;
+	CHECK_EQ(dnsmsg_make_error(out, sizeof(out), &qi, DNS_RCODE_BADVERS),
+	    0);
+	qi.has_edns = 1;
+	CHECK_EQ(dnsmsg_make_error(out, sizeof(out), &qi, 4096), 0);
+	CHECK_EQ(dnsmsg_make_error(out, sizeof(out), &qi, -1), 0);
+
+	/* Anything else wrong comes first: FORMERR, NOTIMP. */
+	a_query(&q, 1, 1, 1232, 0);
+	q.buf[39] = 1;
+	set16(&q, 10, 2);
+	put_opt(&q, 1232, 0);
+	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_FORMERR);	/* two OPTs */
+	a_query(&q, 1, 1, 1232, 0);
+	q.buf[39] = 1;
+	set16(&q, 10, 2);
+	a_record(&q, 1);
+	q.len--;
+	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_FORMERR);	/* cut short */
+	a_query(&q, 1, 1, 1232, 0);
+	q.buf[39] = 1;
+	set16(&q, 4, 0);
+	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_FORMERR);	/* QDCOUNT 0 */
+	a_query(&q, 1, 1, 1232, 0);
+	q.buf[39] = 1;
+	set16(&q, 2, 4 << 11);
+	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_NOTIMP);	/* NOTIFY */
+	CHECK_EQ(qi.edns_version, 1);
+	n = dnsmsg_make_error(out, sizeof(out), &qi, DNS_RCODE_NOTIMP);
+	CHECK_EQ(n, 12 + 17 + 4 + DNS_OPT_LEN);
+	CHECK_EQ(out[39], 0);
 }
 
 /* An answer to a_query(): one CNAME, two A records, an OPT. */
@@ -656,13 +757,18 @@ test_make_error(void)
 	CHECK_EQ(rd16(out + 4), 0);
 	CHECK_EQ(dnsmsg_make_error(out, 11, &qi, 1), 0);
 
-	/* NOTIMP keeps the opcode. */
+	/* NOTIMP keeps the opcode and RD; RA is for QUERY only, and so
+	 * it is for any other error answer to another opcode. */
 	a_query(&q, 3, 0, 0, 0);
-	set16(&q, 2, 4 << 11);
+	set16(&q, 2, 4 << 11 | RD);
 	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_NOTIMP);
 	n = dnsmsg_make_error(out, sizeof(out), &qi, DNS_RCODE_NOTIMP);
 	CHECK_EQ(n, 12 + 17 + 4);
-	CHECK_EQ(rd16(out + 2), QR | 4 << 11 | RA | DNS_RCODE_NOTIMP);
+	CHECK_EQ(rd16(out + 2), QR | 4 << 11 | RD | DNS_RCODE_NOTIMP);
+	set16(&q, 2, 2 << 11);
+	CHECK_EQ(parse(&q, &qi), DNS_VERDICT_NOTIMP);
+	n = dnsmsg_make_error(out, sizeof(out), &qi, DNS_RCODE_REFUSED);
+	CHECK_EQ(rd16(out + 2), QR | 2 << 11 | DNS_RCODE_REFUSED);
 
 	dnsmsg_set_id(out, 0xfedc);
 	CHECK_EQ(dnsmsg_get_id(out), 0xfedc);
@@ -1526,6 +1632,7 @@ main(void)
 	test_valid_query();
 	test_edns_sizes();
 	test_bad_queries();
+	test_badvers();
 	test_check_answer();
 	test_make_error();
 	test_truncate();

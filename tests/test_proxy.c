@@ -407,7 +407,19 @@ test_bad_queries(void)
 	q.buf[2] |= 2 << 3;			/* opcode STATUS */
 	fake_query(&p, q.buf, q.len);
 	CHECK(got(&p, 0x0303, DNS_RCODE_NOTIMP));
+	CHECK_EQ(rd16(p.answer + 2) & F_RA, 0);	/* for QUERY only */
+	CHECK_EQ(rd16(p.answer + 2) & F_RD, F_RD);
 	CHECK_EQ(st->notimp, 1);
+
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x0404, "x.lab.test", T_A, 1232, 0);
+	q.buf[2] |= 4 << 3;			/* opcode NOTIFY */
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0x0404, DNS_RCODE_NOTIMP));
+	CHECK_EQ(rd16(p.answer + 2) & F_RA, 0);
+	CHECK_EQ(rd16(p.answer + 10), 1);	/* our OPT */
+	CHECK_EQ(st->notimp, 2);
+	CHECK_EQ(st->rcodes[DNS_RCODE_NOTIMP], 2);
 	CHECK_EQ(fake.ndoh, 0);
 	CHECK_EQ(st->pending, 0);
 	stop();
@@ -903,6 +915,72 @@ test_cache(void)
 	answer(&a, 0, "www.lab.test", T_A, DNS_RCODE_NOERROR, 1);
 	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
 	CHECK(got(&p, 0xd007, DNS_RCODE_NOERROR));
+	stop();
+}
+
+/*
+ * EDNS version 1 (RFC 6891 6.1.3): BADVERS, answered before the cache,
+ * the local zones and any upstream, and counted as BADVERS.  Its answer:
+ * header rcode 0, the question, no record but an OPT of version 0 whose
+ * extended rcode is 1 (16 >> 4).
+ */
+static void
+test_badvers(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	const uint8_t *o;
+	size_t i;
+	static const struct {
+		const char		*name;
+		enum listen_transport	 t;
+	} cases[] = {
+		{ "www.lab.test", LISTEN_UDP },		/* in the cache */
+		{ "new.lab.test", LISTEN_UDP },		/* nowhere */
+		{ "localhost", LISTEN_TCP },		/* a local zone */
+	};
+
+	start(ENC_PREF_CACHE);
+	ask(&p, &q, 0xe001, "www.lab.test");
+	answer(&a, 0, "www.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xe001, DNS_RCODE_NOERROR));
+	fake_reset_reqs();
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fake_peer_init(&p, cases[i].t);
+		query(&q, (uint16_t)(0xe100 + i), cases[i].name, T_A, 1232, 0);
+		q.buf[q.len - 11 + 6] = 1;		/* OPT version */
+		fake_query(&p, q.buf, q.len);
+		CHECK(got(&p, (uint16_t)(0xe100 + i), DNS_RCODE_NOERROR));
+		CHECK(echoes(&p, &q));
+		CHECK_EQ(rd16(p.answer + 2) & F_RA, F_RA);
+		CHECK_EQ(rd16(p.answer + 6), 0);
+		CHECK_EQ(rd16(p.answer + 8), 0);
+		CHECK_EQ(rd16(p.answer + 10), 1);
+		CHECK_EQ(p.len, q.len);
+		o = p.answer + p.len - 11;
+		CHECK(o[0] == 0 && rd16(o + 1) == DNS_TYPE_OPT);
+		CHECK_EQ(o[5], 1);			/* extended rcode */
+		CHECK_EQ(o[6], 0);			/* version */
+	}
+	CHECK_EQ(fake.ndoh, 0);
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(st->cache_hits, 0);
+	CHECK_EQ(st->answered_local, 0);
+	/* Counted as BADVERS, and by the rcode its header says. */
+	CHECK_EQ(st->badvers, 3);
+	CHECK_EQ(st->rcodes[DNS_RCODE_NOERROR], 1 + 3);
+	CHECK_EQ(st->pending, 0);
+
+	/* Version 0 again: the cache. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xe200, "www.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0xe200, DNS_RCODE_NOERROR));
+	CHECK_EQ(rd16(p.answer + 6), 1);
+	CHECK_EQ(st->cache_hits, 1);
+	CHECK_EQ(fake.ndoh, 0);
 	stop();
 }
 
@@ -2503,6 +2581,7 @@ main(void)
 	test_built_query_ede();
 	test_no_malloc();
 	test_cache();
+	test_badvers();
 	test_coalesce();
 	test_stale_prefetch();
 	test_acl();

@@ -63,6 +63,8 @@ enum dns_rcode {
 	DNS_RCODE_NXDOMAIN = 3,
 	DNS_RCODE_NOTIMP = 4,
 	DNS_RCODE_REFUSED = 5,
+	/* Extended (RFC 6891 6.1.3): header rcode 0, OPT's upper bits 1. */
+	DNS_RCODE_BADVERS = 16,
 };
 
 /*
@@ -196,6 +198,7 @@ enum dns_verdict {
 	DNS_VERDICT_DROP,	/* not a query (short, QR set): say nothing */
 	DNS_VERDICT_FORMERR,	/* answer FORMERR */
 	DNS_VERDICT_NOTIMP,	/* answer NOTIMP (opcode other than QUERY) */
+	DNS_VERDICT_BADVERS,	/* answer BADVERS (EDNS version above 0) */
 };
 
 extern const char *const dns_verdict_names[];
@@ -230,6 +233,8 @@ struct dns_query_info {
  * 1995 3: owned by the question's name, in its class, well formed), a
  * malformed or compressed-loop name, a truncated question, a broken,
  * misplaced or duplicated OPT record, or records that run past the end.
+ * BADVERS: a query valid but for its OPT record's version, above 0 (RFC
+ * 6891 6.1.3); qi is filled as for OK, edns_version says which.
  */
 enum dns_verdict dnsmsg_parse_query(const uint8_t *msg, size_t len,
 	    struct dns_query_info *qi);
@@ -265,9 +270,13 @@ int	dnsmsg_check_answer(const uint8_t *msg, size_t len,
 
 /*
  * Write into out (cap bytes) an answer with rcode to the query described by
- * qi: the query's ID, RD and CD copied, QR and RA set, the question echoed
- * if qi->qname_len != 0, and an OPT record (our EDNS size, DO copied) if
- * qi->has_edns.  Returns the length written, or 0 if cap is too small.
+ * qi: the query's ID, opcode, RD and CD copied, QR set, RA set for opcode
+ * QUERY only (it means nothing for the others), the question echoed if
+ * qi->qname_len != 0, and an OPT record (version 0, our EDNS size, DO
+ * copied) if qi->has_edns.  An extended rcode (DNS_RCODE_BADVERS) puts
+ * its low 4 bits in the header and the rest in the OPT record.  Returns
+ * the length written, or 0 if cap is too small, or rcode is extended
+ * (over 15) and the query had no OPT record, or rcode is over 4095.
  */
 size_t	dnsmsg_make_error(uint8_t *out, size_t cap,
 	    const struct dns_query_info *qi, int rcode);

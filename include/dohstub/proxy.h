@@ -52,6 +52,7 @@ extern const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS];
 	C(servfail,		ANSWERS, "local") /* every one */	\
 	C(formerr,		ANSWERS, "local")			\
 	C(notimp,		ANSWERS, "local")			\
+	C(badvers,		ANSWERS, "local") /* EDNS version > 0 */ \
 	C(policy,		ANSWERS, "local") /* query policy */	\
 	C(answered_local,	ANSWERS, "local_zone") /* local.h */	\
 	C(answered_forward_doh,	ANSWERS, "forward_doh")			\

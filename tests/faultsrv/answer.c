@@ -32,6 +32,8 @@ answer_make(uint8_t *out, size_t cap, const uint8_t *q, size_t qlen,
 		return dnsmsg_make_error(out, cap, qi, DNS_RCODE_FORMERR);
 	case DNS_VERDICT_NOTIMP:
 		return dnsmsg_make_error(out, cap, qi, DNS_RCODE_NOTIMP);
+	case DNS_VERDICT_BADVERS:
+		return dnsmsg_make_error(out, cap, qi, DNS_RCODE_BADVERS);
 	}
 
 	name = qi->qname;

@@ -30,12 +30,15 @@ NO_REPLY = 0.3	# seconds of silence that count as "dropped"
 ASAN = False	# the daemon runs with AddressSanitizer
 
 FORMERR, NOTIMP, REFUSED = 1, 4, 5
+BADVERS = 16	# header rcode 0, the OPT's extended rcode 1
 HDR = struct.Struct(">HHHHHH")
 
 
 def setup_module():
     global U, D
-    U = lab.Unbound("unbound", plain=False).start()
+    # log-queries: what reached the upstream, for the BADVERS case
+    U = lab.Unbound("unbound", plain=False,
+                    extra=("log-queries: yes",)).start()
     D = lab.Dohstub({"mode": "encrypted-only", "upstream": U.url,
                      "resolve": U.resolve, "ca-file": lab.certs().ca_pem,
                      "tcp-idle-timeout": "%ds" % IDLE,
@@ -294,6 +297,88 @@ def test_opcode_notimp():
     wire = header(next_id(), 5 << 11, 1, 65535, 65535, 65535) + \
         encode_name("x") + b"\0\1\0\1"
     bad(wire, NOTIMP, "opcode 5 with counts 65535")
+
+
+def test_opcode_notimp_without_ra():
+    """RA is defined for QUERY only: NOTIMP to STATUS and NOTIFY, with
+    and without EDNS, does not set it; RD, the opcode and the question
+    are echoed."""
+    for opcode, name in ((2, "STATUS"), (4, "NOTIFY")):
+        for edns in (None, 1232):
+            qid = next_id()
+            wire = make_query("lab.test", "SOA", qid=qid, opcode=opcode,
+                              edns=edns)
+            for how, m in (("UDP", lab.udp_exchange(D.port, wire)),
+                           ("TCP", lab.tcp_exchange(D.port, wire)[0])):
+                what = "%s%s over %s" % (name, " with EDNS" if edns else "",
+                                         how)
+                check(m is not None, "%s: no answer" % what)
+                check(m.id == qid and m.qr and m.rcode == NOTIMP,
+                      "%s: %r, want NOTIMP" % (what, m))
+                check(not m.ra, "%s: RA set" % what)
+                check(m.rd and m.opcode == opcode,
+                      "%s: RD %s, opcode %d" % (what, m.rd, m.opcode))
+                check(m.question == [("lab.test.", 6, 1)],
+                      "%s: question %r" % (what, m.question))
+                check((m.opt is not None) == (edns is not None),
+                      "%s: OPT %r" % (what, m.opt))
+    alive("STATUS and NOTIFY")
+
+
+def upstream_saw(name):
+    """unbound logged a query for name (log-queries)."""
+    return (" %s. " % name) in open(U.log, errors="replace").read()
+
+
+def test_edns_version_badvers():
+    """RFC 6891 6.1.3: an OPT of version 1 gets BADVERS (extended rcode
+    16: header rcode 0, the OPT's upper TTL byte 1) with an OPT of
+    version 0 and no records, and the query goes nowhere upstream:
+    unbound's query log has no line for it, while the same name with
+    version 0 right after does."""
+    name = lab.unique_name("badvers")
+    ttl = (1 << 16) | 0x8000		# version 1, DO
+    for how in ("UDP", "TCP"):
+        qid = next_id()
+        wire = make_query(name, "A", qid=qid, extra_ar=b"\0" + struct.pack(
+            ">HHIH", 41, 1232, ttl, 0), extra_arcount=1)
+        m = (lab.udp_exchange(D.port, wire) if how == "UDP" else
+             lab.tcp_exchange(D.port, wire)[0])
+        what = "EDNS version 1 over " + how
+        check(m is not None, "%s: no answer" % what)
+        check(m.id == qid and m.qr and m.rcode == 0 and m.ra,
+              "%s: %r" % (what, m))
+        check(not m.answer and not m.authority and m.arcount == 1,
+              "%s: records besides the OPT: %r" % (what, m))
+        check(m.question == [(name + ".", 1, 1)],
+              "%s: question %r" % (what, m.question))
+        o = m.opt
+        check(o is not None and o.name == ".", "%s: no OPT" % what)
+        check(o.ttl >> 24 == BADVERS >> 4 and (o.ttl >> 16) & 0xff == 0,
+              "%s: OPT TTL %#x, want extended rcode 1, version 0" % (
+                  what, o.ttl))
+        check(o.ttl & 0x8000, "%s: DO not echoed" % what)
+    # what an operator would type
+    r = lab.dig(D.port, "+edns=1", "+noednsneg", name, "A")
+    check("status: BADVERS" in r.stdout and "EDNS: version: 0" in
+          r.stdout and "ANSWER: 0" in r.stdout, "dig +edns=1: %s" %
+          r.stdout)
+    alive("EDNS version 1")
+    # the same name with version 0 goes upstream and shows in the log;
+    # once it does, anything sent before it would have too
+    m = D.udp(name, "A", edns=1232)
+    check(m.rcode == 0 and m.values("A") == [lab.WILD_ADDR],
+          "EDNS version 0 after: %r" % m)
+    lab.wait_for(lambda: upstream_saw(name), 3 * lab.SLOW,
+                 what="unbound to log the version 0 query")
+    with open(U.log, errors="replace") as f:
+        seen = [l for l in f if (" %s. " % name) in l]
+    check(len(seen) == 1, "unbound saw %s %d times, want once (the "
+          "version 0 query): %r" % (name, len(seen), seen))
+    # and a cached name is not served from the cache either
+    r = lab.dig(D.port, "+edns=1", "+noednsneg", name, "A")
+    check("status: BADVERS" in r.stdout and "ANSWER: 0" in r.stdout,
+          "dig +edns=1 on a cached name: %s" % r.stdout)
 
 
 def test_qdcount():
