@@ -354,7 +354,7 @@ test_reverse(void)
 	ask(&a, V6_LOOP, T_PTR);
 	CHECK(one_answer(&a, T_PTR, lh, sizeof(lh)));
 	CHECK(nxdomain("x." V6_LOOP, V6_LOOP));
-	snprintf(name, sizeof(name), "2%s", V6_LOOP + 1);	/* ::2 */
+	snprintf(name, sizeof(name), "2%s", &V6_LOOP[1]);	/* ::2 */
 	CHECK(forwarded(name, T_PTR));
 
 	CHECK(nxdomain("1.1.168.192.in-addr.arpa", "168.192.in-addr.arpa"));
