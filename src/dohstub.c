@@ -4,13 +4,14 @@
  * privileges, and runs the event loop until SIGTERM or SIGINT; SIGHUP
  * reads the configuration again.
  */
-#define _GNU_SOURCE		/* setresuid, setresgid */
+#define _GNU_SOURCE		/* setresuid, setresgid, strndup */
 
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <errno.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -33,15 +34,20 @@
 #define DOHSTUB_VERSION		"0.1.0"
 #define DOHSTUB_DEFAULT_CONF	"/etc/dohstub.conf"
 #define SD_LISTEN_FDS_START	3
-#define READY_POLL_MS		20
 #define READY_MAX_MS		10000	/* give up waiting for an upstream */
 
 extern char **environ;
 
+/* A --key value from the command line. */
+struct flag {
+	char		*key;		/* without the dashes, owned */
+	const char	*value;		/* in argv */
+};
+
 /* What a reload needs to read the configuration again. */
 static struct {
-	int		 argc;
-	char		**argv;
+	struct flag	*flags;		/* nflags of them, in argv's order */
+	size_t		 nflags;
 	const char	*conffile;
 	int		 must_exist;
 	int		 verbose;
@@ -50,8 +56,8 @@ static struct {
 static struct event_base *base;
 static struct proxy *px;
 static const struct config *running;	/* owned by main, then by px */
-static struct event *ev_ready;
-static uint64_t ready_waited;
+static struct event *ev_ready;		/* READY=1 at the latest */
+static int ready_sent;
 static struct netwatch *nw;		/* NULL: watch-network no */
 static char *nw_path;			/* the resolv.conf nw watches */
 static struct event *ev_resolv;		/* reload, outside nw's callback */
@@ -73,61 +79,100 @@ badflag(const char *msg, const char *flag)
 }
 
 /*
- * Our own options, and where the file is.  The --key settings are
- * applied by load_config(), after the file and the environment.
+ * Long options of our own; any other --key is a setting.  Their values
+ * are no option letter's, so that optopt tells them apart.
+ */
+enum {
+	OPT_HELP = 256,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* --key value or --key=value (arg without the dashes), in order. */
+static void
+flag_add(const char *arg, const char *value)
+{
+	const char *eq;
+	struct flag *f = &opts.flags[opts.nflags];
+
+	if ((eq = strchr(arg, '=')) != NULL) {
+		f->key = strndup(arg, (size_t)(eq - arg));
+		f->value = eq + 1;
+	} else {
+		f->key = strdup(arg);
+		f->value = value;
+	}
+	if (f->key == NULL)
+		fatal("argv");
+	opts.nflags++;
+}
+
+/*
+ * Read argv once.  Our own options act now; each --key value (or
+ * --key=value) is kept, in order, for load_config() to apply after the
+ * file and the environment, at start-up and on every reload.  getopt
+ * does not know the settings: an option it does not know is one, and
+ * config_set_flag() checks its name.
  */
 static void
 parse_options(int argc, char *argv[], int *check)
 {
-	const char *flag;
-	size_t j;
-	int i;
+	char letter[3] = "-?";
+	const char *arg;
+	int ch;
 
-	for (i = 1; i < argc; i++) {
-		flag = argv[i];
-		if (strncmp(flag, "--", 2) == 0) {
-			if (strcmp(flag, "--help") == 0)
-				usage();
-			if (strcmp(flag, "--version") == 0) {
-				printf("dohstub %s\n", DOHSTUB_VERSION);
-				exit(0);
+	if ((opts.flags = calloc((size_t)argc, sizeof(*opts.flags))) == NULL)
+		fatal("argv");
+	opterr = 0;	/* our own one-line messages */
+	/* '+': no permutation, so that a setting's value is never taken
+	 * for an argument of ours. */
+	while ((ch = getopt_long(argc, argv, "+:c:dhnVv", long_opts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			opts.conffile = optarg;
+			break;
+		case 'd':
+			break;	/* always in the foreground */
+		case 'n':
+			*check = 1;
+			break;
+		case 'v':
+			opts.verbose++;
+			break;
+		case 'V':
+		case OPT_VERSION:
+			printf("dohstub %s\n", DOHSTUB_VERSION);
+			exit(0);
+		case 'h':
+		case OPT_HELP:
+			usage();
+		case ':':
+			badflag("needs a file", "-c");	/* the only one */
+		case '?':
+		default:
+			if (optopt > 0 && optopt < OPT_HELP) {
+				letter[1] = (char)optopt;
+				badflag("unknown option", letter);
 			}
-			if (strchr(flag, '=') == NULL && ++i >= argc)
-				badflag("needs a value", flag);
-			continue;
-		}
-		if (flag[0] != '-' || flag[1] == '\0')
-			badflag("unexpected argument", flag);
-		for (j = 1; flag[j] != '\0'; j++) {
-			switch (flag[j]) {
-			case 'c':
-				if (flag[j + 1] != '\0')
-					opts.conffile = flag + j + 1;
-				else if (++i < argc)
-					opts.conffile = argv[i];
-				else
-					badflag("needs a file", "-c");
-				j = strlen(flag) - 1;
-				break;
-			case 'd':
-				break;	/* always in the foreground */
-			case 'n':
-				*check = 1;
-				break;
-			case 'v':
-				opts.verbose++;
-				break;
-			case 'V':
-				printf("dohstub %s\n", DOHSTUB_VERSION);
-				exit(0);
-			case 'h':
-			default:
-				usage();
-			}
+			/* A long option: optind is past it. */
+			arg = argv[optind - 1];
+			if (optopt != 0)
+				badflag("takes no value", arg);
+			if (strchr(arg, '=') == NULL && optind >= argc)
+				badflag("needs a value", arg);
+			flag_add(arg + 2, strchr(arg, '=') == NULL ?
+			    argv[optind++] : NULL);
+			break;
 		}
 	}
-	opts.argc = argc;
-	opts.argv = argv;
+	if (optind < argc)
+		badflag("unexpected argument", argv[optind]);
 	opts.must_exist = 1;
 	if (opts.conffile == NULL &&
 	    (opts.conffile = getenv("DOHSTUB_CONFIG")) == NULL) {
@@ -140,41 +185,17 @@ parse_options(int argc, char *argv[], int *check)
 static int
 load_config(struct config *cfg, char *err, size_t errlen)
 {
-	const char *flag, *eq;
-	char key[64];
-	int i;
+	size_t i;
 
 	config_defaults(cfg);
 	if (config_parse_file(cfg, opts.conffile, opts.must_exist, err,
 	    errlen) == -1 ||
 	    config_parse_env(cfg, environ, err, errlen) == -1)
 		return -1;
-	for (i = 1; i < opts.argc; i++) {
-		flag = opts.argv[i];
-		if (strncmp(flag, "--", 2) != 0) {
-			if (flag[0] == '-' && flag[strlen(flag) - 1] == 'c' &&
-			    strchr(flag, 'c') == flag + strlen(flag) - 1)
-				i++;	/* skip -c's file */
-			continue;
-		}
-		if ((eq = strchr(flag, '=')) != NULL) {
-			if ((size_t)(eq - flag) >= sizeof(key)) {
-				snprintf(err, errlen, "%s: unknown setting",
-				    flag);
-				return -1;
-			}
-			memcpy(key, flag, (size_t)(eq - flag));
-			key[eq - flag] = '\0';
-			if (config_set_flag(cfg, key + 2, eq + 1, err,
-			    errlen) == -1)
-				return -1;
-		} else {
-			if (config_set_flag(cfg, flag + 2, opts.argv[i + 1],
-			    err, errlen) == -1)
-				return -1;
-			i++;
-		}
-	}
+	for (i = 0; i < opts.nflags; i++)
+		if (config_set_flag(cfg, opts.flags[i].key, opts.flags[i].value,
+		    err, errlen) == -1)
+			return -1;
 	return config_finalize(cfg, CONFIG_RESOLV_CONF, err, errlen);
 }
 
@@ -256,26 +277,39 @@ drop_privileges(const char *user)
 	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
 }
 
-/* READY=1 once the upstream side has settled, or waiting is pointless. */
+/* READY=1 once, with how we are. */
 static void
-ready_cb(evutil_socket_t fd, short ev, void *arg)
+ready_send(void)
 {
-	struct timeval tv = { 0, READY_POLL_MS * 1000 };
 	const char *why;
 	char msg[256];
 
-	(void)fd;
-	(void)ev;
-	(void)arg;
-	ready_waited += READY_POLL_MS;
-	if (!proxy_settled(px) && ready_waited < READY_MAX_MS) {
-		evtimer_add(ev_ready, &tv);
+	if (ready_sent)
 		return;
-	}
+	ready_sent = 1;
+	evtimer_del(ev_ready);
 	why = proxy_unhealthy(px);
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", why != NULL ? why :
 	    "serving");
 	sd_notify_send(msg);
+}
+
+/* The upstream side has settled: an upstream connected or none can be. */
+static void
+settled_cb(void *arg)
+{
+	(void)arg;
+	ready_send();
+}
+
+/* Waiting any longer for an upstream is pointless. */
+static void
+ready_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	ready_send();
 }
 
 static const char *
@@ -437,7 +471,7 @@ main(int argc, char *argv[])
 	struct config cfg;
 	struct event *ev_term, *ev_int, *ev_usr1, *ev_hup;
 	struct metrics *metrics = NULL;
-	struct timeval tv = { 0, 0 };
+	struct timeval tv = { READY_MAX_MS / 1000, 0 };
 	char err[CONFIG_ERRLEN];
 	int check = 0;
 
@@ -474,7 +508,7 @@ main(int argc, char *argv[])
 	ev_usr1 = evsignal_new(base, SIGUSR1, stats_cb, NULL);
 	running = &cfg;
 	ev_hup = evsignal_new(base, SIGHUP, reload_cb, NULL);
-	ev_ready = evtimer_new(base, ready_cb, NULL);
+	ev_ready = evtimer_new(base, ready_timeout_cb, NULL);
 	ev_resolv = event_new(base, -1, 0, resolv_cb, NULL);
 	if (ev_term == NULL || ev_int == NULL || ev_usr1 == NULL ||
 	    ev_hup == NULL || ev_ready == NULL || ev_resolv == NULL ||
@@ -495,6 +529,9 @@ main(int argc, char *argv[])
 
 	log_info("dohstub %s started, mode %s, %zu upstream(s)",
 	    DOHSTUB_VERSION, config_mode_names[cfg.mode], cfg.nupstream);
+	if (proxy_on_settled(px, settled_cb, NULL) == -1)
+		log_warnx("READY=1 after %d s, not on the upstreams' news",
+		    READY_MAX_MS / 1000);
 	proxy_start(px);
 	netwatch_update(&cfg);
 	if (cfg.metrics.len != 0 &&
@@ -517,5 +554,8 @@ main(int argc, char *argv[])
 	event_free(ev_resolv);
 	event_base_free(base);
 	config_free(&cfg);
+	while (opts.nflags > 0)
+		free(opts.flags[--opts.nflags].key);
+	free(opts.flags);
 	return 0;
 }

@@ -201,6 +201,10 @@ struct proxy {
 	struct ratelimit	*rl;		/* NULL: ratelimit 0 */
 	uint64_t		 rl_evictions_past;	/* of replaced tables */
 	uint64_t		 seed;		/* of their hashes */
+	/* proxy_on_settled(): checked from the loop, told once. */
+	struct event		*settle;
+	proxy_settled_cb	*settled_cb;
+	void			*settled_arg;
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
 
@@ -1113,6 +1117,44 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	}
 }
 
+/*
+ * Whether the upstream side has settled: looked at from the loop, after
+ * the change that may settle it is complete (a client is told it
+ * connected before it counts as ready).
+ */
+static void
+proxy_settle_check(struct proxy *px)
+{
+	if (px->settled_cb != NULL)
+		event_active(px->settle, 0, 0);
+}
+
+static void
+settle_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct proxy *px = arg;
+	proxy_settled_cb *cb = px->settled_cb;
+
+	(void)fd;
+	(void)ev;
+	if (cb == NULL || !proxy_settled(px))
+		return;
+	px->settled_cb = NULL;
+	cb(px->settled_arg);
+}
+
+static void
+proxy_connected_cb(struct doh_client *c, const struct doh_conn_info *info,
+    void *arg)
+{
+	struct upside *up = arg;
+
+	(void)c;
+	(void)info;
+	if (up == up->px->up)
+		proxy_settle_check(up->px);
+}
+
 static void
 proxy_health_cb(int usable, void *arg)
 {
@@ -1121,6 +1163,7 @@ proxy_health_cb(int usable, void *arg)
 
 	if (up != px->up)
 		return;		/* an old configuration's upstreams */
+	proxy_settle_check(px);
 	if (usable) {
 		log_info("DoH upstream reachable%s", up->fallback != NULL ?
 		    ": plain DNS fallback off" : "");
@@ -1415,8 +1458,12 @@ upside_start(struct upside *up)
 {
 	size_t i;
 
-	if (up->upstreams != NULL)
+	if (up->upstreams != NULL) {
+		for (i = 0; i < upstream_count(up->upstreams); i++)
+			doh_set_connected_cb(upstream_get(up->upstreams, i),
+			    proxy_connected_cb, up);
 		upstream_start(up->upstreams);
+	}
 	for (i = 0; i < up->nroutes; i++)
 		if (up->routes[i].upstreams != NULL)
 			upstream_start(up->routes[i].upstreams);
@@ -1483,6 +1530,7 @@ proxy_reload(struct proxy *px, struct config *cfg)
 	px->cfg = cfg;
 	upside_start(up);
 	upside_unref(old);
+	proxy_settle_check(px);
 	return 0;
 }
 
@@ -1490,6 +1538,18 @@ void
 proxy_start(struct proxy *px)
 {
 	upside_start(px->up);
+	proxy_settle_check(px);
+}
+
+int
+proxy_on_settled(struct proxy *px, proxy_settled_cb *cb, void *arg)
+{
+	if (px->settle == NULL &&
+	    (px->settle = event_new(px->base, -1, 0, settle_cb, px)) == NULL)
+		return -1;
+	px->settled_cb = cb;
+	px->settled_arg = arg;
+	return 0;
 }
 
 const struct proxy_stats *
@@ -1664,6 +1724,8 @@ proxy_free(struct proxy *px)
 		reaper_cb(-1, 0, px);
 		event_free(px->reaper);
 	}
+	if (px->settle != NULL)
+		event_free(px->settle);
 	listen_free(px->listener);
 	cache_free(px->cache);
 	ratelimit_free(px->rl);
