@@ -1,14 +1,19 @@
 /*
  * dohstub: the daemon.  Reads the configuration (file < environment <
  * flags), binds (or takes the service manager's sockets), drops
- * privileges, and runs the event loop until SIGTERM or SIGINT; SIGHUP
+ * privileges (to `user`, or when started as root to the dohstub user or
+ * nobody), and runs the event loop until SIGTERM or SIGINT; SIGHUP
  * reads the configuration again.
  */
 #define _GNU_SOURCE		/* setresuid, setresgid, strndup */
 
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+
+#include <linux/capability.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +40,10 @@
 #define DOHSTUB_DEFAULT_CONF	"/etc/dohstub.conf"
 #define SD_LISTEN_FDS_START	3
 #define READY_MAX_MS		10000	/* give up waiting for an upstream */
+#define DEFAULT_USER		"dohstub"	/* started as root, no `user` */
+#define LAST_RESORT_USER	"nobody"
+/* Kept after the drop: a reload may listen on port 53 again. */
+#define KEPT_CAP		CAP_NET_BIND_SERVICE
 
 extern char **environ;
 
@@ -257,24 +266,104 @@ inherit_sockets(void)
 	return 0;
 }
 
-static void
-drop_privileges(const char *user)
+static const char *
+resolv_path(const struct config *cfg)
 {
-	struct passwd *pw;
+	return cfg->resolv_conf != NULL ? cfg->resolv_conf : CONFIG_RESOLV_CONF;
+}
 
-	errno = 0;
-	if ((pw = getpwnam(user)) == NULL)
-		fatalx("user %s: %s", user, errno ? strerror(errno) :
-		    "no such user");
-	if (setgroups(1, &pw->pw_gid) == -1 ||
+/*
+ * Become pw, keeping of root's powers only KEPT_CAP (when we have it):
+ * a reload may listen on port 53 again.  Nothing else a reload or
+ * netwatch does needs privilege (rtnetlink does not), only files the
+ * user can read.  A change of credentials clears the parent-death
+ * signal: it is set again.  why: what the failure message adds.
+ */
+static void
+drop_to(const struct passwd *pw, const char *why)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+	pid_t ppid = getppid();
+	int keep, c, pdeathsig = 0;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capget, &hdr, caps) == -1)
+		fatal("capget");
+	keep = (caps[0].permitted & (1u << KEPT_CAP)) != 0;
+	(void)prctl(PR_GET_PDEATHSIG, &pdeathsig);
+	/* Out of the bounding set too, where we may (CAP_SETPCAP). */
+	for (c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
+		if (c != KEPT_CAP && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == -1)
+			break;
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1 ||
+	    setgroups(1, &pw->pw_gid) == -1 ||
 	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		fatal("cannot drop privileges to %s", user);
+		fatal("cannot drop privileges to %s%s", pw->pw_name, why);
+	(void)prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	memset(caps, 0, sizeof(caps));
+	if (keep)
+		caps[0].effective = caps[0].permitted = 1u << KEPT_CAP;
+	if (syscall(SYS_capset, &hdr, caps) == -1)
+		fatal("cannot drop capabilities");
 	/* Refuse to go on as root if the drop did not take. */
-	if (pw->pw_uid != 0 && (getuid() == 0 || geteuid() == 0 ||
-	    setuid(0) != -1))
-		fatalx("still root after dropping privileges to %s", user);
-	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
+	if (getuid() == 0 || geteuid() == 0 || setuid(0) != -1)
+		fatalx("still root after dropping privileges to %s",
+		    pw->pw_name);
+	if (pdeathsig != 0) {
+		(void)prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0);
+		if (getppid() != ppid)
+			raise(pdeathsig);	/* it died meanwhile */
+	}
+	log_info("dropped privileges to %s (uid %u)%s", pw->pw_name,
+	    (unsigned)pw->pw_uid, keep ? ", keeping CAP_NET_BIND_SERVICE" :
+	    "");
+}
+
+/* Say so now if a file a reload reads is out of user's reach. */
+static void
+check_readable(const char *path, const char *user)
+{
+	if (path != NULL && access(path, R_OK) == -1 && errno != ENOENT)
+		log_warnx("cannot read %s as %s (%s): a reload will fail",
+		    path, user, strerror(errno));
+}
+
+/*
+ * After binding: to cfg->user, or when started as root without one, to
+ * DEFAULT_USER, else LAST_RESORT_USER.  `user root` keeps root.
+ */
+static void
+drop_privileges(const struct config *cfg)
+{
+	struct passwd *pw;
+	const char *user = cfg->user;
+
+	if (user == NULL) {
+		if (geteuid() != 0)
+			return;
+		if ((pw = getpwnam(DEFAULT_USER)) == NULL &&
+		    (pw = getpwnam(LAST_RESORT_USER)) == NULL)
+			fatalx("started as root and no user %s or %s to drop "
+			    "privileges to: create one, or set 'user'",
+			    DEFAULT_USER, LAST_RESORT_USER);
+	} else {
+		errno = 0;
+		if ((pw = getpwnam(user)) == NULL)
+			fatalx("user %s: %s", user, errno ? strerror(errno) :
+			    "no such user");
+	}
+	if (pw->pw_uid == 0) {
+		log_warnx("running as root, as 'user %s' asks", user);
+		return;
+	}
+	drop_to(pw, user == NULL ? " (set 'user root' to keep them)" : "");
+	check_readable(opts.conffile, pw->pw_name);
+	check_readable(cfg->ca_file, pw->pw_name);
+	if (cfg->fallback_from_resolv || cfg->bootstrap_from_resolv)
+		check_readable(resolv_path(cfg), pw->pw_name);
 }
 
 /* READY=1 once, with how we are. */
@@ -310,12 +399,6 @@ ready_timeout_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)ev;
 	(void)arg;
 	ready_send();
-}
-
-static const char *
-resolv_path(const struct config *cfg)
-{
-	return cfg->resolv_conf != NULL ? cfg->resolv_conf : CONFIG_RESOLV_CONF;
 }
 
 static void
@@ -522,10 +605,11 @@ main(int argc, char *argv[])
 		fatalx("cannot use the sockets passed by the service manager");
 	if ((px = proxy_new(base, &cfg)) == NULL)
 		fatalx("cannot start");
-	if (cfg.user != NULL)
-		drop_privileges(cfg.user);
-	else if (geteuid() == 0)
-		log_info("running as root: set 'user' to drop privileges");
+	if (cfg.metrics.len != 0 &&
+	    (metrics = metrics_new(base, &cfg.metrics, px)) == NULL)
+		fatalx("cannot open the metrics endpoint");
+	/* Bound: from here on as we will be for a reload. */
+	drop_privileges(&cfg);
 
 	log_info("dohstub %s started, mode %s, %zu upstream(s)",
 	    DOHSTUB_VERSION, config_mode_names[cfg.mode], cfg.nupstream);
@@ -534,9 +618,6 @@ main(int argc, char *argv[])
 		    READY_MAX_MS / 1000);
 	proxy_start(px);
 	netwatch_update(&cfg);
-	if (cfg.metrics.len != 0 &&
-	    (metrics = metrics_new(base, &cfg.metrics, px)) == NULL)
-		fatalx("cannot open the metrics endpoint");
 	evtimer_add(ev_ready, &tv);
 	event_base_dispatch(base);
 
