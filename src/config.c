@@ -2114,7 +2114,7 @@ config_print(const struct config *cfg, FILE *fp)
 	if (cfg->user != NULL)
 		config_print_value(fp, "user", cfg->user);
 	else
-		fprintf(fp, "# user: none, privileges are kept\n");
+		fprintf(fp, "# user: none; root drops to dohstub or nobody\n");
 	fprintf(fp, "log-level %s\n", config_name(log_level_names,
 	    CONFIG_NLOGLEVELS, (size_t)cfg->log_level));
 	fprintf(fp, "log-format %s\n", config_name(config_log_format_names,
