@@ -356,7 +356,7 @@ drop_privileges(const struct config *cfg)
 			    "no such user");
 	}
 	if (pw->pw_uid == 0) {
-		log_warnx("running as root, as 'user %s' asks", user);
+		log_warnx("running as root, as 'user %s' asks", pw->pw_name);
 		return;
 	}
 	drop_to(pw, user == NULL ? " (set 'user root' to keep them)" : "");
