@@ -56,6 +56,8 @@ ENV DOHSTUB_LISTEN=0.0.0.0:53 \
 	DOHSTUB_UPSTREAM=https://cloudflare-dns.com/dns-query,https://dns.quad9.net/dns-query \
 	DOHSTUB_RESOLVE=cloudflare-dns.com:443:1.1.1.1,1.0.0.1,dns.quad9.net:443:9.9.9.9,149.112.112.112
 # Numeric, so that Kubernetes can check runAsNonRoot against the image.
+# Run as root all the same (--user 0), dohstub binds and then drops to
+# this dohstub user by itself, as on a host (dohstub(8)).
 USER 10053:10053
 EXPOSE 53/udp 53/tcp 9153/tcp
 # No HEALTHCHECK: the slim image has no HTTP client.  Probe /health on

@@ -1,16 +1,22 @@
 /*
  * dohstub: the daemon.  Reads the configuration (file < environment <
  * flags), binds (or takes the service manager's sockets), drops
- * privileges, and runs the event loop until SIGTERM or SIGINT; SIGHUP
+ * privileges (to `user`, or when started as root to the dohstub user or
+ * nobody), and runs the event loop until SIGTERM or SIGINT; SIGHUP
  * reads the configuration again.
  */
-#define _GNU_SOURCE		/* setresuid, setresgid */
+#define _GNU_SOURCE		/* setresuid, setresgid, strndup */
 
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 
+#include <linux/capability.h>
+
 #include <errno.h>
+#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -33,15 +39,24 @@
 #define DOHSTUB_VERSION		"0.1.0"
 #define DOHSTUB_DEFAULT_CONF	"/etc/dohstub.conf"
 #define SD_LISTEN_FDS_START	3
-#define READY_POLL_MS		20
 #define READY_MAX_MS		10000	/* give up waiting for an upstream */
+#define DEFAULT_USER		"dohstub"	/* started as root, no `user` */
+#define LAST_RESORT_USER	"nobody"
+/* Kept after the drop: a reload may listen on port 53 again. */
+#define KEPT_CAP		CAP_NET_BIND_SERVICE
 
 extern char **environ;
 
+/* A --key value from the command line. */
+struct flag {
+	char		*key;		/* without the dashes, owned */
+	const char	*value;		/* in argv */
+};
+
 /* What a reload needs to read the configuration again. */
 static struct {
-	int		 argc;
-	char		**argv;
+	struct flag	*flags;		/* nflags of them, in argv's order */
+	size_t		 nflags;
 	const char	*conffile;
 	int		 must_exist;
 	int		 verbose;
@@ -50,8 +65,8 @@ static struct {
 static struct event_base *base;
 static struct proxy *px;
 static const struct config *running;	/* owned by main, then by px */
-static struct event *ev_ready;
-static uint64_t ready_waited;
+static struct event *ev_ready;		/* READY=1 at the latest */
+static int ready_sent;
 static struct netwatch *nw;		/* NULL: watch-network no */
 static char *nw_path;			/* the resolv.conf nw watches */
 static struct event *ev_resolv;		/* reload, outside nw's callback */
@@ -73,61 +88,100 @@ badflag(const char *msg, const char *flag)
 }
 
 /*
- * Our own options, and where the file is.  The --key settings are
- * applied by load_config(), after the file and the environment.
+ * Long options of our own; any other --key is a setting.  Their values
+ * are no option letter's, so that optopt tells them apart.
+ */
+enum {
+	OPT_HELP = 256,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* --key value or --key=value (arg without the dashes), in order. */
+static void
+flag_add(const char *arg, const char *value)
+{
+	const char *eq;
+	struct flag *f = &opts.flags[opts.nflags];
+
+	if ((eq = strchr(arg, '=')) != NULL) {
+		f->key = strndup(arg, (size_t)(eq - arg));
+		f->value = eq + 1;
+	} else {
+		f->key = strdup(arg);
+		f->value = value;
+	}
+	if (f->key == NULL)
+		fatal("argv");
+	opts.nflags++;
+}
+
+/*
+ * Read argv once.  Our own options act now; each --key value (or
+ * --key=value) is kept, in order, for load_config() to apply after the
+ * file and the environment, at start-up and on every reload.  getopt
+ * does not know the settings: an option it does not know is one, and
+ * config_set_flag() checks its name.
  */
 static void
 parse_options(int argc, char *argv[], int *check)
 {
-	const char *flag;
-	size_t j;
-	int i;
+	char letter[3] = "-?";
+	const char *arg;
+	int ch;
 
-	for (i = 1; i < argc; i++) {
-		flag = argv[i];
-		if (strncmp(flag, "--", 2) == 0) {
-			if (strcmp(flag, "--help") == 0)
-				usage();
-			if (strcmp(flag, "--version") == 0) {
-				printf("dohstub %s\n", DOHSTUB_VERSION);
-				exit(0);
+	if ((opts.flags = calloc((size_t)argc, sizeof(*opts.flags))) == NULL)
+		fatal("argv");
+	opterr = 0;	/* our own one-line messages */
+	/* '+': no permutation, so that a setting's value is never taken
+	 * for an argument of ours. */
+	while ((ch = getopt_long(argc, argv, "+:c:dhnVv", long_opts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			opts.conffile = optarg;
+			break;
+		case 'd':
+			break;	/* always in the foreground */
+		case 'n':
+			*check = 1;
+			break;
+		case 'v':
+			opts.verbose++;
+			break;
+		case 'V':
+		case OPT_VERSION:
+			printf("dohstub %s\n", DOHSTUB_VERSION);
+			exit(0);
+		case 'h':
+		case OPT_HELP:
+			usage();
+		case ':':
+			badflag("needs a file", "-c");	/* the only one */
+		case '?':
+		default:
+			if (optopt > 0 && optopt < OPT_HELP) {
+				letter[1] = (char)optopt;
+				badflag("unknown option", letter);
 			}
-			if (strchr(flag, '=') == NULL && ++i >= argc)
-				badflag("needs a value", flag);
-			continue;
-		}
-		if (flag[0] != '-' || flag[1] == '\0')
-			badflag("unexpected argument", flag);
-		for (j = 1; flag[j] != '\0'; j++) {
-			switch (flag[j]) {
-			case 'c':
-				if (flag[j + 1] != '\0')
-					opts.conffile = flag + j + 1;
-				else if (++i < argc)
-					opts.conffile = argv[i];
-				else
-					badflag("needs a file", "-c");
-				j = strlen(flag) - 1;
-				break;
-			case 'd':
-				break;	/* always in the foreground */
-			case 'n':
-				*check = 1;
-				break;
-			case 'v':
-				opts.verbose++;
-				break;
-			case 'V':
-				printf("dohstub %s\n", DOHSTUB_VERSION);
-				exit(0);
-			case 'h':
-			default:
-				usage();
-			}
+			/* A long option: optind is past it. */
+			arg = argv[optind - 1];
+			if (optopt != 0)
+				badflag("takes no value", arg);
+			if (strchr(arg, '=') == NULL && optind >= argc)
+				badflag("needs a value", arg);
+			flag_add(arg + 2, strchr(arg, '=') == NULL ?
+			    argv[optind++] : NULL);
+			break;
 		}
 	}
-	opts.argc = argc;
-	opts.argv = argv;
+	if (optind < argc)
+		badflag("unexpected argument", argv[optind]);
 	opts.must_exist = 1;
 	if (opts.conffile == NULL &&
 	    (opts.conffile = getenv("DOHSTUB_CONFIG")) == NULL) {
@@ -140,41 +194,17 @@ parse_options(int argc, char *argv[], int *check)
 static int
 load_config(struct config *cfg, char *err, size_t errlen)
 {
-	const char *flag, *eq;
-	char key[64];
-	int i;
+	size_t i;
 
 	config_defaults(cfg);
 	if (config_parse_file(cfg, opts.conffile, opts.must_exist, err,
 	    errlen) == -1 ||
 	    config_parse_env(cfg, environ, err, errlen) == -1)
 		return -1;
-	for (i = 1; i < opts.argc; i++) {
-		flag = opts.argv[i];
-		if (strncmp(flag, "--", 2) != 0) {
-			if (flag[0] == '-' && flag[strlen(flag) - 1] == 'c' &&
-			    strchr(flag, 'c') == flag + strlen(flag) - 1)
-				i++;	/* skip -c's file */
-			continue;
-		}
-		if ((eq = strchr(flag, '=')) != NULL) {
-			if ((size_t)(eq - flag) >= sizeof(key)) {
-				snprintf(err, errlen, "%s: unknown setting",
-				    flag);
-				return -1;
-			}
-			memcpy(key, flag, (size_t)(eq - flag));
-			key[eq - flag] = '\0';
-			if (config_set_flag(cfg, key + 2, eq + 1, err,
-			    errlen) == -1)
-				return -1;
-		} else {
-			if (config_set_flag(cfg, flag + 2, opts.argv[i + 1],
-			    err, errlen) == -1)
-				return -1;
-			i++;
-		}
-	}
+	for (i = 0; i < opts.nflags; i++)
+		if (config_set_flag(cfg, opts.flags[i].key, opts.flags[i].value,
+		    err, errlen) == -1)
+			return -1;
 	return config_finalize(cfg, CONFIG_RESOLV_CONF, err, errlen);
 }
 
@@ -236,52 +266,139 @@ inherit_sockets(void)
 	return 0;
 }
 
-static void
-drop_privileges(const char *user)
+static const char *
+resolv_path(const struct config *cfg)
 {
-	struct passwd *pw;
-
-	errno = 0;
-	if ((pw = getpwnam(user)) == NULL)
-		fatalx("user %s: %s", user, errno ? strerror(errno) :
-		    "no such user");
-	if (setgroups(1, &pw->pw_gid) == -1 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
-		fatal("cannot drop privileges to %s", user);
-	/* Refuse to go on as root if the drop did not take. */
-	if (pw->pw_uid != 0 && (getuid() == 0 || geteuid() == 0 ||
-	    setuid(0) != -1))
-		fatalx("still root after dropping privileges to %s", user);
-	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
+	return cfg->resolv_conf != NULL ? cfg->resolv_conf : CONFIG_RESOLV_CONF;
 }
 
-/* READY=1 once the upstream side has settled, or waiting is pointless. */
+/*
+ * Become pw, keeping of root's powers only KEPT_CAP (when we have it):
+ * a reload may listen on port 53 again.  Nothing else a reload or
+ * netwatch does needs privilege (rtnetlink does not), only files the
+ * user can read.  A change of credentials clears the parent-death
+ * signal: it is set again.  why: what the failure message adds.
+ */
 static void
-ready_cb(evutil_socket_t fd, short ev, void *arg)
+drop_to(const struct passwd *pw, const char *why)
 {
-	struct timeval tv = { 0, READY_POLL_MS * 1000 };
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3];
+	pid_t ppid = getppid();
+	int keep, c, pdeathsig = 0;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capget, &hdr, caps) == -1)
+		fatal("capget");
+	keep = (caps[0].permitted & (1u << KEPT_CAP)) != 0;
+	(void)prctl(PR_GET_PDEATHSIG, &pdeathsig);
+	/* Out of the bounding set too, where we may (CAP_SETPCAP). */
+	for (c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++)
+		if (c != KEPT_CAP && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) == -1)
+			break;
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == -1 ||
+	    setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot drop privileges to %s%s", pw->pw_name, why);
+	(void)prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	memset(caps, 0, sizeof(caps));
+	if (keep)
+		caps[0].effective = caps[0].permitted = 1u << KEPT_CAP;
+	if (syscall(SYS_capset, &hdr, caps) == -1)
+		fatal("cannot drop capabilities");
+	/* Refuse to go on as root if the drop did not take. */
+	if (getuid() == 0 || geteuid() == 0 || setuid(0) != -1)
+		fatalx("still root after dropping privileges to %s",
+		    pw->pw_name);
+	if (pdeathsig != 0) {
+		(void)prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0);
+		if (getppid() != ppid)
+			raise(pdeathsig);	/* it died meanwhile */
+	}
+	log_info("dropped privileges to %s (uid %u)%s", pw->pw_name,
+	    (unsigned)pw->pw_uid, keep ? ", keeping CAP_NET_BIND_SERVICE" :
+	    "");
+}
+
+/* Say so now if a file a reload reads is out of user's reach. */
+static void
+check_readable(const char *path, const char *user)
+{
+	if (path != NULL && access(path, R_OK) == -1 && errno != ENOENT)
+		log_warnx("cannot read %s as %s (%s): a reload will fail",
+		    path, user, strerror(errno));
+}
+
+/*
+ * After binding: to cfg->user, or when started as root without one, to
+ * DEFAULT_USER, else LAST_RESORT_USER.  `user root` keeps root.
+ */
+static void
+drop_privileges(const struct config *cfg)
+{
+	struct passwd *pw;
+	const char *user = cfg->user;
+
+	if (user == NULL) {
+		if (geteuid() != 0)
+			return;
+		if ((pw = getpwnam(DEFAULT_USER)) == NULL &&
+		    (pw = getpwnam(LAST_RESORT_USER)) == NULL)
+			fatalx("started as root and no user %s or %s to drop "
+			    "privileges to: create one, or set 'user'",
+			    DEFAULT_USER, LAST_RESORT_USER);
+	} else {
+		errno = 0;
+		if ((pw = getpwnam(user)) == NULL)
+			fatalx("user %s: %s", user, errno ? strerror(errno) :
+			    "no such user");
+	}
+	if (pw->pw_uid == 0) {
+		log_warnx("running as root, as 'user %s' asks", pw->pw_name);
+		return;
+	}
+	drop_to(pw, user == NULL ? " (set 'user root' to keep them)" : "");
+	check_readable(opts.conffile, pw->pw_name);
+	check_readable(cfg->ca_file, pw->pw_name);
+	if (cfg->fallback_from_resolv || cfg->bootstrap_from_resolv)
+		check_readable(resolv_path(cfg), pw->pw_name);
+}
+
+/* READY=1 once, with how we are. */
+static void
+ready_send(void)
+{
 	const char *why;
 	char msg[256];
 
-	(void)fd;
-	(void)ev;
-	(void)arg;
-	ready_waited += READY_POLL_MS;
-	if (!proxy_settled(px) && ready_waited < READY_MAX_MS) {
-		evtimer_add(ev_ready, &tv);
+	if (ready_sent)
 		return;
-	}
+	ready_sent = 1;
+	evtimer_del(ev_ready);
 	why = proxy_unhealthy(px);
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", why != NULL ? why :
 	    "serving");
 	sd_notify_send(msg);
 }
 
-static const char *
-resolv_path(const struct config *cfg)
+/* The upstream side has settled: an upstream connected or none can be. */
+static void
+settled_cb(void *arg)
 {
-	return cfg->resolv_conf != NULL ? cfg->resolv_conf : CONFIG_RESOLV_CONF;
+	(void)arg;
+	ready_send();
+}
+
+/* Waiting any longer for an upstream is pointless. */
+static void
+ready_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	ready_send();
 }
 
 static void
@@ -437,7 +554,7 @@ main(int argc, char *argv[])
 	struct config cfg;
 	struct event *ev_term, *ev_int, *ev_usr1, *ev_hup;
 	struct metrics *metrics = NULL;
-	struct timeval tv = { 0, 0 };
+	struct timeval tv = { READY_MAX_MS / 1000, 0 };
 	char err[CONFIG_ERRLEN];
 	int check = 0;
 
@@ -474,7 +591,7 @@ main(int argc, char *argv[])
 	ev_usr1 = evsignal_new(base, SIGUSR1, stats_cb, NULL);
 	running = &cfg;
 	ev_hup = evsignal_new(base, SIGHUP, reload_cb, NULL);
-	ev_ready = evtimer_new(base, ready_cb, NULL);
+	ev_ready = evtimer_new(base, ready_timeout_cb, NULL);
 	ev_resolv = event_new(base, -1, 0, resolv_cb, NULL);
 	if (ev_term == NULL || ev_int == NULL || ev_usr1 == NULL ||
 	    ev_hup == NULL || ev_ready == NULL || ev_resolv == NULL ||
@@ -488,18 +605,19 @@ main(int argc, char *argv[])
 		fatalx("cannot use the sockets passed by the service manager");
 	if ((px = proxy_new(base, &cfg)) == NULL)
 		fatalx("cannot start");
-	if (cfg.user != NULL)
-		drop_privileges(cfg.user);
-	else if (geteuid() == 0)
-		log_info("running as root: set 'user' to drop privileges");
-
-	log_info("dohstub %s started, mode %s, %zu upstream(s)",
-	    DOHSTUB_VERSION, config_mode_names[cfg.mode], cfg.nupstream);
-	proxy_start(px);
-	netwatch_update(&cfg);
 	if (cfg.metrics.len != 0 &&
 	    (metrics = metrics_new(base, &cfg.metrics, px)) == NULL)
 		fatalx("cannot open the metrics endpoint");
+	/* Bound: from here on as we will be for a reload. */
+	drop_privileges(&cfg);
+
+	log_info("dohstub %s started, mode %s, %zu upstream(s)",
+	    DOHSTUB_VERSION, config_mode_names[cfg.mode], cfg.nupstream);
+	if (proxy_on_settled(px, settled_cb, NULL) == -1)
+		log_warnx("READY=1 after %d s, not on the upstreams' news",
+		    READY_MAX_MS / 1000);
+	proxy_start(px);
+	netwatch_update(&cfg);
 	evtimer_add(ev_ready, &tv);
 	event_base_dispatch(base);
 
@@ -517,5 +635,8 @@ main(int argc, char *argv[])
 	event_free(ev_resolv);
 	event_base_free(base);
 	config_free(&cfg);
+	while (opts.nflags > 0)
+		free(opts.flags[--opts.nflags].key);
+	free(opts.flags);
 	return 0;
 }

@@ -212,6 +212,10 @@ struct proxy {
 	struct ratelimit	*rl;		/* NULL: ratelimit 0 */
 	uint64_t		 rl_evictions_past;	/* of replaced tables */
 	uint64_t		 seed;		/* of their hashes */
+	/* proxy_on_settled(): checked from the loop, told once. */
+	struct event		*settle;
+	proxy_settled_cb	*settled_cb;
+	void			*settled_arg;
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
 
@@ -1096,12 +1100,47 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	}
 }
 
+/*
+ * Whether the upstream side has settled: looked at from the loop, after
+ * the change that may settle it is complete (a client is told it
+ * connected before it counts as ready).
+ */
+static void
+proxy_settle_check(struct proxy *px)
+{
+	if (px->settled_cb != NULL)
+		event_active(px->settle, 0, 0);
+}
+
+static void
+settle_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct proxy *px = arg;
+	proxy_settled_cb *cb = px->settled_cb;
+
+	(void)fd;
+	(void)ev;
+	if (cb == NULL || !proxy_settled(px))
+		return;
+	px->settled_cb = NULL;
+	cb(px->settled_arg);
+}
+
+/* A default upstream of the current upside connected. */
+static void
+proxy_connected_cb(struct upside *up, void *arg)
+{
+	(void)up;
+	proxy_settle_check(arg);
+}
+
 /* The current upside's default upstreams (upside.h passes on no other). */
 static void
 proxy_health_cb(struct upside *up, int usable, void *arg)
 {
 	struct proxy *px = arg;
 
+	proxy_settle_check(px);
 	if (usable) {
 		log_info("DoH upstream reachable%s", up->fallback != NULL ?
 		    ": plain DNS fallback off" : "");
@@ -1154,7 +1193,8 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	    px->seed)) == NULL) ||
 	    (cfg->cache_size > 0 &&
 	    (px->cache = cache_new(cfg->cache_size)) == NULL) ||
-	    upsides_init(&px->ups, base, proxy_health_cb, px) == -1 ||
+	    upsides_init(&px->ups, base, proxy_health_cb,
+	    proxy_connected_cb, px) == -1 ||
 	    (px->listener = listen_new(base, cfg, proxy_query_cb, px)) ==
 	    NULL || (up = upside_new(&px->ups, cfg)) == NULL) {
 		proxy_free(px);
@@ -1223,6 +1263,7 @@ proxy_reload(struct proxy *px, struct config *cfg)
 	upsides_install(&px->ups, up);
 	px->cfg = cfg;
 	upside_start(up);
+	proxy_settle_check(px);
 	return 0;
 }
 
@@ -1230,6 +1271,18 @@ void
 proxy_start(struct proxy *px)
 {
 	upside_start(px->ups.current);
+	proxy_settle_check(px);
+}
+
+int
+proxy_on_settled(struct proxy *px, proxy_settled_cb *cb, void *arg)
+{
+	if (px->settle == NULL &&
+	    (px->settle = event_new(px->base, -1, 0, settle_cb, px)) == NULL)
+		return -1;
+	px->settled_cb = cb;
+	px->settled_arg = arg;
+	return 0;
 }
 
 const struct proxy_stats *
@@ -1353,6 +1406,8 @@ proxy_free(struct proxy *px)
 	}
 	/* Every query is gone: only the proxy holds the current upside. */
 	upsides_clear(&px->ups);
+	if (px->settle != NULL)
+		event_free(px->settle);
 	listen_free(px->listener);
 	cache_free(px->cache);
 	ratelimit_free(px->rl);

@@ -35,6 +35,19 @@ upside_health(int usable, void *arg)
 }
 
 static void
+upside_connected(struct doh_client *c, const struct doh_conn_info *info,
+    void *arg)
+{
+	struct upside *up = arg;
+	struct upsides *ups = up->home;
+
+	(void)c;
+	(void)info;
+	if (up == ups->current)
+		ups->connected_cb(up, ups->health_arg);
+}
+
+static void
 route_health_cb(int usable, void *arg)
 {
 	struct route *r = arg;
@@ -223,12 +236,14 @@ upside_new(struct upsides *ups, const struct config *cfg)
 
 int
 upsides_init(struct upsides *ups, struct event_base *base,
-    upside_health_cb *health_cb, void *arg)
+    upside_health_cb *health_cb, upside_connected_cb *connected_cb,
+    void *arg)
 {
 	memset(ups, 0, sizeof(*ups));
 	TAILQ_INIT(&ups->dead);
 	ups->base = base;
 	ups->health_cb = health_cb;
+	ups->connected_cb = connected_cb;
 	ups->health_arg = arg;
 	if ((ups->reaper = event_new(base, -1, 0, upside_reaper_cb, ups)) ==
 	    NULL) {
@@ -264,6 +279,12 @@ upside_each_set(struct upside *up, void (*fn)(struct upstreams *))
 void
 upside_start(struct upside *up)
 {
+	size_t i;
+
+	for (i = 0; up->upstreams != NULL && i <
+	    upstream_count(up->upstreams); i++)
+		doh_set_connected_cb(upstream_get(up->upstreams, i),
+		    upside_connected, up);
 	upside_each_set(up, upstream_start);
 }
 

@@ -62,6 +62,8 @@ struct upside {
 
 /* The current upside's default upstreams became usable or unusable. */
 typedef void upside_health_cb(struct upside *up, int usable, void *arg);
+/* A connection of one of the current upside's default upstreams came up. */
+typedef void upside_connected_cb(struct upside *up, void *arg);
 
 /* The proxy's upsides: the current one and those left to free. */
 struct upsides {
@@ -70,16 +72,18 @@ struct upsides {
 	TAILQ_HEAD(, upside)	 dead;		/* retired, unused */
 	struct event		*reaper;	/* frees the dead */
 	upside_health_cb	*health_cb;
-	void			*health_arg;
+	upside_connected_cb	*connected_cb;
+	void			*health_arg;	/* both callbacks' */
 };
 
 /*
- * Make ups empty, health_cb (with arg) to be told of the current
- * upside's health.  -1 on failure (logged); upsides_clear() is safe
+ * Make ups empty, health_cb and connected_cb (with arg) to be told of the
+ * current upside's health and of its connections.  -1 on failure (logged); upsides_clear() is safe
  * either way, and on a zeroed ups.
  */
 int	upsides_init(struct upsides *ups, struct event_base *base,
-	    upside_health_cb *health_cb, void *arg);
+	    upside_health_cb *health_cb, upside_connected_cb *connected_cb,
+	    void *arg);
 
 /*
  * Everything cfg's upstream side needs, connecting nothing yet; cfg must

@@ -29,6 +29,8 @@ struct doh_client {
 	enum doh_state		 state;
 	char			 name[32];
 	unsigned		 submits;
+	doh_connected_cb	*connected_cb;	/* told going DOH_READY */
+	void			*connected_arg;
 };
 
 /*

@@ -356,9 +356,17 @@ upstream_free(struct upstreams *u)
 void
 fake_doh_set_state(struct upstreams *u, size_t i, enum doh_state state)
 {
+	struct doh_client *c = &u->client[i];
+	struct doh_conn_info info;
 	int before = upstream_usable(u), after;
 
-	u->client[i].state = state;
+	/* As doh.c: told of the connection before it counts as ready. */
+	if (state == DOH_READY && c->state != DOH_READY &&
+	    c->connected_cb != NULL) {
+		memset(&info, 0, sizeof(info));
+		c->connected_cb(c, &info, c->connected_arg);
+	}
+	c->state = state;
 	after = upstream_usable(u);
 	if (before != after && u->cb != NULL)
 		u->cb(after, u->arg);
@@ -452,6 +460,13 @@ fake_doh_live(const struct doh_client *c)
 		if (fake.doh[i].live && fake.doh[i].client == c)
 			n++;
 	return n;
+}
+
+void
+doh_set_connected_cb(struct doh_client *c, doh_connected_cb *cb, void *arg)
+{
+	c->connected_cb = cb;
+	c->connected_arg = arg;
 }
 
 enum doh_state

@@ -601,6 +601,77 @@ test_encrypted_only(void)
 	stop();
 }
 
+static void
+settled_cb(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Up to proxy_start(), with the upstreams still connecting. */
+static void
+start_connecting(const char *text, int *told)
+{
+	size_t i;
+
+	clock_test_begin(1000000);
+	fake_reset_reqs();
+	px_cfg = make_cfg(text);
+	if ((px = proxy_new(base, px_cfg)) == NULL)
+		abort();
+	for (i = 0; fake.upstreams != NULL && i < fake.upstreams->n; i++)
+		fake.upstreams->client[i].state = DOH_CONNECTING;
+	CHECK(proxy_on_settled(px, settled_cb, told) == 0);
+	proxy_start(px);
+	st = proxy_stats(px);
+}
+
+/*
+ * proxy_on_settled(): told once, from the loop, when the first upstream
+ * connects or every one backs off; at once in plaintext mode.
+ */
+static void
+test_settled(void)
+{
+	struct upstreams *u;
+	int told = 0;
+
+	start_connecting(ENC_ONLY, &told);
+	u = fake.upstreams;
+	run();
+	CHECK_EQ(told, 0);
+	CHECK(!proxy_settled(px));
+	fake_doh_set_state(u, 0, DOH_BACKOFF);
+	run();
+	CHECK_EQ(told, 0);		/* the other one may still connect */
+	fake_doh_set_state(u, 1, DOH_READY);
+	CHECK_EQ(told, 0);		/* from the loop, not the callback */
+	run();
+	CHECK_EQ(told, 1);
+	CHECK(proxy_unhealthy(px) == NULL);
+	fake_doh_set_state(u, 1, DOH_BACKOFF);
+	fake_doh_set_state(u, 1, DOH_READY);
+	run();
+	CHECK_EQ(told, 1);		/* once */
+	stop();
+
+	told = 0;
+	start_connecting(ENC_ONLY, &told);
+	u = fake.upstreams;
+	fake_doh_set_state(u, 0, DOH_BACKOFF);
+	fake_doh_set_state(u, 1, DOH_BACKOFF);
+	run();
+	CHECK_EQ(told, 1);
+	CHECK(proxy_unhealthy(px) != NULL);
+	stop();
+
+	told = 0;
+	start_connecting("mode plaintext\nfallback 192.0.2.53\n"
+	    "listen 127.0.0.1:5300\ncache-size 0\n", &told);
+	run();
+	CHECK_EQ(told, 1);
+	stop();
+}
+
 /*
  * Hedged requests: past the hedge delay an unanswered query also goes to
  * the next upstream; the first answer wins and the other request is
@@ -2571,6 +2642,7 @@ main(void)
 	test_doh_answer();
 	test_bad_queries();
 	test_encrypted_only();
+	test_settled();
 	test_hedge();
 	test_encrypted_preferred();
 	test_fallback_and_back();

@@ -173,7 +173,7 @@ struct config {
 	unsigned		serve_stale_ms;	/* window past expiry, 1 h; 0 off */
 	unsigned		serve_stale_timeout_ms;	/* client's wait, 1800 */
 	int			prefetch;	/* refresh hot entries, default 1 */
-	char			*user;		/* NULL: do not drop privileges */
+	char			*user;		/* NULL: root drops to dohstub */
 	int			log_level;	/* enum log_level, default info */
 	int			syslog;		/* 0: stderr */
 	int			log_json;	/* log-format json */

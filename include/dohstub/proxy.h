@@ -138,6 +138,15 @@ int	proxy_reload(struct proxy *px, struct config *cfg);
  */
 int	proxy_settled(const struct proxy *px);
 
+/*
+ * cb(arg) is called once, from the event loop, when proxy_settled()
+ * first holds after proxy_start() (or a reload): the daemon's READY=1,
+ * without polling.  Set it before proxy_start(); cb NULL: not told.
+ * Returns 0, or -1 (logged nowhere) if the event cannot be made.
+ */
+typedef void proxy_settled_cb(void *arg);
+int	proxy_on_settled(struct proxy *px, proxy_settled_cb *cb, void *arg);
+
 const struct proxy_stats *proxy_stats(const struct proxy *px);
 
 /*

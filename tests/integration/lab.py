@@ -83,10 +83,17 @@ _tmpdir = None
 
 
 def tmpdir():
-    """One temporary directory per test process, removed at exit."""
+    """One temporary directory per test process, removed at exit.
+
+    Open to all (0755, not mkdtemp's 0700): the daemon started as root
+    drops to an unprivileged user once bound, as it does on a host, and
+    then must still read what a reload reads (the configuration, the CA
+    file, resolv.conf) and reach a notify socket, as it would in /etc and
+    /run.  So every suite runs the default a root start gets."""
     global _tmpdir
     if _tmpdir is None:
         _tmpdir = tempfile.mkdtemp(prefix="dohstub-lab-")
+        os.chmod(_tmpdir, 0o755)
         if os.environ.get("DOHSTUB_KEEP") != "1":
             atexit.register(shutil.rmtree, _tmpdir, True)
     return _tmpdir

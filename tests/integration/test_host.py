@@ -9,6 +9,7 @@ question with 192.0.2.42), so an answer tells which upstream gave it.
 """
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -238,6 +239,8 @@ class Notify:
         self.path = os.path.join(lab.tmpdir(), "notify-%d" % lab.free_port())
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
+        # as systemd's: the daemon may have dropped to another user
+        os.chmod(self.path, 0o777)
         self.msgs = []
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
@@ -364,6 +367,131 @@ def test_loop_refused():
         lines = r.stderr.strip().splitlines()
         check(len(lines) == 1 and key in lines[0],
               "not one line naming %s: %r" % (key, r.stderr))
+
+
+CAP_NET_BIND_SERVICE = 1 << 10
+
+
+def proc_status(pid):
+    """/proc/PID/status as {field: value}."""
+    with open("/proc/%d/status" % pid) as f:
+        return dict(l.rstrip("\n").split(":\t", 1) for l in f
+                    if ":\t" in l)
+
+
+def low_port():
+    """A port below 1024 free on 127.0.0.1 (UDP and TCP), or skip."""
+    with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+        if int(f.read()) <= 1000:
+            lab.skip("every port is unprivileged here")
+    for port in range(1000, 900, -1):
+        socks = []
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                s = socket.socket(socket.AF_INET, kind)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    lab.skip("no free port in 901..1000")
+
+
+@lab.timeout(40)
+def test_root_drops_privileges():
+    """Started as root without `user`: once bound, the daemon runs as the
+    dohstub user (nobody if there is none) with CAP_NET_BIND_SERVICE
+    only, and a reload can still read its files and listen below
+    1024."""
+    if os.geteuid() != 0:
+        lab.skip("not root")
+    try:
+        pw = pwd.getpwnam("dohstub")
+    except KeyError:
+        pw = pwd.getpwnam("nobody")
+    u = unbound()
+    port = lab.free_port()
+    h = Host("privs", ["listen 127.0.0.1:%d" % port] +
+             doh_lines(u.doh_port)).start(port)
+    try:
+        line = h.d.wait_log(r"dropped privileges", 3)
+        check("dropped privileges to %s (uid %d)" % (pw.pw_name, pw.pw_uid)
+              in line, "want %s (uid %d): %r" % (pw.pw_name, pw.pw_uid,
+                                                 line))
+        st = proc_status(h.d.pid)
+        ids = ["%d" % pw.pw_uid] * 4, ["%d" % pw.pw_gid] * 4
+        check(st["Uid"].split() == ids[0] and st["Gid"].split() == ids[1],
+              "Uid %r Gid %r, want %s" % (st["Uid"], st["Gid"], ids))
+        check(set(st["Groups"].split()) <= {"%d" % pw.pw_gid},
+              "supplementary groups %r" % st["Groups"])
+        for k in ("CapEff", "CapPrm"):
+            check(int(st[k], 16) == CAP_NET_BIND_SERVICE, "%s %s, want "
+                  "CAP_NET_BIND_SERVICE only (400)" % (k, st[k]))
+        for k in ("CapInh", "CapAmb"):
+            check(int(st[k], 16) == 0, "%s %s, want none" % (k, st[k]))
+        # the bounding set too, when ours lets it be cut
+        if int(proc_status(os.getpid())["CapEff"], 16) & (1 << 8):
+            check(int(st["CapBnd"], 16) == CAP_NET_BIND_SERVICE,
+                  "CapBnd %s, want 400" % st["CapBnd"])
+        check(not h.d.log_lines("a reload will fail"), "files out of "
+              "reach: %r" % h.d.log_lines("a reload will fail"))
+        check(answer(port) == [lab.WWW_A], "as %s" % pw.pw_name)
+        # a reload reads the file and the CA again, and binds port < 1024
+        low = low_port()
+        h.reload(["listen 127.0.0.1:%d" % port,
+                  "listen 127.0.0.1:%d" % low] + doh_lines(u.doh_port))
+        check(answer(low) == [lab.WWW_A], "on port %d after the reload" %
+              low)
+        check(answer(low, tcp=True) == [lab.WWW_A], "TCP on port %d" % low)
+    finally:
+        h.d.stop()
+
+
+@lab.timeout(30)
+def test_user_root_keeps_root():
+    if os.geteuid() != 0:
+        lab.skip("not root")
+    u = unbound()
+    port = lab.free_port()
+    h = Host("root", ["listen 127.0.0.1:%d" % port, "user root"] +
+             doh_lines(u.doh_port)).start(port)
+    try:
+        h.d.wait_log(r"started", 3)
+        check(h.d.log_lines(r"running as root"), "no warning: %s" %
+              h.d.log_tail())
+        check(not h.d.log_lines(r"dropped privileges"), "dropped: %s" %
+              h.d.log_tail())
+        st = proc_status(h.d.pid)
+        check(st["Uid"].split() == ["0"] * 4, "Uid %r" % st["Uid"])
+        check(st["CapEff"] == proc_status(os.getpid())["CapEff"],
+              "CapEff %s, want ours (%s)" % (
+                  st["CapEff"], proc_status(os.getpid())["CapEff"]))
+        check(answer(port) == [lab.WWW_A], "as root")
+    finally:
+        h.d.stop()
+
+
+@lab.timeout(20)
+def test_unreadable_config_warned():
+    """A file a reload must read, out of the user's reach: said at
+    start, not at the first SIGHUP."""
+    if os.geteuid() != 0:
+        lab.skip("not root")
+    u = unbound()
+    port = lab.free_port()
+    h = Host("unreadable", ["listen 127.0.0.1:%d" % port] +
+             doh_lines(u.doh_port))
+    os.chmod(h.conf, 0o600)
+    h.start(port)
+    try:
+        line = h.d.wait_log(r"a reload will fail", 3)
+        check(h.conf in line, "file not named: %r" % line)
+        check(answer(port) == [lab.WWW_A], "serving all the same")
+    finally:
+        h.d.stop()
 
 
 @lab.timeout(30)

@@ -533,7 +533,7 @@ def test_user_drops_privileges():
         d = lab.Dohstub(_doh_settings("encrypted-only", u, user="nobody"),
                         name="dohstub-user").start()
         # the sockets are bound before the drop: wait for it
-        d.wait_log(r"running as nobody", 3)
+        d.wait_log(r"dropped privileges to nobody", 3)
         uids = _proc_ids(d.pid, "Uid")
         gids = _proc_ids(d.pid, "Gid")
         groups = _proc_ids(d.pid, "Groups")
