@@ -37,7 +37,8 @@ policy_acl_allows(const struct config *cfg, const struct addr *a)
 	if (allow >= 0 || deny >= 0)
 		return allow > deny;
 	if (ndefaults == 0)
-		for (i = 0; config_acl_defaults[i] != NULL; i++)
+		for (i = 0; config_acl_defaults[i] != NULL &&
+		    ndefaults < sizeof(defaults) / sizeof(defaults[0]); i++)
 			if (addr_prefix_parse(config_acl_defaults[i],
 			    &defaults[ndefaults], NULL, 0) == 0)
 				ndefaults++;

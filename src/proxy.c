@@ -371,14 +371,15 @@ query_free(struct query *q)
  * The one way out: every answer a client gets is sent here.  px->buf
  * holds it (len bytes, an answer to qi with qi's ID); a UDP client gets
  * it cut to the size it can take (edns_max ours), or a SERVFAIL if it
- * cannot be cut.  Counted: its rcode; ede (-1: none) when the client
+ * cannot be cut.  Counted: its rcode (the header's, or rcode when that
+ * is an extended one the answer carries); ede (-1: none) when the client
  * sent EDNS; *path (NULL: none) unless it had to become a SERVFAIL.
  * len 0 (no room to make it: never with px->buf) sends nothing.
  */
 static void
 proxy_send(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, unsigned edns_max, size_t len, int ede,
-    uint64_t *path)
+    uint64_t *path, int rcode)
 {
 	size_t n = len, limit;
 
@@ -399,7 +400,10 @@ proxy_send(struct proxy *px, struct listen_peer *peer,
 	if (path != NULL)
 		(*path)++;
 	if (n > 0) {
-		px->stats.rcodes[dnsmsg_rcode(px->buf)]++;
+		/* An extended rcode is counted whole when it went out whole. */
+		if (rcode < 16 || n != len)
+			rcode = dnsmsg_rcode(px->buf);
+		px->stats.rcodes[rcode]++;
 		peer->ops->respond(peer, px->buf, n);
 	}
 }
@@ -416,7 +420,7 @@ proxy_send_error(struct proxy *px, struct listen_peer *peer,
 		px->stats.servfail++;
 	proxy_send(px, peer, qi, px->cfg->edns_udp_size,
 	    dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi, rcode, ede,
-	    text), ede, NULL);
+	    text), ede, NULL, rcode);
 }
 
 /*
@@ -442,7 +446,7 @@ query_answer_one(struct query *q, const uint8_t *msg, size_t len,
 		    NULL);
 		return;
 	}
-	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n, ede, path);
+	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n, ede, path, -1);
 }
 
 /*
@@ -515,7 +519,7 @@ query_serve_stale(struct query *q)
 		ede = proxy_mark_plain(px, &f->qi, &hit, &n);
 		proxy_send(px, f->peer, &f->qi, cfg->edns_udp_size, n, ede,
 		    hit.stale ? &px->stats.stale_answers :
-		    &px->stats.cache_hits);
+		    &px->stats.cache_hits, -1);
 		served = 1;
 		if (f != q)
 			query_free(f);
@@ -907,7 +911,7 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 	}
 	ede = proxy_mark_plain(px, qi, &hit, &n);
 	proxy_send(px, peer, qi, cfg->edns_udp_size, n, ede,
-	    &px->stats.cache_hits);
+	    &px->stats.cache_hits, -1);
 	peer->ops->release(peer);
 	if (cfg->prefetch && hit.ttl_orig >= PROXY_PREFETCH_MIN_TTL &&
 	    (uint64_t)hit.ttl_left * 10 <= hit.ttl_orig &&
@@ -933,7 +937,8 @@ proxy_local(struct proxy *px, struct listen_peer *peer,
 	    LOCAL_FORWARD)
 		return 0;
 	proxy_send(px, peer, qi, px->cfg->edns_udp_size, n, -1,
-	    v == LOCAL_ZONE ? &px->stats.answered_local : &px->stats.policy);
+	    v == LOCAL_ZONE ? &px->stats.answered_local : &px->stats.policy,
+	    -1);
 	peer->ops->release(peer);
 	return 1;
 }
@@ -1004,7 +1009,8 @@ proxy_ratelimit(struct proxy *px, struct listen_peer *peer,
 		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), qi,
 		    DNS_RCODE_NOERROR)) > 0)
 			px->buf[2] |= DNS_FLAG_TC >> 8;
-		proxy_send(px, peer, qi, px->cfg->edns_udp_size, n, -1, NULL);
+		proxy_send(px, peer, qi, px->cfg->edns_udp_size, n, -1, NULL,
+		    -1);
 	}
 	peer->ops->release(peer);
 	return 0;

@@ -78,8 +78,8 @@ struct upsides {
 
 /*
  * Make ups empty, health_cb and connected_cb (with arg) to be told of the
- * current upside's health and of its connections.  -1 on failure (logged); upsides_clear() is safe
- * either way, and on a zeroed ups.
+ * current upside's health and of its connections.  -1 on failure
+ * (logged); upsides_clear() is safe either way, and on a zeroed ups.
  */
 int	upsides_init(struct upsides *ups, struct event_base *base,
 	    upside_health_cb *health_cb, upside_connected_cb *connected_cb,

@@ -89,7 +89,9 @@ extern const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS];
 /* Counters, for logs, tests and metrics. */
 struct proxy_stats {
 	PROXY_STATS(PROXY_STATS_FIELD, PROXY_STATS_NOFIELD)
-	uint64_t	rcodes[16];	/* of every answer sent to a client */
+	/* Of every answer sent to a client: the header's 4 bits, and
+	 * BADVERS, the one extended rcode dohstub makes itself. */
+	uint64_t	rcodes[DNS_RCODE_BADVERS + 1];
 	/* Extended DNS Errors dohstub added to answers, by INFO-CODE
 	 * (those from the cache's serve-stale excepted). */
 	uint64_t	ede[DNS_EDE_MAX];

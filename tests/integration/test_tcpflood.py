@@ -267,11 +267,16 @@ def test_flood_from_one_source_is_capped():
         total = FLOOD + f.opened
         lab.note("RSS %d KiB at rest, %d KiB after %d, %d KiB after %d "
                  "connections" % (rss0, rss1, FLOOD, rss2, total))
-        check(rss1 - rss0 < RSS_BOUND_KIB, "RSS grew %d KiB under %d "
-              "idle connections" % (rss1 - rss0, FLOOD))
-        # Bounded by the table, not by how many came.
-        check(rss2 - rss1 < 1024, "RSS grew %d KiB more under %d more "
-              "connections" % (rss2 - rss1, total - FLOOD))
+        if lab.under_asan():
+            # ASan's quarantine keeps freed blocks (256 MiB by default):
+            # every evicted connection's memory stays resident.
+            lab.note("RSS not checked under ASan")
+        else:
+            check(rss1 - rss0 < RSS_BOUND_KIB, "RSS grew %d KiB under %d "
+                  "idle connections" % (rss1 - rss0, FLOOD))
+            # Bounded by the table, not by how many came.
+            check(rss2 - rss1 < 1024, "RSS grew %d KiB more under %d "
+                  "more connections" % (rss2 - rss1, total - FLOOD))
     finally:
         close_all(flood)
     d.stop()
@@ -309,8 +314,9 @@ def test_full_table_makes_way():
         f.stop(close=False)
     lab.note("RSS %d KiB at rest, %d KiB with the table full (%d)" % (
         rss0, rss1, mt["dohstub_tcp_connections"]))
-    check(rss1 - rss0 < RSS_BOUND_KIB, "RSS grew %d KiB with the table "
-          "full" % (rss1 - rss0))
+    if not lab.under_asan():	# its quarantine: see above
+        check(rss1 - rss0 < RSS_BOUND_KIB, "RSS grew %d KiB with the "
+              "table full" % (rss1 - rss0))
     lab.note("10 queries beside a table full of idle connections (%d "
              "opened, %d evicted), slowest %.3fs" % (
                  f.opened, mt["dohstub_tcp_evictions_total"], worst))
