@@ -1324,12 +1324,27 @@ test_finalize(void)
 	    "fallback 127.0.0.1:5353\n", resolv), 0);
 	config_free(&cfg);
 
-	/* What each mode needs. */
-	CHECK_EQ(finalize(&cfg, "", resolv), -1);
-	CHECK_STR(errbuf, "upstream: required in mode encrypted-only");
+	/* What each mode needs.  No upstream in an encrypted mode: the
+	 * nameservers of resolv.conf, as address servers (zero
+	 * configuration); none there is an error. */
+	CHECK_EQ(finalize(&cfg, "", resolv), 0);
+	CHECK_EQ(cfg.nupstream, 1);
+	CHECK_EQ(cfg.upstream[0].is_addr, 1);
+	CHECK_STR(cfg.upstream[0].url, "192.0.2.1");
+	CHECK_STR(astr(&cfg.upstream[0].addr), "192.0.2.1:53");
+	CHECK_EQ(cfg.upstream_from_resolv, 1);
 	config_free(&cfg);
-	CHECK_EQ(finalize(&cfg, "mode encrypted-preferred\n", resolv), -1);
-	CHECK_STR(errbuf, "upstream: required in mode encrypted-preferred");
+	CHECK_EQ(finalize(&cfg, "", "/nonexistent"), -1);
+	CHECK_STR(errbuf, "upstream: none set and none found in /nonexistent");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode encrypted-preferred\n", "/nonexistent"),
+	    -1);
+	CHECK_STR(errbuf, "upstream: none set and none found in /nonexistent");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode encrypted-preferred\n", resolv), 0);
+	CHECK_EQ(cfg.nupstream, 1);
+	CHECK_EQ(cfg.upstream_from_resolv, 1);
+	CHECK_EQ(cfg.fallback_from_resolv, 1);
 	config_free(&cfg);
 	CHECK_EQ(finalize(&cfg, "mode plaintext\n", "/nonexistent"), -1);
 	CHECK_STR(errbuf, "fallback: none set and none found in /nonexistent");
@@ -1413,6 +1428,31 @@ test_finalize(void)
 	tmpfile_done(resolv);
 }
 
+/* What -nv prints of the built-in table (known.c). */
+#define KNOWN_BUILTIN							\
+	"# known-server 1.1.1.1 https://cloudflare-dns.com/dns-query\t"	\
+	    "(Cloudflare)\n"						\
+	"# known-server 1.0.0.1 https://cloudflare-dns.com/dns-query\t"	\
+	    "(Cloudflare)\n"						\
+	"# known-server 2606:4700:4700::1111 "				\
+	    "https://cloudflare-dns.com/dns-query\t(Cloudflare)\n"	\
+	"# known-server 2606:4700:4700::1001 "				\
+	    "https://cloudflare-dns.com/dns-query\t(Cloudflare)\n"	\
+	"# known-server 8.8.8.8 https://dns.google/dns-query\t(Google)\n" \
+	"# known-server 8.8.4.4 https://dns.google/dns-query\t(Google)\n" \
+	"# known-server 2001:4860:4860::8888 "				\
+	    "https://dns.google/dns-query\t(Google)\n"			\
+	"# known-server 2001:4860:4860::8844 "				\
+	    "https://dns.google/dns-query\t(Google)\n"			\
+	"# known-server 9.9.9.9 https://dns.quad9.net/dns-query\t"	\
+	    "(Quad9)\n"							\
+	"# known-server 149.112.112.112 "				\
+	    "https://dns.quad9.net/dns-query\t(Quad9)\n"		\
+	"# known-server 2620:fe::fe https://dns.quad9.net/dns-query\t"	\
+	    "(Quad9)\n"							\
+	"# known-server 2620:fe::9 https://dns.quad9.net/dns-query\t"	\
+	    "(Quad9)\n"
+
 static void
 test_print(void)
 {
@@ -1434,6 +1474,10 @@ test_print(void)
 	    "mode encrypted-only\n"
 	    "upstream https://[2001:db8::1]:8443/q\n"
 	    "upstream https://doh.example\n"
+	    "# known-server: none\n"
+	    KNOWN_BUILTIN
+	    "ddr yes\n"
+	    "ddr-opportunistic no\n"
 	    "resolve doh.example:443:192.0.2.1,[2001:db8::2]\n"
 	    "# bootstrap: none\n"
 	    "bootstrap-min-ttl 30s\n"
