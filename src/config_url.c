@@ -195,11 +195,15 @@ config_parse_upstream(const char *s, struct config_upstream *out, char *err,
 	if (strncasecmp(s, "https://", 8) == 0 || strstr(s, "://") != NULL)
 		return config_parse_url(s, out, err, errlen);
 	memset(out, 0, sizeof(*out));
-	if (addr_parse(s, CONFIG_DNS_PORT, &a, NULL, 0) == -1) {
+	/* What looks like an address gets addr_parse's reason. */
+	if (strpbrk(s, "[:") == NULL &&
+	    !config_looks_ipv4(s, strlen(s))) {
 		config_errf(err, errlen, "\"%s\" is neither an https:// URL nor "
-		    "an address (ADDR[:PORT], [IPv6]:PORT)", s);
+		    "an IP address", s);
 		return -1;
 	}
+	if (addr_parse(s, CONFIG_DNS_PORT, &a, err, errlen) == -1)
+		return -1;
 	if (addr_is_wildcard(&a)) {
 		config_errf(err, errlen, "\"%s\" is a wildcard, not a server "
 		    "address", s);
