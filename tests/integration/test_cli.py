@@ -205,11 +205,23 @@ def test_list_precedence():
           "flags replace the environment's: %r" % setting(out, "listen"))
 
 
-def test_encrypted_mode_needs_upstream():
-    path = conf("noup.conf", "listen 127.0.0.1:5301\nmode encrypted-only\n")
-    r = lab.run_daemon(["-n"], config=path)
-    check(r.returncode != 0, "encrypted-only without upstream accepted")
-    check("upstream" in r.stderr, "upstream not named: %r" % r.stderr)
+def test_zero_configuration():
+    """No upstream in an encrypted mode: resolv.conf's nameservers, minus
+    dohstub's own addresses, are the servers; none left is an error."""
+    rc = conf("resolv.conf", "nameserver 127.0.0.1\nnameserver 192.0.2.53\n")
+    r = lab.run_daemon(["-nv", "--resolv-conf", rc])
+    check(r.returncode == 0, "-c /dev/null with a nameserver: %r" %
+          (r.stdout + r.stderr))
+    check(setting(r.stdout, "upstream") == ["192.0.2.53"],
+          "upstream from resolv.conf: %r" % setting(r.stdout, "upstream"))
+    check(setting(r.stdout, "mode") == ["encrypted-only"],
+          "mode: %r" % setting(r.stdout, "mode"))
+    ours = conf("ours.conf", "nameserver 127.0.0.1\n")
+    for mode in ("encrypted-only", "encrypted-preferred"):
+        r = lab.run_daemon(["-n", "--resolv-conf", ours, "--mode", mode])
+        line = error_line(r, "only ourselves in resolv.conf (%s)" % mode)
+        check(line == "dohstub: upstream: none set and none found in %s"
+              % ours, "error: %r" % line)
 
 
 def test_missing_config_file():
