@@ -170,6 +170,13 @@ const char *proxy_unhealthy(const struct proxy *px);
  */
 void	proxy_network_changed(struct proxy *px);
 
+/*
+ * The discovery of the address servers (discovery.h), or NULL (none, or
+ * plaintext): for /health and /metrics.
+ */
+struct discovery;
+const struct discovery *proxy_discovery(const struct proxy *px);
+
 /* Log the counters at info level. */
 void	proxy_log_stats(const struct proxy *px);
 
