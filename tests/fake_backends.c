@@ -577,6 +577,17 @@ plain_free(struct plain *p)
 
 /* --- discovery -------------------------------------------------------- */
 
+const char *const discovery_upgrade_names[] = {
+	"pending", "known", "ddr-verified", "ddr-opportunistic", "none",
+};
+const char *const discovery_fail_names[] = {
+	"", "no_answer", "no_record", "no_h2", "no_dohpath", "lookup",
+	"certificate", "tls",
+};
+const char *const discovery_state_names[] = {
+	"idle", "query", "lookup", "verify",
+};
+
 struct discovery *
 discovery_new(struct event_base *base, const struct config *cfg,
     const struct addr *addrs, size_t n, const struct discovery *prev,
