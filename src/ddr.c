@@ -628,6 +628,23 @@ clamp_ttl(uint32_t ttl)
 }
 
 /*
+ * Is the hint the resolver's address?  A hint carries no scope, so a
+ * link-local resolver (fe80::1 on some link) matches it by address.
+ */
+static int
+hint_is(const struct addr *hint, const struct addr *resolver)
+{
+	struct addr h = *hint;
+
+	if (h.ss.ss_family == AF_INET6 &&
+	    resolver->ss.ss_family == AF_INET6 &&
+	    ((struct sockaddr_in6 *)&h.ss)->sin6_scope_id == 0)
+		((struct sockaddr_in6 *)&h.ss)->sin6_scope_id =
+		    ((const struct sockaddr_in6 *)&resolver->ss)->sin6_scope_id;
+	return addr_same_ip(&h, resolver);
+}
+
+/*
  * Is rec usable as kind?  Fills *ep if so (0); -1 with *v if not.
  */
 static int
@@ -691,6 +708,11 @@ try_record(const struct ddr_record *rec, enum ddr_kind kind,
 	}
 
 	/* Opportunistic, RFC 9462 4.3. */
+	if (resolver == NULL || resolver->len == 0) {
+		snprintf(v->why, sizeof(v->why),
+		    "no resolver address: no opportunistic use");
+		return -1;
+	}
 	addr_ip_str(resolver, ip, sizeof(ip));
 	if (!ddr_private_addr(resolver)) {
 		snprintf(v->why, sizeof(v->why),
@@ -703,7 +725,7 @@ try_record(const struct ddr_record *rec, enum ddr_kind kind,
 		return -1;
 	}
 	for (i = 0; i < rec->nhints; i++)
-		if (addr_same_ip(&rec->hints[i], resolver))
+		if (hint_is(&rec->hints[i], resolver))
 			break;
 	if (rec->nhints > 0 && i == rec->nhints) {
 		snprintf(v->why, sizeof(v->why),

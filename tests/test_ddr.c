@@ -3,6 +3,8 @@
  * choice rules, on answers built byte by byte here and on two answers
  * captured from unbound 1.17.1 (a real server's wire form).
  */
+#include <netinet/in.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -960,6 +962,23 @@ test_opportunistic(void)
 		CHECK_STR(url, "https://[fd00::53]/dns-query");
 		CHECK_EQ(ddr_endpoint_url(&ep, url, 10), -1);
 		CHECK_STR(url, "https://[");
+	}
+
+	/* A link-local resolver matches its hint whatever its scope. */
+	{
+		struct addr a = ip("fe80::53");
+
+		recs[0].hints[0] = a;
+		recs[0].nhints = 1;
+		((struct sockaddr_in6 *)&a.ss)->sin6_scope_id = 2;
+		CHECK_EQ(ddr_choose(recs, 1, &a, 1, &ep, why, sizeof(why),
+		    NULL, 0), 0);
+		CHECK_EQ(addr_same_ip(&ep.addrs[0], &a), 1);
+		/* No resolver address: verified only. */
+		CHECK_EQ(ddr_choose(recs, 1, NULL, 1, &ep, why, sizeof(why),
+		    NULL, 0), -1);
+		CHECK_STR(why, "target \".\" cannot be verified; no resolver "
+		    "address: no opportunistic use");
 	}
 
 	/* A named target with the resolver's address: verified first. */
