@@ -118,7 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (n < 0 || n > DDR_MAX_RECORDS)
+	if (n < 0 || n > DDR_MAX_RECORDS || (why != NULL && n != 0))
 		abort();
 	for (i = 0; i < (size_t)n; i++) {
 		check_record(&recs[i]);

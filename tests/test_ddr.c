@@ -794,21 +794,36 @@ test_message(void)
 	set_ancount(&m, 1);
 	CHECK_EQ(parse_msg(&m), 1);
 
-	/* Other types around it; AliasMode passed over. */
+	/* Other types around it are passed over. */
 	answer(&m, 0);
 	at = rr_begin(&m, NULL, T_A, 300);
 	put32(&m, 0xc0000201);
-	rr_end(&m, at);
-	at = svcb(&m, NULL, 300, 0, "alias.example");
 	rr_end(&m, at);
 	doh_record(&m, 300, 1, "doh.example", 0, 0);
 	at = rr_begin(&m, NULL, 65, 300);	/* HTTPS */
 	put16(&m, 1);
 	put8(&m, 0);
 	rr_end(&m, at);
-	set_ancount(&m, 4);
-	CHECK_EQ(parse_msg(&m), 1);
+	set_ancount(&m, 3);
+	CHECK_EQ(parse(m.buf, m.len, &w), 1);
+	CHECK(w == NULL);
 	CHECK_STR(recs[0].target, "doh.example");
+
+	/* AliasMode: not followed, and it voids the ServiceMode record. */
+	answer(&m, 0);
+	doh_record(&m, 300, 1, "doh.example", 0, 0);
+	at = svcb(&m, NULL, 300, 0, "alias.example");
+	rr_end(&m, at);
+	set_ancount(&m, 2);
+	CHECK_EQ(parse(m.buf, m.len, &w), 0);
+	CHECK_STR(w, "AliasMode record (not followed)");
+	/* An AliasMode record of another owner is not ours. */
+	answer(&m, 0);
+	doh_record(&m, 300, 1, "doh.example", 0, 0);
+	at = svcb(&m, "_dns.doh.example", 300, 0, "alias.example");
+	rr_end(&m, at);
+	set_ancount(&m, 2);
+	CHECK_EQ(parse_msg(&m), 1);
 
 	/* A CNAME: DDR names no alias; its target's SVCB is not ours. */
 	answer(&m, 0);

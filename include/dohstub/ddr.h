@@ -13,8 +13,10 @@
  *   message, TC clear (a truncated answer is retried over TCP by the
  *   caller), rcode NOERROR; NXDOMAIN counts as no record.
  * - records kept: answer section, owner _dns.resolver.arpa (any case),
- *   class IN, type SVCB, ServiceMode (priority > 0).  AliasMode, other
- *   owners, other types (a CNAME: DDR names no alias) are passed over.
+ *   class IN, type SVCB, ServiceMode (priority > 0).  Other owners and
+ *   types (a CNAME: DDR names no alias) are passed over.  An AliasMode
+ *   record voids the ServiceMode ones (RFC 9460 2.4.2); dohstub does not
+ *   follow it, so such an answer holds none.
  *   More than max records: the max of lowest priority are kept; the
  *   output is sorted by priority, answer order within a priority.
  * - malformed, so the whole answer is rejected (RFC 9460 2.2: any
@@ -120,7 +122,9 @@ size_t	ddr_make_query(uint8_t *buf, size_t cap, uint16_t id);
  * borrowed) into out[0..max): see the rules above.  Returns the count (0:
  * none, also for NXDOMAIN), or -1 with *why (a static string; why may be
  * NULL) if the message is malformed, truncated (TC), answers with another
- * rcode or another question.  The ID is not checked here.
+ * rcode or another question.  *why is NULL on success but for an answer
+ * voided by AliasMode (0, "AliasMode record (not followed)").  The ID is
+ * not checked here.
  */
 int	ddr_parse(const uint8_t *msg, size_t len, struct ddr_record *out,
 	    size_t max, const char **why);
