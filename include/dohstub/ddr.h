@@ -192,10 +192,12 @@ int	ddr_choose_kinds(const struct ddr_record *recs, size_t n,
 int	ddr_private_addr(const struct addr *a);
 
 /*
- * One record in presentation form: "1 doh.test. alpn=h2 port=8443
- * ipv4hint=127.0.0.1 dohpath=\"/dns-query{?dns}\"" (key order, RFC 9460
- * names).  Returns 0, or -1 if cut to fit len (still NUL-terminated if
- * len > 0).
+ * One record in presentation form, as dnsprint (dohq) prints SVCB:
+ * 1 doh.test. alpn="h2" port=8443 ipv4hint=127.0.0.1
+ * dohpath="/dns-query{?dns}" (RFC 9460/9461 key names, where unbound
+ * 1.17 and dig 9.18 say key7; the keys in wire order, but the hints
+ * beyond DDR_MAX_HINTS are not there to print).  Returns 0, or -1 if
+ * cut to fit len (still NUL-terminated if len > 0).
  */
 int	ddr_record_str(const struct ddr_record *r, char *buf, size_t len);
 
