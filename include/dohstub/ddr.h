@@ -195,9 +195,10 @@ int	ddr_private_addr(const struct addr *a);
  * One record in presentation form, as dnsprint (dohq) prints SVCB:
  * 1 doh.test. alpn="h2" port=8443 ipv4hint=127.0.0.1
  * dohpath="/dns-query{?dns}" (RFC 9460/9461 key names, where unbound
- * 1.17 and dig 9.18 say key7; the keys in wire order, but the hints
- * beyond DDR_MAX_HINTS are not there to print).  Returns 0, or -1 if
- * cut to fit len (still NUL-terminated if len > 0).
+ * 1.17 and dig 9.18 say key7): mandatory, the keys read above in key
+ * order, then ech and unknown keys; hints beyond DDR_MAX_HINTS were not
+ * kept.  Returns 0, or -1 if cut to fit len (still NUL-terminated if
+ * len > 0).
  */
 int	ddr_record_str(const struct ddr_record *r, char *buf, size_t len);
 
