@@ -39,7 +39,10 @@ check_record(const struct ddr_record *r)
 	check_str(r->unusable, sizeof(r->unusable));
 	if (r->has_dohpath == 0 && r->dohpath[0] != '\0')
 		abort();
-	if (r->target[0] != '\0' && r->target[strlen(r->target) - 1] == '.')
+	/* No final dot but an escaped one: a\. is the label "a.". */
+	i = strlen(r->target);
+	if (i > 0 && r->target[i - 1] == '.' &&
+	    (i < 2 || r->target[i - 2] != '\\'))
 		abort();
 	for (i = 0; i < r->nhints; i++)
 		if (r->hints[i].len == 0 || addr_port(&r->hints[i]) != 0)
@@ -115,7 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (n < 0 || n > DDR_MAX_RECORDS)
+	if (n < 0 || n > DDR_MAX_RECORDS || (why != NULL && n != 0))
 		abort();
 	for (i = 0; i < (size_t)n; i++) {
 		check_record(&recs[i]);

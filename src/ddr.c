@@ -177,7 +177,7 @@ svc_param(struct ddr_record *r, uint16_t key, struct dnsmsg_rd *v,
 	struct sockaddr_in6 sin6;
 	const uint8_t *p;
 	size_t n = dnsmsg_rd_left(v);
-	uint16_t k, prev;
+	uint16_t k, prev = 0;
 	uint8_t len;
 	int first;
 
@@ -314,7 +314,7 @@ svcb_rdata(struct dnsmsg_rd *c, struct ddr_record *r, const char **why)
 	size_t tlen, at, len;
 	uint16_t key, vlen, mk;
 	unsigned seen = 0;
-	int prev = -1;
+	int prev = -1, have_m = 0;
 
 	if (dnsmsg_rd_u16(c, &r->priority) == -1) {
 		*why = "SVCB record truncated";
@@ -343,7 +343,6 @@ svcb_rdata(struct dnsmsg_rd *c, struct ddr_record *r, const char **why)
 
 	sb_init(&alpn, r->alpn_text, sizeof(r->alpn_text));
 	sb_init(&other, r->other, sizeof(r->other));
-	m.msg = NULL;
 	while (dnsmsg_rd_left(c) > 0) {
 		if (dnsmsg_rd_u16(c, &key) == -1 ||
 		    dnsmsg_rd_u16(c, &vlen) == -1 ||
@@ -358,8 +357,10 @@ svcb_rdata(struct dnsmsg_rd *c, struct ddr_record *r, const char **why)
 		prev = key;
 		if (key <= DDR_KEY_DOHPATH)
 			seen |= 1u << key;
-		if (key == DDR_KEY_MANDATORY)
+		if (key == DDR_KEY_MANDATORY) {
 			m = v;
+			have_m = 1;
+		}
 		if (svc_param(r, key, &v, &alpn, &other, why) == -1)
 			return -1;
 	}
@@ -369,7 +370,7 @@ svcb_rdata(struct dnsmsg_rd *c, struct ddr_record *r, const char **why)
 		memcpy(r->alpn_text + sizeof(r->alpn_text) - 4, "...", 4);
 
 	/* RFC 9460 8 and 2.4.3: compatible and self-consistent. */
-	if (m.msg != NULL) {
+	if (have_m) {
 		while (dnsmsg_rd_u16(&m, &mk) == 0) {
 			if (!key_known(mk)) {
 				snprintf(r->unusable, sizeof(r->unusable),
@@ -432,7 +433,7 @@ ddr_parse(const uint8_t *msg, size_t len, struct ddr_record *out,
 	const char *dummy;
 	size_t n = 0;
 	unsigned i;
-	int rcode;
+	int rcode, alias = 0;
 
 	if (why == NULL)
 		why = &dummy;
@@ -494,8 +495,14 @@ ddr_parse(const uint8_t *msg, size_t len, struct ddr_record *out,
 		if (svcb_rdata(&rr.rdata, &rec, why) == -1)
 			return -1;
 		if (rec.priority == 0)
-			continue;
-		keep_record(out, &n, max, &rec);
+			alias = 1;
+		else
+			keep_record(out, &n, max, &rec);
+	}
+	/* RFC 9460 2.4.2: an AliasMode record voids the ServiceMode ones. */
+	if (alias) {
+		*why = "AliasMode record (not followed)";
+		return 0;
 	}
 	return (int)n;
 }
@@ -628,6 +635,23 @@ clamp_ttl(uint32_t ttl)
 }
 
 /*
+ * Is the hint the resolver's address?  A hint carries no scope, so a
+ * link-local resolver (fe80::1 on some link) matches it by address.
+ */
+static int
+hint_is(const struct addr *hint, const struct addr *resolver)
+{
+	struct addr h = *hint;
+
+	if (h.ss.ss_family == AF_INET6 &&
+	    resolver->ss.ss_family == AF_INET6 &&
+	    ((struct sockaddr_in6 *)&h.ss)->sin6_scope_id == 0)
+		((struct sockaddr_in6 *)&h.ss)->sin6_scope_id =
+		    ((const struct sockaddr_in6 *)&resolver->ss)->sin6_scope_id;
+	return addr_same_ip(&h, resolver);
+}
+
+/*
  * Is rec usable as kind?  Fills *ep if so (0); -1 with *v if not.
  */
 static int
@@ -691,6 +715,11 @@ try_record(const struct ddr_record *rec, enum ddr_kind kind,
 	}
 
 	/* Opportunistic, RFC 9462 4.3. */
+	if (resolver == NULL || resolver->len == 0) {
+		snprintf(v->why, sizeof(v->why),
+		    "no resolver address: no opportunistic use");
+		return -1;
+	}
 	addr_ip_str(resolver, ip, sizeof(ip));
 	if (!ddr_private_addr(resolver)) {
 		snprintf(v->why, sizeof(v->why),
@@ -703,7 +732,7 @@ try_record(const struct ddr_record *rec, enum ddr_kind kind,
 		return -1;
 	}
 	for (i = 0; i < rec->nhints; i++)
-		if (addr_same_ip(&rec->hints[i], resolver))
+		if (hint_is(&rec->hints[i], resolver))
 			break;
 	if (rec->nhints > 0 && i == rec->nhints) {
 		snprintf(v->why, sizeof(v->why),

@@ -3,6 +3,8 @@
  * choice rules, on answers built byte by byte here and on two answers
  * captured from unbound 1.17.1 (a real server's wire form).
  */
+#include <netinet/in.h>
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include "dohstub/addr.h"
 #include "dohstub/ddr.h"
 #include "dohstub/dnsmsg.h"
+#include "dohstub/dnsprint.h"
 #include "check.h"
 #include "wire.h"
 
@@ -792,21 +795,36 @@ test_message(void)
 	set_ancount(&m, 1);
 	CHECK_EQ(parse_msg(&m), 1);
 
-	/* Other types around it; AliasMode passed over. */
+	/* Other types around it are passed over. */
 	answer(&m, 0);
 	at = rr_begin(&m, NULL, T_A, 300);
 	put32(&m, 0xc0000201);
-	rr_end(&m, at);
-	at = svcb(&m, NULL, 300, 0, "alias.example");
 	rr_end(&m, at);
 	doh_record(&m, 300, 1, "doh.example", 0, 0);
 	at = rr_begin(&m, NULL, 65, 300);	/* HTTPS */
 	put16(&m, 1);
 	put8(&m, 0);
 	rr_end(&m, at);
-	set_ancount(&m, 4);
-	CHECK_EQ(parse_msg(&m), 1);
+	set_ancount(&m, 3);
+	CHECK_EQ(parse(m.buf, m.len, &w), 1);
+	CHECK(w == NULL);
 	CHECK_STR(recs[0].target, "doh.example");
+
+	/* AliasMode: not followed, and it voids the ServiceMode record. */
+	answer(&m, 0);
+	doh_record(&m, 300, 1, "doh.example", 0, 0);
+	at = svcb(&m, NULL, 300, 0, "alias.example");
+	rr_end(&m, at);
+	set_ancount(&m, 2);
+	CHECK_EQ(parse(m.buf, m.len, &w), 0);
+	CHECK_STR(w, "AliasMode record (not followed)");
+	/* An AliasMode record of another owner is not ours. */
+	answer(&m, 0);
+	doh_record(&m, 300, 1, "doh.example", 0, 0);
+	at = svcb(&m, "_dns.doh.example", 300, 0, "alias.example");
+	rr_end(&m, at);
+	set_ancount(&m, 2);
+	CHECK_EQ(parse_msg(&m), 1);
 
 	/* A CNAME: DDR names no alias; its target's SVCB is not ours. */
 	answer(&m, 0);
@@ -960,6 +978,23 @@ test_opportunistic(void)
 		CHECK_STR(url, "https://[fd00::53]/dns-query");
 		CHECK_EQ(ddr_endpoint_url(&ep, url, 10), -1);
 		CHECK_STR(url, "https://[");
+	}
+
+	/* A link-local resolver matches its hint whatever its scope. */
+	{
+		struct addr a = ip("fe80::53");
+
+		recs[0].hints[0] = a;
+		recs[0].nhints = 1;
+		((struct sockaddr_in6 *)&a.ss)->sin6_scope_id = 2;
+		CHECK_EQ(ddr_choose(recs, 1, &a, 1, &ep, why, sizeof(why),
+		    NULL, 0), 0);
+		CHECK_EQ(addr_same_ip(&ep.addrs[0], &a), 1);
+		/* No resolver address: verified only. */
+		CHECK_EQ(ddr_choose(recs, 1, NULL, 1, &ep, why, sizeof(why),
+		    NULL, 0), -1);
+		CHECK_STR(why, "target \".\" cannot be verified; no resolver "
+		    "address: no opportunistic use");
 	}
 
 	/* A named target with the resolver's address: verified first. */
@@ -1127,6 +1162,75 @@ test_strings(void)
 	CHECK_STR(ddr_reason_names[DDR_UNVERIFIABLE], "unverifiable");
 }
 
+/*
+ * Every SVCB record of the answer as dnsprint (dohq) prints it must be
+ * what ddr_record_str() prints for the record ddr_parse() made of it:
+ * one presentation form in dohq, whichever printer.
+ */
+static void
+same_as_dnsprint(const uint8_t *msg, size_t len)
+{
+	struct dnsprint_out o;
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	struct dns_rr rr;
+	char text[1024], mine[1024];
+	unsigned i, j, found;
+	int n;
+
+	n = parse(msg, len, NULL);
+	CHECK(n > 0);
+	dnsmsg_rd_init(&r, msg, len);
+	CHECK_EQ(dnsmsg_rd_header(&r, &h), 0);
+	CHECK_EQ(dnsmsg_rd_name(&r, NULL, NULL), 0);
+	CHECK_EQ(dnsmsg_rd_skip(&r, 4), 0);
+	for (i = 0; i < h.count[DNS_SEC_ANSWER]; i++) {
+		CHECK_EQ(dnsmsg_rd_rr(&r, NULL, &rr), 0);
+		if (rr.type != DNS_TYPE_SVCB)
+			continue;
+		dnsprint_out_buf(&o, text, sizeof(text));
+		CHECK_EQ(dnsprint_rdata(&o, msg, len, rr.rdata.off, rr.rdlen,
+		    rr.type), 0);
+		for (j = 0, found = 0; j < (unsigned)n; j++) {
+			CHECK_EQ(ddr_record_str(&recs[j], mine, sizeof(mine)),
+			    0);
+			found += strcmp(mine, text) == 0;
+		}
+		CHECK_EQ(found, 1);
+		if (found != 1)
+			fprintf(stderr, "  dnsprint: %s\n", text);
+	}
+}
+
+static void
+test_dnsprint(void)
+{
+	struct msg m;
+	size_t at;
+	uint8_t v[2] = { 0xfd, 0xe8 };
+
+	same_as_dnsprint(unbound_one, sizeof(unbound_one));
+	same_as_dnsprint(unbound_two, sizeof(unbound_two));
+
+	answer(&m, 0);
+	at = svcb(&m, NULL, 300, 1, "new.example");
+	param(&m, DDR_KEY_MANDATORY, v, 2);
+	p_alpn(&m, "h2,a\\b,c\"d");
+	param(&m, DDR_KEY_NO_DEFAULT_ALPN, "", 0);
+	p_port(&m, 443);
+	p_v4(&m, 192, 0, 2, 1, 3);
+	p_v6(&m, 2);
+	p_path(&m, "/q\"{?dns}");
+	param(&m, 65000, "\001x\"", 3);
+	param(&m, 65001, "", 0);
+	rr_end(&m, at);
+	at = svcb(&m, NULL, 300, 2, "");
+	p_alpn(&m, "dot");
+	rr_end(&m, at);
+	set_ancount(&m, 2);
+	same_as_dnsprint(m.buf, m.len);
+}
+
 static void
 test_private(void)
 {
@@ -1173,6 +1277,7 @@ main(void)
 	test_opportunistic();
 	test_ttl_hints();
 	test_strings();
+	test_dnsprint();
 	test_private();
 	return check_summary();
 }

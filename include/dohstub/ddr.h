@@ -13,8 +13,10 @@
  *   message, TC clear (a truncated answer is retried over TCP by the
  *   caller), rcode NOERROR; NXDOMAIN counts as no record.
  * - records kept: answer section, owner _dns.resolver.arpa (any case),
- *   class IN, type SVCB, ServiceMode (priority > 0).  AliasMode, other
- *   owners, other types (a CNAME: DDR names no alias) are passed over.
+ *   class IN, type SVCB, ServiceMode (priority > 0).  Other owners and
+ *   types (a CNAME: DDR names no alias) are passed over.  An AliasMode
+ *   record voids the ServiceMode ones (RFC 9460 2.4.2); dohstub does not
+ *   follow it, so such an answer holds none.
  *   More than max records: the max of lowest priority are kept; the
  *   output is sorted by priority, answer order within a priority.
  * - malformed, so the whole answer is rejected (RFC 9460 2.2: any
@@ -120,7 +122,9 @@ size_t	ddr_make_query(uint8_t *buf, size_t cap, uint16_t id);
  * borrowed) into out[0..max): see the rules above.  Returns the count (0:
  * none, also for NXDOMAIN), or -1 with *why (a static string; why may be
  * NULL) if the message is malformed, truncated (TC), answers with another
- * rcode or another question.  The ID is not checked here.
+ * rcode or another question.  *why is NULL on success but for an answer
+ * voided by AliasMode (0, "AliasMode record (not followed)").  The ID is
+ * not checked here.
  */
 int	ddr_parse(const uint8_t *msg, size_t len, struct ddr_record *out,
 	    size_t max, const char **why);
@@ -188,9 +192,12 @@ int	ddr_choose_kinds(const struct ddr_record *recs, size_t n,
 int	ddr_private_addr(const struct addr *a);
 
 /*
- * One record in presentation form: "1 doh.test. alpn=h2 port=8443
- * ipv4hint=127.0.0.1 dohpath=\"/dns-query{?dns}\"" (key order, RFC 9460
- * names).  Returns 0, or -1 if cut to fit len (still NUL-terminated if
+ * One record in presentation form, as dnsprint (dohq) prints SVCB:
+ * 1 doh.test. alpn="h2" port=8443 ipv4hint=127.0.0.1
+ * dohpath="/dns-query{?dns}" (RFC 9460/9461 key names, where unbound
+ * 1.17 and dig 9.18 say key7): mandatory, the keys read above in key
+ * order, then ech and unknown keys; hints beyond DDR_MAX_HINTS were not
+ * kept.  Returns 0, or -1 if cut to fit len (still NUL-terminated if
  * len > 0).
  */
 int	ddr_record_str(const struct ddr_record *r, char *buf, size_t len);
