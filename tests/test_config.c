@@ -1136,6 +1136,10 @@ test_forward(void)
 	    "t.conf:1: forward: \"http://doh.example/\" is not an IP address");
 	CHECK_STR(flag_err("forward", "corp.example https://a/#b"),
 	    "--forward: \"https://a/#b\": a fragment (#) is not allowed");
+	/* In the file too: only a '#' after white space is a comment. */
+	CHECK_STR(file_err("forward corp.example https://a/#b\n"), "t.conf:1: "
+	    "forward: \"https://a/#b\": a fragment (#) is not allowed");
+	CHECK_STR(file_err("forward corp.example 10.1.1.53\t#c\n"), "(ok)");
 	CHECK_STR(env_err("DOHSTUB_FORWARD=corp.example 10.1.1.53,"
 	    "10.1.1.54"), "DOHSTUB_FORWARD: \"10.1.1.54\": ZONE TARGET... "
 	    "(a zone, then DoH URLs or DNS server addresses, separated by "
@@ -1887,6 +1891,11 @@ test_known_server(void)
 	CHECK_STR(file_err("known-server 192.0.2.1 https://[2001:db8::1]/\n"),
 	    "t.conf:1: known-server: \"https://[2001:db8::1]/\": the URL's "
 	    "host must be a name, which the certificate is checked for");
+	CHECK_STR(file_err("known-server 192.0.2.1 https://a.example/#x\n"),
+	    "t.conf:1: known-server: \"https://a.example/#x\": a fragment (#) "
+	    "is not allowed");
+	CHECK_STR(file_err("known-server 192.0.2.1 https://a.example/ #x\n"),
+	    "(ok)");
 	CHECK_STR(flag_err("known-server", "192.0.2.1"), "--known-server: "
 	    "\"192.0.2.1\": ADDR URL (an address, then the DoH URL of the "
 	    "server there)");
