@@ -1289,8 +1289,13 @@ config_parse_line(struct config *cfg, char *line, const char *where,
 	if (*p == '\0' || *p == '#')
 		return config_fail(err, errlen, where, key, "missing value");
 	if (st->kind->words && *p != '"') {
-		/* Words to the end of the line, one space between them. */
-		for (val = w = p; *p != '\0' && *p != '#'; p++)
+		/*
+		 * Words to the end of the line, one space between them; a
+		 * '#' after white space starts a comment, one inside a word
+		 * is the value's (and a URL's fragment, refused).
+		 */
+		for (val = w = p; *p != '\0' && (*p != '#' ||
+		    !config_isspace(p[-1])); p++)
 			if (!config_isspace(*p))
 				*w++ = *p;
 			else if (w > val && w[-1] != ' ')

@@ -38,6 +38,7 @@
 #include "dohstub/dnsprint.h"
 #include "dohstub/doh.h"
 #include "dohstub/dohq_out.h"
+#include "dohstub/known.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
 #include "dohstub/tls.h"
@@ -124,6 +125,7 @@ struct dohq {
 	const char		*url;
 	const char		*conf;
 	int			 conf_given;
+	int			 known;		/* --known: print the table */
 	struct dohq_spec	*specs;
 	size_t			 nspecs;
 
@@ -195,11 +197,13 @@ usage(FILE *fp)
 	    "      --bootstrap-min-ttl DURATION\n"
 	    "      --tls-min-version 1.2|1.3  --timeout DURATION\n"
 	    "      --method post|get (--post, --get)\n"
+	    "      --known-server \"ADDR URL\"\n"
 	    "  -4, -6                IPv4 or IPv6 addresses only\n"
 	    "      --insecure --dnssec --cd --no-rd --padding\n"
 	    "      --edns-size N     0 for no EDNS\n"
 	    "      --short --json -v --timing\n"
 	    "      --repeat N [--parallel M]\n"
+	    "      --known           the DoH servers known by address\n"
 	    "  -h, --help  -V, --version\n"
 	    "default configuration: %s; see dohq(1)\n", DOHQ_DEFAULT_CONF);
 }
@@ -356,6 +360,7 @@ enum {
 	OPT_TIMING,
 	OPT_REPEAT,
 	OPT_PARALLEL,
+	OPT_KNOWN,
 };
 
 static const struct option long_opts[] = {
@@ -367,6 +372,7 @@ static const struct option long_opts[] = {
 	{ "tls-min-version", required_argument, NULL, OPT_SETTING },
 	{ "timeout", required_argument, NULL, OPT_SETTING },
 	{ "method", required_argument, NULL, OPT_SETTING },
+	{ "known-server", required_argument, NULL, OPT_SETTING },
 	/* older names for some of them */
 	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
 	{ "post", no_argument, NULL, OPT_POST },
@@ -382,6 +388,7 @@ static const struct option long_opts[] = {
 	{ "timing", no_argument, NULL, OPT_TIMING },
 	{ "repeat", required_argument, NULL, OPT_REPEAT },
 	{ "parallel", required_argument, NULL, OPT_PARALLEL },
+	{ "known", no_argument, NULL, OPT_KNOWN },
 	{ "config", required_argument, NULL, 'c' },
 	{ "file", required_argument, NULL, 'f' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -468,6 +475,9 @@ parse_options(struct dohq *d, int argc, char *argv[])
 		case OPT_TIMING:
 			d->timing = 1;
 			break;
+		case OPT_KNOWN:
+			d->known = 1;
+			break;
 		case OPT_REPEAT:
 			if (parse_uint(optarg, 1, DOHQ_MAX_REPEAT,
 			    &d->repeat) == -1)
@@ -507,6 +517,12 @@ parse_options(struct dohq *d, int argc, char *argv[])
 		if ((ex = spec_word(d, argv[i])) != 0)
 			return ex;
 	}
+	if (d->known) {
+		if (d->url != NULL || d->nspecs > 0 || file != NULL)
+			return complain(DOHQ_USAGE, "--known: no server or NAME "
+			    "with it");
+		return 0;
+	}
 	if (file != NULL && (ex = read_file(d, file)) != 0)
 		return ex;
 	if (d->nspecs == 0)
@@ -524,6 +540,24 @@ parse_options(struct dohq *d, int argc, char *argv[])
 /* --- the server --- */
 
 /*
+ * --known: the built-in table with the configuration's known-server
+ * entries (and --known-server's), in the file syntax.  The default
+ * configuration may be missing; one named by -c may not.
+ */
+static int
+print_known(struct dohq *d)
+{
+	char err[CONFIG_ERRLEN];
+
+	if (config_parse_file(&d->cfg, d->conf, d->conf_given, err,
+	    sizeof(err)) == -1)
+		return complain(DOHQ_NOINPUT, "%s", err);
+	known_print(&d->cfg, stdout);
+	return fflush(stdout) == 0 ? -1 : complain(1, "stdout: %s",
+	    strerror(errno));
+}
+
+/*
  * The one upstream: @URL, or the first of the dohstub configuration,
  * whose settings then count below the flags, as for the daemon.
  */
@@ -539,9 +573,19 @@ setup_server(struct dohq *d)
 			return complain(d->conf_given ? DOHQ_NOINPUT :
 			    DOHQ_USAGE, "%s%s", err, d->conf_given ? "" :
 			    " (give the server as @URL)");
-		if (d->cfg.nupstream == 0)
-			return complain(DOHQ_USAGE, "%s: no upstream (give "
+		/* The first URL: an address server needs upgrading. */
+		for (i = 0; i < d->cfg.nupstream &&
+		    d->cfg.upstream[i].is_addr; i++)
+			;
+		if (i == d->cfg.nupstream)
+			return complain(DOHQ_USAGE, "%s: no upstream URL (give "
 			    "the server as @URL)", d->conf);
+		if (i > 0) {
+			config_upstream_free(&d->cfg.upstream[0]);
+			d->cfg.upstream[0] = d->cfg.upstream[i];
+			memset(&d->cfg.upstream[i], 0,
+			    sizeof(d->cfg.upstream[i]));
+		}
 	} else {
 		config_upstream_free(&d->cfg.upstream[0]);
 		if (config_parse_url(d->url, &d->cfg.upstream[0], err,
@@ -1360,6 +1404,10 @@ main(int argc, char *argv[])
 
 	if ((ex = parse_options(&d, argc, argv)) != 0)
 		goto done;
+	if (d.known) {
+		ex = print_known(&d);
+		goto done;
+	}
 	if (d.verbose > 1)
 		log_setlevel(LOG_LEVEL_DEBUG);
 	d.start_ms = clock_ms();

@@ -1,12 +1,15 @@
 /*
  * known: the built-in table of public DoH servers and its lookup.
  *
- * Only addresses a provider documents as the same service as its DoH
- * endpoint are listed: the DoH name must hold for a connection made to
- * that very address (each provider's certificate lists these addresses
- * as IP subjectAltNames, which is what lets Windows and us skip the
- * lookup).  The three are Windows' own built-in list; conf/dohstub.conf
- * pins the same names to the same addresses.
+ * Only addresses a provider documents as the same service as its DoH URL
+ * are listed, so the URL's name holds for a connection made to that very
+ * address and no lookup is needed.  The first three blocks are Windows'
+ * own built-in list (conf/dohstub.conf pins the same names to the same
+ * addresses); the filtering variants keep a host configured with one of
+ * them on the same filtering.  Sources: Cloudflare's 1.1.1.1 documentation
+ * ("IP addresses", "Set up": 1.1.1.1 for Families), Quad9's DNS stamps
+ * (github.com/Quad9DNS/dnscrypt-settings, quad9-resolvers-doh.md), Google
+ * Public DNS's documentation.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -22,8 +25,12 @@
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define CLOUDFLARE	"https://cloudflare-dns.com/dns-query"
+#define CF_SECURITY	"https://security.cloudflare-dns.com/dns-query"
+#define CF_FAMILY	"https://family.cloudflare-dns.com/dns-query"
 #define GOOGLE		"https://dns.google/dns-query"
 #define QUAD9		"https://dns.quad9.net/dns-query"
+#define QUAD9_10	"https://dns10.quad9.net/dns-query"
+#define QUAD9_11	"https://dns11.quad9.net/dns-query"
 
 const struct known_entry known_builtin[] = {
 	{ "Cloudflare", "1.1.1.1", CLOUDFLARE },
@@ -38,6 +45,26 @@ const struct known_entry known_builtin[] = {
 	{ "Quad9", "149.112.112.112", QUAD9 },
 	{ "Quad9", "2620:fe::fe", QUAD9 },
 	{ "Quad9", "2620:fe::9", QUAD9 },
+	{ "Cloudflare, malware blocking", "1.1.1.2", CF_SECURITY },
+	{ "Cloudflare, malware blocking", "1.0.0.2", CF_SECURITY },
+	{ "Cloudflare, malware blocking", "2606:4700:4700::1112", CF_SECURITY },
+	{ "Cloudflare, malware blocking", "2606:4700:4700::1002", CF_SECURITY },
+	{ "Cloudflare, malware and adult content blocking", "1.1.1.3",
+	    CF_FAMILY },
+	{ "Cloudflare, malware and adult content blocking", "1.0.0.3",
+	    CF_FAMILY },
+	{ "Cloudflare, malware and adult content blocking",
+	    "2606:4700:4700::1113", CF_FAMILY },
+	{ "Cloudflare, malware and adult content blocking",
+	    "2606:4700:4700::1003", CF_FAMILY },
+	{ "Quad9, unfiltered", "9.9.9.10", QUAD9_10 },
+	{ "Quad9, unfiltered", "149.112.112.10", QUAD9_10 },
+	{ "Quad9, unfiltered", "2620:fe::10", QUAD9_10 },
+	{ "Quad9, unfiltered", "2620:fe::fe:10", QUAD9_10 },
+	{ "Quad9, with ECS", "9.9.9.11", QUAD9_11 },
+	{ "Quad9, with ECS", "149.112.112.11", QUAD9_11 },
+	{ "Quad9, with ECS", "2620:fe::11", QUAD9_11 },
+	{ "Quad9, with ECS", "2620:fe::fe:11", QUAD9_11 },
 };
 const size_t known_nbuiltin = nitems(known_builtin);
 

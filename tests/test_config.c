@@ -20,6 +20,7 @@
 
 #include "check.h"
 #include "dohstub/config.h"
+#include "dohstub/known.h"
 #include "dohstub/log.h"
 
 #define SHIPPED_CONF	"../conf/dohstub.conf"
@@ -1135,6 +1136,10 @@ test_forward(void)
 	    "t.conf:1: forward: \"http://doh.example/\" is not an IP address");
 	CHECK_STR(flag_err("forward", "corp.example https://a/#b"),
 	    "--forward: \"https://a/#b\": a fragment (#) is not allowed");
+	/* In the file too: only a '#' after white space is a comment. */
+	CHECK_STR(file_err("forward corp.example https://a/#b\n"), "t.conf:1: "
+	    "forward: \"https://a/#b\": a fragment (#) is not allowed");
+	CHECK_STR(file_err("forward corp.example 10.1.1.53\t#c\n"), "(ok)");
 	CHECK_STR(env_err("DOHSTUB_FORWARD=corp.example 10.1.1.53,"
 	    "10.1.1.54"), "DOHSTUB_FORWARD: \"10.1.1.54\": ZONE TARGET... "
 	    "(a zone, then DoH URLs or DNS server addresses, separated by "
@@ -1432,30 +1437,44 @@ test_finalize(void)
 	tmpfile_done(resolv);
 }
 
-/* What -nv prints of the built-in table (known.c). */
-#define KNOWN_BUILTIN							\
-	"# known-server 1.1.1.1 https://cloudflare-dns.com/dns-query\t"	\
-	    "(Cloudflare)\n"						\
-	"# known-server 1.0.0.1 https://cloudflare-dns.com/dns-query\t"	\
-	    "(Cloudflare)\n"						\
-	"# known-server 2606:4700:4700::1111 "				\
-	    "https://cloudflare-dns.com/dns-query\t(Cloudflare)\n"	\
-	"# known-server 2606:4700:4700::1001 "				\
-	    "https://cloudflare-dns.com/dns-query\t(Cloudflare)\n"	\
-	"# known-server 8.8.8.8 https://dns.google/dns-query\t(Google)\n" \
-	"# known-server 8.8.4.4 https://dns.google/dns-query\t(Google)\n" \
-	"# known-server 2001:4860:4860::8888 "				\
-	    "https://dns.google/dns-query\t(Google)\n"			\
-	"# known-server 2001:4860:4860::8844 "				\
-	    "https://dns.google/dns-query\t(Google)\n"			\
-	"# known-server 9.9.9.9 https://dns.quad9.net/dns-query\t"	\
-	    "(Quad9)\n"							\
-	"# known-server 149.112.112.112 "				\
-	    "https://dns.quad9.net/dns-query\t(Quad9)\n"		\
-	"# known-server 2620:fe::fe https://dns.quad9.net/dns-query\t"	\
-	    "(Quad9)\n"							\
-	"# known-server 2620:fe::9 https://dns.quad9.net/dns-query\t"	\
-	    "(Quad9)\n"
+/* known_print's built-in table, as -nv prints it: the caller frees. */
+static char *
+known_block(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if ((fp = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	known_print(NULL, fp);
+	fclose(fp);
+	return buf;
+}
+
+/*
+ * Check that p prints the built-in table once, right after after, and
+ * take it out of p, so that the rest can be compared whole.
+ */
+static void
+cut_known_block(char *p, const char *after)
+{
+	char *block = known_block(), *at;
+	size_t n;
+
+	CHECK(p != NULL && block != NULL && (at = strstr(p, after)) != NULL);
+	if (p == NULL || block == NULL || (at = strstr(p, after)) == NULL) {
+		free(block);
+		return;
+	}
+	at += strlen(after);
+	n = strlen(block);
+	CHECK(strncmp(at, block, n) == 0);
+	if (strncmp(at, block, n) == 0)
+		memmove(at, at + n, strlen(at + n) + 1);
+	CHECK(strstr(p, "# known-server 9.9.9.9 ") == NULL);
+	free(block);
+}
 
 static void
 test_print(void)
@@ -1473,13 +1492,13 @@ test_print(void)
 	    "ca-file \"/nonexistent/my ca.pem\"\ntimeout 15\n"
 	    "keepalive 250ms\n"), 0);
 	p1 = print_str(&cfg);
+	cut_known_block(p1, "\n# known-server: none\n");
 	CHECK_STR(p1,
 	    "# listen: none\n"
 	    "mode encrypted-only\n"
 	    "upstream https://[2001:db8::1]:8443/q\n"
 	    "upstream https://doh.example\n"
 	    "# known-server: none\n"
-	    KNOWN_BUILTIN
 	    "ddr yes\n"
 	    "ddr-opportunistic no\n"
 	    "resolve doh.example:443:192.0.2.1,[2001:db8::2]\n"
@@ -1872,6 +1891,11 @@ test_known_server(void)
 	CHECK_STR(file_err("known-server 192.0.2.1 https://[2001:db8::1]/\n"),
 	    "t.conf:1: known-server: \"https://[2001:db8::1]/\": the URL's "
 	    "host must be a name, which the certificate is checked for");
+	CHECK_STR(file_err("known-server 192.0.2.1 https://a.example/#x\n"),
+	    "t.conf:1: known-server: \"https://a.example/#x\": a fragment (#) "
+	    "is not allowed");
+	CHECK_STR(file_err("known-server 192.0.2.1 https://a.example/ #x\n"),
+	    "(ok)");
 	CHECK_STR(flag_err("known-server", "192.0.2.1"), "--known-server: "
 	    "\"192.0.2.1\": ADDR URL (an address, then the DoH URL of the "
 	    "server there)");

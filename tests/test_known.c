@@ -47,6 +47,16 @@ test_builtin(void)
 	CHECK_STR(lookup(NULL, "1.0.0.1", &prov),
 	    "https://cloudflare-dns.com/dns-query");
 	CHECK_STR(prov, "Cloudflare");
+	/* A filtering service keeps its filtering. */
+	CHECK_STR(lookup(NULL, "1.1.1.3", &prov),
+	    "https://family.cloudflare-dns.com/dns-query");
+	CHECK_STR(prov, "Cloudflare, malware and adult content blocking");
+	CHECK_STR(lookup(NULL, "2606:4700:4700::1002", NULL),
+	    "https://security.cloudflare-dns.com/dns-query");
+	CHECK_STR(lookup(NULL, "149.112.112.10", NULL),
+	    "https://dns10.quad9.net/dns-query");
+	CHECK_STR(lookup(NULL, "2620:fe::fe:11", NULL),
+	    "https://dns11.quad9.net/dns-query");
 	/* IPv6, written any way. */
 	CHECK_STR(lookup(NULL, "[2001:4860:4860::8844]", &prov),
 	    "https://dns.google/dns-query");
@@ -60,21 +70,26 @@ test_builtin(void)
 	    "https://dns.quad9.net/dns-query");
 	/* No match: a near address, another family's twin. */
 	prov = "unchanged";
-	CHECK(lookup(NULL, "9.9.9.10", &prov) == NULL);
+	CHECK(lookup(NULL, "9.9.9.8", &prov) == NULL);
 	CHECK_STR(prov, "unchanged");
 	CHECK(lookup(NULL, "192.0.2.53", NULL) == NULL);
 	CHECK(lookup(NULL, "::ffff:9.9.9.9", NULL) == NULL);
 	CHECK(lookup(NULL, "2620:fe::fd", NULL) == NULL);
 
-	/* Every entry parses, has a name for its URL and finds itself. */
+	/*
+	 * Every entry parses, has a name for its URL and finds itself (no
+	 * address twice).
+	 */
 	CHECK(known_nbuiltin >= 12);
 	for (i = 0; i < known_nbuiltin; i++) {
 		struct config_upstream u;
 		char err[CONFIG_ERRLEN];
+		const char *p2 = NULL;
 
 		CHECK_EQ(addr_parse_ip(known_builtin[i].addr,
 		    strlen(known_builtin[i].addr), 0, 0, &a), 0);
-		CHECK(known_lookup(NULL, &a, NULL) == known_builtin[i].url);
+		CHECK(known_lookup(NULL, &a, &p2) == known_builtin[i].url);
+		CHECK(p2 == known_builtin[i].provider);
 		CHECK_EQ(config_parse_url(known_builtin[i].url, &u, err,
 		    sizeof(err)), 0);
 		CHECK_EQ(u.host_is_ip, 0);
@@ -175,11 +190,52 @@ test_print(void)
 	config_free(&cfg);
 }
 
+/*
+ * conf/dohstub.conf pins its providers' names to addresses: each of those
+ * is a known server whose URL has that name, and the reverse.
+ */
+static void
+test_shipped(void)
+{
+	struct config cfg;
+	struct config_upstream u;
+	char err[CONFIG_ERRLEN];
+	const char *url;
+	size_t i, j, n = 0;
+
+	config_defaults(&cfg);
+	CHECK_EQ(config_parse_file(&cfg, "../conf/dohstub.conf", 1, err,
+	    sizeof(err)), 0);
+	CHECK(cfg.nresolve >= 3);
+	for (i = 0; i < cfg.nresolve; i++)
+		for (j = 0; j < cfg.resolve[i].naddrs; j++) {
+			url = known_lookup(NULL, &cfg.resolve[i].addrs[j], NULL);
+			CHECK(url != NULL);
+			if (url == NULL ||
+			    config_parse_url(url, &u, err, sizeof(err)) == -1)
+				continue;
+			CHECK_STR(u.host, cfg.resolve[i].host);
+			config_upstream_free(&u);
+			n++;
+		}
+	/* The three providers Windows knows, four addresses each. */
+	CHECK_EQ(n, 12);
+	for (i = 0; i < 12; i++)
+		CHECK(strcmp(known_builtin[i].url,
+		    "https://cloudflare-dns.com/dns-query") == 0 ||
+		    strcmp(known_builtin[i].url,
+		    "https://dns.google/dns-query") == 0 ||
+		    strcmp(known_builtin[i].url,
+		    "https://dns.quad9.net/dns-query") == 0);
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
 	test_builtin();
 	test_configured();
 	test_print();
+	test_shipped();
 	return check_summary();
 }

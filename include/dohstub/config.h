@@ -94,7 +94,7 @@ extern const char *const config_policy_names[];
 struct config_upstream {
 	char		*url;		/* as written (an address server's too) */
 	char		*host;		/* without brackets; NULL if is_addr */
-	uint16_t	 port;		/* default 443; 0 if is_addr */
+	uint16_t	 port;		/* default 443; if is_addr, addr's */
 	char		*path;		/* starts with '/', default "/dns-query";
 					   NULL if is_addr */
 	int		 host_is_ip;	/* verify an IP SAN, send no SNI */
