@@ -24,6 +24,7 @@ sys.path.insert(0, HERE)
 import lab  # noqa: E402
 from lab import check  # noqa: E402
 from test_netwatch import Inside, ip  # noqa: E402
+from test_dohq import run_dohq  # noqa: E402
 from test_sidecar import fetch  # noqa: E402
 
 PLAIN = "127.0.0.3"
@@ -464,6 +465,74 @@ def test_zero_config_and_resolv_conf_change():
         finally:
             for u in (p3, p4, doh3, doh4):
                 u.stop()
+
+
+# ---------------------------------------------------------------- dohq
+
+
+@lab.timeout(40)
+def test_dohq_discover_and_at_address():
+    """dohq --discover ADDR prints the records (and what was skipped), the
+    names checked on the certificate and the verdict; dohq @ADDR NAME
+    upgrades the address as the daemon does, says how, and asks over
+    DoH."""
+    doh = _doh_server(name="dohq-doh")
+    dot = ('_dns.resolver.arpa. 300 IN SVCB 2 doh.test. alpn=dot '
+           'ipv4hint=127.0.0.1')
+    plain = _plain_server([_svcb(doh), dot], name="dohq-plain")
+    try:
+        up = "%s:%d" % (PLAIN, plain.plain_port)
+        ca = lab.certs().ca_pem
+        r = run_dohq("-c", "/dev/null", "--ca-file", ca, "--discover", up)
+        out = r.stdout
+        check(r.returncode == 0, "--discover exit %d: %s%s" % (
+            r.returncode, out, r.stderr))
+        for want in ('1 doh.test. alpn="h2" port=%d ipv4hint=127.0.0.1 '
+                     'dohpath="/dns-query{?dns}"' % doh.doh_port,
+                     ";; skipped: 2 doh.test.: alpn dot only",
+                     ";; certificate checked for: DNS:doh.test and "
+                     "IP:127.0.0.3",
+                     "IP:127.0.0.3", ";; verdict: ddr-verified"):
+            check(want in out, "--discover: no %r in:\n%s" % (want, out))
+        dmark = _mark(doh)
+        n = lab.unique_name("dq")
+        r = run_dohq("-c", "/dev/null", "--ca-file", ca, "--short",
+                     "@" + up, n)
+        check(r.returncode == 0 and r.stdout.split() == [lab.WILD_ADDR],
+              "@ADDR: exit %d %r %r" % (r.returncode, r.stdout, r.stderr))
+        check("%s: upgraded (ddr-verified) to https://doh.test:%d/"
+              "dns-query" % (up, doh.doh_port) in r.stderr,
+              "@ADDR did not say how: %r" % r.stderr)
+        check("%s. A" % n in _qlines(doh, dmark), "not asked over DoH")
+    finally:
+        plain.stop()
+        doh.stop()
+
+
+@lab.timeout(40)
+def test_dohq_discover_certificate_without_ip():
+    """The verdict says why; the exit status is the TLS one (77), and
+    @ADDR does not fall back to plain DNS."""
+    doh = _doh_server((), name="dohq-noip-doh")
+    plain = _plain_server([_svcb(doh)], name="dohq-noip-plain")
+    try:
+        up = "%s:%d" % (PLAIN, plain.plain_port)
+        ca = lab.certs().ca_pem
+        r = run_dohq("-c", "/dev/null", "--ca-file", ca, "--discover", up)
+        check(r.returncode == 77 and ";; verdict: none: certificate of "
+              "https://doh.test:%d/dns-query does not list 127.0.0.3" %
+              doh.doh_port in r.stdout, "exit %d: %s%s" % (
+                  r.returncode, r.stdout, r.stderr))
+        mark = _mark(plain)
+        r = run_dohq("-c", "/dev/null", "--ca-file", ca, "@" + up,
+                     lab.unique_name("dqn"))
+        check(r.returncode == 77 and "not upgraded to DoH" in r.stderr,
+              "@ADDR: exit %d %r" % (r.returncode, r.stderr))
+        time.sleep(0.2)
+        _only_ddr_in_plaintext(plain, mark, "dohq @ADDR")
+    finally:
+        plain.stop()
+        doh.stop()
 
 
 if __name__ == "__main__":
