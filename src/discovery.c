@@ -304,7 +304,7 @@ cert_names(SSL *ssl, char *buf, size_t size)
 	int i, n;
 
 	buf[0] = '\0';
-	if ((x = SSL_get1_peer_certificate(ssl)) == NULL)
+	if (ssl == NULL || (x = SSL_get1_peer_certificate(ssl)) == NULL)
 		return;
 	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
 	n = gens != NULL ? sk_GENERAL_NAME_num(gens) : 0;
