@@ -239,8 +239,8 @@ entry_done_cb(evutil_socket_t fd, short ev, void *arg)
 	d->stats.failures[e->run.fail]++;
 	if (e->run.upgrade == DISCOVERY_NONE) {
 		next_s = e->retry_s;
-		if (e->retry_s < DISCOVERY_RETRY_MAX_S)
-			e->retry_s *= 2;
+		e->retry_s = e->retry_s * 2 < DISCOVERY_RETRY_MAX_S ?
+		    e->retry_s * 2 : DISCOVERY_RETRY_MAX_S;
 	} else {
 		next_s = e->run.ttl;
 		e->retry_s = DISCOVERY_RETRY_MIN_S;
