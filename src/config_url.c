@@ -1,8 +1,8 @@
 /*
  * config_url: the syntaxes of an upstream (a URL "https://HOST[:PORT]/PATH"
- * or a server's address) and of a resolve pin ("HOST:PORT:ADDR[,ADDR...]"), which dohq reads too,
- * and the pins' lookup.  Part of the config module (config.h); parsers
- * only, no I/O, fuzzed by fuzz_url.
+ * or a server's address) and of a resolve pin ("HOST:PORT:ADDR[,ADDR...]"),
+ * which dohq reads too, and the pins' lookup.  Part of the config module
+ * (config.h); parsers only, no I/O, fuzzed by fuzz_url.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -198,8 +198,8 @@ config_parse_upstream(const char *s, struct config_upstream *out, char *err,
 	/* What looks like an address gets addr_parse's reason. */
 	if (strpbrk(s, "[:") == NULL &&
 	    !config_looks_ipv4(s, strlen(s))) {
-		config_errf(err, errlen, "\"%s\" is neither an https:// URL nor "
-		    "an IP address", s);
+		config_errf(err, errlen, "\"%s\" is neither an https:// URL "
+		    "nor an IP address", s);
 		return -1;
 	}
 	if (addr_parse(s, CONFIG_DNS_PORT, &a, err, errlen) == -1)

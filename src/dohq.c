@@ -546,8 +546,8 @@ parse_options(struct dohq *d, int argc, char *argv[])
 	}
 	if (d->known) {
 		if (d->url != NULL || d->nspecs > 0 || file != NULL)
-			return complain(DOHQ_USAGE, "--known: no server or NAME "
-			    "with it");
+			return complain(DOHQ_USAGE, "--known: no server or "
+			    "NAME with it");
 		return 0;
 	}
 	if (file != NULL && (ex = read_file(d, file)) != 0)

@@ -1716,8 +1716,8 @@ test_addr_upstream(void)
 	CHECK_STR(errbuf,
 	    "upstream: [::1]:5300 is one of our listen addresses (a loop)");
 	config_free(&cfg);
-	CHECK_EQ(finalize(&cfg, "listen 127.0.0.1:53\nupstream 127.0.0.1:5353\n",
-	    "/nonexistent"), 0);
+	CHECK_EQ(finalize(&cfg, "listen 127.0.0.1:53\n"
+	    "upstream 127.0.0.1:5353\n", "/nonexistent"), 0);
 	config_free(&cfg);
 
 	/* An address server is its own plain server: no fallback needed. */

@@ -209,7 +209,8 @@ test_shipped(void)
 	CHECK(cfg.nresolve >= 3);
 	for (i = 0; i < cfg.nresolve; i++)
 		for (j = 0; j < cfg.resolve[i].naddrs; j++) {
-			url = known_lookup(NULL, &cfg.resolve[i].addrs[j], NULL);
+			url = known_lookup(NULL, &cfg.resolve[i].addrs[j],
+			    NULL);
 			CHECK(url != NULL);
 			if (url == NULL ||
 			    config_parse_url(url, &u, err, sizeof(err)) == -1)

@@ -92,11 +92,11 @@ extern const char *const config_policy_names[];
  * or, in plaintext, uses as a plain DNS server.
  */
 struct config_upstream {
-	char		*url;		/* as written (an address server's too) */
+	char		*url;		/* as written, an address too */
 	char		*host;		/* without brackets; NULL if is_addr */
 	uint16_t	 port;		/* default 443; if is_addr, addr's */
-	char		*path;		/* starts with '/', default "/dns-query";
-					   NULL if is_addr */
+	char		*path;		/* starts with '/', default
+					   "/dns-query"; NULL if is_addr */
 	int		 host_is_ip;	/* verify an IP SAN, send no SNI */
 	int		 is_addr;	/* an address server: addr set */
 	struct addr	 addr;		/* its address, port 53 by default */
@@ -116,7 +116,7 @@ struct config_upstream {
 
 /* "known-server ADDR URL": adds or overrides an entry of known.h's table. */
 struct config_known {
-	struct addr	 addr;		/* port 53 by default; ignored in lookups */
+	struct addr	 addr;		/* port 53 default, not compared */
 	char		*url;		/* a DoH URL with a host name, owned */
 };
 

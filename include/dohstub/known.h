@@ -20,7 +20,7 @@ struct config;
 struct known_entry {
 	const char	*provider;	/* "Cloudflare" */
 	const char	*addr;		/* an IP address, no port */
-	const char	*url;		/* the DoH URL (a host name, not an IP) */
+	const char	*url;		/* the DoH URL, its host a name */
 };
 
 extern const struct known_entry known_builtin[];
