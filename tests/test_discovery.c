@@ -406,7 +406,8 @@ test_verified_then_expired(void)
 	CHECK(nreqs == 1 && reqs[0].live && !reqs[0].resolve);
 	CHECK(addr_eq(&reqs[0].p->server, &a));
 	CHECK_EQ(reqs[0].p->role, PLAIN_ROLE_DISCOVERY);
-	CHECK(dnsmsg_parse_query(reqs[0].msg, reqs[0].len, &qi) == DNS_VERDICT_OK);
+	CHECK(dnsmsg_parse_query(reqs[0].msg, reqs[0].len, &qi) ==
+	    DNS_VERDICT_OK);
 	CHECK(dnsmsg_name_to_text(qi.qname, qi.qname_len, name,
 	    sizeof(name), 0) >= 0);
 	CHECK_STR(name, "_dns.resolver.arpa.");

@@ -124,6 +124,12 @@ def _ede(m):
     return None
 
 
+def _answered(m, what="answer"):
+    """m is the lab's answer for a name under w.lab.test."""
+    check(m.rcode == 0 and m.values("A") == [lab.WILD_ADDR],
+          "%s: %r" % (what, m))
+
+
 def _only_ddr_in_plaintext(plain, since, what):
     asked = _qlines(plain, since)
     check(asked and all(q == "_dns.resolver.arpa. SVCB" for q in asked),
@@ -201,8 +207,7 @@ def test_verified_upgrade_end_to_end():
         names = [lab.unique_name("v") for _ in range(4)]
         for n in names:
             m = d.udp(n)
-            check(m.rcode == 0 and m.values("A") == [lab.WILD_ADDR],
-                  "answer %r" % m)
+            _answered(m)
         time.sleep(0.3)
         _only_ddr_in_plaintext(plain, mark, "verified")
         seen = _qlines(doh, dmark)
@@ -235,7 +240,7 @@ def test_no_hint_target_looked_up_at_the_resolver():
         d, mport = _daemon("encrypted-only", up, "nohint")
         _wait_health(mport, "upgrade ddr-verified")
         m = d.udp(lab.unique_name("nh"))
-        check(m.rcode == 0 and m.values("A") == [lab.WILD_ADDR], "answer %r" % m)
+        _answered(m)
         time.sleep(0.3)
         asked = _qlines(plain, mark)
         check(sorted(set(asked)) == ["_dns.resolver.arpa. SVCB",
@@ -278,7 +283,7 @@ def test_certificate_without_resolver_ip_encrypted_preferred():
         mark = _mark(plain)
         n = lab.unique_name("pf")
         m = d.udp(n, edns=1232)
-        check(m.rcode == 0 and m.values("A") == [lab.WILD_ADDR], "answer %r" % m)
+        _answered(m)
         e = _ede(m)
         check(e is not None and e[0] == 0, "no EDE on a plain answer: %r"
               % (e,))
@@ -316,7 +321,7 @@ def test_missing_dohpath():
     _not_upgraded([rec], "dohpath", "no_dohpath", "nodohpath")
 
 
-# ---------------------------------------------------------------- opportunistic
+# ------------------------------------------------------------ opportunistic
 
 
 def _opportunistic(on):
@@ -336,8 +341,7 @@ def _opportunistic(on):
             check("https://doh.test:%d/dns-query" % dport in body,
                   "/health %r" % body)
             m = d.udp(lab.unique_name("op"))
-            check(m.rcode == 0 and m.values("A") == [lab.WILD_ADDR],
-                  "answer %r" % m)
+            _answered(m)
             check(_metric(mport, "dohstub_discoveries_total",
                           '{result="opportunistic"}') == 1, "counted")
             st = d.stop()
@@ -379,7 +383,7 @@ def test_known_server_points_at_the_lab():
               "dns-query" % doh.doh_port in body, "/health %r" % body)
         n = lab.unique_name("kn")
         m = d.udp(n)
-        check(m.rcode == 0 and m.values("A") == [lab.WILD_ADDR], "answer %r" % m)
+        _answered(m)
         check("%s. A" % n in _qlines(doh, dmark), "DoH server not asked")
         check(_metric(mport, "dohstub_discovery_queries_total") == 0,
               "plaintext sent for a known server")
@@ -414,8 +418,7 @@ def test_rediscovery_after_network_change():
             ip("addr", "add", "10.77.0.3/32", "dev", "lo")
             _wait_health(mport, "upgrade ddr-verified", 5)
             m = d.udp(lab.unique_name("nc"))
-            check(m.rcode == 0 and m.values("A") == [lab.WILD_ADDR],
-                  "answer after rediscovery %r" % m)
+            _answered(m, "answer after rediscovery")
             check(not d.log_lines("configuration reloaded"), "reloaded")
             d.stop()
         finally:
@@ -446,8 +449,7 @@ def test_zero_config_and_resolv_conf_change():
             mark3 = _mark(doh3)
             n = lab.unique_name("zc")
             m = d.udp(n)
-            check(m.rcode == 0 and m.values("A") == [lab.WILD_ADDR], "answer %r"
-                  % m)
+            _answered(m)
             check("%s. A" % n in _qlines(doh3, mark3), "doh3 not asked")
             mark = d.log_count()
             lab.write_file(rc, "nameserver 127.0.0.4\n")
@@ -458,8 +460,7 @@ def test_zero_config_and_resolv_conf_change():
             mark4 = _mark(doh4)
             n = lab.unique_name("zc4")
             m = d.udp(n)
-            check(m.rcode == 0 and m.values("A") == [lab.WILD_ADDR], "answer %r"
-                  % m)
+            _answered(m)
             check("%s. A" % n in _qlines(doh4, mark4), "doh4 not asked")
             d.stop()
         finally:
