@@ -208,6 +208,11 @@ def test_verified_upgrade_end_to_end():
         for n in names:
             m = d.udp(n)
             _answered(m)
+        # asked of dohstub by a client, still answered on the host
+        m = lab.udp_exchange(d.port, lab.make_query("_dns.resolver.arpa",
+                                                    64))
+        check(m is not None and m.rcode == 3,
+              "_dns.resolver.arpa asked of dohstub: %r" % m)
         time.sleep(0.3)
         _only_ddr_in_plaintext(plain, mark, "verified")
         seen = _qlines(doh, dmark)
