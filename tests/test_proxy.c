@@ -2578,6 +2578,7 @@ test_address_servers(void)
 	struct upstreams *u;
 	struct addr want;
 	struct discovery *old;
+	struct config *rcfg;
 	char text[256];
 	int made = fake.plain_made;
 
@@ -2665,6 +2666,24 @@ test_address_servers(void)
 	run();
 	CHECK(fake.upstreams == NULL);
 	CHECK_EQ(fake.discoveries, 1);
+	/* A reload that fails half-way: the new discovery and upside go,
+	 * the caller keeps its configuration, the running one stays. */
+	old = fake.disc;
+	rcfg = make_cfg("mode encrypted-only\n"
+	    "upstream 192.0.2.53\n"
+	    "upstream 192.0.2.54\n"
+	    "listen 127.0.0.1:5300\n");
+	fake.listen_update_fail = 1;
+	CHECK_EQ(proxy_reload(px, rcfg), -1);
+	free_cfg(rcfg);
+	run();
+	CHECK(fake.disc == NULL || fake.disc == old);
+	CHECK_EQ(fake.discoveries, 1);
+	fake.disc = old;
+	fake_disc_set(0, DISCOVERY_KNOWN, NULL, "dns.example", 443,
+	    "192.0.2.53");
+	run();
+	CHECK(fake.upstreams != NULL && fake.upstreams->n == 1);
 	stop();
 	CHECK_EQ(fake.discoveries, 0);
 
