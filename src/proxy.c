@@ -38,7 +38,9 @@
  * In encrypted-only mode the fallback channel is never created, so no
  * client query can leave in plaintext whatever the code paths do, but
  * for the names of a plain forward rule: the exception the user wrote
- * down, sent only to that rule's own channel.
+ * down, sent only to that rule's own channel.  (The fallback channel's
+ * servers are the upside's: the address servers themselves, then the
+ * fallback list for URL upstreams; see upside.h.)
  *
  * A forward rule gives the names at or below its zone a route of their
  * own: its DoH set or its plain channel stands in for the default
