@@ -245,6 +245,8 @@ handshake(const char *why)
 
 /* An answer to r's DDR query with n records "prio doh.test" (alpn from
  * alpn, port 8443, ipv4hint 192.0.2.1 if hint, dohpath if dohpath). */
+static uint32_t hint_addr = 0xc0000201;	/* 192.0.2.1 */
+
 static void
 svcb_reply(struct plain_req *r, int n, const char *alpn, int hint,
     int dohpath, uint32_t ttl)
@@ -284,7 +286,7 @@ svcb_reply(struct plain_req *r, int n, const char *alpn, int hint,
 		if (hint) {
 			put16(&m, 4);	/* ipv4hint */
 			put16(&m, 4);
-			put32(&m, 0xc0000201);
+			put32(&m, hint_addr);
 		}
 		if (dohpath) {
 			put16(&m, 7);
@@ -468,7 +470,9 @@ test_verified_then_expired(void)
 }
 
 /* The certificate lacks the resolver's IP: not upgraded, said why; with
- * ddr-opportunistic the same records are tried opportunistically. */
+ * ddr-opportunistic the same records are tried opportunistically: a
+ * private resolver designating its own address gets TLS unauthenticated,
+ * any other stays not upgraded. */
 static void
 test_certificate(void)
 {
@@ -489,6 +493,31 @@ test_certificate(void)
 	CHECK_EQ(r->fail, DISCOVERY_FAIL_CERTIFICATE);
 	CHECK_STR(r->reason, "certificate of https://doh.test:8443/dns-query "
 	    "does not list 192.0.2.53");
+	CHECK_EQ(clients, 0);
+	discovery_free(d);
+
+	cfg = make_cfg("upstream 10.0.0.53\nddr-opportunistic yes\n");
+	reset();
+	CHECK(addr_parse("10.0.0.53", 53, &a, NULL, 0) == 0);
+	d = discovery_new(base, cfg, &a, 1, NULL, disc_cb, NULL);
+	discovery_start(d);
+	hint_addr = 0x0a000035;		/* 10.0.0.53: itself */
+	svcb_reply(&reqs[0], 1, "h2", 1, 1, 300);
+	hint_addr = 0xc0000201;
+	CHECK(client != NULL && !client->no_verify &&
+	    strcmp(client->verify_ip, "10.0.0.53") == 0);
+	handshake("certificate verification failed: hostname mismatch");
+	run();
+	CHECK(discovery_pending(d));
+	CHECK(client != NULL && client->no_verify &&
+	    client->verify_ip[0] == '\0' && client->connects == 1);
+	CHECK_EQ(clients, 1);
+	handshake(NULL);
+	run();
+	r = discovery_result(d, 0);
+	CHECK_EQ(r->upgrade, DISCOVERY_OPPORTUNISTIC);
+	CHECK(r->no_verify && r->verify_ip[0] == '\0');
+	CHECK_EQ(told, 1);
 	CHECK_EQ(clients, 0);
 	discovery_free(d);
 
