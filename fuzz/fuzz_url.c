@@ -1,6 +1,7 @@
 /*
- * Fuzz the value parsers shared with dohq: upstream URLs and resolve pins,
- * each on a NUL-terminated copy of the input.  What parses must hold up to
+ * Fuzz the value parsers shared with dohq: upstream URLs, upstreams (a URL
+ * or an address server) and resolve pins, each on a NUL-terminated copy of
+ * the input.  What parses must hold up to
  * its contract, and a pin's addresses must format (fuzz_addr does the
  * addresses themselves).
  */
@@ -30,6 +31,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (config_parse_url(s, &u, err, sizeof(err)) == 0) {
 		if (u.url == NULL || u.host == NULL || u.path == NULL ||
 		    u.path[0] != '/' || u.port == 0 || u.host[0] == '\0')
+			abort();
+		config_upstream_free(&u);
+	} else if (u.url != NULL || u.host != NULL || u.path != NULL)
+		abort();
+
+	/* A URL as above, or an address with a port and nothing else. */
+	if (config_parse_upstream(s, &u, err, sizeof(err)) == 0) {
+		if (u.url == NULL || strcmp(u.url, s) != 0)
+			abort();
+		if (u.is_addr && (u.host != NULL || u.path != NULL ||
+		    u.addr.len == 0 || addr_port(&u.addr) == 0 ||
+		    addr_is_wildcard(&u.addr) || u.npins != 0))
+			abort();
+		if (!u.is_addr && (u.host == NULL || u.path == NULL))
 			abort();
 		config_upstream_free(&u);
 	} else if (u.url != NULL || u.host != NULL || u.path != NULL)

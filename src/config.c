@@ -29,6 +29,7 @@
 #include "dohstub/addr.h"
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
+#include "dohstub/known.h"
 #include "dohstub/log.h"
 
 #include "config_int.h"
@@ -78,6 +79,8 @@ struct config_kind {
 	 * (clear), the environment separates values with commas.
 	 */
 	int	list;
+	/* The value is words to the end of the line, quoted or not. */
+	int	words;
 	/* Unsigned kinds: the suffixes, "is not WHAT" and the printer. */
 	const struct config_suffix *suffixes;
 	const char *what;
@@ -637,13 +640,13 @@ static const struct config_kind kind_zones = {
 	.parse = parse_zone, .print_entry = print_zone,
 };
 
-/* DoH URLs. */
+/* DoH URLs and address servers, each printed as written. */
 static int
 parse_upstream(const struct config_setting *st, void *entry, const char *v,
     char *reason, size_t len)
 {
 	(void)st;
-	return config_parse_url(v, entry, reason, len);
+	return config_parse_upstream(v, entry, reason, len);
 }
 
 static void
@@ -665,6 +668,72 @@ static const struct config_kind kind_upstream = {
 	.set = set_list, .clear = clear_list, .print = print_list, .list = 1,
 	.parse = parse_upstream, .print_entry = print_upstream,
 	.free = free_upstream,
+};
+
+/*
+ * "known-server ADDR URL": the URL's host must be a name, the one the
+ * server's certificate is checked for when it is reached at ADDR.
+ */
+static int
+parse_known(const struct config_setting *st, void *entry, const char *v,
+    char *reason, size_t len)
+{
+	struct config_known *k = entry;
+	struct config_upstream u;
+	char word[CONFIG_LINE_MAX + 1];
+	const char *url;
+	size_t n;
+
+	(void)st;
+	n = strcspn(v, " ");
+	for (url = v + n; *url == ' '; url++)
+		;
+	if (*url == '\0' || strchr(url, ' ') != NULL) {
+		config_errf(reason, len, "\"%s\": ADDR URL (an address, then "
+		    "the DoH URL of the server there)", v);
+		return -1;
+	}
+	/* config_set() bounds a value by the longest line. */
+	if (n >= sizeof(word))
+		n = sizeof(word) - 1;
+	memcpy(word, v, n);
+	word[n] = '\0';
+	if (config_addr(word, 1, &k->addr, reason, len) == -1 ||
+	    config_parse_url(url, &u, reason, len) == -1)
+		return -1;
+	if (u.host_is_ip) {
+		config_errf(reason, len, "\"%s\": the URL's host must be a "
+		    "name, which the certificate is checked for", url);
+		config_upstream_free(&u);
+		return -1;
+	}
+	k->url = u.url;
+	u.url = NULL;
+	config_upstream_free(&u);
+	return 0;
+}
+
+static void
+free_known(void *entry)
+{
+	struct config_known *k = entry;
+
+	free(k->url);
+}
+
+/* known.c prints the entries, then the built-in table as comments. */
+static void
+print_known(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	if (cfg->nknown == 0)
+		config_print_none(st, fp);
+	known_print(cfg, fp);
+}
+
+static const struct config_kind kind_known = {
+	.set = set_list, .clear = clear_list, .print = print_known, .list = 1,
+	.words = 1, .parse = parse_known, .free = free_known,
 };
 
 /* Resolve pins, HOST:PORT:ADDR[,ADDR...]. */
@@ -856,7 +925,7 @@ print_forward(const struct config_setting *st, const struct config *cfg,
 
 static const struct config_kind kind_forward = {
 	.set = set_forward, .clear = clear_forward, .print = print_forward,
-	.list = 1,
+	.list = 1, .words = 1,
 };
 
 /*
@@ -895,6 +964,10 @@ static const struct config_setting config_settings[] = {
 	{ "mode", CHOICE(mode, config_mode_names), .def = "encrypted-only" },
 	{ "upstream", LIST(kind_upstream, upstream, struct config_upstream *,
 	    nupstream), .none = "none" },
+	{ "known-server", LIST(kind_known, known, struct config_known *,
+	    nknown), .none = "none" },
+	{ "ddr", BOOL(ddr), .def = "yes" },
+	{ "ddr-opportunistic", BOOL(ddr_opportunistic), .def = "no" },
 	{ "resolve", LIST(kind_resolve, resolve, struct config_resolve *,
 	    nresolve), .none = "none" },
 	{ "bootstrap", LIST(kind_addrs, bootstrap, struct addr *, nbootstrap),
@@ -1216,9 +1289,14 @@ config_parse_line(struct config *cfg, char *line, const char *where,
 		p++;
 	if (*p == '\0' || *p == '#')
 		return config_fail(err, errlen, where, key, "missing value");
-	if (st->kind == &kind_forward && *p != '"') {
-		/* Words to the end of the line, one space between them. */
-		for (val = w = p; *p != '\0' && *p != '#'; p++)
+	if (st->kind->words && *p != '"') {
+		/*
+		 * Words to the end of the line, one space between them; a
+		 * '#' after white space starts a comment, one inside a word
+		 * is the value's (and a URL's fragment, refused).
+		 */
+		for (val = w = p; *p != '\0' && (*p != '#' ||
+		    !config_isspace(p[-1])); p++)
 			if (!config_isspace(*p))
 				*w++ = *p;
 			else if (w > val && w[-1] != ' ')

@@ -1,7 +1,8 @@
 /*
  * config_check: config_finalize, the last step of loading a configuration
  * once every source is read.  What was left unset and depends on the rest
- * is filled in (listen; fallback and bootstrap from resolv.conf), then the
+ * is filled in (listen; fallback, bootstrap and, in an encrypted mode
+ * with no upstream, the address servers from resolv.conf), then the
  * settings are checked against each other and the files they name.
  */
 #include <sys/types.h>
@@ -101,6 +102,18 @@ static int
 config_check_upstream(const struct config *cfg, const char *key,
     const struct config_upstream *u, int need_addr, char *err, size_t errlen)
 {
+	char a[ADDR_STRLEN];
+
+	/* An address server is a plain server too: it must not be us. */
+	if (u->is_addr) {
+		if (config_is_ours(cfg, &u->addr)) {
+			config_errf(err, errlen, "%s: %s is one of our listen "
+			    "addresses (a loop)", key,
+			    addr_str(&u->addr, a, sizeof(a)));
+			return -1;
+		}
+		return 0;
+	}
 	if (need_addr && !u->host_is_ip && cfg->nbootstrap == 0 &&
 	    config_find_resolve(cfg, u->host, u->port) == NULL) {
 		config_errf(err, errlen, "%s: %s: no resolve pin for %s:%u and "
@@ -140,6 +153,35 @@ config_check_forward(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Zero configuration: the nameservers ns[0..n) become address servers.
+ * Returns 0, or -1 (out of memory) with what was added freed.
+ */
+static int
+config_upstream_from(struct config *cfg, const struct addr *ns, size_t n)
+{
+	struct config_upstream *u;
+	char ip[ADDR_STRLEN];
+	size_t i;
+
+	for (i = 0; i < n && i < CONFIG_MAX_UPSTREAM; i++) {
+		u = &cfg->upstream[i];
+		memset(u, 0, sizeof(*u));
+		/* Port 53 (resolv.conf has no other): written as the IP. */
+		if ((u->url = strdup(addr_ip_str(&ns[i], ip, sizeof(ip)))) ==
+		    NULL) {
+			while (i-- > 0)
+				config_upstream_free(&cfg->upstream[i]);
+			return -1;
+		}
+		u->is_addr = 1;
+		u->addr = ns[i];
+		u->port = addr_port(&ns[i]);
+	}
+	cfg->nupstream = i;
+	return 0;
+}
+
 /* Is an upstream (in an encrypted mode) or a DoH rule's server a name
  * with no resolve pin, to be looked up through the bootstrap servers? */
 static int
@@ -150,7 +192,8 @@ config_needs_bootstrap(const struct config *cfg)
 
 	for (i = 0; cfg->mode != MODE_PLAINTEXT && i < cfg->nupstream; i++) {
 		u = &cfg->upstream[i];
-		if (!u->host_is_ip &&
+		/* Known or discovered at its own address: no lookup. */
+		if (!u->is_addr && !u->host_is_ip &&
 		    config_find_resolve(cfg, u->host, u->port) == NULL)
 			return 1;
 	}
@@ -171,11 +214,10 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	struct addr ns[CONFIG_MAX_SERVERS];
 	const struct config_resolve *r;
 	char a[ADDR_STRLEN];
-	const char *mode;
 	struct stat st;
 	size_t i, j, nns = 0;
 	ssize_t got;
-	int fd, encrypted, isdir;
+	int fd, encrypted, isdir, has_addr;
 
 	if (cfg->nlisten == 0) {
 		addr_parse("127.0.0.1", CONFIG_DNS_PORT, &cfg->listen[0],
@@ -186,8 +228,10 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	}
 	if (cfg->resolv_conf != NULL)
 		resolv_conf = cfg->resolv_conf;
-	if ((cfg->nfallback == 0 || cfg->nbootstrap == 0) &&
-	    resolv_conf != NULL) {
+	encrypted = cfg->mode == MODE_ENCRYPTED_ONLY ||
+	    cfg->mode == MODE_ENCRYPTED_PREFERRED;
+	if ((cfg->nfallback == 0 || cfg->nbootstrap == 0 ||
+	    (encrypted && cfg->nupstream == 0)) && resolv_conf != NULL) {
 		if ((got = config_nameservers(cfg, resolv_conf, ns,
 		    nitems(ns))) == -1) {
 			config_errf(err, errlen, "%s: cannot read: %s",
@@ -195,6 +239,15 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 			return -1;
 		}
 		nns = (size_t)got;
+	}
+	/* Zero configuration: the host's resolvers, upgraded by the engine
+	 * (known servers, DDR) as if each were written as an address. */
+	if (encrypted && cfg->nupstream == 0 && nns > 0) {
+		if (config_upstream_from(cfg, ns, nns) == -1) {
+			config_errf(err, errlen, "upstream: out of memory");
+			return -1;
+		}
+		cfg->upstream_from_resolv = 1;
 	}
 	/* Noted only where the list is used: a change of resolv.conf
 	 * then reloads (dohstub.c), which costs every connection. */
@@ -211,10 +264,8 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		    config_needs_bootstrap(cfg);
 	}
 
-	mode = (unsigned)cfg->mode <= MODE_PLAINTEXT ?
-	    config_mode_names[cfg->mode] : "?";
-	encrypted = cfg->mode == MODE_ENCRYPTED_ONLY ||
-	    cfg->mode == MODE_ENCRYPTED_PREFERRED;
+	for (i = 0, has_addr = 0; i < cfg->nupstream; i++)
+		has_addr |= cfg->upstream[i].is_addr;
 	for (i = 0; i < cfg->nlisten; i++)
 		for (j = 0; j < i; j++)
 			if (addr_eq(&cfg->listen[i], &cfg->listen[j])) {
@@ -234,10 +285,14 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		return -1;
 	}
 	if (encrypted && cfg->nupstream == 0) {
-		config_errf(err, errlen, "upstream: required in mode %s", mode);
+		config_errf(err, errlen, "upstream: none set and none found "
+		    "in %s", resolv_conf != NULL ? resolv_conf : "resolv.conf");
 		return -1;
 	}
-	if (cfg->mode != MODE_ENCRYPTED_ONLY && cfg->nfallback == 0) {
+	/* An address server is its own plain server (plaintext, and
+	 * encrypted-preferred while its DoH does not work). */
+	if (cfg->mode != MODE_ENCRYPTED_ONLY && cfg->nfallback == 0 &&
+	    !has_addr) {
 		config_errf(err, errlen, "fallback: none set and none found "
 		    "in %s", resolv_conf != NULL ? resolv_conf : "resolv.conf");
 		return -1;
@@ -256,6 +311,15 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		return -1;
 	if (config_check_forward(cfg, err, errlen) == -1)
 		return -1;
+	for (i = 0; i < cfg->nknown; i++)
+		for (j = 0; j < i; j++)
+			if (addr_same_ip(&cfg->known[i].addr,
+			    &cfg->known[j].addr)) {
+				config_errf(err, errlen, "known-server: %s is "
+				    "listed twice", addr_ip_str(
+				    &cfg->known[i].addr, a, sizeof(a)));
+				return -1;
+			}
 	for (i = 0; i < cfg->nresolve; i++) {
 		r = &cfg->resolve[i];
 		if (config_find_resolve(cfg, r->host, r->port) != r) {

@@ -1,8 +1,8 @@
 /*
- * config_url: the syntaxes of an upstream URL ("https://HOST[:PORT]/PATH")
- * and of a resolve pin ("HOST:PORT:ADDR[,ADDR...]"), which dohq reads too,
- * and the pins' lookup.  Part of the config module (config.h); parsers
- * only, no I/O, fuzzed by fuzz_url.
+ * config_url: the syntaxes of an upstream (a URL "https://HOST[:PORT]/PATH"
+ * or a server's address) and of a resolve pin ("HOST:PORT:ADDR[,ADDR...]"),
+ * which dohq reads too, and the pins' lookup.  Part of the config module
+ * (config.h); parsers only, no I/O, fuzzed by fuzz_url.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -183,6 +183,39 @@ config_parse_url(const char *s, struct config_upstream *out, char *err,
 	}
 	out->port = port;
 	out->host_is_ip = is_ip;
+	return 0;
+}
+
+int
+config_parse_upstream(const char *s, struct config_upstream *out, char *err,
+    size_t errlen)
+{
+	struct addr a;
+
+	if (strncasecmp(s, "https://", 8) == 0 || strstr(s, "://") != NULL)
+		return config_parse_url(s, out, err, errlen);
+	memset(out, 0, sizeof(*out));
+	/* What looks like an address gets addr_parse's reason. */
+	if (strpbrk(s, "[:") == NULL &&
+	    !config_looks_ipv4(s, strlen(s))) {
+		config_errf(err, errlen, "\"%s\" is neither an https:// URL "
+		    "nor an IP address", s);
+		return -1;
+	}
+	if (addr_parse(s, CONFIG_DNS_PORT, &a, err, errlen) == -1)
+		return -1;
+	if (addr_is_wildcard(&a)) {
+		config_errf(err, errlen, "\"%s\" is a wildcard, not a server "
+		    "address", s);
+		return -1;
+	}
+	if ((out->url = strdup(s)) == NULL) {
+		config_errf(err, errlen, "out of memory");
+		return -1;
+	}
+	out->is_addr = 1;
+	out->addr = a;
+	out->port = addr_port(&a);
 	return 0;
 }
 

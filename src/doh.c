@@ -163,8 +163,10 @@ TAILQ_HEAD(doh_session_list, doh_session);
 struct doh_client {
 	struct event_base	*base;
 	char			*host, *path, *authority, *name;
+	char			*verify_ip;	/* NULL: none */
 	uint16_t		 port;
 	int			 host_is_ip, use_get, keep_headers;
+	int			 no_verify;
 	SSL_CTX			*ctx;
 	doh_state_cb		*state_cb;
 	void			*arg;
@@ -729,7 +731,7 @@ session_tls_error(struct doh_session *s, int rv, const char *what,
 	int err = SSL_get_error(s->ssl, rv), serr = errno;
 	enum sess_fail kind;
 
-	if (s->state == SESS_TLS &&
+	if (s->state == SESS_TLS && !s->c->no_verify &&
 	    (vr = SSL_get_verify_result(s->ssl)) != X509_V_OK) {
 		kind = SESS_FAIL_VERIFY;
 		snprintf(why, size, "certificate verification failed: %s",
@@ -1242,6 +1244,26 @@ session_read_cb(evutil_socket_t fd, short ev, void *arg)
 		session_read(s);
 }
 
+/*
+ * What DDR adds to tls_ssl_new()'s checks: an IP the certificate must
+ * list too (OpenSSL then requires both the name and the IP), or none at
+ * all for opportunistic discovery, on this connection only.
+ */
+static int
+session_tls_verify(struct doh_session *s)
+{
+	struct doh_client *c = s->c;
+
+	if (c->no_verify) {
+		SSL_set_verify(s->ssl, SSL_VERIFY_NONE, NULL);
+		return 0;
+	}
+	if (c->verify_ip != NULL && !X509_VERIFY_PARAM_set1_ip_asc(
+	    SSL_get0_param(s->ssl), c->verify_ip))
+		return -1;
+	return 0;
+}
+
 /* The TCP connect finished, well or not: on to TLS. */
 static void
 session_tcp_done(struct doh_session *s)
@@ -1259,7 +1281,8 @@ session_tcp_done(struct doh_session *s)
 	s->tcp_ms = clock_ms();
 	liveness_rtt_sample(&c->live, s->tcp_ms - s->started_ms);
 	if ((s->ssl = tls_ssl_new(c->ctx, c->host, c->host_is_ip,
-	    &c->resume)) == NULL || SSL_set_fd(s->ssl, s->fd) != 1 ||
+	    &c->resume)) == NULL || session_tls_verify(s) == -1 ||
+	    SSL_set_fd(s->ssl, s->fd) != 1 ||
 	    (s->rev = event_new(c->base, s->fd, EV_READ | EV_PERSIST,
 	    session_read_cb, s)) == NULL || event_add(s->rev, NULL) == -1) {
 		session_kill(s, DOH_ERR_TLS, "cannot set up TLS");
@@ -1536,6 +1559,7 @@ doh_new(struct event_base *base, const struct doh_params *p,
 	clock_timer_init(&c->retry, base, retry_cb, c);
 	c->port = p->port;
 	c->host_is_ip = p->host_is_ip;
+	c->no_verify = p->no_verify;
 	c->use_get = p->use_get;
 	c->keep_headers = p->keep_headers;
 	c->ctx = p->ssl_ctx;
@@ -1551,6 +1575,8 @@ doh_new(struct event_base *base, const struct doh_params *p,
 	n = strlen(p->host) + 16;
 	if ((c->host = strdup(p->host)) == NULL ||
 	    (c->path = strdup(p->path)) == NULL ||
+	    (p->verify_ip != NULL && *p->verify_ip != '\0' &&
+	    (c->verify_ip = strdup(p->verify_ip)) == NULL) ||
 	    (c->authority = malloc(n)) == NULL ||
 	    (c->name = malloc(n)) == NULL)
 		goto fail;
@@ -1764,6 +1790,7 @@ doh_free(struct doh_client *c)
 	tls_resume_clear(&c->resume);
 	free(c->host);
 	free(c->path);
+	free(c->verify_ip);
 	free(c->authority);
 	free(c->name);
 	free(c);

@@ -38,6 +38,8 @@
 #include "dohstub/dnsprint.h"
 #include "dohstub/doh.h"
 #include "dohstub/dohq_out.h"
+#include "dohstub/discovery.h"
+#include "dohstub/known.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
 #include "dohstub/tls.h"
@@ -124,6 +126,13 @@ struct dohq {
 	const char		*url;
 	const char		*conf;
 	int			 conf_given;
+	int			 known;		/* --known: print the table */
+	const char		*discover;	/* --discover ADDR */
+	/* An address server to upgrade first (@ADDR, --discover), as
+	 * the daemon does (discovery.h). */
+	int			 is_addr;
+	struct addr		 addr;
+	struct discovery	*disc;
 	struct dohq_spec	*specs;
 	size_t			 nspecs;
 
@@ -195,11 +204,15 @@ usage(FILE *fp)
 	    "      --bootstrap-min-ttl DURATION\n"
 	    "      --tls-min-version 1.2|1.3  --timeout DURATION\n"
 	    "      --method post|get (--post, --get)\n"
+	    "      --known-server \"ADDR URL\"\n"
 	    "  -4, -6                IPv4 or IPv6 addresses only\n"
 	    "      --insecure --dnssec --cd --no-rd --padding\n"
 	    "      --edns-size N     0 for no EDNS\n"
 	    "      --short --json -v --timing\n"
 	    "      --repeat N [--parallel M]\n"
+	    "      --known           the DoH servers known by address\n"
+	    "      --discover ADDR   how dohstub would upgrade ADDR (DDR)\n"
+	    "      --ddr yes|no  --ddr-opportunistic yes|no\n"
 	    "  -h, --help  -V, --version\n"
 	    "default configuration: %s; see dohq(1)\n", DOHQ_DEFAULT_CONF);
 }
@@ -356,6 +369,8 @@ enum {
 	OPT_TIMING,
 	OPT_REPEAT,
 	OPT_PARALLEL,
+	OPT_KNOWN,
+	OPT_DISCOVER,
 };
 
 static const struct option long_opts[] = {
@@ -367,6 +382,9 @@ static const struct option long_opts[] = {
 	{ "tls-min-version", required_argument, NULL, OPT_SETTING },
 	{ "timeout", required_argument, NULL, OPT_SETTING },
 	{ "method", required_argument, NULL, OPT_SETTING },
+	{ "known-server", required_argument, NULL, OPT_SETTING },
+	{ "ddr", required_argument, NULL, OPT_SETTING },
+	{ "ddr-opportunistic", required_argument, NULL, OPT_SETTING },
 	/* older names for some of them */
 	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
 	{ "post", no_argument, NULL, OPT_POST },
@@ -382,6 +400,8 @@ static const struct option long_opts[] = {
 	{ "timing", no_argument, NULL, OPT_TIMING },
 	{ "repeat", required_argument, NULL, OPT_REPEAT },
 	{ "parallel", required_argument, NULL, OPT_PARALLEL },
+	{ "known", no_argument, NULL, OPT_KNOWN },
+	{ "discover", required_argument, NULL, OPT_DISCOVER },
 	{ "config", required_argument, NULL, 'c' },
 	{ "file", required_argument, NULL, 'f' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -468,6 +488,12 @@ parse_options(struct dohq *d, int argc, char *argv[])
 		case OPT_TIMING:
 			d->timing = 1;
 			break;
+		case OPT_DISCOVER:
+			d->discover = optarg;
+			break;
+		case OPT_KNOWN:
+			d->known = 1;
+			break;
 		case OPT_REPEAT:
 			if (parse_uint(optarg, 1, DOHQ_MAX_REPEAT,
 			    &d->repeat) == -1)
@@ -507,6 +533,23 @@ parse_options(struct dohq *d, int argc, char *argv[])
 		if ((ex = spec_word(d, argv[i])) != 0)
 			return ex;
 	}
+	if (d->discover != NULL) {
+		if (d->known || d->url != NULL || d->nspecs > 0 ||
+		    file != NULL)
+			return complain(DOHQ_USAGE, "--discover: no server or "
+			    "NAME with it");
+		if (addr_parse(d->discover, 53, &d->addr, err,
+		    sizeof(err)) == -1)
+			return complain(DOHQ_USAGE, "--discover: %s", err);
+		d->is_addr = 1;
+		return 0;
+	}
+	if (d->known) {
+		if (d->url != NULL || d->nspecs > 0 || file != NULL)
+			return complain(DOHQ_USAGE, "--known: no server or "
+			    "NAME with it");
+		return 0;
+	}
 	if (file != NULL && (ex = read_file(d, file)) != 0)
 		return ex;
 	if (d->nspecs == 0)
@@ -524,6 +567,24 @@ parse_options(struct dohq *d, int argc, char *argv[])
 /* --- the server --- */
 
 /*
+ * --known: the built-in table with the configuration's known-server
+ * entries (and --known-server's), in the file syntax.  The default
+ * configuration may be missing; one named by -c may not.
+ */
+static int
+print_known(struct dohq *d)
+{
+	char err[CONFIG_ERRLEN];
+
+	if (config_parse_file(&d->cfg, d->conf, d->conf_given, err,
+	    sizeof(err)) == -1)
+		return complain(DOHQ_NOINPUT, "%s", err);
+	known_print(&d->cfg, stdout);
+	return fflush(stdout) == 0 ? -1 : complain(1, "stdout: %s",
+	    strerror(errno));
+}
+
+/*
  * The one upstream: @URL, or the first of the dohstub configuration,
  * whose settings then count below the flags, as for the daemon.
  */
@@ -539,14 +600,29 @@ setup_server(struct dohq *d)
 			return complain(d->conf_given ? DOHQ_NOINPUT :
 			    DOHQ_USAGE, "%s%s", err, d->conf_given ? "" :
 			    " (give the server as @URL)");
-		if (d->cfg.nupstream == 0)
-			return complain(DOHQ_USAGE, "%s: no upstream (give "
+		/* The first URL: an address server needs upgrading. */
+		for (i = 0; i < d->cfg.nupstream &&
+		    d->cfg.upstream[i].is_addr; i++)
+			;
+		if (i == d->cfg.nupstream)
+			return complain(DOHQ_USAGE, "%s: no upstream URL (give "
 			    "the server as @URL)", d->conf);
+		if (i > 0) {
+			config_upstream_free(&d->cfg.upstream[0]);
+			d->cfg.upstream[0] = d->cfg.upstream[i];
+			memset(&d->cfg.upstream[i], 0,
+			    sizeof(d->cfg.upstream[i]));
+		}
 	} else {
 		config_upstream_free(&d->cfg.upstream[0]);
-		if (config_parse_url(d->url, &d->cfg.upstream[0], err,
+		if (config_parse_upstream(d->url, &d->cfg.upstream[0], err,
 		    sizeof(err)) == -1)
 			return complain(DOHQ_USAGE, "%s", err);
+		/* @ADDR: upgraded first (discover_server()). */
+		if (d->cfg.upstream[0].is_addr) {
+			d->is_addr = 1;
+			d->addr = d->cfg.upstream[0].addr;
+		}
 	}
 	for (i = 1; i < CONFIG_MAX_UPSTREAM; i++)
 		config_upstream_free(&d->cfg.upstream[i]);
@@ -554,6 +630,156 @@ setup_server(struct dohq *d)
 	/* A run is short: no PINGs to keep the connection. */
 	d->cfg.keepalive_ms = 0;
 	d->up = d->cfg.upstream[0];
+	if (d->is_addr)
+		return 0;	/* the path comes with the upgrade */
+	if (d->cfg.method == METHOD_GET && strchr(d->up.path, '?') != NULL)
+		return complain(DOHQ_USAGE, "%s: --get adds its own query; "
+		    "this path needs --post", d->up.url);
+	return 0;
+}
+
+/* --- an address server: discovery, as the daemon's --- */
+
+static void
+discovered_cb(struct discovery *disc, size_t i, void *arg)
+{
+	struct dohq *d = arg;
+
+	(void)disc;
+	(void)i;
+	event_base_loopbreak(d->base);
+}
+
+/*
+ * Upgrade d->addr as the daemon would (known table, then DDR with its
+ * verification handshake); the result, or NULL (said) on failure.
+ */
+static const struct discovery_result *
+discover(struct dohq *d)
+{
+	const struct discovery_result *r;
+
+	if ((d->disc = discovery_new(d->base, &d->cfg, &d->addr, 1, NULL,
+	    discovered_cb, d)) == NULL) {
+		complain(DOHQ_INTERNAL, "cannot start discovery");
+		return NULL;
+	}
+	discovery_start(d->disc);
+	/* The guard timer of a run keeps the loop busy until it ends. */
+	while (discovery_pending(d->disc))
+		if (event_base_dispatch(d->base) != 0) {
+			complain(DOHQ_INTERNAL, "event loop failed");
+			return NULL;
+		}
+	r = discovery_result(d->disc, 0);
+	return r;
+}
+
+/* The exit status for a result that is not an upgrade. */
+static int
+discover_status(const struct discovery_result *r)
+{
+	switch (r->fail) {
+	case DISCOVERY_FAIL_CERTIFICATE:
+	case DISCOVERY_FAIL_TLS:
+		return DOHQ_TLS;
+	default:
+		return DOHQ_NOHOST;
+	}
+}
+
+/* Each line of text, prefixed. */
+static void
+print_lines(const char *prefix, const char *text)
+{
+	const char *nl;
+
+	while (*text != '\0') {
+		nl = strchr(text, '\n');
+		printf("%s%.*s\n", prefix, nl != NULL ? (int)(nl - text) :
+		    (int)strlen(text), text);
+		if (nl == NULL)
+			break;
+		text = nl + 1;
+	}
+}
+
+/*
+ * --discover ADDR: the SVCB records, what was skipped and why, the names
+ * the certificate was checked for, and the verdict.  0 when upgraded.
+ */
+static int
+run_discover(struct dohq *d)
+{
+	const struct discovery_result *r;
+	char a[ADDR_STRLEN], pin[ADDR_STRLEN];
+	size_t i;
+
+	if ((r = discover(d)) == NULL)
+		return DOHQ_INTERNAL;
+	addr_str(&r->addr, a, sizeof(a));
+	printf(";; %s: _dns.resolver.arpa SVCB\n", a);
+	if (r->upgrade == DISCOVERY_KNOWN)
+		printf(";; a known server%s%s%s: nothing asked\n",
+		    r->provider[0] != '\0' ? " (" : "", r->provider,
+		    r->provider[0] != '\0' ? ")" : "");
+	else if (r->records[0] != '\0')
+		print_lines("", r->records);
+	else
+		printf(";; no SVCB record\n");
+	if (r->skipped[0] != '\0')
+		print_lines(";; skipped: ", r->skipped);
+	if (r->url[0] != '\0') {
+		printf(";; endpoint: %s at", r->url);
+		for (i = 0; i < r->npins; i++)
+			printf(" %s", addr_str(&r->pins[i], pin, sizeof(pin)));
+		printf("\n");
+	}
+	if (r->checked[0] != '\0')
+		printf(";; certificate checked for: %s\n", r->checked);
+	if (r->cert_names[0] != '\0')
+		printf(";; certificate lists: %s\n", r->cert_names);
+	if (r->upgrade == DISCOVERY_NONE) {
+		printf(";; verdict: none: %s\n", r->reason);
+		return discover_status(r);
+	}
+	printf(";; verdict: %s\n", discovery_upgrade_names[r->upgrade]);
+	return -1;
+}
+
+/*
+ * @ADDR: the address upgraded as the daemon would, said on stderr, and
+ * its endpoint becomes the server; never plain DNS.
+ */
+static int
+discover_server(struct dohq *d)
+{
+	const struct discovery_result *r;
+	struct config_upstream *u = &d->cfg.upstream[0];
+	char a[ADDR_STRLEN];
+
+	if ((r = discover(d)) == NULL)
+		return DOHQ_INTERNAL;
+	addr_str(&r->addr, a, sizeof(a));
+	if (r->upgrade == DISCOVERY_NONE)
+		return complain(discover_status(r), "%s: not upgraded to DoH: "
+		    "%s", a, r->reason);
+	fprintf(stderr, ";; %s: upgraded (%s%s%s) to %s%s%s\n", a,
+	    discovery_upgrade_names[r->upgrade], r->provider[0] != '\0' ?
+	    ", " : "", r->provider, r->url, r->checked[0] != '\0' ?
+	    "; certificate checked for " : "", r->checked);
+	config_upstream_free(u);
+	if ((u->url = strdup(r->url)) == NULL ||
+	    (u->host = strdup(r->host)) == NULL ||
+	    (u->path = strdup(r->path)) == NULL)
+		return complain(DOHQ_INTERNAL, "out of memory");
+	u->port = r->port;
+	u->host_is_ip = r->host_is_ip;
+	memcpy(u->pins, r->pins, sizeof(u->pins));
+	u->npins = r->npins;
+	snprintf(u->verify_ip, sizeof(u->verify_ip), "%s", r->verify_ip);
+	u->no_verify = r->no_verify;
+	d->up = *u;
 	if (d->cfg.method == METHOD_GET && strchr(d->up.path, '?') != NULL)
 		return complain(DOHQ_USAGE, "%s: --get adds its own query; "
 		    "this path needs --post", d->up.url);
@@ -573,7 +799,7 @@ system_pin(struct dohq *d)
 	size_t i;
 	int rv;
 
-	if (d->up.host_is_ip || d->cfg.nbootstrap > 0 ||
+	if (d->up.host_is_ip || d->up.npins > 0 || d->cfg.nbootstrap > 0 ||
 	    config_find_resolve(&d->cfg, d->up.host, d->up.port) != NULL)
 		return 0;
 	memset(&hints, 0, sizeof(hints));
@@ -1282,7 +1508,8 @@ setup_run(struct dohq *d)
 		if ((ex = build_query(d, &d->specs[i])) != 0)
 			return ex;
 	d->njobs = d->repeat != 0 ? d->repeat : d->nspecs;
-	if ((d->jobs = calloc(d->njobs, sizeof(*d->jobs))) == NULL)
+	if (d->njobs > 0 &&
+	    (d->jobs = calloc(d->njobs, sizeof(*d->jobs))) == NULL)
 		return complain(DOHQ_INTERNAL, "out of memory");
 	for (i = 0; i < d->njobs; i++) {
 		d->jobs[i].d = d;
@@ -1330,6 +1557,7 @@ dohq_free(struct dohq *d)
 	}
 	/* Its lookups are on d->plain: the upstreams go first. */
 	upstream_free(d->ups);
+	discovery_free(d->disc);
 	plain_free(d->plain);
 	free(d->jobs);
 	if (d->ctx != NULL)
@@ -1360,10 +1588,20 @@ main(int argc, char *argv[])
 
 	if ((ex = parse_options(&d, argc, argv)) != 0)
 		goto done;
+	if (d.known) {
+		ex = print_known(&d);
+		goto done;
+	}
 	if (d.verbose > 1)
 		log_setlevel(LOG_LEVEL_DEBUG);
 	d.start_ms = clock_ms();
-	if ((ex = setup_server(&d)) != 0 || (ex = setup_run(&d)) != 0)
+	if (d.discover != NULL) {
+		if ((ex = setup_run(&d)) == 0)
+			ex = run_discover(&d);
+		goto done;
+	}
+	if ((ex = setup_server(&d)) != 0 || (ex = setup_run(&d)) != 0 ||
+	    (d.is_addr && (ex = discover_server(&d)) != 0))
 		goto done;
 	if ((ex = start_server(&d)) != 0)
 		goto done;

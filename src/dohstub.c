@@ -480,6 +480,21 @@ reload_cb(evutil_socket_t sig, short ev, void *arg)
 	sd_notify_send("READY=1");
 }
 
+/* The same address servers (zero configuration), in the same order? */
+static int
+same_addr_servers(const struct config *a, const struct config *b)
+{
+	size_t i;
+
+	if (a->upstream_from_resolv != b->upstream_from_resolv ||
+	    a->nupstream != b->nupstream)
+		return 0;
+	for (i = 0; i < a->nupstream; i++)
+		if (!addr_eq(&a->upstream[i].addr, &b->upstream[i].addr))
+			return 0;
+	return 1;
+}
+
 /*
  * resolv.conf changed.  Only the servers taken from it matter, and
  * resolvconf rewrites it on every DHCP renewal: reload (as SIGHUP does)
@@ -495,7 +510,8 @@ resolv_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	(void)arg;
-	if (!old->fallback_from_resolv && !old->bootstrap_from_resolv) {
+	if (!old->fallback_from_resolv && !old->bootstrap_from_resolv &&
+	    !old->upstream_from_resolv) {
 		log_debug("%s changed; no server is taken from it",
 		    resolv_path(old));
 		return;
@@ -513,7 +529,8 @@ resolv_cb(evutil_socket_t fd, short ev, void *arg)
 	if ((!old->fallback_from_resolv || addr_list_eq(cfg->fallback,
 	    cfg->nfallback, old->fallback, old->nfallback)) &&
 	    (!old->bootstrap_from_resolv || addr_list_eq(cfg->bootstrap,
-	    cfg->nbootstrap, old->bootstrap, old->nbootstrap))) {
+	    cfg->nbootstrap, old->bootstrap, old->nbootstrap)) &&
+	    (!old->upstream_from_resolv || same_addr_servers(cfg, old))) {
 		log_debug("%s changed, its nameservers did not",
 		    resolv_path(old));
 		goto fail;

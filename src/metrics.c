@@ -16,6 +16,7 @@
 #include <event2/listener.h>
 
 #include "dohstub/addr.h"
+#include "dohstub/discovery.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
@@ -83,6 +84,9 @@ enum family_id {
 	METRICS_TCP_REFUSED,
 	METRICS_PENDING_QUERIES,
 	METRICS_HEALTHY,
+	METRICS_DISCOVERIES,
+	METRICS_DISCOVERY_FAILURES,
+	METRICS_DISCOVERY_QUERIES,
 	METRICS_NONE		/* not a family: a field kept out */
 };
 
@@ -108,7 +112,7 @@ enum value {
 };
 
 static metrics_render_cb metrics_rcodes, metrics_ede, metrics_doh_errors,
-    metrics_histogram, metrics_upstream, metrics_value;
+    metrics_histogram, metrics_upstream, metrics_value, metrics_discovery;
 
 static const struct family families[METRICS_NONE] = {
 	[METRICS_QUERIES] = { "dohstub_queries_total", "counter", "transport",
@@ -230,6 +234,15 @@ static const struct family families[METRICS_NONE] = {
 	    "Client queries waiting for an answer.", NULL, 0 },
 	[METRICS_HEALTHY] = { "dohstub_healthy", "gauge", NULL,
 	    "1 while /health answers 200.", metrics_value, V_HEALTHY },
+	[METRICS_DISCOVERIES] = { "dohstub_discoveries_total", "counter",
+	    "result", "Address servers upgraded (known, DDR) or not, by "
+	    "result.", metrics_discovery, 0 },
+	[METRICS_DISCOVERY_FAILURES] = { "dohstub_discovery_failures_total",
+	    "counter", "reason", "DDR runs that did not upgrade, by reason.",
+	    metrics_discovery, 1 },
+	[METRICS_DISCOVERY_QUERIES] = { "dohstub_discovery_queries_total",
+	    "counter", NULL, "Plain DNS queries sent for discovery (the DDR "
+	    "query, target lookups).", metrics_discovery, 2 },
 };
 
 /* PROXY_STATS as samples: of which family, with which label value. */
@@ -485,6 +498,36 @@ metrics_value(struct evbuffer *b, const struct family *f,
 	metrics_u64(b, f, NULL, v);
 }
 
+/* Only where there are address servers to discover (not plaintext). */
+static void
+metrics_discovery(struct evbuffer *b, const struct family *f,
+    const struct proxy *px)
+{
+	static const char *const results[DISCOVERY_UPGRADE_MAX] = {
+		[DISCOVERY_KNOWN] = "known",
+		[DISCOVERY_VERIFIED] = "verified",
+		[DISCOVERY_OPPORTUNISTIC] = "opportunistic",
+		[DISCOVERY_NONE] = "none",
+	};
+	const struct discovery *d = proxy_discovery(px);
+	const struct discovery_stats *s;
+	size_t i;
+
+	if (d == NULL)
+		return;
+	s = discovery_stats(d);
+	metrics_family(b, f);
+	if (f->arg == 2) {
+		metrics_u64(b, f, NULL, s->queries);
+		return;
+	}
+	for (i = 0; f->arg == 0 && i < DISCOVERY_UPGRADE_MAX; i++)
+		if (results[i] != NULL)
+			metrics_u64(b, f, results[i], s->results[i]);
+	for (i = 1; f->arg == 1 && i < DISCOVERY_FAIL_MAX; i++)
+		metrics_u64(b, f, discovery_fail_names[i], s->failures[i]);
+}
+
 void
 metrics_render(struct evbuffer *b, const struct proxy *px)
 {
@@ -495,6 +538,33 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 			families[i].render(b, &families[i], px);
 		else
 			metrics_fields(b, (enum family_id)i, px);
+	}
+}
+
+/* Each address server: how it was upgraded, to what, or why not. */
+static void
+metrics_health_addrs(struct evbuffer *b, const struct proxy *px)
+{
+	const struct discovery *d = proxy_discovery(px);
+	const struct discovery_result *r;
+	char a[ADDR_STRLEN];
+	size_t i;
+
+	for (i = 0; i < discovery_count(d); i++) {
+		r = discovery_result(d, i);
+		evbuffer_add_printf(b, "address %s: upgrade %s",
+		    addr_str(&r->addr, a, sizeof(a)),
+		    discovery_upgrade_names[r->upgrade]);
+		if (r->upgrade == DISCOVERY_NONE)
+			evbuffer_add_printf(b, " (%s)", r->reason);
+		else if (r->upgrade != DISCOVERY_PENDING)
+			evbuffer_add_printf(b, ", %s%s%s%s", r->url,
+			    r->provider[0] != '\0' ? " (" : "", r->provider,
+			    r->provider[0] != '\0' ? ")" : "");
+		if (discovery_state(d, i) != DISCOVERY_IDLE)
+			evbuffer_add_printf(b, ", rediscovering (%s)",
+			    discovery_state_names[discovery_state(d, i)]);
+		evbuffer_add_printf(b, "\n");
 	}
 }
 
@@ -529,6 +599,7 @@ metrics_health(struct evbuffer *b, const struct proxy *px)
 		    (unsigned long long)info.more.doh.dead,
 		    stale ? "" : ": ", stale ? "" : info.last_error);
 	}
+	metrics_health_addrs(b, px);
 	return why == NULL ? HTTP_OK : HTTP_SERVUNAVAIL;
 }
 

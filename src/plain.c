@@ -91,6 +91,8 @@ static const int plain_role_tries[PLAIN_ROLE_MAX] = {
 	[PLAIN_ROLE_FALLBACK] = 1,
 	[PLAIN_ROLE_FORWARD] = 1,
 	[PLAIN_ROLE_BOOTSTRAP] = 2,
+	/* Rerun on failure anyway; the guard timer bounds a run. */
+	[PLAIN_ROLE_DISCOVERY] = 2,
 };
 
 static uint16_t	plain_new_id(const struct plain *);

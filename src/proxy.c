@@ -38,7 +38,9 @@
  * In encrypted-only mode the fallback channel is never created, so no
  * client query can leave in plaintext whatever the code paths do, but
  * for the names of a plain forward rule: the exception the user wrote
- * down, sent only to that rule's own channel.
+ * down, sent only to that rule's own channel.  (The fallback channel's
+ * servers are the upside's: the address servers themselves, then the
+ * fallback list for URL upstreams; see upside.h.)
  *
  * A forward rule gives the names at or below its zone a route of their
  * own: its DoH set or its plain channel stands in for the default
@@ -88,6 +90,7 @@
 #include "dohstub/addr.h"
 #include "dohstub/cache.h"
 #include "dohstub/clock.h"
+#include "dohstub/discovery.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/doh.h"
 #include "dohstub/listen.h"
@@ -199,6 +202,8 @@ struct proxy {
 	const struct config	*cfg;		/* current */
 	struct listener		*listener;
 	struct upsides		 ups;		/* ups.current: cfg's */
+	struct discovery	*disc;		/* cfg's address servers; NULL:
+						   none, or plaintext */
 	TAILQ_HEAD(, query)	 queries;
 	TAILQ_HEAD(, query)	 spare;		/* free, cap QUERY_ROOM */
 	size_t			 nspare;
@@ -578,9 +583,15 @@ query_servfail(struct query *q, int ede, const char *why)
 static void
 query_doh_failed(struct query *q, const char *why)
 {
+	char text[640];
+
 	if (query_plain(q) != NULL)
 		query_fallback(q);
-	else
+	else if (q->route == NULL && q->up->unusable[0] != '\0') {
+		/* Say too which address servers are left out, and why. */
+		snprintf(text, sizeof(text), "%s; %s", why, q->up->unusable);
+		query_servfail(q, DNS_EDE_NO_REACHABLE, text);
+	} else
 		query_servfail(q, DNS_EDE_NO_REACHABLE, why);
 }
 
@@ -768,7 +779,7 @@ query_fallback(struct query *q)
 {
 	const struct config *cfg = q->up->cfg;
 	size_t n = q->route != NULL ? q->route->rule->nservers :
-	    cfg->nfallback;
+	    q->up->nplain;
 
 	q->state = Q_FALLBACK;
 	clock_timer_del(&q->hedge_timer);
@@ -867,6 +878,16 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	if (px->cache != NULL && cfg->serve_stale_ms > 0 &&
 	    q->role == QUERY_CLIENT)
 		clock_timer_add(&q->stale_timer, cfg->serve_stale_timeout_ms);
+	if (query_upstreams(q) == NULL && query_plain(q) == NULL) {
+		/* encrypted-only, and no address server upgraded (yet). */
+		if (q->up->pending)
+			query_servfail(q, DNS_EDE_NOT_READY, q->up->unusable);
+		else
+			query_servfail(q, DNS_EDE_NO_REACHABLE,
+			    q->up->unusable[0] != '\0' ? q->up->unusable :
+			    "no DoH upstream");
+		return START_OK;
+	}
 	if (query_upstreams(q) == NULL) {
 		query_fallback(q);
 		return START_OK;
@@ -1173,6 +1194,63 @@ proxy_cache_policy(struct proxy *px, const struct config *cfg)
 	px->cache_pol.plain_max_ttl = PROXY_PLAIN_MAX_TTL;
 }
 
+/*
+ * An address server's result changed: the same configuration with the
+ * new results makes a new upside, installed as a reload's would be.  The
+ * cache is kept (same configuration); queries in flight finish under
+ * the upside they started with.
+ */
+static void
+proxy_discovery_cb(struct discovery *d, size_t i, void *arg)
+{
+	struct proxy *px = arg;
+	struct upside *up, *old = px->ups.current;
+
+	(void)i;
+	if (d != px->disc)
+		return;
+	if ((up = upside_new(&px->ups, px->cfg, d)) == NULL) {
+		log_warnx("cannot switch to the discovered servers; keeping "
+		    "the current ones");
+		return;
+	}
+	upside_share(up, old);
+	upsides_install(&px->ups, up);
+	upside_start(up);
+	proxy_settle_check(px);
+	if (up->unusable[0] != '\0' && up->fallback == NULL)
+		log_warnx("encrypted-only: not usable: %s", up->unusable);
+}
+
+/* The discovery for cfg's address servers into *out (NULL: none). */
+static int
+proxy_discovery_new(struct proxy *px, const struct config *cfg,
+    const struct discovery *prev, struct discovery **out)
+{
+	struct addr addrs[CONFIG_MAX_UPSTREAM];
+	size_t n;
+
+	*out = NULL;
+	if (cfg->mode == MODE_PLAINTEXT ||
+	    (n = upside_addr_servers(cfg, addrs, CONFIG_MAX_UPSTREAM)) == 0)
+		return 0;
+	if ((*out = discovery_new(px->base, cfg, addrs, n, prev,
+	    proxy_discovery_cb, px)) == NULL)
+		return -1;
+	return 0;
+}
+
+/* A reload's new upside and discovery, never installed: cfg stays the
+ * caller's. */
+static void
+proxy_upside_drop(struct upside *up, struct discovery *disc)
+{
+	free(up->owned);
+	up->owned = NULL;
+	upside_free(up);
+	discovery_free(disc);
+}
+
 struct proxy *
 proxy_new(struct event_base *base, const struct config *cfg)
 {
@@ -1202,7 +1280,8 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	    upsides_init(&px->ups, base, proxy_health_cb,
 	    proxy_connected_cb, px) == -1 ||
 	    (px->listener = listen_new(base, cfg, proxy_query_cb, px)) ==
-	    NULL || (up = upside_new(&px->ups, cfg)) == NULL) {
+	    NULL || proxy_discovery_new(px, cfg, NULL, &px->disc) == -1 ||
+	    (up = upside_new(&px->ups, cfg, px->disc)) == NULL) {
 		proxy_free(px);
 		return NULL;
 	}
@@ -1213,6 +1292,7 @@ proxy_new(struct event_base *base, const struct config *cfg)
 int
 proxy_reload(struct proxy *px, struct config *cfg)
 {
+	struct discovery *disc;
 	struct upside *up;
 	struct cache *cache = NULL;
 	struct ratelimit *rl = NULL;
@@ -1222,13 +1302,20 @@ proxy_reload(struct proxy *px, struct config *cfg)
 	int new_rl = cfg->ratelimit > 0 && (px->rl == NULL ||
 	    cfg->ratelimit_size != px->cfg->ratelimit_size);
 
-	/* The new upstream side first: it has no effect until swapped in. */
-	if ((up = upside_new(&px->ups, cfg)) == NULL)
+	/* The new upstream side first: it has no effect until swapped in.
+	 * Its discovery starts from the old one's results. */
+	if (proxy_discovery_new(px, cfg, px->disc, &disc) == -1)
 		return -1;
+	if ((up = upside_new(&px->ups, cfg, disc)) == NULL ||
+	    upside_own(up, cfg) == -1) {
+		upside_free(up);
+		discovery_free(disc);
+		return -1;
+	}
 	if (resized && cfg->cache_size > 0 &&
 	    (cache = cache_new(cfg->cache_size)) == NULL) {
 		log_warnx("cannot make a cache of %u bytes", cfg->cache_size);
-		upside_free(up);
+		proxy_upside_drop(up, disc);
 		return -1;
 	}
 	/* More room for sources is harmless if what follows fails. */
@@ -1237,13 +1324,13 @@ proxy_reload(struct proxy *px, struct config *cfg)
 	    NULL)) {
 		log_warnx("cannot make the per-source tables");
 		cache_free(cache);
-		upside_free(up);
+		proxy_upside_drop(up, disc);
 		return -1;
 	}
 	if (listen_update(px->listener, cfg) == -1) {
 		ratelimit_free(rl);
 		cache_free(cache);
-		upside_free(up);
+		proxy_upside_drop(up, disc);
 		return -1;
 	}
 	if (new_rl || cfg->ratelimit == 0) {
@@ -1265,10 +1352,13 @@ proxy_reload(struct proxy *px, struct config *cfg)
 		cache_flush(px->cache);
 	}
 	proxy_cache_policy(px, cfg);
-	up->owned = cfg;
 	upsides_install(&px->ups, up);
 	px->cfg = cfg;
+	discovery_free(px->disc);
+	px->disc = disc;
 	upside_start(up);
+	if (disc != NULL)
+		discovery_start(disc);
 	proxy_settle_check(px);
 	return 0;
 }
@@ -1277,6 +1367,8 @@ void
 proxy_start(struct proxy *px)
 {
 	upside_start(px->ups.current);
+	if (px->disc != NULL)
+		discovery_start(px->disc);
 	proxy_settle_check(px);
 }
 
@@ -1313,7 +1405,7 @@ proxy_upstream_info(const struct proxy *px, size_t i,
 	struct doh_client *c = upstream_get(u, i);
 
 	info->url = route != NULL ? route->rule->upstream[i].url :
-	    px->cfg->upstream[i].url;
+	    px->ups.current->list[i].url;
 	info->zone = route != NULL ? route->zone : NULL;
 	info->state = doh_state_names[doh_get_state(c)];
 	info->last_error = doh_last_error(c);
@@ -1338,15 +1430,23 @@ proxy_settled(const struct proxy *px)
 {
 	struct upstreams *u = px->ups.current->upstreams;
 
+	if (discovery_pending(px->disc))
+		return 0;
 	return u == NULL || proxy_unhealthy(px) == NULL || !upstream_usable(u);
 }
 
 const char *
 proxy_unhealthy(const struct proxy *px)
 {
-	struct upstreams *u = px->ups.current->upstreams;
+	const struct upside *up = px->ups.current;
+	struct upstreams *u = up->upstreams;
 	size_t i;
 
+	if (u == NULL && up->fallback == NULL && up->pending)
+		return "address servers not discovered yet: answering "
+		    "SERVFAIL";
+	if (u == NULL && up->fallback == NULL)
+		return "no DoH upstream: answering SERVFAIL";
 	if (u == NULL)
 		return NULL;	/* plaintext: the fallback servers answer */
 	/* Idle: left closed after a long quiet spell, a query connects. */
@@ -1412,6 +1512,7 @@ proxy_free(struct proxy *px)
 	}
 	/* Every query is gone: only the proxy holds the current upside. */
 	upsides_clear(&px->ups);
+	discovery_free(px->disc);
 	if (px->settle != NULL)
 		event_free(px->settle);
 	listen_free(px->listener);
@@ -1433,4 +1534,12 @@ proxy_network_changed(struct proxy *px)
 	px->stats.network_changes++;
 	log_debug("network changed: checking the upstream connections");
 	upside_network_changed(px->ups.current);
+	/* The network's resolvers may designate others now. */
+	discovery_rerun(px->disc);
+}
+
+const struct discovery *
+proxy_discovery(const struct proxy *px)
+{
+	return px->disc;
 }

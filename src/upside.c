@@ -12,6 +12,7 @@
 
 #include "dohstub/addr.h"
 #include "dohstub/config.h"
+#include "dohstub/discovery.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
@@ -74,11 +75,17 @@ upside_free(struct upside *up)
 	}
 	free(up->routes);
 	upstream_free(up->upstreams);
+	for (i = 0; i < up->nlist; i++)
+		if (up->list_owned[i])
+			config_upstream_free(&up->list[i]);
+	free(up->list);
+	free(up->list_owned);
 	plain_free(up->bootstrap);
 	plain_free(up->fallback);
 	SSL_CTX_free(up->ssl_ctx);
-	if (up->owned != NULL) {
-		config_free(up->owned);
+	if (up->owned != NULL && --up->owned->refs == 0) {
+		config_free(up->owned->cfg);
+		free(up->owned->cfg);
 		free(up->owned);
 	}
 	free(up);
@@ -178,10 +185,122 @@ upside_routes(struct upside *up)
 	return 0;
 }
 
+size_t
+upside_addr_servers(const struct config *cfg, struct addr *out, size_t max)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < cfg->nupstream && n < max; i++)
+		if (cfg->upstream[i].is_addr)
+			out[n++] = cfg->upstream[i].addr;
+	return n;
+}
+
+/* Add a to up's plain servers unless it is there. */
+static void
+upside_add_plain(struct upside *up, const struct addr *a)
+{
+	size_t i;
+
+	for (i = 0; i < up->nplain; i++)
+		if (addr_eq(&up->plain[i], a))
+			return;
+	if (up->nplain < UPSIDE_MAX_PLAIN)
+		up->plain[up->nplain++] = *a;
+}
+
+/* An upgraded address server's endpoint as a DoH upstream of up. */
+static int
+upside_endpoint(struct config_upstream *u, const struct discovery_result *r)
+{
+	char url[sizeof(r->url)];
+
+	memset(u, 0, sizeof(*u));
+	discovery_url(r, url, sizeof(url));
+	if ((u->url = strdup(url)) == NULL ||
+	    (u->host = strdup(r->host)) == NULL ||
+	    (u->path = strdup(r->path)) == NULL) {
+		config_upstream_free(u);
+		return -1;
+	}
+	u->port = r->port;
+	u->host_is_ip = r->host_is_ip;
+	memcpy(u->pins, r->pins, sizeof(u->pins));
+	u->npins = r->npins;
+	snprintf(u->verify_ip, sizeof(u->verify_ip), "%s", r->verify_ip);
+	u->no_verify = r->no_verify;
+	return 0;
+}
+
+/*
+ * The default DoH set and the plain servers from cfg and the discovery
+ * results (upside.h says which go where).
+ */
+static int
+upside_servers(struct upside *up, const struct discovery *disc)
+{
+	const struct config *cfg = up->cfg;
+	const struct discovery_result *r;
+	size_t i, k = 0, used = 0, nurl = 0, naddr = 0;
+	char a[ADDR_STRLEN];
+	int plain_ok = cfg->mode != MODE_ENCRYPTED_ONLY;
+
+	if (cfg->nupstream > 0 && ((up->list = calloc(cfg->nupstream,
+	    sizeof(*up->list))) == NULL || (up->list_owned =
+	    calloc(cfg->nupstream, sizeof(*up->list_owned))) == NULL)) {
+		log_warn("proxy");
+		return -1;
+	}
+	for (i = 0; i < cfg->nupstream; i++) {
+		if (!cfg->upstream[i].is_addr) {
+			nurl++;
+			if (cfg->mode != MODE_PLAINTEXT)
+				up->list[up->nlist++] = cfg->upstream[i];
+			continue;
+		}
+		naddr++;
+		/* Plain DNS to the server itself where the mode allows. */
+		if (plain_ok)
+			upside_add_plain(up, &cfg->upstream[i].addr);
+		if (cfg->mode == MODE_PLAINTEXT)
+			continue;
+		r = discovery_result(disc, k++);
+		if (r != NULL && r->upgrade != DISCOVERY_PENDING &&
+		    r->upgrade != DISCOVERY_NONE) {
+			if (upside_endpoint(&up->list[up->nlist], r) == -1) {
+				log_warn("proxy");
+				return -1;
+			}
+			up->list_owned[up->nlist++] = 1;
+			continue;
+		}
+		if (r == NULL || r->upgrade == DISCOVERY_PENDING)
+			up->pending = 1;
+		if (used < sizeof(up->unusable))
+			used += (size_t)snprintf(up->unusable + used,
+			    sizeof(up->unusable) - used, "%s%s: %s%s%s",
+			    used > 0 ? "; " : "",
+			    addr_str(&cfg->upstream[i].addr, a, sizeof(a)),
+			    r == NULL || r->upgrade == DISCOVERY_PENDING ?
+			    "discovery pending" : "not upgraded (",
+			    r == NULL || r->upgrade == DISCOVERY_PENDING ?
+			    "" : r->reason,
+			    r == NULL || r->upgrade == DISCOVERY_PENDING ?
+			    "" : ")");
+	}
+	/* fallback keeps its meaning for URL upstreams. */
+	if (plain_ok && (nurl > 0 || naddr == 0))
+		for (i = 0; i < cfg->nfallback; i++)
+			upside_add_plain(up, &cfg->fallback[i]);
+	return 0;
+}
+
 struct upside *
-upside_new(struct upsides *ups, const struct config *cfg)
+upside_new(struct upsides *ups, const struct config *cfg,
+    const struct discovery *disc)
 {
 	struct upside *up;
+	struct upstream_opts opts;
 	struct tls_opts topts;
 	char err[256];
 	size_t i;
@@ -194,6 +313,8 @@ upside_new(struct upsides *ups, const struct config *cfg)
 	up->home = ups;
 	up->refs = 1;
 	up->cfg = cfg;
+	if (upside_servers(up, disc) == -1)
+		goto fail;
 	/* DoH rules are allowed in plaintext mode too. */
 	for (i = 0; i < cfg->nforward; i++)
 		doh |= cfg->forward[i].doh;
@@ -215,16 +336,18 @@ upside_new(struct upsides *ups, const struct config *cfg)
 	}
 	if (upside_routes(up) == -1)
 		goto fail;
-	if (cfg->mode != MODE_ENCRYPTED_ONLY &&
-	    (up->fallback = plain_new(ups->base, cfg->fallback,
-	    cfg->nfallback, cfg->timeout_ms, PLAIN_ROLE_FALLBACK)) == NULL) {
+	if (up->nplain > 0 && (up->fallback = plain_new(ups->base, up->plain,
+	    up->nplain, cfg->timeout_ms, PLAIN_ROLE_FALLBACK)) == NULL) {
 		log_warnx("cannot set up the fallback servers");
 		goto fail;
 	}
-	if (cfg->mode == MODE_PLAINTEXT)
+	if (up->nlist == 0)
 		return up;
-	if ((up->upstreams = upstream_new(ups->base, cfg, up->ssl_ctx,
-	    up->bootstrap, upside_health, up)) == NULL) {
+	memset(&opts, 0, sizeof(opts));
+	opts.list = up->list;
+	opts.nlist = up->nlist;
+	if ((up->upstreams = upstream_new_opts(ups->base, cfg, up->ssl_ctx,
+	    up->bootstrap, &opts, upside_health, up)) == NULL) {
 		log_warnx("cannot set up the upstreams");
 		goto fail;
 	}
@@ -232,6 +355,25 @@ upside_new(struct upsides *ups, const struct config *cfg)
  fail:
 	upside_free(up);
 	return NULL;
+}
+
+int
+upside_own(struct upside *up, struct config *cfg)
+{
+	if ((up->owned = calloc(1, sizeof(*up->owned))) == NULL) {
+		log_warn("proxy");
+		return -1;
+	}
+	up->owned->cfg = cfg;
+	up->owned->refs = 1;
+	return 0;
+}
+
+void
+upside_share(struct upside *up, const struct upside *from)
+{
+	if ((up->owned = from->owned) != NULL)
+		up->owned->refs++;
 }
 
 int

@@ -30,8 +30,18 @@
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
 
+struct discovery;
 struct upside;
 struct upsides;
+
+/* A configuration the proxy owns, shared by the upsides built from it. */
+struct upside_cfg {
+	struct config	*cfg;
+	unsigned	 refs;
+};
+
+/* At most this many plain servers: the address servers and fallback. */
+#define UPSIDE_MAX_PLAIN	(CONFIG_MAX_UPSTREAM + CONFIG_MAX_SERVERS)
 
 /*
  * A forward rule's servers: names at or below its zone go there and
@@ -51,11 +61,32 @@ struct upside {
 	struct upsides		*home;
 	unsigned		 refs;	/* current: 1, plus 1 per query */
 	const struct config	*cfg;	/* valid while the upside is */
-	struct config		*owned;	/* the proxy's, freed with it */
+	struct upside_cfg	*owned;	/* the proxy's, freed with the last
+					   upside sharing it */
 	SSL_CTX			*ssl_ctx;
 	struct plain		*bootstrap;
-	struct plain		*fallback;	/* NULL in encrypted-only */
-	struct upstreams	*upstreams;	/* NULL in plaintext */
+	/*
+	 * The default DoH set: the URL upstreams and the upgraded address
+	 * servers' endpoints, in the order written (strings of owned[i]
+	 * entries are the upside's).  Upstream i of up->upstreams is
+	 * list[i].
+	 */
+	struct config_upstream	*list;
+	int			*list_owned;
+	size_t			 nlist;
+	/* The plain servers: the address servers themselves, then
+	 * fallback (for URL upstreams, or when there is no address server);
+	 * none in encrypted-only. */
+	struct addr		 plain[UPSIDE_MAX_PLAIN];
+	size_t			 nplain;
+	struct plain		*fallback;	/* NULL without plain servers */
+	struct upstreams	*upstreams;	/* NULL without a DoH server */
+	/* An address server has no result yet (discovery pending). */
+	int			 pending;
+	/* The address servers left out of the DoH set and why, for
+	 * encrypted-only's SERVFAIL text: "192.0.2.53:53: not upgraded
+	 * (no SVCB record)"; "" if none. */
+	char			 unusable[512];
 	struct route		*routes;	/* one per cfg->forward */
 	size_t			 nroutes;
 };
@@ -87,10 +118,30 @@ int	upsides_init(struct upsides *ups, struct event_base *base,
 
 /*
  * Everything cfg's upstream side needs, connecting nothing yet; cfg must
- * outlive it (or be given to it as owned).  Not current until
- * upsides_install().  NULL on failure, logged.
+ * outlive it (or be given to it as owned).  disc (may be NULL: none are
+ * upgraded yet) has one result per address server of cfg->upstream, in
+ * order: those upgraded join the DoH set (config_upstream with pins,
+ * verify_ip, no_verify), the others are plain servers where the mode
+ * allows plain DNS, and left out (said in unusable) in encrypted-only.
+ * In plaintext mode address servers are plain servers and disc is not
+ * read.  Not current until upsides_install().  NULL on failure, logged.
  */
-struct upside *upside_new(struct upsides *ups, const struct config *cfg);
+struct upside *upside_new(struct upsides *ups, const struct config *cfg,
+	    const struct discovery *disc);
+
+/*
+ * up owns cfg (a config_free()able heap object) from now on, shared with
+ * the upsides that upside_share() it; -1 if memory is short (nothing
+ * changed).
+ */
+int	upside_own(struct upside *up, struct config *cfg);
+
+/* up, built from from's configuration, shares its ownership. */
+void	upside_share(struct upside *up, const struct upside *from);
+
+/* The address servers of cfg->upstream (port set), up to max; count. */
+size_t	upside_addr_servers(const struct config *cfg, struct addr *out,
+	    size_t max);
 
 /*
  * Free up now (NULL: nothing): for one never installed, as when a reload

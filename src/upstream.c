@@ -40,7 +40,7 @@ _Static_assert(CONFIG_MAX_UPSTREAM <= 32, "a query's tried mask is 32 bits");
 #define UPSTREAM_REFRESH_MIN_MS	1000
 
 const char *const upstream_source_names[] = {
-	"ip", "pin", "bootstrap",
+	"ip", "pin", "bootstrap", "discovered",
 };
 
 struct upstreams;
@@ -136,6 +136,8 @@ upstream_new_opts(struct event_base *base, const struct config *cfg,
 		params.port = up->conf->port;
 		params.path = up->conf->path;
 		params.host_is_ip = up->conf->host_is_ip;
+		params.verify_ip = up->conf->verify_ip;
+		params.no_verify = up->conf->no_verify;
 		params.use_get = cfg->method == METHOD_GET;
 		params.ssl_ctx = ctx;
 		params.timeout_ms = cfg->timeout_ms;
@@ -181,7 +183,10 @@ upstream_start(struct upstreams *u)
 	for (i = 0; i < u->n; i++) {
 		up = &u->up[i];
 		conf = up->conf;
-		if (conf->host_is_ip) {
+		if (conf->npins > 0)	/* a discovered or known endpoint */
+			upstream_give(up, UPSTREAM_SRC_DISCOVERED, conf->pins,
+			    conf->npins);
+		else if (conf->host_is_ip) {
 			if (addr_parse_ip(conf->host, strlen(conf->host), 0,
 			    conf->port, &a) == -1) {
 				log_warnx("upstream %s: bad address %s",

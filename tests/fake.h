@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "dohstub/config.h"
+#include "dohstub/discovery.h"
 #include "dohstub/doh.h"
 #include "dohstub/listen.h"
 #include "dohstub/plain.h"
@@ -65,6 +66,18 @@ struct plain {
 };
 
 /* A doh_submit() or plain_forward(), in the order they happened. */
+/* The discovery: results the test sets, told with fake_disc_set(). */
+struct discovery {
+	const struct config	*cfg;
+	discovery_cb		*cb;
+	void			*arg;
+	int			 started;
+	int			 reruns;		/* discovery_rerun() */
+	size_t			 n;
+	struct discovery_result	 res[CONFIG_MAX_UPSTREAM];
+	struct discovery_stats	 stats;
+};
+
 struct fake_req {
 	int			 live;		/* not answered nor cancelled */
 	int			 cancelled;
@@ -109,6 +122,9 @@ struct fake {
 	int			 plain_made;
 	/* the newest PLAIN_ROLE_FALLBACK channel */
 	struct plain		*fallback;
+	/* discovery: alive, and the newest */
+	int			 discoveries;
+	struct discovery	*disc;
 	/* requests since fake_reset() */
 	struct fake_req		 doh[FAKE_MAX_REQS];
 	size_t			 ndoh;
@@ -138,6 +154,15 @@ void	fake_plain_reply(struct fake_req *r, int status, const uint8_t *ans,
  * Move upstream i of set u to state, calling the set's health callback
  * when the set becomes usable or unusable, as upstream.c does.
  */
+/*
+ * Entry i of the newest discovery becomes upgrade (pending, none with
+ * reason, or an endpoint at url's host:port pinned to pin, verify_ip
+ * set), and the proxy is told.
+ */
+void	fake_disc_set(size_t i, enum discovery_upgrade upgrade,
+	    const char *reason, const char *host, uint16_t port,
+	    const char *pin);
+
 void	fake_doh_set_state(struct upstreams *u, size_t i,
 	    enum doh_state state);
 

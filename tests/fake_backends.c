@@ -200,6 +200,7 @@ upstream_new_opts(struct event_base *base, const struct config *cfg,
 {
 	struct upstreams *u;
 	size_t i;
+	int rule = 0;
 
 	(void)base;
 	if (ctx == NULL)
@@ -218,6 +219,10 @@ upstream_new_opts(struct event_base *base, const struct config *cfg,
 	}
 	if (u->n > CONFIG_MAX_UPSTREAM)
 		fake_die("too many upstreams");
+	/* The default set's list is the upside's own: a rule's is its. */
+	for (i = 0; u->list != NULL && i < cfg->nforward; i++)
+		if (u->list == cfg->forward[i].upstream)
+			rule = 1;
 	for (i = 0; i < u->n; i++) {
 		u->client[i].set = u;
 		u->client[i].index = i;
@@ -226,7 +231,7 @@ upstream_new_opts(struct event_base *base, const struct config *cfg,
 		    "up%d.%zu", u->gen, i);
 	}
 	fake.upstream_sets++;
-	if (u->list != NULL)
+	if (rule)
 		fake.forward_upstreams = u;
 	else
 		fake.upstreams = u;
@@ -583,4 +588,138 @@ plain_free(struct plain *p)
 		fake.fallback = NULL;
 	fake.plain_sets--;
 	free(p);
+}
+
+/* --- discovery -------------------------------------------------------- */
+
+const char *const discovery_upgrade_names[] = {
+	"pending", "known", "ddr-verified", "ddr-opportunistic", "none",
+};
+const char *const discovery_fail_names[] = {
+	"", "no_answer", "no_record", "no_h2", "no_dohpath", "lookup",
+	"certificate", "tls",
+};
+const char *const discovery_state_names[] = {
+	"idle", "query", "lookup", "verify",
+};
+
+struct discovery *
+discovery_new(struct event_base *base, const struct config *cfg,
+    const struct addr *addrs, size_t n, const struct discovery *prev,
+    discovery_cb *cb, void *arg)
+{
+	struct discovery *d;
+	size_t i, j;
+
+	(void)base;
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		fake_die("calloc");
+	d->cfg = cfg;
+	d->cb = cb;
+	d->arg = arg;
+	d->n = n;
+	for (i = 0; i < n; i++) {
+		d->res[i].addr = addrs[i];
+		d->res[i].upgrade = DISCOVERY_PENDING;
+		for (j = 0; prev != NULL && j < prev->n; j++)
+			if (addr_eq(&prev->res[j].addr, &addrs[i]))
+				d->res[i] = prev->res[j];
+	}
+	fake.discoveries++;
+	fake.disc = d;
+	return d;
+}
+
+void
+discovery_start(struct discovery *d)
+{
+	d->started = 1;
+}
+
+void
+discovery_rerun(struct discovery *d)
+{
+	if (d != NULL)
+		d->reruns++;
+}
+
+size_t
+discovery_count(const struct discovery *d)
+{
+	return d != NULL ? d->n : 0;
+}
+
+const struct discovery_result *
+discovery_result(const struct discovery *d, size_t i)
+{
+	return d != NULL && i < d->n ? &d->res[i] : NULL;
+}
+
+enum discovery_state
+discovery_state(const struct discovery *d, size_t i)
+{
+	(void)d;
+	(void)i;
+	return DISCOVERY_IDLE;
+}
+
+int
+discovery_pending(const struct discovery *d)
+{
+	size_t i;
+
+	for (i = 0; d != NULL && i < d->n; i++)
+		if (d->res[i].upgrade == DISCOVERY_PENDING)
+			return 1;
+	return 0;
+}
+
+const struct discovery_stats *
+discovery_stats(const struct discovery *d)
+{
+	return &d->stats;
+}
+
+const char *
+discovery_url(const struct discovery_result *r, char *buf, size_t size)
+{
+	snprintf(buf, size, "https://%s:%u%s", r->host, r->port, r->path);
+	return buf;
+}
+
+void
+discovery_free(struct discovery *d)
+{
+	if (d == NULL)
+		return;
+	if (fake.disc == d)
+		fake.disc = NULL;
+	fake.discoveries--;
+	free(d);
+}
+
+void
+fake_disc_set(size_t i, enum discovery_upgrade upgrade, const char *reason,
+    const char *host, uint16_t port, const char *pin)
+{
+	struct discovery *d = fake.disc;
+	struct discovery_result *r;
+
+	if (d == NULL || i >= d->n)
+		fake_die("no such discovery entry");
+	r = &d->res[i];
+	r->upgrade = upgrade;
+	snprintf(r->reason, sizeof(r->reason), "%s", reason != NULL ?
+	    reason : "");
+	if (host != NULL) {
+		snprintf(r->host, sizeof(r->host), "%s", host);
+		snprintf(r->path, sizeof(r->path), "/dns-query");
+		r->port = port;
+		snprintf(r->url, sizeof(r->url), "https://%s:%u/dns-query",
+		    host, port);
+		if (addr_parse(pin, port, &r->pins[0], NULL, 0) == 0)
+			r->npins = 1;
+		addr_ip_str(&r->addr, r->verify_ip, sizeof(r->verify_ip));
+	}
+	d->cb(d, i, d->arg);
 }

@@ -199,6 +199,12 @@ static const char full_conf[] =
 	"upstream https://doh2.example:8443/q?ct=1   # post only\n"
 	"upstream https://192.0.2.10/dns-query\n"
 	"upstream https://[2001:db8::10]:4443\n"
+	"upstream 192.0.2.20\n"
+	"upstream [2001:db8::20]:5353\n"
+	"known-server 192.0.2.20 https://doh.example/dns-query\n"
+	"known-server 2001:db8::21   https://doh3.example/q\n"
+	"ddr no\n"
+	"ddr-opportunistic yes\n"
 	"resolve doh.example:443:192.0.2.1,2001:db8::1,192.0.2.11\n"
 	"resolve doh2.example:8443:[2001:db8::2],192.0.2.2\n"
 	"resolve other.example:443:192.0.2.3\n"
@@ -225,7 +231,10 @@ static char *full_env[] = {
 	"DOHSTUB_LISTEN=127.0.0.1:5301, [::1]:5301 ,127.0.0.3",
 	"DOHSTUB_MODE=encrypted-preferred",
 	"DOHSTUB_UPSTREAM=https://doh.example/dns-query,"
-	    "https://doh2.example:8443/x,https://192.0.2.10",
+	    "https://doh2.example:8443/x,https://192.0.2.10, 192.0.2.20",
+	"DOHSTUB_KNOWN_SERVER=192.0.2.20 https://doh.example/, "
+	    "2001:db8::21 https://doh3.example/q",
+	"DOHSTUB_DDR=no",
 	"DOHSTUB_RESOLVE=doh.example:443:192.0.2.1,2001:db8::1, "
 	    "doh2.example:8443:[2001:db8::2],192.0.2.2",
 	"DOHSTUB_BOOTSTRAP=192.0.2.53,[2001:db8::53]:5353",
@@ -244,6 +253,9 @@ static char *full_env[] = {
 	"DOHSTUB_SYSLOG=yes",
 	NULL,
 };
+
+/* No upstream: zero configuration, address servers from resolv.conf. */
+static const char zero_conf[] = "listen 127.0.0.1:5302\n";
 
 /* encrypted-only, no bootstrap: the nameservers come from resolv.conf */
 static const char resolv_conf_user[] =
@@ -264,10 +276,18 @@ enum op {
 	OP_BUF,		/* config_parse_buf, finalize with no resolv.conf */
 	OP_ENV,		/* config_parse_env over it all, the same */
 	OP_FILE,	/* config_parse_file, finalize reading resolv.conf */
+	OP_ZERO,	/* no upstream, finalize reading resolv.conf */
 	OP_N
 };
 static const char *const op_names[] = { "parse_buf", "parse_env",
-    "parse_file+resolv.conf" };
+    "parse_file+resolv.conf", "zero configuration" };
+/* What each one's undisturbed run prints, among the rest. */
+static const char *const op_want[] = {
+	"upstream https://doh.example/dns-query\n",
+	"upstream https://doh.example/dns-query\n",
+	"upstream https://doh.example/dns-query\n",
+	"upstream 192.0.2.200\nupstream 2001:db8::200\n",
+};
 
 static char conf_path[64], resolv_path[64];
 static char out_buf[8192];
@@ -311,6 +331,11 @@ run_op(enum op op, struct run *r, unsigned long n, enum fail_mode mode)
 	case OP_FILE:
 		r->rc = config_parse_file(&cfg, conf_path, 1, r->err,
 		    sizeof(r->err));
+		resolv = resolv_path;
+		break;
+	case OP_ZERO:
+		r->rc = config_parse_buf(&cfg, "zero.conf", zero_conf,
+		    sizeof(zero_conf) - 1, r->err, sizeof(r->err));
 		resolv = resolv_path;
 		break;
 	default:
@@ -359,8 +384,7 @@ test_config_op(enum op op)
 	CHECK_EQ(base.rc, 0);
 	if (base.rc != 0)
 		fprintf(stderr, "%s: %s\n", op_names[op], base.err);
-	CHECK(strstr(base.printed, "upstream https://doh.example/dns-query")
-	    != NULL);
+	CHECK(strstr(base.printed, op_want[op]) != NULL);
 	if (!interposed)
 		return;
 	CHECK_EQ(live, live0);

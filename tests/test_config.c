@@ -20,6 +20,7 @@
 
 #include "check.h"
 #include "dohstub/config.h"
+#include "dohstub/known.h"
 #include "dohstub/log.h"
 
 #define SHIPPED_CONF	"../conf/dohstub.conf"
@@ -145,6 +146,10 @@ test_defaults(void)
 	CHECK_EQ(cfg.nresolve, 0);
 	CHECK_EQ(cfg.nbootstrap, 0);
 	CHECK_EQ(cfg.nfallback, 0);
+	CHECK_EQ(cfg.nknown, 0);
+	CHECK_EQ(cfg.ddr, 1);
+	CHECK_EQ(cfg.ddr_opportunistic, 0);
+	CHECK_EQ(cfg.upstream_from_resolv, 0);
 	CHECK_EQ(cfg.mode, MODE_ENCRYPTED_ONLY);
 	CHECK_EQ(cfg.method, METHOD_POST);
 	CHECK_EQ(cfg.tls_min_version, TLS1_3_VERSION);
@@ -1131,6 +1136,10 @@ test_forward(void)
 	    "t.conf:1: forward: \"http://doh.example/\" is not an IP address");
 	CHECK_STR(flag_err("forward", "corp.example https://a/#b"),
 	    "--forward: \"https://a/#b\": a fragment (#) is not allowed");
+	/* In the file too: only a '#' after white space is a comment. */
+	CHECK_STR(file_err("forward corp.example https://a/#b\n"), "t.conf:1: "
+	    "forward: \"https://a/#b\": a fragment (#) is not allowed");
+	CHECK_STR(file_err("forward corp.example 10.1.1.53\t#c\n"), "(ok)");
 	CHECK_STR(env_err("DOHSTUB_FORWARD=corp.example 10.1.1.53,"
 	    "10.1.1.54"), "DOHSTUB_FORWARD: \"10.1.1.54\": ZONE TARGET... "
 	    "(a zone, then DoH URLs or DNS server addresses, separated by "
@@ -1324,12 +1333,27 @@ test_finalize(void)
 	    "fallback 127.0.0.1:5353\n", resolv), 0);
 	config_free(&cfg);
 
-	/* What each mode needs. */
-	CHECK_EQ(finalize(&cfg, "", resolv), -1);
-	CHECK_STR(errbuf, "upstream: required in mode encrypted-only");
+	/* What each mode needs.  No upstream in an encrypted mode: the
+	 * nameservers of resolv.conf, as address servers (zero
+	 * configuration); none there is an error. */
+	CHECK_EQ(finalize(&cfg, "", resolv), 0);
+	CHECK_EQ(cfg.nupstream, 1);
+	CHECK_EQ(cfg.upstream[0].is_addr, 1);
+	CHECK_STR(cfg.upstream[0].url, "192.0.2.1");
+	CHECK_STR(astr(&cfg.upstream[0].addr), "192.0.2.1:53");
+	CHECK_EQ(cfg.upstream_from_resolv, 1);
 	config_free(&cfg);
-	CHECK_EQ(finalize(&cfg, "mode encrypted-preferred\n", resolv), -1);
-	CHECK_STR(errbuf, "upstream: required in mode encrypted-preferred");
+	CHECK_EQ(finalize(&cfg, "", "/nonexistent"), -1);
+	CHECK_STR(errbuf, "upstream: none set and none found in /nonexistent");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode encrypted-preferred\n", "/nonexistent"),
+	    -1);
+	CHECK_STR(errbuf, "upstream: none set and none found in /nonexistent");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode encrypted-preferred\n", resolv), 0);
+	CHECK_EQ(cfg.nupstream, 1);
+	CHECK_EQ(cfg.upstream_from_resolv, 1);
+	CHECK_EQ(cfg.fallback_from_resolv, 1);
 	config_free(&cfg);
 	CHECK_EQ(finalize(&cfg, "mode plaintext\n", "/nonexistent"), -1);
 	CHECK_STR(errbuf, "fallback: none set and none found in /nonexistent");
@@ -1413,6 +1437,45 @@ test_finalize(void)
 	tmpfile_done(resolv);
 }
 
+/* known_print's built-in table, as -nv prints it: the caller frees. */
+static char *
+known_block(void)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if ((fp = open_memstream(&buf, &len)) == NULL)
+		return NULL;
+	known_print(NULL, fp);
+	fclose(fp);
+	return buf;
+}
+
+/*
+ * Check that p prints the built-in table once, right after after, and
+ * take it out of p, so that the rest can be compared whole.
+ */
+static void
+cut_known_block(char *p, const char *after)
+{
+	char *block = known_block(), *at;
+	size_t n;
+
+	CHECK(p != NULL && block != NULL && (at = strstr(p, after)) != NULL);
+	if (p == NULL || block == NULL || (at = strstr(p, after)) == NULL) {
+		free(block);
+		return;
+	}
+	at += strlen(after);
+	n = strlen(block);
+	CHECK(strncmp(at, block, n) == 0);
+	if (strncmp(at, block, n) == 0)
+		memmove(at, at + n, strlen(at + n) + 1);
+	CHECK(strstr(p, "# known-server 9.9.9.9 ") == NULL);
+	free(block);
+}
+
 static void
 test_print(void)
 {
@@ -1429,11 +1492,15 @@ test_print(void)
 	    "ca-file \"/nonexistent/my ca.pem\"\ntimeout 15\n"
 	    "keepalive 250ms\n"), 0);
 	p1 = print_str(&cfg);
+	cut_known_block(p1, "\n# known-server: none\n");
 	CHECK_STR(p1,
 	    "# listen: none\n"
 	    "mode encrypted-only\n"
 	    "upstream https://[2001:db8::1]:8443/q\n"
 	    "upstream https://doh.example\n"
+	    "# known-server: none\n"
+	    "ddr yes\n"
+	    "ddr-opportunistic no\n"
 	    "resolve doh.example:443:192.0.2.1,[2001:db8::2]\n"
 	    "# bootstrap: none\n"
 	    "bootstrap-min-ttl 30s\n"
@@ -1536,6 +1603,313 @@ test_print(void)
 	free(p1);
 	free(p2);
 	config_free(&cfg2);
+	config_free(&cfg);
+}
+
+/* Parse text, finalize, print; the print must parse back to itself. */
+static char *
+round_trip(const char *text, const char *resolv_conf)
+{
+	struct config cfg, again;
+	char *p1, *p2 = NULL;
+
+	if (finalize(&cfg, text, resolv_conf) == -1) {
+		fprintf(stderr, "round_trip: %s\n", errbuf);
+		config_free(&cfg);
+		return NULL;
+	}
+	p1 = print_str(&cfg);
+	config_free(&cfg);
+	if (p1 == NULL)
+		return NULL;
+	CHECK_EQ(finalize(&again, p1, resolv_conf), 0);
+	p2 = print_str(&again);
+	CHECK(p2 != NULL && strcmp(p1, p2) == 0);
+	free(p2);
+	config_free(&again);
+	return p1;
+}
+
+/* upstream as an address: "9.9.9.9", "[2620:fe::fe]", "192.0.2.53:53". */
+static void
+test_addr_upstream(void)
+{
+	struct config cfg;
+	char *p, *envp[2];
+
+	CHECK_EQ(finalize(&cfg, "upstream 9.9.9.9\n"
+	    "upstream [2620:fe::fe]\n"
+	    "upstream 192.0.2.53:5353\n"
+	    "upstream 2001:db8::53\n"
+	    "upstream https://doh.example/dns-query\n"
+	    "resolve doh.example:443:192.0.2.1\n", "/nonexistent"), 0);
+	CHECK_EQ(cfg.nupstream, 5);
+	CHECK_EQ(cfg.upstream[0].is_addr, 1);
+	CHECK_STR(cfg.upstream[0].url, "9.9.9.9");
+	CHECK_STR(astr(&cfg.upstream[0].addr), "9.9.9.9:53");
+	CHECK(cfg.upstream[0].host == NULL && cfg.upstream[0].path == NULL);
+	CHECK_EQ(cfg.upstream[0].npins, 0);
+	CHECK_STR(cfg.upstream[0].verify_ip, "");
+	CHECK_EQ(cfg.upstream[0].no_verify, 0);
+	CHECK_STR(cfg.upstream[1].url, "[2620:fe::fe]");
+	CHECK_STR(astr(&cfg.upstream[1].addr), "[2620:fe::fe]:53");
+	CHECK_STR(astr(&cfg.upstream[2].addr), "192.0.2.53:5353");
+	/* A bare IPv6 address is all address: port 53. */
+	CHECK_EQ(cfg.upstream[3].is_addr, 1);
+	CHECK_STR(astr(&cfg.upstream[3].addr), "[2001:db8::53]:53");
+	/* URLs and addresses mix, in the order written. */
+	CHECK_EQ(cfg.upstream[4].is_addr, 0);
+	CHECK_STR(cfg.upstream[4].host, "doh.example");
+	CHECK_EQ(cfg.upstream_from_resolv, 0);
+	/* Address servers need no bootstrap; encrypted-only no fallback. */
+	CHECK_EQ(cfg.nbootstrap, 0);
+	CHECK_EQ(cfg.bootstrap_from_resolv, 0);
+	config_free(&cfg);
+
+	/* Printed as written, and read back the same. */
+	p = round_trip("upstream 9.9.9.9\nupstream [2620:fe::fe]\n"
+	    "upstream 192.0.2.53:53\nupstream 2001:db8::53\n"
+	    "upstream https://192.0.2.1/\n", "/nonexistent");
+	CHECK(p != NULL && strstr(p, "\nupstream 9.9.9.9\n"
+	    "upstream [2620:fe::fe]\nupstream 192.0.2.53:53\n"
+	    "upstream 2001:db8::53\nupstream https://192.0.2.1/\n") != NULL);
+	free(p);
+
+	/* Errors name the file, the line and the key. */
+	CHECK_STR(file_err("\nupstream doh.example\n"), "t.conf:2: upstream: "
+	    "\"doh.example\" is neither an https:// URL nor an IP address");
+	CHECK_STR(file_err("upstream 9.9.9.9:0\n"), "t.conf:1: upstream: "
+	    "\"9.9.9.9:0\": port must be 1..65535");
+	CHECK_STR(file_err("upstream 9.9.9.999\n"), "t.conf:1: upstream: "
+	    "\"9.9.9.999\" is not an IP address");
+	CHECK_STR(file_err("upstream [2620:fe::fe\n"), "t.conf:1: upstream: "
+	    "\"[2620:fe::fe\" is not an IP address");
+	CHECK_STR(file_err("upstream 0.0.0.0\n"), "t.conf:1: upstream: "
+	    "\"0.0.0.0\" is a wildcard, not a server address");
+	CHECK_STR(file_err("upstream [::]:53\n"), "t.conf:1: upstream: "
+	    "\"[::]:53\" is a wildcard, not a server address");
+	CHECK_STR(file_err("upstream ftp://192.0.2.1/\n"), "t.conf:1: "
+	    "upstream: \"ftp://192.0.2.1/\" is not an https:// URL");
+	CHECK_STR(flag_err("upstream", "dns.google"), "--upstream: "
+	    "\"dns.google\" is neither an https:// URL nor an IP address");
+	CHECK_STR(flag_err("upstream", "[2620:fe::fe]:853"), "(ok)");
+	CHECK_STR(env_err("DOHSTUB_UPSTREAM=9.9.9.9, 2620:fe::fe,"
+	    "https://192.0.2.1/"), "(ok)");
+	CHECK_STR(env_err("DOHSTUB_UPSTREAM=9.9.9.9,9.9.9.300"),
+	    "DOHSTUB_UPSTREAM: \"9.9.9.300\" is not an IP address");
+	envp[0] = "DOHSTUB_UPSTREAM=9.9.9.9, [2620:fe::9]:53";
+	envp[1] = NULL;
+	config_defaults(&cfg);
+	CHECK_EQ(config_parse_env(&cfg, envp, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(cfg.nupstream, 2);
+	CHECK_STR(cfg.upstream[1].url, "[2620:fe::9]:53");
+	config_free(&cfg);
+
+	/* Ourselves is a loop, as for fallback. */
+	CHECK_EQ(finalize(&cfg, "listen 127.0.0.1:53\nupstream 127.0.0.1\n",
+	    "/nonexistent"), -1);
+	CHECK_STR(errbuf,
+	    "upstream: 127.0.0.1:53 is one of our listen addresses (a loop)");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "listen [::]:5300\nmode plaintext\n"
+	    "upstream [::1]:5300\n", "/nonexistent"), -1);
+	CHECK_STR(errbuf,
+	    "upstream: [::1]:5300 is one of our listen addresses (a loop)");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "listen 127.0.0.1:53\n"
+	    "upstream 127.0.0.1:5353\n", "/nonexistent"), 0);
+	config_free(&cfg);
+
+	/* An address server is its own plain server: no fallback needed. */
+	CHECK_EQ(finalize(&cfg, "mode plaintext\nupstream 192.0.2.53\n",
+	    "/nonexistent"), 0);
+	CHECK_EQ(cfg.nfallback, 0);
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode encrypted-preferred\n"
+	    "upstream 192.0.2.53\n", "/nonexistent"), 0);
+	config_free(&cfg);
+	/* A URL upstream still needs one in encrypted-preferred... */
+	CHECK_EQ(finalize(&cfg, "mode encrypted-preferred\n"
+	    "upstream https://192.0.2.1/\n", "/nonexistent"), -1);
+	CHECK_STR(errbuf, "fallback: none set and none found in /nonexistent");
+	config_free(&cfg);
+	/* ... and method get's check of a path skips address servers. */
+	CHECK_EQ(finalize(&cfg, "method get\nupstream 192.0.2.53\n",
+	    "/nonexistent"), 0);
+	config_free(&cfg);
+	/* A name beside an address server still needs its bootstrap. */
+	CHECK_EQ(finalize(&cfg, "upstream 192.0.2.53\n"
+	    "upstream https://doh.example/\n", "/nonexistent"), -1);
+	CHECK_STR(errbuf, "upstream: https://doh.example/: no resolve pin "
+	    "for doh.example:443 and no bootstrap server");
+	config_free(&cfg);
+	/* Too many, whatever their kind. */
+	CHECK_STR(file_err("upstream 192.0.2.1\nupstream 192.0.2.2\n"
+	    "upstream 192.0.2.3\nupstream 192.0.2.4\nupstream 192.0.2.5\n"
+	    "upstream 192.0.2.6\nupstream 192.0.2.7\n"
+	    "upstream https://192.0.2.8/\nupstream 192.0.2.9\n"),
+	    "t.conf:9: upstream: too many (at most 8)");
+}
+
+/* Zero configuration: no upstream, an encrypted mode, resolv.conf's. */
+static void
+test_zero_config(void)
+{
+	struct config cfg;
+	char *resolv, *only_us, *p, text[256];
+
+	resolv = tmpfile_with("nameserver 127.0.0.1\nnameserver 192.0.2.53\n"
+	    "nameserver 2001:db8::53\nnameserver 192.0.2.53\n");
+	only_us = tmpfile_with("nameserver 127.0.0.1\nnameserver ::1\n");
+	CHECK(resolv != NULL && only_us != NULL);
+
+	CHECK_EQ(finalize(&cfg, "", resolv), 0);
+	CHECK_EQ(cfg.upstream_from_resolv, 1);
+	CHECK_EQ(cfg.nupstream, 2);
+	CHECK_EQ(cfg.upstream[0].is_addr, 1);
+	CHECK_STR(cfg.upstream[0].url, "192.0.2.53");
+	CHECK_STR(astr(&cfg.upstream[0].addr), "192.0.2.53:53");
+	CHECK_STR(cfg.upstream[1].url, "2001:db8::53");
+	CHECK_STR(astr(&cfg.upstream[1].addr), "[2001:db8::53]:53");
+	/* Nothing to look up; encrypted-only has no fallback in use. */
+	CHECK_EQ(cfg.bootstrap_from_resolv, 0);
+	CHECK_EQ(cfg.fallback_from_resolv, 0);
+	config_free(&cfg);
+	/* resolv-conf names the file over the caller's. */
+	snprintf(text, sizeof(text), "mode encrypted-preferred\n"
+	    "resolv-conf %s\n", resolv);
+	CHECK_EQ(finalize(&cfg, text, "/nonexistent"), 0);
+	CHECK_EQ(cfg.upstream_from_resolv, 1);
+	CHECK_EQ(cfg.nupstream, 2);
+	CHECK_EQ(cfg.fallback_from_resolv, 1);
+	config_free(&cfg);
+	/* -nv prints them as upstream lines, which read back. */
+	p = round_trip("", resolv);
+	CHECK(p != NULL && strstr(p, "\nupstream 192.0.2.53\n"
+	    "upstream 2001:db8::53\n") != NULL);
+	free(p);
+
+	/* Only ourselves there, or no file: an error naming it. */
+	CHECK_EQ(finalize(&cfg, "", only_us), -1);
+	snprintf(text, sizeof(text), "upstream: none set and none found in %s",
+	    only_us);
+	CHECK_STR(errbuf, text);
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode encrypted-preferred\n", only_us), -1);
+	CHECK_STR(errbuf, text);
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "", NULL), -1);
+	CHECK_STR(errbuf, "upstream: none set and none found in resolv.conf");
+	config_free(&cfg);
+	/* Another listen port: 127.0.0.1:53 is not us then. */
+	CHECK_EQ(finalize(&cfg, "listen 127.0.0.1:5300\n", only_us), 0);
+	CHECK_EQ(cfg.nupstream, 2);
+	CHECK_STR(cfg.upstream[0].url, "127.0.0.1");
+	config_free(&cfg);
+
+	/* Configured upstreams, or plaintext: resolv.conf gives none. */
+	CHECK_EQ(finalize(&cfg, "upstream 9.9.9.9\n", resolv), 0);
+	CHECK_EQ(cfg.upstream_from_resolv, 0);
+	CHECK_EQ(cfg.nupstream, 1);
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "mode plaintext\n", resolv), 0);
+	CHECK_EQ(cfg.upstream_from_resolv, 0);
+	CHECK_EQ(cfg.nupstream, 0);
+	CHECK_EQ(cfg.nfallback, 2);
+	config_free(&cfg);
+	tmpfile_done(resolv);
+	tmpfile_done(only_us);
+}
+
+/* known-server ADDR URL, ddr, ddr-opportunistic. */
+static void
+test_known_server(void)
+{
+	struct config cfg;
+	char *p, *envp[2];
+
+	CHECK_EQ(finalize(&cfg, "known-server 192.0.2.53 "
+	    "https://doh.lab.example:8443/dns-query\n"
+	    "known-server\t[2001:db8::53]:53   https://doh.lab.example/q  # c\n"
+	    "known-server \"9.9.9.9 https://dns11.quad9.net/dns-query\"\n"
+	    "ddr no\nddr-opportunistic yes\nupstream 192.0.2.53\n",
+	    "/nonexistent"), 0);
+	CHECK_EQ(cfg.nknown, 3);
+	CHECK_STR(astr(&cfg.known[0].addr), "192.0.2.53:53");
+	CHECK_STR(cfg.known[0].url, "https://doh.lab.example:8443/dns-query");
+	CHECK_STR(astr(&cfg.known[1].addr), "[2001:db8::53]:53");
+	CHECK_STR(cfg.known[1].url, "https://doh.lab.example/q");
+	CHECK_STR(cfg.known[2].url, "https://dns11.quad9.net/dns-query");
+	CHECK_EQ(cfg.ddr, 0);
+	CHECK_EQ(cfg.ddr_opportunistic, 1);
+	config_free(&cfg);
+
+	p = round_trip("known-server 192.0.2.53 https://doh.lab.example/\n"
+	    "known-server 2620:fe::fe https://dns11.quad9.net/dns-query\n"
+	    "ddr no\nddr-opportunistic yes\nupstream 192.0.2.53\n",
+	    "/nonexistent");
+	CHECK(p != NULL && strstr(p, "\nknown-server 192.0.2.53 "
+	    "https://doh.lab.example/\nknown-server 2620:fe::fe "
+	    "https://dns11.quad9.net/dns-query\n") != NULL);
+	CHECK(p != NULL && strstr(p, "\n# known-server 2620:fe::fe "
+	    "https://dns.quad9.net/dns-query\t(Quad9, overridden)\n") != NULL);
+	CHECK(p != NULL && strstr(p, "\nddr no\nddr-opportunistic yes\n") !=
+	    NULL);
+	free(p);
+
+	/* From the environment, comma-separated; as a flag. */
+	envp[0] = "DOHSTUB_KNOWN_SERVER=192.0.2.1 https://a.example/, "
+	    "192.0.2.2 https://b.example/";
+	envp[1] = NULL;
+	config_defaults(&cfg);
+	CHECK_EQ(config_parse_env(&cfg, envp, errbuf, sizeof(errbuf)), 0);
+	CHECK_EQ(cfg.nknown, 2);
+	CHECK_STR(cfg.known[1].url, "https://b.example/");
+	config_free(&cfg);
+	CHECK_STR(flag_err("known-server", "192.0.2.1 https://a.example/"),
+	    "(ok)");
+	CHECK_STR(env_err("DOHSTUB_DDR=no"), "(ok)");
+
+	/* Errors. */
+	CHECK_STR(file_err("known-server 192.0.2.1\n"), "t.conf:1: "
+	    "known-server: \"192.0.2.1\": ADDR URL (an address, then the DoH "
+	    "URL of the server there)");
+	CHECK_STR(file_err("known-server 192.0.2.1 https://a.example/ x\n"),
+	    "t.conf:1: known-server: \"192.0.2.1 https://a.example/ x\": "
+	    "ADDR URL (an address, then the DoH URL of the server there)");
+	CHECK_STR(file_err("known-server doh.example https://a.example/\n"),
+	    "t.conf:1: known-server: \"doh.example\" is not an IP address");
+	CHECK_STR(file_err("known-server 0.0.0.0 https://a.example/\n"),
+	    "t.conf:1: known-server: \"0.0.0.0\" is a wildcard, not a server "
+	    "address");
+	CHECK_STR(file_err("known-server 192.0.2.1 http://a.example/\n"),
+	    "t.conf:1: known-server: \"http://a.example/\" is not an https:// "
+	    "URL");
+	CHECK_STR(file_err("\nknown-server 192.0.2.1 https://192.0.2.1/\n"),
+	    "t.conf:2: known-server: \"https://192.0.2.1/\": the URL's host "
+	    "must be a name, which the certificate is checked for");
+	CHECK_STR(file_err("known-server 192.0.2.1 https://[2001:db8::1]/\n"),
+	    "t.conf:1: known-server: \"https://[2001:db8::1]/\": the URL's "
+	    "host must be a name, which the certificate is checked for");
+	CHECK_STR(file_err("known-server 192.0.2.1 https://a.example/#x\n"),
+	    "t.conf:1: known-server: \"https://a.example/#x\": a fragment (#) "
+	    "is not allowed");
+	CHECK_STR(file_err("known-server 192.0.2.1 https://a.example/ #x\n"),
+	    "(ok)");
+	CHECK_STR(flag_err("known-server", "192.0.2.1"), "--known-server: "
+	    "\"192.0.2.1\": ADDR URL (an address, then the DoH URL of the "
+	    "server there)");
+	CHECK_STR(file_err("ddr maybe\n"),
+	    "t.conf:1: ddr: \"maybe\" is not one of no, yes");
+	CHECK_STR(file_err("ddr-opportunistic 1\n"),
+	    "t.conf:1: ddr-opportunistic: \"1\" is not one of no, yes");
+	CHECK_STR(env_err("DOHSTUB_DDR_OPPORTUNISTIC=on"),
+	    "DOHSTUB_DDR_OPPORTUNISTIC: \"on\" is not one of no, yes");
+	CHECK_EQ(finalize(&cfg, "upstream 9.9.9.9\n"
+	    "known-server 192.0.2.1 https://a.example/\n"
+	    "known-server 192.0.2.1:5353 https://b.example/\n", "/nonexistent"),
+	    -1);
+	CHECK_STR(errbuf, "known-server: 192.0.2.1 is listed twice");
 	config_free(&cfg);
 }
 
@@ -1703,6 +2077,9 @@ main(void)
 	test_finalize();
 	test_forward_finalize();
 	test_print();
+	test_addr_upstream();
+	test_zero_config();
+	test_known_server();
 	test_sidecar();
 	test_free();
 	test_shipped();

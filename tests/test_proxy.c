@@ -2633,6 +2633,182 @@ test_prefetch_follower(void)
 	stop();
 }
 
+/*
+ * Address servers (issue 16) on a fake discovery: encrypted-only uses
+ * only an upgraded endpoint, answers EDE 14 while discovery is pending
+ * and EDE 22 naming the address and why when it is not upgraded, and
+ * sends nothing in plaintext; a result installs a new upside with the
+ * endpoint pinned and verify_ip set, the cache kept.  encrypted-preferred
+ * falls back to plain DNS to the address itself, not to fallback;
+ * plaintext never discovers.
+ */
+static void
+test_address_servers(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	struct upstreams *u;
+	struct addr want;
+	struct discovery *old;
+	struct config *rcfg;
+	char text[256];
+	int made = fake.plain_made;
+
+	start("mode encrypted-only\n"
+	    "upstream 192.0.2.53\n"
+	    "listen 127.0.0.1:5300\n"
+	    "timeout 2s\n");
+	CHECK(fake.disc != NULL && fake.disc->started == 1 &&
+	    fake.disc->n == 1);
+	CHECK(fake.upstreams == NULL);
+	CHECK_EQ(fake.plain_made, made);
+	CHECK(!proxy_settled(px));
+	CHECK(proxy_unhealthy(px) != NULL);
+
+	/* Pending: not ready, nothing sent anywhere. */
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xd001, "www.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0xd001, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_NOT_READY);
+	CHECK(strstr(text, "192.0.2.53:53: discovery pending") != NULL);
+
+	/* Not upgraded: EDE 22 names it and says why. */
+	fake_disc_set(0, DISCOVERY_NONE, "no SVCB record", NULL, 0, NULL);
+	run();
+	CHECK(fake.upstreams == NULL);
+	CHECK(proxy_settled(px));
+	CHECK(proxy_unhealthy(px) != NULL);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xd002, "www.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0xd002, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
+	CHECK(strcmp(text, "192.0.2.53:53: not upgraded (no SVCB record)") ==
+	    0);
+	CHECK_EQ(fake.ndoh, 0);
+	CHECK_EQ(fake.nplain, 0);
+
+	/* Upgraded: its endpoint, pinned, the resolver's IP to verify. */
+	fake_disc_set(0, DISCOVERY_VERIFIED, NULL, "doh.test", 8443,
+	    "192.0.2.54");
+	run();
+	CHECK((u = fake.upstreams) != NULL && u->started == 1 && u->n == 1);
+	CHECK(u->list != NULL && u->list[0].npins == 1 &&
+	    strcmp(u->list[0].host, "doh.test") == 0 &&
+	    u->list[0].port == 8443 &&
+	    strcmp(u->list[0].verify_ip, "192.0.2.53") == 0);
+	CHECK(addr_parse("192.0.2.54:8443", 0, &want, NULL, 0) == 0 &&
+	    addr_eq(&u->list[0].pins[0], &want));
+	CHECK(proxy_unhealthy(px) == NULL);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xd003, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(fake.ndoh == 1 && fake.doh[0].client == &u->client[0]);
+	answer(&a, 0, "www.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xd003, DNS_RCODE_NOERROR));
+	/* The cache kept across the new upside: a hit, nothing sent. */
+	fake_reset_reqs();
+	fake_disc_set(0, DISCOVERY_VERIFIED, NULL, "doh.test", 8443,
+	    "192.0.2.55");
+	run();
+	CHECK(fake.upstreams != u);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xd004, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0xd004, DNS_RCODE_NOERROR));
+	CHECK_EQ(fake.ndoh, 0);
+	/* A network change reruns discovery. */
+	proxy_network_changed(px);
+	CHECK_EQ(fake.disc->reruns, 1);
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(fake.plain_made, made);
+	/* A reload keeps the results while it reruns; the configuration is
+	 * shared with the upsides discovery builds, freed with the last. */
+	old = fake.disc;
+	CHECK_EQ(proxy_reload(px, make_cfg("mode encrypted-only\n"
+	    "upstream 192.0.2.53\n"
+	    "listen 127.0.0.1:5300\n"
+	    "timeout 3s\n")), 0);
+	CHECK(fake.disc != old && fake.disc->started == 1);
+	CHECK(fake.disc->res[0].upgrade == DISCOVERY_VERIFIED);
+	CHECK((u = fake.upstreams) != NULL && u->n == 1);
+	fake_disc_set(0, DISCOVERY_NONE, "no SVCB record", NULL, 0, NULL);
+	run();
+	CHECK(fake.upstreams == NULL);
+	CHECK_EQ(fake.discoveries, 1);
+	/* A reload that fails half-way: the new discovery and upside go,
+	 * the caller keeps its configuration, the running one stays. */
+	old = fake.disc;
+	rcfg = make_cfg("mode encrypted-only\n"
+	    "upstream 192.0.2.53\n"
+	    "upstream 192.0.2.54\n"
+	    "listen 127.0.0.1:5300\n");
+	fake.listen_update_fail = 1;
+	CHECK_EQ(proxy_reload(px, rcfg), -1);
+	free_cfg(rcfg);
+	run();
+	CHECK(fake.disc == NULL || fake.disc == old);
+	CHECK_EQ(fake.discoveries, 1);
+	fake.disc = old;
+	fake_disc_set(0, DISCOVERY_KNOWN, NULL, "dns.example", 443,
+	    "192.0.2.53");
+	run();
+	CHECK(fake.upstreams != NULL && fake.upstreams->n == 1);
+	stop();
+	CHECK_EQ(fake.discoveries, 0);
+
+	/* encrypted-preferred: plain DNS to the address itself, marked. */
+	start("mode encrypted-preferred\n"
+	    "upstream 192.0.2.53\n"
+	    "fallback 192.0.2.99\n"
+	    "listen 127.0.0.1:5300\n"
+	    "timeout 2s\n"
+	    "cache-size 0\n");
+	CHECK(fake.upstreams == NULL && fake.fallback != NULL);
+	CHECK(addr_parse("192.0.2.53", 53, &want, NULL, 0) == 0);
+	CHECK(fake.fallback->nservers == 1 &&
+	    addr_eq(&fake.fallback->servers[0], &want));
+	CHECK(proxy_unhealthy(px) == NULL);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xd005, "www.lab.test", T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.nplain, 1);
+	answer(&a, 0x1234, "www.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p, 0xd005, DNS_RCODE_NOERROR));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_OTHER);
+	fake_reset_reqs();
+	/* Upgraded: DoH first, the same address still the plain server. */
+	fake_disc_set(0, DISCOVERY_VERIFIED, NULL, "doh.test", 443,
+	    "192.0.2.54");
+	run();
+	CHECK((u = fake.upstreams) != NULL && u->n == 1);
+	CHECK(fake.fallback->nservers == 1 &&
+	    addr_eq(&fake.fallback->servers[0], &want));
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xd006, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(fake.ndoh == 1 && fake.nplain == 0);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	CHECK_EQ(fake.nplain, 1);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p, 0xd006, DNS_RCODE_NOERROR));
+	stop();
+
+	/* plaintext: the address is a plain server; nothing discovered. */
+	start("mode plaintext\n"
+	    "upstream 192.0.2.53\n"
+	    "listen 127.0.0.1:5300\n");
+	CHECK(fake.disc == NULL && fake.discoveries == 0);
+	CHECK(fake.upstreams == NULL && fake.fallback != NULL &&
+	    fake.fallback->nservers == 1 &&
+	    addr_eq(&fake.fallback->servers[0], &want));
+	stop();
+	CHECK_EQ(fake.discoveries, 0);
+}
+
 int
 main(void)
 {
@@ -2667,6 +2843,7 @@ main(void)
 	test_stats_outputs();
 	test_one_way_out();
 	test_prefetch_follower();
+	test_address_servers();
 	event_base_free(base);
 	return check_summary();
 }

@@ -12,13 +12,14 @@
  *	environment	DOHSTUB_KEY=value	(dashes become underscores;
  *						 a list is comma-separated)
  *
- * A forward value is several words (ZONE TARGET...): in the file it runs
- * to the end of the line, quoted or not; in the environment the rules
- * are comma-separated like any list ("corp.example 10.1.1.53, ...").
+ * A forward value is several words (ZONE TARGET...), and so is a
+ * known-server's (ADDR URL): in the file it runs to the end of the line,
+ * quoted or not; in the environment the values are comma-separated like
+ * any list ("corp.example 10.1.1.53, ...").
  *
  * Precedence: flag > environment > file > default.  For a list setting
- * (listen, upstream, resolve, bootstrap, fallback, allow, deny,
- * local-zone-exempt, forward) a source that sets it replaces what lower
+ * (listen, upstream, known-server, resolve, bootstrap, fallback, allow,
+ * deny, local-zone-exempt, forward) a source that sets it replaces what lower
  * sources set; repeating it within a source appends.
  *
  * A struct config is filled once at start-up and read-only after that;
@@ -44,6 +45,7 @@ struct config_sources;
 #define CONFIG_MAX_UPSTREAM	8
 #define CONFIG_MAX_RESOLVE	8
 #define CONFIG_MAX_SERVERS	8	/* bootstrap, fallback */
+#define CONFIG_MAX_KNOWN	32	/* known-server */
 #define CONFIG_MAX_EXEMPT	16	/* local-zone-exempt */
 #define CONFIG_MAX_ACL		64	/* allow, deny: each */
 #define CONFIG_MAX_FORWARD	32	/* forward rules */
@@ -83,13 +85,39 @@ extern const char *const config_policy_names[];
 /* hedge_delay_ms: from the upstream's answer times. */
 #define CONFIG_HEDGE_AUTO	UINT_MAX
 
-/* An upstream from "https://HOST[:PORT]/PATH" (IPv6 HOST in brackets). */
+/*
+ * An upstream: a DoH URL "https://HOST[:PORT]/PATH" (IPv6 HOST in
+ * brackets), or an address server "ADDR[:PORT]" ("[IPv6]:PORT"; a bare
+ * IPv6 address is all address) that the engine upgrades (known.h, DDR)
+ * or, in plaintext, uses as a plain DNS server.
+ */
 struct config_upstream {
-	char		*url;		/* as written */
-	char		*host;		/* without brackets */
-	uint16_t	 port;		/* default 443 */
-	char		*path;		/* starts with '/', default "/dns-query" */
+	char		*url;		/* as written, an address too */
+	char		*host;		/* without brackets; NULL if is_addr */
+	uint16_t	 port;		/* default 443; if is_addr, addr's */
+	char		*path;		/* starts with '/', default
+					   "/dns-query"; NULL if is_addr */
 	int		 host_is_ip;	/* verify an IP SAN, send no SNI */
+	int		 is_addr;	/* an address server: addr set */
+	struct addr	 addr;		/* its address, port 53 by default */
+	/*
+	 * A discovered or known endpoint (the engine's), never set from
+	 * the file: owns nothing, so config_upstream_free is unchanged.
+	 */
+	struct addr	 pins[ADDR_MAX_PER_NAME];	/* connect here, no
+							   lookup */
+	size_t		 npins;
+	char		 verify_ip[ADDR_STRLEN];	/* "" or an IP the
+							   certificate must
+							   also list */
+	int		 no_verify;	/* opportunistic: TLS without
+					   authentication */
+};
+
+/* "known-server ADDR URL": adds or overrides an entry of known.h's table. */
+struct config_known {
+	struct addr	 addr;		/* port 53 default, not compared */
+	char		*url;		/* a DoH URL with a host name, owned */
 };
 
 /* curl's "HOST:PORT:ADDR[,ADDR...]": pin HOST:PORT to addresses. */
@@ -132,6 +160,10 @@ struct config {
 	size_t			nbootstrap;
 	struct addr		fallback[CONFIG_MAX_SERVERS];	/* port 53 default */
 	size_t			nfallback;
+	struct config_known	known[CONFIG_MAX_KNOWN];	/* known-server */
+	size_t			nknown;
+	int			ddr;		/* discover by DDR, default 1 */
+	int			ddr_opportunistic; /* RFC 9462 4.3, default 0 */
 	/* Zones forwarded although local.c would answer them. */
 	struct config_zone	local_exempt[CONFIG_MAX_EXEMPT];
 	size_t			nlocal_exempt;
@@ -184,6 +216,9 @@ struct config {
 	 * from resolv_conf, so a change of that file changes it. */
 	int			fallback_from_resolv;
 	int			bootstrap_from_resolv;
+	/* Zero configuration: no upstream was configured in an encrypted
+	 * mode, and the address servers came from resolv_conf. */
+	int			upstream_from_resolv;
 	/* Private to config.c: which source set each key (config_set);
 	 * owned, NULL until the first config_set. */
 	struct config_sources	*sources;
@@ -249,12 +284,17 @@ int	config_parse_env(struct config *cfg, char *const envp[], char *err,
  * Fill what was left unset, then check the whole: the fallback servers
  * (and bootstrap servers) default to the nameservers of resolv_conf (or
  * of cfg->resolv_conf, when that is set) minus our own listen addresses,
- * noted in cfg->fallback_from_resolv and bootstrap_from_resolv; listen
- * defaults to 127.0.0.1:53 and [::1]:53; max-pending-per-client auto
- * becomes a number; encrypted modes need an upstream; encrypted-preferred
- * and plaintext need a fallback server; an upstream whose host is a name
- * needs a resolve pin or a bootstrap server.  Reads resolv_conf and opens
- * ca-file.  Returns 0, or -1 with a message in err.
+ * noted in cfg->fallback_from_resolv and bootstrap_from_resolv; in an
+ * encrypted mode with no upstream, those nameservers become the address
+ * servers (zero configuration, noted in cfg->upstream_from_resolv), and
+ * none is an error; listen defaults to 127.0.0.1:53 and [::1]:53;
+ * max-pending-per-client auto becomes a number; encrypted-preferred and
+ * plaintext need a fallback server unless an address server is given (it
+ * is its own plain server); no address server, fallback or bootstrap
+ * server is one of our listen addresses; an upstream whose host is a name
+ * needs a resolve pin or a bootstrap server (an address server needs
+ * neither); a known-server address is listed once.  Reads resolv_conf and
+ * opens ca-file.  Returns 0, or -1 with a message in err.
  */
 int	config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	    size_t errlen);
@@ -277,6 +317,9 @@ void	config_free(struct config *cfg);
  */
 int	config_parse_url(const char *s, struct config_upstream *out, char *err,
 	    size_t errlen);
+/* An upstream: a URL as config_parse_url, or an address server. */
+int	config_parse_upstream(const char *s, struct config_upstream *out,
+	    char *err, size_t errlen);
 int	config_parse_resolve(const char *s, struct config_resolve *out,
 	    char *err, size_t errlen);
 void	config_upstream_free(struct config_upstream *u);

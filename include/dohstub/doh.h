@@ -69,6 +69,14 @@ struct doh_params {
 					   the answer times (3 x srtt, at
 					   least 10 ms); at most half the
 					   timeout either way */
+	const char	*verify_ip;	/* NULL or "": none; else the
+					   certificate must also list this
+					   IP in its subjectAltName, beside
+					   host (DDR's verified discovery,
+					   RFC 9462 section 4.2) */
+	int		 no_verify;	/* authenticate nothing, TLS for
+					   privacy only (opportunistic
+					   discovery, RFC 9462 4.3) */
 };
 
 /* What a client has seen, for selection, metrics and /health. */

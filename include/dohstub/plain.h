@@ -29,6 +29,8 @@ enum plain_role {
 	PLAIN_ROLE_FALLBACK,	/* the default plain servers (fallback) */
 	PLAIN_ROLE_FORWARD,	/* a plain forward rule's servers */
 	PLAIN_ROLE_BOOTSTRAP,	/* upstream host names (bootstrap) */
+	PLAIN_ROLE_DISCOVERY,	/* DDR's query and target lookup, to the
+				   address server itself (discovery.h) */
 	PLAIN_ROLE_MAX,
 };
 

@@ -9,6 +9,13 @@
  *				DoH cannot be had, straight away while it is
  *				known to be down
  *	plaintext		plain DNS only; no TLS connection ever
+ *
+ * An upstream given as an address (config.h) joins the DoH servers once
+ * discovery (discovery.h) has upgraded it; until then, or if it cannot
+ * be, it is a plain server of its own in encrypted-preferred (plain DNS
+ * to that same address) and unusable in encrypted-only (SERVFAIL, EDE 22
+ * naming it, or EDE 14 while discovery is pending).  The proxy owns the
+ * discovery and builds a new upstream side when a result changes.
  */
 #ifndef DOHSTUB_PROXY_H
 #define DOHSTUB_PROXY_H
@@ -180,6 +187,13 @@ const char *proxy_unhealthy(const struct proxy *px);
  * repeat the bootstrap lookups (upstream_network_changed()).
  */
 void	proxy_network_changed(struct proxy *px);
+
+/*
+ * The discovery of the address servers (discovery.h), or NULL (none, or
+ * plaintext): for /health and /metrics.
+ */
+struct discovery;
+const struct discovery *proxy_discovery(const struct proxy *px);
 
 /* Log the counters at info level. */
 void	proxy_log_stats(const struct proxy *px);

@@ -30,6 +30,8 @@ enum upstream_source {
 	UPSTREAM_SRC_IP,	/* the URL's host is an IP address */
 	UPSTREAM_SRC_PIN,	/* a resolve pin */
 	UPSTREAM_SRC_BOOTSTRAP,	/* a lookup through the bootstrap servers */
+	UPSTREAM_SRC_DISCOVERED,	/* config_upstream.pins: a known or
+					   DDR endpoint (discovery.h) */
 };
 extern const char *const upstream_source_names[];	/* "ip", ... */
 

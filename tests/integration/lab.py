@@ -262,6 +262,10 @@ class Certs:
     rogue_ca_pem          a second CA the daemon does not trust
     rogue_key/_chain      doh.test + IP SANs, signed by the rogue CA
     *_chain = leaf + CA, as unbound wants in tls-service-pem.
+    leaf_for(ips)         (key, chain): doh.test + those IP SANs, lab CA,
+                          made on first use (DDR's verified discovery
+                          wants the plain resolver's IP on the DoH
+                          server's certificate)
     """
 
     GOOD_SAN = "DNS:doh.test,IP:127.0.0.1,IP:::1"
@@ -280,6 +284,17 @@ class Certs:
         self.rogue_key, self.rogue_pem, self.rogue_chain = self._leaf(
             "rogue", "doh.test", self.GOOD_SAN, self.rogue_ca_key,
             self.rogue_ca_pem)
+
+    def leaf_for(self, ips):
+        name = "leaf-" + "-".join(i.replace(":", "_") for i in ips)
+        if not hasattr(self, "_leaves"):
+            self._leaves = {}
+        if name not in self._leaves:
+            san = ",".join(["DNS:doh.test"] + ["IP:" + i for i in ips])
+            key, pem, chain = self._leaf(name, "doh.test", san, self.ca_key,
+                                         self.ca_pem)
+            self._leaves[name] = (key, chain)
+        return self._leaves[name]
 
     def _ossl(self, *args):
         r = run(["openssl"] + list(args))
@@ -714,8 +729,8 @@ class Unbound:
     address addr.
 
     cert: "good" (lab CA, doh.test), "rogue" (untrusted CA), "wrong"
-    (lab CA, wrong.test only).  extra: more "key: value" lines for the
-    server: section.
+    (lab CA, wrong.test only), or a (key, chain) pair (Certs.leaf_for).
+    extra: more "key: value" lines for the server: section.
     """
 
     def __init__(self, name="unbound", cert="good", plain=True,
@@ -724,7 +739,7 @@ class Unbound:
         c = certs()
         self.name = name
         self.addr = addr
-        self.key, self.pem = {
+        self.key, self.pem = cert if isinstance(cert, tuple) else {
             "good": (c.server_key, c.server_chain),
             "rogue": (c.rogue_key, c.rogue_chain),
             "wrong": (c.wrong_key, c.wrong_chain),

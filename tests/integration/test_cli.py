@@ -205,11 +205,74 @@ def test_list_precedence():
           "flags replace the environment's: %r" % setting(out, "listen"))
 
 
-def test_encrypted_mode_needs_upstream():
-    path = conf("noup.conf", "listen 127.0.0.1:5301\nmode encrypted-only\n")
-    r = lab.run_daemon(["-n"], config=path)
-    check(r.returncode != 0, "encrypted-only without upstream accepted")
-    check("upstream" in r.stderr, "upstream not named: %r" % r.stderr)
+def test_zero_configuration():
+    """No upstream in an encrypted mode: resolv.conf's nameservers, minus
+    dohstub's own addresses, are the servers; none left is an error."""
+    rc = conf("resolv.conf", "nameserver 127.0.0.1\nnameserver 192.0.2.53\n")
+    r = lab.run_daemon(["-nv", "--resolv-conf", rc])
+    check(r.returncode == 0, "-c /dev/null with a nameserver: %r" %
+          (r.stdout + r.stderr))
+    check(setting(r.stdout, "upstream") == ["192.0.2.53"],
+          "upstream from resolv.conf: %r" % setting(r.stdout, "upstream"))
+    check(setting(r.stdout, "mode") == ["encrypted-only"],
+          "mode: %r" % setting(r.stdout, "mode"))
+    ours = conf("ours.conf", "nameserver 127.0.0.1\n")
+    for mode in ("encrypted-only", "encrypted-preferred"):
+        r = lab.run_daemon(["-n", "--resolv-conf", ours, "--mode", mode])
+        line = error_line(r, "only ourselves in resolv.conf (%s)" % mode)
+        check(line == "dohstub: upstream: none set and none found in %s"
+              % ours, "error: %r" % line)
+
+
+def dohq_bin():
+    b = os.environ.get("DOHQ_BIN") or os.path.join(lab.HERE, "..", "..",
+                                                   "build", "dohq")
+    return os.path.abspath(b)
+
+
+def test_dohq_known():
+    """dohq --known: the built-in table and the configuration's entries,
+    in the file syntax (it parses back); a bad use is one line, exit 64."""
+    path = conf("known.conf", BASE + "known-server 192.0.2.53 "
+                "https://doh.lab.example/dns-query\n"
+                "known-server 9.9.9.9 https://dns11.quad9.net/dns-query\n")
+    r = lab.run([dohq_bin(), "--known", "-c", path])
+    check(r.returncode == 0, "dohq --known: %r" % (r.stdout + r.stderr))
+    lines = r.stdout.splitlines()
+    check(lines[:2] == ["known-server 192.0.2.53 "
+                        "https://doh.lab.example/dns-query",
+                        "known-server 9.9.9.9 "
+                        "https://dns11.quad9.net/dns-query"],
+          "configured entries first: %r" % lines[:2])
+    for want in ("# known-server 1.1.1.1 https://cloudflare-dns.com/"
+                 "dns-query\t(Cloudflare)",
+                 "# known-server 2001:4860:4860::8844 "
+                 "https://dns.google/dns-query\t(Google)",
+                 "# known-server 9.9.9.9 https://dns.quad9.net/dns-query"
+                 "\t(Quad9, overridden)"):
+        check(want in lines, "missing %r in %r" % (want, r.stdout))
+    # The flag adds to the file's (a higher source replaces the list).
+    r = lab.run([dohq_bin(), "--known", "-c", "/dev/null", "--known-server",
+                 "192.0.2.54 https://b.example/"])
+    check(r.returncode == 0 and r.stdout.startswith(
+        "known-server 192.0.2.54 https://b.example/\n"), "flag: %r" %
+        (r.stdout + r.stderr))
+    # What it prints is a configuration dohstub reads back.
+    printed = conf("printed.conf", BASE + r.stdout)
+    rc, out = nv(printed)
+    check(rc == 0 and "known-server 192.0.2.54 https://b.example/" in out,
+          "printed table does not read back: %r" % out)
+    for args, what in ((["--known", "example.com"], "--known: no server "
+                        "or NAME with it"),
+                       (["--known", "--known-server", "192.0.2.1"],
+                        "--known-server: \"192.0.2.1\": ADDR URL"),
+                       (["--known", "-c", "/nonexistent/dohstub.conf"],
+                        "/nonexistent/dohstub.conf: No such file")):
+        r = lab.run([dohq_bin()] + args)
+        line = error_line(r, "dohq " + " ".join(args))
+        check(line.startswith("dohq: " + what), "%r: %r" % (args, line))
+        check(r.returncode in (64, 66), "%r: exit %d" % (args,
+                                                          r.returncode))
 
 
 def test_missing_config_file():
