@@ -106,7 +106,10 @@ clock_timer_add(struct clock_timer *t, unsigned ms)
 		evtimer_add(&t->ev, &tv);	/* cannot fail on a timer */
 		return;
 	}
-	clock_timer_del(t);
+	if (t->queued) {		/* moved, not doubled */
+		TAILQ_REMOVE(&clock_timers, t, entry);
+		t->queued = 0;
+	}
 	t->deadline = clock_now + ms;
 	/* After every timer due at or before it: ties fire in arming order. */
 	TAILQ_FOREACH_REVERSE(after, &clock_timers, clock_timer_head, entry)
