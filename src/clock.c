@@ -12,7 +12,7 @@ static int clock_virtual;
 static uint64_t clock_now;
 static TAILQ_HEAD(clock_timer_head, clock_timer) clock_timers =
     TAILQ_HEAD_INITIALIZER(clock_timers);
-static uint64_t clock_slept;		/* virtual: clock_test_sleep() */
+static uint64_t clock_slept;		/* clock_test_sleep() */
 
 /* Pending expiry timers (real and virtual time), for clock_resumed(). */
 static TAILQ_HEAD(clock_boot_head, clock_timer) clock_boot_timers =
@@ -43,7 +43,7 @@ clock_boot_ms(void)
 {
 	if (clock_virtual)
 		return clock_now + clock_slept;
-	return clock_read(CLOCK_BOOTTIME);
+	return clock_read(CLOCK_BOOTTIME) + clock_slept;
 }
 
 static void
@@ -180,7 +180,7 @@ clock_resumed(void)
 	else {
 		/* Live time first: the difference never comes out short. */
 		mono = clock_read(CLOCK_MONOTONIC);
-		boot = clock_read(CLOCK_BOOTTIME);
+		boot = clock_read(CLOCK_BOOTTIME) + clock_slept;
 		slept = boot > mono ? boot - mono : 0;
 	}
 	if (!clock_slept_known || slept < clock_slept_seen) {

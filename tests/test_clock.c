@@ -362,6 +362,40 @@ test_real_boot(void)
 	CHECK_EQ(log_.n, 1);
 }
 
+/*
+ * Real time, a resume: libevent holds an expiry timer 60 s away and a
+ * live one 300 ms away; a (pretended) 2 min sleep seen by the resume
+ * check has the expiry timer fire at once, before the live one, which
+ * keeps its time.
+ */
+static void
+test_real_resume(void)
+{
+	struct tt a, b;
+	uint64_t t0, t1;
+
+	memset(&log_, 0, sizeof(log_));
+	CHECK_EQ(clock_resumed(), 0);
+	tt_init_boot(&a, 9);
+	tt_init(&b, 10);
+	clock_timer_add(&a.t, 60 * 1000);
+	clock_timer_add(&b.t, 300);
+	t0 = clock_ms();
+	clock_test_sleep(120 * 1000);
+	CHECK(clock_resumed() >= 120 * 1000);
+	CHECK_EQ(clock_resumed(), 0);
+	event_base_loop(base, EVLOOP_ONCE);
+	t1 = clock_ms();
+	CHECK_EQ(log_.n, 1);
+	CHECK_EQ(log_.id[0], 9);
+	CHECK(t1 - t0 < 250);
+	CHECK(clock_timer_pending(&b.t));
+	event_base_dispatch(base);
+	CHECK_EQ(log_.n, 2);
+	CHECK_EQ(log_.id[1], 10);
+	CHECK(clock_ms() - t0 >= 299);
+}
+
 int
 main(void)
 {
@@ -369,6 +403,7 @@ main(void)
 		return 1;
 	test_real_time();
 	test_real_boot();
+	test_real_resume();
 	test_ordering();
 	test_rearm_in_callback();
 	test_delete_in_callback();

@@ -125,6 +125,8 @@ size_t	clock_step(uint64_t ms);
 /*
  * Tests only.  The machine sleeps for ms: clock_boot_ms() moves, clock_ms()
  * does not and nothing fires, as on Linux, until clock_resumed() sees it.
+ * On real time too (before clock_test_begin()), as an offset to
+ * CLOCK_BOOTTIME, so the libevent path of a resume can be tested.
  */
 void	clock_test_sleep(uint64_t ms);
 
