@@ -628,7 +628,8 @@ discovery_new(struct event_base *base, const struct config *cfg,
 		e->d = d;
 		e->idx = i;
 		e->retry_s = DISCOVERY_RETRY_MIN_S;
-		clock_timer_init(&e->timer, base, entry_timer_cb, e);
+		/* DDR TTLs and retries age in sleep too (clock.h). */
+		clock_timer_init_boot(&e->timer, base, entry_timer_cb, e);
 		clock_timer_init(&e->guard, base, entry_guard_cb, e);
 		result_init(&e->res, &addrs[i]);
 		if ((e->done = event_new(base, -1, 0, entry_done_cb, e)) ==

@@ -70,6 +70,7 @@ enum family_id {
 	METRICS_HEDGE_WINS,
 	METRICS_HEDGES_DENIED,
 	METRICS_NETWORK_CHANGES,
+	METRICS_RESUMES,
 	METRICS_LATENCY,
 	METRICS_UPSTREAM_UP,
 	METRICS_UPSTREAM_PENDING,
@@ -192,6 +193,9 @@ static const struct family families[METRICS_NONE] = {
 	    "counter", NULL,
 	    "Network changes (addresses, default routes) that made dohstub "
 	    "check its upstream connections.", NULL, 0 },
+	[METRICS_RESUMES] = { "dohstub_resumes_total", "counter", NULL,
+	    "Resumes from a suspend of a second or more (each also counted "
+	    "as a network change).", NULL, 0 },
 	[METRICS_LATENCY] = { "dohstub_upstream_latency_seconds", "histogram",
 	    "le", "Time from sending a query over DoH to its answer.",
 	    metrics_histogram, 0 },

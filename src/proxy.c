@@ -221,8 +221,17 @@ struct proxy {
 	struct event		*settle;
 	proxy_settled_cb	*settled_cb;
 	void			*settled_arg;
+	struct clock_timer	 resume_tick;	/* proxy_resume_check() */
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
+
+/*
+ * How often an idle proxy looks for a resume; a query looks on its own
+ * (two vDSO clock reads, no system call).  Live time: after a resume the
+ * pending tick is due within this.  An open DoH session ticks at least
+ * as often already, so the new wake-up is only an idle proxy's.
+ */
+#define PROXY_RESUME_TICK_MS	1000
 
 /* Answers that came over plain DNS are kept this long at most (s). */
 #define PROXY_PLAIN_MAX_TTL	60
@@ -232,6 +241,7 @@ const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS] = {
 };
 
 static void	query_doh(struct query *);
+static void	proxy_resume_tick_cb(void *);
 static void	query_fallback(struct query *);
 static void	query_servfail(struct query *, int, const char *);
 
@@ -515,7 +525,7 @@ query_serve_stale(struct query *q)
 		/* Fresh by now (another query refreshed it) is better. */
 		/* Plain answers only where plain DNS is the way: plaintext
 		 * mode, a plain rule's names. */
-		if ((n = cache_lookup(px->cache, &f->qi, clock_ms(),
+		if ((n = cache_lookup(px->cache, &f->qi, clock_boot_ms(),
 		    cfg->serve_stale_ms, q->up->upstreams == NULL ||
 		    route_is_plain(q->route),
 		    (uint16_t)cfg->edns_udp_size, px->buf, sizeof(px->buf),
@@ -546,7 +556,7 @@ query_answer(struct query *q, const uint8_t *msg, size_t len,
 	/* Only the current configuration's answers: a reload may have
 	 * changed the mode or the upstreams, and emptied the cache. */
 	if (px->cache != NULL && q->up == px->ups.current &&
-	    (v = cache_store(px->cache, &q->qi, msg, len, src, clock_ms(),
+	    (v = cache_store(px->cache, &q->qi, msg, len, src, clock_boot_ms(),
 	    &px->cache_pol)) != CACHE_STORED)
 		log_debug("answer not cached: %s", cache_verdict_names[v]);
 	query_answer_one(q, msg, len, src, path);
@@ -924,9 +934,9 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 		    !upstream_usable(up->upstreams));
 	/* The serve-stale window keeps an expired entry for later; for
 	 * now it is a miss. */
-	if ((n = cache_lookup(px->cache, qi, clock_ms(), cfg->serve_stale_ms,
-	    allow_plain, (uint16_t)cfg->edns_udp_size, px->buf,
-	    sizeof(px->buf), &hit)) == 0 || hit.stale) {
+	if ((n = cache_lookup(px->cache, qi, clock_boot_ms(),
+	    cfg->serve_stale_ms, allow_plain, (uint16_t)cfg->edns_udp_size,
+	    px->buf, sizeof(px->buf), &hit)) == 0 || hit.stale) {
 		px->stats.cache_misses++;
 		return 0;
 	}
@@ -1064,6 +1074,8 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		px->stats.queries_udp++;
 	else
 		px->stats.queries_tcp++;
+	/* The first query after a resume must not wait for the tick. */
+	proxy_resume_check(px);
 	verdict = dnsmsg_parse_query(msg, len, &qi);
 	if (verdict != DNS_VERDICT_DROP && (!proxy_acl(px, peer, &qi) ||
 	    !proxy_ratelimit(px, peer, &qi)))
@@ -1269,6 +1281,7 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	for (i = 0; i < PROXY_FLIGHT_BUCKETS; i++)
 		LIST_INIT(&px->flight[i]);
 	px->hedge_tokens = PROXY_HEDGE_BURST;
+	clock_timer_init(&px->resume_tick, base, proxy_resume_tick_cb, px);
 	proxy_cache_policy(px, cfg);
 	arc4random_buf(&px->seed, sizeof(px->seed));
 	if ((px->clients = ratelimit_clients_new(cfg->max_pending,
@@ -1366,6 +1379,8 @@ proxy_reload(struct proxy *px, struct config *cfg)
 void
 proxy_start(struct proxy *px)
 {
+	clock_resumed();	/* the baseline: sleep before us is no resume */
+	clock_timer_add(&px->resume_tick, PROXY_RESUME_TICK_MS);
 	upside_start(px->ups.current);
 	if (px->disc != NULL)
 		discovery_start(px->disc);
@@ -1494,6 +1509,7 @@ proxy_stop(struct proxy *px)
 {
 	struct query *q;
 
+	clock_timer_del(&px->resume_tick);
 	while ((q = TAILQ_FIRST(&px->queries)) != NULL)
 		query_servfail(q, DNS_EDE_NOT_READY, "shutting down");
 }
@@ -1526,6 +1542,29 @@ const struct cache_stats *
 proxy_cache_stats(const struct proxy *px)
 {
 	return px->cache != NULL ? cache_stats(px->cache) : NULL;
+}
+
+int
+proxy_resume_check(struct proxy *px)
+{
+	uint64_t ms;
+
+	if ((ms = clock_resumed()) == 0)
+		return 0;
+	px->stats.resumes++;
+	log_info("resumed after %llu s of sleep: checking the upstream "
+	    "connections", (unsigned long long)((ms + 500) / 1000));
+	proxy_network_changed(px);
+	return 1;
+}
+
+static void
+proxy_resume_tick_cb(void *arg)
+{
+	struct proxy *px = arg;
+
+	proxy_resume_check(px);
+	clock_timer_add(&px->resume_tick, PROXY_RESUME_TICK_MS);
 }
 
 void

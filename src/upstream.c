@@ -147,7 +147,8 @@ upstream_new_opts(struct event_base *base, const struct config *cfg,
 		if (cfg->hedge_delay_ms != CONFIG_HEDGE_AUTO)
 			params.probe_ms = cfg->hedge_delay_ms;
 		params.keep_headers = u->opts.keep_headers;
-		clock_timer_init(&up->timer, base, upstream_timer_cb, up);
+		/* Bootstrap TTLs and retries age in sleep too (clock.h). */
+		clock_timer_init_boot(&up->timer, base, upstream_timer_cb, up);
 		if ((up->client = doh_new(base, &params, upstream_state_cb,
 		    up)) == NULL) {
 			log_warnx("upstream %s: cannot create the client",

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dohstub/cache.h"
+#include "dohstub/clock.h"
 #include "dohstub/dnsmsg.h"
 #include "check.h"
 #include "wire.h"
@@ -653,6 +654,87 @@ test_stale(void)
 	cache_free(c);
 }
 
+#define HOUR_MS	(3600ull * 1000)
+
+/*
+ * A laptop sleeps 8 h with an answer 300 s from expiry.  The proxy asks
+ * the cache on expiry time (clock_boot_ms()), which counted the sleep:
+ * not fresh; served stale (EDE 3, TTL 30) only if the window reaches
+ * that far, else a miss.  Live time (clock_ms()) would still have said
+ * 300 s left: the bug this guards against.  Negative and SERVFAIL
+ * entries age the same way.
+ */
+static void
+test_sleep(void)
+{
+	struct cache *c = cache_new(1 << 20);
+	struct cache_policy pol = defpol;
+	struct dns_query_info qi, qx, qf;
+	struct cache_hit hit;
+	struct served s;
+	struct msg m;
+	uint64_t stored;
+
+	clock_test_begin(5000);
+	pol.servfail_ttl = 5;
+	mkqi(&qi, "www.example.com", DNS_TYPE_A, RD, 1, 0, 1);
+	ans_a(&m, "www.example.com", 300, 0x01020304);
+	stored = clock_boot_ms();
+	CHECK_EQ(store(c, &qi, &m, CACHE_SRC_DOH, stored, &pol),
+	    CACHE_STORED);
+	mkqi(&qx, "nx.example.com", DNS_TYPE_A, RD, 1, 0, 7);
+	ans(&m, "nx.example.com", DNS_TYPE_A, RD | DNS_RCODE_NXDOMAIN, 0, 1, 1);
+	rr_soa(&m, 3600, 300);
+	put_opt(&m, 1232, 0);
+	CHECK_EQ(store(c, &qx, &m, CACHE_SRC_DOH, stored, &pol),
+	    CACHE_STORED);
+	mkqi(&qf, "sf.example.com", DNS_TYPE_A, RD, 1, 0, 9);
+	ans(&m, "sf.example.com", DNS_TYPE_A, RD | DNS_RCODE_SERVFAIL, 0, 0,
+	    1);
+	put_opt(&m, 1232, 0);
+	CHECK_EQ(store(c, &qf, &m, CACHE_SRC_DOH, stored, &pol),
+	    CACHE_STORED);
+
+	clock_test_sleep(8 * HOUR_MS);
+	CHECK_EQ(clock_ms(), 5000);		/* live time: as before */
+	CHECK_EQ(clock_boot_ms() - stored, 8 * HOUR_MS);
+
+	/* Never fresh; within a 1 day window, stale with EDE 3. */
+	CHECK(ask(c, &qi, clock_boot_ms(), 24 * HOUR_MS, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.stale, 1);
+	CHECK_EQ(hit.ttl_left, 0);
+	CHECK_EQ(hit.age_ms, 8 * HOUR_MS);
+	CHECK_EQ(s.ttl[0], 30);
+	CHECK_EQ(s.ede, 3);
+	CHECK_EQ(s.a, 0x01020304);
+	/* Negative and SERVFAIL entries expired too: stale at best. */
+	CHECK(ask(c, &qx, clock_boot_ms(), 24 * HOUR_MS, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.stale, 1);
+	CHECK_EQ(s.ede, 3);
+	CHECK(ask(c, &qf, clock_boot_ms(), 24 * HOUR_MS, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.stale, 1);
+	CHECK_EQ(hit.rcode, DNS_RCODE_SERVFAIL);
+
+	/* A 1 h window ended 7 h ago: a miss, and the entries dropped. */
+	CHECK_EQ(ask(c, &qi, clock_boot_ms(), HOUR_MS, 0, &s, &hit), 0);
+	CHECK_EQ(ask(c, &qx, clock_boot_ms(), HOUR_MS, 0, &s, &hit), 0);
+	CHECK_EQ(ask(c, &qf, clock_boot_ms(), HOUR_MS, 0, &s, &hit), 0);
+	CHECK_EQ(cache_stats(c)->entries, 0);
+	CHECK_EQ(cache_stats(c)->expired, 3);
+
+	/* Refreshed after the resume: fresh again, counted from now. */
+	ans_a(&m, "www.example.com", 300, 0x05060708);
+	CHECK_EQ(store(c, &qi, &m, CACHE_SRC_DOH, clock_boot_ms(), &pol),
+	    CACHE_STORED);
+	clock_step(10000);
+	CHECK(ask(c, &qi, clock_boot_ms(), 0, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.stale, 0);
+	CHECK_EQ(s.ttl[0], 290);
+	CHECK_EQ(s.ede, -1);
+	CHECK_EQ(s.a, 0x05060708);
+	cache_free(c);
+}
+
 /* Names of one length: prefix, five digits, ".example". */
 static void
 name_n(char *buf, size_t size, const char *prefix, int i)
@@ -797,6 +879,7 @@ main(void)
 	test_opt();
 	test_provenance();
 	test_stale();
+	test_sleep();
 	test_sieve();
 	test_scan();
 	test_off();

@@ -1,7 +1,8 @@
 /*
  * The clock seam: virtual time and its timers (ordering, re-arming and
- * deleting from a callback, pending), and one real-time timer through
- * libevent to show the production path fires too.
+ * deleting from a callback, pending), the two clocks apart across a
+ * sleep and the resume check, and real-time timers through libevent to
+ * show the production path fires too.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +69,15 @@ tt_init(struct tt *x, int id)
 	memset(x, 0, sizeof(*x));
 	x->id = id;
 	clock_timer_init(&x->t, base, tt_cb, x);
+}
+
+/* The same on expiry time. */
+static void
+tt_init_boot(struct tt *x, int id)
+{
+	memset(x, 0, sizeof(*x));
+	x->id = id;
+	clock_timer_init_boot(&x->t, base, tt_cb, x);
 }
 
 static void
@@ -203,6 +213,95 @@ test_restart(void)
 	CHECK_EQ(log_.n, 0);
 }
 
+#define HOUR_MS	(3600ull * 1000)
+
+/*
+ * A night's sleep: live time stands still and nothing fires until the
+ * resume check sees it; then the expiry timers whose time passed fire at
+ * once, the others keep what is left, and the live ones keep their live
+ * time as if nothing happened.
+ */
+static void
+test_sleep(void)
+{
+	struct tt live, soon, later, gone;
+
+	reset(10000);
+	CHECK_EQ(clock_boot_ms(), 10000);
+	tt_init(&live, 1);		/* a query timeout */
+	tt_init_boot(&soon, 2);		/* a TTL with 300 s left */
+	tt_init_boot(&later, 3);	/* one with 10 h left */
+	tt_init_boot(&gone, 4);		/* deleted before the sleep */
+	clock_timer_add(&live.t, 5000);
+	clock_timer_add(&soon.t, 300 * 1000);
+	clock_timer_add(&later.t, 10 * HOUR_MS);
+	clock_timer_add(&gone.t, 1000);
+	clock_timer_del(&gone.t);
+	CHECK_EQ(clock_step(1000), 0);
+	CHECK_EQ(clock_resumed(), 0);	/* no sleep yet */
+
+	clock_test_sleep(8 * HOUR_MS);
+	CHECK_EQ(clock_ms(), 11000);
+	CHECK_EQ(clock_boot_ms(), 11000 + 8 * HOUR_MS);
+	CHECK_EQ(clock_step(0), 0);	/* unseen: nothing moves yet */
+
+	/* Seen once, by one caller. */
+	CHECK_EQ(clock_resumed(), 8 * HOUR_MS);
+	CHECK_EQ(clock_resumed(), 0);
+	CHECK_EQ(clock_step(0), 1);	/* the 300 s TTL, at once */
+	CHECK_FIRED(0, 2, 11000);
+	CHECK(!clock_timer_pending(&gone.t));
+	CHECK(clock_timer_pending(&live.t));
+	CHECK(clock_timer_pending(&later.t));
+
+	/* The live timer: 4 s of its 5 left, in live time. */
+	CHECK_EQ(clock_step(3999), 0);
+	CHECK_EQ(clock_step(1), 1);
+	CHECK_FIRED(1, 1, 15000);
+
+	/* The 10 h one has 2 h left, less the 4 s since. */
+	CHECK_EQ(clock_step(2 * HOUR_MS - 1000 - 4001), 0);
+	CHECK_EQ(clock_step(1), 1);
+	CHECK_FIRED(2, 3, 2 * HOUR_MS + 10000);
+	CHECK_EQ(log_.n, 3);
+	CHECK_EQ(clock_step(24 * HOUR_MS), 0);
+
+	/* A timer armed after the sleep counts from then on. */
+	clock_timer_add(&soon.t, 1000);
+	CHECK_EQ(clock_resumed(), 0);
+	CHECK_EQ(clock_step(999), 0);
+	CHECK_EQ(clock_step(1), 1);
+}
+
+/*
+ * Sleeps under a second are not a resume, nor do they move timers; they
+ * add up until they reach one.  clock_test_begin() starts over.
+ */
+static void
+test_short_sleeps(void)
+{
+	struct tt a;
+
+	reset(0);
+	tt_init_boot(&a, 1);
+	clock_timer_add(&a.t, 2000);
+	clock_test_sleep(CLOCK_RESUME_MIN_MS - 1);
+	CHECK_EQ(clock_resumed(), 0);
+	CHECK_EQ(clock_step(1000), 0);	/* not re-armed: due at 2000 */
+	clock_test_sleep(1);
+	CHECK_EQ(clock_resumed(), CLOCK_RESUME_MIN_MS);
+	CHECK_EQ(clock_step(0), 1);	/* 1000 live + 1000 slept */
+	CHECK_EQ(clock_resumed(), 0);
+
+	clock_test_sleep(5000);
+	clock_timer_add(&a.t, 2000);
+	reset(0);			/* forgets the sleep and a */
+	CHECK_EQ(clock_boot_ms(), 0);
+	CHECK_EQ(clock_resumed(), 0);
+	CHECK(!clock_timer_pending(&a.t));
+	CHECK_EQ(clock_step(10000), 0);
+}
+
 /* Before clock_test_begin(): the libevent path, on real time. */
 static void
 test_real_time(void)
@@ -230,16 +329,87 @@ test_real_time(void)
 	CHECK_EQ(log_.n, 1);
 }
 
+/*
+ * Real time: an expiry timer fires through libevent as well; the
+ * machine's two clocks differ by its past sleep, which the first check
+ * takes as the baseline and the test does not add to.
+ */
+static void
+test_real_boot(void)
+{
+	struct tt a;
+	uint64_t m, b;
+
+	memset(&log_, 0, sizeof(log_));
+	m = clock_ms();
+	b = clock_boot_ms();
+	CHECK(b >= m);
+	CHECK_EQ(clock_resumed(), 0);	/* the baseline */
+	tt_init_boot(&a, 8);
+	clock_timer_add(&a.t, 20);
+	CHECK(clock_timer_pending(&a.t));
+	event_base_dispatch(base);
+	CHECK_EQ(log_.n, 1);
+	CHECK_EQ(log_.id[0], 8);
+	CHECK(clock_boot_ms() - b >= 19);
+	CHECK(!clock_timer_pending(&a.t));
+	CHECK_EQ(clock_resumed(), 0);
+
+	/* Deleted, it is forgotten by the resume check as well. */
+	clock_timer_add(&a.t, 10);
+	clock_timer_del(&a.t);
+	event_base_dispatch(base);
+	CHECK_EQ(log_.n, 1);
+}
+
+/*
+ * Real time, a resume: libevent holds an expiry timer 60 s away and a
+ * live one 300 ms away; a (pretended) 2 min sleep seen by the resume
+ * check has the expiry timer fire at once, before the live one, which
+ * keeps its time.
+ */
+static void
+test_real_resume(void)
+{
+	struct tt a, b;
+	uint64_t t0, t1;
+
+	memset(&log_, 0, sizeof(log_));
+	CHECK_EQ(clock_resumed(), 0);
+	tt_init_boot(&a, 9);
+	tt_init(&b, 10);
+	clock_timer_add(&a.t, 60 * 1000);
+	clock_timer_add(&b.t, 300);
+	t0 = clock_ms();
+	clock_test_sleep(120 * 1000);
+	CHECK(clock_resumed() >= 120 * 1000);
+	CHECK_EQ(clock_resumed(), 0);
+	event_base_loop(base, EVLOOP_ONCE);
+	t1 = clock_ms();
+	CHECK_EQ(log_.n, 1);
+	CHECK_EQ(log_.id[0], 9);
+	CHECK(t1 - t0 < 250);
+	CHECK(clock_timer_pending(&b.t));
+	event_base_dispatch(base);
+	CHECK_EQ(log_.n, 2);
+	CHECK_EQ(log_.id[1], 10);
+	CHECK(clock_ms() - t0 >= 299);
+}
+
 int
 main(void)
 {
 	if ((base = event_base_new()) == NULL)
 		return 1;
 	test_real_time();
+	test_real_boot();
+	test_real_resume();
 	test_ordering();
 	test_rearm_in_callback();
 	test_delete_in_callback();
 	test_restart();
+	test_sleep();
+	test_short_sleeps();
 	event_base_free(base);
 	return check_summary();
 }

@@ -614,6 +614,56 @@ test_failures(void)
 	CHECK_EQ(told, 0);
 }
 
+/*
+ * A result's TTL ages in sleep too (expiry time): 300 s of a 600 s TTL
+ * slept leave 300 s of live time; 2 h slept, it has run out and the
+ * resolver is asked again once the resume is seen.  The run's guard is
+ * about the query in hand (live time): a sleep does not end it.
+ */
+static void
+test_sleep(void)
+{
+	const struct config *cfg = make_cfg("upstream 192.0.2.53\n"
+	    "timeout 1s\n");
+	struct discovery *d;
+	struct addr a;
+
+	reset();
+	CHECK(addr_parse("192.0.2.53", 53, &a, NULL, 0) == 0);
+	d = discovery_new(base, cfg, &a, 1, NULL, disc_cb, NULL);
+	discovery_start(d);
+	svcb_reply(&reqs[0], 1, "h2", 1, 1, 600);
+	handshake(NULL);
+	run();
+	CHECK_EQ(discovery_result(d, 0)->upgrade, DISCOVERY_VERIFIED);
+	CHECK_EQ(nreqs, 1);
+
+	clock_test_sleep(300 * 1000);
+	CHECK_EQ(clock_resumed(), 300 * 1000);
+	clock_step(0);
+	CHECK_EQ(nreqs, 1);
+	clock_step(299999);
+	CHECK_EQ(nreqs, 1);
+	clock_test_sleep(2 * 3600 * 1000);
+	clock_step(0);
+	CHECK_EQ(nreqs, 1);		/* not before the resume is seen */
+	CHECK(clock_resumed() != 0);
+	clock_step(0);
+	CHECK(nreqs == 2 && reqs[1].live);
+
+	/* Asleep with that query out: its guard (4 s live) still runs. */
+	clock_test_sleep(3600 * 1000);
+	CHECK(clock_resumed() != 0);
+	clock_step(3999);
+	CHECK_EQ(discovery_state(d, 0), DISCOVERY_QUERY);
+	CHECK(reqs[1].live);
+	clock_step(1);
+	run();
+	CHECK_EQ(discovery_result(d, 0)->fail, DISCOVERY_FAIL_NO_ANSWER);
+	discovery_free(d);
+	CHECK_EQ(plains, 0);
+}
+
 /* A reload's discovery keeps a working result while it reruns. */
 static void
 test_seeded(void)
@@ -652,6 +702,7 @@ main(void)
 	test_certificate();
 	test_lookup();
 	test_failures();
+	test_sleep();
 	test_seeded();
 	config_free(&the_cfg);
 	event_base_free(base);

@@ -2809,6 +2809,223 @@ test_address_servers(void)
 	CHECK_EQ(fake.discoveries, 0);
 }
 
+/* --- suspend and resume (issue 17) ------------------------------------ */
+
+#define HOUR_MS	(3600ull * 1000)
+
+static FILE *cap_file;
+static int cap_saved = -1;
+
+/* From here to capture_end(), stderr (the log, at info) goes to a file. */
+static void
+capture_begin(void)
+{
+	fflush(stderr);
+	if ((cap_file = tmpfile()) == NULL ||
+	    (cap_saved = dup(STDERR_FILENO)) == -1 ||
+	    dup2(fileno(cap_file), STDERR_FILENO) == -1) {
+		printf("cannot capture stderr\n");
+		abort();
+	}
+	log_setlevel(LOG_LEVEL_INFO);
+}
+
+/* What was logged since capture_begin(), NUL-terminated, in buf. */
+static char *
+capture_end(char *buf, size_t len)
+{
+	size_t n;
+
+	log_setlevel(LOG_LEVEL_ERROR);
+	fflush(stderr);
+	dup2(cap_saved, STDERR_FILENO);
+	close(cap_saved);
+	cap_saved = -1;
+	rewind(cap_file);
+	n = fread(buf, 1, len - 1, cap_file);
+	buf[n] = '\0';
+	fclose(cap_file);
+	return buf;
+}
+
+/* How many times needle occurs in hay. */
+static int
+occurs(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	while ((hay = strstr(hay, needle)) != NULL) {
+		n++;
+		hay += strlen(needle);
+	}
+	return n;
+}
+
+/*
+ * An idle proxy notices a night's sleep on its next 1 s tick (live time,
+ * which the sleep did not move): one network change (the upstreams told,
+ * discovery run again), one log line, one count; no more on later ticks
+ * or queries.  Sleep under a second is no resume.
+ */
+static void
+test_resume_tick(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+	char log[4096];
+
+	start("upstream https://192.0.2.1/dns-query\n"
+	    "listen 127.0.0.1:5300\n");
+	CHECK_EQ(clock_step(5000), 5);		/* the tick, idle */
+	CHECK_EQ(st->resumes, 0);
+	clock_test_sleep(CLOCK_RESUME_MIN_MS - 1);
+	clock_step(1000);
+	CHECK_EQ(st->resumes, 0);
+	CHECK_EQ(st->network_changes, 0);
+
+	clock_test_sleep(8 * HOUR_MS);
+	capture_begin();
+	CHECK_EQ(clock_step(999), 0);		/* nothing runs by itself */
+	CHECK_EQ(st->resumes, 0);
+	CHECK_EQ(fake.upstreams->network_changes, 0);
+	CHECK_EQ(clock_step(1), 1);		/* the tick sees it */
+	CHECK_EQ(st->resumes, 1);
+	CHECK_EQ(st->network_changes, 1);
+	CHECK_EQ(fake.upstreams->network_changes, 1);
+	clock_step(60 * 1000);
+	ask(&p, &q, 0x7001, "after.lab.test");
+	CHECK_EQ(st->resumes, 1);
+	CHECK_EQ(fake.upstreams->network_changes, 1);
+	capture_end(log, sizeof(log));
+	CHECK_EQ(occurs(log, "resumed after"), 1);
+	/* 8 h and the 999 ms before, which added up. */
+	CHECK(strstr(log, "resumed after 28801 s of sleep") != NULL);
+	stop();
+
+	/* Address servers: the resume runs discovery again. */
+	start("mode encrypted-only\n"
+	    "upstream 192.0.2.53\n"
+	    "listen 127.0.0.1:5300\n");
+	CHECK(fake.disc != NULL && fake.disc->reruns == 0);
+	clock_test_sleep(2 * HOUR_MS);
+	clock_step(1000);
+	CHECK_EQ(st->resumes, 1);
+	CHECK_EQ(fake.disc->reruns, 1);
+	clock_step(10 * 1000);
+	CHECK_EQ(fake.disc->reruns, 1);
+	stop();
+}
+
+/*
+ * An answer with 300 s left, then 8 h of sleep: the first query after
+ * the resume sees it before any tick (one network change, first), and
+ * the cached answer is not fresh: it goes upstream.  Refreshed, the
+ * client has the new answer; upstreams down, it is served stale (EDE 3,
+ * TTL 30) only within the serve-stale window, else SERVFAIL.
+ */
+static void
+test_resume_cache(void)
+{
+	static struct fake_peer p;
+	struct msg q, a, a2;
+	const char *name = "sleep.lab.test";
+
+	/* A window of a day: stale with EDE 3. */
+	start(ENC_ONLY "serve-stale 1d\n" "cache-size 1m\n");
+	ask(&p, &q, 0x7101, name);
+	answer(&a, 0, name, T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x7101, DNS_RCODE_NOERROR));
+	fake_reset_reqs();
+	ask(&p, &q, 0x7102, name);		/* fresh, from the cache */
+	CHECK(got(&p, 0x7102, DNS_RCODE_NOERROR));
+	CHECK_EQ(first_ttl(&p), 300);
+	CHECK_EQ(fake.ndoh, 0);
+
+	clock_test_sleep(8 * HOUR_MS);
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0x7103, name, T_A, 1232, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(st->resumes, 1);
+	CHECK_EQ(fake.upstreams->network_changes, 1);
+	CHECK_EQ(p.responses, 0);		/* not served as fresh */
+	CHECK_EQ(fake.ndoh, 1);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	fake_doh_reply(&fake.doh[1], DOH_ERR_CONNECT, NULL, 0);
+	CHECK(got(&p, 0x7103, DNS_RCODE_NOERROR));
+	CHECK_EQ(first_ttl(&p), 30);
+	CHECK_EQ(ede_code(&p), DNS_EDE_STALE);
+	CHECK_EQ(st->stale_answers, 1);
+	fake_reset_reqs();
+	clock_step(1000);			/* the tick: seen already */
+	CHECK_EQ(st->resumes, 1);
+	CHECK_EQ(fake.upstreams->network_changes, 1);
+
+	/* Refreshed: the new answer, fresh, counted from the resume. */
+	ask(&p, &q, 0x7104, name);
+	CHECK_EQ(fake.ndoh, 1);
+	answer(&a2, 0, name, T_A, DNS_RCODE_NOERROR, 2);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a2.buf, a2.len);
+	CHECK(got(&p, 0x7104, DNS_RCODE_NOERROR));
+	fake_reset_reqs();
+	clock_step(10 * 1000);
+	ask(&p, &q, 0x7105, name);
+	CHECK(got(&p, 0x7105, DNS_RCODE_NOERROR));
+	CHECK_EQ(rd16(p.answer + 6), 2);
+	CHECK_EQ(first_ttl(&p), 290);
+	CHECK_EQ(fake.ndoh, 0);
+	stop();
+
+	/* A 10 minute window ended hours ago: SERVFAIL, nothing stale. */
+	start(ENC_ONLY "serve-stale 10m\n" "cache-size 1m\n");
+	ask(&p, &q, 0x7201, name);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0x7201, DNS_RCODE_NOERROR));
+	fake_reset_reqs();
+	clock_step(1000);
+	clock_test_sleep(8 * HOUR_MS);
+	ask(&p, &q, 0x7202, name);
+	CHECK_EQ(p.responses, 0);
+	CHECK_EQ(fake.ndoh, 1);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	fake_doh_reply(&fake.doh[1], DOH_ERR_CONNECT, NULL, 0);
+	CHECK(got(&p, 0x7202, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(st->stale_answers, 0);
+	CHECK_EQ(st->resumes, 1);
+	stop();
+}
+
+/*
+ * Timers about the query in hand run on live time: a query sent just
+ * before the lid closed times out 2 s of live time after it was sent,
+ * not at once on resume, and the resume itself does not end it.
+ */
+static void
+test_resume_live_timers(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+
+	start("mode encrypted-only\n"
+	    "upstream https://192.0.2.1/dns-query\n"
+	    "listen 127.0.0.1:5300\n"
+	    "timeout 2s\n"
+	    "cache-size 0\n");
+	clock_step(500);
+	ask(&p, &q, 0x7301, "live.lab.test");
+	CHECK(fake.ndoh == 1 && fake.doh[0].live);
+	clock_test_sleep(8 * HOUR_MS);
+	CHECK_EQ(clock_step(500), 1);		/* the tick: the resume */
+	CHECK_EQ(st->resumes, 1);
+	CHECK_EQ(p.responses, 0);
+	CHECK(fake.doh[0].live);
+	clock_step(1499);
+	CHECK_EQ(p.responses, 0);
+	clock_step(1);				/* 2 s after it was sent */
+	CHECK(got(&p, 0x7301, DNS_RCODE_SERVFAIL));
+	stop();
+}
+
 int
 main(void)
 {
@@ -2825,6 +3042,9 @@ main(void)
 	test_fallback_and_back();
 	test_plaintext();
 	test_network_changed();
+	test_resume_tick();
+	test_resume_cache();
+	test_resume_live_timers();
 	test_max_pending();
 	test_reload();
 	test_built_query_ede();

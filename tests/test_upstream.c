@@ -540,6 +540,88 @@ out:
 	close(listener);
 }
 
+/*
+ * Run the loop (real I/O) until p has sent want lookups, or max_ms: the
+ * count moves inside clock_step(), when a lookup is sent, so a short
+ * wait is enough to show none was.
+ */
+static uint64_t
+spin_until(struct plain *p, uint64_t want, unsigned max_ms)
+{
+	unsigned i;
+
+	for (i = 0; i < max_ms / 10 && plain_sent(p) < want; i++)
+		run_for(10);
+	run_for(20);		/* and the answer is in */
+	return plain_sent(p);
+}
+
+/*
+ * The bootstrap TTL (300 s) ages in sleep too, on virtual time with the
+ * real plain module and the scripted server: 200 s slept leave 100 s;
+ * 2 h slept, the name is looked up again once the resume is seen, and
+ * the connection's own timers (live time: the 10 s handshake timeout)
+ * have not moved.  The next TTL, less 250 s slept, runs out 50 s of live
+ * time later.  Last: the process stays on virtual time.
+ */
+static void
+test_bootstrap_sleep(SSL_CTX *ctx)
+{
+	struct config cfg;
+	struct dns d;
+	struct addr dnsaddr;
+	struct plain *boot;
+	struct upstreams *u;
+	int listener;
+	uint16_t lport;
+
+	clock_test_begin(1000000);
+	listener = loopback_socket(SOCK_STREAM);
+	if (listen(listener, 16) == -1)
+		abort();
+	lport = bound_port(listener);
+	dns_start(&d);
+	dnsaddr = loopback_addr(d.port);
+	boot = plain_new(base, &dnsaddr, 1, 500, PLAIN_ROLE_BOOTSTRAP);
+	CHECK(boot != NULL);
+	cfg_init(&cfg);
+	add_upstream(&cfg, "boot.test", lport, 0);
+	u = upstream_new(base, &cfg, ctx, boot, NULL, NULL);
+	CHECK(u != NULL);
+	if (u == NULL || boot == NULL)
+		goto out;
+	upstream_start(u);
+	CHECK_EQ(spin_until(boot, 1, 2000), 1);
+	CHECK_EQ(state(u, 0), DOH_CONNECTING);
+
+	clock_test_sleep(200 * 1000);
+	CHECK_EQ(clock_resumed(), 200 * 1000);
+	clock_step(0);
+	CHECK_EQ(spin_until(boot, 2, 100), 1);
+
+	clock_test_sleep(2 * 3600 * 1000);
+	clock_step(0);
+	CHECK_EQ(spin_until(boot, 2, 100), 1);	/* not before it is seen */
+	CHECK(clock_resumed() != 0);
+	clock_step(0);
+	CHECK_EQ(spin_until(boot, 2, 2000), 2);
+	CHECK_EQ(state(u, 0), DOH_CONNECTING);
+
+	clock_test_sleep(250 * 1000);
+	CHECK(clock_resumed() != 0);
+	clock_step(49 * 1000);
+	CHECK_EQ(spin_until(boot, 3, 100), 2);
+	clock_step(1000);
+	CHECK_EQ(spin_until(boot, 3, 2000), 3);
+	CHECK_EQ(d.nother, 0);
+	upstream_free(u);
+out:
+	plain_free(boot);
+	cfg_clear(&cfg);
+	dns_stop(&d);
+	close(listener);
+}
+
 int
 main(void)
 {
@@ -559,6 +641,7 @@ main(void)
 	test_no_bootstrap(ctx);
 	test_pick(ctx);
 	test_bootstrap_retry(ctx);
+	test_bootstrap_sleep(ctx);
 	SSL_CTX_free(ctx);
 	event_base_free(base);
 	return check_summary();

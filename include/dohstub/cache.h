@@ -3,9 +3,10 @@
  * case-insensitively, type, class) and the query's DO and CD bits.
  *
  * Pure code like dnsmsg: no I/O, no timers, no clock of its own (the
- * caller passes now_ms, from clock_ms()), so it can be fuzzed and tested
- * on stepped time.  It allocates: one block per entry, charged with its
- * overhead against the byte bound.
+ * caller passes now_ms, from clock_boot_ms(): TTLs age while the machine
+ * sleeps), so it can be fuzzed and tested on stepped time.  It
+ * allocates: one block per entry, charged with its overhead against the
+ * byte bound.
  *
  * What is stored is the upstream's answer without its OPT record (the
  * client's EDNS is the proxy's to restore); what is served is that

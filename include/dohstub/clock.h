@@ -8,6 +8,25 @@
  * timers wait in a list ordered by deadline instead of in libevent, so a
  * test steps to the millisecond and never sleeps.  Either way the cost
  * is one branch per call.
+ *
+ * Two clocks, because Linux's CLOCK_MONOTONIC (libevent's, and
+ * clock_ms()'s) stops while the machine is suspended and CLOCK_BOOTTIME
+ * (clock_boot_ms()) does not:
+ * - live time, clock_ms() and clock_timer_init(): what is about the
+ *   connection or query in hand, which a suspend kills or which has no
+ *   meaning across one: query, handshake and idle timeouts, hedge delays,
+ *   PING bounds and RTT samples, reconnect backoff, rate-limit buckets,
+ *   netwatch's debounce, c-ares' timeouts.  Not counting sleep keeps them
+ *   from all firing at once on resume; the resume itself is handled as a
+ *   network change (clock_resumed()).
+ * - expiry time, clock_boot_ms() and clock_timer_init_boot(): what must
+ *   age in wall time whether the machine slept or not: cache TTLs,
+ *   negative and SERVFAIL times and the serve-stale window, bootstrap
+ *   lookup TTLs and retries, DDR result TTLs and retries.  An answer with
+ *   300 s left before a night's sleep is expired after it.
+ * An expiry timer is a libevent timer too (libevent has no other clock):
+ * it is armed for the live time left and, when clock_resumed() sees a
+ * sleep, armed again for what is left of its expiry time, 0 if it passed.
  */
 #ifndef DOHSTUB_CLOCK_H
 #define DOHSTUB_CLOCK_H
@@ -20,8 +39,17 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-/* Milliseconds, monotonic (or virtual, see clock_test_begin()). */
+/* Milliseconds, monotonic: live time (or virtual, see clock_test_begin()). */
 uint64_t clock_ms(void);
+
+/*
+ * Milliseconds, counting suspended time: expiry time (or virtual: live
+ * time plus every clock_test_sleep()).  Comparable only with itself.
+ */
+uint64_t clock_boot_ms(void);
+
+/* A sleep shorter than this is not seen as one by clock_resumed(). */
+#define CLOCK_RESUME_MIN_MS	1000
 
 /* Called when the timer expires; the timer is no longer pending. */
 typedef void clock_timer_cb(void *arg);
@@ -35,6 +63,10 @@ struct clock_timer {
 	TAILQ_ENTRY(clock_timer)	 entry;		/* virtual time */
 	uint64_t			 deadline;	/* virtual time */
 	int				 queued;	/* virtual time */
+	TAILQ_ENTRY(clock_timer)	 bentry;	/* expiry timers */
+	uint64_t			 boot_deadline;	/* clock_boot_ms() */
+	int				 boot;		/* an expiry timer */
+	int				 bqueued;	/* pending, on bentry */
 	clock_timer_cb			*cb;
 	void				*arg;
 };
@@ -46,6 +78,13 @@ struct clock_timer {
 void	clock_timer_init(struct clock_timer *t, struct event_base *base,
 	    clock_timer_cb *cb, void *arg);
 
+/*
+ * The same, for a timer on expiry time: it fires ms from now counting any
+ * sleep in between, once clock_resumed() has seen that sleep.
+ */
+void	clock_timer_init_boot(struct clock_timer *t, struct event_base *base,
+	    clock_timer_cb *cb, void *arg);
+
 /* (Re)arm t to fire ms from now; a pending t is moved, not doubled. */
 void	clock_timer_add(struct clock_timer *t, unsigned ms);
 
@@ -54,6 +93,17 @@ void	clock_timer_del(struct clock_timer *t);
 
 /* 1 if t is armed and has not fired yet. */
 int	clock_timer_pending(const struct clock_timer *t);
+
+/*
+ * The resume check: how much sleep (clock_boot_ms() - clock_ms()) has
+ * grown since the last call, if at least CLOCK_RESUME_MIN_MS, else 0.
+ * When it returns non-zero it has armed every pending expiry timer again
+ * for what is left of its time (due ones fire on the next loop pass, or
+ * in virtual time on the next clock_step()), so exactly one caller sees a
+ * given sleep.  The first call only takes the baseline.  Two clock reads,
+ * both in the vDSO on Linux: no system call, cheap enough per query.
+ */
+uint64_t clock_resumed(void);
 
 /*
  * Tests only.  From now on time is virtual and starts at start_ms;
@@ -71,5 +121,13 @@ void	clock_test_begin(uint64_t start_ms);
  * within the step fires in the same step.  Returns how many fired.
  */
 size_t	clock_step(uint64_t ms);
+
+/*
+ * Tests only.  The machine sleeps for ms: clock_boot_ms() moves, clock_ms()
+ * does not and nothing fires, as on Linux, until clock_resumed() sees it.
+ * On real time too (before clock_test_begin()), as an offset to
+ * CLOCK_BOOTTIME, so the libevent path of a resume can be tested.
+ */
+void	clock_test_sleep(uint64_t ms);
 
 #endif

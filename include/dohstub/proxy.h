@@ -88,6 +88,7 @@ extern const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS];
 	C(hedge_wins,		HEDGE_WINS, NULL)			\
 	C(hedges_denied,	HEDGES_DENIED, NULL) /* over budget */	\
 	C(network_changes,	NETWORK_CHANGES, NULL)			\
+	C(resumes,		RESUMES, NULL) /* proxy_resume_check() */ \
 	C(pending,		PENDING_QUERIES, NULL)	/* gauge */
 
 #define PROXY_STATS_FIELD(field, family, value)	uint64_t field;
@@ -187,6 +188,14 @@ const char *proxy_unhealthy(const struct proxy *px);
  * repeat the bootstrap lookups (upstream_network_changed()).
  */
 void	proxy_network_changed(struct proxy *px);
+
+/*
+ * Whether the machine slept since the last look (clock_resumed()); if so,
+ * log it, count it in resumes and treat it as a network change.  Called
+ * by a 1 s tick from proxy_start() on, and by every query.  1 if it saw a
+ * resume.
+ */
+int	proxy_resume_check(struct proxy *px);
 
 /*
  * The discovery of the address servers (discovery.h), or NULL (none, or
