@@ -1050,10 +1050,29 @@ test_opportunistic(void)
 	CHECK_EQ(ep.kind, DDR_VERIFIED);
 	CHECK_STR(ep.host, "doh.lan");
 	CHECK_STR(skipped, "");		/* "." was usable, just not taken */
-	/* A lower priority number wins over the kind. */
+	/*
+	 * Verified at any priority before opportunistic at any: a "."
+	 * record at a better priority (an on-path spoofer's, say) must not
+	 * steer a client that can authenticate into TLS without it.
+	 */
 	recs[1].priority = 2;
 	CHECK_EQ(choose(2, "192.168.1.1", 1, &ep), 0);
-	CHECK_EQ(ep.kind, DDR_OPPORTUNISTIC);
+	CHECK_EQ(ep.kind, DDR_VERIFIED);
+	CHECK_STR(ep.host, "doh.lan");
+	CHECK_STR(skipped, "");
+	/* Only when no record can be verified does "." at 1 win. */
+	CHECK_EQ(ddr_choose_kinds(recs, 2, &(struct addr){ 0 },
+	    DDR_KIND_BIT(DDR_OPPORTUNISTIC), &ep, NULL, why, sizeof(why),
+	    NULL, 0), -1);
+	{
+		struct addr a = ip("192.168.1.1");
+
+		CHECK_EQ(ddr_choose_kinds(recs, 2, &a,
+		    DDR_KIND_BIT(DDR_OPPORTUNISTIC), &ep, NULL, why,
+		    sizeof(why), NULL, 0), 0);
+		CHECK_EQ(ep.kind, DDR_OPPORTUNISTIC);
+		CHECK_STR(astr(&ep.addrs[0]), "192.168.1.1:443");
+	}
 	/* Opportunistic off: "." is skipped, the verified one at 2 taken. */
 	CHECK_EQ(choose(2, "192.168.1.1", 0, &ep), 0);
 	CHECK_EQ(ep.kind, DDR_VERIFIED);
@@ -1157,6 +1176,44 @@ test_strings(void)
 		CHECK_EQ(strlen(skipped), 7);
 	}
 
+	/*
+	 * An IP literal is not a host name: verifying "203.0.113.7" would
+	 * be an IP check, and the resolver's IP check replaces it, so the
+	 * target would go unchecked.  Nor is a name whose last label is
+	 * all digits; digits elsewhere are fine.
+	 */
+	{
+		static const struct {
+			const char	*target;
+			int		 ok;
+		} t[] = {
+			{ "203.0.113.7", 0 }, { "doh.203", 0 }, { "1", 0 },
+			{ "0x7f.1", 0 }, { "1.doh.test", 1 },
+			{ "doh.1x", 1 }, { "9", 0 },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+			answer(&m, 0);
+			doh_record(&m, 300, 1, t[i].target, 0, 7);
+			set_ancount(&m, 1);
+			CHECK_EQ(parse_msg(&m), 1);
+			CHECK_EQ(choose(1, "192.0.2.53", 0, &ep),
+			    t[i].ok ? 0 : -1);
+			if (!t[i].ok)
+				CHECK_STR(why, "target is not a host name");
+			else
+				CHECK_STR(ep.host, t[i].target);
+		}
+		/* Nor opportunistically, to a private resolver. */
+		answer(&m, 0);
+		doh_record(&m, 300, 1, "192.168.1.1", 0, 0);
+		set_ancount(&m, 1);
+		CHECK_EQ(parse_msg(&m), 1);
+		CHECK_EQ(choose(1, "192.168.1.1", 1, &ep), -1);
+		CHECK_STR(why, "target is not a host name");
+	}
+
 	CHECK_STR(ddr_reason_names[DDR_OK], "ok");
 	CHECK_STR(ddr_reason_names[DDR_NO_H2], "no_h2");
 	CHECK_STR(ddr_reason_names[DDR_UNVERIFIABLE], "unverifiable");
@@ -1242,7 +1299,8 @@ test_private(void)
 		{ "172.16.0.1", 1 }, { "172.31.255.1", 1 },
 		{ "172.32.0.1", 0 }, { "172.15.0.1", 0 },
 		{ "192.168.0.1", 1 }, { "192.169.0.1", 0 },
-		{ "100.64.0.1", 1 }, { "100.127.255.254", 1 },
+		/* CGNAT is the ISP's network, not the user's. */
+		{ "100.64.0.1", 0 }, { "100.127.255.254", 0 },
 		{ "100.128.0.1", 0 }, { "127.0.0.53", 1 },
 		{ "169.254.1.1", 1 }, { "9.9.9.9", 0 }, { "8.8.8.8", 0 },
 		{ "192.0.2.1", 0 },
