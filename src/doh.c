@@ -1852,7 +1852,8 @@ doh_get_path(const char *path, const uint8_t *msg, size_t len, char *buf,
 	if (size < plen + 5 + (len * 4 + 2) / 3 + 1)
 		return -1;
 	memcpy(buf, path, plen);
-	memcpy(buf + plen, "?dns=", 5);
+	/* A dohpath such as "/q?x=1{&dns}" leaves a query of its own. */
+	memcpy(buf + plen, strchr(path, '?') != NULL ? "&dns=" : "?dns=", 5);
 	o = plen + 5;
 	for (i = 0; i + 2 < len; i += 3) {
 		v = (uint32_t)msg[i] << 16 | (uint32_t)msg[i + 1] << 8 |
