@@ -31,7 +31,7 @@
  * Would a query sent to a reach dohstub itself?  A wildcard listener takes
  * the loopback addresses too; an IPv6 one may be dual-stack.
  */
-static int
+int
 config_is_ours(const struct config *cfg, const struct addr *a)
 {
 	const struct addr *l;

@@ -528,6 +528,25 @@ ddr_private_addr(const struct addr *a)
 	return 0;
 }
 
+int
+ddr_usable_addr(const struct addr *a)
+{
+	static const char *const nets[] = {
+		"0.0.0.0/8", "255.255.255.255/32", "224.0.0.0/4",
+		"::/128", "ff00::/8",
+	};
+	struct addr_prefix p;
+	size_t i;
+
+	if (a == NULL || a->len == 0)
+		return 0;
+	for (i = 0; i < nitems(nets); i++)
+		if (addr_prefix_parse(nets[i], &p, NULL, 0) == 0 &&
+		    addr_prefix_match(&p, a))
+			return 0;
+	return 1;
+}
+
 /*
  * Letters, digits, '-' and '_' in dot-separated labels, the last one not
  * all digits: "203.0.113.7" is an IP literal, not a name, and a
@@ -715,8 +734,16 @@ try_record(const struct ddr_record *rec, enum ddr_kind kind,
 		}
 		snprintf(ep->host, sizeof(ep->host), "%s", rec->target);
 		for (i = 0; i < rec->nhints; i++) {
+			if (!ddr_usable_addr(&rec->hints[i]))
+				continue;
 			ep->addrs[ep->naddrs] = rec->hints[i];
 			addr_set_port(&ep->addrs[ep->naddrs++], ep->port);
+		}
+		if (rec->nhints > 0 && ep->naddrs == 0) {
+			/* Not a lookup instead: the record said where. */
+			v->reason = DDR_UNSUPPORTED;
+			snprintf(v->why, sizeof(v->why), "hint not usable");
+			return -1;
 		}
 		return 0;
 	}

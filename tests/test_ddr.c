@@ -1135,6 +1135,66 @@ test_ttl_hints(void)
 	    "ipv4hint=192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4,192.0.2.5,"
 	    "192.0.2.6 ipv6hint=2001:db8::1,2001:db8::2 "
 	    "dohpath=\"/dns-query{?dns}\"");
+
+	/*
+	 * Hints that are no place to connect to are dropped: 0.0.0.0,
+	 * multicast, broadcast.  A record left with none is skipped (not
+	 * looked up instead: it said where), and the next one is taken.
+	 */
+	answer(&m, 0);
+	at = svcb(&m, NULL, 300, 1, "doh.example");
+	p_alpn(&m, "h2");
+	p_v4(&m, 0, 0, 0, 0, 1);
+	p_path(&m, "/dns-query{?dns}");
+	rr_end(&m, at);
+	at = svcb(&m, NULL, 300, 2, "doh2.example");
+	p_alpn(&m, "h2");
+	p_v4(&m, 224, 0, 0, 251, 1);
+	p_path(&m, "/dns-query{?dns}");
+	rr_end(&m, at);
+	at = svcb(&m, NULL, 300, 3, "doh3.example");
+	p_alpn(&m, "h2");
+	p_v4(&m, 255, 255, 255, 255, 1);
+	p_path(&m, "/dns-query{?dns}");
+	rr_end(&m, at);
+	at = svcb(&m, NULL, 300, 4, "doh4.example");
+	p_alpn(&m, "h2");
+	p_v4(&m, 0, 0, 0, 0, 1);
+	p_v6(&m, 1);
+	p_path(&m, "/dns-query{?dns}");
+	rr_end(&m, at);
+	set_ancount(&m, 4);
+	CHECK_EQ(parse_msg(&m), 4);
+	CHECK_EQ(choose(4, "192.0.2.53", 0, &ep), 0);
+	CHECK_STR(ep.host, "doh4.example");
+	CHECK_EQ(ep.naddrs, 1);
+	CHECK_STR(astr(&ep.addrs[0]), "[2001:db8::1]:443");
+	CHECK_STR(skipped, "1 doh.example.: hint not usable\n"
+	    "2 doh2.example.: hint not usable\n"
+	    "3 doh3.example.: hint not usable\n");
+	CHECK_EQ(choose(3, "192.0.2.53", 0, &ep), -1);
+	CHECK_STR(why, "hint not usable");
+	{
+		static const struct {
+			const char	*a;
+			int		 ok;
+		} t[] = {
+			{ "0.0.0.0", 0 }, { "0.1.2.3", 0 }, { "::", 0 },
+			{ "224.0.0.1", 0 }, { "239.1.1.1", 0 },
+			{ "255.255.255.255", 0 }, { "ff02::fb", 0 },
+			{ "::ffff:0.0.0.0", 0 }, { "::ffff:224.0.0.1", 0 },
+			{ "192.0.2.1", 1 }, { "127.0.0.1", 1 }, { "::1", 1 },
+			{ "2001:db8::1", 1 }, { "fe80::1", 1 },
+		};
+		size_t i;
+		struct addr a;
+
+		for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+			a = ip(t[i].a);
+			CHECK_EQ(ddr_usable_addr(&a), t[i].ok);
+		}
+		CHECK_EQ(ddr_usable_addr(NULL), 0);
+	}
 }
 
 static void

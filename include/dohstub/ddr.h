@@ -54,7 +54,8 @@
  * resolver's certificate, in one TLS handshake: a chain to a trust
  * anchor, valid for the target name, and the unencrypted resolver's IP
  * address in an iPAddress subjectAltName.  Only then may it be used.
- * Addresses: every hint (the port set); none: look the target up.
+ * Addresses: every usable hint (ddr_usable_addr; the port set); no
+ * hint: look the target up; hints but none usable: skipped.
  * Opportunistic (RFC 9462 4.3, only when asked for): the resolver's
  * address is private or local (ddr_private_addr: for public addresses a
  * certificate with the IP can be had, so verified is the way), and the
@@ -194,6 +195,14 @@ int	ddr_choose_kinds(const struct ddr_record *recs, size_t n,
  * authentication to it would cross an unknown network.
  */
 int	ddr_private_addr(const struct addr *a);
+
+/*
+ * 1 if a may be a connect target: not unspecified (0.0.0.0/8, ::),
+ * multicast (224/4, ff00::/8) or broadcast (255.255.255.255), also
+ * IPv4-mapped; else 0.  Verified hints that are not are dropped (none
+ * left: the record is skipped, "hint not usable").
+ */
+int	ddr_usable_addr(const struct addr *a);
 
 /*
  * One record in presentation form, as dnsprint (dohq) prints SVCB:
