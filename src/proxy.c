@@ -1538,6 +1538,12 @@ proxy_network_changed(struct proxy *px)
 	discovery_rerun(px->disc);
 }
 
+void
+proxy_rediscover(struct proxy *px)
+{
+	discovery_rerun(px->disc);
+}
+
 const struct discovery *
 proxy_discovery(const struct proxy *px)
 {
