@@ -1258,6 +1258,13 @@ session_tls_verify(struct doh_session *s)
 		SSL_set_verify(s->ssl, SSL_VERIFY_NONE, NULL);
 		return 0;
 	}
+	/*
+	 * A verify param holds one IP: for an IP-literal host this would
+	 * replace the host's check, so fail closed (discovery never asks).
+	 */
+	if (c->verify_ip != NULL && c->host_is_ip &&
+	    strcmp(c->host, c->verify_ip) != 0)
+		return -1;
 	if (c->verify_ip != NULL && !X509_VERIFY_PARAM_set1_ip_asc(
 	    SSL_get0_param(s->ssl), c->verify_ip))
 		return -1;
