@@ -31,7 +31,7 @@
  * Would a query sent to a reach dohstub itself?  A wildcard listener takes
  * the loopback addresses too; an IPv6 one may be dual-stack.
  */
-static int
+int
 config_is_ours(const struct config *cfg, const struct addr *a)
 {
 	const struct addr *l;
@@ -320,6 +320,16 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 				    &cfg->known[i].addr, a, sizeof(a)));
 				return -1;
 			}
+	/* Their URLs are upstreams too: method get adds its own query. */
+	for (i = 0; i < cfg->nknown; i++)
+		if (cfg->method == METHOD_GET &&
+		    strchr(cfg->known[i].url, '?') != NULL) {
+			config_errf(err, errlen, "known-server %s: %s: method "
+			    "get adds its own query; this path needs method "
+			    "post", addr_ip_str(&cfg->known[i].addr, a,
+			    sizeof(a)), cfg->known[i].url);
+			return -1;
+		}
 	for (i = 0; i < cfg->nresolve; i++) {
 		r = &cfg->resolve[i];
 		if (config_find_resolve(cfg, r->host, r->port) != r) {

@@ -511,8 +511,9 @@ int
 ddr_private_addr(const struct addr *a)
 {
 	static const char *const nets[] = {
+		/* Not 100.64/10: CGNAT is the ISP's network, not ours. */
 		"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-		"100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+		"127.0.0.0/8", "169.254.0.0/16",
 		"::1/128", "fe80::/10", "fc00::/7",
 	};
 	struct addr_prefix p;
@@ -527,11 +528,35 @@ ddr_private_addr(const struct addr *a)
 	return 0;
 }
 
-/* Letters, digits, '-' and '_' in dot-separated labels. */
+int
+ddr_usable_addr(const struct addr *a)
+{
+	static const char *const nets[] = {
+		"0.0.0.0/8", "255.255.255.255/32", "224.0.0.0/4",
+		"::/128", "ff00::/8",
+	};
+	struct addr_prefix p;
+	size_t i;
+
+	if (a == NULL || a->len == 0)
+		return 0;
+	for (i = 0; i < nitems(nets); i++)
+		if (addr_prefix_parse(nets[i], &p, NULL, 0) == 0 &&
+		    addr_prefix_match(&p, a))
+			return 0;
+	return 1;
+}
+
+/*
+ * Letters, digits, '-' and '_' in dot-separated labels, the last one not
+ * all digits: "203.0.113.7" is an IP literal, not a name, and a
+ * certificate check "for" it would be an IP check that the resolver's
+ * own IP check replaces (doh.c: one IP per verify param).
+ */
 static int
 host_name(const char *s)
 {
-	int label = 0;
+	int label = 0, digits = 0;
 
 	if (*s == '\0')
 		return 0;
@@ -539,15 +564,16 @@ host_name(const char *s)
 		if (*s == '.') {
 			if (label == 0)
 				return 0;
-			label = 0;
+			label = digits = 0;
 		} else if ((*s >= 'a' && *s <= 'z') ||
 		    (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		    *s == '-' || *s == '_')
+		    *s == '-' || *s == '_') {
 			label++;
-		else
+			digits += *s >= '0' && *s <= '9';
+		} else
 			return 0;
 	}
-	return label > 0;
+	return label > 0 && digits < label;
 }
 
 /*
@@ -708,8 +734,16 @@ try_record(const struct ddr_record *rec, enum ddr_kind kind,
 		}
 		snprintf(ep->host, sizeof(ep->host), "%s", rec->target);
 		for (i = 0; i < rec->nhints; i++) {
+			if (!ddr_usable_addr(&rec->hints[i]))
+				continue;
 			ep->addrs[ep->naddrs] = rec->hints[i];
 			addr_set_port(&ep->addrs[ep->naddrs++], ep->port);
+		}
+		if (rec->nhints > 0 && ep->naddrs == 0) {
+			/* Not a lookup instead: the record said where. */
+			v->reason = DDR_UNSUPPORTED;
+			snprintf(v->why, sizeof(v->why), "hint not usable");
+			return -1;
 		}
 		return 0;
 	}
@@ -747,6 +781,24 @@ try_record(const struct ddr_record *rec, enum ddr_kind kind,
 	return 0;
 }
 
+/*
+ * The next priority level above prio (any level if !have) in *next: 1,
+ * or 0 when there is none.
+ */
+static int
+next_prio(const struct ddr_record *recs, size_t n, int have, uint32_t prio,
+    uint32_t *next)
+{
+	size_t i;
+
+	*next = UINT32_MAX;
+	for (i = 0; i < n; i++)
+		if ((!have || recs[i].priority > prio) &&
+		    recs[i].priority < *next)
+			*next = recs[i].priority;
+	return *next != UINT32_MAX;
+}
+
 int
 ddr_choose_kinds(const struct ddr_record *recs, size_t n,
     const struct addr *resolver, unsigned kinds, struct ddr_endpoint *out,
@@ -757,7 +809,7 @@ ddr_choose_kinds(const struct ddr_record *recs, size_t n,
 	struct verdict v, vo, best;
 	struct sbuf sk, w;
 	size_t i, chosen = n;
-	uint32_t prio, next;
+	uint32_t prio = 0;
 	int k, have_prio, usable_at, done = 0;
 
 	sb_init(&sk, skipped, skipped != NULL ? skippedlen : 0);
@@ -765,22 +817,17 @@ ddr_choose_kinds(const struct ddr_record *recs, size_t n,
 	best.reason = DDR_NO_RECORD;
 	snprintf(best.why, sizeof(best.why), "no SVCB record");
 
-	/* Priority levels in increasing order, records in order in each. */
-	prio = 0;
-	have_prio = 0;
-	for (;;) {
-		next = UINT32_MAX;
-		for (i = 0; i < n; i++)
-			if ((!have_prio || recs[i].priority > prio) &&
-			    recs[i].priority < next)
-				next = recs[i].priority;
-		if (next == UINT32_MAX)
-			break;
-		prio = next;
-		have_prio = 1;
-		for (k = DDR_VERIFIED; k <= DDR_OPPORTUNISTIC && !done; k++) {
-			if ((kinds & DDR_KIND_BIT(k)) == 0)
-				continue;
+	/*
+	 * Verified at every priority level before opportunistic at any: a
+	 * spoofed "." record of a better priority must not talk a client
+	 * that could authenticate into TLS without it (RFC 9462 4.3 is
+	 * for when 4.2 is not possible).  Records in order in each level.
+	 */
+	for (k = DDR_VERIFIED; k <= DDR_OPPORTUNISTIC && !done; k++) {
+		if ((kinds & DDR_KIND_BIT(k)) == 0)
+			continue;
+		for (have_prio = 0; !done && next_prio(recs, n, have_prio,
+		    prio, &prio); have_prio = 1) {
 			for (i = 0; i < n && !done; i++) {
 				if (recs[i].priority != prio)
 					continue;
@@ -792,7 +839,11 @@ ddr_choose_kinds(const struct ddr_record *recs, size_t n,
 				}
 			}
 		}
-		/* The unusable ones at this level, and the best reason. */
+	}
+
+	/* The unusable ones, by level, and the best reason. */
+	for (have_prio = 0; next_prio(recs, n, have_prio, prio, &prio);
+	    have_prio = 1) {
 		for (i = 0; i < n; i++) {
 			if (recs[i].priority != prio || i == chosen)
 				continue;

@@ -31,6 +31,8 @@
 /* A failed run is tried again after this long, doubling up to the max. */
 #define DISCOVERY_RETRY_MIN_S	60
 #define DISCOVERY_RETRY_MAX_S	3600
+/* A rerun that failed for a passing reason while an upgrade stands. */
+#define DISCOVERY_RETRY_KEEP_S	10
 
 const char *const discovery_upgrade_names[] = {
 	"pending", "known", "ddr-verified", "ddr-opportunistic", "none",
@@ -65,6 +67,14 @@ struct disc_entry {
 	int			 opp_next;	/* verified failed: try
 						   opportunistic */
 	unsigned		 retry_s;	/* next failure's retry */
+	unsigned		 keep_retry_s;	/* the same, upgrade kept */
+	uint64_t		 keep_until;	/* ms: a standing upgrade
+						   outlives passing failures
+						   until then; 0: not yet */
+	enum discovery_fail	 vfail;		/* verified failed this run,
+						   opportunistic tried */
+	char			 vreason[256];	/* and why */
+	uint64_t		 counted;	/* plain_wire_sent so far */
 	struct discovery_result	 res;		/* the standing result */
 	struct discovery_result	 run;		/* the one being made */
 	struct ddr_record	 recs[DDR_MAX_RECORDS];	/* this run's */
@@ -130,6 +140,32 @@ run_fail(struct disc_entry *e, enum discovery_fail kind, const char *fmt,
 	vsnprintf(e->run.reason, sizeof(e->run.reason), fmt, ap);
 	va_end(ap);
 	event_active(e->done, 0, 0);
+}
+
+/* What this run's channel sent since last counted. */
+static void
+count_sent(struct disc_entry *e)
+{
+	uint64_t n;
+
+	if (e->plain == NULL)
+		return;
+	n = plain_wire_sent(e->plain);
+	e->d->stats.queries += n - e->counted;
+	e->counted = n;
+}
+
+/*
+ * A failure that says nothing about the resolver's designation (no
+ * answer, a lookup or a TLS connection that failed): a standing upgrade
+ * outlives it for a while.  The others are answers: no record, no h2, no
+ * dohpath, a certificate that does not verify, ...
+ */
+static int
+fail_passing(enum discovery_fail kind)
+{
+	return kind == DISCOVERY_FAIL_NO_ANSWER ||
+	    kind == DISCOVERY_FAIL_LOOKUP || kind == DISCOVERY_FAIL_TLS;
 }
 
 /* A known server: its URL's name, verified, at its own address. */
@@ -203,7 +239,10 @@ entry_done_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct disc_entry *e = arg;
 	struct discovery *d = e->d;
-	unsigned next_s;
+	struct discovery_result *r = &e->run;
+	char a[ADDR_STRLEN];
+	uint64_t now, next_ms, left;
+	size_t l;
 	int changed;
 
 	(void)fd;
@@ -215,9 +254,9 @@ entry_done_cb(evutil_socket_t fd, short ev, void *arg)
 		e->opp_next = 0;
 		doh_free(e->verify);
 		e->verify = NULL;
-		log_debug("DDR: %s; trying opportunistic", e->run.reason);
-		e->run.verify_ip[0] = '\0';
-		e->run.reason[0] = '\0';
+		log_debug("DDR: %s; trying opportunistic", e->vreason);
+		r->verify_ip[0] = '\0';
+		r->reason[0] = '\0';
 		entry_choose(e, DDR_KIND_BIT(DDR_OPPORTUNISTIC));
 		return;
 	}
@@ -226,27 +265,78 @@ entry_done_cb(evutil_socket_t fd, short ev, void *arg)
 	clock_timer_del(&e->guard);
 	doh_free(e->verify);
 	e->verify = NULL;
+	count_sent(e);
 	plain_free(e->plain);	/* cancels e->req */
 	e->plain = NULL;
 	e->req = NULL;
-	if (e->run.upgrade == DISCOVERY_PENDING) {
-		e->run.upgrade = DISCOVERY_NONE;
-		e->run.fail = DISCOVERY_FAIL_NO_ANSWER;
-		snprintf(e->run.reason, sizeof(e->run.reason),
+	e->counted = 0;
+	if (r->upgrade == DISCOVERY_PENDING) {
+		r->upgrade = DISCOVERY_NONE;
+		r->fail = DISCOVERY_FAIL_NO_ANSWER;
+		snprintf(r->reason, sizeof(r->reason),
 		    "discovery ended early");
 	}
-	d->stats.results[e->run.upgrade]++;
-	d->stats.failures[e->run.fail]++;
-	if (e->run.upgrade == DISCOVERY_NONE) {
-		next_s = e->retry_s;
+	if (r->upgrade == DISCOVERY_NONE && e->vfail != DISCOVERY_FAIL_NONE) {
+		/* The verified failure is the news; opportunistic the rest. */
+		char opp[sizeof(r->reason)];
+
+		snprintf(opp, sizeof(opp), "%s", r->reason);
+		r->fail = e->vfail;
+		l = (size_t)snprintf(r->reason, sizeof(r->reason), "%s",
+		    e->vreason);
+		if (l < sizeof(r->reason))
+			snprintf(r->reason + l, sizeof(r->reason) - l,
+			    "; opportunistic: %.*s",
+			    (int)(sizeof(r->reason) - l), opp);
+	}
+	e->vfail = DISCOVERY_FAIL_NONE;
+	if (r->upgrade == DISCOVERY_NONE)
+		d->stats.failures[r->fail]++;
+
+	/*
+	 * A passing failure does not take a working upgrade away at once:
+	 * it stands up to one more TTL while the run is retried sooner.
+	 */
+	now = clock_ms();
+	if (r->upgrade == DISCOVERY_NONE && fail_passing(r->fail) &&
+	    (e->res.upgrade == DISCOVERY_VERIFIED ||
+	    e->res.upgrade == DISCOVERY_OPPORTUNISTIC)) {
+		if (e->keep_until == 0) {
+			e->keep_until = now + (uint64_t)e->res.ttl * 1000;
+			e->keep_retry_s = DISCOVERY_RETRY_KEEP_S;
+		}
+		if (now < e->keep_until) {
+			left = e->keep_until - now;
+			next_ms = (uint64_t)e->keep_retry_s * 1000;
+			if (next_ms > left)
+				next_ms = left;
+			e->keep_retry_s = e->keep_retry_s * 2 <
+			    DISCOVERY_RETRY_MAX_S ? e->keep_retry_s * 2 :
+			    DISCOVERY_RETRY_MAX_S;
+			log_warnx("%s: rediscovery failed (%s); keeping %s "
+			    "for up to %us more", addr_str(&e->res.addr, a,
+			    sizeof(a)), r->reason, e->res.url,
+			    (unsigned)((left + 999) / 1000));
+			if (e->again) {
+				e->again = 0;
+				entry_run(e);
+			} else
+				clock_timer_add(&e->timer, (unsigned)next_ms);
+			return;
+		}
+	}
+	e->keep_until = 0;
+	d->stats.results[r->upgrade]++;
+	if (r->upgrade == DISCOVERY_NONE) {
+		next_ms = (uint64_t)e->retry_s * 1000;
 		e->retry_s = e->retry_s * 2 < DISCOVERY_RETRY_MAX_S ?
 		    e->retry_s * 2 : DISCOVERY_RETRY_MAX_S;
 	} else {
-		next_s = e->run.ttl;
+		next_ms = (uint64_t)r->ttl * 1000;
 		e->retry_s = DISCOVERY_RETRY_MIN_S;
 	}
-	changed = !result_same(&e->res, &e->run);
-	e->res = e->run;
+	changed = !result_same(&e->res, r);
+	e->res = *r;
 	if (changed)
 		entry_log(e);
 	else
@@ -256,7 +346,7 @@ entry_done_cb(evutil_socket_t fd, short ev, void *arg)
 		e->again = 0;
 		entry_run(e);
 	} else
-		clock_timer_add(&e->timer, next_s * 1000u);
+		clock_timer_add(&e->timer, (unsigned)next_ms);
 	if (changed && d->cb != NULL)
 		d->cb(d, e->idx, d->arg);
 }
@@ -363,33 +453,38 @@ verify_state_cb(struct doh_client *c, enum doh_state old,
 {
 	struct disc_entry *e = arg;
 	const char *err = doh_last_error(c);
+	enum discovery_fail kind = DISCOVERY_FAIL_CERTIFICATE;
+	char why[sizeof(e->run.reason)];
 
 	(void)old;
 	if (e->state != DISCOVERY_VERIFY ||
 	    e->run.upgrade != DISCOVERY_PENDING || new != DOH_BACKOFF)
 		return;
-	if (strstr(err, "certificate") != NULL &&
+	/* The URL cut to fit: the reason is one line of /health. */
+	if (strstr(err, "IP address mismatch") != NULL)
+		snprintf(why, sizeof(why), "certificate of %.150s does not "
+		    "list %s", e->run.url, e->run.verify_ip);
+	else if (strstr(err, "ostname mismatch") != NULL)
+		snprintf(why, sizeof(why), "certificate of %.100s is not "
+		    "valid for %.100s", e->run.url, e->run.host);
+	else if (strstr(err, "certificate") != NULL)
+		snprintf(why, sizeof(why), "%.100s: %.140s", e->run.url, err);
+	else {
+		kind = DISCOVERY_FAIL_TLS;
+		snprintf(why, sizeof(why), "%.100s: %.140s", e->run.url,
+		    *err != '\0' ? err : "no DoH connection");
+	}
+	if (kind == DISCOVERY_FAIL_CERTIFICATE &&
 	    e->ep.kind == DDR_VERIFIED && e->d->cfg->ddr_opportunistic &&
 	    !e->opp_next) {
-		snprintf(e->run.reason, sizeof(e->run.reason), "%s", err);
+		/* Kept: the run's reason and kind if opportunistic fails. */
+		e->vfail = kind;
+		snprintf(e->vreason, sizeof(e->vreason), "%s", why);
 		e->opp_next = 1;
 		event_active(e->done, 0, 0);
 		return;
 	}
-	if (strstr(err, "IP address mismatch") != NULL)
-		run_fail(e, DISCOVERY_FAIL_CERTIFICATE,
-		    "certificate of %s does not list %s", e->run.url,
-		    e->run.verify_ip);
-	else if (strstr(err, "ostname mismatch") != NULL)
-		run_fail(e, DISCOVERY_FAIL_CERTIFICATE,
-		    "certificate of %s is not valid for %s", e->run.url,
-		    e->run.host);
-	else if (strstr(err, "certificate") != NULL)
-		run_fail(e, DISCOVERY_FAIL_CERTIFICATE, "%s: %s", e->run.url,
-		    err);
-	else
-		run_fail(e, DISCOVERY_FAIL_TLS, "%s: %s", e->run.url,
-		    *err != '\0' ? err : "no DoH connection");
+	run_fail(e, kind, "%s", why);
 }
 
 /* The endpoint is chosen and has addresses: shake hands with it. */
@@ -407,10 +502,15 @@ entry_verify(struct disc_entry *e)
 
 	e->state = DISCOVERY_VERIFY;
 	addr_ip_str(&r->addr, ip, sizeof(ip));
-	/* Opportunistic to the root target: host is the resolver's IP. */
+	/*
+	 * Opportunistic to the root target: host is the resolver's IP.
+	 * Never for verified: the name is what the certificate must be
+	 * valid for, and the resolver's IP replaces any IP check (ddr.c
+	 * turns IP-literal targets away).
+	 */
 	snprintf(r->host, sizeof(r->host), "%s", e->ep.host);
-	r->host_is_ip = addr_parse_ip(r->host, strlen(r->host), 0, 0,
-	    &tmp) == 0;
+	r->host_is_ip = e->ep.kind == DDR_OPPORTUNISTIC &&
+	    addr_parse_ip(r->host, strlen(r->host), 0, 0, &tmp) == 0;
 	r->port = e->ep.port;
 	snprintf(r->path, sizeof(r->path), "%s", e->ep.path);
 	r->ttl = e->ep.ttl;
@@ -450,25 +550,62 @@ entry_verify(struct disc_entry *e)
 	doh_connect(e->verify);
 }
 
+/*
+ * Keep of in[0..n) the addresses that may be connected to (port set to
+ * port): no 0.0.0.0, multicast or broadcast (ddr_usable_addr), and not
+ * dohstub itself.  The count kept; what was dropped in dropped.
+ */
+static size_t
+usable_addrs(const struct discovery *d, const struct addr *in, size_t n,
+    uint16_t port, struct addr *out, size_t max, char *dropped, size_t len)
+{
+	struct addr a;
+	char ip[ADDR_STRLEN];
+	size_t i, k = 0, used = 0;
+
+	if (len > 0)
+		dropped[0] = '\0';
+	for (i = 0; i < n; i++) {
+		a = in[i];
+		addr_set_port(&a, port);
+		if (ddr_usable_addr(&a) && !config_is_ours(d->cfg, &a)) {
+			if (k < max)
+				out[k++] = a;
+			continue;
+		}
+		if (used < len)
+			used += (size_t)snprintf(dropped + used, len - used,
+			    "%s%s", used > 0 ? " " : "",
+			    addr_ip_str(&a, ip, sizeof(ip)));
+	}
+	return k;
+}
+
 static void
 lookup_cb(int status, const struct addr *addrs, size_t n, unsigned ttl,
     void *arg)
 {
 	struct disc_entry *e = arg;
-	size_t i;
+	char dropped[128];
 
 	(void)ttl;
 	e->req = NULL;
 	if (e->state != DISCOVERY_LOOKUP)
 		return;
+	count_sent(e);
 	if (status != 0 || n == 0) {
 		run_fail(e, DISCOVERY_FAIL_LOOKUP, "lookup of %s at the "
 		    "resolver failed", e->ep.host);
 		return;
 	}
-	for (i = 0; i < n && i < DDR_MAX_HINTS; i++)
-		e->ep.addrs[i] = addrs[i];
-	e->ep.naddrs = i;
+	e->ep.naddrs = usable_addrs(e->d, addrs, n, e->ep.port, e->ep.addrs,
+	    DDR_MAX_HINTS, dropped, sizeof(dropped));
+	if (e->ep.naddrs == 0) {
+		/* An answer, not a passing failure. */
+		run_fail(e, DISCOVERY_FAIL_NO_RECORD, "hint not usable: %s "
+		    "at the resolver is %s", e->ep.host, dropped);
+		return;
+	}
 	entry_verify(e);
 }
 
@@ -507,12 +644,21 @@ entry_choose(struct disc_entry *e, unsigned kinds)
 		return;
 	}
 	if (e->ep.naddrs > 0) {
+		char dropped[128];
+
+		e->ep.naddrs = usable_addrs(d, e->ep.addrs, e->ep.naddrs,
+		    e->ep.port, e->ep.addrs, DDR_MAX_HINTS, dropped,
+		    sizeof(dropped));
+		if (e->ep.naddrs == 0) {
+			run_fail(e, DISCOVERY_FAIL_NO_RECORD, "hint not "
+			    "usable: %s", dropped);
+			return;
+		}
 		entry_verify(e);
 		return;
 	}
 	/* No hint: the target's address from that same resolver. */
 	e->state = DISCOVERY_LOOKUP;
-	d->stats.queries++;
 	if ((e->req = plain_resolve(e->plain, e->ep.host, e->ep.port,
 	    lookup_cb, e)) == NULL)
 		run_fail(e, DISCOVERY_FAIL_LOOKUP, "cannot look up %s",
@@ -533,6 +679,7 @@ query_cb(int status, const uint8_t *ans, size_t len, void *arg)
 	e->req = NULL;
 	if (e->state != DISCOVERY_QUERY)
 		return;
+	count_sent(e);
 	if (status != 0) {
 		run_fail(e, DISCOVERY_FAIL_NO_ANSWER,
 		    "no answer to the DDR query");
@@ -545,8 +692,10 @@ query_cb(int status, const uint8_t *ans, size_t len, void *arg)
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		if (ddr_record_str(&e->recs[i], line, sizeof(line)) == -1)
-			continue;
+		/* A record longer than the line is shown cut, not left out. */
+		if (ddr_record_str(&e->recs[i], line, sizeof(line)) == -1 &&
+		    sizeof(line) > 4)
+			memcpy(line + sizeof(line) - 4, "...", 4);
 		used += (size_t)snprintf(r->records + used,
 		    sizeof(r->records) - used, "%s\n", line);
 		if (used >= sizeof(r->records))
@@ -576,6 +725,8 @@ entry_run(struct disc_entry *e)
 	clock_timer_del(&e->timer);
 	result_init(&e->run, &e->res.addr);
 	memset(&e->ep, 0, sizeof(e->ep));
+	e->vfail = DISCOVERY_FAIL_NONE;
+	e->counted = 0;
 	e->state = DISCOVERY_QUERY;
 	clock_timer_add(&e->guard, cfg->timeout_ms * 4);
 	arc4random_buf(&id, sizeof(id));
@@ -586,7 +737,6 @@ entry_run(struct disc_entry *e)
 		    "query");
 		return;
 	}
-	d->stats.queries++;
 	if ((e->req = plain_forward(e->plain, q, len, query_cb, e)) == NULL)
 		run_fail(e, DISCOVERY_FAIL_NO_ANSWER, "cannot send the DDR "
 		    "query");
@@ -639,7 +789,13 @@ discovery_new(struct event_base *base, const struct config *cfg,
 			goto fail;
 		}
 		if (entry_known(e)) {
-			if (prev == NULL)
+			/* Counted once: when first seen, at start or reload. */
+			for (j = 0; prev != NULL && j < prev->n; j++)
+				if (addr_eq(&prev->e[j].res.addr, &addrs[i]) &&
+				    prev->e[j].res.upgrade == e->res.upgrade &&
+				    strcmp(prev->e[j].res.url, e->res.url) == 0)
+					break;
+			if (prev == NULL || j == prev->n)
 				d->stats.results[e->res.upgrade]++;
 			continue;
 		}
@@ -657,7 +813,6 @@ discovery_new(struct event_base *base, const struct config *cfg,
 			if (!addr_eq(&pr->addr, &addrs[i]) ||
 			    pr->upgrade == DISCOVERY_PENDING ||
 			    pr->upgrade == DISCOVERY_KNOWN ||
-			    (pr->upgrade != DISCOVERY_NONE && !cfg->ddr) ||
 			    (pr->upgrade == DISCOVERY_OPPORTUNISTIC &&
 			    !cfg->ddr_opportunistic))
 				continue;

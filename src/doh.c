@@ -1258,6 +1258,13 @@ session_tls_verify(struct doh_session *s)
 		SSL_set_verify(s->ssl, SSL_VERIFY_NONE, NULL);
 		return 0;
 	}
+	/*
+	 * A verify param holds one IP: for an IP-literal host this would
+	 * replace the host's check, so fail closed (discovery never asks).
+	 */
+	if (c->verify_ip != NULL && c->host_is_ip &&
+	    strcmp(c->host, c->verify_ip) != 0)
+		return -1;
 	if (c->verify_ip != NULL && !X509_VERIFY_PARAM_set1_ip_asc(
 	    SSL_get0_param(s->ssl), c->verify_ip))
 		return -1;
@@ -1852,7 +1859,8 @@ doh_get_path(const char *path, const uint8_t *msg, size_t len, char *buf,
 	if (size < plen + 5 + (len * 4 + 2) / 3 + 1)
 		return -1;
 	memcpy(buf, path, plen);
-	memcpy(buf + plen, "?dns=", 5);
+	/* A dohpath such as "/q?x=1{&dns}" leaves a query of its own. */
+	memcpy(buf + plen, strchr(path, '?') != NULL ? "&dns=" : "?dns=", 5);
 	o = plen + 5;
 	for (i = 0; i + 2 < len; i += 3) {
 		v = (uint32_t)msg[i] << 16 | (uint32_t)msg[i + 1] << 8 |

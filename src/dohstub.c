@@ -30,6 +30,7 @@
 
 #include "dohstub/addr.h"
 #include "dohstub/config.h"
+#include "dohstub/discovery.h"
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
 #include "dohstub/metrics.h"
@@ -496,9 +497,25 @@ same_addr_servers(const struct config *a, const struct config *b)
 }
 
 /*
+ * resolv.conf changed but dohstub does not reload: discovery runs again
+ * for the address servers all the same (cheap: one query each), since a
+ * change there often means a new network whose resolvers may designate
+ * other endpoints.
+ */
+static void
+resolv_rediscover(const struct config *cfg)
+{
+	if (discovery_count(proxy_discovery(px)) == 0)
+		return;
+	log_info("%s changed: discovering the address servers' DoH again",
+	    resolv_path(cfg));
+	proxy_rediscover(px);
+}
+
+/*
  * resolv.conf changed.  Only the servers taken from it matter, and
  * resolvconf rewrites it on every DHCP renewal: reload (as SIGHUP does)
- * only when they are other servers now.
+ * only when they are other servers now; otherwise rerun discovery.
  */
 static void
 resolv_cb(evutil_socket_t fd, short ev, void *arg)
@@ -514,6 +531,7 @@ resolv_cb(evutil_socket_t fd, short ev, void *arg)
 	    !old->upstream_from_resolv) {
 		log_debug("%s changed; no server is taken from it",
 		    resolv_path(old));
+		resolv_rediscover(old);
 		return;
 	}
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
@@ -533,6 +551,7 @@ resolv_cb(evutil_socket_t fd, short ev, void *arg)
 	    (!old->upstream_from_resolv || same_addr_servers(cfg, old))) {
 		log_debug("%s changed, its nameservers did not",
 		    resolv_path(old));
+		resolv_rediscover(old);
 		goto fail;
 	}
 	log_info("%s changed: other nameservers, reloading",

@@ -9,11 +9,15 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 
 #include <ares.h>
+#include <errno.h>
 #include <limits.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +78,18 @@ struct plain_sock {
 	struct event		*ev;
 };
 
+/*
+ * A TCP socket of c-ares, for counting the messages written to it: the
+ * stream is 2-byte lengths and messages, cut anywhere by the writes.
+ */
+struct plain_tcp {
+	LIST_ENTRY(plain_tcp)	 entry;
+	ares_socket_t		 fd;
+	unsigned		 hdr;		/* length bytes seen, 0-2 */
+	unsigned		 len;		/* the length so far */
+	size_t			 left;		/* of the message after it */
+};
+
 struct plain {
 	struct event_base	*base;
 	ares_channel		 channel;
@@ -84,6 +100,8 @@ struct plain {
 	LIST_HEAD(, plain_sock)	 socks;
 	TAILQ_HEAD(, plain_req)	 reqs;
 	uint64_t		 sent;
+	LIST_HEAD(, plain_tcp)	 tcps;
+	uint64_t		 wire;		/* messages that left */
 };
 
 /* Rounds of the server list a query gets, by role (plain.h says why). */
@@ -111,6 +129,128 @@ static void	plain_deliver(evutil_socket_t, short, void *);
 static void	plain_send_done(void *, int, int, unsigned char *, int);
 static void	plain_addr_done(void *, int, int, struct ares_addrinfo *);
 
+/*
+ * c-ares' sockets go through these only to count what leaves the host
+ * (plain_wire_sent): every UDP datagram, every TCP message, retries
+ * included.  c-ares leaves the options of such sockets to us.
+ */
+static ares_socket_t
+plain_socket(int domain, int type, int protocol, void *arg)
+{
+	struct plain *p = arg;
+	struct plain_tcp *t;
+	int fd, one = 1;
+
+	if ((fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    protocol)) == -1)
+		return ARES_SOCKET_BAD;
+	if (type == SOCK_STREAM) {
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+		if ((t = calloc(1, sizeof(*t))) == NULL) {
+			close(fd);
+			return ARES_SOCKET_BAD;
+		}
+		t->fd = fd;
+		LIST_INSERT_HEAD(&p->tcps, t, entry);
+	}
+	return fd;
+}
+
+static int
+plain_close(ares_socket_t fd, void *arg)
+{
+	struct plain *p = arg;
+	struct plain_tcp *t;
+
+	LIST_FOREACH(t, &p->tcps, entry)
+		if (t->fd == fd) {
+			LIST_REMOVE(t, entry);
+			free(t);
+			break;
+		}
+	return close(fd);
+}
+
+static int
+plain_connect(ares_socket_t fd, const struct sockaddr *sa,
+    ares_socklen_t len, void *arg)
+{
+	(void)arg;
+	return connect(fd, sa, len);
+}
+
+static ares_ssize_t
+plain_recvfrom(ares_socket_t fd, void *buf, size_t len, int flags,
+    struct sockaddr *from, ares_socklen_t *fromlen, void *arg)
+{
+	(void)arg;
+	return recvfrom(fd, buf, len, flags, from, fromlen);
+}
+
+/* Count the messages that the n bytes written to TCP socket t began. */
+static void
+plain_tcp_count(struct plain *p, struct plain_tcp *t, const struct iovec *iov,
+    int iovcnt, size_t n)
+{
+	const uint8_t *b;
+	size_t i, take;
+	int v;
+
+	for (v = 0; v < iovcnt && n > 0; v++) {
+		b = iov[v].iov_base;
+		for (i = 0; i < iov[v].iov_len && n > 0; ) {
+			if (t->hdr < 2) {
+				t->len = (t->len << 8 | b[i]) & 0xffff;
+				i++;
+				n--;
+				if (++t->hdr < 2)
+					continue;
+				p->wire++;	/* a length: a message */
+				t->left = t->len;
+				t->len = 0;
+			} else {
+				take = iov[v].iov_len - i;
+				take = take < t->left ? take : t->left;
+				take = take < n ? take : n;
+				t->left -= take;
+				i += take;
+				n -= take;
+			}
+			if (t->left == 0)
+				t->hdr = 0;
+		}
+	}
+}
+
+static ares_ssize_t
+plain_sendv(ares_socket_t fd, const struct iovec *iov, int iovcnt, void *arg)
+{
+	struct plain *p = arg;
+	struct plain_tcp *t;
+	struct msghdr mh;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
+	mh.msg_iovlen = (size_t)iovcnt;
+	if ((n = sendmsg(fd, &mh, MSG_NOSIGNAL)) <= 0)
+		return n;
+	LIST_FOREACH(t, &p->tcps, entry)
+		if (t->fd == fd)
+			break;
+	if (t == NULL)
+		p->wire++;	/* a datagram */
+	else
+		plain_tcp_count(p, t, iov, iovcnt, (size_t)n);
+	return n;
+}
+
+static const struct ares_socket_functions plain_sockfuncs = {
+	plain_socket, plain_close, plain_connect, plain_recvfrom,
+	plain_sendv,
+};
+
 struct plain *
 plain_new(struct event_base *base, const struct addr *servers,
     size_t nservers, unsigned timeout_ms, enum plain_role role)
@@ -136,6 +276,7 @@ plain_new(struct event_base *base, const struct addr *servers,
 	}
 	p->base = base;
 	LIST_INIT(&p->socks);
+	LIST_INIT(&p->tcps);
 	TAILQ_INIT(&p->reqs);
 	clock_timer_init(&p->timer, base, plain_timer_cb, p);
 	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS) {
@@ -170,6 +311,7 @@ plain_new(struct event_base *base, const struct addr *servers,
 		goto fail;
 	}
 	p->have_channel = 1;
+	ares_set_socket_functions(p->channel, &plain_sockfuncs, p);
 
 	if ((nodes = calloc(nservers, sizeof(*nodes))) == NULL) {
 		log_warn("plain: calloc");
@@ -303,11 +445,18 @@ plain_sent(const struct plain *p)
 	return p->sent;
 }
 
+uint64_t
+plain_wire_sent(const struct plain *p)
+{
+	return p->wire;
+}
+
 void
 plain_free(struct plain *p)
 {
 	struct plain_req *req;
 	struct plain_sock *s;
+	struct plain_tcp *t;
 
 	if (p == NULL)
 		return;
@@ -319,6 +468,10 @@ plain_free(struct plain *p)
 		plain_req_free(req);
 	while ((s = LIST_FIRST(&p->socks)) != NULL)
 		plain_sock_free(s);
+	while ((t = LIST_FIRST(&p->tcps)) != NULL) {	/* closed by c-ares */
+		LIST_REMOVE(t, entry);
+		free(t);
+	}
 	if (p->lib_init)
 		ares_library_cleanup();
 	clock_timer_del(&p->timer);

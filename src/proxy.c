@@ -38,9 +38,12 @@
  * In encrypted-only mode the fallback channel is never created, so no
  * client query can leave in plaintext whatever the code paths do, but
  * for the names of a plain forward rule: the exception the user wrote
- * down, sent only to that rule's own channel.  (The fallback channel's
+ * down, sent only to that rule's own channel.  (The fallback channels'
  * servers are the upside's: the address servers themselves, then the
- * fallback list for URL upstreams; see upside.h.)
+ * fallback list for URL upstreams.  A query goes plain to the address
+ * whose DoH endpoint it tried first, to the fallback list if that was a
+ * URL upstream, and to the first address server if it had no DoH
+ * upstream: query_plain(), upside_plain().)
  *
  * A forward rule gives the names at or below its zone a route of their
  * own: its DoH set or its plain channel stands in for the default
@@ -180,6 +183,8 @@ struct query {
 	struct dns_query_info	 qi;
 	struct query_try	 tries[2];	/* in flight at once, at most */
 	uint32_t		 tried;		/* upstreams asked: 1 << i */
+	int			 first_up;	/* the first asked, or -1:
+						   its plain channel */
 	struct plain_req	*plain;
 	struct clock_timer	 timer;
 	struct clock_timer	 hedge_timer;
@@ -260,7 +265,9 @@ query_upstreams(const struct query *q)
 static struct plain *
 query_plain(const struct query *q)
 {
-	return q->route != NULL ? q->route->plain : q->up->fallback;
+	/* Plain DNS to the address whose DoH endpoint was tried first. */
+	return q->route != NULL ? q->route->plain :
+	    upside_plain(q->up, q->first_up);
 }
 
 /* Its names' answers come over plain DNS by the user's choice. */
@@ -760,6 +767,8 @@ query_doh(struct query *q)
 		query_doh_failed(q, "no DoH upstream reachable");
 		return;
 	}
+	if (first && q->route == NULL)
+		q->first_up = t->upstream;
 	if (first) {
 		upstream_explore(u, t->upstream, q->msg, q->len);
 		if (q->px->hedge_tokens < PROXY_HEDGE_BURST)
@@ -863,6 +872,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	q->up = px->ups.current;
 	upside_ref(q->up);
 	q->route = route;
+	q->first_up = -1;
 	q->role = peer != NULL ? QUERY_CLIENT : QUERY_PREFETCH;
 	q->peer = peer;
 	q->qi = *qi;
@@ -1217,6 +1227,7 @@ proxy_discovery_cb(struct discovery *d, size_t i, void *arg)
 {
 	struct proxy *px = arg;
 	struct upside *up, *old = px->ups.current;
+	int say;
 
 	(void)i;
 	if (d != px->disc)
@@ -1226,11 +1237,14 @@ proxy_discovery_cb(struct discovery *d, size_t i, void *arg)
 		    "the current ones");
 		return;
 	}
+	/* Said once: again only when the text changes. */
+	say = up->unusable[0] != '\0' && up->fallback == NULL &&
+	    (old == NULL || strcmp(up->unusable, old->unusable) != 0);
 	upside_share(up, old);
 	upsides_install(&px->ups, up);
 	upside_start(up);
 	proxy_settle_check(px);
-	if (up->unusable[0] != '\0' && up->fallback == NULL)
+	if (say)
 		log_warnx("encrypted-only: not usable: %s", up->unusable);
 }
 
@@ -1574,6 +1588,12 @@ proxy_network_changed(struct proxy *px)
 	log_debug("network changed: checking the upstream connections");
 	upside_network_changed(px->ups.current);
 	/* The network's resolvers may designate others now. */
+	discovery_rerun(px->disc);
+}
+
+void
+proxy_rediscover(struct proxy *px)
+{
 	discovery_rerun(px->disc);
 }
 

@@ -80,7 +80,11 @@ upside_free(struct upside *up)
 			config_upstream_free(&up->list[i]);
 	free(up->list);
 	free(up->list_owned);
+	free(up->list_addr);
 	plain_free(up->bootstrap);
+	for (i = 1; i < up->naddr; i++)
+		plain_free(up->addr_plain[i]);
+	plain_free(up->url_plain);
 	plain_free(up->fallback);
 	SSL_CTX_free(up->ssl_ctx);
 	if (up->owned != NULL && --up->owned->refs == 0) {
@@ -241,21 +245,25 @@ upside_servers(struct upside *up, const struct discovery *disc)
 {
 	const struct config *cfg = up->cfg;
 	const struct discovery_result *r;
-	size_t i, k = 0, used = 0, nurl = 0, naddr = 0;
+	size_t i, j, k = 0, used = 0, nurl = 0, naddr = 0;
 	char a[ADDR_STRLEN];
 	int plain_ok = cfg->mode != MODE_ENCRYPTED_ONLY;
 
 	if (cfg->nupstream > 0 && ((up->list = calloc(cfg->nupstream,
 	    sizeof(*up->list))) == NULL || (up->list_owned =
-	    calloc(cfg->nupstream, sizeof(*up->list_owned))) == NULL)) {
+	    calloc(cfg->nupstream, sizeof(*up->list_owned))) == NULL ||
+	    (up->list_addr = calloc(cfg->nupstream,
+	    sizeof(*up->list_addr))) == NULL)) {
 		log_warn("proxy");
 		return -1;
 	}
 	for (i = 0; i < cfg->nupstream; i++) {
 		if (!cfg->upstream[i].is_addr) {
 			nurl++;
-			if (cfg->mode != MODE_PLAINTEXT)
+			if (cfg->mode != MODE_PLAINTEXT) {
+				up->list_addr[up->nlist] = -1;
 				up->list[up->nlist++] = cfg->upstream[i];
+			}
 			continue;
 		}
 		naddr++;
@@ -271,6 +279,12 @@ upside_servers(struct upside *up, const struct discovery *disc)
 				log_warn("proxy");
 				return -1;
 			}
+			/* Its plain channel: the address's place in plain. */
+			up->list_addr[up->nlist] = -1;
+			for (j = 0; plain_ok && j < up->nplain; j++)
+				if (addr_eq(&up->plain[j],
+				    &cfg->upstream[i].addr))
+					up->list_addr[up->nlist] = (int)j;
 			up->list_owned[up->nlist++] = 1;
 			continue;
 		}
@@ -289,10 +303,60 @@ upside_servers(struct upside *up, const struct discovery *disc)
 			    "" : ")");
 	}
 	/* fallback keeps its meaning for URL upstreams. */
+	up->naddr = up->nplain;
 	if (plain_ok && (nurl > 0 || naddr == 0))
 		for (i = 0; i < cfg->nfallback; i++)
 			upside_add_plain(up, &cfg->fallback[i]);
 	return 0;
+}
+
+/*
+ * The plain channels (upside.h): the one of every server (fallback,
+ * address server 0 first), and one for each other address server with
+ * that one first, and the fallback servers alone for URL upstreams when
+ * there are address servers too.  fallback is made last (a test's fake
+ * takes the last for the default one).
+ */
+static int
+upside_plains(struct upside *up)
+{
+	const struct config *cfg = up->cfg;
+	struct addr order[UPSIDE_MAX_PLAIN];
+	size_t k, i, n;
+
+	if (up->nplain == 0)
+		return 0;
+	for (k = 1; k < up->naddr; k++) {
+		order[0] = up->plain[k];
+		for (i = 0, n = 1; i < up->nplain; i++)
+			if (i != k)
+				order[n++] = up->plain[i];
+		if ((up->addr_plain[k] = plain_new(up->home->base, order, n,
+		    cfg->timeout_ms, PLAIN_ROLE_FALLBACK)) == NULL)
+			return -1;
+	}
+	if (up->naddr > 0 && up->nplain > up->naddr &&
+	    (up->url_plain = plain_new(up->home->base, up->plain + up->naddr,
+	    up->nplain - up->naddr, cfg->timeout_ms, PLAIN_ROLE_FALLBACK)) ==
+	    NULL)
+		return -1;
+	if ((up->fallback = plain_new(up->home->base, up->plain, up->nplain,
+	    cfg->timeout_ms, PLAIN_ROLE_FALLBACK)) == NULL)
+		return -1;
+	up->addr_plain[0] = up->fallback;
+	return 0;
+}
+
+struct plain *
+upside_plain(const struct upside *up, int i)
+{
+	int k;
+
+	if (up->fallback == NULL || i < 0 || (size_t)i >= up->nlist)
+		return up->fallback;
+	if ((k = up->list_addr[i]) < 0)
+		return up->url_plain != NULL ? up->url_plain : up->fallback;
+	return up->addr_plain[k];
 }
 
 struct upside *
@@ -336,8 +400,7 @@ upside_new(struct upsides *ups, const struct config *cfg,
 	}
 	if (upside_routes(up) == -1)
 		goto fail;
-	if (up->nplain > 0 && (up->fallback = plain_new(ups->base, up->plain,
-	    up->nplain, cfg->timeout_ms, PLAIN_ROLE_FALLBACK)) == NULL) {
+	if (upside_plains(up) == -1) {
 		log_warnx("cannot set up the fallback servers");
 		goto fail;
 	}

@@ -73,13 +73,31 @@ struct upside {
 	 */
 	struct config_upstream	*list;
 	int			*list_owned;
+	int			*list_addr;	/* list[i] is address server
+						   list_addr[i]'s endpoint;
+						   -1: a URL upstream */
 	size_t			 nlist;
-	/* The plain servers: the address servers themselves, then
+	/*
+	 * The plain servers: the address servers themselves, then
 	 * fallback (for URL upstreams, or when there is no address server);
-	 * none in encrypted-only. */
+	 * none in encrypted-only.  Plain DNS goes to the same address: a
+	 * query whose DoH upstream was address server k's endpoint goes
+	 * plain to k first (addr_plain[k], the others after it, in order);
+	 * one whose DoH upstream was a URL to the fallback servers
+	 * (url_plain, when there are both); one that had no DoH upstream
+	 * to the first address server first (fallback).  upside_plain()
+	 * chooses.
+	 */
 	struct addr		 plain[UPSIDE_MAX_PLAIN];
 	size_t			 nplain;
-	struct plain		*fallback;	/* NULL without plain servers */
+	struct plain		*fallback;	/* NULL without plain servers;
+						   addr_plain[0]'s too */
+	struct plain		*addr_plain[CONFIG_MAX_UPSTREAM];
+						/* [k]: k first; [0] is
+						   fallback, not owned */
+	size_t			 naddr;		/* address servers in plain */
+	struct plain		*url_plain;	/* fallback servers alone, or
+						   NULL: fallback */
 	struct upstreams	*upstreams;	/* NULL without a DoH server */
 	/* An address server has no result yet (discovery pending). */
 	int			 pending;
@@ -169,6 +187,14 @@ void	upside_unref(struct upside *up);
  * hold one any more (proxy_stop() first).
  */
 void	upsides_clear(struct upsides *ups);
+
+/*
+ * The plain channel for a default-set query whose first DoH upstream was
+ * upstream i of up->upstreams (-1: it had none): that address server
+ * first, or the fallback servers for a URL upstream (upside.h's struct
+ * says how).  NULL without plain servers (encrypted-only).
+ */
+struct plain *upside_plain(const struct upside *up, int i);
 
 /* The route of the forward rule for qi's name under up, or NULL. */
 const struct route *upside_route(const struct upside *up,

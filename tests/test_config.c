@@ -1397,6 +1397,17 @@ test_finalize(void)
 	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/q?x=1\n",
 	    "/nonexistent"), 0);
 	config_free(&cfg);
+	/* The same for a known-server's URL: it is an upstream too. */
+	CHECK_EQ(finalize(&cfg, "upstream 192.0.2.53\nmethod get\n"
+	    "known-server 192.0.2.53 https://doh.example/q?x=1\n",
+	    "/nonexistent"), -1);
+	CHECK_STR(errbuf, "known-server 192.0.2.53: https://doh.example/q?x=1: "
+	    "method get adds its own query; this path needs method post");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream 192.0.2.53\n"
+	    "known-server 192.0.2.53 https://doh.example/q?x=1\n",
+	    "/nonexistent"), 0);
+	config_free(&cfg);
 
 	/* Duplicates. */
 	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"

@@ -1050,10 +1050,29 @@ test_opportunistic(void)
 	CHECK_EQ(ep.kind, DDR_VERIFIED);
 	CHECK_STR(ep.host, "doh.lan");
 	CHECK_STR(skipped, "");		/* "." was usable, just not taken */
-	/* A lower priority number wins over the kind. */
+	/*
+	 * Verified at any priority before opportunistic at any: a "."
+	 * record at a better priority (an on-path spoofer's, say) must not
+	 * steer a client that can authenticate into TLS without it.
+	 */
 	recs[1].priority = 2;
 	CHECK_EQ(choose(2, "192.168.1.1", 1, &ep), 0);
-	CHECK_EQ(ep.kind, DDR_OPPORTUNISTIC);
+	CHECK_EQ(ep.kind, DDR_VERIFIED);
+	CHECK_STR(ep.host, "doh.lan");
+	CHECK_STR(skipped, "");
+	/* Only when no record can be verified does "." at 1 win. */
+	CHECK_EQ(ddr_choose_kinds(recs, 2, &(struct addr){ 0 },
+	    DDR_KIND_BIT(DDR_OPPORTUNISTIC), &ep, NULL, why, sizeof(why),
+	    NULL, 0), -1);
+	{
+		struct addr a = ip("192.168.1.1");
+
+		CHECK_EQ(ddr_choose_kinds(recs, 2, &a,
+		    DDR_KIND_BIT(DDR_OPPORTUNISTIC), &ep, NULL, why,
+		    sizeof(why), NULL, 0), 0);
+		CHECK_EQ(ep.kind, DDR_OPPORTUNISTIC);
+		CHECK_STR(astr(&ep.addrs[0]), "192.168.1.1:443");
+	}
 	/* Opportunistic off: "." is skipped, the verified one at 2 taken. */
 	CHECK_EQ(choose(2, "192.168.1.1", 0, &ep), 0);
 	CHECK_EQ(ep.kind, DDR_VERIFIED);
@@ -1116,6 +1135,66 @@ test_ttl_hints(void)
 	    "ipv4hint=192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4,192.0.2.5,"
 	    "192.0.2.6 ipv6hint=2001:db8::1,2001:db8::2 "
 	    "dohpath=\"/dns-query{?dns}\"");
+
+	/*
+	 * Hints that are no place to connect to are dropped: 0.0.0.0,
+	 * multicast, broadcast.  A record left with none is skipped (not
+	 * looked up instead: it said where), and the next one is taken.
+	 */
+	answer(&m, 0);
+	at = svcb(&m, NULL, 300, 1, "doh.example");
+	p_alpn(&m, "h2");
+	p_v4(&m, 0, 0, 0, 0, 1);
+	p_path(&m, "/dns-query{?dns}");
+	rr_end(&m, at);
+	at = svcb(&m, NULL, 300, 2, "doh2.example");
+	p_alpn(&m, "h2");
+	p_v4(&m, 224, 0, 0, 251, 1);
+	p_path(&m, "/dns-query{?dns}");
+	rr_end(&m, at);
+	at = svcb(&m, NULL, 300, 3, "doh3.example");
+	p_alpn(&m, "h2");
+	p_v4(&m, 255, 255, 255, 255, 1);
+	p_path(&m, "/dns-query{?dns}");
+	rr_end(&m, at);
+	at = svcb(&m, NULL, 300, 4, "doh4.example");
+	p_alpn(&m, "h2");
+	p_v4(&m, 0, 0, 0, 0, 1);
+	p_v6(&m, 1);
+	p_path(&m, "/dns-query{?dns}");
+	rr_end(&m, at);
+	set_ancount(&m, 4);
+	CHECK_EQ(parse_msg(&m), 4);
+	CHECK_EQ(choose(4, "192.0.2.53", 0, &ep), 0);
+	CHECK_STR(ep.host, "doh4.example");
+	CHECK_EQ(ep.naddrs, 1);
+	CHECK_STR(astr(&ep.addrs[0]), "[2001:db8::1]:443");
+	CHECK_STR(skipped, "1 doh.example.: hint not usable\n"
+	    "2 doh2.example.: hint not usable\n"
+	    "3 doh3.example.: hint not usable\n");
+	CHECK_EQ(choose(3, "192.0.2.53", 0, &ep), -1);
+	CHECK_STR(why, "hint not usable");
+	{
+		static const struct {
+			const char	*a;
+			int		 ok;
+		} t[] = {
+			{ "0.0.0.0", 0 }, { "0.1.2.3", 0 }, { "::", 0 },
+			{ "224.0.0.1", 0 }, { "239.1.1.1", 0 },
+			{ "255.255.255.255", 0 }, { "ff02::fb", 0 },
+			{ "::ffff:0.0.0.0", 0 }, { "::ffff:224.0.0.1", 0 },
+			{ "192.0.2.1", 1 }, { "127.0.0.1", 1 }, { "::1", 1 },
+			{ "2001:db8::1", 1 }, { "fe80::1", 1 },
+		};
+		size_t i;
+		struct addr a;
+
+		for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+			a = ip(t[i].a);
+			CHECK_EQ(ddr_usable_addr(&a), t[i].ok);
+		}
+		CHECK_EQ(ddr_usable_addr(NULL), 0);
+	}
 }
 
 static void
@@ -1155,6 +1234,44 @@ test_strings(void)
 		CHECK_EQ(ddr_choose(recs, 1, &a, 1, &ep, why, sizeof(why),
 		    skipped, 8), -1);
 		CHECK_EQ(strlen(skipped), 7);
+	}
+
+	/*
+	 * An IP literal is not a host name: verifying "203.0.113.7" would
+	 * be an IP check, and the resolver's IP check replaces it, so the
+	 * target would go unchecked.  Nor is a name whose last label is
+	 * all digits; digits elsewhere are fine.
+	 */
+	{
+		static const struct {
+			const char	*target;
+			int		 ok;
+		} t[] = {
+			{ "203.0.113.7", 0 }, { "doh.203", 0 }, { "1", 0 },
+			{ "0x7f.1", 0 }, { "1.doh.test", 1 },
+			{ "doh.1x", 1 }, { "9", 0 },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+			answer(&m, 0);
+			doh_record(&m, 300, 1, t[i].target, 0, 7);
+			set_ancount(&m, 1);
+			CHECK_EQ(parse_msg(&m), 1);
+			CHECK_EQ(choose(1, "192.0.2.53", 0, &ep),
+			    t[i].ok ? 0 : -1);
+			if (!t[i].ok)
+				CHECK_STR(why, "target is not a host name");
+			else
+				CHECK_STR(ep.host, t[i].target);
+		}
+		/* Nor opportunistically, to a private resolver. */
+		answer(&m, 0);
+		doh_record(&m, 300, 1, "192.168.1.1", 0, 0);
+		set_ancount(&m, 1);
+		CHECK_EQ(parse_msg(&m), 1);
+		CHECK_EQ(choose(1, "192.168.1.1", 1, &ep), -1);
+		CHECK_STR(why, "target is not a host name");
 	}
 
 	CHECK_STR(ddr_reason_names[DDR_OK], "ok");
@@ -1242,7 +1359,8 @@ test_private(void)
 		{ "172.16.0.1", 1 }, { "172.31.255.1", 1 },
 		{ "172.32.0.1", 0 }, { "172.15.0.1", 0 },
 		{ "192.168.0.1", 1 }, { "192.169.0.1", 0 },
-		{ "100.64.0.1", 1 }, { "100.127.255.254", 1 },
+		/* CGNAT is the ISP's network, not the user's. */
+		{ "100.64.0.1", 0 }, { "100.127.255.254", 0 },
 		{ "100.128.0.1", 0 }, { "127.0.0.53", 1 },
 		{ "169.254.1.1", 1 }, { "9.9.9.9", 0 }, { "8.8.8.8", 0 },
 		{ "192.0.2.1", 0 },

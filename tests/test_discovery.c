@@ -35,6 +35,8 @@ static struct event_base *base;
 struct plain {
 	struct addr	 server;
 	enum plain_role	 role;
+	uint64_t	 wire;	/* one a forward, two a resolve (A, AAAA);
+				   tests add retries */
 };
 
 struct plain_req {
@@ -94,6 +96,7 @@ plain_forward(struct plain *p, const uint8_t *q, size_t len,
 		abort();
 	memcpy(r->msg, q, len);
 	r->len = len;
+	p->wire++;
 	r->acb = cb;
 	r->arg = arg;
 	return r;
@@ -108,9 +111,16 @@ plain_resolve(struct plain *p, const char *host, uint16_t port,
 	snprintf(r->host, sizeof(r->host), "%s", host);
 	r->port = port;
 	r->resolve = 1;
+	p->wire += 2;
 	r->rcb = cb;
 	r->arg = arg;
 	return r;
+}
+
+uint64_t
+plain_wire_sent(const struct plain *p)
+{
+	return p->wire;
 }
 
 void
@@ -561,7 +571,8 @@ test_lookup(void)
 	handshake(NULL);
 	run();
 	CHECK_EQ(discovery_result(d, 0)->upgrade, DISCOVERY_VERIFIED);
-	CHECK_EQ(discovery_stats(d)->queries, 2);
+	/* The DDR query, then A and AAAA. */
+	CHECK_EQ(discovery_stats(d)->queries, 3);
 	discovery_free(d);
 }
 
@@ -690,6 +701,240 @@ test_seeded(void)
 	CHECK_EQ(plains, 0);
 }
 
+/*
+ * A rerun that fails for a passing reason (no answer, a TLS connection
+ * that fails) keeps a working upgrade, for up to one more TTL, and is
+ * retried sooner; an answer (no record) replaces it at once.
+ */
+static void
+test_rerun_keeps_upgrade(void)
+{
+	const struct config *cfg = make_cfg("upstream 192.0.2.53\n"
+	    "timeout 1s\n");
+	const struct discovery_result *r;
+	struct discovery *d;
+	struct addr a;
+
+	reset();
+	CHECK(addr_parse("192.0.2.53", 53, &a, NULL, 0) == 0);
+	d = discovery_new(base, cfg, &a, 1, NULL, disc_cb, NULL);
+	discovery_start(d);
+	svcb_reply(&reqs[0], 1, "h2", 1, 1, 300);
+	handshake(NULL);
+	run();
+	CHECK_EQ(told, 1);
+	CHECK_EQ(discovery_stats(d)->failures[DISCOVERY_FAIL_NONE], 0);
+
+	/* A network change; the resolver does not answer: kept. */
+	discovery_rerun(d);
+	CHECK(nreqs == 2 && reqs[1].live);
+	clock_step(4000);
+	run();
+	r = discovery_result(d, 0);
+	CHECK_EQ(r->upgrade, DISCOVERY_VERIFIED);
+	CHECK_STR(r->url, "https://doh.test:8443/dns-query");
+	CHECK_EQ(told, 1);
+	CHECK_EQ(discovery_stats(d)->failures[DISCOVERY_FAIL_NO_ANSWER], 1);
+	CHECK_EQ(discovery_stats(d)->results[DISCOVERY_NONE], 0);
+	/* Retried after 10 s, not a minute: now the handshake fails. */
+	clock_step(9999);
+	CHECK_EQ(nreqs, 2);
+	clock_step(1);
+	CHECK(nreqs == 3 && reqs[2].live);
+	svcb_reply(&reqs[2], 1, "h2", 1, 1, 300);
+	handshake("Connection refused");
+	run();
+	CHECK_EQ(discovery_result(d, 0)->upgrade, DISCOVERY_VERIFIED);
+	CHECK_EQ(told, 1);
+	CHECK_EQ(discovery_stats(d)->failures[DISCOVERY_FAIL_TLS], 1);
+	/* Then 20 s; failing for 300 s in all ends the upgrade. */
+	clock_step(19999);
+	CHECK_EQ(nreqs, 3);
+	clock_step(1);
+	CHECK(nreqs == 4 && reqs[3].live);
+	clock_step(4000);	/* no answer: 34 s of 300 */
+	run();
+	CHECK_EQ(discovery_result(d, 0)->upgrade, DISCOVERY_VERIFIED);
+	/* 40, 80, 160 s, then the 300 s are out. */
+	clock_step(40000);
+	clock_step(4000);
+	clock_step(80000);
+	clock_step(4000);
+	CHECK_EQ(discovery_result(d, 0)->upgrade, DISCOVERY_VERIFIED);
+	CHECK_EQ(told, 1);
+	clock_step(160000);
+	clock_step(4000);
+	run();
+	r = discovery_result(d, 0);
+	CHECK_EQ(r->upgrade, DISCOVERY_NONE);
+	CHECK_EQ(r->fail, DISCOVERY_FAIL_NO_ANSWER);
+	CHECK_EQ(told, 2);
+
+	/* Upgraded again; then a definite answer replaces it at once. */
+	discovery_rerun(d);
+	svcb_reply(&reqs[nreqs - 1], 1, "h2", 1, 1, 300);
+	handshake(NULL);
+	run();
+	CHECK_EQ(discovery_result(d, 0)->upgrade, DISCOVERY_VERIFIED);
+	CHECK_EQ(told, 3);
+	discovery_rerun(d);
+	svcb_reply(&reqs[nreqs - 1], 0, "h2", 1, 1, 300);
+	run();
+	r = discovery_result(d, 0);
+	CHECK_EQ(r->upgrade, DISCOVERY_NONE);
+	CHECK_EQ(r->fail, DISCOVERY_FAIL_NO_RECORD);
+	CHECK_EQ(told, 4);
+	/* So does a certificate that no longer verifies. */
+	discovery_rerun(d);
+	svcb_reply(&reqs[nreqs - 1], 1, "h2", 1, 1, 300);
+	handshake(NULL);
+	run();
+	CHECK_EQ(told, 5);
+	discovery_rerun(d);
+	svcb_reply(&reqs[nreqs - 1], 1, "h2", 1, 1, 300);
+	handshake("certificate verification failed: IP address mismatch");
+	run();
+	CHECK_EQ(discovery_result(d, 0)->fail, DISCOVERY_FAIL_CERTIFICATE);
+	CHECK_EQ(told, 6);
+	discovery_free(d);
+}
+
+/*
+ * ddr-opportunistic on, the verified handshake fails on the certificate
+ * and opportunistic is not possible either (a public resolver): the
+ * certificate failure is what is reported and counted, opportunistic's
+ * reason after it.
+ */
+static void
+test_opportunistic_keeps_reason(void)
+{
+	const struct config *cfg = make_cfg("upstream 192.0.2.53\n"
+	    "ddr-opportunistic yes\n");
+	const struct discovery_result *r;
+	struct discovery *d;
+	struct addr a;
+
+	reset();
+	CHECK(addr_parse("192.0.2.53", 53, &a, NULL, 0) == 0);
+	d = discovery_new(base, cfg, &a, 1, NULL, disc_cb, NULL);
+	discovery_start(d);
+	svcb_reply(&reqs[0], 1, "h2", 1, 1, 300);
+	handshake("certificate verification failed: IP address mismatch");
+	run();
+	r = discovery_result(d, 0);
+	CHECK_EQ(r->upgrade, DISCOVERY_NONE);
+	CHECK_EQ(r->fail, DISCOVERY_FAIL_CERTIFICATE);
+	CHECK_STR(r->reason, "certificate of https://doh.test:8443/dns-query "
+	    "does not list 192.0.2.53; opportunistic: resolver 192.0.2.53 "
+	    "is not private: no opportunistic use");
+	CHECK_EQ(discovery_stats(d)->failures[DISCOVERY_FAIL_CERTIFICATE], 1);
+	CHECK_EQ(discovery_stats(d)->failures[DISCOVERY_FAIL_NO_RECORD], 0);
+	CHECK_EQ(clients, 0);
+	discovery_free(d);
+}
+
+/*
+ * Hints and looked-up addresses that are no place to connect to
+ * (0.0.0.0, multicast, dohstub's own listen address) are dropped; none
+ * left: not upgraded, "hint not usable".
+ */
+static void
+test_unusable_addrs(void)
+{
+	const struct config *cfg = make_cfg("upstream 192.0.2.53\n"
+	    "listen 192.0.2.1:8443\n");
+	const struct discovery_result *r;
+	struct discovery *d;
+	struct addr a, got[3];
+
+	reset();
+	CHECK(addr_parse("192.0.2.53", 53, &a, NULL, 0) == 0);
+	d = discovery_new(base, cfg, &a, 1, NULL, disc_cb, NULL);
+	discovery_start(d);
+	/* The hint is 192.0.2.1:8443: dohstub itself. */
+	svcb_reply(&reqs[0], 1, "h2", 1, 1, 300);
+	run();
+	r = discovery_result(d, 0);
+	CHECK_EQ(r->upgrade, DISCOVERY_NONE);
+	CHECK_EQ(r->fail, DISCOVERY_FAIL_NO_RECORD);
+	CHECK_STR(r->reason, "hint not usable: 192.0.2.1");
+	CHECK_EQ(clients, 0);
+
+	/* A lookup giving 0.0.0.0 and multicast: not usable either. */
+	discovery_rerun(d);
+	svcb_reply(&reqs[1], 1, "h2", 0, 1, 300);
+	CHECK(nreqs == 3 && reqs[2].resolve);
+	CHECK(addr_parse("0.0.0.0", 8443, &got[0], NULL, 0) == 0);
+	CHECK(addr_parse("224.0.0.251", 8443, &got[1], NULL, 0) == 0);
+	reqs[2].live = 0;
+	reqs[2].rcb(0, got, 2, 300, reqs[2].arg);
+	run();
+	r = discovery_result(d, 0);
+	CHECK_EQ(r->upgrade, DISCOVERY_NONE);
+	CHECK_STR(r->reason, "hint not usable: doh.test at the resolver is "
+	    "0.0.0.0 224.0.0.251");
+	CHECK_EQ(clients, 0);
+
+	/* One usable among them: only that one is pinned. */
+	discovery_rerun(d);
+	svcb_reply(&reqs[3], 1, "h2", 0, 1, 300);
+	CHECK(addr_parse("192.0.2.9", 8443, &got[2], NULL, 0) == 0);
+	reqs[4].live = 0;
+	reqs[4].rcb(0, got, 3, 300, reqs[4].arg);
+	CHECK(client != NULL && client->naddrs == 1 &&
+	    addr_eq(&client->addrs[0], &got[2]));
+	handshake(NULL);
+	run();
+	CHECK_EQ(discovery_result(d, 0)->upgrade, DISCOVERY_VERIFIED);
+	CHECK_EQ(discovery_result(d, 0)->npins, 1);
+	discovery_free(d);
+}
+
+/* What leaves is counted: retries too, and A plus AAAA. */
+static void
+test_counted(void)
+{
+	const struct config *cfg = make_cfg("upstream 192.0.2.53\n");
+	struct discovery *d;
+	struct addr a, got;
+
+	reset();
+	CHECK(addr_parse("192.0.2.53", 53, &a, NULL, 0) == 0);
+	d = discovery_new(base, cfg, &a, 1, NULL, disc_cb, NULL);
+	discovery_start(d);
+	reqs[0].p->wire++;	/* c-ares sent the DDR query again */
+	svcb_reply(&reqs[0], 1, "h2", 0, 1, 300);
+	CHECK_EQ(discovery_stats(d)->queries, 2);
+	reqs[1].p->wire += 2;	/* and A and AAAA again */
+	CHECK(addr_parse("192.0.2.9", 8443, &got, NULL, 0) == 0);
+	reqs[1].live = 0;
+	reqs[1].rcb(0, &got, 1, 300, reqs[1].arg);
+	handshake(NULL);
+	run();
+	CHECK_EQ(discovery_stats(d)->queries, 6);
+	discovery_free(d);
+}
+
+/* A known server that a reload adds is counted; one kept is not. */
+static void
+test_known_reload(void)
+{
+	const struct config *cfg = make_cfg("upstream 9.9.9.9\n");
+	struct discovery *d, *d2;
+	struct addr a[2];
+
+	reset();
+	CHECK(addr_parse("9.9.9.9", 53, &a[0], NULL, 0) == 0);
+	CHECK(addr_parse("1.1.1.1", 53, &a[1], NULL, 0) == 0);
+	d = discovery_new(base, cfg, a, 1, NULL, disc_cb, NULL);
+	CHECK_EQ(discovery_stats(d)->results[DISCOVERY_KNOWN], 1);
+	cfg = make_cfg("upstream 9.9.9.9\nupstream 1.1.1.1\n");
+	d2 = discovery_new(base, cfg, a, 2, d, disc_cb, NULL);
+	discovery_free(d);
+	CHECK_EQ(discovery_stats(d2)->results[DISCOVERY_KNOWN], 2);
+	discovery_free(d2);
+}
+
 int
 main(void)
 {
@@ -704,6 +949,11 @@ main(void)
 	test_failures();
 	test_sleep();
 	test_seeded();
+	test_rerun_keeps_upgrade();
+	test_opportunistic_keeps_reason();
+	test_unusable_addrs();
+	test_counted();
+	test_known_reload();
 	config_free(&the_cfg);
 	event_base_free(base);
 	return check_summary();

@@ -39,6 +39,9 @@ test_get_path(void)
 	CHECK_EQ(doh_get_path("/q", two, 2, buf, 10), -1);
 	CHECK_EQ(doh_get_path("/q", NULL, 0, buf, sizeof(buf)), 0);
 	CHECK_STR(buf, "/q?dns=");
+	/* A path with a query of its own (dohpath "/q?x=1{&dns}"). */
+	CHECK_EQ(doh_get_path("/q?x=1", one, 1, buf, sizeof(buf)), 0);
+	CHECK_STR(buf, "/q?x=1&dns=-w");
 }
 
 static void

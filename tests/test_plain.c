@@ -628,6 +628,7 @@ test_forward(void)
 	CHECK_EQ(f->nudp, 3);
 	CHECK_EQ(f->ntcp, 0);
 	CHECK_EQ(plain_sent(p), 3);
+	CHECK_EQ(plain_wire_sent(p), 3);
 
 	/* Two clients in flight with the same ID each get their answer. */
 	memset(&a, 0, sizeof(a));
@@ -643,6 +644,7 @@ test_forward(void)
 	CHECK_STR(dns_qname(b.ans, b.len, name), "other.example");
 	CHECK(rd16(a.ans) != rd16(b.ans));
 	CHECK_EQ(plain_sent(p), 5);
+	CHECK_EQ(plain_wire_sent(p), 5);
 	plain_free(p);
 	fake_free(f);
 }
@@ -701,6 +703,8 @@ test_tc_retry(void)
 	CHECK_EQ(a.status, 0);
 	CHECK_EQ(f->nudp, 1);
 	CHECK_EQ(f->ntcp, 1);
+	/* What left: the datagram and the TCP message. */
+	CHECK_EQ(plain_wire_sent(p), 2);
 	/* The whole TCP answer, not the truncated UDP one. */
 	CHECK_EQ(a.ans[2] & 0x02, 0);
 	CHECK_EQ(rd16(a.ans + 6), TC_RECORDS);
@@ -767,6 +771,29 @@ test_timeout(void)
 	CHECK(elapsed >= 180);
 	CHECK(elapsed < 1500);
 	CHECK_EQ(f->nudp, 1);
+	CHECK_EQ(plain_wire_sent(p), 1);
+	plain_free(p);
+
+	/* Discovery tries twice: both datagrams counted, A and AAAA each. */
+	p = plain_new(base, &sa, 1, 100, PLAIN_ROLE_DISCOVERY);
+	CHECK(p != NULL);
+	memset(&a, 0, sizeof(a));
+	CHECK(forward(p, q, qlen, &a) != NULL);
+	CHECK(run_until(&a.calls, 3000));
+	CHECK_EQ(a.status, -1);
+	CHECK_EQ(f->nudp, 3);
+	CHECK_EQ(plain_sent(p), 1);
+	CHECK_EQ(plain_wire_sent(p), 2);
+	{
+		struct addrs ad;
+
+		memset(&ad, 0, sizeof(ad));
+		CHECK(resolve(p, "silent.example", 443, &ad) != NULL);
+		CHECK(run_until(&ad.calls, 3000));
+		CHECK_EQ(ad.status, -1);
+		CHECK_EQ(f->nudp, 7);
+		CHECK_EQ(plain_wire_sent(p), 6);
+	}
 	plain_free(p);
 	fake_free(f);
 }
@@ -795,6 +822,7 @@ test_failover(void)
 	CHECK_STR(dns_first_a(a.ans, a.len, ip), "192.0.2.1");
 	CHECK_EQ(f1->nudp, 1);
 	CHECK_EQ(f2->nudp, 1);
+	CHECK_EQ(plain_wire_sent(p), 2);
 	CHECK(elapsed >= 180);
 	plain_free(p);
 	fake_free(f1);
@@ -918,6 +946,7 @@ test_resolve(void)
 	/* One A and one AAAA query went out. */
 	CHECK_EQ(f->nudp, 2);
 	CHECK_EQ(plain_sent(p), 1);
+	CHECK_EQ(plain_wire_sent(p), 2);	/* what left: both */
 
 	memset(&ad, 0, sizeof(ad));
 	CHECK(resolve(p, "missing.test", 443, &ad) != NULL);
@@ -925,6 +954,7 @@ test_resolve(void)
 	CHECK_EQ(ad.status, -1);
 	CHECK_EQ(ad.n, 0);
 	CHECK_EQ(plain_sent(p), 2);
+	CHECK_EQ(plain_wire_sent(p), (uint64_t)f->nudp);
 
 	/* An IP literal needs no query, and still calls back later. */
 	memset(&ad, 0, sizeof(ad));

@@ -3026,6 +3026,113 @@ test_resume_live_timers(void)
 	stop();
 }
 
+/* The first server of the plain channel plain request r went to. */
+static const char *
+plain_first(const struct fake_req *r)
+{
+	static char buf[ADDR_STRLEN];
+
+	return addr_str(&r->plain->servers[0], buf, sizeof(buf));
+}
+
+/*
+ * encrypted-preferred with URL and address servers mixed: plain DNS goes
+ * to the same address as the DoH endpoint tried first (the others after
+ * it); a URL upstream's query to the fallback servers; a query with no
+ * DoH upstream at all to the first address server.
+ */
+static void
+test_plain_to_same_address(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	struct upstreams *u;
+	size_t n;
+
+	start("mode encrypted-preferred\n"
+	    "upstream https://192.0.2.10/dns-query\n"
+	    "upstream 192.0.2.53\n"
+	    "upstream 192.0.2.63\n"
+	    "fallback 192.0.2.99\n"
+	    "listen 127.0.0.1:5300\n"
+	    "timeout 2s\n"
+	    "cache-size 0\n");
+	fake_disc_set(0, DISCOVERY_VERIFIED, NULL, "doh53.test", 443,
+	    "192.0.2.54");
+	fake_disc_set(1, DISCOVERY_VERIFIED, NULL, "doh63.test", 443,
+	    "192.0.2.64");
+	run();
+	CHECK((u = fake.upstreams) != NULL && u->n == 3);
+	CHECK_STR(u->list[1].host, "doh53.test");
+	CHECK_STR(u->list[2].host, "doh63.test");
+	answer(&a, 0, "www.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+
+	/* Only 192.0.2.63's endpoint up: its failure goes plain to .63. */
+	fake_reset_reqs();
+	u->client[0].state = DOH_BACKOFF;
+	u->client[1].state = DOH_BACKOFF;
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xe001, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(fake.ndoh == 1 && fake.doh[0].client == &u->client[2]);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK_STR(plain_first(&fake.plainq[0]), "192.0.2.63:53");
+	CHECK_EQ(fake.plainq[0].plain->nservers, 3);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p, 0xe001, DNS_RCODE_NOERROR));
+
+	/* 192.0.2.53's endpoint first: plain to .53, though .63's was
+	 * tried too. */
+	fake_reset_reqs();
+	u->client[2].state = DOH_READY;
+	u->client[1].state = DOH_READY;
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xe002, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(fake.ndoh == 1 && fake.doh[0].client == &u->client[1]);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	CHECK(fake.ndoh == 2 && fake.doh[1].client == &u->client[2]);
+	fake_doh_reply(&fake.doh[1], DOH_ERR_CONNECT, NULL, 0);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK_STR(plain_first(&fake.plainq[0]), "192.0.2.53:53");
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p, 0xe002, DNS_RCODE_NOERROR));
+
+	/* The URL upstream first: the fallback servers, and only them. */
+	fake_reset_reqs();
+	u->client[0].state = DOH_READY;
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xe003, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	for (n = 0; n < 3; n++) {
+		CHECK_EQ(fake.ndoh, n + 1);
+		fake_doh_reply(&fake.doh[n], DOH_ERR_CONNECT, NULL, 0);
+	}
+	CHECK(fake.doh[0].client == &u->client[0]);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK_STR(plain_first(&fake.plainq[0]), "192.0.2.99:53");
+	CHECK_EQ(fake.plainq[0].plain->nservers, 1);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p, 0xe003, DNS_RCODE_NOERROR));
+
+	/* No DoH upstream at all: the first address server first. */
+	fake_reset_reqs();
+	for (n = 0; n < 3; n++)
+		u->client[n].state = DOH_BACKOFF;
+	fake_peer_init(&p, LISTEN_UDP);
+	query(&q, 0xe004, "www.lab.test", T_A, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 0);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK_STR(plain_first(&fake.plainq[0]), "192.0.2.53:53");
+	CHECK(fake.plainq[0].plain == fake.fallback);
+	fake_plain_reply(&fake.plainq[0], 0, a.buf, a.len);
+	CHECK(got(&p, 0xe004, DNS_RCODE_NOERROR));
+	stop();
+	CHECK_EQ(fake.plain_sets, 0);
+}
+
 int
 main(void)
 {
@@ -3064,6 +3171,7 @@ main(void)
 	test_one_way_out();
 	test_prefetch_follower();
 	test_address_servers();
+	test_plain_to_same_address();
 	event_base_free(base);
 	return check_summary();
 }

@@ -306,6 +306,12 @@ int	config_finalize(struct config *cfg, const char *resolv_conf, char *err,
  */
 void	config_print(const struct config *cfg, FILE *fp);
 
+/*
+ * 1 if a query sent to a (address and port) would reach dohstub itself:
+ * one of cfg's listen addresses, or loopback under a wildcard listener.
+ */
+int	config_is_ours(const struct config *cfg, const struct addr *a);
+
 /* Free what cfg owns; cfg may be half-filled.  Leaves cfg zeroed. */
 void	config_free(struct config *cfg);
 

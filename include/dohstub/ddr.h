@@ -35,10 +35,11 @@
  *   no-default-alpn without alpn; port 0; a dohpath that does not fit
  *   or holds bytes outside printable ASCII.
  *
- * Choosing (ddr_choose, ddr_choose_kinds): records in priority order,
- * the first usable one wins; at one priority a record usable verified
- * is taken before one usable only opportunistically.  Every record must
- * have:
+ * Choosing (ddr_choose, ddr_choose_kinds): the first record usable
+ * verified, in priority order; only when none is, the first usable
+ * opportunistically, in priority order (a better-priority record usable
+ * only opportunistically never beats a verifiable one).  Every record
+ * must have:
  * - h2 in its alpn, listed explicitly (RFC 9461 4.1: the default alpn of
  *   the "dns" scheme is dot; a record of only dot or h3 offers no DoH
  *   over HTTP/2);
@@ -46,13 +47,15 @@
  *   whose one expression is "{?dns}" or "{&dns}"; the POST path is the
  *   template without that expression ("/dns-query{?dns}" gives
  *   "/dns-query", "/q?x=1{&dns}" gives "/q?x=1");
- * - a target that is "." or a host name (letters, digits, '-', '_').
+ * - a target that is "." or a host name (letters, digits, '-', '_';
+ *   the last label not all digits, so never an IP literal).
  * Verified (RFC 9462 4.2): a target other than "." (the certificate must
  * be valid for a name).  The engine then requires of the designated
  * resolver's certificate, in one TLS handshake: a chain to a trust
  * anchor, valid for the target name, and the unencrypted resolver's IP
  * address in an iPAddress subjectAltName.  Only then may it be used.
- * Addresses: every hint (the port set); none: look the target up.
+ * Addresses: every usable hint (ddr_usable_addr; the port set); no
+ * hint: look the target up; hints but none usable: skipped.
  * Opportunistic (RFC 9462 4.3, only when asked for): the resolver's
  * address is private or local (ddr_private_addr: for public addresses a
  * certificate with the IP can be had, so verified is the way), and the
@@ -186,10 +189,20 @@ int	ddr_choose_kinds(const struct ddr_record *recs, size_t n,
 	    size_t whylen, char *skipped, size_t skippedlen);
 
 /*
- * 1 if a is RFC 1918, 100.64/10 (CGNAT), loopback, link-local
- * (169.254/16, fe80::/10), ULA (fc00::/7), also IPv4-mapped; else 0.
+ * 1 if a is RFC 1918, loopback, link-local (169.254/16, fe80::/10), ULA
+ * (fc00::/7), also IPv4-mapped; else 0.  Not 100.64/10: a CGNAT address
+ * is the ISP's network, which the user's does not end at, so TLS without
+ * authentication to it would cross an unknown network.
  */
 int	ddr_private_addr(const struct addr *a);
+
+/*
+ * 1 if a may be a connect target: not unspecified (0.0.0.0/8, ::),
+ * multicast (224/4, ff00::/8) or broadcast (255.255.255.255), also
+ * IPv4-mapped; else 0.  Verified hints that are not are dropped (none
+ * left: the record is skipped, "hint not usable").
+ */
+int	ddr_usable_addr(const struct addr *a);
 
 /*
  * One record in presentation form, as dnsprint (dohq) prints SVCB:

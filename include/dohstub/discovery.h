@@ -17,14 +17,27 @@
  *
  * Each entry moves through enum discovery_state; a result stands until
  * the next run of that entry replaces it, so a rerun does not disturb a
- * working upgrade.  An entry runs again when its result expires (the SVCB
- * TTL, clamped by ddr.h; a failure is retried from a minute up to an
- * hour), and all do on discovery_rerun() (a network change).  A reload
- * makes a new discovery seeded with the old one's results.
+ * working upgrade.  A run that fails for a passing reason (no answer, the
+ * lookup or the TLS connection failed: not an answer about the resolver)
+ * does not replace a standing upgrade: it stays up to one more TTL while
+ * the run is retried from 10 s, doubling; an answer (no record, no h2, no
+ * dohpath, a certificate that does not verify, no usable address)
+ * replaces it at once.  An entry runs again when its result expires (the
+ * SVCB TTL, clamped by ddr.h; a failure is retried from a minute up to an
+ * hour), and all do on discovery_rerun() (a network change, a
+ * resolv.conf change).  A reload makes a new discovery seeded with the
+ * old one's results.
+ *
+ * Hints and looked-up addresses that are no connect target (ddr.h's
+ * ddr_usable_addr) or dohstub's own listen addresses are dropped; none
+ * left: not upgraded, "hint not usable".  With ddr-opportunistic, a
+ * verified failure that opportunistic cannot mend keeps its kind and
+ * reason, opportunistic's reason following ("; opportunistic: ...").
  *
  * The plaintext it sends (the DDR query, and the target lookup when no
  * hint is given) goes through plain channels of role
- * PLAIN_ROLE_DISCOVERY, one per entry and run, and is counted.
+ * PLAIN_ROLE_DISCOVERY, one per entry and run, and is counted as it
+ * leaves (plain_wire_sent: A and AAAA, retries).
  */
 #ifndef DOHSTUB_DISCOVERY_H
 #define DOHSTUB_DISCOVERY_H
@@ -107,10 +120,14 @@ struct discovery_result {
 
 /* Counters, kept across reloads (seeded from the discovery before). */
 struct discovery_stats {
-	uint64_t	results[DISCOVERY_UPGRADE_MAX];	/* runs ended so */
-	uint64_t	failures[DISCOVERY_FAIL_MAX];
-	uint64_t	queries;	/* plaintext sent: DDR queries and
-					   target lookups */
+	uint64_t	results[DISCOVERY_UPGRADE_MAX];	/* runs ended so
+					   (a passing failure that kept an
+					   upgrade: not counted here) */
+	uint64_t	failures[DISCOVERY_FAIL_MAX];	/* runs that failed,
+					   by reason; [0] unused */
+	uint64_t	queries;	/* plaintext messages that left:
+					   DDR queries, target lookups (A
+					   and AAAA), retries */
 };
 
 /*

@@ -196,8 +196,10 @@ struct doh_client *doh_test_client(struct event_base *base,
 int	doh_test_input(struct doh_client *c, const uint8_t *data, size_t len);
 
 /*
- * Build the GET path "path?dns=BASE64URL" (no padding) for msg into buf.
- * Returns 0, or -1 if size is too small.  Exposed for tests and dohq.
+ * Build the GET path "path?dns=BASE64URL" (no padding) for msg into buf,
+ * or "path&dns=..." when path has a query already (a DDR dohpath
+ * "/q?x=1{&dns}" gives "/q?x=1").  Returns 0, or -1 if size is too small.
+ * Exposed for tests and dohq.
  */
 int	doh_get_path(const char *path, const uint8_t *msg, size_t len,
 	    char *buf, size_t size);

@@ -87,6 +87,12 @@ void	plain_cancel(struct plain_req *req);
 uint64_t plain_sent(const struct plain *p);
 
 /*
+ * DNS messages that left the host so far: each UDP datagram and each TCP
+ * message, retries and A plus AAAA included.  What discovery counts.
+ */
+uint64_t plain_wire_sent(const struct plain *p);
+
+/*
  * Cancel everything (callbacks are not called) and free.  Callbacks run
  * from the event loop, never inside c-ares, so this may be called from
  * one of them.

@@ -198,6 +198,13 @@ void	proxy_network_changed(struct proxy *px);
 int	proxy_resume_check(struct proxy *px);
 
 /*
+ * Run discovery again for every address server (a resolv.conf change that
+ * did not reload: the network's resolver may designate another endpoint);
+ * the results stand meanwhile.  A no-op without address servers.
+ */
+void	proxy_rediscover(struct proxy *px);
+
+/*
  * The discovery of the address servers (discovery.h), or NULL (none, or
  * plaintext): for /health and /metrics.
  */

@@ -251,8 +251,12 @@ def test_no_hint_target_looked_up_at_the_resolver():
         check(sorted(set(asked)) == ["_dns.resolver.arpa. SVCB",
                                      "doh.test. A", "doh.test. AAAA"],
               "plain resolver asked %r" % asked)
-        check(_metric(mport, "dohstub_discovery_queries_total") == 2,
-              "DDR query and target lookup counted")
+        # every message that left is counted: the DDR query, A and AAAA
+        # (and any retry, which the resolver would have logged too)
+        n = _metric(mport, "dohstub_discovery_queries_total")
+        check(n == len(asked) and n >= 3,
+              "discovery queries counted %r, the resolver was asked %r" %
+              (n, asked))
         d.stop()
     finally:
         plain.stop()
@@ -376,26 +380,37 @@ def test_opportunistic_on():
 @lab.timeout(40)
 def test_known_server_points_at_the_lab():
     """known-server 127.0.0.1 URL: reached at that address with doh.test
-    verified, no plaintext at all (no DDR, no bootstrap)."""
+    verified, no plaintext at all (no DDR, no bootstrap).  The address
+    server's plain port is a sink that would see any."""
     doh = _doh_server((), name="known")
+    sink = lab.Sink()
     try:
         dmark = _mark(doh)
-        d, mport = _daemon("encrypted-only", "127.0.0.1", "known",
+        d, mport = _daemon("encrypted-only", sink.addr, "known",
                            known_server="127.0.0.1 https://doh.test:%d/"
                            "dns-query" % doh.doh_port)
         body = _wait_health(mport, "upgrade known")
-        check("address 127.0.0.1:53: upgrade known, https://doh.test:%d/"
-              "dns-query" % doh.doh_port in body, "/health %r" % body)
-        n = lab.unique_name("kn")
-        m = d.udp(n)
-        _answered(m)
-        check("%s. A" % n in _qlines(doh, dmark), "DoH server not asked")
+        check("address %s: upgrade known, https://doh.test:%d/"
+              "dns-query" % (sink.addr, doh.doh_port) in body,
+              "/health %r" % body)
+        names = [lab.unique_name("kn") for _ in range(3)]
+        for n in names:
+            _answered(d.udp(n))
+        seen = _qlines(doh, dmark)
+        check(all("%s. A" % n in seen for n in names),
+              "DoH server not asked: %r" % seen)
+        time.sleep(0.3)
+        check(sink.total == 0, "plaintext reached the address server: "
+              "%r" % sink.queries)
         check(_metric(mport, "dohstub_discovery_queries_total") == 0,
               "plaintext sent for a known server")
         check(_metric(mport, "dohstub_discoveries_total",
                       '{result="known"}') == 1, "counted")
         d.stop()
+        check(sink.total == 0, "plaintext reached the address server: "
+              "%r" % sink.queries)
     finally:
+        sink.close()
         doh.stop()
 
 
@@ -431,6 +446,37 @@ def test_rediscovery_after_network_change():
             doh.stop()
 
 
+@lab.timeout(60)
+def test_resolv_conf_change_reruns_discovery():
+    """An address server written in the configuration (nothing taken
+    from resolv.conf): a resolv.conf change does not reload, but runs
+    discovery again, which now finds the record the resolver did not
+    have before."""
+    doh = _doh_server(name="rc-doh")
+    plain = _plain_server([], name="rc-plain")
+    try:
+        rc = os.path.join(lab.tmpdir(), "resolv-rc.conf")
+        lab.write_file(rc, "nameserver 192.0.2.1\n")
+        up = "%s:%d" % (PLAIN, plain.plain_port)
+        d, mport = _daemon("encrypted-only", up, "rc", resolv_conf=rc)
+        _wait_health(mport, "upgrade none (no SVCB record")
+        port = plain.plain_port
+        plain.stop()
+        plain = _plain_server([_svcb(doh)], name="rc-plain2", port=port)
+        mark, lmark = _mark(plain), d.log_count()
+        lab.write_file(rc, "nameserver 192.0.2.1\nsearch example\n")
+        d.wait_log(r"resolv-rc\.conf changed: discovering", 5, since=lmark)
+        _wait_health(mport, "upgrade ddr-verified", 5)
+        check("_dns.resolver.arpa. SVCB" in _qlines(plain, mark),
+              "not asked again")
+        _answered(d.udp(lab.unique_name("rc")), "answer after rediscovery")
+        check(not d.log_lines("configuration reloaded"), "reloaded")
+        d.stop()
+    finally:
+        plain.stop()
+        doh.stop()
+
+
 @lab.timeout(90)
 def test_zero_config_and_resolv_conf_change():
     """-c /dev/null, no upstream: the nameserver of resolv-conf
@@ -447,9 +493,18 @@ def test_zero_config_and_resolv_conf_change():
             rc = os.path.join(lab.tmpdir(), "resolv-zc.conf")
             lab.write_file(rc, "nameserver %s\n" % PLAIN)
             mport = lab.free_port()
+            # dohstub -c /dev/null, no upstream, no mode: the flags only
+            # say where the lab's resolv.conf, CA, port and metrics are
             d = lab.Dohstub({"resolv-conf": rc, "ca-file": lab.certs().ca_pem,
                              "metrics": "127.0.0.1:%d" % mport},
-                            name="dohstub-ddr-zc", args=["-v"]).start()
+                            name="dohstub-ddr-zc", config="/dev/null",
+                            args=["-v"])
+            argv = d.argv()
+            check(argv[argv.index("-c") + 1] == "/dev/null" and
+                  "--upstream" not in argv and "--mode" not in argv and
+                  argv[argv.index("--resolv-conf") + 1] == rc,
+                  "not zero configuration: %r" % argv)
+            d.start()
             _wait_health(mport, "address 127.0.0.3:53: upgrade ddr-verified")
             mark3 = _mark(doh3)
             n = lab.unique_name("zc")
