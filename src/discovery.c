@@ -295,9 +295,10 @@ entry_done_cb(evutil_socket_t fd, short ev, void *arg)
 
 	/*
 	 * A passing failure does not take a working upgrade away at once:
-	 * it stands up to one more TTL while the run is retried sooner.
+	 * it stands up to one more TTL (of wall time, as the TTL itself)
+	 * while the run is retried sooner.
 	 */
-	now = clock_ms();
+	now = clock_boot_ms();
 	if (r->upgrade == DISCOVERY_NONE && fail_passing(r->fail) &&
 	    (e->res.upgrade == DISCOVERY_VERIFIED ||
 	    e->res.upgrade == DISCOVERY_OPPORTUNISTIC)) {
