@@ -82,6 +82,7 @@ upside_free(struct upside *up)
 	free(up->list_owned);
 	plain_free(up->bootstrap);
 	plain_free(up->fallback);
+	plain_free(up->portal);
 	SSL_CTX_free(up->ssl_ctx);
 	if (up->owned != NULL && --up->owned->refs == 0) {
 		config_free(up->owned->cfg);
@@ -340,6 +341,20 @@ upside_new(struct upsides *ups, const struct config *cfg,
 	    up->nplain, cfg->timeout_ms, PLAIN_ROLE_FALLBACK)) == NULL) {
 		log_warnx("cannot set up the fallback servers");
 		goto fail;
+	}
+	if (cfg->mode == MODE_ENCRYPTED_ONLY &&
+	    cfg->captive_portal != PORTAL_OFF) {
+		up->nportal = upside_addr_servers(cfg, up->portal_servers,
+		    UPSIDE_MAX_PLAIN);
+		for (i = 0; i < cfg->nfallback &&
+		    up->nportal < UPSIDE_MAX_PLAIN; i++)
+			up->portal_servers[up->nportal++] = cfg->fallback[i];
+		if (up->nportal > 0 && (up->portal = plain_new(ups->base,
+		    up->portal_servers, up->nportal, cfg->timeout_ms,
+		    PLAIN_ROLE_PORTAL)) == NULL) {
+			log_warnx("cannot set up the network's resolvers");
+			goto fail;
+		}
 	}
 	if (up->nlist == 0)
 		return up;

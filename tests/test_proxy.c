@@ -2637,7 +2637,8 @@ test_prefetch_follower(void)
  * Address servers (issue 16) on a fake discovery: encrypted-only uses
  * only an upgraded endpoint, answers EDE 14 while discovery is pending
  * and EDE 22 naming the address and why when it is not upgraded, and
- * sends nothing in plaintext; a result installs a new upside with the
+ * sends nothing in plaintext (with captive-portal off: its probe is
+ * plain DNS); a result installs a new upside with the
  * endpoint pinned and verify_ip set, the cache kept.  encrypted-preferred
  * falls back to plain DNS to the address itself, not to fallback;
  * plaintext never discovers.
@@ -2655,6 +2656,7 @@ test_address_servers(void)
 	int made = fake.plain_made;
 
 	start("mode encrypted-only\n"
+	    "captive-portal off\n"
 	    "upstream 192.0.2.53\n"
 	    "listen 127.0.0.1:5300\n"
 	    "timeout 2s\n");
@@ -2728,6 +2730,7 @@ test_address_servers(void)
 	 * shared with the upsides discovery builds, freed with the last. */
 	old = fake.disc;
 	CHECK_EQ(proxy_reload(px, make_cfg("mode encrypted-only\n"
+	    "captive-portal off\n"
 	    "upstream 192.0.2.53\n"
 	    "listen 127.0.0.1:5300\n"
 	    "timeout 3s\n")), 0);
@@ -2742,6 +2745,7 @@ test_address_servers(void)
 	 * the caller keeps its configuration, the running one stays. */
 	old = fake.disc;
 	rcfg = make_cfg("mode encrypted-only\n"
+	    "captive-portal off\n"
 	    "upstream 192.0.2.53\n"
 	    "upstream 192.0.2.54\n"
 	    "listen 127.0.0.1:5300\n");
