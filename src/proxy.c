@@ -1379,14 +1379,18 @@ portal_probe_cb(void *arg)
 	portal_check(arg);
 }
 
-/* A new current upside: the probe went on the old one's channel. */
+/*
+ * A new current upside (start, reload, discovery): the probe went on the
+ * old one's channel.  Its DoH upstreams are only connecting: their
+ * health callback says when they fail; one with none looks now.
+ */
 static void
 portal_installed(struct proxy *px)
 {
 	portal_probe_cancel(px);
 	if (px->ups.current->portal == NULL)
 		portal_clear(px, "captive-portal is off, or not encrypted-only");
-	else
+	else if (px->ups.current->upstreams == NULL)
 		portal_check(px);
 }
 
@@ -1785,6 +1789,7 @@ proxy_start(struct proxy *px)
 	upside_start(px->ups.current);
 	if (px->disc != NULL)
 		discovery_start(px->disc);
+	portal_installed(px);
 	proxy_settle_check(px);
 }
 

@@ -85,7 +85,8 @@ struct upside {
 	 * The network's resolvers, for the portal lease (proxy.h): only in
 	 * encrypted-only with captive-portal not off, and then used only
 	 * by the proxy's probe and a lease's queries.  The address
-	 * servers, then fallback (resolv.conf's nameservers unless set).
+	 * servers, then fallback (resolv.conf's nameservers unless set),
+	 * each once, at most CONFIG_MAX_SERVERS.
 	 */
 	struct addr		 portal_servers[UPSIDE_MAX_PLAIN];
 	size_t			 nportal;

@@ -3082,6 +3082,39 @@ test_portal_auto(void)
 	stop();
 }
 
+/*
+ * Address servers that cannot be upgraded (the usual zero configuration
+ * at a portal: the network's resolver has no DDR record): they are the
+ * network's resolvers, with fallback, each once; no probe while
+ * discovery is pending, one once it says no.
+ */
+static void
+test_portal_address_servers(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+	const char *why;
+
+	fake.portal = NULL;
+	start("mode encrypted-only\n"
+	    "upstream 192.0.2.53\n"
+	    "fallback 192.0.2.53\n"
+	    "fallback 192.0.2.54\n"
+	    "listen 127.0.0.1:5300\n");
+	CHECK(fake.portal != NULL && fake.portal->nservers == 2 &&
+	    plain_is(fake.portal, "192.0.2.53"));
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(proxy_portal_open(px, &why), -1);	/* pending: not down */
+	fake_disc_set(0, DISCOVERY_NONE, "no SVCB record", NULL, 0, NULL);
+	run();
+	CHECK_EQ(fake.nplain, 1);
+	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK_EQ(proxy_portal_open(px, &why), 0);
+	ask_edns(&p, &q, 0xe301, "login.hotel.test");
+	CHECK(portal_answers(&fake.plainq[1], &p, &q, "login.hotel.test"));
+	stop();
+}
+
 int
 main(void)
 {
@@ -3120,6 +3153,7 @@ main(void)
 	test_portal_ask();
 	test_portal_off();
 	test_portal_auto();
+	test_portal_address_servers();
 	event_base_free(base);
 	return check_summary();
 }
