@@ -215,7 +215,7 @@ usage(FILE *fp)
 	    "      --discover ADDR   how dohstub would upgrade ADDR (DDR)\n"
 	    "      --ddr yes|no  --ddr-opportunistic yes|no\n"
 	    "      --captive-portal [--pidfile FILE]\n"
-	    "                        ask the running dohstub for a portal lease\n"
+	    "                        ask the running dohstub for a lease\n"
 	    "  -h, --help  -V, --version\n"
 	    "default configuration: %s; see dohq(1)\n", DOHQ_DEFAULT_CONF);
 }

@@ -1389,7 +1389,7 @@ portal_installed(struct proxy *px)
 {
 	portal_probe_cancel(px);
 	if (px->ups.current->portal == NULL)
-		portal_clear(px, "captive-portal is off, or not encrypted-only");
+		portal_clear(px, "captive-portal off, or not encrypted-only");
 	else if (px->ups.current->upstreams == NULL)
 		portal_check(px);
 }
