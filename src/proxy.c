@@ -19,6 +19,9 @@
  *							answer, or its fate
  *	    |
  *	    +-- no DoH (plaintext mode, a plain rule) --> Q_FALLBACK
+ *	    +-- a portal lease covers it ----------------> Q_PORTAL (before
+ *							the cache; never
+ *							cached, nor followed)
  *	    v
  *	Q_DOH		upstreams by policy, hedged; all failed or timeout:
  *			    a plain channel (fallback, plain rule): Q_FALLBACK
@@ -38,7 +41,10 @@
  * In encrypted-only mode the fallback channel is never created, so no
  * client query can leave in plaintext whatever the code paths do, but
  * for the names of a plain forward rule: the exception the user wrote
- * down, sent only to that rule's own channel.  (The fallback channel's
+ * down, sent only to that rule's own channel; and those a portal lease
+ * covers (proxy.h), sent only to the upside's portal channel, which
+ * exists only with captive-portal not off, and reached only through
+ * portal_covers().  (The fallback channel's
  * servers are the upside's: the address servers themselves, then the
  * fallback list for URL upstreams; see upside.h.)
  *

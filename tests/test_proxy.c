@@ -3083,6 +3083,35 @@ test_portal_auto(void)
 }
 
 /*
+ * A reload to captive-portal off ends an open lease at once: no channel,
+ * nothing plain.
+ */
+static void
+test_portal_reload(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+	const char *why;
+	char s[256];
+
+	start(ENC_PORTAL);
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK_EQ(proxy_portal_open(px, &why), 0);
+	CHECK_EQ(proxy_reload(px, make_cfg(ENC_PORTAL
+	    "captive-portal off\n")), 0);
+	run();
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	ask_edns(&p, &q, 0xe401, "login.hotel.test");
+	CHECK(got(&p, 0xe401, DNS_RCODE_SERVFAIL));
+	clock_step(60000);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK_EQ(proxy_portal_open(px, &why), -1);
+	stop();
+}
+
+/*
  * Address servers that cannot be upgraded (the usual zero configuration
  * at a portal: the network's resolver has no DDR record): they are the
  * network's resolvers, with fallback, each once; no probe while
@@ -3154,6 +3183,7 @@ main(void)
 	test_portal_off();
 	test_portal_auto();
 	test_portal_address_servers();
+	test_portal_reload();
 	event_base_free(base);
 	return check_summary();
 }
