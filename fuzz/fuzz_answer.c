@@ -78,6 +78,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_truncate(ans, alen, alen / 2, usable, &qi);
 	if (alen > 0)
 		fuzz_truncate(ans, alen, alen - 1, usable, &qi);
+	/* The portal lease's TTL cap: in place, never past alen; a usable
+	 * answer stays usable. */
+	if (dnsmsg_cap_ttl(ans, alen, 10) == 0 && usable &&
+	    dnsmsg_check_answer(ans, alen, &qi) != 0)
+		abort();
 	free(ans);
 	return 0;
 }

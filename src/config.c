@@ -44,6 +44,7 @@
 const char *const config_mode_names[] = {
 	"encrypted-only", "encrypted-preferred", "plaintext",
 };
+const char *const config_portal_names[] = { "off", "ask", "auto" };
 const char *const config_method_names[] = { "post", "get" };
 const char *const config_policy_names[] = {
 	"ordered", "fastest", "round-robin",
@@ -1046,6 +1047,13 @@ static const struct config_setting config_settings[] = {
 	{ "watch-network", BOOL(watch_network), .def = "yes" },
 	{ "resolv-conf", STRING(resolv_conf), .flags = CONFIG_F_ABSPATH,
 	    .none = CONFIG_RESOLV_CONF },
+	/* The portal lease (proxy.h): encrypted-only's one exception. */
+	{ "captive-portal", CHOICE(captive_portal, config_portal_names),
+	    .def = "ask" },
+	{ "captive-portal-lease", DURATION(captive_portal_lease_ms,
+	    SECONDS(10), HOURS(1)), .def = "5m" },
+	{ "pidfile", STRING(pidfile), .flags = CONFIG_F_ABSPATH,
+	    .none = "none" },
 };
 
 #define CONFIG_NSETTINGS	nitems(config_settings)

@@ -1214,3 +1214,35 @@ dnsmsg_name_from_text(const char *s, uint8_t *out, size_t size)
 	out[o++] = 0;
 	return o;
 }
+
+int
+dnsmsg_cap_ttl(uint8_t *msg, size_t len, uint32_t max)
+{
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	struct dns_rr rr;
+	uint32_t i, count;
+	size_t at;
+
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1 ||
+	    h.count[DNS_SEC_QUESTION] != 1 ||
+	    dnsmsg_rd_name(&r, NULL, NULL) == -1 ||
+	    dnsmsg_rd_skip(&r, 4) == -1)
+		return -1;
+	count = (uint32_t)h.count[DNS_SEC_ANSWER] +
+	    h.count[DNS_SEC_AUTHORITY] + h.count[DNS_SEC_ADDITIONAL];
+	for (i = 0; i < count; i++) {
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
+			return -1;
+		if (rr.type == DNS_TYPE_OPT || rr.ttl <= max)
+			continue;
+		/* TTL and RDLENGTH sit just before the RDATA. */
+		at = rr.rdata.off - 6;
+		msg[at] = (uint8_t)(max >> 24);
+		msg[at + 1] = (uint8_t)(max >> 16);
+		msg[at + 2] = (uint8_t)(max >> 8);
+		msg[at + 3] = (uint8_t)max;
+	}
+	return 0;
+}

@@ -127,6 +127,7 @@ struct dohq {
 	const char		*conf;
 	int			 conf_given;
 	int			 known;		/* --known: print the table */
+	int			 portal;	/* --captive-portal */
 	const char		*discover;	/* --discover ADDR */
 	/* An address server to upgrade first (@ADDR, --discover), as
 	 * the daemon does (discovery.h). */
@@ -213,6 +214,8 @@ usage(FILE *fp)
 	    "      --known           the DoH servers known by address\n"
 	    "      --discover ADDR   how dohstub would upgrade ADDR (DDR)\n"
 	    "      --ddr yes|no  --ddr-opportunistic yes|no\n"
+	    "      --captive-portal [--pidfile FILE]\n"
+	    "                        ask the running dohstub for a lease\n"
 	    "  -h, --help  -V, --version\n"
 	    "default configuration: %s; see dohq(1)\n", DOHQ_DEFAULT_CONF);
 }
@@ -371,6 +374,7 @@ enum {
 	OPT_PARALLEL,
 	OPT_KNOWN,
 	OPT_DISCOVER,
+	OPT_PORTAL,
 };
 
 static const struct option long_opts[] = {
@@ -385,6 +389,7 @@ static const struct option long_opts[] = {
 	{ "known-server", required_argument, NULL, OPT_SETTING },
 	{ "ddr", required_argument, NULL, OPT_SETTING },
 	{ "ddr-opportunistic", required_argument, NULL, OPT_SETTING },
+	{ "pidfile", required_argument, NULL, OPT_SETTING },
 	/* older names for some of them */
 	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
 	{ "post", no_argument, NULL, OPT_POST },
@@ -401,6 +406,7 @@ static const struct option long_opts[] = {
 	{ "repeat", required_argument, NULL, OPT_REPEAT },
 	{ "parallel", required_argument, NULL, OPT_PARALLEL },
 	{ "known", no_argument, NULL, OPT_KNOWN },
+	{ "captive-portal", no_argument, NULL, OPT_PORTAL },
 	{ "discover", required_argument, NULL, OPT_DISCOVER },
 	{ "config", required_argument, NULL, 'c' },
 	{ "file", required_argument, NULL, 'f' },
@@ -494,6 +500,9 @@ parse_options(struct dohq *d, int argc, char *argv[])
 		case OPT_KNOWN:
 			d->known = 1;
 			break;
+		case OPT_PORTAL:
+			d->portal = 1;
+			break;
 		case OPT_REPEAT:
 			if (parse_uint(optarg, 1, DOHQ_MAX_REPEAT,
 			    &d->repeat) == -1)
@@ -544,6 +553,13 @@ parse_options(struct dohq *d, int argc, char *argv[])
 		d->is_addr = 1;
 		return 0;
 	}
+	if (d->portal) {
+		if (d->known || d->url != NULL || d->nspecs > 0 ||
+		    file != NULL)
+			return complain(DOHQ_USAGE, "--captive-portal: no "
+			    "server or NAME with it");
+		return 0;
+	}
 	if (d->known) {
 		if (d->url != NULL || d->nspecs > 0 || file != NULL)
 			return complain(DOHQ_USAGE, "--known: no server or "
@@ -580,6 +596,56 @@ print_known(struct dohq *d)
 	    sizeof(err)) == -1)
 		return complain(DOHQ_NOINPUT, "%s", err);
 	known_print(&d->cfg, stdout);
+	return fflush(stdout) == 0 ? -1 : complain(1, "stdout: %s",
+	    strerror(errno));
+}
+
+/*
+ * --captive-portal: SIGUSR2 to the dohstub whose pid is in its pidfile
+ * (--pidfile, or the configuration's).  The kernel lets only root and
+ * dohstub's own user signal it; /proc says the pid is still a dohstub,
+ * so a stale pidfile never signals another process (SIGUSR2 would end
+ * most).
+ */
+static int
+ask_portal(struct dohq *d)
+{
+	char err[CONFIG_ERRLEN], path[64], comm[32];
+	FILE *fp;
+	long pid;
+	int ok;
+
+	if (config_parse_file(&d->cfg, d->conf, d->conf_given, err,
+	    sizeof(err)) == -1)
+		return complain(DOHQ_NOINPUT, "%s", err);
+	if (d->cfg.pidfile == NULL)
+		return complain(DOHQ_USAGE, "--captive-portal: no pidfile "
+		    "(set pidfile in %s, or give --pidfile)", d->conf);
+	if ((fp = fopen(d->cfg.pidfile, "r")) == NULL)
+		return complain(DOHQ_NOINPUT, "%s: %s", d->cfg.pidfile,
+		    strerror(errno));
+	ok = fscanf(fp, "%ld", &pid) == 1 && pid > 1;
+	fclose(fp);
+	if (!ok)
+		return complain(DOHQ_NOINPUT, "%s: no pid in it",
+		    d->cfg.pidfile);
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	comm[0] = '\0';
+	if ((fp = fopen(path, "r")) != NULL) {
+		if (fgets(comm, sizeof(comm), fp) == NULL)
+			comm[0] = '\0';
+		fclose(fp);
+	}
+	comm[strcspn(comm, "\n")] = '\0';
+	if (strcmp(comm, "dohstub") != 0)
+		return complain(DOHQ_CONNECT, "%s: pid %ld is not a running "
+		    "dohstub", d->cfg.pidfile, pid);
+	if (kill((pid_t)pid, SIGUSR2) == -1)
+		return complain(DOHQ_CONNECT, "dohstub (pid %ld): %s%s", pid,
+		    strerror(errno), errno == EPERM ? " (only root and "
+		    "dohstub's user may ask)" : "");
+	printf("asked dohstub (pid %ld) for a captive portal lease: its "
+	    "log and /health say whether it opened\n", pid);
 	return fflush(stdout) == 0 ? -1 : complain(1, "stdout: %s",
 	    strerror(errno));
 }
@@ -1590,6 +1656,10 @@ main(int argc, char *argv[])
 		goto done;
 	if (d.known) {
 		ex = print_known(&d);
+		goto done;
+	}
+	if (d.portal) {
+		ex = ask_portal(&d);
 		goto done;
 	}
 	if (d.verbose > 1)

@@ -3,7 +3,8 @@
  * flags), binds (or takes the service manager's sockets), drops
  * privileges (to `user`, or when started as root to the dohstub user or
  * nobody), and runs the event loop until SIGTERM or SIGINT; SIGHUP
- * reads the configuration again.
+ * reads the configuration again, SIGUSR1 logs the counters and SIGUSR2
+ * opens a portal lease (proxy.h).
  */
 #define _GNU_SOURCE		/* setresuid, setresgid, strndup */
 
@@ -16,6 +17,7 @@
 #include <linux/capability.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -584,11 +586,52 @@ stats_cb(evutil_socket_t sig, short ev, void *arg)
 	proxy_log_stats(px);
 }
 
+/*
+ * SIGUSR2: the user opens a portal lease (dohq --captive-portal sends
+ * it).  A signal, not a socket: only root and dohstub's own user may
+ * send one, and it carries nothing to parse.
+ */
+static void
+portal_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	const char *why;
+
+	(void)sig;
+	(void)ev;
+	(void)arg;
+	if (proxy_portal_open(px, &why) == -1)
+		log_warnx("SIGUSR2: no captive portal lease: %s", why);
+}
+
+/*
+ * The pidfile, for dohq --captive-portal: written once at start-up,
+ * before privileges are dropped, readable by all (the pid is no secret;
+ * the kernel decides who may signal it).
+ */
+static void
+write_pidfile(const char *path)
+{
+	char buf[32];
+	int fd, n;
+
+	if (path == NULL)
+		return;
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+	    O_CLOEXEC, 0644)) == -1 || write(fd, buf, (size_t)n) != n) {
+		log_warn("pidfile %s", path);
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	close(fd);
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct config cfg;
-	struct event *ev_term, *ev_int, *ev_usr1, *ev_hup;
+	struct event *ev_term, *ev_int, *ev_usr1, *ev_usr2, *ev_hup;
 	struct metrics *metrics = NULL;
 	struct timeval tv = { READY_MAX_MS / 1000, 0 };
 	char err[CONFIG_ERRLEN];
@@ -625,11 +668,13 @@ main(int argc, char *argv[])
 	ev_term = evsignal_new(base, SIGTERM, signal_cb, NULL);
 	ev_int = evsignal_new(base, SIGINT, signal_cb, NULL);
 	ev_usr1 = evsignal_new(base, SIGUSR1, stats_cb, NULL);
+	ev_usr2 = evsignal_new(base, SIGUSR2, portal_cb, NULL);
 	running = &cfg;
 	ev_hup = evsignal_new(base, SIGHUP, reload_cb, NULL);
 	ev_ready = evtimer_new(base, ready_timeout_cb, NULL);
 	ev_resolv = event_new(base, -1, 0, resolv_cb, NULL);
 	if (ev_term == NULL || ev_int == NULL || ev_usr1 == NULL ||
+	    ev_usr2 == NULL || evsignal_add(ev_usr2, NULL) == -1 ||
 	    ev_hup == NULL || ev_ready == NULL || ev_resolv == NULL ||
 	    evsignal_add(ev_term, NULL) == -1 ||
 	    evsignal_add(ev_int, NULL) == -1 ||
@@ -644,6 +689,7 @@ main(int argc, char *argv[])
 	if (cfg.metrics.len != 0 &&
 	    (metrics = metrics_new(base, &cfg.metrics, px)) == NULL)
 		fatalx("cannot open the metrics endpoint");
+	write_pidfile(cfg.pidfile);
 	/* Bound: from here on as we will be for a reload. */
 	drop_privileges(&cfg);
 
@@ -666,6 +712,7 @@ main(int argc, char *argv[])
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_usr1);
+	event_free(ev_usr2);
 	event_free(ev_hup);
 	event_free(ev_ready);
 	event_free(ev_resolv);

@@ -88,6 +88,9 @@ enum family_id {
 	METRICS_DISCOVERIES,
 	METRICS_DISCOVERY_FAILURES,
 	METRICS_DISCOVERY_QUERIES,
+	METRICS_CAPTIVE_PORTAL_ANSWERS,
+	METRICS_CAPTIVE_PORTAL_LEASES,
+	METRICS_CAPTIVE_PORTAL_PROBES,
 	METRICS_NONE		/* not a family: a field kept out */
 };
 
@@ -247,6 +250,18 @@ static const struct family families[METRICS_NONE] = {
 	[METRICS_DISCOVERY_QUERIES] = { "dohstub_discovery_queries_total",
 	    "counter", NULL, "Plain DNS queries sent for discovery (the DDR "
 	    "query, target lookups).", metrics_discovery, 2 },
+	[METRICS_CAPTIVE_PORTAL_ANSWERS] = {
+	    "dohstub_captive_portal_answers_total", "counter", NULL,
+	    "Answers from the network's resolvers during a portal lease "
+	    "(plain DNS, EDE 0).", NULL, 0 },
+	[METRICS_CAPTIVE_PORTAL_LEASES] = {
+	    "dohstub_captive_portal_leases_total", "counter", NULL,
+	    "Portal leases opened (by the user or, with auto, for the "
+	    "connectivity-check names).", NULL, 0 },
+	[METRICS_CAPTIVE_PORTAL_PROBES] = {
+	    "dohstub_captive_portal_probes_total", "counter", NULL,
+	    "Plain DNS probes (. NS) of the network's resolvers while no "
+	    "DoH upstream was connected.", NULL, 0 },
 };
 
 /* PROXY_STATS as samples: of which family, with which label value. */
@@ -578,11 +593,14 @@ metrics_health(struct evbuffer *b, const struct proxy *px)
 {
 	struct proxy_upstream_info info;
 	const char *why;
+	char portal[256];
 	size_t i;
 	int stale;
 
 	why = proxy_unhealthy(px);
 	evbuffer_add_printf(b, "%s\n", why != NULL ? why : "ok");
+	if (proxy_portal_status(px, portal, sizeof(portal)) > 0)
+		evbuffer_add_printf(b, "%s\n", portal);
 	for (i = 0; i < proxy_upstream_count(px); i++) {
 		proxy_upstream_info(px, i, &info);
 		/* The last error of one that is up again is history. */

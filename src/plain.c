@@ -111,6 +111,7 @@ static const int plain_role_tries[PLAIN_ROLE_MAX] = {
 	[PLAIN_ROLE_BOOTSTRAP] = 2,
 	/* Rerun on failure anyway; the guard timer bounds a run. */
 	[PLAIN_ROLE_DISCOVERY] = 2,
+	[PLAIN_ROLE_PORTAL] = 1,
 };
 
 static uint16_t	plain_new_id(const struct plain *);

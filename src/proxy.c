@@ -19,6 +19,9 @@
  *							answer, or its fate
  *	    |
  *	    +-- no DoH (plaintext mode, a plain rule) --> Q_FALLBACK
+ *	    +-- a portal lease covers it ----------------> Q_PORTAL (before
+ *							the cache; never
+ *							cached, nor followed)
  *	    v
  *	Q_DOH		upstreams by policy, hedged; all failed or timeout:
  *			    a plain channel (fallback, plain rule): Q_FALLBACK
@@ -38,12 +41,15 @@
  * In encrypted-only mode the fallback channel is never created, so no
  * client query can leave in plaintext whatever the code paths do, but
  * for the names of a plain forward rule: the exception the user wrote
- * down, sent only to that rule's own channel.  (The fallback channels'
- * servers are the upside's: the address servers themselves, then the
- * fallback list for URL upstreams.  A query goes plain to the address
- * whose DoH endpoint it tried first, to the fallback list if that was a
- * URL upstream, and to the first address server if it had no DoH
- * upstream: query_plain(), upside_plain().)
+ * down, sent only to that rule's own channel; and those a portal lease
+ * covers (proxy.h), sent only to the upside's portal channel, which
+ * exists only with captive-portal not off, and reached only through
+ * portal_covers().  (The fallback channels' servers are the upside's: the
+ * address servers themselves, then the fallback list for URL
+ * upstreams.  A query goes plain to the address whose DoH endpoint it
+ * tried first, to the fallback list if that was a URL upstream, and to
+ * the first address server if it had no DoH upstream: query_plain(),
+ * upside_plain().)
  *
  * A forward rule gives the names at or below its zone a route of their
  * own: its DoH set or its plain channel stands in for the default
@@ -111,9 +117,55 @@ enum query_state {
 	Q_DOH,
 	Q_FALLBACK,
 	Q_FOLLOW,	/* waits on its leader's request */
+	Q_PORTAL,	/* a portal lease's: the network's resolvers */
 };
 static const char *const query_state_names[] = {
-	"doh", "fallback", "follow",
+	"doh", "fallback", "follow", "portal",
+};
+
+/*
+ * The portal lease (proxy.h).  Only in encrypted-only with captive-portal
+ * not off, where the upside has a portal channel; otherwise always
+ * PORTAL_CLEAR.
+ */
+enum portal_state {
+	PORTAL_CLEAR,		/* nothing suspected */
+	PORTAL_SUSPECTED,	/* no DoH; the network's resolver answers */
+	PORTAL_LEASE,		/* a lease is open */
+};
+static const char *const portal_state_names[] = {
+	"clear", "suspected", "lease",
+};
+
+/* The probe of the network's resolver: at most one per this (ms). */
+#define PROXY_PORTAL_PROBE_MS	30000
+/* TTLs of a lease's answers are cut to this (s); they are never cached. */
+#define PROXY_PORTAL_MAX_TTL	10
+#define PROXY_PORTAL_TEXT	"captive portal exception"
+
+/*
+ * The operating systems' connectivity-check names: all that an automatic
+ * (captive-portal auto) lease resolves.  Exact names, not their
+ * subdomains; dohstub.8 lists them.
+ */
+static const char *const portal_check_names[] = {
+	/* NetworkManager (GNOME, Ubuntu, KDE builds) */
+	"nmcheck.gnome.org",
+	"connectivity-check.ubuntu.com",
+	"networkcheck.kde.org",
+	/* Firefox */
+	"detectportal.firefox.com",
+	/* Chrome, Android */
+	"connectivitycheck.gstatic.com",
+	"connectivitycheck.android.com",
+	"clients3.google.com",
+	/* Windows (NCSI) */
+	"www.msftconnecttest.com",
+	"ipv6.msftconnecttest.com",
+	"www.msftncsi.com",
+	"dns.msftncsi.com",
+	/* Apple */
+	"captive.apple.com",
 };
 
 /*
@@ -227,6 +279,19 @@ struct proxy {
 	proxy_settled_cb	*settled_cb;
 	void			*settled_arg;
 	struct clock_timer	 resume_tick;	/* proxy_resume_check() */
+	/* The portal lease: state, its scope and timers, the probe. */
+	enum portal_state	 portal;
+	int			 portal_all;	/* every name, not the checks */
+	struct clock_timer	 portal_timer;	/* the lease's end */
+	struct clock_timer	 probe_timer;	/* the next probe */
+	struct plain_req	*probe;		/* in flight */
+	struct upside		*probe_up;	/* whose channel it went on */
+	uint64_t		 probe_ms;	/* last sent; 0: never */
+	struct dns_query_info	 probe_qi;
+	uint8_t			 probe_msg[32];
+	size_t			 probe_len;
+	uint64_t		 portal_end_ms;	/* the lease's, clock_ms() */
+	char			 portal_said[256];	/* for /health */
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
 
@@ -249,6 +314,7 @@ static void	query_doh(struct query *);
 static void	proxy_resume_tick_cb(void *);
 static void	query_fallback(struct query *);
 static void	query_servfail(struct query *, int, const char *);
+static void	portal_clear(struct proxy *, const char *);
 
 /*
  * Where q is sent: its route's servers if it has one, else the default
@@ -629,7 +695,10 @@ query_timeout_cb(void *arg)
 		q->px->stats.doh_errors++;
 		q->px->stats.doh_error_kinds[DOH_ERR_TIMEOUT]++;
 		query_doh_failed(q, "DoH timed out");
-	} else
+	} else if (q->state == Q_PORTAL)
+		query_servfail(q, DNS_EDE_NO_REACHABLE,
+		    "the network's resolvers timed out");
+	else
 		query_servfail(q, DNS_EDE_NO_REACHABLE, q->route != NULL ?
 		    "forward servers timed out" : "fallback timed out");
 }
@@ -675,6 +744,9 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 			px->stats.hedge_wins++;
 		}
 		proxy_latency(px, clock_ms() - resp->submit_ms);
+		/* DoH answers: a portal lease, if any, is over. */
+		if (px->portal != PORTAL_CLEAR && q->up == px->ups.current)
+			portal_clear(px, "a DoH upstream answers");
 		query_answer(q, resp->body, resp->len, CACHE_SRC_DOH,
 		    query_path(q, CACHE_SRC_DOH));
 		return;
@@ -813,6 +885,54 @@ query_fallback(struct query *q)
 	clock_timer_add(&q->timer, cfg->timeout_ms * (unsigned)(n + 1));
 }
 
+/*
+ * A portal lease's answer (proxy.h): TTLs cut to PROXY_PORTAL_MAX_TTL,
+ * EDE 0 saying so, never cached; q has no followers (never in flight).
+ */
+static void
+portal_done(int status, const uint8_t *ans, size_t len, void *arg)
+{
+	struct query *q = arg;
+	struct proxy *px = q->px;
+	const struct config *cfg = q->up->cfg;
+	size_t n;
+
+	q->plain = NULL;
+	if (status != 0 || dnsmsg_check_answer(ans, len, &q->qi) != 0) {
+		query_servfail(q, DNS_EDE_NO_REACHABLE,
+		    "no answer from the network's resolvers");
+		return;
+	}
+	if ((n = dnsmsg_rewrite_answer(ans, len, px->buf, sizeof(px->buf),
+	    &q->qi, (uint16_t)cfg->edns_udp_size, DNS_EDE_OTHER,
+	    PROXY_PORTAL_TEXT)) == 0 ||
+	    dnsmsg_cap_ttl(px->buf, n, PROXY_PORTAL_MAX_TTL) == -1)
+		proxy_send_error(px, q->peer, &q->qi, DNS_RCODE_SERVFAIL, -1,
+		    NULL);
+	else
+		proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n,
+		    DNS_EDE_OTHER, &px->stats.portal_answers, -1);
+	query_free(q);
+}
+
+/* q (a client's, covered by the lease) to the network's resolvers. */
+static void
+query_portal(struct query *q)
+{
+	const struct config *cfg = q->up->cfg;
+
+	q->state = Q_PORTAL;
+	q->plain = plain_forward(q->up->portal, q->msg, q->len, portal_done,
+	    q);
+	if (q->plain == NULL) {
+		query_servfail(q, DNS_EDE_NO_REACHABLE,
+		    "cannot send to the network's resolvers");
+		return;
+	}
+	clock_timer_add(&q->timer,
+	    cfg->timeout_ms * (unsigned)(q->up->nportal + 1));
+}
+
 /* serve-stale-timeout: the client gets a stale answer, the query goes on. */
 static void
 query_stale_cb(void *arg)
@@ -838,12 +958,13 @@ enum start_result {
  * upside) from peer, or a prefetch if peer is NULL: a leader that asks
  * upstream, or, when leader is not NULL, a follower waiting on it (a
  * client's).  It counts against src (NULL: against no one) until it
- * ends.
+ * ends.  portal: a client query the portal lease covers (leader NULL):
+ * it goes to the network's resolvers, and no other query follows it.
  */
 static enum start_result
 query_start(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, uint32_t hash, struct query *leader,
-    const struct ratelimit_key *src, const struct route *route)
+    const struct ratelimit_key *src, const struct route *route, int portal)
 {
 	const struct config *cfg = px->cfg;
 	struct query *q;
@@ -890,6 +1011,10 @@ query_start(struct proxy *px, struct listen_peer *peer,
 		TAILQ_INSERT_TAIL(&leader->followers, q, follow);
 		leader->nfollowers++;
 		px->stats.coalesced++;
+		return START_OK;
+	}
+	if (portal) {
+		query_portal(q);
 		return START_OK;
 	}
 	LIST_INSERT_HEAD(&px->flight[hash & (PROXY_FLIGHT_BUCKETS - 1)], q,
@@ -957,7 +1082,7 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 	if (cfg->prefetch && hit.ttl_orig >= PROXY_PREFETCH_MIN_TTL &&
 	    (uint64_t)hit.ttl_left * 10 <= hit.ttl_orig &&
 	    flight_find(px, qi, hash, up) == NULL &&
-	    query_start(px, NULL, qi, hash, NULL, src, route) ==
+	    query_start(px, NULL, qi, hash, NULL, src, route, 0) ==
 	    START_OK)
 		px->stats.prefetches++;
 	return 1;
@@ -1066,6 +1191,285 @@ proxy_over_limit(struct proxy *px, struct listen_peer *peer,
 	proxy_error(px, peer, qi, DNS_RCODE_SERVFAIL, DNS_EDE_OTHER, why);
 }
 
+/*
+ * The portal lease (proxy.h).  Nothing here sends a client query: the
+ * probe is one fixed question (". NS") of our own, and only
+ * portal_covers() lets a client query take the portal channel.
+ */
+
+/* No default DoH upstream is connected (or there is none to connect). */
+static int
+portal_doh_down(const struct upside *up)
+{
+	struct upstreams *u = up->upstreams;
+	enum doh_state st;
+	size_t i;
+
+	if (u == NULL)
+		return !up->pending;
+	for (i = 0; i < upstream_count(u); i++) {
+		st = doh_get_state(upstream_get(u, i));
+		if (st == DOH_READY || st == DOH_IDLE)
+			return 0;
+	}
+	return 1;
+}
+
+/* qi asks for one of portal_check_names[], exactly. */
+static int
+portal_check_name(const struct dns_query_info *qi)
+{
+	uint8_t wire[DNS_MAX_NAME];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(portal_check_names) /
+	    sizeof(portal_check_names[0]); i++)
+		if ((n = dnsmsg_name_from_text(portal_check_names[i], wire,
+		    sizeof(wire))) > 0 &&
+		    dnsmsg_name_equal(qi->qname, qi->qname_len, wire, n))
+			return 1;
+	return 0;
+}
+
+/*
+ * qi (a client's, under route) goes to the network's resolvers: a lease
+ * is open and covers it.  A forward rule's names keep their route.
+ */
+static int
+portal_covers(const struct proxy *px, const struct dns_query_info *qi,
+    const struct route *route)
+{
+	return px->portal == PORTAL_LEASE && route == NULL &&
+	    px->ups.current->portal != NULL &&
+	    (px->portal_all || portal_check_name(qi));
+}
+
+/* "192.0.2.1:53" or "192.0.2.1:53 (and 2 more)": up's portal servers. */
+static void
+portal_servers(const struct upside *up, char *buf, size_t len)
+{
+	char a[ADDR_STRLEN];
+
+	if (up->nportal == 0) {
+		snprintf(buf, len, "none");
+		return;
+	}
+	addr_str(&up->portal_servers[0], a, sizeof(a));
+	if (up->nportal > 1)
+		snprintf(buf, len, "%s (and %zu more)", a, up->nportal - 1);
+	else
+		snprintf(buf, len, "%s", a);
+}
+
+static void
+portal_probe_cancel(struct proxy *px)
+{
+	if (px->probe != NULL) {
+		plain_cancel(px->probe);
+		px->probe = NULL;
+	}
+}
+
+/* Back to PORTAL_CLEAR (why: for the log), a lease ended at once. */
+static void
+portal_clear(struct proxy *px, const char *why)
+{
+	if (px->portal == PORTAL_LEASE)
+		log_info("captive portal lease ended: %s; every query is on "
+		    "DoH again", why);
+	else if (px->portal == PORTAL_SUSPECTED)
+		log_info("captive portal no longer suspected: %s", why);
+	px->portal = PORTAL_CLEAR;
+	px->portal_all = 0;
+	px->portal_said[0] = '\0';
+	clock_timer_del(&px->portal_timer);
+	clock_timer_del(&px->probe_timer);
+	portal_probe_cancel(px);
+	px->probe_ms = 0;
+}
+
+/* Open (or widen and renew) a lease: all names, or the check names. */
+static void
+portal_open(struct proxy *px, int all, const char *by)
+{
+	const struct config *cfg = px->cfg;
+	char s[ADDR_STRLEN + 32];
+
+	portal_servers(px->ups.current, s, sizeof(s));
+	px->portal = PORTAL_LEASE;
+	px->portal_all |= all;
+	px->portal_end_ms = clock_ms() + cfg->captive_portal_lease_ms;
+	px->stats.portal_leases++;
+	clock_timer_add(&px->portal_timer, cfg->captive_portal_lease_ms);
+	clock_timer_del(&px->probe_timer);
+	portal_probe_cancel(px);
+	log_warnx("captive portal lease opened (%s) for %u s: %s go over "
+	    "plain DNS to %s, with EDE 0 \"" PROXY_PORTAL_TEXT "\"", by,
+	    cfg->captive_portal_lease_ms / 1000, px->portal_all ?
+	    "all queries" : "the connectivity-check names", s);
+}
+
+static void	portal_check(struct proxy *);
+
+static void
+portal_lease_cb(void *arg)
+{
+	struct proxy *px = arg;
+
+	log_info("captive portal lease ended: its time is up; every query "
+	    "is on DoH again");
+	px->portal = PORTAL_SUSPECTED;
+	px->portal_all = 0;
+	/* Ask again now: with auto, the check names get a new lease. */
+	px->probe_ms = 0;
+	portal_check(px);
+}
+
+static void
+probe_done(int status, const uint8_t *ans, size_t len, void *arg)
+{
+	struct proxy *px = arg;
+	const struct config *cfg = px->cfg;
+	struct upside *up = px->ups.current;
+	char s[ADDR_STRLEN + 32];
+	int rcode;
+
+	px->probe = NULL;
+	log_debug("captive portal probe: %s (%s)", status == 0 ? "answer" :
+	    "no answer", portal_state_names[px->portal]);
+	if (px->probe_up != up || !portal_doh_down(up) ||
+	    px->portal == PORTAL_LEASE)
+		return;
+	rcode = status == 0 ? dnsmsg_rcode(ans) : -1;
+	if (status != 0 || dnsmsg_check_answer(ans, len, &px->probe_qi) != 0 ||
+	    (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN)) {
+		if (px->portal == PORTAL_SUSPECTED) {
+			log_info("captive portal no longer suspected: the "
+			    "network's resolver does not answer");
+			px->portal = PORTAL_CLEAR;
+			px->portal_said[0] = '\0';
+		}
+		return;
+	}
+	if (px->portal == PORTAL_CLEAR) {
+		portal_servers(up, s, sizeof(s));
+		px->portal = PORTAL_SUSPECTED;
+		snprintf(px->portal_said, sizeof(px->portal_said),
+		    "captive portal suspected: DoH unreachable, network "
+		    "resolver %s answers", s);
+		log_warnx("%s%s", px->portal_said,
+		    cfg->captive_portal == PORTAL_AUTO ? "" :
+		    " (dohq --captive-portal or SIGUSR2 opens a lease)");
+	}
+	if (cfg->captive_portal == PORTAL_AUTO)
+		portal_open(px, 0, "automatic");
+}
+
+/*
+ * Probe the network's resolver if DoH is down and the last probe is
+ * PROXY_PORTAL_PROBE_MS old; look again then.  Nothing while a lease is
+ * open, or where there is no portal channel (captive-portal off, other
+ * modes).
+ */
+static void
+portal_check(struct proxy *px)
+{
+	struct upside *up = px->ups.current;
+	uint64_t now = clock_ms();
+
+	if (up->portal == NULL || px->portal == PORTAL_LEASE)
+		return;
+	if (!portal_doh_down(up)) {
+		clock_timer_del(&px->probe_timer);
+		return;
+	}
+	if (px->probe != NULL)
+		return;
+	if (px->probe_ms != 0 && now - px->probe_ms < PROXY_PORTAL_PROBE_MS) {
+		if (!clock_timer_pending(&px->probe_timer))
+			clock_timer_add(&px->probe_timer, (unsigned)
+			    (PROXY_PORTAL_PROBE_MS - (now - px->probe_ms)));
+		return;
+	}
+	px->probe_ms = now;
+	px->probe_up = up;
+	if ((px->probe = plain_forward(up->portal, px->probe_msg,
+	    px->probe_len, probe_done, px)) != NULL)
+		px->stats.portal_probes++;
+	clock_timer_add(&px->probe_timer, PROXY_PORTAL_PROBE_MS);
+}
+
+static void
+portal_probe_cb(void *arg)
+{
+	portal_check(arg);
+}
+
+/*
+ * A new current upside (start, reload, discovery): the probe went on the
+ * old one's channel.  Its DoH upstreams are only connecting: their
+ * health callback says when they fail; one with none looks now.
+ */
+static void
+portal_installed(struct proxy *px)
+{
+	portal_probe_cancel(px);
+	if (px->ups.current->portal == NULL)
+		portal_clear(px, "captive-portal off, or not encrypted-only");
+	else if (px->ups.current->upstreams == NULL)
+		portal_check(px);
+}
+
+int
+proxy_portal_open(struct proxy *px, const char **why)
+{
+	const struct upside *up = px->ups.current;
+
+	if (px->cfg->mode != MODE_ENCRYPTED_ONLY)
+		*why = "only encrypted-only has a portal lease (the other "
+		    "modes have plain DNS already)";
+	else if (px->cfg->captive_portal == PORTAL_OFF)
+		*why = "captive-portal is off";
+	else if (up->portal == NULL)
+		*why = "no network resolver is known (fallback, resolv.conf)";
+	else if (!portal_doh_down(up))
+		*why = "a DoH upstream is connected";
+	else {
+		portal_open(px, 1, "asked");
+		return 0;
+	}
+	return -1;
+}
+
+size_t
+proxy_portal_status(const struct proxy *px, char *buf, size_t len)
+{
+	uint64_t now = clock_ms(), left;
+	int n;
+
+	if (len == 0)
+		return 0;
+	buf[0] = '\0';
+	switch (px->portal) {
+	case PORTAL_SUSPECTED:
+		n = snprintf(buf, len, "%s", px->portal_said);
+		break;
+	case PORTAL_LEASE:
+		left = px->portal_end_ms > now ? px->portal_end_ms - now : 0;
+		n = snprintf(buf, len, "captive portal lease open, %llu s "
+		    "left: %s over plain DNS", (unsigned long long)
+		    ((left + 999) / 1000), px->portal_all ? "all queries" :
+		    "the connectivity-check names");
+		break;
+	case PORTAL_CLEAR:
+	default:
+		return 0;
+	}
+	if (n < 0)
+		return 0;
+	return (size_t)n < len ? (size_t)n : len - 1;
+}
+
 static void
 proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
     void *arg)
@@ -1078,7 +1482,7 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	const struct ratelimit_key *src = NULL;
 	const struct route *route;
 	uint32_t hash;
-	int rcode;
+	int rcode, portal;
 
 	if (peer->transport == LISTEN_UDP)
 		px->stats.queries_udp++;
@@ -1126,14 +1530,20 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 	hash = dnsmsg_key_hash(&qi);
 	/* The forward rule of the name, if any: looked up once. */
 	route = upside_route(px->ups.current, &qi);
-	if (px->cache != NULL && proxy_cache_hit(px, peer, &qi, hash, src,
-	    route))
+	/* A lease's names skip the cache: the portal's answers are what
+	 * the client needs now, and they are never cached. */
+	portal = portal_covers(px, &qi, route);
+	if (!portal && px->cache != NULL && proxy_cache_hit(px, peer, &qi,
+	    hash, src, route))
 		return;
 	/* The same question already upstream: wait for its answer. */
-	if ((leader = flight_find(px, &qi, hash, px->ups.current)) != NULL &&
-	    leader->nfollowers >= PROXY_MAX_FOLLOWERS)
+	if (portal)
 		leader = NULL;
-	switch (query_start(px, peer, &qi, hash, leader, src, route)) {
+	else if ((leader = flight_find(px, &qi, hash, px->ups.current)) !=
+	    NULL && leader->nfollowers >= PROXY_MAX_FOLLOWERS)
+		leader = NULL;
+	switch (query_start(px, peer, &qi, hash, leader, src, route,
+	    portal)) {
 	case START_OK:
 		return;
 	case START_CLIENT_FULL:
@@ -1179,8 +1589,12 @@ settle_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 proxy_connected_cb(struct upside *up, void *arg)
 {
+	struct proxy *px = arg;
+
 	(void)up;
-	proxy_settle_check(arg);
+	if (px->portal != PORTAL_CLEAR)
+		portal_clear(px, "a DoH upstream connected");
+	proxy_settle_check(px);
 }
 
 /* The current upside's default upstreams (upside.h passes on no other). */
@@ -1204,6 +1618,7 @@ proxy_health_cb(struct upside *up, int usable, void *arg)
 		    "DNS");
 	} else
 		log_warnx("no DoH upstream reachable: answering SERVFAIL");
+	portal_check(px);
 }
 
 static void
@@ -1243,6 +1658,7 @@ proxy_discovery_cb(struct discovery *d, size_t i, void *arg)
 	upside_share(up, old);
 	upsides_install(&px->ups, up);
 	upside_start(up);
+	portal_installed(px);
 	proxy_settle_check(px);
 	if (say)
 		log_warnx("encrypted-only: not usable: %s", up->unusable);
@@ -1296,6 +1712,15 @@ proxy_new(struct event_base *base, const struct config *cfg)
 		LIST_INIT(&px->flight[i]);
 	px->hedge_tokens = PROXY_HEDGE_BURST;
 	clock_timer_init(&px->resume_tick, base, proxy_resume_tick_cb, px);
+	clock_timer_init(&px->portal_timer, base, portal_lease_cb, px);
+	clock_timer_init(&px->probe_timer, base, portal_probe_cb, px);
+	/* The probe: ". NS", plain, no EDNS: what any resolver answers. */
+	px->probe_len = dnsmsg_make_query(px->probe_msg,
+	    sizeof(px->probe_msg), (const uint8_t *)"", 1, DNS_TYPE_NS,
+	    DNS_CLASS_IN, DNS_FLAG_RD, 0, 0, 0);
+	if (px->probe_len == 0 || dnsmsg_parse_query(px->probe_msg,
+	    px->probe_len, &px->probe_qi) != DNS_VERDICT_OK)
+		fatalx("proxy: cannot make the portal probe");
 	proxy_cache_policy(px, cfg);
 	arc4random_buf(&px->seed, sizeof(px->seed));
 	if ((px->clients = ratelimit_clients_new(cfg->max_pending,
@@ -1386,6 +1811,7 @@ proxy_reload(struct proxy *px, struct config *cfg)
 	upside_start(up);
 	if (disc != NULL)
 		discovery_start(disc);
+	portal_installed(px);
 	proxy_settle_check(px);
 	return 0;
 }
@@ -1398,6 +1824,7 @@ proxy_start(struct proxy *px)
 	upside_start(px->ups.current);
 	if (px->disc != NULL)
 		discovery_start(px->disc);
+	portal_installed(px);
 	proxy_settle_check(px);
 }
 
@@ -1536,6 +1963,9 @@ proxy_free(struct proxy *px)
 	if (px == NULL)
 		return;
 	proxy_stop(px);
+	portal_probe_cancel(px);
+	clock_timer_del(&px->portal_timer);
+	clock_timer_del(&px->probe_timer);
 	while ((q = TAILQ_FIRST(&px->spare)) != NULL) {
 		TAILQ_REMOVE(&px->spare, q, entry);
 		free(q);

@@ -86,6 +86,7 @@ upside_free(struct upside *up)
 		plain_free(up->addr_plain[i]);
 	plain_free(up->url_plain);
 	plain_free(up->fallback);
+	plain_free(up->portal);
 	SSL_CTX_free(up->ssl_ctx);
 	if (up->owned != NULL && --up->owned->refs == 0) {
 		config_free(up->owned->cfg);
@@ -211,6 +212,30 @@ upside_add_plain(struct upside *up, const struct addr *a)
 			return;
 	if (up->nplain < UPSIDE_MAX_PLAIN)
 		up->plain[up->nplain++] = *a;
+}
+
+/*
+ * The network's resolvers of the portal lease: the address servers, then
+ * fallback (resolv.conf's nameservers unless set), each once; at most
+ * CONFIG_MAX_SERVERS, as a plain channel takes.
+ */
+static void
+upside_portal_servers(struct upside *up)
+{
+	const struct config *cfg = up->cfg;
+	struct addr all[UPSIDE_MAX_PLAIN];
+	size_t i, k, n;
+
+	n = upside_addr_servers(cfg, all, UPSIDE_MAX_PLAIN);
+	for (i = 0; i < cfg->nfallback && n < UPSIDE_MAX_PLAIN; i++)
+		all[n++] = cfg->fallback[i];
+	for (i = 0; i < n && up->nportal < CONFIG_MAX_SERVERS; i++) {
+		for (k = 0; k < up->nportal; k++)
+			if (addr_eq(&up->portal_servers[k], &all[i]))
+				break;
+		if (k == up->nportal)
+			up->portal_servers[up->nportal++] = all[i];
+	}
 }
 
 /* An upgraded address server's endpoint as a DoH upstream of up. */
@@ -403,6 +428,16 @@ upside_new(struct upsides *ups, const struct config *cfg,
 	if (upside_plains(up) == -1) {
 		log_warnx("cannot set up the fallback servers");
 		goto fail;
+	}
+	if (cfg->mode == MODE_ENCRYPTED_ONLY &&
+	    cfg->captive_portal != PORTAL_OFF) {
+		upside_portal_servers(up);
+		if (up->nportal > 0 && (up->portal = plain_new(ups->base,
+		    up->portal_servers, up->nportal, cfg->timeout_ms,
+		    PLAIN_ROLE_PORTAL)) == NULL) {
+			log_warnx("cannot set up the network's resolvers");
+			goto fail;
+		}
 	}
 	if (up->nlist == 0)
 		return up;

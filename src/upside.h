@@ -99,6 +99,16 @@ struct upside {
 	struct plain		*url_plain;	/* fallback servers alone, or
 						   NULL: fallback */
 	struct upstreams	*upstreams;	/* NULL without a DoH server */
+	/*
+	 * The network's resolvers, for the portal lease (proxy.h): only in
+	 * encrypted-only with captive-portal not off, and then used only
+	 * by the proxy's probe and a lease's queries.  The address
+	 * servers, then fallback (resolv.conf's nameservers unless set),
+	 * each once, at most CONFIG_MAX_SERVERS.
+	 */
+	struct addr		 portal_servers[UPSIDE_MAX_PLAIN];
+	size_t			 nportal;
+	struct plain		*portal;	/* NULL: none */
 	/* An address server has no result yet (discovery pending). */
 	int			 pending;
 	/* The address servers left out of the DoH set and why, for

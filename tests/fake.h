@@ -122,6 +122,8 @@ struct fake {
 	int			 plain_made;
 	/* the newest PLAIN_ROLE_FALLBACK channel */
 	struct plain		*fallback;
+	/* the newest PLAIN_ROLE_PORTAL channel */
+	struct plain		*portal;
 	/* discovery: alive, and the newest */
 	int			 discoveries;
 	struct discovery	*disc;

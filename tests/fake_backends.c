@@ -519,6 +519,8 @@ plain_new(struct event_base *base, const struct addr *servers,
 	memcpy(p->servers, servers, nservers * sizeof(*servers));
 	if (role == PLAIN_ROLE_FALLBACK)
 		fake.fallback = p;
+	if (role == PLAIN_ROLE_PORTAL)
+		fake.portal = p;
 	fake.plain_sets++;
 	return p;
 }

@@ -1553,7 +1553,10 @@ test_print(void)
 	    "syslog no\n"
 	    "# metrics: none\n"
 	    "watch-network yes\n"
-	    "# resolv-conf: /etc/resolv.conf\n");
+	    "# resolv-conf: /etc/resolv.conf\n"
+	    "captive-portal ask\n"
+	    "captive-portal-lease 300s\n"
+	    "# pidfile: none\n");
 	config_free(&cfg);
 	free(p1);
 

@@ -1552,6 +1552,49 @@ test_add_ede(void)
 	CHECK_EQ(dnsmsg_add_ede(m.buf, len, sizeof(m.buf), 0, NULL), 0);
 }
 
+static uint32_t
+ttl_at(const uint8_t *p)
+{
+	return (uint32_t)rd16(p) << 16 | rd16(p + 2);
+}
+
+/*
+ * dnsmsg_cap_ttl(): every TTL above the cap lowered to it in every
+ * section, one below it and the OPT record's flags left alone; a
+ * malformed message is -1.
+ */
+static void
+test_cap_ttl(void)
+{
+	struct msg m;
+	size_t i, len;
+	uint32_t ttls[3] = { 300, 5, 86400 };
+
+	header(&m, 1, QR, 1, 2, 1, 1);
+	name(&m, "a.");
+	put16(&m, 1);
+	put16(&m, 1);
+	for (i = 0; i < 3; i++) {
+		put16(&m, 0xc00c);
+		put16(&m, 1);
+		put16(&m, 1);
+		put32(&m, ttls[i]);
+		put16(&m, 4);
+		put32(&m, 0xc0000201);
+	}
+	put_opt(&m, 1232, 1);	/* DO: 0x8000 in the TTL's place */
+	len = m.len;
+	CHECK_EQ(dnsmsg_cap_ttl(m.buf, len, 10), 0);
+	/* question 12 + 3 + 4; each record 16, TTL at offset 6 */
+	CHECK_EQ(ttl_at(m.buf + 19 + 6), 10);
+	CHECK_EQ(ttl_at(m.buf + 19 + 16 + 6), 5);
+	CHECK_EQ(ttl_at(m.buf + 19 + 32 + 6), 10);
+	CHECK_EQ(ttl_at(m.buf + 19 + 48 + 5), 0x8000);
+	/* Cut short inside the last record: -1. */
+	CHECK_EQ(dnsmsg_cap_ttl(m.buf, len - 3, 10), -1);
+	CHECK_EQ(dnsmsg_cap_ttl(m.buf, 11, 10), -1);
+}
+
 static void
 test_make_error_ede(void)
 {
@@ -1648,5 +1691,6 @@ main(void)
 	test_rewrite_answer();
 	test_make_error_ede();
 	test_add_ede();
+	test_cap_ttl();
 	return check_summary();
 }

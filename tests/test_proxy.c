@@ -2637,7 +2637,8 @@ test_prefetch_follower(void)
  * Address servers (issue 16) on a fake discovery: encrypted-only uses
  * only an upgraded endpoint, answers EDE 14 while discovery is pending
  * and EDE 22 naming the address and why when it is not upgraded, and
- * sends nothing in plaintext; a result installs a new upside with the
+ * sends nothing in plaintext (with captive-portal off: its probe is
+ * plain DNS); a result installs a new upside with the
  * endpoint pinned and verify_ip set, the cache kept.  encrypted-preferred
  * falls back to plain DNS to the address itself, not to fallback;
  * plaintext never discovers.
@@ -2655,6 +2656,7 @@ test_address_servers(void)
 	int made = fake.plain_made;
 
 	start("mode encrypted-only\n"
+	    "captive-portal off\n"
 	    "upstream 192.0.2.53\n"
 	    "listen 127.0.0.1:5300\n"
 	    "timeout 2s\n");
@@ -2728,6 +2730,7 @@ test_address_servers(void)
 	 * shared with the upsides discovery builds, freed with the last. */
 	old = fake.disc;
 	CHECK_EQ(proxy_reload(px, make_cfg("mode encrypted-only\n"
+	    "captive-portal off\n"
 	    "upstream 192.0.2.53\n"
 	    "listen 127.0.0.1:5300\n"
 	    "timeout 3s\n")), 0);
@@ -2742,6 +2745,7 @@ test_address_servers(void)
 	 * the caller keeps its configuration, the running one stays. */
 	old = fake.disc;
 	rcfg = make_cfg("mode encrypted-only\n"
+	    "captive-portal off\n"
 	    "upstream 192.0.2.53\n"
 	    "upstream 192.0.2.54\n"
 	    "listen 127.0.0.1:5300\n");
@@ -3133,6 +3137,337 @@ test_plain_to_same_address(void)
 	CHECK_EQ(fake.plain_sets, 0);
 }
 
+/* --- the portal lease (issue 17) ---------------------------------------- */
+
+#define ENC_PORTAL	"mode encrypted-only\n" \
+			"upstream https://192.0.2.1/dns-query\n" \
+			"fallback 192.0.2.53\n" \
+			"listen 127.0.0.1:5300\n" \
+			"timeout 2s\n" \
+			"captive-portal-lease 60s\n"
+#define T_NS		2
+
+/* r is the portal probe: ". NS" to the portal channel; it answers. */
+static int
+probe_answers(struct fake_req *r)
+{
+	struct msg probe, a;
+	int ok;
+
+	query(&probe, 0, "", T_NS, 0, 0);
+	ok = r->live && r->plain == fake.portal && r->len == probe.len &&
+	    memcmp(r->msg + 2, probe.buf + 2, probe.len - 2) == 0;
+	answer(&a, rd16(r->msg), "", T_NS, DNS_RCODE_NOERROR, 0);
+	fake_plain_reply(r, 0, a.buf, a.len);
+	return ok;
+}
+
+/*
+ * r (a query to the portal channel) is answered with a TTL of 300; p,
+ * which sent EDNS, gets it with TTLs cut to 10 and EDE 0 saying why.
+ */
+static int
+portal_answers(struct fake_req *r, struct fake_peer *p, struct msg *q,
+    const char *name)
+{
+	struct msg a;
+	char text[128];
+
+	if (!r->live || r->plain != fake.portal || !sent(r, q))
+		return 0;
+	answer(&a, 0x5eed, name, T_A, DNS_RCODE_NOERROR, 2);
+	fake_plain_reply(r, 0, a.buf, a.len);
+	return got(p, rd16(q->buf), DNS_RCODE_NOERROR) &&
+	    first_ttl(p) == 10 && ede_of(p, text, sizeof(text)) == 0 &&
+	    strcmp(text, "captive portal exception") == 0;
+}
+
+/* A client query with EDNS for name. */
+static void
+ask_edns(struct fake_peer *p, struct msg *q, uint16_t id, const char *name)
+{
+	fake_peer_init(p, LISTEN_UDP);
+	query(q, id, name, T_A, 1232, 0);
+	fake_query(p, q->buf, q->len);
+}
+
+/*
+ * captive-portal ask: DoH down and the network's resolver answering the
+ * probe makes a portal suspected (/health), nothing more; a lease opened
+ * by the user sends every query to that resolver, answered with EDE 0
+ * and TTLs of at most 10 s, never cached; it ends the moment DoH answers
+ * or connects, or when its time is up, and from then on nothing is plain.
+ */
+static void
+test_portal_ask(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	struct upstreams *u;
+	const char *why = NULL;
+	char s[256];
+
+	start(ENC_PORTAL);
+	u = fake.upstreams;
+	CHECK(fake.portal != NULL && fake.portal->nservers == 1 &&
+	    plain_is(fake.portal, "192.0.2.53"));
+	CHECK(fake.fallback == NULL);
+	/* DoH connected: no lease, no probe. */
+	CHECK_EQ(proxy_portal_open(px, &why), -1);
+	CHECK(why != NULL && strstr(why, "DoH upstream is connected") != NULL);
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
+	CHECK_EQ(fake.nplain, 0);
+
+	/* DoH down: one probe; its answer makes a portal suspected. */
+	fake_doh_set_state(u, 0, DOH_BACKOFF);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK_EQ(st->portal_probes, 1);
+	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
+	    strcmp(s, "captive portal suspected: DoH unreachable, network "
+	    "resolver 192.0.2.53:53 answers") == 0);
+	/* Suspected is not a lease: SERVFAIL, nothing plain. */
+	ask_edns(&p, &q, 0xe001, "login.hotel.test");
+	CHECK(got(&p, 0xe001, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(fake.nplain, 1);
+	/* At most one probe every 30 s, while DoH stays down. */
+	fake_doh_set_state(u, 0, DOH_CONNECTING);
+	fake_doh_set_state(u, 0, DOH_BACKOFF);
+	clock_step(29999);
+	CHECK_EQ(fake.nplain, 1);
+	clock_step(1);
+	CHECK_EQ(fake.nplain, 2);
+	CHECK(probe_answers(&fake.plainq[1]));
+	fake_reset_reqs();
+
+	/* The user opens a lease: every name, to the network's resolver. */
+	CHECK_EQ(proxy_portal_open(px, &why), 0);
+	CHECK_EQ(st->portal_leases, 1);
+	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
+	    strstr(s, "lease open, 60 s left: all queries") != NULL);
+	ask_edns(&p, &q, 0xe002, "login.hotel.test");
+	CHECK_EQ(fake.nplain, 1);
+	CHECK(portal_answers(&fake.plainq[0], &p, &q, "login.hotel.test"));
+	CHECK_EQ(st->portal_answers, 1);
+	CHECK_EQ(st->ede[DNS_EDE_OTHER], 1);
+	/* Never cached: the same question goes out again. */
+	ask_edns(&p, &q, 0xe003, "login.hotel.test");
+	CHECK_EQ(fake.nplain, 2);
+	CHECK(portal_answers(&fake.plainq[1], &p, &q, "login.hotel.test"));
+	CHECK_EQ(fake.ndoh, 0);
+	/* No answer from the resolver: SERVFAIL, EDE 22. */
+	ask_edns(&p, &q, 0xe004, "gone.hotel.test");
+	fake_plain_reply(&fake.plainq[2], -1, NULL, 0);
+	CHECK(got(&p, 0xe004, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_code(&p), DNS_EDE_NO_REACHABLE);
+	fake_reset_reqs();
+
+	/* DoH connects: the lease ends at once, queries go to DoH. */
+	fake_doh_set_state(u, 0, DOH_READY);
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
+	ask_edns(&p, &q, 0xe005, "login.hotel.test");
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(fake.ndoh, 1);
+	answer(&a, 0, "login.hotel.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xe005, DNS_RCODE_NOERROR));
+	CHECK(first_ttl(&p) == 300);
+	fake_reset_reqs();
+
+	/* A DoH answer ends a lease too: a query on DoH before it opened. */
+	fake_doh_set_state(u, 0, DOH_BACKOFF);
+	CHECK(probe_answers(&fake.plainq[0]));
+	fake_doh_set_state(u, 0, DOH_CONNECTING);
+	ask_edns(&p, &q, 0xe006, "www.lab.test");
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(proxy_portal_open(px, &why), 0);
+	answer(&a, 0, "www.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xe006, DNS_RCODE_NOERROR));
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
+	ask_edns(&p, &q, 0xe007, "next.hotel.test");
+	CHECK_EQ(fake.ndoh, 2);
+	CHECK_EQ(fake.nplain, 1);
+	fake_doh_reply(&fake.doh[1], DOH_ERR_CONNECT, NULL, 0);
+	CHECK(got(&p, 0xe007, DNS_RCODE_SERVFAIL));
+	fake_reset_reqs();
+
+	/* Time up: the lease ends, nothing plain afterwards. */
+	fake_doh_set_state(u, 0, DOH_BACKOFF);
+	clock_step(30000);
+	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK_EQ(proxy_portal_open(px, &why), 0);
+	CHECK_EQ(st->portal_leases, 3);
+	clock_step(59999);
+	ask_edns(&p, &q, 0xe008, "login.hotel.test");
+	CHECK(portal_answers(&fake.plainq[1], &p, &q, "login.hotel.test"));
+	clock_step(1);
+	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
+	    strstr(s, "suspected") != NULL);
+	/* ask: the probe goes on, no lease reopens by itself. */
+	CHECK_EQ(fake.nplain, 3);
+	CHECK(probe_answers(&fake.plainq[2]));
+	ask_edns(&p, &q, 0xe009, "late.hotel.test");
+	CHECK(got(&p, 0xe009, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(fake.nplain, 3);
+	CHECK_EQ(st->portal_answers, 3);
+	stop();
+}
+
+/*
+ * captive-portal off: no portal channel, no probe, no lease; whatever
+ * happens, nothing is sent in plaintext.  Nor in encrypted-preferred,
+ * which has its fallback.
+ */
+static void
+test_portal_off(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+	const char *why = NULL;
+	char s[256];
+	int made = fake.plain_made;
+
+	fake.portal = fake.fallback = NULL;
+	start(ENC_PORTAL "captive-portal off\n");
+	CHECK(fake.portal == NULL && fake.fallback == NULL);
+	CHECK_EQ(fake.plain_made, made);
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	clock_step(120000);
+	CHECK_EQ(proxy_portal_open(px, &why), -1);
+	CHECK(why != NULL && strcmp(why, "captive-portal is off") == 0);
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
+	ask_edns(&p, &q, 0xe101, "detectportal.firefox.com");
+	CHECK(got(&p, 0xe101, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(st->portal_probes, 0);
+	CHECK_EQ(st->portal_leases, 0);
+	stop();
+
+	start(ENC_PREF "captive-portal auto\n");
+	CHECK(fake.portal == NULL && fake.fallback != NULL);
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	CHECK_EQ(proxy_portal_open(px, &why), -1);
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(st->portal_probes, 0);
+	stop();
+}
+
+/*
+ * captive-portal auto: once suspected, a lease of its own for the
+ * connectivity-check names only (any case, not their subdomains); other
+ * names get SERVFAIL, nothing plain.  The user's lease widens it to
+ * every name; DoH connecting ends it.
+ */
+static void
+test_portal_auto(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+	const char *why;
+	char s[256];
+
+	start(ENC_PORTAL "captive-portal auto\n");
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK_EQ(st->portal_leases, 1);
+	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
+	    strstr(s, "the connectivity-check names") != NULL);
+	ask_edns(&p, &q, 0xe201, "www.lab.test");
+	CHECK(got(&p, 0xe201, DNS_RCODE_SERVFAIL));
+	ask_edns(&p, &q, 0xe202, "a.detectportal.firefox.com");
+	CHECK(got(&p, 0xe202, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(fake.nplain, 1);
+	ask_edns(&p, &q, 0xe203, "detectportal.firefox.com");
+	CHECK(portal_answers(&fake.plainq[1], &p, &q,
+	    "detectportal.firefox.com"));
+	ask_edns(&p, &q, 0xe204, "Captive.Apple.COM");
+	CHECK(portal_answers(&fake.plainq[2], &p, &q, "Captive.Apple.COM"));
+	ask_edns(&p, &q, 0xe205, "www.msftconnecttest.com");
+	CHECK(portal_answers(&fake.plainq[3], &p, &q,
+	    "www.msftconnecttest.com"));
+	ask_edns(&p, &q, 0xe206, "connectivitycheck.gstatic.com");
+	CHECK(portal_answers(&fake.plainq[4], &p, &q,
+	    "connectivitycheck.gstatic.com"));
+	ask_edns(&p, &q, 0xe207, "nmcheck.gnome.org");
+	CHECK(portal_answers(&fake.plainq[5], &p, &q, "nmcheck.gnome.org"));
+	CHECK_EQ(st->portal_answers, 5);
+	/* The user's lease: every name. */
+	CHECK_EQ(proxy_portal_open(px, &why), 0);
+	ask_edns(&p, &q, 0xe208, "www.lab.test");
+	CHECK(portal_answers(&fake.plainq[6], &p, &q, "www.lab.test"));
+	fake_doh_set_state(fake.upstreams, 0, DOH_READY);
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
+	ask_edns(&p, &q, 0xe209, "detectportal.firefox.com");
+	CHECK_EQ(fake.nplain, 7);
+	CHECK_EQ(fake.ndoh, 1);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	CHECK(got(&p, 0xe209, DNS_RCODE_SERVFAIL));
+	stop();
+}
+
+/*
+ * A reload to captive-portal off ends an open lease at once: no channel,
+ * nothing plain.
+ */
+static void
+test_portal_reload(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+	const char *why;
+	char s[256];
+
+	start(ENC_PORTAL);
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK_EQ(proxy_portal_open(px, &why), 0);
+	CHECK_EQ(proxy_reload(px, make_cfg(ENC_PORTAL
+	    "captive-portal off\n")), 0);
+	run();
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	ask_edns(&p, &q, 0xe401, "login.hotel.test");
+	CHECK(got(&p, 0xe401, DNS_RCODE_SERVFAIL));
+	clock_step(60000);
+	CHECK_EQ(fake.nplain, 1);
+	CHECK_EQ(proxy_portal_open(px, &why), -1);
+	stop();
+}
+
+/*
+ * Address servers that cannot be upgraded (the usual zero configuration
+ * at a portal: the network's resolver has no DDR record): they are the
+ * network's resolvers, with fallback, each once; no probe while
+ * discovery is pending, one once it says no.
+ */
+static void
+test_portal_address_servers(void)
+{
+	static struct fake_peer p;
+	struct msg q;
+	const char *why;
+
+	fake.portal = NULL;
+	start("mode encrypted-only\n"
+	    "upstream 192.0.2.53\n"
+	    "fallback 192.0.2.53\n"
+	    "fallback 192.0.2.54\n"
+	    "listen 127.0.0.1:5300\n");
+	CHECK(fake.portal != NULL && fake.portal->nservers == 2 &&
+	    plain_is(fake.portal, "192.0.2.53"));
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(proxy_portal_open(px, &why), -1);	/* pending: not down */
+	fake_disc_set(0, DISCOVERY_NONE, "no SVCB record", NULL, 0, NULL);
+	run();
+	CHECK_EQ(fake.nplain, 1);
+	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK_EQ(proxy_portal_open(px, &why), 0);
+	ask_edns(&p, &q, 0xe301, "login.hotel.test");
+	CHECK(portal_answers(&fake.plainq[1], &p, &q, "login.hotel.test"));
+	stop();
+}
+
 int
 main(void)
 {
@@ -3172,6 +3507,11 @@ main(void)
 	test_prefetch_follower();
 	test_address_servers();
 	test_plain_to_same_address();
+	test_portal_ask();
+	test_portal_off();
+	test_portal_auto();
+	test_portal_address_servers();
+	test_portal_reload();
 	event_base_free(base);
 	return check_summary();
 }

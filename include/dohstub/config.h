@@ -67,6 +67,14 @@ enum config_mode {
 /* "encrypted-only", "encrypted-preferred", "plaintext" */
 extern const char *const config_mode_names[];
 
+/* captive-portal: the portal lease of encrypted-only (proxy.h). */
+enum config_portal {
+	PORTAL_OFF,	/* nothing ever leaves in plaintext */
+	PORTAL_ASK,	/* suspected and said; the user opens a lease */
+	PORTAL_AUTO,	/* ask, and the check names get a lease of their own */
+};
+extern const char *const config_portal_names[];	/* "off", "ask", "auto" */
+
 enum config_method {
 	METHOD_POST,
 	METHOD_GET,
@@ -212,6 +220,9 @@ struct config {
 	struct addr		metrics;	/* len 0: no endpoint */
 	int			watch_network;	/* rtnetlink, inotify; default 1 */
 	char			*resolv_conf;	/* NULL: CONFIG_RESOLV_CONF */
+	enum config_portal	captive_portal;	/* default ask */
+	unsigned		captive_portal_lease_ms; /* default 5 min */
+	char			*pidfile;	/* NULL: none */
 	/* Set by config_finalize(): the list was not configured and came
 	 * from resolv_conf, so a change of that file changes it. */
 	int			fallback_from_resolv;

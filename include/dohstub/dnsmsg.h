@@ -20,6 +20,7 @@
 #define DNS_EDNS_DEFAULT_MAX	1232	/* default cap on EDNS UDP size */
 
 #define DNS_TYPE_A		1
+#define DNS_TYPE_NS		2
 #define DNS_TYPE_SOA		6
 #define DNS_TYPE_OPT		41
 #define DNS_TYPE_IXFR		251
@@ -127,6 +128,13 @@ struct dns_rr {
  * -1, the cursor unmoved, if it is malformed or does not fit.
  */
 int	dnsmsg_rd_rr(struct dnsmsg_rd *r, uint8_t *owner, struct dns_rr *rr);
+
+/*
+ * Lower every TTL above max in msg (len bytes, one question) to max, in
+ * place; the OPT record's (flags, not a TTL) is left alone.  0, or -1
+ * if the message is malformed (it may be half done then).
+ */
+int	dnsmsg_cap_ttl(uint8_t *msg, size_t len, uint32_t max);
 
 /* The header, counts in section order. */
 enum dns_section {

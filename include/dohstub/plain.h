@@ -31,6 +31,8 @@ enum plain_role {
 	PLAIN_ROLE_BOOTSTRAP,	/* upstream host names (bootstrap) */
 	PLAIN_ROLE_DISCOVERY,	/* DDR's query and target lookup, to the
 				   address server itself (discovery.h) */
+	PLAIN_ROLE_PORTAL,	/* encrypted-only's portal lease and its
+				   probe, to the network's resolvers */
 	PLAIN_ROLE_MAX,
 };
 

@@ -10,6 +10,20 @@
  *				known to be down
  *	plaintext		plain DNS only; no TLS connection ever
  *
+ * encrypted-only's one exception is the portal lease (captive-portal ask
+ * or auto): while no DoH upstream is connected, one fixed probe (". NS")
+ * asks the network's resolvers (the address servers, then fallback:
+ * resolv.conf's nameservers unless set) at most every 30 s; if they
+ * answer, a captive portal is suspected (/health, the log).  A lease is
+ * opened by the user (proxy_portal_open(): SIGUSR2, dohq
+ * --captive-portal) for every query, or with auto by itself for the
+ * operating systems' connectivity-check names only.  For its time
+ * (captive-portal-lease) the names it covers go to the network's
+ * resolvers, answered with EDE 0 "captive portal exception" and TTLs of
+ * at most 10 s, never cached; it ends early the moment a DoH upstream
+ * connects or answers.  With captive-portal off, or in the other modes,
+ * there is no portal channel at all.
+ *
  * An upstream given as an address (config.h) joins the DoH servers once
  * discovery (discovery.h) has upgraded it; until then, or if it cannot
  * be, it is a plain server of its own in encrypted-preferred (plain DNS
@@ -89,6 +103,11 @@ extern const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS];
 	C(hedges_denied,	HEDGES_DENIED, NULL) /* over budget */	\
 	C(network_changes,	NETWORK_CHANGES, NULL)			\
 	C(resumes,		RESUMES, NULL) /* proxy_resume_check() */ \
+	/* The portal lease: its answers, leases, probes (plain DNS). */ \
+	C(portal_answers,	CAPTIVE_PORTAL_ANSWERS, NULL)		\
+	ALSO(portal_answers,	ANSWERS, "captive_portal")		\
+	C(portal_leases,	CAPTIVE_PORTAL_LEASES, NULL)		\
+	C(portal_probes,	CAPTIVE_PORTAL_PROBES, NULL)		\
 	C(pending,		PENDING_QUERIES, NULL)	/* gauge */
 
 #define PROXY_STATS_FIELD(field, family, value)	uint64_t field;
@@ -210,6 +229,21 @@ void	proxy_rediscover(struct proxy *px);
  */
 struct discovery;
 const struct discovery *proxy_discovery(const struct proxy *px);
+
+/*
+ * Open a portal lease for every query (SIGUSR2, dohq --captive-portal).
+ * 0, logged; -1 with *why (static text) if it cannot be: not
+ * encrypted-only, captive-portal off, no network resolver, or a DoH
+ * upstream connected.
+ */
+int	proxy_portal_open(struct proxy *px, const char **why);
+
+/*
+ * What /health says of the portal lease into buf (len bytes, always
+ * terminated when len > 0): a portal suspected, or a lease open and its
+ * time left.  The length; 0 (buf "") when there is nothing to say.
+ */
+size_t	proxy_portal_status(const struct proxy *px, char *buf, size_t len);
 
 /* Log the counters at info level. */
 void	proxy_log_stats(const struct proxy *px);
