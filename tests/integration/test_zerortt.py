@@ -1,0 +1,375 @@
+#!/usr/bin/python3
+"""The first answer on a new connection: TLS 1.3 early data (0-RTT) on a
+resumed session, its rejection, tls-early-data no, TCP Fast Open, and the
+certificate checks a resumed session must pass again.
+
+Every scenario puts a relay (relay.py) between the daemon and the server
+that holds the server's bytes back RELAY_MS: the daemon's first
+connection makes a full handshake and keeps the server's ticket; the
+relay then cuts it, the daemon reconnects at once (it keeps a connection
+warm) and, while the server's first flight is held, a query arrives.  It
+goes out in early data if the session allows it.
+
+  accept   nghttpx (--tls-max-early-data, --tls-no-postpone-early-data)
+           in front of faultsrv: the query reaches faultsrv marked
+           "early-data: 1" (RFC 8470: nghttpx forwarded it before the
+           handshake ended), on a session nghttpx resumed, and is answered
+           within one held flight; /metrics counts the early data taken.
+  reject   faultsrv --early-data promises early data in its tickets but
+           rejects it: the handshake resumes, early=rejected, and the
+           query is answered all the same (sent again after the
+           handshake), exactly once, in two held flights.
+  off      tls-early-data no: the resumed handshake carries none
+           (early=not-sent) and the answer takes two held flights.
+  expired  the server's certificate expires between the first handshake
+           and the reconnect: the saved session is not offered (OpenSSL
+           would resume it, its old verify result intact), the full
+           handshake fails on the expired certificate and no query
+           crosses it.
+  tfo      the daemon's socket asks for TCP Fast Open: with the kernel's
+           client bit set or not, connects and answers work as ever.
+"""
+
+import datetime
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "faultsrv"))
+import lab  # noqa: E402
+from lab import check  # noqa: E402
+from faultsrv import FaultServer  # noqa: E402
+from relay import Relay  # noqa: E402
+
+GOOD_A = "192.0.2.42"	# faultsrv's answer to any A question
+RELAY_MS = 300		# the server's bytes held back this long
+ONE_FLIGHT = 1.5 * RELAY_MS / 1000.0	# an answer faster came in the first
+
+
+def faultsrv_bin():
+    b = os.environ.get("FAULTSRV_BIN")
+    if not b:
+        build = os.environ.get("DOHSTUB_BUILD")
+        b = os.path.join(build, "faultsrv") if build else \
+            os.path.join(HERE, "..", "..", "build", "faultsrv")
+    b = os.path.abspath(b)
+    if not os.access(b, os.X_OK):
+        raise lab.LabError("no faultsrv binary at %s (set FAULTSRV_BIN)" % b)
+    return b
+
+
+def metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                timeout=3) as r:
+        return r.read().decode()
+
+
+def counter(text, name):
+    """The sum of a per-upstream family over its upstreams."""
+    vals = [float(v) for v in re.findall(r"^%s\{[^}]*\} (\S+)$" %
+                                         re.escape(name), text, re.M)]
+    check(vals, "no %s in /metrics" % name)
+    return sum(vals)
+
+
+class Nghttpx:
+    """nghttpx on 127.0.0.1 taking TLS 1.3 early data, forwarding to a
+    backend DoH server over TLS + h2, with an access log that says
+    whether each request's session was resumed."""
+
+    def __init__(self, backend_port, early=True):
+        if shutil.which("nghttpx") is None:
+            lab.skip("no nghttpx (Debian package nghttp2-proxy)")
+        c = lab.certs()
+        self.dir = lab.tmpdir()
+        self.port = lab.free_port(udp_too=False)
+        self.access = os.path.join(self.dir, "nghttpx-%d.access" % self.port)
+        self.errlog = os.path.join(self.dir, "nghttpx-%d.log" % self.port)
+        tk = os.path.join(self.dir, "nghttpx-%d.tk" % self.port)
+        with open(tk, "wb") as f:
+            f.write(os.urandom(48))
+        argv = ["nghttpx", "--frontend=127.0.0.1,%d" % self.port,
+                "--backend=127.0.0.1,%d;;tls;proto=h2;sni=doh.test" %
+                backend_port, "--insecure", "--workers=1",
+                "--tls-ticket-key-file=" + tk,
+                "--accesslog-file=" + self.access,
+                "--accesslog-format=$tls_session_reused $method $path "
+                "$status", "--errorlog-file=" + self.errlog,
+                "--no-ocsp", c.server_key, c.server_chain]
+        if early:
+            argv[1:1] = ["--tls-max-early-data=16384",
+                         "--tls-no-postpone-early-data"]
+        self.proc = lab.spawn(argv, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        lab.wait_for(lambda: lab._port_listening(self.port), 10,
+                     what="nghttpx listening")
+
+    def access_lines(self):
+        try:
+            with open(self.access) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def daemon(port, mport, extra=None):
+    s = {"mode": "encrypted-only",
+         "upstream": "https://doh.test:%d/dns-query" % port,
+         "resolve": "doh.test:%d:127.0.0.1" % port,
+         "ca-file": lab.certs().ca_pem,
+         "metrics": "127.0.0.1:%d" % mport,
+         "log-level": "debug",
+         "timeout": "3s"}
+    s.update(extra or {})
+    return lab.Dohstub(s).start()
+
+
+def first_then_resumed(d, relay, name):
+    """A query on the first connection, then one on the second, sent
+    while the second's handshake is held at the relay.  Returns the
+    seconds the second query took."""
+    r = d.udp(lab.unique_name("first"), timeout=5)
+    check(r is not None and GOOD_A in r.values("A"),
+          "first query not answered: %r" % (r,))
+    # the ticket comes right after the handshake: it is there by now
+    relay.cut()
+    check(relay.wait_conns(2, 5), "the daemon did not reconnect after "
+          "the cut")
+    t0 = time.monotonic()
+    r = d.udp(name, timeout=5)
+    took = time.monotonic() - t0
+    check(r is not None and GOOD_A in r.values("A"),
+          "query on the new connection not answered: %r" % (r,))
+    return took
+
+
+def test_accept():
+    """nghttpx takes the early data: the query crosses in it."""
+    fs = FaultServer(faultsrv_bin(), lab.certs().server_chain,
+                     lab.certs().server_key)
+    ng = Nghttpx(fs.port)
+    mport = lab.free_port(udp_too=False)
+    try:
+        with Relay(ng.port, RELAY_MS) as relay:
+            d = daemon(relay.port, mport)
+            name = lab.unique_name("early")
+            took = first_then_resumed(d, relay, name)
+            reqs = [e for e in fs.events("request")
+                    if e["qname"].rstrip(".") == name]
+            check(len(reqs) == 1, "faultsrv saw the query %d times" %
+                  len(reqs))
+            check(reqs[0]["early-data"] == "1", "the query did not come "
+                  "in early data (no early-data: 1 from nghttpx): %r" %
+                  reqs[0])
+            lines = ng.access_lines()
+            check(lines and lines[-1].startswith("r POST"),
+                  "nghttpx did not resume the session: %r" % lines[-3:])
+            m = metrics(mport)
+            check(counter(m, "dohstub_upstream_early_data_accepted_total")
+                  >= 1, "early data accepted not counted")
+            check(counter(m, "dohstub_upstream_early_data_rejected_total")
+                  == 0, "early data counted as rejected")
+            check(took < ONE_FLIGHT, "answer took %.0f ms: more than one "
+                  "held flight of %d ms" % (took * 1000, RELAY_MS))
+            d.stop()
+    finally:
+        ng.stop()
+        fs.stop()
+
+
+test_accept.timeout = 60
+
+
+def test_reject():
+    """A server that promises early data and rejects it still answers:
+    the requests go again after the handshake, once each."""
+    fs = FaultServer(faultsrv_bin(), lab.certs().server_chain,
+                     lab.certs().server_key, extra=["--early-data"])
+    mport = lab.free_port(udp_too=False)
+    try:
+        with Relay(fs.port, RELAY_MS) as relay:
+            d = daemon(relay.port, mport)
+            name = lab.unique_name("rejected")
+            took = first_then_resumed(d, relay, name)
+            oks = fs.events("tls-ok")
+            check(len(oks) >= 2, "no second handshake: %r" % oks)
+            check(oks[1]["resumed"] == "1" and
+                  oks[1]["early"] == "rejected",
+                  "second handshake not resumed with early data "
+                  "rejected: %r" % oks[1])
+            reqs = [e for e in fs.events("request")
+                    if e["qname"].rstrip(".") == name]
+            check(len(reqs) == 1 and reqs[0].conn == oks[1].conn,
+                  "the query was not sent once on the second connection: "
+                  "%r" % reqs)
+            m = metrics(mport)
+            check(counter(m, "dohstub_upstream_early_data_rejected_total")
+                  >= 1, "rejected early data not counted")
+            check(counter(m, "dohstub_upstream_early_data_accepted_total")
+                  == 0, "early data counted as accepted")
+            check(took >= ONE_FLIGHT, "answer took %.0f ms: less than two "
+                  "held flights, yet the server took no early data" %
+                  (took * 1000))
+            d.stop()
+    finally:
+        fs.stop()
+
+
+test_reject.timeout = 60
+
+
+def test_off():
+    """tls-early-data no: a resumed handshake with no early data."""
+    fs = FaultServer(faultsrv_bin(), lab.certs().server_chain,
+                     lab.certs().server_key, extra=["--early-data"])
+    mport = lab.free_port(udp_too=False)
+    try:
+        with Relay(fs.port, RELAY_MS) as relay:
+            d = daemon(relay.port, mport, {"tls-early-data": "no"})
+            first_then_resumed(d, relay, lab.unique_name("off"))
+            oks = fs.events("tls-ok")
+            check(len(oks) >= 2, "no second handshake: %r" % oks)
+            check(oks[1]["resumed"] == "1" and
+                  oks[1]["early"] == "not-sent",
+                  "with tls-early-data no: %r" % oks[1])
+            m = metrics(mport)
+            check(counter(m, "dohstub_upstream_early_data_rejected_total")
+                  + counter(m, "dohstub_upstream_early_data_accepted_total")
+                  == 0, "early data counted with tls-early-data no")
+            d.stop()
+    finally:
+        fs.stop()
+
+
+test_off.timeout = 60
+
+
+def short_lived_cert(seconds):
+    """(chain, key): doh.test from the lab CA, valid from an hour ago
+    until `seconds` from now."""
+    c = lab.certs()
+    d = os.path.join(c.dir, "short-%d" % os.getpid())
+    os.makedirs(d, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    fmt = "%y%m%d%H%M%SZ"
+    cnf = lab.write_file(os.path.join(d, "ca.cnf"), "\n".join([
+        "[ca]", "default_ca = lab", "[lab]",
+        "database = %s/index.txt" % d, "new_certs_dir = %s" % d,
+        "rand_serial = yes", "default_md = sha256", "unique_subject = no",
+        "policy = anything", "[anything]", "commonName = supplied", ""]))
+    lab.write_file(os.path.join(d, "index.txt"), "")
+    ext = lab.write_file(os.path.join(d, "leaf.ext"),
+                         "basicConstraints=critical,CA:FALSE\n"
+                         "keyUsage=critical,digitalSignature\n"
+                         "extendedKeyUsage=serverAuth\n"
+                         "subjectAltName=%s\n" % c.GOOD_SAN)
+    key, csr = os.path.join(d, "leaf.key"), os.path.join(d, "leaf.csr")
+    pem, chain = os.path.join(d, "leaf.pem"), os.path.join(d, "chain.pem")
+    for argv in (["req", "-new", "-newkey", "ec", "-pkeyopt",
+                  "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                  "-out", csr, "-subj", "/CN=doh.test"],
+                 ["ca", "-batch", "-config", cnf, "-cert", c.ca_pem,
+                  "-keyfile", c.ca_key, "-in", csr, "-out", pem, "-notext",
+                  "-extfile", ext,
+                  "-startdate", (now - datetime.timedelta(hours=1))
+                  .strftime(fmt),
+                  "-enddate", (now + datetime.timedelta(seconds=seconds))
+                  .strftime(fmt)]):
+        r = lab.run(["openssl"] + argv)
+        if r.returncode != 0:
+            raise lab.LabError("openssl %s: %s" % (argv[0], r.stderr))
+    with open(chain, "w") as out:
+        for f in (pem, c.ca_pem):
+            with open(f) as i:
+                out.write(i.read())
+    return chain, key, now + datetime.timedelta(seconds=seconds)
+
+
+def test_expired():
+    """A session whose certificate no longer verifies is not resumed."""
+    chain, key, until = short_lived_cert(4)
+    fs = FaultServer(faultsrv_bin(), chain, key)
+    mport = lab.free_port(udp_too=False)
+    try:
+        with Relay(fs.port, 20) as relay:
+            d = daemon(relay.port, mport)
+            r = d.udp(lab.unique_name("before"), timeout=5)
+            check(r is not None and GOOD_A in r.values("A"),
+                  "not answered while the certificate is valid: %r" % (r,))
+            # a resumed connection while it is valid: resumption works
+            relay.cut()
+            check(relay.wait_conns(2, 5), "no reconnect after the cut")
+            fs.wait_event("tls-ok", count=2, timeout=5)
+            check(fs.events("tls-ok")[1]["resumed"] == "1",
+                  "the lab does not resume: %r" % fs.events("tls-ok"))
+            left = (until - datetime.datetime.now(datetime.timezone.utc)) \
+                .total_seconds()
+            check(left > 0, "the certificate expired too soon for the "
+                  "test; the first handshakes took too long")
+            time.sleep(left + 1.2)
+            relay.cut()
+            check(relay.wait_conns(3, 5), "no reconnect after expiry")
+            fs.wait_event("tls-fail", timeout=5)
+            oks = fs.events("tls-ok")
+            check(len(oks) == 2, "a handshake succeeded after the "
+                  "certificate expired (a resumed session?): %r" % oks[2:])
+            fail = fs.events("tls-fail")[0]
+            check("expired" in fail["reason"], "the full handshake "
+                  "failed for another reason: %r" % fail)
+            r = d.udp(lab.unique_name("after"), timeout=5)
+            check(r is not None and r.rcode == 2,
+                  "expected SERVFAIL after expiry: %r" % (r,))
+            check(all(e.conn <= oks[1].conn for e in fs.events("request")),
+                  "a query crossed a connection after expiry")
+            d.stop()
+    finally:
+        fs.stop()
+
+
+test_expired.timeout = 60
+
+
+def tfo_client_on():
+    try:
+        with open("/proc/sys/net/ipv4/tcp_fastopen") as f:
+            return int(f.read().split()[0]) & 1 != 0
+    except (OSError, ValueError):
+        return False
+
+
+def test_tfo():
+    """TCP_FASTOPEN_CONNECT on the socket breaks nothing: against a
+    server that does Fast Open (nghttpx --fastopen) and one that does
+    not (faultsrv), first and later connections answer."""
+    fs = FaultServer(faultsrv_bin(), lab.certs().server_chain,
+                     lab.certs().server_key)
+    mport = lab.free_port(udp_too=False)
+    try:
+        d = daemon(fs.port, mport)
+        for i in range(3):
+            r = d.udp(lab.unique_name("tfo%d" % i), timeout=5)
+            check(r is not None and GOOD_A in r.values("A"),
+                  "query %d not answered: %r" % (i, r))
+        d.stop()
+    finally:
+        fs.stop()
+    lab.note("net.ipv4.tcp_fastopen client bit: %s" %
+             ("on" if tfo_client_on() else "off"))
+
+
+if __name__ == "__main__":
+    lab.main(globals())
