@@ -36,6 +36,7 @@ class Relay:
         self.want_port = port
         self.port = None
         self.conns = 0          # accepted so far
+        self.accepts = []       # time.monotonic() of each accept
         self._open = set()      # (client writer, server writer)
         self._loop = None
         self._thread = None
@@ -89,6 +90,7 @@ class Relay:
 
     async def _handle(self, creader, cwriter):
         with self._lock:
+            self.accepts.append(time.monotonic())
             self.conns += 1
         sock = cwriter.get_extra_info("socket")
         if sock is not None:

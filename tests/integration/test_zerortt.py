@@ -83,7 +83,7 @@ class Nghttpx:
     backend DoH server over TLS + h2, with an access log that says
     whether each request's session was resumed."""
 
-    def __init__(self, backend_port, early=True):
+    def __init__(self, backend_port, early=True, postpone=False):
         if shutil.which("nghttpx") is None:
             lab.skip("no nghttpx (Debian package nghttp2-proxy)")
         c = lab.certs()
@@ -103,8 +103,9 @@ class Nghttpx:
                 "$status", "--errorlog-file=" + self.errlog,
                 "--no-ocsp", c.server_key, c.server_chain]
         if early:
-            argv[1:1] = ["--tls-max-early-data=16384",
-                         "--tls-no-postpone-early-data"]
+            argv[1:1] = ["--tls-max-early-data=16384"]
+            if not postpone:
+                argv[1:1] = ["--tls-no-postpone-early-data"]
         self.proc = lab.spawn(argv, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
         lab.wait_for(lambda: lab._port_listening(self.port), 10,
