@@ -20,8 +20,8 @@
  * (RFC 8446 2.3) starts HTTP/2 before its handshake: the preface, the
  * SETTINGS and the requests that wait go out with the ClientHello, so the
  * first answer comes one round trip after the connect instead of two.
- * DNS queries are safe to replay (RFC 8470 and RFC 8484 4.1's "safe"
- * requests).  A server that rejects the early data has seen nothing: the
+ * A DNS query changes nothing on the server, so it is safe to replay,
+ * as RFC 8470 asks of what a client sends early.  A server that rejects the early data has seen nothing: the
  * HTTP/2 session is made again after the handshake and the same requests
  * go out in it.  The socket asks for TCP Fast Open (TCP_FASTOPEN_CONNECT)
  * too, so with a cookie for the server the ClientHello rides in the SYN.
@@ -608,6 +608,9 @@ h2_on_stream_close(nghttp2_session *h2, int32_t stream_id,
 		r->status = 0;
 		r->ctype_ok = 0;
 		r->hdrbytes = 0;
+		r->hdrlen = 0;
+		if (r->hdrtext != NULL)
+			r->hdrtext[0] = '\0';
 		r->bodylen = 0;
 		r->first_byte_ms = 0;
 		TAILQ_INSERT_HEAD(&c->waiting, r, entry);

@@ -19,6 +19,9 @@ goes out in early data if the session allows it.
            rejects it: the handshake resumes, early=rejected, and the
            query is answered all the same (sent again after the
            handshake), exactly once, in two held flights.
+  too-early  nghttpx in front of a faultsrv that answers 425 (Too Early):
+           the query in early data is sent again once after the
+           handshake, and no more.
   off      tls-early-data no: the resumed handshake carries none
            (early=not-sent) and the answer takes two held flights.
   expired  the server's certificate expires between the first handshake
@@ -257,6 +260,40 @@ def test_off():
 
 
 test_off.timeout = 60
+
+
+def test_too_early():
+    """A 425 (Too Early) to a request sent in early data: sent again,
+    once, after the handshake (RFC 8470 5.2)."""
+    fs = FaultServer(faultsrv_bin(), lab.certs().server_chain,
+                     lab.certs().server_key, fault="status:425")
+    ng = Nghttpx(fs.port)
+    mport = lab.free_port(udp_too=False)
+    try:
+        with Relay(ng.port, RELAY_MS) as relay:
+            d = daemon(relay.port, mport)
+            r = d.udp(lab.unique_name("first"), timeout=5)
+            check(r is not None and r.rcode == 2,
+                  "a 425 outside early data is a failure: %r" % (r,))
+            # no answer on it: only an older connection ends "healthy"
+            # and is replaced at once rather than backed off
+            time.sleep(1.2)
+            relay.cut()
+            check(relay.wait_conns(2, 5), "no reconnect after the cut")
+            name = lab.unique_name("tooearly")
+            d.udp(name, timeout=5)
+            reqs = [e for e in fs.events("request")
+                    if e["qname"].rstrip(".") == name]
+            check([e["early-data"] for e in reqs] == ["1", "0"],
+                  "expected the query in early data, then once after "
+                  "the handshake: %r" % reqs)
+            d.stop()
+    finally:
+        ng.stop()
+        fs.stop()
+
+
+test_too_early.timeout = 60
 
 
 def short_lived_cert(seconds):
