@@ -29,8 +29,10 @@ goes out in early data if the session allows it.
            would resume it, its old verify result intact), the full
            handshake fails on the expired certificate and no query
            crosses it.
-  tfo      the daemon's socket asks for TCP Fast Open: with the kernel's
-           client bit set or not, connects and answers work as ever.
+  tfo      in a network namespace of its own (root, unshare -n) with
+           Fast Open on for client and server: the reconnect's SYN
+           carries the ClientHello (the kernel counts it) and answers;
+           with the client bit clear, ordinary connects answer as ever.
 """
 
 import datetime
@@ -381,32 +383,77 @@ def test_expired():
 test_expired.timeout = 60
 
 
-def tfo_client_on():
-    try:
-        with open("/proc/sys/net/ipv4/tcp_fastopen") as f:
-            return int(f.read().split()[0]) & 1 != 0
-    except (OSError, ValueError):
-        return False
+TFO_SCRIPT = r"""
+set -e
+ip link set lo up
+# this namespace only: client, server, and Fast Open on every listener
+sysctl -q -w net.ipv4.tcp_fastopen=%(sysctl)s
+"$FAULTSRV" --port 0 --cert "$CHAIN" --key "$KEY" --fault idle-close:1200 \
+    --log "$DIR/fs.log" > "$DIR/fs.out" &
+FS=$!
+for i in $(seq 50); do [ -s "$DIR/fs.out" ] && break; sleep 0.1; done
+PORT=$(awk '{print $2}' "$DIR/fs.out")
+"$DOHSTUB" -d -c /dev/null --listen 127.0.0.1:53 --mode encrypted-only \
+    --upstream "https://doh.test:$PORT/dns-query" \
+    --resolve "doh.test:$PORT:127.0.0.1" --ca-file "$CA" \
+    --cache-size 0 > "$DIR/d.log" 2>&1 &
+D=$!
+sleep 0.5
+kdig @127.0.0.1 +short +timeout=3 +retry=0 first.lab.test A
+# faultsrv closes the idle connection after 1.2 s; dohstub reconnects
+sleep 2.8
+kdig @127.0.0.1 +short +timeout=3 +retry=0 second.lab.test A
+nstat -az TcpExtTCPFastOpenActive TcpExtTCPFastOpenPassive
+kill $D $FS
+wait
+"""
+
+
+def tfo_run(sysctl):
+    """The daemon and faultsrv in a network namespace of their own
+    (unshare -n), its net.ipv4.tcp_fastopen set to sysctl: (answers,
+    {counter: value}, faultsrv events text)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None or \
+            shutil.which("nstat") is None:
+        lab.skip("needs root, unshare and nstat for a namespace of its own")
+    d = lab.tmpdir()
+    c = lab.certs()
+    env = dict(os.environ, FAULTSRV=faultsrv_bin(), DOHSTUB=lab.daemon_bin(),
+               CHAIN=c.server_chain, KEY=c.server_key, CA=c.ca_pem, DIR=d)
+    r = subprocess.run(["unshare", "-n", "sh", "-c",
+                        TFO_SCRIPT % {"sysctl": sysctl}], env=env,
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0 and "unshare" in r.stderr:
+        lab.skip("unshare -n: %s" % r.stderr.strip())
+    answers = [l for l in r.stdout.splitlines() if l == GOOD_A]
+    counters = {m.group(1): int(m.group(2)) for m in re.finditer(
+        r"^TcpExtTCP(\w+)\s+(\d+)", r.stdout, re.M)}
+    with open(os.path.join(d, "fs.log")) as f:
+        events = f.read()
+    return answers, counters, events, r
 
 
 def test_tfo():
-    """TCP_FASTOPEN_CONNECT on the socket breaks nothing: against a
-    server that does Fast Open (nghttpx --fastopen) and one that does
-    not (faultsrv), first and later connections answer."""
-    fs = FaultServer(faultsrv_bin(), lab.certs().server_chain,
-                     lab.certs().server_key)
-    mport = lab.free_port(udp_too=False)
-    try:
-        d = daemon(fs.port, mport)
-        for i in range(3):
-            r = d.udp(lab.unique_name("tfo%d" % i), timeout=5)
-            check(r is not None and GOOD_A in r.values("A"),
-                  "query %d not answered: %r" % (i, r))
-        d.stop()
-    finally:
-        fs.stop()
-    lab.note("net.ipv4.tcp_fastopen client bit: %s" %
-             ("on" if tfo_client_on() else "off"))
+    """TCP Fast Open: with the server's cookie, the later connections'
+    SYNs carry data (the kernel's TCPFastOpenActive/Passive), resumed,
+    answering; with Fast Open off for the client (bit 1 clear), the same
+    answers over ordinary connects."""
+    answers, n, events, r = tfo_run("0x403")
+    check(len(answers) == 2, "with Fast Open: answers %r\n%s%s" % (
+        answers, r.stdout, r.stderr))
+    check(events.count("tls-ok ") >= 2 and "resumed=1" in events,
+          "no resumed reconnect: %s" % events)
+    check(n.get("FastOpenActive", 0) >= 1 and
+          n.get("FastOpenPassive", 0) >= 1,
+          "no SYN with data: %r" % n)
+    answers, n, events, r = tfo_run("0x402")
+    check(len(answers) == 2, "without client Fast Open: answers %r\n%s%s"
+          % (answers, r.stdout, r.stderr))
+    check(n.get("FastOpenActive", 0) == 0, "Fast Open with the client "
+          "bit clear: %r" % n)
+
+
+test_tfo.timeout = 60
 
 
 if __name__ == "__main__":
