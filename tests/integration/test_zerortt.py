@@ -189,7 +189,7 @@ def test_accept():
                   >= 1, "early data accepted not counted")
             check(counter(m, "dohstub_upstream_early_data_rejected_total")
                   == 0, "early data counted as rejected")
-            check(took < ONE_FLIGHT, "answer took %.0f ms: more than one "
+            check(took < ONE_FLIGHT or lab.VALGRIND, "answer took %.0f ms: more than one "
                   "held flight of %d ms" % (took * 1000, RELAY_MS))
             d.stop()
     finally:
@@ -227,7 +227,7 @@ def test_reject():
                   >= 1, "rejected early data not counted")
             check(counter(m, "dohstub_upstream_early_data_accepted_total")
                   == 0, "early data counted as accepted")
-            check(took >= ONE_FLIGHT, "answer took %.0f ms: less than two "
+            check(took >= ONE_FLIGHT or lab.VALGRIND, "answer took %.0f ms: less than two "
                   "held flights, yet the server took no early data" %
                   (took * 1000))
             d.stop()
