@@ -41,6 +41,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -418,7 +419,7 @@ def tfo_run(sysctl):
     if os.geteuid() != 0 or shutil.which("unshare") is None or \
             shutil.which("nstat") is None:
         lab.skip("needs root, unshare and nstat for a namespace of its own")
-    d = lab.tmpdir()
+    d = tempfile.mkdtemp(prefix="tfo-", dir=lab.tmpdir())
     c = lab.certs()
     env = lab.daemon_env(dict(FAULTSRV=faultsrv_bin(),
                               DOHSTUB=lab.daemon_bin(), CHAIN=c.server_chain,
