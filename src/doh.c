@@ -762,7 +762,10 @@ session_tls_error(struct doh_session *s, int rv, const char *what,
 	int err = SSL_get_error(s->ssl, rv), serr = errno;
 	enum sess_fail kind;
 
-	if (s->state == SESS_TLS && !s->c->no_verify &&
+	/* A server that refuses the ticket makes a full handshake, early
+	 * data or not: its certificate is checked then. */
+	if ((s->state == SESS_TLS || s->state == SESS_EARLY) &&
+	    !s->c->no_verify &&
 	    (vr = SSL_get_verify_result(s->ssl)) != X509_V_OK) {
 		kind = SESS_FAIL_VERIFY;
 		snprintf(why, size, "certificate verification failed: %s",
@@ -1221,7 +1224,6 @@ session_open(struct doh_session *s)
 {
 	struct doh_client *c = s->c;
 	struct doh_conn_info info;
-
 	struct doh_req *r;
 	int early = s->state == SESS_EARLY, status;
 

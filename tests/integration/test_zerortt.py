@@ -22,6 +22,9 @@ goes out in early data if the session allows it.
   too-early  nghttpx in front of a faultsrv that answers 425 (Too Early):
            the query in early data is sent again once after the
            handshake, and no more.
+  new-ticket-keys  a second nghttpx, other ticket keys, refuses the
+           PSK: a full handshake under the early data, which is rejected,
+           and the query sent again after it.
   off      tls-early-data no: the resumed handshake carries none
            (early=not-sent) and the answer takes two held flights.
   expired  the server's certificate expires between the first handshake
@@ -93,18 +96,21 @@ class Nghttpx:
     backend DoH server over TLS + h2, with an access log that says
     whether each request's session was resumed."""
 
-    def __init__(self, backend_port, early=True, postpone=False):
+    def __init__(self, backend_port, early=True, postpone=False, port=None):
         if shutil.which("nghttpx") is None:
             lab.skip("no nghttpx (Debian package nghttp2-proxy)")
         c = lab.certs()
         self.dir = lab.tmpdir()
-        self.port = lab.free_port(udp_too=False)
+        self.port = port or lab.free_port(udp_too=False)
         self.access = os.path.join(self.dir, "nghttpx-%d.access" % self.port)
         self.errlog = os.path.join(self.dir, "nghttpx-%d.log" % self.port)
         tk = os.path.join(self.dir, "nghttpx-%d.tk" % self.port)
         with open(tk, "wb") as f:
             f.write(os.urandom(48))
-        argv = ["nghttpx", "--frontend=127.0.0.1,%d" % self.port,
+        # --conf: not /etc/nghttpx/nghttpx.conf (a frontend on port 3000
+        # that a second instance cannot bind, logs to syslog)
+        argv = ["nghttpx", "--conf=/dev/null",
+                "--frontend=127.0.0.1,%d" % self.port,
                 "--backend=127.0.0.1,%d;;tls;proto=h2;sni=doh.test" %
                 backend_port, "--insecure", "--workers=1",
                 "--tls-ticket-key-file=" + tk,
@@ -301,6 +307,54 @@ def test_too_early():
 
 
 test_too_early.timeout = 60
+
+
+def test_new_ticket_keys():
+    """A server that does not know the ticket (another front, other
+    ticket keys) refuses the PSK: the handshake is made in full under the
+    early data, which is rejected with it; the certificate is checked and
+    the query sent again."""
+    fs = FaultServer(faultsrv_bin(), lab.certs().server_chain,
+                     lab.certs().server_key)
+    ng = Nghttpx(fs.port)
+    ng2 = Nghttpx(fs.port)	# its own random ticket keys
+    mport = lab.free_port(udp_too=False)
+    try:
+        with Relay(ng.port, RELAY_MS) as relay:
+            d = daemon(relay.port, mport)
+            r = d.udp(lab.unique_name("first"), timeout=5)
+            check(r is not None and GOOD_A in r.values("A"),
+                  "first query not answered: %r" % (r,))
+            relay.target = ("127.0.0.1", ng2.port)
+            relay.cut()
+            check(relay.wait_conns(2, 5), "no reconnect after the cut")
+            name = lab.unique_name("newkeys")
+            t0 = time.monotonic()
+            r = d.udp(name, timeout=5)
+            took = time.monotonic() - t0
+            check(r is not None and GOOD_A in r.values("A"),
+                  "query not answered: %r" % (r,))
+            lines = ng2.access_lines()
+            check(lines and lines[-1].startswith(". POST"),
+                  "the other nghttpx resumed?: %r" % lines)
+            reqs = [e for e in fs.events("request")
+                    if e["qname"].rstrip(".") == name]
+            check([e["early-data"] for e in reqs] == ["0"],
+                  "expected the query once, after the handshake: %r" %
+                  reqs)
+            m = metrics(mport)
+            check(counter(m, "dohstub_upstream_early_data_rejected_total")
+                  >= 1, "rejected early data not counted")
+            check(took >= ONE_FLIGHT or lab.VALGRIND, "answer took %.0f "
+                  "ms: less than two held flights" % (took * 1000))
+            d.stop()
+    finally:
+        ng.stop()
+        ng2.stop()
+        fs.stop()
+
+
+test_new_ticket_keys.timeout = 60
 
 
 def short_lived_cert(seconds):
