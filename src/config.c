@@ -996,6 +996,8 @@ static const struct config_setting config_settings[] = {
 	    .word = "auto", .wordval = CONFIG_HEDGE_AUTO, .def = "auto" },
 	{ "tls-min-version", CHOICE(tls_min_version, config_tls_names),
 	    .values = config_tls_versions, .def = "1.3" },
+	/* Replay is harmless for DNS queries (RFC 8470); see the man page. */
+	{ "tls-early-data", BOOL(tls_early_data), .def = "yes" },
 	{ "timeout", DURATION(timeout_ms, 100, SECONDS(60)), .def = "2s" },
 	{ "keepalive", DURATION(keepalive_ms, 0, HOURS(1)), .def = "15s" },
 	{ "tcp-idle-timeout", DURATION(tcp_idle_timeout_ms, 100, HOURS(1)),

@@ -16,6 +16,16 @@
  * lifecycle is one enum, changed only by session_set_state(); a failed
  * TLS call is told by its kind (enum sess_fail), never by its text.
  *
+ * A connection that resumes a session whose server takes early data
+ * (RFC 8446 2.3) starts HTTP/2 before its handshake: the preface, the
+ * SETTINGS and the requests that wait go out with the ClientHello, so the
+ * first answer comes one round trip after the connect instead of two.
+ * A DNS query changes nothing on the server, so it is safe to replay,
+ * as RFC 8470 asks of what a client sends early.  A server that rejects the early data has seen nothing: the
+ * HTTP/2 session is made again after the handshake and the same requests
+ * go out in it.  The socket asks for TCP Fast Open (TCP_FASTOPEN_CONNECT)
+ * too, so with a cookie for the server the ClientHello rides in the SYN.
+ *
  * Whether a connection is still there is liveness.c's to say, from the
  * times doh tells it (opened, read, written, request sent, answered,
  * PING sent and acked): the client keeps the answer and round-trip
@@ -87,6 +97,8 @@ const char *const doh_result_names[] = {
 enum sess_state {
 	SESS_TCP,	/* TCP connect under way */
 	SESS_TLS,	/* TLS handshake under way */
+	SESS_EARLY,	/* handshake under way on a resumed session, HTTP/2
+			   already talking in early data */
 	SESS_OPEN,	/* HTTP/2 up, taking streams */
 	SESS_DRAINING,	/* GOAWAY (either way) or out of stream IDs: no new
 			   streams, those open finish */
@@ -94,7 +106,7 @@ enum sess_state {
 	SESS_DEAD,	/* over; freed from the kick event */
 };
 static const char *const sess_state_names[] = {
-	"tcp", "tls", "open", "draining", "closing", "dead",
+	"tcp", "tls", "early", "open", "draining", "closing", "dead",
 };
 
 /* What a failed TLS call came to (session_tls_error()). */
@@ -120,6 +132,7 @@ struct doh_req {
 	doh_done_cb		*cb;	/* NULL once cancelled */
 	void			*arg;
 	int			 retried;	/* once, after GOAWAY */
+	int			 early;		/* sent in early data */
 	int			 status;	/* :status */
 	int			 ctype_ok;
 	size_t			 hdrbytes;	/* of the response */
@@ -147,6 +160,12 @@ struct doh_session {
 	struct event		*wev;	/* armed while a write is blocked */
 	int			 wev_on;
 	int			 read_wants_write;	/* SSL_read said so */
+	int			 tfo;	/* connect() deferred to the first
+					   write: TCP Fast Open, SYN + data */
+	size_t			 early_left;	/* early data bytes allowed;
+						   0 once the handshake goes on */
+	size_t			 early_try;	/* an SSL_write_early_data to
+						   retry with this length */
 	struct clock_timer	 tick;
 	unsigned		 tick_ms;	/* its period */
 	uint8_t			*out;	/* TLS plaintext not yet written */
@@ -575,13 +594,25 @@ h2_on_stream_close(nghttp2_session *h2, int32_t stream_id,
 	nghttp2_session_set_stream_user_data(h2, stream_id, NULL);
 	if (r->fail != DOH_OK)
 		res = r->fail;
-	else if (error_code == NGHTTP2_REFUSED_STREAM && !r->retried &&
-	    r->status == 0 && r->cb != NULL && c->state != DOH_BACKOFF) {
-		/* Not processed by the server (GOAWAY or refusal): again,
-		 * once, on the next session. */
+	else if (((error_code == NGHTTP2_REFUSED_STREAM && r->status == 0) ||
+	    (r->early && r->status == 425)) && !r->retried &&
+	    r->cb != NULL && c->state != DOH_BACKOFF) {
+		/* Not processed by the server (GOAWAY or refusal), or
+		 * "425 Too Early" (RFC 8470 5.2): again, once, on the
+		 * next session or this one, now that its handshake is
+		 * done. */
 		req_unlink(r);
 		r->retried = 1;
 		r->sent = 0;
+		r->early = 0;
+		r->status = 0;
+		r->ctype_ok = 0;
+		r->hdrbytes = 0;
+		r->hdrlen = 0;
+		if (r->hdrtext != NULL)
+			r->hdrtext[0] = '\0';
+		r->bodylen = 0;
+		r->first_byte_ms = 0;
 		TAILQ_INSERT_HEAD(&c->waiting, r, entry);
 		c->nwaiting++;
 		kick(c);
@@ -731,7 +762,10 @@ session_tls_error(struct doh_session *s, int rv, const char *what,
 	int err = SSL_get_error(s->ssl, rv), serr = errno;
 	enum sess_fail kind;
 
-	if (s->state == SESS_TLS && !s->c->no_verify &&
+	/* A server that refuses the ticket makes a full handshake, early
+	 * data or not: its certificate is checked then. */
+	if ((s->state == SESS_TLS || s->state == SESS_EARLY) &&
+	    !s->c->no_verify &&
 	    (vr = SSL_get_verify_result(s->ssl)) != X509_V_OK) {
 		kind = SESS_FAIL_VERIFY;
 		snprintf(why, size, "certificate verification failed: %s",
@@ -777,13 +811,27 @@ static int
 session_flush(struct doh_session *s)
 {
 	char why[256];
-	size_t n;
+	size_t n, len;
 	int rv, wrote = 0;
 
 	while (s->outlen > 0) {
 		ERR_clear_error();
 		errno = 0;
-		rv = SSL_write_ex(s->ssl, s->out, s->outlen, &n);
+		if (s->state == SESS_EARLY) {
+			/* As much as the session allows; the rest after the
+			 * handshake.  A blocked write is retried as it was. */
+			if (s->early_try == 0)
+				s->early_try = s->outlen < s->early_left ?
+				    s->outlen : s->early_left;
+			if ((len = s->early_try) == 0)
+				return 0;
+			rv = SSL_write_early_data(s->ssl, s->out, len, &n);
+			if (rv == 1) {
+				s->early_try = 0;
+				s->early_left -= n;
+			}
+		} else
+			rv = SSL_write_ex(s->ssl, s->out, s->outlen, &n);
 		if (rv == 1) {
 			memmove(s->out, s->out + n, s->outlen - n);
 			s->outlen -= n;
@@ -807,7 +855,7 @@ session_flush(struct doh_session *s)
 	}
 	if (!s->read_wants_write)
 		session_want_write(s, 0);
-	if (wrote)
+	if (wrote && s->state != SESS_EARLY)
 		liveness_wrote(&s->live, clock_ms());
 	return 0;
 }
@@ -826,7 +874,7 @@ session_send(struct doh_session *s)
 	int full;
 	uint8_t *p;
 
-	if (!session_is_live(s))
+	if (!session_is_live(s) && s->state != SESS_EARLY)
 		return;
  more:
 	for (full = 0;;) {
@@ -896,12 +944,20 @@ session_start_streams(struct doh_session *s)
 #define NVS(n, v) NV(n, v, NGHTTP2_NV_FLAG_NO_COPY_NAME |		\
 	    NGHTTP2_NV_FLAG_NO_COPY_VALUE)
 
-	if (s->state != SESS_OPEN)
+	if (s->state == SESS_EARLY) {
+		/* Until the server says, what nghttp2 assumes of it; early
+		 * data only while it can still be written. */
+		if (s->early_left == 0)
+			return;
+		maxstreams = DOH_LOCAL_STREAMS;
+	} else if (s->state != SESS_OPEN)
 		return;
-	maxstreams = nghttp2_session_get_remote_settings(s->h2,
-	    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+	else
+		maxstreams = nghttp2_session_get_remote_settings(s->h2,
+		    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 	while ((r = TAILQ_FIRST(&c->waiting)) != NULL &&
-	    s->nstreams < maxstreams && s->state == SESS_OPEN) {
+	    s->nstreams < maxstreams &&
+	    (s->state == SESS_OPEN || s->state == SESS_EARLY)) {
 		nnv = 0;
 		NVS(":method", c->use_get ? "GET" : "POST");
 		NVS(":scheme", "https");
@@ -945,14 +1001,20 @@ session_start_streams(struct doh_session *s)
 		r->s = s;
 		r->stream_id = id;
 		r->sent_ms = clock_ms();
-		liveness_waiting(&s->live, r->sent_ms);
+		r->early = s->state == SESS_EARLY;
 		TAILQ_INSERT_TAIL(&s->streams, r, entry);
 		s->nstreams++;
 		c->ninflight++;
+		/* Early: liveness starts with the session (session_open). */
+		if (r->early)
+			continue;
+		liveness_waiting(&s->live, r->sent_ms);
 		sent = 1;
 	}
 #undef NV
 #undef NVS
+	if (s->state == SESS_EARLY)
+		return;
 	if (sent && (delay = liveness_sent(&s->live, &c->live,
 	    clock_ms())) != 0 && !clock_timer_pending(&s->probe))
 		clock_timer_add(&s->probe, delay);
@@ -1019,6 +1081,38 @@ session_retire(struct doh_session *s, enum doh_result why)
 }
 
 /*
+ * The requests s sent in early data were not taken (rejected, or the
+ * handshake failed): back to the front of the queue, in order, as if
+ * never sent.  Their HTTP/2 session is s's to drop.
+ */
+static void
+session_unsend(struct doh_session *s)
+{
+	struct doh_client *c = s->c;
+	struct doh_req *r;
+
+	while ((r = TAILQ_LAST(&s->streams, doh_req_list)) != NULL) {
+		if (s->h2 != NULL)
+			nghttp2_session_set_stream_user_data(s->h2,
+			    r->stream_id, NULL);
+		req_unlink(r);
+		if (r->cb == NULL) {	/* cancelled meanwhile */
+			req_free(r);
+			continue;
+		}
+		r->stream_id = -1;
+		r->sent = 0;
+		r->sent_ms = 0;
+		r->early = 0;
+		TAILQ_INSERT_HEAD(&c->waiting, r, entry);
+		c->nwaiting++;
+	}
+	s->outlen = 0;
+	s->early_left = 0;
+	s->early_try = 0;
+}
+
+/*
  * The session is over: fail what it carried, release the connection and
  * leave the freeing to the kick event.  Never called from inside an
  * nghttp2 callback.
@@ -1037,7 +1131,9 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 	snprintf(c->last_error, sizeof(c->last_error), "%s", why);
 	session_set_state(s, SESS_DEAD);
 	if (was_cur && !was_open) {
-		/* A failed attempt: the next address, or back off. */
+		/* A failed attempt: the next address, or back off; what
+		 * went as early data goes again, or fails with the rest. */
+		session_unsend(s);
 		c->cur = NULL;
 		TAILQ_INSERT_TAIL(&c->old, s, entry);
 		log_debug("upstream %s: connection failed: %s", c->name, why);
@@ -1128,19 +1224,45 @@ session_open(struct doh_session *s)
 {
 	struct doh_client *c = s->c;
 	struct doh_conn_info info;
+	struct doh_req *r;
+	int early = s->state == SESS_EARLY, status;
 
 	if (!tls_alpn_is_h2(s->ssl)) {
 		session_kill(s, DOH_ERR_TLS, "server did not negotiate "
 		    "HTTP/2 (ALPN h2)");
 		return;
 	}
-	if (session_h2_init(s) == -1) {
+	if (early && (status = SSL_get_early_data_status(s->ssl)) !=
+	    SSL_EARLY_DATA_ACCEPTED) {
+		/* The server saw none of it: start again, same requests. */
+		if (status == SSL_EARLY_DATA_REJECTED)
+			c->stats.early_rejected++;
+		log_debug("upstream %s: early data %s: %zu requests sent "
+		    "again", c->name, status == SSL_EARLY_DATA_REJECTED ?
+		    "rejected" : "not sent", s->nstreams);
+		session_unsend(s);
+		nghttp2_session_del(s->h2);
+		s->h2 = NULL;
+		early = 0;
+	} else if (early) {
+		c->stats.early_accepted++;
+		log_debug("upstream %s: early data accepted (%zu requests)",
+		    c->name, s->nstreams);
+	}
+	s->early_left = 0;
+	if (!early && session_h2_init(s) == -1) {
 		session_kill(s, DOH_ERR_PROTOCOL, "nghttp2 set-up failed");
 		return;
 	}
 	s->ready_ms = clock_ms();
 	liveness_open(&s->live, s->ready_ms);
 	session_set_state(s, SESS_OPEN);
+	/* Requests out in early data wait from when they were sent. */
+	if ((r = TAILQ_FIRST(&s->streams)) != NULL) {
+		liveness_waiting(&s->live, r->sent_ms);
+		clock_timer_add(&s->probe, liveness_sent(&s->live, &c->live,
+		    r->sent_ms));
+	}
 	if (c->backoff_logged)
 		log_info("upstream %s: reachable again", c->name);
 	c->backoff_logged = 0;
@@ -1167,6 +1289,8 @@ session_handshake(struct doh_session *s)
 
 	ERR_clear_error();
 	errno = 0;
+	/* From here on, no more early data (OpenSSL's rule too). */
+	s->early_left = 0;
 	if ((rv = SSL_do_handshake(s->ssl)) == 1) {
 		session_want_write(s, 0);
 		session_open(s);
@@ -1184,8 +1308,30 @@ session_handshake(struct doh_session *s)
 		session_want_write(s, 1);
 		return;
 	}
-	(void)session_tls_error(s, rv, "TLS handshake", why, sizeof(why));
-	session_kill(s, DOH_ERR_TLS, why);
+	/* With Fast Open the connect itself fails here. */
+	if (session_tls_error(s, rv, "TLS handshake", why, sizeof(why)) ==
+	    SESS_FAIL_SOCKET && s->tfo)
+		session_kill(s, DOH_ERR_CONNECT, why);
+	else
+		session_kill(s, DOH_ERR_TLS, why);
+}
+
+/*
+ * The ClientHello and HTTP/2 in early data: the preface, SETTINGS and
+ * every request that waits.  The handshake goes on when the server's
+ * first flight comes (session_read_cb).
+ */
+static void
+session_early(struct doh_session *s, size_t budget)
+{
+	if (session_h2_init(s) == -1) {
+		session_kill(s, DOH_ERR_PROTOCOL, "nghttp2 set-up failed");
+		return;
+	}
+	s->early_left = budget;
+	session_set_state(s, SESS_EARLY);
+	session_start_streams(s);
+	session_send(s);
 }
 
 /*
@@ -1238,7 +1384,13 @@ session_read_cb(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	if (s->state == SESS_TLS)
+	if (s->state == SESS_EARLY && s->early_try != 0) {
+		/* A blocked early write must end before the handshake
+		 * goes on: the write event finishes it. */
+		if (session_flush(s) == -1 || s->early_try != 0)
+			return;
+	}
+	if (s->state == SESS_TLS || s->state == SESS_EARLY)
 		session_handshake(s);
 	else if (session_is_live(s))
 		session_read(s);
@@ -1277,6 +1429,7 @@ session_tcp_done(struct doh_session *s)
 {
 	struct doh_client *c = s->c;
 	socklen_t len = sizeof(int);
+	size_t budget;
 	int err = 0;
 
 	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
@@ -1286,10 +1439,17 @@ session_tcp_done(struct doh_session *s)
 		return;
 	}
 	s->tcp_ms = clock_ms();
-	liveness_rtt_sample(&c->live, s->tcp_ms - s->started_ms);
+	/* A deferred connect (Fast Open) has not been timed. */
+	if (!s->tfo)
+		liveness_rtt_sample(&c->live, s->tcp_ms - s->started_ms);
 	if ((s->ssl = tls_ssl_new(c->ctx, c->host, c->host_is_ip,
-	    &c->resume)) == NULL || session_tls_verify(s) == -1 ||
-	    SSL_set_fd(s->ssl, s->fd) != 1 ||
+	    &c->resume)) == NULL || session_tls_verify(s) == -1) {
+		session_kill(s, DOH_ERR_TLS, "cannot set up TLS");
+		return;
+	}
+	/* Every check is in place: the saved session must pass them. */
+	(void)tls_ssl_resume(s->ssl, &c->resume);
+	if (SSL_set_fd(s->ssl, s->fd) != 1 ||
 	    (s->rev = event_new(c->base, s->fd, EV_READ | EV_PERSIST,
 	    session_read_cb, s)) == NULL || event_add(s->rev, NULL) == -1) {
 		session_kill(s, DOH_ERR_TLS, "cannot set up TLS");
@@ -1297,7 +1457,10 @@ session_tcp_done(struct doh_session *s)
 	}
 	SSL_set_connect_state(s->ssl);
 	session_set_state(s, SESS_TLS);
-	session_handshake(s);
+	if ((budget = tls_early_budget(s->ssl)) > 0)
+		session_early(s, budget);
+	else
+		session_handshake(s);
 }
 
 static void
@@ -1313,6 +1476,14 @@ session_write_cb(evutil_socket_t fd, short ev, void *arg)
 		break;
 	case SESS_TLS:
 		session_handshake(s);
+		break;
+	case SESS_EARLY:
+		if (s->early_try != 0 || s->early_left > 0) {
+			if (session_flush(s) == 0 && s->early_try == 0 &&
+			    s->early_left == 0)
+				session_handshake(s);
+		} else
+			session_handshake(s);
 		break;
 	case SESS_OPEN:
 	case SESS_DRAINING:
@@ -1352,6 +1523,7 @@ session_tick_cb(void *arg)
 		}
 		return;
 	case SESS_TLS:
+	case SESS_EARLY:
 		if (now - s->started_ms >= c->live.timeout_ms)
 			session_kill(s, DOH_ERR_TIMEOUT, "handshake timed out");
 		return;
@@ -1501,14 +1673,30 @@ client_connect(struct doh_client *c)
 	}
 	/* Requests are small and latency is all: no Nagle. */
 	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(s->fd, (struct sockaddr *)ss, c->lens[c->addr_idx]) ==
-	    -1 && errno != EINPROGRESS) {
-		session_kill(s, DOH_ERR_CONNECT, strerror(errno));
-		return;
-	}
+#ifdef TCP_FASTOPEN_CONNECT
+	/*
+	 * With a Fast Open cookie for the server, connect() returns at once
+	 * and the SYN leaves with the first write, the ClientHello (and
+	 * early data).  Without one, or if the kernel says no (bit 1 of
+	 * net.ipv4.tcp_fastopen), an ordinary connect: errors are moot.
+	 */
+	(void)setsockopt(s->fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one,
+	    sizeof(one));
+#endif
 	if ((s->wev = event_new(c->base, s->fd, EV_WRITE | EV_PERSIST,
 	    session_write_cb, s)) == NULL) {
 		session_kill(s, DOH_ERR_CONNECT, "out of memory");
+		return;
+	}
+	if (connect(s->fd, (struct sockaddr *)ss, c->lens[c->addr_idx]) ==
+	    0) {
+		/* Deferred (Fast Open) or done at once: on to TLS. */
+		s->tfo = 1;
+		session_tcp_done(s);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		session_kill(s, DOH_ERR_CONNECT, strerror(errno));
 		return;
 	}
 	session_want_write(s, 1);
@@ -1543,8 +1731,9 @@ kick_cb(evutil_socket_t fd, short ev, void *arg)
 			client_connect(c);
 		return;
 	}
-	/* Starting streams may retire cur (out of stream IDs). */
-	if ((s = c->cur)->state == SESS_OPEN) {
+	/* Starting streams may retire cur (out of stream IDs); while the
+	 * handshake waits for the server, requests go as early data. */
+	if ((s = c->cur)->state == SESS_OPEN || s->state == SESS_EARLY) {
 		session_start_streams(s);
 		session_send(s);
 	}

@@ -80,6 +80,8 @@ enum family_id {
 	METRICS_UPSTREAM_HEDGES,
 	METRICS_UPSTREAM_HEDGE_WINS,
 	METRICS_UPSTREAM_DEAD,
+	METRICS_UPSTREAM_EARLY_ACCEPTED,
+	METRICS_UPSTREAM_EARLY_REJECTED,
 	METRICS_TCP_CONNECTIONS,
 	METRICS_TCP_EVICTIONS,
 	METRICS_TCP_REFUSED,
@@ -113,6 +115,8 @@ enum value {
 	V_TCP_CONNECTIONS, V_TCP_EVICTED, V_TCP_REFUSED, V_HEALTHY,
 	V_UP, V_PENDING, V_SRTT, V_ANSWERS, V_ERRORS, V_HEDGES, V_HEDGE_WINS,
 	V_DEAD,
+	V_EARLY_ACCEPTED,
+	V_EARLY_REJECTED,
 };
 
 static metrics_render_cb metrics_rcodes, metrics_ede, metrics_doh_errors,
@@ -229,6 +233,15 @@ static const struct family families[METRICS_NONE] = {
 	    "counter", NULL,
 	    "Connections to the upstream found dead (no answer to PING).",
 	    metrics_upstream, V_DEAD },
+	[METRICS_UPSTREAM_EARLY_ACCEPTED] = {
+	    "dohstub_upstream_early_data_accepted_total", "counter", NULL,
+	    "Resumed connections whose early data (0-RTT) the upstream took.",
+	    metrics_upstream, V_EARLY_ACCEPTED },
+	[METRICS_UPSTREAM_EARLY_REJECTED] = {
+	    "dohstub_upstream_early_data_rejected_total", "counter", NULL,
+	    "Resumed connections whose early data the upstream refused "
+	    "(the requests were sent again).",
+	    metrics_upstream, V_EARLY_REJECTED },
 	[METRICS_TCP_CONNECTIONS] = { "dohstub_tcp_connections", "gauge", NULL,
 	    "Open TCP client connections.", metrics_value, V_TCP_CONNECTIONS },
 	[METRICS_TCP_EVICTIONS] = { "dohstub_tcp_evictions_total", "counter",
@@ -451,6 +464,10 @@ upstream_value(const struct proxy_upstream_info *info, int v)
 		return info->more.hedge_wins;
 	case V_DEAD:
 		return info->more.doh.dead;
+	case V_EARLY_ACCEPTED:
+		return info->more.doh.early_accepted;
+	case V_EARLY_REJECTED:
+		return info->more.doh.early_rejected;
 	}
 	return 0;
 }

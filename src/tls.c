@@ -13,8 +13,10 @@
 
 static const unsigned char tls_alpn[] = { 2, 'h', '2' };
 
-/* ex_data slot holding the struct tls_resume of an SSL. */
+/* ex_data slots: the struct tls_resume of an SSL; the tls_opts' early
+ * data choice of an SSL_CTX (non-NULL: yes). */
 static int tls_resume_idx = -1;
+static int tls_early_idx = -1;
 
 /*
  * A new session (TLS 1.3 sends tickets after the handshake): keep a copy.
@@ -51,7 +53,13 @@ tls_ctx_new(const struct tls_opts *opts, char *err, size_t errlen)
 	if (tls_resume_idx == -1)
 		tls_resume_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL,
 		    NULL);
+	if (tls_early_idx == -1)
+		tls_early_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL,
+		    NULL);
 	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		goto fail;
+	if (opts->early_data && !opts->insecure &&
+	    !SSL_CTX_set_ex_data(ctx, tls_early_idx, ctx))
 		goto fail;
 	if (!SSL_CTX_set_min_proto_version(ctx, opts->min_version))
 		goto fail;
@@ -105,9 +113,7 @@ tls_ssl_new(SSL_CTX *ctx, const char *host, int host_is_ip,
     struct tls_resume *resume)
 {
 	X509_VERIFY_PARAM *param;
-	SSL_SESSION *sess;
 	SSL *ssl;
-	int resumable;
 
 	if ((ssl = SSL_new(ctx)) == NULL)
 		return NULL;
@@ -124,28 +130,83 @@ tls_ssl_new(SSL_CTX *ctx, const char *host, int host_is_ip,
 		if (!X509_VERIFY_PARAM_set1_host(param, host, 0))
 			goto fail;
 	}
-	if (resume != NULL) {
-		if (!SSL_set_ex_data(ssl, tls_resume_idx, resume))
-			goto fail;
-		/* The newest ticket, used once: SSL_set_session takes a
-		 * reference of its own. */
-		while (resume->n > 0) {
-			sess = resume->sess[--resume->n];
-			resumable = SSL_SESSION_is_resumable(sess);
-			if (resumable && !SSL_set_session(ssl, sess)) {
-				SSL_SESSION_free(sess);
-				goto fail;
-			}
-			SSL_SESSION_free(sess);
-			if (resumable)
-				break;
-		}
-	}
+	if (resume != NULL && !SSL_set_ex_data(ssl, tls_resume_idx, resume))
+		goto fail;
 	return ssl;
  fail:
 	SSL_free(ssl);
 	ERR_clear_error();
 	return NULL;
+}
+
+/*
+ * Would the server of the session now set on ssl pass the checks of a
+ * full handshake?  OpenSSL checks nothing when it resumes: it restores
+ * the verify result of the handshake that made the session, however long
+ * ago and against whatever settings were in force then.  So the saved
+ * chain is verified again, against the store, the time and the host name
+ * or address (and DDR's IP) that ssl would check now.
+ */
+static int
+tls_session_verifies(SSL *ssl)
+{
+	X509_STORE_CTX *xs;
+	X509 *leaf;
+	int ok = 0;
+
+	if (SSL_get_verify_mode(ssl) == SSL_VERIFY_NONE)
+		return 1;
+	if ((leaf = SSL_get0_peer_certificate(ssl)) == NULL ||
+	    (xs = X509_STORE_CTX_new()) == NULL)
+		return 0;
+	if (X509_STORE_CTX_init(xs, SSL_CTX_get_cert_store(SSL_get_SSL_CTX(
+	    ssl)), leaf, SSL_get_peer_cert_chain(ssl)) == 1 &&
+	    X509_STORE_CTX_set_default(xs, "ssl_server") == 1 &&
+	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(xs),
+	    SSL_get0_param(ssl)) == 1)
+		ok = X509_verify_cert(xs) == 1;
+	X509_STORE_CTX_free(xs);
+	ERR_clear_error();
+	return ok;
+}
+
+int
+tls_ssl_resume(SSL *ssl, struct tls_resume *resume)
+{
+	SSL_SESSION *sess;
+	int ok;
+
+	/* The newest ticket, used once: SSL_set_session takes a reference
+	 * of its own.  One that fails the checks is dropped, and the full
+	 * handshake that follows says why. */
+	while (resume->n > 0) {
+		sess = resume->sess[--resume->n];
+		ok = SSL_SESSION_is_resumable(sess) &&
+		    SSL_set_session(ssl, sess) == 1;
+		SSL_SESSION_free(sess);
+		if (ok && tls_session_verifies(ssl))
+			return 1;
+		(void)SSL_set_session(ssl, NULL);
+		ERR_clear_error();
+	}
+	return 0;
+}
+
+size_t
+tls_early_budget(SSL *ssl)
+{
+	SSL_SESSION *sess = SSL_get_session(ssl);
+	const unsigned char *alpn;
+	size_t len;
+
+	if (SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_early_idx) == NULL ||
+	    sess == NULL || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	/* RFC 8446 4.2.10: early data speaks the session's protocol. */
+	SSL_SESSION_get0_alpn_selected(sess, &alpn, &len);
+	if (len != 2 || memcmp(alpn, "h2", 2) != 0)
+		return 0;
+	return SSL_SESSION_get_max_early_data(sess);
 }
 
 int

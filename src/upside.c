@@ -411,6 +411,7 @@ upside_new(struct upsides *ups, const struct config *cfg,
 		memset(&topts, 0, sizeof(topts));
 		topts.ca_file = cfg->ca_file;
 		topts.min_version = cfg->tls_min_version;
+		topts.early_data = cfg->tls_early_data;
 		if ((up->ssl_ctx = tls_ctx_new(&topts, err, sizeof(err))) ==
 		    NULL) {
 			log_warnx("%s", err);

@@ -1526,6 +1526,7 @@ test_print(void)
 	    "upstream-policy fastest\n"
 	    "hedge-delay auto\n"
 	    "tls-min-version 1.3\n"
+	    "tls-early-data yes\n"
 	    "timeout 15s\n"
 	    "keepalive 250ms\n"
 	    "tcp-idle-timeout 10s\n"

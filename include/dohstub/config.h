@@ -187,6 +187,7 @@ struct config {
 	unsigned		hedge_delay_ms;	/* CONFIG_HEDGE_AUTO (default),
 						   or fixed; 0: no hedging */
 	int			tls_min_version; /* TLS1_3_VERSION or TLS1_2_VERSION */
+	int			tls_early_data;	/* 0-RTT on resumption, default 1 */
 	unsigned		timeout_ms;	/* per query, default 2000 */
 	unsigned		keepalive_ms;	/* HTTP/2 PING when idle, default 15000 */
 	unsigned		bootstrap_min_ttl_ms; /* lookup TTL floor, 30000 */

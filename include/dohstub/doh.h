@@ -84,6 +84,9 @@ struct doh_stats {
 	uint64_t	answers;	/* requests answered (DOH_OK) */
 	uint64_t	errors;		/* requests failed, shutdown aside */
 	uint64_t	dead;		/* connections found dead by PING */
+	uint64_t	early_accepted;	/* handshakes whose early data the
+					   server took */
+	uint64_t	early_rejected;	/* ... and refused (sent again) */
 	unsigned	srtt_ms;	/* smoothed sent-to-first-byte time */
 	unsigned	rtt_ms;		/* smoothed round trip (TCP, PING) */
 	int		has_srtt, has_rtt;	/* 0: no sample yet */

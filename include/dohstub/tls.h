@@ -14,6 +14,8 @@ struct tls_opts {
 	const char	*ca_file;	/* NULL: the system store */
 	int		 min_version;	/* TLS1_3_VERSION, TLS1_2_VERSION */
 	int		 insecure;	/* skip verification (dohq only) */
+	int		 early_data;	/* TLS 1.3 early data (0-RTT) on
+					   resumed sessions; never insecure */
 };
 
 #define TLS_RESUME_MAX	4
@@ -33,12 +35,28 @@ SSL_CTX	*tls_ctx_new(const struct tls_opts *opts, char *err, size_t errlen);
 
 /*
  * A client SSL for host: SNI (unless host_is_ip), name or IP verification,
- * ALPN h2, resuming the newest session in *resume (which is taken out);
- * tickets the server sends later are added to *resume.  resume may be
- * NULL.  NULL on failure.
+ * ALPN h2; tickets the server sends are added to *resume (NULL: none are
+ * kept).  NULL on failure.
  */
 SSL	*tls_ssl_new(SSL_CTX *ctx, const char *host, int host_is_ip,
 	    struct tls_resume *resume);
+
+/*
+ * Offer the newest session in *resume on ssl, once every check of ssl is
+ * set: the session's certificate chain is verified again against ssl's
+ * host name or IP, its CA store and the time now, as a full handshake
+ * would (OpenSSL does not; a session that fails is dropped, so a full
+ * handshake follows and fails or passes on its own).  Sessions tried are
+ * taken out of *resume.  1 if a session is offered, 0 if none.
+ */
+int	tls_ssl_resume(SSL *ssl, struct tls_resume *resume);
+
+/*
+ * How many bytes of early data ssl may send before its handshake ends:
+ * the offered session's max_early_data if the context allows early data
+ * and the session negotiated h2, else 0.
+ */
+size_t	tls_early_budget(SSL *ssl);
 
 /* 1 if the handshake negotiated ALPN "h2". */
 int	tls_alpn_is_h2(SSL *ssl);

@@ -142,6 +142,7 @@ struct stream {
 	size_t			 limit;		/* body bytes we will send */
 	int			 stalled;
 	int			 push;		/* PUSH_PROMISE still to send */
+	int			 early_hdr;	/* "early-data: 1" (RFC 8470) */
 };
 TAILQ_HEAD(stream_list, stream);
 
@@ -183,6 +184,7 @@ static struct {
 	const struct fault_def	*fault;
 	long			 arg;
 	int			 tls12_only;
+	int			 early_data;	/* advertise it, reject it */
 	int			 no_alpn;
 	uint8_t			 alpn[256];	/* wire format */
 	size_t			 alpn_len;
@@ -576,14 +578,14 @@ request_done(struct conn *c, struct stream *s)
 	}
 	body[2 * i] = '\0';
 	evlog("request %u stream=%d method=%s path=%s authority=%s ctype=%s "
-	    "len=%zu qname=%s qtype=%u body=%s", c->id, s->id,
+	    "len=%zu qname=%s qtype=%u early-data=%d body=%s", c->id, s->id,
 	    s->method[0] != '\0' ? s->method : "-",
 	    s->path != NULL ? esc(s->path, strlen(s->path), path,
 	    sizeof(path)) : "-",
 	    esc(s->authority, strlen(s->authority), auth, sizeof(auth)),
 	    esc(s->ctype, strlen(s->ctype), ctype, sizeof(ctype)),
 	    s->bodylen, esc(name, strlen(name), qname, sizeof(qname)),
-	    s->qi.qtype, i > 0 ? body : "-");
+	    s->qi.qtype, s->early_hdr, i > 0 ? body : "-");
 
 	if (c->goaway_last >= 0 && s->id > c->goaway_last) {
 		evlog("ignore %u stream=%d goaway-last=%d", c->id, s->id,
@@ -700,6 +702,8 @@ on_header(nghttp2_session *h2, const nghttp2_frame *frame,
 	else if (IS(":authority"))
 		copy_value(s->authority, sizeof(s->authority), value,
 		    valuelen);
+	else if (IS("early-data"))
+		s->early_hdr = valuelen == 1 && value[0] == '1';
 	else if (IS(":path") && s->path == NULL) {
 		if (valuelen > FS_MAX_PATH)
 			s->too_big = 1;
@@ -1148,18 +1152,30 @@ static void
 conn_tls_done(struct conn *c)
 {
 	const unsigned char *alpn = NULL;
-	const char *sni;
+	const char *sni, *early;
 	unsigned int alpnlen = 0;
 
 	c->state = CONN_HTTP1;	/* until h2 is up; never twice here */
 	srv.tls_ok++;
 	SSL_get0_alpn_selected(c->ssl, &alpn, &alpnlen);
 	sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
-	evlog("tls-ok %u version=%s cipher=%s alpn=%.*s offered=%s sni=%s",
+	switch (SSL_get_early_data_status(c->ssl)) {
+	case SSL_EARLY_DATA_ACCEPTED:
+		early = "accepted";
+		break;
+	case SSL_EARLY_DATA_REJECTED:
+		early = "rejected";
+		break;
+	default:
+		early = "not-sent";
+		break;
+	}
+	evlog("tls-ok %u version=%s cipher=%s alpn=%.*s offered=%s sni=%s "
+	    "resumed=%d early=%s",
 	    c->id, SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
 	    alpnlen > 0 ? (int)alpnlen : 1, alpnlen > 0 ? (const char *)alpn :
 	    "-", c->offered[0] != '\0' ? c->offered : "-",
-	    sni != NULL ? sni : "-");
+	    sni != NULL ? sni : "-", SSL_session_reused(c->ssl), early);
 	conn_log_raw(c);
 	if (alpnlen == 2 && memcmp(alpn, "h2", 2) == 0) {
 		if (h2_start(c) == -1) {
@@ -1455,6 +1471,17 @@ tls_ctx(void)
 		SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, NULL);
 	if (opt.fault->fault == FAULT_TLS_FAIL)
 		SSL_CTX_set_client_hello_cb(ctx, hello_fail_cb, NULL);
+	/*
+	 * Tickets promise early data; bufferevent_openssl never calls
+	 * SSL_read_early_data, so OpenSSL rejects (skips) what comes.  No
+	 * anti-replay: it would keep every ticket in a cache this server
+	 * does not keep, and refuse to resume at all.
+	 */
+	if (opt.early_data) {
+		if (SSL_CTX_set_max_early_data(ctx, 16384) != 1)
+			fatalx("SSL_CTX_set_max_early_data failed");
+		SSL_CTX_set_options(ctx, SSL_OP_NO_ANTI_REPLAY);
+	}
 	return ctx;
 }
 
@@ -1467,8 +1494,8 @@ usage(void)
 	int n;
 
 	fprintf(stderr, "usage: faultsrv --port N --cert FILE --key FILE "
-	    "[--fault NAME[:ARG]]\n\t[--tls12-only] [--alpn LIST|none] "
-	    "[--log FILE]\nfaults:");
+	    "[--fault NAME[:ARG]]\n\t[--tls12-only] [--early-data] "
+	    "[--alpn LIST|none] [--log FILE]\nfaults:");
 	for (i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
 		n = (int)strlen(faults[i].name) + 1 +
 		    (faults[i].arg == ARG_REQUIRED ? 2 :
@@ -1566,6 +1593,7 @@ main(int argc, char *argv[])
 		{ "key",	required_argument,	NULL, 'k' },
 		{ "fault",	required_argument,	NULL, 'f' },
 		{ "tls12-only",	no_argument,		NULL, '2' },
+		{ "early-data",	no_argument,		NULL, 'e' },
 		{ "alpn",	required_argument,	NULL, 'a' },
 		{ "log",	required_argument,	NULL, 'l' },
 		{ NULL,		0,			NULL, 0 },
@@ -1596,6 +1624,9 @@ main(int argc, char *argv[])
 			break;
 		case '2':
 			opt.tls12_only = 1;
+			break;
+		case 'e':
+			opt.early_data = 1;
 			break;
 		case 'a':
 			alpn = optarg;
