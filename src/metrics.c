@@ -274,7 +274,8 @@ static const struct family families[METRICS_NONE] = {
 	[METRICS_CAPTIVE_PORTAL_PROBES] = {
 	    "dohstub_captive_portal_probes_total", "counter", NULL,
 	    "Plain DNS probes (. NS) of the network's resolvers while no "
-	    "DoH upstream was connected.", NULL, 0 },
+	    "DoH upstream was connected (captive-portal auto only).", NULL,
+	    0 },
 };
 
 /* PROXY_STATS as samples: of which family, with which label value. */

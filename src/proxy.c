@@ -129,15 +129,16 @@ static const char *const query_state_names[] = {
  * PORTAL_CLEAR.
  */
 enum portal_state {
-	PORTAL_CLEAR,		/* nothing suspected */
-	PORTAL_SUSPECTED,	/* no DoH; the network's resolver answers */
+	PORTAL_CLEAR,		/* DoH up, or nothing said */
+	PORTAL_UNREACHABLE,	/* ask: no DoH, said; nothing sent */
+	PORTAL_SUSPECTED,	/* auto: no DoH; the probe was answered */
 	PORTAL_LEASE,		/* a lease is open */
 };
 static const char *const portal_state_names[] = {
-	"clear", "suspected", "lease",
+	"clear", "unreachable", "suspected", "lease",
 };
 
-/* The probe of the network's resolver: at most one per this (ms). */
+/* auto's probe of the network's resolver: at most one per this (ms). */
 #define PROXY_PORTAL_PROBE_MS	30000
 /* TTLs of a lease's answers are cut to this (s); they are never cached. */
 #define PROXY_PORTAL_MAX_TTL	10
@@ -291,7 +292,6 @@ struct proxy {
 	uint8_t			 probe_msg[32];
 	size_t			 probe_len;
 	uint64_t		 portal_end_ms;	/* the lease's, clock_ms() */
-	char			 portal_said[256];	/* for /health */
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 };
 
@@ -1192,9 +1192,11 @@ proxy_over_limit(struct proxy *px, struct listen_peer *peer,
 }
 
 /*
- * The portal lease (proxy.h).  Nothing here sends a client query: the
- * probe is one fixed question (". NS") of our own, and only
- * portal_covers() lets a client query take the portal channel.
+ * The portal lease (proxy.h).  Nothing here sends a client query but
+ * through a lease, and only portal_covers() lets one take the portal
+ * channel.  With ask nothing at all is sent until the user opens a
+ * lease: DoH being down is only said.  The probe, one fixed question
+ * (". NS") of our own, is auto's alone: the user opted in to it.
  */
 
 /* No default DoH upstream is connected (or there is none to connect). */
@@ -1261,6 +1263,30 @@ portal_servers(const struct upside *up, char *buf, size_t len)
 		snprintf(buf, len, "%s", a);
 }
 
+/*
+ * What /health and the log say of an outage (PORTAL_UNREACHABLE or
+ * PORTAL_SUSPECTED) into buf; "" in the other states.  Made from the
+ * current upside and configuration, so a reload never leaves it stale.
+ */
+static void
+portal_said(const struct proxy *px, char *buf, size_t len)
+{
+	unsigned ms = px->cfg->captive_portal_lease_ms;
+	char s[ADDR_STRLEN + 32];
+
+	portal_servers(px->ups.current, s, sizeof(s));
+	if (px->portal == PORTAL_UNREACHABLE)
+		snprintf(buf, len, "DoH unreachable: if a captive portal is "
+		    "in the way, dohq --captive-portal or SIGUSR2 opens a "
+		    "lease (plain DNS to %s for %u %s)", s, ms % 60000 == 0 ?
+		    ms / 60000 : ms / 1000, ms % 60000 == 0 ? "min" : "s");
+	else if (px->portal == PORTAL_SUSPECTED)
+		snprintf(buf, len, "captive portal suspected: DoH "
+		    "unreachable, network resolver %s answers", s);
+	else if (len > 0)
+		buf[0] = '\0';
+}
+
 static void
 portal_probe_cancel(struct proxy *px)
 {
@@ -1281,7 +1307,6 @@ portal_clear(struct proxy *px, const char *why)
 		log_info("captive portal no longer suspected: %s", why);
 	px->portal = PORTAL_CLEAR;
 	px->portal_all = 0;
-	px->portal_said[0] = '\0';
 	clock_timer_del(&px->portal_timer);
 	clock_timer_del(&px->probe_timer);
 	portal_probe_cancel(px);
@@ -1311,6 +1336,11 @@ portal_open(struct proxy *px, int all, const char *by)
 
 static void	portal_check(struct proxy *);
 
+/*
+ * A lease's time is up.  DoH is still down (its return ends a lease at
+ * once): with auto, probe again now, the check names get a new lease;
+ * with ask, back to saying so, which was logged once this outage.
+ */
 static void
 portal_lease_cb(void *arg)
 {
@@ -1318,27 +1348,30 @@ portal_lease_cb(void *arg)
 
 	log_info("captive portal lease ended: its time is up; every query "
 	    "is on DoH again");
-	px->portal = PORTAL_SUSPECTED;
 	px->portal_all = 0;
-	/* Ask again now: with auto, the check names get a new lease. */
-	px->probe_ms = 0;
+	if (px->cfg->captive_portal == PORTAL_AUTO) {
+		px->portal = PORTAL_SUSPECTED;
+		px->probe_ms = 0;
+	} else
+		px->portal = PORTAL_UNREACHABLE;
 	portal_check(px);
 }
 
+/* auto's probe: answered, a portal is suspected and a lease opens. */
 static void
 probe_done(int status, const uint8_t *ans, size_t len, void *arg)
 {
 	struct proxy *px = arg;
-	const struct config *cfg = px->cfg;
 	struct upside *up = px->ups.current;
-	char s[ADDR_STRLEN + 32];
+	char s[256];
 	int rcode;
 
 	px->probe = NULL;
 	log_debug("captive portal probe: %s (%s)", status == 0 ? "answer" :
 	    "no answer", portal_state_names[px->portal]);
 	if (px->probe_up != up || !portal_doh_down(up) ||
-	    px->portal == PORTAL_LEASE)
+	    px->portal == PORTAL_LEASE ||
+	    px->cfg->captive_portal != PORTAL_AUTO)
 		return;
 	rcode = status == 0 ? dnsmsg_rcode(ans) : -1;
 	if (status != 0 || dnsmsg_check_answer(ans, len, &px->probe_qi) != 0 ||
@@ -1347,40 +1380,47 @@ probe_done(int status, const uint8_t *ans, size_t len, void *arg)
 			log_info("captive portal no longer suspected: the "
 			    "network's resolver does not answer");
 			px->portal = PORTAL_CLEAR;
-			px->portal_said[0] = '\0';
 		}
 		return;
 	}
-	if (px->portal == PORTAL_CLEAR) {
-		portal_servers(up, s, sizeof(s));
+	if (px->portal != PORTAL_SUSPECTED) {
 		px->portal = PORTAL_SUSPECTED;
-		snprintf(px->portal_said, sizeof(px->portal_said),
-		    "captive portal suspected: DoH unreachable, network "
-		    "resolver %s answers", s);
-		log_warnx("%s%s", px->portal_said,
-		    cfg->captive_portal == PORTAL_AUTO ? "" :
-		    " (dohq --captive-portal or SIGUSR2 opens a lease)");
+		portal_said(px, s, sizeof(s));
+		log_warnx("%s", s);
 	}
-	if (cfg->captive_portal == PORTAL_AUTO)
-		portal_open(px, 0, "automatic");
+	portal_open(px, 0, "automatic");
 }
 
 /*
- * Probe the network's resolver if DoH is down and the last probe is
- * PROXY_PORTAL_PROBE_MS old; look again then.  Nothing while a lease is
- * open, or where there is no portal channel (captive-portal off, other
- * modes).
+ * DoH may be down: nothing while a lease is open, or where there is no
+ * portal channel (captive-portal off, other modes).  With ask, say so
+ * once per outage and send nothing.  With auto, probe the network's
+ * resolver if the last probe is PROXY_PORTAL_PROBE_MS old; look again
+ * then.
  */
 static void
 portal_check(struct proxy *px)
 {
 	struct upside *up = px->ups.current;
 	uint64_t now = clock_ms();
+	char s[256];
 
 	if (up->portal == NULL || px->portal == PORTAL_LEASE)
 		return;
 	if (!portal_doh_down(up)) {
+		if (px->portal != PORTAL_CLEAR)
+			portal_clear(px, "a DoH upstream is connected");
 		clock_timer_del(&px->probe_timer);
+		return;
+	}
+	if (px->cfg->captive_portal != PORTAL_AUTO) {
+		/* auto's, before a reload. */
+		clock_timer_del(&px->probe_timer);
+		if (px->portal != PORTAL_UNREACHABLE) {
+			px->portal = PORTAL_UNREACHABLE;
+			portal_said(px, s, sizeof(s));
+			log_warnx("%s", s);
+		}
 		return;
 	}
 	if (px->probe != NULL)
@@ -1407,16 +1447,25 @@ portal_probe_cb(void *arg)
 
 /*
  * A new current upside (start, reload, discovery): the probe went on the
- * old one's channel.  Its DoH upstreams are only connecting: their
- * health callback says when they fail; one with none looks now.
+ * old one's channel.  An automatic lease outlives no reload away from
+ * auto.  The new DoH upstreams are only connecting: their health
+ * callback says when they fail; an upside with none, or one installed
+ * in an outage, looks now.
  */
 static void
 portal_installed(struct proxy *px)
 {
+	enum portal_state was = px->portal;
+
 	portal_probe_cancel(px);
-	if (px->ups.current->portal == NULL)
+	if (px->ups.current->portal == NULL) {
 		portal_clear(px, "captive-portal off, or not encrypted-only");
-	else if (px->ups.current->upstreams == NULL)
+		return;
+	}
+	if (px->portal == PORTAL_LEASE && !px->portal_all &&
+	    px->cfg->captive_portal != PORTAL_AUTO)
+		portal_clear(px, "captive-portal is no longer auto");
+	if (px->ups.current->upstreams == NULL || was != PORTAL_CLEAR)
 		portal_check(px);
 }
 
@@ -1451,9 +1500,10 @@ proxy_portal_status(const struct proxy *px, char *buf, size_t len)
 		return 0;
 	buf[0] = '\0';
 	switch (px->portal) {
+	case PORTAL_UNREACHABLE:
 	case PORTAL_SUSPECTED:
-		n = snprintf(buf, len, "%s", px->portal_said);
-		break;
+		portal_said(px, buf, len);
+		return strlen(buf);
 	case PORTAL_LEASE:
 		left = px->portal_end_ms > now ? px->portal_end_ms - now : 0;
 		n = snprintf(buf, len, "captive portal lease open, %llu s "

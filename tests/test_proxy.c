@@ -2637,8 +2637,8 @@ test_prefetch_follower(void)
  * Address servers (issue 16) on a fake discovery: encrypted-only uses
  * only an upgraded endpoint, answers EDE 14 while discovery is pending
  * and EDE 22 naming the address and why when it is not upgraded, and
- * sends nothing in plaintext (with captive-portal off: its probe is
- * plain DNS); a result installs a new upside with the
+ * sends nothing in plaintext (with captive-portal off, not even a
+ * portal channel is made); a result installs a new upside with the
  * endpoint pinned and verify_ip set, the cache kept.  encrypted-preferred
  * falls back to plain DNS to the address itself, not to fallback;
  * plaintext never discovers.
@@ -3191,12 +3191,18 @@ ask_edns(struct fake_peer *p, struct msg *q, uint16_t id, const char *name)
 	fake_query(p, q->buf, q->len);
 }
 
+/* /health under captive-portal ask while DoH is down (ENC_PORTAL). */
+#define ASK_SAID	"DoH unreachable: if a captive portal is in the way, " \
+			"dohq --captive-portal or SIGUSR2 opens a lease " \
+			"(plain DNS to 192.0.2.53:53 for 1 min)"
+
 /*
- * captive-portal ask: DoH down and the network's resolver answering the
- * probe makes a portal suspected (/health), nothing more; a lease opened
- * by the user sends every query to that resolver, answered with EDE 0
- * and TTLs of at most 10 s, never cached; it ends the moment DoH answers
- * or connects, or when its time is up, and from then on nothing is plain.
+ * captive-portal ask, the default: DoH down is said (/health) and
+ * nothing at all leaves in plaintext, however long it lasts, until the
+ * user opens a lease.  The lease sends every query to the network's
+ * resolver, answered with EDE 0 and TTLs of at most 10 s, never cached;
+ * it ends the moment DoH answers or connects, or when its time is up,
+ * and from then on nothing is plain again.
  */
 static void
 test_portal_ask(void)
@@ -3212,33 +3218,36 @@ test_portal_ask(void)
 	CHECK(fake.portal != NULL && fake.portal->nservers == 1 &&
 	    plain_is(fake.portal, "192.0.2.53"));
 	CHECK(fake.fallback == NULL);
-	/* DoH connected: no lease, no probe. */
+	/* DoH connected: no lease, nothing said, nothing plain. */
 	CHECK_EQ(proxy_portal_open(px, &why), -1);
 	CHECK(why != NULL && strstr(why, "DoH upstream is connected") != NULL);
 	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
 	CHECK_EQ(fake.nplain, 0);
 
-	/* DoH down: one probe; its answer makes a portal suspected. */
+	/* DoH down: said, no probe. */
 	fake_doh_set_state(u, 0, DOH_BACKOFF);
-	CHECK_EQ(fake.nplain, 1);
-	CHECK_EQ(st->portal_probes, 1);
-	CHECK(probe_answers(&fake.plainq[0]));
-	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
-	    strcmp(s, "captive portal suspected: DoH unreachable, network "
-	    "resolver 192.0.2.53:53 answers") == 0);
-	/* Suspected is not a lease: SERVFAIL, nothing plain. */
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(st->portal_probes, 0);
+	CHECK(proxy_portal_status(px, s, sizeof(s)) == strlen(ASK_SAID) &&
+	    strcmp(s, ASK_SAID) == 0);
+	/* Said is not a lease: SERVFAIL, nothing plain. */
 	ask_edns(&p, &q, 0xe001, "login.hotel.test");
 	CHECK(got(&p, 0xe001, DNS_RCODE_SERVFAIL));
-	CHECK_EQ(fake.nplain, 1);
-	/* At most one probe every 30 s, while DoH stays down. */
+	CHECK_EQ(ede_code(&p), DNS_EDE_NO_REACHABLE);
+	/* Nor as DoH goes on failing, minutes on. */
 	fake_doh_set_state(u, 0, DOH_CONNECTING);
 	fake_doh_set_state(u, 0, DOH_BACKOFF);
-	clock_step(29999);
-	CHECK_EQ(fake.nplain, 1);
-	clock_step(1);
-	CHECK_EQ(fake.nplain, 2);
-	CHECK(probe_answers(&fake.plainq[1]));
-	fake_reset_reqs();
+	clock_step(30000);
+	fake_doh_set_state(u, 0, DOH_CONNECTING);
+	fake_doh_set_state(u, 0, DOH_BACKOFF);
+	clock_step(120000);
+	ask_edns(&p, &q, 0xe00a, "detectportal.firefox.com");
+	CHECK(got(&p, 0xe00a, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(st->portal_probes, 0);
+	CHECK_EQ(st->portal_leases, 0);
+	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
+	    strcmp(s, ASK_SAID) == 0);
 
 	/* The user opens a lease: every name, to the network's resolver. */
 	CHECK_EQ(proxy_portal_open(px, &why), 0);
@@ -3260,6 +3269,8 @@ test_portal_ask(void)
 	fake_plain_reply(&fake.plainq[2], -1, NULL, 0);
 	CHECK(got(&p, 0xe004, DNS_RCODE_SERVFAIL));
 	CHECK_EQ(ede_code(&p), DNS_EDE_NO_REACHABLE);
+	CHECK_EQ(fake.nplain, 3);
+	CHECK_EQ(st->portal_probes, 0);
 	fake_reset_reqs();
 
 	/* DoH connects: the lease ends at once, queries go to DoH. */
@@ -3276,7 +3287,8 @@ test_portal_ask(void)
 
 	/* A DoH answer ends a lease too: a query on DoH before it opened. */
 	fake_doh_set_state(u, 0, DOH_BACKOFF);
-	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
+	    strcmp(s, ASK_SAID) == 0);
 	fake_doh_set_state(u, 0, DOH_CONNECTING);
 	ask_edns(&p, &q, 0xe006, "www.lab.test");
 	CHECK_EQ(fake.ndoh, 1);
@@ -3287,30 +3299,30 @@ test_portal_ask(void)
 	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
 	ask_edns(&p, &q, 0xe007, "next.hotel.test");
 	CHECK_EQ(fake.ndoh, 2);
-	CHECK_EQ(fake.nplain, 1);
+	CHECK_EQ(fake.nplain, 0);
 	fake_doh_reply(&fake.doh[1], DOH_ERR_CONNECT, NULL, 0);
 	CHECK(got(&p, 0xe007, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(fake.nplain, 0);
 	fake_reset_reqs();
 
-	/* Time up: the lease ends, nothing plain afterwards. */
+	/* Time up: the lease ends, said again, nothing plain afterwards. */
 	fake_doh_set_state(u, 0, DOH_BACKOFF);
-	clock_step(30000);
-	CHECK(probe_answers(&fake.plainq[0]));
 	CHECK_EQ(proxy_portal_open(px, &why), 0);
 	CHECK_EQ(st->portal_leases, 3);
 	clock_step(59999);
 	ask_edns(&p, &q, 0xe008, "login.hotel.test");
-	CHECK(portal_answers(&fake.plainq[1], &p, &q, "login.hotel.test"));
+	CHECK(portal_answers(&fake.plainq[0], &p, &q, "login.hotel.test"));
 	clock_step(1);
 	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
-	    strstr(s, "suspected") != NULL);
-	/* ask: the probe goes on, no lease reopens by itself. */
-	CHECK_EQ(fake.nplain, 3);
-	CHECK(probe_answers(&fake.plainq[2]));
+	    strcmp(s, ASK_SAID) == 0);
+	/* ask: no probe, no lease reopens by itself. */
+	clock_step(120000);
 	ask_edns(&p, &q, 0xe009, "late.hotel.test");
 	CHECK(got(&p, 0xe009, DNS_RCODE_SERVFAIL));
-	CHECK_EQ(fake.nplain, 3);
+	CHECK_EQ(fake.nplain, 1);
 	CHECK_EQ(st->portal_answers, 3);
+	CHECK_EQ(st->portal_probes, 0);
+	CHECK_EQ(st->portal_leases, 3);
 	stop();
 }
 
@@ -3354,10 +3366,11 @@ test_portal_off(void)
 }
 
 /*
- * captive-portal auto: once suspected, a lease of its own for the
- * connectivity-check names only (any case, not their subdomains); other
- * names get SERVFAIL, nothing plain.  The user's lease widens it to
- * every name; DoH connecting ends it.
+ * captive-portal auto, which the user opts in to: while DoH is down, a
+ * probe (". NS", plain) at most every 30 s; once it is answered, a
+ * lease of its own for the connectivity-check names only (any case, not
+ * their subdomains); other names get SERVFAIL, nothing plain.  The
+ * user's lease widens it to every name; DoH connecting ends it.
  */
 static void
 test_portal_auto(void)
@@ -3368,8 +3381,25 @@ test_portal_auto(void)
 	char s[256];
 
 	start(ENC_PORTAL "captive-portal auto\n");
+	CHECK_EQ(fake.nplain, 0);
+	/* DoH down: the probe; unanswered, nothing suspected. */
 	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
-	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK_EQ(fake.nplain, 1);
+	CHECK_EQ(st->portal_probes, 1);
+	fake_plain_reply(&fake.plainq[0], -1, NULL, 0);
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
+	CHECK_EQ(st->portal_leases, 0);
+	/* At most one every 30 s, while DoH stays down. */
+	fake_doh_set_state(fake.upstreams, 0, DOH_CONNECTING);
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	clock_step(29999);
+	CHECK_EQ(fake.nplain, 1);
+	clock_step(1);
+	CHECK_EQ(fake.nplain, 2);
+	CHECK_EQ(st->portal_probes, 2);
+	/* Answered: suspected, and the check names' lease. */
+	CHECK(probe_answers(&fake.plainq[1]));
+	fake_reset_reqs();
 	CHECK_EQ(st->portal_leases, 1);
 	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
 	    strstr(s, "the connectivity-check names") != NULL);
@@ -3377,38 +3407,52 @@ test_portal_auto(void)
 	CHECK(got(&p, 0xe201, DNS_RCODE_SERVFAIL));
 	ask_edns(&p, &q, 0xe202, "a.detectportal.firefox.com");
 	CHECK(got(&p, 0xe202, DNS_RCODE_SERVFAIL));
-	CHECK_EQ(fake.nplain, 1);
+	CHECK_EQ(fake.nplain, 0);
 	ask_edns(&p, &q, 0xe203, "detectportal.firefox.com");
-	CHECK(portal_answers(&fake.plainq[1], &p, &q,
+	CHECK(portal_answers(&fake.plainq[0], &p, &q,
 	    "detectportal.firefox.com"));
 	ask_edns(&p, &q, 0xe204, "Captive.Apple.COM");
-	CHECK(portal_answers(&fake.plainq[2], &p, &q, "Captive.Apple.COM"));
+	CHECK(portal_answers(&fake.plainq[1], &p, &q, "Captive.Apple.COM"));
 	ask_edns(&p, &q, 0xe205, "www.msftconnecttest.com");
-	CHECK(portal_answers(&fake.plainq[3], &p, &q,
+	CHECK(portal_answers(&fake.plainq[2], &p, &q,
 	    "www.msftconnecttest.com"));
 	ask_edns(&p, &q, 0xe206, "connectivitycheck.gstatic.com");
-	CHECK(portal_answers(&fake.plainq[4], &p, &q,
+	CHECK(portal_answers(&fake.plainq[3], &p, &q,
 	    "connectivitycheck.gstatic.com"));
 	ask_edns(&p, &q, 0xe207, "nmcheck.gnome.org");
-	CHECK(portal_answers(&fake.plainq[5], &p, &q, "nmcheck.gnome.org"));
+	CHECK(portal_answers(&fake.plainq[4], &p, &q, "nmcheck.gnome.org"));
 	CHECK_EQ(st->portal_answers, 5);
 	/* The user's lease: every name. */
 	CHECK_EQ(proxy_portal_open(px, &why), 0);
 	ask_edns(&p, &q, 0xe208, "www.lab.test");
-	CHECK(portal_answers(&fake.plainq[6], &p, &q, "www.lab.test"));
+	CHECK(portal_answers(&fake.plainq[5], &p, &q, "www.lab.test"));
 	fake_doh_set_state(fake.upstreams, 0, DOH_READY);
 	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
 	ask_edns(&p, &q, 0xe209, "detectportal.firefox.com");
-	CHECK_EQ(fake.nplain, 7);
+	CHECK_EQ(fake.nplain, 6);
 	CHECK_EQ(fake.ndoh, 1);
 	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
 	CHECK(got(&p, 0xe209, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(st->portal_probes, 2);
+	/* Time up while DoH is down: probed again at once, a new lease. */
+	fake_reset_reqs();
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	CHECK_EQ(st->portal_probes, 3);
+	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK_EQ(st->portal_leases, 3);
+	clock_step(60000);
+	CHECK_EQ(st->portal_probes, 4);
+	CHECK(probe_answers(&fake.plainq[1]));
+	CHECK_EQ(st->portal_leases, 4);
+	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
+	    strstr(s, "the connectivity-check names") != NULL);
 	stop();
 }
 
 /*
  * A reload to captive-portal off ends an open lease at once: no channel,
- * nothing plain.
+ * nothing plain.  A reload from auto to ask ends auto's lease and its
+ * probe: nothing plain, DoH down said as ask says it.
  */
 static void
 test_portal_reload(void)
@@ -3420,7 +3464,7 @@ test_portal_reload(void)
 
 	start(ENC_PORTAL);
 	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
-	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK_EQ(fake.nplain, 0);
 	CHECK_EQ(proxy_portal_open(px, &why), 0);
 	CHECK_EQ(proxy_reload(px, make_cfg(ENC_PORTAL
 	    "captive-portal off\n")), 0);
@@ -3430,16 +3474,37 @@ test_portal_reload(void)
 	ask_edns(&p, &q, 0xe401, "login.hotel.test");
 	CHECK(got(&p, 0xe401, DNS_RCODE_SERVFAIL));
 	clock_step(60000);
-	CHECK_EQ(fake.nplain, 1);
+	CHECK_EQ(fake.nplain, 0);
 	CHECK_EQ(proxy_portal_open(px, &why), -1);
+	stop();
+
+	start(ENC_PORTAL "captive-portal auto\n");
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK_EQ(st->portal_leases, 1);
+	fake_reset_reqs();
+	CHECK_EQ(proxy_reload(px, make_cfg(ENC_PORTAL)), 0);
+	run();
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
+	    strcmp(s, ASK_SAID) == 0);
+	ask_edns(&p, &q, 0xe402, "detectportal.firefox.com");
+	CHECK(got(&p, 0xe402, DNS_RCODE_SERVFAIL));
+	fake_doh_set_state(fake.upstreams, 0, DOH_CONNECTING);
+	fake_doh_set_state(fake.upstreams, 0, DOH_BACKOFF);
+	clock_step(120000);
+	CHECK_EQ(fake.nplain, 0);
+	CHECK_EQ(st->portal_probes, 1);
 	stop();
 }
 
 /*
  * Address servers that cannot be upgraded (the usual zero configuration
  * at a portal: the network's resolver has no DDR record): they are the
- * network's resolvers, with fallback, each once; no probe while
- * discovery is pending, one once it says no.
+ * network's resolvers, with fallback, each once; nothing said while
+ * discovery is pending, DoH unreachable said once it says no, and
+ * nothing plain until the user's lease.
  */
 static void
 test_portal_address_servers(void)
@@ -3447,6 +3512,7 @@ test_portal_address_servers(void)
 	static struct fake_peer p;
 	struct msg q;
 	const char *why;
+	char s[256];
 
 	fake.portal = NULL;
 	start("mode encrypted-only\n"
@@ -3458,13 +3524,19 @@ test_portal_address_servers(void)
 	    plain_is(fake.portal, "192.0.2.53"));
 	CHECK_EQ(fake.nplain, 0);
 	CHECK_EQ(proxy_portal_open(px, &why), -1);	/* pending: not down */
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
 	fake_disc_set(0, DISCOVERY_NONE, "no SVCB record", NULL, 0, NULL);
 	run();
-	CHECK_EQ(fake.nplain, 1);
-	CHECK(probe_answers(&fake.plainq[0]));
+	CHECK_EQ(fake.nplain, 0);
+	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
+	    strcmp(s, "DoH unreachable: if a captive portal is in the way, "
+	    "dohq --captive-portal or SIGUSR2 opens a lease (plain DNS to "
+	    "192.0.2.53:53 (and 1 more) for 5 min)") == 0);
+	clock_step(60000);
+	CHECK_EQ(fake.nplain, 0);
 	CHECK_EQ(proxy_portal_open(px, &why), 0);
 	ask_edns(&p, &q, 0xe301, "login.hotel.test");
-	CHECK(portal_answers(&fake.plainq[1], &p, &q, "login.hotel.test"));
+	CHECK(portal_answers(&fake.plainq[0], &p, &q, "login.hotel.test"));
 	stop();
 }
 

@@ -70,8 +70,8 @@ extern const char *const config_mode_names[];
 /* captive-portal: the portal lease of encrypted-only (proxy.h). */
 enum config_portal {
 	PORTAL_OFF,	/* nothing ever leaves in plaintext */
-	PORTAL_ASK,	/* suspected and said; the user opens a lease */
-	PORTAL_AUTO,	/* ask, and the check names get a lease of their own */
+	PORTAL_ASK,	/* nothing plain until the user opens a lease */
+	PORTAL_AUTO,	/* a probe; then the check names get a lease */
 };
 extern const char *const config_portal_names[];	/* "off", "ask", "auto" */
 

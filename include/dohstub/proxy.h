@@ -10,19 +10,23 @@
  *				known to be down
  *	plaintext		plain DNS only; no TLS connection ever
  *
- * encrypted-only's one exception is the portal lease (captive-portal ask
- * or auto): while no DoH upstream is connected, one fixed probe (". NS")
- * asks the network's resolvers (the address servers, then fallback:
- * resolv.conf's nameservers unless set) at most every 30 s; if they
- * answer, a captive portal is suspected (/health, the log).  A lease is
- * opened by the user (proxy_portal_open(): SIGUSR2, dohq
- * --captive-portal) for every query, or with auto by itself for the
- * operating systems' connectivity-check names only.  For its time
- * (captive-portal-lease) the names it covers go to the network's
- * resolvers, answered with EDE 0 "captive portal exception" and TTLs of
- * at most 10 s, never cached; it ends early the moment a DoH upstream
- * connects or answers.  With captive-portal off, or in the other modes,
- * there is no portal channel at all.
+ * encrypted-only's one exception is the portal lease, to the network's
+ * resolvers (the address servers, then fallback: resolv.conf's
+ * nameservers unless set).  With captive-portal ask (the default) nothing
+ * is sent to them until the user opens a lease (proxy_portal_open():
+ * SIGUSR2, dohq --captive-portal): while no DoH upstream is connected,
+ * /health and the log (once per outage) only say how.  With auto, which
+ * the user opts in to, one fixed probe (". NS") of our own, plaintext
+ * that no client asked for, goes to them at most every 30 s while no DoH
+ * upstream is connected; if they answer, a captive portal is suspected
+ * and a lease opens by itself for the operating systems'
+ * connectivity-check names only.  For a lease's time
+ * (captive-portal-lease) the names it covers (every name, for the
+ * user's) go to the network's resolvers, answered with EDE 0 "captive
+ * portal exception" and TTLs of at most 10 s, never cached; it ends
+ * early the moment a DoH upstream connects or answers.  With
+ * captive-portal off, or in the other modes, there is no portal channel
+ * at all.
  *
  * An upstream given as an address (config.h) joins the DoH servers once
  * discovery (discovery.h) has upgraded it; until then, or if it cannot

@@ -1260,11 +1260,11 @@ class Dohstub:
     settings name a cache-size: most suites test what happens to each
     query upstream, and ask the same names again and again.
 
-    captive-portal is off unless the settings name it: the suites check
-    encrypted-only's promise that nothing leaves in plaintext, which is
-    captive-portal off's; the default (ask) sends one ". NS" probe to
-    the fallback servers once DoH is unreachable, and test_portal.py
-    tests that and the lease.
+    captive-portal is left at its default (ask) unless the settings name
+    it: ask sends nothing in plaintext until the user opens a lease, so
+    the suites' "the plain sink sees nothing" checks of encrypted-only
+    hold with it as users run it.  test_portal.py tests the lease, and
+    auto's probe.
     """
 
     def __init__(self, settings=None, name="dohstub", port=None, env=None,
@@ -1274,7 +1274,6 @@ class Dohstub:
         self.settings.setdefault("listen", "127.0.0.1:%d" % self.port)
         if not cache:
             self.settings.setdefault("cache-size", "0")
-        self.settings.setdefault("captive-portal", "off")
         self.name = name
         self.env = env
         self.config = config

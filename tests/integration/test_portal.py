@@ -9,17 +9,21 @@ to it (a blackhole), or it leads to faultsrv with a certificate for
 another name (an interception).  A plain sink stands for the network's
 own resolver (fallback) and records every question that reaches it.
 
-- ask: blackholed, dohstub suspects a portal (log, /health) after one
-  ". NS" probe and sends nothing else in plaintext; SIGUSR2 opens a
-  lease: queries are answered by the sink with EDE 0 "captive portal
+- ask (the default): blackholed, dohstub says once (log, /health) that
+  DoH is unreachable and how to open a lease, and the sink sees nothing
+  at all, no probe, through several backoffs; SIGUSR2 opens a lease:
+  queries are answered by the sink with EDE 0 "captive portal
   exception" and TTLs of at most 10 s; intercepted, the lease goes on;
   the moment the real server is back the lease ends and answers come
-  over DoH again.  Intercepted once more, dohq --captive-portal (the
-  pidfile) opens a lease, which ends when its time is up.
+  over DoH again.  Intercepted once more, it is said again and the sink
+  still sees nothing until dohq --captive-portal (the pidfile) opens a
+  lease, which ends when its time is up; then nothing plain again.
 - off: intercepted, SIGUSR2 and dohq --captive-portal are refused and
   the sink sees nothing at all.
-- auto: intercepted, the connectivity-check names alone are answered
-  by the sink; any other name gets SERVFAIL and never reaches it."""
+- auto (opted in): intercepted, the probe (". NS") reaches the sink
+  before any client asks anything; then the connectivity-check names
+  alone are answered by the sink; any other name gets SERVFAIL and
+  never reaches it."""
 
 import os
 import re
@@ -153,6 +157,15 @@ def refused(d, sink, name):
           "%s reached the network's resolver in plaintext" % name)
 
 
+UNREACHABLE = r"DoH unreachable: if a captive portal is in the way"
+
+
+def said(sink):
+    """The end of what ask says while DoH is unreachable."""
+    return ("dohq --captive-portal or SIGUSR2 opens a lease (plain DNS to "
+            "%s for %d s)" % (sink.addr, LEASE_S))
+
+
 def only_probes(sink):
     check(all(q == (".", 2) for q in sink.queries),
           "plain DNS other than the probe: %r" % sink.queries)
@@ -219,19 +232,21 @@ def test_ask_lease():
                 nft("add", "rule", "inet", "t", "out", "tcp", "dport",
                     str(relay.port), "drop")
                 ip("addr", "add", "10.77.0.3/32", "dev", "lo")
-                line = d.wait_log(r"captive portal suspected", 5)
-                check(re.search(r"captive portal suspected: DoH "
-                                r"unreachable, network resolver %s "
-                                r"answers" % re.escape(sink.addr), line),
-                      "log: %s" % line)
+                line = d.wait_log(UNREACHABLE, 5)
+                check(line.endswith(said(sink)), "log: %s" % line)
                 st, _, body = health(mport)
-                check(st == 503 and "captive portal suspected" in body,
+                check(st == 503 and said(sink) in body,
                       "/health %d %r" % (st, body))
-                check(sink.queries == [(".", 2)], "the probe: %r" %
-                      sink.queries)
-                check(metric(mport, "dohstub_captive_portal_probes_total")
-                      == 1, "probes")
                 refused(d, sink, "login.portal.test")
+                refused(d, sink, "detectportal.firefox.com")
+                # past a backoff or two: said once, nothing plain
+                time.sleep(2.5)
+                check(sink.total == 0, "ask sent plain DNS before the "
+                      "lease: %r" % sink.queries)
+                check(metric(mport, "dohstub_captive_portal_probes_total")
+                      == 0, "probes under ask")
+                check(len(d.log_lines(UNREACHABLE)) == 1,
+                      "said more than once: %r" % d.log_lines(UNREACHABLE))
 
                 # the user's lease, by signal
                 mark = d.log_count()
@@ -275,10 +290,16 @@ def test_ask_lease():
                 check(st == 200 and "captive portal" not in body,
                       "/health %r" % body)
 
-                # intercepted again: dohq --captive-portal opens a lease
+                # intercepted again: said again, nothing plain until
+                # dohq --captive-portal opens a lease
                 mark = d.log_count()
                 relay.switch(fs.port)
-                d.wait_log(r"captive portal suspected", 8, since=mark)
+                d.wait_log(UNREACHABLE, 8, since=mark)
+                st, _, body = health(mport)
+                check(st == 503 and said(sink) in body,
+                      "/health %d %r" % (st, body))
+                refused(d, sink, "login2.portal.test")
+                check(sink.total == asked, "plain DNS before the lease")
                 r = dohq_portal(pidfile)
                 check(r.returncode == 0 and "asked dohstub" in r.stdout,
                       "dohq: %d %r %r" % (r.returncode, r.stdout,
@@ -286,13 +307,22 @@ def test_ask_lease():
                 d.wait_log(r"captive portal lease opened \(asked\)", 3,
                            since=mark)
                 leased(d, sink, "login.portal.test")
-                # time up: back to SERVFAIL, nothing plain
+                # time up: back to SERVFAIL and to saying so, nothing
+                # plain
                 d.wait_log(r"captive portal lease ended: its time is up",
                            LEASE_S + 3, since=mark)
+                asked = sink.total
                 refused(d, sink, "late.portal.test")
+                st, _, body = health(mport)
+                check(st == 503 and said(sink) in body,
+                      "/health after the lease %d %r" % (st, body))
+                time.sleep(1.5)
+                check(sink.total == asked, "plain DNS after the lease: %r"
+                      % sink.queries[asked:])
                 st = d.stop()
                 check(st.get("portal_leases") == 2 and
-                      st.get("portal_answers") == 5, "stats %r" % st)
+                      st.get("portal_answers") == 5 and
+                      st.get("portal_probes") == 0, "stats %r" % st)
             finally:
                 relay.close()
                 fs.stop()
@@ -348,6 +378,14 @@ def test_auto_check_names_only():
             d, mport = daemon(relay, sink, "dohstub-portal-auto", "auto")
             d.wait_log(r"captive portal lease opened \(automatic\) for "
                        r"%d s: the connectivity-check names" % LEASE_S, 5)
+            # the probe, sent with no client asking: auto's, opted in
+            check(sink.queries[:1] == [(".", 2)], "the probe: %r" %
+                  sink.queries)
+            check(metric(mport, "dohstub_captive_portal_probes_total") >= 1,
+                  "probes")
+            check(d.log_lines(r"captive portal suspected: DoH unreachable, "
+                              r"network resolver %s answers"
+                              % re.escape(sink.addr)), "suspected")
             only_probes(sink)
             for name in ("detectportal.firefox.com", "captive.apple.com",
                          "connectivitycheck.gstatic.com",
