@@ -34,8 +34,9 @@ check_record(const struct ddr_record *r)
 		abort();
 	check_str(r->target, sizeof(r->target));
 	check_str(r->dohpath, sizeof(r->dohpath));
-	check_str(r->alpn_text, sizeof(r->alpn_text));
-	check_str(r->other, sizeof(r->other));
+	/* At least the priority and the root, whole SvcParams after it. */
+	if (r->rdlen < 3 || r->rdlen > sizeof(r->rdata))
+		abort();
 	check_str(r->unusable, sizeof(r->unusable));
 	if (r->has_dohpath == 0 && r->dohpath[0] != '\0')
 		abort();
@@ -50,6 +51,9 @@ check_record(const struct ddr_record *r)
 	if (ddr_record_str(r, buf, sizeof(buf)) != 0)
 		abort();	/* always fits 4096 */
 	check_str(buf, sizeof(buf));
+	i = strlen(buf);
+	if (r->rdata_cut && (i < 4 || strcmp(buf + i - 4, " ...") != 0))
+		abort();
 	(void)ddr_record_str(r, small, sizeof(small));
 	check_str(small, sizeof(small));
 	if (strncmp(buf, small, strlen(small)) != 0)

@@ -5,18 +5,21 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "dohstub/addr.h"
 #include "dohstub/ddr.h"
 #include "dohstub/dnsmsg.h"
+#include "dohstub/dnsprint.h"
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 #define DDR_PORT_DEFAULT	443
 #define KEY_INVALID		65535	/* RFC 9460 14.3.2: reserved */
+
+/* ddr_record.rdata always holds the priority and the TargetName. */
+_Static_assert(DDR_RDATA_MAX >= 2 + DNS_MAX_NAME, "DDR_RDATA_MAX too small");
 
 const char *const ddr_kind_names[] = {
 	"ddr-verified", "ddr-opportunistic",
@@ -32,125 +35,6 @@ static const uint8_t ddr_qname[] = {
 	4, '_', 'd', 'n', 's', 8, 'r', 'e', 's', 'o', 'l', 'v', 'e', 'r',
 	4, 'a', 'r', 'p', 'a', 0
 };
-
-static const char *const key_names[] = {
-	"mandatory", "alpn", "no-default-alpn", "port", "ipv4hint", "ech",
-	"ipv6hint", "dohpath",
-};
-
-/* A bounded string being appended to; cut marks it once it overflows. */
-struct sbuf {
-	char	*buf;
-	size_t	 len, cap;
-	int	 cut;
-};
-
-static void
-sb_init(struct sbuf *s, char *buf, size_t cap)
-{
-	s->buf = buf;
-	s->cap = cap;
-	s->len = 0;
-	s->cut = 0;
-	if (cap > 0)
-		buf[0] = '\0';
-}
-
-static void
-sb_puts(struct sbuf *s, const char *str)
-{
-	size_t n = strlen(str);
-
-	if (s->cut)
-		return;
-	if (s->cap == 0 || n >= s->cap - s->len) {
-		if (s->cap > 0) {
-			n = s->cap - s->len - 1;
-			memcpy(s->buf + s->len, str, n);
-			s->len += n;
-			s->buf[s->len] = '\0';
-		}
-		s->cut = 1;
-		return;
-	}
-	memcpy(s->buf + s->len, str, n + 1);
-	s->len += n;
-}
-
-static void sb_printf(struct sbuf *, const char *, ...)
-    __attribute__((__format__(__printf__, 2, 3)));
-
-static void
-sb_printf(struct sbuf *s, const char *fmt, ...)
-{
-	char tmp[DNS_MAX_NAME_TEXT + 64];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		s->cut = 1;
-	else
-		sb_puts(s, tmp);
-}
-
-/* Bytes in a quoted string: '"' and '\' escaped, the rest as \DDD. */
-static void
-sb_escaped(struct sbuf *s, const uint8_t *p, size_t n, int in_list)
-{
-	char c[5];
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		/* RFC 9460 A.1: a list item's escape, escaped again */
-		if (in_list && p[i] == ',')
-			snprintf(c, sizeof(c), "\\\\,");
-		else if (in_list && p[i] == '\\')
-			snprintf(c, sizeof(c), "\\\\\\\\");
-		else if (p[i] == '"' || p[i] == '\\')
-			snprintf(c, sizeof(c), "\\%c", p[i]);
-		else if (p[i] < 0x20 || p[i] > 0x7e)
-			snprintf(c, sizeof(c), "\\%03u", p[i]);
-		else
-			snprintf(c, sizeof(c), "%c", p[i]);
-		sb_puts(s, c);
-	}
-}
-
-static void
-sb_key(struct sbuf *s, uint16_t key)
-{
-	if (key < nitems(key_names))
-		sb_puts(s, key_names[key]);
-	else
-		sb_printf(s, "key%u", key);
-}
-
-static void
-sb_base64(struct sbuf *s, const uint8_t *p, size_t n)
-{
-	static const char b64[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char q[5];
-	uint32_t v;
-	size_t i;
-
-	for (i = 0; i < n; i += 3) {
-		v = (uint32_t)p[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		q[0] = b64[v >> 18 & 63];
-		q[1] = b64[v >> 12 & 63];
-		q[2] = i + 1 < n ? b64[v >> 6 & 63] : '=';
-		q[3] = i + 2 < n ? b64[v & 63] : '=';
-		q[4] = '\0';
-		sb_puts(s, q);
-	}
-}
 
 size_t
 ddr_make_query(uint8_t *buf, size_t cap, uint16_t id)
@@ -171,7 +55,7 @@ ddr_make_query(uint8_t *buf, size_t cap, uint16_t id)
  */
 static int
 svc_param(struct ddr_record *r, uint16_t key, struct dnsmsg_rd *v,
-    struct sbuf *alpn, struct sbuf *other, const char **why)
+    const char **why)
 {
 	struct sockaddr_in sin;
 	struct sockaddr_in6 sin6;
@@ -185,21 +69,17 @@ svc_param(struct ddr_record *r, uint16_t key, struct dnsmsg_rd *v,
 	case DDR_KEY_MANDATORY:
 		if (n == 0 || n % 2 != 0)
 			goto bad;
-		sb_puts(other, " mandatory=");
 		for (first = 1; dnsmsg_rd_u16(v, &k) == 0; first = 0) {
 			/* Sorted, no duplicates, not itself (RFC 9460 8). */
 			if (k == DDR_KEY_MANDATORY || (!first && k <= prev))
 				goto bad;
 			prev = k;
-			if (!first)
-				sb_puts(other, ",");
-			sb_key(other, k);
 		}
 		return 0;
 	case DDR_KEY_ALPN:
 		if (n == 0)
 			goto bad;
-		for (first = 1; dnsmsg_rd_left(v) > 0; first = 0) {
+		while (dnsmsg_rd_left(v) > 0) {
 			if (dnsmsg_rd_u8(v, &len) == -1 || len == 0 ||
 			    dnsmsg_rd_bytes(v, len, &p) == -1)
 				goto bad;
@@ -211,9 +91,6 @@ svc_param(struct ddr_record *r, uint16_t key, struct dnsmsg_rd *v,
 				r->alpn |= DDR_ALPN_DOT;
 			else
 				r->alpn |= DDR_ALPN_OTHER;
-			if (!first)
-				sb_puts(alpn, ",");
-			sb_escaped(alpn, p, len, 1);
 		}
 		return 0;
 	case DDR_KEY_NO_DEFAULT_ALPN:
@@ -268,25 +145,11 @@ svc_param(struct ddr_record *r, uint16_t key, struct dnsmsg_rd *v,
 			if (p[n - 1] < 0x21 || p[n - 1] > 0x7e) {
 				snprintf(r->unusable, sizeof(r->unusable),
 				    "dohpath is not printable ASCII");
-				/* Keep it printable for ddr_record_str(). */
+				/* Keep it a printable string. */
 				r->dohpath[n - 1] = '?';
 			}
 		return 0;
-	default:	/* ech and keys unknown: kept for printing only */
-		if (dnsmsg_rd_bytes(v, n, &p) == -1)
-			goto bad;
-		sb_puts(other, " ");
-		sb_key(other, key);
-		if (n == 0)
-			return 0;
-		if (key == DDR_KEY_ECH) {
-			sb_puts(other, "=");
-			sb_base64(other, p, n);
-		} else {
-			sb_puts(other, "=\"");
-			sb_escaped(other, p, n, 0);
-			sb_puts(other, "\"");
-		}
+	default:	/* ech and unknown keys: in r->rdata, printed only */
 		return 0;
 	}
  bad:
@@ -309,9 +172,9 @@ static int
 svcb_rdata(struct dnsmsg_rd *c, struct ddr_record *r, const char **why)
 {
 	struct dnsmsg_rd v, m;
-	struct sbuf alpn, other;
 	uint8_t target[DNS_MAX_NAME];
-	size_t tlen, at, len;
+	char kname[16];
+	size_t tlen, at, len, keep, start = c->off;
 	uint16_t key, vlen, mk;
 	unsigned seen = 0;
 	int prev = -1, have_m = 0;
@@ -341,8 +204,7 @@ svcb_rdata(struct dnsmsg_rd *c, struct ddr_record *r, const char **why)
 	if (len > 0 && r->target[len - 1] == '.')
 		r->target[len - 1] = '\0';	/* "." becomes "" */
 
-	sb_init(&alpn, r->alpn_text, sizeof(r->alpn_text));
-	sb_init(&other, r->other, sizeof(r->other));
+	keep = c->off - start;		/* priority and TargetName */
 	while (dnsmsg_rd_left(c) > 0) {
 		if (dnsmsg_rd_u16(c, &key) == -1 ||
 		    dnsmsg_rd_u16(c, &vlen) == -1 ||
@@ -361,13 +223,15 @@ svcb_rdata(struct dnsmsg_rd *c, struct ddr_record *r, const char **why)
 			m = v;
 			have_m = 1;
 		}
-		if (svc_param(r, key, &v, &alpn, &other, why) == -1)
+		if (svc_param(r, key, &v, why) == -1)
 			return -1;
+		if (c->off - start <= sizeof(r->rdata) && !r->rdata_cut)
+			keep = c->off - start;
+		else
+			r->rdata_cut = 1;
 	}
-	if (other.cut && sizeof(r->other) > 4)
-		memcpy(r->other + sizeof(r->other) - 4, "...", 4);
-	if (alpn.cut && sizeof(r->alpn_text) > 4)
-		memcpy(r->alpn_text + sizeof(r->alpn_text) - 4, "...", 4);
+	memcpy(r->rdata, c->msg + start, keep);
+	r->rdlen = (uint16_t)keep;
 
 	/* RFC 9460 8 and 2.4.3: compatible and self-consistent. */
 	if (have_m) {
@@ -378,8 +242,9 @@ svcb_rdata(struct dnsmsg_rd *c, struct ddr_record *r, const char **why)
 				break;
 			}
 			if ((seen & 1u << mk) == 0) {
+				dnsprint_svc_key_str(mk, kname, sizeof(kname));
 				snprintf(r->unusable, sizeof(r->unusable),
-				    "mandatory %s missing", key_names[mk]);
+				    "mandatory %s missing", kname);
 				break;
 			}
 		}
@@ -622,7 +487,7 @@ dohpath_post(const char *tmpl, char *path, size_t len, const char **why)
 static const char *
 alpn_why(unsigned offered, char *buf, size_t len)
 {
-	struct sbuf s;
+	char ids[16];
 
 	if (offered == DDR_ALPN_DOT)
 		return "alpn dot only";
@@ -630,17 +495,12 @@ alpn_why(unsigned offered, char *buf, size_t len)
 		return "alpn h3 only";
 	if (offered == 0)
 		return "no alpn";
-	sb_init(&s, buf, len);
-	sb_puts(&s, "alpn without h2 (");
-	if (offered & DDR_ALPN_H3)
-		sb_puts(&s, "h3,");
-	if (offered & DDR_ALPN_DOT)
-		sb_puts(&s, "dot,");
-	if (offered & DDR_ALPN_OTHER)
-		sb_puts(&s, "other,");
-	if (s.len > 0 && s.buf[s.len - 1] == ',')
-		s.buf[--s.len] = '\0';
-	sb_puts(&s, ")");
+	snprintf(ids, sizeof(ids), "%s%s%s",
+	    offered & DDR_ALPN_H3 ? ",h3" : "",
+	    offered & DDR_ALPN_DOT ? ",dot" : "",
+	    offered & DDR_ALPN_OTHER ? ",other" : "");
+	/* offered has one of them at least: skip the first ','. */
+	snprintf(buf, len, "alpn without h2 (%s)", ids + 1);
 	return buf;
 }
 
@@ -807,13 +667,14 @@ ddr_choose_kinds(const struct ddr_record *recs, size_t n,
 {
 	struct ddr_endpoint ep;
 	struct verdict v, vo, best;
-	struct sbuf sk, w;
+	struct dnsprint_out sk;
 	size_t i, chosen = n;
 	uint32_t prio = 0;
 	int k, have_prio, usable_at, done = 0;
 
-	sb_init(&sk, skipped, skipped != NULL ? skippedlen : 0);
-	sb_init(&w, why, why != NULL ? whylen : 0);
+	dnsprint_out_buf(&sk, skipped, skipped != NULL ? skippedlen : 0);
+	if (why != NULL && whylen > 0)
+		why[0] = '\0';
 	best.reason = DDR_NO_RECORD;
 	snprintf(best.why, sizeof(best.why), "no SVCB record");
 
@@ -873,19 +734,24 @@ ddr_choose_kinds(const struct ddr_record *recs, size_t n,
 			if (kinds == 0)
 				snprintf(v.why, sizeof(v.why),
 				    "no kind of discovery allowed");
-			sb_printf(&sk, "%u %s.: %s\n", recs[i].priority,
-			    recs[i].target, v.why);
+			dnsprint_printf(&sk, "%u ", recs[i].priority);
+			dnsprint_puts(&sk, recs[i].target);
+			dnsprint_puts(&sk, ".: ");
+			dnsprint_puts(&sk, v.why);
+			dnsprint_puts(&sk, "\n");
 			if (!done && v.reason > best.reason)
 				best = v;
 		}
 	}
-	if (skipped != NULL && skippedlen > 0 && sk.cut && skippedlen > 5)
+	if (skipped != NULL && dnsprint_out_len(&sk) >= skippedlen &&
+	    skippedlen > 5)
 		memcpy(skipped + skippedlen - 5, "...\n", 5);
 	if (reason != NULL)
 		*reason = done ? DDR_OK : best.reason;
 	if (done)
 		return 0;
-	sb_puts(&w, best.why);
+	if (why != NULL && whylen > 0)
+		snprintf(why, whylen, "%s", best.why);
 	return -1;
 }
 
@@ -906,72 +772,25 @@ ddr_choose(const struct ddr_record *recs, size_t n,
 int
 ddr_record_str(const struct ddr_record *r, char *buf, size_t len)
 {
-	struct sbuf s;
-	char ip[ADDR_STRLEN];
-	size_t i;
-	int v6, first;
+	struct dnsprint_out o;
 
-	sb_init(&s, buf, len);
-	sb_printf(&s, "%u %s.", r->priority, r->target);
-	if (r->other[0] != '\0' && strncmp(r->other, " mandatory=", 11) == 0) {
-		/* mandatory (key 0) leads; it is always first in other */
-		const char *end = strchr(r->other + 1, ' ');
-		char m[sizeof(r->other)];
-		size_t n = end != NULL ? (size_t)(end - r->other) :
-		    strlen(r->other);
-
-		memcpy(m, r->other, n);
-		m[n] = '\0';
-		sb_puts(&s, m);
-	}
-	if (r->alpn_text[0] != '\0') {
-		sb_puts(&s, " alpn=\"");
-		sb_puts(&s, r->alpn_text);
-		sb_puts(&s, "\"");
-	}
-	if (r->no_default_alpn)
-		sb_puts(&s, " no-default-alpn");
-	if (r->port != 0)
-		sb_printf(&s, " port=%u", r->port);
-	for (v6 = 0; v6 <= 1; v6++) {
-		first = 1;
-		for (i = 0; i < r->nhints; i++) {
-			if ((r->hints[i].ss.ss_family == AF_INET6) != v6)
-				continue;
-			sb_puts(&s, first ? (v6 ? " ipv6hint=" : " ipv4hint=") :
-			    ",");
-			sb_puts(&s, addr_ip_str(&r->hints[i], ip, sizeof(ip)));
-			first = 0;
-		}
-	}
-	if (r->has_dohpath) {
-		sb_puts(&s, " dohpath=\"");
-		sb_escaped(&s, (const uint8_t *)r->dohpath,
-		    strlen(r->dohpath), 0);
-		sb_puts(&s, "\"");
-	}
-	if (r->other[0] != '\0') {
-		const char *rest = r->other;
-
-		if (strncmp(rest, " mandatory=", 11) == 0)
-			rest = strchr(rest + 1, ' ');
-		if (rest != NULL)
-			sb_puts(&s, rest);
-	}
-	return s.cut ? -1 : 0;
+	dnsprint_out_buf(&o, buf, len);
+	(void)dnsprint_rdata(&o, r->rdata, r->rdlen, 0, r->rdlen,
+	    DNS_TYPE_SVCB);
+	if (r->rdata_cut)
+		dnsprint_puts(&o, " ...");
+	return dnsprint_out_len(&o) < len ? 0 : -1;
 }
 
 int
 ddr_endpoint_url(const struct ddr_endpoint *ep, char *buf, size_t len)
 {
-	struct sbuf s;
-	int v6 = strchr(ep->host, ':') != NULL;
+	char port[8] = "";
+	int v6 = strchr(ep->host, ':') != NULL, n;
 
-	sb_init(&s, buf, len);
-	sb_printf(&s, "https://%s%s%s", v6 ? "[" : "", ep->host,
-	    v6 ? "]" : "");
 	if (ep->port != DDR_PORT_DEFAULT)
-		sb_printf(&s, ":%u", ep->port);
-	sb_puts(&s, ep->path);
-	return s.cut ? -1 : 0;
+		snprintf(port, sizeof(port), ":%u", ep->port);
+	n = snprintf(buf, len, "https://%s%s%s%s%s", v6 ? "[" : "", ep->host,
+	    v6 ? "]" : "", port, ep->path);
+	return n >= 0 && (size_t)n < len ? 0 : -1;
 }

@@ -611,13 +611,22 @@ rd_nums_hex(struct dnsprint_out *o, struct dnsmsg_rd *c, int nums)
 	return 0;
 }
 
-static void
-put_svc_key(struct dnsprint_out *o, unsigned key)
+const char *
+dnsprint_svc_key_str(uint16_t key, char *buf, size_t size)
 {
 	if (key < nitems(svc_key_names))
-		dnsprint_puts(o, svc_key_names[key]);
+		snprintf(buf, size, "%s", svc_key_names[key]);
 	else
-		dnsprint_printf(o, "key%u", key);
+		snprintf(buf, size, "key%u", key);
+	return buf;
+}
+
+static void
+put_svc_key(struct dnsprint_out *o, uint16_t key)
+{
+	char k[16];
+
+	dnsprint_puts(o, dnsprint_svc_key_str(key, k, sizeof(k)));
 }
 
 /*

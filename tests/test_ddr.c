@@ -565,7 +565,7 @@ test_mandatory(void)
 	one_rejected("ech", &m, "mandatory key5 not supported",
 	    DDR_UNSUPPORTED);
 	CHECK_STR(rstr(&recs[0]), "1 new.example. mandatory=ech alpn=\"h2\" "
-	    "dohpath=\"/dns-query{?dns}\" ech=AQIDBA==");
+	    "ech=AQIDBA== dohpath=\"/dns-query{?dns}\"");
 
 	/* Listed but absent: not self-consistent (RFC 9460 2.4.3, 8). */
 	answer(&m, 0);
@@ -625,6 +625,9 @@ test_mandatory(void)
 	rr_end(&m, at);
 	set_ancount(&m, 1);
 	one_rejected("port 0", &m, "port 0", DDR_UNSUPPORTED);
+	/* Shown as received: the port that made it unusable. */
+	CHECK_STR(rstr(&recs[0]), "1 doh.example. alpn=\"h2\" port=0 "
+	    "dohpath=\"/dns-query{?dns}\"");
 }
 
 static void
@@ -1115,7 +1118,7 @@ test_ttl_hints(void)
 	CHECK_EQ(ep.naddrs, DDR_MAX_HINTS);
 	CHECK_STR(astr(&ep.addrs[7]), "192.0.2.8:443");
 
-	/* Six IPv4 and four IPv6: all six, then two. */
+	/* Six IPv4 and four IPv6: all six, then two; all ten shown. */
 	answer(&m, 0);
 	at = svcb(&m, NULL, 300, 1, "doh.example");
 	p_alpn(&m, "h2");
@@ -1133,8 +1136,8 @@ test_ttl_hints(void)
 	CHECK_STR(astr(&ep.addrs[6]), "[2001:db8::1]:4443");
 	CHECK_STR(rstr(&recs[0]), "1 doh.example. alpn=\"h2\" port=4443 "
 	    "ipv4hint=192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4,192.0.2.5,"
-	    "192.0.2.6 ipv6hint=2001:db8::1,2001:db8::2 "
-	    "dohpath=\"/dns-query{?dns}\"");
+	    "192.0.2.6 ipv6hint=2001:db8::1,2001:db8::2,2001:db8::3,"
+	    "2001:db8::4 dohpath=\"/dns-query{?dns}\"");
 
 	/*
 	 * Hints that are no place to connect to are dropped: 0.0.0.0,
@@ -1280,9 +1283,10 @@ test_strings(void)
 }
 
 /*
- * Every SVCB record of the answer as dnsprint (dohq) prints it must be
- * what ddr_record_str() prints for the record ddr_parse() made of it:
- * one presentation form in dohq, whichever printer.
+ * Every SVCB record of the answer as dnsprint (dohq) prints it from the
+ * message must be what ddr_record_str() prints for the record
+ * ddr_parse() made of it, exactly once: the RDATA kept is the whole
+ * record's, and stays with its record through the sort by priority.
  */
 static void
 same_as_dnsprint(const uint8_t *msg, size_t len)
@@ -1316,6 +1320,7 @@ same_as_dnsprint(const uint8_t *msg, size_t len)
 		CHECK_EQ(found, 1);
 		if (found != 1)
 			fprintf(stderr, "  dnsprint: %s\n", text);
+		CHECK(strncmp(text, "\\#", 2) != 0);	/* not generic */
 	}
 }
 
@@ -1346,6 +1351,90 @@ test_dnsprint(void)
 	rr_end(&m, at);
 	set_ancount(&m, 2);
 	same_as_dnsprint(m.buf, m.len);
+	/* The text itself, every key in key order, as RFC 9460 App. A. */
+	CHECK_STR(rstr(&recs[0]), "1 new.example. mandatory=key65000 "
+	    "alpn=\"h2,a\\\\\\\\b,c\\\"d\" no-default-alpn port=443 "
+	    "ipv4hint=192.0.2.1,192.0.2.2,192.0.2.3 "
+	    "ipv6hint=2001:db8::1,2001:db8::2 dohpath=\"/q\\\"{?dns}\" "
+	    "key65000=\"\\001x\\\"\" key65001");
+	CHECK_STR(rstr(&recs[1]), "2 . alpn=\"dot\"");
+
+	/*
+	 * A key ddr_parse() passes over with a value dnsprint does not read
+	 * (ech is never empty): dohq's generic form, for both.
+	 */
+	answer(&m, 0);
+	at = svcb(&m, NULL, 300, 1, "doh.test");
+	p_alpn(&m, "h2");
+	param(&m, DDR_KEY_ECH, "", 0);
+	rr_end(&m, at);
+	set_ancount(&m, 1);
+	CHECK_EQ(parse_msg(&m), 1);
+	CHECK_STR(rstr(&recs[0]),
+	    "\\# 23 000103646F680474657374000001000302683200050000");
+}
+
+/*
+ * A record longer than ddr_record.rdata: the SvcParams that fit are
+ * shown, then " ..."; the record is still used.
+ */
+static void
+test_long_record(void)
+{
+	struct ddr_endpoint ep;
+	struct msg m;
+	uint8_t v[600];
+	size_t at, room, i;
+	char expect[1024];
+
+	memset(v, 'x', sizeof(v));
+	/* What key65000 may hold: priority, big.example., alpn, dohpath. */
+	room = DDR_RDATA_MAX - (2 + 13 + (4 + 3) + (4 + 16)) - 4;
+	for (i = 0; i < 2; i++) {
+		/* Ending at the last byte of the room, then one past it. */
+		answer(&m, 0);
+		at = svcb(&m, NULL, 300, 1, "big.example");
+		p_alpn(&m, "h2");
+		p_path(&m, "/dns-query{?dns}");
+		param(&m, 65000, v, room + i);
+		param(&m, 65001, v, 1);
+		rr_end(&m, at);
+		set_ancount(&m, 1);
+		CHECK_EQ(parse_msg(&m), 1);
+		CHECK_EQ(recs[0].rdata_cut, 1);
+		CHECK_EQ(recs[0].rdlen, i == 0 ? DDR_RDATA_MAX :
+		    DDR_RDATA_MAX - room - 4);
+		if (i == 0)
+			snprintf(expect, sizeof(expect), "1 big.example. "
+			    "alpn=\"h2\" dohpath=\"/dns-query{?dns}\" "
+			    "key65000=\"%.*s\" ...", (int)room,
+			    (const char *)v);
+		else
+			snprintf(expect, sizeof(expect), "1 big.example. "
+			    "alpn=\"h2\" dohpath=\"/dns-query{?dns}\" ...");
+		CHECK_STR(rstr(&recs[0]), expect);
+		CHECK_EQ(choose(1, "192.0.2.53", 0, &ep), 0);
+		CHECK_STR(ep.host, "big.example");
+	}
+
+	/* A key too long even alone: only the priority and target. */
+	answer(&m, 0);
+	at = svcb(&m, NULL, 300, 1, "big.example");
+	param(&m, 65000, v, sizeof(v));
+	rr_end(&m, at);
+	set_ancount(&m, 1);
+	CHECK_EQ(parse_msg(&m), 1);
+	CHECK_STR(rstr(&recs[0]), "1 big.example. ...");
+
+	/* All of it fits: nothing cut. */
+	answer(&m, 0);
+	at = svcb(&m, NULL, 300, 1, "big.example");
+	param(&m, 65000, v, room + 20 + 7);
+	rr_end(&m, at);
+	set_ancount(&m, 1);
+	CHECK_EQ(parse_msg(&m), 1);
+	CHECK_EQ(recs[0].rdata_cut, 0);
+	CHECK_EQ(recs[0].rdlen, DDR_RDATA_MAX);
 }
 
 static void
@@ -1396,6 +1485,7 @@ main(void)
 	test_ttl_hints();
 	test_strings();
 	test_dnsprint();
+	test_long_record();
 	test_private();
 	return check_summary();
 }

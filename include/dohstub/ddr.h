@@ -81,6 +81,7 @@
 #define DDR_TTL_MIN	60	/* seconds: results live for the SVCB TTL, clamped */
 #define DDR_TTL_MAX	86400
 #define DDR_PATH_MAX	256	/* dohpath and path, NUL included */
+#define DDR_RDATA_MAX	512	/* RDATA kept for ddr_record_str() */
 
 /* SvcParamKeys (RFC 9460 14.3.2, RFC 9461 5). */
 #define DDR_KEY_MANDATORY	0
@@ -107,10 +108,15 @@ struct ddr_record {
 	char		dohpath[DDR_PATH_MAX];	/* as given, e.g. "/dns-query{?dns}" */
 	struct addr	hints[DDR_MAX_HINTS];	/* ipv4hint, ipv6hint; port 0; the rest dropped */
 	size_t		nhints;
-	/* For ddr_record_str(): */
-	char		alpn_text[128];	/* the alpn ids, presentation form ("h2,h3") */
-	char		other[160];	/* mandatory and keys not above, presentation form */
 	char		unusable[80];	/* "" or why no rule may use it */
+	/*
+	 * For ddr_record_str(): the RDATA, whole SvcParams only (an
+	 * uncompressed TargetName always fits); rdata_cut: some were
+	 * left out for want of room.
+	 */
+	uint8_t		rdata[DDR_RDATA_MAX];
+	uint16_t	rdlen;
+	int		rdata_cut;
 };
 
 /*
@@ -205,13 +211,14 @@ int	ddr_private_addr(const struct addr *a);
 int	ddr_usable_addr(const struct addr *a);
 
 /*
- * One record in presentation form, as dnsprint (dohq) prints SVCB:
- * 1 doh.test. alpn="h2" port=8443 ipv4hint=127.0.0.1
+ * One record in presentation form, printed by dnsprint_rdata() as dohq
+ * prints SVCB: 1 doh.test. alpn="h2" port=8443 ipv4hint=127.0.0.1
  * dohpath="/dns-query{?dns}" (RFC 9460/9461 key names, where unbound
- * 1.17 and dig 9.18 say key7): mandatory, the keys read above in key
- * order, then ech and unknown keys; hints beyond DDR_MAX_HINTS were not
- * kept.  Returns 0, or -1 if cut to fit len (still NUL-terminated if
- * len > 0).
+ * 1.17 and dig 9.18 say key7), every SvcParam in key order, then " ..."
+ * if some did not fit in ddr_record.rdata; "\# LEN HEX" as dohq when a
+ * key that ddr_parse() passes over is not in dnsprint's form of it (an
+ * empty ech).  Returns 0, or -1 if cut to fit len (still NUL-terminated
+ * if len > 0).
  */
 int	ddr_record_str(const struct ddr_record *r, char *buf, size_t len);
 

@@ -97,4 +97,11 @@ int	dnsprint_json_members(struct dnsprint_out *o, int *first,
 int	dnsprint_rdata(struct dnsprint_out *o, const uint8_t *msg,
 	    size_t len, size_t off, uint16_t rdlen, uint16_t type);
 
+/*
+ * The presentation name of SvcParamKey key (RFC 9460 14.3.2, 9461 5:
+ * "alpn", "dohpath"; "key65000" for one without a name) in buf (size
+ * bytes, 16 always fit).  Returns buf.
+ */
+const char *dnsprint_svc_key_str(uint16_t key, char *buf, size_t size);
+
 #endif
