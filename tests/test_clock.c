@@ -393,7 +393,9 @@ test_real_resume(void)
 	event_base_dispatch(base);
 	CHECK_EQ(log_.n, 2);
 	CHECK_EQ(log_.id[1], 10);
-	CHECK(clock_ms() - t0 >= 299);
+	/* libevent keeps time of its own (cached, possibly the coarse
+	 * clock): the live timer keeps its time within a tick of ours. */
+	CHECK(clock_ms() - t0 >= 300 - 10);
 }
 
 int
