@@ -12,19 +12,24 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include <netdb.h>
 #include <netinet/in.h>
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/bio.h>
@@ -52,6 +57,7 @@
 #define DOHQ_MAX_QUERY		512	/* header, name, OPT, padding */
 #define DOHQ_MAX_REPEAT		100000
 #define DOHQ_MAX_PARALLEL	1000
+#define DOHQ_DAEMON_USER	"dohstub"	/* dohstub.c DEFAULT_USER */
 
 /* Exit statuses, documented in dohq(1); mostly those of sysexits(3). */
 enum dohq_exit {
@@ -601,46 +607,135 @@ print_known(struct dohq *d)
 }
 
 /*
+ * The uid a daemon started as root runs as: the configuration's user,
+ * else the one it drops to.  -1 if there is no such user.
+ */
+static long
+portal_uid(const struct config *cfg)
+{
+	struct passwd *pw;
+
+	if ((pw = getpwnam(cfg->user != NULL ? cfg->user :
+	    DOHQ_DAEMON_USER)) == NULL)
+		return -1;
+	return (long)pw->pw_uid;
+}
+
+/*
+ * pid is named dohstub and runs with real, effective and saved uid all
+ * uid.  The name only guards against a stale pidfile (anyone may set
+ * it with prctl); the uid, from /proc/PID/status, is the check: only
+ * root and that user can make a process of it.  Not the executable:
+ * anyone may run a dohstub binary, and its path differs from install
+ * to install ("(deleted)" after an upgrade).
+ */
+static int
+portal_pid_uid(long pid, long uid)
+{
+	char path[64], line[256];
+	long r, e, sv;
+	FILE *fp;
+	int ok = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(line, sizeof(line), fp) == NULL)
+		line[0] = '\0';
+	fclose(fp);
+	if (strcmp(line, "dohstub\n") != 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "Uid: %ld %ld %ld", &r, &e, &sv) == 3) {
+			ok = r == uid && e == uid && sv == uid;
+			break;
+		}
+	fclose(fp);
+	return ok;
+}
+
+/*
  * --captive-portal: SIGUSR2 to the dohstub whose pid is in its pidfile
  * (--pidfile, or the configuration's).  The kernel lets only root and
- * dohstub's own user signal it; /proc says the pid is still a dohstub,
- * so a stale pidfile never signals another process (SIGUSR2 would end
- * most).
+ * dohstub's own user signal it.  The pidfile must be a regular file of
+ * root's (or the daemon's uid) that no one else may write, and the pid
+ * a process of the daemon's uid: a stale pidfile, or one someone else
+ * wrote, never signals another process (SIGUSR2 would end most).  A
+ * pidfd pins the process between the check and the signal.
  */
 static int
 ask_portal(struct dohq *d)
 {
-	char err[CONFIG_ERRLEN], path[64], comm[32];
+	char err[CONFIG_ERRLEN];
+	const char *pf;
+	struct stat sb;
 	FILE *fp;
-	long pid;
-	int ok;
+	long pid, uid;
+	int e, fd, ok, pidfd, r;
 
 	if (config_parse_file(&d->cfg, d->conf, d->conf_given, err,
 	    sizeof(err)) == -1)
 		return complain(DOHQ_NOINPUT, "%s", err);
-	if (d->cfg.pidfile == NULL)
+	if ((pf = d->cfg.pidfile) == NULL)
 		return complain(DOHQ_USAGE, "--captive-portal: no pidfile "
 		    "(set pidfile in %s, or give --pidfile)", d->conf);
-	if ((fp = fopen(d->cfg.pidfile, "r")) == NULL)
-		return complain(DOHQ_NOINPUT, "%s: %s", d->cfg.pidfile,
-		    strerror(errno));
-	ok = fscanf(fp, "%ld", &pid) == 1 && pid > 1;
+	/* Non-blocking: a FIFO there must not hang us. */
+	if ((fd = open(pf, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) == -1)
+		return complain(DOHQ_NOINPUT, "%s: %s", pf, strerror(errno));
+	if (fstat(fd, &sb) == -1 || (fp = fdopen(fd, "r")) == NULL) {
+		complain(DOHQ_NOINPUT, "%s: %s", pf, strerror(errno));
+		close(fd);
+		return DOHQ_NOINPUT;
+	}
+	uid = portal_uid(&d->cfg);
+	if (!S_ISREG(sb.st_mode) || (sb.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    (sb.st_uid != 0 && sb.st_uid != getuid() &&
+	    (long)sb.st_uid != uid)) {
+		fclose(fp);
+		return complain(DOHQ_NOINPUT, "%s: not trusted: not a regular "
+		    "file of root's, dohstub's or yours that group and "
+		    "others cannot write", pf);
+	}
+	ok = fscanf(fp, "%ld", &pid) == 1 && pid > 1 && pid <= INT32_MAX;
 	fclose(fp);
 	if (!ok)
-		return complain(DOHQ_NOINPUT, "%s: no pid in it",
-		    d->cfg.pidfile);
-	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-	comm[0] = '\0';
-	if ((fp = fopen(path, "r")) != NULL) {
-		if (fgets(comm, sizeof(comm), fp) == NULL)
-			comm[0] = '\0';
-		fclose(fp);
+		return complain(DOHQ_NOINPUT, "%s: no pid in it", pf);
+	/* Written by the daemon before it dropped root, or as itself. */
+	if (sb.st_uid != 0)
+		uid = (long)sb.st_uid;
+	if (uid == -1)
+		return complain(DOHQ_CONNECT, "%s: no user %s, whom dohstub "
+		    "would run as", pf, d->cfg.user != NULL ? d->cfg.user :
+		    DOHQ_DAEMON_USER);
+#ifdef SYS_pidfd_open
+	pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+#else
+	pidfd = -1;
+	errno = ENOSYS;
+#endif
+	if (pidfd == -1 && errno != ENOSYS)
+		return complain(DOHQ_CONNECT, "%s: pid %ld is not running",
+		    pf, pid);
+	if (!portal_pid_uid(pid, uid)) {
+		if (pidfd != -1)
+			close(pidfd);
+		return complain(DOHQ_CONNECT, "%s: pid %ld is not a dohstub "
+		    "running as uid %ld", pf, pid, uid);
 	}
-	comm[strcspn(comm, "\n")] = '\0';
-	if (strcmp(comm, "dohstub") != 0)
-		return complain(DOHQ_CONNECT, "%s: pid %ld is not a running "
-		    "dohstub", d->cfg.pidfile, pid);
-	if (kill((pid_t)pid, SIGUSR2) == -1)
+#ifdef SYS_pidfd_send_signal
+	if (pidfd != -1) {
+		r = (int)syscall(SYS_pidfd_send_signal, pidfd, SIGUSR2, NULL,
+		    0);
+		e = errno;
+		close(pidfd);
+		errno = e;
+	} else
+#endif
+		r = kill((pid_t)pid, SIGUSR2);
+	if (r == -1)
 		return complain(DOHQ_CONNECT, "dohstub (pid %ld): %s%s", pid,
 		    strerror(errno), errno == EPERM ? " (only root and "
 		    "dohstub's user may ask)" : "");

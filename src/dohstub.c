@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 
@@ -45,6 +46,7 @@
 #define READY_MAX_MS		10000	/* give up waiting for an upstream */
 #define DEFAULT_USER		"dohstub"	/* started as root, no `user` */
 #define LAST_RESORT_USER	"nobody"
+#define OVERFLOW_UID		65534	/* the kernel's nobody */
 /* Kept after the drop: a reload may listen on port 53 again. */
 #define KEPT_CAP		CAP_NET_BIND_SERVICE
 
@@ -70,6 +72,7 @@ static struct proxy *px;
 static const struct config *running;	/* owned by main, then by px */
 static struct event *ev_ready;		/* READY=1 at the latest */
 static int ready_sent;
+static int portal_shared;	/* a shared account: SIGUSR2 refused */
 static struct netwatch *nw;		/* NULL: watch-network no */
 static char *nw_path;			/* the resolv.conf nw watches */
 static struct event *ev_resolv;		/* reload, outside nw's callback */
@@ -587,9 +590,29 @@ stats_cb(evutil_socket_t sig, short ev, void *arg)
 }
 
 /*
+ * We run as an account other daemons share (LAST_RESORT_USER, or its
+ * uid under another name, or the kernel's overflow uid): any of them
+ * may signal us, so a signal says nothing of who asked.
+ */
+static int
+shared_account(void)
+{
+	struct passwd *pw;
+	uid_t uid = geteuid();
+
+	if (uid == OVERFLOW_UID)
+		return 1;
+	if ((pw = getpwnam(LAST_RESORT_USER)) != NULL && pw->pw_uid == uid)
+		return 1;
+	return (pw = getpwuid(uid)) != NULL &&
+	    strcmp(pw->pw_name, LAST_RESORT_USER) == 0;
+}
+
+/*
  * SIGUSR2: the user opens a portal lease (dohq --captive-portal sends
  * it).  A signal, not a socket: only root and dohstub's own user may
- * send one, and it carries nothing to parse.
+ * send one, and it carries nothing to parse.  Under a shared account
+ * every other daemon of that account could, so it is refused.
  */
 static void
 portal_cb(evutil_socket_t sig, short ev, void *arg)
@@ -599,7 +622,12 @@ portal_cb(evutil_socket_t sig, short ev, void *arg)
 	(void)sig;
 	(void)ev;
 	(void)arg;
-	if (proxy_portal_open(px, &why) == -1)
+	if (portal_shared)
+		log_warnx("SIGUSR2: no captive portal lease: dohstub runs as "
+		    "a shared account (%s), whose other processes may send "
+		    "it too: create a %s user or set 'user'",
+		    LAST_RESORT_USER, DEFAULT_USER);
+	else if (proxy_portal_open(px, &why) == -1)
 		log_warnx("SIGUSR2: no captive portal lease: %s", why);
 }
 
@@ -617,13 +645,24 @@ write_pidfile(const char *path)
 	if (path == NULL)
 		return;
 	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC, 0644)) == -1 || write(fd, buf, (size_t)n) != n) {
-		log_warn("pidfile %s", path);
-		if (fd != -1)
-			close(fd);
+	/*
+	 * A new file of ours, never one found there: whoever made that
+	 * keeps its ownership (and could rewrite the pid), and a FIFO
+	 * would block us.  If someone makes one between the two calls,
+	 * O_EXCL fails and there is no pidfile.
+	 */
+	if (unlink(path) == -1 && errno != ENOENT) {
+		log_warn("pidfile %s: cannot remove the old one", path);
 		return;
 	}
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0644)) == -1) {
+		log_warn("pidfile %s: cannot create it", path);
+		return;
+	}
+	/* 0644 whatever the umask: dohq checks nobody else may write. */
+	if (fchmod(fd, 0644) == -1 || write(fd, buf, (size_t)n) != n)
+		log_warn("pidfile %s: cannot write it", path);
 	close(fd);
 }
 
@@ -692,6 +731,11 @@ main(int argc, char *argv[])
 	write_pidfile(cfg.pidfile);
 	/* Bound: from here on as we will be for a reload. */
 	drop_privileges(&cfg);
+	if ((portal_shared = shared_account()) &&
+	    cfg.captive_portal != PORTAL_OFF)
+		log_warnx("running as %s, an account other daemons share: "
+		    "SIGUSR2 (dohq --captive-portal) will not open a captive "
+		    "portal lease", LAST_RESORT_USER);
 
 	log_info("dohstub %s started, mode %s, %zu upstream(s)",
 	    DOHSTUB_VERSION, config_mode_names[cfg.mode], cfg.nupstream);

@@ -314,6 +314,7 @@ static void	query_doh(struct query *);
 static void	proxy_resume_tick_cb(void *);
 static void	query_fallback(struct query *);
 static void	query_servfail(struct query *, int, const char *);
+static void	portal_check(struct proxy *);
 static void	portal_clear(struct proxy *, const char *);
 
 /*
@@ -668,6 +669,9 @@ query_doh_failed(struct query *q, const char *why)
 {
 	char text[640];
 
+	/* Idle upstreams are not known to work: a failure may say so. */
+	if (q->route == NULL)
+		portal_check(q->px);
 	if (query_plain(q) != NULL)
 		query_fallback(q);
 	else if (q->route == NULL && q->up->unusable[0] != '\0') {
@@ -906,12 +910,13 @@ portal_done(int status, const uint8_t *ans, size_t len, void *arg)
 	if ((n = dnsmsg_rewrite_answer(ans, len, px->buf, sizeof(px->buf),
 	    &q->qi, (uint16_t)cfg->edns_udp_size, DNS_EDE_OTHER,
 	    PROXY_PORTAL_TEXT)) == 0 ||
-	    dnsmsg_cap_ttl(px->buf, n, PROXY_PORTAL_MAX_TTL) == -1)
-		proxy_send_error(px, q->peer, &q->qi, DNS_RCODE_SERVFAIL, -1,
-		    NULL);
-	else
-		proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n,
-		    DNS_EDE_OTHER, &px->stats.portal_answers, -1);
+	    dnsmsg_cap_ttl(px->buf, n, PROXY_PORTAL_MAX_TTL) == -1) {
+		query_servfail(q, DNS_EDE_OTHER, "the network's resolver's "
+		    "answer cannot be passed on");
+		return;
+	}
+	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n, DNS_EDE_OTHER,
+	    &px->stats.portal_answers, -1);
 	query_free(q);
 }
 
@@ -1199,21 +1204,22 @@ proxy_over_limit(struct proxy *px, struct listen_peer *peer,
  * (". NS") of our own, is auto's alone: the user opted in to it.
  */
 
-/* No default DoH upstream is connected (or there is none to connect). */
+/*
+ * No default DoH upstream is connected (or there is none to connect).
+ * An idle one is not known to work: it was closed after a quiet spell,
+ * perhaps on another network.  Should it connect, the lease ends.
+ */
 static int
 portal_doh_down(const struct upside *up)
 {
 	struct upstreams *u = up->upstreams;
-	enum doh_state st;
 	size_t i;
 
 	if (u == NULL)
 		return !up->pending;
-	for (i = 0; i < upstream_count(u); i++) {
-		st = doh_get_state(upstream_get(u, i));
-		if (st == DOH_READY || st == DOH_IDLE)
+	for (i = 0; i < upstream_count(u); i++)
+		if (doh_get_state(upstream_get(u, i)) == DOH_READY)
 			return 0;
-	}
 	return 1;
 }
 
@@ -1334,8 +1340,6 @@ portal_open(struct proxy *px, int all, const char *by)
 	    "all queries" : "the connectivity-check names", s);
 }
 
-static void	portal_check(struct proxy *);
-
 /*
  * A lease's time is up.  DoH is still down (its return ends a lease at
  * once): with auto, probe again now, the check names get a new lease;
@@ -1346,8 +1350,8 @@ portal_lease_cb(void *arg)
 {
 	struct proxy *px = arg;
 
-	log_info("captive portal lease ended: its time is up; every query "
-	    "is on DoH again");
+	log_info("captive portal lease ended: its time is up; queries get "
+	    "SERVFAIL until DoH works or a new lease");
 	px->portal_all = 0;
 	if (px->cfg->captive_portal == PORTAL_AUTO) {
 		px->portal = PORTAL_SUSPECTED;
@@ -1482,7 +1486,8 @@ proxy_portal_open(struct proxy *px, const char **why)
 	else if (up->portal == NULL)
 		*why = "no network resolver is known (fallback, resolv.conf)";
 	else if (!portal_doh_down(up))
-		*why = "a DoH upstream is connected";
+		*why = "a DoH upstream is connected (DoH works: no lease "
+		    "needed)";
 	else {
 		portal_open(px, 1, "asked");
 		return 0;

@@ -3327,6 +3327,78 @@ test_portal_ask(void)
 }
 
 /*
+ * An idle upstream (closed after a quiet spell) is not known to work on
+ * this network: the user may open a lease, and DoH down is said when
+ * the connected ones fail, idle or not.  An answer of the network's
+ * resolver that cannot be passed on is a SERVFAIL with EDE 0, counted.
+ */
+static void
+test_portal_idle(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	struct upstreams *u;
+	const char *why = NULL;
+	char s[256];
+	uint64_t servfail;
+
+	start(ENC_PORTAL);
+	u = fake.upstreams;
+	fake_doh_set_state(u, 0, DOH_IDLE);
+	CHECK_EQ(proxy_portal_open(px, &why), 0);
+	CHECK_EQ(st->portal_leases, 1);
+	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
+	    strstr(s, "lease open") != NULL);
+	ask_edns(&p, &q, 0xe201, "login.hotel.test");
+	CHECK(portal_answers(&fake.plainq[0], &p, &q, "login.hotel.test"));
+	/* An extended rcode in its OPT: not the client's to see. */
+	servfail = st->servfail;
+	ask_edns(&p, &q, 0xe202, "odd.hotel.test");
+	answer(&a, 0x5eed, "odd.hotel.test", T_A, DNS_RCODE_NOERROR, 0);
+	a.buf[11] = 1;				/* ARCOUNT */
+	put8(&a, 0);
+	put16(&a, 41);				/* OPT */
+	put16(&a, 1232);
+	put32(&a, 0x01000000);			/* extended rcode 1 */
+	put16(&a, 0);
+	CHECK(fake.nplain == 2 && fake.plainq[1].live);
+	fake_plain_reply(&fake.plainq[1], 0, a.buf, a.len);
+	CHECK(got(&p, 0xe202, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_code(&p), DNS_EDE_OTHER);
+	CHECK_EQ(st->servfail, servfail + 1);
+	/* The idle upstream connects: the lease ends. */
+	fake_doh_set_state(u, 0, DOH_READY);
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
+	CHECK_EQ(proxy_portal_open(px, &why), -1);
+	CHECK(why != NULL && strstr(why, "connected") != NULL);
+	stop();
+
+	/* Two upstreams, one idle: the other failing says DoH is down. */
+	start("mode encrypted-only\n"
+	    "upstream https://192.0.2.1/dns-query\n"
+	    "upstream https://192.0.2.2/dns-query\n"
+	    "fallback 192.0.2.53\n"
+	    "listen 127.0.0.1:5300\n"
+	    "captive-portal-lease 60s\n");
+	u = fake.upstreams;
+	fake_doh_set_state(u, 1, DOH_IDLE);
+	ask_edns(&p, &q, 0xe203, "www.lab.test");
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(proxy_portal_status(px, s, sizeof(s)), 0);
+	fake_doh_set_state(u, 0, DOH_BACKOFF);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_CONNECT, NULL, 0);
+	/* Tried on the idle one next; the reply it gets is a failure. */
+	CHECK(fake.ndoh == 2 && fake.doh[1].live);
+	fake_doh_reply(&fake.doh[1], DOH_ERR_CONNECT, NULL, 0);
+	CHECK(got(&p, 0xe203, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(fake.nplain, 0);
+	CHECK(proxy_portal_status(px, s, sizeof(s)) > 0 &&
+	    strstr(s, "DoH unreachable") != NULL);
+	CHECK_EQ(proxy_portal_open(px, &why), 0);
+	stop();
+}
+
+/*
  * captive-portal off: no portal channel, no probe, no lease; whatever
  * happens, nothing is sent in plaintext.  Nor in encrypted-preferred,
  * which has its fallback.
@@ -3580,6 +3652,7 @@ main(void)
 	test_address_servers();
 	test_plain_to_same_address();
 	test_portal_ask();
+	test_portal_idle();
 	test_portal_off();
 	test_portal_auto();
 	test_portal_address_servers();

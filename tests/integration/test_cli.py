@@ -3,7 +3,10 @@
 where and what, precedence flag > environment > file."""
 
 import os
+import pwd
 import re
+import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -273,6 +276,55 @@ def test_dohq_known():
         check(line.startswith("dohq: " + what), "%r: %r" % (args, line))
         check(r.returncode in (64, 66), "%r: exit %d" % (args,
                                                           r.returncode))
+
+
+@lab.timeout(30)
+def test_dohq_portal_trusts_no_impostor():
+    """dohq --captive-portal signals only a process of the daemon's user
+    named in a pidfile no one else could have written: not one that
+    merely calls itself dohstub, not through a pidfile others may
+    write or own, and a FIFO there does not hang it."""
+    if os.geteuid() != 0:
+        lab.skip("not root")
+    nobody = pwd.getpwnam("nobody")
+    d = lab.tmpdir()
+    # /proc/PID/comm says "dohstub": anyone can name a process so.
+    fake = os.path.join(d, "dohstub")
+    shutil.copy("/bin/sleep", fake)
+    p = subprocess.Popen([fake, "30"])
+    try:
+        pidfile = os.path.join(d, "impostor.pid")
+        lab.write_file(pidfile, "%d\n" % p.pid)
+        os.chmod(pidfile, 0o644)
+
+        def portal(path):
+            return lab.run([dohq_bin(), "-c", "/dev/null",
+                            "--captive-portal", "--pidfile", path],
+                           timeout=10)
+
+        r = portal(pidfile)
+        line = error_line(r, "impostor")
+        check(r.returncode == 69 and "is not a dohstub running as uid" in
+              line, "impostor: %d %r" % (r.returncode, line))
+        check(p.poll() is None, "the impostor got SIGUSR2")
+        for mode, owner in ((0o666, 0), (0o644, nobody.pw_uid)):
+            os.chown(pidfile, owner, -1)
+            os.chmod(pidfile, mode)
+            r = portal(pidfile)
+            line = error_line(r, "pidfile %o uid %d" % (mode, owner))
+            check(r.returncode == 66 and "not trusted" in line,
+                  "pidfile %o uid %d: %d %r" % (mode, owner, r.returncode,
+                                               line))
+        fifo = os.path.join(d, "fifo.pid")
+        os.mkfifo(fifo, 0o644)
+        r = portal(fifo)
+        line = error_line(r, "fifo")
+        check(r.returncode == 66 and "not trusted" in line, "fifo: %r" %
+              line)
+        check(p.poll() is None, "the impostor got SIGUSR2")
+    finally:
+        p.kill()
+        p.wait()
 
 
 def test_missing_config_file():

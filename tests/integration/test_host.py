@@ -13,6 +13,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -446,6 +447,66 @@ def test_root_drops_privileges():
         check(answer(low) == [lab.WWW_A], "on port %d after the reload" %
               low)
         check(answer(low, tcp=True) == [lab.WWW_A], "TCP on port %d" % low)
+    finally:
+        h.d.stop()
+
+
+@lab.timeout(40)
+def test_pidfile_is_ours():
+    """The pidfile is a new file of root's, 0644, whatever was at its
+    path: one someone else made (who could rewrite the pid) is replaced,
+    and a FIFO there does not block start-up."""
+    if os.geteuid() != 0:
+        lab.skip("not root")
+    nobody = pwd.getpwnam("nobody")
+    u = unbound()
+    for kind in ("file", "fifo"):
+        pidfile = os.path.join(lab.tmpdir(), "planted-%s.pid" % kind)
+        if kind == "file":
+            lab.write_file(pidfile, "1\n")
+        else:
+            os.mkfifo(pidfile)
+        os.chown(pidfile, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(pidfile, 0o666)
+        port = lab.free_port()
+        h = Host("pidfile-" + kind, ["listen 127.0.0.1:%d" % port,
+                                     "pidfile %s" % pidfile] +
+                 doh_lines(u.doh_port))
+        try:
+            h.start(port)
+            h.d.wait_log(r"started", 5)
+            st = os.lstat(pidfile)
+            check(stat.S_ISREG(st.st_mode) and st.st_uid == 0 and
+                  stat.S_IMODE(st.st_mode) == 0o644, "%s: uid %d mode %o"
+                  % (kind, st.st_uid, st.st_mode))
+            with open(pidfile) as f:
+                got = f.read()
+            check(got == "%d\n" % h.d.pid, "%s: pidfile %r, pid %d" %
+                  (kind, got, h.d.pid))
+        finally:
+            h.d.stop()
+
+
+@lab.timeout(30)
+def test_shared_account_no_lease_signal():
+    """Running as nobody, which other daemons share, SIGUSR2 opens no
+    captive portal lease: any of them could have sent it."""
+    if os.geteuid() != 0:
+        lab.skip("not root")
+    u = unbound()
+    port = lab.free_port()
+    h = Host("shared", ["listen 127.0.0.1:%d" % port, "user nobody",
+                        "mode encrypted-only", "fallback 127.0.0.1:9"] +
+             doh_lines(u.doh_port)).start(port)
+    try:
+        h.d.wait_log(r"an account other daemons share: SIGUSR2", 3)
+        mark = h.d.log_count()
+        os.kill(h.d.pid, signal.SIGUSR2)
+        h.d.wait_log(r"SIGUSR2: no captive portal lease: dohstub runs as "
+                     r"a shared account \(nobody\)", 3, since=mark)
+        check(not h.d.log_lines(r"lease opened"), "lease opened: %s" %
+              h.d.log_tail())
+        check(answer(port) == [lab.WWW_A], "still serving as nobody")
     finally:
         h.d.stop()
 
