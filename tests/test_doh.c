@@ -2,15 +2,22 @@
  * doh's pure parts.  The connection behaviour is tested against real
  * servers in tests/integration/.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "check.h"
 #include "dohstub/clock.h"
 #include "dohstub/doh.h"
 #include "dohstub/log.h"
+#include "dohstub/tls.h"
 
 /* RFC 8484 section 4.1.1: the www.example.com A query with ID 0. */
 static const uint8_t rfc8484_query[] = {
@@ -325,6 +332,80 @@ test_stale_ping(void)
 	event_base_free(base);
 }
 
+static void
+note_state(struct doh_client *c, enum doh_state old, enum doh_state new,
+    void *arg)
+{
+	int *changes = arg;
+
+	(void)c;
+	(void)old;
+	(void)new;
+	(*changes)++;
+}
+
+/*
+ * A connect() that is done at once (a Fast Open cookie defers it to the
+ * first write; a local stream socket connects in the call) goes on to
+ * TLS from the event loop, never inside doh_connect(): the set-up, the
+ * early data and any failure with its state callbacks run there.  An
+ * AF_UNIX listener makes connect() return 0 every time.
+ */
+static void
+test_connect_deferred(void)
+{
+	struct doh_params p = {
+		.host = "doh.test", .port = 443, .path = "/dns-query",
+		.timeout_ms = 2000,
+	};
+	struct tls_opts o;
+	char err[256];
+	struct sockaddr_storage ss;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+	socklen_t len = sizeof(*sun);
+	struct event_base *base;
+	struct doh_client *c;
+	uint8_t buf[16];
+	int lfd, afd, changes = 0, before;
+
+	memset(&ss, 0, sizeof(ss));
+	sun->sun_family = AF_UNIX;
+	snprintf(sun->sun_path, sizeof(sun->sun_path), "/tmp/test_doh.%ld",
+	    (long)getpid());
+	(void)unlink(sun->sun_path);
+	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+	    bind(lfd, (struct sockaddr *)sun, len) == -1 ||
+	    listen(lfd, 4) == -1) {
+		CHECK(!"unix listener");
+		return;
+	}
+	clock_test_begin(1000);
+	memset(&o, 0, sizeof(o));
+	o.min_version = TLS1_3_VERSION;
+	p.ssl_ctx = tls_ctx_new(&o, err, sizeof(err));
+	base = event_base_new();
+	c = doh_new(base, &p, note_state, &changes);
+	CHECK(p.ssl_ctx != NULL && base != NULL && c != NULL);
+	doh_set_addrs(c, &ss, &len, 1);
+	before = changes;
+	doh_connect(c);
+	CHECK_EQ(doh_get_state(c), DOH_CONNECTING);
+	CHECK_EQ(changes, before + 1);
+	CHECK((afd = accept(lfd, NULL, NULL)) != -1);
+	/* Nothing was written inside doh_connect(). */
+	CHECK_EQ(recv(afd, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	/* The loop starts TLS: the ClientHello, a handshake record. */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK(recv(afd, buf, sizeof(buf), MSG_DONTWAIT) > 0 && buf[0] == 22);
+	CHECK_EQ(doh_get_state(c), DOH_CONNECTING);
+	doh_free(c);
+	event_base_free(base);
+	SSL_CTX_free(p.ssl_ctx);
+	close(afd);
+	close(lfd);
+	(void)unlink(sun->sun_path);
+}
+
 int
 main(void)
 {
@@ -335,5 +416,6 @@ main(void)
 	test_dead_connection();
 	test_stale_ping();
 	test_idle_close();
+	test_connect_deferred();
 	return check_summary();
 }
