@@ -856,7 +856,10 @@ session_flush(struct doh_session *s)
 			return -1;
 		}
 	}
-	if (!s->read_wants_write)
+	/* In SESS_EARLY past its early data the handshake owns the write
+	 * event (it may want it): a kick must not take it away. */
+	if (!s->read_wants_write &&
+	    !(s->state == SESS_EARLY && s->early_left == 0))
 		session_want_write(s, 0);
 	if (wrote && s->state != SESS_EARLY)
 		liveness_wrote(&s->live, clock_ms());
