@@ -471,9 +471,13 @@ nstat -az TcpExtTCPFastOpenActive TcpExtTCPFastOpenPassive
 TFO_LOST_SCRIPT = TFO_SCRIPT.replace(
     "# faultsrv closes the idle connection after 1.2 s; dohstub reconnects\n"
     "sleep 2.8\n",
-    "iptables -A INPUT -p tcp --dport $PORT --syn -j DROP || exit 1\n"
+    "nft add table inet tfolost || exit 1\n"
+    "nft add chain inet tfolost in '{ type filter hook input priority 0; }'"
+    " || exit 1\n"
+    "nft add rule inet tfolost in tcp dport $PORT"
+    " 'tcp flags & (syn|ack) == syn' drop || exit 1\n"
     "sleep 3.5\n"
-    "iptables -D INPUT -p tcp --dport $PORT --syn -j DROP || exit 1\n"
+    "nft delete table inet tfolost || exit 1\n"
     "sleep 1\n").replace("--cache-size 0 >", "--cache-size 0 "
                           "--log-level debug >")
 
@@ -536,8 +540,8 @@ def test_tfo_lost_syn():
     round trips (at least 500 ms) rather than the 2 s handshake timeout,
     and tried again 250 ms later without backoff growth; once the SYNs
     pass again, the next attempt answers."""
-    if shutil.which("iptables") is None:
-        lab.skip("needs iptables")
+    if shutil.which("nft") is None:
+        lab.skip("needs nft (nftables)")
     answers, n, events, r = tfo_run("0x403", TFO_LOST_SCRIPT)
     dlog = r.dlog
     lost = dlog.count("connect timed out")
