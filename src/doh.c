@@ -34,6 +34,7 @@
  * tick, a few times a timeout; the probe, the probe delay then the PING
  * bound) and kills a connection found dead or silent.
  */
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 
@@ -162,6 +163,8 @@ struct doh_session {
 	int			 read_wants_write;	/* SSL_read said so */
 	int			 tfo;	/* connect() deferred to the first
 					   write: TCP Fast Open, SYN + data */
+	int			 tcp_wait;	/* tfo: the server not yet
+						   heard, TCP unconfirmed */
 	size_t			 early_left;	/* early data bytes allowed;
 						   0 once the handshake goes on */
 	size_t			 early_try;	/* an SSL_write_early_data to
@@ -853,7 +856,10 @@ session_flush(struct doh_session *s)
 			return -1;
 		}
 	}
-	if (!s->read_wants_write)
+	/* In SESS_EARLY past its early data the handshake owns the write
+	 * event (it may want it): a kick must not take it away. */
+	if (!s->read_wants_write &&
+	    !(s->state == SESS_EARLY && s->early_left == 0))
 		session_want_write(s, 0);
 	if (wrote && s->state != SESS_EARLY)
 		liveness_wrote(&s->live, clock_ms());
@@ -1123,7 +1129,7 @@ session_kill(struct doh_session *s, enum doh_result res, const char *why)
 	struct doh_client *c = s->c;
 	struct doh_req *r;
 	int was_cur = c->cur == s, was_open = s->ready_ms != 0;
-	int in_tcp = s->state == SESS_TCP;
+	int in_tcp = s->state == SESS_TCP || s->tcp_wait;
 	unsigned rtt;
 
 	if (s->state == SESS_DEAD)
@@ -1310,7 +1316,7 @@ session_handshake(struct doh_session *s)
 	}
 	/* With Fast Open the connect itself fails here. */
 	if (session_tls_error(s, rv, "TLS handshake", why, sizeof(why)) ==
-	    SESS_FAIL_SOCKET && s->tfo)
+	    SESS_FAIL_SOCKET && s->tcp_wait)
 		session_kill(s, DOH_ERR_CONNECT, why);
 	else
 		session_kill(s, DOH_ERR_TLS, why);
@@ -1377,6 +1383,44 @@ session_read(struct doh_session *s)
 	session_after_input(s);
 }
 
+/*
+ * A deferred connect (Fast Open) is confirmed by the server's first
+ * byte, or (late, from the tick, not timed) by the kernel's word that the
+ * SYN was answered.  Until then it is timed as a connect: a lost SYN is
+ * given up after liveness_connect_limit(), as without Fast Open.  1 if
+ * confirmed.
+ */
+static int
+session_tcp_heard(struct doh_session *s, int timed)
+{
+	uint64_t now = clock_ms();
+	int avail = 0;
+#ifdef TCP_INFO
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+#endif
+
+	if (!s->tcp_wait)
+		return 1;
+	if (ioctl(s->fd, FIONREAD, &avail) == -1 || avail <= 0) {
+#ifdef TCP_INFO
+		if (timed || getsockopt(s->fd, IPPROTO_TCP, TCP_INFO, &ti,
+		    &len) == -1 || ti.tcpi_state != TCP_ESTABLISHED)
+			return 0;
+#else
+		return 0;
+#endif
+		timed = 0;
+	}
+	s->tcp_wait = 0;
+	s->tcp_ms = now;
+	/* SYN to the first byte: a round trip and the server's first
+	 * flight, an upper bound of the connect time. */
+	if (timed)
+		liveness_rtt_sample(&s->c->live, now - s->started_ms);
+	return 1;
+}
+
 static void
 session_read_cb(evutil_socket_t fd, short ev, void *arg)
 {
@@ -1384,6 +1428,8 @@ session_read_cb(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
+	if (s->tcp_wait)
+		(void)session_tcp_heard(s, 1);
 	if (s->state == SESS_EARLY && s->early_try != 0) {
 		/* A blocked early write must end before the handshake
 		 * goes on: the write event finishes it. */
@@ -1439,8 +1485,11 @@ session_tcp_done(struct doh_session *s)
 		return;
 	}
 	s->tcp_ms = clock_ms();
-	/* A deferred connect (Fast Open) has not been timed. */
-	if (!s->tfo)
+	/* A deferred connect (Fast Open) is timed from here on, by
+	 * session_tcp_heard(): its SYN leaves with the ClientHello. */
+	if (s->tfo)
+		s->tcp_wait = 1;
+	else
 		liveness_rtt_sample(&c->live, s->tcp_ms - s->started_ms);
 	if ((s->ssl = tls_ssl_new(c->ctx, c->host, c->host_is_ip,
 	    &c->resume)) == NULL || session_tls_verify(s) == -1) {
@@ -1524,6 +1573,13 @@ session_tick_cb(void *arg)
 		return;
 	case SESS_TLS:
 	case SESS_EARLY:
+		if (s->tcp_wait && now - s->started_ms >=
+		    liveness_connect_limit(&c->live) &&
+		    !session_tcp_heard(s, 0)) {
+			liveness_rtt_missed(&c->live);
+			session_kill(s, DOH_ERR_TIMEOUT, "connect timed out");
+			return;
+		}
 		if (now - s->started_ms >= c->live.timeout_ms)
 			session_kill(s, DOH_ERR_TIMEOUT, "handshake timed out");
 		return;
@@ -1639,7 +1695,7 @@ client_connect(struct doh_client *c)
 	struct doh_session *s;
 	struct sockaddr_storage *ss;
 	unsigned tick;
-	int one = 1;
+	int one = 1, tfo = 0;
 
 	if (c->cur != NULL || c->naddrs == 0)
 		return;
@@ -1680,8 +1736,8 @@ client_connect(struct doh_client *c)
 	 * early data).  Without one, or if the kernel says no (bit 1 of
 	 * net.ipv4.tcp_fastopen), an ordinary connect: errors are moot.
 	 */
-	(void)setsockopt(s->fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one,
-	    sizeof(one));
+	tfo = setsockopt(s->fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one,
+	    sizeof(one)) == 0;
 #endif
 	if ((s->wev = event_new(c->base, s->fd, EV_WRITE | EV_PERSIST,
 	    session_write_cb, s)) == NULL) {
@@ -1690,9 +1746,12 @@ client_connect(struct doh_client *c)
 	}
 	if (connect(s->fd, (struct sockaddr *)ss, c->lens[c->addr_idx]) ==
 	    0) {
-		/* Deferred (Fast Open) or done at once: on to TLS. */
-		s->tfo = 1;
-		session_tcp_done(s);
+		/*
+		 * Deferred (Fast Open) or done at once: on to TLS from the
+		 * loop, not from inside doh_connect() and its callers.
+		 */
+		s->tfo = tfo;
+		event_active(s->wev, EV_WRITE, 0);
 		return;
 	}
 	if (errno != EINPROGRESS) {

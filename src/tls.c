@@ -4,6 +4,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -163,11 +164,40 @@ tls_session_verifies(SSL *ssl)
 	    ssl)), leaf, SSL_get_peer_cert_chain(ssl)) == 1 &&
 	    X509_STORE_CTX_set_default(xs, "ssl_server") == 1 &&
 	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(xs),
-	    SSL_get0_param(ssl)) == 1)
+	    SSL_get0_param(ssl)) == 1) {
+		/* What ssl_verify_cert_chain() adds on a full handshake: the
+		 * security level's minimum key and signature strength. */
+		X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(xs),
+		    SSL_get_security_level(ssl));
 		ok = X509_verify_cert(xs) == 1;
+	}
 	X509_STORE_CTX_free(xs);
 	ERR_clear_error();
 	return ok;
+}
+
+/*
+ * Is sess within its lifetime: the ticket's lifetime hint (RFC 8446
+ * 4.6.1, at most 7 days) and the session's own timeout?  OpenSSL leaves
+ * an old ticket out of the ClientHello's PSK but would still let early
+ * data be written for it.
+ */
+static int
+tls_session_fresh(const SSL_SESSION *sess)
+{
+	time_t now = time(NULL), made = (time_t)SSL_SESSION_get_time(sess);
+	unsigned long hint = SSL_SESSION_get_ticket_lifetime_hint(sess);
+	long timeout = SSL_SESSION_get_timeout(sess);
+	double age;
+
+	if (now < made)
+		return 0;	/* the wall clock went back: age unknown */
+	age = difftime(now, made);
+	if (timeout <= 0 || age >= (double)timeout)
+		return 0;
+	if (hint != 0 && age >= (double)hint)
+		return 0;
+	return 1;
 }
 
 int
@@ -182,6 +212,7 @@ tls_ssl_resume(SSL *ssl, struct tls_resume *resume)
 	while (resume->n > 0) {
 		sess = resume->sess[--resume->n];
 		ok = SSL_SESSION_is_resumable(sess) &&
+		    tls_session_fresh(sess) &&
 		    SSL_set_session(ssl, sess) == 1;
 		SSL_SESSION_free(sess);
 		if (ok && tls_session_verifies(ssl))
@@ -200,7 +231,8 @@ tls_early_budget(SSL *ssl)
 	size_t len;
 
 	if (SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_early_idx) == NULL ||
-	    sess == NULL || !SSL_SESSION_is_resumable(sess))
+	    sess == NULL || !SSL_SESSION_is_resumable(sess) ||
+	    !tls_session_fresh(sess))
 		return 0;
 	/* RFC 8446 4.2.10: early data speaks the session's protocol. */
 	SSL_SESSION_get0_alpn_selected(sess, &alpn, &len);

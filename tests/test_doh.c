@@ -2,15 +2,29 @@
  * doh's pure parts.  The connection behaviour is tested against real
  * servers in tests/integration/.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "check.h"
 #include "dohstub/clock.h"
 #include "dohstub/doh.h"
 #include "dohstub/log.h"
+#include "dohstub/tls.h"
 
 /* RFC 8484 section 4.1.1: the www.example.com A query with ID 0. */
 static const uint8_t rfc8484_query[] = {
@@ -325,15 +339,327 @@ test_stale_ping(void)
 	event_base_free(base);
 }
 
+static void
+note_state(struct doh_client *c, enum doh_state old, enum doh_state new,
+    void *arg)
+{
+	int *changes = arg;
+
+	(void)c;
+	(void)old;
+	(void)new;
+	(*changes)++;
+}
+
+/*
+ * A connect() that is done at once (a Fast Open cookie defers it to the
+ * first write; a local stream socket connects in the call) goes on to
+ * TLS from the event loop, never inside doh_connect(): the set-up, the
+ * early data and any failure with its state callbacks run there.  An
+ * AF_UNIX listener makes connect() return 0 every time.
+ */
+static void
+test_connect_deferred(void)
+{
+	struct doh_params p = {
+		.host = "doh.test", .port = 443, .path = "/dns-query",
+		.timeout_ms = 2000,
+	};
+	struct tls_opts o;
+	char err[256];
+	struct sockaddr_storage ss;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+	socklen_t len = sizeof(*sun);
+	struct event_base *base;
+	struct doh_client *c;
+	uint8_t buf[16];
+	int lfd, afd, changes = 0, before;
+
+	memset(&ss, 0, sizeof(ss));
+	sun->sun_family = AF_UNIX;
+	snprintf(sun->sun_path, sizeof(sun->sun_path), "/tmp/test_doh.%ld",
+	    (long)getpid());
+	(void)unlink(sun->sun_path);
+	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+	    bind(lfd, (struct sockaddr *)sun, len) == -1 ||
+	    listen(lfd, 4) == -1) {
+		CHECK(!"unix listener");
+		return;
+	}
+	clock_test_begin(1000);
+	memset(&o, 0, sizeof(o));
+	o.min_version = TLS1_3_VERSION;
+	p.ssl_ctx = tls_ctx_new(&o, err, sizeof(err));
+	base = event_base_new();
+	c = doh_new(base, &p, note_state, &changes);
+	CHECK(p.ssl_ctx != NULL && base != NULL && c != NULL);
+	doh_set_addrs(c, &ss, &len, 1);
+	before = changes;
+	doh_connect(c);
+	CHECK_EQ(doh_get_state(c), DOH_CONNECTING);
+	CHECK_EQ(changes, before + 1);
+	CHECK((afd = accept(lfd, NULL, NULL)) != -1);
+	/* Nothing was written inside doh_connect(). */
+	CHECK_EQ(recv(afd, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	/* The loop starts TLS: the ClientHello, a handshake record. */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK(recv(afd, buf, sizeof(buf), MSG_DONTWAIT) > 0 && buf[0] == 22);
+	CHECK_EQ(doh_get_state(c), DOH_CONNECTING);
+	doh_free(c);
+	event_base_free(base);
+	SSL_CTX_free(p.ssl_ctx);
+	close(afd);
+	close(lfd);
+	(void)unlink(sun->sun_path);
+}
+
+/* A unix stream listener at a fresh path; -1 on failure. */
+static int
+unix_listener(struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+	static int n;
+	int fd;
+
+	memset(ss, 0, sizeof(*ss));
+	sun->sun_family = AF_UNIX;
+	snprintf(sun->sun_path, sizeof(sun->sun_path), "/tmp/test_doh.%ld.%d",
+	    (long)getpid(), n++);
+	*len = sizeof(*sun);
+	(void)unlink(sun->sun_path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0)) == -1)
+		return -1;
+	if (bind(fd, (struct sockaddr *)sun, *len) == -1 ||
+	    listen(fd, 4) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The client's end of the connection to the listener at path. */
+static int
+client_end(const char *path)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+	socklen_t len;
+	int fd;
+
+	for (fd = 3; fd < 256; fd++) {
+		len = sizeof(ss);
+		if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+		    ss.ss_family == AF_UNIX && strcmp(sun->sun_path, path) == 0)
+			return fd;
+	}
+	return -1;
+}
+
+static int
+alpn_h2(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char h2[] = { 2, 'h', '2' };
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto((unsigned char **)out, outlen, h2,
+	    sizeof(h2), in, inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/*
+ * A TLS 1.3 server that takes early data, with a self-signed certificate
+ * for doh.test written to ca_file for the client to trust.
+ */
+static SSL_CTX *
+early_server(char *ca_file, size_t size)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+	X509_NAME *name;
+	SSL_CTX *ctx;
+	FILE *f;
+	int fd;
+
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, key);
+	name = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	    (const unsigned char *)"doh.test", -1, -1, 0);
+	X509_set_issuer_name(x, name);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
+	    "DNS:doh.test");
+	X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	X509_sign(x, key, EVP_sha256());
+	snprintf(ca_file, size, "/tmp/test_doh.XXXXXX");
+	fd = mkstemp(ca_file);
+	f = fdopen(fd, "w");
+	PEM_write_X509(f, x);
+	fclose(f);
+	ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_use_certificate(ctx, x);
+	SSL_CTX_use_PrivateKey(ctx, key);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_h2, NULL);
+	SSL_CTX_set_max_early_data(ctx, 16384);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_ANTI_REPLAY);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return ctx;
+}
+
+/* Read and drop whatever fd has. */
+static void
+drain(int fd)
+{
+	char buf[4096];
+
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
+/*
+ * A handshake on a resumed session with early data, whose Finished
+ * cannot be written at once (the socket is full): the write event that
+ * the handshake armed must survive a kick (a new query, a cancel), so
+ * the handshake ends when the socket drains, not at the 2 s handshake
+ * timeout.
+ */
+static void
+test_early_handshake_kick(void)
+{
+	struct doh_params p = {
+		.host = "doh.test", .port = 443, .path = "/dns-query",
+		.timeout_ms = 2000,
+	};
+	struct tls_opts o;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct event_base *base;
+	struct doh_client *c;
+	SSL_CTX *sctx;
+	SSL *sv;
+	char ca_file[64], err[256], junk[4096];
+	size_t n;
+	int lfd, afd, cfd, i, r, called = 0;
+
+	if ((lfd = unix_listener(&ss, &len)) == -1) {
+		CHECK(!"unix listener");
+		return;
+	}
+	clock_test_begin(1000);
+	sctx = early_server(ca_file, sizeof(ca_file));
+	memset(&o, 0, sizeof(o));
+	o.ca_file = ca_file;
+	o.min_version = TLS1_3_VERSION;
+	o.early_data = 1;
+	p.ssl_ctx = tls_ctx_new(&o, err, sizeof(err));
+	base = event_base_new();
+	c = doh_new(base, &p, NULL, NULL);
+	CHECK(p.ssl_ctx != NULL && base != NULL && c != NULL);
+	doh_set_addrs(c, &ss, &len, 1);
+
+	/* A full handshake; the client keeps the server's tickets. */
+	doh_connect(c);
+	CHECK((afd = accept(lfd, NULL, NULL)) != -1);
+	fcntl(afd, F_SETFL, O_NONBLOCK);
+	sv = SSL_new(sctx);
+	SSL_set_fd(sv, afd);
+	SSL_set_accept_state(sv);
+	for (i = 0, r = 0; i < 20 && r != 1; i++) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		r = SSL_do_handshake(sv);
+	}
+	CHECK_EQ(r, 1);
+	for (i = 0; i < 5; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(doh_get_state(c), DOH_READY);
+	/* Old enough to be reconnected at once when closed. */
+	clock_step(5000);
+	CHECK_EQ(doh_get_state(c), DOH_READY);
+	SSL_free(sv);
+	close(afd);
+	for (i = 0; i < 5; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK(doh_get_state(c) != DOH_READY);
+
+	/* Resumed: the ClientHello and HTTP/2 in early data. */
+	for (i = 0; i < 40 && (afd = accept(lfd, NULL, NULL)) == -1; i++) {
+		clock_step(100);
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	CHECK(afd != -1);
+	fcntl(afd, F_SETFL, O_NONBLOCK);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	sv = SSL_new(sctx);
+	SSL_set_fd(sv, afd);
+	SSL_set_accept_state(sv);
+	/* The server takes the early data and sends its flight. */
+	for (i = 0; i < 20; i++) {
+		r = SSL_read_early_data(sv, junk, sizeof(junk), &n);
+		if (r != SSL_READ_EARLY_DATA_SUCCESS)
+			break;
+	}
+	CHECK_EQ(r, SSL_READ_EARLY_DATA_ERROR);
+	CHECK_EQ(SSL_get_error(sv, r), SSL_ERROR_WANT_READ);
+	CHECK_EQ(SSL_get_early_data_status(sv), SSL_EARLY_DATA_ACCEPTED);
+	/* The client's socket full, so its Finished must wait. */
+	CHECK((cfd = client_end(((struct sockaddr_un *)&ss)->sun_path)) !=
+	    -1);
+	memset(junk, 0, sizeof(junk));
+	while (send(cfd, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+		;
+	while (send(cfd, junk, 1, MSG_DONTWAIT) > 0)
+		;
+	CHECK_EQ(errno, EAGAIN);
+	event_base_loop(base, EVLOOP_NONBLOCK);	/* the server's flight */
+	CHECK_EQ(doh_get_state(c), DOH_CONNECTING);
+	/* A query comes: a kick while the handshake waits to write. */
+	CHECK(doh_submit(c, rfc8484_query, sizeof(rfc8484_query), count_done,
+	    &called) != NULL);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(doh_get_state(c), DOH_CONNECTING);
+	/* The socket drains: the handshake ends without waiting for time. */
+	drain(afd);
+	for (i = 0; i < 5; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	CHECK_EQ(doh_get_state(c), DOH_READY);
+	CHECK_EQ(called, 0);
+
+	doh_free(c);
+	CHECK_EQ(called, 1);
+	SSL_free(sv);
+	close(afd);
+	event_base_free(base);
+	SSL_CTX_free(p.ssl_ctx);
+	SSL_CTX_free(sctx);
+	close(lfd);
+	(void)unlink(((struct sockaddr_un *)&ss)->sun_path);
+	(void)unlink(ca_file);
+	ERR_clear_error();
+}
+
 int
 main(void)
 {
-	log_setlevel(LOG_LEVEL_ERROR);
+	log_setlevel(getenv("TEST_DEBUG") != NULL ? LOG_LEVEL_DEBUG :
+	    LOG_LEVEL_ERROR);
 	test_get_path();
 	test_names();
 	test_cancel_then_refused();
 	test_dead_connection();
 	test_stale_ping();
 	test_idle_close();
+	test_connect_deferred();
+	test_early_handshake_kick();
 	return check_summary();
 }

@@ -211,6 +211,7 @@ test_resume_checks(void)
 	struct tls_resume res, spare;
 	SSL_CTX *sctx, *cctx, *octx;
 	SSL *cl;
+	size_t i;
 	int early;
 
 	pki_make(&p, "test CA");
@@ -294,6 +295,21 @@ test_resume_checks(void)
 	CHECK_EQ(tls_ssl_resume(cl, &spare), 0);
 	SSL_free(cl);
 
+	/* A session older than its ticket's lifetime: not offered. */
+	cl = tls_ssl_new(cctx, "doh.test", 0, &spare);
+	CHECK_EQ(run(cl, sctx, NULL, &early), 1);
+	SSL_free(cl);
+	CHECK(spare.n >= 1);
+	for (i = 0; i < spare.n; i++) {
+		CHECK(SSL_SESSION_get_ticket_lifetime_hint(spare.sess[i]) > 0);
+		SSL_SESSION_set_time(spare.sess[i], (long)time(NULL) -
+		    (long)SSL_SESSION_get_ticket_lifetime_hint(
+		    spare.sess[i]) - 60);
+	}
+	cl = tls_ssl_new(cctx, "doh.test", 0, &spare);
+	CHECK_EQ(tls_ssl_resume(cl, &spare), 0);
+	SSL_free(cl);
+
 	tls_resume_clear(&res);
 	tls_resume_clear(&spare);
 	SSL_CTX_free(sctx);
@@ -301,6 +317,56 @@ test_resume_checks(void)
 	SSL_CTX_free(octx);
 	pki_free(&p);
 	pki_free(&other);
+}
+
+/*
+ * A saved session is checked at the security level of the SSL that
+ * would resume it, as a full handshake is: an RSA-2048 leaf (112 bits)
+ * passes level 2 and fails level 3.
+ */
+static void
+test_resume_seclevel(void)
+{
+	struct pki p;
+	struct tls_resume res;
+	SSL_CTX *sctx, *cctx;
+	SSL *cl;
+	int early;
+
+	pki_make(&p, "test CA");
+	EVP_PKEY_free(p.leaf_key);
+	X509_free(p.leaf);
+	p.leaf_key = EVP_RSA_gen(2048);
+	p.leaf = make_cert(p.leaf_key, "doh.test", p.ca_key, p.ca,
+	    "DNS:doh.test", 10);
+	memset(&res, 0, sizeof(res));
+	sctx = server_ctx(&p, 0);
+	SSL_CTX_set_security_level(sctx, 2);
+	cctx = client_ctx(&p, 0);
+	SSL_CTX_set_security_level(cctx, 2);
+
+	cl = tls_ssl_new(cctx, "doh.test", 0, &res);
+	CHECK_EQ(run(cl, sctx, NULL, &early), 1);
+	SSL_free(cl);
+	CHECK(res.n >= 2);
+
+	/* Level 2: offered. */
+	cl = tls_ssl_new(cctx, "doh.test", 0, &res);
+	CHECK_EQ(tls_ssl_resume(cl, &res), 1);
+	SSL_free(cl);
+
+	/* Level 3: not offered, and a full handshake fails the same way. */
+	cl = tls_ssl_new(cctx, "doh.test", 0, &res);
+	SSL_set_security_level(cl, 3);
+	CHECK_EQ(tls_ssl_resume(cl, &res), 0);
+	CHECK_EQ(run(cl, sctx, NULL, &early), 0);
+	CHECK_EQ(SSL_get_verify_result(cl), X509_V_ERR_EE_KEY_TOO_SMALL);
+	SSL_free(cl);
+
+	tls_resume_clear(&res);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	pki_free(&p);
 }
 
 static void
@@ -334,6 +400,21 @@ test_early(void)
 	CHECK_EQ(SSL_get_early_data_status(cl), SSL_EARLY_DATA_ACCEPTED);
 	SSL_free(cl);
 
+	/* A ticket past its lifetime: no early data for it. */
+	CHECK(res.n >= 1);
+	cl = tls_ssl_new(cctx, "doh.test", 0, NULL);
+	CHECK_EQ(SSL_set_session(cl, res.sess[res.n - 1]), 1);
+	CHECK_EQ(tls_early_budget(cl), 16384);
+	SSL_SESSION_set_time(SSL_get_session(cl), (long)time(NULL) -
+	    (long)SSL_SESSION_get_ticket_lifetime_hint(SSL_get_session(cl)) -
+	    60);
+	CHECK_EQ(tls_early_budget(cl), 0);
+	SSL_free(cl);
+	tls_resume_clear(&res);
+	cl = tls_ssl_new(cctx, "doh.test", 0, &res);
+	CHECK_EQ(run(cl, sctx, NULL, &early), 1);
+	SSL_free(cl);
+
 	/* tls_opts.early_data off: none, whatever the ticket says. */
 	cl = tls_ssl_new(noctx, "doh.test", 0, &res);
 	CHECK_EQ(tls_ssl_resume(cl, &res), 1);
@@ -363,6 +444,7 @@ main(void)
 {
 	log_setlevel(LOG_LEVEL_ERROR);
 	test_resume_checks();
+	test_resume_seclevel();
 	test_early();
 	return check_summary();
 }

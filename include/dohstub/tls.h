@@ -44,8 +44,9 @@ SSL	*tls_ssl_new(SSL_CTX *ctx, const char *host, int host_is_ip,
 /*
  * Offer the newest session in *resume on ssl, once every check of ssl is
  * set: the session's certificate chain is verified again against ssl's
- * host name or IP, its CA store and the time now, as a full handshake
- * would (OpenSSL does not; a session that fails is dropped, so a full
+ * host name or IP, its CA store, its security level and the time now, as
+ * a full handshake would, and the session must be within its lifetime
+ * (OpenSSL does not check; a session that fails is dropped, so a full
  * handshake follows and fails or passes on its own).  Sessions tried are
  * taken out of *resume.  1 if a session is offered, 0 if none.
  */
@@ -53,8 +54,8 @@ int	tls_ssl_resume(SSL *ssl, struct tls_resume *resume);
 
 /*
  * How many bytes of early data ssl may send before its handshake ends:
- * the offered session's max_early_data if the context allows early data
- * and the session negotiated h2, else 0.
+ * the offered session's max_early_data if the context allows early data,
+ * the session negotiated h2 and is within its lifetime, else 0.
  */
 size_t	tls_early_budget(SSL *ssl);
 
