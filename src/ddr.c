@@ -125,7 +125,8 @@ svc_param(struct ddr_record *r, uint16_t key, struct dnsmsg_rd *v,
 				memcpy(&sin6.sin6_addr, p, 16);
 				if (r->nhints < DDR_MAX_HINTS &&
 				    addr_set(&r->hints[r->nhints],
-				    (struct sockaddr *)&sin6, sizeof(sin6)) == 0)
+				    (struct sockaddr *)&sin6,
+				    sizeof(sin6)) == 0)
 					r->nhints++;
 			}
 		}

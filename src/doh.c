@@ -21,10 +21,11 @@
  * SETTINGS and the requests that wait go out with the ClientHello, so the
  * first answer comes one round trip after the connect instead of two.
  * A DNS query changes nothing on the server, so it is safe to replay,
- * as RFC 8470 asks of what a client sends early.  A server that rejects the early data has seen nothing: the
- * HTTP/2 session is made again after the handshake and the same requests
- * go out in it.  The socket asks for TCP Fast Open (TCP_FASTOPEN_CONNECT)
- * too, so with a cookie for the server the ClientHello rides in the SYN.
+ * as RFC 8470 asks of what a client sends early.  A server that rejects
+ * the early data has seen nothing: the HTTP/2 session is made again
+ * after the handshake and the same requests go out in it.  The socket
+ * asks for TCP Fast Open (TCP_FASTOPEN_CONNECT) too, so with a cookie
+ * for the server the ClientHello rides in the SYN.
  *
  * Whether a connection is still there is liveness.c's to say, from the
  * times doh tells it (opened, read, written, request sent, answered,
@@ -166,7 +167,8 @@ struct doh_session {
 	int			 tcp_wait;	/* tfo: the server not yet
 						   heard, TCP unconfirmed */
 	size_t			 early_left;	/* early data bytes allowed;
-						   0 once the handshake goes on */
+						   0 once the handshake
+						   goes on */
 	size_t			 early_try;	/* an SSL_write_early_data to
 						   retry with this length */
 	struct clock_timer	 tick;

@@ -78,7 +78,8 @@
 
 #define DDR_MAX_RECORDS	8
 #define DDR_MAX_HINTS	8
-#define DDR_TTL_MIN	60	/* seconds: results live for the SVCB TTL, clamped */
+/* Results live for the SVCB TTL, clamped to these (seconds). */
+#define DDR_TTL_MIN	60
 #define DDR_TTL_MAX	86400
 #define DDR_PATH_MAX	256	/* dohpath and path, NUL included */
 #define DDR_RDATA_MAX	512	/* RDATA kept for ddr_record_str() */
@@ -99,14 +100,17 @@ enum ddr_alpn { DDR_ALPN_H2 = 1, DDR_ALPN_H3 = 2, DDR_ALPN_DOT = 4,
 /* One ServiceMode SVCB record, as ddr_parse() read it. */
 struct ddr_record {
 	uint16_t	priority;
-	char		target[DNS_MAX_NAME_TEXT];	/* no trailing dot; "" = root "." */
+	/* No trailing dot; "" is the root ".". */
+	char		target[DNS_MAX_NAME_TEXT];
 	uint32_t	ttl;		/* as received */
 	unsigned	alpn;		/* enum ddr_alpn bits, alpn key only */
 	int		no_default_alpn;
 	uint16_t	port;		/* 0: none given */
 	int		has_dohpath;
-	char		dohpath[DDR_PATH_MAX];	/* as given, e.g. "/dns-query{?dns}" */
-	struct addr	hints[DDR_MAX_HINTS];	/* ipv4hint, ipv6hint; port 0; the rest dropped */
+	/* As given, e.g. "/dns-query{?dns}". */
+	char		dohpath[DDR_PATH_MAX];
+	/* ipv4hint, ipv6hint; port 0; past DDR_MAX_HINTS dropped. */
+	struct addr	hints[DDR_MAX_HINTS];
 	size_t		nhints;
 	char		unusable[80];	/* "" or why no rule may use it */
 	/*
@@ -139,7 +143,8 @@ int	ddr_parse(const uint8_t *msg, size_t len, struct ddr_record *out,
 	    size_t max, const char **why);
 
 enum ddr_kind { DDR_VERIFIED, DDR_OPPORTUNISTIC };
-extern const char *const ddr_kind_names[];	/* "ddr-verified", "ddr-opportunistic" */
+/* "ddr-verified", "ddr-opportunistic" */
+extern const char *const ddr_kind_names[];
 #define DDR_KIND_BIT(k)	(1u << (k))
 
 /* Why no endpoint was chosen, for counters ("no_h2"). */
@@ -157,12 +162,15 @@ extern const char *const ddr_reason_names[];	/* "ok", "no_record", ... */
 
 struct ddr_endpoint {
 	enum ddr_kind	kind;
-	char		host[DNS_MAX_NAME_TEXT];	/* TLS name (the target, no
-				   dot); opportunistic with target ".": the
-				   resolver's IP, no brackets */
+	/*
+	 * The TLS name: the target, without its dot; opportunistic with
+	 * target ".", the resolver's IP, without brackets.
+	 */
+	char		host[DNS_MAX_NAME_TEXT];
 	uint16_t	port;		/* 443 when none given */
 	char		path[DDR_PATH_MAX];	/* dohpath without "{?dns}" */
-	struct addr	addrs[DDR_MAX_HINTS];	/* port set; 0 of them: look up host at the resolver */
+	/* Port set; none of them: look host up at the resolver. */
+	struct addr	addrs[DDR_MAX_HINTS];
 	size_t		naddrs;
 	uint32_t	ttl;		/* clamped */
 };
