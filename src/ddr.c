@@ -373,6 +373,20 @@ ddr_parse(const uint8_t *msg, size_t len, struct ddr_record *out,
 	return (int)n;
 }
 
+/* 1 if a is inside one of the prefixes nets[0..n). */
+static int
+in_nets(const struct addr *a, const char *const nets[], size_t n)
+{
+	struct addr_prefix p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (addr_prefix_parse(nets[i], &p, NULL, 0) == 0 &&
+		    addr_prefix_match(&p, a))
+			return 1;
+	return 0;
+}
+
 int
 ddr_private_addr(const struct addr *a)
 {
@@ -382,16 +396,8 @@ ddr_private_addr(const struct addr *a)
 		"127.0.0.0/8", "169.254.0.0/16",
 		"::1/128", "fe80::/10", "fc00::/7",
 	};
-	struct addr_prefix p;
-	size_t i;
 
-	if (a == NULL || a->len == 0)
-		return 0;
-	for (i = 0; i < nitems(nets); i++)
-		if (addr_prefix_parse(nets[i], &p, NULL, 0) == 0 &&
-		    addr_prefix_match(&p, a))
-			return 1;
-	return 0;
+	return a != NULL && a->len != 0 && in_nets(a, nets, nitems(nets));
 }
 
 int
@@ -401,16 +407,8 @@ ddr_usable_addr(const struct addr *a)
 		"0.0.0.0/8", "255.255.255.255/32", "224.0.0.0/4",
 		"::/128", "ff00::/8",
 	};
-	struct addr_prefix p;
-	size_t i;
 
-	if (a == NULL || a->len == 0)
-		return 0;
-	for (i = 0; i < nitems(nets); i++)
-		if (addr_prefix_parse(nets[i], &p, NULL, 0) == 0 &&
-		    addr_prefix_match(&p, a))
-			return 0;
-	return 1;
+	return a != NULL && a->len != 0 && !in_nets(a, nets, nitems(nets));
 }
 
 /*

@@ -113,7 +113,8 @@ result_init(struct discovery_result *r, const struct addr *a)
 	r->upgrade = DISCOVERY_PENDING;
 }
 
-const char *
+/* "https://host:port/path" for a result's endpoint into buf. */
+static const char *
 discovery_url(const struct discovery_result *r, char *buf, size_t size)
 {
 	int v6 = r->host_is_ip && strchr(r->host, ':') != NULL;
@@ -125,6 +126,26 @@ discovery_url(const struct discovery_result *r, char *buf, size_t size)
 		snprintf(buf, size, v6 ? "https://[%s]:%u%s" :
 		    "https://%s:%u%s", r->host, r->port, r->path);
 	return buf;
+}
+
+int
+discovery_upstream(const struct discovery_result *r,
+    struct config_upstream *u)
+{
+	memset(u, 0, sizeof(*u));
+	if ((u->url = strdup(r->url)) == NULL ||
+	    (u->host = strdup(r->host)) == NULL ||
+	    (u->path = strdup(r->path)) == NULL) {
+		config_upstream_free(u);
+		return -1;
+	}
+	u->port = r->port;
+	u->host_is_ip = r->host_is_ip;
+	memcpy(u->pins, r->pins, sizeof(u->pins));
+	u->npins = r->npins;
+	snprintf(u->verify_ip, sizeof(u->verify_ip), "%s", r->verify_ip);
+	u->no_verify = r->no_verify;
+	return 0;
 }
 
 /* The run failed: kind and a reason, formatted. */

@@ -930,20 +930,9 @@ discover_server(struct dohq *d)
 	    ", " : "", r->provider, r->url, r->checked[0] != '\0' ?
 	    "; certificate checked for " : "", r->checked);
 	config_upstream_free(u);
-	if ((u->url = strdup(r->url)) == NULL ||
-	    (u->host = strdup(r->host)) == NULL ||
-	    (u->path = strdup(r->path)) == NULL)
+	if (discovery_upstream(r, u) == -1)
 		return complain(DOHQ_INTERNAL, "out of memory");
-	u->port = r->port;
-	u->host_is_ip = r->host_is_ip;
-	memcpy(u->pins, r->pins, sizeof(u->pins));
-	u->npins = r->npins;
-	snprintf(u->verify_ip, sizeof(u->verify_ip), "%s", r->verify_ip);
-	u->no_verify = r->no_verify;
 	d->up = *u;
-	if (d->cfg.method == METHOD_GET && strchr(d->up.path, '?') != NULL)
-		return complain(DOHQ_USAGE, "%s: --get adds its own query; "
-		    "this path needs --post", d->up.url);
 	return 0;
 }
 

@@ -238,29 +238,6 @@ upside_portal_servers(struct upside *up)
 	}
 }
 
-/* An upgraded address server's endpoint as a DoH upstream of up. */
-static int
-upside_endpoint(struct config_upstream *u, const struct discovery_result *r)
-{
-	char url[sizeof(r->url)];
-
-	memset(u, 0, sizeof(*u));
-	discovery_url(r, url, sizeof(url));
-	if ((u->url = strdup(url)) == NULL ||
-	    (u->host = strdup(r->host)) == NULL ||
-	    (u->path = strdup(r->path)) == NULL) {
-		config_upstream_free(u);
-		return -1;
-	}
-	u->port = r->port;
-	u->host_is_ip = r->host_is_ip;
-	memcpy(u->pins, r->pins, sizeof(u->pins));
-	u->npins = r->npins;
-	snprintf(u->verify_ip, sizeof(u->verify_ip), "%s", r->verify_ip);
-	u->no_verify = r->no_verify;
-	return 0;
-}
-
 /*
  * The default DoH set and the plain servers from cfg and the discovery
  * results (upside.h says which go where).
@@ -300,7 +277,7 @@ upside_servers(struct upside *up, const struct discovery *disc)
 		r = discovery_result(disc, k++);
 		if (r != NULL && r->upgrade != DISCOVERY_PENDING &&
 		    r->upgrade != DISCOVERY_NONE) {
-			if (upside_endpoint(&up->list[up->nlist], r) == -1) {
+			if (discovery_upstream(r, &up->list[up->nlist]) == -1) {
 				log_warn("proxy");
 				return -1;
 			}

@@ -682,11 +682,25 @@ discovery_stats(const struct discovery *d)
 	return &d->stats;
 }
 
-const char *
-discovery_url(const struct discovery_result *r, char *buf, size_t size)
+/* As discovery.c's, which cannot link here (it needs plain and doh). */
+int
+discovery_upstream(const struct discovery_result *r,
+    struct config_upstream *u)
 {
-	snprintf(buf, size, "https://%s:%u%s", r->host, r->port, r->path);
-	return buf;
+	memset(u, 0, sizeof(*u));
+	if ((u->url = strdup(r->url)) == NULL ||
+	    (u->host = strdup(r->host)) == NULL ||
+	    (u->path = strdup(r->path)) == NULL) {
+		config_upstream_free(u);
+		return -1;
+	}
+	u->port = r->port;
+	u->host_is_ip = r->host_is_ip;
+	memcpy(u->pins, r->pins, sizeof(u->pins));
+	u->npins = r->npins;
+	snprintf(u->verify_ip, sizeof(u->verify_ip), "%s", r->verify_ip);
+	u->no_verify = r->no_verify;
+	return 0;
 }
 
 void

@@ -169,11 +169,13 @@ int	discovery_pending(const struct discovery *d);
 const struct discovery_stats *discovery_stats(const struct discovery *d);
 
 /*
- * "https://host:port/path" for a result's endpoint into buf (size bytes);
- * buf.
+ * An upgraded result's endpoint as a DoH upstream: *u (zeroed first) gets
+ * the URL, host, port and path, the pinned addresses and the checks the
+ * handshake makes (verify_ip, no_verify).  -1 out of memory, *u then
+ * empty; free it with config_upstream_free().
  */
-const char *discovery_url(const struct discovery_result *r, char *buf,
-	    size_t size);
+int	discovery_upstream(const struct discovery_result *r,
+	    struct config_upstream *u);
 
 /* Cancel everything (no callback after) and free.  NULL: nothing. */
 void	discovery_free(struct discovery *d);
