@@ -545,6 +545,56 @@ def parse(wire):
 # ---------------------------------------------------------------- DNS client
 
 
+def ede(m):
+    """(INFO-CODE, EXTRA-TEXT) of m's first Extended DNS Error, or None."""
+    opt = m.opt
+    if opt is None:
+        return None
+    d, i = opt.rdata, 0
+    while i + 4 <= len(d):
+        code, n = struct.unpack(">HH", d[i:i + 4])
+        if code == 15 and n >= 2:
+            return (struct.unpack(">H", d[i + 4:i + 6])[0],
+                    d[i + 6:i + 4 + n].decode(errors="replace"))
+        i += 4 + n
+    return None
+
+
+def port_open(port, host="127.0.0.1"):
+    """1 if a TCP connection to host:port is accepted."""
+    try:
+        socket.create_connection((host, port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def metrics(port):
+    """{"name" or "name{labels}": value} of dohstub's /metrics on port."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=3 * SLOW)
+    try:
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        body = r.read().decode()
+    finally:
+        c.close()
+    check(r.status == 200, "/metrics: %d" % r.status)
+    out = {}
+    for line in body.splitlines():
+        m = re.match(r"^(\S+) (\S+)$", line)
+        if m and not line.startswith("#"):
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def metric(port, name, labels=""):
+    """The value of one sample of /metrics ("name" plus "{labels}")."""
+    got = metrics(port)
+    check(name + labels in got, "no %s%s in /metrics" % (name, labels))
+    return got[name + labels]
+
+
 def udp_exchange(port, wire, timeout=2.0, host="127.0.0.1"):
     """Send one datagram, return the parsed reply whose ID matches, or
     None on timeout.  A reply with another ID is an error (the socket is

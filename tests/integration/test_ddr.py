@@ -15,7 +15,6 @@ to add and remove."""
 
 import os
 import re
-import struct
 import sys
 import time
 
@@ -99,31 +98,6 @@ def _wait_health(mport, text, timeout=5):
                         what="/health to say %r" % text)
 
 
-def _metric(mport, name, labels=""):
-    st, _, body = fetch(mport, "/metrics")
-    check(st == 200, "/metrics: %d" % st)
-    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)),
-                  body, re.M)
-    check(m is not None, "no %s%s in /metrics:\n%s" % (name, labels, body))
-    return float(m.group(1))
-
-
-def _ede(m):
-    """(code, text) of the answer's Extended DNS Error, or None."""
-    opt = m.opt
-    if opt is None:
-        return None
-    off = 0
-    while off + 4 <= len(opt.rdata):
-        code, olen = struct.unpack(">HH", opt.rdata[off:off + 4])
-        if code == 15 and olen >= 2:
-            info = struct.unpack(">H", opt.rdata[off + 4:off + 6])[0]
-            return info, opt.rdata[off + 6:off + 4 + olen].decode(
-                errors="replace")
-        off += 4 + olen
-    return None
-
-
 def _answered(m, what="answer"):
     """m is the lab's answer for a name under w.lab.test."""
     check(m.rcode == 0 and m.values("A") == [lab.WILD_ADDR],
@@ -141,7 +115,7 @@ def _servfail_names(d, addr, why, what):
     """A query gets SERVFAIL with EDE 22 naming addr and why."""
     m = d.udp(lab.unique_name(what), edns=1232)
     check(m.rcode == 2, "%s: %r, want SERVFAIL" % (what, m))
-    e = _ede(m)
+    e = lab.ede(m)
     check(e is not None and e[0] == 22 and addr in e[1] and why in e[1],
           "%s: EDE %r, want 22 naming %s and %r" % (what, e, addr, why))
 
@@ -168,7 +142,7 @@ def _not_upgraded(records, want_why, metric_reason, what, doh_ips=(PLAIN,)):
         check(d.log_lines(r"%s: not upgraded to DoH: .*%s" % (
             re.escape(up), re.escape(want_why))), "%s: not logged: %s" % (
             what, d.log_tail()))
-        check(_metric(mport, "dohstub_discovery_failures_total",
+        check(lab.metric(mport, "dohstub_discovery_failures_total",
                       '{reason="%s"}' % metric_reason) >= 1,
               "%s: failure not counted as %s" % (what, metric_reason))
         time.sleep(0.3)
@@ -218,9 +192,9 @@ def test_verified_upgrade_end_to_end():
         seen = _qlines(doh, dmark)
         check(all("%s. A" % n in seen for n in names),
               "the DoH server did not see %r: %r" % (names, seen))
-        check(_metric(mport, "dohstub_discoveries_total",
+        check(lab.metric(mport, "dohstub_discoveries_total",
                       '{result="verified"}') == 1, "discoveries")
-        check(_metric(mport, "dohstub_discovery_queries_total") == 1,
+        check(lab.metric(mport, "dohstub_discovery_queries_total") == 1,
               "one plaintext query for discovery")
         st = d.stop()
         check(st.get("answered_doh") == 4 and
@@ -253,7 +227,7 @@ def test_no_hint_target_looked_up_at_the_resolver():
               "plain resolver asked %r" % asked)
         # every message that left is counted: the DDR query, A and AAAA
         # (and any retry, which the resolver would have logged too)
-        n = _metric(mport, "dohstub_discovery_queries_total")
+        n = lab.metric(mport, "dohstub_discovery_queries_total")
         check(n == len(asked) and n >= 3,
               "discovery queries counted %r, the resolver was asked %r" %
               (n, asked))
@@ -293,7 +267,7 @@ def test_certificate_without_resolver_ip_encrypted_preferred():
         n = lab.unique_name("pf")
         m = d.udp(n, edns=1232)
         _answered(m)
-        e = _ede(m)
+        e = lab.ede(m)
         check(e is not None and e[0] == 0, "no EDE on a plain answer: %r"
               % (e,))
         time.sleep(0.3)
@@ -351,7 +325,7 @@ def _opportunistic(on):
                   "/health %r" % body)
             m = d.udp(lab.unique_name("op"))
             _answered(m)
-            check(_metric(mport, "dohstub_discoveries_total",
+            check(lab.metric(mport, "dohstub_discoveries_total",
                           '{result="opportunistic"}') == 1, "counted")
             st = d.stop()
             check(st.get("answered_doh") == 1, "stats %r" % st)
@@ -402,9 +376,9 @@ def test_known_server_points_at_the_lab():
         time.sleep(0.3)
         check(sink.total == 0, "plaintext reached the address server: "
               "%r" % sink.queries)
-        check(_metric(mport, "dohstub_discovery_queries_total") == 0,
+        check(lab.metric(mport, "dohstub_discovery_queries_total") == 0,
               "plaintext sent for a known server")
-        check(_metric(mport, "dohstub_discoveries_total",
+        check(lab.metric(mport, "dohstub_discoveries_total",
                       '{result="known"}') == 1, "counted")
         d.stop()
         check(sink.total == 0, "plaintext reached the address server: "

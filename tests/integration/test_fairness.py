@@ -15,9 +15,7 @@ faultsrv (tests/faultsrv), clients on several loopback addresses:
 Environment: FAULTSRV_BIN (default: faultsrv in $DOHSTUB_BUILD),
 DOHSTUB_BIN as for every suite."""
 
-import http.client
 import os
-import re
 import selectors
 import socket
 import sys
@@ -54,37 +52,10 @@ def daemon(srv, name, **extra):
     s.update({k.replace("_", "-"): v for k, v in extra.items()})
     d = lab.Dohstub(s, name=name).start()
     d.metrics_port = mport
-    lab.wait_for(lambda: _port_open(mport), 5 * lab.SLOW,
+    lab.wait_for(lambda: lab.port_open(mport), 5 * lab.SLOW,
                  what="the metrics port to open")
     srv.wait_event("tls-ok", timeout=5 * lab.SLOW)
     return d
-
-
-def _port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-def metrics(d):
-    """{"name" or "name{labels}": value} from /metrics."""
-    c = http.client.HTTPConnection("127.0.0.1", d.metrics_port,
-                                   timeout=3 * lab.SLOW)
-    try:
-        c.request("GET", "/metrics")
-        r = c.getresponse()
-        body = r.read().decode()
-    finally:
-        c.close()
-    check(r.status == 200, "/metrics: %d" % r.status)
-    out = {}
-    for line in body.splitlines():
-        m = re.match(r"^(\S+) (\S+)$", line)
-        if m and not line.startswith("#"):
-            out[m.group(1)] = float(m.group(2))
-    return out
 
 
 def burst_from(src, port, wires, timeout):
@@ -118,21 +89,6 @@ def burst_from(src, port, wires, timeout):
         s.close()
 
 
-def ede_text(m):
-    """The EXTRA-TEXT of m's Extended DNS Error, or None."""
-    o = m.opt
-    if o is None:
-        return None
-    d, i = o.rdata, 0
-    while i + 4 <= len(d):
-        code, n = int.from_bytes(d[i:i + 2], "big"), \
-            int.from_bytes(d[i + 2:i + 4], "big")
-        if code == 15:
-            return d[i + 6:i + 4 + n].decode()
-        i += 4 + n
-    return None
-
-
 def flood_then_second(cap):
     """127.0.0.2 sends 60 queries to a server that answers SLOW_MS late,
     then 127.0.0.3 sends 5; (flooder's answers, second's, metrics)."""
@@ -149,7 +105,8 @@ def flood_then_second(cap):
         s.connect(("127.0.0.1", d.port))
         for w in flood:
             s.send(w)
-        lab.wait_for(lambda: metrics(d).get("dohstub_pending_queries", 0)
+        lab.wait_for(lambda: lab.metrics(d.metrics_port).get(
+            "dohstub_pending_queries", 0)
                      >= min(60, cap or 20), 3 * lab.SLOW,
                      what="the flood's queries pending")
         got2 = burst_from("127.0.0.3", d.port, second,
@@ -164,7 +121,7 @@ def flood_then_second(cap):
             except BlockingIOError:
                 time.sleep(0.05)
         s.close()
-        mt = metrics(d)
+        mt = lab.metrics(d.metrics_port)
         d.stop()
         return got1, got2, mt
     finally:
@@ -185,10 +142,10 @@ def test_flood_cannot_starve_second_client():
     check(len(got1) == 60 and len(fails) == 50,
           "flooder: %d answers, %d SERVFAIL; want 60, 50 past its 10" % (
               len(got1), len(fails)))
-    check(all(ede_text(m) == "too many queries in flight from this client"
-              for m in fails),
-          "flooder's SERVFAILs lack the EDE text: %r" %
-          [ede_text(m) for m in fails[:3]])
+    want = (0, "too many queries in flight from this client")
+    check(all(lab.ede(m) == want for m in fails),
+          "flooder's SERVFAILs lack the EDE: %r" %
+          [lab.ede(m) for m in fails[:3]])
     ok = [m for m in got2.values()
           if m.rcode == 0 and m.values("A") == [GOOD_A]]
     check(len(ok) == 5, "second client: %d of 5 answered, got %r" % (
@@ -261,7 +218,7 @@ def test_ratelimit_truncates_and_table_is_bounded():
                 s.close()
         check(answered == 400, "%d of %d sources answered" % (answered,
                                                              sent))
-        mt = metrics(d)
+        mt = lab.metrics(d.metrics_port)
         check(mt.get("dohstub_ratelimit_entries") == 64,
               "ratelimit entries %r, want 64" %
               mt.get("dohstub_ratelimit_entries"))
@@ -293,7 +250,7 @@ def test_ratelimit_drop():
         # TCP is not limited.
         m = d.tcp(name)
         check(m is not None and m.values("A") == [GOOD_A], "TCP: %r" % m)
-        mt = metrics(d)
+        mt = lab.metrics(d.metrics_port)
         check(mt.get('dohstub_ratelimited_total{action="drop"}') == 5 and
               mt.get('dohstub_ratelimited_total{action="truncate"}') == 0,
               "ratelimited: %r" % {k: v for k, v in mt.items()

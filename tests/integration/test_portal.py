@@ -30,7 +30,6 @@ import re
 import shutil
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -118,22 +117,6 @@ class Relay:
         self.cut()
 
 
-def ede(m):
-    """(code, text) of the answer's Extended DNS Error, or None."""
-    opt = m.opt
-    if opt is None:
-        return None
-    off = 0
-    while off + 4 <= len(opt.rdata):
-        code, olen = struct.unpack(">HH", opt.rdata[off:off + 4])
-        if code == 15 and olen >= 2:
-            info = struct.unpack(">H", opt.rdata[off + 4:off + 6])[0]
-            return info, opt.rdata[off + 6:off + 4 + olen].decode(
-                errors="replace")
-        off += 4 + olen
-    return None
-
-
 def ask(d, name):
     return d.udp(name, edns=1232, timeout=4)
 
@@ -144,7 +127,8 @@ def leased(d, sink, name, want=PORTAL_A):
     m = ask(d, name)
     check(m.rcode == 0 and m.values("A") == [want], "%s: %r" % (name, m))
     check(all(r.ttl <= 10 for r in m.answer), "TTLs above 10: %r" % m)
-    check(ede(m) == (0, "captive portal exception"), "EDE %r" % (ede(m),))
+    check(lab.ede(m) == (0, "captive portal exception"),
+          "EDE %r" % (lab.ede(m),))
     check(sink.queries.count((name.lower() + ".", 1)) == before + 1,
           "%s did not reach the network's resolver" % name)
 
@@ -220,7 +204,7 @@ def test_ask_lease():
                 d, mport = daemon(relay, sink, "dohstub-portal", "ask",
                                   pidfile)
                 m = ask(d, "www.lab.test")
-                check(m.values("A") == [lab.WWW_A] and ede(m) is None,
+                check(m.values("A") == [lab.WWW_A] and lab.ede(m) is None,
                       "over DoH first: %r" % m)
                 check(sink.total == 0, "plain DNS while DoH works")
                 d.wait_log(r"netwatch: watching rtnetlink", 5)
@@ -279,7 +263,7 @@ def test_ask_lease():
                            r"(connected|answers)", 8, since=mark)
                 asked = sink.total
                 m = ask(d, "www.lab.test")
-                check(m.values("A") == [lab.WWW_A] and ede(m) is None,
+                check(m.values("A") == [lab.WWW_A] and lab.ede(m) is None,
                       "over DoH again: %r" % m)
                 refused_after = ask(d, "login.portal.test")
                 check(refused_after.rcode != 0 or

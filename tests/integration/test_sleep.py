@@ -10,15 +10,12 @@ is stale (EDE 3) within serve-stale and SERVFAIL past it.  (The rules,
 case by case, are test_clock's, test_cache's and test_proxy's.)"""
 
 import os
-import re
-import struct
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab  # noqa: E402
 from lab import check  # noqa: E402
-from test_sidecar import fetch  # noqa: E402
 
 
 def shim():
@@ -49,28 +46,6 @@ class Sleep:
     def sleep(self, seconds):
         self.ms += int(seconds * 1000)
         self._write()
-
-
-def ede(m):
-    """The first Extended DNS Error INFO-CODE of m, or None."""
-    opt = m.opt
-    if opt is None:
-        return None
-    r, i = opt.rdata, 0
-    while i + 4 <= len(r):
-        code, n = struct.unpack(">HH", r[i:i + 4])
-        if code == 15 and n >= 2:
-            return struct.unpack(">H", r[i + 4:i + 6])[0]
-        i += 4 + n
-    return None
-
-
-def metric(mport, name):
-    st, _, body = fetch(mport, "/metrics")
-    check(st == 200, "/metrics: %d" % st)
-    m = re.search(r"^%s (\d+)$" % re.escape(name), body, re.M)
-    check(m is not None, "no %s in /metrics" % name)
-    return int(m.group(1))
 
 
 def wait_resumes(d, n):
@@ -117,12 +92,13 @@ def test_resume():
         lines = d.log_lines(r"resumed after")
         check(len(lines) == 1 and "resumed after 28800 s of sleep" in
               lines[0], "the log: %r" % lines)
-        check(metric(mport, "dohstub_resumes_total") == 1,
+        check(lab.metric(mport, "dohstub_resumes_total") == 1,
               "dohstub_resumes_total")
 
         # The answer had under 300 s left: asked again, fresh.
         m = d.udp("www.lab.test", edns=1232)
-        check(m.rcode == 0 and m.answer[0].ttl >= 298 and ede(m) is None,
+        check(m.rcode == 0 and m.answer[0].ttl >= 298 and
+              lab.ede(m) is None,
               "after the night: %r" % m)
         check(d.stats_now().get("answered_doh") == 2,
               "not asked upstream again")
@@ -132,8 +108,9 @@ def test_resume():
         z.sleep(3600)
         wait_resumes(d, 2)
         m = d.udp("www.lab.test", timeout=4, edns=1232)
-        check(m.rcode == 0 and m.answer[0].ttl == 30 and ede(m) == 3,
-              "stale after an hour: %r (EDE %r)" % (m, ede(m)))
+        check(m.rcode == 0 and m.answer[0].ttl == 30 and
+              (lab.ede(m) or (None,))[0] == 3,
+              "stale after an hour: %r (EDE %r)" % (m, lab.ede(m)))
 
         # Two days: past the window, SERVFAIL.
         z.sleep(2 * 86400)

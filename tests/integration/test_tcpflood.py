@@ -19,9 +19,7 @@ opening 1,000 TCP connections and never sending a query, other sources
 Needs 127.0.0.2 and 127.0.0.3 (all of 127/8 is loopback on Linux) and
 room for a few thousand descriptors (RLIMIT_NOFILE is raised)."""
 
-import http.client
 import os
-import re
 import resource
 import socket
 import struct
@@ -67,7 +65,7 @@ def teardown_module():
 def start(**extra):
     d = lab.Dohstub(settings(**extra), name="dohstub-tcpflood").start()
     d.metrics_port = int(d.settings["metrics"].rsplit(":", 1)[1])
-    lab.wait_for(lambda: _port_open(d.metrics_port), 5 * lab.SLOW,
+    lab.wait_for(lambda: lab.port_open(d.metrics_port), 5 * lab.SLOW,
                  what="the metrics port to open")
     # The upstream connected and the path warm: what is timed below is
     # the TCP listener, not the first TLS handshake.
@@ -75,33 +73,6 @@ def start(**extra):
     check(m.rcode == 0 and m.values("A") == [lab.WWW_A],
           "warm-up answer %r" % m)
     return d
-
-
-def _port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), 0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-def metrics(d):
-    """{"name": value} of the unlabelled families of /metrics."""
-    c = http.client.HTTPConnection("127.0.0.1", d.metrics_port,
-                                   timeout=3 * lab.SLOW)
-    try:
-        c.request("GET", "/metrics")
-        r = c.getresponse()
-        body = r.read().decode()
-    finally:
-        c.close()
-    check(r.status == 200, "/metrics: %d" % r.status)
-    out = {}
-    for line in body.splitlines():
-        m = re.match(r"^(\S+) (\S+)$", line)
-        if m and not line.startswith("#"):
-            out[m.group(1)] = float(m.group(2))
-    return out
 
 
 def rss_kib(pid):
@@ -220,10 +191,10 @@ def test_flood_from_one_source_is_capped():
         lab.note("%d idle connections opened in %.2fs" % (
             FLOOD, time.monotonic() - t0))
         # 64 kept (a quarter of 256), the rest closed as newer came.
-        lab.wait_for(lambda: metrics(d).get(
+        lab.wait_for(lambda: lab.metrics(d.metrics_port).get(
             "dohstub_tcp_evictions_total") == FLOOD - 64, 5 * lab.SLOW,
             what="%d evictions" % (FLOOD - 64))
-        mt = metrics(d)
+        mt = lab.metrics(d.metrics_port)
         check(mt["dohstub_tcp_connections"] == 64,
               "connections %r, want 64" % mt["dohstub_tcp_connections"])
         check(mt["dohstub_tcp_refused_total"] == 0, "refused %r" %
@@ -254,7 +225,7 @@ def test_flood_from_one_source_is_capped():
                 worst = max(worst, took)
                 time.sleep(0.1)
             check(f.thread.is_alive(), "the flooder stopped early")
-            mt = metrics(d)
+            mt = lab.metrics(d.metrics_port)
             check(mt["dohstub_tcp_connections"] <= 64 + 1,
                   "connections %r" % mt["dohstub_tcp_connections"])
             check(mt["dohstub_tcp_refused_total"] == 0, "refused %r" %
@@ -293,7 +264,7 @@ def test_full_table_makes_way():
     try:
         lab.wait_for(lambda: f.opened >= FLOOD, 5 * lab.SLOW,
                      what="the flooder to open %d" % FLOOD)
-        ev0 = metrics(d)["dohstub_tcp_evictions_total"]
+        ev0 = lab.metrics(d.metrics_port)["dohstub_tcp_evictions_total"]
         check(ev0 > 0, "no eviction: the table never filled")
         for i in range(10):
             m, took = ask_from(d.port, "127.0.0.2", "www.lab.test", 200 + i)
@@ -302,7 +273,7 @@ def test_full_table_makes_way():
             worst = max(worst, took)
             time.sleep(0.1)
         check(f.thread.is_alive(), "the flooder stopped early")
-        mt = metrics(d)
+        mt = lab.metrics(d.metrics_port)
         check(mt["dohstub_tcp_connections"] <= 256, "connections %r" %
               mt["dohstub_tcp_connections"])
         check(mt["dohstub_tcp_evictions_total"] > ev0, "evictions %r, "
@@ -324,7 +295,8 @@ def test_full_table_makes_way():
     # idle timeout was 200 ms, not 10 s.
     try:
         t0 = time.monotonic()
-        lab.wait_for(lambda: metrics(d)["dohstub_tcp_connections"] == 0,
+        lab.wait_for(lambda: lab.metrics(d.metrics_port)[
+            "dohstub_tcp_connections"] == 0,
                      3 * lab.SLOW, what="the idle connections to time out")
         lab.note("table empty %.2fs after the flood stopped" % (
             time.monotonic() - t0))
