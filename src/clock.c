@@ -39,6 +39,17 @@ clock_ms(void)
 }
 
 uint64_t
+clock_us(void)
+{
+	struct timespec ts;
+
+	if (clock_virtual)
+		return clock_now * 1000;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t
 clock_boot_ms(void)
 {
 	if (clock_virtual)

@@ -32,7 +32,8 @@
  * window, and so does a query still unanswered after
  * serve-stale-timeout, which then goes on to refresh the entry (RFC
  * 8767).  Every answer a client gets leaves through proxy_send(), which
- * counts it and cuts it for UDP.
+ * cuts it for UDP, counts it by where it came from (enum proxy_source)
+ * and tells the observer (the query log, the control socket's lookup).
  *
  * Not every query has a client (enum query_role): a prefetch refreshes
  * an entry near the end of its TTL, and a query whose client got a stale
@@ -250,6 +251,8 @@ struct query {
 	TAILQ_ENTRY(query)	 follow;	/* leader->followers */
 	size_t			 nfollowers;
 	int			 client;	/* px->clients slot, or -1 */
+	uint64_t		 start_us;	/* its client's query came;
+						   0: no observer */
 	size_t			 cap;		/* room in msg */
 	size_t			 len;
 	uint8_t			 msg[];		/* the query, ID 0 */
@@ -280,6 +283,11 @@ struct proxy {
 	proxy_settled_cb	*settled_cb;
 	void			*settled_arg;
 	struct clock_timer	 resume_tick;	/* proxy_resume_check() */
+	/* proxy_on_answer(): the observer, and when the query it may be
+	 * told of came (0: no observer). */
+	proxy_answer_cb		*answer_cb;
+	void			*answer_arg;
+	uint64_t		 rx_us;
 	/* The portal lease: state, its scope and timers, the probe. */
 	enum portal_state	 portal;
 	int			 portal_all;	/* every name, not the checks */
@@ -344,16 +352,24 @@ route_is_plain(const struct route *r)
 	return r != NULL && r->plain != NULL;
 }
 
-/* The counter of answers to q from src: a rule's are its own path. */
-static uint64_t *
-query_path(const struct query *q, enum cache_source src)
+/* Where an upstream answer to q from src came: a rule's are its own. */
+static enum proxy_source
+query_source(const struct query *q, enum cache_source src)
 {
-	struct proxy_stats *s = &q->px->stats;
-
 	if (src == CACHE_SRC_PLAIN)
-		return q->route != NULL ? &s->answered_forward_plain :
-		    &s->answered_fallback;
-	return q->route != NULL ? &s->answered_forward_doh : &s->answered_doh;
+		return q->route != NULL ? PROXY_SRC_FORWARD_PLAIN :
+		    PROXY_SRC_FALLBACK;
+	return q->route != NULL ? PROXY_SRC_FORWARD_DOH : PROXY_SRC_DOH;
+}
+
+/* The URL of upstream i of q's DoH set. */
+static const char *
+query_upstream_url(const struct query *q, int i)
+{
+	if (i < 0)
+		return NULL;
+	return q->route != NULL ? q->route->rule->upstream[i].url :
+	    q->up->list[i].url;
 }
 
 /* The same key as the cache's (dnsmsg_key_hash()). */
@@ -456,70 +472,109 @@ query_free(struct query *q)
 	query_put(px, q);
 }
 
+const char *const proxy_source_names[PROXY_SRC_MAX] = {
+	"error", "local", "policy", "cache", "stale", "doh", "forward-doh",
+	"forward-plain", "fallback", "portal",
+};
+
+/* The counter of answers from src; NULL: counted where they are made. */
+static uint64_t *
+source_counter(struct proxy_stats *s, enum proxy_source src)
+{
+	switch (src) {
+	case PROXY_SRC_LOCAL:		return &s->answered_local;
+	case PROXY_SRC_POLICY:		return &s->policy;
+	case PROXY_SRC_CACHE:		return &s->cache_hits;
+	case PROXY_SRC_STALE:		return &s->stale_answers;
+	case PROXY_SRC_DOH:		return &s->answered_doh;
+	case PROXY_SRC_FORWARD_DOH:	return &s->answered_forward_doh;
+	case PROXY_SRC_FORWARD_PLAIN:	return &s->answered_forward_plain;
+	case PROXY_SRC_FALLBACK:	return &s->answered_fallback;
+	case PROXY_SRC_PORTAL:		return &s->portal_answers;
+	case PROXY_SRC_ERROR:
+	default:			return NULL;
+	}
+}
+
 /*
  * The one way out: every answer a client gets is sent here.  px->buf
  * holds it (len bytes, an answer to qi with qi's ID); a UDP client gets
  * it cut to the size it can take (edns_max ours), or a SERVFAIL if it
- * cannot be cut.  Counted: its rcode (the header's, or rcode when that
- * is an extended one the answer carries); ede (-1: none) when the client
- * sent EDNS; *path (NULL: none) unless it had to become a SERVFAIL.
- * len 0 (no room to make it: never with px->buf) sends nothing.
+ * cannot be cut.  *a says where it came from: a->source's counter counts
+ * it unless it had to become a SERVFAIL (then PROXY_SRC_ERROR), a->ede
+ * (-1: none) when the client sent EDNS, its rcode (the header's, or
+ * a->rcode when that is an extended one the answer carries); then the
+ * observer sees it, timed from start_us.  len 0 (no room to make it:
+ * never with px->buf) sends nothing.
  */
 static void
 proxy_send(struct proxy *px, struct listen_peer *peer,
-    const struct dns_query_info *qi, unsigned edns_max, size_t len, int ede,
-    uint64_t *path, int rcode)
+    const struct dns_query_info *qi, unsigned edns_max, size_t len,
+    struct proxy_answer *a, uint64_t start_us)
 {
 	size_t n = len, limit;
+	uint64_t *counter;
 
 	if (len == 0)
 		return;
-	if (ede >= 0 && qi->has_edns)
-		px->stats.ede[ede]++;
+	if (a->ede >= 0 && qi->has_edns)
+		px->stats.ede[a->ede]++;
 	if (peer->transport == LISTEN_UDP) {
 		limit = dnsmsg_udp_limit(qi, edns_max);
 		if ((n = dnsmsg_truncate(px->buf, len, limit, qi)) == 0) {
 			n = dnsmsg_make_error(px->buf, sizeof(px->buf), qi,
 			    DNS_RCODE_SERVFAIL);
 			px->stats.servfail++;
-			path = NULL;
+			a->source = PROXY_SRC_ERROR;
 		} else if (n < len)
 			px->stats.truncated++;
 	}
-	if (path != NULL)
-		(*path)++;
-	if (n > 0) {
-		/* An extended rcode is counted whole when it went out whole. */
-		if (rcode < 16 || n != len)
-			rcode = dnsmsg_rcode(px->buf);
-		px->stats.rcodes[rcode]++;
-		peer->ops->respond(peer, px->buf, n);
+	if ((counter = source_counter(&px->stats, a->source)) != NULL)
+		(*counter)++;
+	if (n == 0)
+		return;
+	/* An extended rcode is counted whole when it went out whole. */
+	if (a->rcode < 16 || n != len)
+		a->rcode = dnsmsg_rcode(px->buf);
+	px->stats.rcodes[a->rcode]++;
+	peer->ops->respond(peer, px->buf, n);
+	if (px->answer_cb != NULL) {
+		a->elapsed_us = start_us != 0 ? clock_us() - start_us : 0;
+		px->answer_cb(peer, qi, px->buf, n, a, px->answer_arg);
 	}
 }
 
+/* What proxy_send() needs of an answer made here or found locally. */
+#define PROXY_ANSWER(src, ede_)						\
+	(&(struct proxy_answer){ .source = (src), .ede = (ede_), .rcode = -1 })
+
 /*
  * An error answer made here: rcode, with EDE ede (none if -1) and text
- * for a client that sent EDNS.  A SERVFAIL counts as one of ours.
+ * for a client that sent EDNS, to a query that came at start_us.  A
+ * SERVFAIL counts as one of ours.
  */
 static void
 proxy_send_error(struct proxy *px, struct listen_peer *peer,
-    const struct dns_query_info *qi, int rcode, int ede, const char *text)
+    const struct dns_query_info *qi, int rcode, int ede, const char *text,
+    uint64_t start_us)
 {
 	if (rcode == DNS_RCODE_SERVFAIL)
 		px->stats.servfail++;
 	proxy_send(px, peer, qi, px->cfg->edns_udp_size,
 	    dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi, rcode, ede,
-	    text), ede, NULL, rcode);
+	    text), &(struct proxy_answer){ .source = PROXY_SRC_ERROR,
+	    .ede = ede, .rcode = rcode }, start_us);
 }
 
 /*
- * An upstream answer (msg, len bytes, checked) rewritten for q's client
- * and sent, with EDE 0 if it came over plain DNS; an answer that cannot
- * be rewritten (an extended rcode in its OPT) becomes a SERVFAIL.
+ * An upstream answer (msg, len bytes, checked) from src (and url, the
+ * DoH upstream's, or NULL) rewritten for q's client and sent, with EDE 0
+ * if it came over plain DNS; an answer that cannot be rewritten (an
+ * extended rcode in its OPT) becomes a SERVFAIL.
  */
 static void
 query_answer_one(struct query *q, const uint8_t *msg, size_t len,
-    enum cache_source src, uint64_t *path)
+    enum cache_source src, const char *url)
 {
 	struct proxy *px = q->px;
 	const struct config *cfg = q->up->cfg;
@@ -532,10 +587,13 @@ query_answer_one(struct query *q, const uint8_t *msg, size_t len,
 	    &q->qi, (uint16_t)cfg->edns_udp_size, ede,
 	    PROXY_PLAIN_TEXT)) == 0) {
 		proxy_send_error(px, q->peer, &q->qi, DNS_RCODE_SERVFAIL, -1,
-		    NULL);
+		    NULL, q->start_us);
 		return;
 	}
-	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n, ede, path, -1);
+	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n,
+	    &(struct proxy_answer){ .source = query_source(q, src),
+	    .upstream = url, .zone = q->route != NULL ? q->route->zone : NULL,
+	    .ede = ede, .rcode = -1 }, q->start_us);
 }
 
 /*
@@ -545,12 +603,12 @@ query_answer_one(struct query *q, const uint8_t *msg, size_t len,
  */
 static void
 query_answer_followers(struct query *q, const uint8_t *msg, size_t len,
-    enum cache_source src, uint64_t *path)
+    enum cache_source src, const char *url)
 {
 	struct query *f;
 
 	while ((f = TAILQ_FIRST(&q->followers)) != NULL) {
-		query_answer_one(f, msg, len, src, path);
+		query_answer_one(f, msg, len, src, url);
 		query_free(f);
 	}
 }
@@ -606,9 +664,9 @@ query_serve_stale(struct query *q)
 		    &hit)) == 0)
 			break;
 		ede = proxy_mark_plain(px, &f->qi, &hit, &n);
-		proxy_send(px, f->peer, &f->qi, cfg->edns_udp_size, n, ede,
-		    hit.stale ? &px->stats.stale_answers :
-		    &px->stats.cache_hits, -1);
+		proxy_send(px, f->peer, &f->qi, cfg->edns_udp_size, n,
+		    PROXY_ANSWER(hit.stale ? PROXY_SRC_STALE :
+		    PROXY_SRC_CACHE, ede), f->start_us);
 		served = 1;
 		if (f != q)
 			query_free(f);
@@ -618,11 +676,12 @@ query_serve_stale(struct query *q)
 
 /*
  * Keep msg (an answer to q that passed the checks) in the cache, then
- * send it to the client (any ID) and count it under *path.
+ * send it to the client (any ID) and its followers, as from src (and
+ * url, the DoH upstream's, or NULL).
  */
 static void
 query_answer(struct query *q, const uint8_t *msg, size_t len,
-    enum cache_source src, uint64_t *path)
+    enum cache_source src, const char *url)
 {
 	struct proxy *px = q->px;
 	enum cache_verdict v;
@@ -633,8 +692,8 @@ query_answer(struct query *q, const uint8_t *msg, size_t len,
 	    (v = cache_store(px->cache, &q->qi, msg, len, src, clock_boot_ms(),
 	    &px->cache_pol)) != CACHE_STORED)
 		log_debug("answer not cached: %s", cache_verdict_names[v]);
-	query_answer_one(q, msg, len, src, path);
-	query_answer_followers(q, msg, len, src, path);
+	query_answer_one(q, msg, len, src, url);
+	query_answer_followers(q, msg, len, src, url);
 	query_free(q);
 }
 
@@ -653,7 +712,7 @@ query_servfail(struct query *q, int ede, const char *why)
 	}
 	if (q->role == QUERY_CLIENT && !query_serve_stale(q))
 		proxy_send_error(q->px, q->peer, &q->qi, DNS_RCODE_SERVFAIL,
-		    ede, why);
+		    ede, why, q->start_us);
 	while ((f = TAILQ_FIRST(&q->followers)) != NULL)
 		query_servfail(f, ede, why);
 	query_free(q);
@@ -752,7 +811,7 @@ doh_done(enum doh_result res, const struct doh_response *resp, void *arg)
 		if (px->portal != PORTAL_CLEAR && q->up == px->ups.current)
 			portal_clear(px, "a DoH upstream answers");
 		query_answer(q, resp->body, resp->len, CACHE_SRC_DOH,
-		    query_path(q, CACHE_SRC_DOH));
+		    query_upstream_url(q, t->upstream));
 		return;
 	}
 	px->stats.doh_errors++;
@@ -861,8 +920,7 @@ plain_done(int status, const uint8_t *ans, size_t len, void *arg)
 
 	q->plain = NULL;
 	if (status == 0 && dnsmsg_check_answer(ans, len, &q->qi) == 0) {
-		query_answer(q, ans, len, CACHE_SRC_PLAIN,
-		    query_path(q, CACHE_SRC_PLAIN));
+		query_answer(q, ans, len, CACHE_SRC_PLAIN, NULL);
 	} else
 		query_servfail(q, DNS_EDE_NO_REACHABLE, q->route != NULL ?
 		    "no answer from the forward servers" :
@@ -915,8 +973,8 @@ portal_done(int status, const uint8_t *ans, size_t len, void *arg)
 		    "answer cannot be passed on");
 		return;
 	}
-	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n, DNS_EDE_OTHER,
-	    &px->stats.portal_answers, -1);
+	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n,
+	    PROXY_ANSWER(PROXY_SRC_PORTAL, DNS_EDE_OTHER), q->start_us);
 	query_free(q);
 }
 
@@ -991,6 +1049,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 		return START_FULL;
 	}
 	q->client = slot;
+	q->start_us = px->rx_us;
 	if (slot >= 0)
 		px->stats.pending_sources =
 		    ratelimit_clients_sources(px->clients);
@@ -1081,8 +1140,8 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 		return 0;
 	}
 	ede = proxy_mark_plain(px, qi, &hit, &n);
-	proxy_send(px, peer, qi, cfg->edns_udp_size, n, ede,
-	    &px->stats.cache_hits, -1);
+	proxy_send(px, peer, qi, cfg->edns_udp_size, n,
+	    PROXY_ANSWER(PROXY_SRC_CACHE, ede), px->rx_us);
 	peer->ops->release(peer);
 	if (cfg->prefetch && hit.ttl_orig >= PROXY_PREFETCH_MIN_TTL &&
 	    (uint64_t)hit.ttl_left * 10 <= hit.ttl_orig &&
@@ -1107,9 +1166,9 @@ proxy_local(struct proxy *px, struct listen_peer *peer,
 	if ((v = local_answer(qi, px->cfg, px->buf, sizeof(px->buf), &n)) ==
 	    LOCAL_FORWARD)
 		return 0;
-	proxy_send(px, peer, qi, px->cfg->edns_udp_size, n, -1,
-	    v == LOCAL_ZONE ? &px->stats.answered_local : &px->stats.policy,
-	    -1);
+	proxy_send(px, peer, qi, px->cfg->edns_udp_size, n,
+	    PROXY_ANSWER(v == LOCAL_ZONE ? PROXY_SRC_LOCAL : PROXY_SRC_POLICY,
+	    -1), px->rx_us);
 	peer->ops->release(peer);
 	return 1;
 }
@@ -1122,7 +1181,7 @@ static void
 proxy_error(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, int rcode, int ede, const char *text)
 {
-	proxy_send_error(px, peer, qi, rcode, ede, text);
+	proxy_send_error(px, peer, qi, rcode, ede, text, px->rx_us);
 	peer->ops->release(peer);
 }
 
@@ -1180,8 +1239,8 @@ proxy_ratelimit(struct proxy *px, struct listen_peer *peer,
 		if ((n = dnsmsg_make_error(px->buf, sizeof(px->buf), qi,
 		    DNS_RCODE_NOERROR)) > 0)
 			px->buf[2] |= DNS_FLAG_TC >> 8;
-		proxy_send(px, peer, qi, px->cfg->edns_udp_size, n, -1, NULL,
-		    -1);
+		proxy_send(px, peer, qi, px->cfg->edns_udp_size, n,
+		    PROXY_ANSWER(PROXY_SRC_ERROR, -1), px->rx_us);
 	}
 	peer->ops->release(peer);
 	return 0;
@@ -1525,11 +1584,14 @@ proxy_portal_status(const struct proxy *px, char *buf, size_t len)
 	return (size_t)n < len ? (size_t)n : len - 1;
 }
 
+/*
+ * A client's query (msg, len bytes) from peer; the access control and
+ * the rate limit apply unless it is the control socket's (lookup).
+ */
 static void
-proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
-    void *arg)
+proxy_query(struct proxy *px, struct listen_peer *peer, const uint8_t *msg,
+    size_t len, int lookup)
 {
-	struct proxy *px = arg;
 	struct dns_query_info qi;
 	enum dns_verdict verdict;
 	struct query *leader;
@@ -1543,11 +1605,13 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		px->stats.queries_udp++;
 	else
 		px->stats.queries_tcp++;
+	/* Read the clock only for an observer: its answers are timed. */
+	px->rx_us = px->answer_cb != NULL ? clock_us() : 0;
 	/* The first query after a resume must not wait for the tick. */
 	proxy_resume_check(px);
 	verdict = dnsmsg_parse_query(msg, len, &qi);
-	if (verdict != DNS_VERDICT_DROP && (!proxy_acl(px, peer, &qi) ||
-	    !proxy_ratelimit(px, peer, &qi)))
+	if (verdict != DNS_VERDICT_DROP && !lookup &&
+	    (!proxy_acl(px, peer, &qi) || !proxy_ratelimit(px, peer, &qi)))
 		return;
 	switch (verdict) {
 	case DNS_VERDICT_OK:
@@ -1612,6 +1676,27 @@ proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
 		proxy_over_limit(px, peer, &qi, "too many queries in flight");
 		return;
 	}
+}
+
+static void
+proxy_query_cb(struct listen_peer *peer, const uint8_t *msg, size_t len,
+    void *arg)
+{
+	proxy_query(arg, peer, msg, len, 0);
+}
+
+void
+proxy_lookup(struct proxy *px, struct listen_peer *peer, const uint8_t *msg,
+    size_t len)
+{
+	proxy_query(px, peer, msg, len, 1);
+}
+
+void
+proxy_on_answer(struct proxy *px, proxy_answer_cb *cb, void *arg)
+{
+	px->answer_cb = cb;
+	px->answer_arg = arg;
 }
 
 /*

@@ -274,6 +274,43 @@ stop(void)
 	fake_reset_reqs();
 }
 
+/* What the observer (proxy_on_answer()) was told, last and in all. */
+static struct {
+	size_t			 n;
+	size_t			 by_source[PROXY_SRC_MAX];
+	const struct listen_peer *peer;
+	struct proxy_answer	 last;
+	char			 upstream[128];
+	char			 zone[128];
+	size_t			 len;
+	uint16_t		 id;
+} obs;
+
+static void
+observe(const struct listen_peer *peer, const struct dns_query_info *qi,
+    const uint8_t *msg, size_t len, const struct proxy_answer *a, void *arg)
+{
+	(void)arg;
+	(void)qi;
+	obs.n++;
+	obs.by_source[a->source]++;
+	obs.peer = peer;
+	obs.last = *a;
+	snprintf(obs.upstream, sizeof(obs.upstream), "%s",
+	    a->upstream != NULL ? a->upstream : "-");
+	snprintf(obs.zone, sizeof(obs.zone), "%s",
+	    a->zone != NULL ? a->zone : "-");
+	obs.len = len;
+	obs.id = rd16(msg);
+}
+
+static void
+obs_start(void)
+{
+	memset(&obs, 0, sizeof(obs));
+	proxy_on_answer(px, observe, NULL);
+}
+
 /* The cache is off but where a scenario is about it. */
 #define ENC_ONLY	"mode encrypted-only\n" \
 			"upstream https://192.0.2.1/dns-query\n" \
@@ -1849,6 +1886,7 @@ test_forward(void)
 	int made = fake.plain_made, ctxs = fake.tls_ctxs;
 
 	start(ENC_ONLY FORWARD_RULES);
+	obs_start();
 	u = fake.upstreams;
 	fu = fake.forward_upstreams;
 	CHECK(fu != NULL && fu != u && fu->n == 1 && fu->started == 1);
@@ -1883,6 +1921,10 @@ test_forward(void)
 	CHECK_EQ(st->answered_forward_plain, 1);
 	CHECK_EQ(st->answered_fallback, 0);
 	CHECK_EQ(st->ede[DNS_EDE_OTHER], 1);
+	CHECK_EQ(obs.last.source, PROXY_SRC_FORWARD_PLAIN);
+	CHECK_STR(obs.zone, "corp.example.");
+	CHECK_STR(obs.upstream, "-");
+	CHECK_EQ(obs.last.ede, DNS_EDE_OTHER);
 
 	/* The longer DoH rule below it: its own set, no EDE. */
 	fake_peer_init(&p, LISTEN_UDP);
@@ -1897,6 +1939,9 @@ test_forward(void)
 	CHECK_EQ(ede_of(&p, text, sizeof(text)), -1);
 	CHECK_EQ(st->answered_forward_doh, 1);
 	CHECK_EQ(st->answered_doh, 0);
+	CHECK_EQ(obs.last.source, PROXY_SRC_FORWARD_DOH);
+	CHECK_STR(obs.zone, "a.corp.example.");
+	CHECK_STR(obs.upstream, "https://10.2.2.2/dns-query");
 
 	/* Not below corp.example at a label boundary: the default set. */
 	fake_peer_init(&p, LISTEN_UDP);
@@ -2524,6 +2569,7 @@ test_one_way_out(void)
 
 	start(ENC_ONLY "cache-size 1m\n" "max-pending 2\n" "ratelimit 2\n"
 	    "deny 10.9.9.9/32\n");
+	obs_start();
 	/* Not a query: neither answered nor counted. */
 	fake_peer_init(&p[k], LISTEN_UDP);
 	query(&q, 0x6000, "x.lab.test", T_A, 0, 0);
@@ -2559,8 +2605,17 @@ test_one_way_out(void)
 	CHECK(got(&p[k - 1], 0x6007, DNS_RCODE_NOERROR));
 	CHECK((rd16(p[k - 1].answer + 2) & F_TC) != 0);
 	CHECK(p[k - 1].len <= 512);
+	/* The observer saw it as sent, and where it came from. */
+	CHECK(obs.peer == &p[k - 1].peer);
+	CHECK_EQ(obs.last.source, PROXY_SRC_DOH);
+	CHECK_STR(obs.upstream, "https://192.0.2.1/dns-query");
+	CHECK_STR(obs.zone, "-");
+	CHECK_EQ(obs.len, p[k - 1].len);
+	CHECK_EQ(obs.id, 0x6007);
 	ask(&p[k], &q, 0x6008, "big.lab.test");
 	CHECK(got(&p[k++], 0x6008, DNS_RCODE_NOERROR));
+	CHECK_EQ(obs.last.source, PROXY_SRC_CACHE);
+	CHECK_STR(obs.upstream, "-");
 	CHECK_EQ(st->truncated, 2);
 	CHECK_EQ(st->answered_doh, 1);
 	CHECK_EQ(st->cache_hits, 1);
@@ -2588,6 +2643,15 @@ test_one_way_out(void)
 	CHECK_EQ(counted, (uint64_t)answers);
 	CHECK_EQ(st->rcodes[DNS_RCODE_NOERROR], 6);
 	CHECK_EQ(st->rcodes[DNS_RCODE_SERVFAIL], 3);
+	/* Every answer obs once, under the source it was counted by. */
+	CHECK_EQ(obs.n, (size_t)answers);
+	CHECK_EQ(obs.by_source[PROXY_SRC_LOCAL], 3);
+	CHECK_EQ(obs.by_source[PROXY_SRC_DOH], 1);
+	CHECK_EQ(obs.by_source[PROXY_SRC_CACHE], 1);
+	/* REFUSED, TC=1, FORMERR, three SERVFAILs. */
+	CHECK_EQ(obs.by_source[PROXY_SRC_ERROR], 6);
+	CHECK_EQ(obs.last.rcode, DNS_RCODE_SERVFAIL);
+	CHECK_EQ(obs.last.ede, DNS_EDE_NO_REACHABLE);
 	stop();
 }
 
@@ -2961,7 +3025,7 @@ test_resume_cache(void)
 	CHECK_EQ(ede_code(&p), DNS_EDE_STALE);
 	CHECK_EQ(st->stale_answers, 1);
 	fake_reset_reqs();
-	clock_step(1000);			/* the tick: seen already */
+	clock_step(1000);			/* the tick: obs already */
 	CHECK_EQ(st->resumes, 1);
 	CHECK_EQ(fake.upstreams->network_changes, 1);
 

@@ -42,6 +42,9 @@
 /* Milliseconds, monotonic: live time (or virtual, see clock_test_begin()). */
 uint64_t clock_ms(void);
 
+/* The same clock in microseconds, for latencies reported finer. */
+uint64_t clock_us(void);
+
 /*
  * Milliseconds, counting suspended time: expiry time (or virtual: live
  * time plus every clock_test_sleep()).  Comparable only with itself.

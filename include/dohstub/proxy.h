@@ -136,6 +136,63 @@ struct proxy_stats {
 	uint64_t	latency_sum_ms;
 };
 
+/*
+ * Where an answer a client got came from.  Every answer leaves through
+ * one place, which counts it under its source and tells the observer
+ * (proxy_on_answer()).
+ */
+enum proxy_source {
+	PROXY_SRC_ERROR,	/* made here: SERVFAIL, REFUSED, FORMERR,
+				   NOTIMP, BADVERS, an empty TC=1 */
+	PROXY_SRC_LOCAL,	/* a local zone (local.h) */
+	PROXY_SRC_POLICY,	/* the query policy (local.h) */
+	PROXY_SRC_CACHE,
+	PROXY_SRC_STALE,	/* an expired entry (RFC 8767) */
+	PROXY_SRC_DOH,		/* a default DoH upstream */
+	PROXY_SRC_FORWARD_DOH,	/* a forward rule's DoH upstream */
+	PROXY_SRC_FORWARD_PLAIN, /* a forward rule's plain servers */
+	PROXY_SRC_FALLBACK,	/* plain DNS, by the mode */
+	PROXY_SRC_PORTAL,	/* the network's resolvers, under a lease */
+	PROXY_SRC_MAX
+};
+extern const char *const proxy_source_names[PROXY_SRC_MAX];
+
+/* An answer as the observer sees it; the strings live as long as the
+ * call. */
+struct proxy_answer {
+	enum proxy_source source;
+	const char	*upstream;	/* the DoH URL that answered; NULL:
+					   none, or plain DNS */
+	const char	*zone;		/* the forward rule's; NULL: none */
+	int		 ede;		/* added by dohstub; -1: none */
+	int		 rcode;		/* the answer's, extended included */
+	uint64_t	 elapsed_us;	/* from the query's arrival */
+};
+
+/*
+ * Called once for every answer sent to a client (peer), after it was
+ * sent: msg (len bytes, as sent: cut for UDP) answers qi, whose
+ * question is unread (qname_len 0) when the query was malformed.  A
+ * query that gets no answer (dropped, rate limit drop) is not seen.  The
+ * callee must not call back into the proxy.
+ */
+struct listen_peer;
+typedef void proxy_answer_cb(const struct listen_peer *peer,
+	    const struct dns_query_info *qi, const uint8_t *msg, size_t len,
+	    const struct proxy_answer *a, void *arg);
+
+/* Set the observer (NULL: none); one at a time. */
+void	proxy_on_answer(struct proxy *px, proxy_answer_cb *cb, void *arg);
+
+/*
+ * msg (len bytes, copied) as a client query from peer, as if the
+ * listener had read it, but for access control and the rate limit,
+ * which it skips: the control socket's lookup.  peer is released as
+ * any client's (listen.h).
+ */
+void	proxy_lookup(struct proxy *px, struct listen_peer *peer,
+	    const uint8_t *msg, size_t len);
+
 /* What /health and /metrics say of one upstream. */
 struct proxy_upstream_info {
 	const char	*url;
