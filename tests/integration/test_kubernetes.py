@@ -331,6 +331,11 @@ def run_manifest(fname):
               else metrics[0], metrics[1])
     with C.Running(ct, ct.argv(cmd=cmd, uid=uid, gid=gid), env, binds,
                    name=name, metrics=scrape) as d:
+        # nothing more: on the host network, port 53 of no other address
+        check(d.bound() == binds, "listens on %s, want %s" % (
+            sorted(d.bound()), sorted(binds)))
+        check(d.status()["Uid"].split()[0] == str(uid),
+              "runs as uid %s, want %d" % (d.status()["Uid"], uid))
         r = dig(client, CLUSTER_NAME, "A")
         check(answers(r, "A") == [CLUSTER_A] and "EDE: 0" in r.stdout,
               "%s: want %s from the cluster DNS, marked plain (EDE 0):\n%s"
