@@ -38,6 +38,7 @@ The lab itself:
 
     L = dnsseclab.DnssecLab().start()   # builds (~2 s), then runs named
     L.doh_port, L.plain_port, L.url, L.resolve
+    L.settings()          {"upstream", "resolve", "ca-file"} for Dohstub
     L.dir                 where the zones, keys and named.log are
     L.anchor_file         ". IN DS ..." and ". IN DNSKEY 257 ..." lines
     L.anchor_ds_file, L.anchor_key_file    each form alone
@@ -633,6 +634,12 @@ class DnssecLab:
     @property
     def resolve(self):
         return "doh.test:%d:127.0.0.1" % self.doh_port
+
+    def settings(self):
+        """dohstub's settings to use this named as its DoH upstream (a
+        test adds its dnssec and trust-anchor settings)."""
+        return {"upstream": self.url, "resolve": self.resolve,
+                "ca-file": lab.certs().ca_pem}
 
     def start(self, timeout=10):
         check(self.proc is None or self.proc.poll() is not None,

@@ -150,6 +150,7 @@ def test_trust_anchor_files():
           "root DNSKEY set not signed by key %s: %r" % (ds[0], a))
 
 
+@lab.timeout(60)
 def test_delv_verdicts():
     """delv -a ANCHOR @127.0.0.1 -p PLAIN +vtrace NAME TYPE: the case's
     verdict (delv's own where it supports what dohstub does not), the
@@ -176,6 +177,7 @@ def test_delv_verdicts():
     _all_cases(one)
 
 
+@lab.timeout(60)
 def test_doh_answers_carry_rrsigs():
     """kdig +https +dnssec to named's DoH port: the case's rcode, and
     RRSIGs covering the case's types (the answer's, the SOA and the
@@ -197,6 +199,7 @@ def test_doh_answers_carry_rrsigs():
     _all_cases(one)
 
 
+@lab.timeout(60)
 def test_wrong_anchor_fails_signed_cases():
     """The same questions with another key as the anchor: every case
     delv found secure is now bogus, so the verdicts above are the
