@@ -97,6 +97,8 @@ struct config_kind {
 
 #define CONFIG_F_SERVER		0x01	/* addresses: no wildcard */
 #define CONFIG_F_ABSPATH	0x02	/* strings: an absolute path */
+#define CONFIG_F_LOGDEST	0x04	/* strings: off (NULL), stderr or an
+					   absolute path */
 
 struct config_setting {
 	const char		*name;
@@ -435,6 +437,17 @@ set_string(const struct config_setting *st, struct config *cfg,
 		config_errf(reason, len, "\"%s\": an absolute path is "
 		    "required", v);
 		return -1;
+	}
+	if (st->flags & CONFIG_F_LOGDEST) {
+		if (strcmp(v, "off") == 0) {
+			st->kind->clear(st, cfg);
+			return 0;
+		}
+		if (strcmp(v, "stderr") != 0 && *v != '/') {
+			config_errf(reason, len, "\"%s\": off, stderr or an "
+			    "absolute path is required", v);
+			return -1;
+		}
 	}
 	return config_strdup_to(config_field(cfg, st), v, reason, len);
 }
@@ -1056,6 +1069,12 @@ static const struct config_setting config_settings[] = {
 	    SECONDS(10), HOURS(1)), .def = "5m" },
 	{ "pidfile", STRING(pidfile), .flags = CONFIG_F_ABSPATH,
 	    .none = "none" },
+	/* off, stderr or an absolute path; off is kept as NULL. */
+	{ "query-log", STRING(query_log), .flags = CONFIG_F_LOGDEST,
+	    .none = "off" },
+	{ "query-log-format", CHOICE(query_log_json, config_log_format_names),
+	    .def = "text" },
+	{ "query-log-client", BOOL(query_log_client), .def = "no" },
 };
 
 #define CONFIG_NSETTINGS	nitems(config_settings)

@@ -342,6 +342,13 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		if (config_check_upstream(cfg, "upstream", &cfg->upstream[i],
 		    encrypted, err, errlen) == -1)
 			return -1;
+	/* The writer opens it (querylog.h); a directory never works. */
+	if (cfg->query_log != NULL && cfg->query_log[0] == '/' &&
+	    stat(cfg->query_log, &st) == 0 && S_ISDIR(st.st_mode)) {
+		config_errf(err, errlen, "query-log: %s: %s", cfg->query_log,
+		    strerror(EISDIR));
+		return -1;
+	}
 	if (cfg->ca_file != NULL) {
 		if ((fd = open(cfg->ca_file, O_RDONLY | O_CLOEXEC)) == -1) {
 			config_errf(err, errlen, "ca-file: %s: %s",

@@ -39,6 +39,7 @@
 #include "dohstub/metrics.h"
 #include "dohstub/netwatch.h"
 #include "dohstub/proxy.h"
+#include "dohstub/querylog.h"
 
 #define DOHSTUB_VERSION		"0.1.0"
 #define DOHSTUB_DEFAULT_CONF	"/etc/dohstub.conf"
@@ -76,6 +77,7 @@ static int portal_shared;	/* a shared account: SIGUSR2 refused */
 static struct netwatch *nw;		/* NULL: watch-network no */
 static char *nw_path;			/* the resolv.conf nw watches */
 static struct event *ev_resolv;		/* reload, outside nw's callback */
+static struct querylog *ql;		/* the query log, on or off */
 
 static void __attribute__((noreturn))
 usage(void)
@@ -436,6 +438,38 @@ netwatch_update(const struct config *cfg)
 		log_warnx("cannot watch the network and %s", resolv_path(cfg));
 }
 
+/*
+ * The proxy's one observer (proxy_on_answer()): every answer a client
+ * got.  Whoever else needs to hear of answers is called from here.
+ */
+static void
+answer_cb(const struct listen_peer *peer, const struct dns_query_info *qi,
+    const uint8_t *msg, size_t len, const struct proxy_answer *a,
+    void *arg)
+{
+	(void)msg;
+	(void)len;
+	(void)arg;
+	if (querylog_enabled(ql))
+		querylog_write(ql, (const struct sockaddr *)&peer->addr, qi,
+		    a);
+}
+
+/* The observer only while someone listens: answers are timed for it. */
+static void
+observe_answers(void)
+{
+	proxy_on_answer(px, querylog_enabled(ql) ? answer_cb : NULL, NULL);
+}
+
+/* The running configuration's query log, its file opened afresh. */
+static void
+querylog_update(void)
+{
+	(void)querylog_reopen(ql, running);
+	observe_answers();
+}
+
 /* Switch to cfg, loaded and owned from here on (freed on failure). */
 static void
 reload_apply(struct config *cfg)
@@ -483,6 +517,8 @@ reload_cb(evutil_socket_t sig, short ev, void *arg)
 		free(cfg);
 	} else
 		reload_apply(cfg);
+	/* Reopened even if the reload failed: logrotate sent it. */
+	querylog_update();
 	sd_notify_send("READY=1");
 }
 
@@ -563,6 +599,7 @@ resolv_cb(evutil_socket_t fd, short ev, void *arg)
 	    resolv_path(old));
 	sd_notify_send("RELOADING=1");
 	reload_apply(cfg);
+	querylog_update();
 	sd_notify_send("READY=1");
 	return;
  fail:
@@ -736,6 +773,12 @@ main(int argc, char *argv[])
 		log_warnx("running as %s, an account other daemons share: "
 		    "SIGUSR2 (dohq --captive-portal) will not open a captive "
 		    "portal lease", LAST_RESORT_USER);
+	/* Its writer, forked, runs as we do now and opens the file so. */
+	if ((ql = querylog_new(base)) == NULL)
+		fatalx("cannot start the query log");
+	querylog_update();
+	if (metrics != NULL)
+		metrics_set_querylog(metrics, ql);
 
 	log_info("dohstub %s started, mode %s, %zu upstream(s)",
 	    DOHSTUB_VERSION, config_mode_names[cfg.mode], cfg.nupstream);
@@ -753,6 +796,7 @@ main(int argc, char *argv[])
 	proxy_log_stats(px);
 	metrics_free(metrics);
 	proxy_free(px);
+	querylog_free(ql);	/* after the last answer, proxy_stop()'s */
 	event_free(ev_term);
 	event_free(ev_int);
 	event_free(ev_usr1);

@@ -21,6 +21,7 @@
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
 #include "dohstub/metrics.h"
+#include "dohstub/querylog.h"
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -35,6 +36,7 @@
 struct metrics {
 	struct evhttp	*http;
 	struct proxy	*px;
+	const struct querylog *ql;	/* NULL: no query log families */
 };
 
 /*
@@ -578,6 +580,28 @@ metrics_render(struct evbuffer *b, const struct proxy *px)
 	}
 }
 
+/* The query log's counters (querylog.h), not the proxy's. */
+static void
+metrics_querylog(struct evbuffer *b, const struct querylog *ql)
+{
+	static const struct family dropped = {
+	    "dohstub_query_log_dropped_total", "counter", NULL,
+	    "Query log lines dropped: the log's buffer was full.", NULL, 0 };
+	static const struct family restarts = {
+	    "dohstub_query_log_restarts_total", "counter", NULL,
+	    "Query log writer processes that died and were restarted.",
+	    NULL, 0 };
+	const struct querylog_stats *s;
+
+	if (ql == NULL)
+		return;
+	s = querylog_stats(ql);
+	metrics_family(b, &dropped);
+	metrics_u64(b, &dropped, NULL, s->dropped);
+	metrics_family(b, &restarts);
+	metrics_u64(b, &restarts, NULL, s->restarts);
+}
+
 /* Each address server: how it was upgraded, to what, or why not. */
 static void
 metrics_health_addrs(struct evbuffer *b, const struct proxy *px)
@@ -696,6 +720,7 @@ metrics_cb(struct evhttp_request *req, void *arg)
 		    "Service Unavailable", METRICS_TEXT_TYPE, b);
 	} else {
 		metrics_render(b, m->px);
+		metrics_querylog(b, m->ql);
 		metrics_reply(req, HTTP_OK, "OK", METRICS_PROM_TYPE, b);
 	}
 	evbuffer_free(b);
@@ -752,6 +777,12 @@ void
 metrics_set_proxy(struct metrics *m, struct proxy *px)
 {
 	m->px = px;
+}
+
+void
+metrics_set_querylog(struct metrics *m, const struct querylog *ql)
+{
+	m->ql = ql;
 }
 
 void

@@ -1557,7 +1557,10 @@ test_print(void)
 	    "# resolv-conf: /etc/resolv.conf\n"
 	    "captive-portal ask\n"
 	    "captive-portal-lease 300s\n"
-	    "# pidfile: none\n");
+	    "# pidfile: none\n"
+	    "# query-log: off\n"
+	    "query-log-format text\n"
+	    "query-log-client no\n");
 	config_free(&cfg);
 	free(p1);
 
@@ -2074,6 +2077,37 @@ test_forward_finalize(void)
 	config_free(&cfg);
 }
 
+/* query-log: off (kept as NULL), stderr or an absolute path. */
+static void
+test_query_log(void)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	CHECK(cfg.query_log == NULL && !cfg.query_log_json &&
+	    !cfg.query_log_client);
+	CHECK_EQ(parse(&cfg, "query-log /var/log/dohstub/query.log\n"
+	    "query-log-format json\nquery-log-client yes\n"), 0);
+	CHECK_STR(cfg.query_log, "/var/log/dohstub/query.log");
+	CHECK(cfg.query_log_json && cfg.query_log_client);
+	CHECK_EQ(parse(&cfg, "query-log stderr\n"), 0);
+	CHECK_STR(cfg.query_log, "stderr");
+	CHECK_EQ(parse(&cfg, "query-log off\n"), 0);
+	CHECK(cfg.query_log == NULL);
+	config_free(&cfg);
+	CHECK_STR(file_err("query-log query.log\n"), "t.conf:1: query-log: "
+	    "\"query.log\": off, stderr or an absolute path is required");
+	CHECK_STR(flag_err("query-log-format", "csv"), "--query-log-format: "
+	    "\"csv\" is not one of text, json");
+	CHECK_STR(env_err("DOHSTUB_QUERY_LOG_CLIENT=maybe"),
+	    "DOHSTUB_QUERY_LOG_CLIENT: \"maybe\" is not one of no, yes");
+	config_defaults(&cfg);
+	CHECK_EQ(finalize(&cfg, "query-log /tmp\nupstream "
+	    "https://192.0.2.1/dns-query\n", NULL), -1);
+	CHECK_STR(errbuf, "query-log: /tmp: Is a directory");
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -2098,5 +2132,6 @@ main(void)
 	test_sidecar();
 	test_free();
 	test_shipped();
+	test_query_log();
 	return check_summary();
 }

@@ -224,6 +224,10 @@ struct config {
 	enum config_portal	captive_portal;	/* default ask */
 	unsigned		captive_portal_lease_ms; /* default 5 min */
 	char			*pidfile;	/* NULL: none */
+	/* The query log (querylog.h): NULL (off), "stderr" or a path. */
+	char			*query_log;
+	int			query_log_json;	/* query-log-format json */
+	int			query_log_client; /* with the client address */
 	/* Set by config_finalize(): the list was not configured and came
 	 * from resolv_conf, so a change of that file changes it. */
 	int			fallback_from_resolv;

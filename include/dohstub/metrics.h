@@ -28,6 +28,11 @@ struct metrics *metrics_new(struct event_base *base,
 
 void	metrics_set_proxy(struct metrics *m, struct proxy *px);
 
+/* The query log whose counters /metrics adds (NULL: none); it must
+ * outlive m or be unset first. */
+struct querylog;
+void	metrics_set_querylog(struct metrics *m, const struct querylog *ql);
+
 /* Append px's /metrics body to b (for the endpoint, and for tests). */
 void	metrics_render(struct evbuffer *b, const struct proxy *px);
 

@@ -1,0 +1,391 @@
+/*
+ * Tests for querylog: the line formats (text's fixed field order, JSON
+ * escaping, odd names, the client address on and off, every source),
+ * then the writer process for real: lines reach the file, a reopen
+ * after a rename starts a new file with nothing lost, and a writer that
+ * cannot write (a FIFO nobody reads) costs the loop nothing: lines are
+ * dropped and counted.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "check.h"
+#include "dohstub/clock.h"
+#include "dohstub/config.h"
+#include "dohstub/querylog.h"
+
+static char line[QUERYLOG_LINE_MAX];
+
+/* 2026-12-07T04:05:06.789Z */
+static const struct timespec when = { 1796616306, 789123456 };
+
+static void
+set_qi(struct dns_query_info *qi, const char *wire, size_t len,
+    uint16_t qtype)
+{
+	memset(qi, 0, sizeof(*qi));
+	memcpy(qi->qname, wire, len);
+	qi->qname_len = len;
+	qi->qtype = qtype;
+	qi->qclass = 1;
+}
+
+static struct proxy_answer
+answer(enum proxy_source src, int rcode, uint64_t us)
+{
+	struct proxy_answer a;
+
+	memset(&a, 0, sizeof(a));
+	a.source = src;
+	a.rcode = rcode;
+	a.ede = -1;
+	a.elapsed_us = us;
+	return a;
+}
+
+static const char *
+fmt(enum querylog_format f, const struct dns_query_info *qi,
+    const struct proxy_answer *a, const struct sockaddr *client)
+{
+	if (querylog_format(line, sizeof(line), f, &when, qi, a, client) == 0)
+		return "(none)";
+	return line;
+}
+
+static void
+test_time(void)
+{
+	struct tm tm;
+	char buf[32];
+
+	gmtime_r(&when.tv_sec, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	CHECK_STR(buf, "2026-12-07T04:05:06");
+}
+
+static void
+test_text(void)
+{
+	struct dns_query_info qi;
+	struct proxy_answer a;
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+
+	set_qi(&qi, "\3www\7example\0", 13, 1);
+	a = answer(PROXY_SRC_DOH, 0, 12345);
+	a.upstream = "https://doh.test:8443/dns-query";
+	CHECK_STR(fmt(QUERYLOG_TEXT, &qi, &a, NULL),
+	    "2026-12-07T04:05:06.789Z www.example. A NOERROR doh 12.345 "
+	    "upstream=https://doh.test:8443/dns-query\n");
+	CHECK_EQ(querylog_format(line, sizeof(line), QUERYLOG_TEXT, &when,
+	    &qi, &a, NULL), strlen(line));
+
+	/* A forward rule's plain servers, an EDE, the client. */
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons(40000);
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	set_qi(&qi, "\4host\4corp\7example\0", 19, 28);
+	a = answer(PROXY_SRC_FORWARD_PLAIN, 2, 0);
+	a.zone = "corp.example.";
+	a.ede = 22;
+	CHECK_STR(fmt(QUERYLOG_TEXT, &qi, &a, (struct sockaddr *)&sin),
+	    "2026-12-07T04:05:06.789Z host.corp.example. AAAA SERVFAIL "
+	    "forward-plain 0.000 zone=corp.example. ede=22 "
+	    "client=192.0.2.7\n");
+	/* The same, the client not asked for. */
+	CHECK_STR(fmt(QUERYLOG_TEXT, &qi, &a, NULL),
+	    "2026-12-07T04:05:06.789Z host.corp.example. AAAA SERVFAIL "
+	    "forward-plain 0.000 zone=corp.example. ede=22\n");
+
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8::53", &sin6.sin6_addr);
+	set_qi(&qi, "\0", 1, 2);
+	a = answer(PROXY_SRC_CACHE, 3, 1234567);
+	CHECK_STR(fmt(QUERYLOG_TEXT, &qi, &a, (struct sockaddr *)&sin6),
+	    "2026-12-07T04:05:06.789Z . NS NXDOMAIN cache 1234.567 "
+	    "client=2001:db8::53\n");
+
+	/* Unknown type, BADVERS (an extended rcode). */
+	set_qi(&qi, "\1x\0", 3, 65280);
+	a = answer(PROXY_SRC_ERROR, 16, 7);
+	CHECK_STR(fmt(QUERYLOG_TEXT, &qi, &a, NULL),
+	    "2026-12-07T04:05:06.789Z x. TYPE65280 BADVERS error 0.007\n");
+
+	/* A malformed query: no question read. */
+	memset(&qi, 0, sizeof(qi));
+	a = answer(PROXY_SRC_ERROR, 1, 10);
+	CHECK_STR(fmt(QUERYLOG_TEXT, &qi, &a, NULL),
+	    "2026-12-07T04:05:06.789Z - - FORMERR error 0.010\n");
+}
+
+/* Every source has its name, in the fifth field. */
+static void
+test_sources(void)
+{
+	struct dns_query_info qi;
+	struct proxy_answer a;
+	char want[256], *p;
+	int i, field;
+
+	set_qi(&qi, "\1a\0", 3, 1);
+	for (i = 0; i < PROXY_SRC_MAX; i++) {
+		a = answer((enum proxy_source)i, 0, 1000);
+		fmt(QUERYLOG_TEXT, &qi, &a, NULL);
+		for (p = line, field = 1; field < 5 && p != NULL; field++)
+			if ((p = strchr(p, ' ')) != NULL)
+				p++;
+		snprintf(want, sizeof(want), "%s 1.000\n",
+		    proxy_source_names[i]);
+		CHECK(p != NULL && strcmp(p, want) == 0);
+		fmt(QUERYLOG_JSON, &qi, &a, NULL);
+		snprintf(want, sizeof(want), "\"source\":\"%s\"",
+		    proxy_source_names[i]);
+		CHECK(strstr(line, want) != NULL);
+	}
+}
+
+static void
+test_json(void)
+{
+	struct dns_query_info qi;
+	struct proxy_answer a;
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	set_qi(&qi, "\3www\7example\0", 13, 1);
+	a = answer(PROXY_SRC_FORWARD_DOH, 0, 2500);
+	a.upstream = "https://doh.test/dns-query?x=\"y\"";
+	a.zone = "example.";
+	a.ede = 3;
+	CHECK_STR(fmt(QUERYLOG_JSON, &qi, &a, (struct sockaddr *)&sin),
+	    "{\"time\":\"2026-12-07T04:05:06.789Z\",\"name\":\"www.example.\","
+	    "\"type\":\"A\",\"rcode\":\"NOERROR\",\"source\":\"forward-doh\","
+	    "\"latency_ms\":2.500,\"upstream\":"
+	    "\"https://doh.test/dns-query?x=\\\"y\\\"\",\"zone\":\"example.\","
+	    "\"ede\":3,\"client\":\"127.0.0.1\"}\n");
+	CHECK_STR(fmt(QUERYLOG_JSON, &qi, &a, NULL),
+	    "{\"time\":\"2026-12-07T04:05:06.789Z\",\"name\":\"www.example.\","
+	    "\"type\":\"A\",\"rcode\":\"NOERROR\",\"source\":\"forward-doh\","
+	    "\"latency_ms\":2.500,\"upstream\":"
+	    "\"https://doh.test/dns-query?x=\\\"y\\\"\",\"zone\":\"example.\","
+	    "\"ede\":3}\n");
+
+	memset(&qi, 0, sizeof(qi));
+	a = answer(PROXY_SRC_ERROR, 1, 0);
+	CHECK_STR(fmt(QUERYLOG_JSON, &qi, &a, NULL),
+	    "{\"time\":\"2026-12-07T04:05:06.789Z\",\"name\":null,"
+	    "\"type\":null,\"rcode\":\"FORMERR\",\"source\":\"error\","
+	    "\"latency_ms\":0.000}\n");
+}
+
+/* Spaces, quotes, backslashes, dots in a label and bytes above 0x7e. */
+static void
+test_odd_names(void)
+{
+	struct dns_query_info qi;
+	struct proxy_answer a;
+
+	set_qi(&qi, "\7a b\"\\.\xff\4test\0", 14, 16);
+	a = answer(PROXY_SRC_LOCAL, 0, 0);
+	CHECK_STR(fmt(QUERYLOG_TEXT, &qi, &a, NULL),
+	    "2026-12-07T04:05:06.789Z a\\032b\"\\\\\\.\\255.test. TXT "
+	    "NOERROR local 0.000\n");
+	CHECK_STR(fmt(QUERYLOG_JSON, &qi, &a, NULL),
+	    "{\"time\":\"2026-12-07T04:05:06.789Z\",\"name\":"
+	    "\"a\\\\032b\\\"\\\\\\\\\\\\.\\\\255.test.\",\"type\":\"TXT\","
+	    "\"rcode\":\"NOERROR\",\"source\":\"local\",\"latency_ms\":0.000}"
+	    "\n");
+	/* A newline byte is escaped too: one line per answer. */
+	set_qi(&qi, "\2\n\r\0", 4, 1);
+	CHECK_STR(fmt(QUERYLOG_TEXT, &qi, &a, NULL),
+	    "2026-12-07T04:05:06.789Z \\010\\013. A NOERROR local 0.000\n");
+}
+
+/* The longest name, all escapes, fits; a small buffer does not. */
+static void
+test_sizes(void)
+{
+	struct dns_query_info qi;
+	struct proxy_answer a;
+	uint8_t wire[255];
+	size_t i, n;
+
+	for (i = 0; i < 4; i++) {
+		wire[i * 63] = 62;
+		memset(wire + i * 63 + 1, 0xff, 62);
+	}
+	wire[252] = 1;
+	wire[253] = 0xff;
+	wire[254] = 0;
+	set_qi(&qi, (const char *)wire, sizeof(wire), 1);
+	a = answer(PROXY_SRC_DOH, 0, 0);
+	a.upstream = "https://doh.test/dns-query";
+	a.zone = "example.";
+	n = querylog_format(line, sizeof(line), QUERYLOG_JSON, &when, &qi, &a,
+	    NULL);
+	CHECK(n > 253 * 5 && n < sizeof(line));
+	CHECK(line[n - 1] == '\n' && line[n] == '\0');
+	CHECK_EQ(querylog_format(line, 40, QUERYLOG_TEXT, &when, &qi, &a,
+	    NULL), 0);
+}
+
+/* The writer process, for real. */
+
+static struct event_base *base;
+
+static void
+run_loop(unsigned ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+}
+
+static size_t
+count_lines(const char *path)
+{
+	char buf[65536];
+	size_t n = 0;
+	ssize_t r, i;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1)
+		return 0;
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		for (i = 0; i < r; i++)
+			n += buf[i] == '\n';
+	close(fd);
+	return n;
+}
+
+/* Until path holds want lines, or 5 s. */
+static size_t
+wait_lines(const char *path, size_t want)
+{
+	size_t n;
+	int i;
+
+	for (i = 0; i < 500 && (n = count_lines(path)) < want; i++)
+		usleep(10000);
+	return count_lines(path);
+}
+
+static void
+log_n(struct querylog *ql, int n)
+{
+	struct dns_query_info qi;
+	struct proxy_answer a;
+
+	set_qi(&qi, "\3www\7example\0", 13, 1);
+	a = answer(PROXY_SRC_CACHE, 0, 100);
+	while (n-- > 0)
+		querylog_write(ql, NULL, &qi, &a);
+}
+
+static void
+test_writer(const char *dir)
+{
+	struct querylog *ql;
+	struct config cfg;
+	char path[512], old[512], fifo[512];
+	uint64_t t0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/query.log", dir);
+	snprintf(old, sizeof(old), "%s/query.log.1", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	config_defaults(&cfg);
+	CHECK((ql = querylog_new(base)) != NULL);
+	if (ql == NULL)
+		return;
+	CHECK(!querylog_enabled(ql));
+	log_n(ql, 5);	/* off: nothing */
+	CHECK_EQ(querylog_stats(ql)->lines, 0);
+
+	cfg.query_log = strdup(path);
+	CHECK_EQ(querylog_reopen(ql, &cfg), 0);
+	CHECK(querylog_enabled(ql));
+	log_n(ql, 1000);
+	run_loop(250);	/* the 100 ms flush */
+	CHECK_EQ(wait_lines(path, 1000), 1000);
+
+	/* logrotate: rename, reopen; nothing lost, new lines go anew. */
+	log_n(ql, 300);
+	CHECK_EQ(rename(path, old), 0);
+	CHECK_EQ(querylog_reopen(ql, &cfg), 0);
+	log_n(ql, 200);
+	run_loop(250);
+	CHECK_EQ(wait_lines(old, 1300), 1300);
+	CHECK_EQ(wait_lines(path, 200), 200);
+	CHECK_EQ(querylog_stats(ql)->dropped, 0);
+	CHECK_EQ(querylog_stats(ql)->lines, 1500);
+
+	/* A FIFO nobody reads: the writer blocks in open(), the loop does
+	 * not; the buffer fills and lines are dropped and counted. */
+	CHECK_EQ(mkfifo(fifo, 0600), 0);
+	free(cfg.query_log);
+	cfg.query_log = strdup(fifo);
+	CHECK_EQ(querylog_reopen(ql, &cfg), 0);
+	t0 = clock_ms();
+	log_n(ql, 30000);	/* ~2.5 MB */
+	run_loop(150);
+	log_n(ql, 100);
+	CHECK(clock_ms() - t0 < 2000);
+	CHECK(querylog_stats(ql)->dropped > 1000);
+	/* Off: what waits is dropped; the writer, once it can open,
+	 * finds its pipe closed. */
+	free(cfg.query_log);
+	cfg.query_log = NULL;
+	CHECK_EQ(querylog_reopen(ql, &cfg), 0);
+	CHECK(!querylog_enabled(ql));
+	if ((fd = open(fifo, O_RDONLY | O_NONBLOCK)) != -1) {
+		usleep(100000);
+		close(fd);
+	}
+	querylog_free(ql);
+	config_free(&cfg);
+	unlink(path);
+	unlink(old);
+	unlink(fifo);
+}
+
+int
+main(void)
+{
+	char dir[] = "/tmp/test_querylog.XXXXXX";
+
+	signal(SIGPIPE, SIG_IGN);
+	test_time();
+	test_text();
+	test_sources();
+	test_json();
+	test_odd_names();
+	test_sizes();
+	if (mkdtemp(dir) == NULL || (base = event_base_new()) == NULL) {
+		printf("cannot set up the writer test\n");
+		return 1;
+	}
+	test_writer(dir);
+	event_base_free(base);
+	rmdir(dir);
+	return check_summary();
+}
