@@ -506,6 +506,32 @@ wildcard_parent(const uint8_t *qname, size_t qlen, unsigned lab,
 	return 0;
 }
 
+/*
+ * What both wildcard proofs check first: the labels field leaves a
+ * parent in the zone (else NO_PROOF), and the name may be the wildcard
+ * itself, which needs no denial at all (PROVEN, whatever records come
+ * with it).  NSEC_ERROR to go on.
+ */
+static enum nsec_result
+wildcard_start(const uint8_t *zone, size_t zone_len, const uint8_t *qname,
+    size_t qname_len, unsigned lab, size_t *parent, size_t *nc,
+    struct nsec_proof *p)
+{
+	if (wildcard_parent(qname, qname_len, lab, parent, nc) == -1)
+		return done(p, NSEC_NO_PROOF,
+		    "the labels field makes no wildcard of the name");
+	if (!dnsmsg_name_below(qname + *parent, qname_len - *parent, zone,
+	    zone_len))
+		return done(p, NSEC_NO_PROOF,
+		    "the wildcard is outside the zone");
+	if (is_wildcard_of(qname, qname_len, qname + *parent,
+	    qname_len - *parent)) {
+		set_ce(p, qname + *parent, qname_len - *parent);
+		return done(p, NSEC_PROVEN, "the name is the wildcard");
+	}
+	return NSEC_ERROR;
+}
+
 /* --- NSEC --- */
 
 struct nsec_view {
@@ -743,19 +769,12 @@ nsec_prove_wildcard(const struct nsec_rr *set, size_t n, const uint8_t *zone,
 
 	if (start(proof, zone, zone_len, qname, qname_len, &r) != -1)
 		return r;
+	if ((r = wildcard_start(zone, zone_len, qname, qname_len, lab,
+	    &parent, &nc, proof)) != NSEC_ERROR)
+		return r;
 	if (nsec_check_set(set, n, zone, zone_len) == -1)
 		return done(proof, NSEC_MALFORMED, "NSEC record malformed");
-	if (wildcard_parent(qname, qname_len, lab, &parent, &nc) == -1)
-		return done(proof, NSEC_NO_PROOF,
-		    "the labels field makes no wildcard of the name");
-	if (!dnsmsg_name_below(qname + parent, qname_len - parent, zone,
-	    zone_len))
-		return done(proof, NSEC_NO_PROOF,
-		    "the wildcard is outside the zone");
 	set_ce(proof, qname + parent, qname_len - parent);
-	if (is_wildcard_of(qname, qname_len, qname + parent,
-	    qname_len - parent))
-		return done(proof, NSEC_PROVEN, "the name is the wildcard");
 	for (i = -1; (i = nsec_find_denial(set, n, zone, zone_len, qname,
 	    qname_len, (size_t)(i + 1), &v)) != -1; ) {
 		if (nsec_ce(&v, qname, qname_len) != parent)
@@ -1097,20 +1116,15 @@ nsec3_prove_wildcard(const struct nsec_rr *set, size_t n,
 	size_t parent, nc;
 	int w;
 
+	if (start(proof, zone, zone_len, qname, qname_len, &r) != -1)
+		return r;
+	if ((r = wildcard_start(zone, zone_len, qname, qname_len, lab,
+	    &parent, &nc, proof)) != NSEC_ERROR)
+		return r;
 	if (n3_start(&c, set, n, zone, zone_len, qname, qname_len, max_iter,
 	    proof, &r) != -1)
 		return r;
-	if (wildcard_parent(qname, qname_len, lab, &parent, &nc) == -1)
-		return done(proof, NSEC_NO_PROOF,
-		    "the labels field makes no wildcard of the name");
-	if (!dnsmsg_name_below(qname + parent, qname_len - parent, zone,
-	    zone_len))
-		return done(proof, NSEC_NO_PROOF,
-		    "the wildcard is outside the zone");
 	set_ce(proof, qname + parent, qname_len - parent);
-	if (is_wildcard_of(qname, qname_len, qname + parent,
-	    qname_len - parent))
-		return done(proof, NSEC_PROVEN, "the name is the wildcard");
 	if (n3_hash(&c, qname + nc, qname_len - nc, h) == -1)
 		return done(proof, NSEC_ERROR, "NSEC3 hash failed");
 	if ((w = n3_cover(&c, h, &v)) == -1)
