@@ -459,9 +459,10 @@ start(struct nsec_proof *p, const uint8_t *zone, size_t zone_len,
 
 /*
  * Why types at a name with bitmap bm do not prove qtype absent there,
- * or NULL if they do.  The parent's side of a delegation (NS without
- * SOA) speaks only for DS, and the child's apex (SOA) never for DS
- * but at the root (RFC 6840 4.1, RFC 5155 8.5 and 8.6).
+ * or NULL if they do.  A CNAME would have been the answer (RFC 6840
+ * 4.3).  The parent's side of a delegation (NS without SOA) speaks
+ * only for DS, and the child's apex (SOA) never for DS but at the root
+ * (RFC 6840 4.1, RFC 5155 8.5 and 8.6).
  */
 static const char *
 nodata_types(const uint8_t *bm, size_t len, uint16_t qtype, int root)

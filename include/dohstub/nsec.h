@@ -27,6 +27,7 @@
  * - NSEC_MALFORMED: a name or a record does not parse: bogus.
  * - NSEC_ERROR: OpenSSL failed (memory): neither proven nor bogus;
  *   answer SERVFAIL and cache nothing.
+ * The NSEC proofs give only PROVEN, NO_PROOF and MALFORMED.
  */
 #ifndef DOHSTUB_NSEC_H
 #define DOHSTUB_NSEC_H
@@ -218,7 +219,8 @@ int	nsec3_b32hex_decode(const char *in, size_t len, uint8_t *out,
  *   wildcard whose RRSIG Labels field is labels (the wildcard's parent is
  *   then qname's rightmost labels labels): qname does not exist and no
  *   name between it and that parent does (RFC 4035 5.3.4).  qname being
- *   that wildcard itself needs no proof.
+ *   that wildcard itself needs no proof: PROVEN with any records, none
+ *   included (the same for nsec3_prove_wildcard).
  * nsec_prove_insecure_delegation: name (the NS owner of a referral, not
  *   the query name) is a delegation with no DS: an NSEC at name with NS
  *   and neither DS nor SOA (RFC 4035 5.2).  NSEC_PROVEN then means the
@@ -249,7 +251,10 @@ enum nsec_result nsec_prove_insecure_delegation(const struct nsec_rr *set,
  * unless configured), gives NSEC_UNSUPPORTED before any hashing, so a
  * costly chain costs nothing.  One whose RDATA or owner does not parse
  * gives NSEC_MALFORMED.  Hashing costs at most (iterations + 1) SHA-1
- * runs per label of qname below zone, plus one name.
+ * runs per label of qname below zone, plus one name: up to 128 x 151
+ * with the default limit, a cost a validator may want to budget per
+ * query (CVE-2023-50868) by passing a lower limit or refusing deep
+ * names.
  *
  * The closest encloser proof (8.3) finds the deepest ancestor of qname
  * with a matching NSEC3 whose child towards qname (the next closer
