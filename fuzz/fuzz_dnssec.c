@@ -116,7 +116,8 @@ check_sets(const struct dnssec_sets *sets)
 		s = &sets->set[i];
 		check_lower(s->owner, s->owner_len);
 		if (s->n > DNSSEC_MAX_RRS || s->nsigs > DNSSEC_MAX_SIGS ||
-		    s->n + s->nsigs == 0 || s->type == DNS_TYPE_OPT)
+		    s->n + s->nsigs == 0 ||
+		    (s->n > 0 && s->type == DNS_TYPE_OPT))
 			abort();
 		for (j = 0; j < s->n; j++) {
 			if (s->rdata[j] < lo || s->rdata[j] + s->rdlen[j] > hi)

@@ -1002,7 +1002,8 @@ anchor_record(const struct token *t, size_t nt, int inherit, size_t line,
 		memcpy(a->owner, prev->owner, prev->owner_len);
 		a->owner_len = prev->owner_len;
 	} else {
-		if (t[0].len >= sizeof(name) || tok_is(&t[0], "@"))
+		if (t[0].len >= sizeof(name) || tok_is(&t[0], "@") ||
+		    memchr(t[0].p, '\0', t[0].len) != NULL)
 			return anchor_err(err, errlen, line,
 			    "bad owner name");
 		memcpy(name, t[0].p, t[0].len);
@@ -1106,7 +1107,7 @@ dnssec_anchor_parse(const char *text, size_t len,
 					return anchor_err(err, errlen, line,
 					    "unbalanced parenthesis");
 				pos++;
-			} else if (c == ' ' || c == '\t' || c == '\r') {
+			} else if (isspace((unsigned char)c)) {
 				pos++;
 			} else {
 				if (nt == ANCHOR_MAX_TOKENS)

@@ -731,6 +731,14 @@ test_anchor_parse(void)
 	rc = dnssec_anchor_parse(anchor_cases[1].text,
 	    strlen(anchor_cases[1].text), an, nitems(an), &n, NULL, 0);
 	CHECK(rc == 0 && n == 1 && memcmp(an[0].owner, "\7example", 9) == 0);
+	/* Any blank separates; a NUL makes no name. */
+	rc = dnssec_anchor_parse("example.\vDS 1 8 7 00\f", 21, an,
+	    nitems(an), &n, err, sizeof(err));
+	CHECK(rc == 0 && n == 1 && an[0].tag == 1);
+	rc = dnssec_anchor_parse("exa\0mple DS 1 8 7 00", 20, an,
+	    nitems(an), &n, err, sizeof(err));
+	CHECK_EQ(rc, -1);
+	CHECK_STR(err, "line 1: bad owner name");
 	/* Not NUL-terminated: the length bounds the text. */
 	rc = dnssec_anchor_parse("example DS 1 8 7 00 junk", 19, an,
 	    nitems(an), &n, NULL, 0);
