@@ -4,9 +4,10 @@
  * tests/make_dnssec_vectors.py) verified from a message as a server sends
  * it, then broken one way at a time; key tags against dnssec-keygen's,
  * DS digests against dnssec-dsfromkey's and RFC 4034 5.4's example; the
- * root's built-in anchors against the root's KSKs; canonical RDATA, the
- * time window across the 32-bit wrap, the collector's limits and the
- * trust-anchor parser's errors.
+ * examples of RFC 5702, 6605 and 8080; the root's built-in anchors
+ * against the root's KSKs; canonical RDATA, the time window across the
+ * 32-bit wrap, the collector's limits and the trust-anchor parser's
+ * errors.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -472,6 +473,155 @@ test_rfc4034(void)
 	CHECK(!dnssec_digest_supported(0));
 }
 
+/*
+ * The examples of RFC 5702 6 (RSA/SHA-256 with a 512-bit key, refused
+ * here; RSA/SHA-512), RFC 6605 6 (P-256, P-384) and RFC 8080 6.1
+ * (Ed25519, with the signatures of erratum 4935: those printed in the
+ * RFC do not verify).  Each: the zone's key, one record, its RRSIG, the
+ * time to check at, what that gives, and the DS the RFC gives (or NULL).
+ */
+static const uint8_t rr_a91[] = { 192, 0, 2, 91 };
+static const uint8_t rr_a1[] = { 192, 0, 2, 1 };
+static const uint8_t rr_mx[] = "\0\12\4mail\7example\3com";
+
+static const struct rfc_example {
+	const char		*what;
+	const char		*key;		/* DNSKEY line */
+	const char		*owner;
+	uint16_t		 type;
+	const uint8_t		*rdata;
+	size_t			 rdlen;
+	uint8_t			 labels;
+	uint32_t		 expiration, inception;
+	const char		*sig;
+	uint32_t		 now;
+	enum dnssec_result	 expect;
+	const char		*ds;
+} rfc_examples[] = {
+	{ "RFC 5702 6.1", "example.net. DNSKEY 256 3 8 AwEAAcFcGsaxxdgiuuGm"
+	    "CkVImy4h99CqT7jwY3pexPGcnUFtR2Fh36BponcwtkZ4cAgtvd4Qs8PkxUdp6p/"
+	    "DlUmObdk=", "www.example.net", T_A, rr_a91, 4, 3,
+	    1893456000u, 946684800u, "kRCOH6u7l0QGy9qpC9l1sLncJcOKFLJ7GhiU"
+	    "Oibu4teYp5VE9RncriShZNz85mwlMgNEacFYK/lPtPiVYP4bwg==",
+	    NOW, DNSSEC_BAD_KEY, NULL },
+	{ "RFC 5702 6.2", "example.net. DNSKEY 256 3 10 AwEAAdHoNTOW+et86KuJ"
+	    "OWRDp1pndvwb6Y83nSVXXyLA3DLroROUkN6X0O6pnWnjJQujX/AyhqFDxj13tOn"
+	    "D9u/1kTg7cV6rklMrZDtJCQ5PCl/D7QNPsgVsMu1J2Q8gpMpztNFLpPBz1bWXjD"
+	    "taR7ZQBlZ3PFY12ZTSncorffcGmhOL", "www.example.net", T_A, rr_a91,
+	    4, 3, 1893456000u, 946684800u, "tsb4wnjRUDnB1BUi+t6TMTXThjVnG+e"
+	    "CkWqjvvjhzQL1d0YRoOe0CbxrVDYd0xDtsuJRaeUw1ep94PzEWzr0iGYgZBWm/z"
+	    "pq+9fOuagYJRfDqfReKBzMweOLDiNa8iP5g9vMhpuv6OPlvpXwm9Sa9ZXIbNl1M"
+	    "BGk0fthPgxdDLw=", NOW, DNSSEC_OK, NULL },
+	{ "RFC 6605 6.1", "example.net. DNSKEY 257 3 13 GojIhhXUN/u4v54ZQqGS"
+	    "nyhWJwaubCvTmeexv7bR6edbkrSqQpF64cYbcB7wNcP+e+MAnLr+Wi9xMWyQLc8"
+	    "NAA==", "www.example.net", T_A, rr_a1, 4, 3, 1284026679u,
+	    1281607479u, "qx6wLYqmh+l9oCKTN6qIc+bw6ya+KJ8oMz0YP107epXAyGmt+"
+	    "3SNruPFKG7tZoLBLlUzGGus7ZwmwWep666VCw==", 1283000000u, DNSSEC_OK,
+	    "example.net. DS 55648 13 2 b4c8c1fe2e7477127b27115656ad6256f4"
+	    "24625bf5c1e2770ce6d6e37df61d17" },
+	{ "RFC 6605 6.2", "example.net. DNSKEY 257 3 14 xKYaNhWdGOfJ+nPrL8/a"
+	    "rkwf2EY3MDJ+SErKivBVSum1w/egsXvSADtNJhyem5RCOpgQ6K8X1DRSEkrbYQ+"
+	    "OB+v8/uX45NBwY8rp65F6Glur8I/mlVNgF6W/qTI37m40", "www.example.net",
+	    T_A, rr_a1, 4, 3, 1284027625u, 1281608425u, "/L5hDKIvGDyI1fcARX3"
+	    "z65qrmPsVz73QD1Mr5CEqOiLP95hxQouuroGCeZOvzFaxsT8Glr74hbavRKayJN"
+	    "uydCuzWTSSPdz7wnqXL5bdcJzusdnI0RSMROxxwGipWcJm", 1283000000u,
+	    DNSSEC_OK, "example.net. DS 10771 14 4 72d7b62976ce06438e9c0bf3"
+	    "19013cf801f09ecc84b8d7e9495f27e305c6a9b0563a9b5f4d288405c3008a9"
+	    "46df983d6" },
+	{ "RFC 8080 6.1 key 1", "example.com. DNSKEY 257 3 15 l02Woi0iS8Aa2"
+	    "5FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=", "example.com", T_MX, rr_mx,
+	    sizeof(rr_mx), 2, 1440021600u, 1438207200u, "oL9krJun7xfBOIWcGH"
+	    "i7mag5/hdZrKWw15jPGrHpjQeRAvTdszaPD+QLs3fx8A4M3e23mRZ9VrbpMngwc"
+	    "rqNAg==", 1439000000u, DNSSEC_OK, "example.com. DS 3613 15 2 "
+	    "3aa5ab37efce57f737fc1627013fee07bdf241bd10f3b1964ab55c78e79a"
+	    "304b" },
+	{ "RFC 8080 6.1 key 2", "example.com. DNSKEY 257 3 15 zPnZ/QwEe7S8C"
+	    "5SPz2OfS5RR40ATk2/rYnE9xHIEijs=", "example.com", T_MX, rr_mx,
+	    sizeof(rr_mx), 2, 1440021600u, 1438207200u, "zXQ0bkYgQTEFyfLyi9"
+	    "QoiY6D8ZdYo4wyUhVioYZXFdT410QPRITQSqJSnzQoSm5poJ7gD7AQR0O7KuI5k"
+	    "2pcBg==", 1439000000u, DNSSEC_OK, "example.com. DS 35217 15 2 "
+	    "401781b934e392de492ec77ae2e15d70f6575a1c0bc59c5275c04ebe80c6"
+	    "614c" },
+};
+
+/* Base64 through the anchor parser, as a key. */
+static size_t
+b64(const char *text, uint8_t *out, size_t cap)
+{
+	struct dnssec_anchor an;
+	char line[1024];
+	size_t n;
+
+	snprintf(line, sizeof(line), ". DNSKEY 0 0 0 %s", text);
+	if (dnssec_anchor_parse(line, strlen(line), &an, 1, &n, NULL, 0) ==
+	    -1 || n != 1 || (size_t)an.rdlen - 4 > cap)
+		abort();
+	memcpy(out, an.rdata + 4, (size_t)an.rdlen - 4);
+	return (size_t)an.rdlen - 4;
+}
+
+static void
+test_rfc_examples(void)
+{
+	const struct rfc_example *e;
+	struct dnssec_anchor key, ds;
+	struct dnssec_rrset set;
+	struct msg sig;
+	uint8_t signer[DNS_MAX_NAME], raw[512];
+	size_t n, signer_len, raw_len;
+
+	for (e = rfc_examples; e < rfc_examples + nitems(rfc_examples); e++) {
+		fprintf(stderr, "%s\n", e->what);
+		CHECK_EQ(dnssec_anchor_parse(e->key, strlen(e->key), &key, 1,
+		    &n, NULL, 0), 0);
+		memset(&set, 0, sizeof(set));
+		set.owner_len = wire(e->owner, set.owner);
+		set.type = e->type;
+		set.class = DNS_CLASS_IN;
+		set.n = 1;
+		set.rdata[0] = e->rdata;
+		set.rdlen[0] = (uint16_t)e->rdlen;
+		/* The RRSIG's RDATA, signed by the key of that tag. */
+		memset(&sig, 0, sizeof(sig));
+		put16(&sig, e->type);
+		put8(&sig, key.algorithm);
+		put8(&sig, e->labels);
+		put32(&sig, 3600);
+		put32(&sig, e->expiration);
+		put32(&sig, e->inception);
+		put16(&sig, key.tag);
+		signer_len = key.owner_len;
+		memcpy(signer, key.owner, signer_len);
+		putbytes(&sig, signer, signer_len);
+		raw_len = b64(e->sig, raw, sizeof(raw));
+		putbytes(&sig, raw, raw_len);
+		CHECK_EQ(dnssec_verify(&set, sig.buf, sig.len, key.owner,
+		    key.owner_len, key.rdata, key.rdlen, e->now), e->expect);
+		if (e->expect != DNSSEC_OK)
+			continue;
+		/* Long past, long ago; a changed record. */
+		CHECK_EQ(dnssec_verify(&set, sig.buf, sig.len, key.owner,
+		    key.owner_len, key.rdata, key.rdlen, e->expiration + 1),
+		    DNSSEC_EXPIRED);
+		CHECK_EQ(dnssec_verify(&set, sig.buf, sig.len, key.owner,
+		    key.owner_len, key.rdata, key.rdlen, e->inception - 1),
+		    DNSSEC_NOT_YET_VALID);
+		memcpy(raw, e->rdata, e->rdlen);
+		raw[0] ^= 0x20;
+		set.rdata[0] = raw;
+		CHECK_EQ(dnssec_verify(&set, sig.buf, sig.len, key.owner,
+		    key.owner_len, key.rdata, key.rdlen, e->now),
+		    DNSSEC_BOGUS_SIGNATURE);
+		if (e->ds == NULL)
+			continue;
+		CHECK_EQ(dnssec_anchor_parse(e->ds, strlen(e->ds), &ds, 1, &n,
+		    NULL, 0), 0);
+		CHECK_EQ(ds.tag, key.tag);
+		CHECK_EQ(dnssec_ds_match(ds.owner, ds.owner_len, ds.rdata,
+		    ds.rdlen, key.rdata, key.rdlen), DNSSEC_OK);
+	}
+}
+
 static void
 test_key_tag(void)
 {
@@ -762,6 +912,7 @@ main(void)
 	test_vectors();
 	test_root();
 	test_rfc4034();
+	test_rfc_examples();
 	test_key_tag();
 	test_time();
 	test_canonical();
