@@ -3,8 +3,9 @@
  * dnssec_anchor_parse(), and every DS found is matched against every
  * DNSKEY found.  Odd: the rest is a DNS message, collected section by
  * section with dnssec_collect(); every RRSIG of the first sets is
- * verified with every DNSKEY of the section, at a fixed time (byte 0 &
- * 2: the RRSIG's inception, so the crypto is reached).
+ * verified with every DNSKEY of the section, and the set as a whole
+ * (dnssec_verify_rrset), at a fixed time (byte 0 & 2: the RRSIG's
+ * inception, so the crypto is reached).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -133,6 +134,27 @@ check_sets(const struct dnssec_sets *sets)
 	}
 }
 
+/* The whole set, with a budget: never overspent, indexes in range. */
+static void
+verify_rrset(const struct dnssec_rrset *s, const struct dnssec_rrset *k,
+    uint32_t now)
+{
+	enum dnssec_result res;
+	unsigned budget = 6;
+	size_t si = SIZE_MAX, ki = SIZE_MAX;
+
+	res = dnssec_verify_rrset(s, k, now, &budget, &si, &ki);
+	if (res >= DNSSEC_RESULT_MAX || budget > 6 ||
+	    (res == DNSSEC_OK) != (si != SIZE_MAX) ||
+	    (res == DNSSEC_OK) != (ki != SIZE_MAX) ||
+	    (res == DNSSEC_OK && (si >= s->nsigs || ki >= k->n)))
+		abort();
+	if (res == DNSSEC_OK && dnssec_verify(s, s->sig[si], s->siglen[si],
+	    k->owner, k->owner_len, k->rdata[ki], k->rdlen[ki], now) !=
+	    DNSSEC_OK)
+		abort();
+}
+
 static void
 verify_sets(const struct dnssec_sets *sets, int at_inception)
 {
@@ -156,6 +178,8 @@ verify_sets(const struct dnssec_sets *sets, int at_inception)
 			k = dnssec_find(sets, rs.signer, rs.signer_len,
 			    DNS_TYPE_DNSKEY, s->class);
 			kn = k != NULL ? k->n : 0;
+			if (j == 0 && k != NULL)
+				verify_rrset(s, k, now);
 			for (ki = 0; ki < kn && ki < MAX_VERIFY_KEYS; ki++) {
 				res = dnssec_verify(s, s->sig[j], s->siglen[j],
 				    k->owner, k->owner_len, k->rdata[ki],

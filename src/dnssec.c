@@ -37,6 +37,7 @@ const char *const dnssec_result_names[] = {
 	"rrsig mismatch",
 	"digest mismatch",
 	"malformed",
+	"no signature",
 	"too big",
 	"internal error",
 };
@@ -819,6 +820,100 @@ dnssec_verify(const struct dnssec_rrset *set, const uint8_t *sig,
 	    rs.signature_len, data, total);
 	free(data);
 	return res;
+}
+
+/* The failures of dnssec_verify_rrset(), worst last: the one reported. */
+static int
+failure_rank(enum dnssec_result r)
+{
+	static const enum dnssec_result order[] = {
+		DNSSEC_MALFORMED, DNSSEC_RRSIG_MISMATCH,
+		DNSSEC_UNSUPPORTED_ALGORITHM, DNSSEC_KEY_MISMATCH,
+		DNSSEC_NOT_YET_VALID, DNSSEC_EXPIRED, DNSSEC_BAD_KEY,
+		DNSSEC_BOGUS_SIGNATURE,
+	};
+	size_t i;
+
+	for (i = 0; i < nitems(order); i++)
+		if (order[i] == r)
+			return (int)i;
+	return 0;
+}
+
+static enum dnssec_result
+worse(enum dnssec_result a, enum dnssec_result b)
+{
+	return failure_rank(b) > failure_rank(a) ? b : a;
+}
+
+enum dnssec_result
+dnssec_verify_rrset(const struct dnssec_rrset *set,
+    const struct dnssec_rrset *keys, uint32_t now, unsigned *budget,
+    size_t *sig_used, size_t *key_used)
+{
+	struct dnssec_rrsig rs;
+	struct dnssec_dnskey key;
+	enum dnssec_result res, best = DNSSEC_MALFORMED;
+	size_t i, k, tried;
+
+	if (set->nsigs == 0)
+		return DNSSEC_NO_SIGNATURE;
+	for (i = 0; i < set->nsigs && i < DNSSEC_MAX_SIGS; i++) {
+		if (dnssec_rrsig_parse(set->sig[i], set->siglen[i], &rs) !=
+		    DNSSEC_OK)
+			continue;
+		if (!dnssec_algorithm_supported(rs.algorithm)) {
+			best = worse(best, DNSSEC_UNSUPPORTED_ALGORITHM);
+			continue;
+		}
+		if (!dnsmsg_name_equal(rs.signer, rs.signer_len, keys->owner,
+		    keys->owner_len)) {
+			best = worse(best, DNSSEC_KEY_MISMATCH);
+			continue;
+		}
+		tried = 0;
+		for (k = 0; k < keys->n && k < DNSSEC_MAX_RRS &&
+		    tried < DNSSEC_KEYS_PER_SIG; k++) {
+			/* Only keys that can pass: each try costs. */
+			if (dnssec_dnskey_parse(keys->rdata[k], keys->rdlen[k],
+			    &key) != DNSSEC_OK || key.tag != rs.key_tag ||
+			    key.algorithm != rs.algorithm)
+				continue;
+			if (*budget == 0)
+				return DNSSEC_TOO_BIG;
+			(*budget)--;
+			tried++;
+			res = dnssec_verify(set, set->sig[i], set->siglen[i],
+			    keys->owner, keys->owner_len, keys->rdata[k],
+			    keys->rdlen[k], now);
+			if (res == DNSSEC_OK) {
+				if (sig_used != NULL)
+					*sig_used = i;
+				if (key_used != NULL)
+					*key_used = k;
+				return DNSSEC_OK;
+			}
+			if (res == DNSSEC_TOO_BIG || res == DNSSEC_INTERNAL)
+				return res;
+			best = worse(best, res);
+		}
+		if (tried == 0)
+			best = worse(best, DNSSEC_KEY_MISMATCH);
+	}
+	return best;
+}
+
+uint32_t
+dnssec_ttl(uint32_t ttl, const struct dnssec_rrsig *sig, uint32_t now)
+{
+	uint32_t left;
+
+	if (sig->original_ttl < ttl)
+		ttl = sig->original_ttl;
+	if (serial_lt(sig->expiration, now))
+		return 0;
+	left = sig->expiration - now;
+	return left < ttl ? left : ttl;
 }
 
 /* --- DS --- */

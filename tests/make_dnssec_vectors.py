@@ -280,6 +280,11 @@ def main():
         h.append("")
         with open(os.path.join(CORPUS, "msg_alg%d" % num), "wb") as f:
             f.write(b"\x01" + msg)
+        if num == 15:
+            # Byte 0 & 2: checked at each RRSIG's inception.
+            with open(os.path.join(CORPUS, "msg_alg15_at_inception"),
+                      "wb") as f:
+                f.write(b"\x03" + msg)
         with open(os.path.join(CORPUS, "anchors_alg%d" % num), "wb") as f:
             f.write(b"\x00" + anchors.encode())
     h.append("static const struct vector {")

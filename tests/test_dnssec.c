@@ -301,6 +301,75 @@ test_vector_bad_keys(const struct vector *v, const struct dnssec_rrset *a,
 	}
 }
 
+/* dnssec_verify_rrset() and dnssec_ttl() on the vectors' sets. */
+static void
+test_vector_rrset(const struct vector *v, const struct dnssec_rrset *a,
+    const struct dnssec_rrset *keys)
+{
+	static struct dnssec_rrset many;
+	struct dnssec_rrsig rs;
+	unsigned budget;
+	size_t si = 99, ki = 99, i;
+	int zsk = key_by_tag(keys, v->zsk_tag);
+
+	if (zsk == -1)
+		return;
+	budget = 10;
+	CHECK_EQ(dnssec_verify_rrset(a, keys, NOW, &budget, &si, &ki),
+	    DNSSEC_OK);
+	CHECK_EQ(budget, 9);
+	CHECK_EQ(si, 0);
+	CHECK_EQ(ki, zsk);
+	budget = 0;
+	CHECK_EQ(dnssec_verify_rrset(a, keys, NOW, &budget, NULL, NULL),
+	    DNSSEC_TOO_BIG);
+	CHECK_EQ(dnssec_rrsig_parse(a->sig[0], a->siglen[0], &rs), DNSSEC_OK);
+	budget = 10;
+	CHECK_EQ(dnssec_verify_rrset(a, keys, rs.expiration + 1, &budget,
+	    NULL, NULL), DNSSEC_EXPIRED);
+	CHECK_EQ(dnssec_verify_rrset(a, keys, rs.inception - 1, &budget,
+	    NULL, NULL), DNSSEC_NOT_YET_VALID);
+	tamper_copy(a);
+	tbuf[0][3] ^= 0x01;
+	CHECK_EQ(dnssec_verify_rrset(&tset, keys, NOW, &budget, NULL, NULL),
+	    DNSSEC_BOGUS_SIGNATURE);
+	tset.nsigs = 0;
+	CHECK_EQ(dnssec_verify_rrset(&tset, keys, NOW, &budget, NULL, NULL),
+	    DNSSEC_NO_SIGNATURE);
+	/* Keys without the ZSK; keys of another zone. */
+	many = *keys;
+	many.n = 1;
+	many.rdata[0] = keys->rdata[1 - zsk];
+	many.rdlen[0] = keys->rdlen[1 - zsk];
+	CHECK_EQ(dnssec_verify_rrset(a, &many, NOW, &budget, NULL, NULL),
+	    DNSSEC_KEY_MISMATCH);
+	many = *keys;
+	many.owner_len = wire("other.test", many.owner);
+	CHECK_EQ(dnssec_verify_rrset(a, &many, NOW, &budget, NULL, NULL),
+	    DNSSEC_KEY_MISMATCH);
+	/* Many keys of the tag: only DNSSEC_KEYS_PER_SIG are tried. */
+	many = *keys;
+	for (i = 0; i < 3 * DNSSEC_KEYS_PER_SIG; i++) {
+		many.rdata[i] = keys->rdata[zsk];
+		many.rdlen[i] = keys->rdlen[zsk];
+	}
+	many.n = i;
+	tamper_copy(a);
+	tbuf[0][3] ^= 0x01;
+	budget = 100;
+	CHECK_EQ(dnssec_verify_rrset(&tset, &many, NOW, &budget, NULL, NULL),
+	    DNSSEC_BOGUS_SIGNATURE);
+	CHECK_EQ(budget, 100 - DNSSEC_KEYS_PER_SIG);
+
+	/* The TTL to keep: set, original TTL, time left. */
+	CHECK_EQ(rs.original_ttl, 3600);
+	CHECK_EQ(dnssec_ttl(a->ttl, &rs, NOW), 1234);
+	CHECK_EQ(dnssec_ttl(5000, &rs, NOW), 3600);
+	CHECK_EQ(dnssec_ttl(5000, &rs, rs.expiration - 10), 10);
+	CHECK_EQ(dnssec_ttl(5000, &rs, rs.expiration), 0);
+	CHECK_EQ(dnssec_ttl(5000, &rs, rs.expiration + 1), 0);
+}
+
 static void
 test_vectors(void)
 {
@@ -368,6 +437,7 @@ test_vectors(void)
 		test_vector_ds(v, keys);
 		test_vector_tamper(v, a, keys);
 		test_vector_bad_keys(v, a, keys);
+		test_vector_rrset(v, a, keys);
 	}
 }
 

@@ -86,7 +86,10 @@
  * RRSIG_MISMATCH: the RRSIG cannot cover this RRset (type covered,
  *   labels over the owner's, signer not the owner or an ancestor).
  * MALFORMED: bytes that do not parse.
- * TOO_BIG: over one of the fixed limits above.
+ * NO_SIGNATURE: an RRset without RRSIGs (EDE 10) from
+ *   dnssec_verify_rrset().
+ * TOO_BIG: over one of the fixed limits above, or the budget of
+ *   signature checks spent.
  * INTERNAL: OpenSSL failed (out of memory): SERVFAIL, not cached as
  *   bogus.
  */
@@ -102,6 +105,7 @@ enum dnssec_result {
 	DNSSEC_RRSIG_MISMATCH,
 	DNSSEC_DIGEST_MISMATCH,
 	DNSSEC_MALFORMED,
+	DNSSEC_NO_SIGNATURE,
 	DNSSEC_TOO_BIG,
 	DNSSEC_INTERNAL,
 	DNSSEC_RESULT_MAX
@@ -268,6 +272,42 @@ enum dnssec_result dnssec_check_time(const struct dnssec_rrsig *sig,
 enum dnssec_result dnssec_verify(const struct dnssec_rrset *set,
 	    const uint8_t *sig, size_t siglen, const uint8_t *key_owner,
 	    size_t key_owner_len, const uint8_t *dnskey, size_t keylen,
+	    uint32_t now);
+
+/*
+ * How many DNSKEYs of one key tag and algorithm dnssec_verify_rrset()
+ * tries for one RRSIG.  Tags collide by chance (a zone rolling keys may
+ * show two); a zone of many keys of one tag is an attack (KeyTrap,
+ * CVE-2023-50387) that would make every answer cost keys x signatures
+ * checks.
+ */
+#define DNSSEC_KEYS_PER_SIG	4
+
+/*
+ * Verify set with its own RRSIGs (set->sig) and the DNSKEY RRset keys of
+ * the signer's zone, at time now: DNSSEC_OK at the first RRSIG and key
+ * that dnssec_verify() accepts, their indexes in *sig_used and *key_used
+ * (either may be NULL); both are left alone otherwise.  RRSIGs of another
+ * signer than keys->owner are passed over; for each other, the keys of
+ * its tag and algorithm are tried, at most DNSSEC_KEYS_PER_SIG.  Each
+ * try takes one from *budget, the caller's allowance for a whole answer;
+ * at 0, DNSSEC_TOO_BIG before any more work.
+ * When nothing verifies: NO_SIGNATURE if set has no RRSIG, TOO_BIG or
+ * INTERNAL at once when a try gives them, else the failure that got
+ * furthest, in this order: BOGUS_SIGNATURE, BAD_KEY, EXPIRED,
+ * NOT_YET_VALID, KEY_MISMATCH (no key of the tag: "DNSKEY missing"),
+ * UNSUPPORTED_ALGORITHM, RRSIG_MISMATCH, MALFORMED.
+ */
+enum dnssec_result dnssec_verify_rrset(const struct dnssec_rrset *set,
+	    const struct dnssec_rrset *keys, uint32_t now, unsigned *budget,
+	    size_t *sig_used, size_t *key_used);
+
+/*
+ * The TTL a set of TTL ttl that sig proved may be kept for (RFC 4035
+ * 5.3.3, RFC 4034 3.1.4): the least of ttl, the RRSIG's original TTL and
+ * the seconds left until its expiration (0 if past).
+ */
+uint32_t dnssec_ttl(uint32_t ttl, const struct dnssec_rrsig *sig,
 	    uint32_t now);
 
 /*
