@@ -769,6 +769,7 @@ dnssec_verify(const struct dnssec_rrset *set, const uint8_t *sig,
 
 	if (dnssec_rrsig_parse(sig, siglen, &rs) != DNSSEC_OK ||
 	    set->n == 0 || set->n > DNSSEC_MAX_RRS ||
+	    set->owner_len == 0 || set->owner_len > DNS_MAX_NAME ||
 	    (labels = dnssec_name_labels(set->owner, set->owner_len)) < 0)
 		return DNSSEC_MALFORMED;
 	if (rs.type_covered != set->type || rs.labels > labels ||

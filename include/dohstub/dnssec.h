@@ -267,7 +267,8 @@ enum dnssec_result dnssec_check_time(const struct dnssec_rrsig *sig,
  *   duplicates dropped, the RRSIG's original TTL, a wildcard owner
  *   rebuilt from the labels field (BOGUS_SIGNATURE; TOO_BIG if the
  *   signed data would pass DNSSEC_SIGNED_MAX; INTERNAL).
- * set->n must be above 0 (MALFORMED otherwise).  Nothing is kept.
+ * set->n must be above 0 and set->owner a name (MALFORMED otherwise).
+ * Nothing is kept.
  */
 enum dnssec_result dnssec_verify(const struct dnssec_rrset *set,
 	    const uint8_t *sig, size_t siglen, const uint8_t *key_owner,
@@ -353,7 +354,9 @@ extern const char dnssec_root_anchors[];
  * line: owner, then TTL and class IN in either order, both optional,
  * then DS (key tag, algorithm, digest type, hex digest, which may hold
  * blanks) or DNSKEY (flags, protocol, algorithm, base64 key, which may
- * hold blanks).  Owner names are absolute whether or not they end in a
+ * hold blanks), numbers in decimal (no algorithm mnemonics).  A digest
+ * of a known type must have its length; the key's algorithm need not be
+ * supported (dnssec_algorithm_supported() says).  Owner names are absolute whether or not they end in a
  * dot; a line starting with a blank has the previous line's owner.
  * Parentheses continue a record over lines, ';' starts a comment,
  * "$TTL" lines are skipped; other directives, other types and classes,
