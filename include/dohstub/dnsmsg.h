@@ -21,8 +21,15 @@
 
 #define DNS_TYPE_A		1
 #define DNS_TYPE_NS		2
+#define DNS_TYPE_CNAME		5
 #define DNS_TYPE_SOA		6
+#define DNS_TYPE_DNAME		39
 #define DNS_TYPE_OPT		41
+#define DNS_TYPE_DS		43
+#define DNS_TYPE_RRSIG		46
+#define DNS_TYPE_NSEC		47
+#define DNS_TYPE_DNSKEY		48
+#define DNS_TYPE_NSEC3		50
 #define DNS_TYPE_IXFR		251
 #define DNS_CLASS_IN		1
 

@@ -29,12 +29,6 @@
 
 #include "dohstub/dnsmsg.h"
 
-#define DNS_TYPE_CNAME		5
-#define DNS_TYPE_DS		43
-#define DNS_TYPE_RRSIG		46
-#define DNS_TYPE_NSEC		47
-#define DNS_TYPE_DNSKEY		48
-
 /* DNSKEY flags (RFC 4034 2.1.1, RFC 5011 7). */
 #define DNSSEC_FLAG_ZONE	0x0100
 #define DNSSEC_FLAG_REVOKE	0x0080

@@ -37,23 +37,6 @@
 
 #include "dohstub/dnsmsg.h"
 
-/* Types the proofs look at; dnsmsg.h may take them over one day. */
-#ifndef DNS_TYPE_CNAME
-#define DNS_TYPE_CNAME		5
-#endif
-#ifndef DNS_TYPE_DNAME
-#define DNS_TYPE_DNAME		39
-#endif
-#ifndef DNS_TYPE_DS
-#define DNS_TYPE_DS		43
-#endif
-#ifndef DNS_TYPE_NSEC
-#define DNS_TYPE_NSEC		47
-#endif
-#ifndef DNS_TYPE_NSEC3
-#define DNS_TYPE_NSEC3		50
-#endif
-
 #define NSEC3_HASH_SHA1		1	/* the one there is (RFC 5155 11) */
 #define NSEC3_SHA1_LEN		20
 #define NSEC3_MAX_HASH		64	/* room for any hash the code knows */
