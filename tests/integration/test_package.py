@@ -12,8 +12,8 @@ the .changes, which takes in the .deb, the dbgsym package and the
 comment saying why.
 
 The fresh root is Debian 12 minbase: the `debian:12-slim` image that
-the container suite keeps in podman's store (made there with
-debootstrap when missing, test_container._ensure_base), copied out of
+the container suites keep in podman's store (made with debootstrap
+when missing, by their _ensure_base, under their lock), copied out of
 `podman image mount` and given back what the slim trimming took (dpkg's
 path excludes, apt's cache cleaning), so that it is what `debootstrap
 --variant=minbase bookworm` makes.  With /proc and the usual /dev
@@ -34,7 +34,8 @@ podman (and debootstrap when the base must be made), unbound and kdig;
 skipped with the reason otherwise, or with DOHSTUB_PACKAGE=0.
 DOHSTUB_DEBIAN_MIRROR names a mirror other than deb.debian.org.  It
 tests the package, not this build, so scripts/test runs it once, not
-under the sanitizers (ctest label `package`).  About a minute.
+under the sanitizers (ctest label `package`).  One to two minutes,
+most of it the -j1 build.
 """
 
 import fcntl
@@ -50,7 +51,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab  # noqa: E402
 from lab import check  # noqa: E402
-import test_container as ct  # noqa: E402
+try:
+    # the container suites' shared module (branch k8s), once merged
+    import container as ct  # noqa: E402
+except ImportError:
+    import test_container as ct  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PKG = "dohstub"
