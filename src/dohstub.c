@@ -42,7 +42,8 @@
 #include "dohstub/querylog.h"
 
 #define DOHSTUB_VERSION		"0.1.0"
-#define DOHSTUB_DEFAULT_CONF	"/etc/dohstub.conf"
+/* Where the build installs it: /etc/dohstub as packaged. */
+#define DOHSTUB_DEFAULT_CONF	DOHSTUB_SYSCONFDIR "/dohstub.conf"
 #define SD_LISTEN_FDS_START	3
 #define READY_MAX_MS		10000	/* give up waiting for an upstream */
 #define DEFAULT_USER		"dohstub"	/* started as root, no `user` */
