@@ -1056,6 +1056,9 @@ static const struct config_setting config_settings[] = {
 	    SECONDS(10), HOURS(1)), .def = "5m" },
 	{ "pidfile", STRING(pidfile), .flags = CONFIG_F_ABSPATH,
 	    .none = "none" },
+	/* dohstub-control(8)'s socket (control.h). */
+	{ "control-socket", STRING(control_socket),
+	    .flags = CONFIG_F_ABSPATH, .none = "none" },
 };
 
 #define CONFIG_NSETTINGS	nitems(config_settings)

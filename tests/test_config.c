@@ -469,6 +469,9 @@ test_bad_values(void)
 	CHECK_STR(file_err("resolv-conf etc/resolv.conf\n"),
 	    "t.conf:1: resolv-conf: \"etc/resolv.conf\": an absolute path "
 	    "is required");
+	CHECK_STR(file_err("control-socket run/ctl\n"),
+	    "t.conf:1: control-socket: \"run/ctl\": an absolute path "
+	    "is required");
 	CHECK_STR(file_err("watch-network maybe\n"),
 	    "t.conf:1: watch-network: \"maybe\" is not one of no, yes");
 	CHECK_STR(file_err("keepalive 3601s\n"),
@@ -1557,7 +1560,8 @@ test_print(void)
 	    "# resolv-conf: /etc/resolv.conf\n"
 	    "captive-portal ask\n"
 	    "captive-portal-lease 300s\n"
-	    "# pidfile: none\n");
+	    "# pidfile: none\n"
+	    "# control-socket: none\n");
 	config_free(&cfg);
 	free(p1);
 

@@ -224,6 +224,7 @@ struct config {
 	enum config_portal	captive_portal;	/* default ask */
 	unsigned		captive_portal_lease_ms; /* default 5 min */
 	char			*pidfile;	/* NULL: none */
+	char			*control_socket; /* NULL: none */
 	/* Set by config_finalize(): the list was not configured and came
 	 * from resolv_conf, so a change of that file changes it. */
 	int			fallback_from_resolv;
