@@ -8,7 +8,8 @@ still serve root.  Encrypted-only, the cache on, two forward rules
 (fwd.lab.test to unbound over DoH, plain.test to a plain sink, which is
 also the fallback a portal lease uses):
 
-- status and stats, as text and as JSON (json.loads);
+- status and stats, as text and as JSON (json.loads), and a server
+  given by address with how discovery went;
 - lookup says where each answer came from: a local zone, the cache, the
   DoH upstream (its URL), a forward rule (its zone), the portal;
 - flush NAME [TYPE] and flush: a cached name is asked upstream again
@@ -152,6 +153,30 @@ def test_status():
           (U.url, "fwd.lab.test.") in ups, "json upstreams: %r" % ups)
     check(set(j["cache"]) >= {"entries", "bytes", "max_bytes", "hits",
                               "misses", "hit_rate"}, "json cache: %r" % j)
+
+
+@lab.timeout(30)
+def test_status_address_server():
+    """A server given by address: status says how discovery went, as
+    /health does (unbound has no DDR record: no upgrade)."""
+    sock = os.path.join(os.path.dirname(SOCK), "control-addr")
+    d = lab.Dohstub({"mode": "encrypted-preferred",
+                     "upstream": "127.0.0.1:%d" % U.plain_port,
+                     "control-socket": sock}, name="dohstub-addr").start()
+    try:
+        lab.wait_for(lambda: any(
+            l.startswith("address 127.0.0.1:%d: upgrade none (" %
+                         U.plain_port)
+            for l in ctl("status", sock=sock).stdout.splitlines()), 10,
+            what="the address server's line")
+        r = ctl("--json", "status", sock=sock)
+        a = json.loads(r.stdout)["addresses"]
+        check(r.returncode == 0 and len(a) == 1 and
+              a[0]["address"] == "127.0.0.1:%d" % U.plain_port and
+              a[0]["upgrade"] == "none" and a[0]["reason"] and
+              a[0]["state"] == "idle", "json addresses: %r" % a)
+    finally:
+        d.stop()
 
 
 @lab.timeout(30)
@@ -306,6 +331,8 @@ def raw(data, wait=8.0):
             if not b:
                 break
             got += b
+    except ConnectionResetError:
+        pass	# closed with our request unread: after what it said
     finally:
         s.close()
     return got.decode(), time.monotonic() - t0
