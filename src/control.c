@@ -411,6 +411,17 @@ control_write_status(FILE *fp, int json, const struct proxy *px)
 #define CONTROL_STAT_VALUE(field, family, value)	s->field,
 #define CONTROL_STAT_NONE(field, family, value)
 
+/* One counter: a "name value" line, or a member. */
+static void
+stat_write(FILE *fp, struct dnsprint_out *o, int *first, const char *name,
+    uint64_t v)
+{
+	if (o != NULL)
+		dnsprint_json_kv_num(o, first, name, (long long)v);
+	else
+		fprintf(fp, "%s %llu\n", name, (unsigned long long)v);
+}
+
 void
 control_write_stats(FILE *fp, int json, const struct proxy *px)
 {
@@ -422,39 +433,28 @@ control_write_stats(FILE *fp, int json, const struct proxy *px)
 		PROXY_STATS(CONTROL_STAT_VALUE, CONTROL_STAT_NONE)
 	};
 	const struct cache_stats *c = proxy_cache_stats(px);
-	struct dnsprint_out o;
+	struct dnsprint_out out, *o = NULL;
 	size_t i;
 	int first = 1;
 
-	const char *const cnames[] = { "cache_entries", "cache_bytes",
-	    "cache_max_bytes", "cache_stored", "cache_evicted",
-	    "cache_expired" };
-	const uint64_t cv[] = { c != NULL ? c->entries : 0,
-	    c != NULL ? c->bytes : 0, c != NULL ? c->max_bytes : 0,
-	    c != NULL ? c->stored : 0, c != NULL ? c->evicted : 0,
-	    c != NULL ? c->expired : 0 };
-
-	dnsprint_out_file(&o, fp);
-	if (json)
-		dnsprint_puts(&o, "{");
-	for (i = 0; i < nitems(names); i++) {
-		if (json)
-			dnsprint_json_kv_num(&o, &first, names[i],
-			    (long long)v[i]);
-		else
-			fprintf(fp, "%s %llu\n", names[i],
-			    (unsigned long long)v[i]);
+	if (json) {
+		o = &out;
+		dnsprint_out_file(o, fp);
+		dnsprint_puts(o, "{");
 	}
-	for (i = 0; c != NULL && i < nitems(cnames); i++) {
-		if (json)
-			dnsprint_json_kv_num(&o, &first, cnames[i],
-			    (long long)cv[i]);
-		else
-			fprintf(fp, "%s %llu\n", cnames[i],
-			    (unsigned long long)cv[i]);
+	for (i = 0; i < nitems(names); i++)
+		stat_write(fp, o, &first, names[i], v[i]);
+	/* The cache's own, with a cache. */
+	if (c != NULL) {
+		stat_write(fp, o, &first, "cache_entries", c->entries);
+		stat_write(fp, o, &first, "cache_bytes", c->bytes);
+		stat_write(fp, o, &first, "cache_max_bytes", c->max_bytes);
+		stat_write(fp, o, &first, "cache_stored", c->stored);
+		stat_write(fp, o, &first, "cache_evicted", c->evicted);
+		stat_write(fp, o, &first, "cache_expired", c->expired);
 	}
 	if (json)
-		dnsprint_puts(&o, "}\n");
+		dnsprint_puts(o, "}\n");
 }
 
 /* The answer section, one record a line as in a zone file. */
