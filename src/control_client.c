@@ -184,7 +184,8 @@ main(int argc, char *argv[])
 	ssize_t n;
 	int ch, fd, json = 0, err;
 
-	while ((ch = getopt_long(argc, argv, "+c:hjs:", long_opts, NULL)) !=
+	opterr = 0;	/* our own one-line messages */
+	while ((ch = getopt_long(argc, argv, "+:c:hjs:", long_opts, NULL)) !=
 	    -1) {
 		switch (ch) {
 		case 'c':
@@ -197,8 +198,14 @@ main(int argc, char *argv[])
 			sock = optarg;
 			break;
 		case 'h':
-		default:
 			usage();
+		case ':':
+			fail("%s: needs a value", argv[optind - 1]);
+		case '?':
+		default:
+			if (optopt > 0 && optopt < 256)
+				fail("-%c: unknown option", optopt);
+			fail("%s: unknown option", argv[optind - 1]);
 		}
 	}
 	argc -= optind;

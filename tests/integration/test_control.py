@@ -370,6 +370,27 @@ def test_limits():
     check(r.returncode == 0 and "lookup NAME [TYPE]" in r.stdout, "help")
 
 
+@lab.timeout(30)
+def test_client():
+    """The socket from -c FILE's control-socket; usage and connection
+    errors exit 2 with one line."""
+    conf = lab.write_file(os.path.join(lab.tmpdir(), "client.conf"),
+                          "control-socket %s\n" % SOCK)
+    r = lab.run([client_bin(), "-c", conf, "status"])
+    check(r.returncode == 0 and r.stdout.startswith("mode "),
+          "-c: %d %r" % (r.returncode, r.stderr))
+    for argv in ([], ["-x", "status"], ["lookup", "a b"],
+                 ["-s", SOCK + ".none", "status"],
+                 ["-c", conf + ".none", "status"]):
+        r = lab.run([client_bin()] + argv)
+        check(r.returncode == 2 and r.stdout == "" and
+              r.stderr.count("\n") in (1, 3),
+              "%r: %d %r" % (argv, r.returncode, r.stderr))
+    r = lab.run([client_bin(), "-s", SOCK + ".none", "status"])
+    check(r.stderr.startswith("dohstub-control: cannot connect to ") and
+          r.stderr.count("\n") == 1, "one line: %r" % r.stderr)
+
+
 @lab.timeout(40)
 def test_captive_portal():
     """Last: it stops unbound."""
