@@ -554,6 +554,26 @@ cache_flush_source(struct cache *c, enum cache_source src)
 	}
 }
 
+size_t
+cache_flush_name(struct cache *c, const uint8_t *name, size_t name_len,
+    int qtype)
+{
+	struct cache_entry *e, *newer;
+	size_t n = 0;
+
+	for (e = c->tail; e != NULL; e = newer) {
+		newer = e->newer;
+		if (name != NULL && (e->qname_len != name_len ||
+		    (qtype >= 0 && e->qtype != qtype) ||
+		    !dnsmsg_name_equal(e->msg + DNS_HDR_LEN, e->qname_len,
+		    name, name_len)))
+			continue;
+		drop(c, e);
+		n++;
+	}
+	return n;
+}
+
 const struct cache_stats *
 cache_stats(const struct cache *c)
 {

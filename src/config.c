@@ -1075,6 +1075,9 @@ static const struct config_setting config_settings[] = {
 	{ "query-log-format", CHOICE(query_log_json, config_log_format_names),
 	    .def = "text" },
 	{ "query-log-client", BOOL(query_log_client), .def = "no" },
+	/* dohstub-control(8)'s socket (control.h). */
+	{ "control-socket", STRING(control_socket),
+	    .flags = CONFIG_F_ABSPATH, .none = "none" },
 };
 
 #define CONFIG_NSETTINGS	nitems(config_settings)

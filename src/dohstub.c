@@ -4,7 +4,8 @@
  * privileges (to `user`, or when started as root to the dohstub user or
  * nobody), and runs the event loop until SIGTERM or SIGINT; SIGHUP
  * reads the configuration again, SIGUSR1 logs the counters and SIGUSR2
- * opens a portal lease (proxy.h).
+ * opens a portal lease (proxy.h); the control socket (control.h), when
+ * set, does all that and more for dohstub-control(8).
  */
 #define _GNU_SOURCE		/* setresuid, setresgid, strndup */
 
@@ -33,6 +34,7 @@
 
 #include "dohstub/addr.h"
 #include "dohstub/config.h"
+#include "dohstub/control.h"
 #include "dohstub/discovery.h"
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
@@ -73,6 +75,7 @@ static struct event_base *base;
 static struct proxy *px;
 static const struct config *running;	/* owned by main, then by px */
 static struct event *ev_ready;		/* READY=1 at the latest */
+static struct control *ctl;		/* NULL: no control-socket */
 static int ready_sent;
 static int portal_shared;	/* a shared account: SIGUSR2 refused */
 static struct netwatch *nw;		/* NULL: watch-network no */
@@ -341,18 +344,19 @@ check_readable(const char *path, const char *user)
 }
 
 /*
- * After binding: to cfg->user, or when started as root without one, to
- * DEFAULT_USER, else LAST_RESORT_USER.  `user root` keeps root.
+ * The account to drop to: cfg->user, or when started as root without
+ * one, DEFAULT_USER, else LAST_RESORT_USER; NULL: none (not root, no
+ * user).  getpwnam()'s: valid until the next getpw*() call.
  */
-static void
-drop_privileges(const struct config *cfg)
+static struct passwd *
+drop_account(const struct config *cfg)
 {
 	struct passwd *pw;
 	const char *user = cfg->user;
 
 	if (user == NULL) {
 		if (geteuid() != 0)
-			return;
+			return NULL;
 		if ((pw = getpwnam(DEFAULT_USER)) == NULL &&
 		    (pw = getpwnam(LAST_RESORT_USER)) == NULL)
 			fatalx("started as root and no user %s or %s to drop "
@@ -364,6 +368,20 @@ drop_privileges(const struct config *cfg)
 			fatalx("user %s: %s", user, errno ? strerror(errno) :
 			    "no such user");
 	}
+	return pw;
+}
+
+/*
+ * After binding: to pw (drop_account()'s, NULL: none).  `user root`
+ * keeps root.
+ */
+static void
+drop_privileges(const struct config *cfg, const struct passwd *pw)
+{
+	const char *user = cfg->user;
+
+	if (pw == NULL)
+		return;
 	if (pw->pw_uid == 0) {
 		log_warnx("running as root, as 'user %s' asks", pw->pw_name);
 		return;
@@ -441,16 +459,17 @@ netwatch_update(const struct config *cfg)
 
 /*
  * The proxy's one observer (proxy_on_answer()): every answer a client
- * got.  Whoever else needs to hear of answers is called from here.
+ * got.  The query log writes it; the control socket's lookups hear of
+ * theirs.
  */
 static void
 answer_cb(const struct listen_peer *peer, const struct dns_query_info *qi,
     const uint8_t *msg, size_t len, const struct proxy_answer *a,
     void *arg)
 {
-	(void)msg;
-	(void)len;
 	(void)arg;
+	if (ctl != NULL)
+		control_on_answer(peer, qi, msg, len, a, NULL);
 	if (querylog_enabled(ql))
 		querylog_write(ql, (const struct sockaddr *)&peer->addr, qi,
 		    a);
@@ -460,7 +479,8 @@ answer_cb(const struct listen_peer *peer, const struct dns_query_info *qi,
 static void
 observe_answers(void)
 {
-	proxy_on_answer(px, querylog_enabled(ql) ? answer_cb : NULL, NULL);
+	proxy_on_answer(px, querylog_enabled(ql) || ctl != NULL ?
+	    answer_cb : NULL, NULL);
 }
 
 /* The running configuration's query log, its file opened afresh. */
@@ -471,24 +491,36 @@ querylog_update(void)
 	observe_answers();
 }
 
-/* Switch to cfg, loaded and owned from here on (freed on failure). */
-static void
-reload_apply(struct config *cfg)
+/* Two optional strings, the same? */
+static int
+same_str(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/*
+ * Switch to cfg, loaded and owned from here on (freed on failure).  0,
+ * or -1 with why in err (errlen bytes), logged.
+ */
+static int
+reload_apply(struct config *cfg, char *err, size_t errlen)
 {
 	const struct config *old = running;
 
-	if ((cfg->user == NULL) != (old->user == NULL) ||
-	    (cfg->user != NULL && strcmp(cfg->user, old->user) != 0) ||
+	if (!same_str(cfg->user, old->user) ||
 	    cfg->metrics.len != old->metrics.len ||
 	    memcmp(&cfg->metrics.ss, &old->metrics.ss, cfg->metrics.len) ||
-	    cfg->syslog != old->syslog || cfg->log_json != old->log_json)
-		log_warnx("reload: user, metrics, syslog and log-format "
-		    "change only on restart");
+	    cfg->syslog != old->syslog || cfg->log_json != old->log_json ||
+	    !same_str(cfg->control_socket, old->control_socket))
+		log_warnx("reload: user, metrics, syslog, log-format and "
+		    "control-socket change only on restart");
 	if (proxy_reload(px, cfg) == -1) {
+		snprintf(err, errlen, "the new configuration cannot be "
+		    "applied (see the log); keeping the running one");
 		log_warnx("reload failed; keeping the running configuration");
 		config_free(cfg);
 		free(cfg);
-		return;
+		return -1;
 	}
 	running = cfg;
 	if (!opts.verbose)
@@ -496,31 +528,49 @@ reload_apply(struct config *cfg)
 	log_info("configuration reloaded: mode %s, %zu upstream(s)",
 	    config_mode_names[cfg->mode], cfg->nupstream);
 	netwatch_update(cfg);
+	return 0;
+}
+
+/*
+ * Read the configuration again and switch to it: SIGHUP, and the
+ * control socket's reload (control_reload_cb).  0, or -1 with why in
+ * err (errlen bytes: file:line: key: reason), logged.
+ */
+static int
+reload(char *err, size_t errlen, void *arg)
+{
+	struct config *cfg;
+	int rc = -1;
+
+	(void)arg;
+	sd_notify_send("RELOADING=1");
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		log_warn("reload");
+		snprintf(err, errlen, "out of memory");
+	} else if (load_config(cfg, err, errlen) == -1) {
+		log_warnx("reload: %s; keeping the running configuration",
+		    err);
+		config_free(cfg);
+		free(cfg);
+	} else
+		rc = reload_apply(cfg, err, errlen);
+	/* The query log is reopened even if the reload failed: logrotate
+	 * sent SIGHUP for it. */
+	querylog_update();
+	sd_notify_send("READY=1");
+	return rc;
 }
 
 static void
 reload_cb(evutil_socket_t sig, short ev, void *arg)
 {
-	struct config *cfg;
 	char err[CONFIG_ERRLEN];
 
 	(void)sig;
 	(void)ev;
 	(void)arg;
 	log_info("SIGHUP: reading the configuration again");
-	sd_notify_send("RELOADING=1");
-	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
-		log_warn("reload");
-	else if (load_config(cfg, err, sizeof(err)) == -1) {
-		log_warnx("reload: %s; keeping the running configuration",
-		    err);
-		config_free(cfg);
-		free(cfg);
-	} else
-		reload_apply(cfg);
-	/* Reopened even if the reload failed: logrotate sent it. */
-	querylog_update();
-	sd_notify_send("READY=1");
+	(void)reload(err, sizeof(err), NULL);
 }
 
 /* The same address servers (zero configuration), in the same order? */
@@ -599,7 +649,7 @@ resolv_cb(evutil_socket_t fd, short ev, void *arg)
 	log_info("%s changed: other nameservers, reloading",
 	    resolv_path(old));
 	sd_notify_send("RELOADING=1");
-	reload_apply(cfg);
+	(void)reload_apply(cfg, err, sizeof(err));
 	querylog_update();
 	sd_notify_send("READY=1");
 	return;
@@ -710,6 +760,7 @@ main(int argc, char *argv[])
 	struct config cfg;
 	struct event *ev_term, *ev_int, *ev_usr1, *ev_usr2, *ev_hup;
 	struct metrics *metrics = NULL;
+	struct passwd *pw;
 	struct timeval tv = { READY_MAX_MS / 1000, 0 };
 	char err[CONFIG_ERRLEN];
 	int check = 0;
@@ -767,13 +818,28 @@ main(int argc, char *argv[])
 	    (metrics = metrics_new(base, &cfg.metrics, px)) == NULL)
 		fatalx("cannot open the metrics endpoint");
 	write_pidfile(cfg.pidfile);
+	pw = drop_account(&cfg);
+	/* Made as root, where it may be (/run), for the account we drop
+	 * to. */
+	if (cfg.control_socket != NULL) {
+		if ((ctl = control_new(base, cfg.control_socket,
+		    pw != NULL ? pw->pw_uid : (uid_t)-1,
+		    pw != NULL ? pw->pw_gid : (gid_t)-1, px, reload,
+		    NULL)) == NULL)
+			fatalx("cannot open the control socket");
+	}
 	/* Bound: from here on as we will be for a reload. */
-	drop_privileges(&cfg);
+	drop_privileges(&cfg, pw);
 	if ((portal_shared = shared_account()) &&
 	    cfg.captive_portal != PORTAL_OFF)
 		log_warnx("running as %s, an account other daemons share: "
 		    "SIGUSR2 (dohq --captive-portal) will not open a captive "
 		    "portal lease", LAST_RESORT_USER);
+	if (portal_shared && ctl != NULL) {
+		log_warnx("running as %s: only root may use the control "
+		    "socket", LAST_RESORT_USER);
+		control_root_only(ctl);
+	}
 	/* Its writer, forked, runs as we do now and opens the file so. */
 	if ((ql = querylog_new(base)) == NULL)
 		fatalx("cannot start the query log");
@@ -793,6 +859,9 @@ main(int argc, char *argv[])
 
 	netwatch_free(nw);
 	free(nw_path);
+	/* Its lookups still in the proxy are released by proxy_stop(). */
+	control_free(ctl);
+	ctl = NULL;
 	proxy_stop(px);
 	proxy_log_stats(px);
 	metrics_free(metrics);

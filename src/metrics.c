@@ -629,20 +629,14 @@ metrics_health_addrs(struct evbuffer *b, const struct proxy *px)
 	}
 }
 
-/* The reason first (a probe logs the start of the body), then detail. */
-static int
-metrics_health(struct evbuffer *b, const struct proxy *px)
+/* Each upstream: its state, srtt, counters and last error. */
+static void
+metrics_health_upstreams(struct evbuffer *b, const struct proxy *px)
 {
 	struct proxy_upstream_info info;
-	const char *why;
-	char portal[256];
 	size_t i;
 	int stale;
 
-	why = proxy_unhealthy(px);
-	evbuffer_add_printf(b, "%s\n", why != NULL ? why : "ok");
-	if (proxy_portal_status(px, portal, sizeof(portal)) > 0)
-		evbuffer_add_printf(b, "%s\n", portal);
 	for (i = 0; i < proxy_upstream_count(px); i++) {
 		proxy_upstream_info(px, i, &info);
 		/* The last error of one that is up again is history. */
@@ -663,7 +657,27 @@ metrics_health(struct evbuffer *b, const struct proxy *px)
 		    (unsigned long long)info.more.doh.dead,
 		    stale ? "" : ": ", stale ? "" : info.last_error);
 	}
+}
+
+void
+metrics_health_details(struct evbuffer *b, const struct proxy *px)
+{
+	metrics_health_upstreams(b, px);
 	metrics_health_addrs(b, px);
+}
+
+/* The reason first (a probe logs the start of the body), then detail. */
+static int
+metrics_health(struct evbuffer *b, const struct proxy *px)
+{
+	const char *why;
+	char portal[256];
+
+	why = proxy_unhealthy(px);
+	evbuffer_add_printf(b, "%s\n", why != NULL ? why : "ok");
+	if (proxy_portal_status(px, portal, sizeof(portal)) > 0)
+		evbuffer_add_printf(b, "%s\n", portal);
+	metrics_health_details(b, px);
 	return why == NULL ? HTTP_OK : HTTP_SERVUNAVAIL;
 }
 

@@ -2122,6 +2122,18 @@ proxy_free(struct proxy *px)
 	free(px);
 }
 
+struct cache *
+proxy_cache(struct proxy *px)
+{
+	return px->cache;
+}
+
+const struct config *
+proxy_config(const struct proxy *px)
+{
+	return px->cfg;
+}
+
 const struct cache_stats *
 proxy_cache_stats(const struct proxy *px)
 {

@@ -842,6 +842,53 @@ test_scan(void)
 	cache_free(c);
 }
 
+/* The control socket's flush: a name's entries, or a name and type's. */
+static void
+test_flush_name(void)
+{
+	struct cache *c = cache_new(1 << 20);
+	struct dns_query_info a, aaaa, a_do, other;
+	struct cache_hit hit;
+	struct served s;
+	struct msg m;
+	uint8_t name[DNS_MAX_NAME];
+	size_t nlen;
+
+	mkqi(&a, "www.example.com", DNS_TYPE_A, RD, 0, 0, 1);
+	mkqi(&a_do, "www.example.com", DNS_TYPE_A, RD, 1, 1, 2);
+	mkqi(&aaaa, "WWW.example.com", 28, RD, 0, 0, 3);
+	mkqi(&other, "example.com", DNS_TYPE_A, RD, 0, 0, 4);
+	ans_a(&m, "www.example.com", 300, 1);
+	CHECK_EQ(store(c, &a, &m, CACHE_SRC_DOH, 0, &defpol), CACHE_STORED);
+	CHECK_EQ(store(c, &a_do, &m, CACHE_SRC_DOH, 0, &defpol),
+	    CACHE_STORED);
+	ans(&m, "WWW.example.com", 28, RD, 0, 1, 0);
+	rr_soa(&m, 300, 300);
+	CHECK_EQ(store(c, &aaaa, &m, CACHE_SRC_DOH, 0, &defpol),
+	    CACHE_STORED);
+	ans_a(&m, "example.com", 300, 2);
+	CHECK_EQ(store(c, &other, &m, CACHE_SRC_DOH, 0, &defpol),
+	    CACHE_STORED);
+	CHECK_EQ(cache_stats(c)->entries, 4);
+
+	/* A name and type: both DO variants of A, not AAAA, whatever the
+	 * case the name is written in. */
+	nlen = dnsmsg_name_from_text("www.EXAMPLE.com.", name, sizeof(name));
+	CHECK_EQ(cache_flush_name(c, name, nlen, DNS_TYPE_A), 2);
+	CHECK_EQ(ask(c, &a, 0, 0, 1, &s, &hit), 0);
+	CHECK_EQ(ask(c, &a_do, 0, 0, 1, &s, &hit), 0);
+	CHECK(ask(c, &aaaa, 0, 0, 1, &s, &hit) != 0);
+	CHECK_EQ(cache_flush_name(c, name, nlen, DNS_TYPE_A), 0);
+	/* A name, every type; never a name above or below it. */
+	CHECK_EQ(cache_flush_name(c, name, nlen, -1), 1);
+	CHECK_EQ(cache_stats(c)->entries, 1);
+	CHECK(ask(c, &other, 0, 0, 1, &s, &hit) != 0);
+	/* No name: everything. */
+	CHECK_EQ(cache_flush_name(c, NULL, 0, -1), 1);
+	CHECK_EQ(cache_stats(c)->entries, 0);
+	cache_free(c);
+}
+
 static void
 test_off(void)
 {
@@ -882,6 +929,7 @@ main(void)
 	test_sleep();
 	test_sieve();
 	test_scan();
+	test_flush_name();
 	test_off();
 	return check_summary();
 }

@@ -469,6 +469,9 @@ test_bad_values(void)
 	CHECK_STR(file_err("resolv-conf etc/resolv.conf\n"),
 	    "t.conf:1: resolv-conf: \"etc/resolv.conf\": an absolute path "
 	    "is required");
+	CHECK_STR(file_err("control-socket run/ctl\n"),
+	    "t.conf:1: control-socket: \"run/ctl\": an absolute path "
+	    "is required");
 	CHECK_STR(file_err("watch-network maybe\n"),
 	    "t.conf:1: watch-network: \"maybe\" is not one of no, yes");
 	CHECK_STR(file_err("keepalive 3601s\n"),
@@ -1560,7 +1563,8 @@ test_print(void)
 	    "# pidfile: none\n"
 	    "# query-log: off\n"
 	    "query-log-format text\n"
-	    "query-log-client no\n");
+	    "query-log-client no\n"
+	    "# control-socket: none\n");
 	config_free(&cfg);
 	free(p1);
 

@@ -128,6 +128,15 @@ void	cache_flush(struct cache *c);
 /* Drop every entry from src (DoH works again: no more plain answers). */
 void	cache_flush_source(struct cache *c, enum cache_source src);
 
+/*
+ * Drop the entries of name (wire form, name_len bytes, compared without
+ * case), of type qtype only unless it is -1, whatever their class and
+ * DO/CD bits; every entry when name is NULL (the control socket's
+ * flush).  Returns how many were dropped.
+ */
+size_t	cache_flush_name(struct cache *c, const uint8_t *name,
+	    size_t name_len, int qtype);
+
 const struct cache_stats *cache_stats(const struct cache *c);
 
 void	cache_free(struct cache *c);

@@ -228,6 +228,7 @@ struct config {
 	char			*query_log;
 	int			query_log_json;	/* query-log-format json */
 	int			query_log_client; /* with the client address */
+	char			*control_socket; /* NULL: none */
 	/* Set by config_finalize(): the list was not configured and came
 	 * from resolv_conf, so a change of that file changes it. */
 	int			fallback_from_resolv;

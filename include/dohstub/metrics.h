@@ -36,6 +36,13 @@ void	metrics_set_querylog(struct metrics *m, const struct querylog *ql);
 /* Append px's /metrics body to b (for the endpoint, and for tests). */
 void	metrics_render(struct evbuffer *b, const struct proxy *px);
 
+/*
+ * Append /health's detail to b: a line for each upstream (state, srtt,
+ * counters, last error) and for each address server (how it was
+ * upgraded); for the endpoint and the control socket's status.
+ */
+void	metrics_health_details(struct evbuffer *b, const struct proxy *px);
+
 void	metrics_free(struct metrics *m);
 
 #endif

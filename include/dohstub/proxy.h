@@ -254,6 +254,15 @@ size_t	proxy_tcp_clients(const struct proxy *px);
 struct listen_stats;
 const struct listen_stats *proxy_listen_stats(const struct proxy *px);
 
+/*
+ * The cache, or NULL with cache-size 0 (the control socket's flush);
+ * valid until the next reload.
+ */
+struct cache *proxy_cache(struct proxy *px);
+
+/* The configuration in force (the latest reload's). */
+const struct config *proxy_config(const struct proxy *px);
+
 /* The cache's own counters, or NULL with cache-size 0. */
 const struct cache_stats *proxy_cache_stats(const struct proxy *px);
 
