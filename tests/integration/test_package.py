@@ -63,7 +63,8 @@ CONF = "/etc/dohstub/dohstub.conf"
 UNITS = ("dohstub.service", "dohstub.socket")
 UNITDIR = "/lib/systemd/system"
 # what the package must hold, whatever else cmake --install adds
-FILES = ("/usr/sbin/dohstub", "/usr/bin/dohq", CONF,
+FILES = ("/usr/sbin/dohstub", "/usr/bin/dohq", "/usr/sbin/dohstub-control",
+         "/usr/share/man/man8/dohstub-control.8.gz", CONF,
          UNITDIR + "/dohstub.service", UNITDIR + "/dohstub.socket",
          "/usr/lib/sysusers.d/dohstub.conf",
          "/usr/share/man/man8/dohstub.8.gz",
@@ -402,7 +403,8 @@ def test_installs_into_fresh_root():
             u, text))
     with open(r.path(UNITDIR + "/dohstub.service")) as f:
         execs = re.findall(r"^Exec\w*=(.*)$", f.read(), re.M)
-    check("/usr/sbin/dohstub -c %s" % CONF in execs and
+    check(any(e.startswith("/usr/sbin/dohstub -c %s" % CONF)
+              for e in execs) and
           "/usr/sbin/dohstub -n -c %s" % CONF in execs,
           "dohstub.service runs %r" % execs)
 
@@ -446,6 +448,18 @@ def test_installs_into_fresh_root():
     # ExecStartPre), and dohq reads it by default
     chk = r.run(["/usr/sbin/dohstub", "-n", "-c", CONF])
     check(chk.returncode == 0, "dohstub -n -c %s: %s" % (CONF, chk.stderr))
+    # and dohstub too, without -c: a line it cannot read names the file
+    with open(r.path(CONF)) as f:
+        shipped = f.read()
+    try:
+        with open(r.path(CONF), "a") as f:
+            f.write("no-such-setting 1\n")
+        bad = r.run(["/usr/sbin/dohstub", "-n"])
+        check(bad.returncode != 0 and CONF + ":" in bad.stderr,
+              "dohstub -n without -c: %r" % bad.stderr)
+    finally:
+        with open(r.path(CONF), "w") as f:
+            f.write(shipped)
     h = r.run(["/usr/bin/dohq", "--help"])
     check("default configuration: %s;" % CONF in h.stdout + h.stderr,
           "dohq's default configuration: %r" % (h.stdout + h.stderr))
