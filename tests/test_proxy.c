@@ -2498,7 +2498,7 @@ well_formed(const char *text)
  * Counters declared once (PROXY_STATS in proxy.h): each field, alone set
  * to a value of its own, is in the SIGUSR1 line as field=value and, but
  * for those the list keeps out, a sample of /metrics with that value;
- * all of them at once fit in one line.
+ * all of them at once fit in whole lines.
  */
 static void
 test_stats_outputs(void)
@@ -2511,10 +2511,10 @@ test_stats_outputs(void)
 	};
 	struct proxy_stats *s, saved;
 	struct evbuffer *b;
-	const char *text;
+	const char *text, *p, *nl;
 	char line[4096];
 	uint64_t *field;
-	size_t i;
+	size_t i, nlines;
 
 	start(ENC_PREF_CACHE);
 	if ((b = evbuffer_new()) == NULL)
@@ -2541,13 +2541,25 @@ test_stats_outputs(void)
 		CHECK(well_formed(text));
 	}
 
-	/* Twelve digits each (a trillion queries): still one whole line. */
+	/*
+	 * Twelve digits each (a trillion queries): whole fields on lines
+	 * that log.c keeps whole, the first "stats:", the rest "stats
+	 * (more):".
+	 */
 	for (i = 0; i < nitems(names); i++)
 		*stat_field(s, i) = 100000000000ULL + i;
 	stats_line(line, sizeof(line));
-	CHECK(strchr(line, '\n') == strrchr(line, '\n'));
 	for (i = 0; i < nitems(names); i++)
 		CHECK(in_line(line, names[i], *stat_field(s, i)));
+	for (p = line, nlines = 0; (nl = strchr(p, '\n')) != NULL;
+	    p = nl + 1, nlines++) {
+		CHECK(nl - p < 1100);	/* a timestamp, the 1023 of log.c */
+		CHECK(nl[-1] >= '0' && nl[-1] <= '9');
+		CHECK((p = strstr(p, "stats")) != NULL && p < nl);
+		CHECK(strncmp(p, nlines == 0 ? "stats: " : "stats (more): ",
+		    nlines == 0 ? 7 : 14) == 0);
+	}
+	CHECK(nlines >= 1);
 	*s = saved;
 	evbuffer_free(b);
 	stop();
