@@ -1043,7 +1043,8 @@ query_start(struct proxy *px, struct listen_peer *peer,
 		return START_CLIENT_FULL;
 	/* RFC 8484 4.1: ID 0 keeps DoH answers cacheable. */
 	if ((len = dnsmsg_make_upstream_query(built, sizeof(built), qi,
-	    (uint16_t)cfg->edns_udp_size, cfg->padding_block)) == 0 ||
+	    (uint16_t)cfg->edns_udp_size, cfg->padding_block, qi->edns_do,
+	    (qi->flags & DNS_FLAG_CD) != 0)) == 0 ||
 	    (q = query_get(px, len)) == NULL) {
 		ratelimit_clients_release(px->clients, slot);
 		return START_FULL;

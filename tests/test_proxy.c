@@ -190,7 +190,7 @@ sent(const struct fake_req *r, const struct msg *q)
 
 	if (dnsmsg_parse_query(q->buf, q->len, &qi) != DNS_VERDICT_OK ||
 	    (n = dnsmsg_make_upstream_query(built, sizeof(built), &qi, 1232,
-	    128)) == 0)
+	    128, qi.edns_do, (qi.flags & DNS_FLAG_CD) != 0)) == 0)
 		return 0;
 	return r->len == n && n % 128 == 0 && rd16(r->msg) == 0 &&
 	    memcmp(r->msg, built, n) == 0;
