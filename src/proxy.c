@@ -517,6 +517,9 @@ proxy_send(struct proxy *px, struct listen_peer *peer,
 
 	if (len == 0)
 		return;
+	/* dnssec off: no answer claims to be authenticated. */
+	if (px->cfg->dnssec == CONFIG_DNSSEC_OFF)
+		(void)dnsmsg_set_ad(px->buf, len, 0);
 	if (a->ede >= 0 && qi->has_edns)
 		px->stats.ede[a->ede]++;
 	if (peer->transport == LISTEN_UDP) {
@@ -1042,8 +1045,10 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	    cfg->max_pending_client)) == -1)
 		return START_CLIENT_FULL;
 	/* RFC 8484 4.1: ID 0 keeps DoH answers cacheable. */
+	/* dnssec off: no DNSSEC data is asked for, whatever the client. */
 	if ((len = dnsmsg_make_upstream_query(built, sizeof(built), qi,
-	    (uint16_t)cfg->edns_udp_size, cfg->padding_block, qi->edns_do,
+	    (uint16_t)cfg->edns_udp_size, cfg->padding_block,
+	    qi->edns_do && cfg->dnssec != CONFIG_DNSSEC_OFF,
 	    (qi->flags & DNS_FLAG_CD) != 0)) == 0 ||
 	    (q = query_get(px, len)) == NULL) {
 		ratelimit_clients_release(px->clients, slot);

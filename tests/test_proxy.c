@@ -1666,6 +1666,51 @@ query_with_options(struct msg *m, uint16_t id, const char *name)
 }
 
 /*
+ * dnssec off: DO never goes upstream, whatever the client sent (CD
+ * does), and no answer has AD, from the upstream or the cache; process
+ * (the default) passes DO up and AD back.
+ */
+static void
+test_dnssec_off(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	uint16_t codes[8], size;
+	uint32_t ttl;
+	char text[64];
+	int ede, off;
+
+	for (off = 1; off >= 0; off--) {
+		start(off ? ENC_ONLY "dnssec off\n" "cache-size 1m\n" :
+		    ENC_ONLY "cache-size 1m\n");
+		fake_peer_init(&p, LISTEN_UDP);
+		query_with_options(&q, 0xd001, "signed.lab.test");
+		fake_query(&p, q.buf, q.len);
+		CHECK_EQ(fake.ndoh, 1);
+		CHECK_EQ(rd16(fake.doh[0].msg + 2), F_RD | DNS_FLAG_CD);
+		CHECK_EQ(opt_options(fake.doh[0].msg, fake.doh[0].len, codes,
+		    &ede, text, sizeof(text), &ttl, &size), 1);
+		CHECK_EQ(ttl, off ? 0 : DNS_EDNS_DO);
+		answer(&a, 0, "signed.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+		wr16(a.buf + 2, (uint16_t)(rd16(a.buf + 2) | DNS_FLAG_AD));
+		fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+		CHECK(got(&p, 0xd001, DNS_RCODE_NOERROR));
+		CHECK_EQ(rd16(p.answer + 2) & DNS_FLAG_AD, off ? 0 :
+		    DNS_FLAG_AD);
+		CHECK_EQ(rd16(p.answer + 6), 1);
+		/* The same from the cache. */
+		fake_peer_init(&p, LISTEN_UDP);
+		fake_query(&p, q.buf, q.len);
+		CHECK_EQ(fake.ndoh, 1);
+		CHECK(got(&p, 0xd001, DNS_RCODE_NOERROR));
+		CHECK_EQ(st->cache_hits, 1);
+		CHECK_EQ(rd16(p.answer + 2) & DNS_FLAG_AD, off ? 0 :
+		    DNS_FLAG_AD);
+		stop();
+	}
+}
+
+/*
  * What goes upstream is built, not relayed; SERVFAILs dohstub makes and
  * answers over plain DNS say why in an Extended DNS Error.
  */
@@ -3710,6 +3755,7 @@ main(void)
 	test_max_pending();
 	test_reload();
 	test_built_query_ede();
+	test_dnssec_off();
 	test_no_malloc();
 	test_cache();
 	test_badvers();
