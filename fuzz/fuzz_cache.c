@@ -1,7 +1,9 @@
 /*
  * Fuzz the answer cache: store an upstream answer, serve it fresh, stale
  * and to a client of another case and ID, and check what is served.
- * Input: a control byte (below), then the answer.  The query is rebuilt
+ * Input: a control byte (below), then the answer; with CTL_META it is
+ * stored as DNSSEC validation would, with a state every hit returns, a
+ * TTL cap and never served stale.  The query is rebuilt
  * from the answer's question, so most inputs reach the cache.
  */
 #include <stdint.h>
@@ -17,6 +19,8 @@
 #define CTL_PLAIN	0x08
 #define CTL_CLAMP	0x10	/* min-ttl 60, max-ttl 100 */
 #define CTL_NOSERVFAIL	0x20
+#define CTL_META	0x40	/* cache_store_meta: state, no_stale,
+				   max_ttl 50 */
 
 #define NOW		1000000
 #define CACHE_BYTES	(1 << 20)
@@ -152,6 +156,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint16_t qtype, qclass;
 	uint32_t cap;
 	uint64_t expiry;
+	struct cache_meta meta;
 	unsigned ctl;
 	int usable;
 
@@ -184,6 +189,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cap = pol.servfail_ttl;
 	if (src == CACHE_SRC_PLAIN && cap > pol.plain_max_ttl)
 		cap = pol.plain_max_ttl;
+	memset(&meta, 0, sizeof(meta));
+	if (ctl & CTL_META) {
+		meta.dnssec_state = (uint8_t)(ctl | 0x80);
+		meta.no_stale = 1;
+		meta.max_ttl = 50;
+		if (cap > meta.max_ttl)
+			cap = meta.max_ttl;
+	}
 
 	/* Exact-size heap copies, so ASan sees any access past the end. */
 	if ((ans = malloc(alen)) == NULL || (out = malloc(OUT_CAP)) == NULL)
@@ -192,7 +205,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((c = cache_new(CACHE_BYTES)) == NULL)
 		abort();
 	usable = dnsmsg_check_answer(ans, alen, &qi) == 0;
-	v = cache_store(c, &qi, ans, alen, src, NOW, &pol);
+	v = cache_store_meta(c, &qi, ans, alen, src, NOW, &pol, &meta);
 	if ((v == CACHE_STORED && !usable) ||
 	    (v == CACHE_MALFORMED && usable) ||
 	    cache_stats(c)->entries != (v == CACHE_STORED) ||
@@ -220,7 +233,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto dropped;
 	if (hit.stale || hit.ttl_orig == 0 || hit.age_ms != 500 ||
 	    hit.source != src || hit.rcode != (h.flags & DNS_FLAG_RCODE) ||
-	    hit.ttl_left > hit.ttl_orig ||
+	    hit.ttl_left > hit.ttl_orig || hit.ttl_orig > cap ||
+	    hit.dnssec_state != meta.dnssec_state ||
+	    hit.no_stale != meta.no_stale ||
 	    (src == CACHE_SRC_PLAIN && hit.ttl_orig > pol.plain_max_ttl))
 		abort();
 	check_served(out, n, &qi, &want, 0, cap);
@@ -234,8 +249,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    cache_lookup(c, &qi, NOW, 0, 0, 1232, out, OUT_CAP, &hit) != 0)
 		abort();
 
-	/* Stale at expiry, gone past the window. */
+	/* Stale at expiry (no_stale: gone), gone past the window. */
 	expiry = NOW + (uint64_t)hit.ttl_orig * 1000;
+	if (meta.no_stale) {
+		if (cache_lookup(c, &client, expiry, 1000, 1, 1232, out,
+		    OUT_CAP, &hit) != 0 || cache_stats(c)->entries != 0)
+			abort();
+		goto done;
+	}
 	n = cache_lookup(c, &client, expiry, 1000, 1, 1232, out, OUT_CAP, &hit);
 	if (n == 0)
 		goto dropped;

@@ -12,15 +12,23 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The built query: ID 0, RD/CD only, one question, one OPT, padded. */
+/*
+ * The built query: ID 0, RD/CD only (CD as asked), one question, one
+ * OPT (DO as asked), padded.  dnssec 0 relays the client's DO and CD,
+ * 1 sets both (validate), 2 clears both.
+ */
 static void
-fuzz_build(const struct dns_query_info *qi, unsigned block)
+fuzz_build(const struct dns_query_info *qi, unsigned block, int dnssec)
 {
 	struct dns_query_info bq;
 	uint8_t out[1024];
 	size_t n;
+	int do_bit = dnssec == 0 ? qi->edns_do : dnssec == 1;
+	int cd_bit = dnssec == 0 ? (qi->flags & DNS_FLAG_CD) != 0 :
+	    dnssec == 1;
 
-	n = dnsmsg_make_upstream_query(out, sizeof(out), qi, 1232, block);
+	n = dnsmsg_make_upstream_query(out, sizeof(out), qi, 1232, block,
+	    do_bit, cd_bit);
 	if (qi->qname_len == 0) {
 		if (n != 0)
 			abort();
@@ -29,13 +37,15 @@ fuzz_build(const struct dns_query_info *qi, unsigned block)
 	if (n == 0 || (block != 0 && n % block != 0) ||
 	    dnsmsg_parse_query(out, n, &bq) != DNS_VERDICT_OK ||
 	    bq.id != 0 || bq.msg_len != n ||
-	    bq.flags != (qi->flags & (DNS_FLAG_RD | DNS_FLAG_CD)) ||
+	    bq.flags != ((qi->flags & DNS_FLAG_RD) |
+	    (cd_bit ? DNS_FLAG_CD : 0)) ||
 	    !bq.has_edns || bq.edns_size != 1232 ||
-	    bq.edns_do != qi->edns_do || bq.qname_len != qi->qname_len ||
+	    bq.edns_do != do_bit || bq.qname_len != qi->qname_len ||
 	    memcmp(bq.qname, qi->qname, qi->qname_len) != 0 ||
 	    bq.qtype != qi->qtype || bq.qclass != qi->qclass)
 		abort();
-	if (dnsmsg_make_upstream_query(out, n - 1, qi, 1232, block) != 0)
+	if (dnsmsg_make_upstream_query(out, n - 1, qi, 1232, block, do_bit,
+	    cd_bit) != 0)
 		abort();
 }
 
@@ -92,9 +102,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size - 1 < qlen)
 		return 0;
 	(void)dnsmsg_parse_query(data + 1, qlen, &qi);
-	fuzz_build(&qi, 128);
-	fuzz_build(&qi, 0);
-	fuzz_build(&qi, 1 + qlen % 512);
+	fuzz_build(&qi, 128, 0);
+	fuzz_build(&qi, 0, 0);
+	fuzz_build(&qi, 1 + qlen % 512, 0);
+	fuzz_build(&qi, 128, 1);
+	fuzz_build(&qi, 128, 2);
 	alen = size - 1 - qlen;
 	if ((ans = malloc(alen ? alen : 1)) == NULL)
 		abort();

@@ -297,6 +297,10 @@ def caches():
         header(0, QR | RD | RA, ns=1) + question(www, AAAA) +
         rr(ptr(QNAME), SOA, soa, ttl=900))
     c["servfail"] = bytes([0]) + header(0, QR | RD | RA | 2) + question(www)
+    META = 64   # stored as DNSSEC validation does: state, cap, no stale
+    c["meta_aaaa_do"] = bytes([EDNS | DO | META]) + body["aaaa_edns_do"]
+    c["meta_servfail"] = bytes([EDNS | DO | CDBIT | META]) + (
+        header(0, QR | RD | RA | 2) + question(www))
     c["tc_set"] = bytes([EDNS]) + (header(0, QR | TC | RD | RA, an=1) +
                                    question(www) +
                                    rr(ptr(QNAME), A, b"\1\2\3\4"))

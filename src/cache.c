@@ -54,6 +54,8 @@ struct cache_entry {
 	uint8_t			 visited;
 	uint8_t			 source;
 	uint8_t			 rcode;
+	uint8_t			 dnssec_state;	/* cache_meta's */
+	uint8_t			 no_stale;
 	uint8_t			 msg[];
 };
 
@@ -287,9 +289,12 @@ scan_answer(const uint8_t *msg, size_t len, struct answer_scan *s)
 /* The TTL rules of cache_store(); CACHE_STORED with *ttl and *cap set. */
 static enum cache_verdict
 answer_ttl(const struct answer_scan *s, enum cache_source src,
-    const struct cache_policy *pol, uint32_t *ttl, uint32_t *cap)
+    const struct cache_policy *pol, const struct cache_meta *meta,
+    uint32_t *ttl, uint32_t *cap)
 {
 	int rcode = s->h.flags & DNS_FLAG_RCODE;
+	uint32_t servfail_ttl = meta->servfail_ttl != 0 ?
+	    meta->servfail_ttl : pol->servfail_ttl;
 
 	if ((s->h.flags & DNS_FLAG_TC) || s->ext_rcode != 0)
 		return CACHE_NOT_CACHEABLE;
@@ -314,9 +319,9 @@ answer_ttl(const struct answer_scan *s, enum cache_source src,
 			*ttl = pol->max_negative_ttl;
 		*cap = *ttl;
 	} else if (rcode == DNS_RCODE_SERVFAIL) {
-		if (pol->servfail_ttl == 0)
+		if (servfail_ttl == 0)
 			return CACHE_NOT_CACHEABLE;
-		*ttl = *cap = pol->servfail_ttl;
+		*ttl = *cap = servfail_ttl;
 	} else
 		return CACHE_NOT_CACHEABLE;
 	if (src == CACHE_SRC_PLAIN) {
@@ -324,6 +329,12 @@ answer_ttl(const struct answer_scan *s, enum cache_source src,
 			*ttl = pol->plain_max_ttl;
 		if (*cap > pol->plain_max_ttl)
 			*cap = pol->plain_max_ttl;
+	}
+	if (meta->max_ttl != 0) {
+		if (*ttl > meta->max_ttl)
+			*ttl = meta->max_ttl;
+		if (*cap > meta->max_ttl)
+			*cap = meta->max_ttl;
 	}
 	if (*ttl == 0)
 		return CACHE_TTL_ZERO;
@@ -337,6 +348,15 @@ cache_store(struct cache *c, const struct dns_query_info *qi,
     const uint8_t *msg, size_t len, enum cache_source src, uint64_t now_ms,
     const struct cache_policy *pol)
 {
+	return cache_store_meta(c, qi, msg, len, src, now_ms, pol, NULL);
+}
+
+enum cache_verdict
+cache_store_meta(struct cache *c, const struct dns_query_info *qi,
+    const uint8_t *msg, size_t len, enum cache_source src, uint64_t now_ms,
+    const struct cache_policy *pol, const struct cache_meta *meta)
+{
+	static const struct cache_meta none;
 	struct answer_scan s;
 	struct cache_entry *e, *old;
 	struct dnsmsg_wr w;
@@ -353,7 +373,9 @@ cache_store(struct cache *c, const struct dns_query_info *qi,
 	    dnsmsg_check_answer(msg, len, qi) == -1 ||
 	    scan_answer(msg, len, &s) == -1)
 		return CACHE_MALFORMED;
-	if ((v = answer_ttl(&s, src, pol, &ttl, &cap)) != CACHE_STORED)
+	if (meta == NULL)
+		meta = &none;
+	if ((v = answer_ttl(&s, src, pol, meta, &ttl, &cap)) != CACHE_STORED)
 		return v;
 	charge = MALLOC_OVERHEAD + sizeof(*e) + s.keep;
 	if (charge > c->stats.max_bytes / ENTRY_SHARE)
@@ -383,6 +405,8 @@ cache_store(struct cache *c, const struct dns_query_info *qi,
 	e->bits = key_bits(qi);
 	e->source = src;
 	e->rcode = s.h.flags & DNS_FLAG_RCODE;
+	e->dnssec_state = meta->dnssec_state;
+	e->no_stale = meta->no_stale != 0;
 
 	/* A refresh keeps the old entry's standing with SIEVE. */
 	if ((old = find(c, qi, hash)) != NULL) {
@@ -504,7 +528,8 @@ cache_lookup(struct cache *c, const struct dns_query_info *qi,
 	    (e = find(c, qi, dnsmsg_key_hash(qi))) == NULL)
 		return 0;
 	stale = now_ms >= e->expiry_ms;
-	if (stale && (stale_ms == 0 || now_ms - e->expiry_ms > stale_ms)) {
+	if (stale && (stale_ms == 0 || e->no_stale ||
+	    now_ms - e->expiry_ms > stale_ms)) {
 		drop(c, e);
 		c->stats.expired++;
 		return 0;
@@ -531,6 +556,8 @@ cache_lookup(struct cache *c, const struct dns_query_info *qi,
 		hit->age_ms = age_ms;
 		hit->source = e->source;
 		hit->rcode = e->rcode;
+		hit->dnssec_state = e->dnssec_state;
+		hit->no_stale = e->no_stale;
 	}
 	return n;
 }

@@ -13,6 +13,8 @@ static uint64_t clock_now;
 static TAILQ_HEAD(clock_timer_head, clock_timer) clock_timers =
     TAILQ_HEAD_INITIALIZER(clock_timers);
 static uint64_t clock_slept;		/* clock_test_sleep() */
+/* The virtual wall clock in ms is this plus clock_boot_ms() (mod 2^64). */
+static uint64_t clock_wall_base;
 
 /* Pending expiry timers (real and virtual time), for clock_resumed(). */
 static TAILQ_HEAD(clock_boot_head, clock_timer) clock_boot_timers =
@@ -55,6 +57,14 @@ clock_boot_ms(void)
 	if (clock_virtual)
 		return clock_now + clock_slept;
 	return clock_read(CLOCK_BOOTTIME) + clock_slept;
+}
+
+uint32_t
+clock_wall(void)
+{
+	if (clock_virtual)
+		return (uint32_t)((clock_wall_base + clock_boot_ms()) / 1000);
+	return (uint32_t)time(NULL);
 }
 
 static void
@@ -171,6 +181,13 @@ clock_test_begin(uint64_t start_ms)
 	clock_slept = 0;
 	clock_slept_seen = 0;
 	clock_slept_known = 1;
+	clock_test_wall(CLOCK_TEST_WALL);
+}
+
+void
+clock_test_wall(uint32_t sec)
+{
+	clock_wall_base = (uint64_t)sec * 1000 - clock_boot_ms();
 }
 
 void

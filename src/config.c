@@ -29,6 +29,7 @@
 #include "dohstub/addr.h"
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
+#include "dohstub/dnssec.h"
 #include "dohstub/known.h"
 #include "dohstub/log.h"
 
@@ -49,6 +50,20 @@ const char *const config_method_names[] = { "post", "get" };
 const char *const config_policy_names[] = {
 	"ordered", "fastest", "round-robin",
 };
+const char *const config_dnssec_names[] = { "off", "process", "validate" };
+
+/*
+ * RFC 6303's private reverse zones (10/8, 172.16/12, 192.168/16,
+ * 100.64/10 of RFC 6598, fd00::/8), RFC 8375's home.arpa, RFC 6762's
+ * local, and what private networks use without a registry behind it.
+ */
+const char *const config_insecure_defaults[] = {
+	"10.in-addr.arpa", "16-31.172.in-addr.arpa", "168.192.in-addr.arpa",
+	"64-127.100.in-addr.arpa", "d.f.ip6.arpa", "home.arpa", "local",
+	"internal", "lan", "intranet", "corp", "private", NULL,
+};
+
+const char *config_trust_anchor_default = CONFIG_TRUST_ANCHOR;
 
 static const char *const config_tls_names[] = { "1.2", "1.3" };
 static const int config_tls_versions[] = { TLS1_2_VERSION, TLS1_3_VERSION };
@@ -654,6 +669,78 @@ static const struct config_kind kind_zones = {
 	.parse = parse_zone, .print_entry = print_zone,
 };
 
+/* dnssec-insecure: zones, not the root (that is dnssec process). */
+static int
+parse_insecure(const struct config_setting *st, void *entry, const char *v,
+    char *reason, size_t len)
+{
+	struct config_zone *z = entry;
+
+	(void)st;
+	if (config_zone(v, z, reason, len) == -1)
+		return -1;
+	if (z->len == 1) {
+		config_errf(reason, len, "the root cannot be insecure (dnssec "
+		    "process leaves every answer unchecked)");
+		return -1;
+	}
+	return 0;
+}
+
+/* The zones, then what is insecure besides. */
+static void
+print_insecure(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	size_t i;
+
+	print_list(st, cfg, fp);
+	fprintf(fp, "# insecure besides:");
+	for (i = 0; config_insecure_defaults[i] != NULL; i++)
+		fprintf(fp, " %s", config_insecure_defaults[i]);
+	fprintf(fp, ", the local zones and every forward rule's zone\n");
+}
+
+static const struct config_kind kind_insecure = {
+	.set = set_list, .clear = clear_list, .print = print_insecure,
+	.list = 1, .parse = parse_insecure, .print_entry = print_zone,
+};
+
+/*
+ * trust-anchor: a path; printed with the anchors config_finalize() read
+ * and where from, as comments.
+ */
+static void
+print_anchor(const struct config_setting *st, const struct config *cfg,
+    FILE *fp)
+{
+	const struct dnssec_anchor *a;
+	char name[DNS_MAX_NAME_TEXT];
+	size_t i;
+
+	if (cfg->trust_anchor != NULL)
+		config_print_value(fp, st->name, cfg->trust_anchor);
+	else
+		fprintf(fp, "# %s: none: %s, or the root's keys built in\n",
+		    st->name, config_trust_anchor_default);
+	if (cfg->nanchors == 0)
+		return;
+	fprintf(fp, "# trust anchors (%s):", cfg->anchors_from);
+	for (i = 0; i < cfg->nanchors; i++) {
+		a = &cfg->anchors[i];
+		(void)dnsmsg_name_to_text(a->owner, a->owner_len, name,
+		    sizeof(name), DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF);
+		fprintf(fp, "%s %s %s %u %u", i > 0 ? "," : "", name,
+		    a->type == DNS_TYPE_DS ? "DS" : "DNSKEY", a->tag,
+		    a->algorithm);
+	}
+	fprintf(fp, "\n");
+}
+
+static const struct config_kind kind_anchor = {
+	.set = set_string, .clear = clear_string, .print = print_anchor,
+};
+
 /* DoH URLs and address servers, each printed as written. */
 static int
 parse_upstream(const struct config_setting *st, void *entry, const char *v,
@@ -1049,6 +1136,13 @@ static const struct config_setting config_settings[] = {
 	{ "serve-stale-timeout", DURATION(serve_stale_timeout_ms, 100,
 	    SECONDS(60)), .def = "1800ms" },
 	{ "prefetch", BOOL(prefetch), .def = "yes" },
+	/* validate once the validator is in (issue 19). */
+	{ "dnssec", CHOICE(dnssec, config_dnssec_names), .def = "process" },
+	/* Read by config_finalize(), after every source. */
+	{ "trust-anchor", &kind_anchor, .off = FIELD(trust_anchor, char *),
+	    .flags = CONFIG_F_ABSPATH },
+	{ "dnssec-insecure", LIST(kind_insecure, dnssec_insecure,
+	    struct config_zone *, ndnssec_insecure), .none = "none" },
 	{ "user", STRING(user),
 	    .none = "none; root drops to dohstub or nobody" },
 	{ "log-level", &kind_choice, .off = INTFIELD(log_level),
@@ -1163,6 +1257,8 @@ config_free(struct config *cfg)
 	    st++)
 		if (st->kind->clear != NULL)
 			st->kind->clear(st, cfg);
+	free(cfg->anchors);
+	free(cfg->insecure);
 	free(cfg->sources);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -21,6 +21,8 @@
 #include "dohstub/addr.h"
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
+#include "dohstub/dnssec.h"
+#include "dohstub/local.h"
 #include "dohstub/resolvconf.h"
 
 #include "config_int.h"
@@ -207,6 +209,151 @@ config_needs_bootstrap(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * The trust anchors: trust-anchor's file; unset, the default file if it
+ * exists, else those built in.  An error names the file and its line.
+ */
+static int
+config_anchors(struct config *cfg, char *err, size_t errlen)
+{
+	struct dnssec_anchor *a, *na;
+	const char *path = cfg->trust_anchor, *text = dnssec_root_anchors;
+	char reason[CONFIG_ERRLEN], *buf = NULL;
+	size_t len = strlen(dnssec_root_anchors), n;
+
+	free(cfg->anchors);
+	cfg->anchors = NULL;
+	cfg->nanchors = 0;
+	if (path == NULL)
+		path = config_trust_anchor_default;
+	if (config_slurp(path, &buf, &len) == -1) {
+		if (cfg->trust_anchor != NULL || errno != ENOENT) {
+			config_errf(err, errlen, "trust-anchor: %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+		path = NULL;
+		len = strlen(dnssec_root_anchors);
+	} else
+		text = buf;
+	reason[0] = '\0';
+	if ((a = calloc(CONFIG_MAX_ANCHORS, sizeof(*a))) == NULL) {
+		free(buf);
+		config_errf(err, errlen, "trust-anchor: out of memory");
+		return -1;
+	}
+	if (dnssec_anchor_parse(text, len, a, CONFIG_MAX_ANCHORS, &n, reason,
+	    sizeof(reason)) == -1 || n == 0) {
+		if (n == 0 && reason[0] == '\0')
+			snprintf(reason, sizeof(reason), "no DS or DNSKEY "
+			    "record");
+		config_errf(err, errlen, "trust-anchor: %s: %s", path != NULL ?
+		    path : "built in", reason);
+		free(a);
+		free(buf);
+		return -1;
+	}
+	free(buf);
+	if ((na = realloc(a, n * sizeof(*a))) != NULL)
+		a = na;
+	cfg->anchors = a;
+	cfg->nanchors = n;
+	cfg->anchors_from = path == NULL ? "built in" :
+	    cfg->trust_anchor != NULL ? cfg->trust_anchor :
+	    config_trust_anchor_default;
+	return 0;
+}
+
+/* Add the zone (wire form) to cfg->insecure, once. */
+static void
+config_insecure_add(struct config *cfg, const uint8_t *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->ninsecure; i++)
+		if (dnsmsg_name_equal(cfg->insecure[i].name,
+		    cfg->insecure[i].len, name, len))
+			return;
+	memcpy(cfg->insecure[cfg->ninsecure].name, name, len);
+	cfg->insecure[cfg->ninsecure++].len = len;
+}
+
+/* Add a zone in text; "A-B.rest" adds A.rest to B.rest. */
+static void
+config_insecure_text(struct config *cfg, const char *text)
+{
+	struct config_zone z;
+	char buf[DNS_MAX_NAME_TEXT];
+	const char *rest;
+	unsigned lo, hi, i;
+	int n;
+
+	if (sscanf(text, "%u-%u.%n", &lo, &hi, &n) == 2 && lo <= hi) {
+		rest = text + n;
+		for (i = lo; i <= hi; i++) {
+			snprintf(buf, sizeof(buf), "%u.%s", i, rest);
+			config_insecure_text(cfg, buf);
+		}
+		return;
+	}
+	if ((z.len = dnsmsg_name_from_text(text, z.name, sizeof(z.name))) != 0)
+		config_insecure_add(cfg, z.name, z.len);
+}
+
+/* Is the zone (text) local-zone-exempt, or below such a zone? */
+static int
+config_exempt(const struct config *cfg, const char *text)
+{
+	struct config_zone z;
+	size_t i;
+
+	if ((z.len = dnsmsg_name_from_text(text, z.name, sizeof(z.name))) == 0)
+		return 0;
+	for (i = 0; i < cfg->nlocal_exempt; i++)
+		if (dnsmsg_name_below(z.name, z.len, cfg->local_exempt[i].name,
+		    cfg->local_exempt[i].len))
+			return 1;
+	return 0;
+}
+
+/*
+ * Every zone validation takes as insecure (RFC 7646): those configured,
+ * the built-in ones, the local zones answered here (nothing upstream
+ * could sign them) and the forward rules' zones (their servers are
+ * private ones, whose data no public chain covers).
+ */
+static int
+config_insecure(struct config *cfg, char *err, size_t errlen)
+{
+	const char *t;
+	size_t i, room = cfg->ndnssec_insecure + cfg->nforward;
+	unsigned lo, hi;
+
+	for (i = 0; (t = config_insecure_defaults[i]) != NULL; i++)
+		room += sscanf(t, "%u-%u.", &lo, &hi) == 2 && lo <= hi ?
+		    hi - lo + 1 : 1;
+	for (i = 0; local_zone_name(i) != NULL; i++)
+		room++;
+	free(cfg->insecure);
+	cfg->ninsecure = 0;
+	if ((cfg->insecure = calloc(room, sizeof(*cfg->insecure))) == NULL) {
+		config_errf(err, errlen, "dnssec-insecure: out of memory");
+		return -1;
+	}
+	for (i = 0; i < cfg->ndnssec_insecure; i++)
+		config_insecure_add(cfg, cfg->dnssec_insecure[i].name,
+		    cfg->dnssec_insecure[i].len);
+	for (i = 0; (t = config_insecure_defaults[i]) != NULL; i++)
+		config_insecure_text(cfg, t);
+	for (i = 0; (t = local_zone_name(i)) != NULL; i++)
+		if (!config_exempt(cfg, t))
+			config_insecure_text(cfg, t);
+	for (i = 0; i < cfg->nforward; i++)
+		config_insecure_add(cfg, cfg->forward[i].zone.name,
+		    cfg->forward[i].zone.len);
+	return 0;
+}
+
 int
 config_finalize(struct config *cfg, const char *resolv_conf, char *err,
     size_t errlen)
@@ -342,6 +489,19 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		if (config_check_upstream(cfg, "upstream", &cfg->upstream[i],
 		    encrypted, err, errlen) == -1)
 			return -1;
+	/*
+	 * Until the validator is in (issue 19), validate would promise
+	 * checks nothing makes.
+	 */
+	if (cfg->dnssec == CONFIG_DNSSEC_VALIDATE) {
+		config_errf(err, errlen, "dnssec: validate is not available "
+		    "yet; process passes DO, CD and AD through for the client "
+		    "to judge");
+		return -1;
+	}
+	if (config_anchors(cfg, err, errlen) == -1 ||
+	    config_insecure(cfg, err, errlen) == -1)
+		return -1;
 	/* The writer opens it (querylog.h); a directory never works. */
 	if (cfg->query_log != NULL && cfg->query_log[0] == '/' &&
 	    stat(cfg->query_log, &st) == 0 && S_ISDIR(st.st_mode)) {

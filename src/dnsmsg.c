@@ -703,13 +703,230 @@ dnsmsg_make_query(uint8_t *out, size_t cap, const uint8_t *qname,
 
 size_t
 dnsmsg_make_upstream_query(uint8_t *out, size_t cap,
-    const struct dns_query_info *qi, uint16_t edns_size, unsigned pad_block)
+    const struct dns_query_info *qi, uint16_t edns_size, unsigned pad_block,
+    int do_bit, int cd_bit)
 {
 	if (qi->qname_len == 0 || edns_size == 0)
 		return 0;
 	return dnsmsg_make_query(out, cap, qi->qname, qi->qname_len,
-	    qi->qtype, qi->qclass, qi->flags & (DNS_FLAG_RD | DNS_FLAG_CD),
-	    edns_size, qi->edns_do, pad_block);
+	    qi->qtype, qi->qclass, (qi->flags & DNS_FLAG_RD) |
+	    (cd_bit ? DNS_FLAG_CD : 0), edns_size, do_bit, pad_block);
+}
+
+int
+dnsmsg_set_ad(uint8_t *msg, size_t len, int ad)
+{
+	struct dnsmsg_rd r;
+	struct dnsmsg_wr w;
+	struct dns_header h;
+
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1)
+		return -1;
+	h.flags = ad ? h.flags | DNS_FLAG_AD : h.flags & ~DNS_FLAG_AD;
+	dnsmsg_wr_init(&w, msg, DNS_HDR_LEN);
+	dnsmsg_wr_header(&w, &h);
+	return 0;
+}
+
+/*
+ * The names inside RDATA that a sender may have compressed: RFC 1035's
+ * types, those RFC 3597 4 asks receivers to decompress too, and the rest
+ * of RFC 4034 6.2's list (DNSSEC's canonical form reads the same ones,
+ * dnssec.c), with NSEC.  Letters: n a name, 1 2 4 fixed bytes, c a
+ * character-string, a A6's prefix, suffix and name (RFC 2874 3.1).
+ * What follows the layout is copied as it is.
+ */
+static const struct {
+	uint16_t	 type;
+	const char	*layout;
+} rdata_names[] = {
+	{ 2, "n" },		/* NS */
+	{ 3, "n" },		/* MD */
+	{ 4, "n" },		/* MF */
+	{ 5, "n" },		/* CNAME */
+	{ 6, "nn" },		/* SOA */
+	{ 7, "n" },		/* MB */
+	{ 8, "n" },		/* MG */
+	{ 9, "n" },		/* MR */
+	{ 12, "n" },		/* PTR */
+	{ 14, "nn" },		/* MINFO */
+	{ 15, "2n" },		/* MX */
+	{ 17, "nn" },		/* RP */
+	{ 18, "2n" },		/* AFSDB */
+	{ 21, "2n" },		/* RT */
+	{ 24, "2114442n" },	/* SIG */
+	{ 26, "2nn" },		/* PX */
+	{ 30, "n" },		/* NXT */
+	{ 33, "222n" },		/* SRV */
+	{ 35, "22cccn" },	/* NAPTR */
+	{ 36, "2n" },		/* KX */
+	{ 38, "a" },		/* A6 */
+	{ 39, "n" },		/* DNAME */
+	{ 46, "2114442n" },	/* RRSIG */
+	{ 47, "n" },		/* NSEC */
+};
+
+static int
+wr_copy(struct dnsmsg_rd *rd, struct dnsmsg_wr *w, size_t n)
+{
+	const uint8_t *p;
+
+	if (dnsmsg_rd_bytes(rd, n, &p) == -1)
+		return -1;
+	dnsmsg_wr_bytes(w, p, n);
+	return 0;
+}
+
+static int
+wr_copy_name(struct dnsmsg_rd *rd, struct dnsmsg_wr *w)
+{
+	uint8_t name[DNS_MAX_NAME];
+	size_t len;
+
+	if (dnsmsg_rd_name(rd, name, &len) == -1)
+		return -1;
+	dnsmsg_wr_name(w, name, len);
+	return 0;
+}
+
+/*
+ * The RDATA at rd (of type), RDLENGTH first, into w with its names
+ * decompressed.  -1 if it does not hold its layout; w->err if it does
+ * not fit.
+ */
+static int
+wr_rdata_plain(struct dnsmsg_wr *w, uint16_t type, struct dnsmsg_rd *rd)
+{
+	const char *l = "";
+	size_t i, start;
+	uint8_t u8;
+
+	for (i = 0; i < nitems(rdata_names); i++)
+		if (rdata_names[i].type == type)
+			l = rdata_names[i].layout;
+	start = w->len;
+	dnsmsg_wr_u16(w, 0);		/* RDLENGTH, set below */
+	for (; *l != '\0'; l++) {
+		switch (*l) {
+		case 'n':
+			if (wr_copy_name(rd, w) == -1)
+				return -1;
+			break;
+		case 'c':
+			if (dnsmsg_rd_u8(rd, &u8) == -1)
+				return -1;
+			dnsmsg_wr_u8(w, u8);
+			if (wr_copy(rd, w, u8) == -1)
+				return -1;
+			break;
+		case 'a':
+			if (dnsmsg_rd_u8(rd, &u8) == -1 || u8 > 128)
+				return -1;
+			dnsmsg_wr_u8(w, u8);
+			if (wr_copy(rd, w, (135 - (size_t)u8) / 8) == -1 ||
+			    (u8 > 0 && wr_copy_name(rd, w) == -1))
+				return -1;
+			break;
+		default:
+			if (wr_copy(rd, w, (size_t)(*l - '0')) == -1)
+				return -1;
+			break;
+		}
+	}
+	if (wr_copy(rd, w, dnsmsg_rd_left(rd)) == -1)
+		return -1;
+	if (!w->err && w->len - start - 2 > UINT16_MAX)
+		w->err = 1;
+	dnsmsg_wr_set16(w, start, (uint16_t)(w->len - start - 2));
+	return 0;
+}
+
+/* Is a record of this type authenticating data a client without DO
+ * does not get (RFC 4035 3.2.1), in section sec, for a query of qtype? */
+static int
+strip_type(uint16_t type, int sec, uint16_t qtype)
+{
+	if (type != DNS_TYPE_RRSIG && type != DNS_TYPE_NSEC &&
+	    type != DNS_TYPE_NSEC3)
+		return 0;
+	if (type == qtype)
+		return 0;
+	return !(sec == DNS_SEC_ANSWER && qtype == DNS_TYPE_ANY);
+}
+
+size_t
+dnsmsg_strip_dnssec(const uint8_t *msg, size_t len, uint8_t *out,
+    size_t cap, uint16_t qtype)
+{
+	struct dnsmsg_rd r;
+	struct dnsmsg_wr w;
+	struct dns_header h;
+	struct dns_rr rr;
+	uint8_t owner[DNS_MAX_NAME];
+	uint32_t i, n, kept;
+	size_t first = 0;
+	int sec;
+
+	dnsmsg_rd_init(&r, msg, len);
+	if (msg == NULL || dnsmsg_rd_header(&r, &h) == -1)
+		return 0;
+	for (i = 0; i < h.count[DNS_SEC_QUESTION]; i++)
+		if (dnsmsg_rd_name(&r, NULL, NULL) == -1 ||
+		    dnsmsg_rd_skip(&r, 4) == -1)
+			return 0;
+	/* First pass: where the first record to go starts, and that every
+	 * record parses. */
+	for (sec = DNS_SEC_ANSWER; sec < DNS_SEC_MAX; sec++)
+		for (i = 0, n = h.count[sec]; i < n; i++) {
+			if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
+				return 0;
+			if (first == 0 && strip_type(rr.type, sec, qtype))
+				first = rr.owner_off;
+		}
+	if (first == 0) {
+		/* Nothing to take out: the same bytes. */
+		if (r.off > cap)
+			return 0;
+		memcpy(out, msg, r.off);
+		return r.off;
+	}
+	/*
+	 * Up to the first record taken out, the bytes stay as they are:
+	 * pointers only go backwards, so none of them reaches past it.
+	 * After it every name is written whole, as nothing there could
+	 * point into what is gone.
+	 */
+	dnsmsg_wr_init(&w, out, cap);
+	dnsmsg_wr_header(&w, &h);
+	dnsmsg_rd_init(&r, msg, len);
+	(void)dnsmsg_rd_skip(&r, DNS_HDR_LEN);
+	for (i = 0; i < h.count[DNS_SEC_QUESTION]; i++) {
+		(void)dnsmsg_rd_name(&r, NULL, NULL);
+		(void)dnsmsg_rd_skip(&r, 4);
+	}
+	dnsmsg_wr_bytes(&w, msg + DNS_HDR_LEN, r.off - DNS_HDR_LEN);
+	for (sec = DNS_SEC_ANSWER; sec < DNS_SEC_MAX; sec++) {
+		for (i = 0, kept = 0, n = h.count[sec]; i < n; i++) {
+			(void)dnsmsg_rd_rr(&r, owner, &rr);
+			if (strip_type(rr.type, sec, qtype))
+				continue;
+			kept++;
+			if (rr.owner_off < first) {
+				dnsmsg_wr_bytes(&w, msg + rr.owner_off,
+				    r.off - rr.owner_off);
+				continue;
+			}
+			dnsmsg_wr_name(&w, owner, rr.owner_len);
+			dnsmsg_wr_u16(&w, rr.type);
+			dnsmsg_wr_u16(&w, rr.class);
+			dnsmsg_wr_u32(&w, rr.ttl);
+			if (wr_rdata_plain(&w, rr.type, &rr.rdata) == -1)
+				return 0;
+		}
+		dnsmsg_wr_set16(&w, 4 + 2 * (size_t)sec, (uint16_t)kept);
+	}
+	return dnsmsg_wr_finish(&w);
 }
 
 /*

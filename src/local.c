@@ -81,6 +81,13 @@ static const struct local_zone local_zones[] = {
 	{ "b.e.f.ip6.arpa", NULL, 0 },
 };
 
+const char *
+local_zone_name(size_t i)
+{
+	return i < sizeof(local_zones) / sizeof(local_zones[0]) ?
+	    local_zones[i].name : NULL;
+}
+
 /* Wire names in the records we make (a string literal's NUL is the root). */
 static const uint8_t name_localhost[] = "\011localhost";
 static const uint8_t name_nobody[] = "\006nobody\007invalid";

@@ -95,6 +95,10 @@ enum family_id {
 	METRICS_CAPTIVE_PORTAL_ANSWERS,
 	METRICS_CAPTIVE_PORTAL_LEASES,
 	METRICS_CAPTIVE_PORTAL_PROBES,
+	METRICS_DNSSEC_ANSWERS,
+	METRICS_DNSSEC_BOGUS,
+	METRICS_DNSSEC_CHAIN_QUERIES,
+	METRICS_DNSSEC_SIGNATURE_CHECKS,
 	METRICS_NONE		/* not a family: a field kept out */
 };
 
@@ -278,6 +282,19 @@ static const struct family families[METRICS_NONE] = {
 	    "Plain DNS probes (. NS) of the network's resolvers while no "
 	    "DoH upstream was connected (captive-portal auto only).", NULL,
 	    0 },
+	[METRICS_DNSSEC_ANSWERS] = { "dohstub_dnssec_answers_total",
+	    "counter", "state", "Answers judged by DNSSEC validation, by "
+	    "verdict (unchecked: the client set CD).", NULL, 0 },
+	[METRICS_DNSSEC_BOGUS] = { "dohstub_dnssec_bogus_total", "counter",
+	    "ede", "Bogus answers, by the Extended DNS Error they got.", NULL,
+	    0 },
+	[METRICS_DNSSEC_CHAIN_QUERIES] = {
+	    "dohstub_dnssec_chain_queries_total", "counter", NULL,
+	    "DS and DNSKEY queries dohstub sent upstream for the chain of "
+	    "trust.", NULL, 0 },
+	[METRICS_DNSSEC_SIGNATURE_CHECKS] = {
+	    "dohstub_dnssec_signature_checks_total", "counter", NULL,
+	    "RRSIG signature verifications made.", NULL, 0 },
 };
 
 /* PROXY_STATS as samples: of which family, with which label value. */

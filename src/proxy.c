@@ -517,6 +517,9 @@ proxy_send(struct proxy *px, struct listen_peer *peer,
 
 	if (len == 0)
 		return;
+	/* dnssec off: no answer claims to be authenticated. */
+	if (px->cfg->dnssec == CONFIG_DNSSEC_OFF)
+		(void)dnsmsg_set_ad(px->buf, len, 0);
 	if (a->ede >= 0 && qi->has_edns)
 		px->stats.ede[a->ede]++;
 	if (peer->transport == LISTEN_UDP) {
@@ -1042,8 +1045,11 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	    cfg->max_pending_client)) == -1)
 		return START_CLIENT_FULL;
 	/* RFC 8484 4.1: ID 0 keeps DoH answers cacheable. */
+	/* dnssec off: no DNSSEC data is asked for, whatever the client. */
 	if ((len = dnsmsg_make_upstream_query(built, sizeof(built), qi,
-	    (uint16_t)cfg->edns_udp_size, cfg->padding_block)) == 0 ||
+	    (uint16_t)cfg->edns_udp_size, cfg->padding_block,
+	    qi->edns_do && cfg->dnssec != CONFIG_DNSSEC_OFF,
+	    (qi->flags & DNS_FLAG_CD) != 0)) == 0 ||
 	    (q = query_get(px, len)) == NULL) {
 		ratelimit_clients_release(px->clients, slot);
 		return START_FULL;
@@ -2055,7 +2061,13 @@ proxy_unhealthy(const struct proxy *px)
 	    "no DoH upstream connected: answering SERVFAIL";
 }
 
-/* Each field of PROXY_STATS as field=value, in the list's order. */
+/*
+ * Each field of PROXY_STATS as field=value, in the list's order, whole
+ * fields only and as many to a line as log.c keeps (1023 bytes of a
+ * message): "stats:" first, then, should the numbers grow that long,
+ * "stats (more):" lines, which readers of the last "stats:" line do not
+ * take for it.
+ */
 void
 proxy_log_stats(const struct proxy *px)
 {
@@ -2069,20 +2081,26 @@ proxy_log_stats(const struct proxy *px)
 	};
 #undef PROXY_STATS_NAME
 #undef PROXY_STATS_VALUE
-	/* Whole fields only: log.c keeps 1023 bytes of a message. */
-	char line[1024 - sizeof("stats:") + 1];
+	char line[1024 - sizeof("stats (more):") + 1], field[128];
+	const char *prefix = "stats";
 	size_t i, n = 0;
 	int w;
 
 	line[0] = '\0';
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		w = snprintf(line + n, sizeof(line) - n, " %s=%llu", names[i],
+		w = snprintf(field, sizeof(field), " %s=%llu", names[i],
 		    (unsigned long long)values[i]);
-		if (w < 0 || (size_t)w >= sizeof(line) - n)
-			break;
+		if (w < 0 || (size_t)w >= sizeof(field))
+			continue;
+		if (n + (size_t)w >= sizeof(line)) {
+			log_info("%s:%s", prefix, line);
+			prefix = "stats (more)";
+			n = 0;
+		}
+		memcpy(line + n, field, (size_t)w + 1);
 		n += (size_t)w;
 	}
-	log_info("stats:%s", line);
+	log_info("%s:%s", prefix, line);
 }
 
 void

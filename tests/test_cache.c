@@ -654,6 +654,130 @@ test_stale(void)
 	cache_free(c);
 }
 
+static enum cache_verdict
+store_meta(struct cache *c, const struct dns_query_info *qi,
+    const struct msg *m, uint64_t now, const struct cache_policy *pol,
+    const struct cache_meta *meta)
+{
+	uint8_t *p;
+	enum cache_verdict v;
+
+	if ((p = malloc(m->len)) == NULL)
+		abort();
+	memcpy(p, m->buf, m->len);
+	v = cache_store_meta(c, qi, p, m->len, CACHE_SRC_DOH, now, pol, meta);
+	free(p);
+	return v;
+}
+
+/*
+ * What DNSSEC validation stores with an entry (issue 19): its state,
+ * opaque to the cache and returned by every hit, fresh or stale, and
+ * replaced with the entry; a bogus answer's SERVFAIL, kept for its own
+ * time even where the policy caches no SERVFAIL, and never served
+ * stale; a cap from the signatures' expiry that min-ttl does not undo.
+ */
+static void
+test_meta(void)
+{
+	struct cache *c = cache_new(1 << 20);
+	struct cache_policy pol = defpol;
+	struct dns_query_info qi, qs;
+	struct cache_meta meta;
+	struct cache_hit hit;
+	struct served s;
+	struct msg m, sf;
+	const uint64_t window = 3600000;
+
+	mkqi(&qi, "www.example.com", DNS_TYPE_A, RD, 1, 1, 1);
+	ans_a(&m, "www.example.com", 300, 0x01020304);
+
+	/* cache_store() and a NULL meta: state 0, stale as ever. */
+	CHECK_EQ(store(c, &qi, &m, CACHE_SRC_DOH, 0, &defpol), CACHE_STORED);
+	CHECK(ask(c, &qi, 0, 0, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.dnssec_state, 0);
+	CHECK_EQ(hit.no_stale, 0);
+	CHECK_EQ(store_meta(c, &qi, &m, 0, &defpol, NULL), CACHE_STORED);
+	CHECK(ask(c, &qi, 300000, window, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.stale, 1);
+	CHECK_EQ(hit.dnssec_state, 0);
+
+	/* A state, fresh and stale; a new store replaces it. */
+	memset(&meta, 0, sizeof(meta));
+	meta.dnssec_state = 2;
+	CHECK_EQ(store_meta(c, &qi, &m, 0, &defpol, &meta), CACHE_STORED);
+	CHECK(ask(c, &qi, 1000, window, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.dnssec_state, 2);
+	CHECK_EQ(s.ttl[0], 299);
+	CHECK(ask(c, &qi, 300000, window, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.stale, 1);
+	CHECK_EQ(hit.dnssec_state, 2);
+	meta.dnssec_state = 255;
+	CHECK_EQ(store_meta(c, &qi, &m, 0, &defpol, &meta), CACHE_STORED);
+	CHECK(ask(c, &qi, 0, 0, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.dnssec_state, 255);
+	CHECK_EQ(cache_stats(c)->entries, 1);
+
+	/* The signatures expire in 100 s: the TTL served is capped there,
+	 * and stays so under a min-ttl above it. */
+	meta.max_ttl = 100;
+	pol.min_ttl = 200;
+	CHECK_EQ(store_meta(c, &qi, &m, 0, &pol, &meta), CACHE_STORED);
+	CHECK(ask(c, &qi, 0, 0, 0, &s, &hit) != 0);
+	CHECK_EQ(s.ttl[0], 100);
+	CHECK_EQ(hit.ttl_orig, 100);
+	CHECK_EQ(ask(c, &qi, 100000, 0, 0, &s, &hit), 0);
+	/* A cap above what the rules give changes nothing. */
+	meta.max_ttl = 1000;
+	pol.min_ttl = 0;
+	CHECK_EQ(store_meta(c, &qi, &m, 0, &pol, &meta), CACHE_STORED);
+	CHECK(ask(c, &qi, 0, 0, 0, &s, &hit) != 0);
+	CHECK_EQ(s.ttl[0], 300);
+
+	/* A fresh no_stale entry is a hit like any other ... */
+	memset(&meta, 0, sizeof(meta));
+	meta.no_stale = 1;
+	meta.dnssec_state = 1;
+	CHECK_EQ(store_meta(c, &qi, &m, 0, &defpol, &meta), CACHE_STORED);
+	CHECK(ask(c, &qi, 299999, window, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.no_stale, 1);
+	/* ... and expired, a miss whatever the window: dropped. */
+	CHECK_EQ(ask(c, &qi, 300000, window, 0, &s, &hit), 0);
+	CHECK_EQ(cache_stats(c)->entries, 0);
+
+	/* A bogus answer's SERVFAIL: 60 s where the policy says none. */
+	mkqi(&qs, "bogus.example.com", DNS_TYPE_A, RD, 1, 1, 2);
+	ans(&sf, "bogus.example.com", DNS_TYPE_A, RD | DNS_RCODE_SERVFAIL, 0,
+	    0, 0);
+	pol = defpol;
+	pol.servfail_ttl = 0;
+	CHECK_EQ(store_meta(c, &qs, &sf, 0, &pol, NULL),
+	    CACHE_NOT_CACHEABLE);
+	memset(&meta, 0, sizeof(meta));
+	meta.servfail_ttl = 60;
+	meta.no_stale = 1;
+	meta.dnssec_state = 3;
+	CHECK_EQ(store_meta(c, &qs, &sf, 0, &pol, &meta), CACHE_STORED);
+	CHECK(ask(c, &qs, 59999, window, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.rcode, DNS_RCODE_SERVFAIL);
+	CHECK_EQ(hit.dnssec_state, 3);
+	CHECK_EQ(hit.ttl_orig, 60);
+	CHECK_EQ(ask(c, &qs, 60000, window, 0, &s, &hit), 0);
+	/* It replaces the policy's SERVFAIL time, not a NOERROR's TTL. */
+	CHECK_EQ(store_meta(c, &qs, &sf, 0, &defpol, &meta), CACHE_STORED);
+	CHECK(ask(c, &qs, 0, 0, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.ttl_orig, 60);
+	CHECK_EQ(store_meta(c, &qi, &m, 0, &defpol, &meta), CACHE_STORED);
+	CHECK(ask(c, &qi, 0, 0, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.ttl_orig, 300);
+	/* Without no_stale, a SERVFAIL of its own time is served stale. */
+	meta.no_stale = 0;
+	CHECK_EQ(store_meta(c, &qs, &sf, 0, &defpol, &meta), CACHE_STORED);
+	CHECK(ask(c, &qs, 60000, window, 0, &s, &hit) != 0);
+	CHECK_EQ(hit.stale, 1);
+	cache_free(c);
+}
+
 #define HOUR_MS	(3600ull * 1000)
 
 /*
@@ -926,6 +1050,7 @@ main(void)
 	test_opt();
 	test_provenance();
 	test_stale();
+	test_meta();
 	test_sleep();
 	test_sieve();
 	test_scan();

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -302,6 +303,56 @@ test_short_sleeps(void)
 	CHECK_EQ(clock_step(10000), 0);
 }
 
+/*
+ * The wall clock: time(2) on real time; virtual from clock_test_begin(),
+ * moving with steps and sleeps (expiry time), whole seconds only, and
+ * set anywhere by clock_test_wall(), the 2106 wrap included.
+ */
+/* Run before clock_test_begin(). */
+static void
+test_wall(void)
+{
+	uint32_t before, w, after;
+
+	before = (uint32_t)time(NULL);
+	w = clock_wall();
+	after = (uint32_t)time(NULL);
+	CHECK(w >= before && w <= after);
+	CHECK(w > CLOCK_TEST_WALL);	/* written after 2026 */
+}
+
+static void
+test_wall_virtual(void)
+{
+	reset(123456);
+	CHECK_EQ(clock_wall(), CLOCK_TEST_WALL);
+	CHECK_EQ(clock_step(999), 0);
+	CHECK_EQ(clock_wall(), CLOCK_TEST_WALL);
+	clock_step(1);
+	CHECK_EQ(clock_wall(), CLOCK_TEST_WALL + 1);
+	clock_step(3600 * 1000);
+	CHECK_EQ(clock_wall(), CLOCK_TEST_WALL + 3601);
+	/* A sleep moves it, before any resume check sees the sleep. */
+	clock_test_sleep(HOUR_MS);
+	CHECK_EQ(clock_wall(), CLOCK_TEST_WALL + 7201);
+	CHECK_EQ(clock_ms(), 123456 + 1000 + 3600 * 1000);
+
+	clock_test_wall(1000000000);
+	CHECK_EQ(clock_wall(), 1000000000);
+	clock_step(1500);
+	CHECK_EQ(clock_wall(), 1000000001);
+	/* Seconds since 1970, the low 32 bits: past 2106 it wraps. */
+	clock_test_wall(0xffffffffu);
+	clock_step(1000);
+	CHECK_EQ(clock_wall(), 0);
+	clock_step(1000);
+	CHECK_EQ(clock_wall(), 1);
+
+	/* Starting over starts the wall clock over too. */
+	reset(0);
+	CHECK_EQ(clock_wall(), CLOCK_TEST_WALL);
+}
+
 /* Before clock_test_begin(): the libevent path, on real time. */
 static void
 test_real_time(void)
@@ -406,12 +457,14 @@ main(void)
 	test_real_time();
 	test_real_boot();
 	test_real_resume();
+	test_wall();
 	test_ordering();
 	test_rearm_in_callback();
 	test_delete_in_callback();
 	test_restart();
 	test_sleep();
 	test_short_sleeps();
+	test_wall_virtual();
 	event_base_free(base);
 	return check_summary();
 }

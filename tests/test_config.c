@@ -17,6 +17,7 @@
 #include <openssl/tls1.h>
 
 #include "dohstub/dnsmsg.h"
+#include "dohstub/dnssec.h"
 
 #include "check.h"
 #include "dohstub/config.h"
@@ -24,6 +25,8 @@
 #include "dohstub/log.h"
 
 #define SHIPPED_CONF	"../conf/dohstub.conf"
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 static char errbuf[CONFIG_ERRLEN];
 
@@ -1551,6 +1554,14 @@ test_print(void)
 	    "serve-stale 3600s\n"
 	    "serve-stale-timeout 1800ms\n"
 	    "prefetch yes\n"
+	    "dnssec process\n"
+	    "# trust-anchor: none: /usr/share/dns/root.ds, or the root's keys "
+	    "built in\n"
+	    "# dnssec-insecure: none\n"
+	    "# insecure besides: 10.in-addr.arpa 16-31.172.in-addr.arpa "
+	    "168.192.in-addr.arpa 64-127.100.in-addr.arpa d.f.ip6.arpa "
+	    "home.arpa local internal lan intranet corp private, the local "
+	    "zones and every forward rule's zone\n"
 	    "user \"we ird#\"\n"
 	    "log-level info\n"
 	    "log-format text\n"
@@ -2112,6 +2123,218 @@ test_query_log(void)
 	config_free(&cfg);
 }
 
+/* Is the zone (text) among cfg->insecure?  Its index, or -1. */
+static int
+insecure_at(const struct config *cfg, const char *text)
+{
+	uint8_t wire[DNS_MAX_NAME];
+	size_t i, len;
+
+	if ((len = dnsmsg_name_from_text(text, wire, sizeof(wire))) == 0)
+		return -1;
+	for (i = 0; i < cfg->ninsecure; i++)
+		if (dnsmsg_name_equal(cfg->insecure[i].name,
+		    cfg->insecure[i].len, wire, len))
+			return (int)i;
+	return -1;
+}
+
+#define ROOT_DS_20326	". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08" \
+			"458E880409BBC683457104237C7F8EC8D\n"
+
+/*
+ * dnssec, trust-anchor and dnssec-insecure (issue 19): values and
+ * their messages, every source; the anchors read at finalize (a file
+ * named, the default file, the built-in ones) with errors naming the
+ * file and its line; the insecure zones gathered, each once; -nv.
+ */
+static void
+test_dnssec(void)
+{
+	static const char *const want_insecure[] = {
+		"10.in-addr.arpa", "16.172.in-addr.arpa",
+		"31.172.in-addr.arpa", "168.192.in-addr.arpa",
+		"64.100.in-addr.arpa", "127.100.in-addr.arpa",
+		"d.f.ip6.arpa", "home.arpa", "local", "internal", "lan",
+		"intranet", "corp", "private", "localhost", "invalid",
+		"onion", "resolver.arpa", "127.in-addr.arpa",
+		"254.169.in-addr.arpa", "b.e.f.ip6.arpa",
+		("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+		"0.0.ip6.arpa"),
+	};
+	static const char *const not_insecure[] = {
+		"test", "example", "15.172.in-addr.arpa",
+		"32.172.in-addr.arpa", "63.100.in-addr.arpa",
+		"128.100.in-addr.arpa", "c.f.ip6.arpa", "arpa", "in-addr.arpa",
+	};
+	const char *saved = config_trust_anchor_default;
+	struct config cfg;
+	char *path, *bad, *p, text[512];
+	size_t i;
+
+	config_defaults(&cfg);
+	CHECK_EQ(cfg.dnssec, CONFIG_DNSSEC_PROCESS);
+	CHECK(cfg.trust_anchor == NULL);
+	CHECK_EQ(cfg.ndnssec_insecure, 0);
+	CHECK(cfg.anchors == NULL && cfg.insecure == NULL);
+	CHECK_STR(config_dnssec_names[CONFIG_DNSSEC_OFF], "off");
+	CHECK_STR(config_dnssec_names[CONFIG_DNSSEC_VALIDATE], "validate");
+	CHECK_EQ(parse(&cfg, "dnssec off\ntrust-anchor /etc/my.ds\n"
+	    "dnssec-insecure broken.example\n"
+	    "dnssec-insecure Lab.Example.\n"), 0);
+	CHECK_EQ(cfg.dnssec, CONFIG_DNSSEC_OFF);
+	CHECK_STR(cfg.trust_anchor, "/etc/my.ds");
+	CHECK_EQ(cfg.ndnssec_insecure, 2);
+	config_free(&cfg);
+
+	CHECK_STR(file_err("dnssec yes\n"), "t.conf:1: dnssec: \"yes\" is "
+	    "not one of off, process, validate");
+	CHECK_STR(file_err("trust-anchor root.ds\n"), "t.conf:1: "
+	    "trust-anchor: \"root.ds\": an absolute path is required");
+	CHECK_STR(file_err("dnssec-insecure .\n"), "t.conf:1: "
+	    "dnssec-insecure: the root cannot be insecure (dnssec process "
+	    "leaves every answer unchecked)");
+	CHECK_STR(file_err("dnssec-insecure a..b\n"), "t.conf:1: "
+	    "dnssec-insecure: \"a..b\" is not a domain name");
+	CHECK_STR(flag_err("dnssec", "on"), "--dnssec: \"on\" is not one of "
+	    "off, process, validate");
+	CHECK_STR(flag_err("trust-anchor", "x"), "--trust-anchor: \"x\": an "
+	    "absolute path is required");
+	CHECK_STR(env_err("DOHSTUB_DNSSEC_INSECURE=a.example,."),
+	    "DOHSTUB_DNSSEC_INSECURE: the root cannot be insecure (dnssec "
+	    "process leaves every answer unchecked)");
+	CHECK_STR(env_err("DOHSTUB_DNSSEC_INSECURE=a.example, b.example"),
+	    "(ok)");
+	for (i = 0, p = text; i < CONFIG_MAX_INSECURE + 1; i++)
+		p += sprintf(p, "%s%zu", i > 0 ? "," : "DOHSTUB_DNSSEC_"
+		    "INSECURE=", i);
+	CHECK_STR(env_err(text), "DOHSTUB_DNSSEC_INSECURE: too many (at "
+	    "most 64)");
+
+	/* validate: refused until the validator is in. */
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "dnssec validate\n", NULL), -1);
+	CHECK_STR(errbuf, "dnssec: validate is not available yet; process "
+	    "passes DO, CD and AD through for the client to judge");
+	config_free(&cfg);
+
+	/* No file anywhere: the root's keys built in. */
+	config_trust_anchor_default = "/nonexistent/root.ds";
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n", NULL), 0);
+	CHECK_EQ(cfg.nanchors, 2);
+	CHECK_STR(cfg.anchors_from, "built in");
+	CHECK_EQ(cfg.anchors[0].tag, 20326);
+	CHECK_EQ(cfg.anchors[1].tag, 38696);
+	CHECK_EQ(cfg.anchors[0].type, DNS_TYPE_DS);
+	CHECK_EQ(cfg.anchors[0].owner_len, 1);
+	p = print_str(&cfg);
+	CHECK(strstr(p, "\n# trust-anchor: none: /nonexistent/root.ds, or "
+	    "the root's keys built in\n# trust anchors (built in): . DS 20326 "
+	    "8, . DS 38696 8\n") != NULL);
+	free(p);
+
+	/*
+	 * The insecure zones: the built-in ones (ranges spelt out), the
+	 * local zones, each once, not "test" nor anything above or beside
+	 * them.
+	 */
+	CHECK_EQ(cfg.ninsecure, 101);
+	for (i = 0; i < nitems(want_insecure); i++) {
+		if (insecure_at(&cfg, want_insecure[i]) < 0)
+			fprintf(stderr, "not insecure: %s\n",
+			    want_insecure[i]);
+		CHECK(insecure_at(&cfg, want_insecure[i]) >= 0);
+	}
+	for (i = 0; i < nitems(not_insecure); i++)
+		CHECK(insecure_at(&cfg, not_insecure[i]) < 0);
+	config_free(&cfg);
+
+	/* Configured ones first, a forward rule's zone, an exempt local
+	 * zone left out (it is forwarded), none twice. */
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "dnssec-insecure broken.example\ndnssec-insecure LOCAL\n"
+	    "forward corp.example 10.1.1.53\nforward lan 10.1.1.53\n"
+	    "local-zone-exempt onion\n", NULL), 0);
+	CHECK_EQ(insecure_at(&cfg, "broken.example"), 0);
+	CHECK_EQ(insecure_at(&cfg, "local"), 1);
+	CHECK(insecure_at(&cfg, "corp.example") >= 0);
+	CHECK(insecure_at(&cfg, "lan") >= 0);
+	CHECK(insecure_at(&cfg, "onion") < 0);
+	CHECK_EQ(cfg.ninsecure, 101 + 1 + 1 - 1);
+	p = print_str(&cfg);
+	CHECK(strstr(p, "\ndnssec-insecure broken.example.\n"
+	    "dnssec-insecure LOCAL.\n# insecure besides: 10.in-addr.arpa ")
+	    != NULL);
+	free(p);
+	config_free(&cfg);
+	p = round_trip("upstream https://192.0.2.1/\ndnssec off\n"
+	    "dnssec-insecure broken.example\n", NULL);
+	CHECK(p != NULL && strstr(p, "\ndnssec off\n") != NULL);
+	free(p);
+
+	/* A file named: read, errors naming it and its line. */
+	path = tmpfile_with("; two anchors\n" ROOT_DS_20326
+	    "test. 3600 IN DS 12345 13 2 ("
+	    "0000000000000000000000000000000000000000000000000000000000000000"
+	    " )\n");
+	snprintf(text, sizeof(text), "upstream https://192.0.2.1/\n"
+	    "trust-anchor %s\n", path);
+	CHECK_EQ(finalize(&cfg, text, NULL), 0);
+	CHECK_EQ(cfg.nanchors, 2);
+	CHECK_STR(cfg.anchors_from, path);
+	CHECK_EQ(cfg.anchors[1].tag, 12345);
+	CHECK_EQ(cfg.anchors[1].algorithm, 13);
+	CHECK_EQ(cfg.anchors[1].owner_len, 6);
+	config_free(&cfg);
+	free(round_trip(text, NULL));
+	bad = tmpfile_with(ROOT_DS_20326 "\n. IN DS 1 8 2 ABCD\n");
+	snprintf(text, sizeof(text), "upstream https://192.0.2.1/\n"
+	    "trust-anchor %s\n", bad);
+	CHECK_EQ(finalize(&cfg, text, NULL), -1);
+	snprintf(text, sizeof(text), "trust-anchor: %s: line 3: digest of "
+	    "the wrong length", bad);
+	CHECK_STR(errbuf, text);
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "trust-anchor /nonexistent/my.ds\n", NULL), -1);
+	CHECK_STR(errbuf, "trust-anchor: /nonexistent/my.ds: No such file or "
+	    "directory");
+	config_free(&cfg);
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
+	    "trust-anchor /tmp\n", NULL), -1);
+	CHECK_STR(errbuf, "trust-anchor: /tmp: Is a directory");
+	config_free(&cfg);
+
+	/* The default file when it exists, its errors too; empty is one. */
+	config_trust_anchor_default = path;
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n", NULL), 0);
+	CHECK_EQ(cfg.nanchors, 2);
+	CHECK_STR(cfg.anchors_from, path);
+	p = print_str(&cfg);
+	snprintf(text, sizeof(text), "# trust anchors (%s): . DS 20326 8, "
+	    "test. DS 12345 13\n", path);
+	CHECK(strstr(p, text) != NULL);
+	free(p);
+	config_free(&cfg);
+	config_trust_anchor_default = bad;
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n", NULL), -1);
+	snprintf(text, sizeof(text), "trust-anchor: %s: line 3: digest of "
+	    "the wrong length", bad);
+	CHECK_STR(errbuf, text);
+	config_free(&cfg);
+	tmpfile_done(bad);
+	bad = tmpfile_with("; nothing\n$TTL 3600\n");
+	config_trust_anchor_default = bad;
+	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n", NULL), -1);
+	snprintf(text, sizeof(text), "trust-anchor: %s: no DS or DNSKEY "
+	    "record", bad);
+	CHECK_STR(errbuf, text);
+	config_free(&cfg);
+	tmpfile_done(bad);
+	tmpfile_done(path);
+	config_trust_anchor_default = saved;
+}
+
 int
 main(void)
 {
@@ -2137,5 +2360,6 @@ main(void)
 	test_free();
 	test_shipped();
 	test_query_log();
+	test_dnssec();
 	return check_summary();
 }

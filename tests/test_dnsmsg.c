@@ -8,14 +8,18 @@
 #include <string.h>
 
 #include "dohstub/dnsmsg.h"
+#include "dohstub/dnssec.h"
 #include "check.h"
 #include "wire.h"
+#include "dnssec_vectors.h"
 
 #define QR	0x8000
 #define TC	0x0200
 #define RD	0x0100
 #define RA	0x0080
 #define CD	0x0010
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
 static void
 header(struct msg *m, unsigned id, unsigned flags, unsigned qd, unsigned an,
@@ -1359,7 +1363,8 @@ test_upstream_query(void)
 	put32(&m, 1);
 	put32(&m, 2);
 	CHECK_EQ(dnsmsg_parse_query(m.buf, m.len, &qi), DNS_VERDICT_OK);
-	n = dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232, 128);
+	n = dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232, 128,
+	    qi.edns_do, (qi.flags & CD) != 0);
 	CHECK_EQ(n, 128);
 	CHECK_EQ(rd16(out), 0);
 	CHECK_EQ(rd16(out + 2), RD | CD);	/* AD not copied */
@@ -1370,6 +1375,12 @@ test_upstream_query(void)
 	/* The question as the client wrote it, case and all. */
 	CHECK(memcmp(out + 12, m.buf + 12, 13 + 4) == 0);
 	check_built_opt(out, n, 12 + 13 + 4, 1232, DNS_EDNS_DO);
+	/* The bits are the caller's: cleared (dnssec off) ... */
+	n = dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232, 128, 0,
+	    0);
+	CHECK_EQ(n, 128);
+	CHECK_EQ(rd16(out + 2), RD);
+	check_built_opt(out, n, 12 + 13 + 4, 1232, 0);
 
 	/* Without EDNS from the client: our OPT all the same, DO clear. */
 	header(&m, 7, 0, 1, 0, 0, 0);
@@ -1377,13 +1388,20 @@ test_upstream_query(void)
 	put16(&m, 1);
 	put16(&m, 1);
 	CHECK_EQ(dnsmsg_parse_query(m.buf, m.len, &qi), DNS_VERDICT_OK);
-	n = dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1400, 128);
+	n = dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1400, 128,
+	    qi.edns_do, (qi.flags & CD) != 0);
 	CHECK_EQ(n, 128);
 	CHECK_EQ(rd16(out + 2), 0);
 	check_built_opt(out, n, 12 + 3 + 4, 1400, 0);
+	/* ... or set whatever the client sent (validate: RFC 4035 3.2.1). */
+	n = dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1400, 128, 1,
+	    1);
+	CHECK_EQ(n, 128);
+	CHECK_EQ(rd16(out + 2), CD);
+	check_built_opt(out, n, 12 + 3 + 4, 1400, DNS_EDNS_DO);
 	/* Padding off: the bare OPT. */
-	CHECK_EQ(dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232, 0),
-	    12 + 3 + 4 + DNS_OPT_LEN);
+	CHECK_EQ(dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232, 0,
+	    0, 0), 12 + 3 + 4 + DNS_OPT_LEN);
 
 	/* Every name length from 3 to 255 bytes: a multiple of 128. */
 	for (len = 1; len <= 253; len++) {
@@ -1398,17 +1416,18 @@ test_upstream_query(void)
 		    sizeof(qi.qname));
 		CHECK(qi.qname_len > 0);
 		n = dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232,
-		    128);
+		    128, 0, 0);
 		CHECK(n > 0 && n % 128 == 0);
 		check_built_opt(out, n, 12 + qi.qname_len + 4, 1232, 0);
 	}
 	/* Too small a buffer, no question, no size: 0. */
-	CHECK_EQ(dnsmsg_make_upstream_query(out, 127, &qi, 1232, 128), 0);
-	CHECK_EQ(dnsmsg_make_upstream_query(out, sizeof(out), &qi, 0, 128),
+	CHECK_EQ(dnsmsg_make_upstream_query(out, 127, &qi, 1232, 128, 0, 0),
 	    0);
+	CHECK_EQ(dnsmsg_make_upstream_query(out, sizeof(out), &qi, 0, 128, 0,
+	    0), 0);
 	qi.qname_len = 0;
-	CHECK_EQ(dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232, 128),
-	    0);
+	CHECK_EQ(dnsmsg_make_upstream_query(out, sizeof(out), &qi, 1232, 128,
+	    1, 1), 0);
 }
 
 /* An upstream answer: one A record, an OPT with Padding, then a TSIG. */
@@ -1668,6 +1687,330 @@ test_key_hash(void)
 	CHECK_EQ(dnsmsg_key_hash(&a), dnsmsg_key_hash(&b));
 }
 
+/* Fixed RRSIG fields (RFC 4034 3.1) covering type, then signer "example.". */
+static void
+rrsig_rdata(struct msg *m, unsigned covered)
+{
+	size_t at = m->len;
+
+	put16(m, 0);			/* RDLENGTH, set below */
+	put16(m, covered);
+	put8(m, 13);
+	put8(m, 2);
+	put32(m, 300);
+	put32(m, 0x70000000);
+	put32(m, 0x60000000);
+	put16(m, 4242);
+	name(m, "example.");
+	put32(m, 0xdeadbeef);		/* the "signature" */
+	set16(m, at, (unsigned)(m->len - at - 2));
+}
+
+/* An RDLENGTH to be set once the RDATA is written. */
+static size_t
+rdlen_begin(struct msg *m)
+{
+	size_t at = m->len;
+
+	put16(m, 0);
+	return at;
+}
+
+static void
+rdlen_end(struct msg *m, size_t at)
+{
+	set16(m, at, (unsigned)(m->len - at - 2));
+}
+
+static void
+soa_numbers(struct msg *m)
+{
+	put32(m, 1);
+	put32(m, 2);
+	put32(m, 3);
+	put32(m, 4);
+	put32(m, 5);
+}
+
+static void
+rr_head(struct msg *m, unsigned owner_ptr, const char *owner, unsigned type,
+    uint32_t ttl)
+{
+	if (owner != NULL)
+		name(m, owner);
+	else
+		put16(m, 0xc000 | owner_ptr);
+	put16(m, type);
+	put16(m, DNS_CLASS_IN);
+	put32(m, ttl);
+}
+
+/*
+ * An answer whose names point into the records a client without DO does
+ * not get: an RRSIG owns "sig.example." that a CNAME's target and an A
+ * record's owner point at; an NSEC's next name "zzz.example." holds the
+ * SOA's names and an additional record's owner.
+ */
+static void
+strip_answer(struct msg *m, unsigned flags)
+{
+	size_t sig, zzz, at;
+
+	header(m, 0, QR | RD | RA | flags, 1, 3, 2, 2);
+	question(m, "www.example.", 5, 1);		/* CNAME */
+	sig = m->len;
+	rr_head(m, 0, "sig.example.", DNS_TYPE_RRSIG, 300);
+	rrsig_rdata(m, 5);
+	rr_head(m, 12, NULL, 5, 300);			/* www: CNAME sig */
+	put16(m, 2);
+	put16(m, 0xc000 | (unsigned)sig);
+	rr_head(m, (unsigned)sig, NULL, 1, 60);		/* sig: A */
+	put16(m, 4);
+	put32(m, 0xc0000201);
+	rr_head(m, 16, NULL, DNS_TYPE_NSEC, 900);	/* example. NSEC */
+	at = rdlen_begin(m);
+	zzz = m->len;
+	name(m, "zzz.example.");
+	put8(m, 0);				/* window 0: */
+	put8(m, 1);
+	put8(m, 0x22);				/* NS SOA */
+	rdlen_end(m, at);
+	rr_head(m, 16, NULL, DNS_TYPE_SOA, 900);	/* example. SOA */
+	at = rdlen_begin(m);
+	put16(m, 0xc000 | (unsigned)zzz);
+	put8(m, 10);
+	putbytes(m, "hostmaster", 10);
+	put16(m, 0xc000 | (unsigned)(zzz + 4));
+	soa_numbers(m);
+	rdlen_end(m, at);
+	rr_head(m, (unsigned)zzz, NULL, 15, 60);	/* zzz: MX 10 www */
+	put16(m, 4);
+	put16(m, 10);
+	put16(m, 0xc00c);
+	put_opt(m, 1232, 1);
+}
+
+/* The same without the RRSIG and the NSEC, every name after them whole. */
+static void
+strip_expected(struct msg *m, unsigned flags)
+{
+	size_t at;
+
+	header(m, 0, QR | RD | RA | flags, 1, 2, 1, 2);
+	question(m, "www.example.", 5, 1);
+	rr_head(m, 0, "www.example.", 5, 300);
+	at = rdlen_begin(m);
+	name(m, "sig.example.");
+	rdlen_end(m, at);
+	rr_head(m, 0, "sig.example.", 1, 60);
+	put16(m, 4);
+	put32(m, 0xc0000201);
+	rr_head(m, 0, "example.", DNS_TYPE_SOA, 900);
+	at = rdlen_begin(m);
+	name(m, "zzz.example.");
+	name(m, "hostmaster.example.");
+	soa_numbers(m);
+	rdlen_end(m, at);
+	rr_head(m, 0, "zzz.example.", 15, 60);
+	at = rdlen_begin(m);
+	put16(m, 10);
+	name(m, "www.example.");
+	rdlen_end(m, at);
+	put_opt(m, 1232, 1);
+}
+
+/* Records of each type in msg, and 1 if every record parses. */
+static int
+count_types(const uint8_t *msg, size_t len, unsigned *rrsig, unsigned *nsec,
+    unsigned *nsec3, unsigned *all)
+{
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	struct dns_rr rr;
+	uint32_t i, n;
+
+	*rrsig = *nsec = *nsec3 = *all = 0;
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1 || dnsmsg_rd_name(&r, NULL,
+	    NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		return 0;
+	n = (uint32_t)h.count[1] + h.count[2] + h.count[3];
+	for (i = 0; i < n; i++) {
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
+			return 0;
+		*rrsig += rr.type == DNS_TYPE_RRSIG;
+		*nsec += rr.type == DNS_TYPE_NSEC;
+		*nsec3 += rr.type == DNS_TYPE_NSEC3;
+		(*all)++;
+	}
+	return r.off == len;
+}
+
+/*
+ * RFC 4035 3.2.1 for a client without DO: RRSIG, NSEC and NSEC3 out of
+ * every section but the type asked for, the counts following, and no
+ * pointer left reaching what went: every name after the first record
+ * taken out is written whole, the bytes before it kept.
+ */
+static void
+test_strip_dnssec(void)
+{
+	struct dns_query_info qi;
+	struct msg m, want;
+	uint8_t out[2048], again[2048];
+	unsigned rrsig, nsec, nsec3, all;
+	size_t n;
+
+	strip_answer(&m, 0x0020);		/* AD: left alone */
+	strip_expected(&want, 0x0020);
+	n = dnsmsg_strip_dnssec(m.buf, m.len, out, sizeof(out), 5);
+	CHECK_EQ(n, want.len);
+	CHECK(n == want.len && memcmp(out, want.buf, n) == 0);
+	CHECK(count_types(out, n, &rrsig, &nsec, &nsec3, &all));
+	CHECK_EQ(rrsig + nsec + nsec3, 0);
+	CHECK_EQ(all, 5);
+	/* As an answer to the client's query it is usable. */
+	header(&want, 0, RD, 1, 0, 0, 0);
+	question(&want, "www.example.", 5, 1);
+	CHECK_EQ(parse(&want, &qi), DNS_VERDICT_OK);
+	CHECK_EQ(dnsmsg_check_answer(out, n, &qi), 0);
+	/* Exactly the room: fits; a byte short: 0. */
+	CHECK_EQ(dnsmsg_strip_dnssec(m.buf, m.len, out, n, 5), n);
+	CHECK_EQ(dnsmsg_strip_dnssec(m.buf, m.len, out, n - 1, 5), 0);
+	/* Again: nothing to take out, the same bytes. */
+	CHECK_EQ(dnsmsg_strip_dnssec(out, n, again, sizeof(again), 5), n);
+	CHECK(memcmp(out, again, n) == 0);
+
+	/* Asked for: RRSIGs stay, the NSEC goes; NSEC: the reverse. */
+	n = dnsmsg_strip_dnssec(m.buf, m.len, out, sizeof(out),
+	    DNS_TYPE_RRSIG);
+	CHECK(count_types(out, n, &rrsig, &nsec, &nsec3, &all));
+	CHECK_EQ(rrsig, 1);
+	CHECK_EQ(nsec, 0);
+	CHECK_EQ(all, 6);
+	CHECK_EQ(rd16(out + 6), 3);
+	CHECK_EQ(rd16(out + 8), 1);
+	/* Nothing before the NSEC changed, the RRSIG's bytes included. */
+	CHECK(memcmp(out + 4, m.buf + 4, 2) == 0);
+	n = dnsmsg_strip_dnssec(m.buf, m.len, out, sizeof(out),
+	    DNS_TYPE_NSEC);
+	CHECK(count_types(out, n, &rrsig, &nsec, &nsec3, &all));
+	CHECK_EQ(rrsig, 0);
+	CHECK_EQ(nsec, 1);
+	CHECK_EQ(all, 6);
+	/* ANY: the answer section whole, the authority's NSEC out. */
+	n = dnsmsg_strip_dnssec(m.buf, m.len, out, sizeof(out),
+	    DNS_TYPE_ANY);
+	CHECK(count_types(out, n, &rrsig, &nsec, &nsec3, &all));
+	CHECK_EQ(rrsig, 1);
+	CHECK_EQ(nsec, 0);
+	CHECK_EQ(rd16(out + 6), 3);
+	CHECK_EQ(rd16(out + 8), 1);
+
+	/* Nothing to take out: the bytes as they are, trailing ones cut. */
+	header(&m, 0, QR | RD | RA, 1, 1, 0, 0);
+	question(&m, "www.example.", 1, 1);
+	a_record(&m, 0x01020304);
+	n = m.len;
+	put32(&m, 0);
+	CHECK_EQ(dnsmsg_strip_dnssec(m.buf, m.len, out, sizeof(out), 1), n);
+	CHECK(memcmp(out, m.buf, n) == 0);
+	CHECK_EQ(dnsmsg_strip_dnssec(m.buf, m.len, out, n - 1, 1), 0);
+
+	/* Malformed: a record past the end, a bad name in an MX after a
+	 * record taken out, a short header, no message. */
+	CHECK_EQ(dnsmsg_strip_dnssec(m.buf, n - 1, out, sizeof(out), 1), 0);
+	strip_answer(&m, 0);
+	m.buf[m.len - 11 - 2] = 0xff;		/* MX target: a pointer */
+	m.buf[m.len - 11 - 1] = 0xff;		/* ... forwards */
+	CHECK_EQ(dnsmsg_strip_dnssec(m.buf, m.len, out, sizeof(out), 5), 0);
+	CHECK_EQ(dnsmsg_strip_dnssec(m.buf, 11, out, sizeof(out), 5), 0);
+	CHECK_EQ(dnsmsg_strip_dnssec(NULL, 0, out, sizeof(out), 5), 0);
+}
+
+/*
+ * Real signed answers (bind9-utils, tests/dnssec_vectors.h): stripped,
+ * each RRset but the RRSIGs and NSECs is what it was, RDATA for RDATA;
+ * asked for RRSIG, the signatures are all still there.
+ */
+static void
+test_strip_vectors(void)
+{
+	static struct dnssec_sets before, after;
+	const struct dnssec_rrset *a, *b;
+	uint8_t out[DNS_MAX_MSG];
+	unsigned rrsig, nsec, nsec3, all, rrsig0, nsec0, nsec30, all0;
+	size_t i, j, k, n;
+
+	for (i = 0; i < nitems(vectors); i++) {
+		CHECK(count_types(vectors[i].msg, vectors[i].len, &rrsig0,
+		    &nsec0, &nsec30, &all0));
+		CHECK(rrsig0 > 0);
+		n = dnsmsg_strip_dnssec(vectors[i].msg, vectors[i].len, out,
+		    sizeof(out), DNS_TYPE_A);
+		CHECK(n > 0 && n < vectors[i].len);
+		CHECK(count_types(out, n, &rrsig, &nsec, &nsec3, &all));
+		CHECK_EQ(rrsig + nsec + nsec3, 0);
+		CHECK_EQ(all, all0 - rrsig0 - nsec0 - nsec30);
+		CHECK_EQ(dnssec_collect(vectors[i].msg, vectors[i].len,
+		    DNS_SEC_ANSWER, &before), DNSSEC_OK);
+		CHECK_EQ(dnssec_collect(out, n, DNS_SEC_ANSWER, &after),
+		    DNSSEC_OK);
+		for (j = 0; j < before.nsets; j++) {
+			a = &before.set[j];
+			b = dnssec_find(&after, a->owner, a->owner_len,
+			    a->type, a->class);
+			if (a->type == DNS_TYPE_NSEC ||
+			    a->type == DNS_TYPE_NSEC3 || a->n == 0) {
+				CHECK(b == NULL);
+				continue;
+			}
+			CHECK(b != NULL);
+			if (b == NULL)
+				continue;
+			CHECK_EQ(b->nsigs, 0);
+			CHECK_EQ(b->n, a->n);
+			CHECK_EQ(b->ttl, a->ttl);
+			for (k = 0; k < a->n && k < b->n; k++)
+				CHECK(a->rdlen[k] == b->rdlen[k] &&
+				    memcmp(a->rdata[k], b->rdata[k],
+				    a->rdlen[k]) == 0);
+		}
+		/* Asked for RRSIG: each set keeps every signature. */
+		n = dnsmsg_strip_dnssec(vectors[i].msg, vectors[i].len, out,
+		    sizeof(out), DNS_TYPE_RRSIG);
+		CHECK(count_types(out, n, &rrsig, &nsec, &nsec3, &all));
+		CHECK_EQ(rrsig, rrsig0);
+		CHECK_EQ(all, all0 - nsec0 - nsec30);
+		CHECK_EQ(dnssec_collect(out, n, DNS_SEC_ANSWER, &after),
+		    DNSSEC_OK);
+		for (j = 0; j < before.nsets; j++) {
+			a = &before.set[j];
+			if (a->type == DNS_TYPE_NSEC)
+				continue;
+			b = dnssec_find(&after, a->owner, a->owner_len,
+			    a->type, a->class);
+			CHECK(b != NULL && b->nsigs == a->nsigs);
+		}
+	}
+}
+
+static void
+test_set_ad(void)
+{
+	uint8_t m[DNS_HDR_LEN] = { 0x12, 0x34, 0x81, 0x80 };
+
+	CHECK_EQ(dnsmsg_set_ad(m, sizeof(m), 1), 0);
+	CHECK_EQ(rd16(m + 2), 0x81a0);
+	CHECK_EQ(dnsmsg_set_ad(m, sizeof(m), 1), 0);
+	CHECK_EQ(rd16(m + 2), 0x81a0);
+	CHECK_EQ(dnsmsg_set_ad(m, sizeof(m), 0), 0);
+	CHECK_EQ(rd16(m + 2), 0x8180);
+	CHECK_EQ(rd16(m), 0x1234);
+	CHECK_EQ(dnsmsg_set_ad(m, sizeof(m) - 1, 1), -1);
+	CHECK_EQ(rd16(m + 2), 0x8180);
+}
+
 int
 main(void)
 {
@@ -1692,5 +2035,8 @@ main(void)
 	test_make_error_ede();
 	test_add_ede();
 	test_cap_ttl();
+	test_strip_dnssec();
+	test_strip_vectors();
+	test_set_ad();
 	return check_summary();
 }

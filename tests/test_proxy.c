@@ -190,7 +190,7 @@ sent(const struct fake_req *r, const struct msg *q)
 
 	if (dnsmsg_parse_query(q->buf, q->len, &qi) != DNS_VERDICT_OK ||
 	    (n = dnsmsg_make_upstream_query(built, sizeof(built), &qi, 1232,
-	    128)) == 0)
+	    128, qi.edns_do, (qi.flags & DNS_FLAG_CD) != 0)) == 0)
 		return 0;
 	return r->len == n && n % 128 == 0 && rd16(r->msg) == 0 &&
 	    memcmp(r->msg, built, n) == 0;
@@ -1666,6 +1666,51 @@ query_with_options(struct msg *m, uint16_t id, const char *name)
 }
 
 /*
+ * dnssec off: DO never goes upstream, whatever the client sent (CD
+ * does), and no answer has AD, from the upstream or the cache; process
+ * (the default) passes DO up and AD back.
+ */
+static void
+test_dnssec_off(void)
+{
+	static struct fake_peer p;
+	struct msg q, a;
+	uint16_t codes[8], size;
+	uint32_t ttl;
+	char text[64];
+	int ede, off;
+
+	for (off = 1; off >= 0; off--) {
+		start(off ? ENC_ONLY "dnssec off\n" "cache-size 1m\n" :
+		    ENC_ONLY "cache-size 1m\n");
+		fake_peer_init(&p, LISTEN_UDP);
+		query_with_options(&q, 0xd001, "signed.lab.test");
+		fake_query(&p, q.buf, q.len);
+		CHECK_EQ(fake.ndoh, 1);
+		CHECK_EQ(rd16(fake.doh[0].msg + 2), F_RD | DNS_FLAG_CD);
+		CHECK_EQ(opt_options(fake.doh[0].msg, fake.doh[0].len, codes,
+		    &ede, text, sizeof(text), &ttl, &size), 1);
+		CHECK_EQ(ttl, off ? 0 : DNS_EDNS_DO);
+		answer(&a, 0, "signed.lab.test", T_A, DNS_RCODE_NOERROR, 1);
+		wr16(a.buf + 2, (uint16_t)(rd16(a.buf + 2) | DNS_FLAG_AD));
+		fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+		CHECK(got(&p, 0xd001, DNS_RCODE_NOERROR));
+		CHECK_EQ(rd16(p.answer + 2) & DNS_FLAG_AD, off ? 0 :
+		    DNS_FLAG_AD);
+		CHECK_EQ(rd16(p.answer + 6), 1);
+		/* The same from the cache. */
+		fake_peer_init(&p, LISTEN_UDP);
+		fake_query(&p, q.buf, q.len);
+		CHECK_EQ(fake.ndoh, 1);
+		CHECK(got(&p, 0xd001, DNS_RCODE_NOERROR));
+		CHECK_EQ(st->cache_hits, 1);
+		CHECK_EQ(rd16(p.answer + 2) & DNS_FLAG_AD, off ? 0 :
+		    DNS_FLAG_AD);
+		stop();
+	}
+}
+
+/*
  * What goes upstream is built, not relayed; SERVFAILs dohstub makes and
  * answers over plain DNS say why in an Extended DNS Error.
  */
@@ -2498,7 +2543,7 @@ well_formed(const char *text)
  * Counters declared once (PROXY_STATS in proxy.h): each field, alone set
  * to a value of its own, is in the SIGUSR1 line as field=value and, but
  * for those the list keeps out, a sample of /metrics with that value;
- * all of them at once fit in one line.
+ * all of them at once fit in whole lines.
  */
 static void
 test_stats_outputs(void)
@@ -2511,10 +2556,10 @@ test_stats_outputs(void)
 	};
 	struct proxy_stats *s, saved;
 	struct evbuffer *b;
-	const char *text;
+	const char *text, *p, *nl;
 	char line[4096];
 	uint64_t *field;
-	size_t i;
+	size_t i, nlines;
 
 	start(ENC_PREF_CACHE);
 	if ((b = evbuffer_new()) == NULL)
@@ -2541,13 +2586,25 @@ test_stats_outputs(void)
 		CHECK(well_formed(text));
 	}
 
-	/* Twelve digits each (a trillion queries): still one whole line. */
+	/*
+	 * Twelve digits each (a trillion queries): whole fields on lines
+	 * that log.c keeps whole, the first "stats:", the rest "stats
+	 * (more):".
+	 */
 	for (i = 0; i < nitems(names); i++)
 		*stat_field(s, i) = 100000000000ULL + i;
 	stats_line(line, sizeof(line));
-	CHECK(strchr(line, '\n') == strrchr(line, '\n'));
 	for (i = 0; i < nitems(names); i++)
 		CHECK(in_line(line, names[i], *stat_field(s, i)));
+	for (p = line, nlines = 0; (nl = strchr(p, '\n')) != NULL;
+	    p = nl + 1, nlines++) {
+		CHECK(nl - p < 1100);	/* a timestamp, the 1023 of log.c */
+		CHECK(nl[-1] >= '0' && nl[-1] <= '9');
+		CHECK((p = strstr(p, "stats")) != NULL && p < nl);
+		CHECK(strncmp(p, nlines == 0 ? "stats: " : "stats (more): ",
+		    nlines == 0 ? 7 : 14) == 0);
+	}
+	CHECK(nlines >= 1);
 	*s = saved;
 	evbuffer_free(b);
 	stop();
@@ -3698,6 +3755,7 @@ main(void)
 	test_max_pending();
 	test_reload();
 	test_built_query_ede();
+	test_dnssec_off();
 	test_no_malloc();
 	test_cache();
 	test_badvers();

@@ -59,6 +59,27 @@ struct cache_policy {
 	uint32_t	plain_max_ttl;	/* cap for CACHE_SRC_PLAIN answers */
 };
 
+/*
+ * What an entry carries besides its answer (cache_store_meta()), for
+ * DNSSEC validation: the cache keeps it, never interprets it.
+ */
+struct cache_meta {
+	uint8_t		dnssec_state;	/* the caller's (enum val_state, say),
+					   returned in cache_hit; 0 with
+					   cache_store() */
+	uint8_t		no_stale;	/* never served stale: a bogus
+					   answer's SERVFAIL must not outlive
+					   its time (issue 19) */
+	uint32_t	max_ttl;	/* seconds; 0: none; else the entry is
+					   kept at most this long (what the
+					   signatures allow) */
+	uint32_t	servfail_ttl;	/* seconds; 0: the policy's; else a
+					   SERVFAIL is kept this long, even
+					   with the policy's 0 (a bogus
+					   answer, kept briefly so a flood
+					   does not reach the upstream) */
+};
+
 /* What a lookup found, besides the answer bytes. */
 struct cache_hit {
 	int			 stale;		/* expired, served from the
@@ -68,6 +89,8 @@ struct cache_hit {
 	uint64_t		 age_ms;	/* how long it has been held */
 	enum cache_source	 source;
 	int			 rcode;
+	uint8_t			 dnssec_state;	/* as stored (cache_meta) */
+	uint8_t			 no_stale;	/* as stored */
 };
 
 struct cache_stats {
@@ -105,8 +128,22 @@ enum cache_verdict cache_store(struct cache *c,
 	    const struct cache_policy *pol);
 
 /*
+ * cache_store() with what the entry carries besides (meta; NULL is all
+ * zero, cache_store() itself): its DNSSEC state, returned by every hit;
+ * no_stale, and the entry is a miss once expired whatever stale_ms says;
+ * max_ttl, a cap on the TTL after the policy's rules (min_ttl does not
+ * raise it again: signatures that expire must not be served after);
+ * servfail_ttl, a SERVFAIL's time instead of the policy's.
+ */
+enum cache_verdict cache_store_meta(struct cache *c,
+	    const struct dns_query_info *qi, const uint8_t *msg, size_t len,
+	    enum cache_source src, uint64_t now_ms,
+	    const struct cache_policy *pol, const struct cache_meta *meta);
+
+/*
  * Look qi's key up as of now_ms.  A fresh entry is a hit; an expired
- * one is a hit only if it expired at most stale_ms ago (0: never), with
+ * one is a hit only if it expired at most stale_ms ago (0: never) and
+ * was not stored no_stale (cache_meta), with
  * hit->stale set and every TTL served as 30 (RFC 8767 4), else it is
  * dropped.  PLAIN entries are hits only if allow_plain (DoH is down).
  * On a hit the answer for the client is written into out (cap bytes):

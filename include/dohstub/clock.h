@@ -51,6 +51,18 @@ uint64_t clock_us(void);
  */
 uint64_t clock_boot_ms(void);
 
+/*
+ * Wall-clock seconds since 1970, the low 32 bits (RFC 4034 3.1.5 compares
+ * RRSIG times in serial arithmetic, so the wrap in 2106 does not matter):
+ * time(2), which follows the system clock wherever it is set.  Only what
+ * is about calendar time reads it (DNSSEC signature validity); durations
+ * use the two clocks above.  Virtual in tests: clock_test_begin() sets it
+ * to CLOCK_TEST_WALL, clock_test_wall() to any time, and it moves with
+ * clock_boot_ms() (steps and sleeps alike), as the real one goes on while
+ * the machine sleeps.
+ */
+uint32_t clock_wall(void);
+
 /* A sleep shorter than this is not seen as one by clock_resumed(). */
 #define CLOCK_RESUME_MIN_MS	1000
 
@@ -109,12 +121,21 @@ int	clock_timer_pending(const struct clock_timer *t);
 uint64_t clock_resumed(void);
 
 /*
- * Tests only.  From now on time is virtual and starts at start_ms;
- * timers armed from now on wait for clock_step().  Call it before any
- * timer is armed; calling it again restarts time and forgets every
- * pending virtual timer.
+ * Tests only.  From now on time is virtual and starts at start_ms, the
+ * wall clock at CLOCK_TEST_WALL; timers armed from now on wait for
+ * clock_step().  Call it before any timer is armed; calling it again
+ * restarts time and forgets every pending virtual timer.
  */
 void	clock_test_begin(uint64_t start_ms);
+
+/* clock_wall() just after clock_test_begin(): 2026-01-01T00:00:00Z. */
+#define CLOCK_TEST_WALL	1767225600u
+
+/*
+ * Tests only, in virtual time.  Set the wall clock to sec now (a test of
+ * signatures made at a known time); it moves on from there as before.
+ */
+void	clock_test_wall(uint32_t sec);
 
 /*
  * Tests only.  Move virtual time ms forward, firing every timer that

@@ -19,8 +19,9 @@
  *
  * Precedence: flag > environment > file > default.  For a list setting
  * (listen, upstream, known-server, resolve, bootstrap, fallback, allow,
- * deny, local-zone-exempt, forward) a source that sets it replaces what lower
- * sources set; repeating it within a source appends.
+ * deny, local-zone-exempt, forward, dnssec-insecure) a source that sets
+ * it replaces what lower sources set; repeating it within a source
+ * appends.
  *
  * A struct config is filled once at start-up and read-only after that;
  * it owns its strings, its forward rules and its private record of
@@ -50,6 +51,8 @@ struct config_sources;
 #define CONFIG_MAX_ACL		64	/* allow, deny: each */
 #define CONFIG_MAX_FORWARD	32	/* forward rules */
 #define CONFIG_MAX_FORWARD_TARGETS 8	/* per rule; <= CONFIG_MAX_UPSTREAM */
+#define CONFIG_MAX_INSECURE	64	/* dnssec-insecure, as configured */
+#define CONFIG_MAX_ANCHORS	32	/* records of a trust-anchor file */
 #define CONFIG_ERRLEN		512
 /*
  * max-pending-per-client auto, until config_finalize() resolves it;
@@ -58,6 +61,8 @@ struct config_sources;
 #define CONFIG_PER_CLIENT_AUTO	(~0u)
 #define CONFIG_KEYLEN		63	/* longer is no setting's name */
 #define CONFIG_RESOLV_CONF	"/etc/resolv.conf"	/* resolv-conf */
+/* trust-anchor when unset, if it exists: Debian's dns-root-data. */
+#define CONFIG_TRUST_ANCHOR	"/usr/share/dns/root.ds"
 
 enum config_mode {
 	MODE_ENCRYPTED_ONLY,
@@ -89,6 +94,38 @@ enum config_policy {
 };
 /* "ordered", "fastest", "round-robin" */
 extern const char *const config_policy_names[];
+
+/*
+ * dnssec: what becomes of DNSSEC (issue 19).  off: DO is never sent
+ * upstream and AD is cleared from every answer; process: DO, CD and AD
+ * are passed through for the client to judge (what dohstub always did);
+ * validate: dohstub checks the answers itself, which config_finalize()
+ * refuses until the validator is in.
+ */
+enum config_dnssec {
+	CONFIG_DNSSEC_OFF,
+	CONFIG_DNSSEC_PROCESS,
+	CONFIG_DNSSEC_VALIDATE,
+};
+/* "off", "process", "validate" */
+extern const char *const config_dnssec_names[];
+
+/*
+ * The zones DNSSEC validation takes as insecure besides those of
+ * dnssec-insecure (RFC 7646 negative trust anchors): the private-use
+ * zones, RFC 6303's reverse zones ("A-B.rest" stands for A.rest to
+ * B.rest) and names sold by no registry but used on private networks;
+ * not "test" (RFC 6761), which signed test labs use.  NULL-terminated.
+ */
+extern const char *const config_insecure_defaults[];
+
+/*
+ * The file config_finalize() reads when trust-anchor is unset
+ * (CONFIG_TRUST_ANCHOR) if it exists; tests point it elsewhere.
+ */
+extern const char *config_trust_anchor_default;
+
+struct dnssec_anchor;
 
 /* hedge_delay_ms: from the upstream's answer times. */
 #define CONFIG_HEDGE_AUTO	UINT_MAX
@@ -224,6 +261,13 @@ struct config {
 	enum config_portal	captive_portal;	/* default ask */
 	unsigned		captive_portal_lease_ms; /* default 5 min */
 	char			*pidfile;	/* NULL: none */
+	/* DNSSEC (issue 19). */
+	enum config_dnssec	dnssec;		/* default process */
+	char			*trust_anchor;	/* NULL: CONFIG_TRUST_ANCHOR
+						   if it exists, else the
+						   built-in root anchors */
+	struct config_zone	dnssec_insecure[CONFIG_MAX_INSECURE];
+	size_t			ndnssec_insecure; /* as configured */
 	/* The query log (querylog.h): NULL (off), "stderr" or a path. */
 	char			*query_log;
 	int			query_log_json;	/* query-log-format json */
@@ -236,6 +280,19 @@ struct config {
 	/* Zero configuration: no upstream was configured in an encrypted
 	 * mode, and the address servers came from resolv_conf. */
 	int			upstream_from_resolv;
+	/*
+	 * Set by config_finalize(), owned: the trust anchors (nanchors >
+	 * 0), read from anchors_from (trust_anchor, CONFIG_TRUST_ANCHOR or
+	 * "built in"); and every zone validation takes as insecure, each
+	 * once: dnssec-insecure's, config_insecure_defaults, the local
+	 * zones dohstub answers (local.h, but those local-zone-exempt
+	 * lets through) and every forward rule's zone.
+	 */
+	struct dnssec_anchor	*anchors;
+	size_t			nanchors;
+	const char		*anchors_from;
+	struct config_zone	*insecure;
+	size_t			ninsecure;
 	/* Private to config.c: which source set each key (config_set);
 	 * owned, NULL until the first config_set. */
 	struct config_sources	*sources;
@@ -310,7 +367,11 @@ int	config_parse_env(struct config *cfg, char *const envp[], char *err,
  * is its own plain server); no address server, fallback or bootstrap
  * server is one of our listen addresses; an upstream whose host is a name
  * needs a resolve pin or a bootstrap server (an address server needs
- * neither); a known-server address is listed once.  Reads resolv_conf and
+ * neither); a known-server address is listed once; the trust anchors
+ * are read (trust-anchor's file, an error naming its line; unset,
+ * CONFIG_TRUST_ANCHOR if it exists, else dnssec_root_anchors) and the
+ * insecure zones gathered (see struct config); dnssec validate is
+ * refused for now.  Reads resolv_conf and the trust anchors' file, and
  * opens ca-file.  Returns 0, or -1 with a message in err.
  */
 int	config_finalize(struct config *cfg, const char *resolv_conf, char *err,

@@ -31,6 +31,7 @@
 #define DNS_TYPE_DNSKEY		48
 #define DNS_TYPE_NSEC3		50
 #define DNS_TYPE_IXFR		251
+#define DNS_TYPE_ANY		255
 #define DNS_CLASS_IN		1
 
 /* Header flag bits (the second 16-bit word of the header). */
@@ -308,17 +309,46 @@ size_t	dnsmsg_make_error_ede(uint8_t *out, size_t cap,
 
 /*
  * The query dohstub sends upstream for the client query qi, into out
- * (cap bytes): ID 0, RD and CD from the client and every other header
- * bit clear, the question as the client wrote it (its case kept), and
- * our own OPT record whether or not the client sent one: UDP size
- * edns_size, DO from the client, no option of the client's (no Client
- * Subnet, no cookie), and with pad_block != 0 EDNS(0) Padding to a
- * multiple of pad_block bytes (RFC 7830, RFC 8467).  Returns the
- * length, or 0 if qi has no question, edns_size is 0 or cap is short.
+ * (cap bytes): ID 0, RD from the client, CD if cd_bit and every other
+ * header bit clear, the question as the client wrote it (its case kept),
+ * and our own OPT record whether or not the client sent one: UDP size
+ * edns_size, DO if do_bit, no option of the client's (no Client Subnet,
+ * no cookie), and with pad_block != 0 EDNS(0) Padding to a multiple of
+ * pad_block bytes (RFC 7830, RFC 8467).  Passing the client's bits
+ * (qi->edns_do, qi->flags & DNS_FLAG_CD) relays its choice (dnssec
+ * process); a validator asks DO and CD whatever the client sent (RFC
+ * 4035 3.2.1, 3.2.2: it checks the data itself).  Returns the length, or
+ * 0 if qi has no question, edns_size is 0 or cap is short.
  */
 size_t	dnsmsg_make_upstream_query(uint8_t *out, size_t cap,
 	    const struct dns_query_info *qi, uint16_t edns_size,
-	    unsigned pad_block);
+	    unsigned pad_block, int do_bit, int cd_bit);
+
+/*
+ * Set (ad != 0) or clear the AD bit of the message msg (len bytes), in
+ * place.  0, or -1 if len is shorter than a header.
+ */
+int	dnsmsg_set_ad(uint8_t *msg, size_t len, int ad);
+
+/*
+ * The answer msg (len bytes) for a client that did not set DO, into out
+ * (cap bytes, not overlapping msg): every RRSIG, NSEC and NSEC3 record
+ * of the answer, authority and additional sections taken out, but those
+ * of the type the query asked for, qtype, and in the answer section
+ * anything for a query of type ANY (RFC 4035 3.2.1: authenticating
+ * DNSSEC records are stripped, never a type that was asked for; DS and
+ * DNSKEY are data).  The header's counts follow; everything else,
+ * flags included, is kept.  The bytes up to the first record taken out
+ * are kept as they are; after it every name, owners and the names in
+ * the RDATA of the types a sender may compress (RFC 3597 4), is written
+ * whole, so no compression pointer can reach what is gone.  Nothing to
+ * take out: the message as it is, without any bytes after its last
+ * record.  Returns the length, or 0 if msg does not parse (a header,
+ * its questions, every record within len; a name inside such RDATA
+ * where its type has one) or does not fit in cap.
+ */
+size_t	dnsmsg_strip_dnssec(const uint8_t *msg, size_t len, uint8_t *out,
+	    size_t cap, uint16_t qtype);
 
 /*
  * An upstream answer (msg, len bytes, already checked against qi with

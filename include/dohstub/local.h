@@ -45,4 +45,11 @@ enum local_verdict {
 enum local_verdict local_answer(const struct dns_query_info *qi,
 	    const struct config *cfg, uint8_t *out, size_t cap, size_t *len);
 
+/*
+ * The name of the i-th local zone, in text without the final dot
+ * ("localhost", "10.in-addr.arpa"), or NULL past the last: what
+ * config_finalize() makes insecure for DNSSEC validation.
+ */
+const char *local_zone_name(size_t i);
+
 #endif

@@ -112,6 +112,27 @@ extern const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS];
 	ALSO(portal_answers,	ANSWERS, "captive_portal")		\
 	C(portal_leases,	CAPTIVE_PORTAL_LEASES, NULL)		\
 	C(portal_probes,	CAPTIVE_PORTAL_PROBES, NULL)		\
+	/*								\
+	 * DNSSEC validation (dnssec validate): answers by verdict,	\
+	 * unchecked when the client set CD (RFC 4035 3.2.2); bogus	\
+	 * ones also by their EDE (RFC 8914: 6 DNSSEC Bogus, 7		\
+	 * Signature Expired, 8 Not Yet Valid, 9 DNSKEY Missing, 10	\
+	 * RRSIGs Missing, 12 NSEC Missing); DS and DNSKEY queries of	\
+	 * dohstub's own sent upstream; signatures checked.  0 until	\
+	 * the daemon validates (issue 19, V2).				\
+	 */								\
+	C(dnssec_secure,	DNSSEC_ANSWERS, "secure")		\
+	C(dnssec_insecure,	DNSSEC_ANSWERS, "insecure")		\
+	C(dnssec_bogus,		DNSSEC_ANSWERS, "bogus")		\
+	C(dnssec_unchecked,	DNSSEC_ANSWERS, "unchecked")		\
+	C(dnssec_bogus_6,	DNSSEC_BOGUS, "6")			\
+	C(dnssec_bogus_7,	DNSSEC_BOGUS, "7")			\
+	C(dnssec_bogus_8,	DNSSEC_BOGUS, "8")			\
+	C(dnssec_bogus_9,	DNSSEC_BOGUS, "9")			\
+	C(dnssec_bogus_10,	DNSSEC_BOGUS, "10")			\
+	C(dnssec_bogus_12,	DNSSEC_BOGUS, "12")			\
+	C(dnssec_chain_queries,	DNSSEC_CHAIN_QUERIES, NULL)		\
+	C(dnssec_sig_checks,	DNSSEC_SIGNATURE_CHECKS, NULL)		\
 	C(pending,		PENDING_QUERIES, NULL)	/* gauge */
 
 #define PROXY_STATS_FIELD(field, family, value)	uint64_t field;

@@ -327,6 +327,59 @@ def test_dohq_portal_trusts_no_impostor():
         p.wait()
 
 
+ROOT_DS_20326 = (". IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D084"
+                 "58E880409BBC683457104237C7F8EC8D\n")
+
+
+def test_dnssec_settings():
+    """dnssec, trust-anchor and dnssec-insecure: -nv prints them and the
+    anchors read; a bad anchor file is an error naming it and its line;
+    validate is refused until the validator is in."""
+    anchors = conf("anchors.ds", "; the root's KSK-2017\n" + ROOT_DS_20326)
+    rc, out = nv(conf("dnssec.conf", BASE + "dnssec off\n"
+                      "trust-anchor %s\n"
+                      "dnssec-insecure broken.example\n" % anchors),
+                 "--dnssec-insecure", "lab.example")
+    check(rc == 0, "-nv exit %d: %s" % (rc, out))
+    check(setting(out, "dnssec") == ["off"], "dnssec %r" %
+          setting(out, "dnssec"))
+    check(setting(out, "trust-anchor") == [anchors], "trust-anchor %r" %
+          setting(out, "trust-anchor"))
+    # The flag replaces the file's list.
+    check(setting(out, "dnssec-insecure") == ["lab.example."],
+          "dnssec-insecure %r" % setting(out, "dnssec-insecure"))
+    check("# trust anchors (%s): . DS 20326 8\n" % anchors in out,
+          "anchors not shown: %s" % out)
+    check("# insecure besides: 10.in-addr.arpa " in out, out)
+
+    rc, out = nv(conf("dnssec-default.conf", BASE))
+    check(rc == 0 and setting(out, "dnssec") == ["process"],
+          "default dnssec %r: %s" % (setting(out, "dnssec"), out))
+    check("# trust-anchor: none: /usr/share/dns/root.ds, or the root's "
+          "keys built in" in out, out)
+    check(re.search(r"^# trust anchors \((/usr/share/dns/root.ds|built "
+                    r"in)\): \. DS 20326 8", out, re.M), out)
+
+    bad = conf("bad.ds", ROOT_DS_20326 + ". IN DS 38696 8 2 0000\n")
+    r = lab.run_daemon(["-n"], config=conf(
+        "badanchor.conf", BASE + "trust-anchor %s\n" % bad))
+    line = error_line(r, "bad trust anchor")
+    check("trust-anchor: %s: line 2: digest of the wrong length" % bad in
+          line, line)
+    r = lab.run_daemon(["-n", "--trust-anchor", "/nonexistent/x.ds"],
+                       config=good_conf())
+    line = error_line(r, "missing trust anchor")
+    check("trust-anchor: /nonexistent/x.ds: No such file" in line, line)
+    r = lab.run_daemon(["-n"], config=good_conf(),
+                       env={"DOHSTUB_DNSSEC": "validate"})
+    line = error_line(r, "validate")
+    check("dnssec: validate is not available yet" in line, line)
+    r = lab.run_daemon(["-n"], config=conf(
+        "root-insecure.conf", BASE + "dnssec-insecure .\n"))
+    line = error_line(r, "root insecure")
+    check(":6: dnssec-insecure: the root cannot be insecure" in line, line)
+
+
 def test_missing_config_file():
     r = lab.run_daemon(["-n"], config=os.path.join(lab.tmpdir(), "nope"))
     check(r.returncode != 0, "missing -c file accepted")
