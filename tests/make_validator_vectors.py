@@ -139,7 +139,15 @@ def keytrap(m):
     """m's DNSKEY answer with its RRSIG records repeated, each broken."""
     an = records(m, 0)
     keys = [r[2] for r in an if r[1] == 48]
-    sigs = [r[2] for r in an if r[1] == 46]
+    # the KSK's signature: the one a DS leads to
+    tags = set()
+    for k in keys:
+        rd = k[len(lab.encode_name("nsec.test.")) + 10:]
+        if rd[1] & 1:
+            tags.add(dnsseclab.key_tag(rd))
+    sigs = [r[2] for r in an if r[1] == 46 and struct.unpack(
+        ">H", r[2][len(lab.encode_name("nsec.test.")) + 10 + 16:][:2])[0]
+        in tags]
     bad = []
     for i in range(8):
         s = bytearray(sigs[0])
