@@ -550,9 +550,10 @@ denial_records(struct validator *v, const struct dnssec_sets *sets,
 		*is3 = pass;
 		for (i = 0; i < sets->nsets; i++) {
 			s = &sets->set[i];
-			if (s->type != (pass ? DNS_TYPE_NSEC3 : DNS_TYPE_NSEC) ||
-			    s->n == 0 || !dnsmsg_name_below(s->owner,
-			    s->owner_len, k->name, k->name_len))
+			if (s->type != (pass ? DNS_TYPE_NSEC3 :
+			    DNS_TYPE_NSEC) || s->n == 0 ||
+			    !dnsmsg_name_below(s->owner, s->owner_len, k->name,
+			    k->name_len))
 				continue;
 			r = verify(v, s, k, now, budget, NULL);
 			if (r != DNSSEC_OK) {
@@ -989,8 +990,8 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 			return wk;
 		}
 		if (k->name_len != slen || memcmp(k->name, signer, slen) != 0) {
-			verdict_set(vd, VAL_BOGUS, EDE_BOGUS, "the signer is not "
-			    "a zone", signer, slen);
+			verdict_set(vd, VAL_BOGUS, EDE_BOGUS,
+			    "the signer is not a zone", signer, slen);
 			return W_BOGUS;
 		}
 	}
@@ -1248,8 +1249,10 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 	if (vd->state != VAL_SECURE && vd->ttl > VALIDATOR_BOGUS_TTL &&
 	    vd->state == VAL_BOGUS)
 		vd->ttl = VALIDATOR_BOGUS_TTL;
-	if (vd->why == NULL)
-		vd->why = "";
+	if (vd->why == NULL || (vd->state == VAL_SECURE &&
+	    vd->why[0] == '\0'))
+		vd->why = vd->state == VAL_SECURE ?
+		    "every RRset and denial verified from a trust anchor" : "";
 	if (vd->state == VAL_BOGUS && v->win_flagged &&
 	    (vd->ede == EDE_EXPIRED || vd->ede == EDE_NOT_YET_VALID))
 		vd->why = clock_why(v, vd->why, now);

@@ -72,7 +72,7 @@ struct val_verdict {
 	int		ede;
 	/* Static, or in the validator: valid until its next call. */
 	const char	*why;
-	uint32_t	ttl;		/* most seconds the answer may be kept */
+	uint32_t	ttl;		/* most seconds to keep the answer */
 	uint8_t		zone[DNS_MAX_NAME];	/* signer, or the cut */
 	size_t		zone_len;	/* 0: none */
 };
