@@ -36,8 +36,8 @@ const char *const val_state_names[] = { "secure", "insecure", "bogus" };
  * parent's zone.  BOGUS: the chain broke here.
  */
 enum ent_state { ENT_DS, ENT_KEYS, ENT_INSECURE, ENT_NOTCUT, ENT_BOGUS };
-static const char *const ent_names[] = { "ds", "keys", "insecure",
-    "notcut", "bogus" };
+static const char *const ent_names[] = { "secure", "secure", "insecure",
+    "not-a-cut", "bogus" };
 
 struct ent {
 	struct ent	*hnext;		/* hash chain */
@@ -225,7 +225,8 @@ store(struct validator *v, const uint8_t *name, size_t len,
 	struct ent *e;
 	size_t i, total = 0;
 	uint8_t *blob = NULL, *p;
-	char text[DNS_MAX_NAME_TEXT];
+	char text[DNS_MAX_NAME_TEXT], tags[160];
+	size_t tl;
 
 	for (i = 0; i < n; i++)
 		total += 2 + (size_t)rdlen[i];
@@ -277,10 +278,21 @@ store(struct validator *v, const uint8_t *name, size_t len,
 	e->expire = now + ttl;
 	v->st.learned[state == ENT_BOGUS ? VAL_BOGUS : state == ENT_INSECURE ?
 	    VAL_INSECURE : VAL_SECURE]++;
+	if (v->trace == NULL)
+		return;
 	name_text(name, len, text, sizeof(text));
-	tracef(v, "%s %s %s ttl %u%s%s", text, state == ENT_KEYS ?
-	    "DNSKEY" : "DS", ent_names[state], ttl, why != NULL ? ": " : "",
-	    why != NULL ? why : "");
+	/* a DS set's records as tag/algorithm/digest type, as delv does */
+	tags[0] = '\0';
+	for (i = 0, tl = 0; state == ENT_DS && i < n &&
+	    tl < sizeof(tags) - 24; i++) {
+		if (rdlen[i] >= 4)
+			tl += (size_t)snprintf(tags + tl, sizeof(tags) - tl,
+			    " %u/%u/%u", (unsigned)(rd[i][0] << 8 | rd[i][1]),
+			    rd[i][2], rd[i][3]);
+	}
+	tracef(v, "%s %s %s%s ttl %u%s%s", text, state == ENT_KEYS ?
+	    "DNSKEY" : "DS", ent_names[state], tags, ttl,
+	    why != NULL ? ": " : "", why != NULL ? why : "");
 }
 
 /* A KEYS entry as an RRset in v->keys. */
@@ -417,11 +429,11 @@ static const char *
 sig_why(struct validator *v, const struct dnssec_rrset *set,
     enum dnssec_result r)
 {
-	char owner[DNS_MAX_NAME_TEXT];
+	char owner[DNS_MAX_NAME_TEXT], tb[16];
 
 	name_text(set->owner, set->owner_len, owner, sizeof(owner));
-	snprintf(v->why, sizeof(v->why), "%s type %u: %s", owner,
-	    set->type, r == DNSSEC_TOO_BIG ?
+	snprintf(v->why, sizeof(v->why), "%s %s: %s", owner,
+	    dnsmsg_type_str(set->type, tb, sizeof(tb)), r == DNSSEC_TOO_BIG ?
 	    "signature check budget spent (or set too large)" :
 	    dnssec_result_names[r]);
 	return v->why;
@@ -951,7 +963,7 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 	size_t i, sig = 0;
 	long n;
 	int is3, found = 0;
-	char owner[DNS_MAX_NAME_TEXT];
+	char owner[DNS_MAX_NAME_TEXT], tb[16];
 
 	memset(&w, 0, sizeof(w));
 	for (i = 0; i < set->nsigs && !found; i++)
@@ -967,8 +979,9 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 		if (wk == W_HAVE) {
 			name_text(set->owner, set->owner_len, owner,
 			    sizeof(owner));
-			snprintf(v->why, sizeof(v->why), "%s type %u: no RRSIG "
-			    "in a signed zone", owner, set->type);
+			snprintf(v->why, sizeof(v->why), "%s %s: no RRSIG "
+			    "in a signed zone", owner, dnsmsg_type_str(
+			    set->type, tb, sizeof(tb)));
 			verdict_set(vd, VAL_BOGUS, EDE_RRSIGS_MISSING, v->why,
 			    k->name, k->name_len);
 			return W_BOGUS;
@@ -997,7 +1010,13 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 	}
 	r = verify(v, set, k, now, budget, &sig);
 	name_text(set->owner, set->owner_len, owner, sizeof(owner));
-	tracef(v, "%s %u %s", owner, set->type, dnssec_result_names[r]);
+	if (r == DNSSEC_OK && dnssec_rrsig_parse(set->sig[sig],
+	    set->siglen[sig], &rs) == DNSSEC_OK)
+		tracef(v, "%s %s secure key %u/%u", owner, dnsmsg_type_str(
+		    set->type, tb, sizeof(tb)), rs.key_tag, rs.algorithm);
+	else
+		tracef(v, "%s %s %s", owner, dnsmsg_type_str(set->type, tb,
+		    sizeof(tb)), dnssec_result_names[r]);
 	if (r != DNSSEC_OK) {
 		verdict_set(vd, VAL_BOGUS, ede_of(r), sig_why(v, set, r),
 		    k->name, k->name_len);

@@ -17,8 +17,8 @@ queries will be:
 Also a "keytrap" DNSKEY answer (nsec.test.'s, its RRSIG repeated with
 broken signatures) for the budget test.
 
-Written: the lab's anchor (the root KSK's DS line, text for
-dnssec_anchor_parse), the time of the capture (inside every signature's
+Written: the lab's anchor (the root KSK's DS line and its DNSKEY line,
+text for dnssec_anchor_parse), the time of the capture (inside every signature's
 window but the expired and not-yet-valid cases' own), each answer keyed
 by name and type, each case's expected verdict and EDE.  Public data only
 (the keys die with the lab).  Each fuzz seed: the case's answer, then the
@@ -160,6 +160,12 @@ def keytrap(m):
             w[12:qend] + b"".join(recs) + lab.opt_rr(4096, do=True))
 
 
+def cstring(text):
+    """text as C string literals of at most 64 characters a line."""
+    return "\n".join('\t"%s"' % text[i:i + 64].replace("\n", "\\n")
+                     for i in range(0, len(text), 64))
+
+
 def carray(name, data):
     out = ["static const uint8_t %s[%d] = {" % (name, len(data))]
     for i in range(0, len(data), 12):
@@ -185,6 +191,7 @@ def main():
                             chain[(s, t)] = ask(port, s, t).wire
         trap = keytrap(ask(port, "nsec.test.", 48))
         anchor = open(L.anchor_ds_file).read().strip()
+        anchor_key = open(L.anchor_key_file).read().strip()
     finally:
         L.stop()
     h = ["/*",
@@ -201,7 +208,11 @@ def main():
          "/* The capture's time: inside the signatures' windows. */",
          "#define VV_NOW %du" % now,
          "",
-         "static const char vv_anchor[] = \"%s\\n\";" % anchor,
+         "/* The root KSK, as a DS and as a DNSKEY. */",
+         "static const char vv_anchor[] =",
+         cstring(anchor + "\n") + ";",
+         "static const char vv_anchor_key[] =",
+         cstring(anchor_key + "\n") + ";",
          "",
          "struct vv_answer {",
          "\tconst char\t*name;",

@@ -478,6 +478,7 @@ static void
 trace_cb(const char *line, void *arg)
 {
 	CHECK(arg == &trace_lines);
+	printf("trace: %s\n", line);
 	trace_lines++;
 	if (strstr(line, "nsec.test. DNSKEY") != NULL)
 		trace_dnskey++;
@@ -497,6 +498,41 @@ test_trace(void)
 	trace_lines = 0;
 	drive(v, find_case("nsec"), VV_NOW, &vd);
 	CHECK_EQ(trace_lines, 0);
+	validator_free(v);
+}
+
+/* The anchor as a DNSKEY; a wrong one; one nobody can check. */
+static void
+test_anchor_forms(void)
+{
+	struct dnssec_anchor key[2];
+	struct validator *v;
+	struct val_verdict vd;
+	size_t n;
+
+	CHECK_EQ(dnssec_anchor_parse(vv_anchor_key, strlen(vv_anchor_key),
+	    key, 2, &n, NULL, 0), 0);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(key[0].type, DNS_TYPE_DNSKEY);
+	v = validator_new(key, 1, NULL, NULL, 0, 100);
+	CHECK_EQ(drive(v, find_case("nsec3-nxdomain"), VV_NOW, &vd), 5);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	validator_free(v);
+	/* another key: the root's DNSKEY set matches nothing */
+	key[0].rdata[key[0].rdlen - 1] ^= 0x01;
+	v = validator_new(key, 1, NULL, NULL, 0, 100);
+	CHECK_EQ(drive(v, find_case("nsec"), VV_NOW, &vd), 1);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 9);
+	validator_free(v);
+	/* a DS anchor of RSA/SHA-1 (5): nothing can be checked, insecure */
+	memcpy(&key[0], &anchors[0], sizeof(key[0]));
+	key[0].rdata[2] = 5;
+	key[0].algorithm = 5;
+	v = validator_new(key, 1, NULL, NULL, 0, 100);
+	CHECK_EQ(drive(v, find_case("nsec"), VV_NOW, &vd), 1);
+	CHECK_EQ(vd.state, VAL_INSECURE);
+	CHECK_EQ(vd.ede, 1);
 	validator_free(v);
 }
 
@@ -550,5 +586,6 @@ main(void)
 	test_clock();
 	test_trace();
 	test_not_judged();
+	test_anchor_forms();
 	return check_summary();
 }
