@@ -6,10 +6,11 @@
  * learned message whose question is the need's, or with none.  The
  * lab's anchor and capture time, so the seeds walk the real chain; a
  * store of 8 entries, so eviction runs too.
- * Invariants: no crash, at most VALIDATOR_MAX_NEEDS needs and then a
- * verdict within the next call, verdict and EDE in range, every need a
- * DS or DNSKEY of a valid name, the budget never grows, and the stats
- * bound (entries <= 8, checks <= budgets given).
+ * Invariants: no crash, every need a DS or DNSKEY of a valid name and
+ * settled by the learn that follows (never the same need twice in a
+ * row), verdict and EDE in range, the budget never grows, and the
+ * stats bound (entries <= 8, checks <= the budget given).  Like the
+ * daemon, the loop stops at VALIDATOR_MAX_NEEDS.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -76,7 +77,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct validator_stats *st;
 	struct dns_query_info qi, lq;
 	struct val_verdict vd;
-	struct val_need nd;
+	struct val_need nd, last;
 	size_t np = 0, off = 0, i, n;
 	unsigned budget, before, given = 0;
 	uint64_t checks0;
@@ -103,6 +104,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (np == 0 || question(part[0], partlen[0], &qi) != 0 ||
 	    dnsmsg_check_answer(part[0], partlen[0], &qi) != 0)
 		return 0;
+	memset(&last, 0, sizeof(last));
 	st = validator_stats(v);
 	checks0 = st->sig_checks;
 	budget = VALIDATOR_BUDGET;
@@ -117,11 +119,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_verdict(&vd);
 			break;
 		}
-		if (step != VAL_NEED || needs >= VALIDATOR_MAX_NEEDS ||
+		if (step != VAL_NEED ||
 		    (nd.type != DNS_TYPE_DS && nd.type != DNS_TYPE_DNSKEY) ||
 		    nd.name_len == 0 || nd.name_len > DNS_MAX_NAME ||
 		    !nsec_name_valid(nd.name, nd.name_len))
 			abort();
+		/* each learn settles its need */
+		if (needs > 0 && nd.type == last.type && dnsmsg_name_equal(
+		    nd.name, nd.name_len, last.name, last.name_len))
+			abort();
+		if (needs >= VALIDATOR_MAX_NEEDS)
+			break;		/* the caller's cap */
+		last = nd;
 		for (i = 1, found = 0; i < np && !found; i++) {
 			if (question(part[i], partlen[i], &lq) != 0 ||
 			    lq.qtype != nd.type || !dnsmsg_name_equal(lq.qname,
@@ -134,12 +143,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (budget > before)
 				abort();
 		}
-		if (!found) {
-			/* none: the caller's cap ends a loop of needs */
-			if (needs >= VALIDATOR_MAX_NEEDS / 2)
-				break;
+		if (!found)
 			validator_learn(v, &nd, NULL, 0, VV_NOW, &budget);
-		}
 	}
 	if (st->entries > STORE || st->sig_checks - checks0 > given)
 		abort();

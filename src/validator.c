@@ -353,6 +353,8 @@ verdict_set(struct val_verdict *vd, enum val_state state, int ede,
 	vd->state = state;
 	vd->ede = ede;
 	vd->why = why;
+	if (state == VAL_BOGUS && vd->ttl > VALIDATOR_BOGUS_TTL)
+		vd->ttl = VALIDATOR_BOGUS_TTL;
 	if (zone != NULL && zone_len <= DNS_MAX_NAME) {
 		memcpy(vd->zone, zone, zone_len);
 		vd->zone_len = zone_len;
@@ -906,6 +908,14 @@ validator_learn(struct validator *v, const struct val_need *need,
 		return;
 	nd = *need;
 	dnssec_name_lower(nd.name, nd.name_len);
+	memset(&qi, 0, sizeof(qi));
+	memcpy(qi.qname, nd.name, nd.name_len);
+	qi.qname_len = nd.name_len;
+	qi.qtype = nd.type;
+	qi.qclass = DNS_CLASS_IN;
+	/* an answer that is not one to need is as good as none */
+	if (msg != NULL && dnsmsg_check_answer(msg, len, &qi) != 0)
+		msg = NULL;
 	if (msg == NULL) {
 		name_text(nd.name, nd.name_len, text, sizeof(text));
 		tracef(v, "%s %s no answer", text, nd.type == DNS_TYPE_DS ?
@@ -914,13 +924,6 @@ validator_learn(struct validator *v, const struct val_need *need,
 		    "no answer to a chain query", VALIDATOR_NOANSWER_TTL, now);
 		return;
 	}
-	memset(&qi, 0, sizeof(qi));
-	memcpy(qi.qname, nd.name, nd.name_len);
-	qi.qname_len = nd.name_len;
-	qi.qtype = nd.type;
-	qi.qclass = DNS_CLASS_IN;
-	if (dnsmsg_check_answer(msg, len, &qi) != 0)
-		return;
 	rcode = dnsmsg_rcode(msg);
 	if (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN) {
 		learn_bogus(v, &nd, DNS_EDE_NO_REACHABLE,
@@ -1265,9 +1268,6 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 	if (link > VALIDATOR_CNAME_MAX)
 		verdict_set(vd, VAL_BOGUS, EDE_BOGUS, "a CNAME chain too long",
 		    NULL, 0);
-	if (vd->state != VAL_SECURE && vd->ttl > VALIDATOR_BOGUS_TTL &&
-	    vd->state == VAL_BOGUS)
-		vd->ttl = VALIDATOR_BOGUS_TTL;
 	if (vd->why == NULL || (vd->state == VAL_SECURE &&
 	    vd->why[0] == '\0'))
 		vd->why = vd->state == VAL_SECURE ?

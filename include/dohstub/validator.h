@@ -106,9 +106,13 @@ enum val_step validator_check(struct validator *,
  * timeout, SERVFAIL, network): the store learns what it proves (secure
  * keys, a secure DS set, an insecure cut, "not a zone cut", or bogus
  * with its EDE, kept VALIDATOR_BOGUS_TTL seconds, or
- * VALIDATOR_NOANSWER_TTL when nothing came).  An answer to a question
- * other than need's, or a need the store cannot yet judge (its parent's
- * keys unknown), teaches nothing.
+ * VALIDATOR_NOANSWER_TTL when nothing came, or what came does not
+ * pass dnsmsg_check_answer() for need's question, or its rcode is
+ * neither NOERROR nor NXDOMAIN).  A need the store cannot judge (one
+ * validator_check() did not ask for: its parent's keys unknown) teaches
+ * nothing.  Every need validator_check() gives is settled by one learn,
+ * so the same need never comes twice in a row at one time; a chain
+ * may still be longer than the caller will follow (VALIDATOR_MAX_NEEDS).
  */
 void	validator_learn(struct validator *, const struct val_need *,
 	    const uint8_t *msg, size_t len, uint32_t now, unsigned *budget);
