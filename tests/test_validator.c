@@ -293,6 +293,63 @@ test_tampered(void)
 	validator_free(v);
 }
 
+/* Every record of type t in msg's answer section made type 65280. */
+static int
+retype(uint8_t *msg, size_t len, uint16_t t)
+{
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	struct dns_rr rr;
+	int i, n = 0;
+
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) != 0 || dnsmsg_rd_name(&r, NULL,
+	    NULL) != 0 || dnsmsg_rd_skip(&r, 4) != 0)
+		return 0;
+	for (i = 0; i < h.count[DNS_SEC_ANSWER]; i++) {
+		if (dnsmsg_rd_rr(&r, NULL, &rr) != 0)
+			return n;
+		if (rr.type == t) {
+			msg[rr.rdata.off - 10] = 0xff;
+			msg[rr.rdata.off - 9] = 0x00;
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * An upstream that strips RRSIGs: the root's DNSKEY set comes unsigned,
+ * bogus with EDE 10 and a why that names the upstream.
+ */
+static void
+test_stripping_upstream(void)
+{
+	static uint8_t buf[DNS_MAX_MSG];
+	const struct vv_case *c = find_case("nsec");
+	struct validator *v = mk(100, NULL);
+	struct dns_query_info qi;
+	struct val_verdict vd;
+	struct val_need nd;
+	const struct vv_answer *a;
+	unsigned budget = VALIDATOR_BUDGET;
+
+	qi_of(c, &qi);
+	CHECK_EQ(validator_check(v, &qi, c->msg, c->len, VV_NOW, &budget, &vd,
+	    &nd), VAL_NEED);
+	CHECK((a = find_answer(&nd)) != NULL);
+	memcpy(buf, a->msg, a->len);
+	CHECK(retype(buf, a->len, DNS_TYPE_RRSIG) > 0);
+	validator_learn(v, &nd, buf, a->len, VV_NOW, &budget);
+	CHECK_EQ(validator_check(v, &qi, c->msg, c->len, VV_NOW, &budget, &vd,
+	    &nd), VAL_DONE);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 10);
+	CHECK(strstr(vd.why, "strip") != NULL);
+	CHECK_EQ(vd.zone_len, 1);
+	validator_free(v);
+}
+
 /* A tampered chain answer: the DNSKEY set of nsec.test. */
 static void
 test_tampered_chain(void)
@@ -580,6 +637,7 @@ main(void)
 	test_no_answer();
 	test_tampered();
 	test_tampered_chain();
+	test_stripping_upstream();
 	test_store_bound();
 	test_budget();
 	test_nta();

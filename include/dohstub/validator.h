@@ -119,7 +119,9 @@ void	validator_learn(struct validator *, const struct val_need *,
 
 struct validator_stats {
 	uint64_t	sig_checks;		/* signature checks spent */
-	uint64_t	learned[VAL_STATE_MAX];	/* learns by outcome */
+	uint64_t	learned[VAL_STATE_MAX];	/* what learns kept: keys,
+						   DS sets and "not a cut"
+						   count as secure */
 	uint64_t	entries;		/* in the store now */
 	uint64_t	evictions;		/* pushed out by the bound */
 	uint64_t	clock_suspect;		/* minutes the clock looked
