@@ -553,20 +553,27 @@ proxy_send(struct proxy *px, struct listen_peer *peer,
 
 /*
  * An error answer made here: rcode, with EDE ede (none if -1) and text
- * for a client that sent EDNS, to a query that came at start_us.  A
- * SERVFAIL counts as one of ours.
+ * for a client that sent EDNS, to q (NULL: a query that got no query
+ * object, just come), whose rule and first DoH upstream the observer
+ * hears of.  A SERVFAIL counts as one of ours.
  */
 static void
 proxy_send_error(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, int rcode, int ede, const char *text,
-    uint64_t start_us)
+    const struct query *q)
 {
+	struct proxy_answer a = { .source = PROXY_SRC_ERROR, .ede = ede,
+	    .rcode = rcode };
+
 	if (rcode == DNS_RCODE_SERVFAIL)
 		px->stats.servfail++;
+	if (q != NULL) {
+		a.zone = q->route != NULL ? q->route->zone : NULL;
+		a.upstream = query_upstream_url(q, q->first_up);
+	}
 	proxy_send(px, peer, qi, px->cfg->edns_udp_size,
 	    dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi, rcode, ede,
-	    text), &(struct proxy_answer){ .source = PROXY_SRC_ERROR,
-	    .ede = ede, .rcode = rcode }, start_us);
+	    text), &a, q != NULL ? q->start_us : px->rx_us);
 }
 
 /*
@@ -590,7 +597,7 @@ query_answer_one(struct query *q, const uint8_t *msg, size_t len,
 	    &q->qi, (uint16_t)cfg->edns_udp_size, ede,
 	    PROXY_PLAIN_TEXT)) == 0) {
 		proxy_send_error(px, q->peer, &q->qi, DNS_RCODE_SERVFAIL, -1,
-		    NULL, q->start_us);
+		    NULL, q);
 		return;
 	}
 	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n,
@@ -715,7 +722,7 @@ query_servfail(struct query *q, int ede, const char *why)
 	}
 	if (q->role == QUERY_CLIENT && !query_serve_stale(q))
 		proxy_send_error(q->px, q->peer, &q->qi, DNS_RCODE_SERVFAIL,
-		    ede, why, q->start_us);
+		    ede, why, q);
 	while ((f = TAILQ_FIRST(&q->followers)) != NULL)
 		query_servfail(f, ede, why);
 	query_free(q);
@@ -1187,7 +1194,7 @@ static void
 proxy_error(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, int rcode, int ede, const char *text)
 {
-	proxy_send_error(px, peer, qi, rcode, ede, text, px->rx_us);
+	proxy_send_error(px, peer, qi, rcode, ede, text, NULL);
 	peer->ops->release(peer);
 }
 

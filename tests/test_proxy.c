@@ -2036,6 +2036,10 @@ test_forward(void)
 	CHECK(got(&p, 0x7007, DNS_RCODE_SERVFAIL));
 	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
 	CHECK_STR(text, "no answer from the forward servers");
+	/* The observer (a lookup, the query log) hears which rule. */
+	CHECK_EQ(obs.last.source, PROXY_SRC_ERROR);
+	CHECK_STR(obs.zone, "corp.example.");
+	CHECK_STR(obs.upstream, "-");
 	/* ... or time out. */
 	fake_peer_init(&p, LISTEN_UDP);
 	query(&q, 0x7008, "slow.corp.example", T_A, 1232, 0);
@@ -2709,6 +2713,8 @@ test_one_way_out(void)
 	CHECK_EQ(obs.by_source[PROXY_SRC_ERROR], 6);
 	CHECK_EQ(obs.last.rcode, DNS_RCODE_SERVFAIL);
 	CHECK_EQ(obs.last.ede, DNS_EDE_NO_REACHABLE);
+	/* A query's error names the upstream it went to first. */
+	CHECK_STR(obs.upstream, "https://192.0.2.1/dns-query");
 	stop();
 }
 
