@@ -9,6 +9,9 @@
  * Queries ("jobs") go out at most --parallel at a time; results are kept
  * until every earlier job has been printed, so the output follows the
  * order of the command line whatever order the answers come in.
+ *
+ * --validate judges the one answer with the daemon's validator engine,
+ * fetching the chain of trust it asks for over the same connection.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -41,6 +44,7 @@
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/dnsprint.h"
+#include "dohstub/dnssec.h"
 #include "dohstub/doh.h"
 #include "dohstub/dohq_out.h"
 #include "dohstub/discovery.h"
@@ -49,6 +53,7 @@
 #include "dohstub/plain.h"
 #include "dohstub/tls.h"
 #include "dohstub/upstream.h"
+#include "dohstub/validator.h"
 
 #define DOHQ_VERSION		"0.1.0"
 #define DOHQ_DEFAULT_CONF	DOHSTUB_SYSCONFDIR "/dohstub.conf"
@@ -58,10 +63,14 @@
 #define DOHQ_MAX_REPEAT		100000
 #define DOHQ_MAX_PARALLEL	1000
 #define DOHQ_DAEMON_USER	"dohstub"	/* dohstub.c DEFAULT_USER */
+#define DOHQ_VAL_ENTRIES	1024	/* the validator's store: one run */
+#define DOHQ_ANCHOR_MAX		(1024 * 1024)	/* trust anchor file bytes */
+#define DOHQ_CHAIN_LINE		1024	/* one line of the chain, at most */
 
 /* Exit statuses, documented in dohq(1); mostly those of sysexits(3). */
 enum dohq_exit {
 	DOHQ_OK = 0,
+	DOHQ_BOGUS = 1,		/* --validate: the answer is bogus */
 	DOHQ_USAGE = 64,	/* bad option, argument, URL or name */
 	DOHQ_MALFORMED = 65,	/* the response is not a usable answer */
 	DOHQ_NOINPUT = 66,	/* -f, -c or --ca-file unreadable */
@@ -115,6 +124,42 @@ struct dohq_job {
 	uint64_t		 done_ms;
 };
 
+/*
+ * --validate: the validator and the chain of trust it asked for.  Each
+ * NEED becomes a DS or DNSKEY query with DO and CD (the daemon's own
+ * queries are so) over the one connection, one at a time; its answer,
+ * or none, is taught to the validator, until a verdict or
+ * VALIDATOR_MAX_NEEDS queries.
+ */
+struct dohq_val {
+	struct validator	*v;
+	struct dnssec_anchor	*anchors;
+	size_t			 nanchors;
+	const char		*anchors_from;	/* a path or "built in" */
+	uint8_t			(*nta)[DNS_MAX_NAME];	/* insecure zones */
+	size_t			*nta_len;
+	size_t			 nnta;
+	struct dnssec_sets	*sets;		/* a chain answer, listed */
+	struct dohq_job		*job;		/* the answer judged */
+	struct val_need		 need;
+	uint8_t			 wire[DOHQ_MAX_QUERY];
+	struct doh_req		*req;
+	struct event		*timer;
+	unsigned		 budget;
+	unsigned		 nqueries;
+	int			 ex;	/* a chain query failed to come */
+	char			 err[DNS_MAX_NAME_TEXT + 600];	/* the first
+							   one's why */
+	struct val_verdict	 vd;
+	int			 done;	/* out is the verdict */
+	char			 why[DNS_MAX_NAME_TEXT + 640];
+	char			 zone[DNS_MAX_NAME_TEXT];
+	char			**chain;
+	size_t			 nchain;
+	size_t			 chain_cap;
+	struct dohq_out_validation out;
+};
+
 struct dohq {
 	/* options */
 	enum dnsprint_format	 fmt;
@@ -135,6 +180,8 @@ struct dohq {
 	int			 known;		/* --known: print the table */
 	int			 portal;	/* --captive-portal */
 	const char		*discover;	/* --discover ADDR */
+	int			 validate;	/* --validate */
+	struct dohq_val		*val;
 	/* An address server to upgrade first (@ADDR, --discover), as
 	 * the daemon does (discovery.h). */
 	int			 is_addr;
@@ -216,6 +263,9 @@ usage(FILE *fp)
 	    "      --insecure --dnssec --cd --no-rd --padding\n"
 	    "      --edns-size N     0 for no EDNS\n"
 	    "      --short --json -v --timing\n"
+	    "      --validate        check the answer's DNSSEC chain, as "
+	    "delv\n"
+	    "      --trust-anchor FILE  --dnssec-insecure ZONE\n"
 	    "      --repeat N [--parallel M]\n"
 	    "      --known           the DoH servers known by address\n"
 	    "      --discover ADDR   how dohstub would upgrade ADDR (DDR)\n"
@@ -381,6 +431,7 @@ enum {
 	OPT_KNOWN,
 	OPT_DISCOVER,
 	OPT_PORTAL,
+	OPT_VALIDATE,
 };
 
 static const struct option long_opts[] = {
@@ -396,6 +447,8 @@ static const struct option long_opts[] = {
 	{ "ddr", required_argument, NULL, OPT_SETTING },
 	{ "ddr-opportunistic", required_argument, NULL, OPT_SETTING },
 	{ "pidfile", required_argument, NULL, OPT_SETTING },
+	{ "trust-anchor", required_argument, NULL, OPT_SETTING },
+	{ "dnssec-insecure", required_argument, NULL, OPT_SETTING },
 	/* older names for some of them */
 	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
 	{ "post", no_argument, NULL, OPT_POST },
@@ -414,6 +467,7 @@ static const struct option long_opts[] = {
 	{ "known", no_argument, NULL, OPT_KNOWN },
 	{ "captive-portal", no_argument, NULL, OPT_PORTAL },
 	{ "discover", required_argument, NULL, OPT_DISCOVER },
+	{ "validate", no_argument, NULL, OPT_VALIDATE },
 	{ "config", required_argument, NULL, 'c' },
 	{ "file", required_argument, NULL, 'f' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -509,6 +563,9 @@ parse_options(struct dohq *d, int argc, char *argv[])
 		case OPT_PORTAL:
 			d->portal = 1;
 			break;
+		case OPT_VALIDATE:
+			d->validate = 1;
+			break;
 		case OPT_REPEAT:
 			if (parse_uint(optarg, 1, DOHQ_MAX_REPEAT,
 			    &d->repeat) == -1)
@@ -548,6 +605,9 @@ parse_options(struct dohq *d, int argc, char *argv[])
 		if ((ex = spec_word(d, argv[i])) != 0)
 			return ex;
 	}
+	if (d->validate && (d->discover != NULL || d->portal || d->known))
+		return complain(DOHQ_USAGE, "--validate: a NAME to look up "
+		    "goes with it");
 	if (d->discover != NULL) {
 		if (d->known || d->url != NULL || d->nspecs > 0 ||
 		    file != NULL)
@@ -583,6 +643,18 @@ parse_options(struct dohq *d, int argc, char *argv[])
 	if (d->parallel > 1 && d->repeat == 0 && d->nspecs == 1)
 		return complain(DOHQ_USAGE, "--parallel: needs --repeat or "
 		    "several names");
+	if (d->validate) {
+		/* One answer and its chain, as delv judges one. */
+		if (d->nspecs > 1 || d->repeat != 0)
+			return complain(DOHQ_USAGE, "--validate: one NAME, "
+			    "without --repeat");
+		if (d->edns_size == 0)
+			return complain(DOHQ_USAGE, "--validate: needs EDNS "
+			    "(--edns-size 0) for the DO bit");
+		/* The signatures, unchecked by the server: ours to check. */
+		d->dnssec = 1;
+		d->cd = 1;
+	}
 	return 0;
 }
 
@@ -1183,6 +1255,42 @@ check_response(struct dohq_job *j, const uint8_t *body, size_t len)
 	return -1;
 }
 
+/* A request that failed (not DOH_OK): the exit status, why in buf. */
+static int
+result_error(struct dohq *d, enum doh_result res, int status, char *buf,
+    size_t size)
+{
+	switch (res) {
+	case DOH_ERR_HTTP:
+		snprintf(buf, size, "HTTP status %d", status);
+		return DOHQ_HTTP;
+	case DOH_ERR_CONTENT_TYPE:
+		snprintf(buf, size, "HTTP status %d but the content type is "
+		    "not application/dns-message", status);
+		return DOHQ_HTTP;
+	case DOH_ERR_BODY:
+		snprintf(buf, size, "HTTP response body empty or over %d "
+		    "bytes", DOH_MAX_BODY);
+		return DOHQ_HTTP;
+	case DOH_ERR_RESET:
+		snprintf(buf, size, "HTTP/2 stream reset by the server");
+		return DOHQ_HTTP;
+	case DOH_ERR_PROTOCOL:
+		snprintf(buf, size, "HTTP/2 protocol error: %s",
+		    doh_last_error(d->doh));
+		return DOHQ_HTTP;
+	case DOH_ERR_CONNECT:
+	case DOH_ERR_TLS:
+	case DOH_ERR_TIMEOUT:
+		return conn_error(d, res, buf, size);
+	default:
+		snprintf(buf, size, "%s", doh_result_names[res]);
+		return DOHQ_INTERNAL;
+	}
+}
+
+static void	val_start(struct dohq *, struct dohq_job *);
+
 static void
 job_done_cb(enum doh_result res, const struct doh_response *resp, void *arg)
 {
@@ -1218,42 +1326,25 @@ job_done_cb(enum doh_result res, const struct doh_response *resp, void *arg)
 		}
 		memcpy(j->body, resp->body, resp->len);
 		j->len = resp->len;
+		/* Judged first; the job is over with the verdict. */
+		if (d->validate && j->ex == 0) {
+			val_start(d, j);
+			return;
+		}
 		break;
-	case DOH_ERR_HTTP:
-		job_set_error(j, DOHQ_HTTP, "HTTP status %d", resp->status);
-		break;
-	case DOH_ERR_CONTENT_TYPE:
-		job_set_error(j, DOHQ_HTTP, "HTTP status %d but the content "
-		    "type is not application/dns-message", resp->status);
-		break;
-	case DOH_ERR_BODY:
-		job_set_error(j, DOHQ_HTTP, "HTTP response body empty or over "
-		    "%d bytes", DOH_MAX_BODY);
-		break;
-	case DOH_ERR_RESET:
-		job_set_error(j, DOHQ_HTTP, "HTTP/2 stream reset by the "
-		    "server");
-		break;
-	case DOH_ERR_PROTOCOL:
-		job_set_error(j, DOHQ_HTTP, "HTTP/2 protocol error: %s",
-		    doh_last_error(d->doh));
-		break;
-	case DOH_ERR_CONNECT:
-	case DOH_ERR_TLS:
-	case DOH_ERR_TIMEOUT:
-		ex = conn_error(d, res, why, sizeof(why));
+	default:
+		ex = result_error(d, res, resp->status, why, sizeof(why));
 		/*
 		 * With the connection gone for good (doh backs off), every
 		 * other query fails the same way: say it once, stop.
 		 */
-		if (doh_get_state(d->doh) == DOH_BACKOFF) {
+		if ((res == DOH_ERR_CONNECT || res == DOH_ERR_TLS ||
+		    res == DOH_ERR_TIMEOUT) &&
+		    doh_get_state(d->doh) == DOH_BACKOFF) {
 			j->conn_fail = 1;
 			d->fatal = 1;
 		}
 		job_set_error(j, ex, "%s", why);
-		break;
-	default:
-		job_set_error(j, DOHQ_INTERNAL, "%s", doh_result_names[res]);
 		break;
 	}
 	job_finish(j);
@@ -1319,6 +1410,520 @@ job_submit(struct dohq *d, struct dohq_job *j)
 			job_set_error(j, DOHQ_INTERNAL, "out of memory");
 		job_finish(j);
 	}
+}
+
+/* --- --validate --- */
+
+/* One line of the chain, kept for the report; out of memory drops it. */
+static void
+val_line(struct dohq_val *val, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+val_line(struct dohq_val *val, const char *fmt, ...)
+{
+	va_list ap;
+	char **n, line[DOHQ_CHAIN_LINE];
+
+	if (val->nchain == val->chain_cap) {
+		n = reallocarray(val->chain, val->chain_cap * 2 + 16,
+		    sizeof(*n));
+		if (n == NULL)
+			return;
+		val->chain = n;
+		val->chain_cap = val->chain_cap * 2 + 16;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if ((val->chain[val->nchain] = strdup(line)) != NULL)
+		val->nchain++;
+}
+
+/* The validator's steps; its verdict line is the report's first. */
+static void
+val_trace(const char *line, void *arg)
+{
+	struct dohq_val *val = arg;
+
+	if (strncmp(line, "verdict ", 8) != 0)
+		val_line(val, "%s", line);
+}
+
+/* Append to buf (size bytes, *len used); what does not fit is cut. */
+static void
+lcat(char *buf, size_t size, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+lcat(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*len >= size - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, size - *len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*len += (size_t)n < size - *len ? (size_t)n : size - 1 - *len;
+}
+
+static const char *
+name_str(const uint8_t *name, size_t len, char *buf, size_t size)
+{
+	if (dnsmsg_name_to_text(name, len, buf, size, 0) != 0 || *buf == '\0')
+		snprintf(buf, size, "?");
+	return buf;
+}
+
+/*
+ * What a chain answer holds, before the validator judges it: the DS
+ * records (tag/algorithm/digest type) or the keys (tag/algorithm, KSK
+ * for the SEP flag), the RRSIGs' keys and signers, the TTL; or the
+ * rcode of an answer without them.  The trace then says which key
+ * verified what.
+ */
+static void
+val_note_answer(struct dohq_val *val, const uint8_t *msg, size_t len)
+{
+	const struct val_need *nd = &val->need;
+	const struct dnssec_rrset *set = NULL;
+	struct dnssec_dnskey key;
+	struct dnssec_rrsig rs;
+	char line[DOHQ_CHAIN_LINE], name[DNS_MAX_NAME_TEXT];
+	char signer[DNS_MAX_NAME_TEXT], rc[16];
+	const char *type = nd->type == DNS_TYPE_DS ? "DS" : "DNSKEY";
+	size_t i, l = 0;
+	int rcode;
+
+	name_str(nd->name, nd->name_len, name, sizeof(name));
+	if (len < DNS_HDR_LEN) {
+		val_line(val, "%s %s fetched: not a DNS message", name, type);
+		return;
+	}
+	if (dnssec_collect(msg, len, DNS_SEC_ANSWER, val->sets) == DNSSEC_OK)
+		set = dnssec_find(val->sets, nd->name, nd->name_len, nd->type,
+		    DNS_CLASS_IN);
+	if (set == NULL || set->n == 0) {
+		rcode = dnsmsg_rcode(msg);
+		val_line(val, "%s %s fetched: %s", name, type,
+		    rcode == DNS_RCODE_NOERROR ? "NODATA" :
+		    dnsmsg_rcode_str((unsigned)rcode, rc, sizeof(rc)));
+		return;
+	}
+	lcat(line, sizeof(line), &l, "%s %s fetched:", name, type);
+	for (i = 0; i < set->n; i++) {
+		if (nd->type == DNS_TYPE_DS && set->rdlen[i] >= 4)
+			lcat(line, sizeof(line), &l, " %u/%u/%u",
+			    (unsigned)(set->rdata[i][0] << 8 |
+			    set->rdata[i][1]), set->rdata[i][2],
+			    set->rdata[i][3]);
+		else if (nd->type == DNS_TYPE_DNSKEY &&
+		    dnssec_dnskey_parse(set->rdata[i], set->rdlen[i], &key) ==
+		    DNSSEC_OK)
+			lcat(line, sizeof(line), &l, " %u/%u%s%s", key.tag,
+			    key.algorithm, key.flags & DNSSEC_FLAG_SEP ?
+			    " KSK" : "", key.flags & DNSSEC_FLAG_REVOKE ?
+			    " revoked" : "");
+		else
+			lcat(line, sizeof(line), &l, " (malformed)");
+		lcat(line, sizeof(line), &l, i + 1 < set->n ? "," : ";");
+	}
+	if (set->nsigs == 0)
+		lcat(line, sizeof(line), &l, " no RRSIG;");
+	for (i = 0; i < set->nsigs; i++)
+		if (dnssec_rrsig_parse(set->sig[i], set->siglen[i], &rs) ==
+		    DNSSEC_OK)
+			lcat(line, sizeof(line), &l, " RRSIG %u/%u by %s;",
+			    rs.key_tag, rs.algorithm, name_str(rs.signer,
+			    rs.signer_len, signer, sizeof(signer)));
+	lcat(line, sizeof(line), &l, " ttl %u", set->ttl);
+	val_line(val, "%s", line);
+}
+
+static void	val_step(struct dohq *);
+
+/* A chain query ended: the validator learns its answer, or none. */
+static void
+val_learn(struct dohq *d, const uint8_t *msg, size_t len)
+{
+	struct dohq_val *val = d->val;
+
+	if (val->timer != NULL)
+		evtimer_del(val->timer);
+	validator_learn(val->v, &val->need, msg, len, clock_wall(),
+	    &val->budget);
+	val_step(d);
+}
+
+/* A chain query that got no answer: say why, keep the first failure. */
+static void
+val_failed(struct dohq *d, int ex, const char *why)
+{
+	struct dohq_val *val = d->val;
+	char name[DNS_MAX_NAME_TEXT];
+
+	name_str(val->need.name, val->need.name_len, name, sizeof(name));
+	val_line(val, "%s %s fetched: nothing: %s", name,
+	    val->need.type == DNS_TYPE_DS ? "DS" : "DNSKEY", why);
+	if (val->ex == 0) {
+		val->ex = ex;
+		snprintf(val->err, sizeof(val->err), "%s %s (a chain query): "
+		    "%s", name, val->need.type == DNS_TYPE_DS ? "DS" :
+		    "DNSKEY", why);
+	}
+}
+
+static void
+val_done_cb(enum doh_result res, const struct doh_response *resp,
+    void *arg)
+{
+	struct dohq *d = arg;
+	char why[512];
+
+	d->val->req = NULL;
+	if (d->stopping)
+		return;
+	if (res != DOH_OK) {
+		val_failed(d, result_error(d, res, resp->status, why,
+		    sizeof(why)), why);
+		val_learn(d, NULL, 0);
+		return;
+	}
+	val_note_answer(d->val, resp->body, resp->len);
+	val_learn(d, resp->body, resp->len);
+}
+
+static void
+val_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct dohq *d = arg;
+	char why[128];
+
+	(void)fd;
+	(void)ev;
+	doh_cancel(d->val->req);
+	d->val->req = NULL;
+	snprintf(why, sizeof(why), "timed out (no response within %u ms)",
+	    d->cfg.timeout_ms);
+	val_failed(d, DOHQ_TIMEOUT, why);
+	val_learn(d, NULL, 0);
+}
+
+/*
+ * Ask for what the validator needs: 0 when the query is on its way, -1
+ * when it could not go (the validator has been told).
+ */
+static int
+val_fetch(struct dohq *d)
+{
+	struct dohq_val *val = d->val;
+	struct timeval tv;
+	char why[512];
+	size_t len;
+
+	val->nqueries++;
+	len = dnsmsg_make_query(val->wire, sizeof(val->wire), val->need.name,
+	    val->need.name_len, val->need.type, DNS_CLASS_IN, DNS_FLAG_RD |
+	    DNS_FLAG_CD, (uint16_t)d->edns_size, 1, d->padding ?
+	    DOHQ_PAD_BLOCK : 0);
+	if (len == 0) {
+		val_failed(d, DOHQ_INTERNAL, "cannot make the query");
+		validator_learn(val->v, &val->need, NULL, 0, clock_wall(),
+		    &val->budget);
+		return -1;
+	}
+	if ((val->req = doh_submit(d->doh, val->wire, len, val_done_cb,
+	    d)) == NULL) {
+		if (doh_get_state(d->doh) == DOH_BACKOFF)
+			val_failed(d, conn_error(d, DOH_ERR_CONNECT, why,
+			    sizeof(why)), why);
+		else
+			val_failed(d, DOHQ_INTERNAL, "out of memory");
+		validator_learn(val->v, &val->need, NULL, 0, clock_wall(),
+		    &val->budget);
+		return -1;
+	}
+	tv.tv_sec = d->cfg.timeout_ms / 1000;
+	tv.tv_usec = (d->cfg.timeout_ms % 1000) * 1000;
+	evtimer_add(val->timer, &tv);
+	return 0;
+}
+
+/* The verdict is in: the job is over, with it. */
+static void
+val_done(struct dohq *d)
+{
+	struct dohq_val *val = d->val;
+	struct dohq_job *j = val->job;
+	struct dohq_out_validation *o = &val->out;
+
+	snprintf(val->why, sizeof(val->why), "%s", val->vd.why != NULL ?
+	    val->vd.why : "");
+	memset(o, 0, sizeof(*o));
+	o->verdict = val_state_names[val->vd.state];
+	o->ede = val->vd.ede;
+	o->why = val->why;
+	if (val->vd.zone_len > 0)
+		o->zone = name_str(val->vd.zone, val->vd.zone_len, val->zone,
+		    sizeof(val->zone));
+	o->chain = (const char *const *)val->chain;
+	o->nchain = val->nchain;
+	o->chain_queries = val->nqueries;
+	val->done = 1;
+	/* A chain that could not be had is the connection's failure. */
+	if (val->ex != 0)
+		job_set_error(j, val->ex, "%s", val->err);
+	job_finish(j);
+	dohq_pump(d);
+}
+
+/* Judge the answer until a verdict, or until a chain query is out. */
+static void
+val_step(struct dohq *d)
+{
+	struct dohq_val *val = d->val;
+	struct dohq_job *j = val->job;
+
+	for (;;) {
+		if (validator_check(val->v, &j->spec->qi, j->body, j->len,
+		    clock_wall(), &val->budget, &val->vd, &val->need) ==
+		    VAL_DONE)
+			break;
+		if (val->nqueries >= VALIDATOR_MAX_NEEDS) {
+			/* RFC 8914 5: "DNSSEC Indeterminate". */
+			memset(&val->vd, 0, sizeof(val->vd));
+			val->vd.state = VAL_BOGUS;
+			val->vd.ede = 5;
+			val->vd.why = "the chain of trust needs more "
+			    "queries than one answer may cost "
+			    "(VALIDATOR_MAX_NEEDS)";
+			break;
+		}
+		if (val_fetch(d) == 0)
+			return;
+	}
+	val_done(d);
+}
+
+static void
+val_start(struct dohq *d, struct dohq_job *j)
+{
+	struct dohq_val *val = d->val;
+	char qname[DNS_MAX_NAME_TEXT], zone[DNS_MAX_NAME_TEXT];
+	size_t i;
+
+	/* Its timer was for the answer, which came. */
+	if (j->timer != NULL)
+		evtimer_del(j->timer);
+	val->job = j;
+	val->budget = VALIDATOR_BUDGET;
+	for (i = 0; i < val->nnta; i++)
+		if (dnsmsg_name_below(j->spec->qi.qname, j->spec->qi.qname_len,
+		    val->nta[i], val->nta_len[i]))
+			val_line(val, "%s: below the negative trust anchor %s "
+			    "(dnssec-insecure)", name_str(j->spec->qi.qname,
+			    j->spec->qi.qname_len, qname, sizeof(qname)),
+			    name_str(val->nta[i], val->nta_len[i], zone,
+			    sizeof(zone)));
+	val_step(d);
+}
+
+/* Read path whole (at most DOHQ_ANCHOR_MAX bytes); -1 with errno. */
+static int
+slurp(const char *path, char **out, size_t *outlen)
+{
+	FILE *fp;
+	char *buf;
+	size_t n;
+	int e;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	if ((buf = malloc(DOHQ_ANCHOR_MAX + 1)) == NULL) {
+		fclose(fp);
+		errno = ENOMEM;
+		return -1;
+	}
+	n = fread(buf, 1, DOHQ_ANCHOR_MAX + 1, fp);
+	e = ferror(fp) ? EIO : n > DOHQ_ANCHOR_MAX ? EFBIG : 0;
+	fclose(fp);
+	if (e != 0) {
+		free(buf);
+		errno = e;
+		return -1;
+	}
+	*out = buf;
+	*outlen = n;
+	return 0;
+}
+
+/*
+ * The trust anchors as the daemon takes them (config_finalize()):
+ * trust-anchor's file (--trust-anchor, else the configuration's when
+ * dohq read it), else CONFIG_TRUST_ANCHOR if it exists, else the root's
+ * built in.  Not through config_finalize(), which is the daemon's whole
+ * check and reads resolv.conf for servers dohq does not use.
+ */
+static int
+val_anchors(struct dohq *d, struct dohq_val *val)
+{
+	const char *path = d->cfg.trust_anchor;
+	const char *text = dnssec_root_anchors;
+	char err[CONFIG_ERRLEN], *buf = NULL;
+	size_t len = strlen(dnssec_root_anchors), n = 0;
+	int ex = 0;
+
+	if (path == NULL)
+		path = config_trust_anchor_default;
+	if (slurp(path, &buf, &len) == -1) {
+		if (d->cfg.trust_anchor != NULL || errno != ENOENT)
+			return complain(DOHQ_NOINPUT, "trust-anchor: %s: %s",
+			    path, strerror(errno));
+		path = NULL;
+		len = strlen(dnssec_root_anchors);
+	} else
+		text = buf;
+	if ((val->anchors = calloc(CONFIG_MAX_ANCHORS,
+	    sizeof(*val->anchors))) == NULL) {
+		free(buf);
+		return complain(DOHQ_INTERNAL, "out of memory");
+	}
+	err[0] = '\0';
+	if (dnssec_anchor_parse(text, len, val->anchors, CONFIG_MAX_ANCHORS,
+	    &n, err, sizeof(err)) == -1 || n == 0)
+		ex = complain(DOHQ_USAGE, "trust-anchor: %s: %s", path != NULL ?
+		    path : "built in", err[0] != '\0' ? err :
+		    "no DS or DNSKEY record");
+	free(buf);
+	val->nanchors = n;
+	val->anchors_from = path != NULL ? path : "built in";
+	return ex;
+}
+
+/* Add zone (wire, any case) to the insecure zones, once. */
+static void
+val_nta_add(struct dohq_val *val, const uint8_t *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < val->nnta; i++)
+		if (dnsmsg_name_equal(val->nta[i], val->nta_len[i], name, len))
+			return;
+	memcpy(val->nta[val->nnta], name, len);
+	val->nta_len[val->nnta++] = len;
+}
+
+/*
+ * The zones the daemon takes as insecure that dohq's answers can reach:
+ * dnssec-insecure's and config_insecure_defaults ("A-B.rest": A.rest
+ * to B.rest, as config_finalize() reads them).  Local zones and forward
+ * rules' zones are the daemon's own answers, never the server's.
+ */
+static int
+val_ntas(struct dohq *d, struct dohq_val *val)
+{
+	const char *t;
+	char buf[DNS_MAX_NAME_TEXT];
+	uint8_t name[DNS_MAX_NAME];
+	size_t i, len, room = d->cfg.ndnssec_insecure;
+	unsigned lo, hi, k;
+	int off;
+
+	for (i = 0; (t = config_insecure_defaults[i]) != NULL; i++)
+		room += sscanf(t, "%u-%u.", &lo, &hi) == 2 && lo <= hi ?
+		    hi - lo + 1 : 1;
+	if ((val->nta = calloc(room, sizeof(*val->nta))) == NULL ||
+	    (val->nta_len = calloc(room, sizeof(*val->nta_len))) == NULL)
+		return complain(DOHQ_INTERNAL, "out of memory");
+	for (i = 0; i < d->cfg.ndnssec_insecure; i++)
+		val_nta_add(val, d->cfg.dnssec_insecure[i].name,
+		    d->cfg.dnssec_insecure[i].len);
+	for (i = 0; (t = config_insecure_defaults[i]) != NULL; i++) {
+		lo = hi = 0;
+		off = 0;
+		if (sscanf(t, "%u-%u.%n", &lo, &hi, &off) != 2 || lo > hi ||
+		    off == 0) {
+			if ((len = dnsmsg_name_from_text(t, name,
+			    sizeof(name))) != 0)
+				val_nta_add(val, name, len);
+			continue;
+		}
+		for (k = lo; k <= hi; k++) {
+			snprintf(buf, sizeof(buf), "%u.%s", k, t + off);
+			if ((len = dnsmsg_name_from_text(buf, name,
+			    sizeof(name))) != 0)
+				val_nta_add(val, name, len);
+		}
+	}
+	return 0;
+}
+
+/* The validator, its anchors and insecure zones, and the first lines. */
+static int
+val_setup(struct dohq *d)
+{
+	struct dohq_val *val;
+	const struct dnssec_anchor *a;
+	const uint8_t **nta = NULL;
+	char name[DNS_MAX_NAME_TEXT];
+	size_t i;
+	int ex;
+
+	if ((val = d->val = calloc(1, sizeof(*val))) == NULL)
+		return complain(DOHQ_INTERNAL, "out of memory");
+	if ((ex = val_anchors(d, val)) != 0 || (ex = val_ntas(d, val)) != 0)
+		return ex;
+	if ((val->sets = malloc(sizeof(*val->sets))) == NULL ||
+	    (val->timer = evtimer_new(d->base, val_timeout_cb, d)) == NULL ||
+	    (val->nnta > 0 && (nta = calloc(val->nnta,
+	    sizeof(*nta))) == NULL))
+		return complain(DOHQ_INTERNAL, "out of memory");
+	for (i = 0; i < val->nnta; i++)
+		nta[i] = val->nta[i];
+	val->v = validator_new(val->anchors, val->nanchors, nta, val->nta_len,
+	    val->nnta, DOHQ_VAL_ENTRIES);
+	free(nta);
+	if (val->v == NULL)
+		return complain(DOHQ_INTERNAL, "out of memory");
+	validator_set_trace(val->v, val_trace, val);
+	for (i = 0; i < val->nanchors; i++) {
+		a = &val->anchors[i];
+		name_str(a->owner, a->owner_len, name, sizeof(name));
+		if (a->type == DNS_TYPE_DS && a->rdlen >= 4)
+			val_line(val, "%s DS %u/%u/%u trust anchor (%s)", name,
+			    a->tag, a->algorithm, a->rdata[3],
+			    val->anchors_from);
+		else
+			val_line(val, "%s DNSKEY %u/%u%s trust anchor (%s)",
+			    name, a->tag, a->algorithm, a->rdlen >= 2 &&
+			    (a->rdata[1] & DNSSEC_FLAG_SEP) ? " KSK" : "",
+			    val->anchors_from);
+	}
+	return 0;
+}
+
+static void
+val_free(struct dohq_val *val)
+{
+	size_t i;
+
+	if (val == NULL)
+		return;
+	doh_cancel(val->req);
+	if (val->timer != NULL)
+		event_free(val->timer);
+	validator_free(val->v);
+	for (i = 0; i < val->nchain; i++)
+		free(val->chain[i]);
+	free(val->chain);
+	free(val->sets);
+	free(val->anchors);
+	free(val->nta);
+	free(val->nta_len);
+	free(val);
 }
 
 /* --- -v --- */
@@ -1471,6 +2076,8 @@ job_print(struct dohq *d, struct dohq_job *j)
 			meta.tls = &d->tls;
 			d->tls_printed = 1;
 		}
+		if (d->val != NULL && d->val->done)
+			meta.validation = &d->val->out;
 		if (d->timing) {
 			tm.bootstrap_ms = d->bootstrap_ms;
 			tm.connect_ms = d->connect_ms;
@@ -1705,6 +2312,8 @@ dohq_free(struct dohq *d)
 		free(d->jobs[i].body);
 		free(d->jobs[i].headers);
 	}
+	/* Its request is on the upstream's client. */
+	val_free(d->val);
 	/* Its lookups are on d->plain: the upstreams go first. */
 	upstream_free(d->ups);
 	discovery_free(d->disc);
@@ -1755,6 +2364,7 @@ main(int argc, char *argv[])
 		goto done;
 	}
 	if ((ex = setup_server(&d)) != 0 || (ex = setup_run(&d)) != 0 ||
+	    (d.validate && (ex = val_setup(&d)) != 0) ||
 	    (d.is_addr && (ex = discover_server(&d)) != 0))
 		goto done;
 	if ((ex = start_server(&d)) != 0)
@@ -1764,6 +2374,10 @@ main(int argc, char *argv[])
 	if (d.repeat != 0)
 		print_stats(&d);
 	ex = d.ex;
+	/* As delv's: a bogus answer is a failure. */
+	if (ex == 0 && d.val != NULL && d.val->done &&
+	    d.val->vd.state == VAL_BOGUS)
+		ex = DOHQ_BOGUS;
  done:
 	dohq_free(&d);
 	return ex == -1 ? 0 : ex;
