@@ -145,6 +145,12 @@ struct dohq_val {
 	uint8_t			 wire[DOHQ_MAX_QUERY];
 	struct doh_req		*req;
 	struct event		*timer;
+	/* The CNAME targets the server did not follow, asked. */
+	struct event		*ftimer;
+	uint8_t			 fwire[DOHQ_MAX_QUERY];
+	size_t			 flen;
+	struct dns_query_info	 tqi;
+	unsigned		 nfollow;
 	unsigned		 budget;
 	unsigned		 nqueries;
 	int			 ex;	/* a chain query failed to come */
@@ -1440,14 +1446,23 @@ val_line(struct dohq_val *val, const char *fmt, ...)
 		val->nchain++;
 }
 
-/* The validator's steps; its verdict line is the report's first. */
+/*
+ * The validator's steps, each once: it judges the answer from its start
+ * again after every chain query, saying again what it proved before.
+ * Its verdict line is the report's first.
+ */
 static void
 val_trace(const char *line, void *arg)
 {
 	struct dohq_val *val = arg;
+	size_t i;
 
-	if (strncmp(line, "verdict ", 8) != 0)
-		val_line(val, "%s", line);
+	if (strncmp(line, "verdict ", 8) == 0)
+		return;
+	for (i = 0; i < val->nchain; i++)
+		if (strcmp(val->chain[i], line) == 0)
+			return;
+	val_line(val, "%s", line);
 }
 
 /* Append to buf (size bytes, *len used); what does not fit is cut. */
@@ -1708,6 +1723,261 @@ val_step(struct dohq *d)
 	val_done(d);
 }
 
+/*
+ * Where the answer's CNAME chain from qi's name ends (DNAMEs come with
+ * their synthesized CNAMEs) when no record of the question's type is
+ * there: a server authoritative for the first zone stops at its edge
+ * and leaves the rest to the resolver, and dohq is the resolver here,
+ * as delv is.  1 and target (DNS_MAX_NAME bytes, *tlen), or 0.
+ */
+static int
+val_target(struct dohq_val *val, const struct dns_query_info *qi,
+    const uint8_t *msg, size_t len, uint8_t *target, size_t *tlen)
+{
+	const struct dnssec_rrset *set;
+	uint8_t cur[DNS_MAX_NAME];
+	size_t clen = qi->qname_len;
+	int i;
+
+	if (len < DNS_HDR_LEN || dnsmsg_rcode(msg) != DNS_RCODE_NOERROR ||
+	    qi->qtype == DNS_TYPE_CNAME || qi->qclass != DNS_CLASS_IN ||
+	    dnssec_collect(msg, len, DNS_SEC_ANSWER, val->sets) != DNSSEC_OK)
+		return 0;
+	memcpy(cur, qi->qname, clen);
+	for (i = 0; i <= VALIDATOR_CNAME_MAX; i++) {
+		set = dnssec_find(val->sets, cur, clen, qi->qtype,
+		    DNS_CLASS_IN);
+		if (set != NULL && set->n > 0)
+			return 0;
+		set = dnssec_find(val->sets, cur, clen, DNS_TYPE_CNAME,
+		    DNS_CLASS_IN);
+		if (set == NULL || set->n == 0 || set->rdlen[0] == 0 ||
+		    set->rdlen[0] > DNS_MAX_NAME)
+			break;
+		memcpy(cur, set->rdata[0], set->rdlen[0]);
+		clen = set->rdlen[0];
+	}
+	if (i == 0 || i > VALIDATOR_CNAME_MAX)
+		return 0;
+	memcpy(target, cur, clen);
+	*tlen = clen;
+	return 1;
+}
+
+/*
+ * Copy the records of section sec of msg (len bytes) to w,
+ * uncompressed, those already written from written[0..*n-1] (offsets
+ * and lengths in w) left out.  The records written, or -1.
+ */
+static int
+join_section(struct dnsmsg_wr *w, const uint8_t *msg, size_t len,
+    enum dns_section sec, size_t (*written)[2], size_t *n, size_t max)
+{
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	struct dns_rr rr;
+	uint8_t owner[DNS_MAX_NAME], rd[65535];
+	size_t i, start, k;
+	long rdlen;
+	int s, count = 0, dup;
+
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1 ||
+	    dnsmsg_rd_name(&r, NULL, NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		return -1;
+	for (s = DNS_SEC_ANSWER; s <= (int)sec; s++)
+		for (i = 0; i < h.count[s]; i++) {
+			if (dnsmsg_rd_rr(&r, owner, &rr) == -1)
+				return -1;
+			if (s != (int)sec || rr.type == DNS_TYPE_OPT)
+				continue;
+			if ((rdlen = dnssec_rdata_canonical(rr.type, &rr.rdata,
+			    rd, sizeof(rd))) < 0)
+				return -1;
+			start = w->len;
+			dnsmsg_wr_name(w, owner, rr.owner_len);
+			dnsmsg_wr_u16(w, rr.type);
+			dnsmsg_wr_u16(w, rr.class);
+			dnsmsg_wr_u32(w, rr.ttl);
+			dnsmsg_wr_u16(w, (uint16_t)rdlen);
+			dnsmsg_wr_bytes(w, rd, (size_t)rdlen);
+			if (w->err)
+				return -1;
+			for (k = 0, dup = 0; k < *n && !dup; k++)
+				dup = written[k][1] == w->len - start &&
+				    memcmp(w->buf + written[k][0], w->buf +
+				    start, w->len - start) == 0;
+			if (dup) {
+				w->len = start;
+				continue;
+			}
+			if (*n == max)
+				return -1;
+			written[*n][0] = start;
+			written[(*n)++][1] = w->len - start;
+			count++;
+		}
+	return count;
+}
+
+/*
+ * The answer a resolver would have given: a's header and question, the
+ * answer records of a and then of b (the answer at a's CNAME target),
+ * b's authority records and rcode, and an OPT record with DO.  The
+ * names are written uncompressed, the RDATA in canonical form (what
+ * the validator checks anyway).  Its length in out (cap bytes), or 0.
+ */
+static size_t
+val_join(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+    uint8_t *out, size_t cap)
+{
+	struct dnsmsg_wr w;
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	size_t (*written)[2], n = 0, qend;
+	int an, an2, ns;
+
+	dnsmsg_rd_init(&r, a, alen);
+	if (alen < DNS_HDR_LEN || blen < DNS_HDR_LEN ||
+	    dnsmsg_rd_header(&r, &h) == -1 ||
+	    dnsmsg_rd_name(&r, NULL, NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		return 0;
+	qend = r.off;
+	if ((written = calloc(DNSSEC_MAX_RRS * 4, sizeof(*written))) == NULL)
+		return 0;
+	dnsmsg_wr_init(&w, out, cap);
+	h.flags = (uint16_t)((h.flags & ~0xf) | dnsmsg_rcode(b));
+	h.count[DNS_SEC_QUESTION] = 1;
+	dnsmsg_wr_header(&w, &h);
+	/* The first name of a message cannot point back: copied as is. */
+	dnsmsg_wr_bytes(&w, a + DNS_HDR_LEN, qend - DNS_HDR_LEN);
+	an = join_section(&w, a, alen, DNS_SEC_ANSWER, written, &n,
+	    DNSSEC_MAX_RRS * 4);
+	an2 = join_section(&w, b, blen, DNS_SEC_ANSWER, written, &n,
+	    DNSSEC_MAX_RRS * 4);
+	ns = join_section(&w, b, blen, DNS_SEC_AUTHORITY, written, &n,
+	    DNSSEC_MAX_RRS * 4);
+	free(written);
+	if (an < 0 || an2 < 0 || ns < 0)
+		return 0;
+	dnsmsg_wr_opt(&w, DOHQ_EDNS_SIZE, 1, 0);
+	dnsmsg_wr_set16(&w, 6, (uint16_t)(an + an2));
+	dnsmsg_wr_set16(&w, 8, (uint16_t)ns);
+	dnsmsg_wr_set16(&w, 10, 1);
+	return dnsmsg_wr_finish(&w);
+}
+
+static void	val_follow(struct dohq *);
+
+static void
+val_follow_cb(enum doh_result res, const struct doh_response *resp,
+    void *arg)
+{
+	struct dohq *d = arg;
+	struct dohq_val *val = d->val;
+	struct dohq_job *j = val->job;
+	uint8_t *joined;
+	size_t len;
+	char why[512], name[DNS_MAX_NAME_TEXT], t[16];
+
+	val->req = NULL;
+	if (d->stopping)
+		return;
+	evtimer_del(val->ftimer);
+	name_str(val->tqi.qname, val->tqi.qname_len, name, sizeof(name));
+	dnsmsg_type_str(val->tqi.qtype, t, sizeof(t));
+	if (res != DOH_OK) {
+		result_error(d, res, resp->status, why, sizeof(why));
+		val_line(val, "%s %s asked: nothing: %s", name, t, why);
+		val_step(d);
+		return;
+	}
+	if (dnsmsg_check_answer(resp->body, resp->len, &val->tqi) != 0) {
+		val_line(val, "%s %s asked: not an answer to it", name, t);
+		val_step(d);
+		return;
+	}
+	if ((joined = malloc(DOH_MAX_BODY)) == NULL ||
+	    (len = val_join(j->body, j->len, resp->body, resp->len, joined,
+	    DOH_MAX_BODY)) == 0) {
+		free(joined);
+		val_line(val, "%s %s asked: cannot join it to the answer",
+		    name, t);
+		val_step(d);
+		return;
+	}
+	val_line(val, "%s %s asked: %u answer records, joined to the "
+	    "answer", name, t, (unsigned)(resp->body[6] << 8 |
+	    resp->body[7]));
+	free(j->body);
+	j->body = joined;
+	j->len = len;
+	val_follow(d);
+}
+
+static void
+val_follow_timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct dohq *d = arg;
+	struct dohq_val *val = d->val;
+	char name[DNS_MAX_NAME_TEXT];
+
+	(void)fd;
+	(void)ev;
+	doh_cancel(val->req);
+	val->req = NULL;
+	val_line(val, "%s asked: nothing: timed out (no response within "
+	    "%u ms)", name_str(val->tqi.qname, val->tqi.qname_len, name,
+	    sizeof(name)), d->cfg.timeout_ms);
+	val_step(d);
+}
+
+/*
+ * Ask for the answer at the end of a CNAME chain the server did not
+ * follow (val_target()), and join it to the answer, as a resolver
+ * would; then judge.  A failure leaves the answer as it is, for the
+ * validator to judge (incomplete: bogus).
+ */
+static void
+val_follow(struct dohq *d)
+{
+	struct dohq_val *val = d->val;
+	struct dohq_job *j = val->job;
+	struct timeval tv;
+	uint8_t target[DNS_MAX_NAME];
+	char name[DNS_MAX_NAME_TEXT], t[16];
+	size_t tlen;
+
+	if (val->nfollow >= VALIDATOR_CNAME_MAX ||
+	    !val_target(val, &j->spec->qi, j->body, j->len, target, &tlen)) {
+		val_step(d);
+		return;
+	}
+	val->nfollow++;
+	val->flen = dnsmsg_make_query(val->fwire, sizeof(val->fwire), target,
+	    tlen, j->spec->qi.qtype, DNS_CLASS_IN, DNS_FLAG_RD | DNS_FLAG_CD,
+	    (uint16_t)d->edns_size, 1, d->padding ? DOHQ_PAD_BLOCK : 0);
+	if (val->flen == 0 || dnsmsg_parse_query(val->fwire, val->flen,
+	    &val->tqi) != DNS_VERDICT_OK) {
+		val_step(d);
+		return;
+	}
+	name_str(target, tlen, name, sizeof(name));
+	dnsmsg_type_str(j->spec->qi.qtype, t, sizeof(t));
+	val_line(val, "%s %s: where the answer's CNAME chain ends, without "
+	    "the data: asked", name, t);
+	if ((val->req = doh_submit(d->doh, val->fwire, val->flen,
+	    val_follow_cb, d)) == NULL) {
+		val_line(val, "%s %s asked: not sent: the connection failed",
+		    name, t);
+		val_step(d);
+		return;
+	}
+	tv.tv_sec = d->cfg.timeout_ms / 1000;
+	tv.tv_usec = (d->cfg.timeout_ms % 1000) * 1000;
+	evtimer_add(val->ftimer, &tv);
+}
+
 static void
 val_start(struct dohq *d, struct dohq_job *j)
 {
@@ -1728,7 +1998,7 @@ val_start(struct dohq *d, struct dohq_job *j)
 			    j->spec->qi.qname_len, qname, sizeof(qname)),
 			    name_str(val->nta[i], val->nta_len[i], zone,
 			    sizeof(zone)));
-	val_step(d);
+	val_follow(d);
 }
 
 /* Read path whole (at most DOHQ_ANCHOR_MAX bytes); -1 with errno. */
@@ -1878,6 +2148,8 @@ val_setup(struct dohq *d)
 		return ex;
 	if ((val->sets = malloc(sizeof(*val->sets))) == NULL ||
 	    (val->timer = evtimer_new(d->base, val_timeout_cb, d)) == NULL ||
+	    (val->ftimer = evtimer_new(d->base, val_follow_timeout_cb,
+	    d)) == NULL ||
 	    (val->nnta > 0 && (nta = calloc(val->nnta,
 	    sizeof(*nta))) == NULL))
 		return complain(DOHQ_INTERNAL, "out of memory");
@@ -1915,6 +2187,8 @@ val_free(struct dohq_val *val)
 	doh_cancel(val->req);
 	if (val->timer != NULL)
 		event_free(val->timer);
+	if (val->ftimer != NULL)
+		event_free(val->ftimer);
 	validator_free(val->v);
 	for (i = 0; i < val->nchain; i++)
 		free(val->chain[i]);
