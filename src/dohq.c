@@ -1493,12 +1493,45 @@ name_str(const uint8_t *name, size_t len, char *buf, size_t size)
 	return buf;
 }
 
+/* The key tag of one record of a DS or DNSKEY set, or an RRSIG's. */
+static unsigned
+rd_tag(uint16_t type, const uint8_t *rd, size_t len)
+{
+	if (type == DNS_TYPE_DNSKEY)
+		return dnssec_key_tag(rd, len);
+	if (type == DNS_TYPE_RRSIG)
+		return len >= 18 ? (unsigned)(rd[16] << 8 | rd[17]) : 0;
+	return len >= 2 ? (unsigned)(rd[0] << 8 | rd[1]) : 0;
+}
+
+/*
+ * The order of rd[0..n-1] (type's RDATA) by key tag into idx: servers
+ * rotate the records of a set, and the report should not.
+ */
+static void
+by_tag(uint16_t type, const uint8_t *const *rd, const uint16_t *len,
+    size_t n, size_t *idx)
+{
+	size_t i, k, t;
+
+	for (i = 0; i < n; i++) {
+		idx[i] = i;
+		for (k = i; k > 0 && rd_tag(type, rd[idx[k - 1]],
+		    len[idx[k - 1]]) > rd_tag(type, rd[idx[k]], len[idx[k]]);
+		    k--) {
+			t = idx[k];
+			idx[k] = idx[k - 1];
+			idx[k - 1] = t;
+		}
+	}
+}
+
 /*
  * What a chain answer holds, before the validator judges it: the DS
  * records (tag/algorithm/digest type) or the keys (tag/algorithm, KSK
- * for the SEP flag), the RRSIGs' keys and signers, the TTL; or the
- * rcode of an answer without them.  The trace then says which key
- * verified what.
+ * for the SEP flag), the RRSIGs' keys and signers, by key tag, the TTL;
+ * or the rcode of an answer without them.  The trace then says which
+ * key verified what.
  */
 static void
 val_note_answer(struct dohq_val *val, const uint8_t *msg, size_t len)
@@ -1510,7 +1543,9 @@ val_note_answer(struct dohq_val *val, const uint8_t *msg, size_t len)
 	char line[DOHQ_CHAIN_LINE], name[DNS_MAX_NAME_TEXT];
 	char signer[DNS_MAX_NAME_TEXT], rc[16];
 	const char *type = nd->type == DNS_TYPE_DS ? "DS" : "DNSKEY";
-	size_t i, l = 0;
+	size_t idx[DNSSEC_MAX_RRS], sidx[DNSSEC_MAX_SIGS], i, l = 0;
+	const uint8_t *rd;
+	uint16_t rdlen;
 	int rcode;
 
 	name_str(nd->name, nd->name_len, name, sizeof(name));
@@ -1529,15 +1564,16 @@ val_note_answer(struct dohq_val *val, const uint8_t *msg, size_t len)
 		return;
 	}
 	lcat(line, sizeof(line), &l, "%s %s fetched:", name, type);
+	by_tag(nd->type, set->rdata, set->rdlen, set->n, idx);
+	by_tag(DNS_TYPE_RRSIG, set->sig, set->siglen, set->nsigs, sidx);
 	for (i = 0; i < set->n; i++) {
-		if (nd->type == DNS_TYPE_DS && set->rdlen[i] >= 4)
+		rd = set->rdata[idx[i]];
+		rdlen = set->rdlen[idx[i]];
+		if (nd->type == DNS_TYPE_DS && rdlen >= 4)
 			lcat(line, sizeof(line), &l, " %u/%u/%u",
-			    (unsigned)(set->rdata[i][0] << 8 |
-			    set->rdata[i][1]), set->rdata[i][2],
-			    set->rdata[i][3]);
+			    (unsigned)(rd[0] << 8 | rd[1]), rd[2], rd[3]);
 		else if (nd->type == DNS_TYPE_DNSKEY &&
-		    dnssec_dnskey_parse(set->rdata[i], set->rdlen[i], &key) ==
-		    DNSSEC_OK)
+		    dnssec_dnskey_parse(rd, rdlen, &key) == DNSSEC_OK)
 			lcat(line, sizeof(line), &l, " %u/%u%s%s", key.tag,
 			    key.algorithm, key.flags & DNSSEC_FLAG_SEP ?
 			    " KSK" : "", key.flags & DNSSEC_FLAG_REVOKE ?
@@ -1549,8 +1585,8 @@ val_note_answer(struct dohq_val *val, const uint8_t *msg, size_t len)
 	if (set->nsigs == 0)
 		lcat(line, sizeof(line), &l, " no RRSIG;");
 	for (i = 0; i < set->nsigs; i++)
-		if (dnssec_rrsig_parse(set->sig[i], set->siglen[i], &rs) ==
-		    DNSSEC_OK)
+		if (dnssec_rrsig_parse(set->sig[sidx[i]],
+		    set->siglen[sidx[i]], &rs) == DNSSEC_OK)
 			lcat(line, sizeof(line), &l, " RRSIG %u/%u by %s;",
 			    rs.key_tag, rs.algorithm, name_str(rs.signer,
 			    rs.signer_len, signer, sizeof(signer)));

@@ -212,6 +212,33 @@ msg_negative(const uint8_t *msg, size_t len)
 }
 
 /*
+ * Does the authority section hold NSEC or NSEC3 records (a wildcard
+ * expansion's proof that no closer name exists)?
+ */
+static int
+msg_has_proof(const uint8_t *msg, size_t len)
+{
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	struct dns_rr rr;
+	size_t i;
+
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1 || h.count[DNS_SEC_QUESTION] != 1 ||
+	    dnsmsg_rd_name(&r, NULL, NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		return 0;
+	for (i = 0; i < (size_t)h.count[DNS_SEC_ANSWER] +
+	    h.count[DNS_SEC_AUTHORITY]; i++) {
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
+			return 0;
+		if (i >= h.count[DNS_SEC_ANSWER] && (rr.type == DNS_TYPE_NSEC ||
+		    rr.type == DNS_TYPE_NSEC3))
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * The verdict in delv's words, so that what reads delv's output reads
  * ours: "; fully validated", "; unsigned answer" (either after
  * "negative response, " for a denial), ";; resolution failed: ..." for
@@ -279,9 +306,14 @@ text_validated(struct dnsprint_out *o, const uint8_t *msg, size_t len,
 		dnsprint_printf(o, "; %s; the authority section:\n",
 		    rcode == DNS_RCODE_NXDOMAIN ? "NXDOMAIN" : "NODATA");
 		r = dnsprint_section(o, msg, len, DNS_SEC_AUTHORITY);
-	} else if (rcode == DNS_RCODE_NOERROR)
+	} else if (rcode == DNS_RCODE_NOERROR) {
 		r = dnsprint_section(o, msg, len, DNS_SEC_ANSWER);
-	else
+		if (r >= 0 && msg_has_proof(msg, len)) {
+			dnsprint_puts(o, "; the proof, in the authority "
+			    "section:\n");
+			r = dnsprint_section(o, msg, len, DNS_SEC_AUTHORITY);
+		}
+	} else
 		r = rcode < 0 ? -1 : 0;
 	if (r < 0)
 		dnsprint_puts(o, ";; MALFORMED MESSAGE\n");
