@@ -26,9 +26,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab  # noqa: E402
 from lab import check  # noqa: E402
 import dnsseclab  # noqa: E402
-from dnsseclab import BOGUS, CASES, INSECURE, SECURE  # noqa: E402
+from dnsseclab import BOGUS, CASES  # noqa: E402
 
-EX_USAGE, EX_NOINPUT, EX_BOGUS = 64, 66, 1
+EX_USAGE, EX_NOINPUT, EX_BOGUS, EX_HTTP = 64, 66, 1, 76
+T_DS, T_DNSKEY = 43, 48
 
 L = None
 
@@ -75,17 +76,17 @@ def printed_ede(text):
 
 # ---------------------------------------------------------------- the lab
 
+def labels(name):
+    return [x for x in name.lower().split(".") if x]
+
+
 def zone_of(qname):
     """The lab zone holding qname: the one whose name is its longest
     suffix."""
-    q = qname.lower().rstrip(".").split(".") if qname != "." else []
-    best = None
-    for z in L.zones:
-        labels = z.name.rstrip(".").split(".") if z.name != "." else []
-        if labels == q[len(q) - len(labels):] if labels else True:
-            if best is None or z.name.count(".") > best.name.count("."):
-                best = z
-    return best
+    q = labels(qname)
+    zones = [z for z in L.zones
+             if labels(z.name) == q[len(q) - len(labels(z.name)):]]
+    return max(zones, key=lambda z: len(labels(z.name)))
 
 
 def ksk(z):
@@ -234,6 +235,46 @@ def test_default_anchor_is_the_roots():
         "/usr/share/dns/root.ds") else "built in")
     check(". DS 20326/8/2 trust anchor (%s)" % src in chain, chain)
     check(any(l.startswith(". DNSKEY bogus") for l in chain), chain)
+
+
+def test_chain_query_fails():
+    """A chain query the server fails (HTTP 503 for nsec.test.'s DS):
+    bogus, EDE 22, the HTTP failure's exit status and one line on stderr
+    naming that query.  Every query on the wire, the chain's too, has
+    DO, CD and RD set."""
+    from test_dohq import MiniDoH
+
+    def relay(query):
+        q = lab.Message(query)
+        if q.question[0][:2] == ("nsec.test.", T_DS):
+            return 503, "text/plain", b"unavailable"
+        return 200, "application/dns-message", lab.tcp_exchange(
+            L.plain_port, [query])[0].wire
+
+    srv = MiniDoH(relay)
+    try:
+        r = lab.run([dohq_bin(), "@" + srv.url, "--resolve", srv.resolve,
+                     "--ca-file", lab.certs().ca_pem, "--validate",
+                     "--trust-anchor", L.anchor_file, "www.nsec.test"],
+                    timeout=30)
+        what = "exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr)
+        check(r.returncode == EX_HTTP, what)
+        check(r.stdout.startswith(";; resolution failed: EDE 22 ("), what)
+        check("nsec.test. DS fetched: nothing: HTTP status 503" in
+              chain_lines(r.stdout), what)
+        check(r.stderr == "dohq: www.nsec.test A: nsec.test. DS (a chain "
+              "query): HTTP status 503\n", what)
+        asked = []
+        for w in srv.queries:
+            m = lab.Message(w)
+            check(m.rd and m.flags & 0x0010 and m.opt is not None and
+                  m.opt.ttl & 0x8000, "not RD, CD and DO: %r" % m)
+            asked.append(m.question[0][:2])
+        check(asked == [("www.nsec.test.", 1), (".", T_DNSKEY),
+                        ("test.", T_DS), ("test.", T_DNSKEY),
+                        ("nsec.test.", T_DS)], "asked %r" % asked)
+    finally:
+        srv.close()
 
 
 def test_usage():
