@@ -44,9 +44,9 @@
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/dnsprint.h"
-#include "dohstub/dnssec.h"
 #include "dohstub/doh.h"
 #include "dohstub/dohq_out.h"
+#include "dohstub/dohq_val.h"
 #include "dohstub/discovery.h"
 #include "dohstub/known.h"
 #include "dohstub/log.h"
@@ -63,24 +63,6 @@
 #define DOHQ_MAX_REPEAT		100000
 #define DOHQ_MAX_PARALLEL	1000
 #define DOHQ_DAEMON_USER	"dohstub"	/* dohstub.c DEFAULT_USER */
-#define DOHQ_VAL_ENTRIES	1024	/* the validator's store: one run */
-#define DOHQ_ANCHOR_MAX		(1024 * 1024)	/* trust anchor file bytes */
-#define DOHQ_CHAIN_LINE		1024	/* one line of the chain, at most */
-
-/* Exit statuses, documented in dohq(1); mostly those of sysexits(3). */
-enum dohq_exit {
-	DOHQ_OK = 0,
-	DOHQ_BOGUS = 1,		/* --validate: the answer is bogus */
-	DOHQ_USAGE = 64,	/* bad option, argument, URL or name */
-	DOHQ_MALFORMED = 65,	/* the response is not a usable answer */
-	DOHQ_NOINPUT = 66,	/* -f, -c or --ca-file unreadable */
-	DOHQ_NOHOST = 68,	/* the server's name did not resolve */
-	DOHQ_CONNECT = 69,	/* no TCP connection, or it broke */
-	DOHQ_INTERNAL = 70,
-	DOHQ_TIMEOUT = 75,	/* no answer in time */
-	DOHQ_HTTP = 76,		/* HTTP status or HTTP/2 failure */
-	DOHQ_TLS = 77,		/* handshake or certificate */
-};
 
 /* One query as asked on the command line or in -f FILE. */
 struct dohq_spec {
@@ -122,48 +104,6 @@ struct dohq_job {
 	int64_t			 query_ms;
 	uint64_t		 first_byte_ms;
 	uint64_t		 done_ms;
-};
-
-/*
- * --validate: the validator and the chain of trust it asked for.  Each
- * NEED becomes a DS or DNSKEY query with DO and CD (the daemon's own
- * queries are so) over the one connection, one at a time; its answer,
- * or none, is taught to the validator, until a verdict or
- * VALIDATOR_MAX_NEEDS queries.
- */
-struct dohq_val {
-	struct validator	*v;
-	struct dnssec_anchor	*anchors;
-	size_t			 nanchors;
-	const char		*anchors_from;	/* a path or "built in" */
-	uint8_t			(*nta)[DNS_MAX_NAME];	/* insecure zones */
-	size_t			*nta_len;
-	size_t			 nnta;
-	struct dnssec_sets	*sets;		/* a chain answer, listed */
-	struct dohq_job		*job;		/* the answer judged */
-	struct val_need		 need;
-	uint8_t			 wire[DOHQ_MAX_QUERY];
-	struct doh_req		*req;
-	struct event		*timer;
-	/* The CNAME targets the server did not follow, asked. */
-	struct event		*ftimer;
-	uint8_t			 fwire[DOHQ_MAX_QUERY];
-	size_t			 flen;
-	struct dns_query_info	 tqi;
-	unsigned		 nfollow;
-	unsigned		 budget;
-	unsigned		 nqueries;
-	int			 ex;	/* a chain query failed to come */
-	char			 err[DNS_MAX_NAME_TEXT + 600];	/* the first
-							   one's why */
-	struct val_verdict	 vd;
-	int			 done;	/* out is the verdict */
-	char			 why[DNS_MAX_NAME_TEXT + 640];
-	char			 zone[DNS_MAX_NAME_TEXT];
-	char			**chain;
-	size_t			 nchain;
-	size_t			 chain_cap;
-	struct dohq_out_validation out;
 };
 
 struct dohq {
@@ -1418,822 +1358,61 @@ job_submit(struct dohq *d, struct dohq_job *j)
 	}
 }
 
-/* --- --validate --- */
-
-/* One line of the chain, kept for the report; out of memory drops it. */
-static void
-val_line(struct dohq_val *val, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-val_line(struct dohq_val *val, const char *fmt, ...)
-{
-	va_list ap;
-	char **n, line[DOHQ_CHAIN_LINE];
-
-	if (val->nchain == val->chain_cap) {
-		n = reallocarray(val->chain, val->chain_cap * 2 + 16,
-		    sizeof(*n));
-		if (n == NULL)
-			return;
-		val->chain = n;
-		val->chain_cap = val->chain_cap * 2 + 16;
-	}
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if ((val->chain[val->nchain] = strdup(line)) != NULL)
-		val->nchain++;
-}
-
-/*
- * The validator's steps, each once: it judges the answer from its start
- * again after every chain query, saying again what it proved before.
- * Its verdict line is the report's first.
- */
-static void
-val_trace(const char *line, void *arg)
-{
-	struct dohq_val *val = arg;
-	size_t i;
-
-	if (strncmp(line, "verdict ", 8) == 0)
-		return;
-	for (i = 0; i < val->nchain; i++)
-		if (strcmp(val->chain[i], line) == 0)
-			return;
-	val_line(val, "%s", line);
-}
-
-/* Append to buf (size bytes, *len used); what does not fit is cut. */
-static void
-lcat(char *buf, size_t size, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void
-lcat(char *buf, size_t size, size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*len >= size - 1)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *len, size - *len, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*len += (size_t)n < size - *len ? (size_t)n : size - 1 - *len;
-}
-
-static const char *
-name_str(const uint8_t *name, size_t len, char *buf, size_t size)
-{
-	if (dnsmsg_name_to_text(name, len, buf, size, 0) != 0 || *buf == '\0')
-		snprintf(buf, size, "?");
-	return buf;
-}
-
-/* The key tag of one record of a DS or DNSKEY set, or an RRSIG's. */
-static unsigned
-rd_tag(uint16_t type, const uint8_t *rd, size_t len)
-{
-	if (type == DNS_TYPE_DNSKEY)
-		return dnssec_key_tag(rd, len);
-	if (type == DNS_TYPE_RRSIG)
-		return len >= 18 ? (unsigned)(rd[16] << 8 | rd[17]) : 0;
-	return len >= 2 ? (unsigned)(rd[0] << 8 | rd[1]) : 0;
-}
-
-/*
- * The order of rd[0..n-1] (type's RDATA) by key tag into idx: servers
- * rotate the records of a set, and the report should not.
- */
-static void
-by_tag(uint16_t type, const uint8_t *const *rd, const uint16_t *len,
-    size_t n, size_t *idx)
-{
-	size_t i, k, t;
-
-	for (i = 0; i < n; i++) {
-		idx[i] = i;
-		for (k = i; k > 0 && rd_tag(type, rd[idx[k - 1]],
-		    len[idx[k - 1]]) > rd_tag(type, rd[idx[k]], len[idx[k]]);
-		    k--) {
-			t = idx[k];
-			idx[k] = idx[k - 1];
-			idx[k - 1] = t;
-		}
-	}
-}
-
-/*
- * What a chain answer holds, before the validator judges it: the DS
- * records (tag/algorithm/digest type) or the keys (tag/algorithm, KSK
- * for the SEP flag), the RRSIGs' keys and signers, by key tag, the TTL;
- * or the rcode of an answer without them.  The trace then says which
- * key verified what.
- */
-static void
-val_note_answer(struct dohq_val *val, const uint8_t *msg, size_t len)
-{
-	const struct val_need *nd = &val->need;
-	const struct dnssec_rrset *set = NULL;
-	struct dnssec_dnskey key;
-	struct dnssec_rrsig rs;
-	char line[DOHQ_CHAIN_LINE], name[DNS_MAX_NAME_TEXT];
-	char signer[DNS_MAX_NAME_TEXT], rc[16];
-	const char *type = nd->type == DNS_TYPE_DS ? "DS" : "DNSKEY";
-	size_t idx[DNSSEC_MAX_RRS], sidx[DNSSEC_MAX_SIGS], i, l = 0;
-	const uint8_t *rd;
-	uint16_t rdlen;
-	int rcode;
-
-	name_str(nd->name, nd->name_len, name, sizeof(name));
-	if (len < DNS_HDR_LEN) {
-		val_line(val, "%s %s fetched: not a DNS message", name, type);
-		return;
-	}
-	if (dnssec_collect(msg, len, DNS_SEC_ANSWER, val->sets) == DNSSEC_OK)
-		set = dnssec_find(val->sets, nd->name, nd->name_len, nd->type,
-		    DNS_CLASS_IN);
-	if (set == NULL || set->n == 0) {
-		rcode = dnsmsg_rcode(msg);
-		val_line(val, "%s %s fetched: %s", name, type,
-		    rcode == DNS_RCODE_NOERROR ? "NODATA" :
-		    dnsmsg_rcode_str((unsigned)rcode, rc, sizeof(rc)));
-		return;
-	}
-	lcat(line, sizeof(line), &l, "%s %s fetched:", name, type);
-	by_tag(nd->type, set->rdata, set->rdlen, set->n, idx);
-	by_tag(DNS_TYPE_RRSIG, set->sig, set->siglen, set->nsigs, sidx);
-	for (i = 0; i < set->n; i++) {
-		rd = set->rdata[idx[i]];
-		rdlen = set->rdlen[idx[i]];
-		if (nd->type == DNS_TYPE_DS && rdlen >= 4)
-			lcat(line, sizeof(line), &l, " %u/%u/%u",
-			    (unsigned)(rd[0] << 8 | rd[1]), rd[2], rd[3]);
-		else if (nd->type == DNS_TYPE_DNSKEY &&
-		    dnssec_dnskey_parse(rd, rdlen, &key) == DNSSEC_OK)
-			lcat(line, sizeof(line), &l, " %u/%u%s%s", key.tag,
-			    key.algorithm, key.flags & DNSSEC_FLAG_SEP ?
-			    " KSK" : "", key.flags & DNSSEC_FLAG_REVOKE ?
-			    " revoked" : "");
-		else
-			lcat(line, sizeof(line), &l, " (malformed)");
-		lcat(line, sizeof(line), &l, i + 1 < set->n ? "," : ";");
-	}
-	if (set->nsigs == 0)
-		lcat(line, sizeof(line), &l, " no RRSIG;");
-	for (i = 0; i < set->nsigs; i++)
-		if (dnssec_rrsig_parse(set->sig[sidx[i]],
-		    set->siglen[sidx[i]], &rs) == DNSSEC_OK)
-			lcat(line, sizeof(line), &l, " RRSIG %u/%u by %s;",
-			    rs.key_tag, rs.algorithm, name_str(rs.signer,
-			    rs.signer_len, signer, sizeof(signer)));
-	lcat(line, sizeof(line), &l, " ttl %u", set->ttl);
-	val_line(val, "%s", line);
-}
-
-static void	val_step(struct dohq *);
-
-/* A chain query ended: the validator learns its answer, or none. */
-static void
-val_learn(struct dohq *d, const uint8_t *msg, size_t len)
-{
-	struct dohq_val *val = d->val;
-
-	if (val->timer != NULL)
-		evtimer_del(val->timer);
-	validator_learn(val->v, &val->need, msg, len, clock_wall(),
-	    &val->budget);
-	val_step(d);
-}
-
-/* A chain query that got no answer: say why, keep the first failure. */
-static void
-val_failed(struct dohq *d, int ex, const char *why)
-{
-	struct dohq_val *val = d->val;
-	char name[DNS_MAX_NAME_TEXT];
-
-	name_str(val->need.name, val->need.name_len, name, sizeof(name));
-	val_line(val, "%s %s fetched: nothing: %s", name,
-	    val->need.type == DNS_TYPE_DS ? "DS" : "DNSKEY", why);
-	if (val->ex == 0) {
-		val->ex = ex;
-		snprintf(val->err, sizeof(val->err), "%s %s (a chain query): "
-		    "%s", name, val->need.type == DNS_TYPE_DS ? "DS" :
-		    "DNSKEY", why);
-	}
-}
-
-static void
-val_done_cb(enum doh_result res, const struct doh_response *resp,
-    void *arg)
-{
-	struct dohq *d = arg;
-	char why[512];
-
-	d->val->req = NULL;
-	if (d->stopping)
-		return;
-	if (res != DOH_OK) {
-		val_failed(d, result_error(d, res, resp->status, why,
-		    sizeof(why)), why);
-		val_learn(d, NULL, 0);
-		return;
-	}
-	val_note_answer(d->val, resp->body, resp->len);
-	val_learn(d, resp->body, resp->len);
-}
-
-static void
-val_timeout_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct dohq *d = arg;
-	char why[128];
-
-	(void)fd;
-	(void)ev;
-	doh_cancel(d->val->req);
-	d->val->req = NULL;
-	snprintf(why, sizeof(why), "timed out (no response within %u ms)",
-	    d->cfg.timeout_ms);
-	val_failed(d, DOHQ_TIMEOUT, why);
-	val_learn(d, NULL, 0);
-}
-
-/*
- * Ask for what the validator needs: 0 when the query is on its way, -1
- * when it could not go (the validator has been told).
- */
-static int
-val_fetch(struct dohq *d)
-{
-	struct dohq_val *val = d->val;
-	struct timeval tv;
-	char why[512];
-	size_t len;
-
-	val->nqueries++;
-	len = dnsmsg_make_query(val->wire, sizeof(val->wire), val->need.name,
-	    val->need.name_len, val->need.type, DNS_CLASS_IN, DNS_FLAG_RD |
-	    DNS_FLAG_CD, (uint16_t)d->edns_size, 1, d->padding ?
-	    DOHQ_PAD_BLOCK : 0);
-	if (len == 0) {
-		val_failed(d, DOHQ_INTERNAL, "cannot make the query");
-		validator_learn(val->v, &val->need, NULL, 0, clock_wall(),
-		    &val->budget);
-		return -1;
-	}
-	if ((val->req = doh_submit(d->doh, val->wire, len, val_done_cb,
-	    d)) == NULL) {
-		if (doh_get_state(d->doh) == DOH_BACKOFF)
-			val_failed(d, conn_error(d, DOH_ERR_CONNECT, why,
-			    sizeof(why)), why);
-		else
-			val_failed(d, DOHQ_INTERNAL, "out of memory");
-		validator_learn(val->v, &val->need, NULL, 0, clock_wall(),
-		    &val->budget);
-		return -1;
-	}
-	tv.tv_sec = d->cfg.timeout_ms / 1000;
-	tv.tv_usec = (d->cfg.timeout_ms % 1000) * 1000;
-	evtimer_add(val->timer, &tv);
-	return 0;
-}
+/* --- --validate (dohq_val.h) --- */
 
 /* The verdict is in: the job is over, with it. */
 static void
-val_done(struct dohq *d)
+val_done(struct dohq_val *val, void *arg)
 {
-	struct dohq_val *val = d->val;
-	struct dohq_job *j = val->job;
-	struct dohq_out_validation *o = &val->out;
+	struct dohq_job *j = arg;
+	const char *why;
+	int ex;
 
-	snprintf(val->why, sizeof(val->why), "%s", val->vd.why != NULL ?
-	    val->vd.why : "");
-	memset(o, 0, sizeof(*o));
-	o->verdict = val_state_names[val->vd.state];
-	o->ede = val->vd.ede;
-	o->why = val->why;
-	if (val->vd.zone_len > 0)
-		o->zone = name_str(val->vd.zone, val->vd.zone_len, val->zone,
-		    sizeof(val->zone));
-	o->chain = (const char *const *)val->chain;
-	o->nchain = val->nchain;
-	o->chain_queries = val->nqueries;
-	val->done = 1;
 	/* A chain that could not be had is the connection's failure. */
-	if (val->ex != 0)
-		job_set_error(j, val->ex, "%s", val->err);
+	if ((ex = dohq_val_failure(val, &why)) != 0)
+		job_set_error(j, ex, "%s", why);
 	job_finish(j);
-	dohq_pump(d);
+	dohq_pump(j->d);
 }
 
-/* Judge the answer until a verdict, or until a chain query is out. */
-static void
-val_step(struct dohq *d)
-{
-	struct dohq_val *val = d->val;
-	struct dohq_job *j = val->job;
-
-	for (;;) {
-		if (validator_check(val->v, &j->spec->qi, j->body, j->len,
-		    clock_wall(), &val->budget, &val->vd, &val->need) ==
-		    VAL_DONE)
-			break;
-		if (val->nqueries >= VALIDATOR_MAX_NEEDS) {
-			/* RFC 8914 5: "DNSSEC Indeterminate". */
-			memset(&val->vd, 0, sizeof(val->vd));
-			val->vd.state = VAL_BOGUS;
-			val->vd.ede = 5;
-			val->vd.why = "the chain of trust needs more "
-			    "queries than one answer may cost "
-			    "(VALIDATOR_MAX_NEEDS)";
-			break;
-		}
-		if (val_fetch(d) == 0)
-			return;
-	}
-	val_done(d);
-}
-
-/*
- * Where the answer's CNAME chain from qi's name ends (DNAMEs come with
- * their synthesized CNAMEs) when no record of the question's type is
- * there: a server authoritative for the first zone stops at its edge
- * and leaves the rest to the resolver, and dohq is the resolver here,
- * as delv is.  1 and target (DNS_MAX_NAME bytes, *tlen), or 0.
- */
 static int
-val_target(struct dohq_val *val, const struct dns_query_info *qi,
-    const uint8_t *msg, size_t len, uint8_t *target, size_t *tlen)
-{
-	const struct dnssec_rrset *set;
-	uint8_t cur[DNS_MAX_NAME];
-	size_t clen = qi->qname_len;
-	int i;
-
-	if (len < DNS_HDR_LEN || dnsmsg_rcode(msg) != DNS_RCODE_NOERROR ||
-	    qi->qtype == DNS_TYPE_CNAME || qi->qclass != DNS_CLASS_IN ||
-	    dnssec_collect(msg, len, DNS_SEC_ANSWER, val->sets) != DNSSEC_OK)
-		return 0;
-	memcpy(cur, qi->qname, clen);
-	for (i = 0; i <= VALIDATOR_CNAME_MAX; i++) {
-		set = dnssec_find(val->sets, cur, clen, qi->qtype,
-		    DNS_CLASS_IN);
-		if (set != NULL && set->n > 0)
-			return 0;
-		set = dnssec_find(val->sets, cur, clen, DNS_TYPE_CNAME,
-		    DNS_CLASS_IN);
-		if (set == NULL || set->n == 0 || set->rdlen[0] == 0 ||
-		    set->rdlen[0] > DNS_MAX_NAME)
-			break;
-		memcpy(cur, set->rdata[0], set->rdlen[0]);
-		clen = set->rdlen[0];
-	}
-	if (i == 0 || i > VALIDATOR_CNAME_MAX)
-		return 0;
-	memcpy(target, cur, clen);
-	*tlen = clen;
-	return 1;
-}
-
-/*
- * Copy the records of section sec of msg (len bytes) to w,
- * uncompressed, those already written from written[0..*n-1] (offsets
- * and lengths in w) left out.  The records written, or -1.
- */
-static int
-join_section(struct dnsmsg_wr *w, const uint8_t *msg, size_t len,
-    enum dns_section sec, size_t (*written)[2], size_t *n, size_t max)
-{
-	struct dnsmsg_rd r;
-	struct dns_header h;
-	struct dns_rr rr;
-	uint8_t owner[DNS_MAX_NAME], rd[65535];
-	size_t i, start, k;
-	long rdlen;
-	int s, count = 0, dup;
-
-	dnsmsg_rd_init(&r, msg, len);
-	if (dnsmsg_rd_header(&r, &h) == -1 ||
-	    dnsmsg_rd_name(&r, NULL, NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
-		return -1;
-	for (s = DNS_SEC_ANSWER; s <= (int)sec; s++)
-		for (i = 0; i < h.count[s]; i++) {
-			if (dnsmsg_rd_rr(&r, owner, &rr) == -1)
-				return -1;
-			if (s != (int)sec || rr.type == DNS_TYPE_OPT)
-				continue;
-			if ((rdlen = dnssec_rdata_canonical(rr.type, &rr.rdata,
-			    rd, sizeof(rd))) < 0)
-				return -1;
-			start = w->len;
-			dnsmsg_wr_name(w, owner, rr.owner_len);
-			dnsmsg_wr_u16(w, rr.type);
-			dnsmsg_wr_u16(w, rr.class);
-			dnsmsg_wr_u32(w, rr.ttl);
-			dnsmsg_wr_u16(w, (uint16_t)rdlen);
-			dnsmsg_wr_bytes(w, rd, (size_t)rdlen);
-			if (w->err)
-				return -1;
-			for (k = 0, dup = 0; k < *n && !dup; k++)
-				dup = written[k][1] == w->len - start &&
-				    memcmp(w->buf + written[k][0], w->buf +
-				    start, w->len - start) == 0;
-			if (dup) {
-				w->len = start;
-				continue;
-			}
-			if (*n == max)
-				return -1;
-			written[*n][0] = start;
-			written[(*n)++][1] = w->len - start;
-			count++;
-		}
-	return count;
-}
-
-/*
- * The answer a resolver would have given: a's header and question, the
- * answer records of a and then of b (the answer at a's CNAME target),
- * b's authority records and rcode, and an OPT record with DO.  The
- * names are written uncompressed, the RDATA in canonical form (what
- * the validator checks anyway).  Its length in out (cap bytes), or 0.
- */
-static size_t
-val_join(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
-    uint8_t *out, size_t cap)
-{
-	struct dnsmsg_wr w;
-	struct dnsmsg_rd r;
-	struct dns_header h;
-	size_t (*written)[2], n = 0, qend;
-	int an, an2, ns;
-
-	dnsmsg_rd_init(&r, a, alen);
-	if (alen < DNS_HDR_LEN || blen < DNS_HDR_LEN ||
-	    dnsmsg_rd_header(&r, &h) == -1 ||
-	    dnsmsg_rd_name(&r, NULL, NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
-		return 0;
-	qend = r.off;
-	if ((written = calloc(DNSSEC_MAX_RRS * 4, sizeof(*written))) == NULL)
-		return 0;
-	dnsmsg_wr_init(&w, out, cap);
-	h.flags = (uint16_t)((h.flags & ~0xf) | dnsmsg_rcode(b));
-	h.count[DNS_SEC_QUESTION] = 1;
-	dnsmsg_wr_header(&w, &h);
-	/* The first name of a message cannot point back: copied as is. */
-	dnsmsg_wr_bytes(&w, a + DNS_HDR_LEN, qend - DNS_HDR_LEN);
-	an = join_section(&w, a, alen, DNS_SEC_ANSWER, written, &n,
-	    DNSSEC_MAX_RRS * 4);
-	an2 = join_section(&w, b, blen, DNS_SEC_ANSWER, written, &n,
-	    DNSSEC_MAX_RRS * 4);
-	ns = join_section(&w, b, blen, DNS_SEC_AUTHORITY, written, &n,
-	    DNSSEC_MAX_RRS * 4);
-	free(written);
-	if (an < 0 || an2 < 0 || ns < 0)
-		return 0;
-	dnsmsg_wr_opt(&w, DOHQ_EDNS_SIZE, 1, 0);
-	dnsmsg_wr_set16(&w, 6, (uint16_t)(an + an2));
-	dnsmsg_wr_set16(&w, 8, (uint16_t)ns);
-	dnsmsg_wr_set16(&w, 10, 1);
-	return dnsmsg_wr_finish(&w);
-}
-
-static void	val_follow(struct dohq *);
-
-static void
-val_follow_cb(enum doh_result res, const struct doh_response *resp,
+val_error(enum doh_result res, int http_status, char *buf, size_t size,
     void *arg)
 {
-	struct dohq *d = arg;
-	struct dohq_val *val = d->val;
-	struct dohq_job *j = val->job;
-	uint8_t *joined;
-	size_t len;
-	char why[512], name[DNS_MAX_NAME_TEXT], t[16];
+	struct dohq_job *j = arg;
 
-	val->req = NULL;
-	if (d->stopping)
-		return;
-	evtimer_del(val->ftimer);
-	name_str(val->tqi.qname, val->tqi.qname_len, name, sizeof(name));
-	dnsmsg_type_str(val->tqi.qtype, t, sizeof(t));
-	if (res != DOH_OK) {
-		result_error(d, res, resp->status, why, sizeof(why));
-		val_line(val, "%s %s asked: nothing: %s", name, t, why);
-		val_step(d);
-		return;
-	}
-	if (dnsmsg_check_answer(resp->body, resp->len, &val->tqi) != 0) {
-		val_line(val, "%s %s asked: not an answer to it", name, t);
-		val_step(d);
-		return;
-	}
-	if ((joined = malloc(DOH_MAX_BODY)) == NULL ||
-	    (len = val_join(j->body, j->len, resp->body, resp->len, joined,
-	    DOH_MAX_BODY)) == 0) {
-		free(joined);
-		val_line(val, "%s %s asked: cannot join it to the answer",
-		    name, t);
-		val_step(d);
-		return;
-	}
-	val_line(val, "%s %s asked: %u answer records, joined to the "
-	    "answer", name, t, (unsigned)(resp->body[6] << 8 |
-	    resp->body[7]));
-	free(j->body);
-	j->body = joined;
-	j->len = len;
-	val_follow(d);
+	return result_error(j->d, res, http_status, buf, size);
 }
 
-static void
-val_follow_timeout_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct dohq *d = arg;
-	struct dohq_val *val = d->val;
-	char name[DNS_MAX_NAME_TEXT];
-
-	(void)fd;
-	(void)ev;
-	doh_cancel(val->req);
-	val->req = NULL;
-	val_line(val, "%s asked: nothing: timed out (no response within "
-	    "%u ms)", name_str(val->tqi.qname, val->tqi.qname_len, name,
-	    sizeof(name)), d->cfg.timeout_ms);
-	val_step(d);
-}
-
-/*
- * Ask for the answer at the end of a CNAME chain the server did not
- * follow (val_target()), and join it to the answer, as a resolver
- * would; then judge.  A failure leaves the answer as it is, for the
- * validator to judge (incomplete: bogus).
- */
-static void
-val_follow(struct dohq *d)
-{
-	struct dohq_val *val = d->val;
-	struct dohq_job *j = val->job;
-	struct timeval tv;
-	uint8_t target[DNS_MAX_NAME];
-	char name[DNS_MAX_NAME_TEXT], t[16];
-	size_t tlen;
-
-	if (val->nfollow >= VALIDATOR_CNAME_MAX ||
-	    !val_target(val, &j->spec->qi, j->body, j->len, target, &tlen)) {
-		val_step(d);
-		return;
-	}
-	val->nfollow++;
-	val->flen = dnsmsg_make_query(val->fwire, sizeof(val->fwire), target,
-	    tlen, j->spec->qi.qtype, DNS_CLASS_IN, DNS_FLAG_RD | DNS_FLAG_CD,
-	    (uint16_t)d->edns_size, 1, d->padding ? DOHQ_PAD_BLOCK : 0);
-	if (val->flen == 0 || dnsmsg_parse_query(val->fwire, val->flen,
-	    &val->tqi) != DNS_VERDICT_OK) {
-		val_step(d);
-		return;
-	}
-	name_str(target, tlen, name, sizeof(name));
-	dnsmsg_type_str(j->spec->qi.qtype, t, sizeof(t));
-	val_line(val, "%s %s: where the answer's CNAME chain ends, without "
-	    "the data: asked", name, t);
-	if ((val->req = doh_submit(d->doh, val->fwire, val->flen,
-	    val_follow_cb, d)) == NULL) {
-		val_line(val, "%s %s asked: not sent: the connection failed",
-		    name, t);
-		val_step(d);
-		return;
-	}
-	tv.tv_sec = d->cfg.timeout_ms / 1000;
-	tv.tv_usec = (d->cfg.timeout_ms % 1000) * 1000;
-	evtimer_add(val->ftimer, &tv);
-}
-
+/* The answer came: judge it before the job is over. */
 static void
 val_start(struct dohq *d, struct dohq_job *j)
 {
-	struct dohq_val *val = d->val;
-	char qname[DNS_MAX_NAME_TEXT], zone[DNS_MAX_NAME_TEXT];
-	size_t i;
-
 	/* Its timer was for the answer, which came. */
 	if (j->timer != NULL)
 		evtimer_del(j->timer);
-	val->job = j;
-	val->budget = VALIDATOR_BUDGET;
-	for (i = 0; i < val->nnta; i++)
-		if (dnsmsg_name_below(j->spec->qi.qname, j->spec->qi.qname_len,
-		    val->nta[i], val->nta_len[i]))
-			val_line(val, "%s: below the negative trust anchor %s "
-			    "(dnssec-insecure)", name_str(j->spec->qi.qname,
-			    j->spec->qi.qname_len, qname, sizeof(qname)),
-			    name_str(val->nta[i], val->nta_len[i], zone,
-			    sizeof(zone)));
-	val_follow(d);
+	dohq_val_start(d->val, d->doh, &j->spec->qi, j->body, j->len);
 }
 
-/* Read path whole (at most DOHQ_ANCHOR_MAX bytes); -1 with errno. */
-static int
-slurp(const char *path, char **out, size_t *outlen)
-{
-	FILE *fp;
-	char *buf;
-	size_t n;
-	int e;
-
-	if ((fp = fopen(path, "r")) == NULL)
-		return -1;
-	if ((buf = malloc(DOHQ_ANCHOR_MAX + 1)) == NULL) {
-		fclose(fp);
-		errno = ENOMEM;
-		return -1;
-	}
-	n = fread(buf, 1, DOHQ_ANCHOR_MAX + 1, fp);
-	e = ferror(fp) ? EIO : n > DOHQ_ANCHOR_MAX ? EFBIG : 0;
-	fclose(fp);
-	if (e != 0) {
-		free(buf);
-		errno = e;
-		return -1;
-	}
-	*out = buf;
-	*outlen = n;
-	return 0;
-}
-
-/*
- * The trust anchors as the daemon takes them (config_finalize()):
- * trust-anchor's file (--trust-anchor, else the configuration's when
- * dohq read it), else CONFIG_TRUST_ANCHOR if it exists, else the root's
- * built in.  Not through config_finalize(), which is the daemon's whole
- * check and reads resolv.conf for servers dohq does not use.
- */
-static int
-val_anchors(struct dohq *d, struct dohq_val *val)
-{
-	const char *path = d->cfg.trust_anchor;
-	const char *text = dnssec_root_anchors;
-	char err[CONFIG_ERRLEN], *buf = NULL;
-	size_t len = strlen(dnssec_root_anchors), n = 0;
-	int ex = 0;
-
-	if (path == NULL)
-		path = config_trust_anchor_default;
-	if (slurp(path, &buf, &len) == -1) {
-		if (d->cfg.trust_anchor != NULL || errno != ENOENT)
-			return complain(DOHQ_NOINPUT, "trust-anchor: %s: %s",
-			    path, strerror(errno));
-		path = NULL;
-		len = strlen(dnssec_root_anchors);
-	} else
-		text = buf;
-	if ((val->anchors = calloc(CONFIG_MAX_ANCHORS,
-	    sizeof(*val->anchors))) == NULL) {
-		free(buf);
-		return complain(DOHQ_INTERNAL, "out of memory");
-	}
-	err[0] = '\0';
-	if (dnssec_anchor_parse(text, len, val->anchors, CONFIG_MAX_ANCHORS,
-	    &n, err, sizeof(err)) == -1 || n == 0)
-		ex = complain(DOHQ_USAGE, "trust-anchor: %s: %s", path != NULL ?
-		    path : "built in", err[0] != '\0' ? err :
-		    "no DS or DNSKEY record");
-	free(buf);
-	val->nanchors = n;
-	val->anchors_from = path != NULL ? path : "built in";
-	return ex;
-}
-
-/* Add zone (wire, any case) to the insecure zones, once. */
-static void
-val_nta_add(struct dohq_val *val, const uint8_t *name, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < val->nnta; i++)
-		if (dnsmsg_name_equal(val->nta[i], val->nta_len[i], name, len))
-			return;
-	memcpy(val->nta[val->nnta], name, len);
-	val->nta_len[val->nnta++] = len;
-}
-
-/*
- * The zones the daemon takes as insecure that dohq's answers can reach:
- * dnssec-insecure's and config_insecure_defaults ("A-B.rest": A.rest
- * to B.rest, as config_finalize() reads them).  Local zones and forward
- * rules' zones are the daemon's own answers, never the server's.
- */
-static int
-val_ntas(struct dohq *d, struct dohq_val *val)
-{
-	const char *t;
-	char buf[DNS_MAX_NAME_TEXT];
-	uint8_t name[DNS_MAX_NAME];
-	size_t i, len, room = d->cfg.ndnssec_insecure;
-	unsigned lo, hi, k;
-	int off;
-
-	for (i = 0; (t = config_insecure_defaults[i]) != NULL; i++)
-		room += sscanf(t, "%u-%u.", &lo, &hi) == 2 && lo <= hi ?
-		    hi - lo + 1 : 1;
-	if ((val->nta = calloc(room, sizeof(*val->nta))) == NULL ||
-	    (val->nta_len = calloc(room, sizeof(*val->nta_len))) == NULL)
-		return complain(DOHQ_INTERNAL, "out of memory");
-	for (i = 0; i < d->cfg.ndnssec_insecure; i++)
-		val_nta_add(val, d->cfg.dnssec_insecure[i].name,
-		    d->cfg.dnssec_insecure[i].len);
-	for (i = 0; (t = config_insecure_defaults[i]) != NULL; i++) {
-		lo = hi = 0;
-		off = 0;
-		if (sscanf(t, "%u-%u.%n", &lo, &hi, &off) != 2 || lo > hi ||
-		    off == 0) {
-			if ((len = dnsmsg_name_from_text(t, name,
-			    sizeof(name))) != 0)
-				val_nta_add(val, name, len);
-			continue;
-		}
-		for (k = lo; k <= hi; k++) {
-			snprintf(buf, sizeof(buf), "%u.%s", k, t + off);
-			if ((len = dnsmsg_name_from_text(buf, name,
-			    sizeof(name))) != 0)
-				val_nta_add(val, name, len);
-		}
-	}
-	return 0;
-}
-
-/* The validator, its anchors and insecure zones, and the first lines. */
+/* The validator and its anchors, before anything is asked. */
 static int
 val_setup(struct dohq *d)
 {
-	struct dohq_val *val;
-	const struct dnssec_anchor *a;
-	const uint8_t **nta = NULL;
-	char name[DNS_MAX_NAME_TEXT];
-	size_t i;
+	struct dohq_val_params p;
+	char err[CONFIG_ERRLEN];
 	int ex;
 
-	if ((val = d->val = calloc(1, sizeof(*val))) == NULL)
-		return complain(DOHQ_INTERNAL, "out of memory");
-	if ((ex = val_anchors(d, val)) != 0 || (ex = val_ntas(d, val)) != 0)
-		return ex;
-	if ((val->sets = malloc(sizeof(*val->sets))) == NULL ||
-	    (val->timer = evtimer_new(d->base, val_timeout_cb, d)) == NULL ||
-	    (val->ftimer = evtimer_new(d->base, val_follow_timeout_cb,
-	    d)) == NULL ||
-	    (val->nnta > 0 && (nta = calloc(val->nnta,
-	    sizeof(*nta))) == NULL))
-		return complain(DOHQ_INTERNAL, "out of memory");
-	for (i = 0; i < val->nnta; i++)
-		nta[i] = val->nta[i];
-	val->v = validator_new(val->anchors, val->nanchors, nta, val->nta_len,
-	    val->nnta, DOHQ_VAL_ENTRIES);
-	free(nta);
-	if (val->v == NULL)
-		return complain(DOHQ_INTERNAL, "out of memory");
-	validator_set_trace(val->v, val_trace, val);
-	for (i = 0; i < val->nanchors; i++) {
-		a = &val->anchors[i];
-		name_str(a->owner, a->owner_len, name, sizeof(name));
-		if (a->type == DNS_TYPE_DS && a->rdlen >= 4)
-			val_line(val, "%s DS %u/%u/%u trust anchor (%s)", name,
-			    a->tag, a->algorithm, a->rdata[3],
-			    val->anchors_from);
-		else
-			val_line(val, "%s DNSKEY %u/%u%s trust anchor (%s)",
-			    name, a->tag, a->algorithm, a->rdlen >= 2 &&
-			    (a->rdata[1] & DNSSEC_FLAG_SEP) ? " KSK" : "",
-			    val->anchors_from);
-	}
+	memset(&p, 0, sizeof(p));
+	p.base = d->base;
+	p.timeout_ms = d->cfg.timeout_ms;
+	p.edns_size = (uint16_t)d->edns_size;
+	p.pad_block = d->padding ? DOHQ_PAD_BLOCK : 0;
+	p.error = val_error;
+	p.done = val_done;
+	p.arg = &d->jobs[0];	/* --validate: one job */
+	if ((ex = dohq_val_new(&d->cfg, &p, &d->val, err, sizeof(err))) != 0)
+		return complain(ex, "%s", err);
 	return 0;
-}
-
-static void
-val_free(struct dohq_val *val)
-{
-	size_t i;
-
-	if (val == NULL)
-		return;
-	doh_cancel(val->req);
-	if (val->timer != NULL)
-		event_free(val->timer);
-	if (val->ftimer != NULL)
-		event_free(val->ftimer);
-	validator_free(val->v);
-	for (i = 0; i < val->nchain; i++)
-		free(val->chain[i]);
-	free(val->chain);
-	free(val->sets);
-	free(val->anchors);
-	free(val->nta);
-	free(val->nta_len);
-	free(val);
 }
 
 /* --- -v --- */
@@ -2370,6 +1549,8 @@ job_print(struct dohq *d, struct dohq_job *j)
 	struct dnsprint_out o;
 	struct dohq_out_meta meta;
 	struct dohq_out_timing tm;
+	const uint8_t *body = j->body;
+	size_t len = j->len;
 
 	if (d->fmt == DNSPRINT_TEXT && d->nprinted > 0)
 		putchar('\n');
@@ -2386,8 +1567,11 @@ job_print(struct dohq *d, struct dohq_job *j)
 			meta.tls = &d->tls;
 			d->tls_printed = 1;
 		}
-		if (d->val != NULL && d->val->done)
-			meta.validation = &d->val->out;
+		if (d->val != NULL && dohq_val_result(d->val) != NULL) {
+			meta.validation = dohq_val_result(d->val);
+			/* The answer judged: maybe joined to a target's. */
+			body = dohq_val_answer(d->val, &len);
+		}
 		if (d->timing) {
 			tm.bootstrap_ms = d->bootstrap_ms;
 			tm.connect_ms = d->connect_ms;
@@ -2397,7 +1581,7 @@ job_print(struct dohq *d, struct dohq_job *j)
 			meta.timing = &tm;
 		}
 		dnsprint_out_file(&o, stdout);
-		dohq_out_msg(&o, d->fmt, j->body, j->len, &meta);
+		dohq_out_msg(&o, d->fmt, body, len, &meta);
 	} else if (d->fmt == DNSPRINT_JSON && !j->quiet)
 		print_error_json(d, j);
 	if (j->ex != 0 && !j->quiet)
@@ -2623,7 +1807,7 @@ dohq_free(struct dohq *d)
 		free(d->jobs[i].headers);
 	}
 	/* Its request is on the upstream's client. */
-	val_free(d->val);
+	dohq_val_free(d->val);
 	/* Its lookups are on d->plain: the upstreams go first. */
 	upstream_free(d->ups);
 	discovery_free(d->disc);
@@ -2685,8 +1869,8 @@ main(int argc, char *argv[])
 		print_stats(&d);
 	ex = d.ex;
 	/* As delv's: a bogus answer is a failure. */
-	if (ex == 0 && d.val != NULL && d.val->done &&
-	    d.val->vd.state == VAL_BOGUS)
+	if (ex == 0 && d.val != NULL && dohq_val_result(d.val) != NULL &&
+	    dohq_val_state(d.val) == VAL_BOGUS)
 		ex = DOHQ_BOGUS;
  done:
 	dohq_free(&d);

@@ -12,6 +12,24 @@
 
 #include "dohstub/dnsprint.h"
 
+/*
+ * dohq's exit statuses, documented in dohq(1), mostly those of
+ * sysexits(3); the JSON object of a failed query names one.
+ */
+enum dohq_exit {
+	DOHQ_OK = 0,
+	DOHQ_BOGUS = 1,		/* --validate: the answer is bogus */
+	DOHQ_USAGE = 64,	/* bad option, argument, URL or name */
+	DOHQ_MALFORMED = 65,	/* the response is not a usable answer */
+	DOHQ_NOINPUT = 66,	/* -f, -c or --ca-file unreadable */
+	DOHQ_NOHOST = 68,	/* the server's name did not resolve */
+	DOHQ_CONNECT = 69,	/* no TCP connection, or it broke */
+	DOHQ_INTERNAL = 70,
+	DOHQ_TIMEOUT = 75,	/* no answer in time */
+	DOHQ_HTTP = 76,		/* HTTP status or HTTP/2 failure */
+	DOHQ_TLS = 77,		/* handshake or certificate */
+};
+
 /* The TLS connection, for -v.  Strings are borrowed for the call. */
 struct dohq_out_tls {
 	const char	*version;	/* "TLSv1.3" */
