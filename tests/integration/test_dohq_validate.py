@@ -237,6 +237,19 @@ def test_default_anchor_is_the_roots():
     check(any(l.startswith(". DNSKEY bogus") for l in chain), chain)
 
 
+def test_negative_trust_anchor():
+    """--dnssec-insecure (RFC 7646): a signed zone taken as insecure,
+    even a bogus answer in it, and the chain says why."""
+    for qname in ("www.nsec.test", "www.changed.test"):
+        zone = qname[4:]
+        r = dohq("--dnssec-insecure", zone, qname)
+        check(r.returncode == 0 and
+              dnsseclab.delv_verdict(r.stdout) == dnsseclab.INSECURE,
+              "exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+        check("%s.: below the negative trust anchor %s. (dnssec-insecure)"
+              % (qname, zone) in chain_lines(r.stdout), r.stdout)
+
+
 def test_chain_query_fails():
     """A chain query the server fails (HTTP 503 for nsec.test.'s DS):
     bogus, EDE 22, the HTTP failure's exit status and one line on stderr
