@@ -1,8 +1,9 @@
 /*
  * Fuzz dnsprint: the input as a whole message in all three forms, into
  * a bounded buffer and into a counting sink, and as JSON members in a
- * caller's object; and the input as one record's rdata (the first two
- * bytes its type).  Names as text are fuzz_name's.
+ * caller's object; each section's records alone; and the input as one
+ * record's rdata (the first two bytes its type).  Names as text are
+ * fuzz_name's.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -86,7 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *copy;
 	size_t rdlen;
 	uint16_t type;
-	int ok = 2;
+	int ok = 2, sec, n;
 
 	if ((copy = malloc(size ? size : 1)) == NULL)
 		abort();
@@ -95,6 +96,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_msg(copy, size, DNSPRINT_SHORT, &ok);
 	fuzz_msg(copy, size, DNSPRINT_JSON, &ok);
 	fuzz_members(copy, size);
+	for (sec = DNS_SEC_ANSWER; sec < DNS_SEC_MAX; sec++) {
+		dnsprint_out_buf(&o, big, sizeof(big));
+		n = dnsprint_section(&o, copy, size, sec);
+		if (strlen(big) != dnsprint_out_len(&o) ||
+		    (n <= 0 && ok == 0 && big[0] != '\0'))
+			abort();
+	}
 	dnsmsg_rd_init(&r, copy, size);
 	if (dnsmsg_rd_u16(&r, &type) == 0) {
 		rdlen = size - 2 > 65535 ? 65535 : size - 2;

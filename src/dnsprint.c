@@ -1287,6 +1287,47 @@ scan(struct view *v, const uint8_t *msg, size_t len, char *err,
 }
 
 int
+dnsprint_section(struct dnsprint_out *o, const uint8_t *msg, size_t len,
+    int sec)
+{
+	struct view v;
+	struct dnsmsg_rd c;
+	struct dns_header h;
+	struct rr rr;
+	const char *why;
+	size_t i;
+	int s, n = 0;
+
+	if (sec <= DNS_SEC_QUESTION || sec >= DNS_SEC_MAX)
+		return -1;
+	/* for the OPT record; a later malformed record is no matter */
+	(void)view_scan(&v, msg, len);
+	dnsmsg_rd_init(&c, msg, len);
+	if (dnsmsg_rd_header(&c, &h) == -1)
+		return -1;
+	for (s = 0; s <= sec; s++)
+		for (i = 0; i < h.count[s]; i++) {
+			if (read_rr(&c, s == DNS_SEC_QUESTION, &rr,
+			    &why) == -1)
+				return -1;
+			if (s != sec || (s == DNS_SEC_ADDITIONAL && v.edns &&
+			    i == v.opt_index))
+				continue;
+			text_rr(o, &v, &rr, 0);
+			n++;
+		}
+	return n;
+}
+
+const char *
+dnsprint_ede_name(int code)
+{
+	if (code < 0 || (size_t)code >= nitems(ede_names))
+		return NULL;
+	return ede_names[code];
+}
+
+int
 dnsprint_json_members(struct dnsprint_out *o, int *first,
     const uint8_t *msg, size_t len, char *err, size_t errlen)
 {

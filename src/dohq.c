@@ -9,6 +9,9 @@
  * Queries ("jobs") go out at most --parallel at a time; results are kept
  * until every earlier job has been printed, so the output follows the
  * order of the command line whatever order the answers come in.
+ *
+ * --validate judges the one answer with the daemon's validator engine,
+ * fetching the chain of trust it asks for over the same connection.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -43,12 +46,14 @@
 #include "dohstub/dnsprint.h"
 #include "dohstub/doh.h"
 #include "dohstub/dohq_out.h"
+#include "dohstub/dohq_val.h"
 #include "dohstub/discovery.h"
 #include "dohstub/known.h"
 #include "dohstub/log.h"
 #include "dohstub/plain.h"
 #include "dohstub/tls.h"
 #include "dohstub/upstream.h"
+#include "dohstub/validator.h"
 
 #define DOHQ_VERSION		"0.1.0"
 #define DOHQ_DEFAULT_CONF	DOHSTUB_SYSCONFDIR "/dohstub.conf"
@@ -58,20 +63,6 @@
 #define DOHQ_MAX_REPEAT		100000
 #define DOHQ_MAX_PARALLEL	1000
 #define DOHQ_DAEMON_USER	"dohstub"	/* dohstub.c DEFAULT_USER */
-
-/* Exit statuses, documented in dohq(1); mostly those of sysexits(3). */
-enum dohq_exit {
-	DOHQ_OK = 0,
-	DOHQ_USAGE = 64,	/* bad option, argument, URL or name */
-	DOHQ_MALFORMED = 65,	/* the response is not a usable answer */
-	DOHQ_NOINPUT = 66,	/* -f, -c or --ca-file unreadable */
-	DOHQ_NOHOST = 68,	/* the server's name did not resolve */
-	DOHQ_CONNECT = 69,	/* no TCP connection, or it broke */
-	DOHQ_INTERNAL = 70,
-	DOHQ_TIMEOUT = 75,	/* no answer in time */
-	DOHQ_HTTP = 76,		/* HTTP status or HTTP/2 failure */
-	DOHQ_TLS = 77,		/* handshake or certificate */
-};
 
 /* One query as asked on the command line or in -f FILE. */
 struct dohq_spec {
@@ -135,6 +126,8 @@ struct dohq {
 	int			 known;		/* --known: print the table */
 	int			 portal;	/* --captive-portal */
 	const char		*discover;	/* --discover ADDR */
+	int			 validate;	/* --validate */
+	struct dohq_val		*val;
 	/* An address server to upgrade first (@ADDR, --discover), as
 	 * the daemon does (discovery.h). */
 	int			 is_addr;
@@ -216,6 +209,9 @@ usage(FILE *fp)
 	    "      --insecure --dnssec --cd --no-rd --padding\n"
 	    "      --edns-size N     0 for no EDNS\n"
 	    "      --short --json -v --timing\n"
+	    "      --validate        check the answer's DNSSEC chain, as "
+	    "delv\n"
+	    "      --trust-anchor FILE  --dnssec-insecure ZONE\n"
 	    "      --repeat N [--parallel M]\n"
 	    "      --known           the DoH servers known by address\n"
 	    "      --discover ADDR   how dohstub would upgrade ADDR (DDR)\n"
@@ -381,6 +377,7 @@ enum {
 	OPT_KNOWN,
 	OPT_DISCOVER,
 	OPT_PORTAL,
+	OPT_VALIDATE,
 };
 
 static const struct option long_opts[] = {
@@ -396,6 +393,8 @@ static const struct option long_opts[] = {
 	{ "ddr", required_argument, NULL, OPT_SETTING },
 	{ "ddr-opportunistic", required_argument, NULL, OPT_SETTING },
 	{ "pidfile", required_argument, NULL, OPT_SETTING },
+	{ "trust-anchor", required_argument, NULL, OPT_SETTING },
+	{ "dnssec-insecure", required_argument, NULL, OPT_SETTING },
 	/* older names for some of them */
 	{ "tls-min", required_argument, NULL, OPT_TLS_MIN },
 	{ "post", no_argument, NULL, OPT_POST },
@@ -414,6 +413,7 @@ static const struct option long_opts[] = {
 	{ "known", no_argument, NULL, OPT_KNOWN },
 	{ "captive-portal", no_argument, NULL, OPT_PORTAL },
 	{ "discover", required_argument, NULL, OPT_DISCOVER },
+	{ "validate", no_argument, NULL, OPT_VALIDATE },
 	{ "config", required_argument, NULL, 'c' },
 	{ "file", required_argument, NULL, 'f' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -509,6 +509,9 @@ parse_options(struct dohq *d, int argc, char *argv[])
 		case OPT_PORTAL:
 			d->portal = 1;
 			break;
+		case OPT_VALIDATE:
+			d->validate = 1;
+			break;
 		case OPT_REPEAT:
 			if (parse_uint(optarg, 1, DOHQ_MAX_REPEAT,
 			    &d->repeat) == -1)
@@ -548,6 +551,9 @@ parse_options(struct dohq *d, int argc, char *argv[])
 		if ((ex = spec_word(d, argv[i])) != 0)
 			return ex;
 	}
+	if (d->validate && (d->discover != NULL || d->portal || d->known))
+		return complain(DOHQ_USAGE, "--validate: a NAME to look up "
+		    "goes with it");
 	if (d->discover != NULL) {
 		if (d->known || d->url != NULL || d->nspecs > 0 ||
 		    file != NULL)
@@ -583,6 +589,18 @@ parse_options(struct dohq *d, int argc, char *argv[])
 	if (d->parallel > 1 && d->repeat == 0 && d->nspecs == 1)
 		return complain(DOHQ_USAGE, "--parallel: needs --repeat or "
 		    "several names");
+	if (d->validate) {
+		/* One answer and its chain, as delv judges one. */
+		if (d->nspecs > 1 || d->repeat != 0)
+			return complain(DOHQ_USAGE, "--validate: one NAME, "
+			    "without --repeat");
+		if (d->edns_size == 0)
+			return complain(DOHQ_USAGE, "--validate: needs EDNS "
+			    "(--edns-size 0) for the DO bit");
+		/* The signatures, unchecked by the server: ours to check. */
+		d->dnssec = 1;
+		d->cd = 1;
+	}
 	return 0;
 }
 
@@ -1183,6 +1201,42 @@ check_response(struct dohq_job *j, const uint8_t *body, size_t len)
 	return -1;
 }
 
+/* A request that failed (not DOH_OK): the exit status, why in buf. */
+static int
+result_error(struct dohq *d, enum doh_result res, int status, char *buf,
+    size_t size)
+{
+	switch (res) {
+	case DOH_ERR_HTTP:
+		snprintf(buf, size, "HTTP status %d", status);
+		return DOHQ_HTTP;
+	case DOH_ERR_CONTENT_TYPE:
+		snprintf(buf, size, "HTTP status %d but the content type is "
+		    "not application/dns-message", status);
+		return DOHQ_HTTP;
+	case DOH_ERR_BODY:
+		snprintf(buf, size, "HTTP response body empty or over %d "
+		    "bytes", DOH_MAX_BODY);
+		return DOHQ_HTTP;
+	case DOH_ERR_RESET:
+		snprintf(buf, size, "HTTP/2 stream reset by the server");
+		return DOHQ_HTTP;
+	case DOH_ERR_PROTOCOL:
+		snprintf(buf, size, "HTTP/2 protocol error: %s",
+		    doh_last_error(d->doh));
+		return DOHQ_HTTP;
+	case DOH_ERR_CONNECT:
+	case DOH_ERR_TLS:
+	case DOH_ERR_TIMEOUT:
+		return conn_error(d, res, buf, size);
+	default:
+		snprintf(buf, size, "%s", doh_result_names[res]);
+		return DOHQ_INTERNAL;
+	}
+}
+
+static void	val_start(struct dohq *, struct dohq_job *);
+
 static void
 job_done_cb(enum doh_result res, const struct doh_response *resp, void *arg)
 {
@@ -1218,42 +1272,25 @@ job_done_cb(enum doh_result res, const struct doh_response *resp, void *arg)
 		}
 		memcpy(j->body, resp->body, resp->len);
 		j->len = resp->len;
+		/* Judged first; the job is over with the verdict. */
+		if (d->validate && j->ex == 0) {
+			val_start(d, j);
+			return;
+		}
 		break;
-	case DOH_ERR_HTTP:
-		job_set_error(j, DOHQ_HTTP, "HTTP status %d", resp->status);
-		break;
-	case DOH_ERR_CONTENT_TYPE:
-		job_set_error(j, DOHQ_HTTP, "HTTP status %d but the content "
-		    "type is not application/dns-message", resp->status);
-		break;
-	case DOH_ERR_BODY:
-		job_set_error(j, DOHQ_HTTP, "HTTP response body empty or over "
-		    "%d bytes", DOH_MAX_BODY);
-		break;
-	case DOH_ERR_RESET:
-		job_set_error(j, DOHQ_HTTP, "HTTP/2 stream reset by the "
-		    "server");
-		break;
-	case DOH_ERR_PROTOCOL:
-		job_set_error(j, DOHQ_HTTP, "HTTP/2 protocol error: %s",
-		    doh_last_error(d->doh));
-		break;
-	case DOH_ERR_CONNECT:
-	case DOH_ERR_TLS:
-	case DOH_ERR_TIMEOUT:
-		ex = conn_error(d, res, why, sizeof(why));
+	default:
+		ex = result_error(d, res, resp->status, why, sizeof(why));
 		/*
 		 * With the connection gone for good (doh backs off), every
 		 * other query fails the same way: say it once, stop.
 		 */
-		if (doh_get_state(d->doh) == DOH_BACKOFF) {
+		if ((res == DOH_ERR_CONNECT || res == DOH_ERR_TLS ||
+		    res == DOH_ERR_TIMEOUT) &&
+		    doh_get_state(d->doh) == DOH_BACKOFF) {
 			j->conn_fail = 1;
 			d->fatal = 1;
 		}
 		job_set_error(j, ex, "%s", why);
-		break;
-	default:
-		job_set_error(j, DOHQ_INTERNAL, "%s", doh_result_names[res]);
 		break;
 	}
 	job_finish(j);
@@ -1319,6 +1356,63 @@ job_submit(struct dohq *d, struct dohq_job *j)
 			job_set_error(j, DOHQ_INTERNAL, "out of memory");
 		job_finish(j);
 	}
+}
+
+/* --- --validate (dohq_val.h) --- */
+
+/* The verdict is in: the job is over, with it. */
+static void
+val_done(struct dohq_val *val, void *arg)
+{
+	struct dohq_job *j = arg;
+	const char *why;
+	int ex;
+
+	/* A chain that could not be had is the connection's failure. */
+	if ((ex = dohq_val_failure(val, &why)) != 0)
+		job_set_error(j, ex, "%s", why);
+	job_finish(j);
+	dohq_pump(j->d);
+}
+
+static int
+val_error(enum doh_result res, int http_status, char *buf, size_t size,
+    void *arg)
+{
+	struct dohq_job *j = arg;
+
+	return result_error(j->d, res, http_status, buf, size);
+}
+
+/* The answer came: judge it before the job is over. */
+static void
+val_start(struct dohq *d, struct dohq_job *j)
+{
+	/* Its timer was for the answer, which came. */
+	if (j->timer != NULL)
+		evtimer_del(j->timer);
+	dohq_val_start(d->val, d->doh, &j->spec->qi, j->body, j->len);
+}
+
+/* The validator and its anchors, before anything is asked. */
+static int
+val_setup(struct dohq *d)
+{
+	struct dohq_val_params p;
+	char err[CONFIG_ERRLEN];
+	int ex;
+
+	memset(&p, 0, sizeof(p));
+	p.base = d->base;
+	p.timeout_ms = d->cfg.timeout_ms;
+	p.edns_size = (uint16_t)d->edns_size;
+	p.pad_block = d->padding ? DOHQ_PAD_BLOCK : 0;
+	p.error = val_error;
+	p.done = val_done;
+	p.arg = &d->jobs[0];	/* --validate: one job */
+	if ((ex = dohq_val_new(&d->cfg, &p, &d->val, err, sizeof(err))) != 0)
+		return complain(ex, "%s", err);
+	return 0;
 }
 
 /* --- -v --- */
@@ -1455,6 +1549,8 @@ job_print(struct dohq *d, struct dohq_job *j)
 	struct dnsprint_out o;
 	struct dohq_out_meta meta;
 	struct dohq_out_timing tm;
+	const uint8_t *body = j->body;
+	size_t len = j->len;
 
 	if (d->fmt == DNSPRINT_TEXT && d->nprinted > 0)
 		putchar('\n');
@@ -1471,6 +1567,11 @@ job_print(struct dohq *d, struct dohq_job *j)
 			meta.tls = &d->tls;
 			d->tls_printed = 1;
 		}
+		if (d->val != NULL && dohq_val_result(d->val) != NULL) {
+			meta.validation = dohq_val_result(d->val);
+			/* The answer judged: maybe joined to a target's. */
+			body = dohq_val_answer(d->val, &len);
+		}
 		if (d->timing) {
 			tm.bootstrap_ms = d->bootstrap_ms;
 			tm.connect_ms = d->connect_ms;
@@ -1480,7 +1581,7 @@ job_print(struct dohq *d, struct dohq_job *j)
 			meta.timing = &tm;
 		}
 		dnsprint_out_file(&o, stdout);
-		dohq_out_msg(&o, d->fmt, j->body, j->len, &meta);
+		dohq_out_msg(&o, d->fmt, body, len, &meta);
 	} else if (d->fmt == DNSPRINT_JSON && !j->quiet)
 		print_error_json(d, j);
 	if (j->ex != 0 && !j->quiet)
@@ -1705,6 +1806,8 @@ dohq_free(struct dohq *d)
 		free(d->jobs[i].body);
 		free(d->jobs[i].headers);
 	}
+	/* Its request is on the upstream's client. */
+	dohq_val_free(d->val);
 	/* Its lookups are on d->plain: the upstreams go first. */
 	upstream_free(d->ups);
 	discovery_free(d->disc);
@@ -1755,6 +1858,7 @@ main(int argc, char *argv[])
 		goto done;
 	}
 	if ((ex = setup_server(&d)) != 0 || (ex = setup_run(&d)) != 0 ||
+	    (d.validate && (ex = val_setup(&d)) != 0) ||
 	    (d.is_addr && (ex = discover_server(&d)) != 0))
 		goto done;
 	if ((ex = start_server(&d)) != 0)
@@ -1764,6 +1868,10 @@ main(int argc, char *argv[])
 	if (d.repeat != 0)
 		print_stats(&d);
 	ex = d.ex;
+	/* As delv's: a bogus answer is a failure. */
+	if (ex == 0 && d.val != NULL && dohq_val_result(d.val) != NULL &&
+	    dohq_val_state(d.val) == VAL_BOGUS)
+		ex = DOHQ_BOGUS;
  done:
 	dohq_free(&d);
 	return ex == -1 ? 0 : ex;

@@ -183,6 +183,186 @@ json_meta(struct dnsprint_out *o, int *first, const struct dohq_out_meta *m)
 	}
 }
 
+/* "EDE 6 (DNSSEC Bogus)" */
+static void
+put_ede(struct dnsprint_out *o, int ede)
+{
+	const char *name = dnsprint_ede_name(ede);
+
+	dnsprint_printf(o, "EDE %d", ede);
+	if (name != NULL)
+		dnsprint_printf(o, " (%s)", name);
+}
+
+/* The rcode of msg, -1 if it is shorter than a header. */
+static int
+msg_rcode(const uint8_t *msg, size_t len)
+{
+	return len >= DNS_HDR_LEN ? dnsmsg_rcode(msg) : -1;
+}
+
+/* NXDOMAIN, or NOERROR with no answer record: a denial. */
+static int
+msg_negative(const uint8_t *msg, size_t len)
+{
+	int rcode = msg_rcode(msg, len);
+
+	return rcode == DNS_RCODE_NXDOMAIN || (rcode == DNS_RCODE_NOERROR &&
+	    msg[6] == 0 && msg[7] == 0);
+}
+
+/*
+ * Does the authority section hold NSEC or NSEC3 records (a wildcard
+ * expansion's proof that no closer name exists)?
+ */
+static int
+msg_has_proof(const uint8_t *msg, size_t len)
+{
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	struct dns_rr rr;
+	size_t i;
+
+	dnsmsg_rd_init(&r, msg, len);
+	if (dnsmsg_rd_header(&r, &h) == -1 || h.count[DNS_SEC_QUESTION] != 1 ||
+	    dnsmsg_rd_name(&r, NULL, NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		return 0;
+	for (i = 0; i < (size_t)h.count[DNS_SEC_ANSWER] +
+	    h.count[DNS_SEC_AUTHORITY]; i++) {
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
+			return 0;
+		if (i >= h.count[DNS_SEC_ANSWER] && (rr.type == DNS_TYPE_NSEC ||
+		    rr.type == DNS_TYPE_NSEC3))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The verdict in delv's words, so that what reads delv's output reads
+ * ours: "; fully validated", "; unsigned answer" (either after
+ * "negative response, " for a denial), ";; resolution failed: ..." for
+ * bogus.  An error answer has nothing to validate; the engine calls it
+ * insecure, which the line says in its own words.
+ */
+static void
+text_verdict(struct dnsprint_out *o, const struct dohq_out_validation *v,
+    const uint8_t *msg, size_t len)
+{
+	const char *why = v->why != NULL ? v->why : "";
+	char rc[16];
+	int rcode = msg_rcode(msg, len);
+
+	if (strcmp(v->verdict, "bogus") == 0) {
+		dnsprint_puts(o, ";; resolution failed: ");
+		if (v->ede >= 0) {
+			put_ede(o, v->ede);
+			if (*why != '\0')
+				dnsprint_puts(o, ": ");
+		}
+		dnsprint_puts(o, why);
+		dnsprint_puts(o, "\n");
+		return;
+	}
+	if (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN) {
+		dnsprint_printf(o, "; no answer to validate: the server says "
+		    "%s\n", rcode < 0 ? "nothing" : dnsmsg_rcode_str(
+		    (unsigned)rcode, rc, sizeof(rc)));
+		return;
+	}
+	dnsprint_printf(o, "; %s%s\n", msg_negative(msg, len) ?
+	    "negative response, " : "", strcmp(v->verdict, "secure") == 0 ?
+	    "fully validated" : "unsigned answer");
+	if (v->ede >= 0) {
+		dnsprint_puts(o, "; ");
+		put_ede(o, v->ede);
+		if (*why != '\0')
+			dnsprint_puts(o, ": ");
+		dnsprint_puts(o, why);
+		dnsprint_puts(o, "\n");
+	} else if (strcmp(v->verdict, "insecure") == 0 && *why != '\0') {
+		dnsprint_puts(o, "; ");
+		dnsprint_puts(o, why);
+		dnsprint_puts(o, "\n");
+	}
+}
+
+/*
+ * delv's form: the verdict, the records (a denial's proof is in the
+ * authority section), the chain of trust, then dig's trailer.
+ */
+static int
+text_validated(struct dnsprint_out *o, const uint8_t *msg, size_t len,
+    const struct dohq_out_meta *meta)
+{
+	const struct dohq_out_validation *v = meta->validation;
+	size_t i;
+	int r, rcode = msg_rcode(msg, len);
+
+	text_verdict(o, v, msg, len);
+	if (strcmp(v->verdict, "bogus") == 0)
+		dnsprint_puts(o, "; the answer as received:\n");
+	if (msg_negative(msg, len)) {
+		dnsprint_printf(o, "; %s; the authority section:\n",
+		    rcode == DNS_RCODE_NXDOMAIN ? "NXDOMAIN" : "NODATA");
+		r = dnsprint_section(o, msg, len, DNS_SEC_AUTHORITY);
+	} else if (rcode == DNS_RCODE_NOERROR) {
+		r = dnsprint_section(o, msg, len, DNS_SEC_ANSWER);
+		if (r >= 0 && msg_has_proof(msg, len)) {
+			dnsprint_puts(o, "; the proof, in the authority "
+			    "section:\n");
+			r = dnsprint_section(o, msg, len, DNS_SEC_AUTHORITY);
+		}
+	} else
+		r = rcode < 0 ? -1 : 0;
+	if (r < 0)
+		dnsprint_puts(o, ";; MALFORMED MESSAGE\n");
+	dnsprint_puts(o, "\n;; CHAIN OF TRUST:\n");
+	for (i = 0; i < v->nchain; i++) {
+		dnsprint_puts(o, "; ");
+		dnsprint_puts(o, v->chain[i]);
+		dnsprint_puts(o, "\n");
+	}
+	if (v->nchain == 0)
+		dnsprint_puts(o, "; (nothing checked)\n");
+	if (meta->tls != NULL) {
+		dnsprint_puts(o, "\n");
+		text_tls(o, meta->tls);
+	}
+	text_trailer(o, meta, len);
+	dnsprint_printf(o, ";; Chain queries: %u\n", v->chain_queries);
+	return r < 0 ? -1 : 0;
+}
+
+static void
+json_validation(struct dnsprint_out *o, int *first,
+    const struct dohq_out_validation *v)
+{
+	const char *name;
+	size_t i;
+
+	dnsprint_json_kv_str(o, first, "verdict", v->verdict);
+	dnsprint_json_key(o, first, "ede");
+	if (v->ede >= 0) {
+		dnsprint_printf(o, "%d", v->ede);
+		if ((name = dnsprint_ede_name(v->ede)) != NULL)
+			dnsprint_json_kv_str(o, first, "ede_name", name);
+	} else
+		dnsprint_puts(o, "null");
+	dnsprint_json_kv_str(o, first, "why", v->why != NULL ? v->why : "");
+	if (v->zone != NULL)
+		dnsprint_json_kv_str(o, first, "zone", v->zone);
+	dnsprint_json_key(o, first, "chain");
+	dnsprint_puts(o, "[");
+	for (i = 0; i < v->nchain; i++) {
+		if (i > 0)
+			dnsprint_puts(o, ",");
+		dnsprint_json_str(o, v->chain[i]);
+	}
+	dnsprint_puts(o, "]");
+	dnsprint_json_kv_num(o, first, "chain_queries", v->chain_queries);
+}
+
 int
 dohq_out_msg(struct dnsprint_out *o, enum dnsprint_format fmt,
     const uint8_t *msg, size_t len, const struct dohq_out_meta *meta)
@@ -195,17 +375,23 @@ dohq_out_msg(struct dnsprint_out *o, enum dnsprint_format fmt,
 	switch (fmt) {
 	case DNSPRINT_JSON:
 		dnsprint_puts(o, "{");
+		if (meta->validation != NULL)
+			json_validation(o, &first, meta->validation);
 		json_meta(o, &first, meta);
 		r = dnsprint_json_members(o, &first, msg, len, NULL, 0);
 		dnsprint_puts(o, "}\n");
 		return r;
 	case DNSPRINT_SHORT:
+		if (meta->validation != NULL)
+			text_verdict(o, meta->validation, msg, len);
 		r = dnsprint_msg(o, fmt, msg, len, NULL, 0);
 		if (meta->timing != NULL)
 			text_timing(o, meta->timing);
 		return r;
 	case DNSPRINT_TEXT:
 	default:
+		if (meta->validation != NULL)
+			return text_validated(o, msg, len, meta);
 		if (meta->tls != NULL)
 			text_tls(o, meta->tls);
 		r = dnsprint_msg(o, fmt, msg, len, NULL, 0);

@@ -67,6 +67,7 @@ struct validator {
 	struct validator_stats	 st;
 	validator_trace_cb	*trace;
 	void			*trace_arg;
+	uint16_t		 learning;	/* the need's type, for it */
 	uint32_t		 win_start;
 	unsigned		 win_ok, win_bad;
 	int			 win_flagged;
@@ -290,8 +291,10 @@ store(struct validator *v, const uint8_t *name, size_t len,
 			    " %u/%u/%u", (unsigned)(rd[i][0] << 8 | rd[i][1]),
 			    rd[i][2], rd[i][3]);
 	}
-	tracef(v, "%s %s %s%s ttl %u%s%s", text, state == ENT_KEYS ?
-	    "DNSKEY" : "DS", ent_names[state], tags, ttl,
+	/* a bogus or insecure DNSKEY need is one too, not a DS */
+	tracef(v, "%s %s %s%s ttl %u%s%s", text, state == ENT_KEYS ||
+	    v->learning == DNS_TYPE_DNSKEY ? "DNSKEY" : "DS",
+	    ent_names[state], tags, ttl,
 	    why != NULL ? ": " : "", why != NULL ? why : "");
 }
 
@@ -908,6 +911,7 @@ validator_learn(struct validator *v, const struct val_need *need,
 		return;
 	nd = *need;
 	dnssec_name_lower(nd.name, nd.name_len);
+	v->learning = nd.type;
 	memset(&qi, 0, sizeof(qi));
 	memcpy(qi.qname, nd.name, nd.name_len);
 	qi.qname_len = nd.name_len;

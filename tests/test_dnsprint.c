@@ -468,6 +468,40 @@ test_text(void)
 	CHECK(strstr(out, "status: BADVERS,") != NULL);
 }
 
+/* One section's records, as the text form prints them (dohq --validate). */
+static void
+test_section(void)
+{
+	struct msg m;
+	struct dnsprint_out o;
+
+	full_answer(&m);
+	dnsprint_out_buf(&o, out, sizeof(out));
+	CHECK_EQ(dnsprint_section(&o, m.buf, m.len, DNS_SEC_ANSWER), 2);
+	CHECK_STR(out, "www.example.\t\t300\tIN\tCNAME\talias.www.example."
+	    "\nalias.www.example.\t60\tIN\tA\t192.0.2.1\n");
+	dnsprint_out_buf(&o, out, sizeof(out));
+	CHECK_EQ(dnsprint_section(&o, m.buf, m.len, DNS_SEC_AUTHORITY), 1);
+	CHECK(strstr(out, "SOA\tns. h\\\"m. 1 2 3 4 5\n") != NULL);
+	/* The OPT record is no record of the section. */
+	dnsprint_out_buf(&o, out, sizeof(out));
+	CHECK_EQ(dnsprint_section(&o, m.buf, m.len, DNS_SEC_ADDITIONAL), 0);
+	CHECK_STR(out, "");
+	CHECK_EQ(dnsprint_section(&o, m.buf, m.len, DNS_SEC_QUESTION), -1);
+	CHECK_EQ(dnsprint_section(&o, m.buf, m.len, DNS_SEC_MAX), -1);
+	/* Cut inside the authority section: the answer is still whole. */
+	dnsprint_out_buf(&o, out, sizeof(out));
+	CHECK_EQ(dnsprint_section(&o, m.buf, m.len - 30, DNS_SEC_ANSWER), 2);
+	CHECK_EQ(dnsprint_section(&o, m.buf, m.len - 30, DNS_SEC_AUTHORITY),
+	    -1);
+	CHECK_EQ(dnsprint_section(&o, m.buf, 5, DNS_SEC_ANSWER), -1);
+
+	CHECK_STR(dnsprint_ede_name(6), "DNSSEC Bogus");
+	CHECK_STR(dnsprint_ede_name(22), "No Reachable Authority");
+	CHECK(dnsprint_ede_name(-1) == NULL);
+	CHECK(dnsprint_ede_name(4000) == NULL);
+}
+
 static void
 test_short(void)
 {
@@ -630,6 +664,7 @@ main(void)
 	test_svcb();
 	test_generic();
 	test_text();
+	test_section();
 	test_short();
 	test_json();
 	test_malformed();

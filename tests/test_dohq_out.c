@@ -2,7 +2,8 @@
  * Unit tests for dohq_out, dohq's report around the message: TLS, server,
  * HTTP status and headers, times, and the JSON object of a failed query.
  * The expected bytes are what dohq printed before this report moved out
- * of dnsprint: dohq's output must not change.
+ * of dnsprint: dohq's output must not change.  And --validate's report:
+ * the verdict in delv's words, the records, the chain.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -240,10 +241,115 @@ test_error_json(void)
 	    "\"error\":\"cannot connect\"}\n");
 }
 
+/* Print msg (len bytes) with m in fmt into out; check the return. */
+static const char *
+vmsg(enum dnsprint_format fmt, const uint8_t *m, size_t len,
+    const struct dohq_out_meta *meta, int want)
+{
+	struct dnsprint_out o;
+
+	dnsprint_out_buf(&o, out, sizeof(out));
+	CHECK_EQ(dohq_out_msg(&o, fmt, m, len, meta), want);
+	return out;
+}
+
+static void
+test_validation(void)
+{
+	/* www.example. NODATA, then SERVFAIL: no records. */
+	static const uint8_t nodata[] = {
+		0, 0, 0x81, 0x90, 0, 1, 0, 0, 0, 0, 0, 0,
+		3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0,
+		0, 1, 0, 1,
+	};
+	uint8_t servfail[sizeof(nodata)];
+	static const char *const chain[] = {
+		". DS 20326/8/2 trust anchor (built in)",
+		"example. DS secure 370/13/2 ttl 3600",
+	};
+	struct dohq_out_validation v;
+	struct dohq_out_meta m;
+
+	memset(&v, 0, sizeof(v));
+	v.verdict = "secure";
+	v.ede = -1;
+	v.why = "every RRset and denial verified from a trust anchor";
+	v.zone = "example.";
+	v.chain = chain;
+	v.nchain = 2;
+	v.chain_queries = 4;
+	memset(&m, 0, sizeof(m));
+	m.server = "https://doh.example/dns-query";
+	m.query_time_ms = -1;
+	m.validation = &v;
+	CHECK_STR(vmsg(DNSPRINT_TEXT, answer, sizeof(answer), &m, 0),
+	    "; fully validated\n"
+	    "www.example.\t\t300\tIN\tA\t192.0.2.1\n"
+	    "\n;; CHAIN OF TRUST:\n"
+	    "; . DS 20326/8/2 trust anchor (built in)\n"
+	    "; example. DS secure 370/13/2 ttl 3600\n"
+	    "\n;; SERVER: https://doh.example/dns-query\n"
+	    ";; MSG SIZE  rcvd: 56\n"
+	    ";; Chain queries: 4\n");
+	CHECK_STR(vmsg(DNSPRINT_SHORT, answer, sizeof(answer), &m, 0),
+	    "; fully validated\n192.0.2.1\n");
+	CHECK_STR(vmsg(DNSPRINT_JSON, answer, sizeof(answer), &m, 0),
+	    "{\"verdict\":\"secure\",\"ede\":null,\"why\":\"every RRset "
+	    "and denial verified from a trust anchor\",\"zone\":"
+	    "\"example.\",\"chain\":[\". DS 20326/8/2 trust anchor "
+	    "(built in)\",\"example. DS secure 370/13/2 ttl 3600\"],"
+	    "\"chain_queries\":4,"
+	    "\"server\":\"https://doh.example/dns-query\"," MSG_JSON);
+
+	v.verdict = "bogus";
+	v.ede = 7;
+	v.why = "www.example. A: signature expired";
+	v.nchain = 0;
+	CHECK_STR(vmsg(DNSPRINT_TEXT, answer, sizeof(answer), &m, 0),
+	    ";; resolution failed: EDE 7 (Signature Expired): www.example. "
+	    "A: signature expired\n"
+	    "; the answer as received:\n"
+	    "www.example.\t\t300\tIN\tA\t192.0.2.1\n"
+	    "\n;; CHAIN OF TRUST:\n; (nothing checked)\n"
+	    "\n;; SERVER: https://doh.example/dns-query\n"
+	    ";; MSG SIZE  rcvd: 56\n"
+	    ";; Chain queries: 4\n");
+	vmsg(DNSPRINT_JSON, answer, sizeof(answer), &m, 0);
+	CHECK(strstr(out, "\"verdict\":\"bogus\",\"ede\":7,"
+	    "\"ede_name\":\"Signature Expired\",") == out + 1);
+
+	/* A denial, insecure by an unsupported algorithm. */
+	v.verdict = "insecure";
+	v.ede = 1;
+	v.why = "no DS of a supported algorithm";
+	vmsg(DNSPRINT_TEXT, nodata, sizeof(nodata), &m, 0);
+	CHECK_STR(out, "; negative response, unsigned answer\n"
+	    "; EDE 1 (Unsupported DNSKEY Algorithm): no DS of a supported "
+	    "algorithm\n; NODATA; the authority section:\n\n;; CHAIN OF "
+	    "TRUST:\n; (nothing checked)\n"
+	    "\n;; SERVER: https://doh.example/dns-query\n"
+	    ";; MSG SIZE  rcvd: 29\n"
+	    ";; Chain queries: 4\n");
+
+	/* An error answer: nothing to validate, in its own words. */
+	memcpy(servfail, nodata, sizeof(nodata));
+	servfail[3] = 0x92;
+	v.ede = -1;
+	v.why = "an error answer: nothing to validate";
+	vmsg(DNSPRINT_TEXT, servfail, sizeof(servfail), &m, 0);
+	CHECK(strncmp(out, "; no answer to validate: the server says "
+	    "SERVFAIL\n\n;; CHAIN OF TRUST:\n", 58) == 0);
+
+	/* Shorter than a header: malformed, said. */
+	CHECK(vmsg(DNSPRINT_TEXT, nodata, 5, &m, -1) != NULL);
+	CHECK(strstr(out, ";; MALFORMED MESSAGE\n") != NULL);
+}
+
 int
 main(void)
 {
 	test_msg();
 	test_error_json();
+	test_validation();
 	return check_summary();
 }

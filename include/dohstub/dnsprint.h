@@ -98,6 +98,24 @@ int	dnsprint_rdata(struct dnsprint_out *o, const uint8_t *msg,
 	    size_t len, size_t off, uint16_t rdlen, uint16_t type);
 
 /*
+ * The records of one section (DNS_SEC_ANSWER, _AUTHORITY or
+ * _ADDITIONAL, the OPT record left out) of msg (len bytes) as text
+ * lines, one a record, as dnsprint_msg() prints them but without the
+ * header and the section's title (dohq --validate's answer, as delv
+ * shows one).  Returns the records printed, or -1 if sec is not one of
+ * those or the message is malformed before the section's end (what
+ * parsed is printed).
+ */
+int	dnsprint_section(struct dnsprint_out *o, const uint8_t *msg,
+	    size_t len, int sec);
+
+/*
+ * The name of Extended DNS Error info code (RFC 8914 and its registry:
+ * "DNSSEC Bogus"), or NULL for one without a name.
+ */
+const char *dnsprint_ede_name(int code);
+
+/*
  * The presentation name of SvcParamKey key (RFC 9460 14.3.2, 9461 5:
  * "alpn", "dohpath"; "key65000" for one without a name) in buf (size
  * bytes, 16 always fit).  Returns buf.

@@ -12,6 +12,24 @@
 
 #include "dohstub/dnsprint.h"
 
+/*
+ * dohq's exit statuses, documented in dohq(1), mostly those of
+ * sysexits(3); the JSON object of a failed query names one.
+ */
+enum dohq_exit {
+	DOHQ_OK = 0,
+	DOHQ_BOGUS = 1,		/* --validate: the answer is bogus */
+	DOHQ_USAGE = 64,	/* bad option, argument, URL or name */
+	DOHQ_MALFORMED = 65,	/* the response is not a usable answer */
+	DOHQ_NOINPUT = 66,	/* -f, -c or --ca-file unreadable */
+	DOHQ_NOHOST = 68,	/* the server's name did not resolve */
+	DOHQ_CONNECT = 69,	/* no TCP connection, or it broke */
+	DOHQ_INTERNAL = 70,
+	DOHQ_TIMEOUT = 75,	/* no answer in time */
+	DOHQ_HTTP = 76,		/* HTTP status or HTTP/2 failure */
+	DOHQ_TLS = 77,		/* handshake or certificate */
+};
+
 /* The TLS connection, for -v.  Strings are borrowed for the call. */
 struct dohq_out_tls {
 	const char	*version;	/* "TLSv1.3" */
@@ -34,6 +52,21 @@ struct dohq_out_timing {
 };
 
 /*
+ * dohq --validate: the verdict on the answer and the chain of trust it
+ * was reached by.  Strings are borrowed for the call.
+ */
+struct dohq_out_validation {
+	const char		*verdict;	/* "secure", "insecure",
+						   "bogus" */
+	int			 ede;		/* RFC 8914 code; -1 none */
+	const char		*why;		/* "" or NULL: nothing */
+	const char		*zone;		/* signer or cut; NULL none */
+	const char *const	*chain;		/* lines, from the anchor */
+	size_t			 nchain;
+	unsigned		 chain_queries;	/* DS, DNSKEY queries sent */
+};
+
+/*
  * About the exchange.  Every pointer may be NULL, and strings are
  * borrowed for the call.
  */
@@ -45,6 +78,7 @@ struct dohq_out_meta {
 	int64_t				 query_time_ms;	/* -1: unknown */
 	const struct dohq_out_tls	*tls;
 	const struct dohq_out_timing	*timing;
+	const struct dohq_out_validation *validation;
 };
 
 /*
@@ -52,7 +86,12 @@ struct dohq_out_meta {
  * says of the exchange: text puts TLS before the message and the query
  * time, server, HTTP status and headers, size and times after it, as
  * dig does; JSON puts them first in the message's one object; the short
- * form adds only the times.  Returns as dnsprint_msg().
+ * form adds only the times.  With meta->validation, text is as delv's:
+ * the verdict, the answer's records (a negative answer's authority
+ * records, its proof) and the chain of trust instead of the message's
+ * header and sections; the short form puts the verdict line first; JSON
+ * adds the members verdict, ede, ede_name, why, zone, chain (an array
+ * of strings) and chain_queries.  Returns as dnsprint_msg().
  */
 int	dohq_out_msg(struct dnsprint_out *o, enum dnsprint_format fmt,
 	    const uint8_t *msg, size_t len, const struct dohq_out_meta *meta);
