@@ -780,9 +780,11 @@ conn_request(struct control_conn *c, const char *line, size_t n)
 	FILE *fp;
 
 	if (control_parse(line, n, &c->req, &why) == -1) {
-		/* --json is honoured even in a bad request. */
-		c->req.json = strncmp(line, "--json", 6) == 0 &&
-		    (n == 6 || line[6] == ' ' || line[6] == '\t');
+		/* --json is honoured even in a bad request; line holds n
+		 * bytes, no NUL, and stale ones after them. */
+		c->req.json = n >= 6 && memcmp(line, "--json", 6) == 0 &&
+		    (n == 6 || line[6] == ' ' || line[6] == '\t' ||
+		    line[6] == '\r');
 		conn_error(c, why);
 		return;
 	}

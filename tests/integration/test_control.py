@@ -348,6 +348,15 @@ def test_limits():
     check(got.startswith("mode "), "1024 bytes: %r" % got[:40])
     got, _ = raw(b"bogus\n")
     check(got == "error: unknown command (try help)\n", "bogus: %r" % got)
+    # the error is JSON only if this request asks: nothing of an
+    # earlier request's bytes counts
+    got, _ = raw(b"--json bogus\n")
+    check(json.loads(got) == {"error": "unknown command (try help)"},
+          "--json bogus: %r" % got)
+    got, _ = raw(b"--js\n")
+    check(got == "error: unknown command (try help)\n", "--js: %r" % got)
+    got, _ = raw(b"--json\n")
+    check(json.loads(got) == {"error": "empty request"}, "--json: %r" % got)
     got, took = raw(b"stat")
     check(got == "error: timed out waiting for the request\n" and
           4.5 <= took <= 7 * lab.SLOW, "slow: %r after %.1f s" % (got, took))
