@@ -1039,10 +1039,10 @@ control_new(struct event_base *base, const char *path, uid_t uid, gid_t gid,
 	}
 	ctl->dev = st.st_dev;
 	ctl->ino = st.st_ino;
-	if ((uid != (uid_t)-1 && lchown(path, uid, gid) == -1) ||
-	    chmod(path, 0660) == -1) {
-		log_warn("control socket %s: cannot set its owner and mode",
-		    path);
+	/* No chmod: the umask made it 0660, and chmod() as root would
+	 * follow a symlink put in its place since the bind. */
+	if (uid != (uid_t)-1 && lchown(path, uid, gid) == -1) {
+		log_warn("control socket %s: cannot set its owner", path);
 		goto fail;
 	}
 	if ((ctl->lev = evconnlistener_new(base, accept_cb, ctl,
