@@ -395,6 +395,15 @@ def test_client():
         check(r.returncode == 2 and r.stdout == "" and
               r.stderr.count("\n") in (1, 3),
               "%r: %d %r" % (argv, r.returncode, r.stderr))
+    # CONTROL_MAX_LINE bytes are sent (the daemon refuses the verb),
+    # one more is not; with --json, its space counts
+    for argv, code in ((["x" * 1024], 1), (["x" * 1025], 2),
+                       (["--json", "x" * 1017], 1),
+                       (["--json", "x" * 1018], 2)):
+        r = ctl(*argv)
+        check(r.returncode == code, "%d bytes%s: %d %r" % (
+            len(argv[-1]), " with --json" if len(argv) > 1 else "",
+            r.returncode, r.stderr))
     r = lab.run([client_bin(), "-s", SOCK + ".none", "status"])
     check(r.stderr.startswith("dohstub-control: cannot connect to ") and
           r.stderr.count("\n") == 1, "one line: %r" % r.stderr)
