@@ -27,6 +27,7 @@ also the fallback a portal lease uses):
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
@@ -444,6 +445,11 @@ def test_install():
                      os.path.join(prefix, "share/man/man8/"
                                   "dohstub-control.8")])
         check(r.returncode == 0, "mandoc: %s" % r.stdout)
+        r = lab.run(["mandoc", "-Tascii", os.path.join(
+            prefix, "share/man/man8/dohstub-control.8")])
+        text = re.sub(".\b", "", r.stdout)
+        check('{"error": "reason"}' in " ".join(text.split()) and
+              "/usr/local/etc" not in text, "the page says: %s" % text)
     unit = open(os.path.join(prefix, "lib/systemd/system/dohstub.service"))
     text = unit.read()
     unit.close()
