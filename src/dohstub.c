@@ -754,6 +754,25 @@ write_pidfile(const char *path)
 	close(fd);
 }
 
+/*
+ * Descriptors 0-2 open, on /dev/null if they were closed (dohstub
+ * 2>&-), as OpenBSD daemons do: else the event loop or a socket takes
+ * one, and the log or query-log stderr writes into it.
+ */
+static void
+std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* The lowest free descriptor: fd itself. */
+		if (open("/dev/null", O_RDWR) != fd)
+			_exit(1);	/* nowhere to say so */
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -765,6 +784,7 @@ main(int argc, char *argv[])
 	char err[CONFIG_ERRLEN];
 	int check = 0;
 
+	std_fds();
 	parse_options(argc, argv, &check);
 	log_init("dohstub", opts.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
 	    0);

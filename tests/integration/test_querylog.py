@@ -326,6 +326,36 @@ def test_reload_changes_settings():
     d.stop()
 
 
+def test_stderr_closed():
+    """Started with stderr closed (dohstub 2>&-) and query-log stderr:
+    fd 2 is /dev/null, not the event loop's or a socket, so the writer
+    writes there, never fails, and is never restarted."""
+    if lab.VALGRIND:
+        lab.skip("valgrind needs its stderr")
+    mport = lab.free_port(False)
+    d = lab.Dohstub({"mode": "encrypted-only", "upstream": U.url,
+                     "resolve": U.resolve, "ca-file": lab.certs().ca_pem,
+                     "query-log": "stderr", "metrics": "127.0.0.1:%d" %
+                     mport}, name="dohstub-no-stderr", cache=True)
+    argv = d.argv
+    d.argv = lambda: ["/bin/sh", "-c", 'exec "$@" 2>&-', "sh"] + argv()
+    d.start()
+    for i in range(20):
+        check(d.udp("www.lab.test", "A").values("A") == [lab.WWW_A],
+              "answer %d" % i)
+    target = os.readlink("/proc/%d/fd/2" % d.pid)
+    check(target == "/dev/null", "fd 2 is %s" % target)
+    w = lab.wait_for(lambda: writers(d.pid), 5, what="a writer")
+    # a writer that fails is restarted after 1 s: give it the time
+    time.sleep(2.5)
+    check(writers(d.pid) == w and
+          lab.metric(mport, "dohstub_query_log_restarts_total") == 0,
+          "the writer restarted: %r, %r" % (w, writers(d.pid)))
+    # its log went to /dev/null: no stats line for d.stop() to read
+    d.proc.terminate()
+    check(d.proc.wait(5 * lab.SLOW) == 0, "exit %d" % d.proc.returncode)
+
+
 def test_off_by_default():
     d = start("dohstub-nolog")
     d.udp("www.lab.test", "A")
