@@ -866,6 +866,8 @@ main(int argc, char *argv[])
 	querylog_update();
 	if (metrics != NULL)
 		metrics_set_querylog(metrics, ql);
+	if (ctl != NULL)
+		control_set_querylog(ctl, ql);
 
 	log_info("dohstub %s started, mode %s, %zu upstream(s)",
 	    DOHSTUB_VERSION, config_mode_names[cfg.mode], cfg.nupstream);

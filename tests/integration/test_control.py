@@ -187,7 +187,8 @@ def test_stats():
     j = ok_json("stats")
     for k in ("queries_udp", "queries_tcp", "answered_doh", "cache_hits",
               "cache_misses", "servfail", "portal_answers", "pending",
-              "cache_entries", "cache_bytes"):
+              "cache_entries", "cache_bytes", "query_log_lines",
+              "query_log_dropped", "query_log_restarts"):
         check(k in text and k in j, "stats lack %s: %r" % (k, text))
     check(text["queries_udp"] >= 1 and text["cache_entries"] >= 1,
           "counters: %r" % text)

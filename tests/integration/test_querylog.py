@@ -351,6 +351,8 @@ def test_stderr_closed():
     check(writers(d.pid) == w and
           lab.metric(mport, "dohstub_query_log_restarts_total") == 0,
           "the writer restarted: %r, %r" % (w, writers(d.pid)))
+    check(lab.metric(mport, "dohstub_query_log_lines_total") == 20,
+          "lines not counted")
     # its log went to /dev/null: no stats line for d.stop() to read
     d.proc.terminate()
     check(d.proc.wait(5 * lab.SLOW) == 0, "exit %d" % d.proc.returncode)
