@@ -19,6 +19,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -74,15 +75,17 @@ struct querylog {
 	int			 pipe_r, pipe_w; /* the current pipe, or -1 */
 	struct writer		*cur;		/* reads it; NULL: none */
 	LIST_HEAD(, writer)	 writers;	/* every one alive */
+	struct event		*write_ev;	/* room in the pipe again */
 	struct event		*flush_ev;	/* QUERYLOG_FLUSH_MS */
 	struct event		*restart_ev;	/* after backoff_ms */
 	unsigned		 backoff_ms;
-	char			*buf;		/* QUERYLOG_BUFFER bytes */
-	size_t			 head, tail;	/* waiting: [head, tail) */
+	char			*buf;		/* a ring, QUERYLOG_BUFFER */
+	size_t			 head, len;	/* waiting: len bytes at head */
 	struct querylog_stats	 stats;
 };
 
 static int	writer_start(struct querylog *ql);
+static void	write_cb(evutil_socket_t, short, void *);
 
 /* Line formatting: pure. */
 
@@ -453,6 +456,13 @@ pipe_open(struct querylog *ql)
 		close(fds[1]);
 		return -1;
 	}
+	if ((ql->write_ev = event_new(ql->base, fds[1], EV_WRITE,
+	    write_cb, ql)) == NULL) {
+		log_warnx("query log: out of memory");
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
 	ql->pipe_r = fds[0];
 	ql->pipe_w = fds[1];
 	return 0;
@@ -461,6 +471,9 @@ pipe_open(struct querylog *ql)
 static void
 pipe_close(struct querylog *ql)
 {
+	if (ql->write_ev != NULL)
+		event_free(ql->write_ev);
+	ql->write_ev = NULL;
 	if (ql->pipe_w != -1)
 		close(ql->pipe_w);
 	if (ql->pipe_r != -1)
@@ -516,34 +529,59 @@ writer_start(struct querylog *ql)
 }
 
 /*
- * Whole lines to the pipe, at most PIPE_BUF bytes a write: atomic, so a
- * line is never cut, and what is not taken waits.
+ * The first whole lines of the ring, at most PIPE_BUF bytes, as one or
+ * two (wrapped) iovecs: a write of them is atomic, so the pipe never
+ * holds a cut line.  Returns the iovec count.
+ */
+static int
+ring_chunk(const struct querylog *ql, struct iovec iov[2])
+{
+	const char *nl;
+	size_t n = ql->len < PIPE_BUF ? ql->len : PIPE_BUF;
+	size_t first = QUERYLOG_BUFFER - ql->head;
+
+	if (first > n)
+		first = n;
+	/* Lines are shorter than PIPE_BUF: one ends in it. */
+	if (n > first && (nl = memrchr(ql->buf, '\n', n - first)) != NULL)
+		n = first + (size_t)(nl - ql->buf) + 1;
+	else if (n < ql->len && (nl = memrchr(ql->buf + ql->head, '\n',
+	    first)) != NULL)
+		n = first = (size_t)(nl - (ql->buf + ql->head)) + 1;
+	iov[0].iov_base = ql->buf + ql->head;
+	iov[0].iov_len = first;
+	iov[1].iov_base = ql->buf;
+	iov[1].iov_len = n - first;
+	return n > first ? 2 : 1;
+}
+
+/*
+ * What waits, to the pipe.  When the pipe is full, write_ev waits for
+ * room: no write is tried for every answer while the writer is stuck
+ * (querylog_write() leaves the flush to it), only by the flush timer.
  */
 static void
 buf_flush(struct querylog *ql)
 {
 	struct timeval tv = { 0, QUERYLOG_FLUSH_MS * 1000 };
-	const char *nl;
-	size_t n;
+	struct iovec iov[2];
 	ssize_t w;
+	int niov;
 
-	while (ql->head < ql->tail && ql->pipe_w != -1) {
-		n = ql->tail - ql->head;
-		/* Lines are shorter than PIPE_BUF: one ends in it. */
-		if (n > PIPE_BUF && (nl = memrchr(ql->buf + ql->head, '\n',
-		    PIPE_BUF)) != NULL)
-			n = (size_t)(nl - (ql->buf + ql->head)) + 1;
-		else if (n > PIPE_BUF)
-			n = PIPE_BUF;
-		if ((w = write(ql->pipe_w, ql->buf + ql->head, n)) == -1) {
+	while (ql->len > 0 && ql->pipe_w != -1) {
+		niov = ring_chunk(ql, iov);
+		if ((w = writev(ql->pipe_w, iov, niov)) == -1) {
 			if (errno == EINTR)
 				continue;
-			break;	/* EAGAIN: full */
+			if (errno == EAGAIN)	/* full */
+				event_add(ql->write_ev, NULL);
+			break;
 		}
-		ql->head += (size_t)w;
+		ql->head = (ql->head + (size_t)w) % QUERYLOG_BUFFER;
+		ql->len -= (size_t)w;
 	}
-	if (ql->head == ql->tail)
-		ql->head = ql->tail = 0;
+	if (ql->len == 0)
+		ql->head = 0;
 	else if (!evtimer_pending(ql->flush_ev, NULL))
 		evtimer_add(ql->flush_ev, &tv);
 }
@@ -556,18 +594,38 @@ flush_cb(evutil_socket_t fd, short ev, void *arg)
 	buf_flush(arg);
 }
 
-/* Lines waiting in the buffer. */
+static void
+write_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	buf_flush(arg);
+}
+
+/* Newlines in n bytes at p. */
+static uint64_t
+count_lines(const char *p, size_t n)
+{
+	const char *end = p + n;
+	uint64_t c = 0;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		c++;
+		p++;
+	}
+	return c;
+}
+
+/* Lines waiting in the ring. */
 static uint64_t
 buf_lines(const struct querylog *ql)
 {
-	const char *p = ql->buf + ql->head, *end = ql->buf + ql->tail;
-	uint64_t n = 0;
+	size_t first = QUERYLOG_BUFFER - ql->head;
 
-	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		n++;
-		p++;
-	}
-	return n;
+	if (first >= ql->len)
+		return count_lines(ql->buf + ql->head, ql->len);
+	return count_lines(ql->buf + ql->head, first) +
+	    count_lines(ql->buf, ql->len - first);
 }
 
 struct querylog *
@@ -620,7 +678,7 @@ querylog_reopen(struct querylog *ql, const struct config *cfg)
 	ql->backoff_ms = QUERYLOG_BACKOFF_MIN;
 	if (path == NULL) {
 		ql->stats.dropped += buf_lines(ql);
-		ql->head = ql->tail = 0;
+		ql->head = ql->len = 0;
 		evtimer_del(ql->flush_ev);
 		pipe_close(ql);
 		return 0;
@@ -643,7 +701,7 @@ querylog_write(struct querylog *ql, const struct sockaddr *client,
 	struct timeval tv = { 0, QUERYLOG_FLUSH_MS * 1000 };
 	struct timespec now;
 	char line[QUERYLOG_LINE_MAX];
-	size_t n;
+	size_t n, end, first;
 
 	if (ql->path == NULL)
 		return;
@@ -653,19 +711,20 @@ querylog_write(struct querylog *ql, const struct sockaddr *client,
 		ql->stats.dropped++;
 		return;
 	}
-	if (ql->tail + n > QUERYLOG_BUFFER && ql->head > 0) {
-		memmove(ql->buf, ql->buf + ql->head, ql->tail - ql->head);
-		ql->tail -= ql->head;
-		ql->head = 0;
-	}
-	if (ql->tail + n > QUERYLOG_BUFFER) {
+	if (ql->len + n > QUERYLOG_BUFFER) {
 		ql->stats.dropped++;
 		return;
 	}
-	memcpy(ql->buf + ql->tail, line, n);
-	ql->tail += n;
+	/* Into the ring, wrapped at its end if need be: no memmove. */
+	end = (ql->head + ql->len) % QUERYLOG_BUFFER;
+	first = QUERYLOG_BUFFER - end < n ? QUERYLOG_BUFFER - end : n;
+	memcpy(ql->buf + end, line, first);
+	memcpy(ql->buf, line + first, n - first);
+	ql->len += n;
 	ql->stats.lines++;
-	if (ql->tail - ql->head >= QUERYLOG_FLUSH_BYTES)
+	/* A full pipe: write_ev flushes once there is room. */
+	if (ql->len >= QUERYLOG_FLUSH_BYTES && (ql->write_ev == NULL ||
+	    !event_pending(ql->write_ev, EV_WRITE, NULL)))
 		buf_flush(ql);
 	else if (!evtimer_pending(ql->flush_ev, NULL))
 		evtimer_add(ql->flush_ev, &tv);
@@ -692,7 +751,7 @@ querylog_free(struct querylog *ql)
 		pfd.events = POLLOUT;
 		for (;;) {
 			buf_flush(ql);
-			if (ql->head == ql->tail || (now = clock_ms()) >= end ||
+			if (ql->len == 0 || (now = clock_ms()) >= end ||
 			    poll(&pfd, 1, (int)(end - now)) <= 0)
 				break;
 		}

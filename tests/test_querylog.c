@@ -1,8 +1,14 @@
 /*
  * Tests for querylog: the line formats (text's fixed field order, JSON
  * escaping, odd names, the client address on and off, every source).
- * The writer, a real process whose progress can only be waited for, is
- * tested end to end in tests/integration/test_querylog.py: lines reach
+ * Then the buffer, with a real writer blocked opening a FIFO: once the
+ * pipe is full no write is tried for each answer (write() and writev()
+ * are counted through ld --wrap); then the test reads the FIFO from the
+ * loop and gets every line whole, the ring wrapped.  Nothing sleeps:
+ * the loop waits for its events.
+ *
+ * The writer's progress, which can only be waited for, is tested end
+ * to end in tests/integration/test_querylog.py: lines reach
  * the file (test_text_lines), a rename and SIGHUP lose nothing
  * (test_rotation), a FIFO nobody reads costs the loop nothing and its
  * drops are counted (test_blocked_writer).
@@ -10,6 +16,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -248,9 +255,190 @@ test_sizes(void)
 	    NULL), 0);
 }
 
+/* The buffer, with a writer that never reads. */
+
+ssize_t	__real_write(int, const void *, size_t);
+ssize_t	__wrap_write(int, const void *, size_t);
+ssize_t	__real_writev(int, const struct iovec *, int);
+ssize_t	__wrap_writev(int, const struct iovec *, int);
+
+static unsigned full_writes;	/* that found the pipe full */
+
+ssize_t
+__wrap_write(int fd, const void *buf, size_t n)
+{
+	ssize_t r = __real_write(fd, buf, n);
+
+	if (r == -1 && errno == EAGAIN)
+		full_writes++;
+	return r;
+}
+
+ssize_t
+__wrap_writev(int fd, const struct iovec *iov, int n)
+{
+	ssize_t r = __real_writev(fd, iov, n);
+
+	if (r == -1 && errno == EAGAIN)
+		full_writes++;
+	return r;
+}
+
+static void
+log_n(struct querylog *ql, int n)
+{
+	struct dns_query_info qi;
+	struct proxy_answer a;
+
+	set_qi(&qi, "\3www\7example\0", 13, 1);
+	a = answer(PROXY_SRC_CACHE, 0, 100);
+	while (n-- > 0)
+		querylog_write(ql, NULL, &qi, &a);
+}
+
+/* The writer blocks opening fifo, as long as nobody opens it to read. */
+static struct querylog *
+stuck_log(struct event_base *base, const char *fifo)
+{
+	struct querylog *ql;
+	struct config cfg;
+
+	config_defaults(&cfg);
+	cfg.query_log = strdup(fifo);
+	if ((ql = querylog_new(base)) != NULL &&
+	    querylog_reopen(ql, &cfg) == -1) {
+		querylog_free(ql);
+		ql = NULL;
+	}
+	config_free(&cfg);
+	CHECK(ql != NULL);
+	return ql;
+}
+
+/* query-log off: querylog_free() then has no pipe to wait for. */
+static void
+off(struct querylog *ql)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	CHECK_EQ(querylog_reopen(ql, &cfg), 0);
+	config_free(&cfg);
+}
+
+/* The FIFO's reader, an event of the query log's loop. */
+struct reader {
+	int		 fd;
+	char		 buf[65536 + QUERYLOG_LINE_MAX];
+	size_t		 len;
+	uint64_t	 got, bad;
+	int		 eof;
+};
+
+/* Count the whole lines read; each must be log_n()'s. */
+static void
+reader_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	static const char tail[] = " www.example. A NOERROR cache 0.100";
+	const size_t want = sizeof("2026-12-07T04:05:06.789Z") - 1 +
+	    sizeof(tail) - 1;
+	struct reader *r = arg;
+	char *p, *nl;
+	ssize_t n;
+
+	(void)ev;
+	if ((n = read(fd, r->buf + r->len, sizeof(r->buf) - r->len)) <= 0) {
+		r->eof = n == 0 || errno != EAGAIN;
+		return;
+	}
+	r->len += (size_t)n;
+	for (p = r->buf; (nl = memchr(p, '\n', r->len -
+	    (size_t)(p - r->buf))) != NULL; p = nl + 1) {
+		r->got++;
+		if ((size_t)(nl - p) != want || memcmp(nl - (sizeof(tail) - 1),
+		    tail, sizeof(tail) - 1) != 0)
+			r->bad++;
+	}
+	r->len -= (size_t)(p - r->buf);
+	memmove(r->buf, p, r->len);
+}
+
+/*
+ * Read the FIFO (letting the writer out of open()) from the query log's
+ * own loop while more lines are logged, until every line logged is
+ * read: each one whole, though the ring wrapped.  The loop waits for
+ * the FIFO, room in the pipe and the flush timer, never for a time of
+ * its own.
+ */
+static void
+drain(struct event_base *base, struct querylog *ql, const char *fifo)
+{
+	static struct reader r;
+	struct event *ev;
+	int more = 40000;
+
+	memset(&r, 0, sizeof(r));
+	if ((r.fd = open(fifo, O_RDONLY | O_NONBLOCK)) == -1) {
+		CHECK(!"open the FIFO");
+		return;
+	}
+	ev = event_new(base, r.fd, EV_READ | EV_PERSIST, reader_cb, &r);
+	CHECK(ev != NULL && event_add(ev, NULL) == 0);
+	while (r.got < querylog_stats(ql)->lines && !r.eof) {
+		if (more > 0) {
+			log_n(ql, 400);
+			more -= 400;
+		}
+		(void)event_base_loop(base, EVLOOP_ONCE);
+	}
+	event_free(ev);
+	close(r.fd);
+	CHECK_EQ(r.got, querylog_stats(ql)->lines);
+	CHECK_EQ(r.bad, 0);
+	CHECK_EQ(r.len, 0);
+}
+
+static void
+test_full_pipe(struct event_base *base, const char *dir)
+{
+	struct querylog *ql;
+	char fifo[512];
+	unsigned before;
+	int i;
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	CHECK_EQ(mkfifo(fifo, 0600), 0);
+	if ((ql = stuck_log(base, fifo)) == NULL)
+		return;
+	/* Until the pipe is full. */
+	for (i = 0; i < 100000 && full_writes == 0; i++)
+		log_n(ql, 1);
+	CHECK_EQ(full_writes, 1);
+	CHECK_EQ(querylog_stats(ql)->dropped, 0);
+	/* Then lines wait in the buffer, and no write is tried for any
+	 * of them: the pipe has no room. */
+	before = full_writes;
+	log_n(ql, 5000);
+	CHECK_EQ(full_writes, before);
+	CHECK_EQ(querylog_stats(ql)->dropped, 0);
+	/* Past the buffer's end (the ring wraps): dropped and counted. */
+	log_n(ql, 20000);
+	CHECK_EQ(full_writes, before);
+	CHECK(querylog_stats(ql)->dropped > 0);
+	CHECK_EQ(querylog_stats(ql)->lines + querylog_stats(ql)->dropped,
+	    (uint64_t)i + 25000);
+	drain(base, ql, fifo);
+	off(ql);
+	querylog_free(ql);
+	unlink(fifo);
+}
+
 int
 main(void)
 {
+	struct event_base *base;
+	char dir[] = "/tmp/test_querylog.XXXXXX";
+
 	signal(SIGPIPE, SIG_IGN);
 	test_time();
 	test_text();
@@ -258,5 +446,12 @@ main(void)
 	test_json();
 	test_odd_names();
 	test_sizes();
+	if (mkdtemp(dir) == NULL || (base = event_base_new()) == NULL) {
+		printf("cannot set up the buffer tests\n");
+		return 1;
+	}
+	test_full_pipe(base, dir);
+	event_base_free(base);
+	rmdir(dir);
 	return check_summary();
 }

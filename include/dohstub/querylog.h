@@ -3,14 +3,16 @@
  * as text or JSON, to a file or stderr, without ever blocking the event
  * loop.
  *
- * Lines are formatted into a bounded buffer (QUERYLOG_BUFFER bytes) and
+ * Lines are formatted into a bounded ring (QUERYLOG_BUFFER bytes) and
  * written, whole lines at a time of at most PIPE_BUF bytes (so each
  * write is atomic and a line is never cut), through a non-blocking pipe
  * to a writer process: a child forked from the daemon after it dropped
  * its privileges, so it opens the file as the daemon's account.  Only
  * the writer makes blocking writes.  A full buffer drops lines and
  * counts them.  The buffer goes to the pipe at least every
- * QUERYLOG_FLUSH_MS and whenever QUERYLOG_FLUSH_BYTES wait.  The daemon
+ * QUERYLOG_FLUSH_MS and whenever QUERYLOG_FLUSH_BYTES wait; once the
+ * pipe is full, only when it has room again (or the timer fires): a
+ * stuck writer costs no write per answer.  The daemon
  * keeps the pipe's read end too, so what a writer that died had not read
  * waits for the next one; a death is logged and the writer restarted
  * after a backoff.
