@@ -15,6 +15,7 @@
 #define _GNU_SOURCE		/* pipe2, F_SETPIPE_SZ, memrchr */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -62,6 +63,8 @@ struct writer {
 	pid_t			 pid;
 	int			 pidfd;		/* -1: polled by ev */
 	struct event		*ev;		/* it exited (or poll) */
+	int			 pipe_r;	/* an old pipe's read end, kept
+						   to count what it leaves */
 	uint64_t		 started_ms;
 	LIST_ENTRY(writer)	 entry;
 };
@@ -337,6 +340,20 @@ writer_main(int in, const char *path, int to_stderr)
 
 /* The daemon's side. */
 
+/* Newlines in n bytes at p. */
+static uint64_t
+count_lines(const char *p, size_t n)
+{
+	const char *end = p + n;
+	uint64_t c = 0;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		c++;
+		p++;
+	}
+	return c;
+}
+
 static void
 writer_free(struct writer *w)
 {
@@ -351,7 +368,29 @@ writer_free(struct writer *w)
 		event_free(w->ev);
 	if (w->pidfd != -1)
 		close(w->pidfd);
+	if (w->pipe_r != -1)
+		close(w->pipe_r);
 	free(w);
+}
+
+/*
+ * The lines left in a pipe that no writer will read (r, its read end,
+ * closed here) are dropped: count them.  Only the daemon's lines are in
+ * it, whole, but for one a dead writer took the start of.
+ */
+static void
+pipe_drop(struct querylog *ql, int r)
+{
+	char buf[QUERYLOG_CHUNK];
+	ssize_t n;
+	int avail;
+
+	/* FIONREAD: the read end blocks, and no reader shares it now. */
+	while (ioctl(r, FIONREAD, &avail) == 0 && avail > 0 &&
+	    (n = read(r, buf, (size_t)avail < sizeof(buf) ? (size_t)avail :
+	    sizeof(buf))) > 0)
+		ql->stats.dropped += count_lines(buf, (size_t)n);
+	close(r);
 }
 
 /* Why a writer ended, for the log. */
@@ -424,6 +463,11 @@ writer_exit_cb(evutil_socket_t fd, short ev, void *arg)
 	if (r == -1)	/* reaped elsewhere: gone all the same */
 		status = 0;
 	cur = ql->cur == w;
+	/* An old pipe: what it holds is written by nobody now. */
+	if (w->pipe_r != -1) {
+		pipe_drop(ql, w->pipe_r);
+		w->pipe_r = -1;
+	}
 	writer_status(ql, status, why, sizeof(why));
 	if (!cur && status == 0)
 		log_debug("query log: old writer %ld drained its pipe",
@@ -492,7 +536,7 @@ writer_start(struct querylog *ql)
 		log_warn("query log");
 		goto fail;
 	}
-	w->pidfd = -1;
+	w->pidfd = w->pipe_r = -1;
 	if (pipe_open(ql) == -1)
 		goto fail;
 	if ((w->pid = fork()) == -1) {
@@ -602,20 +646,6 @@ write_cb(evutil_socket_t fd, short ev, void *arg)
 	buf_flush(arg);
 }
 
-/* Newlines in n bytes at p. */
-static uint64_t
-count_lines(const char *p, size_t n)
-{
-	const char *end = p + n;
-	uint64_t c = 0;
-
-	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		c++;
-		p++;
-	}
-	return c;
-}
-
 /* Lines waiting in the ring. */
 static uint64_t
 buf_lines(const struct querylog *ql)
@@ -664,7 +694,11 @@ querylog_reopen(struct querylog *ql, const struct config *cfg)
 	/* What the old writer is to write goes to its pipe first. */
 	buf_flush(ql);
 	if (ql->cur != NULL) {
-		/* It drains the old pipe and exits: ours is closed. */
+		/* It drains the old pipe and exits: our write end is
+		 * closed, the read end kept to count what it leaves if it
+		 * dies first. */
+		ql->cur->pipe_r = ql->pipe_r;
+		ql->pipe_r = -1;
 		ql->cur = NULL;
 		pipe_close(ql);
 	}
@@ -680,6 +714,11 @@ querylog_reopen(struct querylog *ql, const struct config *cfg)
 		ql->stats.dropped += buf_lines(ql);
 		ql->head = ql->len = 0;
 		evtimer_del(ql->flush_ev);
+		/* No writer alive (in its backoff): no reader either. */
+		if (ql->pipe_r != -1) {
+			pipe_drop(ql, ql->pipe_r);
+			ql->pipe_r = -1;
+		}
 		pipe_close(ql);
 		return 0;
 	}

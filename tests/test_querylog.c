@@ -17,9 +17,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -326,6 +328,42 @@ off(struct querylog *ql)
 	config_free(&cfg);
 }
 
+/* The one live child of ours: the query log's writer; -1: none. */
+static pid_t
+writer_pid(void)
+{
+	char path[300], st[512], *p;
+	struct dirent *de;
+	DIR *d;
+	ssize_t n;
+	pid_t pid = -1;
+	long ppid;
+	int fd;
+	char state;
+
+	if ((d = opendir("/proc")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if ((fd = open(path, O_RDONLY)) == -1)
+			continue;
+		n = read(fd, st, sizeof(st) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		st[n] = '\0';
+		/* pid (comm) state ppid ... */
+		if ((p = strrchr(st, ')')) != NULL &&
+		    sscanf(p + 1, " %c %ld", &state, &ppid) == 2 &&
+		    ppid == (long)getpid() && state != 'Z')
+			pid = (pid_t)atol(de->d_name);
+	}
+	closedir(d);
+	return pid;
+}
+
 /* The FIFO's reader, an event of the query log's loop. */
 struct reader {
 	int		 fd;
@@ -404,12 +442,14 @@ test_full_pipe(struct event_base *base, const char *dir)
 	struct querylog *ql;
 	char fifo[512];
 	unsigned before;
+	pid_t pid;
 	int i;
 
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	CHECK_EQ(mkfifo(fifo, 0600), 0);
 	if ((ql = stuck_log(base, fifo)) == NULL)
 		return;
+	pid = writer_pid();
 	/* Until the pipe is full. */
 	for (i = 0; i < 100000 && full_writes == 0; i++)
 		log_n(ql, 1);
@@ -429,6 +469,74 @@ test_full_pipe(struct event_base *base, const char *dir)
 	    (uint64_t)i + 25000);
 	drain(base, ql, fifo);
 	off(ql);
+	querylog_free(ql);
+	/* Its pipe closed, it exits: the next test's writer is alone. */
+	CHECK(pid > 0 && waitpid(pid, NULL, 0) == pid);
+	unlink(fifo);
+}
+
+/* Kill it and let the loop hear of it (its pidfd), not reaped here. */
+static void
+kill_writer(struct event_base *base)
+{
+	siginfo_t si;
+	pid_t pid = writer_pid();
+
+	CHECK(pid > 0);
+	if (pid <= 0)
+		return;
+	CHECK_EQ(kill(pid, SIGKILL), 0);
+	memset(&si, 0, sizeof(si));
+	CHECK_EQ(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	(void)event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+/* Lines logged until the pipe is full (the writer never reads). */
+static uint64_t
+fill_pipe(struct querylog *ql)
+{
+	unsigned before = full_writes;
+	uint64_t n;
+
+	for (n = 0; n < 100000 && full_writes == before; n++)
+		log_n(ql, 1);
+	CHECK_EQ(full_writes, before + 1);
+	return n;
+}
+
+/*
+ * Lines in a pipe whose writer died are dropped and counted, when the
+ * log is turned off with none alive (the writer in its backoff), or when
+ * an old writer (stuck opening a FIFO since a reopen) dies.
+ */
+static void
+test_pipe_dropped(struct event_base *base, const char *dir)
+{
+	struct querylog *ql;
+	char fifo[512];
+	uint64_t n;
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	CHECK_EQ(mkfifo(fifo, 0600), 0);
+
+	/* Dead, in its backoff: off. */
+	if ((ql = stuck_log(base, fifo)) == NULL)
+		return;
+	n = fill_pipe(ql);
+	kill_writer(base);
+	CHECK_EQ(querylog_stats(ql)->restarts, 0);
+	off(ql);
+	CHECK_EQ(querylog_stats(ql)->dropped, n);
+	querylog_free(ql);
+
+	/* Off while it is stuck: what it holds is counted once it dies. */
+	if ((ql = stuck_log(base, fifo)) == NULL)
+		return;
+	n = fill_pipe(ql);
+	off(ql);
+	CHECK(querylog_stats(ql)->dropped < n);
+	kill_writer(base);
+	CHECK_EQ(querylog_stats(ql)->dropped, n);
 	querylog_free(ql);
 	unlink(fifo);
 }
@@ -451,6 +559,7 @@ main(void)
 		return 1;
 	}
 	test_full_pipe(base, dir);
+	test_pipe_dropped(base, dir);
 	event_base_free(base);
 	rmdir(dir);
 	return check_summary();

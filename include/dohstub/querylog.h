@@ -49,7 +49,8 @@ enum querylog_format {
 /* Counters since querylog_new(), across reopens. */
 struct querylog_stats {
 	uint64_t	lines;		/* formatted and buffered */
-	uint64_t	dropped;	/* the buffer full, or too long */
+	uint64_t	dropped;	/* the buffer full, too long, or
+					   left in a pipe none will read */
 	uint64_t	restarts;	/* writers that died, restarted */
 };
 
