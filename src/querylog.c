@@ -19,6 +19,7 @@
 #include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -257,13 +258,16 @@ close_others(int a, int b)
 			(void)close(fd);
 }
 
-/* Write whole lines of buf (len bytes); the rest is moved to the front
- * and its length returned.  Exits on an error. */
+/*
+ * Write whole lines of buf (len bytes), at most max bytes a write, cut
+ * after a newline; the rest is moved to the front and its length
+ * returned.  Exits on an error.
+ */
 static size_t
-writer_put(int out, char *buf, size_t len, int all)
+writer_put(int out, char *buf, size_t len, int all, size_t max)
 {
 	const char *nl;
-	size_t n, done = 0;
+	size_t n, done = 0, k;
 	ssize_t w;
 
 	if (all)
@@ -275,7 +279,12 @@ writer_put(int out, char *buf, size_t len, int all)
 	else
 		n = len;	/* never: lines are shorter */
 	while (done < n) {
-		if ((w = write(out, buf + done, n - done)) == -1) {
+		k = n - done;
+		if (k > max && (nl = memrchr(buf + done, '\n', max)) != NULL)
+			k = (size_t)(nl - (buf + done)) + 1;
+		else if (k > max)
+			k = max;
+		if ((w = write(out, buf + done, k)) == -1) {
 			if (errno == EINTR)
 				continue;
 			_exit(128 + (errno & 127));
@@ -288,15 +297,18 @@ writer_put(int out, char *buf, size_t len, int all)
 
 /*
  * The child: copy the pipe (in) to path or stderr until the pipe
- * closes, writing whole lines, so that lines of the daemon's own log on
- * a shared stderr fall between them.
+ * closes, writing whole lines.  To anything but a regular file (stderr
+ * on a pipe, as journald's is, or a FIFO) at most PIPE_BUF bytes a
+ * write: atomic, so that a line of the daemon's own log on a shared
+ * stderr falls between query log lines, never inside one.
  */
 static void __attribute__((noreturn))
 writer_main(int in, const char *path, int to_stderr)
 {
 	static char buf[QUERYLOG_CHUNK * 2];
+	struct stat st;
 	sigset_t none;
-	size_t len = 0;
+	size_t len = 0, max = sizeof(buf);
 	ssize_t n;
 	int out = STDERR_FILENO, sig;
 
@@ -324,6 +336,8 @@ writer_main(int in, const char *path, int to_stderr)
 		if (in != STDERR_FILENO)	/* started with 2 closed */
 			(void)close(STDERR_FILENO);
 	}
+	if (fstat(out, &st) == -1 || !S_ISREG(st.st_mode))
+		max = PIPE_BUF;
 	for (;;) {
 		if ((n = read(in, buf + len, sizeof(buf) - len)) == -1) {
 			if (errno == EINTR)
@@ -332,9 +346,9 @@ writer_main(int in, const char *path, int to_stderr)
 		}
 		if (n == 0)
 			break;
-		len = writer_put(out, buf, len + (size_t)n, 0);
+		len = writer_put(out, buf, len + (size_t)n, 0, max);
 	}
-	(void)writer_put(out, buf, len, 1);
+	(void)writer_put(out, buf, len, 1, max);
 	_exit(0);
 }
 

@@ -12,7 +12,9 @@ import os
 import re
 import signal
 import socket
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 
@@ -354,6 +356,67 @@ def test_stderr_closed():
     check(lab.metric(mport, "dohstub_query_log_lines_total") == 20,
           "lines not counted")
     # its log went to /dev/null: no stats line for d.stop() to read
+    d.proc.terminate()
+    check(d.proc.wait(5 * lab.SLOW) == 0, "exit %d" % d.proc.returncode)
+
+
+@lab.timeout(60)
+def test_stderr_pipe_writes():
+    """query-log stderr with stderr a pipe (as journald's is): the
+    writer writes at most PIPE_BUF bytes at a time, whole lines, so the
+    daemon's own log lines fall between query log lines.  The writer is
+    stopped while lines pile up in its pipe, then traced as it catches
+    up."""
+    if lab.VALGRIND or os.geteuid() != 0 or not shutil.which("strace"):
+        lab.skip("needs strace, as root")
+    dirn = logdir()
+    fifo, out = os.path.join(dirn, "stderr"), os.path.join(dirn, "out")
+    trace = os.path.join(dirn, "trace")
+    os.mkfifo(fifo)
+    d = lab.Dohstub({"mode": "encrypted-only", "upstream": U.url,
+                     "resolve": U.resolve, "ca-file": lab.certs().ca_pem,
+                     "query-log": "stderr"}, name="dohstub-stderr-pipe",
+                    cache=True)
+    argv = d.argv
+    d.argv = lambda: ["/bin/sh", "-c", 'cat "$0" > "$1" & shift; '
+                      'exec "$@" 2>"$0"', fifo, out] + argv()
+    d.start()
+    check(d.udp("www.lab.test", "A").values("A") == [lab.WWW_A], "answer")
+    w = lab.wait_for(lambda: writers(d.pid), 5, what="a writer")[0]
+    os.kill(w, signal.SIGSTOP)
+    st = lab.spawn(["strace", "-p", str(w), "-e", "trace=write", "-e",
+                    "signal=none", "-s", "0", "-o", trace],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def traced():
+        with open("/proc/%d/status" % w) as f:
+            return any(l.startswith("TracerPid:") and l.split()[1] != "0"
+                       for l in f)
+    lab.wait_for(traced, 5, what="strace attached")
+    n = 2000
+    answer_times(d, n)
+    os.kill(w, signal.SIGCONT)
+
+    def logged():
+        with open(out, "rb") as f:
+            return f.read().count(b" www.lab.test. A NOERROR ")
+    lab.wait_for(lambda: logged() >= n + 1, 10 * lab.SLOW,
+                 what="%d lines out" % (n + 1))
+    st.terminate()
+    st.wait(5)
+    sizes = [int(m.group(2)) for m in re.finditer(
+        r"^write\((\d+), .*\)\s+=\s+(\d+)$", open(trace).read(), re.M)]
+    check(sum(sizes) > 100000 and max(sizes) <= 4096,
+          "writes of %d bytes in all, the largest %d" % (
+              sum(sizes), max(sizes or [0])))
+    with open(out, "rb") as f:
+        lines = f.read().decode().splitlines()
+    q = [l for l in lines if " www.lab.test. A NOERROR " in l]
+    check(len(q) == n + 1 and all(re.fullmatch(
+        TIME + r" www\.lab\.test\. A NOERROR (cache|doh) " + LATENCY +
+        r"( upstream=\S+)?", l) for l in q), "cut lines: %r" % [
+            l for l in q if not re.fullmatch(TIME + " .*" + LATENCY +
+                                             r"( upstream=\S+)?", l)][:3])
     d.proc.terminate()
     check(d.proc.wait(5 * lab.SLOW) == 0, "exit %d" % d.proc.returncode)
 
