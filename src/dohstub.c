@@ -784,6 +784,10 @@ main(int argc, char *argv[])
 	char err[CONFIG_ERRLEN];
 	int check = 0;
 
+	/* The query log's writer (querylog_writer_exec()): nothing of
+	 * the daemon's. */
+	if (argc == 3 && strcmp(argv[1], QUERYLOG_WRITER_ARG) == 0)
+		querylog_writer_main(argv[2]);
 	std_fds();
 	parse_options(argc, argv, &check);
 	log_init("dohstub", opts.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
@@ -860,8 +864,10 @@ main(int argc, char *argv[])
 		    "socket", LAST_RESORT_USER);
 		control_root_only(ctl);
 	}
-	/* Its writer, forked, runs as we do now and opens the file so. */
-	if ((ql = querylog_new(base)) == NULL)
+	/* Its writer, forked and exec'd, runs as we do now and opens the
+	 * file so. */
+	if ((ql = querylog_new(base)) == NULL ||
+	    querylog_writer_exec(ql, "/proc/self/exe") == -1)
 		fatalx("cannot start the query log");
 	querylog_update();
 	if (metrics != NULL)

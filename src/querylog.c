@@ -2,7 +2,8 @@
  * querylog: the query log (querylog.h says how it never blocks).
  *
  * Why a process and not a thread: the core has no threads, and a child
- * that only copies a pipe to a file shares nothing with the loop; when
+ * that only copies a pipe to a file shares nothing with the loop (the
+ * daemon execs itself as the writer: querylog_writer_exec()); when
  * the file blocks (a full disk on NFS, a FIFO nobody reads, a stopped
  * writer) only the child waits, the pipe and then the buffer fill, and
  * lines are dropped and counted.  O_NONBLOCK means nothing to a regular
@@ -73,6 +74,7 @@ struct writer {
 struct querylog {
 	struct event_base	*base;
 	char			*path;		/* NULL: off; or "stderr" */
+	char			*exe;		/* the writer's; NULL: fork */
 	int			 to_stderr;
 	enum querylog_format	 fmt;
 	int			 client;	/* query-log-client yes */
@@ -296,6 +298,31 @@ writer_put(int out, char *buf, size_t len, int all, size_t max)
 }
 
 /*
+ * Not the daemon's handlers, then nothing blocked (writer_start()
+ * forks with every signal blocked, so that none reaches the daemon's
+ * handlers in the child).  SIGTERM and the like to the process group
+ * (a service stop) must not lose what the pipe holds: the writer ends
+ * when the daemon closes the pipe.
+ */
+static void
+writer_signals(void)
+{
+	sigset_t none;
+	int sig;
+
+	for (sig = 1; sig < NSIG; sig++)
+		(void)signal(sig, SIG_DFL);
+	(void)signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGTERM, SIG_IGN);
+	(void)signal(SIGINT, SIG_IGN);
+	(void)signal(SIGHUP, SIG_IGN);
+	(void)signal(SIGUSR1, SIG_IGN);
+	(void)signal(SIGUSR2, SIG_IGN);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
  * The child: copy the pipe (in) to path or stderr until the pipe
  * closes, writing whole lines.  To anything but a regular file (stderr
  * on a pipe, as journald's is, or a FIFO) at most PIPE_BUF bytes a
@@ -307,24 +334,11 @@ writer_main(int in, const char *path, int to_stderr)
 {
 	static char buf[QUERYLOG_CHUNK * 2];
 	struct stat st;
-	sigset_t none;
 	size_t len = 0, max = sizeof(buf);
 	ssize_t n;
-	int out = STDERR_FILENO, sig;
+	int out = STDERR_FILENO;
 
-	/* Not the daemon's handlers; SIGTERM and the like to the process
-	 * group (a service stop) must not lose what the pipe holds: the
-	 * writer ends when the daemon closes the pipe. */
-	for (sig = 1; sig < NSIG; sig++)
-		(void)signal(sig, SIG_DFL);
-	(void)signal(SIGPIPE, SIG_IGN);
-	(void)signal(SIGTERM, SIG_IGN);
-	(void)signal(SIGINT, SIG_IGN);
-	(void)signal(SIGHUP, SIG_IGN);
-	(void)signal(SIGUSR1, SIG_IGN);
-	(void)signal(SIGUSR2, SIG_IGN);
-	sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	writer_signals();
 	(void)prctl(PR_SET_NAME, "dohstub-qlog", 0, 0, 0);
 	/* Before the open, which may block (a FIFO): no socket of the
 	 * daemon's may stay bound in here. */
@@ -350,6 +364,36 @@ writer_main(int in, const char *path, int to_stderr)
 	}
 	(void)writer_put(out, buf, len, 1, max);
 	_exit(0);
+}
+
+void
+querylog_writer_main(const char *path)
+{
+	writer_main(STDIN_FILENO, path, strcmp(path, QUERYLOG_STDERR) == 0);
+}
+
+/*
+ * The forked child: exec exe as a writer of its own, the pipe on its
+ * standard input, so that none of the daemon's memory (its TLS keys
+ * among it) stays in a long-lived process; if that fails, the same
+ * loop in this copy of the daemon.
+ */
+static void __attribute__((noreturn))
+writer_child(int in, const char *path, int to_stderr, const char *exe)
+{
+	char *argv[] = { "dohstub-qlog", QUERYLOG_WRITER_ARG, NULL, NULL };
+
+	writer_signals();
+	if (exe != NULL && (in == STDIN_FILENO ||
+	    dup2(in, STDIN_FILENO) == STDIN_FILENO)) {
+		in = STDIN_FILENO;
+		/* Descriptors the daemon did not mark close-on-exec
+		 * (inherited sockets) are not the writer's. */
+		close_others(STDIN_FILENO, STDERR_FILENO);
+		argv[2] = (char *)path;
+		(void)execv(exe, argv);
+	}
+	writer_main(in, path, to_stderr);
 }
 
 /* The daemon's side. */
@@ -545,6 +589,8 @@ writer_start(struct querylog *ql)
 {
 	struct timeval tv = { QUERYLOG_POLL_S, 0 };
 	struct writer *w;
+	sigset_t all, old;
+	int saved;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		log_warn("query log");
@@ -553,12 +599,20 @@ writer_start(struct querylog *ql)
 	w->pidfd = w->pipe_r = -1;
 	if (pipe_open(ql) == -1)
 		goto fail;
-	if ((w->pid = fork()) == -1) {
+	/* Blocked across the fork, so that none is caught in the child by
+	 * the daemon's handlers (libevent's would write to its signal
+	 * socket, shared with us: a signal we never had). */
+	sigfillset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, &old);
+	if ((w->pid = fork()) == 0)
+		writer_child(ql->pipe_r, ql->path, ql->to_stderr, ql->exe);
+	saved = errno;
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	if (w->pid == -1) {
+		errno = saved;
 		log_warn("query log: fork");
 		goto fail;
 	}
-	if (w->pid == 0)
-		writer_main(ql->pipe_r, ql->path, ql->to_stderr);
 	w->ql = ql;
 	LIST_INSERT_HEAD(&ql->writers, w, entry);
 	ql->cur = w;
@@ -742,6 +796,20 @@ querylog_reopen(struct querylog *ql, const struct config *cfg)
 }
 
 int
+querylog_writer_exec(struct querylog *ql, const char *exe)
+{
+	char *e = NULL;
+
+	if (exe != NULL && (e = strdup(exe)) == NULL) {
+		log_warn("query log");
+		return -1;
+	}
+	free(ql->exe);
+	ql->exe = e;
+	return 0;
+}
+
+int
 querylog_enabled(const struct querylog *ql)
 {
 	return ql != NULL && ql->path != NULL;
@@ -819,5 +887,6 @@ querylog_free(struct querylog *ql)
 		event_free(ql->restart_ev);
 	free(ql->buf);
 	free(ql->path);
+	free(ql->exe);
 	free(ql);
 }

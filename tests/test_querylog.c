@@ -4,7 +4,8 @@
  * Then the buffer, with a real writer blocked opening a FIFO: once the
  * pipe is full no write is tried for each answer (write() and writev()
  * are counted through ld --wrap); then the test reads the FIFO from the
- * loop and gets every line whole, the ring wrapped.  Nothing sleeps:
+ * loop and gets every line whole, the ring wrapped, from a writer whose
+ * exec failed.  Nothing sleeps:
  * the loop waits for its events.
  *
  * The writer's progress, which can only be waited for, is tested end
@@ -300,7 +301,7 @@ log_n(struct querylog *ql, int n)
 
 /* The writer blocks opening fifo, as long as nobody opens it to read. */
 static struct querylog *
-stuck_log(struct event_base *base, const char *fifo)
+stuck_log(struct event_base *base, const char *fifo, const char *exe)
 {
 	struct querylog *ql;
 	struct config cfg;
@@ -308,7 +309,8 @@ stuck_log(struct event_base *base, const char *fifo)
 	config_defaults(&cfg);
 	cfg.query_log = strdup(fifo);
 	if ((ql = querylog_new(base)) != NULL &&
-	    querylog_reopen(ql, &cfg) == -1) {
+	    (querylog_writer_exec(ql, exe) == -1 ||
+	    querylog_reopen(ql, &cfg) == -1)) {
 		querylog_free(ql);
 		ql = NULL;
 	}
@@ -447,7 +449,8 @@ test_full_pipe(struct event_base *base, const char *dir)
 
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	CHECK_EQ(mkfifo(fifo, 0600), 0);
-	if ((ql = stuck_log(base, fifo)) == NULL)
+	/* An exec that fails: the forked child writes itself. */
+	if ((ql = stuck_log(base, fifo, "/nonexistent/dohstub")) == NULL)
 		return;
 	pid = writer_pid();
 	/* Until the pipe is full. */
@@ -520,7 +523,7 @@ test_pipe_dropped(struct event_base *base, const char *dir)
 	CHECK_EQ(mkfifo(fifo, 0600), 0);
 
 	/* Dead, in its backoff: off. */
-	if ((ql = stuck_log(base, fifo)) == NULL)
+	if ((ql = stuck_log(base, fifo, NULL)) == NULL)
 		return;
 	n = fill_pipe(ql);
 	kill_writer(base);
@@ -530,7 +533,7 @@ test_pipe_dropped(struct event_base *base, const char *dir)
 	querylog_free(ql);
 
 	/* Off while it is stuck: what it holds is counted once it dies. */
-	if ((ql = stuck_log(base, fifo)) == NULL)
+	if ((ql = stuck_log(base, fifo, NULL)) == NULL)
 		return;
 	n = fill_pipe(ql);
 	off(ql);

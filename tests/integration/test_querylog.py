@@ -143,6 +143,14 @@ def test_text_lines():
         check(st.st_uid != 0, "the file was created as root, not as the "
               "daemon's account")
     check(len(writers(d.pid)) == 1, "writers %r" % writers(d.pid))
+    # the daemon's binary exec'd afresh, not a copy of the daemon
+    w = writers(d.pid)[0]
+    with open("/proc/%d/cmdline" % w, "rb") as f:
+        argv = f.read().split(b"\0")[:-1]
+    check(argv[1:] == [b"--query-log-writer", path.encode()],
+          "the writer's argv: %r" % argv)
+    check(os.path.samefile("/proc/%d/exe" % w, lab.daemon_bin()),
+          "the writer runs %s" % os.readlink("/proc/%d/exe" % w))
     d.stop()
 
 
