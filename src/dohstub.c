@@ -498,6 +498,15 @@ same_str(const char *a, const char *b)
 	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
 }
 
+/* The same query-log settings? */
+static int
+same_querylog(const struct config *a, const struct config *b)
+{
+	return same_str(a->query_log, b->query_log) &&
+	    a->query_log_json == b->query_log_json &&
+	    a->query_log_client == b->query_log_client;
+}
+
 /*
  * Switch to cfg, loaded and owned from here on (freed on failure).  0,
  * or -1 with why in err (errlen bytes), logged.
@@ -615,6 +624,7 @@ resolv_cb(evutil_socket_t fd, short ev, void *arg)
 	const struct config *old = running;
 	struct config *cfg;
 	char err[CONFIG_ERRLEN];
+	int relog;
 
 	(void)fd;
 	(void)ev;
@@ -648,9 +658,12 @@ resolv_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 	log_info("%s changed: other nameservers, reloading",
 	    resolv_path(old));
+	/* Not a rotation: the log is reopened only for other settings
+	 * (old may be freed by the reload). */
+	relog = !same_querylog(cfg, old);
 	sd_notify_send("RELOADING=1");
-	(void)reload_apply(cfg, err, sizeof(err));
-	querylog_update();
+	if (reload_apply(cfg, err, sizeof(err)) == 0 && relog)
+		querylog_update();
 	sd_notify_send("READY=1");
 	return;
  fail:

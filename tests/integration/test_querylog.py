@@ -429,6 +429,30 @@ def test_stderr_pipe_writes():
     check(d.proc.wait(5 * lab.SLOW) == 0, "exit %d" % d.proc.returncode)
 
 
+def test_resolv_change_no_reopen():
+    """A resolv.conf with other nameservers reloads the configuration,
+    but is no rotation: the writer and its file stay as they are."""
+    dirn = logdir()
+    path, resolv = (os.path.join(dirn, "query.log"),
+                    os.path.join(dirn, "resolv.conf"))
+    lab.write_file(resolv, "nameserver 127.0.0.2\n")
+    d = lab.Dohstub({"mode": "plaintext", "resolv-conf": resolv,
+                     "query-log": path}, name="dohstub-resolv-qlog",
+                    args=["-v"]).start()
+    d.wait_log(r"netwatch: watching rtnetlink %s" % re.escape(resolv), 5)
+    w = lab.wait_for(lambda: writers(d.pid), 5, what="a writer")
+    mark = d.log_count()
+    lab.write_file(resolv + ".new", "nameserver 127.0.0.3\n")
+    os.rename(resolv + ".new", resolv)
+    d.wait_log(r"other nameservers, reloading", 5, since=mark)
+    d.wait_log(r"configuration reloaded", 5, since=mark)
+    check(not d.log_lines(r"query log: (to |writer)", since=mark),
+          "the query log was reopened: %r" % d.log_lines(r"query log",
+                                                          since=mark))
+    check(writers(d.pid) == w, "writers %r, were %r" % (writers(d.pid), w))
+    d.stop()
+
+
 def test_off_by_default():
     d = start("dohstub-nolog")
     d.udp("www.lab.test", "A")
