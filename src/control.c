@@ -45,6 +45,7 @@
 #include "dohstub/log.h"
 #include "dohstub/metrics.h"
 #include "dohstub/proxy.h"
+#include "dohstub/querylog.h"
 
 #define nitems(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -423,7 +424,8 @@ stat_write(FILE *fp, struct dnsprint_out *o, int *first, const char *name,
 }
 
 void
-control_write_stats(FILE *fp, int json, const struct proxy *px)
+control_write_stats(FILE *fp, int json, const struct proxy *px,
+    const struct querylog_stats *qs)
 {
 	static const char *const names[] = {
 		PROXY_STATS(CONTROL_STAT_NAME, CONTROL_STAT_NONE)
@@ -452,6 +454,13 @@ control_write_stats(FILE *fp, int json, const struct proxy *px)
 		stat_write(fp, o, &first, "cache_stored", c->stored);
 		stat_write(fp, o, &first, "cache_evicted", c->evicted);
 		stat_write(fp, o, &first, "cache_expired", c->expired);
+	}
+	/* The query log's, as /metrics gives them. */
+	if (qs != NULL) {
+		stat_write(fp, o, &first, "query_log_lines", qs->lines);
+		stat_write(fp, o, &first, "query_log_dropped", qs->dropped);
+		stat_write(fp, o, &first, "query_log_restarts",
+		    qs->restarts);
 	}
 	if (json)
 		dnsprint_puts(o, "}\n");
@@ -571,6 +580,7 @@ struct control_conn {
 struct control {
 	struct event_base	*base;
 	struct proxy		*px;
+	const struct querylog	*ql;		/* NULL: none */
 	control_reload_cb	*reload;
 	void			*reload_arg;
 	char			*path;
@@ -780,9 +790,11 @@ conn_request(struct control_conn *c, const char *line, size_t n)
 	FILE *fp;
 
 	if (control_parse(line, n, &c->req, &why) == -1) {
-		/* --json is honoured even in a bad request. */
-		c->req.json = strncmp(line, "--json", 6) == 0 &&
-		    (n == 6 || line[6] == ' ' || line[6] == '\t');
+		/* --json is honoured even in a bad request; line holds n
+		 * bytes, no NUL, and stale ones after them. */
+		c->req.json = n >= 6 && memcmp(line, "--json", 6) == 0 &&
+		    (n == 6 || line[6] == ' ' || line[6] == '\t' ||
+		    line[6] == '\r');
 		conn_error(c, why);
 		return;
 	}
@@ -799,7 +811,8 @@ conn_request(struct control_conn *c, const char *line, size_t n)
 		control_write_status(fp, c->req.json, ctl->px);
 		break;
 	case CONTROL_STATS:
-		control_write_stats(fp, c->req.json, ctl->px);
+		control_write_stats(fp, c->req.json, ctl->px,
+		    ctl->ql != NULL ? querylog_stats(ctl->ql) : NULL);
 		break;
 	case CONTROL_FLUSH:
 		if ((cache = proxy_cache(ctl->px)) == NULL) {
@@ -1037,10 +1050,10 @@ control_new(struct event_base *base, const char *path, uid_t uid, gid_t gid,
 	}
 	ctl->dev = st.st_dev;
 	ctl->ino = st.st_ino;
-	if ((uid != (uid_t)-1 && lchown(path, uid, gid) == -1) ||
-	    chmod(path, 0660) == -1) {
-		log_warn("control socket %s: cannot set its owner and mode",
-		    path);
+	/* No chmod: the umask made it 0660, and chmod() as root would
+	 * follow a symlink put in its place since the bind. */
+	if (uid != (uid_t)-1 && lchown(path, uid, gid) == -1) {
+		log_warn("control socket %s: cannot set its owner", path);
 		goto fail;
 	}
 	if ((ctl->lev = evconnlistener_new(base, accept_cb, ctl,
@@ -1062,6 +1075,12 @@ void
 control_root_only(struct control *ctl)
 {
 	ctl->root_only = 1;
+}
+
+void
+control_set_querylog(struct control *ctl, const struct querylog *ql)
+{
+	ctl->ql = ql;
 }
 
 void

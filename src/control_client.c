@@ -95,7 +95,7 @@ make_request(char *buf, size_t size, int json, int argc, char *argv[])
 				    "must be escaped (\\032)", argv[i]);
 		if ((n = strlen(argv[i])) == 0)
 			fail("an empty argument");
-		if (len + 1 + n > CONTROL_MAX_LINE)
+		if (len + (len > 0) + n > CONTROL_MAX_LINE)
 			fail("the request is longer than %d bytes",
 			    CONTROL_MAX_LINE);
 		if (len > 0)

@@ -498,6 +498,15 @@ same_str(const char *a, const char *b)
 	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
 }
 
+/* The same query-log settings? */
+static int
+same_querylog(const struct config *a, const struct config *b)
+{
+	return same_str(a->query_log, b->query_log) &&
+	    a->query_log_json == b->query_log_json &&
+	    a->query_log_client == b->query_log_client;
+}
+
 /*
  * Switch to cfg, loaded and owned from here on (freed on failure).  0,
  * or -1 with why in err (errlen bytes), logged.
@@ -615,6 +624,7 @@ resolv_cb(evutil_socket_t fd, short ev, void *arg)
 	const struct config *old = running;
 	struct config *cfg;
 	char err[CONFIG_ERRLEN];
+	int relog;
 
 	(void)fd;
 	(void)ev;
@@ -648,9 +658,12 @@ resolv_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 	log_info("%s changed: other nameservers, reloading",
 	    resolv_path(old));
+	/* Not a rotation: the log is reopened only for other settings
+	 * (old may be freed by the reload). */
+	relog = !same_querylog(cfg, old);
 	sd_notify_send("RELOADING=1");
-	(void)reload_apply(cfg, err, sizeof(err));
-	querylog_update();
+	if (reload_apply(cfg, err, sizeof(err)) == 0 && relog)
+		querylog_update();
 	sd_notify_send("READY=1");
 	return;
  fail:
@@ -754,6 +767,25 @@ write_pidfile(const char *path)
 	close(fd);
 }
 
+/*
+ * Descriptors 0-2 open, on /dev/null if they were closed (dohstub
+ * 2>&-), as OpenBSD daemons do: else the event loop or a socket takes
+ * one, and the log or query-log stderr writes into it.
+ */
+static void
+std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= STDERR_FILENO; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		/* The lowest free descriptor: fd itself. */
+		if (open("/dev/null", O_RDWR) != fd)
+			_exit(1);	/* nowhere to say so */
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -765,6 +797,11 @@ main(int argc, char *argv[])
 	char err[CONFIG_ERRLEN];
 	int check = 0;
 
+	/* The query log's writer (querylog_writer_exec()): nothing of
+	 * the daemon's. */
+	if (argc == 3 && strcmp(argv[1], QUERYLOG_WRITER_ARG) == 0)
+		querylog_writer_main(argv[2]);
+	std_fds();
 	parse_options(argc, argv, &check);
 	log_init("dohstub", opts.verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
 	    0);
@@ -840,12 +877,16 @@ main(int argc, char *argv[])
 		    "socket", LAST_RESORT_USER);
 		control_root_only(ctl);
 	}
-	/* Its writer, forked, runs as we do now and opens the file so. */
-	if ((ql = querylog_new(base)) == NULL)
+	/* Its writer, forked and exec'd, runs as we do now and opens the
+	 * file so. */
+	if ((ql = querylog_new(base)) == NULL ||
+	    querylog_writer_exec(ql, "/proc/self/exe") == -1)
 		fatalx("cannot start the query log");
 	querylog_update();
 	if (metrics != NULL)
 		metrics_set_querylog(metrics, ql);
+	if (ctl != NULL)
+		control_set_querylog(ctl, ql);
 
 	log_info("dohstub %s started, mode %s, %zu upstream(s)",
 	    DOHSTUB_VERSION, config_mode_names[cfg.mode], cfg.nupstream);

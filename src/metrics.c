@@ -604,6 +604,10 @@ metrics_querylog(struct evbuffer *b, const struct querylog *ql)
 	static const struct family dropped = {
 	    "dohstub_query_log_dropped_total", "counter", NULL,
 	    "Query log lines dropped: the log's buffer was full.", NULL, 0 };
+	static const struct family lines = {
+	    "dohstub_query_log_lines_total", "counter", NULL,
+	    "Query log lines formatted and buffered for the writer.", NULL,
+	    0 };
 	static const struct family restarts = {
 	    "dohstub_query_log_restarts_total", "counter", NULL,
 	    "Query log writer processes that died and were restarted.",
@@ -613,6 +617,8 @@ metrics_querylog(struct evbuffer *b, const struct querylog *ql)
 	if (ql == NULL)
 		return;
 	s = querylog_stats(ql);
+	metrics_family(b, &lines);
+	metrics_u64(b, &lines, NULL, s->lines);
 	metrics_family(b, &dropped);
 	metrics_u64(b, &dropped, NULL, s->dropped);
 	metrics_family(b, &restarts);

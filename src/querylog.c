@@ -2,7 +2,8 @@
  * querylog: the query log (querylog.h says how it never blocks).
  *
  * Why a process and not a thread: the core has no threads, and a child
- * that only copies a pipe to a file shares nothing with the loop; when
+ * that only copies a pipe to a file shares nothing with the loop (the
+ * daemon execs itself as the writer: querylog_writer_exec()); when
  * the file blocks (a full disk on NFS, a FIFO nobody reads, a stopped
  * writer) only the child waits, the pipe and then the buffer fill, and
  * lines are dropped and counted.  O_NONBLOCK means nothing to a regular
@@ -15,10 +16,13 @@
 #define _GNU_SOURCE		/* pipe2, F_SETPIPE_SZ, memrchr */
 
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -61,6 +65,8 @@ struct writer {
 	pid_t			 pid;
 	int			 pidfd;		/* -1: polled by ev */
 	struct event		*ev;		/* it exited (or poll) */
+	int			 pipe_r;	/* an old pipe's read end, kept
+						   to count what it leaves */
 	uint64_t		 started_ms;
 	LIST_ENTRY(writer)	 entry;
 };
@@ -68,21 +74,24 @@ struct writer {
 struct querylog {
 	struct event_base	*base;
 	char			*path;		/* NULL: off; or "stderr" */
+	char			*exe;		/* the writer's; NULL: fork */
 	int			 to_stderr;
 	enum querylog_format	 fmt;
 	int			 client;	/* query-log-client yes */
 	int			 pipe_r, pipe_w; /* the current pipe, or -1 */
 	struct writer		*cur;		/* reads it; NULL: none */
 	LIST_HEAD(, writer)	 writers;	/* every one alive */
+	struct event		*write_ev;	/* room in the pipe again */
 	struct event		*flush_ev;	/* QUERYLOG_FLUSH_MS */
 	struct event		*restart_ev;	/* after backoff_ms */
 	unsigned		 backoff_ms;
-	char			*buf;		/* QUERYLOG_BUFFER bytes */
-	size_t			 head, tail;	/* waiting: [head, tail) */
+	char			*buf;		/* a ring, QUERYLOG_BUFFER */
+	size_t			 head, len;	/* waiting: len bytes at head */
 	struct querylog_stats	 stats;
 };
 
 static int	writer_start(struct querylog *ql);
+static void	write_cb(evutil_socket_t, short, void *);
 
 /* Line formatting: pure. */
 
@@ -251,13 +260,16 @@ close_others(int a, int b)
 			(void)close(fd);
 }
 
-/* Write whole lines of buf (len bytes); the rest is moved to the front
- * and its length returned.  Exits on an error. */
+/*
+ * Write whole lines of buf (len bytes), at most max bytes a write, cut
+ * after a newline; the rest is moved to the front and its length
+ * returned.  Exits on an error.
+ */
 static size_t
-writer_put(int out, char *buf, size_t len, int all)
+writer_put(int out, char *buf, size_t len, int all, size_t max)
 {
 	const char *nl;
-	size_t n, done = 0;
+	size_t n, done = 0, k;
 	ssize_t w;
 
 	if (all)
@@ -269,7 +281,12 @@ writer_put(int out, char *buf, size_t len, int all)
 	else
 		n = len;	/* never: lines are shorter */
 	while (done < n) {
-		if ((w = write(out, buf + done, n - done)) == -1) {
+		k = n - done;
+		if (k > max && (nl = memrchr(buf + done, '\n', max)) != NULL)
+			k = (size_t)(nl - (buf + done)) + 1;
+		else if (k > max)
+			k = max;
+		if ((w = write(out, buf + done, k)) == -1) {
 			if (errno == EINTR)
 				continue;
 			_exit(128 + (errno & 127));
@@ -281,22 +298,18 @@ writer_put(int out, char *buf, size_t len, int all)
 }
 
 /*
- * The child: copy the pipe (in) to path or stderr until the pipe
- * closes, writing whole lines, so that lines of the daemon's own log on
- * a shared stderr fall between them.
+ * Not the daemon's handlers, then nothing blocked (writer_start()
+ * forks with every signal blocked, so that none reaches the daemon's
+ * handlers in the child).  SIGTERM and the like to the process group
+ * (a service stop) must not lose what the pipe holds: the writer ends
+ * when the daemon closes the pipe.
  */
-static void __attribute__((noreturn))
-writer_main(int in, const char *path, int to_stderr)
+static void
+writer_signals(void)
 {
-	static char buf[QUERYLOG_CHUNK * 2];
 	sigset_t none;
-	size_t len = 0;
-	ssize_t n;
-	int out = STDERR_FILENO, sig;
+	int sig;
 
-	/* Not the daemon's handlers; SIGTERM and the like to the process
-	 * group (a service stop) must not lose what the pipe holds: the
-	 * writer ends when the daemon closes the pipe. */
 	for (sig = 1; sig < NSIG; sig++)
 		(void)signal(sig, SIG_DFL);
 	(void)signal(SIGPIPE, SIG_IGN);
@@ -307,6 +320,25 @@ writer_main(int in, const char *path, int to_stderr)
 	(void)signal(SIGUSR2, SIG_IGN);
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * The child: copy the pipe (in) to path or stderr until the pipe
+ * closes, writing whole lines.  To anything but a regular file (stderr
+ * on a pipe, as journald's is, or a FIFO) at most PIPE_BUF bytes a
+ * write: atomic, so that a line of the daemon's own log on a shared
+ * stderr falls between query log lines, never inside one.
+ */
+static void __attribute__((noreturn))
+writer_main(int in, const char *path, int to_stderr)
+{
+	static char buf[QUERYLOG_CHUNK * 2];
+	struct stat st;
+	size_t len = 0, max = sizeof(buf);
+	ssize_t n;
+	int out = STDERR_FILENO;
+
+	writer_signals();
 	(void)prctl(PR_SET_NAME, "dohstub-qlog", 0, 0, 0);
 	/* Before the open, which may block (a FIFO): no socket of the
 	 * daemon's may stay bound in here. */
@@ -318,6 +350,8 @@ writer_main(int in, const char *path, int to_stderr)
 		if (in != STDERR_FILENO)	/* started with 2 closed */
 			(void)close(STDERR_FILENO);
 	}
+	if (fstat(out, &st) == -1 || !S_ISREG(st.st_mode))
+		max = PIPE_BUF;
 	for (;;) {
 		if ((n = read(in, buf + len, sizeof(buf) - len)) == -1) {
 			if (errno == EINTR)
@@ -326,13 +360,57 @@ writer_main(int in, const char *path, int to_stderr)
 		}
 		if (n == 0)
 			break;
-		len = writer_put(out, buf, len + (size_t)n, 0);
+		len = writer_put(out, buf, len + (size_t)n, 0, max);
 	}
-	(void)writer_put(out, buf, len, 1);
+	(void)writer_put(out, buf, len, 1, max);
 	_exit(0);
 }
 
+void
+querylog_writer_main(const char *path)
+{
+	writer_main(STDIN_FILENO, path, strcmp(path, QUERYLOG_STDERR) == 0);
+}
+
+/*
+ * The forked child: exec exe as a writer of its own, the pipe on its
+ * standard input, so that none of the daemon's memory (its TLS keys
+ * among it) stays in a long-lived process; if that fails, the same
+ * loop in this copy of the daemon.
+ */
+static void __attribute__((noreturn))
+writer_child(int in, const char *path, int to_stderr, const char *exe)
+{
+	char *argv[] = { "dohstub-qlog", QUERYLOG_WRITER_ARG, NULL, NULL };
+
+	writer_signals();
+	if (exe != NULL && (in == STDIN_FILENO ||
+	    dup2(in, STDIN_FILENO) == STDIN_FILENO)) {
+		in = STDIN_FILENO;
+		/* Descriptors the daemon did not mark close-on-exec
+		 * (inherited sockets) are not the writer's. */
+		close_others(STDIN_FILENO, STDERR_FILENO);
+		argv[2] = (char *)path;
+		(void)execv(exe, argv);
+	}
+	writer_main(in, path, to_stderr);
+}
+
 /* The daemon's side. */
+
+/* Newlines in n bytes at p. */
+static uint64_t
+count_lines(const char *p, size_t n)
+{
+	const char *end = p + n;
+	uint64_t c = 0;
+
+	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		c++;
+		p++;
+	}
+	return c;
+}
 
 static void
 writer_free(struct writer *w)
@@ -348,7 +426,29 @@ writer_free(struct writer *w)
 		event_free(w->ev);
 	if (w->pidfd != -1)
 		close(w->pidfd);
+	if (w->pipe_r != -1)
+		close(w->pipe_r);
 	free(w);
+}
+
+/*
+ * The lines left in a pipe that no writer will read (r, its read end,
+ * closed here) are dropped: count them.  Only the daemon's lines are in
+ * it, whole, but for one a dead writer took the start of.
+ */
+static void
+pipe_drop(struct querylog *ql, int r)
+{
+	char buf[QUERYLOG_CHUNK];
+	ssize_t n;
+	int avail;
+
+	/* FIONREAD: the read end blocks, and no reader shares it now. */
+	while (ioctl(r, FIONREAD, &avail) == 0 && avail > 0 &&
+	    (n = read(r, buf, (size_t)avail < sizeof(buf) ? (size_t)avail :
+	    sizeof(buf))) > 0)
+		ql->stats.dropped += count_lines(buf, (size_t)n);
+	close(r);
 }
 
 /* Why a writer ended, for the log. */
@@ -421,6 +521,11 @@ writer_exit_cb(evutil_socket_t fd, short ev, void *arg)
 	if (r == -1)	/* reaped elsewhere: gone all the same */
 		status = 0;
 	cur = ql->cur == w;
+	/* An old pipe: what it holds is written by nobody now. */
+	if (w->pipe_r != -1) {
+		pipe_drop(ql, w->pipe_r);
+		w->pipe_r = -1;
+	}
 	writer_status(ql, status, why, sizeof(why));
 	if (!cur && status == 0)
 		log_debug("query log: old writer %ld drained its pipe",
@@ -453,6 +558,13 @@ pipe_open(struct querylog *ql)
 		close(fds[1]);
 		return -1;
 	}
+	if ((ql->write_ev = event_new(ql->base, fds[1], EV_WRITE,
+	    write_cb, ql)) == NULL) {
+		log_warnx("query log: out of memory");
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
 	ql->pipe_r = fds[0];
 	ql->pipe_w = fds[1];
 	return 0;
@@ -461,6 +573,9 @@ pipe_open(struct querylog *ql)
 static void
 pipe_close(struct querylog *ql)
 {
+	if (ql->write_ev != NULL)
+		event_free(ql->write_ev);
+	ql->write_ev = NULL;
 	if (ql->pipe_w != -1)
 		close(ql->pipe_w);
 	if (ql->pipe_r != -1)
@@ -474,20 +589,30 @@ writer_start(struct querylog *ql)
 {
 	struct timeval tv = { QUERYLOG_POLL_S, 0 };
 	struct writer *w;
+	sigset_t all, old;
+	int saved;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		log_warn("query log");
 		goto fail;
 	}
-	w->pidfd = -1;
+	w->pidfd = w->pipe_r = -1;
 	if (pipe_open(ql) == -1)
 		goto fail;
-	if ((w->pid = fork()) == -1) {
+	/* Blocked across the fork, so that none is caught in the child by
+	 * the daemon's handlers (libevent's would write to its signal
+	 * socket, shared with us: a signal we never had). */
+	sigfillset(&all);
+	(void)sigprocmask(SIG_SETMASK, &all, &old);
+	if ((w->pid = fork()) == 0)
+		writer_child(ql->pipe_r, ql->path, ql->to_stderr, ql->exe);
+	saved = errno;
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	if (w->pid == -1) {
+		errno = saved;
 		log_warn("query log: fork");
 		goto fail;
 	}
-	if (w->pid == 0)
-		writer_main(ql->pipe_r, ql->path, ql->to_stderr);
 	w->ql = ql;
 	LIST_INSERT_HEAD(&ql->writers, w, entry);
 	ql->cur = w;
@@ -516,34 +641,59 @@ writer_start(struct querylog *ql)
 }
 
 /*
- * Whole lines to the pipe, at most PIPE_BUF bytes a write: atomic, so a
- * line is never cut, and what is not taken waits.
+ * The first whole lines of the ring, at most PIPE_BUF bytes, as one or
+ * two (wrapped) iovecs: a write of them is atomic, so the pipe never
+ * holds a cut line.  Returns the iovec count.
+ */
+static int
+ring_chunk(const struct querylog *ql, struct iovec iov[2])
+{
+	const char *nl;
+	size_t n = ql->len < PIPE_BUF ? ql->len : PIPE_BUF;
+	size_t first = QUERYLOG_BUFFER - ql->head;
+
+	if (first > n)
+		first = n;
+	/* Lines are shorter than PIPE_BUF: one ends in it. */
+	if (n > first && (nl = memrchr(ql->buf, '\n', n - first)) != NULL)
+		n = first + (size_t)(nl - ql->buf) + 1;
+	else if (n < ql->len && (nl = memrchr(ql->buf + ql->head, '\n',
+	    first)) != NULL)
+		n = first = (size_t)(nl - (ql->buf + ql->head)) + 1;
+	iov[0].iov_base = ql->buf + ql->head;
+	iov[0].iov_len = first;
+	iov[1].iov_base = ql->buf;
+	iov[1].iov_len = n - first;
+	return n > first ? 2 : 1;
+}
+
+/*
+ * What waits, to the pipe.  When the pipe is full, write_ev waits for
+ * room: no write is tried for every answer while the writer is stuck
+ * (querylog_write() leaves the flush to it), only by the flush timer.
  */
 static void
 buf_flush(struct querylog *ql)
 {
 	struct timeval tv = { 0, QUERYLOG_FLUSH_MS * 1000 };
-	const char *nl;
-	size_t n;
+	struct iovec iov[2];
 	ssize_t w;
+	int niov;
 
-	while (ql->head < ql->tail && ql->pipe_w != -1) {
-		n = ql->tail - ql->head;
-		/* Lines are shorter than PIPE_BUF: one ends in it. */
-		if (n > PIPE_BUF && (nl = memrchr(ql->buf + ql->head, '\n',
-		    PIPE_BUF)) != NULL)
-			n = (size_t)(nl - (ql->buf + ql->head)) + 1;
-		else if (n > PIPE_BUF)
-			n = PIPE_BUF;
-		if ((w = write(ql->pipe_w, ql->buf + ql->head, n)) == -1) {
+	while (ql->len > 0 && ql->pipe_w != -1) {
+		niov = ring_chunk(ql, iov);
+		if ((w = writev(ql->pipe_w, iov, niov)) == -1) {
 			if (errno == EINTR)
 				continue;
-			break;	/* EAGAIN: full */
+			if (errno == EAGAIN)	/* full */
+				event_add(ql->write_ev, NULL);
+			break;
 		}
-		ql->head += (size_t)w;
+		ql->head = (ql->head + (size_t)w) % QUERYLOG_BUFFER;
+		ql->len -= (size_t)w;
 	}
-	if (ql->head == ql->tail)
-		ql->head = ql->tail = 0;
+	if (ql->len == 0)
+		ql->head = 0;
 	else if (!evtimer_pending(ql->flush_ev, NULL))
 		evtimer_add(ql->flush_ev, &tv);
 }
@@ -556,18 +706,24 @@ flush_cb(evutil_socket_t fd, short ev, void *arg)
 	buf_flush(arg);
 }
 
-/* Lines waiting in the buffer. */
+static void
+write_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	buf_flush(arg);
+}
+
+/* Lines waiting in the ring. */
 static uint64_t
 buf_lines(const struct querylog *ql)
 {
-	const char *p = ql->buf + ql->head, *end = ql->buf + ql->tail;
-	uint64_t n = 0;
+	size_t first = QUERYLOG_BUFFER - ql->head;
 
-	while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-		n++;
-		p++;
-	}
-	return n;
+	if (first >= ql->len)
+		return count_lines(ql->buf + ql->head, ql->len);
+	return count_lines(ql->buf + ql->head, first) +
+	    count_lines(ql->buf, ql->len - first);
 }
 
 struct querylog *
@@ -606,7 +762,11 @@ querylog_reopen(struct querylog *ql, const struct config *cfg)
 	/* What the old writer is to write goes to its pipe first. */
 	buf_flush(ql);
 	if (ql->cur != NULL) {
-		/* It drains the old pipe and exits: ours is closed. */
+		/* It drains the old pipe and exits: our write end is
+		 * closed, the read end kept to count what it leaves if it
+		 * dies first. */
+		ql->cur->pipe_r = ql->pipe_r;
+		ql->pipe_r = -1;
 		ql->cur = NULL;
 		pipe_close(ql);
 	}
@@ -620,14 +780,33 @@ querylog_reopen(struct querylog *ql, const struct config *cfg)
 	ql->backoff_ms = QUERYLOG_BACKOFF_MIN;
 	if (path == NULL) {
 		ql->stats.dropped += buf_lines(ql);
-		ql->head = ql->tail = 0;
+		ql->head = ql->len = 0;
 		evtimer_del(ql->flush_ev);
+		/* No writer alive (in its backoff): no reader either. */
+		if (ql->pipe_r != -1) {
+			pipe_drop(ql, ql->pipe_r);
+			ql->pipe_r = -1;
+		}
 		pipe_close(ql);
 		return 0;
 	}
 	log_info("query log: to %s, %s%s", path, ql->fmt == QUERYLOG_JSON ?
 	    "json" : "text", ql->client ? ", with client addresses" : "");
 	return writer_start(ql);
+}
+
+int
+querylog_writer_exec(struct querylog *ql, const char *exe)
+{
+	char *e = NULL;
+
+	if (exe != NULL && (e = strdup(exe)) == NULL) {
+		log_warn("query log");
+		return -1;
+	}
+	free(ql->exe);
+	ql->exe = e;
+	return 0;
 }
 
 int
@@ -643,7 +822,7 @@ querylog_write(struct querylog *ql, const struct sockaddr *client,
 	struct timeval tv = { 0, QUERYLOG_FLUSH_MS * 1000 };
 	struct timespec now;
 	char line[QUERYLOG_LINE_MAX];
-	size_t n;
+	size_t n, end, first;
 
 	if (ql->path == NULL)
 		return;
@@ -653,19 +832,20 @@ querylog_write(struct querylog *ql, const struct sockaddr *client,
 		ql->stats.dropped++;
 		return;
 	}
-	if (ql->tail + n > QUERYLOG_BUFFER && ql->head > 0) {
-		memmove(ql->buf, ql->buf + ql->head, ql->tail - ql->head);
-		ql->tail -= ql->head;
-		ql->head = 0;
-	}
-	if (ql->tail + n > QUERYLOG_BUFFER) {
+	if (ql->len + n > QUERYLOG_BUFFER) {
 		ql->stats.dropped++;
 		return;
 	}
-	memcpy(ql->buf + ql->tail, line, n);
-	ql->tail += n;
+	/* Into the ring, wrapped at its end if need be: no memmove. */
+	end = (ql->head + ql->len) % QUERYLOG_BUFFER;
+	first = QUERYLOG_BUFFER - end < n ? QUERYLOG_BUFFER - end : n;
+	memcpy(ql->buf + end, line, first);
+	memcpy(ql->buf, line + first, n - first);
+	ql->len += n;
 	ql->stats.lines++;
-	if (ql->tail - ql->head >= QUERYLOG_FLUSH_BYTES)
+	/* A full pipe: write_ev flushes once there is room. */
+	if (ql->len >= QUERYLOG_FLUSH_BYTES && (ql->write_ev == NULL ||
+	    !event_pending(ql->write_ev, EV_WRITE, NULL)))
 		buf_flush(ql);
 	else if (!evtimer_pending(ql->flush_ev, NULL))
 		evtimer_add(ql->flush_ev, &tv);
@@ -692,7 +872,7 @@ querylog_free(struct querylog *ql)
 		pfd.events = POLLOUT;
 		for (;;) {
 			buf_flush(ql);
-			if (ql->head == ql->tail || (now = clock_ms()) >= end ||
+			if (ql->len == 0 || (now = clock_ms()) >= end ||
 			    poll(&pfd, 1, (int)(end - now)) <= 0)
 				break;
 		}
@@ -707,5 +887,6 @@ querylog_free(struct querylog *ql)
 		event_free(ql->restart_ev);
 	free(ql->buf);
 	free(ql->path);
+	free(ql->exe);
 	free(ql);
 }

@@ -246,27 +246,30 @@ test_lookup(void)
 	    "www.lab.test.\t300\tIN\tA\t192.0.2.2\n");
 	free(c.buf);
 
-	/* No observer news: the rcode is the message's. */
-	info.source = PROXY_SRC_CACHE;
-	info.upstream = info.zone = NULL;
-	info.ede = 3;
+	/*
+	 * No observer news, as lookup_release() leaves it: the source
+	 * calloc's (error), no EDE, no time, and the rcode the message's.
+	 */
+	memset(&info, 0, sizeof(info));
+	info.source = PROXY_SRC_ERROR;
+	info.ede = -1;
 	info.rcode = -1;
-	info.elapsed_us = 7;
 	msg[3] |= DNS_RCODE_NXDOMAIN;
 	control_write_lookup(cap_open(&c), &req, msg, len, &info);
 	t = cap_text(&c);
-	CHECK(strstr(t, "rcode NXDOMAIN\nsource cache\nede 3\n"
-	    "latency 0.007 ms\n") != NULL);
-	CHECK(strstr(t, "upstream") == NULL && strstr(t, "zone") == NULL);
+	CHECK(strstr(t, "rcode NXDOMAIN\nsource error\n"
+	    "latency 0.000 ms\n") != NULL);
+	CHECK(strstr(t, "upstream") == NULL && strstr(t, "zone") == NULL &&
+	    strstr(t, "ede") == NULL);
 	free(c.buf);
 
 	req.json = 1;
 	control_write_lookup(cap_open(&c), &req, msg, len, &info);
 	t = cap_text(&c);
 	CHECK(strncmp(t, "{\"name\":\"www.lab.test.\",\"type\":\"A\","
-	    "\"rcode\":\"NXDOMAIN\",\"source\":\"cache\",\"upstream\":null,"
-	    "\"zone\":null,\"ede\":3,\"latency_us\":7,\"message\":{", 121) ==
-	    0);
+	    "\"rcode\":\"NXDOMAIN\",\"source\":\"error\",\"upstream\":null,"
+	    "\"zone\":null,\"ede\":null,\"latency_us\":0,\"message\":{",
+	    136) == 0);
 	CHECK(strstr(t, "\"192.0.2.2\"") != NULL);
 	CHECK(strcmp(t + strlen(t) - 3, "}}\n") == 0);
 	free(c.buf);
@@ -276,7 +279,7 @@ test_lookup(void)
 	control_write_lookup(cap_open(&c), &req, msg, len - 20, &info);
 	t = cap_text(&c);
 	CHECK(strstr(t, "192.0.2.1") == NULL);
-	CHECK(strstr(t, "source cache\n") != NULL);
+	CHECK(strstr(t, "source error\n") != NULL);
 	free(c.buf);
 }
 

@@ -1,17 +1,28 @@
 /*
  * Tests for querylog: the line formats (text's fixed field order, JSON
- * escaping, odd names, the client address on and off, every source),
- * then the writer process for real: lines reach the file, a reopen
- * after a rename starts a new file with nothing lost, and a writer that
- * cannot write (a FIFO nobody reads) costs the loop nothing: lines are
- * dropped and counted.
+ * escaping, odd names, the client address on and off, every source).
+ * Then the buffer, with a real writer blocked opening a FIFO: once the
+ * pipe is full no write is tried for each answer (write() and writev()
+ * are counted through ld --wrap); then the test reads the FIFO from the
+ * loop and gets every line whole, the ring wrapped, from a writer whose
+ * exec failed.  Nothing sleeps:
+ * the loop waits for its events.
+ *
+ * The writer's progress, which can only be waited for, is tested end
+ * to end in tests/integration/test_querylog.py: lines reach
+ * the file (test_text_lines), a rename and SIGHUP lose nothing
+ * (test_rotation), a FIFO nobody reads costs the loop nothing and its
+ * drops are counted (test_blocked_writer).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -247,46 +258,33 @@ test_sizes(void)
 	    NULL), 0);
 }
 
-/* The writer process, for real. */
+/* The buffer, with a writer that never reads. */
 
-static struct event_base *base;
+ssize_t	__real_write(int, const void *, size_t);
+ssize_t	__wrap_write(int, const void *, size_t);
+ssize_t	__real_writev(int, const struct iovec *, int);
+ssize_t	__wrap_writev(int, const struct iovec *, int);
 
-static void
-run_loop(unsigned ms)
+static unsigned full_writes;	/* that found the pipe full */
+
+ssize_t
+__wrap_write(int fd, const void *buf, size_t n)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	ssize_t r = __real_write(fd, buf, n);
 
-	event_base_loopexit(base, &tv);
-	event_base_dispatch(base);
+	if (r == -1 && errno == EAGAIN)
+		full_writes++;
+	return r;
 }
 
-static size_t
-count_lines(const char *path)
+ssize_t
+__wrap_writev(int fd, const struct iovec *iov, int n)
 {
-	char buf[65536];
-	size_t n = 0;
-	ssize_t r, i;
-	int fd;
+	ssize_t r = __real_writev(fd, iov, n);
 
-	if ((fd = open(path, O_RDONLY)) == -1)
-		return 0;
-	while ((r = read(fd, buf, sizeof(buf))) > 0)
-		for (i = 0; i < r; i++)
-			n += buf[i] == '\n';
-	close(fd);
-	return n;
-}
-
-/* Until path holds want lines, or 5 s. */
-static size_t
-wait_lines(const char *path, size_t want)
-{
-	size_t n;
-	int i;
-
-	for (i = 0; i < 500 && (n = count_lines(path)) < want; i++)
-		usleep(10000);
-	return count_lines(path);
+	if (r == -1 && errno == EAGAIN)
+		full_writes++;
+	return r;
 }
 
 static void
@@ -301,76 +299,255 @@ log_n(struct querylog *ql, int n)
 		querylog_write(ql, NULL, &qi, &a);
 }
 
-static void
-test_writer(const char *dir)
+/* The writer blocks opening fifo, as long as nobody opens it to read. */
+static struct querylog *
+stuck_log(struct event_base *base, const char *fifo, const char *exe)
 {
 	struct querylog *ql;
 	struct config cfg;
-	char path[512], old[512], fifo[512];
-	uint64_t t0;
-	int fd;
 
-	snprintf(path, sizeof(path), "%s/query.log", dir);
-	snprintf(old, sizeof(old), "%s/query.log.1", dir);
-	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	config_defaults(&cfg);
-	CHECK((ql = querylog_new(base)) != NULL);
-	if (ql == NULL)
-		return;
-	CHECK(!querylog_enabled(ql));
-	log_n(ql, 5);	/* off: nothing */
-	CHECK_EQ(querylog_stats(ql)->lines, 0);
-
-	cfg.query_log = strdup(path);
-	CHECK_EQ(querylog_reopen(ql, &cfg), 0);
-	CHECK(querylog_enabled(ql));
-	log_n(ql, 1000);
-	run_loop(250);	/* the 100 ms flush */
-	CHECK_EQ(wait_lines(path, 1000), 1000);
-
-	/* logrotate: rename, reopen; nothing lost, new lines go anew. */
-	log_n(ql, 300);
-	CHECK_EQ(rename(path, old), 0);
-	CHECK_EQ(querylog_reopen(ql, &cfg), 0);
-	log_n(ql, 200);
-	run_loop(250);
-	CHECK_EQ(wait_lines(old, 1300), 1300);
-	CHECK_EQ(wait_lines(path, 200), 200);
-	CHECK_EQ(querylog_stats(ql)->dropped, 0);
-	CHECK_EQ(querylog_stats(ql)->lines, 1500);
-
-	/* A FIFO nobody reads: the writer blocks in open(), the loop does
-	 * not; the buffer fills and lines are dropped and counted. */
-	CHECK_EQ(mkfifo(fifo, 0600), 0);
-	free(cfg.query_log);
 	cfg.query_log = strdup(fifo);
-	CHECK_EQ(querylog_reopen(ql, &cfg), 0);
-	t0 = clock_ms();
-	log_n(ql, 30000);	/* ~2.5 MB */
-	run_loop(150);
-	log_n(ql, 100);
-	CHECK(clock_ms() - t0 < 2000);
-	CHECK(querylog_stats(ql)->dropped > 1000);
-	/* Off: what waits is dropped; the writer, once it can open,
-	 * finds its pipe closed. */
-	free(cfg.query_log);
-	cfg.query_log = NULL;
-	CHECK_EQ(querylog_reopen(ql, &cfg), 0);
-	CHECK(!querylog_enabled(ql));
-	if ((fd = open(fifo, O_RDONLY | O_NONBLOCK)) != -1) {
-		usleep(100000);
-		close(fd);
+	if ((ql = querylog_new(base)) != NULL &&
+	    (querylog_writer_exec(ql, exe) == -1 ||
+	    querylog_reopen(ql, &cfg) == -1)) {
+		querylog_free(ql);
+		ql = NULL;
 	}
-	querylog_free(ql);
 	config_free(&cfg);
-	unlink(path);
-	unlink(old);
+	CHECK(ql != NULL);
+	return ql;
+}
+
+/* query-log off: querylog_free() then has no pipe to wait for. */
+static void
+off(struct querylog *ql)
+{
+	struct config cfg;
+
+	config_defaults(&cfg);
+	CHECK_EQ(querylog_reopen(ql, &cfg), 0);
+	config_free(&cfg);
+}
+
+/* The one live child of ours: the query log's writer; -1: none. */
+static pid_t
+writer_pid(void)
+{
+	char path[300], st[512], *p;
+	struct dirent *de;
+	DIR *d;
+	ssize_t n;
+	pid_t pid = -1;
+	long ppid;
+	int fd;
+	char state;
+
+	if ((d = opendir("/proc")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if ((fd = open(path, O_RDONLY)) == -1)
+			continue;
+		n = read(fd, st, sizeof(st) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		st[n] = '\0';
+		/* pid (comm) state ppid ... */
+		if ((p = strrchr(st, ')')) != NULL &&
+		    sscanf(p + 1, " %c %ld", &state, &ppid) == 2 &&
+		    ppid == (long)getpid() && state != 'Z')
+			pid = (pid_t)atol(de->d_name);
+	}
+	closedir(d);
+	return pid;
+}
+
+/* The FIFO's reader, an event of the query log's loop. */
+struct reader {
+	int		 fd;
+	char		 buf[65536 + QUERYLOG_LINE_MAX];
+	size_t		 len;
+	uint64_t	 got, bad;
+	int		 eof;
+};
+
+/* Count the whole lines read; each must be log_n()'s. */
+static void
+reader_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	static const char tail[] = " www.example. A NOERROR cache 0.100";
+	const size_t want = sizeof("2026-12-07T04:05:06.789Z") - 1 +
+	    sizeof(tail) - 1;
+	struct reader *r = arg;
+	char *p, *nl;
+	ssize_t n;
+
+	(void)ev;
+	if ((n = read(fd, r->buf + r->len, sizeof(r->buf) - r->len)) <= 0) {
+		r->eof = n == 0 || errno != EAGAIN;
+		return;
+	}
+	r->len += (size_t)n;
+	for (p = r->buf; (nl = memchr(p, '\n', r->len -
+	    (size_t)(p - r->buf))) != NULL; p = nl + 1) {
+		r->got++;
+		if ((size_t)(nl - p) != want || memcmp(nl - (sizeof(tail) - 1),
+		    tail, sizeof(tail) - 1) != 0)
+			r->bad++;
+	}
+	r->len -= (size_t)(p - r->buf);
+	memmove(r->buf, p, r->len);
+}
+
+/*
+ * Read the FIFO (letting the writer out of open()) from the query log's
+ * own loop while more lines are logged, until every line logged is
+ * read: each one whole, though the ring wrapped.  The loop waits for
+ * the FIFO, room in the pipe and the flush timer, never for a time of
+ * its own.
+ */
+static void
+drain(struct event_base *base, struct querylog *ql, const char *fifo)
+{
+	static struct reader r;
+	struct event *ev;
+	int more = 40000;
+
+	memset(&r, 0, sizeof(r));
+	if ((r.fd = open(fifo, O_RDONLY | O_NONBLOCK)) == -1) {
+		CHECK(!"open the FIFO");
+		return;
+	}
+	ev = event_new(base, r.fd, EV_READ | EV_PERSIST, reader_cb, &r);
+	CHECK(ev != NULL && event_add(ev, NULL) == 0);
+	while (r.got < querylog_stats(ql)->lines && !r.eof) {
+		if (more > 0) {
+			log_n(ql, 400);
+			more -= 400;
+		}
+		(void)event_base_loop(base, EVLOOP_ONCE);
+	}
+	event_free(ev);
+	close(r.fd);
+	CHECK_EQ(r.got, querylog_stats(ql)->lines);
+	CHECK_EQ(r.bad, 0);
+	CHECK_EQ(r.len, 0);
+}
+
+static void
+test_full_pipe(struct event_base *base, const char *dir)
+{
+	struct querylog *ql;
+	char fifo[512];
+	unsigned before;
+	pid_t pid;
+	int i;
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	CHECK_EQ(mkfifo(fifo, 0600), 0);
+	/* An exec that fails: the forked child writes itself. */
+	if ((ql = stuck_log(base, fifo, "/nonexistent/dohstub")) == NULL)
+		return;
+	pid = writer_pid();
+	/* Until the pipe is full. */
+	for (i = 0; i < 100000 && full_writes == 0; i++)
+		log_n(ql, 1);
+	CHECK_EQ(full_writes, 1);
+	CHECK_EQ(querylog_stats(ql)->dropped, 0);
+	/* Then lines wait in the buffer, and no write is tried for any
+	 * of them: the pipe has no room. */
+	before = full_writes;
+	log_n(ql, 5000);
+	CHECK_EQ(full_writes, before);
+	CHECK_EQ(querylog_stats(ql)->dropped, 0);
+	/* Past the buffer's end (the ring wraps): dropped and counted. */
+	log_n(ql, 20000);
+	CHECK_EQ(full_writes, before);
+	CHECK(querylog_stats(ql)->dropped > 0);
+	CHECK_EQ(querylog_stats(ql)->lines + querylog_stats(ql)->dropped,
+	    (uint64_t)i + 25000);
+	drain(base, ql, fifo);
+	off(ql);
+	querylog_free(ql);
+	/* Its pipe closed, it exits: the next test's writer is alone. */
+	CHECK(pid > 0 && waitpid(pid, NULL, 0) == pid);
+	unlink(fifo);
+}
+
+/* Kill it and let the loop hear of it (its pidfd), not reaped here. */
+static void
+kill_writer(struct event_base *base)
+{
+	siginfo_t si;
+	pid_t pid = writer_pid();
+
+	CHECK(pid > 0);
+	if (pid <= 0)
+		return;
+	CHECK_EQ(kill(pid, SIGKILL), 0);
+	memset(&si, 0, sizeof(si));
+	CHECK_EQ(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	(void)event_base_loop(base, EVLOOP_NONBLOCK);
+}
+
+/* Lines logged until the pipe is full (the writer never reads). */
+static uint64_t
+fill_pipe(struct querylog *ql)
+{
+	unsigned before = full_writes;
+	uint64_t n;
+
+	for (n = 0; n < 100000 && full_writes == before; n++)
+		log_n(ql, 1);
+	CHECK_EQ(full_writes, before + 1);
+	return n;
+}
+
+/*
+ * Lines in a pipe whose writer died are dropped and counted, when the
+ * log is turned off with none alive (the writer in its backoff), or when
+ * an old writer (stuck opening a FIFO since a reopen) dies.
+ */
+static void
+test_pipe_dropped(struct event_base *base, const char *dir)
+{
+	struct querylog *ql;
+	char fifo[512];
+	uint64_t n;
+
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	CHECK_EQ(mkfifo(fifo, 0600), 0);
+
+	/* Dead, in its backoff: off. */
+	if ((ql = stuck_log(base, fifo, NULL)) == NULL)
+		return;
+	n = fill_pipe(ql);
+	kill_writer(base);
+	CHECK_EQ(querylog_stats(ql)->restarts, 0);
+	off(ql);
+	CHECK_EQ(querylog_stats(ql)->dropped, n);
+	querylog_free(ql);
+
+	/* Off while it is stuck: what it holds is counted once it dies. */
+	if ((ql = stuck_log(base, fifo, NULL)) == NULL)
+		return;
+	n = fill_pipe(ql);
+	off(ql);
+	CHECK(querylog_stats(ql)->dropped < n);
+	kill_writer(base);
+	CHECK_EQ(querylog_stats(ql)->dropped, n);
+	querylog_free(ql);
 	unlink(fifo);
 }
 
 int
 main(void)
 {
+	struct event_base *base;
 	char dir[] = "/tmp/test_querylog.XXXXXX";
 
 	signal(SIGPIPE, SIG_IGN);
@@ -381,10 +558,11 @@ main(void)
 	test_odd_names();
 	test_sizes();
 	if (mkdtemp(dir) == NULL || (base = event_base_new()) == NULL) {
-		printf("cannot set up the writer test\n");
+		printf("cannot set up the buffer tests\n");
 		return 1;
 	}
-	test_writer(dir);
+	test_full_pipe(base, dir);
+	test_pipe_dropped(base, dir);
 	event_base_free(base);
 	rmdir(dir);
 	return check_summary();

@@ -40,6 +40,7 @@
 
 #include "dohstub/dnsmsg.h"
 #include "dohstub/proxy.h"
+#include "dohstub/querylog.h"
 
 #define CONTROL_MAX_LINE	1024	/* bytes of a request, newline out */
 #define CONTROL_MAX_CONN	8
@@ -81,11 +82,13 @@ int	control_parse(const char *line, size_t len, struct control_req *req,
 /*
  * The formatting, pure but for fp (any stdio stream): the answer to a
  * verb for px, as text or JSON (json).  Each writes the whole body.
+ * stats adds the query log's counters qs (NULL: none) last.
  */
 void	control_write_error(FILE *fp, int json, const char *why);
 void	control_write_help(FILE *fp, int json);
 void	control_write_status(FILE *fp, int json, const struct proxy *px);
-void	control_write_stats(FILE *fp, int json, const struct proxy *px);
+void	control_write_stats(FILE *fp, int json, const struct proxy *px,
+	    const struct querylog_stats *qs);
 
 /* What a lookup learnt of its answer (the observer's proxy_answer). */
 struct control_lookup_info {
@@ -129,6 +132,12 @@ struct control *control_new(struct event_base *base, const char *path,
  * as an account other daemons share (nobody).
  */
 void	control_root_only(struct control *ctl);
+
+/*
+ * The query log whose counters stats gives (NULL: none); ql must
+ * outlive ctl.
+ */
+void	control_set_querylog(struct control *ctl, const struct querylog *ql);
 
 /*
  * The proxy's observer (proxy_on_answer()), or to be called from the

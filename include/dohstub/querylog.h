@@ -3,14 +3,17 @@
  * as text or JSON, to a file or stderr, without ever blocking the event
  * loop.
  *
- * Lines are formatted into a bounded buffer (QUERYLOG_BUFFER bytes) and
+ * Lines are formatted into a bounded ring (QUERYLOG_BUFFER bytes) and
  * written, whole lines at a time of at most PIPE_BUF bytes (so each
  * write is atomic and a line is never cut), through a non-blocking pipe
  * to a writer process: a child forked from the daemon after it dropped
- * its privileges, so it opens the file as the daemon's account.  Only
+ * its privileges, so it opens the file as the daemon's account, and
+ * (querylog_writer_exec()) the daemon's binary exec'd afresh.  Only
  * the writer makes blocking writes.  A full buffer drops lines and
  * counts them.  The buffer goes to the pipe at least every
- * QUERYLOG_FLUSH_MS and whenever QUERYLOG_FLUSH_BYTES wait.  The daemon
+ * QUERYLOG_FLUSH_MS and whenever QUERYLOG_FLUSH_BYTES wait; once the
+ * pipe is full, only when it has room again (or the timer fires): a
+ * stuck writer costs no write per answer.  The daemon
  * keeps the pipe's read end too, so what a writer that died had not read
  * waits for the next one; a death is logged and the writer restarted
  * after a backoff.
@@ -38,6 +41,7 @@
 #define QUERYLOG_FLUSH_MS	100
 #define QUERYLOG_FLUSH_BYTES	(16 * 1024)
 #define QUERYLOG_LINE_MAX	4096	/* PIPE_BUF: longer ones dropped */
+#define QUERYLOG_WRITER_ARG	"--query-log-writer"	/* argv[1] */
 
 enum querylog_format {
 	QUERYLOG_TEXT,
@@ -47,7 +51,8 @@ enum querylog_format {
 /* Counters since querylog_new(), across reopens. */
 struct querylog_stats {
 	uint64_t	lines;		/* formatted and buffered */
-	uint64_t	dropped;	/* the buffer full, or too long */
+	uint64_t	dropped;	/* the buffer full, too long, or
+					   left in a pipe none will read */
 	uint64_t	restarts;	/* writers that died, restarted */
 };
 
@@ -80,6 +85,23 @@ struct querylog *querylog_new(struct event_base *base);
  * started now (one is tried again later).
  */
 int	querylog_reopen(struct querylog *ql, const struct config *cfg);
+
+/*
+ * Writers from now on exec exe (the daemon's own, /proc/self/exe) with
+ * argv { "dohstub-qlog", QUERYLOG_WRITER_ARG, path }, the pipe on its
+ * standard input: its main() must call querylog_writer_main(path)
+ * first thing.  The forked copy of the daemon then lives only until
+ * the exec, and keeps none of its memory (TLS keys among it).  If the
+ * exec fails, the fork writes as it does without exe (NULL, the
+ * default).  0, or -1 (logged).
+ */
+int	querylog_writer_exec(struct querylog *ql, const char *exe);
+
+/*
+ * The writer exec'd by querylog_writer_exec(): copies its standard
+ * input to path (or stderr, for "stderr") until it closes, and exits.
+ */
+void	querylog_writer_main(const char *path) __attribute__((noreturn));
 
 /* 1 while query-log is not off. */
 int	querylog_enabled(const struct querylog *ql);

@@ -27,6 +27,7 @@ also the fallback a portal lease uses):
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
@@ -186,7 +187,8 @@ def test_stats():
     j = ok_json("stats")
     for k in ("queries_udp", "queries_tcp", "answered_doh", "cache_hits",
               "cache_misses", "servfail", "portal_answers", "pending",
-              "cache_entries", "cache_bytes"):
+              "cache_entries", "cache_bytes", "query_log_lines",
+              "query_log_dropped", "query_log_restarts"):
         check(k in text and k in j, "stats lack %s: %r" % (k, text))
     check(text["queries_udp"] >= 1 and text["cache_entries"] >= 1,
           "counters: %r" % text)
@@ -348,6 +350,15 @@ def test_limits():
     check(got.startswith("mode "), "1024 bytes: %r" % got[:40])
     got, _ = raw(b"bogus\n")
     check(got == "error: unknown command (try help)\n", "bogus: %r" % got)
+    # the error is JSON only if this request asks: nothing of an
+    # earlier request's bytes counts
+    got, _ = raw(b"--json bogus\n")
+    check(json.loads(got) == {"error": "unknown command (try help)"},
+          "--json bogus: %r" % got)
+    got, _ = raw(b"--js\n")
+    check(got == "error: unknown command (try help)\n", "--js: %r" % got)
+    got, _ = raw(b"--json\n")
+    check(json.loads(got) == {"error": "empty request"}, "--json: %r" % got)
     got, took = raw(b"stat")
     check(got == "error: timed out waiting for the request\n" and
           4.5 <= took <= 7 * lab.SLOW, "slow: %r after %.1f s" % (got, took))
@@ -386,6 +397,15 @@ def test_client():
         check(r.returncode == 2 and r.stdout == "" and
               r.stderr.count("\n") in (1, 3),
               "%r: %d %r" % (argv, r.returncode, r.stderr))
+    # CONTROL_MAX_LINE bytes are sent (the daemon refuses the verb),
+    # one more is not; with --json, its space counts
+    for argv, code in ((["x" * 1024], 1), (["x" * 1025], 2),
+                       (["--json", "x" * 1017], 1),
+                       (["--json", "x" * 1018], 2)):
+        r = ctl(*argv)
+        check(r.returncode == code, "%d bytes%s: %d %r" % (
+            len(argv[-1]), " with --json" if len(argv) > 1 else "",
+            r.returncode, r.stderr))
     r = lab.run([client_bin(), "-s", SOCK + ".none", "status"])
     check(r.stderr.startswith("dohstub-control: cannot connect to ") and
           r.stderr.count("\n") == 1, "one line: %r" % r.stderr)
@@ -426,6 +446,11 @@ def test_install():
                      os.path.join(prefix, "share/man/man8/"
                                   "dohstub-control.8")])
         check(r.returncode == 0, "mandoc: %s" % r.stdout)
+        r = lab.run(["mandoc", "-Tascii", os.path.join(
+            prefix, "share/man/man8/dohstub-control.8")])
+        text = re.sub(".\b", "", r.stdout)
+        check('{"error": "reason"}' in " ".join(text.split()) and
+              "/usr/local/etc" not in text, "the page says: %s" % text)
     unit = open(os.path.join(prefix, "lib/systemd/system/dohstub.service"))
     text = unit.read()
     unit.close()

@@ -12,7 +12,9 @@ import os
 import re
 import signal
 import socket
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 
@@ -141,6 +143,14 @@ def test_text_lines():
         check(st.st_uid != 0, "the file was created as root, not as the "
               "daemon's account")
     check(len(writers(d.pid)) == 1, "writers %r" % writers(d.pid))
+    # the daemon's binary exec'd afresh, not a copy of the daemon
+    w = writers(d.pid)[0]
+    with open("/proc/%d/cmdline" % w, "rb") as f:
+        argv = f.read().split(b"\0")[:-1]
+    check(argv[1:] == [b"--query-log-writer", path.encode()],
+          "the writer's argv: %r" % argv)
+    check(os.path.samefile("/proc/%d/exe" % w, lab.daemon_bin()),
+          "the writer runs %s" % os.readlink("/proc/%d/exe" % w))
     d.stop()
 
 
@@ -323,6 +333,123 @@ def test_reload_changes_settings():
     time.sleep(0.3)
     check(len(read_lines(a)) == 1 and len(read_lines(b)) == 1,
           "lines logged while off")
+    d.stop()
+
+
+def test_stderr_closed():
+    """Started with stderr closed (dohstub 2>&-) and query-log stderr:
+    fd 2 is /dev/null, not the event loop's or a socket, so the writer
+    writes there, never fails, and is never restarted."""
+    if lab.VALGRIND:
+        lab.skip("valgrind needs its stderr")
+    mport = lab.free_port(False)
+    d = lab.Dohstub({"mode": "encrypted-only", "upstream": U.url,
+                     "resolve": U.resolve, "ca-file": lab.certs().ca_pem,
+                     "query-log": "stderr", "metrics": "127.0.0.1:%d" %
+                     mport}, name="dohstub-no-stderr", cache=True)
+    argv = d.argv
+    d.argv = lambda: ["/bin/sh", "-c", 'exec "$@" 2>&-', "sh"] + argv()
+    d.start()
+    for i in range(20):
+        check(d.udp("www.lab.test", "A").values("A") == [lab.WWW_A],
+              "answer %d" % i)
+    target = os.readlink("/proc/%d/fd/2" % d.pid)
+    check(target == "/dev/null", "fd 2 is %s" % target)
+    w = lab.wait_for(lambda: writers(d.pid), 5, what="a writer")
+    # a writer that fails is restarted after 1 s: give it the time
+    time.sleep(2.5)
+    check(writers(d.pid) == w and
+          lab.metric(mport, "dohstub_query_log_restarts_total") == 0,
+          "the writer restarted: %r, %r" % (w, writers(d.pid)))
+    check(lab.metric(mport, "dohstub_query_log_lines_total") == 20,
+          "lines not counted")
+    # its log went to /dev/null: no stats line for d.stop() to read
+    d.proc.terminate()
+    check(d.proc.wait(5 * lab.SLOW) == 0, "exit %d" % d.proc.returncode)
+
+
+@lab.timeout(60)
+def test_stderr_pipe_writes():
+    """query-log stderr with stderr a pipe (as journald's is): the
+    writer writes at most PIPE_BUF bytes at a time, whole lines, so the
+    daemon's own log lines fall between query log lines.  The writer is
+    stopped while lines pile up in its pipe, then traced as it catches
+    up."""
+    if lab.VALGRIND or os.geteuid() != 0 or not shutil.which("strace"):
+        lab.skip("needs strace, as root")
+    dirn = logdir()
+    fifo, out = os.path.join(dirn, "stderr"), os.path.join(dirn, "out")
+    trace = os.path.join(dirn, "trace")
+    os.mkfifo(fifo)
+    d = lab.Dohstub({"mode": "encrypted-only", "upstream": U.url,
+                     "resolve": U.resolve, "ca-file": lab.certs().ca_pem,
+                     "query-log": "stderr"}, name="dohstub-stderr-pipe",
+                    cache=True)
+    argv = d.argv
+    d.argv = lambda: ["/bin/sh", "-c", 'cat "$0" > "$1" & shift; '
+                      'exec "$@" 2>"$0"', fifo, out] + argv()
+    d.start()
+    check(d.udp("www.lab.test", "A").values("A") == [lab.WWW_A], "answer")
+    w = lab.wait_for(lambda: writers(d.pid), 5, what="a writer")[0]
+    os.kill(w, signal.SIGSTOP)
+    st = lab.spawn(["strace", "-p", str(w), "-e", "trace=write", "-e",
+                    "signal=none", "-s", "0", "-o", trace],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def traced():
+        with open("/proc/%d/status" % w) as f:
+            return any(l.startswith("TracerPid:") and l.split()[1] != "0"
+                       for l in f)
+    lab.wait_for(traced, 5, what="strace attached")
+    n = 2000
+    answer_times(d, n)
+    os.kill(w, signal.SIGCONT)
+
+    def logged():
+        with open(out, "rb") as f:
+            return f.read().count(b" www.lab.test. A NOERROR ")
+    lab.wait_for(lambda: logged() >= n + 1, 10 * lab.SLOW,
+                 what="%d lines out" % (n + 1))
+    st.terminate()
+    st.wait(5)
+    sizes = [int(m.group(2)) for m in re.finditer(
+        r"^write\((\d+), .*\)\s+=\s+(\d+)$", open(trace).read(), re.M)]
+    check(sum(sizes) > 100000 and max(sizes) <= 4096,
+          "writes of %d bytes in all, the largest %d" % (
+              sum(sizes), max(sizes or [0])))
+    with open(out, "rb") as f:
+        lines = f.read().decode().splitlines()
+    q = [l for l in lines if " www.lab.test. A NOERROR " in l]
+    check(len(q) == n + 1 and all(re.fullmatch(
+        TIME + r" www\.lab\.test\. A NOERROR (cache|doh) " + LATENCY +
+        r"( upstream=\S+)?", l) for l in q), "cut lines: %r" % [
+            l for l in q if not re.fullmatch(TIME + " .*" + LATENCY +
+                                             r"( upstream=\S+)?", l)][:3])
+    d.proc.terminate()
+    check(d.proc.wait(5 * lab.SLOW) == 0, "exit %d" % d.proc.returncode)
+
+
+def test_resolv_change_no_reopen():
+    """A resolv.conf with other nameservers reloads the configuration,
+    but is no rotation: the writer and its file stay as they are."""
+    dirn = logdir()
+    path, resolv = (os.path.join(dirn, "query.log"),
+                    os.path.join(dirn, "resolv.conf"))
+    lab.write_file(resolv, "nameserver 127.0.0.2\n")
+    d = lab.Dohstub({"mode": "plaintext", "resolv-conf": resolv,
+                     "query-log": path}, name="dohstub-resolv-qlog",
+                    args=["-v"]).start()
+    d.wait_log(r"netwatch: watching rtnetlink %s" % re.escape(resolv), 5)
+    w = lab.wait_for(lambda: writers(d.pid), 5, what="a writer")
+    mark = d.log_count()
+    lab.write_file(resolv + ".new", "nameserver 127.0.0.3\n")
+    os.rename(resolv + ".new", resolv)
+    d.wait_log(r"other nameservers, reloading", 5, since=mark)
+    d.wait_log(r"configuration reloaded", 5, since=mark)
+    check(not d.log_lines(r"query log: (to |writer)", since=mark),
+          "the query log was reopened: %r" % d.log_lines(r"query log",
+                                                          since=mark))
+    check(writers(d.pid) == w, "writers %r, were %r" % (writers(d.pid), w))
     d.stop()
 
 
