@@ -2211,11 +2211,11 @@ test_dnssec(void)
 	CHECK_STR(env_err(text), "DOHSTUB_DNSSEC_INSECURE: too many (at "
 	    "most 64)");
 
-	/* validate: refused until the validator is in. */
+	/* validate: accepted, with its anchors. */
 	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
-	    "dnssec validate\n", NULL), -1);
-	CHECK_STR(errbuf, "dnssec: validate is not available yet; process "
-	    "passes DO, CD and AD through for the client to judge");
+	    "dnssec validate\n", NULL), 0);
+	CHECK_EQ(cfg.dnssec, CONFIG_DNSSEC_VALIDATE);
+	CHECK(cfg.nanchors > 0);
 	config_free(&cfg);
 
 	/* No file anywhere: the root's keys built in. */
