@@ -345,8 +345,8 @@ struct proxy {
 	struct validator	*validator;
 	uint64_t		 sig_checks_past;	/* of replaced ones */
 	uint64_t		 clock_suspect;		/* last seen */
-	uint64_t		 clock_log_ms;		/* last said; 0: never */
-	uint64_t		 strip_log_ms;		/* last said; 0: never */
+	uint64_t		 clock_log_ms;		/* last said, or 0 */
+	uint64_t		 strip_log_ms;		/* last said, or 0 */
 	int			 stopping;		/* proxy_stop() */
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
 	uint8_t			 sbuf[DNS_MAX_MSG];	/* answers stripped */
@@ -795,8 +795,12 @@ proxy_send_hit(struct proxy *px, struct listen_peer *peer,
 		ede = PD_EDE(hit->dnssec_state);
 		snprintf(text, sizeof(text), "%s (cached)",
 		    proxy_dnssec_text(ede));
-		proxy_send_error(px, peer, qi, DNS_RCODE_SERVFAIL, ede, text,
-		    NULL);
+		/* Made here, but an answer from the cache all the same. */
+		px->stats.servfail++;
+		proxy_send(px, peer, qi, cfg->edns_udp_size,
+		    dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi,
+		    DNS_RCODE_SERVFAIL, ede, text), PROXY_ANSWER(src, ede),
+		    start_us);
 		return;
 	}
 	ede = proxy_mark_plain(px, qi, hit, &n);
