@@ -1554,7 +1554,7 @@ test_print(void)
 	    "serve-stale 3600s\n"
 	    "serve-stale-timeout 1800ms\n"
 	    "prefetch yes\n"
-	    "dnssec process\n"
+	    "dnssec validate\n"
 	    "# trust-anchor: none: /usr/share/dns/root.ds, or the root's keys "
 	    "built in\n"
 	    "# dnssec-insecure: none\n"
@@ -2173,7 +2173,7 @@ test_dnssec(void)
 	size_t i;
 
 	config_defaults(&cfg);
-	CHECK_EQ(cfg.dnssec, CONFIG_DNSSEC_PROCESS);
+	CHECK_EQ(cfg.dnssec, CONFIG_DNSSEC_VALIDATE);
 	CHECK(cfg.trust_anchor == NULL);
 	CHECK_EQ(cfg.ndnssec_insecure, 0);
 	CHECK(cfg.anchors == NULL && cfg.insecure == NULL);

@@ -219,6 +219,10 @@ static struct proxy *px;
 static struct config *px_cfg;		/* proxy_new's: ours to free */
 static const struct proxy_stats *st;
 
+/*
+ * text's configuration; dnssec process unless text says otherwise: the
+ * fakes' answers are unsigned, and only the DNSSEC scenarios sign.
+ */
 static struct config *
 make_cfg(const char *text)
 {
@@ -228,7 +232,9 @@ make_cfg(const char *text)
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
 		abort();
 	config_defaults(cfg);
-	if (config_parse_buf(cfg, "t.conf", text, strlen(text), err,
+	if ((strstr(text, "dnssec ") == NULL && config_parse_buf(cfg,
+	    "t.conf", "dnssec process\n", 15, err, sizeof(err)) == -1) ||
+	    config_parse_buf(cfg, "t.conf", text, strlen(text), err,
 	    sizeof(err)) == -1 ||
 	    config_finalize(cfg, NULL, err, sizeof(err)) == -1) {
 		fprintf(stderr, "config: %s\n", err);
