@@ -1448,8 +1448,9 @@ proxy_validator_stats(struct proxy *px)
 
 /*
  * A verdict for q: said in the log when it says the upstream strips
- * DNSSEC data (the chain cannot be had through it at all), at most once
- * per PROXY_DNSSEC_LOG_MS, naming the upstream.
+ * DNSSEC data (the chain cannot be had through it at all: the root's
+ * keys are missing or unsigned), at most once per PROXY_DNSSEC_LOG_MS,
+ * naming the upstream.
  */
 static void
 query_verdict_log(struct query *q, const struct val_verdict *vd)
@@ -1465,8 +1466,12 @@ query_verdict_log(struct query *q, const struct val_verdict *vd)
 		    name, dnsmsg_type_str(q->qi.qtype, type, sizeof(type)),
 		    val_state_names[vd->state], vd->ede, q->needs, vd->why);
 	}
-	if (vd->state != VAL_BOGUS || vd->why == NULL ||
-	    strstr(vd->why, "strip") == NULL)
+	/* Every resolver serves the root's keys signed: without them, or
+	 * unsigned, the upstream (or the network) keeps DNSSEC data from
+	 * us.  The validator's why says so for an unsigned set. */
+	if (vd->state != VAL_BOGUS || ((vd->why == NULL ||
+	    strstr(vd->why, "strip") == NULL) && (vd->zone_len != 1 ||
+	    (vd->ede != 9 && vd->ede != 10))))
 		return;
 	now = clock_ms();
 	if (px->strip_log_ms != 0 &&
