@@ -907,6 +907,11 @@ query_finish(struct query *q, const uint8_t *msg, size_t len,
 		meta.no_stale = 1;
 		meta.servfail_ttl = vd->ttl < VALIDATOR_BOGUS_TTL ?
 		    vd->ttl : VALIDATOR_BOGUS_TTL;
+		/* The chain could not be had: the validator's own memory
+		 * of that is short, and so is ours. */
+		if (vd->ede == DNS_EDE_NO_REACHABLE &&
+		    meta.servfail_ttl > VALIDATOR_NOANSWER_TTL)
+			meta.servfail_ttl = VALIDATOR_NOANSWER_TTL;
 		if (keep && px->cache != NULL && q->up == px->ups.current &&
 		    (n = dnsmsg_make_error(px->sbuf, sizeof(px->sbuf), &eqi,
 		    DNS_RCODE_SERVFAIL)) > 0 &&

@@ -4202,6 +4202,13 @@ test_dnssec_chain_fail(void)
 	CHECK(got(&p, 0xe101, DNS_RCODE_SERVFAIL));
 	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
 	run();
+	/* Not kept long: 5 s on, the name is asked upstream again. */
+	clock_step(5000);
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(p.responses, 0);
 	stop();
 
 	vstart("max-pending 1\n");
