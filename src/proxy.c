@@ -27,6 +27,13 @@
  *			    a plain channel (fallback, plain rule): Q_FALLBACK
  *			    none (encrypted-only, DoH rule): SERVFAIL, EDE 22
  *	Q_FALLBACK	c-ares; no answer or timeout: SERVFAIL, EDE 22
+ *	    |
+ *	    v	(dnssec validate, the client's CD clear)
+ *	Q_VALIDATE	the validator lacks a DS or DNSKEY: the answer waits
+ *			(a copy kept) on a chain query, then is judged again;
+ *			secure: AD for DO or AD clients; bogus: SERVFAIL with
+ *			the validator's EDE, kept 60 s, never stale; more
+ *			than VALIDATOR_MAX_NEEDS, or timeout: SERVFAIL
  *
  * With serve-stale, a SERVFAIL becomes an expired entry if one is in the
  * window, and so does a query still unanswered after
@@ -37,7 +44,12 @@
  *
  * Not every query has a client (enum query_role): a prefetch refreshes
  * an entry near the end of its TTL, and a query whose client got a stale
- * answer refreshes it; they answer no one but their followers.
+ * answer refreshes it; they answer no one but their followers.  A chain
+ * query (QUERY_CHAIN: a DS or DNSKEY the validator needs, DO and CD set,
+ * routed like any name) answers the validator, then every validation
+ * waiting on it goes on; it is in the flight table, so a second
+ * validation needing the same record waits on the same query, but never
+ * a client's (flight_find()), and its answer is never cached as one.
  *
  * In encrypted-only mode the fallback channel is never created, so no
  * client query can leave in plaintext whatever the code paths do, but
