@@ -3758,7 +3758,7 @@ test_portal_address_servers(void)
 static char vv_anchor_path[64];
 
 static const char *
-vv_cfg(const char *extra)
+vv_cfg_on(const char *head, const char *extra)
 {
 	static char text[1024];
 	int fd;
@@ -3771,10 +3771,16 @@ vv_cfg(const char *extra)
 		    (ssize_t)strlen(vv_anchor) || close(fd) == -1)
 			abort();
 	}
-	snprintf(text, sizeof(text), ENC_ONLY "cache-size 1m\n"
-	    "dnssec validate\n" "trust-anchor %s\n" "%s", vv_anchor_path,
-	    extra);
+	snprintf(text, sizeof(text), "%s" "cache-size 1m\n"
+	    "dnssec validate\n" "trust-anchor %s\n" "%s", head,
+	    vv_anchor_path, extra);
 	return text;
+}
+
+static const char *
+vv_cfg(const char *extra)
+{
+	return vv_cfg_on(ENC_ONLY, extra);
 }
 
 static void
@@ -4256,6 +4262,77 @@ test_dnssec_needs_cap(void)
 
 
 /*
+ * Plain DNS answers are judged too: in plaintext mode the answer and
+ * the chain queries go to the fallback servers, and a secure answer
+ * gets AD beside its EDE 0; a bogus one is SERVFAIL.
+ */
+static void
+test_dnssec_plain(void)
+{
+	static struct fake_peer p;
+	const struct vv_case *c = vcase("nsec"), *b = vcase("expired");
+	struct dns_query_info qi;
+	char text[DNS_MAX_NAME_TEXT];
+	struct msg q;
+	size_t i, k;
+	int n, again;
+
+	start(vv_cfg_on("mode plaintext\n" "fallback 192.0.2.53\n"
+	    "listen 127.0.0.1:5300\n" "timeout 2s\n", ""));
+	clock_test_wall(VV_NOW);
+	for (i = 0; i < 2; i++) {
+		const struct vv_case *x = i == 0 ? c : b;
+
+		fake_reset_reqs();
+		fake_peer_init(&p, LISTEN_UDP);
+		vquery(&q, (uint16_t)(0x6101 + i), x, 0, 1, 1);
+		fake_query(&p, q.buf, q.len);
+		CHECK_EQ(fake.ndoh, 0);
+		CHECK_EQ(fake.nplain, 1);
+		fake_plain_reply(&fake.plainq[0], 0, x->msg, x->len);
+		for (n = 0, again = 1; again; ) {
+			again = 0;
+			for (k = 0; k < fake.nplain; k++) {
+				const struct vv_answer *a = NULL;
+				size_t j;
+
+				if (!fake.plainq[k].live ||
+				    !req_question(&fake.plainq[k], &qi, text,
+				    sizeof(text)))
+					continue;
+				for (j = 0; j < sizeof(vv_answers) /
+				    sizeof(vv_answers[0]); j++)
+					if (vv_answers[j].type == qi.qtype &&
+					    strcasecmp(vv_answers[j].name,
+					    text) == 0)
+						a = &vv_answers[j];
+				CHECK(a != NULL);
+				if (a == NULL)
+					break;
+				fake_plain_reply(&fake.plainq[k], 0, a->msg,
+				    a->len);
+				n++;
+				again = 1;
+			}
+		}
+		CHECK(i == 1 || n >= 3);
+		CHECK_EQ(fake.ndoh, 0);
+		if (i == 0) {
+			CHECK(got(&p, 0x6101, DNS_RCODE_NOERROR));
+			CHECK(AD(&p));
+			CHECK_EQ(ede_of(&p, text, sizeof(text)),
+			    DNS_EDE_OTHER);
+			CHECK_EQ(st->answered_fallback, 1);
+		}
+	}
+	CHECK(got(&p, 0x6102, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), 7);
+	CHECK_EQ(st->dnssec_secure, 1);
+	CHECK_EQ(st->dnssec_bogus_7, 1);
+	stop();
+}
+
+/*
  * What is logged, once per 10 minutes: an upstream whose DNSKEY sets
  * come unsigned (it strips DNSSEC data), and a clock that makes many
  * signatures look not yet valid.
@@ -4383,6 +4460,7 @@ main(void)
 	test_dnssec_chain_fail();
 	test_dnssec_needs_cap();
 	test_dnssec_logs();
+	test_dnssec_plain();
 	if (vv_anchor_path[0] != '\0')
 		unlink(vv_anchor_path);
 	event_base_free(base);
