@@ -220,8 +220,12 @@ enum proxy_dnssec {
 #define PD_STATE(pd)		((pd) & 7)
 #define PD_EDE(pd)		(((pd) >> 3) - 1)
 
-/* Entries of the validator's store (validator.h): keys, DS sets, cuts. */
-#define PROXY_VALIDATOR_ENTRIES	4096
+/*
+ * Names in the validator's store (validator.h): keys, DS sets, cuts.  A
+ * host's zones in use are a few hundred; a DNSKEY set is a kilobyte or
+ * two, VALIDATOR_SET_BYTES at most, so 16 MiB at worst.
+ */
+#define PROXY_VALIDATOR_ENTRIES	1024
 /* The clock and stripping warnings: at most one per this (ms). */
 #define PROXY_DNSSEC_LOG_MS	(10 * 60 * 1000)
 
