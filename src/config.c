@@ -1136,8 +1136,13 @@ static const struct config_setting config_settings[] = {
 	{ "serve-stale-timeout", DURATION(serve_stale_timeout_ms, 100,
 	    SECONDS(60)), .def = "1800ms" },
 	{ "prefetch", BOOL(prefetch), .def = "yes" },
-	/* validate once the validator is in (issue 19). */
-	{ "dnssec", CHOICE(dnssec, config_dnssec_names), .def = "process" },
+	/*
+	 * validate: an answer signed on the path cannot be forged by the
+	 * provider or anyone holding its certificate (issue 19).  A wrong
+	 * clock and upstreams that strip signatures are logged and
+	 * answered SERVFAIL with an EDE, never silently let through.
+	 */
+	{ "dnssec", CHOICE(dnssec, config_dnssec_names), .def = "validate" },
 	/* Read by config_finalize(), after every source. */
 	{ "trust-anchor", &kind_anchor, .off = FIELD(trust_anchor, char *),
 	    .flags = CONFIG_F_ABSPATH },

@@ -489,16 +489,6 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		if (config_check_upstream(cfg, "upstream", &cfg->upstream[i],
 		    encrypted, err, errlen) == -1)
 			return -1;
-	/*
-	 * Until the validator is in (issue 19), validate would promise
-	 * checks nothing makes.
-	 */
-	if (cfg->dnssec == CONFIG_DNSSEC_VALIDATE) {
-		config_errf(err, errlen, "dnssec: validate is not available "
-		    "yet; process passes DO, CD and AD through for the client "
-		    "to judge");
-		return -1;
-	}
 	if (config_anchors(cfg, err, errlen) == -1 ||
 	    config_insecure(cfg, err, errlen) == -1)
 		return -1;

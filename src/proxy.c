@@ -27,6 +27,13 @@
  *			    a plain channel (fallback, plain rule): Q_FALLBACK
  *			    none (encrypted-only, DoH rule): SERVFAIL, EDE 22
  *	Q_FALLBACK	c-ares; no answer or timeout: SERVFAIL, EDE 22
+ *	    |
+ *	    v	(dnssec validate, the client's CD clear)
+ *	Q_VALIDATE	the validator lacks a DS or DNSKEY: the answer waits
+ *			(a copy kept) on a chain query, then is judged again;
+ *			secure: AD for DO or AD clients; bogus: SERVFAIL with
+ *			the validator's EDE, kept 60 s, never stale; more
+ *			than VALIDATOR_MAX_NEEDS, or timeout: SERVFAIL
  *
  * With serve-stale, a SERVFAIL becomes an expired entry if one is in the
  * window, and so does a query still unanswered after
@@ -37,7 +44,12 @@
  *
  * Not every query has a client (enum query_role): a prefetch refreshes
  * an entry near the end of its TTL, and a query whose client got a stale
- * answer refreshes it; they answer no one but their followers.
+ * answer refreshes it; they answer no one but their followers.  A chain
+ * query (QUERY_CHAIN: a DS or DNSKEY the validator needs, DO and CD set,
+ * routed like any name) answers the validator, then every validation
+ * waiting on it goes on; it is in the flight table, so a second
+ * validation needing the same record waits on the same query, but never
+ * a client's (flight_find()), and its answer is never cached as one.
  *
  * In encrypted-only mode the fallback channel is never created, so no
  * client query can leave in plaintext whatever the code paths do, but
@@ -94,6 +106,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -111,6 +124,7 @@
 #include "dohstub/proxy.h"
 #include "dohstub/ratelimit.h"
 #include "dohstub/upstream.h"
+#include "dohstub/validator.h"
 
 #include "upside.h"
 
@@ -119,9 +133,10 @@ enum query_state {
 	Q_FALLBACK,
 	Q_FOLLOW,	/* waits on its leader's request */
 	Q_PORTAL,	/* a portal lease's: the network's resolvers */
+	Q_VALIDATE,	/* its answer waits on the chain of trust */
 };
 static const char *const query_state_names[] = {
-	"doh", "fallback", "follow", "portal",
+	"doh", "fallback", "follow", "portal", "validate",
 };
 
 /*
@@ -181,10 +196,38 @@ enum query_role {
 	QUERY_CLIENT,		/* a client waits on its peer */
 	QUERY_PREFETCH,		/* a hit near its TTL's end started it */
 	QUERY_REFRESH,		/* its client got a stale answer meanwhile */
+	QUERY_CHAIN,		/* a DS or DNSKEY the validator needs */
 };
 static const char *const query_role_names[] = {
-	"client", "prefetch", "refresh",
+	"client", "prefetch", "refresh", "chain",
 };
+
+/*
+ * What a client is told of DNSSEC, kept with a cached answer
+ * (cache_meta.dnssec_state): the state in the low 3 bits, the EDE + 1
+ * above them (0: none).  PD_NONE, 0, is what cache_store() keeps: not
+ * validated (dnssec off or process).  PD_UNCHECKED: dnssec validate,
+ * but the client set CD (RFC 4035 3.2.2).
+ */
+enum proxy_dnssec {
+	PD_NONE,
+	PD_UNCHECKED,
+	PD_SECURE,
+	PD_INSECURE,
+	PD_BOGUS,
+};
+#define PD_MAKE(st, ede)	((uint8_t)((st) | ((ede) + 1) << 3))
+#define PD_STATE(pd)		((pd) & 7)
+#define PD_EDE(pd)		(((pd) >> 3) - 1)
+
+/*
+ * Names in the validator's store (validator.h): keys, DS sets, cuts.  A
+ * host's zones in use are a few hundred; a DNSKEY set is a kilobyte or
+ * two, VALIDATOR_SET_BYTES at most, so 16 MiB at worst.
+ */
+#define PROXY_VALIDATOR_ENTRIES	1024
+/* The clock and stripping warnings: at most one per this (ms). */
+#define PROXY_DNSSEC_LOG_MS	(10 * 60 * 1000)
 
 /* Queries waiting on one upstream request, beyond the one that asks. */
 #define PROXY_MAX_FOLLOWERS	64
@@ -251,6 +294,20 @@ struct query {
 	TAILQ_ENTRY(query)	 follow;	/* leader->followers */
 	size_t			 nfollowers;
 	int			 client;	/* px->clients slot, or -1 */
+	/*
+	 * Q_VALIDATE: a copy of the answer being judged (owned), where it
+	 * came from, what it may still spend, and the chain query it waits
+	 * on (listed in its waiters).
+	 */
+	uint8_t			*vmsg;
+	size_t			 vlen;
+	enum cache_source	 vsrc;
+	const char		*vurl;		/* q->up's, or NULL */
+	unsigned		 budget;	/* signature checks left */
+	unsigned		 needs;		/* chain queries waited on */
+	struct query		*chain;
+	TAILQ_ENTRY(query)	 wentry;	/* chain->waiters */
+	TAILQ_HEAD(, query)	 waiters;	/* QUERY_CHAIN: validations */
 	uint64_t		 start_us;	/* its client's query came;
 						   0: no observer */
 	size_t			 cap;		/* room in msg */
@@ -300,7 +357,15 @@ struct proxy {
 	uint8_t			 probe_msg[32];
 	size_t			 probe_len;
 	uint64_t		 portal_end_ms;	/* the lease's, clock_ms() */
+	/* dnssec validate: the chain's store (NULL: not validating). */
+	struct validator	*validator;
+	uint64_t		 sig_checks_past;	/* of replaced ones */
+	uint64_t		 clock_suspect;		/* last seen */
+	uint64_t		 clock_log_ms;		/* last said, or 0 */
+	uint64_t		 strip_log_ms;		/* last said, or 0 */
+	int			 stopping;		/* proxy_stop() */
 	uint8_t			 buf[DNS_MAX_MSG];	/* answers being sent */
+	uint8_t			 sbuf[DNS_MAX_MSG];	/* answers stripped */
 };
 
 /*
@@ -319,6 +384,10 @@ const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS] = {
 };
 
 static void	query_doh(struct query *);
+static int	proxy_mark_plain(struct proxy *, const struct dns_query_info *,
+		    const struct cache_hit *, size_t *);
+static void	query_validate(struct query *, const uint8_t *, size_t);
+static void	chain_done(struct query *, const uint8_t *, size_t);
 static void	proxy_resume_tick_cb(void *);
 static void	query_fallback(struct query *);
 static void	query_servfail(struct query *, int, const char *);
@@ -382,16 +451,22 @@ key_equal(const struct dns_query_info *a, const struct dns_query_info *b)
 	    dnsmsg_name_equal(a->qname, a->qname_len, b->qname, b->qname_len);
 }
 
-/* The query asking upstream for qi's key under up, or NULL. */
+/*
+ * The query asking upstream for qi's key under up, or NULL: a chain
+ * query if chain, else a client's (or a prefetch).  The two never meet:
+ * a chain query's answer is the validator's, not a client's.
+ */
 static struct query *
 flight_find(struct proxy *px, const struct dns_query_info *qi,
-    uint32_t hash, const struct upside *up)
+    uint32_t hash, const struct upside *up, int chain)
 {
 	struct query *q;
 
 	LIST_FOREACH(q, &px->flight[hash & (PROXY_FLIGHT_BUCKETS - 1)],
 	    fentry)
-		if (q->hash == hash && q->up == up && key_equal(&q->qi, qi))
+		if (q->hash == hash && q->up == up &&
+		    (q->role == QUERY_CHAIN) == chain &&
+		    key_equal(&q->qi, qi))
 			return q;
 	return NULL;
 }
@@ -408,6 +483,7 @@ query_get(struct proxy *px, size_t len)
 		memset(q, 0, offsetof(struct query, msg));
 		q->cap = QUERY_ROOM;
 		TAILQ_INIT(&q->followers);
+		TAILQ_INIT(&q->waiters);
 		return q;
 	}
 	if (len < QUERY_ROOM)
@@ -416,6 +492,7 @@ query_get(struct proxy *px, size_t len)
 		return NULL;
 	q->cap = len;
 	TAILQ_INIT(&q->followers);
+	TAILQ_INIT(&q->waiters);
 	return q;
 }
 
@@ -447,6 +524,7 @@ static void
 query_free(struct query *q)
 {
 	struct proxy *px = q->px;
+	struct query *w;
 
 	query_cancel_doh(q);
 	if (q->plain != NULL)
@@ -459,6 +537,16 @@ query_free(struct query *q)
 		TAILQ_REMOVE(&q->leader->followers, q, follow);
 		q->leader->nfollowers--;
 	}
+	if (q->chain != NULL)
+		TAILQ_REMOVE(&q->chain->waiters, q, wentry);
+	/* chain_done() empties it; this is only a backstop: a waiter
+	 * left alone ends on its own timer. */
+	while ((w = TAILQ_FIRST(&q->waiters)) != NULL) {
+		TAILQ_REMOVE(&q->waiters, w, wentry);
+		w->chain = NULL;
+	}
+	free(q->vmsg);
+	q->vmsg = NULL;
 	TAILQ_REMOVE(&px->queries, q, entry);
 	px->stats.pending--;
 	if (q->client >= 0) {
@@ -576,19 +664,96 @@ proxy_send_error(struct proxy *px, struct listen_peer *peer,
 	    text), &a, q != NULL ? q->start_us : px->rx_us);
 }
 
+/* An answer to a client, from upstream or the cache, counted by pd. */
+static void
+proxy_count_dnssec(struct proxy *px, uint8_t pd)
+{
+	switch (PD_STATE(pd)) {
+	case PD_UNCHECKED:
+		px->stats.dnssec_unchecked++;
+		break;
+	case PD_SECURE:
+		px->stats.dnssec_secure++;
+		break;
+	case PD_INSECURE:
+		px->stats.dnssec_insecure++;
+		break;
+	case PD_BOGUS:
+		px->stats.dnssec_bogus++;
+		switch (PD_EDE(pd)) {
+		case 6:		px->stats.dnssec_bogus_6++;	break;
+		case 7:		px->stats.dnssec_bogus_7++;	break;
+		case 8:		px->stats.dnssec_bogus_8++;	break;
+		case 9:		px->stats.dnssec_bogus_9++;	break;
+		case 10:	px->stats.dnssec_bogus_10++;	break;
+		case 12:	px->stats.dnssec_bogus_12++;	break;
+		default:	break;
+		}
+		break;
+	case PD_NONE:
+	default:
+		break;
+	}
+}
+
+/* EDE text for a validation's EDE when its own words are not at hand. */
+static const char *
+proxy_dnssec_text(int ede)
+{
+	switch (ede) {
+	case 1:		return "unsupported DNSKEY algorithm: insecure";
+	case 2:		return "unsupported DS digest type: insecure";
+	case 6:		return "DNSSEC bogus";
+	case 7:		return "DNSSEC signature expired";
+	case 8:		return "DNSSEC signature not yet valid";
+	case 9:		return "DNSKEY missing";
+	case 10:	return "RRSIGs missing";
+	case 12:	return "NSEC missing";
+	case 22:	return "no answer for the chain of trust";
+	default:	return "DNSSEC validation failed";
+	}
+}
+
+/*
+ * The AD bit of the answer for qi in px->buf (*n bytes) as pd says:
+ * set for a secure answer to a client that set DO or AD (RFC 6840 5.7),
+ * clear otherwise; an insecure one's EDE 1 or 2 added for a client that
+ * sent EDNS.  PD_NONE (dnssec process): the upstream's AD, untouched.
+ * Returns the EDE added, or -1.
+ */
+static int
+proxy_mark_dnssec(struct proxy *px, const struct dns_query_info *qi,
+    uint8_t pd, size_t *n)
+{
+	int ede = PD_EDE(pd);
+	size_t m;
+
+	if (PD_STATE(pd) == PD_NONE)
+		return -1;
+	(void)dnsmsg_set_ad(px->buf, *n, PD_STATE(pd) == PD_SECURE &&
+	    (qi->edns_do || (qi->flags & DNS_FLAG_AD) != 0));
+	if (PD_STATE(pd) != PD_INSECURE || ede < 0 || !qi->has_edns ||
+	    (m = dnsmsg_add_ede(px->buf, *n, sizeof(px->buf), ede,
+	    proxy_dnssec_text(ede))) == 0)
+		return -1;
+	*n = m;
+	return ede;
+}
+
 /*
  * An upstream answer (msg, len bytes, checked) from src (and url, the
  * DoH upstream's, or NULL) rewritten for q's client and sent, with EDE 0
- * if it came over plain DNS; an answer that cannot be rewritten (an
- * extended rcode in its OPT) becomes a SERVFAIL.
+ * if it came over plain DNS, AD and EDE as validation found (pd); an
+ * answer that cannot be rewritten (an extended rcode in its OPT)
+ * becomes a SERVFAIL.
  */
 static void
 query_answer_one(struct query *q, const uint8_t *msg, size_t len,
-    enum cache_source src, const char *url)
+    enum cache_source src, const char *url, uint8_t pd)
 {
 	struct proxy *px = q->px;
 	const struct config *cfg = q->up->cfg;
-	int ede = src == CACHE_SRC_PLAIN ? DNS_EDE_OTHER : -1;
+	int ede = src == CACHE_SRC_PLAIN ? DNS_EDE_OTHER : -1, e;
 	size_t n;
 
 	if (q->role != QUERY_CLIENT)
@@ -600,6 +765,9 @@ query_answer_one(struct query *q, const uint8_t *msg, size_t len,
 		    NULL, q);
 		return;
 	}
+	if ((e = proxy_mark_dnssec(px, &q->qi, pd, &n)) >= 0)
+		ede = e;
+	proxy_count_dnssec(px, pd);
 	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n,
 	    &(struct proxy_answer){ .source = query_source(q, src),
 	    .upstream = url, .zone = q->route != NULL ? q->route->zone : NULL,
@@ -609,18 +777,53 @@ query_answer_one(struct query *q, const uint8_t *msg, size_t len,
 /*
  * The leader's answer to each of its followers, rewritten for each: the
  * key matched, so the question is the same but for case, and whether
- * the follower sent EDNS may differ.
+ * the follower sent EDNS (or AD) may differ.
  */
 static void
 query_answer_followers(struct query *q, const uint8_t *msg, size_t len,
-    enum cache_source src, const char *url)
+    enum cache_source src, const char *url, uint8_t pd)
 {
 	struct query *f;
 
 	while ((f = TAILQ_FIRST(&q->followers)) != NULL) {
-		query_answer_one(f, msg, len, src, url);
+		query_answer_one(f, msg, len, src, url, pd);
 		query_free(f);
 	}
+}
+
+/*
+ * A cache hit (px->buf, n bytes, as cache_lookup() wrote it for qi) to
+ * peer, from src (PROXY_SRC_CACHE or _STALE): marked as it came (plain
+ * DNS, its DNSSEC state); a bogus entry is its SERVFAIL with the EDE
+ * the validation gave.
+ */
+static void
+proxy_send_hit(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi, const struct cache_hit *hit,
+    size_t n, enum proxy_source src, uint64_t start_us)
+{
+	const struct config *cfg = px->cfg;
+	char text[128];
+	int ede, e;
+
+	proxy_count_dnssec(px, hit->dnssec_state);
+	if (PD_STATE(hit->dnssec_state) == PD_BOGUS) {
+		ede = PD_EDE(hit->dnssec_state);
+		snprintf(text, sizeof(text), "%s (cached)",
+		    proxy_dnssec_text(ede));
+		/* Made here, but an answer from the cache all the same. */
+		px->stats.servfail++;
+		proxy_send(px, peer, qi, cfg->edns_udp_size,
+		    dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi,
+		    DNS_RCODE_SERVFAIL, ede, text), PROXY_ANSWER(src, ede),
+		    start_us);
+		return;
+	}
+	ede = proxy_mark_plain(px, qi, hit, &n);
+	if ((e = proxy_mark_dnssec(px, qi, hit->dnssec_state, &n)) >= 0)
+		ede = e;
+	proxy_send(px, peer, qi, cfg->edns_udp_size, n, PROXY_ANSWER(src,
+	    ede), start_us);
 }
 
 /*
@@ -656,7 +859,7 @@ query_serve_stale(struct query *q)
 	struct cache_hit hit;
 	struct query *f, *next;
 	size_t n;
-	int served = 0, ede;
+	int served = 0;
 
 	if (px->cache == NULL || cfg->serve_stale_ms == 0 ||
 	    q->role != QUERY_CLIENT || q->up != px->ups.current)
@@ -673,10 +876,9 @@ query_serve_stale(struct query *q)
 		    (uint16_t)cfg->edns_udp_size, px->buf, sizeof(px->buf),
 		    &hit)) == 0)
 			break;
-		ede = proxy_mark_plain(px, &f->qi, &hit, &n);
-		proxy_send(px, f->peer, &f->qi, cfg->edns_udp_size, n,
-		    PROXY_ANSWER(hit.stale ? PROXY_SRC_STALE :
-		    PROXY_SRC_CACHE, ede), f->start_us);
+		/* A bogus entry is never stale (cache_meta.no_stale). */
+		proxy_send_hit(px, f->peer, &f->qi, &hit, n, hit.stale ?
+		    PROXY_SRC_STALE : PROXY_SRC_CACHE, f->start_us);
 		served = 1;
 		if (f != q)
 			query_free(f);
@@ -685,26 +887,126 @@ query_serve_stale(struct query *q)
 }
 
 /*
- * Keep msg (an answer to q that passed the checks) in the cache, then
- * send it to the client (any ID) and its followers, as from src (and
- * url, the DoH upstream's, or NULL).
+ * Keep msg (an answer to q that passed the checks, and validation if
+ * any: vd, NULL if none) in the cache, then send it to the client (any
+ * ID) and its followers, as from src (and url, the DoH upstream's, or
+ * NULL).  A bogus answer is a SERVFAIL, kept VALIDATOR_BOGUS_TTL at
+ * most and never served stale, so that a flood of one bogus name asks
+ * upstream once a minute.
+ */
+static void
+query_finish(struct query *q, const uint8_t *msg, size_t len,
+    enum cache_source src, const char *url, const struct val_verdict *vd)
+{
+	struct proxy *px = q->px;
+	const struct config *cfg = q->up->cfg;
+	struct cache_meta meta = { 0 };
+	struct dns_query_info eqi;
+	enum cache_verdict v;
+	struct query *f;
+	size_t n;
+	int keep = 1;
+
+	if (cfg->dnssec == CONFIG_DNSSEC_VALIDATE && vd == NULL)
+		meta.dnssec_state = PD_MAKE(PD_UNCHECKED, -1);
+	else if (vd != NULL) {
+		meta.dnssec_state = PD_MAKE(vd->state == VAL_SECURE ?
+		    PD_SECURE : vd->state == VAL_INSECURE ? PD_INSECURE :
+		    PD_BOGUS, vd->ede);
+		meta.max_ttl = vd->ttl;
+		keep = vd->ttl > 0;
+	}
+	if (vd != NULL && vd->state == VAL_BOGUS) {
+		/* The SERVFAIL kept is a plain one; its EDE is in pd. */
+		eqi = q->qi;
+		eqi.has_edns = 0;
+		meta.no_stale = 1;
+		meta.servfail_ttl = vd->ttl < VALIDATOR_BOGUS_TTL ?
+		    vd->ttl : VALIDATOR_BOGUS_TTL;
+		/* The chain could not be had: the validator's own memory
+		 * of that is short, and so is ours. */
+		if (vd->ede == DNS_EDE_NO_REACHABLE &&
+		    meta.servfail_ttl > VALIDATOR_NOANSWER_TTL)
+			meta.servfail_ttl = VALIDATOR_NOANSWER_TTL;
+		if (keep && px->cache != NULL && q->up == px->ups.current &&
+		    (n = dnsmsg_make_error(px->sbuf, sizeof(px->sbuf), &eqi,
+		    DNS_RCODE_SERVFAIL)) > 0 &&
+		    (v = cache_store_meta(px->cache, &q->qi, px->sbuf, n, src,
+		    clock_boot_ms(), &px->cache_pol, &meta)) != CACHE_STORED)
+			log_debug("bogus answer not cached: %s",
+			    cache_verdict_names[v]);
+		for (f = q; f != NULL; f = TAILQ_FIRST(&q->followers)) {
+			if (f->role == QUERY_CLIENT) {
+				proxy_count_dnssec(px, meta.dnssec_state);
+				proxy_send_error(px, f->peer, &f->qi,
+				    DNS_RCODE_SERVFAIL, vd->ede, vd->why, f);
+			}
+			if (f == q)
+				continue;
+			query_free(f);
+		}
+		query_free(q);
+		return;
+	}
+	/*
+	 * DNSSEC data the client did not ask for (no DO) but we did: out,
+	 * before the cache, whose key has the client's DO.  Once per
+	 * upstream answer, not per hit, and smaller entries.
+	 */
+	if (cfg->dnssec == CONFIG_DNSSEC_VALIDATE && !q->qi.edns_do) {
+		if ((n = dnsmsg_strip_dnssec(msg, len, px->sbuf,
+		    sizeof(px->sbuf), q->qi.qtype)) == 0) {
+			query_servfail(q, DNS_EDE_OTHER, "cannot take the "
+			    "DNSSEC records out of the answer");
+			return;
+		}
+		msg = px->sbuf;
+		len = n;
+	}
+	/* Only the current configuration's answers: a reload may have
+	 * changed the mode or the upstreams, and emptied the cache. */
+	if (keep && px->cache != NULL && q->up == px->ups.current &&
+	    (v = cache_store_meta(px->cache, &q->qi, msg, len, src,
+	    clock_boot_ms(), &px->cache_pol, &meta)) != CACHE_STORED)
+		log_debug("answer not cached: %s", cache_verdict_names[v]);
+	query_answer_one(q, msg, len, src, url, meta.dnssec_state);
+	query_answer_followers(q, msg, len, src, url, meta.dnssec_state);
+	query_free(q);
+}
+
+/* q's answer is judged: with dnssec validate, unless its client set CD. */
+static int
+query_validates(const struct query *q)
+{
+	return q->px->validator != NULL &&
+	    q->up->cfg->dnssec == CONFIG_DNSSEC_VALIDATE &&
+	    (q->qi.flags & DNS_FLAG_CD) == 0;
+}
+
+/*
+ * An upstream answer to q (msg, len bytes, checked) from src (and url):
+ * a chain query's to the validations waiting on it; a client's (or a
+ * prefetch's) judged first when it must be, then kept and sent.
  */
 static void
 query_answer(struct query *q, const uint8_t *msg, size_t len,
     enum cache_source src, const char *url)
 {
-	struct proxy *px = q->px;
-	enum cache_verdict v;
-
-	/* Only the current configuration's answers: a reload may have
-	 * changed the mode or the upstreams, and emptied the cache. */
-	if (px->cache != NULL && q->up == px->ups.current &&
-	    (v = cache_store(px->cache, &q->qi, msg, len, src, clock_boot_ms(),
-	    &px->cache_pol)) != CACHE_STORED)
-		log_debug("answer not cached: %s", cache_verdict_names[v]);
-	query_answer_one(q, msg, len, src, url);
-	query_answer_followers(q, msg, len, src, url);
-	query_free(q);
+	if (q->role == QUERY_CHAIN) {
+		chain_done(q, msg, len);
+		return;
+	}
+	if (!query_validates(q)) {
+		query_finish(q, msg, len, src, url, NULL);
+		return;
+	}
+	q->vsrc = src;
+	q->vurl = url;
+	q->budget = VALIDATOR_BUDGET;
+	q->needs = 0;
+	clock_timer_del(&q->hedge_timer);
+	/* Copied only if it must wait: a warm chain allocates nothing. */
+	query_validate(q, msg, len);
 }
 
 /* A SERVFAIL to q and its followers, with EDE ede and why as its text. */
@@ -719,6 +1021,11 @@ query_servfail(struct query *q, int ede, const char *why)
 		    sizeof(name), 0);
 		log_debug("%s %s: SERVFAIL (%s)", name,
 		    dnsmsg_type_str(q->qi.qtype, type, sizeof(type)), why);
+	}
+	/* A chain query's failure is the validator's to judge. */
+	if (q->role == QUERY_CHAIN) {
+		chain_done(q, NULL, 0);
+		return;
 	}
 	if (q->role == QUERY_CLIENT && !query_serve_stale(q))
 		proxy_send_error(q->px, q->peer, &q->qi, DNS_RCODE_SERVFAIL,
@@ -771,6 +1078,9 @@ query_timeout_cb(void *arg)
 	} else if (q->state == Q_PORTAL)
 		query_servfail(q, DNS_EDE_NO_REACHABLE,
 		    "the network's resolvers timed out");
+	else if (q->state == Q_VALIDATE)
+		query_servfail(q, DNS_EDE_NO_REACHABLE, "DNSSEC validation "
+		    "timed out: no answer for the chain of trust");
 	else
 		query_servfail(q, DNS_EDE_NO_REACHABLE, q->route != NULL ?
 		    "forward servers timed out" : "fallback timed out");
@@ -1028,18 +1338,23 @@ enum start_result {
 
 /*
  * A query object for qi (hash, route: upside_route()'s under the current
- * upside) from peer, or a prefetch if peer is NULL: a leader that asks
- * upstream, or, when leader is not NULL, a follower waiting on it (a
- * client's).  It counts against src (NULL: against no one) until it
- * ends.  portal: a client query the portal lease covers (leader NULL):
- * it goes to the network's resolvers, and no other query follows it.
+ * upside) in role, from peer (QUERY_CLIENT's; NULL for the others): a
+ * leader that asks upstream, or, when leader is not NULL, a follower
+ * waiting on it (a client's).  It counts against src (NULL: against no
+ * one) until it ends.  portal: a client query the portal lease covers
+ * (leader NULL): it goes to the network's resolvers, and no other query
+ * follows it.  QUERY_CHAIN: waiter, the validation that needs it, waits
+ * on it from before it is sent (it may fail at once: then waiter has
+ * gone on, perhaps ended, by the time this returns START_OK).
  */
 static enum start_result
 query_start(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, uint32_t hash, struct query *leader,
-    const struct ratelimit_key *src, const struct route *route, int portal)
+    const struct ratelimit_key *src, const struct route *route, int portal,
+    enum query_role role, struct query *waiter)
 {
 	const struct config *cfg = px->cfg;
+	int validate = cfg->dnssec == CONFIG_DNSSEC_VALIDATE;
 	struct query *q;
 	uint8_t built[QUERY_MAX];
 	size_t len;
@@ -1052,10 +1367,11 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	    cfg->max_pending_client)) == -1)
 		return START_CLIENT_FULL;
 	/* RFC 8484 4.1: ID 0 keeps DoH answers cacheable. */
-	/* dnssec off: no DNSSEC data is asked for, whatever the client. */
+	/* dnssec off: no DNSSEC data is asked for, whatever the client;
+	 * validate: always, and unchecked (RFC 4035 3.2.1, 3.2.2). */
 	if ((len = dnsmsg_make_upstream_query(built, sizeof(built), qi,
-	    (uint16_t)cfg->edns_udp_size, cfg->padding_block,
-	    qi->edns_do && cfg->dnssec != CONFIG_DNSSEC_OFF,
+	    (uint16_t)cfg->edns_udp_size, cfg->padding_block, validate ||
+	    (qi->edns_do && cfg->dnssec != CONFIG_DNSSEC_OFF), validate ||
 	    (qi->flags & DNS_FLAG_CD) != 0)) == 0 ||
 	    (q = query_get(px, len)) == NULL) {
 		ratelimit_clients_release(px->clients, slot);
@@ -1071,7 +1387,7 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	upside_ref(q->up);
 	q->route = route;
 	q->first_up = -1;
-	q->role = peer != NULL ? QUERY_CLIENT : QUERY_PREFETCH;
+	q->role = role;
 	q->peer = peer;
 	q->qi = *qi;
 	q->hash = hash;
@@ -1082,6 +1398,12 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	clock_timer_init(&q->stale_timer, px->base, query_stale_cb, q);
 	TAILQ_INSERT_TAIL(&px->queries, q, entry);
 	px->stats.pending++;
+	if (waiter != NULL) {
+		waiter->chain = q;
+		TAILQ_INSERT_TAIL(&q->waiters, waiter, wentry);
+	}
+	if (role == QUERY_CHAIN)
+		px->stats.dnssec_chain_queries++;
 	if (leader != NULL) {
 		q->state = Q_FOLLOW;
 		q->leader = leader;
@@ -1119,6 +1441,204 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	return START_OK;
 }
 
+/* The validator's counters into the stats; a wrong clock said. */
+static void
+proxy_validator_stats(struct proxy *px)
+{
+	const struct validator_stats *vs = validator_stats(px->validator);
+	uint64_t now = clock_ms();
+	char when[32];
+	time_t t;
+	struct tm tm;
+
+	px->stats.dnssec_sig_checks = px->sig_checks_past + vs->sig_checks;
+	if (vs->clock_suspect <= px->clock_suspect)
+		return;
+	px->clock_suspect = vs->clock_suspect;
+	if (px->clock_log_ms != 0 &&
+	    now - px->clock_log_ms < PROXY_DNSSEC_LOG_MS)
+		return;
+	px->clock_log_ms = now;
+	t = (time_t)clock_wall();
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(when, sizeof(when), "%lld s", (long long)t);
+	log_warnx("many DNSSEC signatures look expired or not yet valid: "
+	    "is the system clock right? (now %s)", when);
+}
+
+/*
+ * A verdict for q: said in the log when it says the upstream strips
+ * DNSSEC data (the chain cannot be had through it at all: the root's
+ * keys are missing or unsigned), at most once per PROXY_DNSSEC_LOG_MS,
+ * naming the upstream.
+ */
+static void
+query_verdict_log(struct query *q, const struct val_verdict *vd)
+{
+	struct proxy *px = q->px;
+	char name[DNS_MAX_NAME_TEXT], type[16];
+	uint64_t now;
+
+	if (log_getlevel() >= LOG_LEVEL_DEBUG) {
+		(void)dnsmsg_name_to_text(q->qi.qname, q->qi.qname_len, name,
+		    sizeof(name), 0);
+		log_debug("%s %s: DNSSEC %s, EDE %d, %u chain queries: %s",
+		    name, dnsmsg_type_str(q->qi.qtype, type, sizeof(type)),
+		    val_state_names[vd->state], vd->ede, q->needs, vd->why);
+	}
+	/* Every resolver serves the root's keys signed: without them, or
+	 * unsigned, the upstream (or the network) keeps DNSSEC data from
+	 * us.  The validator's why says so for an unsigned set. */
+	if (vd->state != VAL_BOGUS || ((vd->why == NULL ||
+	    strstr(vd->why, "strip") == NULL) && (vd->zone_len != 1 ||
+	    (vd->ede != 9 && vd->ede != 10))))
+		return;
+	now = clock_ms();
+	if (px->strip_log_ms != 0 &&
+	    now - px->strip_log_ms < PROXY_DNSSEC_LOG_MS)
+		return;
+	px->strip_log_ms = now;
+	log_warnx("DNSSEC: the upstream %s strips DNSSEC data (%s): every "
+	    "signed answer through it is SERVFAIL, EDE %d; use another "
+	    "upstream, or dnssec process", q->vurl != NULL ? q->vurl :
+	    "(plain DNS)", vd->why, vd->ede);
+}
+
+/*
+ * q waits for need, a chain query's answer: the one asking it already,
+ * or a new one of ours (DO and CD, routed like any name).  No slot for
+ * it: q ends in SERVFAIL.  q may be over when this returns.
+ */
+static void
+query_chain_wait(struct query *q, const struct val_need *need)
+{
+	struct proxy *px = q->px;
+	struct dns_query_info cqi;
+	struct query *c;
+	uint8_t msg[DNS_MAX_NAME + 64];
+	uint32_t hash;
+	size_t n;
+
+	if ((n = dnsmsg_make_query(msg, sizeof(msg), need->name,
+	    need->name_len, need->type, DNS_CLASS_IN, DNS_FLAG_RD |
+	    DNS_FLAG_CD, DNS_UDP_PLAIN_MAX, 1, 0)) == 0 ||
+	    dnsmsg_parse_query(msg, n, &cqi) != DNS_VERDICT_OK) {
+		query_servfail(q, DNS_EDE_OTHER, "cannot make a chain query");
+		return;
+	}
+	hash = dnsmsg_key_hash(&cqi);
+	if ((c = flight_find(px, &cqi, hash, px->ups.current, 1)) != NULL) {
+		q->chain = c;
+		TAILQ_INSERT_TAIL(&c->waiters, q, wentry);
+		return;
+	}
+	if (query_start(px, NULL, &cqi, hash, NULL, NULL,
+	    upside_route(px->ups.current, &cqi), 0, QUERY_CHAIN, q) !=
+	    START_OK) {
+		px->stats.over_limit++;
+		query_servfail(q, DNS_EDE_OTHER, "too many queries in flight");
+	}
+}
+
+/*
+ * Judge q's answer (msg, len bytes: the upstream's, or q->vmsg): done,
+ * it is kept and sent; the chain lacks a record set, q waits in
+ * Q_VALIDATE on the chain query asking it (q->vmsg a copy of msg), its
+ * timer counting timeout again.  q may be over when this returns.
+ */
+static void
+query_validate(struct query *q, const uint8_t *msg, size_t len)
+{
+	struct proxy *px = q->px;
+	struct val_verdict vd;
+	struct val_need need;
+	enum val_step step;
+
+	if (px->stopping) {
+		query_servfail(q, DNS_EDE_NOT_READY, "shutting down");
+		return;
+	}
+	/* A reload turned validation off meanwhile: as the new says. */
+	if (px->validator == NULL) {
+		query_finish(q, msg, len, q->vsrc, q->vurl, NULL);
+		return;
+	}
+	step = validator_check(px->validator, &q->qi, msg, len, clock_wall(),
+	    &q->budget, &vd, &need);
+	proxy_validator_stats(px);
+	if (step == VAL_NEED && q->needs >= VALIDATOR_MAX_NEEDS) {
+		memset(&vd, 0, sizeof(vd));
+		vd.state = VAL_BOGUS;
+		vd.ede = 6;
+		vd.why = "chain too long";
+		vd.ttl = VALIDATOR_BOGUS_TTL;
+		step = VAL_DONE;
+	}
+	if (step == VAL_DONE) {
+		query_verdict_log(q, &vd);
+		/* Out of memory: SERVFAIL, nothing kept. */
+		if (vd.state == VAL_BOGUS && vd.ede == DNS_EDE_OTHER)
+			query_servfail(q, DNS_EDE_OTHER, vd.why);
+		else
+			query_finish(q, msg, len, q->vsrc, q->vurl, &vd);
+		return;
+	}
+	q->needs++;
+	if (q->vmsg == NULL) {
+		if ((q->vmsg = malloc(len)) == NULL) {
+			query_servfail(q, DNS_EDE_OTHER, "out of memory");
+			return;
+		}
+		memcpy(q->vmsg, msg, len);
+		q->vlen = len;
+	}
+	if (q->state != Q_VALIDATE) {
+		q->state = Q_VALIDATE;
+		clock_timer_del(&q->timer);
+		clock_timer_add(&q->timer, q->up->cfg->timeout_ms);
+	}
+	query_chain_wait(q, &need);
+}
+
+/*
+ * Chain query c's answer (msg, len bytes; NULL: none came) to the
+ * validator, then every validation waiting on it goes on.  c leaves
+ * the flight table first, so none of them waits on it again; it is
+ * freed last.
+ */
+static void
+chain_done(struct query *c, const uint8_t *msg, size_t len)
+{
+	struct proxy *px = c->px;
+	struct val_need need;
+	struct query *w;
+	unsigned budget = VALIDATOR_BUDGET;
+
+	if (c->in_flight) {
+		LIST_REMOVE(c, fentry);
+		c->in_flight = 0;
+	}
+	clock_timer_del(&c->timer);
+	memcpy(need.name, c->qi.qname, c->qi.qname_len);
+	need.name_len = c->qi.qname_len;
+	need.type = c->qi.qtype;
+	if (px->validator != NULL && !px->stopping) {
+		/* The budget of the first validation waiting: one answer's
+		 * learn is charged once. */
+		w = TAILQ_FIRST(&c->waiters);
+		validator_learn(px->validator, &need, msg, len, clock_wall(),
+		    w != NULL ? &w->budget : &budget);
+		proxy_validator_stats(px);
+	}
+	while ((w = TAILQ_FIRST(&c->waiters)) != NULL) {
+		TAILQ_REMOVE(&c->waiters, w, wentry);
+		w->chain = NULL;
+		query_validate(w, w->vmsg, w->vlen);
+	}
+	query_free(c);
+}
+
 /*
  * Answer qi from the cache if it can.  Answers that came over plain DNS
  * count only while DoH cannot be had (and always in plaintext mode, and
@@ -1137,7 +1657,7 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 	struct upside *up = px->ups.current;
 	struct cache_hit hit;
 	size_t n;
-	int allow_plain, ede;
+	int allow_plain;
 
 	if (route != NULL)
 		allow_plain = route_is_plain(route);
@@ -1152,15 +1672,15 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 		px->stats.cache_misses++;
 		return 0;
 	}
-	ede = proxy_mark_plain(px, qi, &hit, &n);
-	proxy_send(px, peer, qi, cfg->edns_udp_size, n,
-	    PROXY_ANSWER(PROXY_SRC_CACHE, ede), px->rx_us);
+	proxy_send_hit(px, peer, qi, &hit, n, PROXY_SRC_CACHE, px->rx_us);
 	peer->ops->release(peer);
+	/* A bogus entry is asked again when it ends, not before. */
 	if (cfg->prefetch && hit.ttl_orig >= PROXY_PREFETCH_MIN_TTL &&
 	    (uint64_t)hit.ttl_left * 10 <= hit.ttl_orig &&
-	    flight_find(px, qi, hash, up) == NULL &&
-	    query_start(px, NULL, qi, hash, NULL, src, route, 0) ==
-	    START_OK)
+	    PD_STATE(hit.dnssec_state) != PD_BOGUS &&
+	    flight_find(px, qi, hash, up, 0) == NULL &&
+	    query_start(px, NULL, qi, hash, NULL, src, route, 0,
+	    QUERY_PREFETCH, NULL) == START_OK)
 		px->stats.prefetches++;
 	return 1;
 }
@@ -1671,11 +2191,11 @@ proxy_query(struct proxy *px, struct listen_peer *peer, const uint8_t *msg,
 	/* The same question already upstream: wait for its answer. */
 	if (portal)
 		leader = NULL;
-	else if ((leader = flight_find(px, &qi, hash, px->ups.current)) !=
+	else if ((leader = flight_find(px, &qi, hash, px->ups.current, 0)) !=
 	    NULL && leader->nfollowers >= PROXY_MAX_FOLLOWERS)
 		leader = NULL;
 	switch (query_start(px, peer, &qi, hash, leader, src, route,
-	    portal)) {
+	    portal, QUERY_CLIENT, NULL)) {
 	case START_OK:
 		return;
 	case START_CLIENT_FULL:
@@ -1846,6 +2366,80 @@ proxy_upside_drop(struct upside *up, struct discovery *disc)
 	discovery_free(disc);
 }
 
+/*
+ * cfg's validator into *out: with dnssec validate, from its trust
+ * anchors and insecure zones; NULL otherwise.  -1: out of memory.
+ */
+static int
+proxy_validator_new(const struct config *cfg, struct validator **out)
+{
+	const uint8_t **nta = NULL;
+	size_t *ntalen = NULL, i;
+
+	*out = NULL;
+	if (cfg->dnssec != CONFIG_DNSSEC_VALIDATE)
+		return 0;
+	if (cfg->ninsecure > 0 &&
+	    ((nta = calloc(cfg->ninsecure, sizeof(*nta))) == NULL ||
+	    (ntalen = calloc(cfg->ninsecure, sizeof(*ntalen))) == NULL))
+		goto done;
+	for (i = 0; i < cfg->ninsecure; i++) {
+		nta[i] = cfg->insecure[i].name;
+		ntalen[i] = cfg->insecure[i].len;
+	}
+	*out = validator_new(cfg->anchors, cfg->nanchors, nta, ntalen,
+	    cfg->ninsecure, PROXY_VALIDATOR_ENTRIES);
+done:
+	free(nta);
+	free(ntalen);
+	if (*out == NULL) {
+		log_warnx("cannot make the DNSSEC validator");
+		return -1;
+	}
+	return 0;
+}
+
+/* The same DNSSEC settings: the cache's verdicts still hold. */
+static int
+dnssec_same(const struct config *a, const struct config *b)
+{
+	size_t i;
+
+	if (a->dnssec != b->dnssec)
+		return 0;
+	if (a->dnssec != CONFIG_DNSSEC_VALIDATE)
+		return 1;
+	if (a->nanchors != b->nanchors || a->ninsecure != b->ninsecure)
+		return 0;
+	for (i = 0; i < a->nanchors; i++)
+		if (a->anchors[i].type != b->anchors[i].type ||
+		    a->anchors[i].rdlen != b->anchors[i].rdlen ||
+		    !dnsmsg_name_equal(a->anchors[i].owner,
+		    a->anchors[i].owner_len, b->anchors[i].owner,
+		    b->anchors[i].owner_len) ||
+		    memcmp(a->anchors[i].rdata, b->anchors[i].rdata,
+		    a->anchors[i].rdlen) != 0)
+			return 0;
+	for (i = 0; i < a->ninsecure; i++)
+		if (!dnsmsg_name_equal(a->insecure[i].name, a->insecure[i].len,
+		    b->insecure[i].name, b->insecure[i].len))
+			return 0;
+	return 1;
+}
+
+/* The validator replaced (reload): its counters carried over. */
+static void
+proxy_validator_install(struct proxy *px, struct validator *v)
+{
+	if (px->validator != NULL)
+		px->sig_checks_past += validator_stats(px->validator)->
+		    sig_checks;
+	validator_free(px->validator);
+	px->validator = v;
+	px->clock_suspect = v != NULL ? validator_stats(v)->clock_suspect :
+	    0;
+}
+
 struct proxy *
 proxy_new(struct event_base *base, const struct config *cfg)
 {
@@ -1882,6 +2476,7 @@ proxy_new(struct event_base *base, const struct config *cfg)
 	    px->seed)) == NULL) ||
 	    (cfg->cache_size > 0 &&
 	    (px->cache = cache_new(cfg->cache_size)) == NULL) ||
+	    proxy_validator_new(cfg, &px->validator) == -1 ||
 	    upsides_init(&px->ups, base, proxy_health_cb,
 	    proxy_connected_cb, px) == -1 ||
 	    (px->listener = listen_new(base, cfg, proxy_query_cb, px)) ==
@@ -1901,6 +2496,7 @@ proxy_reload(struct proxy *px, struct config *cfg)
 	struct upside *up;
 	struct cache *cache = NULL;
 	struct ratelimit *rl = NULL;
+	struct validator *val;
 	int resized = cfg->cache_size != px->cfg->cache_size;
 	/* A new rate limit table when it is turned on or resized; its
 	 * sources are forgotten then, and only then. */
@@ -1909,18 +2505,24 @@ proxy_reload(struct proxy *px, struct config *cfg)
 
 	/* The new upstream side first: it has no effect until swapped in.
 	 * Its discovery starts from the old one's results. */
-	if (proxy_discovery_new(px, cfg, px->disc, &disc) == -1)
+	if (proxy_validator_new(cfg, &val) == -1)
 		return -1;
+	if (proxy_discovery_new(px, cfg, px->disc, &disc) == -1) {
+		validator_free(val);
+		return -1;
+	}
 	if ((up = upside_new(&px->ups, cfg, disc)) == NULL ||
 	    upside_own(up, cfg) == -1) {
 		upside_free(up);
 		discovery_free(disc);
+		validator_free(val);
 		return -1;
 	}
 	if (resized && cfg->cache_size > 0 &&
 	    (cache = cache_new(cfg->cache_size)) == NULL) {
 		log_warnx("cannot make a cache of %u bytes", cfg->cache_size);
 		proxy_upside_drop(up, disc);
+		validator_free(val);
 		return -1;
 	}
 	/* More room for sources is harmless if what follows fails. */
@@ -1930,12 +2532,14 @@ proxy_reload(struct proxy *px, struct config *cfg)
 		log_warnx("cannot make the per-source tables");
 		cache_free(cache);
 		proxy_upside_drop(up, disc);
+		validator_free(val);
 		return -1;
 	}
 	if (listen_update(px->listener, cfg) == -1) {
 		ratelimit_free(rl);
 		cache_free(cache);
 		proxy_upside_drop(up, disc);
+		validator_free(val);
 		return -1;
 	}
 	if (new_rl || cfg->ratelimit == 0) {
@@ -1955,7 +2559,13 @@ proxy_reload(struct proxy *px, struct config *cfg)
 		log_info("mode, upstreams or forward rules changed: cache "
 		    "emptied");
 		cache_flush(px->cache);
+	} else if (px->cache != NULL && !dnssec_same(px->cfg, cfg)) {
+		/* Entries carry the old settings' verdicts (or none). */
+		log_info("dnssec settings changed: cache emptied");
+		cache_flush(px->cache);
 	}
+	/* A new store: the anchors or insecure zones may have changed. */
+	proxy_validator_install(px, val);
 	proxy_cache_policy(px, cfg);
 	upsides_install(&px->ups, up);
 	px->cfg = cfg;
@@ -2116,6 +2726,8 @@ proxy_stop(struct proxy *px)
 	struct query *q;
 
 	clock_timer_del(&px->resume_tick);
+	/* Validations waiting on a chain query end with it, not going on. */
+	px->stopping = 1;
 	while ((q = TAILQ_FIRST(&px->queries)) != NULL)
 		query_servfail(q, DNS_EDE_NOT_READY, "shutting down");
 }
@@ -2142,6 +2754,7 @@ proxy_free(struct proxy *px)
 		event_free(px->settle);
 	listen_free(px->listener);
 	cache_free(px->cache);
+	validator_free(px->validator);
 	ratelimit_free(px->rl);
 	ratelimit_clients_free(px->clients);
 	free(px);
@@ -2194,6 +2807,9 @@ proxy_network_changed(struct proxy *px)
 	px->stats.network_changes++;
 	log_debug("network changed: checking the upstream connections");
 	upside_network_changed(px->ups.current);
+	/* What a network's path could not fetch, another's may. */
+	if (px->validator != NULL)
+		validator_flush(px->validator);
 	/* The network's resolvers may designate others now. */
 	discovery_rerun(px->disc);
 }

@@ -1554,7 +1554,7 @@ test_print(void)
 	    "serve-stale 3600s\n"
 	    "serve-stale-timeout 1800ms\n"
 	    "prefetch yes\n"
-	    "dnssec process\n"
+	    "dnssec validate\n"
 	    "# trust-anchor: none: /usr/share/dns/root.ds, or the root's keys "
 	    "built in\n"
 	    "# dnssec-insecure: none\n"
@@ -2173,7 +2173,7 @@ test_dnssec(void)
 	size_t i;
 
 	config_defaults(&cfg);
-	CHECK_EQ(cfg.dnssec, CONFIG_DNSSEC_PROCESS);
+	CHECK_EQ(cfg.dnssec, CONFIG_DNSSEC_VALIDATE);
 	CHECK(cfg.trust_anchor == NULL);
 	CHECK_EQ(cfg.ndnssec_insecure, 0);
 	CHECK(cfg.anchors == NULL && cfg.insecure == NULL);
@@ -2211,11 +2211,11 @@ test_dnssec(void)
 	CHECK_STR(env_err(text), "DOHSTUB_DNSSEC_INSECURE: too many (at "
 	    "most 64)");
 
-	/* validate: refused until the validator is in. */
+	/* validate: accepted, with its anchors. */
 	CHECK_EQ(finalize(&cfg, "upstream https://192.0.2.1/\n"
-	    "dnssec validate\n", NULL), -1);
-	CHECK_STR(errbuf, "dnssec: validate is not available yet; process "
-	    "passes DO, CD and AD through for the client to judge");
+	    "dnssec validate\n", NULL), 0);
+	CHECK_EQ(cfg.dnssec, CONFIG_DNSSEC_VALIDATE);
+	CHECK(cfg.nanchors > 0);
 	config_free(&cfg);
 
 	/* No file anywhere: the root's keys built in. */

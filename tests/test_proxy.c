@@ -18,15 +18,18 @@
 #include <event2/event.h>
 
 #include "dohstub/addr.h"
+#include "dohstub/cache.h"
 #include "dohstub/clock.h"
 #include "dohstub/config.h"
 #include "dohstub/dnsmsg.h"
 #include "dohstub/log.h"
 #include "dohstub/metrics.h"
 #include "dohstub/proxy.h"
+#include "dohstub/validator.h"
 
 #include "check.h"
 #include "fake.h"
+#include "validator_vectors.h"
 #include "wire.h"
 
 #define T_A		1
@@ -216,6 +219,10 @@ static struct proxy *px;
 static struct config *px_cfg;		/* proxy_new's: ours to free */
 static const struct proxy_stats *st;
 
+/*
+ * text's configuration; dnssec process unless text says otherwise: the
+ * fakes' answers are unsigned, and only the DNSSEC scenarios sign.
+ */
 static struct config *
 make_cfg(const char *text)
 {
@@ -225,7 +232,9 @@ make_cfg(const char *text)
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
 		abort();
 	config_defaults(cfg);
-	if (config_parse_buf(cfg, "t.conf", text, strlen(text), err,
+	if ((strstr(text, "dnssec ") == NULL && config_parse_buf(cfg,
+	    "t.conf", "dnssec process\n", 15, err, sizeof(err)) == -1) ||
+	    config_parse_buf(cfg, "t.conf", text, strlen(text), err,
 	    sizeof(err)) == -1 ||
 	    config_finalize(cfg, NULL, err, sizeof(err)) == -1) {
 		fprintf(stderr, "config: %s\n", err);
@@ -3739,6 +3748,665 @@ test_portal_address_servers(void)
 	stop();
 }
 
+/* --- DNSSEC validation (dnssec validate) ------------------------------ */
+
+/*
+ * The signed lab's answers (validator_vectors.h): its root key is the
+ * trust anchor, VV_NOW the wall clock, and every DS or DNSKEY query the
+ * proxy sends is answered with the captured answer.
+ */
+static char vv_anchor_path[64];
+
+static const char *
+vv_cfg_on(const char *head, const char *extra)
+{
+	static char text[1024];
+	int fd;
+
+	if (vv_anchor_path[0] == '\0') {
+		snprintf(vv_anchor_path, sizeof(vv_anchor_path),
+		    "/tmp/test_proxy_anchor.XXXXXX");
+		if ((fd = mkstemp(vv_anchor_path)) == -1 ||
+		    write(fd, vv_anchor, strlen(vv_anchor)) !=
+		    (ssize_t)strlen(vv_anchor) || close(fd) == -1)
+			abort();
+	}
+	snprintf(text, sizeof(text), "%s" "cache-size 1m\n"
+	    "dnssec validate\n" "trust-anchor %s\n" "%s", head,
+	    vv_anchor_path, extra);
+	return text;
+}
+
+static const char *
+vv_cfg(const char *extra)
+{
+	return vv_cfg_on(ENC_ONLY, extra);
+}
+
+static void
+vstart(const char *extra)
+{
+	start(vv_cfg(extra));
+	clock_test_wall(VV_NOW);
+}
+
+static const struct vv_case *
+vcase(const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(vv_cases) / sizeof(vv_cases[0]); i++)
+		if (strcmp(vv_cases[i].id, id) == 0)
+			return &vv_cases[i];
+	abort();
+}
+
+/* A query for c's question: header flags (F_RD added), EDNS and DO. */
+static void
+vquery(struct msg *m, uint16_t id, const struct vv_case *c,
+    uint16_t flags, int edns, int do_bit)
+{
+	m->len = 0;
+	put16(m, id);
+	put16(m, F_RD | flags);
+	put16(m, 1);
+	put16(m, 0);
+	put16(m, 0);
+	put16(m, edns != 0);
+	put_dname(m, c->qname);
+	put16(m, c->qtype);
+	put16(m, DNS_CLASS_IN);
+	if (edns)
+		put_opt(m, 1232, do_bit);
+}
+
+/* Request r's question; 0 if it does not parse. */
+static int
+req_question(const struct fake_req *r, struct dns_query_info *qi,
+    char *name, size_t namelen)
+{
+	return dnsmsg_parse_query(r->msg, r->len, qi) == DNS_VERDICT_OK &&
+	    dnsmsg_name_to_text(qi->qname, qi->qname_len, name, namelen,
+	    0) == 0;
+}
+
+/* Live DS and DNSKEY requests (the chain's), and of them name/type. */
+static int
+chain_live(const char *name, uint16_t type)
+{
+	struct dns_query_info qi;
+	char text[DNS_MAX_NAME_TEXT];
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < fake.ndoh; i++)
+		if (fake.doh[i].live && req_question(&fake.doh[i], &qi, text,
+		    sizeof(text)) && (qi.qtype == DNS_TYPE_DS ||
+		    qi.qtype == DNS_TYPE_DNSKEY) && (name == NULL ||
+		    (qi.qtype == type && strcasecmp(text, name) == 0)))
+			n++;
+	return n;
+}
+
+/*
+ * Answer every live chain request with the captured answer, until none
+ * is left or max are answered (0: no limit): how many were.  Each must
+ * ask DO and CD.
+ */
+static int
+serve_chain_max(int max)
+{
+	struct dns_query_info qi;
+	char text[DNS_MAX_NAME_TEXT];
+	size_t i, k;
+	int n = 0, again = 1;
+
+	while (again && (max == 0 || n < max)) {
+		again = 0;
+		for (i = 0; i < fake.ndoh; i++) {
+			if (!fake.doh[i].live || !req_question(&fake.doh[i],
+			    &qi, text, sizeof(text)) ||
+			    (qi.qtype != DNS_TYPE_DS &&
+			    qi.qtype != DNS_TYPE_DNSKEY))
+				continue;
+			CHECK(qi.edns_do);
+			CHECK((qi.flags & DNS_FLAG_CD) != 0);
+			for (k = 0; k < sizeof(vv_answers) /
+			    sizeof(vv_answers[0]); k++)
+				if (vv_answers[k].type == qi.qtype &&
+				    strcasecmp(vv_answers[k].name, text) == 0)
+					break;
+			if (k == sizeof(vv_answers) / sizeof(vv_answers[0])) {
+				fprintf(stderr, "no answer for %s %u\n", text,
+				    qi.qtype);
+				CHECK(0);
+				fake_doh_reply(&fake.doh[i], DOH_ERR_HTTP,
+				    NULL, 0);
+			} else
+				fake_doh_reply(&fake.doh[i], DOH_OK,
+				    vv_answers[k].msg, vv_answers[k].len);
+			n++;
+			again = 1;
+			if (max != 0 && n >= max)
+				break;
+		}
+	}
+	return n;
+}
+
+static int
+serve_chain(void)
+{
+	return serve_chain_max(0);
+}
+
+/* The number of records of type in section sec (1..3) of p's answer. */
+static int
+count_type(const struct fake_peer *p, int sec, uint16_t type)
+{
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	struct dns_rr rr;
+	uint32_t i, skip = 0;
+	int s, n = 0;
+
+	dnsmsg_rd_init(&r, p->answer, p->len);
+	if (dnsmsg_rd_header(&r, &h) == -1 || dnsmsg_rd_name(&r, NULL,
+	    NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		return -1;
+	for (s = 1; s < sec; s++)
+		skip += h.count[s];
+	for (i = 0; i < skip + h.count[sec]; i++) {
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
+			return -1;
+		if (i >= skip && rr.type == type)
+			n++;
+	}
+	return n;
+}
+
+#define AD(p)	((rd16((p)->answer + 2) & DNS_FLAG_AD) != 0)
+
+/*
+ * A secure answer: the upstream query asks DO and CD whatever the
+ * client; the proxy fetches the chain and sets AD for a client that set
+ * DO or AD, not for one that set neither; a client without DO gets no
+ * RRSIG; a warm chain asks only the answer; the cache keeps the state.
+ */
+static void
+test_dnssec_secure(void)
+{
+	static struct fake_peer p;
+	const struct vv_case *c = vcase("nsec"), *nd = vcase("nsec-nodata");
+	struct msg q;
+	uint16_t codes[8], size;
+	uint32_t ttl;
+	char text[64];
+	int ede, n;
+
+	vstart("");
+	/* DO from the client. */
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa001, c, 0, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(rd16(fake.doh[0].msg + 2), F_RD | DNS_FLAG_CD);
+	CHECK_EQ(opt_options(fake.doh[0].msg, fake.doh[0].len, codes, &ede,
+	    text, sizeof(text), &ttl, &size), 1);
+	CHECK_EQ(ttl, DNS_EDNS_DO);
+	fake_doh_reply(&fake.doh[0], DOH_OK, c->msg, c->len);
+	CHECK_EQ(p.responses, 0);		/* waits on the chain */
+	CHECK(chain_live(NULL, 0) > 0);
+	n = serve_chain();
+	CHECK(n >= 3);
+	CHECK(got(&p, 0xa001, DNS_RCODE_NOERROR));
+	CHECK(AD(&p));
+	CHECK(count_type(&p, 1, DNS_TYPE_RRSIG) > 0);
+	CHECK_EQ(st->dnssec_secure, 1);
+	CHECK_EQ(st->dnssec_chain_queries, (uint64_t)n);
+	CHECK(st->dnssec_sig_checks > 0);
+	CHECK_EQ(st->pending, 0);
+
+	/* Neither DO nor AD, another type in the same zone: the warm chain
+	 * asks only the answer; no AD, and no DNSSEC record. */
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa002, nd, 0, 1, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(rd16(fake.doh[0].msg + 2), F_RD | DNS_FLAG_CD);
+	fake_doh_reply(&fake.doh[0], DOH_OK, nd->msg, nd->len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK(got(&p, 0xa002, DNS_RCODE_NOERROR));
+	CHECK(!AD(&p));
+	CHECK_EQ(count_type(&p, 2, DNS_TYPE_SOA), 1);
+	CHECK_EQ(count_type(&p, 2, DNS_TYPE_RRSIG), 0);
+	CHECK_EQ(count_type(&p, 2, DNS_TYPE_NSEC), 0);
+	CHECK_EQ(st->dnssec_secure, 2);
+	CHECK_EQ(st->dnssec_chain_queries, (uint64_t)n);
+
+	/* AD without DO (RFC 6840 5.7): AD, and no RRSIG. */
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa003, c, DNS_FLAG_AD, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, c->msg, c->len);
+	CHECK(got(&p, 0xa003, DNS_RCODE_NOERROR));
+	CHECK(AD(&p));
+	CHECK_EQ(count_type(&p, 1, DNS_TYPE_RRSIG), 0);
+	CHECK_EQ(count_type(&p, 1, DNS_TYPE_A), 1);
+
+	/* From the cache (the same key: DO clear): AD per client. */
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa004, c, 0, 0, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK(got(&p, 0xa004, DNS_RCODE_NOERROR));
+	CHECK(!AD(&p));
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa005, c, DNS_FLAG_AD, 1, 0);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0xa005, DNS_RCODE_NOERROR));
+	CHECK(AD(&p));
+	CHECK_EQ(st->cache_hits, 2);
+	CHECK_EQ(st->dnssec_secure, 5);
+	CHECK_EQ(st->dnssec_bogus + st->dnssec_insecure +
+	    st->dnssec_unchecked, 0);
+	stop();
+}
+
+/*
+ * Bogus: SERVFAIL with the validator's EDE and reason, counted by EDE,
+ * kept so a second ask sends nothing upstream; never served stale once
+ * it ends.  CD from the client: the same answer unchecked.
+ */
+static void
+test_dnssec_bogus(void)
+{
+	static struct fake_peer p;
+	const struct vv_case *c = vcase("changed"), *s = vcase("stripped");
+	struct msg q;
+	char text[256];
+
+	vstart("serve-stale 1d\n");
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xb001, c, 0, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, c->msg, c->len);
+	serve_chain();
+	CHECK(got(&p, 0xb001, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), 6);
+	CHECK(text[0] != '\0');
+	CHECK(!AD(&p));
+	CHECK_EQ(st->dnssec_bogus, 1);
+	CHECK_EQ(st->dnssec_bogus_6, 1);
+
+	/* Again: from the cache, nothing upstream. */
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xb002, c, 0, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 0);
+	CHECK(got(&p, 0xb002, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), 6);
+	CHECK_EQ(st->dnssec_bogus, 2);
+	CHECK_EQ(st->dnssec_bogus_6, 2);
+	CHECK_EQ(st->cache_hits, 1);
+
+	/* CD: unchecked, the answer as it came, no AD, nothing fetched. */
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xb003, c, DNS_FLAG_CD, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	fake_doh_reply(&fake.doh[0], DOH_OK, c->msg, c->len);
+	CHECK_EQ(chain_live(NULL, 0), 0);
+	CHECK(got(&p, 0xb003, DNS_RCODE_NOERROR));
+	CHECK(!AD(&p));
+	CHECK_EQ(count_type(&p, 1, DNS_TYPE_A), 1);
+	CHECK_EQ(st->dnssec_unchecked, 1);
+
+	/* Past its minute the bogus entry is a miss, never stale: the
+	 * upstream failing now gives SERVFAIL 22, not the old one. */
+	clock_step(61000);
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xb004, c, 0, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_HTTP, NULL, 0);
+	if (fake.ndoh == 2)
+		fake_doh_reply(&fake.doh[1], DOH_ERR_HTTP, NULL, 0);
+	CHECK(got(&p, 0xb004, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
+	CHECK_EQ(st->stale_answers, 0);
+	CHECK_EQ(st->dnssec_bogus, 2);
+
+	/* RRSIGs stripped: EDE 10. */
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_TCP);
+	vquery(&q, 0xb005, s, 0, 1, 0);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, s->msg, s->len);
+	serve_chain();
+	CHECK(got(&p, 0xb005, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), 10);
+	CHECK_EQ(st->dnssec_bogus_10, 1);
+	stop();
+}
+
+/* An insecure answer by an unsupported algorithm: no AD, EDE 1. */
+static void
+test_dnssec_insecure(void)
+{
+	static struct fake_peer p;
+	const struct vv_case *c = vcase("rsasha1"), *u = vcase("unsigned");
+	struct msg q;
+	char text[256];
+
+	vstart("");
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xc101, c, DNS_FLAG_AD, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, c->msg, c->len);
+	serve_chain();
+	CHECK(got(&p, 0xc101, DNS_RCODE_NOERROR));
+	CHECK(!AD(&p));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), 1);
+	CHECK_EQ(st->dnssec_insecure, 1);
+	/* From the cache: the same. */
+	fake_peer_init(&p, LISTEN_UDP);
+	fake_query(&p, q.buf, q.len);
+	CHECK(got(&p, 0xc101, DNS_RCODE_NOERROR));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), 1);
+	CHECK_EQ(st->dnssec_insecure, 2);
+
+	/* Unsigned: no AD, no EDE. */
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xc102, u, DNS_FLAG_AD, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, u->msg, u->len);
+	serve_chain();
+	CHECK(got(&p, 0xc102, DNS_RCODE_NOERROR));
+	CHECK(!AD(&p));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), -1);
+	CHECK_EQ(st->dnssec_insecure, 3);
+	stop();
+}
+
+/*
+ * Two answers needing the same chain: one chain query each record set,
+ * both waiting on it; a client asking what a validation is waiting for
+ * follows the query, not the chain.
+ */
+static void
+test_dnssec_coalesce(void)
+{
+	static struct fake_peer p1, p2, p3;
+	const struct vv_case *a = vcase("nsec3"), *b = vcase("nsec3-nxdomain");
+	struct msg q;
+	uint64_t before;
+
+	vstart("");
+	fake_peer_init(&p1, LISTEN_UDP);
+	vquery(&q, 0xd101, a, 0, 1, 1);
+	fake_query(&p1, q.buf, q.len);
+	fake_peer_init(&p2, LISTEN_UDP);
+	vquery(&q, 0xd102, b, 0, 1, 1);
+	fake_query(&p2, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 2);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a->msg, a->len);
+	fake_doh_reply(&fake.doh[1], DOH_OK, b->msg, b->len);
+	/* Both need the root's keys first: asked once. */
+	CHECK_EQ(chain_live(".", DNS_TYPE_DNSKEY), 1);
+	CHECK_EQ(chain_live(NULL, 0), 1);
+	CHECK_EQ(st->dnssec_chain_queries, 1);
+	/* A third client of a's key follows a's query in Q_VALIDATE. */
+	fake_peer_init(&p3, LISTEN_UDP);
+	vquery(&q, 0xd103, a, 0, 1, 1);
+	fake_query(&p3, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 3);
+	CHECK_EQ(st->coalesced, 1);
+	before = st->dnssec_chain_queries;
+	serve_chain();
+	CHECK(got(&p1, 0xd101, DNS_RCODE_NOERROR));
+	CHECK(got(&p2, 0xd102, DNS_RCODE_NXDOMAIN));
+	CHECK(got(&p3, 0xd103, DNS_RCODE_NOERROR));
+	CHECK(AD(&p1) && AD(&p2) && AD(&p3));
+	CHECK_EQ(st->dnssec_secure, 3);
+	/* root DNSKEY, test DS, test DNSKEY, nsec3 DS, nsec3 DNSKEY. */
+	CHECK_EQ(st->dnssec_chain_queries, before + 4);
+	CHECK_EQ(fake.ndoh, 2 + 5);
+	CHECK_EQ(st->pending, 0);
+	stop();
+}
+
+/*
+ * A chain query nobody answers: the validation ends in SERVFAIL, EDE 22,
+ * at the timeout.  No slot for a chain query: SERVFAIL, EDE 0.
+ */
+static void
+test_dnssec_chain_fail(void)
+{
+	static struct fake_peer p;
+	const struct vv_case *c = vcase("ed25519");
+	struct msg q;
+	char text[256];
+
+	vstart("");
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xe101, c, 0, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, c->msg, c->len);
+	CHECK_EQ(chain_live(".", DNS_TYPE_DNSKEY), 1);
+	clock_step(1999);
+	CHECK_EQ(p.responses, 0);
+	clock_step(1);
+	if (p.responses == 0)	/* a second upstream tried in the while */
+		clock_step(2000);
+	CHECK(got(&p, 0xe101, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_NO_REACHABLE);
+	run();
+	/* Not kept long: 5 s on, the name is asked upstream again. */
+	clock_step(5000);
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	CHECK_EQ(p.responses, 0);
+	stop();
+
+	vstart("max-pending 1\n");
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xe102, c, 0, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, c->msg, c->len);
+	CHECK(got(&p, 0xe102, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), DNS_EDE_OTHER);
+	CHECK_STR(text, "too many queries in flight");
+	CHECK_EQ(st->dnssec_chain_queries, 0);
+	CHECK_EQ(st->pending, 0);
+	stop();
+}
+
+/*
+ * At most VALIDATOR_MAX_NEEDS chain queries per answer: a reload before
+ * each answer gives a new, empty store, so the chain never ends.
+ */
+static void
+test_dnssec_needs_cap(void)
+{
+	static struct fake_peer p;
+	const struct vv_case *c = vcase("nsec");
+	struct msg q;
+	char text[256];
+	int k;
+
+	vstart("");
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xf101, c, 0, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, c->msg, c->len);
+	for (k = 0; k < VALIDATOR_MAX_NEEDS + 2 && p.responses == 0; k++) {
+		CHECK_EQ(chain_live(NULL, 0), 1);
+		CHECK_EQ(proxy_reload(px, make_cfg(vv_cfg(""))), 0);
+		CHECK_EQ(serve_chain_max(1), 1);
+	}
+	CHECK_EQ(k, VALIDATOR_MAX_NEEDS);
+	CHECK(got(&p, 0xf101, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), 6);
+	CHECK_STR(text, "chain too long");
+	stop();
+}
+
+
+/*
+ * Plain DNS answers are judged too: in plaintext mode the answer and
+ * the chain queries go to the fallback servers, and a secure answer
+ * gets AD beside its EDE 0; a bogus one is SERVFAIL.
+ */
+static void
+test_dnssec_plain(void)
+{
+	static struct fake_peer p;
+	const struct vv_case *c = vcase("nsec"), *b = vcase("expired");
+	struct dns_query_info qi;
+	char text[DNS_MAX_NAME_TEXT];
+	struct msg q;
+	size_t i, k;
+	int n, again;
+
+	start(vv_cfg_on("mode plaintext\n" "fallback 192.0.2.53\n"
+	    "listen 127.0.0.1:5300\n" "timeout 2s\n", ""));
+	clock_test_wall(VV_NOW);
+	for (i = 0; i < 2; i++) {
+		const struct vv_case *x = i == 0 ? c : b;
+
+		fake_reset_reqs();
+		fake_peer_init(&p, LISTEN_UDP);
+		vquery(&q, (uint16_t)(0x6101 + i), x, 0, 1, 1);
+		fake_query(&p, q.buf, q.len);
+		CHECK_EQ(fake.ndoh, 0);
+		CHECK_EQ(fake.nplain, 1);
+		fake_plain_reply(&fake.plainq[0], 0, x->msg, x->len);
+		for (n = 0, again = 1; again; ) {
+			again = 0;
+			for (k = 0; k < fake.nplain; k++) {
+				const struct vv_answer *a = NULL;
+				size_t j;
+
+				if (!fake.plainq[k].live ||
+				    !req_question(&fake.plainq[k], &qi, text,
+				    sizeof(text)))
+					continue;
+				for (j = 0; j < sizeof(vv_answers) /
+				    sizeof(vv_answers[0]); j++)
+					if (vv_answers[j].type == qi.qtype &&
+					    strcasecmp(vv_answers[j].name,
+					    text) == 0)
+						a = &vv_answers[j];
+				CHECK(a != NULL);
+				if (a == NULL)
+					break;
+				fake_plain_reply(&fake.plainq[k], 0, a->msg,
+				    a->len);
+				n++;
+				again = 1;
+			}
+		}
+		CHECK(i == 1 || n >= 3);
+		CHECK_EQ(fake.ndoh, 0);
+		if (i == 0) {
+			CHECK(got(&p, 0x6101, DNS_RCODE_NOERROR));
+			CHECK(AD(&p));
+			CHECK_EQ(ede_of(&p, text, sizeof(text)),
+			    DNS_EDE_OTHER);
+			CHECK_EQ(st->answered_fallback, 1);
+		}
+	}
+	CHECK(got(&p, 0x6102, DNS_RCODE_SERVFAIL));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), 7);
+	CHECK_EQ(st->dnssec_secure, 1);
+	CHECK_EQ(st->dnssec_bogus_7, 1);
+	stop();
+}
+
+/*
+ * What is logged, once per 10 minutes: an upstream whose DNSKEY sets
+ * come unsigned (it strips DNSSEC data), and a clock that makes many
+ * signatures look not yet valid.
+ */
+static void
+test_dnssec_logs(void)
+{
+	static struct fake_peer p;
+	static char logged[8192];
+	const struct vv_case *c = vcase("nsec"), *d = vcase("ed25519");
+	uint8_t stripped[2048];
+	struct dns_query_info qi;
+	char text[DNS_MAX_NAME_TEXT];
+	struct msg q;
+	size_t i, k, n;
+	int round;
+
+	vstart("");
+	capture_begin();
+	for (round = 0; round < 2; round++) {
+		fake_reset_reqs();
+		fake_peer_init(&p, LISTEN_UDP);
+		vquery(&q, 0x5101, round == 0 ? c : d, 0, 1, 1);
+		fake_query(&p, q.buf, q.len);
+		fake_doh_reply(&fake.doh[0], DOH_OK, round == 0 ? c->msg :
+		    d->msg, round == 0 ? c->len : d->len);
+		/* The root's DNSKEY set comes without its RRSIG. */
+		CHECK(req_question(&fake.doh[1], &qi, text, sizeof(text)));
+		for (k = 0; k < sizeof(vv_answers) / sizeof(vv_answers[0]);
+		    k++)
+			if (vv_answers[k].type == DNS_TYPE_DNSKEY &&
+			    strcmp(vv_answers[k].name, ".") == 0)
+				break;
+		n = dnsmsg_strip_dnssec(vv_answers[k].msg, vv_answers[k].len,
+		    stripped, sizeof(stripped), DNS_TYPE_DNSKEY);
+		CHECK(n > 0 && n < vv_answers[k].len);
+		fake_doh_reply(&fake.doh[1], DOH_OK, stripped, n);
+		CHECK(got(&p, 0x5101, DNS_RCODE_SERVFAIL));
+		CHECK_EQ(ede_of(&p, text, sizeof(text)), 10);
+		proxy_network_changed(px);	/* the store forgets */
+	}
+	capture_end(logged, sizeof(logged));
+	CHECK_EQ(occurs(logged, "the upstream https://192.0.2.1/dns-query "
+	    "strips DNSSEC data"), 1);
+	stop();
+
+	/* The wall clock in 2100: every signature expired (the lab's end
+	 * in 2099). */
+	vstart("");
+	clock_test_wall(4102444800u + 86400);
+	capture_begin();
+	for (i = 0; i < 24; i++) {
+		fake_reset_reqs();
+		fake_peer_init(&p, LISTEN_UDP);
+		vquery(&q, (uint16_t)(0x5200 + i), i % 2 ? c : d, 0, 1, 1);
+		fake_query(&p, q.buf, q.len);
+		fake_doh_reply(&fake.doh[0], DOH_OK, i % 2 ? c->msg : d->msg,
+		    i % 2 ? c->len : d->len);
+		serve_chain();
+		CHECK(got(&p, (uint16_t)(0x5200 + i), DNS_RCODE_SERVFAIL));
+		/* Both forget: the signatures are checked again. */
+		proxy_network_changed(px);
+		cache_flush(proxy_cache(px));
+		clock_step(1000);
+	}
+	capture_end(logged, sizeof(logged));
+	CHECK_EQ(occurs(logged, "many DNSSEC signatures look expired or not "
+	    "yet valid: is the system clock right? (now 2100-01-02T"), 1);
+	/* 2100 is more than 2^31 s past the inception: serial arithmetic
+	 * (RFC 4034 3.1.5) makes that "not yet valid". */
+	CHECK_EQ(st->dnssec_bogus_7 + st->dnssec_bogus_8, 24);
+	stop();
+}
+
 int
 main(void)
 {
@@ -3785,6 +4453,16 @@ main(void)
 	test_portal_auto();
 	test_portal_address_servers();
 	test_portal_reload();
+	test_dnssec_secure();
+	test_dnssec_bogus();
+	test_dnssec_insecure();
+	test_dnssec_coalesce();
+	test_dnssec_chain_fail();
+	test_dnssec_needs_cap();
+	test_dnssec_logs();
+	test_dnssec_plain();
+	if (vv_anchor_path[0] != '\0')
+		unlink(vv_anchor_path);
 	event_base_free(base);
 	return check_summary();
 }

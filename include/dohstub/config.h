@@ -99,8 +99,8 @@ extern const char *const config_policy_names[];
  * dnssec: what becomes of DNSSEC (issue 19).  off: DO is never sent
  * upstream and AD is cleared from every answer; process: DO, CD and AD
  * are passed through for the client to judge (what dohstub always did);
- * validate: dohstub checks the answers itself, which config_finalize()
- * refuses until the validator is in.
+ * validate (the default): dohstub checks every answer itself
+ * (validator.h, proxy.c) before it is cached or sent.
  */
 enum config_dnssec {
 	CONFIG_DNSSEC_OFF,
@@ -262,7 +262,7 @@ struct config {
 	unsigned		captive_portal_lease_ms; /* default 5 min */
 	char			*pidfile;	/* NULL: none */
 	/* DNSSEC (issue 19). */
-	enum config_dnssec	dnssec;		/* default process */
+	enum config_dnssec	dnssec;		/* default validate */
 	char			*trust_anchor;	/* NULL: CONFIG_TRUST_ANCHOR
 						   if it exists, else the
 						   built-in root anchors */
@@ -370,8 +370,7 @@ int	config_parse_env(struct config *cfg, char *const envp[], char *err,
  * neither); a known-server address is listed once; the trust anchors
  * are read (trust-anchor's file, an error naming its line; unset,
  * CONFIG_TRUST_ANCHOR if it exists, else dnssec_root_anchors) and the
- * insecure zones gathered (see struct config); dnssec validate is
- * refused for now.  Reads resolv_conf and the trust anchors' file, and
+ * insecure zones gathered (see struct config).  Reads resolv_conf and the trust anchors' file, and
  * opens ca-file.  Returns 0, or -1 with a message in err.
  */
 int	config_finalize(struct config *cfg, const char *resolv_conf, char *err,

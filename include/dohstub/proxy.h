@@ -118,8 +118,9 @@ extern const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS];
 	 * ones also by their EDE (RFC 8914: 6 DNSSEC Bogus, 7		\
 	 * Signature Expired, 8 Not Yet Valid, 9 DNSKEY Missing, 10	\
 	 * RRSIGs Missing, 12 NSEC Missing); DS and DNSKEY queries of	\
-	 * dohstub's own sent upstream; signatures checked.  0 until	\
-	 * the daemon validates (issue 19, V2).				\
+	 * dohstub's own sent upstream; signatures checked.  Answers	\
+	 * to clients, from upstream or the cache; 0 unless dnssec	\
+	 * validate.							\
 	 */								\
 	C(dnssec_secure,	DNSSEC_ANSWERS, "secure")		\
 	C(dnssec_insecure,	DNSSEC_ANSWERS, "insecure")		\

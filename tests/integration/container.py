@@ -472,8 +472,10 @@ class Container:
 
     def env(self, **overrides):
         """The image's environment (nothing of ours), plus overrides given
-        as setting=value (upstream="..." sets DOHSTUB_UPSTREAM)."""
+        as setting=value (upstream="..." sets DOHSTUB_UPSTREAM).  dnssec
+        is process unless given: the lab's zones are unsigned."""
         env = dict(e.split("=", 1) for e in self.config.get("Env") or [])
+        overrides.setdefault("dnssec", "process")
         for k, v in overrides.items():
             env["DOHSTUB_" + k.upper()] = v
         return env

@@ -1300,6 +1300,19 @@ def parse_stats(line):
 _daemons = []
 
 
+def names_dnssec(settings=None, env=None, config=None, args=()):
+    """Whether a daemon's settings, environment, arguments or
+    configuration file say what dnssec is."""
+    if "dnssec" in (settings or {}) or "DOHSTUB_DNSSEC" in (env or {}):
+        return True
+    if any(a == "--dnssec" or a.startswith("--dnssec=") for a in args):
+        return True
+    if config and config != "/dev/null" and os.path.isfile(config):
+        with open(config, errors="replace") as f:
+            return any(re.match(r"\s*dnssec\s", l) for l in f)
+    return False
+
+
 class Dohstub:
     """The daemon under test, listening on 127.0.0.1:port (UDP+TCP).
 
@@ -1309,6 +1322,11 @@ class Dohstub:
     The answer cache is off (--cache-size 0) unless cache is true or the
     settings name a cache-size: most suites test what happens to each
     query upstream, and ask the same names again and again.
+
+    dnssec is process unless the settings, env, args or the config file
+    name it: the lab's zones are unsigned (lab.test under a static root),
+    so validate, the daemon's default, would make every answer bogus.
+    test_dnssec.py validates, against its signed lab.
 
     captive-portal is left at its default (ask) unless the settings name
     it: ask sends nothing in plaintext until the user opens a lease, so
@@ -1324,6 +1342,8 @@ class Dohstub:
         self.settings.setdefault("listen", "127.0.0.1:%d" % self.port)
         if not cache:
             self.settings.setdefault("cache-size", "0")
+        if not names_dnssec(self.settings, env, config, args):
+            self.settings["dnssec"] = "process"
         self.name = name
         self.env = env
         self.config = config

@@ -8,7 +8,7 @@ answer, resolution failed) for the case's reason, and kdig over DoH
 trust anchor makes every signed case fail, so the verdicts are the
 anchor's, not delv's defaults.
 
-Later: the same table asked of dohstub with dnssec validate."""
+test_dnssec.py asks the same table of dohstub with dnssec validate."""
 
 import os
 import re

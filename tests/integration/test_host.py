@@ -327,7 +327,8 @@ def test_socket_activation():
         t = os.dup(tfd)
         os.dup2(ufd, 3)
         os.dup2(t, 4)
-    env = lab.daemon_env({"LISTEN_FDS": "2"})
+    # dnssec process: the lab's zones are unsigned.
+    env = lab.daemon_env({"LISTEN_FDS": "2", "DOHSTUB_DNSSEC": "process"})
     # LISTEN_PID must be the daemon's own pid: the shell's, kept by exec.
     p = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh",
                           lab.daemon_bin(), "-c", conf],

@@ -216,6 +216,7 @@ def labify(env, ct, doh, cluster):
         " ".join([z] + [lab_dns if t in kube_dns else t for t in ts])
         for z, ts in rules)
     env["DOHSTUB_UPSTREAM"] = doh.url
+    env["DOHSTUB_DNSSEC"] = "process"	# the lab's zones are unsigned
     env["DOHSTUB_RESOLVE"] = doh.resolve
     env["DOHSTUB_CA_FILE"] = ct.ca
     return rules

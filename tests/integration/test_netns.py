@@ -120,6 +120,7 @@ def test_namespace_resolver():
                                       "A"], [lab.WWW_A], "unbound", 10)
 
         argv = [lab.daemon_bin(), "-d", "-c", "/dev/null",
+                "--dnssec", "process",	# the lab's zones are unsigned
                 "--listen", "127.0.0.1:53", "--mode", "encrypted-only",
                 "--upstream", u.url, "--resolve", u.resolve,
                 "--ca-file", lab.certs().ca_pem]
@@ -204,6 +205,7 @@ def test_unprivileged_with_capability():
                             "--clear-groups", "--inh-caps=+net_bind_service",
                             "--ambient-caps=+net_bind_service",
                             lab.daemon_bin(), "-c", "/dev/null",
+                            "--dnssec", "process",
                             "--listen", "127.0.0.1:53",
                             "--upstream", u.url, "--resolve", u.resolve,
                             "--ca-file", ca], dlog)

@@ -229,6 +229,7 @@ def test_environment_only():
            "DOHSTUB_UPSTREAM": U.url,
            "DOHSTUB_RESOLVE": U.resolve,
            "DOHSTUB_CA_FILE": lab.certs().ca_pem,
+           "DOHSTUB_DNSSEC": "process",	# the lab's zones are unsigned
            "DOHSTUB_METRICS": "127.0.0.1:%d" % mport,
            "DOHSTUB_LOG_FORMAT": "json"}
     d = lab.Dohstub(port=port, env=env, name="dohstub-env", cache=True)

@@ -452,7 +452,8 @@ sysctl -q -w net.ipv4.tcp_fastopen=%(sysctl)s
 FS=$!
 for i in $(seq 50); do [ -s "$DIR/fs.out" ] && break; sleep 0.1; done
 PORT=$(awk '{print $2}' "$DIR/fs.out")
-"$DOHSTUB" -d -c /dev/null --listen 127.0.0.1:53 --mode encrypted-only \
+"$DOHSTUB" -d -c /dev/null --dnssec process \
+    --listen 127.0.0.1:53 --mode encrypted-only \
     --upstream "https://doh.test:$PORT/dns-query" \
     --resolve "doh.test:$PORT:127.0.0.1" --ca-file "$CA" \
     --cache-size 0 > "$DIR/d.log" 2>&1 </dev/null &

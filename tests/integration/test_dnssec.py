@@ -1,0 +1,274 @@
+#!/usr/bin/python3
+"""dohstub with dnssec validate against the signed lab (dnsseclab.py):
+named serves every zone over DoH, the lab root's key is dohstub's
+trust-anchor, and for every case of dnsseclab.CASES dig (with +dnssec,
+and without) and kdig get the case's rcode (SERVFAIL for a bogus one),
+AD only on a secure answer to a client that set DO or AD, and the
+case's Extended DNS Error on a bogus answer and on an insecure one that
+has one (1, 2).  A second pass asks upstream again (other cache keys)
+and sends no DS or DNSKEY query: the chain is warm.  CD=1 gets a bogus
+answer unchecked.  And the lab's unbound, whose zones are unsigned
+under a static root, gives SERVFAIL and a log line saying the upstream
+strips DNSSEC data when dohstub validates against the real root's
+keys."""
+
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab  # noqa: E402
+from lab import check  # noqa: E402
+import dnsseclab  # noqa: E402
+from dnsseclab import BOGUS, CASES, INSECURE, SECURE  # noqa: E402
+
+L = None
+R = None
+D = None
+MPORT = None
+
+
+class Resolver:
+    """unbound as a recursive resolver over DoH (no validation of its
+    own: iterator only) forwarding to the lab's named, as a DoH provider
+    is: named, authoritative, stops a CNAME chain at its
+    zone's edge; a resolver follows it, and so must dohstub's upstream
+    for the chains that cross zones (cname-cross, dname, ...)."""
+
+    def __init__(self, auth_port):
+        c = lab.certs()
+        self.doh_port = lab.free_port()
+        self.dir = os.path.join(lab.tmpdir(), "resolver")
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "unbound.conf")
+        self.log = os.path.join(self.dir, "unbound.log")
+        lab.write_file(self.conf, "\n".join([
+            "server:",
+            '  username: ""',
+            '  chroot: ""',
+            '  directory: "%s"' % self.dir,
+            "  use-syslog: no",
+            '  logfile: ""',
+            '  pidfile: ""',
+            "  verbosity: 1",
+            "  do-ip6: no",
+            "  do-daemonize: no",
+            "  interface: 127.0.0.1@%d" % self.doh_port,
+            "  https-port: %d" % self.doh_port,
+            '  tls-service-key: "%s"' % c.server_key,
+            '  tls-service-pem: "%s"' % c.server_chain,
+            '  http-endpoint: "/dns-query"',
+            "  access-control: 127.0.0.0/8 allow",
+            '  module-config: "iterator"',
+            "  do-not-query-localhost: no",
+            "  qname-minimisation: no",
+            '  local-zone: "test." nodefault',	# RFC 6761's, built in
+            "  so-reuseport: no",
+            "  num-threads: 1",
+            # forwarded, not iterated: named has every zone, and the
+            # lab's NS names have no address
+            "forward-zone:",
+            '  name: "."',
+            "  forward-addr: 127.0.0.1@%d" % auth_port,
+            "remote-control:",
+            "  control-enable: no",
+        ]) + "\n")
+        self.proc = None
+
+    url = property(lambda self: "https://doh.test:%d/dns-query" %
+                   self.doh_port)
+    resolve = property(lambda self: "doh.test:%d:127.0.0.1" %
+                       self.doh_port)
+
+    def start(self):
+        self._logf = open(self.log, "ab")
+        self.proc = lab.spawn(["unbound", "-d", "-c", self.conf],
+                              stdout=self._logf, stderr=lab.subprocess.STDOUT,
+                              stdin=lab.subprocess.DEVNULL)
+        lab.wait_for(lambda: lab.kdig_doh(
+            self.doh_port, "www.nsec.test", "A", None, "doh.test",
+            "+short", "+time=1").stdout.split() == [dnsseclab.ADDR["nsec"]],
+            10, what="the resolver")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+            self._logf.close()
+
+
+def setup_module():
+    global L, R, D, MPORT
+    L = dnsseclab.DnssecLab().start()
+    R = Resolver(L.plain_port).start()
+    MPORT = lab.free_port(udp_too=False)
+    D = lab.Dohstub({"mode": "encrypted-only", "upstream": R.url,
+                     "resolve": R.resolve, "ca-file": lab.certs().ca_pem,
+                     "dnssec": "validate", "trust-anchor": L.anchor_file,
+                     "metrics": "127.0.0.1:%d" % MPORT,
+                     "log-level": "debug"},
+                    name="dohstub-dnssec", cache=True).start()
+
+
+def teardown_module():
+    if D:
+        D.stop()
+    if R:
+        R.stop()
+    if L:
+        L.stop()
+
+
+class Reply:
+    """dig's or kdig's text: rcode, header flags, EDE code, answers."""
+
+    def __init__(self, text):
+        self.text = text
+        m = re.search(r"status: (\w+)", text)
+        self.rcode = m.group(1) if m else None
+        m = re.search(r";; [Ff]lags: ([\w ]*);", text)
+        self.flags = m.group(1).split() if m else []
+        m = re.search(r"EDE: (\d+)", text)
+        self.ede = int(m.group(1)) if m else None
+
+    def ad(self):
+        return "ad" in self.flags
+
+    def __repr__(self):
+        return "<%s %s ede %s>\n%s" % (self.rcode, self.flags, self.ede,
+                                       self.text)
+
+
+def dig(c, *flags):
+    return Reply(lab.dig(D.port, c.qname, c.qtype, *flags).stdout)
+
+
+def kdig(c, *flags):
+    return Reply(lab.kdig(D.port, c.qname, c.qtype, *flags).stdout)
+
+
+def want_rcode(c):
+    return "SERVFAIL" if c.verdict == BOGUS else c.rcode
+
+
+def check_reply(name, c, r, ad, how):
+    """r is c's answer to a client that set DO or AD (ad) or neither."""
+    check(r.rcode == want_rcode(c), "%s %s: rcode %s, not %s: %r" % (
+        name, how, r.rcode, want_rcode(c), r))
+    check(r.ad() == (ad and c.verdict == SECURE), "%s %s: AD %s: %r" % (
+        name, how, r.ad(), r))
+    if c.verdict == BOGUS or (c.verdict == INSECURE and c.ede):
+        check(r.ede == c.ede, "%s %s: EDE %s, not %s: %r" % (
+            name, how, r.ede, c.ede, r))
+    else:
+        check(r.ede is None, "%s %s: EDE %s: %r" % (name, how, r.ede, r))
+
+
+def chain_queries():
+    return lab.metric(MPORT, "dohstub_dnssec_chain_queries_total")
+
+
+@lab.timeout(120)
+def test_cases():
+    """Every case, three ways: dig +dnssec (DO, and AD: dig's default),
+    then dig +noadflag without DO (another cache key: asked upstream
+    again, the chain warm: no DS or DNSKEY query), then kdig +dnssec
+    (DO, no AD flag: from the cache, its state kept)."""
+    for name, c in sorted(CASES.items()):
+        r = dig(c, "+dnssec")
+        lab.note("%s: %s%s%s" % (name, r.rcode, " ad" if r.ad() else "",
+                                 " EDE %d" % r.ede if r.ede is not None
+                                 else ""))
+        check_reply(name, c, r, True, "dig +dnssec")
+        if c.verdict != BOGUS and c.sigs:
+            check(re.search(r"^[^;].*\sIN\s+RRSIG\s", r.text, re.M),
+                  "%s: no RRSIG with DO: %r" % (name, r))
+    warm = chain_queries()
+    check(warm > 0, "no chain query at all")
+    for name, c in sorted(CASES.items()):
+        r = dig(c, "+noadflag")
+        check_reply(name, c, r, False, "dig")
+        check(re.search(r"^[^;].*\sIN\s+(RRSIG|NSEC|NSEC3)\s", r.text,
+                        re.M) is None,
+              "%s: DNSSEC records without DO: %r" % (name, r))
+        r = dig(c, "+adflag")
+        check_reply(name, c, r, True, "dig +adflag")
+    check(chain_queries() == warm, "the second pass asked %d chain "
+          "queries" % (chain_queries() - warm))
+    for name, c in sorted(CASES.items()):
+        check_reply(name, c, kdig(c, "+dnssec"), True, "kdig +dnssec")
+    check(chain_queries() == warm, "kdig asked chain queries")
+    m = lab.metrics(MPORT)
+    nb = sum(1 for c in CASES.values() if c.verdict == BOGUS)
+    ns = sum(1 for c in CASES.values() if c.verdict == SECURE)
+    check(m['dohstub_dnssec_answers_total{state="bogus"}'] == 4 * nb,
+          "bogus answers %r" % m)
+    check(m['dohstub_dnssec_answers_total{state="secure"}'] == 4 * ns,
+          "secure answers %r" % m)
+    check(m["dohstub_dnssec_signature_checks_total"] > 0, "no sig checks")
+
+
+@lab.timeout(30)
+def test_cd_unchecked():
+    """CD=1: the bogus answer as named gives it, unchecked, no AD."""
+    for name in ("changed", "expired", "forged-nxdomain"):
+        c = CASES[name]
+        before = lab.metric(MPORT, "dohstub_dnssec_answers_total",
+                            '{state="unchecked"}')
+        r = dig(c, "+dnssec", "+cd")
+        check(r.rcode == c.rcode and not r.ad() and r.ede is None,
+              "%s +cd: %r" % (name, r))
+        if c.answer:
+            check(any(a in r.text for a in c.answer), "%s +cd: no "
+                  "answer: %r" % (name, r))
+        check(lab.metric(MPORT, "dohstub_dnssec_answers_total",
+                         '{state="unchecked"}') == before + 1,
+              "%s: not counted unchecked" % name)
+
+
+@lab.timeout(30)
+def test_bogus_cached():
+    """A bogus answer is kept: asked again, nothing goes upstream."""
+    c = CASES["cname-to-bogus"]
+    r = dig(c, "+dnssec", "+nocookie")
+    check(r.rcode == "SERVFAIL" and r.ede == c.ede, "first: %r" % r)
+    before = lab.metric(MPORT, "dohstub_answers_total", '{path="doh"}')
+    for i in range(3):
+        r = dig(c, "+dnssec", "+nocookie")
+        check(r.rcode == "SERVFAIL" and r.ede == c.ede, "again: %r" % r)
+    check(lab.metric(MPORT, "dohstub_answers_total", '{path="doh"}') ==
+          before, "a cached bogus answer went upstream")
+
+
+@lab.timeout(60)
+def test_unsigned_upstream():
+    """The lab's unbound (unsigned zones under a static root) with the
+    real root's keys: every answer is bogus, the root's keys cannot be
+    had, and the log says the upstream strips DNSSEC data, once."""
+    with lab.Unbound() as u:
+        d = lab.Dohstub({"mode": "encrypted-only", "upstream": u.url,
+                         "resolve": u.resolve,
+                         "ca-file": lab.certs().ca_pem,
+                         "dnssec": "validate"},
+                        name="dohstub-unsigned").start()
+        try:
+            for i in range(2):
+                r = Reply(lab.dig(d.port, "www.lab.test", "A").stdout)
+                check(r.rcode == "SERVFAIL" and r.ede in (9, 10),
+                      "unsigned upstream: %r" % r)
+            lab.wait_for(lambda: d.log_lines("strips DNSSEC data"), 5,
+                         what="the strips line")
+            lines = d.log_lines("strips DNSSEC data")
+            check(len(lines) == 1 and u.url in lines[0], "%r" % lines)
+            # process: the same upstream answers.
+            r = Reply(lab.dig(d.port, "www.lab.test", "A",
+                              "+cd").stdout)
+            check(r.rcode == "NOERROR" and lab.WWW_A in r.text,
+                  "+cd: %r" % r)
+        finally:
+            d.stop()
+
+
+if __name__ == "__main__":
+    lab.main(globals())
