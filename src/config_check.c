@@ -220,6 +220,7 @@ config_anchors(struct config *cfg, char *err, size_t errlen)
 	const char *path = cfg->trust_anchor, *text = dnssec_root_anchors;
 	char reason[CONFIG_ERRLEN], *buf = NULL;
 	size_t len = strlen(dnssec_root_anchors), n;
+	int e;
 
 	free(cfg->anchors);
 	cfg->anchors = NULL;
@@ -228,8 +229,10 @@ config_anchors(struct config *cfg, char *err, size_t errlen)
 		path = config_trust_anchor_default;
 	if (config_slurp(path, &buf, &len) == -1) {
 		if (cfg->trust_anchor != NULL || errno != ENOENT) {
+			e = errno;
 			config_errf(err, errlen, "trust-anchor: %s: %s", path,
-			    strerror(errno));
+			    strerror(e));
+			errno = e;
 			return -1;
 		}
 		path = NULL;
@@ -251,6 +254,7 @@ config_anchors(struct config *cfg, char *err, size_t errlen)
 		    path : "built in", reason);
 		free(a);
 		free(buf);
+		errno = EINVAL;
 		return -1;
 	}
 	free(buf);
@@ -351,6 +355,15 @@ config_insecure(struct config *cfg, char *err, size_t errlen)
 	for (i = 0; i < cfg->nforward; i++)
 		config_insecure_add(cfg, cfg->forward[i].zone.name,
 		    cfg->forward[i].zone.len);
+	return 0;
+}
+
+int
+config_dnssec_load(struct config *cfg, char *err, size_t errlen)
+{
+	if (config_anchors(cfg, err, errlen) == -1 ||
+	    config_insecure(cfg, err, errlen) == -1)
+		return -1;
 	return 0;
 }
 
@@ -489,8 +502,7 @@ config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 		if (config_check_upstream(cfg, "upstream", &cfg->upstream[i],
 		    encrypted, err, errlen) == -1)
 			return -1;
-	if (config_anchors(cfg, err, errlen) == -1 ||
-	    config_insecure(cfg, err, errlen) == -1)
+	if (config_dnssec_load(cfg, err, errlen) == -1)
 		return -1;
 	/* The writer opens it (querylog.h); a directory never works. */
 	if (cfg->query_log != NULL && cfg->query_log[0] == '/' &&

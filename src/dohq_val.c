@@ -21,7 +21,6 @@
 #include "dohstub/validator.h"
 
 #define DOHQ_VAL_ENTRIES	1024	/* the validator's store: one run */
-#define DOHQ_ANCHOR_MAX		(1024 * 1024)	/* trust anchor file bytes */
 #define DOHQ_CHAIN_LINE		1024	/* one line of the chain, at most */
 #define DOHQ_VAL_QUERY		512	/* header, name, OPT, padding */
 #define DOHQ_VAL_EDNS		1232	/* the OPT of a joined answer */
@@ -30,13 +29,7 @@ struct dohq_val {
 	struct dohq_val_params	 p;
 	struct doh_client	*doh;
 	struct validator	*v;
-	struct dnssec_anchor	*anchors;
-	size_t			 nanchors;
-	const char		*anchors_from;	/* a path or "built in" */
-	char			*anchors_path;
-	uint8_t			(*nta)[DNS_MAX_NAME];	/* insecure zones */
-	size_t			*nta_len;
-	size_t			 nnta;
+	const struct config	*cfg;	/* its anchors and insecure zones */
 	struct dnssec_sets	*sets;		/* a chain answer, listed */
 	/* the answer judged: the server's, or joined to its target's */
 	struct dns_query_info	 qi;
@@ -660,207 +653,80 @@ dohq_val_start(struct dohq_val *val, struct doh_client *doh,
 	}
 	memcpy(val->msg, msg, len);
 	val->len = len;
-	for (i = 0; i < val->nnta; i++)
-		if (dnsmsg_name_below(qi->qname, qi->qname_len, val->nta[i],
-		    val->nta_len[i]))
+	for (i = 0; i < val->cfg->ninsecure; i++)
+		if (dnsmsg_name_below(qi->qname, qi->qname_len,
+		    val->cfg->insecure[i].name, val->cfg->insecure[i].len))
 			val_line(val, "%s: below the negative trust anchor %s "
 			    "(dnssec-insecure)", name_str(qi->qname,
 			    qi->qname_len, qname, sizeof(qname)),
-			    name_str(val->nta[i], val->nta_len[i], zone,
-			    sizeof(zone)));
+			    name_str(val->cfg->insecure[i].name,
+			    val->cfg->insecure[i].len, zone, sizeof(zone)));
 	val_follow(val);
 }
 
-/* Read path whole (at most DOHQ_ANCHOR_MAX bytes); -1 with errno. */
-static int
-slurp(const char *path, char **out, size_t *outlen)
-{
-	FILE *fp;
-	char *buf;
-	size_t n;
-	int e;
-
-	if ((fp = fopen(path, "r")) == NULL)
-		return -1;
-	if ((buf = malloc(DOHQ_ANCHOR_MAX + 1)) == NULL) {
-		fclose(fp);
-		errno = ENOMEM;
-		return -1;
-	}
-	n = fread(buf, 1, DOHQ_ANCHOR_MAX + 1, fp);
-	e = ferror(fp) ? EIO : n > DOHQ_ANCHOR_MAX ? EFBIG : 0;
-	fclose(fp);
-	if (e != 0) {
-		free(buf);
-		errno = e;
-		return -1;
-	}
-	*out = buf;
-	*outlen = n;
-	return 0;
-}
-
-/*
- * The trust anchors as the daemon takes them (config_finalize()):
- * trust-anchor's file, else CONFIG_TRUST_ANCHOR if it exists, else the
- * root's built in.  Not through config_finalize(), which is the
- * daemon's whole check and reads resolv.conf for servers dohq does not
- * use.
- */
-static int
-val_anchors(struct dohq_val *val, const struct config *cfg, char *err,
-    size_t errlen)
-{
-	const char *path = cfg->trust_anchor;
-	const char *text = dnssec_root_anchors;
-	char reason[CONFIG_ERRLEN], *buf = NULL;
-	size_t len = strlen(dnssec_root_anchors), n = 0;
-	int ex = 0;
-
-	if (path == NULL)
-		path = config_trust_anchor_default;
-	if (slurp(path, &buf, &len) == -1) {
-		if (cfg->trust_anchor != NULL || errno != ENOENT) {
-			snprintf(err, errlen, "trust-anchor: %s: %s", path,
-			    strerror(errno));
-			return DOHQ_NOINPUT;
-		}
-		path = NULL;
-		len = strlen(dnssec_root_anchors);
-	} else
-		text = buf;
-	if ((val->anchors = calloc(CONFIG_MAX_ANCHORS,
-	    sizeof(*val->anchors))) == NULL ||
-	    (path != NULL && (val->anchors_path = strdup(path)) == NULL)) {
-		free(buf);
-		snprintf(err, errlen, "out of memory");
-		return DOHQ_INTERNAL;
-	}
-	reason[0] = '\0';
-	if (dnssec_anchor_parse(text, len, val->anchors, CONFIG_MAX_ANCHORS,
-	    &n, reason, sizeof(reason)) == -1 || n == 0) {
-		snprintf(err, errlen, "trust-anchor: %s: %s", path != NULL ?
-		    path : "built in", reason[0] != '\0' ? reason :
-		    "no DS or DNSKEY record");
-		ex = DOHQ_USAGE;
-	}
-	free(buf);
-	val->nanchors = n;
-	val->anchors_from = path != NULL ? val->anchors_path : "built in";
-	return ex;
-}
-
-/* Add zone (wire, any case) to the insecure zones, once. */
-static void
-val_nta_add(struct dohq_val *val, const uint8_t *name, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < val->nnta; i++)
-		if (dnsmsg_name_equal(val->nta[i], val->nta_len[i], name, len))
-			return;
-	memcpy(val->nta[val->nnta], name, len);
-	val->nta_len[val->nnta++] = len;
-}
-
-/*
- * The zones the daemon takes as insecure that dohq's answers can reach:
- * dnssec-insecure's and config_insecure_defaults ("A-B.rest": A.rest
- * to B.rest, as config_finalize() reads them).  Local zones and forward
- * rules' zones are the daemon's own answers, never the server's.
- */
-static int
-val_ntas(struct dohq_val *val, const struct config *cfg)
-{
-	const char *t;
-	char buf[DNS_MAX_NAME_TEXT];
-	uint8_t name[DNS_MAX_NAME];
-	size_t i, len, room = cfg->ndnssec_insecure;
-	unsigned lo, hi, k;
-	int off;
-
-	for (i = 0; (t = config_insecure_defaults[i]) != NULL; i++)
-		room += sscanf(t, "%u-%u.", &lo, &hi) == 2 && lo <= hi ?
-		    hi - lo + 1 : 1;
-	if ((val->nta = calloc(room, sizeof(*val->nta))) == NULL ||
-	    (val->nta_len = calloc(room, sizeof(*val->nta_len))) == NULL)
-		return -1;
-	for (i = 0; i < cfg->ndnssec_insecure; i++)
-		val_nta_add(val, cfg->dnssec_insecure[i].name,
-		    cfg->dnssec_insecure[i].len);
-	for (i = 0; (t = config_insecure_defaults[i]) != NULL; i++) {
-		lo = hi = 0;
-		off = 0;
-		if (sscanf(t, "%u-%u.%n", &lo, &hi, &off) != 2 || lo > hi ||
-		    off == 0) {
-			if ((len = dnsmsg_name_from_text(t, name,
-			    sizeof(name))) != 0)
-				val_nta_add(val, name, len);
-			continue;
-		}
-		for (k = lo; k <= hi; k++) {
-			snprintf(buf, sizeof(buf), "%u.%s", k, t + off);
-			if ((len = dnsmsg_name_from_text(buf, name,
-			    sizeof(name))) != 0)
-				val_nta_add(val, name, len);
-		}
-	}
-	return 0;
-}
-
 int
-dohq_val_new(const struct config *cfg, const struct dohq_val_params *p,
+dohq_val_new(struct config *cfg, const struct dohq_val_params *p,
     struct dohq_val **out, char *err, size_t errlen)
 {
 	struct dohq_val *val;
 	const struct dnssec_anchor *a;
 	const uint8_t **nta = NULL;
+	size_t *nta_len = NULL;
 	char name[DNS_MAX_NAME_TEXT];
 	size_t i;
 	int ex;
 
 	*out = NULL;
+	/* As the daemon takes them, without the rest of config_finalize()
+	 * (which reads resolv.conf for servers dohq does not use). */
+	if (config_dnssec_load(cfg, err, errlen) == -1)
+		return errno == EINVAL ? DOHQ_USAGE : errno == ENOMEM ?
+		    DOHQ_INTERNAL : DOHQ_NOINPUT;
 	if ((val = calloc(1, sizeof(*val))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return DOHQ_INTERNAL;
 	}
 	val->p = *p;
-	if ((ex = val_anchors(val, cfg, err, errlen)) != 0)
-		goto fail;
+	val->cfg = cfg;
 	ex = DOHQ_INTERNAL;
 	snprintf(err, errlen, "out of memory");
-	if (val_ntas(val, cfg) == -1 ||
-	    (val->sets = malloc(sizeof(*val->sets))) == NULL ||
+	if ((val->sets = malloc(sizeof(*val->sets))) == NULL ||
 	    (val->timer = evtimer_new(p->base, val_timeout_cb, val)) ==
 	    NULL || (val->ftimer = evtimer_new(p->base,
 	    val_follow_timeout_cb, val)) == NULL ||
-	    (val->nnta > 0 && (nta = calloc(val->nnta,
-	    sizeof(*nta))) == NULL))
+	    (cfg->ninsecure > 0 && ((nta = calloc(cfg->ninsecure,
+	    sizeof(*nta))) == NULL || (nta_len = calloc(cfg->ninsecure,
+	    sizeof(*nta_len))) == NULL)))
 		goto fail;
-	for (i = 0; i < val->nnta; i++)
-		nta[i] = val->nta[i];
-	val->v = validator_new(val->anchors, val->nanchors, nta, val->nta_len,
-	    val->nnta, DOHQ_VAL_ENTRIES);
-	free(nta);
+	for (i = 0; i < cfg->ninsecure; i++) {
+		nta[i] = cfg->insecure[i].name;
+		nta_len[i] = cfg->insecure[i].len;
+	}
+	val->v = validator_new(cfg->anchors, cfg->nanchors, nta, nta_len,
+	    cfg->ninsecure, DOHQ_VAL_ENTRIES);
 	if (val->v == NULL)
 		goto fail;
+	free(nta);
+	free(nta_len);
 	validator_set_trace(val->v, val_trace, val);
-	for (i = 0; i < val->nanchors; i++) {
-		a = &val->anchors[i];
+	for (i = 0; i < cfg->nanchors; i++) {
+		a = &cfg->anchors[i];
 		name_str(a->owner, a->owner_len, name, sizeof(name));
 		if (a->type == DNS_TYPE_DS && a->rdlen >= 4)
 			val_line(val, "%s DS %u/%u/%u trust anchor (%s)", name,
 			    a->tag, a->algorithm, a->rdata[3],
-			    val->anchors_from);
+			    cfg->anchors_from);
 		else
 			val_line(val, "%s DNSKEY %u/%u%s trust anchor (%s)",
 			    name, a->tag, a->algorithm, a->rdlen >= 2 &&
 			    (a->rdata[1] & DNSSEC_FLAG_SEP) ? " KSK" : "",
-			    val->anchors_from);
+			    cfg->anchors_from);
 	}
 	*out = val;
 	return 0;
 fail:
+	free(nta);
+	free(nta_len);
 	dohq_val_free(val);
 	return ex;
 }
@@ -909,9 +775,5 @@ dohq_val_free(struct dohq_val *val)
 	free(val->chain);
 	free(val->sets);
 	free(val->msg);
-	free(val->anchors);
-	free(val->anchors_path);
-	free(val->nta);
-	free(val->nta_len);
 	free(val);
 }

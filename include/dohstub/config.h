@@ -377,6 +377,15 @@ int	config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	    size_t errlen);
 
 /*
+ * The part of config_finalize() that validation needs alone (dohq
+ * --validate): cfg->anchors read and cfg->insecure gathered, as
+ * config_finalize() describes.  Returns 0, or -1 with a message in err
+ * and errno: EINVAL for a file that holds no usable anchor, ENOMEM, or
+ * why the file could not be read.
+ */
+int	config_dnssec_load(struct config *cfg, char *err, size_t errlen);
+
+/*
  * Print the effective configuration in the file syntax, every setting in
  * table order; an unset one as a comment.  What it prints parses back to
  * the same configuration (fuzz_config checks this).

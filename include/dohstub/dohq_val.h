@@ -50,16 +50,16 @@ struct dohq_val_params {
 };
 
 /*
- * A validator with the trust anchors as the daemon takes them:
- * cfg->trust_anchor's file (dohq's --trust-anchor, or the configuration
- * it read), else CONFIG_TRUST_ANCHOR if it exists, else the root's
- * built in; and as insecure the zones of cfg->dnssec_insecure and
- * config_insecure_defaults.  cfg is read during the call only.
+ * A validator with the trust anchors and insecure zones as the daemon
+ * takes them (config_dnssec_load(), which fills cfg->anchors and
+ * cfg->insecure): cfg->trust_anchor's file (dohq's --trust-anchor, or
+ * the configuration it read), else CONFIG_TRUST_ANCHOR if it exists,
+ * else the root's built in.  cfg must outlive *out.
  * Returns 0 with *out, or an exit status of dohq(1) with the message in
  * err (errlen bytes): 66 (DOHQ_NOINPUT) for an unreadable file, 64
  * (DOHQ_USAGE) for one that holds no anchors, 70 when out of memory.
  */
-int	dohq_val_new(const struct config *cfg,
+int	dohq_val_new(struct config *cfg,
 	    const struct dohq_val_params *p, struct dohq_val **out, char *err,
 	    size_t errlen);
 
