@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -518,7 +519,22 @@ test_pipe_dropped(struct event_base *base, const char *dir)
 	struct querylog *ql;
 	char fifo[512];
 	uint64_t n;
+	long fd;
 
+	/* The loop hears of a death through a pidfd at once; without one
+	 * (valgrind knows no pidfd_open) only at the next second's
+	 * waitpid(), which this test, stepping the loop once, cannot
+	 * wait for. */
+#ifdef SYS_pidfd_open
+	fd = syscall(SYS_pidfd_open, getpid(), 0);
+#else
+	fd = -1;
+#endif
+	if (fd == -1) {
+		fprintf(stderr, "no pidfd_open: dropped-pipe test skipped\n");
+		return;
+	}
+	close((int)fd);
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	CHECK_EQ(mkfifo(fifo, 0600), 0);
 
