@@ -951,9 +951,21 @@ query_finish(struct query *q, const uint8_t *msg, size_t len,
 	/*
 	 * DNSSEC data the client did not ask for (no DO) but we did: out,
 	 * before the cache, whose key has the client's DO.  Once per
-	 * upstream answer, not per hit, and smaller entries.
+	 * upstream answer, not per hit, and smaller entries.  A validated
+	 * answer loses as well what the validator did not judge (NS sets
+	 * in the authority section, glue): none of it may travel under
+	 * the verdict, AD and all.
 	 */
-	if (cfg->dnssec == CONFIG_DNSSEC_VALIDATE && !q->qi.edns_do) {
+	if (vd != NULL) {
+		if ((n = dnsmsg_clean_validated(msg, len, px->sbuf,
+		    sizeof(px->sbuf), q->qi.qtype, !q->qi.edns_do)) == 0) {
+			query_servfail(q, DNS_EDE_OTHER, "cannot take the "
+			    "unvalidated records out of the answer");
+			return;
+		}
+		msg = px->sbuf;
+		len = n;
+	} else if (cfg->dnssec == CONFIG_DNSSEC_VALIDATE && !q->qi.edns_do) {
 		if ((n = dnsmsg_strip_dnssec(msg, len, px->sbuf,
 		    sizeof(px->sbuf), q->qi.qtype)) == 0) {
 			query_servfail(q, DNS_EDE_OTHER, "cannot take the "

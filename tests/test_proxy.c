@@ -4017,6 +4017,149 @@ test_dnssec_secure(void)
 }
 
 /*
+ * c's answer with what a forger on the path adds where the validator
+ * does not look: an NS set for qname in the authority section and its
+ * glue (6.6.6.6) in the additional section, before and after the OPT.
+ */
+static void
+vforge_extra(struct msg *m, const struct vv_case *c)
+{
+	static const char ns[] = "ns.evil.example.";
+	static const uint8_t evil[4] = { 6, 6, 6, 6 };
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	struct dns_rr rr;
+	uint8_t owner[DNS_MAX_NAME];
+	uint32_t i;
+
+	dnsmsg_rd_init(&r, c->msg, c->len);
+	if (dnsmsg_rd_header(&r, &h) == -1 ||
+	    dnsmsg_rd_name(&r, NULL, NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		abort();
+	for (i = 0; i < (uint32_t)h.count[1] + h.count[2]; i++)
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
+			abort();
+	m->len = 0;
+	putbytes(m, c->msg, r.off);
+	put_dname(m, c->qname);
+	put16(m, DNS_TYPE_NS);
+	put16(m, DNS_CLASS_IN);
+	put32(m, 3600);
+	put16(m, (unsigned)strlen(ns) + 1);
+	put_dname(m, ns);
+	put_dname(m, ns);
+	put16(m, DNS_TYPE_A);
+	put16(m, DNS_CLASS_IN);
+	put32(m, 3600);
+	put16(m, 4);
+	putbytes(m, evil, 4);
+	/* The upstream's own additional records (its OPT), owners whole. */
+	for (i = 0; i < h.count[3]; i++) {
+		if (dnsmsg_rd_rr(&r, owner, &rr) == -1)
+			abort();
+		putbytes(m, owner, rr.owner_len);
+		putbytes(m, c->msg + rr.owner_off + rr.owner_wlen,
+		    r.off - rr.owner_off - rr.owner_wlen);
+	}
+	h.count[2]++;
+	h.count[3]++;
+	m->buf[8] = (uint8_t)(h.count[2] >> 8);
+	m->buf[9] = (uint8_t)h.count[2];
+	m->buf[10] = (uint8_t)(h.count[3] >> 8);
+	m->buf[11] = (uint8_t)h.count[3];
+}
+
+/*
+ * A validated answer keeps only what the validator judged: the forged
+ * NS set and glue are gone, from the first answer and the cache alike,
+ * AD or not; the denial records (SOA, NSEC and their RRSIGs) stay.
+ */
+static void
+test_dnssec_unjudged(void)
+{
+	static struct fake_peer p;
+	const struct vv_case *c = vcase("nsec"), *nd = vcase("nsec-nodata"),
+	    *u = vcase("unsigned");
+	struct msg q, a;
+	int k;
+
+	vstart("");
+	vforge_extra(&a, c);
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa101, c, 0, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	serve_chain();
+	CHECK(got(&p, 0xa101, DNS_RCODE_NOERROR));
+	CHECK(AD(&p));
+	CHECK_EQ(count_type(&p, 1, DNS_TYPE_A), 1);
+	CHECK(count_type(&p, 1, DNS_TYPE_RRSIG) > 0);
+	CHECK_EQ(count_type(&p, 2, DNS_TYPE_NS), 0);
+	CHECK_EQ(count_type(&p, 3, DNS_TYPE_A), 0);
+	CHECK_EQ(count_type(&p, 3, DNS_TYPE_OPT), 1);
+	CHECK_EQ(st->dnssec_secure, 1);
+	/* From the cache; and without DO but with AD. */
+	for (k = 0; k < 2; k++) {
+		fake_reset_reqs();
+		fake_peer_init(&p, LISTEN_UDP);
+		vquery(&q, 0xa102, c, DNS_FLAG_AD, 1, k == 0);
+		fake_query(&p, q.buf, q.len);
+		if (k == 1)
+			fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+		CHECK(got(&p, 0xa102, DNS_RCODE_NOERROR));
+		CHECK(AD(&p));
+		CHECK_EQ(count_type(&p, 1, DNS_TYPE_A), 1);
+		CHECK_EQ(count_type(&p, 1, DNS_TYPE_RRSIG), k == 0 ? 1 : 0);
+		CHECK_EQ(count_type(&p, 2, DNS_TYPE_NS), 0);
+		CHECK_EQ(count_type(&p, 3, DNS_TYPE_A), 0);
+	}
+	CHECK_EQ(st->cache_hits, 1);
+
+	/* NODATA: the proof stays, the NS set goes. */
+	vforge_extra(&a, nd);
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa103, nd, 0, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	serve_chain();
+	CHECK(got(&p, 0xa103, DNS_RCODE_NOERROR));
+	CHECK(AD(&p));
+	CHECK_EQ(count_type(&p, 2, DNS_TYPE_SOA), 1);
+	CHECK(count_type(&p, 2, DNS_TYPE_NSEC) > 0);
+	CHECK(count_type(&p, 2, DNS_TYPE_RRSIG) >= 2);
+	CHECK_EQ(count_type(&p, 2, DNS_TYPE_NS), 0);
+	CHECK_EQ(count_type(&p, 3, DNS_TYPE_A), 0);
+
+	/* Insecure is validated too: no more passes than secure. */
+	vforge_extra(&a, u);
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa104, u, 0, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	serve_chain();
+	CHECK(got(&p, 0xa104, DNS_RCODE_NOERROR));
+	CHECK(!AD(&p));
+	CHECK_EQ(count_type(&p, 1, DNS_TYPE_A), 1);
+	CHECK_EQ(count_type(&p, 2, DNS_TYPE_NS), 0);
+	CHECK_EQ(count_type(&p, 3, DNS_TYPE_A), 0);
+	CHECK_EQ(st->dnssec_insecure, 1);
+
+	/* CD: the client judges, and gets the message as it came. */
+	vforge_extra(&a, c);
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa105, c, DNS_FLAG_CD, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xa105, DNS_RCODE_NOERROR));
+	CHECK_EQ(count_type(&p, 2, DNS_TYPE_NS), 1);
+	CHECK_EQ(count_type(&p, 3, DNS_TYPE_A), 1);
+	stop();
+}
+
+/*
  * Bogus: SERVFAIL with the validator's EDE and reason, counted by EDE,
  * kept so a second ask sends nothing upstream; never served stale once
  * it ends.  CD from the client: the same answer unchecked.
@@ -4454,6 +4597,7 @@ main(void)
 	test_portal_address_servers();
 	test_portal_reload();
 	test_dnssec_secure();
+	test_dnssec_unjudged();
 	test_dnssec_bogus();
 	test_dnssec_insecure();
 	test_dnssec_coalesce();
