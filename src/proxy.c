@@ -892,7 +892,8 @@ query_serve_stale(struct query *q)
  * ID) and its followers, as from src (and url, the DoH upstream's, or
  * NULL).  A bogus answer is a SERVFAIL, kept VALIDATOR_BOGUS_TTL at
  * most and never served stale, so that a flood of one bogus name asks
- * upstream once a minute.
+ * upstream once a minute.  A validated one loses what was not judged;
+ * with an error rcode, that is everything but the question.
  */
 static void
 query_finish(struct query *q, const uint8_t *msg, size_t len,
@@ -905,7 +906,7 @@ query_finish(struct query *q, const uint8_t *msg, size_t len,
 	enum cache_verdict v;
 	struct query *f;
 	size_t n;
-	int keep = 1;
+	int keep = 1, rcode;
 
 	if (cfg->dnssec == CONFIG_DNSSEC_VALIDATE && vd == NULL)
 		meta.dnssec_state = PD_MAKE(PD_UNCHECKED, -1);
@@ -954,9 +955,24 @@ query_finish(struct query *q, const uint8_t *msg, size_t len,
 	 * upstream answer, not per hit, and smaller entries.  A validated
 	 * answer loses as well what the validator did not judge (NS sets
 	 * in the authority section, glue): none of it may travel under
-	 * the verdict, AD and all.
+	 * the verdict, AD and all.  An error rcode (SERVFAIL, REFUSED...)
+	 * proves nothing and nothing in it was judged: its rcode alone.
 	 */
-	if (vd != NULL) {
+	rcode = dnsmsg_rcode(msg);
+	if (vd != NULL && rcode != DNS_RCODE_NOERROR &&
+	    rcode != DNS_RCODE_NXDOMAIN) {
+		eqi = q->qi;
+		eqi.has_edns = 0;
+		if ((n = dnsmsg_make_error(px->sbuf, sizeof(px->sbuf), &eqi,
+		    rcode)) == 0) {
+			query_servfail(q, DNS_EDE_OTHER, "cannot make the "
+			    "error answer");
+			return;
+		}
+		msg = px->sbuf;
+		len = n;
+		meta.dnssec_state = PD_MAKE(PD_INSECURE, -1);
+	} else if (vd != NULL) {
 		if ((n = dnsmsg_clean_validated(msg, len, px->sbuf,
 		    sizeof(px->sbuf), q->qi.qtype, !q->qi.edns_do)) == 0) {
 			query_servfail(q, DNS_EDE_OTHER, "cannot take the "

@@ -4159,6 +4159,72 @@ test_dnssec_unjudged(void)
 	stop();
 }
 
+/* The counts of p's answer: question, answer, authority, additional. */
+static int
+counts_are(const struct fake_peer *p, unsigned qd, unsigned an,
+    unsigned ns, unsigned ar)
+{
+	return p->len >= 12 && rd16(p->answer + 4) == qd &&
+	    rd16(p->answer + 6) == an && rd16(p->answer + 8) == ns &&
+	    rd16(p->answer + 10) == ar;
+}
+
+/*
+ * Under validation an upstream error (REFUSED, SERVFAIL, NOTIMP) goes
+ * to the client as that rcode alone: the question and our OPT, none of
+ * the records a forger put beside it, and never AD; from the cache too.
+ * CD: as it came.
+ */
+static void
+test_dnssec_error_rcode(void)
+{
+	static const int rcodes[] = { DNS_RCODE_REFUSED, DNS_RCODE_NOTIMP,
+	    DNS_RCODE_SERVFAIL };
+	static struct fake_peer p;
+	const struct vv_case *c = vcase("nsec");
+	struct msg q, a;
+	size_t i;
+
+	vforge_extra(&a, c);
+	for (i = 0; i < nitems(rcodes); i++) {
+		if (i > 0)
+			stop();
+		vstart("cache-servfail-ttl 30s\n");
+		a.buf[3] = (uint8_t)((a.buf[3] & 0xf0) | rcodes[i]);
+		fake_peer_init(&p, LISTEN_UDP);
+		vquery(&q, (uint16_t)(0xa201 + i), c, DNS_FLAG_AD, 1, 1);
+		fake_query(&p, q.buf, q.len);
+		CHECK_EQ(fake.ndoh, 1);
+		fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+		CHECK_EQ(chain_live(NULL, 0), 0);
+		CHECK(got(&p, (uint16_t)(0xa201 + i), rcodes[i]));
+		CHECK(!AD(&p));
+		CHECK(counts_are(&p, 1, 0, 0, 1));
+		CHECK_EQ(count_type(&p, 3, DNS_TYPE_OPT), 1);
+	}
+	/* The SERVFAIL was kept (cache-servfail-ttl): the same, bare. */
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa211, c, DNS_FLAG_AD, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 0);
+	CHECK(got(&p, 0xa211, DNS_RCODE_SERVFAIL));
+	CHECK(counts_are(&p, 1, 0, 0, 1));
+	CHECK(!AD(&p));
+	CHECK_EQ(st->cache_hits, 1);
+
+	/* CD: the client judges, and gets what came. */
+	a.buf[3] = (uint8_t)((a.buf[3] & 0xf0) | DNS_RCODE_REFUSED);
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa212, c, DNS_FLAG_CD, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK(got(&p, 0xa212, DNS_RCODE_REFUSED));
+	CHECK_EQ(count_type(&p, 1, DNS_TYPE_A), 1);
+	CHECK_EQ(count_type(&p, 2, DNS_TYPE_NS), 1);
+	stop();
+}
+
 /*
  * Bogus: SERVFAIL with the validator's EDE and reason, counted by EDE,
  * kept so a second ask sends nothing upstream; never served stale once
@@ -4598,6 +4664,7 @@ main(void)
 	test_portal_reload();
 	test_dnssec_secure();
 	test_dnssec_unjudged();
+	test_dnssec_error_rcode();
 	test_dnssec_bogus();
 	test_dnssec_insecure();
 	test_dnssec_coalesce();
