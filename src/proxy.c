@@ -991,6 +991,16 @@ query_finish(struct query *q, const uint8_t *msg, size_t len,
 		msg = px->sbuf;
 		len = n;
 	}
+	/*
+	 * No TTL past what the signatures allow (RFC 4035 5.3.3): the
+	 * cache keeps the entry no longer, but the first client and its
+	 * followers get these bytes as they are.
+	 */
+	if (vd != NULL && dnsmsg_cap_ttl(px->sbuf, len, vd->ttl) == -1) {
+		query_servfail(q, DNS_EDE_OTHER, "cannot cap the answer's "
+		    "TTLs");
+		return;
+	}
 	/* Only the current configuration's answers: a reload may have
 	 * changed the mode or the upstreams, and emptied the cache. */
 	if (keep && px->cache != NULL && q->up == px->ups.current &&

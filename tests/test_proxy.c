@@ -4226,6 +4226,121 @@ test_dnssec_error_rcode(void)
 }
 
 /*
+ * The highest TTL in p's answer (the OPT's flags aside); with min, the
+ * lowest.
+ */
+static uint32_t
+ttl_bound(const struct fake_peer *p, int min)
+{
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	struct dns_rr rr;
+	uint32_t i, n, t = min ? UINT32_MAX : 0;
+
+	dnsmsg_rd_init(&r, p->answer, p->len);
+	if (dnsmsg_rd_header(&r, &h) == -1 || dnsmsg_rd_name(&r, NULL,
+	    NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		abort();
+	n = (uint32_t)h.count[1] + h.count[2] + h.count[3];
+	for (i = 0; i < n; i++) {
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
+			abort();
+		if (rr.type != DNS_TYPE_OPT &&
+		    (min ? rr.ttl < t : rr.ttl > t))
+			t = rr.ttl;
+	}
+	return t;
+}
+
+/*
+ * c's answer with every answer record's TTL set to ttl (the RRSIGs'
+ * original TTL fields, which the signatures cover, unchanged), into m;
+ * the RRSIG's original TTL into *orig.
+ */
+static void
+vset_ttl(struct msg *m, const struct vv_case *c, uint32_t ttl,
+    uint32_t *orig)
+{
+	struct dnsmsg_rd r, rd;
+	struct dns_header h;
+	struct dns_rr rr;
+	uint16_t covered;
+	uint32_t i;
+	size_t at;
+
+	m->len = 0;
+	putbytes(m, c->msg, c->len);
+	dnsmsg_rd_init(&r, m->buf, m->len);
+	if (dnsmsg_rd_header(&r, &h) == -1 || dnsmsg_rd_name(&r, NULL,
+	    NULL) == -1 || dnsmsg_rd_skip(&r, 4) == -1)
+		abort();
+	*orig = 0;
+	for (i = 0; i < h.count[1]; i++) {
+		if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
+			abort();
+		rd = rr.rdata;
+		if (rr.type == DNS_TYPE_RRSIG &&
+		    (dnsmsg_rd_u16(&rd, &covered) == -1 ||
+		    dnsmsg_rd_skip(&rd, 2) == -1 ||
+		    dnsmsg_rd_u32(&rd, orig) == -1))
+			abort();
+		at = rr.rdata.off - 6;
+		m->buf[at] = (uint8_t)(ttl >> 24);
+		m->buf[at + 1] = (uint8_t)(ttl >> 16);
+		m->buf[at + 2] = (uint8_t)(ttl >> 8);
+		m->buf[at + 3] = (uint8_t)ttl;
+	}
+	if (*orig == 0)
+		abort();
+}
+
+/*
+ * RFC 4035 5.3.3: the TTLs of a validated answer go no higher than its
+ * signatures allow (their original TTL, their expiration), to the first
+ * client, to one following its query and from the cache alike; the
+ * TTLs the upstream raised (a week, outside what is signed) are capped.
+ */
+static void
+test_dnssec_ttl_cap(void)
+{
+	static struct fake_peer p1, p2;
+	const struct vv_case *c = vcase("nsec");
+	struct msg q, a;
+	uint32_t orig, t;
+
+	vstart("");
+	vset_ttl(&a, c, 604800, &orig);
+	CHECK(orig < 604800);
+	fake_peer_init(&p1, LISTEN_UDP);
+	vquery(&q, 0xa301, c, 0, 1, 1);
+	fake_query(&p1, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, a.buf, a.len);
+	CHECK_EQ(p1.responses, 0);		/* waits on the chain */
+	fake_peer_init(&p2, LISTEN_UDP);
+	vquery(&q, 0xa302, c, 0, 1, 1);
+	fake_query(&p2, q.buf, q.len);		/* follows */
+	CHECK_EQ(st->coalesced, 1);
+	serve_chain();
+	CHECK(got(&p1, 0xa301, DNS_RCODE_NOERROR));
+	CHECK(got(&p2, 0xa302, DNS_RCODE_NOERROR));
+	CHECK(AD(&p1) && AD(&p2));
+	t = ttl_bound(&p1, 0);
+	CHECK(t <= orig);
+	CHECK(t > 0);
+	CHECK_EQ(ttl_bound(&p2, 0), t);
+	/* From the cache, ten seconds on: no higher, and aging. */
+	clock_step(10000);
+	fake_reset_reqs();
+	fake_peer_init(&p1, LISTEN_UDP);
+	vquery(&q, 0xa303, c, 0, 1, 1);
+	fake_query(&p1, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 0);
+	CHECK(got(&p1, 0xa303, DNS_RCODE_NOERROR));
+	CHECK(ttl_bound(&p1, 0) <= t - 10);
+	stop();
+}
+
+/*
  * Bogus: SERVFAIL with the validator's EDE and reason, counted by EDE,
  * kept so a second ask sends nothing upstream; never served stale once
  * it ends.  CD from the client: the same answer unchecked.
@@ -4665,6 +4780,7 @@ main(void)
 	test_dnssec_secure();
 	test_dnssec_unjudged();
 	test_dnssec_error_rcode();
+	test_dnssec_ttl_cap();
 	test_dnssec_bogus();
 	test_dnssec_insecure();
 	test_dnssec_coalesce();
