@@ -794,8 +794,8 @@ query_answer_followers(struct query *q, const uint8_t *msg, size_t len,
 /*
  * A cache hit (px->buf, n bytes, as cache_lookup() wrote it for qi) to
  * peer, from src (PROXY_SRC_CACHE or _STALE): marked as it came (plain
- * DNS, its DNSSEC state); a bogus entry is its SERVFAIL with the EDE
- * the validation gave.
+ * DNS, its DNSSEC state; never AD when stale); a bogus entry is its
+ * SERVFAIL with the EDE the validation gave.
  */
 static void
 proxy_send_hit(struct proxy *px, struct listen_peer *peer,
@@ -822,6 +822,10 @@ proxy_send_hit(struct proxy *px, struct listen_peer *peer,
 	ede = proxy_mark_plain(px, qi, hit, &n);
 	if ((e = proxy_mark_dnssec(px, qi, hit->dnssec_state, &n)) >= 0)
 		ede = e;
+	/* Stale is past what was validated: its signatures may have
+	 * expired, its keys been rolled; no AD for it. */
+	if (src == PROXY_SRC_STALE)
+		(void)dnsmsg_set_ad(px->buf, n, 0);
 	proxy_send(px, peer, qi, cfg->edns_udp_size, n, PROXY_ANSWER(src,
 	    ede), start_us);
 }

@@ -4341,6 +4341,48 @@ test_dnssec_ttl_cap(void)
 }
 
 /*
+ * A secure answer served stale (serve-stale) has no AD: past its TTL it
+ * is past what was validated (the signatures' ttl capped it).  EDE 3
+ * says it is stale.
+ */
+static void
+test_dnssec_stale(void)
+{
+	static struct fake_peer p;
+	const struct vv_case *c = vcase("nsec");
+	struct msg q;
+	char text[256];
+	uint32_t t;
+
+	vstart("serve-stale 1d\n");
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa401, c, DNS_FLAG_AD, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, c->msg, c->len);
+	serve_chain();
+	CHECK(got(&p, 0xa401, DNS_RCODE_NOERROR));
+	CHECK(AD(&p));
+	t = ttl_bound(&p, 1);
+	CHECK(t > 0);
+	/* Expired, and the upstream fails: stale, without AD. */
+	clock_step((uint64_t)t * 1000 + 1000);
+	fake_reset_reqs();
+	fake_peer_init(&p, LISTEN_UDP);
+	vquery(&q, 0xa402, c, DNS_FLAG_AD, 1, 1);
+	fake_query(&p, q.buf, q.len);
+	CHECK_EQ(fake.ndoh, 1);
+	fake_doh_reply(&fake.doh[0], DOH_ERR_HTTP, NULL, 0);
+	if (fake.ndoh == 2)
+		fake_doh_reply(&fake.doh[1], DOH_ERR_HTTP, NULL, 0);
+	CHECK(got(&p, 0xa402, DNS_RCODE_NOERROR));
+	CHECK_EQ(ede_of(&p, text, sizeof(text)), 3);
+	CHECK_EQ(count_type(&p, 1, DNS_TYPE_A), 1);
+	CHECK(!AD(&p));
+	CHECK_EQ(st->stale_answers, 1);
+	stop();
+}
+
+/*
  * Bogus: SERVFAIL with the validator's EDE and reason, counted by EDE,
  * kept so a second ask sends nothing upstream; never served stale once
  * it ends.  CD from the client: the same answer unchecked.
@@ -4781,6 +4823,7 @@ main(void)
 	test_dnssec_unjudged();
 	test_dnssec_error_rcode();
 	test_dnssec_ttl_cap();
+	test_dnssec_stale();
 	test_dnssec_bogus();
 	test_dnssec_insecure();
 	test_dnssec_coalesce();
