@@ -1,11 +1,15 @@
 /*
  * Fuzz dnsmsg_strip_dnssec(), what a client without DO gets of a signed
- * answer.  Input: two bytes of qtype, then an answer.  What parses comes
- * out with the same header but for the counts, every record in the
- * same order but the RRSIG, NSEC and NSEC3 ones that were not asked
- * for, each with its owner, type, class, TTL and RDATA (names inside
- * decompressed) as before; it parses whole, fits exactly its room and
- * not one byte less, and stripping it again gives the same bytes.
+ * answer, and dnsmsg_clean_validated() (with and without the strip),
+ * what a client gets of a validated one.  Input: two bytes of qtype,
+ * then an answer.  What parses comes out with the same header but for
+ * the counts, every record in the same order but the ones the rules
+ * take out (RRSIG, NSEC and NSEC3 that were not asked for; in the
+ * authority section all but SOA, NSEC, NSEC3 and RRSIGs covering them,
+ * in the additional all but OPT), each with its owner, type, class, TTL
+ * and RDATA (names inside decompressed) as before; it parses whole,
+ * fits exactly its room and not one byte less, and filtering it again
+ * gives the same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,14 +26,54 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  */
 #define FUZZ_OUT	(DNS_MAX_MSG * 128)
 
+/* Which function: strip, clean, clean and strip. */
+enum how { HOW_STRIP, HOW_CLEAN, HOW_BOTH, HOW_MAX };
+
 static int
-gone(uint16_t type, int sec, uint16_t qtype)
+stripped(uint16_t type, int sec, uint16_t qtype)
 {
 	if (type != DNS_TYPE_RRSIG && type != DNS_TYPE_NSEC &&
 	    type != DNS_TYPE_NSEC3)
 		return 0;
 	return type != qtype && !(sec == DNS_SEC_ANSWER &&
 	    qtype == DNS_TYPE_ANY);
+}
+
+/* Written apart from dnsmsg.c's on purpose: the oracle. */
+static int
+unjudged(const struct dns_rr *rr, int sec)
+{
+	uint16_t t = rr->type;
+
+	if (sec == DNS_SEC_ADDITIONAL)
+		return t != DNS_TYPE_OPT;
+	if (sec != DNS_SEC_AUTHORITY)
+		return 0;
+	if (t == DNS_TYPE_RRSIG) {
+		if (rr->rdlen < 2)
+			return 1;
+		t = (uint16_t)(rr->rdata.msg[rr->rdata.off] << 8 |
+		    rr->rdata.msg[rr->rdata.off + 1]);
+	}
+	return t != DNS_TYPE_SOA && t != DNS_TYPE_NSEC &&
+	    t != DNS_TYPE_NSEC3;
+}
+
+static int
+gone(const struct dns_rr *rr, int sec, uint16_t qtype, enum how how)
+{
+	return (how != HOW_CLEAN && stripped(rr->type, sec, qtype)) ||
+	    (how != HOW_STRIP && unjudged(rr, sec));
+}
+
+static size_t
+filter(const uint8_t *msg, size_t len, uint8_t *out, size_t cap,
+    uint16_t qtype, enum how how)
+{
+	if (how == HOW_STRIP)
+		return dnsmsg_strip_dnssec(msg, len, out, cap, qtype);
+	return dnsmsg_clean_validated(msg, len, out, cap, qtype,
+	    how == HOW_BOTH);
 }
 
 /* Header and questions; -1 if they do not parse. */
@@ -76,27 +120,17 @@ same_rdata(const struct dns_rr *a, const struct dns_rr *b)
 	return x == y && (x < 0 || memcmp(ca, cb, (size_t)x) == 0);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void
+check(const uint8_t *msg, size_t len, uint16_t qtype, enum how how)
 {
 	static uint8_t out[FUZZ_OUT], again[FUZZ_OUT];
 	struct dnsmsg_rd r, ro;
 	struct dns_header h, ho;
 	struct dns_rr rr, ro_rr;
-	uint8_t owner[DNS_MAX_NAME], oowner[DNS_MAX_NAME], *msg;
+	uint8_t owner[DNS_MAX_NAME], oowner[DNS_MAX_NAME];
 	uint32_t i, n, kept[DNS_SEC_MAX];
-	uint16_t qtype;
-	size_t len, got;
+	size_t got;
 	int sec, ok = 1;
-
-	if (size < 2)
-		return 0;
-	qtype = (uint16_t)(data[0] << 8 | data[1]);
-	len = size - 2;
-	/* An exact-size heap copy, so ASan sees any read past the end. */
-	if ((msg = malloc(len + 1)) == NULL)
-		abort();
-	memcpy(msg, data + 2, len);
 
 	/* The oracle: does it parse, and what stays of each section. */
 	dnsmsg_rd_init(&r, msg, len);
@@ -107,15 +141,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (i = 0, n = h.count[sec]; ok && i < n; i++) {
 			if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
 				ok = 0;
-			else if (!gone(rr.type, sec, qtype))
+			else if (!gone(&rr, sec, qtype, how))
 				kept[sec]++;
 		}
 
-	got = dnsmsg_strip_dnssec(msg, len, out, sizeof(out), qtype);
+	got = filter(msg, len, out, sizeof(out), qtype, how);
 	if (!ok) {
 		if (got != 0)
 			abort();
-		goto done;
+		return;
 	}
 	/*
 	 * Only a record rewritten after one taken out can still fail it:
@@ -126,7 +160,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    kept[DNS_SEC_AUTHORITY] == h.count[DNS_SEC_AUTHORITY] &&
 		    kept[DNS_SEC_ADDITIONAL] == h.count[DNS_SEC_ADDITIONAL])
 			abort();
-		goto done;
+		return;
 	}
 
 	dnsmsg_rd_init(&ro, out, got);
@@ -146,7 +180,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (sec = DNS_SEC_ANSWER; sec < DNS_SEC_MAX; sec++)
 		for (i = 0, n = h.count[sec]; i < n; i++) {
 			(void)dnsmsg_rd_rr(&r, owner, &rr);
-			if (gone(rr.type, sec, qtype))
+			if (gone(&rr, sec, qtype, how))
 				continue;
 			if (dnsmsg_rd_rr(&ro, oowner, &ro_rr) == -1 ||
 			    ro_rr.owner_len != rr.owner_len ||
@@ -158,15 +192,34 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ro.off != got)
 		abort();
 
-	/* Its exact room, not a byte less; then nothing more to strip. */
-	if (dnsmsg_strip_dnssec(msg, len, again, got, qtype) != got ||
+	/* Its exact room, not a byte less; then nothing more to take. */
+	if (filter(msg, len, again, got, qtype, how) != got ||
 	    memcmp(again, out, got) != 0 ||
-	    dnsmsg_strip_dnssec(msg, len, again, got - 1, qtype) != 0)
+	    filter(msg, len, again, got - 1, qtype, how) != 0)
 		abort();
-	if (dnsmsg_strip_dnssec(out, got, again, sizeof(again), qtype) !=
-	    got || memcmp(again, out, got) != 0)
+	if (filter(out, got, again, sizeof(again), qtype, how) != got ||
+	    memcmp(again, out, got) != 0)
 		abort();
- done:
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t *msg;
+	uint16_t qtype;
+	size_t len;
+	int how;
+
+	if (size < 2)
+		return 0;
+	qtype = (uint16_t)(data[0] << 8 | data[1]);
+	len = size - 2;
+	/* An exact-size heap copy, so ASan sees any read past the end. */
+	if ((msg = malloc(len + 1)) == NULL)
+		abort();
+	memcpy(msg, data + 2, len);
+	for (how = 0; how < HOW_MAX; how++)
+		check(msg, len, qtype, (enum how)how);
 	free(msg);
 	return 0;
 }

@@ -3,8 +3,10 @@
 answer.  The signed answers of tests/dnssec_vectors.h (read from the
 dnssec corpus, which tests/make_dnssec_vectors.py writes) asked as A,
 RRSIG and ANY; the unit test's answer whose names point into the records
-taken out; a signed NXDOMAIN with NSEC3; a plain answer of the answer
-corpus.  Rewrites only the files it names."""
+taken out; a signed NXDOMAIN with NSEC3; a validated answer with an NS
+set, its RRSIG and glue that dnsmsg_clean_validated() takes out (the
+unit test's clean_answer); a plain answer of the answer corpus.
+Rewrites only the files it names."""
 
 import os
 import struct
@@ -64,6 +66,25 @@ def pointers_into_stripped():
     return m + opt()
 
 
+def ns_and_glue():
+    """The unit test's answer (tests/test_dnsmsg.c, clean_answer): names
+    after the NS set point into its RDATA."""
+    m = header(QR | RD | RA | AD, an=2, ns=5, ar=2)
+    m += name("www.example.") + struct.pack("!HH", A, 1)
+    m += rr(ptr(12), A, bytes([1, 2, 3, 4]))
+    m += rr(ptr(12), RRSIG, rrsig(A))
+    ns = len(m) + 12
+    m += rr(ptr(16), NS, name("ns.example."))
+    m += rr(ptr(16), RRSIG, rrsig(NS))
+    soa = (ptr(ns) + b"\nhostmaster" + ptr(16) +
+           struct.pack("!5I", 1, 2, 3, 4, 5))
+    m += rr(ptr(16), SOA, soa, ttl=900)
+    m += rr(ptr(16), RRSIG, rrsig(SOA), ttl=900)
+    m += rr(ptr(16), NSEC, name("zzz.example.") + b"\0\1\x22", ttl=900)
+    m += rr(ptr(ns), A, bytes([6, 6, 6, 6]))
+    return m + opt()
+
+
 def nsec3_nxdomain():
     """NXDOMAIN for nx.example.: SOA, three NSEC3 and their RRSIGs."""
     m = header(QR | RD | RA | AD | 3, ns=8, ar=1)
@@ -102,6 +123,7 @@ def main():
     seeds["pointers_into_stripped_nsec"] = struct.pack("!H", NSEC) + \
         pointers_into_stripped()
     seeds["nsec3_nxdomain"] = struct.pack("!H", A) + nsec3_nxdomain()
+    seeds["ns_and_glue"] = struct.pack("!H", A) + ns_and_glue()
     with open(os.path.join(CORPUS, "answer", "cname_chain"), "rb") as f:
         data = f.read()
     seeds["unsigned_cname_chain"] = struct.pack("!H", A) + \

@@ -23,6 +23,7 @@
 #include "dohstub/dnsmsg.h"
 #include "dohstub/dnssec.h"
 #include "dohstub/local.h"
+#include "dohstub/log.h"
 #include "dohstub/resolvconf.h"
 
 #include "config_int.h"
@@ -268,12 +269,45 @@ config_anchors(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* Add the zone (wire form) to cfg->insecure, once. */
-static void
-config_insecure_add(struct config *cfg, const uint8_t *name, size_t len)
+/*
+ * The first trust anchor whose owner is at or below the zone (wire form),
+ * or NULL: a negative trust anchor there would override it.
+ */
+static const struct dnssec_anchor *
+config_anchor_under(const struct config *cfg, const uint8_t *name,
+    size_t len)
 {
 	size_t i;
 
+	for (i = 0; i < cfg->nanchors; i++)
+		if (dnsmsg_name_below(cfg->anchors[i].owner,
+		    cfg->anchors[i].owner_len, name, len))
+			return &cfg->anchors[i];
+	return NULL;
+}
+
+/*
+ * Add the zone (wire form) to cfg->insecure, once; not one at or above
+ * a trust anchor (RFC 7646 never lets a negative trust anchor undo a
+ * configured one): a default or a forward rule's zone is left out, with
+ * a log line.  dnssec-insecure's own were checked before.
+ */
+static void
+config_insecure_add(struct config *cfg, const uint8_t *name, size_t len)
+{
+	const struct dnssec_anchor *a;
+	char zone[DNS_MAX_NAME_TEXT], owner[DNS_MAX_NAME_TEXT];
+	size_t i;
+
+	if ((a = config_anchor_under(cfg, name, len)) != NULL) {
+		dnsmsg_name_to_text(name, len, zone, sizeof(zone), 0);
+		dnsmsg_name_to_text(a->owner, a->owner_len, owner,
+		    sizeof(owner), 0);
+		log_info("%s is validated, not taken as insecure: a trust "
+		    "anchor (%s, key tag %u) is at or below it", zone, owner,
+		    a->tag);
+		return;
+	}
 	for (i = 0; i < cfg->ninsecure; i++)
 		if (dnsmsg_name_equal(cfg->insecure[i].name,
 		    cfg->insecure[i].len, name, len))
@@ -324,11 +358,16 @@ config_exempt(const struct config *cfg, const char *text)
  * Every zone validation takes as insecure (RFC 7646): those configured,
  * the built-in ones, the local zones answered here (nothing upstream
  * could sign them) and the forward rules' zones (their servers are
- * private ones, whose data no public chain covers).
+ * private ones, whose data no public chain covers); none at or above a
+ * trust anchor's owner, which the validator would otherwise never reach
+ * (it looks for negative trust anchors first): a configured one is an
+ * error, the others are left out.
  */
 static int
 config_insecure(struct config *cfg, char *err, size_t errlen)
 {
+	const struct dnssec_anchor *a;
+	char zone[DNS_MAX_NAME_TEXT], owner[DNS_MAX_NAME_TEXT];
 	const char *t;
 	size_t i, room = cfg->ndnssec_insecure + cfg->nforward;
 	unsigned lo, hi;
@@ -344,9 +383,22 @@ config_insecure(struct config *cfg, char *err, size_t errlen)
 		config_errf(err, errlen, "dnssec-insecure: out of memory");
 		return -1;
 	}
-	for (i = 0; i < cfg->ndnssec_insecure; i++)
+	for (i = 0; i < cfg->ndnssec_insecure; i++) {
+		if ((a = config_anchor_under(cfg, cfg->dnssec_insecure[i].name,
+		    cfg->dnssec_insecure[i].len)) != NULL) {
+			dnsmsg_name_to_text(cfg->dnssec_insecure[i].name,
+			    cfg->dnssec_insecure[i].len, zone, sizeof(zone), 0);
+			dnsmsg_name_to_text(a->owner, a->owner_len, owner,
+			    sizeof(owner), 0);
+			config_errf(err, errlen, "dnssec-insecure %s: the trust "
+			    "anchor for %s (key tag %u) is at or below it; a "
+			    "negative trust anchor cannot override it", zone,
+			    owner, a->tag);
+			return -1;
+		}
 		config_insecure_add(cfg, cfg->dnssec_insecure[i].name,
 		    cfg->dnssec_insecure[i].len);
+	}
 	for (i = 0; (t = config_insecure_defaults[i]) != NULL; i++)
 		config_insecure_text(cfg, t);
 	for (i = 0; (t = local_zone_name(i)) != NULL; i++)

@@ -842,6 +842,10 @@ wr_rdata_plain(struct dnsmsg_wr *w, uint16_t type, struct dnsmsg_rd *rd)
 	return 0;
 }
 
+/* What filter_rrs() takes out. */
+#define FILTER_DNSSEC		0x01	/* dnsmsg_strip_dnssec()'s */
+#define FILTER_VALIDATED	0x02	/* dnsmsg_clean_validated()'s */
+
 /* Is a record of this type authenticating data a client without DO
  * does not get (RFC 4035 3.2.1), in section sec, for a query of qtype? */
 static int
@@ -855,9 +859,46 @@ strip_type(uint16_t type, int sec, uint16_t qtype)
 	return !(sec == DNS_SEC_ANSWER && qtype == DNS_TYPE_ANY);
 }
 
-size_t
-dnsmsg_strip_dnssec(const uint8_t *msg, size_t len, uint8_t *out,
-    size_t cap, uint16_t qtype)
+/*
+ * Is rr, in section sec, outside what a validated answer vouches for?
+ * The authority section keeps the denial records (SOA, NSEC, NSEC3 and
+ * the RRSIGs covering them), the additional section only the OPT: the
+ * validator judged neither NS sets nor glue, so they must not travel
+ * under its verdict.
+ */
+static int
+unvalidated_rr(const struct dns_rr *rr, int sec)
+{
+	struct dnsmsg_rd rd = rr->rdata;
+	uint16_t t = rr->type;
+
+	switch (sec) {
+	case DNS_SEC_AUTHORITY:
+		if (t == DNS_TYPE_RRSIG && dnsmsg_rd_u16(&rd, &t) == -1)
+			return 1;
+		return t != DNS_TYPE_SOA && t != DNS_TYPE_NSEC &&
+		    t != DNS_TYPE_NSEC3;
+	case DNS_SEC_ADDITIONAL:
+		return t != DNS_TYPE_OPT;
+	default:
+		return 0;
+	}
+}
+
+static int
+filter_out(const struct dns_rr *rr, int sec, uint16_t qtype, unsigned how)
+{
+	return ((how & FILTER_DNSSEC) && strip_type(rr->type, sec, qtype)) ||
+	    ((how & FILTER_VALIDATED) && unvalidated_rr(rr, sec));
+}
+
+/*
+ * msg into out without the records filter_out() says go (how); see
+ * dnsmsg_strip_dnssec().
+ */
+static size_t
+filter_rrs(const uint8_t *msg, size_t len, uint8_t *out, size_t cap,
+    uint16_t qtype, unsigned how)
 {
 	struct dnsmsg_rd r;
 	struct dnsmsg_wr w;
@@ -881,7 +922,7 @@ dnsmsg_strip_dnssec(const uint8_t *msg, size_t len, uint8_t *out,
 		for (i = 0, n = h.count[sec]; i < n; i++) {
 			if (dnsmsg_rd_rr(&r, NULL, &rr) == -1)
 				return 0;
-			if (first == 0 && strip_type(rr.type, sec, qtype))
+			if (first == 0 && filter_out(&rr, sec, qtype, how))
 				first = rr.owner_off;
 		}
 	if (first == 0) {
@@ -909,7 +950,7 @@ dnsmsg_strip_dnssec(const uint8_t *msg, size_t len, uint8_t *out,
 	for (sec = DNS_SEC_ANSWER; sec < DNS_SEC_MAX; sec++) {
 		for (i = 0, kept = 0, n = h.count[sec]; i < n; i++) {
 			(void)dnsmsg_rd_rr(&r, owner, &rr);
-			if (strip_type(rr.type, sec, qtype))
+			if (filter_out(&rr, sec, qtype, how))
 				continue;
 			kept++;
 			if (rr.owner_off < first) {
@@ -927,6 +968,21 @@ dnsmsg_strip_dnssec(const uint8_t *msg, size_t len, uint8_t *out,
 		dnsmsg_wr_set16(&w, 4 + 2 * (size_t)sec, (uint16_t)kept);
 	}
 	return dnsmsg_wr_finish(&w);
+}
+
+size_t
+dnsmsg_strip_dnssec(const uint8_t *msg, size_t len, uint8_t *out,
+    size_t cap, uint16_t qtype)
+{
+	return filter_rrs(msg, len, out, cap, qtype, FILTER_DNSSEC);
+}
+
+size_t
+dnsmsg_clean_validated(const uint8_t *msg, size_t len, uint8_t *out,
+    size_t cap, uint16_t qtype, int strip)
+{
+	return filter_rrs(msg, len, out, cap, qtype, FILTER_VALIDATED |
+	    (strip ? FILTER_DNSSEC : 0));
 }
 
 /*

@@ -794,8 +794,8 @@ query_answer_followers(struct query *q, const uint8_t *msg, size_t len,
 /*
  * A cache hit (px->buf, n bytes, as cache_lookup() wrote it for qi) to
  * peer, from src (PROXY_SRC_CACHE or _STALE): marked as it came (plain
- * DNS, its DNSSEC state); a bogus entry is its SERVFAIL with the EDE
- * the validation gave.
+ * DNS, its DNSSEC state; never AD when stale); a bogus entry is its
+ * SERVFAIL with the EDE the validation gave.
  */
 static void
 proxy_send_hit(struct proxy *px, struct listen_peer *peer,
@@ -822,6 +822,10 @@ proxy_send_hit(struct proxy *px, struct listen_peer *peer,
 	ede = proxy_mark_plain(px, qi, hit, &n);
 	if ((e = proxy_mark_dnssec(px, qi, hit->dnssec_state, &n)) >= 0)
 		ede = e;
+	/* Stale is past what was validated: its signatures may have
+	 * expired, its keys been rolled; no AD for it. */
+	if (src == PROXY_SRC_STALE)
+		(void)dnsmsg_set_ad(px->buf, n, 0);
 	proxy_send(px, peer, qi, cfg->edns_udp_size, n, PROXY_ANSWER(src,
 	    ede), start_us);
 }
@@ -892,7 +896,8 @@ query_serve_stale(struct query *q)
  * ID) and its followers, as from src (and url, the DoH upstream's, or
  * NULL).  A bogus answer is a SERVFAIL, kept VALIDATOR_BOGUS_TTL at
  * most and never served stale, so that a flood of one bogus name asks
- * upstream once a minute.
+ * upstream once a minute.  A validated one loses what was not judged;
+ * with an error rcode, that is everything but the question.
  */
 static void
 query_finish(struct query *q, const uint8_t *msg, size_t len,
@@ -905,7 +910,7 @@ query_finish(struct query *q, const uint8_t *msg, size_t len,
 	enum cache_verdict v;
 	struct query *f;
 	size_t n;
-	int keep = 1;
+	int keep = 1, rcode;
 
 	if (cfg->dnssec == CONFIG_DNSSEC_VALIDATE && vd == NULL)
 		meta.dnssec_state = PD_MAKE(PD_UNCHECKED, -1);
@@ -951,9 +956,36 @@ query_finish(struct query *q, const uint8_t *msg, size_t len,
 	/*
 	 * DNSSEC data the client did not ask for (no DO) but we did: out,
 	 * before the cache, whose key has the client's DO.  Once per
-	 * upstream answer, not per hit, and smaller entries.
+	 * upstream answer, not per hit, and smaller entries.  A validated
+	 * answer loses as well what the validator did not judge (NS sets
+	 * in the authority section, glue): none of it may travel under
+	 * the verdict, AD and all.  An error rcode (SERVFAIL, REFUSED...)
+	 * proves nothing and nothing in it was judged: its rcode alone.
 	 */
-	if (cfg->dnssec == CONFIG_DNSSEC_VALIDATE && !q->qi.edns_do) {
+	rcode = dnsmsg_rcode(msg);
+	if (vd != NULL && rcode != DNS_RCODE_NOERROR &&
+	    rcode != DNS_RCODE_NXDOMAIN) {
+		eqi = q->qi;
+		eqi.has_edns = 0;
+		if ((n = dnsmsg_make_error(px->sbuf, sizeof(px->sbuf), &eqi,
+		    rcode)) == 0) {
+			query_servfail(q, DNS_EDE_OTHER, "cannot make the "
+			    "error answer");
+			return;
+		}
+		msg = px->sbuf;
+		len = n;
+		meta.dnssec_state = PD_MAKE(PD_INSECURE, -1);
+	} else if (vd != NULL) {
+		if ((n = dnsmsg_clean_validated(msg, len, px->sbuf,
+		    sizeof(px->sbuf), q->qi.qtype, !q->qi.edns_do)) == 0) {
+			query_servfail(q, DNS_EDE_OTHER, "cannot take the "
+			    "unvalidated records out of the answer");
+			return;
+		}
+		msg = px->sbuf;
+		len = n;
+	} else if (cfg->dnssec == CONFIG_DNSSEC_VALIDATE && !q->qi.edns_do) {
 		if ((n = dnsmsg_strip_dnssec(msg, len, px->sbuf,
 		    sizeof(px->sbuf), q->qi.qtype)) == 0) {
 			query_servfail(q, DNS_EDE_OTHER, "cannot take the "
@@ -962,6 +994,16 @@ query_finish(struct query *q, const uint8_t *msg, size_t len,
 		}
 		msg = px->sbuf;
 		len = n;
+	}
+	/*
+	 * No TTL past what the signatures allow (RFC 4035 5.3.3): the
+	 * cache keeps the entry no longer, but the first client and its
+	 * followers get these bytes as they are.
+	 */
+	if (vd != NULL && dnsmsg_cap_ttl(px->sbuf, len, vd->ttl) == -1) {
+		query_servfail(q, DNS_EDE_OTHER, "cannot cap the answer's "
+		    "TTLs");
+		return;
 	}
 	/* Only the current configuration's answers: a reload may have
 	 * changed the mode or the upstreams, and emptied the cache. */

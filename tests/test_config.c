@@ -2335,6 +2335,97 @@ test_dnssec(void)
 	config_trust_anchor_default = saved;
 }
 
+#define ZERO_DIGEST	"0000000000000000000000000000000000000000000000000000" \
+			"000000000000"
+
+/* finalize() with what it logs (stderr) into logged. */
+static int
+finalize_logged(struct config *cfg, const char *text, char *logged,
+    size_t cap)
+{
+	FILE *f;
+	size_t n;
+	int saved, rc;
+
+	fflush(stderr);
+	if ((f = tmpfile()) == NULL || (saved = dup(2)) == -1 ||
+	    dup2(fileno(f), 2) == -1)
+		abort();
+	rc = finalize(cfg, text, NULL);
+	fflush(stderr);
+	if (dup2(saved, 2) == -1 || close(saved) == -1)
+		abort();
+	rewind(f);
+	n = fread(logged, 1, cap - 1, f);
+	logged[n] = '\0';
+	fclose(f);
+	return rc;
+}
+
+/*
+ * No negative trust anchor at or above a trust anchor's owner (RFC 7646:
+ * it never overrides a configured anchor): a built-in default (corp,
+ * above ad.corp's anchor; home.arpa, at its own) or a forward rule's
+ * zone that would be is left out, logged;
+ * a dnssec-insecure written for one is an error naming the key.  Below
+ * an anchor, as beside one, they stay.
+ */
+static void
+test_dnssec_nta_anchor(void)
+{
+	struct config cfg;
+	char *path, text[1024], logged[2048];
+
+	path = tmpfile_with(ROOT_DS_20326
+	    "corp.example. 3600 IN DS 12345 13 2 " ZERO_DIGEST "\n"
+	    "home.arpa. IN DS 23456 13 2 " ZERO_DIGEST "\n"
+	    "ad.corp. IN DS 34567 13 2 " ZERO_DIGEST "\n");
+	snprintf(text, sizeof(text), "upstream https://192.0.2.1/\n"
+	    "trust-anchor %s\n"
+	    "forward corp.example 10.1.1.53\n"
+	    "forward sub.corp.example 10.1.1.53\n"
+	    "forward lab.example 10.1.1.53\n"
+	    "dnssec-insecure broken.corp.example\n", path);
+	CHECK_EQ(finalize_logged(&cfg, text, logged, sizeof(logged)), 0);
+	CHECK_EQ(cfg.nanchors, 4);
+	CHECK(insecure_at(&cfg, "corp.example") < 0);
+	CHECK(insecure_at(&cfg, "home.arpa") < 0);
+	CHECK(insecure_at(&cfg, "sub.corp.example") >= 0);
+	CHECK(insecure_at(&cfg, "broken.corp.example") >= 0);
+	CHECK(insecure_at(&cfg, "lab.example") >= 0);
+	/* corp (a default) is above ad.corp's anchor. */
+	CHECK(insecure_at(&cfg, "corp") < 0);
+	CHECK(insecure_at(&cfg, "lan") >= 0);
+	/* 101 defaults, less corp and home.arpa, and three of ours. */
+	CHECK_EQ(cfg.ninsecure, 101 - 2 + 3);
+	CHECK(strstr(logged, "corp.example. is validated, not taken as "
+	    "insecure: a trust anchor (corp.example., key tag 12345) is at or "
+	    "below it\n") != NULL);
+	CHECK(strstr(logged, " corp. is validated, not taken as insecure: a "
+	    "trust anchor (ad.corp., key tag 34567)") != NULL);
+	CHECK(strstr(logged, "home.arpa. is validated, not taken as "
+	    "insecure: a trust anchor (home.arpa., key tag 23456)") != NULL);
+	config_free(&cfg);
+
+	/* Written by the user: at the anchor, or above it, an error. */
+	snprintf(text, sizeof(text), "upstream https://192.0.2.1/\n"
+	    "trust-anchor %s\ndnssec-insecure lab.example\n"
+	    "dnssec-insecure Corp.Example\n", path);
+	CHECK_EQ(finalize(&cfg, text, NULL), -1);
+	CHECK_STR(errbuf, "dnssec-insecure Corp.Example.: the trust anchor "
+	    "for corp.example. (key tag 12345) is at or below it; a negative "
+	    "trust anchor cannot override it");
+	config_free(&cfg);
+	snprintf(text, sizeof(text), "upstream https://192.0.2.1/\n"
+	    "trust-anchor %s\ndnssec-insecure example\n", path);
+	CHECK_EQ(finalize(&cfg, text, NULL), -1);
+	CHECK_STR(errbuf, "dnssec-insecure example.: the trust anchor for "
+	    "corp.example. (key tag 12345) is at or below it; a negative "
+	    "trust anchor cannot override it");
+	config_free(&cfg);
+	tmpfile_done(path);
+}
+
 int
 main(void)
 {
@@ -2361,5 +2452,6 @@ main(void)
 	test_shipped();
 	test_query_log();
 	test_dnssec();
+	test_dnssec_nta_anchor();
 	return check_summary();
 }

@@ -1929,6 +1929,153 @@ test_strip_dnssec(void)
 }
 
 /*
+ * A validated answer with what the validator does not judge: an NS set
+ * (and its RRSIG) in the authority section whose target the SOA and the
+ * glue in the additional section point into; the SOA, the NSEC and the
+ * SOA's RRSIG stay.  flags: the header's.
+ */
+static void
+clean_answer(struct msg *m, unsigned flags)
+{
+	size_t ns, at;
+
+	header(m, 0, QR | RD | RA | flags, 1, 2, 5, 2);
+	question(m, "www.example.", 1, 1);
+	a_record(m, 0x01020304);
+	rr_head(m, 12, NULL, DNS_TYPE_RRSIG, 300);	/* www RRSIG A */
+	rrsig_rdata(m, 1);
+	rr_head(m, 16, NULL, 2, 300);			/* example. NS */
+	at = rdlen_begin(m);
+	ns = m->len;
+	name(m, "ns.example.");
+	rdlen_end(m, at);
+	rr_head(m, 16, NULL, DNS_TYPE_RRSIG, 300);	/* RRSIG NS */
+	rrsig_rdata(m, 2);
+	rr_head(m, 16, NULL, DNS_TYPE_SOA, 900);	/* SOA ns. host. */
+	at = rdlen_begin(m);
+	put16(m, 0xc000 | (unsigned)ns);
+	put8(m, 10);
+	putbytes(m, "hostmaster", 10);
+	put16(m, 0xc000 | 16);
+	soa_numbers(m);
+	rdlen_end(m, at);
+	rr_head(m, 16, NULL, DNS_TYPE_RRSIG, 900);	/* RRSIG SOA */
+	rrsig_rdata(m, DNS_TYPE_SOA);
+	rr_head(m, 16, NULL, DNS_TYPE_NSEC, 900);	/* NSEC zzz. */
+	at = rdlen_begin(m);
+	name(m, "zzz.example.");
+	put8(m, 0);
+	put8(m, 1);
+	put8(m, 0x22);
+	rdlen_end(m, at);
+	rr_head(m, (unsigned)ns, NULL, 1, 300);		/* glue */
+	put16(m, 4);
+	put32(m, 0x06060606);
+}
+
+/* What a client with DO (rrsigs) or without gets of clean_answer(). */
+static void
+clean_expected(struct msg *m, unsigned flags, int rrsigs)
+{
+	size_t at;
+
+	header(m, 0, QR | RD | RA | flags, 1, rrsigs ? 2 : 1,
+	    rrsigs ? 3 : 1, 1);
+	question(m, "www.example.", 1, 1);
+	a_record(m, 0x01020304);
+	if (rrsigs) {
+		rr_head(m, 12, NULL, DNS_TYPE_RRSIG, 300);
+		rrsig_rdata(m, 1);
+	}
+	rr_head(m, 0, "example.", DNS_TYPE_SOA, 900);
+	at = rdlen_begin(m);
+	name(m, "ns.example.");
+	name(m, "hostmaster.example.");
+	soa_numbers(m);
+	rdlen_end(m, at);
+	if (rrsigs) {
+		rr_head(m, 0, "example.", DNS_TYPE_RRSIG, 900);
+		rrsig_rdata(m, DNS_TYPE_SOA);
+		rr_head(m, 0, "example.", DNS_TYPE_NSEC, 900);
+		at = rdlen_begin(m);
+		name(m, "zzz.example.");
+		put8(m, 0);
+		put8(m, 1);
+		put8(m, 0x22);
+		rdlen_end(m, at);
+	}
+	put_opt(m, 1232, 1);
+}
+
+/*
+ * A validated answer keeps in its authority section only SOA, NSEC,
+ * NSEC3 and their RRSIGs, in its additional section only the OPT; the
+ * names after the first record taken out are written whole (the SOA's
+ * pointed into the NS set's RDATA); with strip, RFC 4035 3.2.1's rule
+ * in the same pass.
+ */
+static void
+test_clean_validated(void)
+{
+	struct dns_query_info qi;
+	struct msg m, want;
+	uint8_t out[2048], again[2048];
+	size_t n;
+	int strip;
+
+	clean_answer(&m, 0x0020);
+	put_opt(&m, 1232, 1);
+	for (strip = 0; strip < 2; strip++) {
+		clean_expected(&want, 0x0020, !strip);
+		n = dnsmsg_clean_validated(m.buf, m.len, out, sizeof(out), 1,
+		    strip);
+		CHECK_EQ(n, want.len);
+		CHECK(n == want.len && memcmp(out, want.buf, n) == 0);
+		header(&want, 0, RD, 1, 0, 0, 0);
+		question(&want, "www.example.", 1, 1);
+		CHECK_EQ(parse(&want, &qi), DNS_VERDICT_OK);
+		CHECK_EQ(dnsmsg_check_answer(out, n, &qi), 0);
+		CHECK_EQ(dnsmsg_clean_validated(m.buf, m.len, out, n, 1,
+		    strip), n);
+		CHECK_EQ(dnsmsg_clean_validated(m.buf, m.len, out, n - 1, 1,
+		    strip), 0);
+		/* Clean already: the same bytes. */
+		CHECK_EQ(dnsmsg_clean_validated(m.buf, m.len, out, n, 1,
+		    strip), n);
+		CHECK_EQ(dnsmsg_clean_validated(out, n, again, sizeof(again),
+		    1, strip), n);
+		CHECK(memcmp(out, again, n) == 0);
+	}
+	/* strip_dnssec alone keeps the NS set and the glue. */
+	n = dnsmsg_strip_dnssec(m.buf, m.len, out, sizeof(out), 1);
+	CHECK(n > 0);
+	CHECK_EQ(rd16(out + 8), 2);
+	CHECK_EQ(rd16(out + 10), 2);
+
+	/* An RRSIG too short to say what it covers goes. */
+	clean_answer(&m, 0);
+	set16(&m, 10, 0);			/* no additional */
+	m.len -= 16;				/* the glue */
+	rr_head(&m, 16, NULL, DNS_TYPE_RRSIG, 900);
+	put16(&m, 1);
+	put8(&m, 0);
+	set16(&m, 8, 6);
+	n = dnsmsg_clean_validated(m.buf, m.len, out, sizeof(out), 1, 0);
+	CHECK(n > 0);
+	CHECK_EQ(rd16(out + 8), 3);
+	/* Malformed: a short record, a forward pointer after the first
+	 * record taken out, no message. */
+	CHECK_EQ(dnsmsg_clean_validated(m.buf, m.len - 1, out, sizeof(out),
+	    1, 0), 0);
+	clean_answer(&m, 0);
+	put_opt(&m, 1232, 1);
+	m.buf[m.len - 11 - 16 - 3 - 13] = 0xff;	/* NSEC's next name */
+	CHECK_EQ(dnsmsg_clean_validated(m.buf, m.len, out, sizeof(out), 1,
+	    0), 0);
+	CHECK_EQ(dnsmsg_clean_validated(NULL, 0, out, sizeof(out), 1, 0), 0);
+}
+
+/*
  * Real signed answers (bind9-utils, tests/dnssec_vectors.h): stripped,
  * each RRset but the RRSIGs and NSECs is what it was, RDATA for RDATA;
  * asked for RRSIG, the signatures are all still there.
@@ -2037,6 +2184,7 @@ main(void)
 	test_cap_ttl();
 	test_strip_dnssec();
 	test_strip_vectors();
+	test_clean_validated();
 	test_set_ad();
 	return check_summary();
 }

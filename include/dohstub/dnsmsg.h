@@ -351,6 +351,19 @@ size_t	dnsmsg_strip_dnssec(const uint8_t *msg, size_t len, uint8_t *out,
 	    size_t cap, uint16_t qtype);
 
 /*
+ * A validated answer msg (len bytes) as dnsmsg_strip_dnssec() writes it
+ * (same rules for the bytes kept, the counts and a message that does not
+ * parse), but without what validation did not judge: in the authority
+ * section everything but SOA, NSEC, NSEC3 and the RRSIGs covering one of
+ * those, in the additional section everything but the OPT record.  The
+ * answer section is left as it is (the validator judges every RRset of
+ * it).  With strip != 0 what dnsmsg_strip_dnssec() takes out for qtype
+ * goes too, in the same pass.  Returns the length, or 0.
+ */
+size_t	dnsmsg_clean_validated(const uint8_t *msg, size_t len, uint8_t *out,
+	    size_t cap, uint16_t qtype, int strip);
+
+/*
  * An upstream answer (msg, len bytes, already checked against qi with
  * dnsmsg_check_answer()) rewritten for the client of qi into out (cap
  * bytes; not overlapping msg): the client's ID, RD and CD, its question

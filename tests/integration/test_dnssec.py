@@ -7,7 +7,9 @@ AD only on a secure answer to a client that set DO or AD, and the
 case's Extended DNS Error on a bogus answer and on an insecure one that
 has one (1, 2).  A second pass asks upstream again (other cache keys)
 and sends no DS or DNSKEY query: the chain is warm.  CD=1 gets a bogus
-answer unchecked.  And the lab's unbound, whose zones are unsigned
+answer unchecked.  Against named itself (which adds the zone's signed
+NS set to answers without RD), validated answers keep no record that
+validation did not judge.  And the lab's unbound, whose zones are unsigned
 under a static root, gives SERVFAIL and a log line saying the upstream
 strips DNSSEC data when dohstub validates against the real root's
 keys."""
@@ -207,6 +209,74 @@ def test_cases():
     check(m['dohstub_dnssec_answers_total{state="secure"}'] == 4 * ns,
           "secure answers %r" % m)
     check(m["dohstub_dnssec_signature_checks_total"] > 0, "no sig checks")
+
+
+def sections(text):
+    """dig's text: {"ANSWER": [(owner, type, covered), ...], "AUTHORITY":
+    ..., "ADDITIONAL": ...}, covered the type an RRSIG covers."""
+    out = {"ANSWER": [], "AUTHORITY": [], "ADDITIONAL": []}
+    cur = None
+    for line in text.splitlines():
+        m = re.match(r";; (\w+) SECTION:", line)
+        if m:
+            cur = m.group(1) if m.group(1) in out else None
+            continue
+        if not line.strip():
+            cur = None
+            continue
+        if cur is None or line.startswith(";"):
+            continue
+        f = line.split()
+        out[cur].append((f[0].lower(), f[3],
+                         f[4] if f[3] == "RRSIG" else None))
+    return out
+
+
+PROOF = ("SOA", "NSEC", "NSEC3")
+
+
+@lab.timeout(60)
+def test_validated_clean():
+    """A validated answer (secure or insecure) keeps in its authority
+    section only SOA, NSEC, NSEC3 and the RRSIGs covering them, and in
+    its additional section nothing (the OPT aside).  named itself as the
+    upstream (its zones need no resolver) adds each zone's signed NS set
+    to the authority section of an answer to a query without RD: +cd
+    shows it, unchecked; validation did not judge it, so a validated
+    answer has none of it.  The answer section stays whole, AD kept."""
+    d = lab.Dohstub({"mode": "encrypted-only", "upstream": L.url,
+                     "resolve": L.resolve, "ca-file": lab.certs().ca_pem,
+                     "dnssec": "validate", "trust-anchor": L.anchor_file},
+                    name="dohstub-dnssec-clean", cache=True).start()
+    added = 0
+    try:
+        for name in ("nsec", "nsec3", "nsec-nodata", "nsec-nxdomain",
+                     "unsigned"):
+            c = CASES[name]
+            raw = sections(lab.dig(d.port, c.qname, c.qtype, "+norec",
+                                   "+dnssec", "+cd").stdout)
+            added += sum(1 for rr in raw["AUTHORITY"]
+                         if rr[1] not in PROOF and rr[2] not in PROOF)
+            added += len(raw["ADDITIONAL"])
+            for flags in (("+dnssec",), ("+nodnssec", "+adflag")):
+                r = Reply(lab.dig(d.port, c.qname, c.qtype, "+norec",
+                                  *flags).stdout)
+                s = sections(r.text)
+                check_reply(name, c, r, True, " ".join(flags))
+                check(all(rr[1] in PROOF or rr[2] in PROOF
+                          for rr in s["AUTHORITY"]) and
+                      not s["ADDITIONAL"],
+                      "%s %s: unvalidated records: %r" % (name, flags, r))
+                check(len(s["ANSWER"]) == len(raw["ANSWER"]) or
+                      "+nodnssec" in flags,
+                      "%s: answer section changed: %r" % (name, r))
+                for a in c.answer:
+                    check(a in r.text, "%s: no %s: %r" % (name, a, r))
+    finally:
+        d.stop()
+    lab.note("the upstream added %d NS or glue records" % added)
+    check(added > 0, "the upstream added no NS set or glue: the test "
+          "shows nothing")
 
 
 @lab.timeout(30)
