@@ -78,6 +78,8 @@ struct validator {
 	struct dnssec_rrset	 one;		/* one key */
 	struct nsec_rr		 nsec[DNSSEC_MAX_RRS];
 	struct dnssec_sets	 an, ns;
+	/* an's sets on the chain from the question's name */
+	uint8_t			 judged[DNSSEC_MAX_SETS];
 };
 
 /* What a walk to a zone's keys found. */
@@ -1172,14 +1174,78 @@ judge_negative(struct validator *v, const uint8_t *name, size_t len,
 	return W_BOGUS;
 }
 
+/* The set of the answer at index i is on the judged chain. */
+static void
+on_chain(struct validator *v, const struct dnssec_rrset *set)
+{
+	size_t i = (size_t)(set - v->an.set);
+
+	if (i < DNSSEC_MAX_SETS)
+		v->judged[i] = 1;
+}
+
+/*
+ * A CNAME set at name (nlen bytes) that a DNAME synthesized: if there
+ * is one it must be one record equal to the substitution target
+ * (RFC 6672 5.3.1), or a client following it goes where the DNAME does
+ * not.  0, or -1 (bogus: vd set).
+ */
+static int
+check_synth(struct validator *v, const uint8_t *name, size_t nlen,
+    const uint8_t *target, size_t tlen, struct val_verdict *vd)
+{
+	const struct dnssec_rrset *cn;
+	char text[DNS_MAX_NAME_TEXT];
+
+	cn = dnssec_find(&v->an, name, nlen, DNS_TYPE_CNAME, DNS_CLASS_IN);
+	if (cn == NULL || cn->n == 0)
+		return 0;
+	on_chain(v, cn);
+	if (cn->n == 1 && dnsmsg_name_equal(cn->rdata[0], cn->rdlen[0],
+	    target, tlen))
+		return 0;
+	name_text(name, nlen, text, sizeof(text));
+	snprintf(v->why, sizeof(v->why), "%s CNAME: not the DNAME's "
+	    "substitution (RFC 6672 5.3.1)", text);
+	verdict_set(vd, VAL_BOGUS, EDE_BOGUS, v->why, NULL, 0);
+	return -1;
+}
+
+/*
+ * Every RRset of the answer section with records must be on the judged
+ * chain: one that is not (a CNAME or an address for another name, a
+ * second set at the name) would reach the client beside a secure
+ * verdict.  0, or -1 (bogus: vd set).
+ */
+static int
+check_extra(struct validator *v, struct val_verdict *vd)
+{
+	const struct dnssec_rrset *s;
+	char text[DNS_MAX_NAME_TEXT], tb[16];
+	size_t i;
+
+	for (i = 0; i < v->an.nsets; i++) {
+		s = &v->an.set[i];
+		if (s->n == 0 || v->judged[i])
+			continue;
+		name_text(s->owner, s->owner_len, text, sizeof(text));
+		snprintf(v->why, sizeof(v->why), "%s %s: an RRset off the "
+		    "chain from the question's name", text,
+		    dnsmsg_type_str(s->type, tb, sizeof(tb)));
+		verdict_set(vd, VAL_BOGUS, EDE_BOGUS, v->why, NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
 enum val_step
 validator_check(struct validator *v, const struct dns_query_info *qi,
     const uint8_t *msg, size_t len, uint32_t now, unsigned *budget,
     struct val_verdict *vd, struct val_need *need)
 {
 	const struct dnssec_rrset *set;
-	uint8_t name[DNS_MAX_NAME];
-	size_t nlen, i, pre;
+	uint8_t name[DNS_MAX_NAME], target[DNS_MAX_NAME];
+	size_t nlen, tlen, i, pre;
 	enum walk wk = W_HAVE;
 	int rcode, link;
 
@@ -1212,19 +1278,15 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 		    "parse or is too large", NULL, 0);
 		return VAL_DONE;
 	}
+	memset(v->judged, 0, sizeof(v->judged));
 	memcpy(name, qi->qname, qi->qname_len);
 	nlen = qi->qname_len;
 	dnssec_name_lower(name, nlen);
 	for (link = 0; link <= VALIDATOR_CNAME_MAX; link++) {
-		set = dnssec_find(&v->an, name, nlen, qi->qtype, DNS_CLASS_IN);
-		if (set != NULL && set->n > 0) {
-			wk = judge_set(v, set, now, budget, vd, need);
-			break;
-		}
 		/*
 		 * A DNAME above name: the CNAME at name is synthesized from
 		 * it and need not be signed (RFC 6672 5.3.1), so the DNAME
-		 * goes first.
+		 * goes first; nothing can exist below a DNAME's owner.
 		 */
 		for (i = 0, set = NULL; i < v->an.nsets; i++)
 			if (v->an.set[i].type == DNS_TYPE_DNAME &&
@@ -1235,32 +1297,57 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 				break;
 			}
 		if (set != NULL) {
+			on_chain(v, set);
 			if ((wk = judge_set(v, set, now, budget, vd, need)) !=
 			    W_HAVE)
 				break;
 			pre = nlen - set->owner_len;
-			if (pre + set->rdlen[0] > DNS_MAX_NAME ||
+			if (set->n != 1 || pre + set->rdlen[0] > DNS_MAX_NAME ||
 			    !nsec_name_valid(set->rdata[0], set->rdlen[0])) {
 				verdict_set(vd, VAL_BOGUS, EDE_BOGUS, "a DNAME "
-				    "that makes too long a name", NULL, 0);
+				    "set of more than one record, or that "
+				    "makes too long a name", NULL, 0);
 				wk = W_BOGUS;
 				break;
 			}
-			memcpy(name + pre, set->rdata[0], set->rdlen[0]);
-			nlen = pre + set->rdlen[0];
+			memcpy(target, name, pre);
+			memcpy(target + pre, set->rdata[0], set->rdlen[0]);
+			tlen = pre + set->rdlen[0];
+			dnssec_name_lower(target, tlen);
+			if (check_synth(v, name, nlen, target, tlen, vd) != 0) {
+				wk = W_BOGUS;
+				break;
+			}
+			memcpy(name, target, tlen);
+			nlen = tlen;
+			/* a CNAME question ends at the synthesized CNAME */
+			if (qi->qtype == DNS_TYPE_CNAME)
+				break;
 			continue;
+		}
+		set = dnssec_find(&v->an, name, nlen, qi->qtype, DNS_CLASS_IN);
+		if (set != NULL && set->n > 0) {
+			on_chain(v, set);
+			wk = judge_set(v, set, now, budget, vd, need);
+			break;
 		}
 		if (qi->qtype != DNS_TYPE_CNAME && (set = dnssec_find(&v->an,
 		    name, nlen, DNS_TYPE_CNAME, DNS_CLASS_IN)) != NULL &&
 		    set->n > 0) {
+			on_chain(v, set);
 			if ((wk = judge_set(v, set, now, budget, vd, need)) !=
 			    W_HAVE)
 				break;
-			if (set->rdlen[0] > DNS_MAX_NAME ||
-			    !nsec_name_valid(set->rdata[0], set->rdlen[0]))
+			if (set->n != 1 || set->rdlen[0] > DNS_MAX_NAME ||
+			    !nsec_name_valid(set->rdata[0], set->rdlen[0])) {
+				verdict_set(vd, VAL_BOGUS, EDE_BOGUS, "a CNAME "
+				    "set of more than one record", NULL, 0);
+				wk = W_BOGUS;
 				break;
+			}
 			memcpy(name, set->rdata[0], set->rdlen[0]);
 			nlen = set->rdlen[0];
+			dnssec_name_lower(name, nlen);
 			continue;
 		}
 		wk = judge_negative(v, name, nlen, qi->qtype,
@@ -1272,6 +1359,8 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 	if (link > VALIDATOR_CNAME_MAX)
 		verdict_set(vd, VAL_BOGUS, EDE_BOGUS, "a CNAME chain too long",
 		    NULL, 0);
+	if (vd->state != VAL_BOGUS)
+		(void)check_extra(v, vd);
 	if (vd->why == NULL || (vd->state == VAL_SECURE &&
 	    vd->why[0] == '\0'))
 		vd->why = vd->state == VAL_SECURE ?

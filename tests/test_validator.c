@@ -293,6 +293,161 @@ test_tampered(void)
 	validator_free(v);
 }
 
+/*
+ * Insert a record (owner as text, type, TTL 300, rdata) at the end of
+ * section sec of msg (*len bytes, DNS_MAX_MSG of room): 0, or -1.
+ */
+static int
+add_rr(uint8_t *msg, size_t *len, int sec, const char *owner, uint16_t t,
+    const uint8_t *rd, uint16_t rdlen)
+{
+	uint8_t rec[DNS_MAX_NAME + 10 + 512];
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	struct dns_rr rr;
+	size_t at, n;
+	int s, i;
+
+	n = dnsmsg_name_from_text(owner, rec, DNS_MAX_NAME);
+	if (n == 0 || rdlen > 512)
+		return -1;
+	rec[n] = t >> 8;
+	rec[n + 1] = t & 0xff;
+	rec[n + 2] = 0;
+	rec[n + 3] = DNS_CLASS_IN;
+	rec[n + 4] = rec[n + 5] = 0;
+	rec[n + 6] = 300 >> 8;
+	rec[n + 7] = 300 & 0xff;
+	rec[n + 8] = rdlen >> 8;
+	rec[n + 9] = rdlen & 0xff;
+	memcpy(rec + n + 10, rd, rdlen);
+	n += 10 + rdlen;
+	dnsmsg_rd_init(&r, msg, *len);
+	if (dnsmsg_rd_header(&r, &h) != 0 || dnsmsg_rd_name(&r, NULL,
+	    NULL) != 0 || dnsmsg_rd_skip(&r, 4) != 0)
+		return -1;
+	for (s = DNS_SEC_ANSWER; s <= sec; s++)
+		for (i = 0; i < h.count[s]; i++)
+			if (dnsmsg_rd_rr(&r, NULL, &rr) != 0)
+				return -1;
+	at = *len - dnsmsg_rd_left(&r);
+	if (*len + n > DNS_MAX_MSG)
+		return -1;
+	memmove(msg + at + n, msg + at, *len - at);
+	memcpy(msg + at, rec, n);
+	*len += n;
+	i = (msg[4 + 2 * sec] << 8 | msg[5 + 2 * sec]) + 1;
+	msg[4 + 2 * sec] = (uint8_t)(i >> 8);
+	msg[5 + 2 * sec] = (uint8_t)i;
+	return 0;
+}
+
+static const uint8_t evil_a[4] = { 6, 6, 6, 6 };
+
+/* A name as wire-form RDATA (CNAME, DNAME targets) into rd: its length. */
+static uint16_t
+name_rd(const char *text, uint8_t *rd)
+{
+	return (uint16_t)dnsmsg_name_from_text(text, rd, DNS_MAX_NAME);
+}
+
+/*
+ * Finding 1: RRsets off the chain from the question's name beside a
+ * real signed answer make it bogus, whatever the chain says.
+ */
+static void
+test_extra_rrsets(void)
+{
+	static uint8_t buf[DNS_MAX_MSG];
+	const struct vv_case *c = find_case("nsec");
+	struct validator *v = mk(100, NULL);
+	struct val_verdict vd;
+	uint8_t rd[DNS_MAX_NAME];
+	size_t len;
+
+	CHECK_EQ(drive(v, c, VV_NOW, &vd), 5);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	/* an unsigned CNAME at the name to evil.example and its address */
+	memcpy(buf, c->msg, c->len);
+	len = c->len;
+	CHECK_EQ(add_rr(buf, &len, DNS_SEC_ANSWER, "www.nsec.test",
+	    DNS_TYPE_CNAME, rd, name_rd("evil.example", rd)), 0);
+	CHECK_EQ(add_rr(buf, &len, DNS_SEC_ANSWER, "evil.example",
+	    DNS_TYPE_A, evil_a, 4), 0);
+	CHECK_EQ(drive_msg(v, c, buf, len, VV_NOW, VALIDATOR_BUDGET, &vd), 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 6);
+	CHECK(strstr(vd.why, "www.nsec.test. CNAME") != NULL);
+	/* an unsigned address for another name */
+	memcpy(buf, c->msg, c->len);
+	len = c->len;
+	CHECK_EQ(add_rr(buf, &len, DNS_SEC_ANSWER, "mail.nsec.test",
+	    DNS_TYPE_A, evil_a, 4), 0);
+	CHECK_EQ(drive_msg(v, c, buf, len, VV_NOW, VALIDATOR_BUDGET, &vd), 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 6);
+	CHECK(strstr(vd.why, "mail.nsec.test. A") != NULL);
+	/* a second, unsigned set at the name */
+	memcpy(buf, c->msg, c->len);
+	len = c->len;
+	CHECK_EQ(add_rr(buf, &len, DNS_SEC_ANSWER, "www.nsec.test",
+	    28, rd, 16), 0);	/* AAAA */
+	CHECK_EQ(drive_msg(v, c, buf, len, VV_NOW, VALIDATOR_BUDGET, &vd), 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK(strstr(vd.why, "www.nsec.test. AAAA") != NULL);
+	/* the same beside a signed negative answer */
+	c = find_case("nsec-nxdomain");
+	memcpy(buf, c->msg, c->len);
+	len = c->len;
+	CHECK_EQ(add_rr(buf, &len, DNS_SEC_ANSWER, "evil.example",
+	    DNS_TYPE_A, evil_a, 4), 0);
+	CHECK(drive_msg(v, c, buf, len, VV_NOW, VALIDATOR_BUDGET, &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 6);
+	/* the untouched answers are still secure */
+	CHECK_EQ(drive(v, find_case("nsec"), VV_NOW, &vd), 0);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK(drive(v, c, VV_NOW, &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	validator_free(v);
+}
+
+/*
+ * Finding 1: the CNAME a DNAME synthesizes must be the substitution
+ * (RFC 6672 5.3.1): a real signed DNAME with the CNAME pointed
+ * elsewhere is bogus.
+ */
+static void
+test_dname_synth(void)
+{
+	static uint8_t buf[DNS_MAX_MSG];
+	const struct vv_case *c = find_case("dname");
+	struct validator *v = mk(100, NULL);
+	struct val_verdict vd;
+	uint8_t rd[DNS_MAX_NAME];
+	size_t len;
+	int i, n = 0;
+
+	CHECK(drive(v, c, VV_NOW, &vd) > 0);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	/* www.ed25519.test. in the CNAME's RDATA made wwx.ed25519.test. */
+	memcpy(buf, c->msg, c->len);
+	len = name_rd("www.ed25519.test", rd);
+	for (i = 0; (size_t)i + len <= c->len; i++)
+		if (memcmp(buf + i, rd, len) == 0 && i >= 2 &&
+		    (size_t)(buf[i - 2] << 8 | buf[i - 1]) == len) {
+			buf[i + 3] = 'x';	/* the CNAME's RDATA */
+			n++;
+		}
+	CHECK_EQ(n, 1);
+	CHECK_EQ(drive_msg(v, c, buf, c->len, VV_NOW, VALIDATOR_BUDGET,
+	    &vd), 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 6);
+	CHECK(strstr(vd.why, "RFC 6672") != NULL);
+	validator_free(v);
+}
+
 /* Every record of type t in msg's answer section made type 65280. */
 static int
 retype(uint8_t *msg, size_t len, uint16_t t)
@@ -636,6 +791,8 @@ main(void)
 	test_warm();
 	test_no_answer();
 	test_tampered();
+	test_extra_rrsets();
+	test_dname_synth();
 	test_tampered_chain();
 	test_stripping_upstream();
 	test_store_bound();

@@ -95,6 +95,13 @@ enum val_step { VAL_DONE, VAL_NEED };
  * and carry it through the learns of the same answer.
  * An answer with an rcode other than NOERROR and NXDOMAIN is INSECURE
  * (nothing to check).  A question of class other than IN is INSECURE.
+ * Every RRset of the answer section must be on the chain judged from
+ * the question's name (the question's type, the CNAME and DNAME links,
+ * a DNAME's synthesized CNAME, which must be its substitution: RFC 6672
+ * 5.3.1); any other makes the answer BOGUS (EDE 6), RRSIGs of judged
+ * sets aside.  The authority and additional sections are the caller's
+ * to drop from a judged answer: only the denial in the authority
+ * section is judged.
  */
 enum val_step validator_check(struct validator *,
 	    const struct dns_query_info *qi, const uint8_t *msg, size_t len,
