@@ -423,6 +423,15 @@ use(struct nsec_proof *p, size_t i)
 		p->used[p->nused++] = i;
 }
 
+/* Record i is the name's own (its owner, or its owner hash). */
+static void
+use_match(struct nsec_proof *p, size_t i)
+{
+	use(p, i);
+	if (p != NULL && p->nused == 1)
+		p->matched = 1;
+}
+
 static void
 set_ce(struct nsec_proof *p, const uint8_t *ce, size_t len)
 {
@@ -444,6 +453,7 @@ start(struct nsec_proof *p, const uint8_t *zone, size_t zone_len,
 		p->why = "";
 		p->ce_len = 0;
 		p->nused = 0;
+		p->matched = 0;
 	}
 	if (!nsec_name_valid(zone, zone_len) ||
 	    !nsec_name_valid(qname, qname_len)) {
@@ -714,7 +724,7 @@ nsec_prove_nodata(const struct nsec_rr *set, size_t n, const uint8_t *zone,
 		bad = nodata_types(v.rd.bitmap, v.rd.bitmap_len, qtype,
 		    qname_len == 1);
 		if (bad == NULL) {
-			use(proof, (size_t)i);
+			use_match(proof, (size_t)i);
 			return done(proof, NSEC_PROVEN,
 			    "an NSEC at the name lacks the type");
 		}
@@ -809,7 +819,7 @@ nsec_prove_insecure_delegation(const struct nsec_rr *set, size_t n,
 			why = bad;
 			continue;
 		}
-		use(proof, (size_t)i);
+		use_match(proof, (size_t)i);
 		return done(proof, NSEC_PROVEN,
 		    "an NSEC shows a delegation without DS");
 	}
@@ -1079,7 +1089,7 @@ nsec3_prove_nodata(const struct nsec_rr *set, size_t n, const uint8_t *zone,
 		if ((bad = nodata_types(v.rd.bitmap, v.rd.bitmap_len, qtype,
 		    qname_len == 1)) != NULL)
 			return done(proof, NSEC_NO_PROOF, bad);
-		use(proof, (size_t)m);
+		use_match(proof, (size_t)m);
 		return done(proof, NSEC_PROVEN,
 		    "an NSEC3 at the name lacks the type");
 	}
@@ -1161,7 +1171,7 @@ nsec3_prove_insecure_delegation(const struct nsec_rr *set, size_t n,
 		if ((bad = delegation_types(v.rd.bitmap,
 		    v.rd.bitmap_len)) != NULL)
 			return done(proof, NSEC_NO_PROOF, bad);
-		use(proof, (size_t)m);
+		use_match(proof, (size_t)m);
 		return done(proof, NSEC_PROVEN,
 		    "an NSEC3 shows a delegation without DS");
 	}

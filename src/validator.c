@@ -714,7 +714,8 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 		    nd->name, nd->name_len, DNS_TYPE_DS, &proof);
 		if (pr == NSEC_PROVEN) {
 			bm = NULL;
-			if (proof.nused > 0 && dnsmsg_name_equal(
+			if (proof.matched && proof.nused > 0 &&
+			    dnsmsg_name_equal(
 			    v->nsec[proof.used[0]].owner,
 			    v->nsec[proof.used[0]].owner_len, nd->name,
 			    nd->name_len) && nsec_parse(
@@ -754,8 +755,15 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 			}
 		}
 		if (pr == NSEC_PROVEN) {
+			/*
+			 * Only the NSEC3 of the name itself (its owner hash
+			 * H(name), RFC 5155 8.5, 8.6) says whether the name is
+			 * a delegation; a wildcard NODATA (8.7) rests on the
+			 * closest encloser's record, whose NS bit (the apex
+			 * has one) says nothing of the name: not a cut.
+			 */
 			bm = NULL;
-			if (proof.nused > 0 && nsec3_parse(
+			if (proof.matched && proof.nused > 0 && nsec3_parse(
 			    v->nsec[proof.used[0]].rdata,
 			    v->nsec[proof.used[0]].rdlen, &n3) == 0)
 				bm = n3.bitmap, bmlen = n3.bitmap_len;

@@ -11,7 +11,10 @@
 #include <string.h>
 
 #include "dohstub/dnsmsg.h"
+#include <openssl/evp.h>
+
 #include "dohstub/dnssec.h"
+#include "dohstub/nsec.h"
 #include "dohstub/validator.h"
 
 #include "check.h"
@@ -448,6 +451,366 @@ test_dname_synth(void)
 	validator_free(v);
 }
 
+/*
+ * A zone signed here, for what the lab does not show: "example." with
+ * one Ed25519 key (its DNSKEY the anchor), NSEC3 without salt, 0
+ * iterations (unless a test asks for more).  hz_* build messages record
+ * by record; every set signed here is a single record.
+ */
+#define HZ_INCEPTION	(VV_NOW - 3600)
+#define HZ_EXPIRATION	(VV_NOW + 86400)
+
+static EVP_PKEY *hz_key;
+static uint8_t hz_dnskey[4 + 32];
+static uint16_t hz_tag;
+static struct dnssec_anchor hz_anchor;
+
+static void
+hz_init(void)
+{
+	EVP_PKEY_CTX *ctx;
+	size_t publen = 32;
+
+	ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+	CHECK(ctx != NULL && EVP_PKEY_keygen_init(ctx) == 1 &&
+	    EVP_PKEY_keygen(ctx, &hz_key) == 1);
+	EVP_PKEY_CTX_free(ctx);
+	hz_dnskey[0] = 1;	/* 257: zone, SEP */
+	hz_dnskey[1] = 1;
+	hz_dnskey[2] = 3;
+	hz_dnskey[3] = DNSSEC_ALG_ED25519;
+	CHECK(EVP_PKEY_get_raw_public_key(hz_key, hz_dnskey + 4, &publen) ==
+	    1 && publen == 32);
+	hz_tag = dnssec_key_tag(hz_dnskey, sizeof(hz_dnskey));
+	memset(&hz_anchor, 0, sizeof(hz_anchor));
+	hz_anchor.owner_len = dnsmsg_name_from_text("example.",
+	    hz_anchor.owner, sizeof(hz_anchor.owner));
+	hz_anchor.type = DNS_TYPE_DNSKEY;
+	hz_anchor.tag = hz_tag;
+	hz_anchor.algorithm = DNSSEC_ALG_ED25519;
+	hz_anchor.rdlen = sizeof(hz_dnskey);
+	memcpy(hz_anchor.rdata, hz_dnskey, sizeof(hz_dnskey));
+}
+
+struct hz_msg {
+	uint8_t	buf[DNS_MAX_MSG];
+	size_t	len;
+	int	sec;		/* the section records go to now */
+};
+
+/* A message answering name/type (rcode), no records yet. */
+static void
+hz_start(struct hz_msg *m, const char *name, uint16_t type, int rcode)
+{
+	size_t n;
+
+	memset(m, 0, sizeof(*m));
+	m->buf[2] = 0x81;	/* QR, RD */
+	m->buf[3] = 0x80 | (uint8_t)rcode;
+	m->buf[5] = 1;
+	n = dnsmsg_name_from_text(name, m->buf + 12, DNS_MAX_NAME);
+	m->len = 12 + n;
+	m->buf[m->len++] = type >> 8;
+	m->buf[m->len++] = type & 0xff;
+	m->buf[m->len++] = 0;
+	m->buf[m->len++] = DNS_CLASS_IN;
+	m->sec = DNS_SEC_ANSWER;
+}
+
+/* One record (owner wire form) into m's current section. */
+static void
+hz_rr(struct hz_msg *m, const uint8_t *owner, size_t olen, uint16_t type,
+    uint32_t ttl, const uint8_t *rd, size_t rdlen)
+{
+	uint8_t *p = m->buf + m->len;
+	int c;
+
+	CHECK(m->len + olen + 10 + rdlen <= sizeof(m->buf));
+	memcpy(p, owner, olen);
+	p += olen;
+	p[0] = type >> 8;
+	p[1] = type & 0xff;
+	p[2] = 0;
+	p[3] = DNS_CLASS_IN;
+	p[4] = ttl >> 24;
+	p[5] = (ttl >> 16) & 0xff;
+	p[6] = (ttl >> 8) & 0xff;
+	p[7] = ttl & 0xff;
+	p[8] = (uint8_t)(rdlen >> 8);
+	p[9] = rdlen & 0xff;
+	memcpy(p + 10, rd, rdlen);
+	m->len += olen + 10 + rdlen;
+	c = (m->buf[4 + 2 * m->sec] << 8 | m->buf[5 + 2 * m->sec]) + 1;
+	m->buf[4 + 2 * m->sec] = (uint8_t)(c >> 8);
+	m->buf[5 + 2 * m->sec] = (uint8_t)c;
+}
+
+/*
+ * The record and, with sign, its RRSIG by the zone's key (original TTL
+ * ottl, the window HZ_INCEPTION..expiration).
+ */
+static void
+hz_signed(struct hz_msg *m, const uint8_t *owner, size_t olen,
+    uint16_t type, uint32_t ttl, const uint8_t *rd, size_t rdlen,
+    uint32_t ottl, uint32_t expiration)
+{
+	uint8_t sig[18 + DNS_MAX_NAME + 64], data[2048], lo[DNS_MAX_NAME];
+	uint8_t zone[DNS_MAX_NAME];
+	size_t zlen, n, dlen, slen = 64;
+	EVP_MD_CTX *md;
+
+	hz_rr(m, owner, olen, type, ttl, rd, rdlen);
+	zlen = dnsmsg_name_from_text("example.", zone, sizeof(zone));
+	sig[0] = type >> 8;
+	sig[1] = type & 0xff;
+	sig[2] = DNSSEC_ALG_ED25519;
+	sig[3] = (uint8_t)dnssec_name_labels(owner, olen);
+	sig[4] = ottl >> 24;
+	sig[5] = (ottl >> 16) & 0xff;
+	sig[6] = (ottl >> 8) & 0xff;
+	sig[7] = ottl & 0xff;
+	sig[8] = expiration >> 24;
+	sig[9] = (expiration >> 16) & 0xff;
+	sig[10] = (expiration >> 8) & 0xff;
+	sig[11] = expiration & 0xff;
+	sig[12] = (uint32_t)HZ_INCEPTION >> 24;
+	sig[13] = ((uint32_t)HZ_INCEPTION >> 16) & 0xff;
+	sig[14] = ((uint32_t)HZ_INCEPTION >> 8) & 0xff;
+	sig[15] = (uint32_t)HZ_INCEPTION & 0xff;
+	sig[16] = hz_tag >> 8;
+	sig[17] = hz_tag & 0xff;
+	memcpy(sig + 18, zone, zlen);
+	n = 18 + zlen;
+	/* signed data: the RRSIG's fields, then the record canonical */
+	memcpy(lo, owner, olen);
+	dnssec_name_lower(lo, olen);
+	memcpy(data, sig, n);
+	dlen = n;
+	memcpy(data + dlen, lo, olen);
+	dlen += olen;
+	data[dlen++] = type >> 8;
+	data[dlen++] = type & 0xff;
+	data[dlen++] = 0;
+	data[dlen++] = DNS_CLASS_IN;
+	memcpy(data + dlen, sig + 4, 4);
+	dlen += 4;
+	data[dlen++] = (uint8_t)(rdlen >> 8);
+	data[dlen++] = rdlen & 0xff;
+	memcpy(data + dlen, rd, rdlen);
+	dlen += rdlen;
+	md = EVP_MD_CTX_new();
+	CHECK(md != NULL && EVP_DigestSignInit(md, NULL, NULL, NULL,
+	    hz_key) == 1 && EVP_DigestSign(md, sig + n, &slen, data,
+	    dlen) == 1 && slen == 64);
+	EVP_MD_CTX_free(md);
+	hz_rr(m, owner, olen, DNS_TYPE_RRSIG, ttl, sig, n + 64);
+}
+
+static void
+hz_text(struct hz_msg *m, const char *owner, uint16_t type, uint32_t ttl,
+    const uint8_t *rd, size_t rdlen, int sign)
+{
+	uint8_t o[DNS_MAX_NAME];
+	size_t olen = dnsmsg_name_from_text(owner, o, sizeof(o));
+
+	if (sign)
+		hz_signed(m, o, olen, type, ttl, rd, rdlen, ttl,
+		    HZ_EXPIRATION);
+	else
+		hz_rr(m, o, olen, type, ttl, rd, rdlen);
+}
+
+/* The answer to "example. DNSKEY": the key, signed by itself. */
+static void
+hz_dnskey_answer(struct hz_msg *m)
+{
+	hz_start(m, "example.", DNS_TYPE_DNSKEY, DNS_RCODE_NOERROR);
+	hz_text(m, "example.", DNS_TYPE_DNSKEY, 300, hz_dnskey,
+	    sizeof(hz_dnskey), 1);
+}
+
+/*
+ * The NSEC3 chain of names[0..n-1] (text) with their bitmaps, flags
+ * and iterations, each signed with TTL ttl, into m's current section.
+ */
+struct hz_name {
+	const char	*name;
+	uint8_t		 bm[12];
+	size_t		 bmlen;
+};
+
+static void
+hz_nsec3(struct hz_msg *m, const struct hz_name *names, size_t n,
+    uint8_t flags, uint16_t iter, uint32_t ttl)
+{
+	uint8_t h[8][NSEC3_SHA1_LEN], wire[DNS_MAX_NAME], rd[64];
+	uint8_t owner[DNS_MAX_NAME];
+	char b32[40];
+	size_t i, j, wl, next, rl, ol;
+	long best;
+
+	CHECK(n <= 8);
+	for (i = 0; i < n; i++) {
+		wl = dnsmsg_name_from_text(names[i].name, wire, sizeof(wire));
+		CHECK(nsec3_hash(NSEC3_HASH_SHA1, NULL, 0, iter, wire, wl,
+		    h[i]) == 0);
+	}
+	for (i = 0; i < n; i++) {
+		/* next: the least hash above h[i], else the least of all */
+		best = -1;
+		for (j = 0; j < n; j++)
+			if (memcmp(h[j], h[i], NSEC3_SHA1_LEN) > 0 &&
+			    (best == -1 || memcmp(h[j], h[best],
+			    NSEC3_SHA1_LEN) < 0))
+				best = (long)j;
+		if (best == -1)
+			for (j = 0, best = 0; j < n; j++)
+				if (memcmp(h[j], h[best], NSEC3_SHA1_LEN) < 0)
+					best = (long)j;
+		next = (size_t)best;
+		rl = 0;
+		rd[rl++] = NSEC3_HASH_SHA1;
+		rd[rl++] = flags;
+		rd[rl++] = iter >> 8;
+		rd[rl++] = iter & 0xff;
+		rd[rl++] = 0;		/* no salt */
+		rd[rl++] = NSEC3_SHA1_LEN;
+		memcpy(rd + rl, h[next], NSEC3_SHA1_LEN);
+		rl += NSEC3_SHA1_LEN;
+		memcpy(rd + rl, names[i].bm, names[i].bmlen);
+		rl += names[i].bmlen;
+		nsec3_b32hex_encode(h[i], NSEC3_SHA1_LEN, b32, sizeof(b32));
+		owner[0] = 32;
+		memcpy(owner + 1, b32, 32);
+		wl = dnsmsg_name_from_text("example.", wire, sizeof(wire));
+		memcpy(owner + 33, wire, wl);
+		ol = 33 + wl;
+		hz_signed(m, owner, ol, DNS_TYPE_NSEC3, ttl, rd, rl, ttl,
+		    HZ_EXPIRATION);
+	}
+}
+
+/* Bitmaps (window 0) of the hand zone's names. */
+#define HZ_BM_APEX	{ 0, 7, 0x22, 0x00, 0x00, 0x00, 0x00, 0x02, 0x90 }
+#define HZ_BM_A		{ 0, 6, 0x40, 0x00, 0x00, 0x00, 0x00, 0x02 }
+#define HZ_BM_NS	{ 0, 1, 0x20 }
+
+static const struct hz_name hz_wild[] = {
+	{ "example.", HZ_BM_APEX, 9 },	/* NS SOA RRSIG DNSKEY NSEC3PARAM */
+	{ "*.example.", HZ_BM_A, 8 },	/* A RRSIG */
+	{ "sub.example.", HZ_BM_NS, 3 },	/* NS: an unsigned delegation */
+};
+
+/*
+ * Drive the question name/type with answer m through the hand zone:
+ * DNSKEY from hz_dnskey_answer(), a DS need from ds (NULL: a need of
+ * another DS is a test failure).  The verdict in *vd.
+ */
+static void
+hz_drive(struct validator *v, const char *name, uint16_t type,
+    const struct hz_msg *m, const struct hz_msg *ds, unsigned budget,
+    struct val_verdict *vd)
+{
+	static struct hz_msg keys;
+	struct dns_query_info qi;
+	struct val_need nd;
+	int i;
+
+	memset(&qi, 0, sizeof(qi));
+	qi.qname_len = dnsmsg_name_from_text(name, qi.qname,
+	    sizeof(qi.qname));
+	qi.qtype = type;
+	qi.qclass = DNS_CLASS_IN;
+	CHECK_EQ(dnsmsg_check_answer(m->buf, m->len, &qi), 0);
+	hz_dnskey_answer(&keys);
+	for (i = 0; i < 8; i++) {
+		if (validator_check(v, &qi, m->buf, m->len, VV_NOW, &budget,
+		    vd, &nd) == VAL_DONE)
+			return;
+		if (nd.type == DNS_TYPE_DNSKEY)
+			validator_learn(v, &nd, keys.buf, keys.len, VV_NOW,
+			    &budget);
+		else {
+			CHECK(ds != NULL);
+			validator_learn(v, &nd, ds != NULL ? ds->buf : NULL,
+			    ds != NULL ? ds->len : 0, VV_NOW, &budget);
+		}
+	}
+	CHECK(0);
+}
+
+/*
+ * Finding 2: "foo.example. DS" answered (honestly) with the wildcard
+ * NODATA of RFC 5155 8.7: the closest encloser is the apex, whose
+ * NSEC3 has NS (and SOA).  That is no proof that foo.example. is an
+ * insecure delegation: an unsigned "foo.example. A" stays bogus.  The
+ * NSEC3 of sub.example. itself (NS, no DS) does make sub insecure.
+ */
+/* The zone's SOA RDATA, minimum min: its length (64 bytes of room). */
+static size_t
+hz_soa(uint8_t *soa, uint32_t min)
+{
+	uint8_t n[DNS_MAX_NAME];
+	size_t sl, l;
+
+	l = dnsmsg_name_from_text("ns.example.", n, sizeof(n));
+	memcpy(soa, n, l);
+	sl = l;
+	l = dnsmsg_name_from_text("host.example.", n, sizeof(n));
+	memcpy(soa + sl, n, l);
+	sl += l;
+	memset(soa + sl, 0, 20);
+	soa[sl + 16] = min >> 24;
+	soa[sl + 17] = (min >> 16) & 0xff;
+	soa[sl + 18] = (min >> 8) & 0xff;
+	soa[sl + 19] = min & 0xff;
+	return sl + 20;
+}
+
+static void
+hz_trace(const char *line, void *arg)
+{
+	(void)arg;
+	printf("hz: %s\n", line);
+}
+
+static void
+test_nsec3_ds_wildcard(void)
+{
+	static struct hz_msg ds, ans;
+	struct validator *v;
+	struct val_verdict vd;
+	uint8_t soa[64];
+	size_t sl;
+
+	sl = hz_soa(soa, 60);
+	hz_start(&ds, "foo.example.", DNS_TYPE_DS, DNS_RCODE_NOERROR);
+	ds.sec = DNS_SEC_AUTHORITY;
+	hz_text(&ds, "example.", DNS_TYPE_SOA, 300, soa, sl, 1);
+	hz_nsec3(&ds, hz_wild, 2, 0, 0, 300);
+	hz_start(&ans, "foo.example.", DNS_TYPE_A, DNS_RCODE_NOERROR);
+	hz_text(&ans, "foo.example.", DNS_TYPE_A, 300, evil_a, 4, 0);
+	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+	validator_set_trace(v, hz_trace, NULL);
+	hz_drive(v, "foo.example.", DNS_TYPE_A, &ans, &ds, VALIDATOR_BUDGET,
+	    &vd);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 10);
+	validator_free(v);
+	/* sub.example.: its own NSEC3, NS and no DS: insecure */
+	hz_start(&ds, "sub.example.", DNS_TYPE_DS, DNS_RCODE_NOERROR);
+	ds.sec = DNS_SEC_AUTHORITY;
+	hz_text(&ds, "example.", DNS_TYPE_SOA, 300, soa, sl, 1);
+	hz_nsec3(&ds, hz_wild, 3, 0, 0, 300);
+	hz_start(&ans, "www.sub.example.", DNS_TYPE_A, DNS_RCODE_NOERROR);
+	hz_text(&ans, "www.sub.example.", DNS_TYPE_A, 300, evil_a, 4, 0);
+	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+	hz_drive(v, "www.sub.example.", DNS_TYPE_A, &ans, &ds,
+	    VALIDATOR_BUDGET, &vd);
+	CHECK_EQ(vd.state, VAL_INSECURE);
+	validator_free(v);
+}
+
 /* Every record of type t in msg's answer section made type 65280. */
 static int
 retype(uint8_t *msg, size_t len, uint16_t t)
@@ -787,12 +1150,14 @@ main(void)
 	}
 	CHECK_EQ(nanchors, 1);
 	CHECK_STR(val_state_names[VAL_BOGUS], "bogus");
+	hz_init();
 	test_cases();
 	test_warm();
 	test_no_answer();
 	test_tampered();
 	test_extra_rrsets();
 	test_dname_synth();
+	test_nsec3_ds_wildcard();
 	test_tampered_chain();
 	test_stripping_upstream();
 	test_store_bound();

@@ -80,7 +80,12 @@ struct nsec_rr {
  * every call: what made the proof or what was missing.  ce is the
  * closest encloser when the proof needed one (ce_len 0 otherwise);
  * used[] are indexes into the caller's set of the records the proof
- * rests on, in the order the RFC names them.
+ * rests on, in the order the RFC names them.  matched is 1 when used[0]
+ * is the record of the name itself (an NSEC whose owner is the name, an
+ * NSEC3 whose owner hash is the name's: RFC 5155 8.5, 8.6), 0 when the
+ * proof went through the closest encloser (a wildcard, an empty
+ * non-terminal's NSEC, an NXDOMAIN): only a matching record's bitmap
+ * says what types the name has (its NS bit: a delegation).
  */
 #define NSEC_PROOF_USED		3
 struct nsec_proof {
@@ -89,6 +94,7 @@ struct nsec_proof {
 	size_t		 ce_len;
 	size_t		 used[NSEC_PROOF_USED];
 	size_t		 nused;
+	int		 matched;
 };
 
 /*
