@@ -913,6 +913,7 @@ validator_learn(struct validator *v, const struct val_need *need,
 	struct ent *e;
 	enum dnssec_result r;
 	char text[DNS_MAX_NAME_TEXT];
+	unsigned own, spent;
 	int rcode;
 
 	if (need->name_len == 0 || need->name_len > DNS_MAX_NAME ||
@@ -951,12 +952,20 @@ validator_learn(struct validator *v, const struct val_need *need,
 		    "parse or is too large", VALIDATOR_BOGUS_TTL, now);
 		return;
 	}
+	/*
+	 * What a learn stores is shared by every answer, so it must not
+	 * depend on one caller's spent budget: it has an allowance of its
+	 * own, and the caller pays for what it used.
+	 */
+	own = VALIDATOR_LEARN_BUDGET;
 	if (nd.type == DNS_TYPE_DS)
-		learn_ds(v, &nd, rcode, now, budget);
+		learn_ds(v, &nd, rcode, now, &own);
 	else {
 		e = lookup(v, nd.name, nd.name_len, now);
-		learn_dnskey(v, &nd, e, now, budget);
+		learn_dnskey(v, &nd, e, now, &own);
 	}
+	spent = VALIDATOR_LEARN_BUDGET - own;
+	*budget -= spent < *budget ? spent : *budget;
 }
 
 /* ------------------------------------------------------------ checking */

@@ -20,7 +20,13 @@
  * Bounds: the store holds at most max_entries names, the least recently
  * used out first; a DNSKEY or DS set of more than VALIDATOR_SET_BYTES
  * bytes is not kept (bogus).  Signature checks are counted against the
- * caller's budget (KeyTrap, CVE-2023-50387): at 0, the answer is bogus.
+ * caller's budget (KeyTrap, CVE-2023-50387): at 0, the answer is bogus,
+ * that answer only: a learn (whose verdict the store keeps for every
+ * answer) checks with an allowance of its own, VALIDATOR_LEARN_BUDGET,
+ * whatever the caller has left, and then charges the caller what it
+ * spent (down to 0), so one query's spent budget never makes a zone
+ * bogus for the others, and one answer still costs at most
+ * VALIDATOR_BUDGET + VALIDATOR_LEARN_BUDGET checks.
  * The number of NEEDs one answer may cost is the caller's to cap
  * (VALIDATOR_MAX_NEEDS): a learn that proves nothing new leaves the
  * same NEED, and only the caller can stop asking.
@@ -38,6 +44,7 @@
 #define VALIDATOR_NOANSWER_TTL	5	/* ... a need nobody answered */
 #define VALIDATOR_MAX_NEEDS	32	/* NEEDs per answer, caller's cap */
 #define VALIDATOR_BUDGET	64	/* signature checks per answer */
+#define VALIDATOR_LEARN_BUDGET	32	/* ... per learn, its own */
 #define VALIDATOR_SET_BYTES	16384	/* largest DS/DNSKEY set kept */
 #define VALIDATOR_CNAME_MAX	16	/* CNAME/DNAME links followed */
 
@@ -117,9 +124,13 @@ enum val_step validator_check(struct validator *,
  * pass dnsmsg_check_answer() for need's question, or its rcode is
  * neither NOERROR nor NXDOMAIN).  A need the store cannot judge (one
  * validator_check() did not ask for: its parent's keys unknown) teaches
- * nothing.  Every need validator_check() gives is settled by one learn,
- * so the same need never comes twice in a row at one time; a chain
- * may still be longer than the caller will follow (VALIDATOR_MAX_NEEDS).
+ * nothing.  *budget: the caller's allowance (the answer that needed it);
+ * the learn checks with VALIDATOR_LEARN_BUDGET of its own and takes
+ * what it spent from *budget (never below 0): a spent *budget never
+ * makes the learn fail.  Every need validator_check() gives is settled
+ * by one learn, so the same need never comes twice in a row at one time;
+ * a chain may still be longer than the caller will follow
+ * (VALIDATOR_MAX_NEEDS).
  */
 void	validator_learn(struct validator *, const struct val_need *,
 	    const uint8_t *msg, size_t len, uint32_t now, unsigned *budget);
