@@ -251,6 +251,8 @@ store(struct validator *v, const uint8_t *name, size_t len,
 			p += 2 + rdlen[i];
 		}
 	}
+	if (ttl > VALIDATOR_MAX_TTL)
+		ttl = VALIDATOR_MAX_TTL;
 	if (ttl == 0)
 		ttl = 1;	/* usable for the answer that taught it */
 	if ((e = lookup(v, name, len, now)) == NULL) {
@@ -553,16 +555,19 @@ walk(struct validator *v, const uint8_t *z, size_t zlen, uint32_t now,
 /*
  * The NSEC (or, if none, NSEC3) records of sets signed by k's zone,
  * each set verified, into v->nsec: their number, 0 if none, -1 bogus
- * (vd set).
+ * (vd set).  *ttl: the least TTL the sets may be kept for (their TTL,
+ * their RRSIG's original TTL and expiration: dnssec_ttl()), not above
+ * what it was.
  */
 static long
 denial_records(struct validator *v, const struct dnssec_sets *sets,
     struct ent *k, uint32_t now, unsigned *budget, int *is3,
-    struct val_verdict *vd)
+    struct val_verdict *vd, uint32_t *ttl)
 {
 	const struct dnssec_rrset *s;
+	struct dnssec_rrsig rs;
 	enum dnssec_result r;
-	size_t i, j, n = 0;
+	size_t i, j, n = 0, sig;
 	int pass;
 
 	for (pass = 0; pass < 2 && n == 0; pass++) {
@@ -574,13 +579,18 @@ denial_records(struct validator *v, const struct dnssec_sets *sets,
 			    !dnsmsg_name_below(s->owner, s->owner_len, k->name,
 			    k->name_len))
 				continue;
-			r = verify(v, s, k, now, budget, NULL);
+			sig = 0;
+			r = verify(v, s, k, now, budget, &sig);
 			if (r != DNSSEC_OK) {
 				verdict_set(vd, VAL_BOGUS, ede_of(r),
 				    sig_why(v, s, r), k->name,
 				    k->name_len);
 				return -1;
 			}
+			if (dnssec_rrsig_parse(s->sig[sig], s->siglen[sig],
+			    &rs) == DNSSEC_OK && dnssec_ttl(s->ttl, &rs,
+			    now) < *ttl)
+				*ttl = dnssec_ttl(s->ttl, &rs, now);
 			for (j = 0; j < s->n && n < DNSSEC_MAX_RRS; j++) {
 				v->nsec[n].owner = s->owner;
 				v->nsec[n].owner_len = s->owner_len;
@@ -682,17 +692,28 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 	cn = dnssec_find(&v->an, nd->name, nd->name_len, DNS_TYPE_CNAME,
 	    DNS_CLASS_IN);
 	if (cn != NULL && cn->n > 0) {
-		r = verify(v, cn, k, now, budget, NULL);
+		r = verify(v, cn, k, now, budget, &sig);
 		if (r != DNSSEC_OK)
 			learn_bogus(v, nd, ede_of(r), dnssec_result_names[r],
 			    VALIDATOR_BOGUS_TTL, now);
 		else
 			store(v, nd->name, nd->name_len, ENT_NOTCUT, -1,
-			    "a CNAME", cn->ttl, now, NULL, NULL, 0);
+			    "a CNAME", dnssec_rrsig_parse(cn->sig[sig],
+			    cn->siglen[sig], &rs) == DNSSEC_OK ?
+			    dnssec_ttl(cn->ttl, &rs, now) : 0, now, NULL,
+			    NULL, 0);
 		return;
 	}
 	vd.state = VAL_SECURE;
-	if ((n = denial_records(v, &v->ns, k, now, budget, &is3, &vd)) < 0) {
+	/*
+	 * The proof's lifetime is its records' (RFC 4035 5.3.3; an
+	 * NSEC's TTL is the SOA's negative TTL, RFC 4034 4, RFC 9077); the
+	 * SOA beside it is not verified here, so its TTL counts for
+	 * nothing.
+	 */
+	ttl = VALIDATOR_MAX_TTL;
+	if ((n = denial_records(v, &v->ns, k, now, budget, &is3, &vd,
+	    &ttl)) < 0) {
 		learn_bogus(v, nd, vd.ede, "DS denial does not verify",
 		    VALIDATOR_BOGUS_TTL, now);
 		return;
@@ -705,10 +726,6 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 		    now);
 		return;
 	}
-	ttl = VALIDATOR_BOGUS_TTL;
-	for (i = 0; i < v->ns.nsets; i++)
-		if (v->ns.set[i].type == DNS_TYPE_SOA && v->ns.set[i].n > 0)
-			ttl = v->ns.set[i].ttl;
 	if (!is3) {
 		pr = nsec_prove_nodata(v->nsec, (size_t)n, k->name, k->name_len,
 		    nd->name, nd->name_len, DNS_TYPE_DS, &proof);
@@ -1059,7 +1076,7 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 	if (rs.labels >= dnssec_name_labels(set->owner, set->owner_len))
 		return W_HAVE;
 	/* a wildcard expansion: no closer name may exist */
-	n = denial_records(v, &v->ns, k, now, budget, &is3, vd);
+	n = denial_records(v, &v->ns, k, now, budget, &is3, vd, &vd->ttl);
 	if (n < 0)
 		return W_BOGUS;
 	pr = n == 0 ? NSEC_NO_PROOF : is3 ? nsec3_prove_wildcard(v->nsec,
@@ -1096,6 +1113,7 @@ judge_negative(struct validator *v, const uint8_t *name, size_t len,
 	enum nsec_result pr;
 	uint8_t signer[DNS_MAX_NAME];
 	size_t i, slen = 0;
+	uint32_t min;
 	long n;
 	int is3;
 	char text[DNS_MAX_NAME_TEXT];
@@ -1154,8 +1172,18 @@ judge_negative(struct validator *v, const uint8_t *name, size_t len,
 	if (soa != NULL && (wk = judge_set(v, soa, now, budget, vd, need)) !=
 	    W_HAVE)
 		return wk;
-	if ((n = denial_records(v, &v->ns, k, now, budget, &is3, vd)) < 0)
+	if ((n = denial_records(v, &v->ns, k, now, budget, &is3, vd,
+	    &vd->ttl)) < 0)
 		return W_BOGUS;
+	/* a verified SOA: its minimum bounds the negative TTL (RFC 2308) */
+	if (soa != NULL && soa->rdlen[0] >= 4) {
+		min = (uint32_t)soa->rdata[0][soa->rdlen[0] - 4] << 24 |
+		    (uint32_t)soa->rdata[0][soa->rdlen[0] - 3] << 16 |
+		    (uint32_t)soa->rdata[0][soa->rdlen[0] - 2] << 8 |
+		    soa->rdata[0][soa->rdlen[0] - 1];
+		if (min < vd->ttl)
+			vd->ttl = min;
+	}
 	if (n == 0)
 		pr = NSEC_NO_PROOF;
 	else if (is3)

@@ -639,6 +639,8 @@ struct hz_name {
 	size_t		 bmlen;
 };
 
+static uint32_t hz_ottl;	/* not 0: the NSEC3 RRSIGs' original TTL */
+
 static void
 hz_nsec3(struct hz_msg *m, const struct hz_name *names, size_t n,
     uint8_t flags, uint16_t iter, uint32_t ttl)
@@ -685,8 +687,8 @@ hz_nsec3(struct hz_msg *m, const struct hz_name *names, size_t n,
 		wl = dnsmsg_name_from_text("example.", wire, sizeof(wire));
 		memcpy(owner + 33, wire, wl);
 		ol = 33 + wl;
-		hz_signed(m, owner, ol, DNS_TYPE_NSEC3, ttl, rd, rl, ttl,
-		    HZ_EXPIRATION);
+		hz_signed(m, owner, ol, DNS_TYPE_NSEC3, ttl, rd, rl,
+		    hz_ottl != 0 ? hz_ottl : ttl, HZ_EXPIRATION);
 	}
 }
 
@@ -706,15 +708,16 @@ static const struct hz_name hz_wild[] = {
  * DNSKEY from hz_dnskey_answer(), a DS need from ds (NULL: a need of
  * another DS is a test failure).  The verdict in *vd.
  */
-static void
-hz_drive(struct validator *v, const char *name, uint16_t type,
-    const struct hz_msg *m, const struct hz_msg *ds, unsigned budget,
+static int
+hz_drive_at(struct validator *v, const char *name, uint16_t type,
+    const struct hz_msg *m, const struct hz_msg *ds, uint32_t now,
     struct val_verdict *vd)
 {
 	static struct hz_msg keys;
 	struct dns_query_info qi;
 	struct val_need nd;
-	int i;
+	unsigned budget = VALIDATOR_BUDGET;
+	int i, nds = 0;
 
 	memset(&qi, 0, sizeof(qi));
 	qi.qname_len = dnsmsg_name_from_text(name, qi.qname,
@@ -724,19 +727,30 @@ hz_drive(struct validator *v, const char *name, uint16_t type,
 	CHECK_EQ(dnsmsg_check_answer(m->buf, m->len, &qi), 0);
 	hz_dnskey_answer(&keys);
 	for (i = 0; i < 8; i++) {
-		if (validator_check(v, &qi, m->buf, m->len, VV_NOW, &budget,
+		if (validator_check(v, &qi, m->buf, m->len, now, &budget,
 		    vd, &nd) == VAL_DONE)
-			return;
+			return nds;
 		if (nd.type == DNS_TYPE_DNSKEY)
-			validator_learn(v, &nd, keys.buf, keys.len, VV_NOW,
+			validator_learn(v, &nd, keys.buf, keys.len, now,
 			    &budget);
 		else {
 			CHECK(ds != NULL);
+			nds++;
 			validator_learn(v, &nd, ds != NULL ? ds->buf : NULL,
-			    ds != NULL ? ds->len : 0, VV_NOW, &budget);
+			    ds != NULL ? ds->len : 0, now, &budget);
 		}
 	}
 	CHECK(0);
+	return -1;
+}
+
+static void
+hz_drive(struct validator *v, const char *name, uint16_t type,
+    const struct hz_msg *m, const struct hz_msg *ds, unsigned budget,
+    struct val_verdict *vd)
+{
+	CHECK(budget == VALIDATOR_BUDGET);
+	CHECK(hz_drive_at(v, name, type, m, ds, VV_NOW, vd) >= 0);
 }
 
 /*
@@ -808,6 +822,51 @@ test_nsec3_ds_wildcard(void)
 	hz_drive(v, "www.sub.example.", DNS_TYPE_A, &ans, &ds,
 	    VALIDATOR_BUDGET, &vd);
 	CHECK_EQ(vd.state, VAL_INSECURE);
+	validator_free(v);
+}
+
+
+/*
+ * Finding 3: what a DS denial teaches lives no longer than its signed
+ * records say: not the unsigned SOA's TTL beside it, not an NSEC3 TTL
+ * above its RRSIG's original TTL.
+ */
+static void
+test_learned_ttl(void)
+{
+	static struct hz_msg ds, ans;
+	struct validator *v;
+	struct val_verdict vd;
+	uint8_t soa[64];
+	size_t sl = hz_soa(soa, 1000000);
+
+	/* DS needs counted: the keys' own TTL does not matter here */
+	hz_start(&ans, "foo.example.", DNS_TYPE_A, DNS_RCODE_NOERROR);
+	hz_text(&ans, "foo.example.", DNS_TYPE_A, 300, evil_a, 4, 0);
+	/* an unsigned SOA of TTL 1000000 beside NSEC3 of TTL 300 */
+	hz_start(&ds, "foo.example.", DNS_TYPE_DS, DNS_RCODE_NOERROR);
+	ds.sec = DNS_SEC_AUTHORITY;
+	hz_text(&ds, "example.", DNS_TYPE_SOA, 1000000, soa, sl, 0);
+	hz_nsec3(&ds, hz_wild, 2, 0, 0, 300);
+	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+	CHECK_EQ(hz_drive_at(v, "foo.example.", DNS_TYPE_A, &ans, &ds, VV_NOW,
+	    &vd), 1);
+	CHECK_EQ(hz_drive_at(v, "foo.example.", DNS_TYPE_A, &ans, &ds,
+	    VV_NOW + 299, &vd), 0);
+	CHECK_EQ(hz_drive_at(v, "foo.example.", DNS_TYPE_A, &ans, &ds,
+	    VV_NOW + 301, &vd), 1);
+	validator_free(v);
+	/* NSEC3 of TTL 100000 whose RRSIGs say 600 */
+	hz_start(&ds, "foo.example.", DNS_TYPE_DS, DNS_RCODE_NOERROR);
+	ds.sec = DNS_SEC_AUTHORITY;
+	hz_ottl = 600;
+	hz_nsec3(&ds, hz_wild, 2, 0, 0, 100000);
+	hz_ottl = 0;
+	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+	CHECK_EQ(hz_drive_at(v, "foo.example.", DNS_TYPE_A, &ans, &ds, VV_NOW,
+	    &vd), 1);
+	CHECK_EQ(hz_drive_at(v, "foo.example.", DNS_TYPE_A, &ans, &ds,
+	    VV_NOW + 601, &vd), 1);
 	validator_free(v);
 }
 
@@ -1194,6 +1253,7 @@ main(void)
 	test_extra_rrsets();
 	test_dname_synth();
 	test_nsec3_ds_wildcard();
+	test_learned_ttl();
 	test_tampered_chain();
 	test_stripping_upstream();
 	test_store_bound();

@@ -17,6 +17,12 @@
  * cuts; NSEC/NSEC3 proofs of no DS make a cut insecure.  Overall, bogus
  * beats insecure beats secure.
  *
+ * What the store learns lives at most as long as its proof: the least
+ * of the proof records' TTLs, their RRSIGs' original TTLs and the
+ * seconds to their expiration (RFC 4035 5.3.3), and VALIDATOR_MAX_TTL;
+ * an unverified SOA beside a denial counts for nothing (a verified one's
+ * minimum bounds a negative answer's ttl, RFC 2308).
+ *
  * Bounds: the store holds at most max_entries names, the least recently
  * used out first; a DNSKEY or DS set of more than VALIDATOR_SET_BYTES
  * bytes is not kept (bogus).  Signature checks are counted against the
@@ -42,6 +48,7 @@
 
 #define VALIDATOR_BOGUS_TTL	60	/* seconds a bogus proof is kept */
 #define VALIDATOR_NOANSWER_TTL	5	/* ... a need nobody answered */
+#define VALIDATOR_MAX_TTL	86400	/* most seconds any proof is kept */
 #define VALIDATOR_MAX_NEEDS	32	/* NEEDs per answer, caller's cap */
 #define VALIDATOR_BUDGET	64	/* signature checks per answer */
 #define VALIDATOR_LEARN_BUDGET	32	/* ... per learn, its own */
