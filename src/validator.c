@@ -1283,6 +1283,33 @@ check_extra(struct validator *v, struct val_verdict *vd)
 	return 0;
 }
 
+/*
+ * An ANY question: every RRset at name (a CNAME and NSEC included),
+ * each with its signer's keys; *any says whether there was one.
+ */
+static enum walk
+judge_any(struct validator *v, const uint8_t *name, size_t nlen,
+    uint32_t now, unsigned *budget, struct val_verdict *vd,
+    struct val_need *need, int *any)
+{
+	const struct dnssec_rrset *s;
+	enum walk wk;
+	size_t i;
+
+	*any = 0;
+	for (i = 0; i < v->an.nsets; i++) {
+		s = &v->an.set[i];
+		if (s->n == 0 || !dnsmsg_name_equal(s->owner, s->owner_len,
+		    name, nlen))
+			continue;
+		*any = 1;
+		on_chain(v, s);
+		if ((wk = judge_set(v, s, now, budget, vd, need)) != W_HAVE)
+			return wk;
+	}
+	return W_HAVE;
+}
+
 enum val_step
 validator_check(struct validator *v, const struct dns_query_info *qi,
     const uint8_t *msg, size_t len, uint32_t now, unsigned *budget,
@@ -1292,7 +1319,7 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 	uint8_t name[DNS_MAX_NAME], target[DNS_MAX_NAME];
 	size_t nlen, tlen, i, pre;
 	enum walk wk = W_HAVE;
-	int rcode, link;
+	int rcode, link, any;
 
 	memset(vd, 0, sizeof(*vd));
 	vd->state = VAL_SECURE;
@@ -1309,6 +1336,13 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 	if (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN) {
 		vd->state = VAL_INSECURE;
 		vd->why = "an error answer: nothing to validate";
+		return VAL_DONE;
+	}
+	if (qi->qtype == DNS_TYPE_RRSIG) {
+		/* RRSIGs of many sets: no set to check them against */
+		vd->state = VAL_INSECURE;
+		vd->why = "an RRSIG question: signatures are not validated as "
+		    "a set";
 		return VAL_DONE;
 	}
 	if (*budget == 0) {
@@ -1370,8 +1404,12 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 				break;
 			continue;
 		}
-		set = dnssec_find(&v->an, name, nlen, qi->qtype, DNS_CLASS_IN);
-		if (set != NULL && set->n > 0) {
+		if (qi->qtype == DNS_TYPE_ANY) {
+			if ((wk = judge_any(v, name, nlen, now, budget, vd,
+			    need, &any)) != W_HAVE || any)
+				break;
+		} else if ((set = dnssec_find(&v->an, name, nlen, qi->qtype,
+		    DNS_CLASS_IN)) != NULL && set->n > 0) {
 			on_chain(v, set);
 			wk = judge_set(v, set, now, budget, vd, need);
 			break;

@@ -870,6 +870,70 @@ test_learned_ttl(void)
 	validator_free(v);
 }
 
+/* msg's question type set to t (the answer's records unchanged). */
+static void
+set_qtype(uint8_t *msg, size_t len, uint16_t t)
+{
+	struct dnsmsg_rd r;
+	struct dns_header h;
+	size_t off;
+
+	dnsmsg_rd_init(&r, msg, len);
+	CHECK(dnsmsg_rd_header(&r, &h) == 0 && dnsmsg_rd_name(&r, NULL,
+	    NULL) == 0);
+	off = len - dnsmsg_rd_left(&r);
+	msg[off] = t >> 8;
+	msg[off + 1] = t & 0xff;
+}
+
+/*
+ * Finding 7: an ANY question judges every RRset at the name (it was
+ * bogus: no set of type ANY, no denial); an RRSIG question is insecure.
+ */
+static void
+test_any_rrsig(void)
+{
+	static uint8_t buf[DNS_MAX_MSG];
+	struct vv_case c = *find_case("nsec");
+	struct validator *v = mk(100, NULL);
+	struct val_verdict vd;
+	uint8_t rd[16];
+	size_t len;
+
+	memset(rd, 0, sizeof(rd));
+	memcpy(buf, c.msg, c.len);
+	len = c.len;
+	set_qtype(buf, len, DNS_TYPE_ANY);
+	c.qtype = DNS_TYPE_ANY;
+	CHECK_EQ(drive_msg(v, &c, buf, len, VV_NOW, VALIDATOR_BUDGET, &vd), 5);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK_EQ(vd.ede, -1);
+	/* a second set at the name, unsigned: all must verify */
+	CHECK_EQ(add_rr(buf, &len, DNS_SEC_ANSWER, "www.nsec.test", 28, rd,
+	    16), 0);
+	CHECK(drive_msg(v, &c, buf, len, VV_NOW, VALIDATOR_BUDGET, &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 10);
+	/* the A changed */
+	memcpy(buf, c.msg, c.len);
+	set_qtype(buf, c.len, DNS_TYPE_ANY);
+	CHECK(last_rdata_byte(buf, c.len, DNS_SEC_ANSWER, DNS_TYPE_A, 0x40) >
+	    0);
+	CHECK_EQ(drive_msg(v, &c, buf, c.len, VV_NOW, VALIDATOR_BUDGET, &vd),
+	    0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 6);
+	/* an RRSIG question: insecure, no EDE, nothing checked */
+	memcpy(buf, c.msg, c.len);
+	set_qtype(buf, c.len, DNS_TYPE_RRSIG);
+	c.qtype = DNS_TYPE_RRSIG;
+	CHECK_EQ(drive_msg(v, &c, buf, c.len, VV_NOW, VALIDATOR_BUDGET, &vd),
+	    0);
+	CHECK_EQ(vd.state, VAL_INSECURE);
+	CHECK_EQ(vd.ede, -1);
+	validator_free(v);
+}
+
 /* Every record of type t in msg's answer section made type 65280. */
 static int
 retype(uint8_t *msg, size_t len, uint16_t t)
@@ -1254,6 +1318,7 @@ main(void)
 	test_dname_synth();
 	test_nsec3_ds_wildcard();
 	test_learned_ttl();
+	test_any_rrsig();
 	test_tampered_chain();
 	test_stripping_upstream();
 	test_store_bound();

@@ -109,6 +109,9 @@ enum val_step { VAL_DONE, VAL_NEED };
  * and carry it through the learns of the same answer.
  * An answer with an rcode other than NOERROR and NXDOMAIN is INSECURE
  * (nothing to check).  A question of class other than IN is INSECURE.
+ * An ANY question: every RRset at the name is judged, each with its
+ * signer's keys, and all must verify.  An RRSIG question (type 46) is
+ * INSECURE, no EDE: signatures of many sets cannot be checked as one.
  * Every RRset of the answer section must be on the chain judged from
  * the question's name (the question's type, the CNAME and DNAME links,
  * a DNAME's synthesized CNAME, which must be its substitution: RFC 6672
