@@ -1335,6 +1335,7 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 	rcode = dnsmsg_rcode(msg);
 	if (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN) {
 		vd->state = VAL_INSECURE;
+		vd->flags |= VAL_F_BARE;
 		vd->why = "an error answer: nothing to validate";
 		return VAL_DONE;
 	}

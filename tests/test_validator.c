@@ -1281,6 +1281,7 @@ test_not_judged(void)
 	struct val_verdict vd;
 	struct val_need nd;
 	unsigned budget = VALIDATOR_BUDGET;
+	size_t len;
 
 	qi_of(c, &qi);
 	memcpy(buf, c->msg, c->len);
@@ -1288,6 +1289,26 @@ test_not_judged(void)
 	CHECK_EQ(validator_check(v, &qi, buf, c->len, VV_NOW, &budget, &vd,
 	    &nd), VAL_DONE);
 	CHECK_EQ(vd.state, VAL_INSECURE);
+	CHECK_EQ(vd.ede, -1);
+	CHECK(vd.flags & VAL_F_BARE);
+	/* a REFUSED answer with records of its own: to be sent bare */
+	len = c->len;
+	buf[3] = (buf[3] & 0xf0) | 5;	/* REFUSED */
+	CHECK_EQ(add_rr(buf, &len, DNS_SEC_ANSWER, "evil.example",
+	    DNS_TYPE_A, evil_a, 4), 0);
+	CHECK_EQ(validator_check(v, &qi, buf, len, VV_NOW, &budget, &vd,
+	    &nd), VAL_DONE);
+	CHECK_EQ(vd.state, VAL_INSECURE);
+	CHECK(vd.flags & VAL_F_BARE);
+	/* answers judged never carry it */
+	CHECK_EQ(drive(v, c, VV_NOW, &vd), 5);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK_EQ(vd.flags, 0);
+	CHECK(drive(v, find_case("unsigned"), VV_NOW, &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_INSECURE);
+	CHECK_EQ(vd.flags, 0);
+	validator_free(v);
+	v = mk(10, NULL);
 	qi.qclass = 3;
 	CHECK_EQ(validator_check(v, &qi, c->msg, c->len, VV_NOW, &budget,
 	    &vd, &nd), VAL_DONE);

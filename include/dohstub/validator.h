@@ -89,7 +89,17 @@ struct val_verdict {
 	uint32_t	ttl;		/* most seconds to keep the answer */
 	uint8_t		zone[DNS_MAX_NAME];	/* signer, or the cut */
 	size_t		zone_len;	/* 0: none */
+	unsigned	flags;		/* VAL_F_*, 0 for none */
 };
+
+/*
+ * The answer's rcode is neither NOERROR nor NXDOMAIN (state INSECURE,
+ * nothing judged): its records are unchecked, so the caller must not
+ * pass them on; in validate mode it sends the error bare: header
+ * (rcode, ID, flags) and question, its own OPT (EDE allowed), no answer,
+ * authority or additional record of the upstream's, and caches it so.
+ */
+#define VAL_F_BARE	0x01
 
 struct val_need {
 	uint8_t		name[DNS_MAX_NAME];
@@ -108,7 +118,8 @@ enum val_step { VAL_DONE, VAL_NEED };
  * still spend (dnssec_verify_rrset()'s); start it at VALIDATOR_BUDGET
  * and carry it through the learns of the same answer.
  * An answer with an rcode other than NOERROR and NXDOMAIN is INSECURE
- * (nothing to check).  A question of class other than IN is INSECURE.
+ * with VAL_F_BARE (nothing checked: send it bare).  A question of class
+ * other than IN is INSECURE.
  * An ANY question: every RRset at the name is judged, each with its
  * signer's keys, and all must verify.  An RRSIG question (type 46) is
  * INSECURE, no EDE: signatures of many sets cannot be checked as one.
