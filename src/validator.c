@@ -820,7 +820,7 @@ learn_dnskey(struct validator *v, const struct val_need *nd, struct ent *e,
 	enum dnssec_result r, worst = DNSSEC_KEY_MISMATCH;
 	size_t i, j, nt = 0, sig = 0;
 	const uint8_t *p;
-	int matched, any_alg = 0;
+	int matched, any_alg = 0, strong;
 	unsigned before;
 	char text[DNS_MAX_NAME_TEXT];
 
@@ -842,6 +842,26 @@ learn_dnskey(struct validator *v, const struct val_need *nd, struct ent *e,
 	}
 	if (nt == 0)
 		return;
+	/*
+	 * RFC 4509 3: with a SHA-256 (or SHA-384) DS of an algorithm we
+	 * verify, SHA-1 DS records are ignored, so a SHA-1 collision
+	 * cannot stand in for the key the stronger digest names.
+	 */
+	for (i = 0, strong = 0; i < nt; i++)
+		if (trusttype[i] == DNS_TYPE_DS && trustlen[i] >= 4 &&
+		    trust[i][3] != DNSSEC_DIGEST_SHA1 &&
+		    dnssec_digest_supported(trust[i][3]) &&
+		    dnssec_algorithm_supported(trust[i][2]))
+			strong = 1;
+	for (i = j = 0; i < nt; i++) {
+		if (strong && trusttype[i] == DNS_TYPE_DS &&
+		    trustlen[i] >= 4 && trust[i][3] == DNSSEC_DIGEST_SHA1)
+			continue;
+		trust[j] = trust[i];
+		trustlen[j] = trustlen[i];
+		trusttype[j++] = trusttype[i];
+	}
+	nt = j;
 	for (i = 0; i < nt; i++)
 		if (trusttype[i] == DNS_TYPE_DS ? trustlen[i] >= 4 &&
 		    dnssec_algorithm_supported(trust[i][2]) &&

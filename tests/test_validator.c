@@ -870,6 +870,59 @@ test_learned_ttl(void)
 	validator_free(v);
 }
 
+/*
+ * Finding 11: a DS set with a SHA-1 digest that matches the key and a
+ * SHA-256 one that does not: the SHA-1 one is ignored (RFC 4509 3), so
+ * the keys are not proved (EDE 9); it was secure.  The SHA-1 digest
+ * alone still proves them (RFC 8624 3.3).
+ */
+static void
+test_sha1_ds_ignored(void)
+{
+	static struct hz_msg ans;
+	struct dnssec_anchor ds[2];
+	struct validator *v;
+	struct val_verdict vd;
+	uint8_t data[DNS_MAX_NAME + sizeof(hz_dnskey)];
+	unsigned int dl;
+	size_t n, i;
+
+	n = hz_anchor.owner_len;
+	memcpy(data, hz_anchor.owner, n);
+	memcpy(data + n, hz_dnskey, sizeof(hz_dnskey));
+	n += sizeof(hz_dnskey);
+	for (i = 0; i < 2; i++) {
+		memset(&ds[i], 0, sizeof(ds[i]));
+		memcpy(ds[i].owner, hz_anchor.owner, hz_anchor.owner_len);
+		ds[i].owner_len = hz_anchor.owner_len;
+		ds[i].type = DNS_TYPE_DS;
+		ds[i].tag = hz_tag;
+		ds[i].algorithm = DNSSEC_ALG_ED25519;
+		ds[i].rdata[0] = hz_tag >> 8;
+		ds[i].rdata[1] = hz_tag & 0xff;
+		ds[i].rdata[2] = DNSSEC_ALG_ED25519;
+		ds[i].rdata[3] = i == 0 ? DNSSEC_DIGEST_SHA1 :
+		    DNSSEC_DIGEST_SHA256;
+		CHECK(EVP_Digest(data, n, ds[i].rdata + 4, &dl, i == 0 ?
+		    EVP_sha1() : EVP_sha256(), NULL) == 1);
+		ds[i].rdlen = (uint16_t)(4 + dl);
+	}
+	ds[1].rdata[ds[1].rdlen - 1] ^= 0x01;	/* SHA-256: another key */
+	hz_start(&ans, "www.example.", DNS_TYPE_A, DNS_RCODE_NOERROR);
+	hz_text(&ans, "www.example.", DNS_TYPE_A, 300, evil_a, 4, 1);
+	v = validator_new(ds, 2, NULL, NULL, 0, 100);
+	hz_drive(v, "www.example.", DNS_TYPE_A, &ans, NULL, VALIDATOR_BUDGET,
+	    &vd);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 9);
+	validator_free(v);
+	v = validator_new(ds, 1, NULL, NULL, 0, 100);
+	hz_drive(v, "www.example.", DNS_TYPE_A, &ans, NULL, VALIDATOR_BUDGET,
+	    &vd);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	validator_free(v);
+}
+
 /* msg's question type set to t (the answer's records unchanged). */
 static void
 set_qtype(uint8_t *msg, size_t len, uint16_t t)
@@ -1340,6 +1393,7 @@ main(void)
 	test_nsec3_ds_wildcard();
 	test_learned_ttl();
 	test_any_rrsig();
+	test_sha1_ds_ignored();
 	test_tampered_chain();
 	test_stripping_upstream();
 	test_store_bound();

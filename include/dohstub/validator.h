@@ -14,7 +14,9 @@
  * the zone of an RRset is its RRSIG's signer; its keys are proved by a
  * DS set its parent signed, proved by the parent's keys, up to an
  * anchor.  A DS query per label below the last known cut finds the
- * cuts; NSEC/NSEC3 proofs of no DS make a cut insecure.  Overall, bogus
+ * cuts; NSEC/NSEC3 proofs of no DS make a cut insecure.  SHA-1 DS
+ * records (and anchors) are ignored when a SHA-256 or SHA-384 one of a
+ * supported algorithm is in the same set (RFC 4509 3).  Overall, bogus
  * beats insecure beats secure.
  *
  * What the store learns lives at most as long as its proof: the least
