@@ -603,6 +603,22 @@ denial_records(struct validator *v, const struct dnssec_sets *sets,
 	return (long)n;
 }
 
+/*
+ * NSEC3 hashing is work an answer chose (CVE-2023-50868): charged to
+ * the budget, VALIDATOR_HASHES_PER_CHECK SHA-1 runs a check.
+ */
+static void
+charge_hashes(struct validator *v, const struct nsec_proof *p,
+    unsigned *budget)
+{
+	unsigned units;
+
+	units = (p->hashes + VALIDATOR_HASHES_PER_CHECK - 1) /
+	    VALIDATOR_HASHES_PER_CHECK;
+	v->st.nsec3_hashes += p->hashes;
+	*budget -= units < *budget ? units : *budget;
+}
+
 static int
 any_rrsig(const struct dnssec_sets *sets)
 {
@@ -760,10 +776,12 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 		pr = nsec3_prove_nodata(v->nsec, (size_t)n, k->name,
 		    k->name_len, nd->name, nd->name_len, DNS_TYPE_DS,
 		    NSEC3_MAX_ITERATIONS, &proof);
+		charge_hashes(v, &proof, budget);
 		if (pr == NSEC_NO_PROOF && rcode == DNS_RCODE_NXDOMAIN) {
 			pr = nsec3_prove_nxdomain(v->nsec, (size_t)n, k->name,
 			    k->name_len, nd->name, nd->name_len,
 			    NSEC3_MAX_ITERATIONS, &proof);
+			charge_hashes(v, &proof, budget);
 			if (pr == NSEC_PROVEN) {
 				store(v, nd->name, nd->name_len, ENT_NOTCUT,
 				    -1, "no such name", ttl, now, NULL, NULL,
@@ -1104,6 +1122,8 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 	    rs.labels, NSEC3_MAX_ITERATIONS, &proof) :
 	    nsec_prove_wildcard(v->nsec, (size_t)n, k->name, k->name_len,
 	    set->owner, set->owner_len, rs.labels, &proof);
+	if (n > 0)
+		charge_hashes(v, &proof, budget);
 	tracef(v, "%s wildcard %s", owner, nsec_result_names[pr]);
 	if (pr == NSEC_PROVEN)
 		return W_HAVE;
@@ -1206,13 +1226,14 @@ judge_negative(struct validator *v, const uint8_t *name, size_t len,
 	}
 	if (n == 0)
 		pr = NSEC_NO_PROOF;
-	else if (is3)
+	else if (is3) {
 		pr = nx ? nsec3_prove_nxdomain(v->nsec, (size_t)n, k->name,
 		    k->name_len, name, len, NSEC3_MAX_ITERATIONS, &proof) :
 		    nsec3_prove_nodata(v->nsec, (size_t)n, k->name,
 		    k->name_len, name, len, qtype, NSEC3_MAX_ITERATIONS,
 		    &proof);
-	else
+		charge_hashes(v, &proof, budget);
+	} else
 		pr = nx ? nsec_prove_nxdomain(v->nsec, (size_t)n, k->name,
 		    k->name_len, name, len, &proof) :
 		    nsec_prove_nodata(v->nsec, (size_t)n, k->name,

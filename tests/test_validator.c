@@ -923,6 +923,78 @@ test_sha1_ds_ignored(void)
 	validator_free(v);
 }
 
+/*
+ * Finding 6: NSEC3 iterations above 50 are insecure (RFC 9276, BIND
+ * after CVE-2023-50868; the limit was 150), and the hashing of a proof
+ * is charged to the answer's budget.
+ */
+static void
+test_nsec3_cost(void)
+{
+	static const struct hz_name zn[] = {
+		{ "example.", HZ_BM_APEX, 9 },
+		{ "a.example.", HZ_BM_A, 8 },
+	};
+	static struct hz_msg ans;
+	const char *q = "1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.x."
+	    "example.";
+	const struct validator_stats *st;
+	struct validator *v;
+	struct val_verdict vd;
+	uint8_t soa[64];
+	size_t sl = hz_soa(soa, 300);
+	uint16_t it;
+
+	for (it = 50; it <= 51; it++) {
+		hz_start(&ans, q, DNS_TYPE_A, DNS_RCODE_NXDOMAIN);
+		ans.sec = DNS_SEC_AUTHORITY;
+		hz_text(&ans, "example.", DNS_TYPE_SOA, 300, soa, sl, 1);
+		hz_nsec3(&ans, zn, 2, 0, it, 300);
+		v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+		st = validator_stats(v);
+		CHECK_EQ(hz_drive_at(v, q, DNS_TYPE_A, &ans, NULL, VV_NOW,
+		    &vd), 0);
+		if (it == 50) {
+			CHECK_EQ(vd.state, VAL_SECURE);
+			/* 20 names, the zone, the wildcard: 51 runs each */
+			CHECK_EQ(st->nsec3_hashes, 22 * 51);
+		} else {
+			CHECK_EQ(vd.state, VAL_INSECURE);
+			CHECK_EQ(st->nsec3_hashes, 0);
+		}
+		validator_free(v);
+	}
+	/* 22 * 51 SHA-1 runs are charged as 9 checks */
+	hz_start(&ans, q, DNS_TYPE_A, DNS_RCODE_NXDOMAIN);
+	ans.sec = DNS_SEC_AUTHORITY;
+	hz_text(&ans, "example.", DNS_TYPE_SOA, 300, soa, sl, 1);
+	hz_nsec3(&ans, zn, 2, 0, 50, 300);
+	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+	{
+		struct dns_query_info qi;
+		struct val_need nd;
+		static struct hz_msg keys;
+		unsigned b = VALIDATOR_BUDGET;
+
+		memset(&qi, 0, sizeof(qi));
+		qi.qname_len = dnsmsg_name_from_text(q, qi.qname,
+		    sizeof(qi.qname));
+		qi.qtype = DNS_TYPE_A;
+		qi.qclass = DNS_CLASS_IN;
+		hz_dnskey_answer(&keys);
+		CHECK_EQ(validator_check(v, &qi, ans.buf, ans.len, VV_NOW, &b,
+		    &vd, &nd), VAL_NEED);
+		validator_learn(v, &nd, keys.buf, keys.len, VV_NOW, &b);
+		b = VALIDATOR_BUDGET;
+		CHECK_EQ(validator_check(v, &qi, ans.buf, ans.len, VV_NOW, &b,
+		    &vd, &nd), VAL_DONE);
+		CHECK_EQ(vd.state, VAL_SECURE);
+		/* SOA and two NSEC3 sets: 3 checks, and 9 for hashing */
+		CHECK_EQ(b, VALIDATOR_BUDGET - 3 - 9);
+	}
+	validator_free(v);
+}
+
 /* msg's question type set to t (the answer's records unchanged). */
 static void
 set_qtype(uint8_t *msg, size_t len, uint16_t t)
@@ -1394,6 +1466,7 @@ main(void)
 	test_learned_ttl();
 	test_any_rrsig();
 	test_sha1_ds_ignored();
+	test_nsec3_cost();
 	test_tampered_chain();
 	test_stripping_upstream();
 	test_store_bound();

@@ -34,7 +34,12 @@
  * whatever the caller has left, and then charges the caller what it
  * spent (down to 0), so one query's spent budget never makes a zone
  * bogus for the others, and one answer still costs at most
- * VALIDATOR_BUDGET + VALIDATOR_LEARN_BUDGET checks.
+ * VALIDATOR_BUDGET + VALIDATOR_LEARN_BUDGET checks.  NSEC3 hashing
+ * (CVE-2023-50868) is charged to the same budget, one check for every
+ * VALIDATOR_HASHES_PER_CHECK SHA-1 runs ((iterations + 1) per name
+ * hashed, at most NSEC3_MAX_HASHED names a proof).  A zone whose NSEC3
+ * iterations exceed NSEC3_MAX_ITERATIONS (50) is treated as insecure
+ * (RFC 9276 3.2): a documented downgrade, nothing is hashed for it.
  * The number of NEEDs one answer may cost is the caller's to cap
  * (VALIDATOR_MAX_NEEDS): a learn that proves nothing new leaves the
  * same NEED, and only the caller can stop asking.
@@ -54,6 +59,7 @@
 #define VALIDATOR_MAX_NEEDS	32	/* NEEDs per answer, caller's cap */
 #define VALIDATOR_BUDGET	64	/* signature checks per answer */
 #define VALIDATOR_LEARN_BUDGET	32	/* ... per learn, its own */
+#define VALIDATOR_HASHES_PER_CHECK 128	/* NSEC3 SHA-1 runs a check costs */
 #define VALIDATOR_SET_BYTES	16384	/* largest DS/DNSKEY set kept */
 #define VALIDATOR_CNAME_MAX	16	/* CNAME/DNAME links followed */
 
@@ -167,6 +173,7 @@ struct validator_stats {
 	uint64_t	evictions;		/* pushed out by the bound */
 	uint64_t	clock_suspect;		/* minutes the clock looked
 						   wrong */
+	uint64_t	nsec3_hashes;		/* SHA-1 runs spent */
 };
 /* Valid as long as the validator; updated by every call. */
 const struct validator_stats *validator_stats(const struct validator *);
