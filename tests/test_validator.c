@@ -138,7 +138,8 @@ test_cases(void)
 			    vd.why, c->verdict, c->ede);
 		CHECK_STR(val_state_names[vd.state], c->verdict);
 		CHECK_EQ(vd.ede, c->ede);
-		CHECK(vd.why != NULL);
+		/* every verdict says why: a reason, or what was verified */
+		CHECK(vd.why != NULL && vd.why[0] != '\0');
 		if (vd.state == VAL_SECURE) {
 			CHECK(vd.ttl > 0 && vd.ttl <= 300);
 			CHECK(vd.zone_len > 0);
@@ -995,6 +996,50 @@ test_nsec3_cost(void)
 	validator_free(v);
 }
 
+/*
+ * A parent-side record used for a name below the cut: the NSEC or
+ * NSEC3 of sub.example. (NS, no SOA) in example. cannot deny
+ * www.sub.example. (RFC 6840 4.1, RFC 5155 8.3): a forged NXDOMAIN made
+ * of example.'s real signed records is bogus.
+ */
+static void
+test_parent_side_denial(void)
+{
+	static struct hz_msg ans;
+	static const uint8_t bm_ns[] = { 0, 6, 0x20, 0, 0, 0, 0, 0x03 };
+	struct validator *v;
+	struct val_verdict vd;
+	uint8_t soa[64], rd[DNS_MAX_NAME + 8], n[DNS_MAX_NAME];
+	size_t sl = hz_soa(soa, 300), l;
+
+	/* NSEC3: sub.example.'s record is the closest encloser */
+	hz_start(&ans, "www.sub.example.", DNS_TYPE_A, DNS_RCODE_NXDOMAIN);
+	ans.sec = DNS_SEC_AUTHORITY;
+	hz_text(&ans, "example.", DNS_TYPE_SOA, 300, soa, sl, 1);
+	hz_nsec3(&ans, hz_wild + 1, 2, 0, 0, 300);	/* *.example, sub */
+	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+	CHECK_EQ(hz_drive_at(v, "www.sub.example.", DNS_TYPE_A, &ans, NULL,
+	    VV_NOW, &vd), 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 12);
+	validator_free(v);
+	/* NSEC: "sub.example. NSEC zz.example. NS RRSIG NSEC" covers it */
+	l = dnsmsg_name_from_text("zz.example.", n, sizeof(n));
+	memcpy(rd, n, l);
+	memcpy(rd + l, bm_ns, sizeof(bm_ns));
+	hz_start(&ans, "www.sub.example.", DNS_TYPE_A, DNS_RCODE_NXDOMAIN);
+	ans.sec = DNS_SEC_AUTHORITY;
+	hz_text(&ans, "example.", DNS_TYPE_SOA, 300, soa, sl, 1);
+	hz_text(&ans, "sub.example.", DNS_TYPE_NSEC, 300, rd,
+	    l + sizeof(bm_ns), 1);
+	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+	CHECK_EQ(hz_drive_at(v, "www.sub.example.", DNS_TYPE_A, &ans, NULL,
+	    VV_NOW, &vd), 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 12);
+	validator_free(v);
+}
+
 /* msg's question type set to t (the answer's records unchanged). */
 static void
 set_qtype(uint8_t *msg, size_t len, uint16_t t)
@@ -1467,6 +1512,7 @@ main(void)
 	test_any_rrsig();
 	test_sha1_ds_ignored();
 	test_nsec3_cost();
+	test_parent_side_denial();
 	test_tampered_chain();
 	test_stripping_upstream();
 	test_store_bound();
