@@ -9,6 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
 #include "dohstub/dnsmsg.h"
 #include "dohstub/dnssec.h"
 #include "dohstub/nsec.h"
@@ -22,6 +25,10 @@
 #define EDE_DNSKEY_MISSING	9
 #define EDE_RRSIGS_MISSING	10
 #define EDE_NSEC_MISSING	12
+
+/* Sets verified remembered (direct-mapped by their SHA-256 key). */
+#define VALIDATOR_MEMO		64
+#define VALIDATOR_MEMO_KEY	32
 
 /* Clock: over a minute, this many time failures, more than successes. */
 #define CLOCK_WINDOW		60
@@ -54,6 +61,13 @@ struct ent {
 	size_t		 bloblen;
 };
 
+/* A set verified: the memo's entry (see verify()). */
+struct memo {
+	uint8_t		key[VALIDATOR_MEMO_KEY];
+	size_t		sig;		/* the RRSIG that verified */
+	int		used;
+};
+
 struct validator {
 	struct dnssec_anchor	*anchors;
 	size_t			 na;
@@ -78,6 +92,7 @@ struct validator {
 	struct dnssec_rrset	 one;		/* one key */
 	struct nsec_rr		 nsec[DNSSEC_MAX_RRS];
 	struct dnssec_sets	 an, ns;
+	struct memo		 memo[VALIDATOR_MEMO];
 	/* an's sets on the chain from the question's name */
 	uint8_t			 judged[DNSSEC_MAX_SETS];
 };
@@ -418,18 +433,96 @@ clock_note(struct validator *v, enum dnssec_result r, uint32_t now)
 	}
 }
 
-/* dnssec_verify_rrset() with the keys of e, counted. */
+/*
+ * The memo's key for set verified with the keys of e: SHA-256 of
+ * everything the verification reads but the time (owner, type, class,
+ * records, RRSIGs, the keys' owner and records).  0, or -1.
+ */
+static int
+memo_key(const struct dnssec_rrset *set, const struct ent *e,
+    uint8_t key[VALIDATOR_MEMO_KEY])
+{
+	EVP_MD_CTX *md;
+	uint8_t b[8];
+	size_t i;
+	int ok;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	b[0] = set->type >> 8;
+	b[1] = set->type & 0xff;
+	b[2] = set->class >> 8;
+	b[3] = set->class & 0xff;
+	b[4] = (uint8_t)set->n;
+	b[5] = (uint8_t)set->nsigs;
+	b[6] = (uint8_t)set->owner_len;
+	b[7] = (uint8_t)e->name_len;
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, b, sizeof(b)) == 1 &&
+	    EVP_DigestUpdate(md, set->owner, set->owner_len) == 1;
+	for (i = 0; ok && i < set->n; i++) {
+		b[0] = set->rdlen[i] >> 8;
+		b[1] = set->rdlen[i] & 0xff;
+		ok = EVP_DigestUpdate(md, b, 2) == 1 &&
+		    EVP_DigestUpdate(md, set->rdata[i], set->rdlen[i]) == 1;
+	}
+	for (i = 0; ok && i < set->nsigs; i++) {
+		b[0] = set->siglen[i] >> 8;
+		b[1] = set->siglen[i] & 0xff;
+		ok = EVP_DigestUpdate(md, b, 2) == 1 &&
+		    EVP_DigestUpdate(md, set->sig[i], set->siglen[i]) == 1;
+	}
+	ok = ok && EVP_DigestUpdate(md, e->name, e->name_len) == 1 &&
+	    (e->bloblen == 0 || EVP_DigestUpdate(md, e->blob,
+	    e->bloblen) == 1) && EVP_DigestFinal_ex(md, key, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
+/*
+ * dnssec_verify_rrset() with the keys of e, counted.  A set that
+ * verified before with the same keys is not checked again while its
+ * RRSIG's window is open (the memo): the re-checks of an answer after
+ * each learn would otherwise verify its first links again and again.
+ */
 static enum dnssec_result
 verify(struct validator *v, const struct dnssec_rrset *set,
     const struct ent *e, uint32_t now, unsigned *budget, size_t *sig_used)
 {
-	const struct dnssec_rrset *k = ent_keys(v, e);
+	const struct dnssec_rrset *k;
+	struct dnssec_rrsig rs;
+	struct memo *m = NULL;
 	enum dnssec_result r;
+	uint8_t key[VALIDATOR_MEMO_KEY];
 	unsigned before = *budget;
+	size_t sig = 0;
 
-	r = dnssec_verify_rrset(set, k, now, budget, sig_used, NULL);
+	if (memo_key(set, e, key) == 0) {
+		m = &v->memo[key[0] % VALIDATOR_MEMO];
+		if (m->used && memcmp(m->key, key, sizeof(key)) == 0 &&
+		    m->sig < set->nsigs && dnssec_rrsig_parse(
+		    set->sig[m->sig], set->siglen[m->sig], &rs) ==
+		    DNSSEC_OK && dnssec_check_time(&rs, now) == DNSSEC_OK) {
+			v->st.memo_hits++;
+			if (sig_used != NULL)
+				*sig_used = m->sig;
+			return DNSSEC_OK;
+		}
+	}
+	k = ent_keys(v, e);
+	r = dnssec_verify_rrset(set, k, now, budget, &sig, NULL);
 	v->st.sig_checks += before - *budget;
 	clock_note(v, r, now);
+	if (r == DNSSEC_OK) {
+		if (sig_used != NULL)
+			*sig_used = sig;
+		if (m != NULL) {
+			memcpy(m->key, key, sizeof(key));
+			m->sig = sig;
+			m->used = 1;
+		}
+	}
 	return r;
 }
 
@@ -1553,6 +1646,7 @@ validator_flush(struct validator *v)
 {
 	while (v->head != NULL)
 		ent_remove(v, v->head);
+	memset(v->memo, 0, sizeof(v->memo));
 }
 
 void

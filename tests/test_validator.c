@@ -175,6 +175,7 @@ test_warm(void)
 	struct val_need nd;
 	const struct vv_case *c;
 	unsigned budget = VALIDATOR_BUDGET;
+	uint64_t before;
 
 	CHECK(drive(v, find_case("nsec"), VV_NOW, &vd) == 5);
 	CHECK_EQ(vd.state, VAL_SECURE);
@@ -191,6 +192,21 @@ test_warm(void)
 	/* past the keys' TTL (300 s) the chain is fetched again */
 	CHECK(drive(v, find_case("nsec"), VV_NOW + 301, &vd) > 0);
 	CHECK_EQ(vd.state, VAL_SECURE);
+	/*
+	 * A CNAME from nsec.test. to ed25519.test., whose chain is still
+	 * to learn: two learns of one check each, and the CNAME and the A
+	 * checked once each, not again on each re-check after a learn.
+	 */
+	before = validator_stats(v)->sig_checks;
+	CHECK_EQ(drive(v, find_case("cname-cross"), VV_NOW + 301, &vd), 2);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK_EQ(validator_stats(v)->sig_checks - before, 4);
+	CHECK(validator_stats(v)->memo_hits >= 2);
+	/* the same answer again: nothing to check */
+	before = validator_stats(v)->sig_checks;
+	CHECK_EQ(drive(v, find_case("cname-cross"), VV_NOW + 302, &vd), 0);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK_EQ(validator_stats(v)->sig_checks, before);
 	/* flush: everything again */
 	validator_flush(v);
 	CHECK_EQ(validator_stats(v)->entries, 0);

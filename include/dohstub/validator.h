@@ -34,12 +34,16 @@
  * whatever the caller has left, and then charges the caller what it
  * spent (down to 0), so one query's spent budget never makes a zone
  * bogus for the others, and one answer still costs at most
- * VALIDATOR_BUDGET + VALIDATOR_LEARN_BUDGET checks.  NSEC3 hashing
- * (CVE-2023-50868) is charged to the same budget, one check for every
- * VALIDATOR_HASHES_PER_CHECK SHA-1 runs ((iterations + 1) per name
- * hashed, at most NSEC3_MAX_HASHED names a proof).  A zone whose NSEC3
- * iterations exceed NSEC3_MAX_ITERATIONS (50) is treated as insecure
- * (RFC 9276 3.2): a documented downgrade, nothing is hashed for it.
+ * VALIDATOR_BUDGET + VALIDATOR_LEARN_BUDGET checks.  A set that verified
+ * with the same keys is not checked again while its RRSIG is valid (a
+ * small memo keyed by a digest of the set, its RRSIGs and the keys), so
+ * the re-checks after each learn cost only the links not yet verified.
+ * NSEC3 hashing (CVE-2023-50868) is charged to the same budget, one
+ * check for every VALIDATOR_HASHES_PER_CHECK SHA-1 runs ((iterations +
+ * 1) per name hashed, at most NSEC3_MAX_HASHED names a proof).  A zone
+ * whose NSEC3 iterations exceed NSEC3_MAX_ITERATIONS (50) is treated as
+ * insecure (RFC 9276 3.2): a documented downgrade, nothing is hashed
+ * for it.
  * The number of NEEDs one answer may cost is the caller's to cap
  * (VALIDATOR_MAX_NEEDS): a learn that proves nothing new leaves the
  * same NEED, and only the caller can stop asking.
@@ -174,6 +178,8 @@ struct validator_stats {
 	uint64_t	clock_suspect;		/* minutes the clock looked
 						   wrong */
 	uint64_t	nsec3_hashes;		/* SHA-1 runs spent */
+	uint64_t	memo_hits;		/* sets not checked again:
+						   verified before */
 };
 /* Valid as long as the validator; updated by every call. */
 const struct validator_stats *validator_stats(const struct validator *);
