@@ -423,6 +423,15 @@ use(struct nsec_proof *p, size_t i)
 		p->used[p->nused++] = i;
 }
 
+/* Record i is the name's own (its owner, or its owner hash). */
+static void
+use_match(struct nsec_proof *p, size_t i)
+{
+	use(p, i);
+	if (p != NULL && p->nused == 1)
+		p->matched = 1;
+}
+
 static void
 set_ce(struct nsec_proof *p, const uint8_t *ce, size_t len)
 {
@@ -444,6 +453,8 @@ start(struct nsec_proof *p, const uint8_t *zone, size_t zone_len,
 		p->why = "";
 		p->ce_len = 0;
 		p->nused = 0;
+		p->matched = 0;
+		p->hashes = 0;
 	}
 	if (!nsec_name_valid(zone, zone_len) ||
 	    !nsec_name_valid(qname, qname_len)) {
@@ -714,7 +725,7 @@ nsec_prove_nodata(const struct nsec_rr *set, size_t n, const uint8_t *zone,
 		bad = nodata_types(v.rd.bitmap, v.rd.bitmap_len, qtype,
 		    qname_len == 1);
 		if (bad == NULL) {
-			use(proof, (size_t)i);
+			use_match(proof, (size_t)i);
 			return done(proof, NSEC_PROVEN,
 			    "an NSEC at the name lacks the type");
 		}
@@ -809,7 +820,7 @@ nsec_prove_insecure_delegation(const struct nsec_rr *set, size_t n,
 			why = bad;
 			continue;
 		}
-		use(proof, (size_t)i);
+		use_match(proof, (size_t)i);
 		return done(proof, NSEC_PROVEN,
 		    "an NSEC shows a delegation without DS");
 	}
@@ -828,6 +839,8 @@ struct n3 {
 	uint16_t		 iterations;
 	const uint8_t		*salt;
 	size_t			 salt_len;
+	unsigned		 names;		/* hashed so far */
+	struct nsec_proof	*p;		/* counts the hashes */
 };
 
 /* One record of the chain: the hash its owner carries, its RDATA. */
@@ -885,6 +898,7 @@ n3_start(struct n3 *c, const struct nsec_rr *set, size_t n,
 	if (start(p, zone, zone_len, qname, qname_len, r) != -1)
 		return 0;
 	memset(c, 0, sizeof(*c));
+	c->p = p;
 	c->set = set;
 	c->n = n;
 	c->zone = zone;
@@ -910,6 +924,11 @@ n3_start(struct n3 *c, const struct nsec_rr *set, size_t n,
 		    done(p, NSEC_NO_PROOF, "no NSEC3 record of the zone");
 		return 0;
 	}
+	/*
+	 * Above the limit nothing is hashed and the proof is UNSUPPORTED
+	 * (insecure, RFC 9276 3.2) before any record is matched: the
+	 * documented downgrade of a zone that chose too many iterations.
+	 */
 	if (c->iterations > max_iter) {
 		*r = done(p, NSEC_UNSUPPORTED, "NSEC3 iterations above limit");
 		return 0;
@@ -917,12 +936,30 @@ n3_start(struct n3 *c, const struct nsec_rr *set, size_t n,
 	return -1;
 }
 
+/*
+ * H(name) with the chain's parameters, counted: 0, -1 (OpenSSL failed),
+ * or -2 past NSEC3_MAX_HASHED names in one proof (CVE-2023-50868).
+ */
 static int
-n3_hash(const struct n3 *c, const uint8_t *name, size_t len,
+n3_hash(struct n3 *c, const uint8_t *name, size_t len,
     uint8_t h[NSEC3_SHA1_LEN])
 {
+	if (c->names >= NSEC3_MAX_HASHED)
+		return -2;
+	c->names++;
+	if (c->p != NULL)
+		c->p->hashes += (unsigned)c->iterations + 1;
 	return nsec3_hash(c->alg, c->salt, c->salt_len, c->iterations, name,
 	    len, h);
+}
+
+/* The result of a failed n3_hash(). */
+static enum nsec_result
+hash_fail(struct nsec_proof *p, int rc)
+{
+	return rc == -2 ? done(p, NSEC_NO_PROOF,
+	    "more names to hash than one proof may") :
+	    done(p, NSEC_ERROR, "NSEC3 hash failed");
 }
 
 /* The first record whose owner hash is h, or -1. */
@@ -975,21 +1012,23 @@ struct n3_ce {
  * accept that look for it first.
  */
 static enum nsec_result
-n3_ce_proof(const struct n3 *c, const uint8_t *qname, size_t qlen,
+n3_ce_proof(struct n3 *c, const uint8_t *qname, size_t qlen,
     struct n3_ce *ce, struct nsec_proof *p)
 {
 	struct n3_view v;
 	uint8_t off[MAX_LABELS], h[NSEC3_SHA1_LEN];
 	const uint8_t *bm;
 	uint8_t zoff[MAX_LABELS];
-	int nq, nz, d, m, cover = -1, optout = 0;
+	int nq, nz, d, m, rc, cover = -1, optout = 0;
 	size_t bl;
 
 	nq = labels(qname, qlen, off);
 	nz = labels(c->zone, c->zone_len, zoff);
+	if (nq - nz + 1 > NSEC3_MAX_HASHED)
+		return hash_fail(p, -2);
 	for (d = 0; d <= nq - nz; d++) {
-		if (n3_hash(c, qname + off[d], qlen - off[d], h) == -1)
-			return done(p, NSEC_ERROR, "NSEC3 hash failed");
+		if ((rc = n3_hash(c, qname + off[d], qlen - off[d], h)) != 0)
+			return hash_fail(p, rc);
 		if ((m = n3_match(c, h, &v)) != -1) {
 			if (d == 0)
 				return done(p, NSEC_NO_PROOF,
@@ -1031,7 +1070,7 @@ nsec3_prove_nxdomain(const struct nsec_rr *set, size_t n,
 	uint8_t wc[DNS_MAX_NAME], h[NSEC3_SHA1_LEN];
 	enum nsec_result r;
 	size_t wlen;
-	int w;
+	int w, rc;
 
 	if (n3_start(&c, set, n, zone, zone_len, qname, qname_len, max_iter,
 	    proof, &r) != -1)
@@ -1039,9 +1078,10 @@ nsec3_prove_nxdomain(const struct nsec_rr *set, size_t n,
 	if ((r = n3_ce_proof(&c, qname, qname_len, &ce, proof)) !=
 	    NSEC_PROVEN)
 		return r;
-	if ((wlen = wildcard_of(qname + ce.off, qname_len - ce.off, wc)) == 0 ||
-	    n3_hash(&c, wc, wlen, h) == -1)
+	if ((wlen = wildcard_of(qname + ce.off, qname_len - ce.off, wc)) == 0)
 		return done(proof, NSEC_ERROR, "NSEC3 hash failed");
+	if ((rc = n3_hash(&c, wc, wlen, h)) != 0)
+		return hash_fail(proof, rc);
 	if (n3_match(&c, h, &v) != -1)
 		return done(proof, NSEC_NO_PROOF,
 		    "the wildcard at the closest encloser exists");
@@ -1068,27 +1108,28 @@ nsec3_prove_nodata(const struct nsec_rr *set, size_t n, const uint8_t *zone,
 	const char *bad;
 	enum nsec_result r;
 	size_t wlen;
-	int m;
+	int m, rc;
 
 	if (n3_start(&c, set, n, zone, zone_len, qname, qname_len, max_iter,
 	    proof, &r) != -1)
 		return r;
-	if (n3_hash(&c, qname, qname_len, h) == -1)
-		return done(proof, NSEC_ERROR, "NSEC3 hash failed");
+	if ((rc = n3_hash(&c, qname, qname_len, h)) != 0)
+		return hash_fail(proof, rc);
 	if ((m = n3_match(&c, h, &v)) != -1) {
 		if ((bad = nodata_types(v.rd.bitmap, v.rd.bitmap_len, qtype,
 		    qname_len == 1)) != NULL)
 			return done(proof, NSEC_NO_PROOF, bad);
-		use(proof, (size_t)m);
+		use_match(proof, (size_t)m);
 		return done(proof, NSEC_PROVEN,
 		    "an NSEC3 at the name lacks the type");
 	}
 	if ((r = n3_ce_proof(&c, qname, qname_len, &ce, proof)) !=
 	    NSEC_PROVEN)
 		return r;
-	if ((wlen = wildcard_of(qname + ce.off, qname_len - ce.off, wc)) == 0 ||
-	    n3_hash(&c, wc, wlen, h) == -1)
+	if ((wlen = wildcard_of(qname + ce.off, qname_len - ce.off, wc)) == 0)
 		return done(proof, NSEC_ERROR, "NSEC3 hash failed");
+	if ((rc = n3_hash(&c, wc, wlen, h)) != 0)
+		return hash_fail(proof, rc);
 	if ((m = n3_match(&c, h, &v)) != -1) {
 		if ((bad = nodata_types(v.rd.bitmap, v.rd.bitmap_len, qtype,
 		    0)) != NULL)
@@ -1115,7 +1156,7 @@ nsec3_prove_wildcard(const struct nsec_rr *set, size_t n,
 	uint8_t h[NSEC3_SHA1_LEN];
 	enum nsec_result r;
 	size_t parent, nc;
-	int w;
+	int w, rc;
 
 	if (start(proof, zone, zone_len, qname, qname_len, &r) != -1)
 		return r;
@@ -1126,8 +1167,8 @@ nsec3_prove_wildcard(const struct nsec_rr *set, size_t n,
 	    proof, &r) != -1)
 		return r;
 	set_ce(proof, qname + parent, qname_len - parent);
-	if (n3_hash(&c, qname + nc, qname_len - nc, h) == -1)
-		return done(proof, NSEC_ERROR, "NSEC3 hash failed");
+	if ((rc = n3_hash(&c, qname + nc, qname_len - nc, h)) != 0)
+		return hash_fail(proof, rc);
 	if ((w = n3_cover(&c, h, &v)) == -1)
 		return done(proof, NSEC_NO_PROOF,
 		    "no NSEC3 covers the next closer name");
@@ -1150,18 +1191,18 @@ nsec3_prove_insecure_delegation(const struct nsec_rr *set, size_t n,
 	uint8_t h[NSEC3_SHA1_LEN];
 	const char *bad;
 	enum nsec_result r;
-	int m;
+	int m, rc;
 
 	if (n3_start(&c, set, n, zone, zone_len, name, name_len, max_iter,
 	    proof, &r) != -1)
 		return r;
-	if (n3_hash(&c, name, name_len, h) == -1)
-		return done(proof, NSEC_ERROR, "NSEC3 hash failed");
+	if ((rc = n3_hash(&c, name, name_len, h)) != 0)
+		return hash_fail(proof, rc);
 	if ((m = n3_match(&c, h, &v)) != -1) {
 		if ((bad = delegation_types(v.rd.bitmap,
 		    v.rd.bitmap_len)) != NULL)
 			return done(proof, NSEC_NO_PROOF, bad);
-		use(proof, (size_t)m);
+		use_match(proof, (size_t)m);
 		return done(proof, NSEC_PROVEN,
 		    "an NSEC3 shows a delegation without DS");
 	}

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
 #include "dohstub/dnsmsg.h"
 #include "dohstub/dnssec.h"
 #include "dohstub/nsec.h"
@@ -22,6 +25,10 @@
 #define EDE_DNSKEY_MISSING	9
 #define EDE_RRSIGS_MISSING	10
 #define EDE_NSEC_MISSING	12
+
+/* Sets verified remembered (direct-mapped by their SHA-256 key). */
+#define VALIDATOR_MEMO		64
+#define VALIDATOR_MEMO_KEY	32
 
 /* Clock: over a minute, this many time failures, more than successes. */
 #define CLOCK_WINDOW		60
@@ -54,6 +61,13 @@ struct ent {
 	size_t		 bloblen;
 };
 
+/* A set verified: the memo's entry (see verify()). */
+struct memo {
+	uint8_t		key[VALIDATOR_MEMO_KEY];
+	size_t		sig;		/* the RRSIG that verified */
+	int		used;
+};
+
 struct validator {
 	struct dnssec_anchor	*anchors;
 	size_t			 na;
@@ -78,6 +92,9 @@ struct validator {
 	struct dnssec_rrset	 one;		/* one key */
 	struct nsec_rr		 nsec[DNSSEC_MAX_RRS];
 	struct dnssec_sets	 an, ns;
+	struct memo		 memo[VALIDATOR_MEMO];
+	/* an's sets on the chain from the question's name */
+	uint8_t			 judged[DNSSEC_MAX_SETS];
 };
 
 /* What a walk to a zone's keys found. */
@@ -249,6 +266,8 @@ store(struct validator *v, const uint8_t *name, size_t len,
 			p += 2 + rdlen[i];
 		}
 	}
+	if (ttl > VALIDATOR_MAX_TTL)
+		ttl = VALIDATOR_MAX_TTL;
 	if (ttl == 0)
 		ttl = 1;	/* usable for the answer that taught it */
 	if ((e = lookup(v, name, len, now)) == NULL) {
@@ -414,18 +433,96 @@ clock_note(struct validator *v, enum dnssec_result r, uint32_t now)
 	}
 }
 
-/* dnssec_verify_rrset() with the keys of e, counted. */
+/*
+ * The memo's key for set verified with the keys of e: SHA-256 of
+ * everything the verification reads but the time (owner, type, class,
+ * records, RRSIGs, the keys' owner and records).  0, or -1.
+ */
+static int
+memo_key(const struct dnssec_rrset *set, const struct ent *e,
+    uint8_t key[VALIDATOR_MEMO_KEY])
+{
+	EVP_MD_CTX *md;
+	uint8_t b[8];
+	size_t i;
+	int ok;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	b[0] = set->type >> 8;
+	b[1] = set->type & 0xff;
+	b[2] = set->class >> 8;
+	b[3] = set->class & 0xff;
+	b[4] = (uint8_t)set->n;
+	b[5] = (uint8_t)set->nsigs;
+	b[6] = (uint8_t)set->owner_len;
+	b[7] = (uint8_t)e->name_len;
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, b, sizeof(b)) == 1 &&
+	    EVP_DigestUpdate(md, set->owner, set->owner_len) == 1;
+	for (i = 0; ok && i < set->n; i++) {
+		b[0] = set->rdlen[i] >> 8;
+		b[1] = set->rdlen[i] & 0xff;
+		ok = EVP_DigestUpdate(md, b, 2) == 1 &&
+		    EVP_DigestUpdate(md, set->rdata[i], set->rdlen[i]) == 1;
+	}
+	for (i = 0; ok && i < set->nsigs; i++) {
+		b[0] = set->siglen[i] >> 8;
+		b[1] = set->siglen[i] & 0xff;
+		ok = EVP_DigestUpdate(md, b, 2) == 1 &&
+		    EVP_DigestUpdate(md, set->sig[i], set->siglen[i]) == 1;
+	}
+	ok = ok && EVP_DigestUpdate(md, e->name, e->name_len) == 1 &&
+	    (e->bloblen == 0 || EVP_DigestUpdate(md, e->blob,
+	    e->bloblen) == 1) && EVP_DigestFinal_ex(md, key, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	return ok ? 0 : -1;
+}
+
+/*
+ * dnssec_verify_rrset() with the keys of e, counted.  A set that
+ * verified before with the same keys is not checked again while its
+ * RRSIG's window is open (the memo): the re-checks of an answer after
+ * each learn would otherwise verify its first links again and again.
+ */
 static enum dnssec_result
 verify(struct validator *v, const struct dnssec_rrset *set,
     const struct ent *e, uint32_t now, unsigned *budget, size_t *sig_used)
 {
-	const struct dnssec_rrset *k = ent_keys(v, e);
+	const struct dnssec_rrset *k;
+	struct dnssec_rrsig rs;
+	struct memo *m = NULL;
 	enum dnssec_result r;
+	uint8_t key[VALIDATOR_MEMO_KEY];
 	unsigned before = *budget;
+	size_t sig = 0;
 
-	r = dnssec_verify_rrset(set, k, now, budget, sig_used, NULL);
+	if (memo_key(set, e, key) == 0) {
+		m = &v->memo[key[0] % VALIDATOR_MEMO];
+		if (m->used && memcmp(m->key, key, sizeof(key)) == 0 &&
+		    m->sig < set->nsigs && dnssec_rrsig_parse(
+		    set->sig[m->sig], set->siglen[m->sig], &rs) ==
+		    DNSSEC_OK && dnssec_check_time(&rs, now) == DNSSEC_OK) {
+			v->st.memo_hits++;
+			if (sig_used != NULL)
+				*sig_used = m->sig;
+			return DNSSEC_OK;
+		}
+	}
+	k = ent_keys(v, e);
+	r = dnssec_verify_rrset(set, k, now, budget, &sig, NULL);
 	v->st.sig_checks += before - *budget;
 	clock_note(v, r, now);
+	if (r == DNSSEC_OK) {
+		if (sig_used != NULL)
+			*sig_used = sig;
+		if (m != NULL) {
+			memcpy(m->key, key, sizeof(key));
+			m->sig = sig;
+			m->used = 1;
+		}
+	}
 	return r;
 }
 
@@ -551,16 +648,19 @@ walk(struct validator *v, const uint8_t *z, size_t zlen, uint32_t now,
 /*
  * The NSEC (or, if none, NSEC3) records of sets signed by k's zone,
  * each set verified, into v->nsec: their number, 0 if none, -1 bogus
- * (vd set).
+ * (vd set).  *ttl: the least TTL the sets may be kept for (their TTL,
+ * their RRSIG's original TTL and expiration: dnssec_ttl()), not above
+ * what it was.
  */
 static long
 denial_records(struct validator *v, const struct dnssec_sets *sets,
     struct ent *k, uint32_t now, unsigned *budget, int *is3,
-    struct val_verdict *vd)
+    struct val_verdict *vd, uint32_t *ttl)
 {
 	const struct dnssec_rrset *s;
+	struct dnssec_rrsig rs;
 	enum dnssec_result r;
-	size_t i, j, n = 0;
+	size_t i, j, n = 0, sig;
 	int pass;
 
 	for (pass = 0; pass < 2 && n == 0; pass++) {
@@ -572,13 +672,18 @@ denial_records(struct validator *v, const struct dnssec_sets *sets,
 			    !dnsmsg_name_below(s->owner, s->owner_len, k->name,
 			    k->name_len))
 				continue;
-			r = verify(v, s, k, now, budget, NULL);
+			sig = 0;
+			r = verify(v, s, k, now, budget, &sig);
 			if (r != DNSSEC_OK) {
 				verdict_set(vd, VAL_BOGUS, ede_of(r),
 				    sig_why(v, s, r), k->name,
 				    k->name_len);
 				return -1;
 			}
+			if (dnssec_rrsig_parse(s->sig[sig], s->siglen[sig],
+			    &rs) == DNSSEC_OK && dnssec_ttl(s->ttl, &rs,
+			    now) < *ttl)
+				*ttl = dnssec_ttl(s->ttl, &rs, now);
 			for (j = 0; j < s->n && n < DNSSEC_MAX_RRS; j++) {
 				v->nsec[n].owner = s->owner;
 				v->nsec[n].owner_len = s->owner_len;
@@ -589,6 +694,22 @@ denial_records(struct validator *v, const struct dnssec_sets *sets,
 		}
 	}
 	return (long)n;
+}
+
+/*
+ * NSEC3 hashing is work an answer chose (CVE-2023-50868): charged to
+ * the budget, VALIDATOR_HASHES_PER_CHECK SHA-1 runs a check.
+ */
+static void
+charge_hashes(struct validator *v, const struct nsec_proof *p,
+    unsigned *budget)
+{
+	unsigned units;
+
+	units = (p->hashes + VALIDATOR_HASHES_PER_CHECK - 1) /
+	    VALIDATOR_HASHES_PER_CHECK;
+	v->st.nsec3_hashes += p->hashes;
+	*budget -= units < *budget ? units : *budget;
 }
 
 static int
@@ -680,17 +801,28 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 	cn = dnssec_find(&v->an, nd->name, nd->name_len, DNS_TYPE_CNAME,
 	    DNS_CLASS_IN);
 	if (cn != NULL && cn->n > 0) {
-		r = verify(v, cn, k, now, budget, NULL);
+		r = verify(v, cn, k, now, budget, &sig);
 		if (r != DNSSEC_OK)
 			learn_bogus(v, nd, ede_of(r), dnssec_result_names[r],
 			    VALIDATOR_BOGUS_TTL, now);
 		else
 			store(v, nd->name, nd->name_len, ENT_NOTCUT, -1,
-			    "a CNAME", cn->ttl, now, NULL, NULL, 0);
+			    "a CNAME", dnssec_rrsig_parse(cn->sig[sig],
+			    cn->siglen[sig], &rs) == DNSSEC_OK ?
+			    dnssec_ttl(cn->ttl, &rs, now) : 0, now, NULL,
+			    NULL, 0);
 		return;
 	}
 	vd.state = VAL_SECURE;
-	if ((n = denial_records(v, &v->ns, k, now, budget, &is3, &vd)) < 0) {
+	/*
+	 * The proof's lifetime is its records' (RFC 4035 5.3.3; an
+	 * NSEC's TTL is the SOA's negative TTL, RFC 4034 4, RFC 9077); the
+	 * SOA beside it is not verified here, so its TTL counts for
+	 * nothing.
+	 */
+	ttl = VALIDATOR_MAX_TTL;
+	if ((n = denial_records(v, &v->ns, k, now, budget, &is3, &vd,
+	    &ttl)) < 0) {
 		learn_bogus(v, nd, vd.ede, "DS denial does not verify",
 		    VALIDATOR_BOGUS_TTL, now);
 		return;
@@ -703,16 +835,13 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 		    now);
 		return;
 	}
-	ttl = VALIDATOR_BOGUS_TTL;
-	for (i = 0; i < v->ns.nsets; i++)
-		if (v->ns.set[i].type == DNS_TYPE_SOA && v->ns.set[i].n > 0)
-			ttl = v->ns.set[i].ttl;
 	if (!is3) {
 		pr = nsec_prove_nodata(v->nsec, (size_t)n, k->name, k->name_len,
 		    nd->name, nd->name_len, DNS_TYPE_DS, &proof);
 		if (pr == NSEC_PROVEN) {
 			bm = NULL;
-			if (proof.nused > 0 && dnsmsg_name_equal(
+			if (proof.matched && proof.nused > 0 &&
+			    dnsmsg_name_equal(
 			    v->nsec[proof.used[0]].owner,
 			    v->nsec[proof.used[0]].owner_len, nd->name,
 			    nd->name_len) && nsec_parse(
@@ -740,10 +869,12 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 		pr = nsec3_prove_nodata(v->nsec, (size_t)n, k->name,
 		    k->name_len, nd->name, nd->name_len, DNS_TYPE_DS,
 		    NSEC3_MAX_ITERATIONS, &proof);
+		charge_hashes(v, &proof, budget);
 		if (pr == NSEC_NO_PROOF && rcode == DNS_RCODE_NXDOMAIN) {
 			pr = nsec3_prove_nxdomain(v->nsec, (size_t)n, k->name,
 			    k->name_len, nd->name, nd->name_len,
 			    NSEC3_MAX_ITERATIONS, &proof);
+			charge_hashes(v, &proof, budget);
 			if (pr == NSEC_PROVEN) {
 				store(v, nd->name, nd->name_len, ENT_NOTCUT,
 				    -1, "no such name", ttl, now, NULL, NULL,
@@ -752,8 +883,15 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 			}
 		}
 		if (pr == NSEC_PROVEN) {
+			/*
+			 * Only the NSEC3 of the name itself (its owner hash
+			 * H(name), RFC 5155 8.5, 8.6) says whether the name is
+			 * a delegation; a wildcard NODATA (8.7) rests on the
+			 * closest encloser's record, whose NS bit (the apex
+			 * has one) says nothing of the name: not a cut.
+			 */
 			bm = NULL;
-			if (proof.nused > 0 && nsec3_parse(
+			if (proof.matched && proof.nused > 0 && nsec3_parse(
 			    v->nsec[proof.used[0]].rdata,
 			    v->nsec[proof.used[0]].rdlen, &n3) == 0)
 				bm = n3.bitmap, bmlen = n3.bitmap_len;
@@ -793,7 +931,7 @@ learn_dnskey(struct validator *v, const struct val_need *nd, struct ent *e,
 	enum dnssec_result r, worst = DNSSEC_KEY_MISMATCH;
 	size_t i, j, nt = 0, sig = 0;
 	const uint8_t *p;
-	int matched, any_alg = 0;
+	int matched, any_alg = 0, strong;
 	unsigned before;
 	char text[DNS_MAX_NAME_TEXT];
 
@@ -815,6 +953,26 @@ learn_dnskey(struct validator *v, const struct val_need *nd, struct ent *e,
 	}
 	if (nt == 0)
 		return;
+	/*
+	 * RFC 4509 3: with a SHA-256 (or SHA-384) DS of an algorithm we
+	 * verify, SHA-1 DS records are ignored, so a SHA-1 collision
+	 * cannot stand in for the key the stronger digest names.
+	 */
+	for (i = 0, strong = 0; i < nt; i++)
+		if (trusttype[i] == DNS_TYPE_DS && trustlen[i] >= 4 &&
+		    trust[i][3] != DNSSEC_DIGEST_SHA1 &&
+		    dnssec_digest_supported(trust[i][3]) &&
+		    dnssec_algorithm_supported(trust[i][2]))
+			strong = 1;
+	for (i = j = 0; i < nt; i++) {
+		if (strong && trusttype[i] == DNS_TYPE_DS &&
+		    trustlen[i] >= 4 && trust[i][3] == DNSSEC_DIGEST_SHA1)
+			continue;
+		trust[j] = trust[i];
+		trustlen[j] = trustlen[i];
+		trusttype[j++] = trusttype[i];
+	}
+	nt = j;
 	for (i = 0; i < nt; i++)
 		if (trusttype[i] == DNS_TYPE_DS ? trustlen[i] >= 4 &&
 		    dnssec_algorithm_supported(trust[i][2]) &&
@@ -903,6 +1061,7 @@ validator_learn(struct validator *v, const struct val_need *need,
 	struct ent *e;
 	enum dnssec_result r;
 	char text[DNS_MAX_NAME_TEXT];
+	unsigned own, spent;
 	int rcode;
 
 	if (need->name_len == 0 || need->name_len > DNS_MAX_NAME ||
@@ -941,12 +1100,20 @@ validator_learn(struct validator *v, const struct val_need *need,
 		    "parse or is too large", VALIDATOR_BOGUS_TTL, now);
 		return;
 	}
+	/*
+	 * What a learn stores is shared by every answer, so it must not
+	 * depend on one caller's spent budget: it has an allowance of its
+	 * own, and the caller pays for what it used.
+	 */
+	own = VALIDATOR_LEARN_BUDGET;
 	if (nd.type == DNS_TYPE_DS)
-		learn_ds(v, &nd, rcode, now, budget);
+		learn_ds(v, &nd, rcode, now, &own);
 	else {
 		e = lookup(v, nd.name, nd.name_len, now);
-		learn_dnskey(v, &nd, e, now, budget);
+		learn_dnskey(v, &nd, e, now, &own);
 	}
+	spent = VALIDATOR_LEARN_BUDGET - own;
+	*budget -= spent < *budget ? spent : *budget;
 }
 
 /* ------------------------------------------------------------ checking */
@@ -1040,7 +1207,7 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 	if (rs.labels >= dnssec_name_labels(set->owner, set->owner_len))
 		return W_HAVE;
 	/* a wildcard expansion: no closer name may exist */
-	n = denial_records(v, &v->ns, k, now, budget, &is3, vd);
+	n = denial_records(v, &v->ns, k, now, budget, &is3, vd, &vd->ttl);
 	if (n < 0)
 		return W_BOGUS;
 	pr = n == 0 ? NSEC_NO_PROOF : is3 ? nsec3_prove_wildcard(v->nsec,
@@ -1048,6 +1215,8 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 	    rs.labels, NSEC3_MAX_ITERATIONS, &proof) :
 	    nsec_prove_wildcard(v->nsec, (size_t)n, k->name, k->name_len,
 	    set->owner, set->owner_len, rs.labels, &proof);
+	if (n > 0)
+		charge_hashes(v, &proof, budget);
 	tracef(v, "%s wildcard %s", owner, nsec_result_names[pr]);
 	if (pr == NSEC_PROVEN)
 		return W_HAVE;
@@ -1077,6 +1246,7 @@ judge_negative(struct validator *v, const uint8_t *name, size_t len,
 	enum nsec_result pr;
 	uint8_t signer[DNS_MAX_NAME];
 	size_t i, slen = 0;
+	uint32_t min;
 	long n;
 	int is3;
 	char text[DNS_MAX_NAME_TEXT];
@@ -1135,17 +1305,28 @@ judge_negative(struct validator *v, const uint8_t *name, size_t len,
 	if (soa != NULL && (wk = judge_set(v, soa, now, budget, vd, need)) !=
 	    W_HAVE)
 		return wk;
-	if ((n = denial_records(v, &v->ns, k, now, budget, &is3, vd)) < 0)
+	if ((n = denial_records(v, &v->ns, k, now, budget, &is3, vd,
+	    &vd->ttl)) < 0)
 		return W_BOGUS;
+	/* a verified SOA: its minimum bounds the negative TTL (RFC 2308) */
+	if (soa != NULL && soa->rdlen[0] >= 4) {
+		min = (uint32_t)soa->rdata[0][soa->rdlen[0] - 4] << 24 |
+		    (uint32_t)soa->rdata[0][soa->rdlen[0] - 3] << 16 |
+		    (uint32_t)soa->rdata[0][soa->rdlen[0] - 2] << 8 |
+		    soa->rdata[0][soa->rdlen[0] - 1];
+		if (min < vd->ttl)
+			vd->ttl = min;
+	}
 	if (n == 0)
 		pr = NSEC_NO_PROOF;
-	else if (is3)
+	else if (is3) {
 		pr = nx ? nsec3_prove_nxdomain(v->nsec, (size_t)n, k->name,
 		    k->name_len, name, len, NSEC3_MAX_ITERATIONS, &proof) :
 		    nsec3_prove_nodata(v->nsec, (size_t)n, k->name,
 		    k->name_len, name, len, qtype, NSEC3_MAX_ITERATIONS,
 		    &proof);
-	else
+		charge_hashes(v, &proof, budget);
+	} else
 		pr = nx ? nsec_prove_nxdomain(v->nsec, (size_t)n, k->name,
 		    k->name_len, name, len, &proof) :
 		    nsec_prove_nodata(v->nsec, (size_t)n, k->name,
@@ -1172,16 +1353,107 @@ judge_negative(struct validator *v, const uint8_t *name, size_t len,
 	return W_BOGUS;
 }
 
+/* The set of the answer at index i is on the judged chain. */
+static void
+on_chain(struct validator *v, const struct dnssec_rrset *set)
+{
+	size_t i = (size_t)(set - v->an.set);
+
+	if (i < DNSSEC_MAX_SETS)
+		v->judged[i] = 1;
+}
+
+/*
+ * A CNAME set at name (nlen bytes) that a DNAME synthesized: if there
+ * is one it must be one record equal to the substitution target
+ * (RFC 6672 5.3.1), or a client following it goes where the DNAME does
+ * not.  0, or -1 (bogus: vd set).
+ */
+static int
+check_synth(struct validator *v, const uint8_t *name, size_t nlen,
+    const uint8_t *target, size_t tlen, struct val_verdict *vd)
+{
+	const struct dnssec_rrset *cn;
+	char text[DNS_MAX_NAME_TEXT];
+
+	cn = dnssec_find(&v->an, name, nlen, DNS_TYPE_CNAME, DNS_CLASS_IN);
+	if (cn == NULL || cn->n == 0)
+		return 0;
+	on_chain(v, cn);
+	if (cn->n == 1 && dnsmsg_name_equal(cn->rdata[0], cn->rdlen[0],
+	    target, tlen))
+		return 0;
+	name_text(name, nlen, text, sizeof(text));
+	snprintf(v->why, sizeof(v->why), "%s CNAME: not the DNAME's "
+	    "substitution (RFC 6672 5.3.1)", text);
+	verdict_set(vd, VAL_BOGUS, EDE_BOGUS, v->why, NULL, 0);
+	return -1;
+}
+
+/*
+ * Every RRset of the answer section with records must be on the judged
+ * chain: one that is not (a CNAME or an address for another name, a
+ * second set at the name) would reach the client beside a secure
+ * verdict.  0, or -1 (bogus: vd set).
+ */
+static int
+check_extra(struct validator *v, struct val_verdict *vd)
+{
+	const struct dnssec_rrset *s;
+	char text[DNS_MAX_NAME_TEXT], tb[16];
+	size_t i;
+
+	for (i = 0; i < v->an.nsets; i++) {
+		s = &v->an.set[i];
+		if (s->n == 0 || v->judged[i])
+			continue;
+		name_text(s->owner, s->owner_len, text, sizeof(text));
+		snprintf(v->why, sizeof(v->why), "%s %s: an RRset off the "
+		    "chain from the question's name", text,
+		    dnsmsg_type_str(s->type, tb, sizeof(tb)));
+		verdict_set(vd, VAL_BOGUS, EDE_BOGUS, v->why, NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * An ANY question: every RRset at name (a CNAME and NSEC included),
+ * each with its signer's keys; *any says whether there was one.
+ */
+static enum walk
+judge_any(struct validator *v, const uint8_t *name, size_t nlen,
+    uint32_t now, unsigned *budget, struct val_verdict *vd,
+    struct val_need *need, int *any)
+{
+	const struct dnssec_rrset *s;
+	enum walk wk;
+	size_t i;
+
+	*any = 0;
+	for (i = 0; i < v->an.nsets; i++) {
+		s = &v->an.set[i];
+		if (s->n == 0 || !dnsmsg_name_equal(s->owner, s->owner_len,
+		    name, nlen))
+			continue;
+		*any = 1;
+		on_chain(v, s);
+		if ((wk = judge_set(v, s, now, budget, vd, need)) != W_HAVE)
+			return wk;
+	}
+	return W_HAVE;
+}
+
 enum val_step
 validator_check(struct validator *v, const struct dns_query_info *qi,
     const uint8_t *msg, size_t len, uint32_t now, unsigned *budget,
     struct val_verdict *vd, struct val_need *need)
 {
 	const struct dnssec_rrset *set;
-	uint8_t name[DNS_MAX_NAME];
-	size_t nlen, i, pre;
+	uint8_t name[DNS_MAX_NAME], target[DNS_MAX_NAME];
+	size_t nlen, tlen, i, pre;
 	enum walk wk = W_HAVE;
-	int rcode, link;
+	int rcode, link, any;
 
 	memset(vd, 0, sizeof(*vd));
 	vd->state = VAL_SECURE;
@@ -1197,7 +1469,15 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 	rcode = dnsmsg_rcode(msg);
 	if (rcode != DNS_RCODE_NOERROR && rcode != DNS_RCODE_NXDOMAIN) {
 		vd->state = VAL_INSECURE;
+		vd->flags |= VAL_F_BARE;
 		vd->why = "an error answer: nothing to validate";
+		return VAL_DONE;
+	}
+	if (qi->qtype == DNS_TYPE_RRSIG) {
+		/* RRSIGs of many sets: no set to check them against */
+		vd->state = VAL_INSECURE;
+		vd->why = "an RRSIG question: signatures are not validated as "
+		    "a set";
 		return VAL_DONE;
 	}
 	if (*budget == 0) {
@@ -1212,19 +1492,15 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 		    "parse or is too large", NULL, 0);
 		return VAL_DONE;
 	}
+	memset(v->judged, 0, sizeof(v->judged));
 	memcpy(name, qi->qname, qi->qname_len);
 	nlen = qi->qname_len;
 	dnssec_name_lower(name, nlen);
 	for (link = 0; link <= VALIDATOR_CNAME_MAX; link++) {
-		set = dnssec_find(&v->an, name, nlen, qi->qtype, DNS_CLASS_IN);
-		if (set != NULL && set->n > 0) {
-			wk = judge_set(v, set, now, budget, vd, need);
-			break;
-		}
 		/*
 		 * A DNAME above name: the CNAME at name is synthesized from
 		 * it and need not be signed (RFC 6672 5.3.1), so the DNAME
-		 * goes first.
+		 * goes first; nothing can exist below a DNAME's owner.
 		 */
 		for (i = 0, set = NULL; i < v->an.nsets; i++)
 			if (v->an.set[i].type == DNS_TYPE_DNAME &&
@@ -1235,32 +1511,61 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 				break;
 			}
 		if (set != NULL) {
+			on_chain(v, set);
 			if ((wk = judge_set(v, set, now, budget, vd, need)) !=
 			    W_HAVE)
 				break;
 			pre = nlen - set->owner_len;
-			if (pre + set->rdlen[0] > DNS_MAX_NAME ||
+			if (set->n != 1 || pre + set->rdlen[0] > DNS_MAX_NAME ||
 			    !nsec_name_valid(set->rdata[0], set->rdlen[0])) {
 				verdict_set(vd, VAL_BOGUS, EDE_BOGUS, "a DNAME "
-				    "that makes too long a name", NULL, 0);
+				    "set of more than one record, or that "
+				    "makes too long a name", NULL, 0);
 				wk = W_BOGUS;
 				break;
 			}
-			memcpy(name + pre, set->rdata[0], set->rdlen[0]);
-			nlen = pre + set->rdlen[0];
+			memcpy(target, name, pre);
+			memcpy(target + pre, set->rdata[0], set->rdlen[0]);
+			tlen = pre + set->rdlen[0];
+			dnssec_name_lower(target, tlen);
+			if (check_synth(v, name, nlen, target, tlen, vd) != 0) {
+				wk = W_BOGUS;
+				break;
+			}
+			memcpy(name, target, tlen);
+			nlen = tlen;
+			/* a CNAME question ends at the synthesized CNAME */
+			if (qi->qtype == DNS_TYPE_CNAME)
+				break;
 			continue;
+		}
+		if (qi->qtype == DNS_TYPE_ANY) {
+			if ((wk = judge_any(v, name, nlen, now, budget, vd,
+			    need, &any)) != W_HAVE || any)
+				break;
+		} else if ((set = dnssec_find(&v->an, name, nlen, qi->qtype,
+		    DNS_CLASS_IN)) != NULL && set->n > 0) {
+			on_chain(v, set);
+			wk = judge_set(v, set, now, budget, vd, need);
+			break;
 		}
 		if (qi->qtype != DNS_TYPE_CNAME && (set = dnssec_find(&v->an,
 		    name, nlen, DNS_TYPE_CNAME, DNS_CLASS_IN)) != NULL &&
 		    set->n > 0) {
+			on_chain(v, set);
 			if ((wk = judge_set(v, set, now, budget, vd, need)) !=
 			    W_HAVE)
 				break;
-			if (set->rdlen[0] > DNS_MAX_NAME ||
-			    !nsec_name_valid(set->rdata[0], set->rdlen[0]))
+			if (set->n != 1 || set->rdlen[0] > DNS_MAX_NAME ||
+			    !nsec_name_valid(set->rdata[0], set->rdlen[0])) {
+				verdict_set(vd, VAL_BOGUS, EDE_BOGUS, "a CNAME "
+				    "set of more than one record", NULL, 0);
+				wk = W_BOGUS;
 				break;
+			}
 			memcpy(name, set->rdata[0], set->rdlen[0]);
 			nlen = set->rdlen[0];
+			dnssec_name_lower(name, nlen);
 			continue;
 		}
 		wk = judge_negative(v, name, nlen, qi->qtype,
@@ -1272,6 +1577,8 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 	if (link > VALIDATOR_CNAME_MAX)
 		verdict_set(vd, VAL_BOGUS, EDE_BOGUS, "a CNAME chain too long",
 		    NULL, 0);
+	if (vd->state != VAL_BOGUS)
+		(void)check_extra(v, vd);
 	if (vd->why == NULL || (vd->state == VAL_SECURE &&
 	    vd->why[0] == '\0'))
 		vd->why = vd->state == VAL_SECURE ?
@@ -1339,6 +1646,7 @@ validator_flush(struct validator *v)
 {
 	while (v->head != NULL)
 		ent_remove(v, v->head);
+	memset(v->memo, 0, sizeof(v->memo));
 }
 
 void

@@ -750,6 +750,9 @@ test_nsec3_nxdomain(void)
 		CHECK_EQ(nsec3_prove_nxdomain(s.rr, s.n, zone_w, zone_l, q_w,
 		    q_l, MAXIT, &p), f ? NSEC_OPTOUT : NSEC_PROVEN);
 		CHECK(ce_is(&p, "x.w.example."));
+		/* a.c.x.w, c.x.w, x.w and the wildcard, 12 iterations */
+		CHECK_EQ(p.hashes, 4 * 13);
+		CHECK_EQ(p.matched, 0);
 		CHECK_EQ(p.nused, 3);
 		CHECK_EQ(p.used[0], 1);		/* matches the encloser */
 		CHECK_EQ(p.used[1], 0);		/* covers the next closer */
@@ -784,6 +787,24 @@ test_nsec3_nxdomain(void)
 	CHECK_EQ(nsec3_prove_nxdomain(s.rr, s.n, zone_w, zone_l, q_w, q_l,
 	    MAXIT, &p), NSEC_NO_PROOF);
 	CHECK_STR(p.why, "the closest encloser is a delegation or a DNAME");
+
+	/*
+	 * A name 40 labels below the zone: more names than one proof may
+	 * hash (CVE-2023-50868), nothing hashed; 31 labels still are.
+	 */
+	names("example.", "1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19."
+	    "20.21.22.23.24.25.26.27.28.29.30.31.32.33.34.35.36.37.38.39."
+	    "x.w.example.");
+	memset(&s, 0, sizeof(s));
+	chain5155(&s, "0p9m", 0);
+	chain5155(&s, "b4um", 0);
+	chain5155(&s, "35mt", 0);
+	CHECK_EQ(nsec3_prove_nxdomain(s.rr, s.n, zone_w, zone_l, q_w, q_l,
+	    MAXIT, &p), NSEC_NO_PROOF);
+	CHECK_STR(p.why, "more names to hash than one proof may");
+	CHECK_EQ(p.hashes, 0);
+	CHECK_EQ(NSEC3_MAX_ITERATIONS, 50);
+	CHECK_EQ(NSEC3_MAX_HASHED, 32);
 
 	/* A name that exists: ns1.example. */
 	names("example.", "ns1.example.");

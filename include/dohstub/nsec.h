@@ -43,10 +43,19 @@
 #define NSEC3_FLAG_OPTOUT	0x01
 /*
  * The iteration limit to pass when there is no setting: above it the
- * answer is insecure (RFC 9276 3.2).  150 is what BIND 9 and Unbound
- * took when RFC 9276 came out; 0 is what RFC 9276 3.1 asks of signers.
+ * answer is insecure (RFC 9276 3.2), a documented downgrade: a zone
+ * signed with more iterations is treated as unsigned, and a DS query
+ * below such a parent is "insecure" on any of its signed NSEC3 records.
+ * 50 is BIND 9's limit since CVE-2023-50868 (150 before); 0 is what
+ * RFC 9276 3.1 asks of signers.
  */
-#define NSEC3_MAX_ITERATIONS	150
+#define NSEC3_MAX_ITERATIONS	50
+/*
+ * The most names one NSEC3 proof hashes (each iterations + 1 SHA-1
+ * runs): a name more labels below its zone than that is NO_PROOF
+ * (CVE-2023-50868: a proof's cost bounded, 32 x 51 SHA-1 at most).
+ */
+#define NSEC3_MAX_HASHED	32
 
 enum nsec_result {
 	NSEC_PROVEN,
@@ -80,7 +89,12 @@ struct nsec_rr {
  * every call: what made the proof or what was missing.  ce is the
  * closest encloser when the proof needed one (ce_len 0 otherwise);
  * used[] are indexes into the caller's set of the records the proof
- * rests on, in the order the RFC names them.
+ * rests on, in the order the RFC names them.  matched is 1 when used[0]
+ * is the record of the name itself (an NSEC whose owner is the name, an
+ * NSEC3 whose owner hash is the name's: RFC 5155 8.5, 8.6), 0 when the
+ * proof went through the closest encloser (a wildcard, an empty
+ * non-terminal's NSEC, an NXDOMAIN): only a matching record's bitmap
+ * says what types the name has (its NS bit: a delegation).
  */
 #define NSEC_PROOF_USED		3
 struct nsec_proof {
@@ -89,6 +103,8 @@ struct nsec_proof {
 	size_t		 ce_len;
 	size_t		 used[NSEC_PROOF_USED];
 	size_t		 nused;
+	int		 matched;
+	unsigned	 hashes;	/* SHA-1 runs the proof spent */
 };
 
 /*
@@ -233,11 +249,10 @@ enum nsec_result nsec_prove_insecure_delegation(const struct nsec_rr *set,
  * left, or iterations above max_iterations (NSEC3_MAX_ITERATIONS
  * unless configured), gives NSEC_UNSUPPORTED before any hashing, so a
  * costly chain costs nothing.  One whose RDATA or owner does not parse
- * gives NSEC_MALFORMED.  Hashing costs at most (iterations + 1) SHA-1
- * runs per label of qname below zone, plus one name: up to 128 x 151
- * with the default limit, a cost a validator may want to budget per
- * query (CVE-2023-50868) by passing a lower limit or refusing deep
- * names.
+ * gives NSEC_MALFORMED.  Hashing costs (iterations + 1) SHA-1 runs per
+ * label of qname below zone, plus one or two names, and at most
+ * NSEC3_MAX_HASHED names (more: NO_PROOF); proof->hashes says what was
+ * spent, for the caller's budget (CVE-2023-50868).
  *
  * The closest encloser proof (8.3) finds the deepest ancestor of qname
  * with a matching NSEC3 whose child towards qname (the next closer
