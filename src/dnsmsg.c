@@ -733,7 +733,7 @@ dnsmsg_set_ad(uint8_t *msg, size_t len, int ad)
  * The names inside RDATA that a sender may have compressed: RFC 1035's
  * types, those RFC 3597 4 asks receivers to decompress too, and the rest
  * of RFC 4034 6.2's list (DNSSEC's canonical form reads the same ones,
- * dnssec.c), with NSEC.  Letters: n a name, 1 2 4 fixed bytes, c a
+ * dnssec.c, but for NSEC), with NSEC.  Letters: n a name, 1 2 4 fixed bytes, c a
  * character-string, a A6's prefix, suffix and name (RFC 2874 3.1).
  * What follows the layout is copied as it is.
  */
@@ -767,6 +767,17 @@ static const struct {
 	{ 47, "n" },		/* NSEC */
 };
 
+const char *
+dnsmsg_rdata_layout(uint16_t type)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(rdata_names); i++)
+		if (rdata_names[i].type == type)
+			return rdata_names[i].layout;
+	return "";
+}
+
 static int
 wr_copy(struct dnsmsg_rd *rd, struct dnsmsg_wr *w, size_t n)
 {
@@ -799,12 +810,10 @@ static int
 wr_rdata_plain(struct dnsmsg_wr *w, uint16_t type, struct dnsmsg_rd *rd)
 {
 	const char *l = "";
-	size_t i, start;
+	size_t start;
 	uint8_t u8;
 
-	for (i = 0; i < nitems(rdata_names); i++)
-		if (rdata_names[i].type == type)
-			l = rdata_names[i].layout;
+	l = dnsmsg_rdata_layout(type);
 	start = w->len;
 	dnsmsg_wr_u16(w, 0);		/* RDLENGTH, set below */
 	for (; *l != '\0'; l++) {

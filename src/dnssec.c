@@ -101,52 +101,15 @@ dnssec_name_labels(const uint8_t *name, size_t len)
 
 /*
  * The layout of the RDATA of each type with names inside, as RFC 4034
- * 6.2 item 3 lists them, less NSEC (RFC 6840 5.1: its next name keeps
- * its case).  HINFO is on the list but holds no name.  Letters: n a
- * name (decompressed and lowercased), 1 2 4 fixed bytes, c a
- * character-string, a A6's prefix, suffix and name.  What follows the
- * layout is copied as it is.  RFC 3597 4 lets only the RFC 1035 types
- * be compressed, and asks receivers to decompress a few more; following
- * a pointer in any of these is harmless, so all are read alike.
+ * 6.2 item 3 lists them (dnsmsg_rdata_layout(), which also decompresses
+ * them), less NSEC: RFC 6840 5.1, its next name keeps its case.  HINFO
+ * is on the list but holds no name.  The names ('n') are decompressed
+ * and lowercased here; RRSIG's signer too (RFC 6840 5.1).
  */
-static const struct layout {
-	uint16_t	 type;
-	const char	*spec;
-} layouts[] = {
-	{ 2, "n" },		/* NS */
-	{ 3, "n" },		/* MD */
-	{ 4, "n" },		/* MF */
-	{ 5, "n" },		/* CNAME */
-	{ 6, "nn" },		/* SOA */
-	{ 7, "n" },		/* MB */
-	{ 8, "n" },		/* MG */
-	{ 9, "n" },		/* MR */
-	{ 12, "n" },		/* PTR */
-	{ 14, "nn" },		/* MINFO */
-	{ 15, "2n" },		/* MX */
-	{ 17, "nn" },		/* RP */
-	{ 18, "2n" },		/* AFSDB */
-	{ 21, "2n" },		/* RT */
-	{ 24, "2114442n" },	/* SIG */
-	{ 26, "2nn" },		/* PX */
-	{ 30, "n" },		/* NXT */
-	{ 33, "222n" },		/* SRV */
-	{ 35, "22cccn" },	/* NAPTR */
-	{ 36, "2n" },		/* KX */
-	{ 38, "a" },		/* A6 */
-	{ 39, "n" },		/* DNAME */
-	{ 46, "2114442n" },	/* RRSIG (RFC 6840 5.1: signer lowercased) */
-};
-
 static const char *
 layout_of(uint16_t type)
 {
-	size_t i;
-
-	for (i = 0; i < nitems(layouts); i++)
-		if (layouts[i].type == type)
-			return layouts[i].spec;
-	return "";
+	return type == DNS_TYPE_NSEC ? "" : dnsmsg_rdata_layout(type);
 }
 
 /*

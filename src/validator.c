@@ -317,6 +317,23 @@ store(struct validator *v, const uint8_t *name, size_t len,
 	    why != NULL ? ": " : "", why != NULL ? why : "");
 }
 
+/*
+ * A DS NODATA for nd proved by a record at nd itself whose type bitmap
+ * is bm (bmlen bytes; NULL: no such record): NS there makes nd an
+ * insecure cut (why), else nd is no zone cut.
+ */
+static void
+store_cut(struct validator *v, const struct val_need *nd, const uint8_t *bm,
+    size_t bmlen, const char *why, uint32_t ttl, uint32_t now)
+{
+	if (bm != NULL && nsec_bitmap_has(bm, bmlen, DNS_TYPE_NS) == 1)
+		store(v, nd->name, nd->name_len, ENT_INSECURE, -1, why, ttl,
+		    now, NULL, NULL, 0);
+	else
+		store(v, nd->name, nd->name_len, ENT_NOTCUT, -1, NULL, ttl,
+		    now, NULL, NULL, 0);
+}
+
 /* A KEYS entry as an RRset in v->keys. */
 static const struct dnssec_rrset *
 ent_keys(struct validator *v, const struct ent *e)
@@ -750,7 +767,7 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 	uint16_t keeplen[DNSSEC_MAX_RRS];
 	size_t i, nk = 0, sig = 0;
 	const uint8_t *bm;
-	size_t bmlen;
+	size_t bmlen = 0;
 	struct dnssec_rrsig rs;
 	uint32_t ttl;
 	long n;
@@ -848,14 +865,8 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 			    v->nsec[proof.used[0]].rdata,
 			    v->nsec[proof.used[0]].rdlen, &nr) == 0)
 				bm = nr.bitmap, bmlen = nr.bitmap_len;
-			if (bm != NULL && nsec_bitmap_has(bm, bmlen,
-			    DNS_TYPE_NS) == 1)
-				store(v, nd->name, nd->name_len, ENT_INSECURE,
-				    -1, "NSEC proves no DS", ttl, now, NULL,
-				    NULL, 0);
-			else
-				store(v, nd->name, nd->name_len, ENT_NOTCUT,
-				    -1, NULL, ttl, now, NULL, NULL, 0);
+			store_cut(v, nd, bm, bmlen, "NSEC proves no DS", ttl,
+			    now);
 			return;
 		}
 		if (rcode == DNS_RCODE_NXDOMAIN && nsec_prove_nxdomain(v->nsec,
@@ -895,14 +906,8 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 			    v->nsec[proof.used[0]].rdata,
 			    v->nsec[proof.used[0]].rdlen, &n3) == 0)
 				bm = n3.bitmap, bmlen = n3.bitmap_len;
-			if (bm != NULL && nsec_bitmap_has(bm, bmlen,
-			    DNS_TYPE_NS) == 1)
-				store(v, nd->name, nd->name_len, ENT_INSECURE,
-				    -1, "NSEC3 proves no DS", ttl, now, NULL,
-				    NULL, 0);
-			else
-				store(v, nd->name, nd->name_len, ENT_NOTCUT,
-				    -1, NULL, ttl, now, NULL, NULL, 0);
+			store_cut(v, nd, bm, bmlen, "NSEC3 proves no DS", ttl,
+			    now);
 			return;
 		}
 		if (pr == NSEC_OPTOUT || pr == NSEC_UNSUPPORTED) {

@@ -325,6 +325,15 @@ size_t	dnsmsg_make_upstream_query(uint8_t *out, size_t cap,
 	    unsigned pad_block, int do_bit, int cd_bit);
 
 /*
+ * The layout of the names inside the RDATA of type, for the types whose
+ * names a sender may have compressed (RFC 1035, RFC 3597 4, RFC 4034
+ * 6.2's list): one letter a field, n a name, 1 2 4 fixed bytes, c a
+ * character-string, a A6's prefix, suffix and name (RFC 2874 3.1); what
+ * follows is opaque.  "" for any other type.  Static storage.
+ */
+const char *dnsmsg_rdata_layout(uint16_t type);
+
+/*
  * Set (ad != 0) or clear the AD bit of the message msg (len bytes), in
  * place.  0, or -1 if len is shorter than a header.
  */
