@@ -733,8 +733,9 @@ dnsmsg_set_ad(uint8_t *msg, size_t len, int ad)
  * The names inside RDATA that a sender may have compressed: RFC 1035's
  * types, those RFC 3597 4 asks receivers to decompress too, and the rest
  * of RFC 4034 6.2's list (DNSSEC's canonical form reads the same ones,
- * dnssec.c, but for NSEC), with NSEC.  Letters: n a name, 1 2 4 fixed bytes, c a
- * character-string, a A6's prefix, suffix and name (RFC 2874 3.1).
+ * dnssec.c, but for NSEC), with NSEC.  Letters: n a name, 1 2 4 fixed
+ * bytes, c a character-string, a A6's prefix, suffix and name (RFC 2874
+ * 3.1).
  * What follows the layout is copied as it is.
  */
 static const struct {

@@ -21,7 +21,7 @@
 #include "dohstub/validator.h"
 
 #define DOHQ_VAL_ENTRIES	1024	/* the validator's store: one run */
-#define DOHQ_CHAIN_LINE		1024	/* one line of the chain, at most */
+#define DOHQ_CHAIN_LINE		1024	/* a line of the chain, at most */
 #define DOHQ_VAL_QUERY		512	/* header, name, OPT, padding */
 #define DOHQ_VAL_EDNS		1232	/* the OPT of a joined answer */
 

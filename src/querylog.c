@@ -51,7 +51,7 @@
 #define QUERYLOG_BACKOFF_MAX	30000		/* ... up to this */
 #define QUERYLOG_STABLE_MS	30000	/* lived this long: backoff reset */
 #define QUERYLOG_FREE_WAIT_MS	250	/* for room in the pipe at exit */
-#define QUERYLOG_POLL_S		1	/* without pidfd: waitpid each s */
+#define QUERYLOG_POLL_S		1	/* no pidfd: waitpid() each s */
 #define QUERYLOG_CHUNK		65536	/* the writer's reads */
 #define QUERYLOG_STDERR		"stderr"
 

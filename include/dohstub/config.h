@@ -370,8 +370,9 @@ int	config_parse_env(struct config *cfg, char *const envp[], char *err,
  * neither); a known-server address is listed once; the trust anchors
  * are read (trust-anchor's file, an error naming its line; unset,
  * CONFIG_TRUST_ANCHOR if it exists, else dnssec_root_anchors) and the
- * insecure zones gathered (see struct config).  Reads resolv_conf and the trust anchors' file, and
- * opens ca-file.  Returns 0, or -1 with a message in err.
+ * insecure zones gathered (see struct config).  Reads resolv_conf and
+ * the trust anchors' file, and opens ca-file.  Returns 0, or -1 with a
+ * message in err.
  */
 int	config_finalize(struct config *cfg, const char *resolv_conf, char *err,
 	    size_t errlen);

@@ -323,7 +323,8 @@ enum dnssec_result dnssec_ds_match(const uint8_t *owner, size_t owner_len,
  * A trust anchor: one DS or DNSKEY record, owner lowercased, RDATA in
  * wire form; tag is the DS's key tag or the DNSKEY's computed one.
  */
-#define DNSSEC_ANCHOR_RDATA_MAX	1100	/* DNSKEY of RSA-4096, exponent */
+/* The largest anchor RDATA: a DNSKEY of RSA-4096 and its exponent. */
+#define DNSSEC_ANCHOR_RDATA_MAX	1100
 struct dnssec_anchor {
 	uint8_t		owner[DNS_MAX_NAME];
 	size_t		owner_len;
@@ -350,8 +351,9 @@ extern const char dnssec_root_anchors[];
  * blanks) or DNSKEY (flags, protocol, algorithm, base64 key, which may
  * hold blanks), numbers in decimal (no algorithm mnemonics).  A digest
  * of a known type must have its length; the key's algorithm need not be
- * supported (dnssec_algorithm_supported() says).  Owner names are absolute whether or not they end in a
- * dot; a line starting with a blank has the previous line's owner.
+ * supported (dnssec_algorithm_supported() says).  Owner names are
+ * absolute whether or not they end in a dot; a line starting with a
+ * blank has the previous line's owner.
  * Parentheses continue a record over lines, ';' starts a comment,
  * "$TTL" lines are skipped; other directives, other types and classes,
  * and more than max records are errors.

@@ -37,7 +37,7 @@
 
 #include "dohstub/dnsmsg.h"
 
-#define NSEC3_HASH_SHA1		1	/* the one there is (RFC 5155 11) */
+#define NSEC3_HASH_SHA1		1	/* the one there is, RFC 5155 11 */
 #define NSEC3_SHA1_LEN		20
 #define NSEC3_MAX_HASH		64	/* room for any hash the code knows */
 #define NSEC3_FLAG_OPTOUT	0x01
