@@ -790,37 +790,42 @@ wr_copy(struct dnsmsg_rd *rd, struct dnsmsg_wr *w, size_t n)
 	return 0;
 }
 
+void
+dnsmsg_name_lower(uint8_t *name, size_t len)
+{
+	size_t i;
+
+	/* Length bytes are below 'A' (at most 63), so fold them too. */
+	for (i = 0; i < len; i++)
+		if (name[i] >= 'A' && name[i] <= 'Z')
+			name[i] += 'a' - 'A';
+}
+
 static int
-wr_copy_name(struct dnsmsg_rd *rd, struct dnsmsg_wr *w)
+wr_copy_name(struct dnsmsg_rd *rd, struct dnsmsg_wr *w, int lower)
 {
 	uint8_t name[DNS_MAX_NAME];
 	size_t len;
 
 	if (dnsmsg_rd_name(rd, name, &len) == -1)
 		return -1;
+	if (lower)
+		dnsmsg_name_lower(name, len);
 	dnsmsg_wr_name(w, name, len);
 	return 0;
 }
 
-/*
- * The RDATA at rd (of type), RDLENGTH first, into w with its names
- * decompressed.  -1 if it does not hold its layout; w->err if it does
- * not fit.
- */
-static int
-wr_rdata_plain(struct dnsmsg_wr *w, uint16_t type, struct dnsmsg_rd *rd)
+int
+dnsmsg_rdata_copy(struct dnsmsg_rd *rd, uint16_t type, int lower,
+    struct dnsmsg_wr *w)
 {
-	const char *l = "";
-	size_t start;
+	const char *l;
 	uint8_t u8;
 
-	l = dnsmsg_rdata_layout(type);
-	start = w->len;
-	dnsmsg_wr_u16(w, 0);		/* RDLENGTH, set below */
-	for (; *l != '\0'; l++) {
+	for (l = dnsmsg_rdata_layout(type); *l != '\0'; l++) {
 		switch (*l) {
 		case 'n':
-			if (wr_copy_name(rd, w) == -1)
+			if (wr_copy_name(rd, w, lower) == -1)
 				return -1;
 			break;
 		case 'c':
@@ -831,11 +836,12 @@ wr_rdata_plain(struct dnsmsg_wr *w, uint16_t type, struct dnsmsg_rd *rd)
 				return -1;
 			break;
 		case 'a':
+			/* RFC 2874 3.1: prefix length, suffix, prefix name. */
 			if (dnsmsg_rd_u8(rd, &u8) == -1 || u8 > 128)
 				return -1;
 			dnsmsg_wr_u8(w, u8);
 			if (wr_copy(rd, w, (135 - (size_t)u8) / 8) == -1 ||
-			    (u8 > 0 && wr_copy_name(rd, w) == -1))
+			    (u8 > 0 && wr_copy_name(rd, w, lower) == -1))
 				return -1;
 			break;
 		default:
@@ -844,7 +850,21 @@ wr_rdata_plain(struct dnsmsg_wr *w, uint16_t type, struct dnsmsg_rd *rd)
 			break;
 		}
 	}
-	if (wr_copy(rd, w, dnsmsg_rd_left(rd)) == -1)
+	return wr_copy(rd, w, dnsmsg_rd_left(rd));
+}
+
+/*
+ * The RDATA at rd (of type), RDLENGTH first, into w with its names
+ * decompressed.  -1 if it does not hold its layout; w->err if it does
+ * not fit.
+ */
+static int
+wr_rdata_plain(struct dnsmsg_wr *w, uint16_t type, struct dnsmsg_rd *rd)
+{
+	size_t start = w->len;
+
+	dnsmsg_wr_u16(w, 0);		/* RDLENGTH, set below */
+	if (dnsmsg_rdata_copy(rd, type, 0, w) == -1)
 		return -1;
 	if (!w->err && w->len - start - 2 > UINT16_MAX)
 		w->err = 1;

@@ -55,22 +55,6 @@ const char dnssec_root_anchors[] =
 
 /* --- names --- */
 
-static uint8_t
-lower(uint8_t c)
-{
-	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
-}
-
-void
-dnssec_name_lower(uint8_t *name, size_t len)
-{
-	size_t i;
-
-	/* Length bytes are below 'A' (at most 63), so fold them too. */
-	for (i = 0; i < len; i++)
-		name[i] = lower(name[i]);
-}
-
 /* Labels, the root not counted; -1 if not one well-formed name. */
 static int
 name_labels_all(const uint8_t *name, size_t len)
@@ -100,86 +84,26 @@ dnssec_name_labels(const uint8_t *name, size_t len)
 /* --- canonical RDATA --- */
 
 /*
- * The layout of the RDATA of each type with names inside, as RFC 4034
- * 6.2 item 3 lists them (dnsmsg_rdata_layout(), which also decompresses
- * them), less NSEC: RFC 6840 5.1, its next name keeps its case.  HINFO
- * is on the list but holds no name.  The names ('n') are decompressed
- * and lowercased here; RRSIG's signer too (RFC 6840 5.1).
+ * RFC 4034 6.2 item 3: the names inside the RDATA of the types it lists
+ * decompressed and lowercased (dnsmsg_rdata_layout() has them), but for
+ * NSEC, whose next name keeps its case (RFC 6840 5.1); RRSIG's signer is
+ * lowercased (RFC 6840 5.1).  HINFO is on the list but holds no name.
+ * -1: malformed; 0: w holds the form, or has err set if out of room.
  */
-static const char *
-layout_of(uint16_t type)
-{
-	return type == DNS_TYPE_NSEC ? "" : dnsmsg_rdata_layout(type);
-}
-
-/*
- * The copies fail (-1) only when the RDATA does not hold what they read;
- * a writer out of room is seen in w->err at the end.
- */
-static int
-copy_bytes(struct dnsmsg_rd *r, struct dnsmsg_wr *w, size_t n)
-{
-	const uint8_t *p;
-
-	if (dnsmsg_rd_bytes(r, n, &p) == -1)
-		return -1;
-	dnsmsg_wr_bytes(w, p, n);
-	return 0;
-}
-
-static int
-copy_name(struct dnsmsg_rd *r, struct dnsmsg_wr *w)
-{
-	uint8_t name[DNS_MAX_NAME];
-	size_t len;
-
-	if (dnsmsg_rd_name(r, name, &len) == -1)
-		return -1;
-	dnssec_name_lower(name, len);
-	dnsmsg_wr_bytes(w, name, len);
-	return 0;
-}
-
-/* -1: malformed; 0: w holds the form, or has err set if out of room. */
 static int
 canonical(uint16_t type, const struct dnsmsg_rd *rd, struct dnsmsg_wr *w)
 {
 	struct dnsmsg_rd r = *rd;
-	const char *s;
-	uint8_t u8;
+	const uint8_t *p;
+	size_t n;
 
-	for (s = layout_of(type); *s != '\0'; s++) {
-		switch (*s) {
-		case 'n':
-			if (copy_name(&r, w) == -1)
-				return -1;
-			break;
-		case '1':
-		case '2':
-		case '4':
-			if (copy_bytes(&r, w, (size_t)(*s - '0')) == -1)
-				return -1;
-			break;
-		case 'c':
-			if (dnsmsg_rd_u8(&r, &u8) == -1)
-				return -1;
-			dnsmsg_wr_u8(w, u8);
-			if (copy_bytes(&r, w, u8) == -1)
-				return -1;
-			break;
-		case 'a':
-			/* RFC 2874 3.1: prefix length, suffix, prefix name. */
-			if (dnsmsg_rd_u8(&r, &u8) == -1 || u8 > 128)
-				return -1;
-			dnsmsg_wr_u8(w, u8);
-			if (copy_bytes(&r, w, (135 - (size_t)u8) / 8) == -1)
-				return -1;
-			if (u8 > 0 && copy_name(&r, w) == -1)
-				return -1;
-			break;
-		}
-	}
-	return copy_bytes(&r, w, dnsmsg_rd_left(&r));
+	if (type != DNS_TYPE_NSEC)
+		return dnsmsg_rdata_copy(&r, type, 1, w);
+	n = dnsmsg_rd_left(&r);
+	if (dnsmsg_rd_bytes(&r, n, &p) == -1)
+		return -1;
+	dnsmsg_wr_bytes(w, p, n);
+	return 0;
 }
 
 long
@@ -291,7 +215,7 @@ dnssec_collect(const uint8_t *msg, size_t len, enum dns_section sec,
 				return DNSSEC_MALFORMED;
 			if (s != sec || rr.type == DNS_TYPE_OPT)
 				continue;
-			dnssec_name_lower(owner, rr.owner_len);
+			dnsmsg_name_lower(owner, rr.owner_len);
 			if ((res = collect_rr(out, owner, &rr)) != DNSSEC_OK)
 				return res;
 		}
@@ -714,7 +638,7 @@ signed_owner(const struct dnssec_rrset *set, int labels, uint8_t *out,
 		memcpy(out + 2, p + off, set->owner_len - off);
 		*len = 2 + set->owner_len - off;
 	}
-	dnssec_name_lower(out, *len);
+	dnsmsg_name_lower(out, *len);
 }
 
 enum dnssec_result
@@ -762,7 +686,7 @@ dnssec_verify(const struct dnssec_rrset *set, const uint8_t *sig,
 	if ((data = malloc(total)) == NULL)
 		return DNSSEC_INTERNAL;
 	memcpy(data, sig, rs.fixed_len);
-	dnssec_name_lower(data + RRSIG_FIXED, rs.signer_len);
+	dnsmsg_name_lower(data + RRSIG_FIXED, rs.signer_len);
 	off = rs.fixed_len;
 	for (i = 0; i < n; i++) {
 		memcpy(data + off, owner, owner_len);
@@ -908,7 +832,7 @@ dnssec_ds_match(const uint8_t *owner, size_t owner_len, const uint8_t *ds,
 		return DNSSEC_MALFORMED;
 	/* RFC 4034 5.1.4: digest = H(canonical owner | DNSKEY RDATA). */
 	memcpy(name, owner, owner_len);
-	dnssec_name_lower(name, owner_len);
+	dnsmsg_name_lower(name, owner_len);
 	res = DNSSEC_INTERNAL;
 	if ((mctx = EVP_MD_CTX_new()) != NULL &&
 	    EVP_DigestInit_ex(mctx, md, NULL) == 1 &&
@@ -1073,7 +997,7 @@ anchor_record(const struct token *t, size_t nt, int inherit, size_t line,
 			    "bad owner name");
 		i = 1;
 	}
-	dnssec_name_lower(a->owner, a->owner_len);
+	dnsmsg_name_lower(a->owner, a->owner_len);
 	/* TTL and class, either order, each at most once. */
 	for (; i < nt; i++) {
 		if (!ttl && tok_num(&t[i], 0x7fffffff) != -1)

@@ -1074,7 +1074,7 @@ validator_learn(struct validator *v, const struct val_need *need,
 	    (need->type != DNS_TYPE_DS && need->type != DNS_TYPE_DNSKEY))
 		return;
 	nd = *need;
-	dnssec_name_lower(nd.name, nd.name_len);
+	dnsmsg_name_lower(nd.name, nd.name_len);
 	v->learning = nd.type;
 	memset(&qi, 0, sizeof(qi));
 	memcpy(qi.qname, nd.name, nd.name_len);
@@ -1173,7 +1173,7 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 		size_t slen = rs.signer_len;
 
 		memcpy(signer, rs.signer, slen);
-		dnssec_name_lower(signer, slen);
+		dnsmsg_name_lower(signer, slen);
 		wk = walk(v, signer, slen, now, &k, need, &w);
 		if (wk == W_NEED)
 			return W_NEED;
@@ -1272,7 +1272,7 @@ judge_negative(struct validator *v, const uint8_t *name, size_t len,
 		    s->siglen[0], &rs) == DNSSEC_OK) {
 			memcpy(signer, rs.signer, rs.signer_len);
 			slen = rs.signer_len;
-			dnssec_name_lower(signer, slen);
+			dnsmsg_name_lower(signer, slen);
 		}
 		if (soa != NULL)
 			break;
@@ -1500,7 +1500,7 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 	memset(v->judged, 0, sizeof(v->judged));
 	memcpy(name, qi->qname, qi->qname_len);
 	nlen = qi->qname_len;
-	dnssec_name_lower(name, nlen);
+	dnsmsg_name_lower(name, nlen);
 	for (link = 0; link <= VALIDATOR_CNAME_MAX; link++) {
 		/*
 		 * A DNAME above name: the CNAME at name is synthesized from
@@ -1532,7 +1532,7 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 			memcpy(target, name, pre);
 			memcpy(target + pre, set->rdata[0], set->rdlen[0]);
 			tlen = pre + set->rdlen[0];
-			dnssec_name_lower(target, tlen);
+			dnsmsg_name_lower(target, tlen);
 			if (check_synth(v, name, nlen, target, tlen, vd) != 0) {
 				wk = W_BOGUS;
 				break;
@@ -1570,7 +1570,7 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 			}
 			memcpy(name, set->rdata[0], set->rdlen[0]);
 			nlen = set->rdlen[0];
-			dnssec_name_lower(name, nlen);
+			dnsmsg_name_lower(name, nlen);
 			continue;
 		}
 		wk = judge_negative(v, name, nlen, qi->qtype,
@@ -1626,7 +1626,7 @@ validator_new(const struct dnssec_anchor *a, size_t na,
 			goto fail;
 		memcpy(v->anchors, a, na * sizeof(*a));
 		for (i = 0; i < na; i++)
-			dnssec_name_lower(v->anchors[i].owner,
+			dnsmsg_name_lower(v->anchors[i].owner,
 			    v->anchors[i].owner_len);
 		v->na = na;
 	}

@@ -600,7 +600,7 @@ hz_signed(struct hz_msg *m, const uint8_t *owner, size_t olen,
 	n = 18 + zlen;
 	/* signed data: the RRSIG's fields, then the record canonical */
 	memcpy(lo, owner, olen);
-	dnssec_name_lower(lo, olen);
+	dnsmsg_name_lower(lo, olen);
 	memcpy(data, sig, n);
 	dlen = n;
 	memcpy(data + dlen, lo, olen);

@@ -334,6 +334,18 @@ size_t	dnsmsg_make_upstream_query(uint8_t *out, size_t cap,
 const char *dnsmsg_rdata_layout(uint16_t type);
 
 /*
+ * Copy the RDATA at rd (all that is left of it) of type into w, the
+ * names its layout (dnsmsg_rdata_layout()) holds decompressed, and
+ * lowercased if lower (DNSSEC's canonical form).  -1 if the RDATA does
+ * not hold its layout; w->err is set if w is out of room.
+ */
+int	dnsmsg_rdata_copy(struct dnsmsg_rd *rd, uint16_t type, int lower,
+	    struct dnsmsg_wr *w);
+
+/* A name in wire form (len bytes) lowercased in place (ASCII only). */
+void	dnsmsg_name_lower(uint8_t *name, size_t len);
+
+/*
  * Set (ad != 0) or clear the AD bit of the message msg (len bytes), in
  * place.  0, or -1 if len is shorter than a header.
  */

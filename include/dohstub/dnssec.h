@@ -174,9 +174,6 @@ const struct dnssec_rrset *dnssec_find(const struct dnssec_sets *sets,
 long	dnssec_rdata_canonical(uint16_t type, const struct dnsmsg_rd *rd,
 	    uint8_t *out, size_t cap);
 
-/* A name in wire form (len bytes) lowercased in place (ASCII only). */
-void	dnssec_name_lower(uint8_t *name, size_t len);
-
 /* Labels of a wire name, the root and a leading "*" label not counted. */
 int	dnssec_name_labels(const uint8_t *name, size_t len);
 
