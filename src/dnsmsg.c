@@ -1414,7 +1414,7 @@ static size_t
 label_char(unsigned char c, int flags, char *p)
 {
 	if (c < 0x21 || c > 0x7e ||
-	    (c == '#' && (flags & DNSMSG_NAME_CONF) != 0)) {
+	    ((c == '#' || c == '"') && (flags & DNSMSG_NAME_CONF) != 0)) {
 		p[0] = '\\';
 		p[1] = (char)('0' + c / 100);
 		p[2] = (char)('0' + c / 10 % 10);

@@ -1579,13 +1579,15 @@ test_print(void)
 	config_free(&cfg);
 	free(p1);
 
-	/* A zone whose text would read as a comment. */
+	/* Zones whose text would read as a comment, or as a quote. */
 	config_defaults(&cfg);
 	CHECK_EQ(parse(&cfg, "forward \\035x.example 192.0.2.53\n"
-	    "local-zone-exempt \\035y.example\n"), 0);
+	    "local-zone-exempt \\035y.example\n"
+	    "dnssec-insecure \\034z.example\n"), 0);
 	p1 = print_str(&cfg);
 	CHECK(strstr(p1, "forward \\035x.example. 192.0.2.53:53") != NULL);
 	CHECK(strstr(p1, "local-zone-exempt \\035y.example.\n") != NULL);
+	CHECK(strstr(p1, "dnssec-insecure \\034z.example.\n") != NULL);
 	config_defaults(&cfg2);
 	CHECK_EQ(config_parse_buf(&cfg2, "p", p1, strlen(p1), errbuf,
 	    sizeof(errbuf)), 0);

@@ -945,6 +945,10 @@ test_name_text(void)
 	CHECK_EQ(dnsmsg_name_to_text((const uint8_t *)"\2#a\0", 4, buf,
 	    sizeof(buf), DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF), 0);
 	CHECK_STR(buf, "\\035a.");
+	/* ... and '"': a quote inside a value is refused there. */
+	CHECK_EQ(dnsmsg_name_to_text((const uint8_t *)"\2\"a\0", 4, buf,
+	    sizeof(buf), DNSMSG_NAME_ZONE | DNSMSG_NAME_CONF), 0);
+	CHECK_STR(buf, "\\034a.");
 	CHECK_EQ(dnsmsg_name_to_text((const uint8_t *)"\2#a\0", 4, buf,
 	    sizeof(buf), DNSMSG_NAME_ZONE), 0);
 	CHECK_STR(buf, "#a.");

@@ -477,8 +477,10 @@ int	dnsmsg_class_parse(const char *s, uint16_t *class);
 
 /* dnsmsg_name_to_text() flags. */
 #define DNSMSG_NAME_ZONE	0x01	/* zone-file escaping (RFC 1035 5.1) */
-#define DNSMSG_NAME_CONF	0x02	/* '#' as \035 too: not a comment in
-					   dohstub.conf(5) */
+#define DNSMSG_NAME_CONF	0x02	/* '#' and '"' as \035 and \034 too:
+					   neither a comment nor a quote in
+					   dohstub.conf(5), which refuses a
+					   quote inside a value */
 
 /*
  * A name in uncompressed wire form (wire_len bytes, exactly one name)
