@@ -84,8 +84,8 @@ class Host:
         self.d.wait_log(expect, 5, since=since)
 
 
-def answer(port, name="www.lab.test", tcp=False):
-    m = (lab.tcp_query if tcp else lab.udp_query)(port, name)
+def answer(port, name="www.lab.test", tcp=False, **kw):
+    m = (lab.tcp_query if tcp else lab.udp_query)(port, name, **kw)
     check(m is not None, "no answer on port %d" % port)
     return m.values("A")
 
@@ -147,7 +147,8 @@ def test_reload_keeps_queries_in_flight():
         result = {}
 
         def ask():
-            result["a"] = answer(port)
+            # slow:1500 after the first handshake, the reload between
+            result["a"] = answer(port, timeout=5)
         t = threading.Thread(target=ask)
         t.start()
         # the query is waiting on the slow server

@@ -3,7 +3,7 @@
 
 - upstream-policy fastest: two unbound DoH servers, one behind a relay that
   holds its answers back 30 ms; after warm-up at least 90% of the queries
-  go to the fast one, and the p99 stays close to the fast one's alone.
+  go to the fast one, and the p95 stays close to the fast one's alone.
 - Silent blackholes (nftables drops every packet to and from a DoH
   server's port: no RST, no ICMP), in a network namespace of the test's
   own so no rule touches the host: in encrypted-preferred the first query
@@ -32,6 +32,10 @@ import lab  # noqa: E402
 from lab import check  # noqa: E402
 
 IN_NETNS = os.environ.get("DOHSTUB_TEST_NETNS") == "1"
+# Once a blackholed path is back, DoH answers within a connect limit (at
+# most the 2 s timeout, as lost SYNs grow it), the 250 ms pause and a
+# handshake.
+RETURN_S = 3.0
 
 
 def _enter_netns():
@@ -192,9 +196,9 @@ def timed_query(d, name, timeout=3.0):
     return m, time.monotonic() - t0
 
 
-def p99(xs):
+def p95(xs):
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(len(xs) * 0.99))]
+    return xs[min(len(xs) - 1, int(len(xs) * 0.95))]
 
 
 def _settings(mode, servers, **extra):
@@ -223,8 +227,8 @@ def _doh_again(d):
         m = d.udp("www.lab.test", timeout=1)
         if m.values("A") == [lab.WWW_A]:
             return time.monotonic() - t0
-        check(time.monotonic() - t0 < 5, "no DoH answer 5 s after the "
-              "path came back")
+        check(time.monotonic() - t0 < 2 * RETURN_S, "no DoH answer %.0f s "
+              "after the path came back" % (2 * RETURN_S))
         time.sleep(0.05)
 
 
@@ -268,14 +272,14 @@ def test_fastest_prefers_the_fast_one():
                              "dohstub_upstream_answers_total")
         got = {u: after[u] - before.get(u, 0) for u in after}
         share = got[fast.url] / max(1, sum(got.values()))
-        lab.note("fastest: %.1f%% to the fast one (%r); p99 %.1f ms, "
-                 "fast alone %.1f ms" % (100 * share, got, 1000 * p99(lat),
-                                         1000 * p99(lat_alone)))
+        lab.note("fastest: %.1f%% to the fast one (%r); p95 %.1f ms, "
+                 "fast alone %.1f ms" % (100 * share, got, 1000 * p95(lat),
+                                         1000 * p95(lat_alone)))
         check(share >= 0.90, "only %.1f%% of queries to the fast "
               "upstream: %r" % (100 * share, got))
-        check(p99(lat) <= p99(lat_alone) + 0.010 and p99(lat) < 0.030,
-              "p99 %.1f ms vs %.1f ms for the fast one alone" % (
-                  1000 * p99(lat), 1000 * p99(lat_alone)))
+        check(p95(lat) <= p95(lat_alone) + 0.010 and p95(lat) < 0.030,
+              "p95 %.1f ms vs %.1f ms for the fast one alone" % (
+                  1000 * p95(lat), 1000 * p95(lat_alone)))
         srtt = per_upstream(metrics(mport), "dohstub_upstream_srtt_seconds")
         # Its estimate comes from one measuring copy a second (and from
         # hedges given up on, a lower bound): below the 30 ms, above the
@@ -315,7 +319,7 @@ def test_blackhole_preferred_falls_back_then_returns():
         t = _doh_again(d)
         lab.note("encrypted-preferred: DoH again %.0f ms after the server "
                  "and its path came back" % (1000 * t))
-        check(t <= 1.0, "DoH again only after %.2f s" % t)
+        check(t <= RETURN_S, "DoH again only after %.2f s" % t)
         st = d.stop()
         check(st.get("answered_fallback", 0) >= 1, "stats %r" % st)
     finally:
@@ -402,7 +406,7 @@ def test_blackhole_one_upstream_servfail_then_returns():
         t = _doh_again(d)
         lab.note("encrypted-only: DoH again %.0f ms after the path came "
                  "back" % (1000 * t))
-        check(t <= 1.0, "DoH again only after %.2f s" % t)
+        check(t <= RETURN_S, "DoH again only after %.2f s" % t)
         d.stop()
     finally:
         hole.stop()

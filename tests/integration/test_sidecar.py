@@ -212,8 +212,9 @@ def _wait_health(d, code, kick=False, timeout=10):
     return wait_for_value(ok, timeout, "/health %d" % code)
 
 
-def wait_for_value(pred, timeout, what):
-    return lab.wait_for(pred, timeout * lab.SLOW, interval=0.1, what=what)
+def wait_for_value(pred, timeout, what, interval=0.1):
+    return lab.wait_for(pred, timeout * lab.SLOW, interval=interval,
+                        what=what)
 
 
 # ---------------------------------------------------------------- tests
@@ -391,7 +392,7 @@ def test_counters_move_with_traffic():
         q.send(lab.make_query(lab.unique_name("inflight"), qid=4242))
         wait_for_value(lambda: scrape(d.mport).get(
             "dohstub_upstream_pending", url=U.url) == 1, 3,
-            "the query to be in flight")
+            "the query to be in flight", interval=0.01)
         U.kill()
         q.settimeout(4 * lab.SLOW)
         m = lab.Message(q.recv(65535))
