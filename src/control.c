@@ -522,6 +522,9 @@ control_write_lookup(FILE *fp, const struct control_req *req,
 			fprintf(fp, "zone %s\n", info->zone);
 		if (info->ede >= 0)
 			fprintf(fp, "ede %d\n", info->ede);
+		if (info->dnssec != PROXY_DNSSEC_NONE)
+			fprintf(fp, "dnssec %s\n",
+			    proxy_dnssec_names[info->dnssec]);
 		fprintf(fp, "latency %llu.%03llu ms\n",
 		    (unsigned long long)(info->elapsed_us / 1000),
 		    (unsigned long long)(info->elapsed_us % 1000));
@@ -542,6 +545,8 @@ control_write_lookup(FILE *fp, const struct control_req *req,
 		dnsprint_printf(&o, "%d", info->ede);
 	else
 		dnsprint_puts(&o, "null");
+	json_kv_str(&o, &first, "dnssec", info->dnssec != PROXY_DNSSEC_NONE ?
+	    proxy_dnssec_names[info->dnssec] : NULL);
 	dnsprint_json_kv_num(&o, &first, "latency_us",
 	    (long long)info->elapsed_us);
 	dnsprint_json_key(&o, &first, "message");
@@ -743,6 +748,7 @@ control_on_answer(const struct listen_peer *peer,
 	lk->info.source = a->source;
 	lk->info.ede = a->ede;
 	lk->info.rcode = a->rcode;
+	lk->info.dnssec = a->dnssec;
 	lk->info.elapsed_us = a->elapsed_us;
 	lk->seen = 1;
 }

@@ -204,20 +204,12 @@ static const char *const query_role_names[] = {
 
 /*
  * What a client is told of DNSSEC, kept with a cached answer
- * (cache_meta.dnssec_state): the state in the low 3 bits, the EDE + 1
- * above them (0: none).  PD_NONE, 0, is what cache_store() keeps: not
- * validated (dnssec off or process).  PD_UNCHECKED: dnssec validate,
- * but the client set CD (RFC 4035 3.2.2).
+ * (cache_meta.dnssec_state): the state (enum proxy_dnssec) in the low 3
+ * bits, the EDE + 1 above them (0: none).  PROXY_DNSSEC_NONE, 0, is what
+ * cache_store() keeps.
  */
-enum proxy_dnssec {
-	PD_NONE,
-	PD_UNCHECKED,
-	PD_SECURE,
-	PD_INSECURE,
-	PD_BOGUS,
-};
 #define PD_MAKE(st, ede)	((uint8_t)((st) | ((ede) + 1) << 3))
-#define PD_STATE(pd)		((pd) & 7)
+#define PD_STATE(pd)		((enum proxy_dnssec)((pd) & 7))
 #define PD_EDE(pd)		(((pd) >> 3) - 1)
 
 /*
@@ -564,6 +556,9 @@ const char *const proxy_source_names[PROXY_SRC_MAX] = {
 	"error", "local", "policy", "cache", "stale", "doh", "forward-doh",
 	"forward-plain", "fallback", "portal",
 };
+const char *const proxy_dnssec_names[PROXY_DNSSEC_MAX] = {
+	"none", "unchecked", "secure", "insecure", "bogus",
+};
 
 /* The counter of answers from src; NULL: counted where they are made. */
 static uint64_t *
@@ -643,15 +638,16 @@ proxy_send(struct proxy *px, struct listen_peer *peer,
  * An error answer made here: rcode, with EDE ede (none if -1) and text
  * for a client that sent EDNS, to q (NULL: a query that got no query
  * object, just come), whose rule and first DoH upstream the observer
- * hears of.  A SERVFAIL counts as one of ours.
+ * hears of, and the validation (PROXY_DNSSEC_BOGUS for a bogus answer's
+ * SERVFAIL).  A SERVFAIL counts as one of ours.
  */
 static void
-proxy_send_error(struct proxy *px, struct listen_peer *peer,
+proxy_send_error_dnssec(struct proxy *px, struct listen_peer *peer,
     const struct dns_query_info *qi, int rcode, int ede, const char *text,
-    const struct query *q)
+    const struct query *q, enum proxy_dnssec dnssec)
 {
 	struct proxy_answer a = { .source = PROXY_SRC_ERROR, .ede = ede,
-	    .rcode = rcode };
+	    .rcode = rcode, .dnssec = dnssec };
 
 	if (rcode == DNS_RCODE_SERVFAIL)
 		px->stats.servfail++;
@@ -664,21 +660,30 @@ proxy_send_error(struct proxy *px, struct listen_peer *peer,
 	    text), &a, q != NULL ? q->start_us : px->rx_us);
 }
 
+static void
+proxy_send_error(struct proxy *px, struct listen_peer *peer,
+    const struct dns_query_info *qi, int rcode, int ede, const char *text,
+    const struct query *q)
+{
+	proxy_send_error_dnssec(px, peer, qi, rcode, ede, text, q,
+	    PROXY_DNSSEC_NONE);
+}
+
 /* An answer to a client, from upstream or the cache, counted by pd. */
 static void
 proxy_count_dnssec(struct proxy *px, uint8_t pd)
 {
 	switch (PD_STATE(pd)) {
-	case PD_UNCHECKED:
+	case PROXY_DNSSEC_UNCHECKED:
 		px->stats.dnssec_unchecked++;
 		break;
-	case PD_SECURE:
+	case PROXY_DNSSEC_SECURE:
 		px->stats.dnssec_secure++;
 		break;
-	case PD_INSECURE:
+	case PROXY_DNSSEC_INSECURE:
 		px->stats.dnssec_insecure++;
 		break;
-	case PD_BOGUS:
+	case PROXY_DNSSEC_BOGUS:
 		px->stats.dnssec_bogus++;
 		switch (PD_EDE(pd)) {
 		case 6:		px->stats.dnssec_bogus_6++;	break;
@@ -690,7 +695,7 @@ proxy_count_dnssec(struct proxy *px, uint8_t pd)
 		default:	break;
 		}
 		break;
-	case PD_NONE:
+	case PROXY_DNSSEC_NONE:
 	default:
 		break;
 	}
@@ -718,7 +723,8 @@ proxy_dnssec_text(int ede)
  * The AD bit of the answer for qi in px->buf (*n bytes) as pd says:
  * set for a secure answer to a client that set DO or AD (RFC 6840 5.7),
  * clear otherwise; an insecure one's EDE 1 or 2 added for a client that
- * sent EDNS.  PD_NONE (dnssec process): the upstream's AD, untouched.
+ * sent EDNS.  PROXY_DNSSEC_NONE (dnssec process): the upstream's AD,
+ * untouched.
  * Returns the EDE added, or -1.
  */
 static int
@@ -728,11 +734,11 @@ proxy_mark_dnssec(struct proxy *px, const struct dns_query_info *qi,
 	int ede = PD_EDE(pd);
 	size_t m;
 
-	if (PD_STATE(pd) == PD_NONE)
+	if (PD_STATE(pd) == PROXY_DNSSEC_NONE)
 		return -1;
-	(void)dnsmsg_set_ad(px->buf, *n, PD_STATE(pd) == PD_SECURE &&
+	(void)dnsmsg_set_ad(px->buf, *n, PD_STATE(pd) == PROXY_DNSSEC_SECURE &&
 	    (qi->edns_do || (qi->flags & DNS_FLAG_AD) != 0));
-	if (PD_STATE(pd) != PD_INSECURE || ede < 0 || !qi->has_edns ||
+	if (PD_STATE(pd) != PROXY_DNSSEC_INSECURE || ede < 0 || !qi->has_edns ||
 	    (m = dnsmsg_add_ede(px->buf, *n, sizeof(px->buf), ede,
 	    proxy_dnssec_text(ede))) == 0)
 		return -1;
@@ -771,7 +777,7 @@ query_answer_one(struct query *q, const uint8_t *msg, size_t len,
 	proxy_send(px, q->peer, &q->qi, cfg->edns_udp_size, n,
 	    &(struct proxy_answer){ .source = query_source(q, src),
 	    .upstream = url, .zone = q->route != NULL ? q->route->zone : NULL,
-	    .ede = ede, .rcode = -1 }, q->start_us);
+	    .ede = ede, .rcode = -1, .dnssec = PD_STATE(pd) }, q->start_us);
 }
 
 /*
@@ -803,31 +809,31 @@ proxy_send_hit(struct proxy *px, struct listen_peer *peer,
     size_t n, enum proxy_source src, uint64_t start_us)
 {
 	const struct config *cfg = px->cfg;
+	struct proxy_answer a = { .source = src, .rcode = -1,
+	    .dnssec = PD_STATE(hit->dnssec_state) };
 	char text[128];
-	int ede, e;
+	int e;
 
 	proxy_count_dnssec(px, hit->dnssec_state);
-	if (PD_STATE(hit->dnssec_state) == PD_BOGUS) {
-		ede = PD_EDE(hit->dnssec_state);
+	if (a.dnssec == PROXY_DNSSEC_BOGUS) {
+		a.ede = PD_EDE(hit->dnssec_state);
 		snprintf(text, sizeof(text), "%s (cached)",
-		    proxy_dnssec_text(ede));
+		    proxy_dnssec_text(a.ede));
 		/* Made here, but an answer from the cache all the same. */
 		px->stats.servfail++;
 		proxy_send(px, peer, qi, cfg->edns_udp_size,
 		    dnsmsg_make_error_ede(px->buf, sizeof(px->buf), qi,
-		    DNS_RCODE_SERVFAIL, ede, text), PROXY_ANSWER(src, ede),
-		    start_us);
+		    DNS_RCODE_SERVFAIL, a.ede, text), &a, start_us);
 		return;
 	}
-	ede = proxy_mark_plain(px, qi, hit, &n);
+	a.ede = proxy_mark_plain(px, qi, hit, &n);
 	if ((e = proxy_mark_dnssec(px, qi, hit->dnssec_state, &n)) >= 0)
-		ede = e;
+		a.ede = e;
 	/* Stale is past what was validated: its signatures may have
 	 * expired, its keys been rolled; no AD for it. */
 	if (src == PROXY_SRC_STALE)
 		(void)dnsmsg_set_ad(px->buf, n, 0);
-	proxy_send(px, peer, qi, cfg->edns_udp_size, n, PROXY_ANSWER(src,
-	    ede), start_us);
+	proxy_send(px, peer, qi, cfg->edns_udp_size, n, &a, start_us);
 }
 
 /*
@@ -913,11 +919,11 @@ query_finish(struct query *q, const uint8_t *msg, size_t len,
 	int keep = 1, rcode;
 
 	if (cfg->dnssec == CONFIG_DNSSEC_VALIDATE && vd == NULL)
-		meta.dnssec_state = PD_MAKE(PD_UNCHECKED, -1);
+		meta.dnssec_state = PD_MAKE(PROXY_DNSSEC_UNCHECKED, -1);
 	else if (vd != NULL) {
 		meta.dnssec_state = PD_MAKE(vd->state == VAL_SECURE ?
-		    PD_SECURE : vd->state == VAL_INSECURE ? PD_INSECURE :
-		    PD_BOGUS, vd->ede);
+		    PROXY_DNSSEC_SECURE : vd->state == VAL_INSECURE ?
+		    PROXY_DNSSEC_INSECURE : PROXY_DNSSEC_BOGUS, vd->ede);
 		meta.max_ttl = vd->ttl;
 		keep = vd->ttl > 0;
 	}
@@ -943,8 +949,9 @@ query_finish(struct query *q, const uint8_t *msg, size_t len,
 		for (f = q; f != NULL; f = TAILQ_FIRST(&q->followers)) {
 			if (f->role == QUERY_CLIENT) {
 				proxy_count_dnssec(px, meta.dnssec_state);
-				proxy_send_error(px, f->peer, &f->qi,
-				    DNS_RCODE_SERVFAIL, vd->ede, vd->why, f);
+				proxy_send_error_dnssec(px, f->peer, &f->qi,
+				    DNS_RCODE_SERVFAIL, vd->ede, vd->why, f,
+				    PROXY_DNSSEC_BOGUS);
 			}
 			if (f == q)
 				continue;
@@ -975,7 +982,7 @@ query_finish(struct query *q, const uint8_t *msg, size_t len,
 		}
 		msg = px->sbuf;
 		len = n;
-		meta.dnssec_state = PD_MAKE(PD_INSECURE, -1);
+		meta.dnssec_state = PD_MAKE(PROXY_DNSSEC_INSECURE, -1);
 	} else if (vd != NULL) {
 		if ((n = dnsmsg_clean_validated(msg, len, px->sbuf,
 		    sizeof(px->sbuf), q->qi.qtype, !q->qi.edns_do)) == 0) {
@@ -1719,7 +1726,7 @@ proxy_cache_hit(struct proxy *px, struct listen_peer *peer,
 	/* A bogus entry is asked again when it ends, not before. */
 	if (cfg->prefetch && hit.ttl_orig >= PROXY_PREFETCH_MIN_TTL &&
 	    (uint64_t)hit.ttl_left * 10 <= hit.ttl_orig &&
-	    PD_STATE(hit.dnssec_state) != PD_BOGUS &&
+	    PD_STATE(hit.dnssec_state) != PROXY_DNSSEC_BOGUS &&
 	    flight_find(px, qi, hash, up, 0) == NULL &&
 	    query_start(px, NULL, qi, hash, NULL, src, route, 0,
 	    QUERY_PREFETCH, NULL) == START_OK)

@@ -155,7 +155,7 @@ querylog_format(char *buf, size_t size, enum querylog_format fmt,
 	struct addr ca;
 	char name[DNS_MAX_NAME_TEXT], typebuf[16], rcodebuf[16];
 	char ip[ADDR_STRLEN], ms[32];
-	const char *src, *type, *rcode;
+	const char *src, *type, *rcode, *dnssec = NULL;
 	unsigned rc = a->rcode >= 0 ? (unsigned)a->rcode : 0;
 	int first = 1, has_name;
 
@@ -168,6 +168,10 @@ querylog_format(char *buf, size_t size, enum querylog_format fmt,
 		rcode = dnsmsg_rcode_str(rc, rcodebuf, sizeof(rcodebuf));
 	src = (unsigned)a->source < PROXY_SRC_MAX ?
 	    proxy_source_names[a->source] : "unknown";
+	/* Only where validation ran (dnssec validate). */
+	if (a->dnssec != PROXY_DNSSEC_NONE &&
+	    (unsigned)a->dnssec < PROXY_DNSSEC_MAX)
+		dnssec = proxy_dnssec_names[a->dnssec];
 	fmt_ms(ms, sizeof(ms), a->elapsed_us);
 	ip[0] = '\0';
 	if (client != NULL && addr_set(&ca, client,
@@ -202,6 +206,8 @@ querylog_format(char *buf, size_t size, enum querylog_format fmt,
 			dnsprint_json_kv_str(&o, &first, "zone", a->zone);
 		if (a->ede >= 0)
 			dnsprint_json_kv_num(&o, &first, "ede", a->ede);
+		if (dnssec != NULL)
+			dnsprint_json_kv_str(&o, &first, "dnssec", dnssec);
 		if (ip[0] != '\0')
 			dnsprint_json_kv_str(&o, &first, "client", ip);
 		dnsprint_puts(&o, "}\n");
@@ -229,6 +235,10 @@ querylog_format(char *buf, size_t size, enum querylog_format fmt,
 		}
 		if (a->ede >= 0)
 			dnsprint_printf(&o, " ede=%d", a->ede);
+		if (dnssec != NULL) {
+			dnsprint_puts(&o, " dnssec=");
+			dnsprint_puts(&o, dnssec);
+		}
 		if (ip[0] != '\0')
 			dnsprint_printf(&o, " client=%s", ip);
 		dnsprint_puts(&o, "\n");

@@ -232,6 +232,7 @@ test_lookup(void)
 	info.zone = "lab.test.";
 	info.ede = -1;
 	info.rcode = 0;
+	info.dnssec = PROXY_DNSSEC_SECURE;
 	info.elapsed_us = 12345;
 	control_write_lookup(cap_open(&c), &req, msg, len, &info);
 	CHECK_STR(cap_text(&c),
@@ -241,10 +242,17 @@ test_lookup(void)
 	    "source forward-doh\n"
 	    "upstream https://doh.test/dns-query\n"
 	    "zone lab.test.\n"
+	    "dnssec secure\n"
 	    "latency 12.345 ms\n"
 	    "www.lab.test.\t300\tIN\tA\t192.0.2.1\n"
 	    "www.lab.test.\t300\tIN\tA\t192.0.2.2\n");
 	free(c.buf);
+	req.json = 1;
+	control_write_lookup(cap_open(&c), &req, msg, len, &info);
+	CHECK(strstr(cap_text(&c), ",\"ede\":null,\"dnssec\":\"secure\","
+	    "\"latency_us\":12345,") != NULL);
+	free(c.buf);
+	req.json = 0;
 
 	/*
 	 * No observer news, as lookup_release() leaves it: the source
@@ -260,7 +268,7 @@ test_lookup(void)
 	CHECK(strstr(t, "rcode NXDOMAIN\nsource error\n"
 	    "latency 0.000 ms\n") != NULL);
 	CHECK(strstr(t, "upstream") == NULL && strstr(t, "zone") == NULL &&
-	    strstr(t, "ede") == NULL);
+	    strstr(t, "ede") == NULL && strstr(t, "dnssec") == NULL);
 	free(c.buf);
 
 	req.json = 1;
@@ -268,8 +276,8 @@ test_lookup(void)
 	t = cap_text(&c);
 	CHECK(strncmp(t, "{\"name\":\"www.lab.test.\",\"type\":\"A\","
 	    "\"rcode\":\"NXDOMAIN\",\"source\":\"error\",\"upstream\":null,"
-	    "\"zone\":null,\"ede\":null,\"latency_us\":0,\"message\":{",
-	    136) == 0);
+	    "\"zone\":null,\"ede\":null,\"dnssec\":null,\"latency_us\":0,"
+	    "\"message\":{", 150) == 0);
 	CHECK(strstr(t, "\"192.0.2.2\"") != NULL);
 	CHECK(strcmp(t + strlen(t) - 3, "}}\n") == 0);
 	free(c.buf);

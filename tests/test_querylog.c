@@ -119,6 +119,15 @@ test_text(void)
 	    "2026-12-07T04:05:06.789Z host.corp.example. AAAA SERVFAIL "
 	    "forward-plain 0.000 zone=corp.example. ede=22 "
 	    "client=192.0.2.7\n");
+	/* The validation, between the EDE and the client. */
+	a.dnssec = PROXY_DNSSEC_BOGUS;
+	a.ede = 7;
+	CHECK_STR(fmt(QUERYLOG_TEXT, &qi, &a, (struct sockaddr *)&sin),
+	    "2026-12-07T04:05:06.789Z host.corp.example. AAAA SERVFAIL "
+	    "forward-plain 0.000 zone=corp.example. ede=7 dnssec=bogus "
+	    "client=192.0.2.7\n");
+	a.dnssec = PROXY_DNSSEC_NONE;
+	a.ede = 22;
 	/* The same, the client not asked for. */
 	CHECK_STR(fmt(QUERYLOG_TEXT, &qi, &a, NULL),
 	    "2026-12-07T04:05:06.789Z host.corp.example. AAAA SERVFAIL "
@@ -144,6 +153,42 @@ test_text(void)
 	a = answer(PROXY_SRC_ERROR, 1, 10);
 	CHECK_STR(fmt(QUERYLOG_TEXT, &qi, &a, NULL),
 	    "2026-12-07T04:05:06.789Z - - FORMERR error 0.010\n");
+}
+
+/* Every verdict but none has its name, last but the client. */
+static void
+test_dnssec(void)
+{
+	struct dns_query_info qi;
+	struct proxy_answer a;
+	char want[256];
+	int i;
+
+	set_qi(&qi, "\1a\0", 3, 1);
+	for (i = 0; i < PROXY_DNSSEC_MAX; i++) {
+		a = answer(PROXY_SRC_DOH, 0, 1000);
+		a.dnssec = (enum proxy_dnssec)i;
+		fmt(QUERYLOG_TEXT, &qi, &a, NULL);
+		if (i == PROXY_DNSSEC_NONE)
+			snprintf(want, sizeof(want), " doh 1.000\n");
+		else
+			snprintf(want, sizeof(want), " doh 1.000 dnssec=%s\n",
+			    proxy_dnssec_names[i]);
+		CHECK(strstr(line, want) != NULL);
+		fmt(QUERYLOG_JSON, &qi, &a, NULL);
+		if (i == PROXY_DNSSEC_NONE)
+			CHECK(strstr(line, "dnssec") == NULL);
+		else {
+			snprintf(want, sizeof(want),
+			    "\"latency_ms\":1.000,\"dnssec\":\"%s\"}\n",
+			    proxy_dnssec_names[i]);
+			CHECK(strstr(line, want) != NULL);
+		}
+	}
+	CHECK_STR(proxy_dnssec_names[PROXY_DNSSEC_UNCHECKED], "unchecked");
+	CHECK_STR(proxy_dnssec_names[PROXY_DNSSEC_SECURE], "secure");
+	CHECK_STR(proxy_dnssec_names[PROXY_DNSSEC_INSECURE], "insecure");
+	CHECK_STR(proxy_dnssec_names[PROXY_DNSSEC_BOGUS], "bogus");
 }
 
 /* Every source has its name, in the fifth field. */
@@ -570,6 +615,7 @@ main(void)
 	test_time();
 	test_text();
 	test_sources();
+	test_dnssec();
 	test_json();
 	test_odd_names();
 	test_sizes();

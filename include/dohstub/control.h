@@ -97,6 +97,7 @@ struct control_lookup_info {
 	char		*zone;		/* owned; NULL: none */
 	int		 ede;		/* -1: none */
 	int		 rcode;
+	enum proxy_dnssec dnssec;
 	uint64_t	 elapsed_us;
 };
 

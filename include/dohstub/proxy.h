@@ -179,6 +179,21 @@ enum proxy_source {
 };
 extern const char *const proxy_source_names[PROXY_SRC_MAX];
 
+/*
+ * What validation said of an answer.  NONE: not validated (dnssec off or
+ * process, or an answer made here); UNCHECKED: dnssec validate, but the
+ * client set CD (RFC 4035 3.2.2).
+ */
+enum proxy_dnssec {
+	PROXY_DNSSEC_NONE,
+	PROXY_DNSSEC_UNCHECKED,
+	PROXY_DNSSEC_SECURE,
+	PROXY_DNSSEC_INSECURE,
+	PROXY_DNSSEC_BOGUS,
+	PROXY_DNSSEC_MAX
+};
+extern const char *const proxy_dnssec_names[PROXY_DNSSEC_MAX];
+
 /* An answer as the observer sees it; the strings live as long as the
  * call. */
 struct proxy_answer {
@@ -188,6 +203,7 @@ struct proxy_answer {
 	const char	*zone;		/* the forward rule's; NULL: none */
 	int		 ede;		/* added by dohstub; -1: none */
 	int		 rcode;		/* the answer's, extended included */
+	enum proxy_dnssec dnssec;	/* its validation */
 	uint64_t	 elapsed_us;	/* from the query's arrival */
 };
 

@@ -312,6 +312,58 @@ def test_bogus_cached():
 
 
 @lab.timeout(60)
+def test_query_log_and_lookup():
+    """The query log and dohstub-control lookup say what validation
+    said: secure, insecure, bogus (live and cached), unchecked (CD)."""
+    dirn = os.path.join(lab.tmpdir(), "qlog-dnssec")
+    os.makedirs(dirn, exist_ok=True)
+    os.chmod(dirn, 0o1777)	# the writer runs as the dropped account
+    path = os.path.join(dirn, "query.log")
+    sock = os.path.join(dirn, "control")
+    d = lab.Dohstub({"mode": "encrypted-only", "upstream": R.url,
+                     "resolve": R.resolve, "ca-file": lab.certs().ca_pem,
+                     "dnssec": "validate", "trust-anchor": L.anchor_file,
+                     "query-log": path, "control-socket": sock},
+                    name="dohstub-dnssec-qlog", cache=True).start()
+    try:
+        asked = [("nsec", ()), ("unsigned", ()), ("changed", ()),
+                 ("changed", ("+cd",)), ("nsec", ()), ("changed", ())]
+        for name, flags in asked:
+            lab.dig(d.port, CASES[name].qname, CASES[name].qtype,
+                    "+dnssec", *flags)
+        want = [("doh", "secure"), ("doh", "insecure"),
+                ("error", "bogus"), ("doh", "unchecked"),
+                ("cache", "secure"), ("cache", "bogus")]
+        lab.wait_for(lambda: len(_lines(path)) >= len(want),
+                     5 * lab.SLOW, what="%d lines in %s" % (len(want),
+                                                            path))
+        got = []
+        for line in _lines(path):
+            f = line.split()
+            v = [x[len("dnssec="):] for x in f if x.startswith("dnssec=")]
+            got.append((f[4], v[0] if v else None))
+        check(got == want, "query log %r, not %r:\n%s" % (
+            got, want, "\n".join(_lines(path))))
+        check(" ede=%d dnssec=bogus" % CASES["changed"].ede in
+              _lines(path)[2], "bogus line %r" % _lines(path)[2])
+        ctlbin = os.environ.get("DOHSTUB_CONTROL_BIN") or os.path.join(
+            os.path.dirname(lab.daemon_bin()), "dohstub-control")
+        r = lab.run([ctlbin, "-s", sock, "lookup", CASES["nsec"].qname])
+        check(r.returncode == 0 and "\ndnssec secure\n" in r.stdout,
+              "lookup %s: %s%s" % (CASES["nsec"].qname, r.stdout, r.stderr))
+    finally:
+        d.stop()
+
+
+def _lines(path):
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+@lab.timeout(60)
 def test_unsigned_upstream():
     """The lab's unbound (unsigned zones under a static root) with the
     real root's keys: every answer is bogus, the root's keys cannot be
