@@ -1553,9 +1553,59 @@ session_write_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/* d, or less if the deadline (ms of age) falls before age + d. */
+static uint64_t
+until_deadline(uint64_t age, uint64_t deadline, uint64_t d)
+{
+	return age < deadline && deadline - age < d ? deadline - age : d;
+}
+
+/*
+ * The delay to a session's next tick: its period, or less, so that a
+ * connect or handshake deadline is checked when it falls rather than up
+ * to a period late (a connect limit of 650 ms would become a second with
+ * 500 ms ticks, and a timer firing a jiffy early would double one of 500
+ * ms).
+ */
+static unsigned
+session_tick_delay(const struct doh_session *s, uint64_t now)
+{
+	const struct liveness_server *lv = &s->c->live;
+	uint64_t age = now - s->started_ms, d = s->tick_ms;
+
+	switch (s->state) {
+	case SESS_TCP:
+		d = until_deadline(age, liveness_connect_limit(lv), d);
+		break;
+	case SESS_TLS:
+	case SESS_EARLY:
+		if (s->tcp_wait)
+			d = until_deadline(age, liveness_connect_limit(lv), d);
+		d = until_deadline(age, lv->timeout_ms, d);
+		break;
+	default:
+		break;
+	}
+	return (unsigned)d;
+}
+
+/* A SYN (or Fast Open SYN) unanswered for the connect limit. */
+static void
+session_connect_timeout(struct doh_session *s, uint64_t now)
+{
+	struct doh_client *c = s->c;
+
+	log_debug("upstream %s: no answer to the SYN in %llu ms (limit %u ms)",
+	    c->name, (unsigned long long)(now - s->started_ms),
+	    liveness_connect_limit(&c->live));
+	liveness_rtt_missed(&c->live);
+	session_kill(s, DOH_ERR_TIMEOUT, "connect timed out");
+}
+
 /*
  * Handshake timeout, liveness, keepalive and the end of a goodbye,
- * checked a few times a timeout.
+ * checked a few times a timeout, and connect and handshake deadlines
+ * when they fall.
  */
 static void
 session_tick_cb(void *arg)
@@ -1565,21 +1615,18 @@ session_tick_cb(void *arg)
 	uint64_t now = clock_ms();
 
 	if (s->state != SESS_DEAD && s->tick_ms > 0)
-		clock_timer_add(&s->tick, s->tick_ms);
+		clock_timer_add(&s->tick, session_tick_delay(s, now));
 	switch (s->state) {
 	case SESS_TCP:
-		if (now - s->started_ms >= liveness_connect_limit(&c->live)) {
-			liveness_rtt_missed(&c->live);
-			session_kill(s, DOH_ERR_TIMEOUT, "connect timed out");
-		}
+		if (now - s->started_ms >= liveness_connect_limit(&c->live))
+			session_connect_timeout(s, now);
 		return;
 	case SESS_TLS:
 	case SESS_EARLY:
 		if (s->tcp_wait && now - s->started_ms >=
 		    liveness_connect_limit(&c->live) &&
 		    !session_tcp_heard(s, 0)) {
-			liveness_rtt_missed(&c->live);
-			session_kill(s, DOH_ERR_TIMEOUT, "connect timed out");
+			session_connect_timeout(s, now);
 			return;
 		}
 		if (now - s->started_ms >= c->live.timeout_ms)
@@ -1720,7 +1767,7 @@ client_connect(struct doh_client *c)
 	if (tick > 1000)
 		tick = 1000;
 	s->tick_ms = tick;
-	clock_timer_add(&s->tick, tick);
+	clock_timer_add(&s->tick, session_tick_delay(s, clock_ms()));
 	ss = &c->addrs[c->addr_idx];
 	log_debug("upstream %s: connecting (address %zu of %zu)", c->name,
 	    c->addr_idx + 1, c->naddrs);

@@ -494,7 +494,7 @@ TFO_LOST_SCRIPT = TFO_SCRIPT.replace(
     "echo \"$A\"\n"
     "echo recovered $(( ($(date +%%s%%N) - T0) / 1000000 ))\n"
     "exit 0\n").replace("--cache-size 0 >", "--cache-size 0 "
-                          "--log-level debug >")
+                          "--timeout 1800ms --log-level debug >")
 
 
 def tfo_run(sysctl, script=TFO_SCRIPT):
@@ -555,7 +555,9 @@ def test_tfo_lost_syn():
     answer, as without Fast Open (dohstub(8)): given up after about four
     round trips (at least 500 ms) rather than the 2 s handshake timeout,
     and tried again 250 ms later without backoff growth; once the SYNs
-    pass again, the next attempt answers."""
+    pass again, the next attempt answers.  Each is given up at its
+    limit, not at the next of the session's ticks (a quarter of the
+    timeout, 450 ms here, which does not divide 500 ms)."""
     if shutil.which("nft") is None:
         lab.skip("needs nft (nftables)")
     answers, n, events, r = tfo_run("0x403", TFO_LOST_SCRIPT)
@@ -565,6 +567,11 @@ def test_tfo_lost_syn():
           "a lost Fast Open SYN timed as a handshake:\n%s" % dlog)
     # 3.5 s of lost SYNs: 500 ms each and 250 ms apart, at least 4.
     check(lost >= 4, "%d connects given up in 3.5 s:\n%s" % (lost, dlog))
+    given_up = [(int(a), int(b)) for a, b in re.findall(
+        r"no answer to the SYN in (\d+) ms \(limit (\d+) ms\)", dlog)]
+    check(len(given_up) >= 4 and
+          all(b <= a < b + 150 for a, b in given_up),
+          "connects given up after (ms, limit): %r" % given_up)
     check(len(answers) == 2, "answers %r\n%s%s" % (answers, r.stdout,
                                                    r.stderr))
     # Once the SYNs pass, the attempt under way or the next one connects:
