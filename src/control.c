@@ -522,7 +522,8 @@ control_write_lookup(FILE *fp, const struct control_req *req,
 			fprintf(fp, "zone %s\n", info->zone);
 		if (info->ede >= 0)
 			fprintf(fp, "ede %d\n", info->ede);
-		if (info->dnssec != PROXY_DNSSEC_NONE)
+		if (info->dnssec != PROXY_DNSSEC_NONE &&
+		    info->dnssec < PROXY_DNSSEC_MAX)
 			fprintf(fp, "dnssec %s\n",
 			    proxy_dnssec_names[info->dnssec]);
 		fprintf(fp, "latency %llu.%03llu ms\n",
@@ -545,7 +546,8 @@ control_write_lookup(FILE *fp, const struct control_req *req,
 		dnsprint_printf(&o, "%d", info->ede);
 	else
 		dnsprint_puts(&o, "null");
-	json_kv_str(&o, &first, "dnssec", info->dnssec != PROXY_DNSSEC_NONE ?
+	json_kv_str(&o, &first, "dnssec", info->dnssec != PROXY_DNSSEC_NONE &&
+	    info->dnssec < PROXY_DNSSEC_MAX ?
 	    proxy_dnssec_names[info->dnssec] : NULL);
 	dnsprint_json_kv_num(&o, &first, "latency_us",
 	    (long long)info->elapsed_us);

@@ -1562,8 +1562,8 @@ until_deadline(uint64_t age, uint64_t deadline, uint64_t d)
 
 /*
  * The delay to a session's next tick: its period, or less, so that a
- * connect or handshake deadline is checked when it falls rather than up
- * to a period late (a connect limit of 650 ms would become a second with
+ * connect, handshake or goodbye deadline is checked when it falls rather
+ * than up to a period late (a connect limit of 650 ms would become a second with
  * 500 ms ticks, and a timer firing a jiffy early would double one of 500
  * ms).
  */
@@ -1582,6 +1582,9 @@ session_tick_delay(const struct doh_session *s, uint64_t now)
 		if (s->tcp_wait)
 			d = until_deadline(age, liveness_connect_limit(lv), d);
 		d = until_deadline(age, lv->timeout_ms, d);
+		break;
+	case SESS_CLOSING:
+		d = until_deadline(now - s->closing_ms, DOH_CLOSE_MS, d);
 		break;
 	default:
 		break;

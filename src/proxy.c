@@ -603,15 +603,16 @@ proxy_send(struct proxy *px, struct listen_peer *peer,
 	/* dnssec off: no answer claims to be authenticated. */
 	if (px->cfg->dnssec == CONFIG_DNSSEC_OFF)
 		(void)dnsmsg_set_ad(px->buf, len, 0);
-	if (a->ede >= 0 && qi->has_edns)
-		px->stats.ede[a->ede]++;
 	if (peer->transport == LISTEN_UDP) {
 		limit = dnsmsg_udp_limit(qi, edns_max);
 		if ((n = dnsmsg_truncate(px->buf, len, limit, qi)) == 0) {
+			/* Ours now: none of the answer's EDE or verdict. */
 			n = dnsmsg_make_error(px->buf, sizeof(px->buf), qi,
 			    DNS_RCODE_SERVFAIL);
 			px->stats.servfail++;
 			a->source = PROXY_SRC_ERROR;
+			a->ede = -1;
+			a->dnssec = PROXY_DNSSEC_NONE;
 		} else if (n < len)
 			px->stats.truncated++;
 	}
@@ -619,6 +620,8 @@ proxy_send(struct proxy *px, struct listen_peer *peer,
 		(*counter)++;
 	if (n == 0)
 		return;
+	if (a->ede >= 0 && qi->has_edns)
+		px->stats.ede[a->ede]++;
 	/* An extended rcode is counted whole when it went out whole. */
 	if (a->rcode < 16 || n != len)
 		a->rcode = dnsmsg_rcode(px->buf);

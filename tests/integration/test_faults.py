@@ -51,9 +51,9 @@ CLIENT_WAIT = 3.0	# seconds a test client waits for any answer
 RECOVER_S = 8.0 * lab.SLOW	# backoff is at most 5 s
 RSS_BOUND_KIB = 16 << 10	# VmHWM bound, plain build (measured ~8 MB)
 RSS_BOUND_ASAN_KIB = 64 << 10	# with AddressSanitizer (measured ~25 MB)
-# Scenarios at once: two per CPU.  Each is a daemon and a faultsrv, and
+# Scenarios at once, two per CPU: each is a daemon and a faultsrv, and
 # FAST bounds what a loaded sanitized build does in half a second.
-WORKERS = 4
+WORKERS = 2 * (os.cpu_count() or 1)
 
 MODES = ("encrypted-only", "encrypted-preferred")
 

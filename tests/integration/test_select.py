@@ -10,7 +10,8 @@
   is answered from the fallback within 1 s; in encrypted-only with two
   upstreams the other answers within 0.5 s (a hedge); with one, SERVFAIL
   within 1 s; once the path is back (or the server restarted meanwhile),
-  answers come over DoH again within 1 s.
+  answers come over DoH again within 3 s (a connect limit, grown by the
+  lost SYNs up to the 2 s timeout, the 250 ms pause and a handshake).
 
 The blackhole tests need root, unshare(1) and nft(8); they are skipped,
 saying so, where any is missing.  The whole suite re-executes itself
