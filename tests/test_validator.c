@@ -477,6 +477,9 @@ test_dname_synth(void)
 #define HZ_INCEPTION	(VV_NOW - 3600)
 #define HZ_EXPIRATION	(VV_NOW + 86400)
 
+static uint32_t hz_inception = HZ_INCEPTION;	/* of what is signed */
+static uint32_t hz_keys_inception = HZ_INCEPTION;	/* ... the DNSKEY set */
+static int hz_keys_forged;	/* the DNSKEY set's signature changed */
 static EVP_PKEY *hz_key;
 static uint8_t hz_dnskey[4 + 32];
 static uint16_t hz_tag;
@@ -564,7 +567,7 @@ hz_rr(struct hz_msg *m, const uint8_t *owner, size_t olen, uint16_t type,
 
 /*
  * The record and, with sign, its RRSIG by the zone's key (original TTL
- * ottl, the window HZ_INCEPTION..expiration).
+ * ottl, the window hz_inception..expiration).
  */
 static void
 hz_signed(struct hz_msg *m, const uint8_t *owner, size_t olen,
@@ -590,10 +593,10 @@ hz_signed(struct hz_msg *m, const uint8_t *owner, size_t olen,
 	sig[9] = (expiration >> 16) & 0xff;
 	sig[10] = (expiration >> 8) & 0xff;
 	sig[11] = expiration & 0xff;
-	sig[12] = (uint32_t)HZ_INCEPTION >> 24;
-	sig[13] = ((uint32_t)HZ_INCEPTION >> 16) & 0xff;
-	sig[14] = ((uint32_t)HZ_INCEPTION >> 8) & 0xff;
-	sig[15] = (uint32_t)HZ_INCEPTION & 0xff;
+	sig[12] = hz_inception >> 24;
+	sig[13] = (hz_inception >> 16) & 0xff;
+	sig[14] = (hz_inception >> 8) & 0xff;
+	sig[15] = hz_inception & 0xff;
 	sig[16] = hz_tag >> 8;
 	sig[17] = hz_tag & 0xff;
 	memcpy(sig + 18, zone, zlen);
@@ -641,9 +644,13 @@ hz_text(struct hz_msg *m, const char *owner, uint16_t type, uint32_t ttl,
 static void
 hz_dnskey_answer(struct hz_msg *m)
 {
+	uint32_t inception = hz_inception;
+
+	hz_inception = hz_keys_inception;
 	hz_start(m, "example.", DNS_TYPE_DNSKEY, DNS_RCODE_NOERROR);
 	hz_text(m, "example.", DNS_TYPE_DNSKEY, 300, hz_dnskey,
 	    sizeof(hz_dnskey), 1);
+	hz_inception = inception;
 }
 
 /*
@@ -743,6 +750,8 @@ hz_drive_at(struct validator *v, const char *name, uint16_t type,
 	qi.qclass = DNS_CLASS_IN;
 	CHECK_EQ(dnsmsg_check_answer(m->buf, m->len, &qi), 0);
 	hz_dnskey_answer(&keys);
+	if (hz_keys_forged)
+		keys.buf[keys.len - 1] ^= 0x01;	/* the RRSIG's last byte */
 	for (i = 0; i < 8; i++) {
 		if (validator_check(v, &qi, m->buf, m->len, now, &budget,
 		    vd, &nd) == VAL_DONE)
@@ -1392,6 +1401,82 @@ test_clock(void)
 	validator_free(v);
 }
 
+/*
+ * A clock a year behind the zone's signatures: the anchor's zone (its
+ * key here signs all) signed after it, so signatures are checked at
+ * that time.  One that expired before it is bogus.  The DNSKEY set's
+ * own signature, which key ceremonies make months ahead, passes early
+ * but says nothing of the time; a forged one moves nothing.
+ */
+static void
+test_clock_behind(void)
+{
+	static const uint8_t a[4] = { 192, 0, 2, 1 };
+	struct validator *v = validator_new(&hz_anchor, 1, NULL, NULL, 0,
+	    100);
+	const struct validator_stats *st = validator_stats(v);
+	uint32_t behind = VV_NOW - 366u * 86400;
+	struct hz_msg www, old;
+	struct val_verdict vd;
+	uint8_t o[DNS_MAX_NAME];
+	size_t olen;
+
+	hz_start(&www, "www.example.", DNS_TYPE_A, DNS_RCODE_NOERROR);
+	hz_text(&www, "www.example.", DNS_TYPE_A, 300, a, 4, 1);
+	hz_inception = HZ_INCEPTION - 30 * 86400;
+	hz_start(&old, "old.example.", DNS_TYPE_A, DNS_RCODE_NOERROR);
+	olen = dnsmsg_name_from_text("old.example.", o, sizeof(o));
+	hz_signed(&old, o, olen, DNS_TYPE_A, 300, a, 4, 300,
+	    HZ_INCEPTION - 1);
+	hz_inception = HZ_INCEPTION;
+
+	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &www, NULL, behind,
+	    &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK_EQ(st->clock_behind, 1);
+	CHECK_EQ(st->anchor_time, HZ_INCEPTION);
+	CHECK_EQ(st->early_sigs, 2);
+	CHECK_EQ(st->clock_suspect, 0);
+	/* expired a second before the anchor's zone signed */
+	CHECK(hz_drive_at(v, "old.example.", DNS_TYPE_A, &old, NULL, behind,
+	    &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 7);
+	/* the clock set */
+	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &www, NULL, VV_NOW,
+	    &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK_EQ(st->clock_behind, 0);
+	CHECK_EQ(st->early_sigs, 2);
+	validator_free(v);
+
+	/* The DNSKEY set signed a month ahead, the clock right */
+	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+	st = validator_stats(v);
+	hz_keys_inception = VV_NOW + 30 * 86400;
+	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &www, NULL, VV_NOW,
+	    &vd) >= 0);
+	hz_keys_inception = HZ_INCEPTION;
+	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK_EQ(st->clock_behind, 0);
+	CHECK_EQ(st->anchor_time, HZ_INCEPTION);
+	CHECK_EQ(st->early_sigs, 1);
+	validator_free(v);
+
+	/* A forged signature over the anchor's keys, made after the clock */
+	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+	st = validator_stats(v);
+	hz_keys_forged = 1;
+	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &www, NULL, behind,
+	    &vd) >= 0);
+	hz_keys_forged = 0;
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 6);
+	CHECK_EQ(st->clock_behind, 0);
+	CHECK_EQ(st->anchor_time, 0);
+	validator_free(v);
+}
+
 static int trace_lines, trace_dnskey;
 
 static void
@@ -1535,6 +1620,7 @@ main(void)
 	test_budget();
 	test_nta();
 	test_clock();
+	test_clock_behind();
 	test_trace();
 	test_not_judged();
 	test_anchor_forms();
