@@ -161,7 +161,8 @@ verify_rrset(const struct dnssec_rrset *s, const struct dnssec_rrset *k,
 	    k->owner_len, k->rdata[ki], k->rdlen[ki], now);
 	if (res == DNSSEC_OK)
 		return;
-	if (res != DNSSEC_NOT_YET_VALID || (flags & DNSSEC_EARLY_OK) == 0 ||
+	if ((res != DNSSEC_NOT_YET_VALID && res != DNSSEC_EXPIRED) ||
+	    (flags & DNSSEC_EARLY_OK) == 0 ||
 	    dnssec_rrsig_parse(s->sig[si], s->siglen[si], &rs) != DNSSEC_OK ||
 	    !dnssec_made_after(&rs, now) ||
 	    dnssec_verify(s, s->sig[si], s->siglen[si], k->owner,

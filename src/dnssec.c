@@ -374,7 +374,7 @@ dnssec_check_time(const struct dnssec_rrsig *sig, uint32_t now)
 int
 dnssec_made_after(const struct dnssec_rrsig *sig, uint32_t now)
 {
-	return sig->inception > now && sig->expiration > now;
+	return sig->inception > now && sig->expiration >= sig->inception;
 }
 
 /* --- keys and signatures in OpenSSL --- */
@@ -680,9 +680,10 @@ verify_sig(const struct dnssec_rrset *set, const uint8_t *sig,
 	    (key.flags & DNSSEC_FLAG_REVOKE) != 0 ||
 	    key.algorithm != rs.algorithm || key.tag != rs.key_tag)
 		return DNSSEC_KEY_MISMATCH;
+	/* made after now: a clock in 1970 reads an inception after 2038 as
+	 * expired (serial arithmetic), which it is not */
 	if ((res = dnssec_check_time(&rs, now)) != DNSSEC_OK &&
-	    (res != DNSSEC_NOT_YET_VALID || (flags & DNSSEC_EARLY_OK) == 0 ||
-	    !dnssec_made_after(&rs, now)))
+	    ((flags & DNSSEC_EARLY_OK) == 0 || !dnssec_made_after(&rs, now)))
 		return res;
 
 	signed_owner(set, rs.labels, owner, &owner_len);

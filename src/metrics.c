@@ -304,8 +304,9 @@ static const struct family families[METRICS_NONE] = {
 	    0 },
 	[METRICS_DNSSEC_EARLY_SIGNATURES] = {
 	    "dohstub_dnssec_early_signatures_total", "counter", NULL,
-	    "Signatures that passed only because the clock was taken as "
-	    "behind.", NULL, 0 },
+	    "Signatures that passed with their inception after the clock "
+	    "(a clock behind, or a trust anchor's keys signed ahead).", NULL,
+	    0 },
 };
 
 /* PROXY_STATS as samples: of which family, with which label value. */

@@ -88,6 +88,8 @@ struct validator {
 	uint32_t		 anchor_time;	/* the latest inception of a
 						   signature by an anchor's
 						   zone: see sig_time() */
+	int			 doubt;		/* an anchor's DNSKEY set
+						   was signed after now */
 	char			 why[DNS_MAX_NAME_TEXT + 384];
 	char			 why2[DNS_MAX_NAME_TEXT + 640];
 	char			 line[DNS_MAX_NAME_TEXT + 384];
@@ -459,18 +461,22 @@ clock_note(struct validator *v, enum dnssec_result r, uint32_t now)
  * A clock behind, as a machine without a real-time clock starts (at
  * its last saved time, or in 1970) until NTP sets it, for which NTP
  * needs names, is the one wrong clock provided for.  A trust anchor's
- * zone is trusted for time as it is for names: a signature it made
- * proves that real time is at least its inception.  So its sets are
- * checked with DNSSEC_EARLY_OK, and the latest such inception is
- * v->anchor_time; not its DNSKEY set's, whose signatures the root's
- * key ceremonies make months ahead.  While the clock is before
- * anchor_time (behind), every signature is checked at anchor_time
- * instead, and one made after that passes too: the clock cannot tell
- * it from one made since.  What expired before anchor_time cannot be
- * replayed; no other zone can move it, so none can make the others'
- * signatures look expired; and the signatures themselves are checked
- * as ever.  When the clock is set, it is past anchor_time, and all is
- * as before.
+ * zone is trusted for time as it is for names.  When its DNSKEY set was
+ * signed after now (checked with DNSSEC_EARLY_OK), the clock is in
+ * doubt: that alone proves little, since the root's key ceremonies
+ * sign those sets months ahead, but it lets the zone's other sets,
+ * whose keys sign as they go (the zone is trusted not to sign those
+ * ahead), be checked so too, and the latest inception among those is
+ * v->anchor_time: real time is at least that.  While the clock is before
+ * it (behind), every signature is checked at anchor_time, and one made
+ * after that passes too: the clock cannot tell it from one made since.
+ * What expired before anchor_time cannot be replayed (but an upstream
+ * may show older signatures of the zone first: with no clock, the
+ * newest seen is all there is); no other zone can move it; the
+ * signatures themselves are checked as ever; and with the clock right,
+ * the first such set ends the doubt, and the anchor's zone is checked
+ * as every other.  When the clock is set, it passes anchor_time and all
+ * is as before.
  */
 static int
 clock_behind(const struct validator *v, uint32_t now)
@@ -493,8 +499,8 @@ window_open(const struct validator *v, const struct dnssec_rrsig *rs,
 	uint32_t at = sig_time(v, now);
 	enum dnssec_result r = dnssec_check_time(rs, at);
 
-	return r == DNSSEC_OK || (r == DNSSEC_NOT_YET_VALID &&
-	    clock_behind(v, now) && dnssec_made_after(rs, at));
+	return r == DNSSEC_OK || (clock_behind(v, now) &&
+	    dnssec_made_after(rs, at));
 }
 
 /*
@@ -512,20 +518,26 @@ check_set(struct validator *v, const struct dnssec_rrset *set,
 	enum dnssec_result r;
 	int anchor = anchor_at(v, keys->owner, keys->owner_len);
 
+	int keyset = anchor && set->type == DNS_TYPE_DNSKEY, early;
+
 	r = dnssec_verify_rrset(set, keys, sig_time(v, now),
-	    anchor || clock_behind(v, now) ? DNSSEC_EARLY_OK : 0, budget,
-	    sig, NULL);
+	    keyset || (anchor && v->doubt) || clock_behind(v, now) ?
+	    DNSSEC_EARLY_OK : 0, budget, sig, NULL);
 	v->st.sig_checks += before - *budget;
 	clock_note(v, r, now);
 	if (r != DNSSEC_OK || *sig >= set->nsigs ||
 	    dnssec_rrsig_parse(set->sig[*sig], set->siglen[*sig], &rs) !=
 	    DNSSEC_OK)
 		return r;
-	if (anchor && set->type != DNS_TYPE_DNSKEY &&
-	    rs.inception > v->anchor_time)
-		v->anchor_time = rs.inception;
-	if (dnssec_check_time(&rs, now) != DNSSEC_OK)
+	early = dnssec_check_time(&rs, now) != DNSSEC_OK;
+	if (early)
 		v->st.early_sigs++;
+	if (keyset)
+		v->doubt = early;
+	else if (anchor && rs.inception > v->anchor_time)
+		v->anchor_time = rs.inception;
+	if (v->anchor_time != 0 && !clock_behind(v, now))
+		v->doubt = 0;
 	v->st.clock_behind = clock_behind(v, now);
 	v->st.anchor_time = v->anchor_time;
 	return r;
@@ -777,8 +789,9 @@ denial_records(struct validator *v, const struct dnssec_sets *sets,
 			}
 			if (dnssec_rrsig_parse(s->sig[sig], s->siglen[sig],
 			    &rs) == DNSSEC_OK && dnssec_ttl(s->ttl, &rs,
-			    now) < *ttl)
-				*ttl = dnssec_ttl(s->ttl, &rs, now);
+			    sig_time(v, now)) < *ttl)
+				*ttl = dnssec_ttl(s->ttl, &rs,
+				    sig_time(v, now));
 			for (j = 0; j < s->n && n < DNSSEC_MAX_RRS; j++) {
 				v->nsec[n].owner = s->owner;
 				v->nsec[n].owner_len = s->owner_len;
@@ -880,7 +893,7 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 		ttl = ds->ttl;
 		if (dnssec_rrsig_parse(ds->sig[sig], ds->siglen[sig], &rs) ==
 		    DNSSEC_OK)
-			ttl = dnssec_ttl(ds->ttl, &rs, now);
+			ttl = dnssec_ttl(ds->ttl, &rs, sig_time(v, now));
 		if (nk == 0)
 			store(v, nd->name, nd->name_len, ENT_INSECURE,
 			    digest_ok ? EDE_UNSUPPORTED_ALG :
@@ -904,7 +917,8 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 			store(v, nd->name, nd->name_len, ENT_NOTCUT, -1,
 			    "a CNAME", dnssec_rrsig_parse(cn->sig[sig],
 			    cn->siglen[sig], &rs) == DNSSEC_OK ?
-			    dnssec_ttl(cn->ttl, &rs, now) : 0, now, NULL,
+			    dnssec_ttl(cn->ttl, &rs, sig_time(v, now)) : 0, now,
+			    NULL,
 			    NULL, 0);
 		return;
 	}
@@ -1111,7 +1125,8 @@ learn_dnskey(struct validator *v, const struct val_need *nd, struct ent *e,
 
 			if (dnssec_rrsig_parse(ks->sig[sig], ks->siglen[sig],
 			    &rs) == DNSSEC_OK)
-				ttl = dnssec_ttl(ks->ttl, &rs, now);
+				ttl = dnssec_ttl(ks->ttl, &rs,
+				    sig_time(v, now));
 			store(v, nd->name, nd->name_len, ENT_KEYS, -1, NULL,
 			    ttl, now, ks->rdata, ks->rdlen, ks->n);
 			return;
@@ -1280,8 +1295,8 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 	if (dnssec_rrsig_parse(set->sig[sig], set->siglen[sig], &rs) !=
 	    DNSSEC_OK)
 		return W_BOGUS;	/* it verified: cannot be */
-	if (dnssec_ttl(set->ttl, &rs, now) < vd->ttl)
-		vd->ttl = dnssec_ttl(set->ttl, &rs, now);
+	if (dnssec_ttl(set->ttl, &rs, sig_time(v, now)) < vd->ttl)
+		vd->ttl = dnssec_ttl(set->ttl, &rs, sig_time(v, now));
 	merge(vd, VAL_SECURE, -1, "", k->name, k->name_len);
 	if (rs.labels >= dnssec_name_labels(set->owner, set->owner_len))
 		return W_HAVE;

@@ -16,6 +16,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,7 +101,8 @@ gettimeofday(struct timeval *restrict tv, void *restrict tz)
 {
 	struct timespec ts;
 
-	(void)tz;
+	if (tz != NULL)		/* obsolete: UTC */
+		memset(tz, 0, sizeof(struct timezone));
 	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
 		return -1;
 	tv->tv_sec = ts.tv_sec;

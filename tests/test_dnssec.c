@@ -307,7 +307,7 @@ test_vector_rrset(const struct vector *v, const struct dnssec_rrset *a,
     const struct dnssec_rrset *keys)
 {
 	static struct dnssec_rrset many;
-	struct dnssec_rrsig rs;
+	struct dnssec_rrsig rs, late;
 	unsigned budget;
 	size_t si = 99, ki = 99, i;
 	int zsk = key_by_tag(keys, v->zsk_tag);
@@ -338,6 +338,19 @@ test_vector_rrset(const struct vector *v, const struct dnssec_rrset *a,
 	tbuf[0][3] ^= 0x01;
 	CHECK_EQ(dnssec_verify_rrset(&tset, keys, rs.inception - 1,
 	    DNSSEC_EARLY_OK, &budget, NULL, NULL), DNSSEC_BOGUS_SIGNATURE);
+	/* Made after: a later inception as plain numbers, whatever serial
+	 * arithmetic says, and a window the right way up. */
+	memset(&late, 0, sizeof(late));
+	late.inception = 200;
+	late.expiration = 300;
+	CHECK(dnssec_made_after(&late, 199));
+	CHECK(!dnssec_made_after(&late, 200));
+	late.expiration = 199;
+	CHECK(!dnssec_made_after(&late, 100));
+	late.inception = 0x90000000u;	/* 2046, seen from 1970 */
+	late.expiration = 0x90100000u;
+	CHECK_EQ(dnssec_check_time(&late, 0), DNSSEC_EXPIRED);
+	CHECK(dnssec_made_after(&late, 0));
 	/* A clock 68 years on reads the inception as later (serial
 	 * arithmetic), but the signature was not made after it. */
 	CHECK_EQ(dnssec_verify_rrset(a, keys, rs.inception + 0x80000001u,

@@ -478,8 +478,8 @@ test_dname_synth(void)
 #define HZ_EXPIRATION	(VV_NOW + 86400)
 
 static uint32_t hz_inception = HZ_INCEPTION;	/* of what is signed */
-static uint32_t hz_keys_inception = HZ_INCEPTION;	/* ... the DNSKEY set */
-static int hz_keys_forged;	/* the DNSKEY set's signature changed */
+static uint32_t hz_keys_inception = HZ_INCEPTION;	/* the DNSKEY set's */
+static uint32_t hz_keys_expiration = HZ_EXPIRATION;
 static EVP_PKEY *hz_key;
 static uint8_t hz_dnskey[4 + 32];
 static uint16_t hz_tag;
@@ -645,11 +645,13 @@ static void
 hz_dnskey_answer(struct hz_msg *m)
 {
 	uint32_t inception = hz_inception;
+	uint8_t o[DNS_MAX_NAME];
+	size_t olen = dnsmsg_name_from_text("example.", o, sizeof(o));
 
 	hz_inception = hz_keys_inception;
 	hz_start(m, "example.", DNS_TYPE_DNSKEY, DNS_RCODE_NOERROR);
-	hz_text(m, "example.", DNS_TYPE_DNSKEY, 300, hz_dnskey,
-	    sizeof(hz_dnskey), 1);
+	hz_signed(m, o, olen, DNS_TYPE_DNSKEY, 300, hz_dnskey,
+	    sizeof(hz_dnskey), 300, hz_keys_expiration);
 	hz_inception = inception;
 }
 
@@ -750,8 +752,6 @@ hz_drive_at(struct validator *v, const char *name, uint16_t type,
 	qi.qclass = DNS_CLASS_IN;
 	CHECK_EQ(dnsmsg_check_answer(m->buf, m->len, &qi), 0);
 	hz_dnskey_answer(&keys);
-	if (hz_keys_forged)
-		keys.buf[keys.len - 1] ^= 0x01;	/* the RRSIG's last byte */
 	for (i = 0; i < 8; i++) {
 		if (validator_check(v, &qi, m->buf, m->len, now, &budget,
 		    vd, &nd) == VAL_DONE)
@@ -1401,34 +1401,50 @@ test_clock(void)
 	validator_free(v);
 }
 
+/* m: name's A record signed by the zone's key, the window from..to. */
+static void
+hz_a_signed(struct hz_msg *m, const char *name, uint32_t from, uint32_t to)
+{
+	static const uint8_t a[4] = { 192, 0, 2, 1 };
+	uint8_t o[DNS_MAX_NAME];
+	size_t olen = dnsmsg_name_from_text(name, o, sizeof(o));
+	uint32_t inception = hz_inception;
+
+	hz_inception = from;
+	hz_start(m, name, DNS_TYPE_A, DNS_RCODE_NOERROR);
+	hz_signed(m, o, olen, DNS_TYPE_A, 300, a, 4, 300, to);
+	hz_inception = inception;
+}
+
 /*
- * A clock a year behind the zone's signatures: the anchor's zone (its
- * key here signs all) signed after it, so signatures are checked at
- * that time.  One that expired before it is bogus.  The DNSKEY set's
- * own signature, which key ceremonies make months ahead, passes early
- * but says nothing of the time; a forged one moves nothing.
+ * A clock a year behind: the anchor's DNSKEY set signed after it puts
+ * the clock in doubt, and the zone's other signatures (its key here
+ * signs all) say the time, which signatures are then checked at.  One
+ * that expired before it is bogus, and so is one whose window is upside
+ * down.  With the clock right, a DNSKEY set signed a month ahead (as key
+ * ceremonies do) passes, and the zone's next set, signed as it goes,
+ * ends the doubt: after it, one signed tomorrow is not yet valid and
+ * moves nothing.  A forged signature moves nothing either.
  */
 static void
 test_clock_behind(void)
 {
-	static const uint8_t a[4] = { 192, 0, 2, 1 };
 	struct validator *v = validator_new(&hz_anchor, 1, NULL, NULL, 0,
 	    100);
 	const struct validator_stats *st = validator_stats(v);
 	uint32_t behind = VV_NOW - 366u * 86400;
-	struct hz_msg www, old;
+	struct hz_msg www, old, upside, soon, forged;
 	struct val_verdict vd;
-	uint8_t o[DNS_MAX_NAME];
-	size_t olen;
 
-	hz_start(&www, "www.example.", DNS_TYPE_A, DNS_RCODE_NOERROR);
-	hz_text(&www, "www.example.", DNS_TYPE_A, 300, a, 4, 1);
-	hz_inception = HZ_INCEPTION - 30 * 86400;
-	hz_start(&old, "old.example.", DNS_TYPE_A, DNS_RCODE_NOERROR);
-	olen = dnsmsg_name_from_text("old.example.", o, sizeof(o));
-	hz_signed(&old, o, olen, DNS_TYPE_A, 300, a, 4, 300,
+	hz_a_signed(&www, "www.example.", HZ_INCEPTION, HZ_EXPIRATION);
+	hz_a_signed(&old, "old.example.", HZ_INCEPTION - 30 * 86400,
 	    HZ_INCEPTION - 1);
-	hz_inception = HZ_INCEPTION;
+	hz_a_signed(&upside, "upside.example.", VV_NOW + 10 * 86400,
+	    VV_NOW + 5 * 86400);
+	hz_a_signed(&soon, "soon.example.", VV_NOW + 86400,
+	    VV_NOW + 40 * 86400);
+	forged = www;
+	forged.buf[forged.len - 1] ^= 0x01;	/* the RRSIG's last byte */
 
 	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &www, NULL, behind,
 	    &vd) >= 0);
@@ -1442,6 +1458,10 @@ test_clock_behind(void)
 	    &vd) >= 0);
 	CHECK_EQ(vd.state, VAL_BOGUS);
 	CHECK_EQ(vd.ede, 7);
+	CHECK(hz_drive_at(v, "upside.example.", DNS_TYPE_A, &upside, NULL,
+	    behind, &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(st->anchor_time, HZ_INCEPTION);
 	/* the clock set */
 	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &www, NULL, VV_NOW,
 	    &vd) >= 0);
@@ -1450,26 +1470,31 @@ test_clock_behind(void)
 	CHECK_EQ(st->early_sigs, 2);
 	validator_free(v);
 
-	/* The DNSKEY set signed a month ahead, the clock right */
+	/* The clock right, the DNSKEY set signed a month ahead */
 	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
 	st = validator_stats(v);
 	hz_keys_inception = VV_NOW + 30 * 86400;
+	hz_keys_expiration = VV_NOW + 60 * 86400;
 	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &www, NULL, VV_NOW,
 	    &vd) >= 0);
-	hz_keys_inception = HZ_INCEPTION;
 	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK_EQ(st->anchor_time, HZ_INCEPTION);
+	CHECK(hz_drive_at(v, "soon.example.", DNS_TYPE_A, &soon, NULL,
+	    VV_NOW, &vd) >= 0);
+	hz_keys_inception = HZ_INCEPTION;
+	hz_keys_expiration = HZ_EXPIRATION;
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 8);
 	CHECK_EQ(st->clock_behind, 0);
 	CHECK_EQ(st->anchor_time, HZ_INCEPTION);
 	CHECK_EQ(st->early_sigs, 1);
 	validator_free(v);
 
-	/* A forged signature over the anchor's keys, made after the clock */
+	/* Behind, a forged signature of the zone's moves nothing */
 	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
 	st = validator_stats(v);
-	hz_keys_forged = 1;
-	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &www, NULL, behind,
-	    &vd) >= 0);
-	hz_keys_forged = 0;
+	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &forged, NULL,
+	    behind, &vd) >= 0);
 	CHECK_EQ(vd.state, VAL_BOGUS);
 	CHECK_EQ(vd.ede, 6);
 	CHECK_EQ(st->clock_behind, 0);

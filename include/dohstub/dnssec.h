@@ -241,11 +241,12 @@ enum dnssec_result dnssec_check_time(const struct dnssec_rrsig *sig,
 	    uint32_t now);
 
 /*
- * Was the RRSIG made after now, its inception and expiration both later
- * as plain numbers?  That is what a clock behind sees, unlike a clock
- * more than 68 years ahead, which serial arithmetic also reads as "not
- * yet valid" but for which the signature expired long ago.  (Until
- * 2106, when the 32-bit times wrap.)  1 or 0.
+ * Was the RRSIG made after now: its inception later as plain numbers,
+ * its expiration not before its inception?  That is what a clock behind
+ * sees, whatever serial arithmetic says (dnssec_check_time(): a clock
+ * in 1970 reads an inception after 2038 as expired, a clock more than 68
+ * years ahead reads an old one as not yet valid).  Until 2106, when the
+ * 32-bit times wrap.  1 or 0.
  */
 int	dnssec_made_after(const struct dnssec_rrsig *sig, uint32_t now);
 
