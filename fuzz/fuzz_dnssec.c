@@ -4,8 +4,9 @@
  * DNSKEY found.  Odd: the rest is a DNS message, collected section by
  * section with dnssec_collect(); every RRSIG of the first sets is
  * verified with every DNSKEY of the section, and the set as a whole
- * (dnssec_verify_rrset), at a fixed time (byte 0 & 2: the RRSIG's
- * inception, so the crypto is reached).
+ * (dnssec_verify_rrset), at a time byte 0 >> 1 & 3 chooses: a fixed
+ * one; the RRSIG's inception, so the crypto is reached; a second before
+ * it, with DNSSEC_EARLY_OK (a clock behind) or without.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -134,29 +135,44 @@ check_sets(const struct dnssec_sets *sets)
 	}
 }
 
-/* The whole set, with a budget: never overspent, indexes in range. */
+/*
+ * The whole set, with a budget: never overspent, indexes in range; what
+ * passed passes dnssec_verify() too, or, if only DNSSEC_EARLY_OK let it,
+ * was made after now and passes at its inception.
+ */
 static void
 verify_rrset(const struct dnssec_rrset *s, const struct dnssec_rrset *k,
-    uint32_t now)
+    uint32_t now, unsigned flags)
 {
 	enum dnssec_result res;
+	struct dnssec_rrsig rs;
 	unsigned budget = 6;
 	size_t si = SIZE_MAX, ki = SIZE_MAX;
 
-	res = dnssec_verify_rrset(s, k, now, &budget, &si, &ki);
+	res = dnssec_verify_rrset(s, k, now, flags, &budget, &si, &ki);
 	if (res >= DNSSEC_RESULT_MAX || budget > 6 ||
 	    (res == DNSSEC_OK) != (si != SIZE_MAX) ||
 	    (res == DNSSEC_OK) != (ki != SIZE_MAX) ||
 	    (res == DNSSEC_OK && (si >= s->nsigs || ki >= k->n)))
 		abort();
-	if (res == DNSSEC_OK && dnssec_verify(s, s->sig[si], s->siglen[si],
-	    k->owner, k->owner_len, k->rdata[ki], k->rdlen[ki], now) !=
+	if (res != DNSSEC_OK)
+		return;
+	res = dnssec_verify(s, s->sig[si], s->siglen[si], k->owner,
+	    k->owner_len, k->rdata[ki], k->rdlen[ki], now);
+	if (res == DNSSEC_OK)
+		return;
+	if ((res != DNSSEC_NOT_YET_VALID && res != DNSSEC_EXPIRED) ||
+	    (flags & DNSSEC_EARLY_OK) == 0 ||
+	    dnssec_rrsig_parse(s->sig[si], s->siglen[si], &rs) != DNSSEC_OK ||
+	    !dnssec_made_after(&rs, now) ||
+	    dnssec_verify(s, s->sig[si], s->siglen[si], k->owner,
+	    k->owner_len, k->rdata[ki], k->rdlen[ki], rs.inception) !=
 	    DNSSEC_OK)
 		abort();
 }
 
 static void
-verify_sets(const struct dnssec_sets *sets, int at_inception)
+verify_sets(const struct dnssec_sets *sets, int when)
 {
 	const struct dnssec_rrset *s, *k;
 	struct dnssec_rrsig rs;
@@ -174,12 +190,14 @@ verify_sets(const struct dnssec_sets *sets, int at_inception)
 			if (dnssec_rrsig_parse(s->sig[j], s->siglen[j], &rs) !=
 			    DNSSEC_OK)
 				abort();
-			now = at_inception ? rs.inception : 1800000000u;
+			now = when == 0 ? 1800000000u : when == 1 ?
+			    rs.inception : rs.inception - 1;
 			k = dnssec_find(sets, rs.signer, rs.signer_len,
 			    DNS_TYPE_DNSKEY, s->class);
 			kn = k != NULL ? k->n : 0;
 			if (j == 0 && k != NULL)
-				verify_rrset(s, k, now);
+				verify_rrset(s, k, now, when == 2 ?
+				    DNSSEC_EARLY_OK : 0);
 			for (ki = 0; ki < kn && ki < MAX_VERIFY_KEYS; ki++) {
 				res = dnssec_verify(s, s->sig[j], s->siglen[j],
 				    k->owner, k->owner_len, k->rdata[ki],
@@ -221,7 +239,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		check_sets(&sets);
 		if (res == DNSSEC_OK)
-			verify_sets(&sets, (data[0] & 2) != 0);
+			verify_sets(&sets, data[0] >> 1 & 3);
 	}
 	return 0;
 }

@@ -371,6 +371,12 @@ dnssec_check_time(const struct dnssec_rrsig *sig, uint32_t now)
 	return DNSSEC_OK;
 }
 
+int
+dnssec_made_after(const struct dnssec_rrsig *sig, uint32_t now)
+{
+	return sig->inception > now && sig->expiration >= sig->inception;
+}
+
 /* --- keys and signatures in OpenSSL --- */
 
 static EVP_PKEY *
@@ -641,10 +647,11 @@ signed_owner(const struct dnssec_rrset *set, int labels, uint8_t *out,
 	dnsmsg_name_lower(out, *len);
 }
 
-enum dnssec_result
-dnssec_verify(const struct dnssec_rrset *set, const uint8_t *sig,
+/* dnssec_verify(), with flags (DNSSEC_EARLY_OK). */
+static enum dnssec_result
+verify_sig(const struct dnssec_rrset *set, const uint8_t *sig,
     size_t siglen, const uint8_t *key_owner, size_t key_owner_len,
-    const uint8_t *dnskey, size_t keylen, uint32_t now)
+    const uint8_t *dnskey, size_t keylen, uint32_t now, unsigned flags)
 {
 	struct dnssec_rrsig rs;
 	struct dnssec_dnskey key;
@@ -673,7 +680,10 @@ dnssec_verify(const struct dnssec_rrset *set, const uint8_t *sig,
 	    (key.flags & DNSSEC_FLAG_REVOKE) != 0 ||
 	    key.algorithm != rs.algorithm || key.tag != rs.key_tag)
 		return DNSSEC_KEY_MISMATCH;
-	if ((res = dnssec_check_time(&rs, now)) != DNSSEC_OK)
+	/* made after now: a clock in 1970 reads an inception after 2038 as
+	 * expired (serial arithmetic), which it is not */
+	if ((res = dnssec_check_time(&rs, now)) != DNSSEC_OK &&
+	    ((flags & DNSSEC_EARLY_OK) == 0 || !dnssec_made_after(&rs, now)))
 		return res;
 
 	signed_owner(set, rs.labels, owner, &owner_len);
@@ -710,6 +720,15 @@ dnssec_verify(const struct dnssec_rrset *set, const uint8_t *sig,
 	return res;
 }
 
+enum dnssec_result
+dnssec_verify(const struct dnssec_rrset *set, const uint8_t *sig,
+    size_t siglen, const uint8_t *key_owner, size_t key_owner_len,
+    const uint8_t *dnskey, size_t keylen, uint32_t now)
+{
+	return verify_sig(set, sig, siglen, key_owner, key_owner_len, dnskey,
+	    keylen, now, 0);
+}
+
 /* The failures of dnssec_verify_rrset(), worst last: the one reported. */
 static int
 failure_rank(enum dnssec_result r)
@@ -736,8 +755,8 @@ worse(enum dnssec_result a, enum dnssec_result b)
 
 enum dnssec_result
 dnssec_verify_rrset(const struct dnssec_rrset *set,
-    const struct dnssec_rrset *keys, uint32_t now, unsigned *budget,
-    size_t *sig_used, size_t *key_used)
+    const struct dnssec_rrset *keys, uint32_t now, unsigned flags,
+    unsigned *budget, size_t *sig_used, size_t *key_used)
 {
 	struct dnssec_rrsig rs;
 	struct dnssec_dnskey key;
@@ -771,9 +790,9 @@ dnssec_verify_rrset(const struct dnssec_rrset *set,
 				return DNSSEC_TOO_BIG;
 			(*budget)--;
 			tried++;
-			res = dnssec_verify(set, set->sig[i], set->siglen[i],
+			res = verify_sig(set, set->sig[i], set->siglen[i],
 			    keys->owner, keys->owner_len, keys->rdata[k],
-			    keys->rdlen[k], now);
+			    keys->rdlen[k], now, flags);
 			if (res == DNSSEC_OK) {
 				if (sig_used != NULL)
 					*sig_used = i;

@@ -99,6 +99,8 @@ enum family_id {
 	METRICS_DNSSEC_BOGUS,
 	METRICS_DNSSEC_CHAIN_QUERIES,
 	METRICS_DNSSEC_SIGNATURE_CHECKS,
+	METRICS_DNSSEC_CLOCK_BEHIND,
+	METRICS_DNSSEC_EARLY_SIGNATURES,
 	METRICS_NONE		/* not a family: a field kept out */
 };
 
@@ -295,6 +297,16 @@ static const struct family families[METRICS_NONE] = {
 	[METRICS_DNSSEC_SIGNATURE_CHECKS] = {
 	    "dohstub_dnssec_signature_checks_total", "counter", NULL,
 	    "RRSIG signature verifications made.", NULL, 0 },
+	[METRICS_DNSSEC_CLOCK_BEHIND] = {
+	    "dohstub_dnssec_clock_behind", "gauge", NULL,
+	    "1 while the clock is behind the latest signature of a trust "
+	    "anchor's zone, and signatures are checked at that time.", NULL,
+	    0 },
+	[METRICS_DNSSEC_EARLY_SIGNATURES] = {
+	    "dohstub_dnssec_early_signatures_total", "counter", NULL,
+	    "Signatures that passed with their inception after the clock "
+	    "(a clock behind, or a trust anchor's keys signed ahead).", NULL,
+	    0 },
 };
 
 /* PROXY_STATS as samples: of which family, with which label value. */

@@ -352,6 +352,7 @@ struct proxy {
 	/* dnssec validate: the chain's store (NULL: not validating). */
 	struct validator	*validator;
 	uint64_t		 sig_checks_past;	/* of replaced ones */
+	uint64_t		 early_sigs_past;
 	uint64_t		 clock_suspect;		/* last seen */
 	uint64_t		 clock_log_ms;		/* last said, or 0 */
 	uint64_t		 strip_log_ms;		/* last said, or 0 */
@@ -1493,17 +1494,43 @@ query_start(struct proxy *px, struct listen_peer *peer,
 	return START_OK;
 }
 
+/* A wall-clock time (seconds since 1970) as RFC 3339 UTC, for logs. */
+static void
+wall_text(char *buf, size_t size, uint64_t sec)
+{
+	time_t t = (time_t)sec;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "%lld s", (long long)t);
+}
+
 /* The validator's counters into the stats; a wrong clock said. */
 static void
 proxy_validator_stats(struct proxy *px)
 {
 	const struct validator_stats *vs = validator_stats(px->validator);
 	uint64_t now = clock_ms();
-	char when[32];
-	time_t t;
-	struct tm tm;
+	char when[32], signed_at[32];
 
 	px->stats.dnssec_sig_checks = px->sig_checks_past + vs->sig_checks;
+	px->stats.dnssec_early_sigs = px->early_sigs_past + vs->early_sigs;
+	if (vs->clock_behind != px->stats.dnssec_clock_behind) {
+		px->stats.dnssec_clock_behind = vs->clock_behind;
+		wall_text(when, sizeof(when), clock_wall());
+		wall_text(signed_at, sizeof(signed_at), vs->anchor_time);
+		if (vs->clock_behind)
+			log_warnx("DNSSEC: the trust anchor's zone signed "
+			    "at %s, after the system clock (now %s): the "
+			    "clock is taken as behind, and signatures are "
+			    "checked at that time until it catches up",
+			    signed_at, when);
+		else
+			log_info("DNSSEC: the system clock (now %s) has "
+			    "caught up with the trust anchor's signatures",
+			    when);
+	}
 	if (vs->clock_suspect <= px->clock_suspect)
 		return;
 	px->clock_suspect = vs->clock_suspect;
@@ -1511,10 +1538,7 @@ proxy_validator_stats(struct proxy *px)
 	    now - px->clock_log_ms < PROXY_DNSSEC_LOG_MS)
 		return;
 	px->clock_log_ms = now;
-	t = (time_t)clock_wall();
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(when, sizeof(when), "%lld s", (long long)t);
+	wall_text(when, sizeof(when), clock_wall());
 	log_warnx("many DNSSEC signatures look expired or not yet valid: "
 	    "is the system clock right? (now %s)", when);
 }
@@ -2483,13 +2507,19 @@ dnssec_same(const struct config *a, const struct config *b)
 static void
 proxy_validator_install(struct proxy *px, struct validator *v)
 {
-	if (px->validator != NULL)
+	if (px->validator != NULL) {
 		px->sig_checks_past += validator_stats(px->validator)->
 		    sig_checks;
+		px->early_sigs_past += validator_stats(px->validator)->
+		    early_sigs;
+	}
 	validator_free(px->validator);
 	px->validator = v;
 	px->clock_suspect = v != NULL ? validator_stats(v)->clock_suspect :
 	    0;
+	/* A new one starts with the clock right: said again if not. */
+	px->stats.dnssec_clock_behind = v != NULL ?
+	    validator_stats(v)->clock_behind : 0;
 }
 
 struct proxy *

@@ -85,6 +85,11 @@ struct validator {
 	uint32_t		 win_start;
 	unsigned		 win_ok, win_bad;
 	int			 win_flagged;
+	uint32_t		 anchor_time;	/* the latest inception of a
+						   signature by an anchor's
+						   zone: see sig_time() */
+	int			 doubt;		/* an anchor's DNSKEY set
+						   was signed after now */
 	char			 why[DNS_MAX_NAME_TEXT + 384];
 	char			 why2[DNS_MAX_NAME_TEXT + 640];
 	char			 line[DNS_MAX_NAME_TEXT + 384];
@@ -429,8 +434,10 @@ ede_of(enum dnssec_result r)
 	}
 }
 
-/* Signature outcomes over a minute: a wrong clock shows as many EXPIRED
- * or NOT_YET_VALID and few successes. */
+/*
+ * Signature outcomes over a minute: a wrong clock shows as many EXPIRED
+ * or NOT_YET_VALID and few successes, which is said (clock_suspect).
+ */
 static void
 clock_note(struct validator *v, enum dnssec_result r, uint32_t now)
 {
@@ -448,6 +455,92 @@ clock_note(struct validator *v, enum dnssec_result r, uint32_t now)
 		v->win_flagged = 1;
 		v->st.clock_suspect++;
 	}
+}
+
+/*
+ * A clock behind, as a machine without a real-time clock starts (at
+ * its last saved time, or in 1970) until NTP sets it, for which NTP
+ * needs names, is the one wrong clock provided for.  A trust anchor's
+ * zone is trusted for time as it is for names.  When its DNSKEY set was
+ * signed after now (checked with DNSSEC_EARLY_OK), the clock is in
+ * doubt: that alone proves little, since the root's key ceremonies
+ * sign those sets months ahead, but it lets the zone's other sets,
+ * whose keys sign as they go (the zone is trusted not to sign those
+ * ahead), be checked so too, and the latest inception among those is
+ * v->anchor_time: real time is at least that.  While the clock is before
+ * it (behind), every signature is checked at anchor_time, and one made
+ * after that passes too: the clock cannot tell it from one made since.
+ * What expired before anchor_time cannot be replayed (but an upstream
+ * may show older signatures of the zone first: with no clock, the
+ * newest seen is all there is); no other zone can move it; the
+ * signatures themselves are checked as ever; and with the clock right,
+ * the first such set ends the doubt, and the anchor's zone is checked
+ * as every other.  When the clock is set, it passes anchor_time and all
+ * is as before.
+ */
+static int
+clock_behind(const struct validator *v, uint32_t now)
+{
+	return v->anchor_time > now;
+}
+
+/* The time signatures are checked at. */
+static uint32_t
+sig_time(const struct validator *v, uint32_t now)
+{
+	return clock_behind(v, now) ? v->anchor_time : now;
+}
+
+/* Is rs's window open at sig_time(), as the clock allows? */
+static int
+window_open(const struct validator *v, const struct dnssec_rrsig *rs,
+    uint32_t now)
+{
+	uint32_t at = sig_time(v, now);
+	enum dnssec_result r = dnssec_check_time(rs, at);
+
+	return r == DNSSEC_OK || (clock_behind(v, now) &&
+	    dnssec_made_after(rs, at));
+}
+
+/*
+ * dnssec_verify_rrset() of set with keys (its zone's DNSKEY set) at
+ * sig_time(), as the clock allows; the checks counted, the outcome
+ * noted.
+ */
+static enum dnssec_result
+check_set(struct validator *v, const struct dnssec_rrset *set,
+    const struct dnssec_rrset *keys, uint32_t now, unsigned *budget,
+    size_t *sig)
+{
+	struct dnssec_rrsig rs;
+	unsigned before = *budget;
+	enum dnssec_result r;
+	int anchor = anchor_at(v, keys->owner, keys->owner_len);
+
+	int keyset = anchor && set->type == DNS_TYPE_DNSKEY, early;
+
+	r = dnssec_verify_rrset(set, keys, sig_time(v, now),
+	    keyset || (anchor && v->doubt) || clock_behind(v, now) ?
+	    DNSSEC_EARLY_OK : 0, budget, sig, NULL);
+	v->st.sig_checks += before - *budget;
+	clock_note(v, r, now);
+	if (r != DNSSEC_OK || *sig >= set->nsigs ||
+	    dnssec_rrsig_parse(set->sig[*sig], set->siglen[*sig], &rs) !=
+	    DNSSEC_OK)
+		return r;
+	early = dnssec_check_time(&rs, now) != DNSSEC_OK;
+	if (early)
+		v->st.early_sigs++;
+	if (keyset)
+		v->doubt = early;
+	else if (anchor && rs.inception > v->anchor_time)
+		v->anchor_time = rs.inception;
+	if (v->anchor_time != 0 && !clock_behind(v, now))
+		v->doubt = 0;
+	v->st.clock_behind = clock_behind(v, now);
+	v->st.anchor_time = v->anchor_time;
+	return r;
 }
 
 /*
@@ -512,7 +605,6 @@ verify(struct validator *v, const struct dnssec_rrset *set,
 	struct memo *m = NULL;
 	enum dnssec_result r;
 	uint8_t key[VALIDATOR_MEMO_KEY];
-	unsigned before = *budget;
 	size_t sig = 0;
 
 	if (memo_key(set, e, key) == 0) {
@@ -520,7 +612,7 @@ verify(struct validator *v, const struct dnssec_rrset *set,
 		if (m->used && memcmp(m->key, key, sizeof(key)) == 0 &&
 		    m->sig < set->nsigs && dnssec_rrsig_parse(
 		    set->sig[m->sig], set->siglen[m->sig], &rs) ==
-		    DNSSEC_OK && dnssec_check_time(&rs, now) == DNSSEC_OK) {
+		    DNSSEC_OK && window_open(v, &rs, now)) {
 			v->st.memo_hits++;
 			if (sig_used != NULL)
 				*sig_used = m->sig;
@@ -528,9 +620,7 @@ verify(struct validator *v, const struct dnssec_rrset *set,
 		}
 	}
 	k = ent_keys(v, e);
-	r = dnssec_verify_rrset(set, k, now, budget, &sig, NULL);
-	v->st.sig_checks += before - *budget;
-	clock_note(v, r, now);
+	r = check_set(v, set, k, now, budget, &sig);
 	if (r == DNSSEC_OK) {
 		if (sig_used != NULL)
 			*sig_used = sig;
@@ -699,8 +789,9 @@ denial_records(struct validator *v, const struct dnssec_sets *sets,
 			}
 			if (dnssec_rrsig_parse(s->sig[sig], s->siglen[sig],
 			    &rs) == DNSSEC_OK && dnssec_ttl(s->ttl, &rs,
-			    now) < *ttl)
-				*ttl = dnssec_ttl(s->ttl, &rs, now);
+			    sig_time(v, now)) < *ttl)
+				*ttl = dnssec_ttl(s->ttl, &rs,
+				    sig_time(v, now));
 			for (j = 0; j < s->n && n < DNSSEC_MAX_RRS; j++) {
 				v->nsec[n].owner = s->owner;
 				v->nsec[n].owner_len = s->owner_len;
@@ -802,7 +893,7 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 		ttl = ds->ttl;
 		if (dnssec_rrsig_parse(ds->sig[sig], ds->siglen[sig], &rs) ==
 		    DNSSEC_OK)
-			ttl = dnssec_ttl(ds->ttl, &rs, now);
+			ttl = dnssec_ttl(ds->ttl, &rs, sig_time(v, now));
 		if (nk == 0)
 			store(v, nd->name, nd->name_len, ENT_INSECURE,
 			    digest_ok ? EDE_UNSUPPORTED_ALG :
@@ -826,7 +917,8 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 			store(v, nd->name, nd->name_len, ENT_NOTCUT, -1,
 			    "a CNAME", dnssec_rrsig_parse(cn->sig[sig],
 			    cn->siglen[sig], &rs) == DNSSEC_OK ?
-			    dnssec_ttl(cn->ttl, &rs, now) : 0, now, NULL,
+			    dnssec_ttl(cn->ttl, &rs, sig_time(v, now)) : 0, now,
+			    NULL,
 			    NULL, 0);
 		return;
 	}
@@ -937,7 +1029,6 @@ learn_dnskey(struct validator *v, const struct val_need *nd, struct ent *e,
 	size_t i, j, nt = 0, sig = 0;
 	const uint8_t *p;
 	int matched, any_alg = 0, strong;
-	unsigned before;
 	char text[DNS_MAX_NAME_TEXT];
 
 	if (e != NULL && e->state == ENT_DS) {
@@ -1025,10 +1116,7 @@ learn_dnskey(struct validator *v, const struct val_need *nd, struct ent *e,
 		v->one.nsigs = 0;
 		v->one.rdata[0] = ks->rdata[i];
 		v->one.rdlen[0] = ks->rdlen[i];
-		before = *budget;
-		r = dnssec_verify_rrset(ks, &v->one, now, budget, &sig, NULL);
-		v->st.sig_checks += before - *budget;
-		clock_note(v, r, now);
+		r = check_set(v, ks, &v->one, now, budget, &sig);
 		name_text(nd->name, nd->name_len, text, sizeof(text));
 		tracef(v, "%s DNSKEY key %u/%u %s", text, key.tag,
 		    key.algorithm, dnssec_result_names[r]);
@@ -1037,7 +1125,8 @@ learn_dnskey(struct validator *v, const struct val_need *nd, struct ent *e,
 
 			if (dnssec_rrsig_parse(ks->sig[sig], ks->siglen[sig],
 			    &rs) == DNSSEC_OK)
-				ttl = dnssec_ttl(ks->ttl, &rs, now);
+				ttl = dnssec_ttl(ks->ttl, &rs,
+				    sig_time(v, now));
 			store(v, nd->name, nd->name_len, ENT_KEYS, -1, NULL,
 			    ttl, now, ks->rdata, ks->rdlen, ks->n);
 			return;
@@ -1206,8 +1295,8 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 	if (dnssec_rrsig_parse(set->sig[sig], set->siglen[sig], &rs) !=
 	    DNSSEC_OK)
 		return W_BOGUS;	/* it verified: cannot be */
-	if (dnssec_ttl(set->ttl, &rs, now) < vd->ttl)
-		vd->ttl = dnssec_ttl(set->ttl, &rs, now);
+	if (dnssec_ttl(set->ttl, &rs, sig_time(v, now)) < vd->ttl)
+		vd->ttl = dnssec_ttl(set->ttl, &rs, sig_time(v, now));
 	merge(vd, VAL_SECURE, -1, "", k->name, k->name_len);
 	if (rs.labels >= dnssec_name_labels(set->owner, set->owner_len))
 		return W_HAVE;
@@ -1465,6 +1554,7 @@ validator_check(struct validator *v, const struct dns_query_info *qi,
 	vd->ede = -1;
 	vd->why = "";
 	vd->ttl = UINT32_MAX;
+	v->st.clock_behind = clock_behind(v, now);
 	if (qi->qclass != DNS_CLASS_IN || qi->qname_len == 0 ||
 	    len < DNS_HDR_LEN) {
 		vd->state = VAL_INSECURE;

@@ -307,7 +307,7 @@ test_vector_rrset(const struct vector *v, const struct dnssec_rrset *a,
     const struct dnssec_rrset *keys)
 {
 	static struct dnssec_rrset many;
-	struct dnssec_rrsig rs;
+	struct dnssec_rrsig rs, late;
 	unsigned budget;
 	size_t si = 99, ki = 99, i;
 	int zsk = key_by_tag(keys, v->zsk_tag);
@@ -315,37 +315,62 @@ test_vector_rrset(const struct vector *v, const struct dnssec_rrset *a,
 	if (zsk == -1)
 		return;
 	budget = 10;
-	CHECK_EQ(dnssec_verify_rrset(a, keys, NOW, &budget, &si, &ki),
+	CHECK_EQ(dnssec_verify_rrset(a, keys, NOW, 0, &budget, &si, &ki),
 	    DNSSEC_OK);
 	CHECK_EQ(budget, 9);
 	CHECK_EQ(si, 0);
 	CHECK_EQ(ki, zsk);
 	budget = 0;
-	CHECK_EQ(dnssec_verify_rrset(a, keys, NOW, &budget, NULL, NULL),
+	CHECK_EQ(dnssec_verify_rrset(a, keys, NOW, 0, &budget, NULL, NULL),
 	    DNSSEC_TOO_BIG);
 	CHECK_EQ(dnssec_rrsig_parse(a->sig[0], a->siglen[0], &rs), DNSSEC_OK);
 	budget = 10;
-	CHECK_EQ(dnssec_verify_rrset(a, keys, rs.expiration + 1, &budget,
+	CHECK_EQ(dnssec_verify_rrset(a, keys, rs.expiration + 1, 0, &budget,
 	    NULL, NULL), DNSSEC_EXPIRED);
-	CHECK_EQ(dnssec_verify_rrset(a, keys, rs.inception - 1, &budget,
+	CHECK_EQ(dnssec_verify_rrset(a, keys, rs.inception - 1, 0, &budget,
 	    NULL, NULL), DNSSEC_NOT_YET_VALID);
+	/* A clock behind: the inception passes, nothing else does. */
+	CHECK_EQ(dnssec_verify_rrset(a, keys, rs.inception - 1,
+	    DNSSEC_EARLY_OK, &budget, NULL, NULL), DNSSEC_OK);
+	CHECK_EQ(dnssec_verify_rrset(a, keys, rs.expiration + 1,
+	    DNSSEC_EARLY_OK, &budget, NULL, NULL), DNSSEC_EXPIRED);
 	tamper_copy(a);
 	tbuf[0][3] ^= 0x01;
-	CHECK_EQ(dnssec_verify_rrset(&tset, keys, NOW, &budget, NULL, NULL),
+	CHECK_EQ(dnssec_verify_rrset(&tset, keys, rs.inception - 1,
+	    DNSSEC_EARLY_OK, &budget, NULL, NULL), DNSSEC_BOGUS_SIGNATURE);
+	/* Made after: a later inception as plain numbers, whatever serial
+	 * arithmetic says, and a window the right way up. */
+	memset(&late, 0, sizeof(late));
+	late.inception = 200;
+	late.expiration = 300;
+	CHECK(dnssec_made_after(&late, 199));
+	CHECK(!dnssec_made_after(&late, 200));
+	late.expiration = 199;
+	CHECK(!dnssec_made_after(&late, 100));
+	late.inception = 0x90000000u;	/* 2046, seen from 1970 */
+	late.expiration = 0x90100000u;
+	CHECK_EQ(dnssec_check_time(&late, 0), DNSSEC_EXPIRED);
+	CHECK(dnssec_made_after(&late, 0));
+	/* A clock 68 years on reads the inception as later (serial
+	 * arithmetic), but the signature was not made after it. */
+	CHECK_EQ(dnssec_verify_rrset(a, keys, rs.inception + 0x80000001u,
+	    DNSSEC_EARLY_OK, &budget, NULL, NULL), DNSSEC_NOT_YET_VALID);
+	budget = 10;
+	CHECK_EQ(dnssec_verify_rrset(&tset, keys, NOW, 0, &budget, NULL, NULL),
 	    DNSSEC_BOGUS_SIGNATURE);
 	tset.nsigs = 0;
-	CHECK_EQ(dnssec_verify_rrset(&tset, keys, NOW, &budget, NULL, NULL),
+	CHECK_EQ(dnssec_verify_rrset(&tset, keys, NOW, 0, &budget, NULL, NULL),
 	    DNSSEC_NO_SIGNATURE);
 	/* Keys without the ZSK; keys of another zone. */
 	many = *keys;
 	many.n = 1;
 	many.rdata[0] = keys->rdata[1 - zsk];
 	many.rdlen[0] = keys->rdlen[1 - zsk];
-	CHECK_EQ(dnssec_verify_rrset(a, &many, NOW, &budget, NULL, NULL),
+	CHECK_EQ(dnssec_verify_rrset(a, &many, NOW, 0, &budget, NULL, NULL),
 	    DNSSEC_KEY_MISMATCH);
 	many = *keys;
 	many.owner_len = wire("other.test", many.owner);
-	CHECK_EQ(dnssec_verify_rrset(a, &many, NOW, &budget, NULL, NULL),
+	CHECK_EQ(dnssec_verify_rrset(a, &many, NOW, 0, &budget, NULL, NULL),
 	    DNSSEC_KEY_MISMATCH);
 	/* Many keys of the tag: only DNSSEC_KEYS_PER_SIG are tried. */
 	many = *keys;
@@ -357,8 +382,8 @@ test_vector_rrset(const struct vector *v, const struct dnssec_rrset *a,
 	tamper_copy(a);
 	tbuf[0][3] ^= 0x01;
 	budget = 100;
-	CHECK_EQ(dnssec_verify_rrset(&tset, &many, NOW, &budget, NULL, NULL),
-	    DNSSEC_BOGUS_SIGNATURE);
+	CHECK_EQ(dnssec_verify_rrset(&tset, &many, NOW, 0, &budget, NULL,
+	    NULL), DNSSEC_BOGUS_SIGNATURE);
 	CHECK_EQ(budget, 100 - DNSSEC_KEYS_PER_SIG);
 
 	/* The TTL to keep: set, original TTL, time left. */

@@ -4777,6 +4777,64 @@ test_dnssec_logs(void)
 	stop();
 }
 
+/*
+ * A clock behind, as a machine without a real-time clock starts: the
+ * root's zone signed after it, so the clock is taken as behind and the
+ * answers are secure from the first, which is what NTP needs to find
+ * its servers; said once.  A signature made after that by another zone
+ * (the not-yet-valid case's, made tomorrow) passes, but does not move
+ * the time: when the clock is set, all is as before.
+ */
+static void
+test_dnssec_clock_behind(void)
+{
+	static struct fake_peer p;
+	static char logged[8192];
+	const struct vv_case *c = vcase("nsec"), *d = vcase("ed25519");
+	struct msg q;
+	int i;
+
+	vstart("");
+	clock_test_wall(1546300800u);	/* 2019: the lab signs from 2020 */
+	capture_begin();
+	for (i = 0; i < 4; i++) {
+		const struct vv_case *x = i == 2 ? vcase("not-yet-valid") :
+		    i % 2 ? c : d;
+		uint16_t id = (uint16_t)(0x5300 + i);
+
+		if (i == 3)
+			clock_test_wall(VV_NOW);	/* NTP sets it */
+		fake_reset_reqs();
+		fake_peer_init(&p, LISTEN_UDP);
+		vquery(&q, id, x, 0, 1, 1);
+		fake_query(&p, q.buf, q.len);
+		fake_doh_reply(&fake.doh[0], DOH_OK, x->msg, x->len);
+		serve_chain();
+		CHECK(got(&p, id, DNS_RCODE_NOERROR));
+		CHECK(AD(&p));
+		CHECK_EQ(st->dnssec_clock_behind, i < 3);
+		if (i == 0)
+			CHECK(st->dnssec_early_sigs >= 3);
+		if (i == 2) {
+			capture_end(logged, sizeof(logged));
+			CHECK_EQ(occurs(logged, "DNSSEC: the trust anchor's "
+			    "zone signed at 2020-01-01T00:00:00Z, after the "
+			    "system clock (now 2019-01-01T00:0"), 1);
+			capture_begin();
+		}
+		/* Both forget: the signatures are checked again. */
+		proxy_network_changed(px);
+		cache_flush(proxy_cache(px));
+		clock_step(1000);
+	}
+	capture_end(logged, sizeof(logged));
+	CHECK_EQ(occurs(logged, "has caught up with the trust anchor's "
+	    "signatures"), 1);
+	CHECK_EQ(st->dnssec_secure, 4);
+	CHECK_EQ(st->dnssec_bogus, 0);
+	stop();
+}
+
 int
 main(void)
 {
@@ -4834,6 +4892,7 @@ main(void)
 	test_dnssec_chain_fail();
 	test_dnssec_needs_cap();
 	test_dnssec_logs();
+	test_dnssec_clock_behind();
 	test_dnssec_plain();
 	if (vv_anchor_path[0] != '\0')
 		unlink(vv_anchor_path);

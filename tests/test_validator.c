@@ -477,6 +477,9 @@ test_dname_synth(void)
 #define HZ_INCEPTION	(VV_NOW - 3600)
 #define HZ_EXPIRATION	(VV_NOW + 86400)
 
+static uint32_t hz_inception = HZ_INCEPTION;	/* of what is signed */
+static uint32_t hz_keys_inception = HZ_INCEPTION;	/* the DNSKEY set's */
+static uint32_t hz_keys_expiration = HZ_EXPIRATION;
 static EVP_PKEY *hz_key;
 static uint8_t hz_dnskey[4 + 32];
 static uint16_t hz_tag;
@@ -564,7 +567,7 @@ hz_rr(struct hz_msg *m, const uint8_t *owner, size_t olen, uint16_t type,
 
 /*
  * The record and, with sign, its RRSIG by the zone's key (original TTL
- * ottl, the window HZ_INCEPTION..expiration).
+ * ottl, the window hz_inception..expiration).
  */
 static void
 hz_signed(struct hz_msg *m, const uint8_t *owner, size_t olen,
@@ -590,10 +593,10 @@ hz_signed(struct hz_msg *m, const uint8_t *owner, size_t olen,
 	sig[9] = (expiration >> 16) & 0xff;
 	sig[10] = (expiration >> 8) & 0xff;
 	sig[11] = expiration & 0xff;
-	sig[12] = (uint32_t)HZ_INCEPTION >> 24;
-	sig[13] = ((uint32_t)HZ_INCEPTION >> 16) & 0xff;
-	sig[14] = ((uint32_t)HZ_INCEPTION >> 8) & 0xff;
-	sig[15] = (uint32_t)HZ_INCEPTION & 0xff;
+	sig[12] = hz_inception >> 24;
+	sig[13] = (hz_inception >> 16) & 0xff;
+	sig[14] = (hz_inception >> 8) & 0xff;
+	sig[15] = hz_inception & 0xff;
 	sig[16] = hz_tag >> 8;
 	sig[17] = hz_tag & 0xff;
 	memcpy(sig + 18, zone, zlen);
@@ -641,9 +644,15 @@ hz_text(struct hz_msg *m, const char *owner, uint16_t type, uint32_t ttl,
 static void
 hz_dnskey_answer(struct hz_msg *m)
 {
+	uint32_t inception = hz_inception;
+	uint8_t o[DNS_MAX_NAME];
+	size_t olen = dnsmsg_name_from_text("example.", o, sizeof(o));
+
+	hz_inception = hz_keys_inception;
 	hz_start(m, "example.", DNS_TYPE_DNSKEY, DNS_RCODE_NOERROR);
-	hz_text(m, "example.", DNS_TYPE_DNSKEY, 300, hz_dnskey,
-	    sizeof(hz_dnskey), 1);
+	hz_signed(m, o, olen, DNS_TYPE_DNSKEY, 300, hz_dnskey,
+	    sizeof(hz_dnskey), 300, hz_keys_expiration);
+	hz_inception = inception;
 }
 
 /*
@@ -1392,6 +1401,107 @@ test_clock(void)
 	validator_free(v);
 }
 
+/* m: name's A record signed by the zone's key, the window from..to. */
+static void
+hz_a_signed(struct hz_msg *m, const char *name, uint32_t from, uint32_t to)
+{
+	static const uint8_t a[4] = { 192, 0, 2, 1 };
+	uint8_t o[DNS_MAX_NAME];
+	size_t olen = dnsmsg_name_from_text(name, o, sizeof(o));
+	uint32_t inception = hz_inception;
+
+	hz_inception = from;
+	hz_start(m, name, DNS_TYPE_A, DNS_RCODE_NOERROR);
+	hz_signed(m, o, olen, DNS_TYPE_A, 300, a, 4, 300, to);
+	hz_inception = inception;
+}
+
+/*
+ * A clock a year behind: the anchor's DNSKEY set signed after it puts
+ * the clock in doubt, and the zone's other signatures (its key here
+ * signs all) say the time, which signatures are then checked at.  One
+ * that expired before it is bogus, and so is one whose window is upside
+ * down.  With the clock right, a DNSKEY set signed a month ahead (as key
+ * ceremonies do) passes, and the zone's next set, signed as it goes,
+ * ends the doubt: after it, one signed tomorrow is not yet valid and
+ * moves nothing.  A forged signature moves nothing either.
+ */
+static void
+test_clock_behind(void)
+{
+	struct validator *v = validator_new(&hz_anchor, 1, NULL, NULL, 0,
+	    100);
+	const struct validator_stats *st = validator_stats(v);
+	uint32_t behind = VV_NOW - 366u * 86400;
+	struct hz_msg www, old, upside, soon, forged;
+	struct val_verdict vd;
+
+	hz_a_signed(&www, "www.example.", HZ_INCEPTION, HZ_EXPIRATION);
+	hz_a_signed(&old, "old.example.", HZ_INCEPTION - 30 * 86400,
+	    HZ_INCEPTION - 1);
+	hz_a_signed(&upside, "upside.example.", VV_NOW + 10 * 86400,
+	    VV_NOW + 5 * 86400);
+	hz_a_signed(&soon, "soon.example.", VV_NOW + 86400,
+	    VV_NOW + 40 * 86400);
+	forged = www;
+	forged.buf[forged.len - 1] ^= 0x01;	/* the RRSIG's last byte */
+
+	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &www, NULL, behind,
+	    &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK_EQ(st->clock_behind, 1);
+	CHECK_EQ(st->anchor_time, HZ_INCEPTION);
+	CHECK_EQ(st->early_sigs, 2);
+	CHECK_EQ(st->clock_suspect, 0);
+	/* expired a second before the anchor's zone signed */
+	CHECK(hz_drive_at(v, "old.example.", DNS_TYPE_A, &old, NULL, behind,
+	    &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 7);
+	CHECK(hz_drive_at(v, "upside.example.", DNS_TYPE_A, &upside, NULL,
+	    behind, &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(st->anchor_time, HZ_INCEPTION);
+	/* the clock set */
+	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &www, NULL, VV_NOW,
+	    &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK_EQ(st->clock_behind, 0);
+	CHECK_EQ(st->early_sigs, 2);
+	validator_free(v);
+
+	/* The clock right, the DNSKEY set signed a month ahead */
+	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+	st = validator_stats(v);
+	hz_keys_inception = VV_NOW + 30 * 86400;
+	hz_keys_expiration = VV_NOW + 60 * 86400;
+	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &www, NULL, VV_NOW,
+	    &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_SECURE);
+	CHECK_EQ(st->anchor_time, HZ_INCEPTION);
+	CHECK(hz_drive_at(v, "soon.example.", DNS_TYPE_A, &soon, NULL,
+	    VV_NOW, &vd) >= 0);
+	hz_keys_inception = HZ_INCEPTION;
+	hz_keys_expiration = HZ_EXPIRATION;
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 8);
+	CHECK_EQ(st->clock_behind, 0);
+	CHECK_EQ(st->anchor_time, HZ_INCEPTION);
+	CHECK_EQ(st->early_sigs, 1);
+	validator_free(v);
+
+	/* Behind, a forged signature of the zone's moves nothing */
+	v = validator_new(&hz_anchor, 1, NULL, NULL, 0, 100);
+	st = validator_stats(v);
+	CHECK(hz_drive_at(v, "www.example.", DNS_TYPE_A, &forged, NULL,
+	    behind, &vd) >= 0);
+	CHECK_EQ(vd.state, VAL_BOGUS);
+	CHECK_EQ(vd.ede, 6);
+	CHECK_EQ(st->clock_behind, 0);
+	CHECK_EQ(st->anchor_time, 0);
+	validator_free(v);
+}
+
 static int trace_lines, trace_dnskey;
 
 static void
@@ -1535,6 +1645,7 @@ main(void)
 	test_budget();
 	test_nta();
 	test_clock();
+	test_clock_behind();
 	test_trace();
 	test_not_judged();
 	test_anchor_forms();

@@ -241,6 +241,16 @@ enum dnssec_result dnssec_check_time(const struct dnssec_rrsig *sig,
 	    uint32_t now);
 
 /*
+ * Was the RRSIG made after now: its inception later as plain numbers,
+ * its expiration not before its inception?  That is what a clock behind
+ * sees, whatever serial arithmetic says (dnssec_check_time(): a clock
+ * in 1970 reads an inception after 2038 as expired, a clock more than 68
+ * years ahead reads an old one as not yet valid).  Until 2106, when the
+ * 32-bit times wrap.  1 or 0.
+ */
+int	dnssec_made_after(const struct dnssec_rrsig *sig, uint32_t now);
+
+/*
  * Verify that the RRSIG (canonical RDATA sig, siglen bytes) over set was
  * made by the DNSKEY (canonical RDATA dnskey, keylen bytes) of the zone
  * key_owner (wire form, key_owner_len bytes), at time now.  Checks, in
@@ -276,14 +286,24 @@ enum dnssec_result dnssec_verify(const struct dnssec_rrset *set,
 #define DNSSEC_KEYS_PER_SIG	4
 
 /*
+ * dnssec_verify_rrset() flags.  DNSSEC_EARLY_OK: an RRSIG made after now
+ * (dnssec_made_after()) passes the time check, for a caller whose clock
+ * may be behind (validator.c: a trust anchor's zone, and all while a
+ * signature of its says the clock is behind); the signature itself is
+ * checked as ever.
+ */
+#define DNSSEC_EARLY_OK		0x1
+
+/*
  * Verify set with its own RRSIGs (set->sig) and the DNSKEY RRset keys of
- * the signer's zone, at time now: DNSSEC_OK at the first RRSIG and key
- * that dnssec_verify() accepts, their indexes in *sig_used and *key_used
- * (either may be NULL); both are left alone otherwise.  RRSIGs of another
- * signer than keys->owner are passed over; for each other, the keys of
- * its tag and algorithm are tried, at most DNSSEC_KEYS_PER_SIG.  Each
- * try takes one from *budget, the caller's allowance for a whole answer;
- * at 0, DNSSEC_TOO_BIG before any more work.
+ * the signer's zone, at time now and as flags say: DNSSEC_OK at the
+ * first RRSIG and key that dnssec_verify() accepts, their indexes in
+ * *sig_used and *key_used (either may be NULL); both are left alone
+ * otherwise.  RRSIGs of another signer than keys->owner are passed
+ * over; for each other, the keys of its tag and algorithm are tried, at
+ * most DNSSEC_KEYS_PER_SIG.  Each try takes one from *budget, the
+ * caller's allowance for a whole answer; at 0, DNSSEC_TOO_BIG before
+ * any more work.
  * When nothing verifies: NO_SIGNATURE if set has no RRSIG, TOO_BIG or
  * INTERNAL at once when a try gives them, else the failure that got
  * furthest, in this order: BOGUS_SIGNATURE, BAD_KEY, EXPIRED,
@@ -291,8 +311,8 @@ enum dnssec_result dnssec_verify(const struct dnssec_rrset *set,
  * UNSUPPORTED_ALGORITHM, RRSIG_MISMATCH, MALFORMED.
  */
 enum dnssec_result dnssec_verify_rrset(const struct dnssec_rrset *set,
-	    const struct dnssec_rrset *keys, uint32_t now, unsigned *budget,
-	    size_t *sig_used, size_t *key_used);
+	    const struct dnssec_rrset *keys, uint32_t now, unsigned flags,
+	    unsigned *budget, size_t *sig_used, size_t *key_used);
 
 /*
  * The TTL a set of TTL ttl that sig proved may be kept for (RFC 4035

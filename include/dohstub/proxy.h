@@ -134,6 +134,10 @@ extern const unsigned proxy_latency_bounds[PROXY_LATENCY_BUCKETS];
 	C(dnssec_bogus_12,	DNSSEC_BOGUS, "12")			\
 	C(dnssec_chain_queries,	DNSSEC_CHAIN_QUERIES, NULL)		\
 	C(dnssec_sig_checks,	DNSSEC_SIGNATURE_CHECKS, NULL)		\
+	/* The clock taken as behind (validator.h): gauge, then the	\
+	 * signatures that passed so. */				\
+	C(dnssec_clock_behind,	DNSSEC_CLOCK_BEHIND, NULL)		\
+	C(dnssec_early_sigs,	DNSSEC_EARLY_SIGNATURES, NULL)		\
 	C(pending,		PENDING_QUERIES, NULL)	/* gauge */
 
 #define PROXY_STATS_FIELD(field, family, value)	uint64_t field;

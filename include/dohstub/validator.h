@@ -25,6 +25,11 @@
  * an unverified SOA beside a denial counts for nothing (a verified one's
  * minimum bounds a negative answer's ttl, RFC 2308).
  *
+ * Time: signatures are checked at now, unless a trust anchor's zone
+ * signed later (the clock is behind, as a machine without a real-time
+ * clock starts): then at that inception, and one made after it passes
+ * too, until now passes it (validator.c, sig_time()).
+ *
  * Bounds: the store holds at most max_entries names, the least recently
  * used out first; a DNSKEY or DS set of more than VALIDATOR_SET_BYTES
  * bytes is not kept (bogus).  Signature checks are counted against the
@@ -180,6 +185,15 @@ struct validator_stats {
 	uint64_t	nsec3_hashes;		/* SHA-1 runs spent */
 	uint64_t	memo_hits;		/* sets not checked again:
 						   verified before */
+	uint64_t	clock_behind;		/* 1: the clock is behind
+						   anchor_time (validator.c:
+						   signatures are checked at
+						   that) */
+	uint64_t	anchor_time;		/* the latest inception of a
+						   signature by a trust
+						   anchor's zone */
+	uint64_t	early_sigs;		/* signatures that passed
+						   only so */
 };
 /* Valid as long as the validator; updated by every call. */
 const struct validator_stats *validator_stats(const struct validator *);

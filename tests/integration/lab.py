@@ -1272,6 +1272,23 @@ def under_asan():
     return _asan
 
 
+def shim_env(**vars):
+    """The environment for a daemon run with tests/sleepshim.c preloaded
+    (the clocks it moves, vars: SLEEPSHIM_FILE, SLEEPSHIM_WALL); the
+    test is skipped when the build has no shim."""
+    build = os.environ.get("DOHSTUB_BUILD") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
+    path = os.path.abspath(os.path.join(build, "libsleepshim.so"))
+    if not os.path.exists(path):
+        skip("no %s" % path)
+    env = {"LD_PRELOAD": path}
+    env.update({k: str(v) for k, v in vars.items()})
+    if under_asan():
+        env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
+                               ":verify_asan_link_order=0").lstrip(":")
+    return env
+
+
 def daemon_env(extra=None):
     """The environment for the daemon: ours minus every DOHSTUB_* (the
     daemon rejects unknown ones, and ctest sets DOHSTUB_BIN), plus

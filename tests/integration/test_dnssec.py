@@ -17,6 +17,7 @@ keys."""
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab  # noqa: E402
@@ -390,6 +391,56 @@ def test_unsigned_upstream():
                   "+cd: %r" % r)
         finally:
             d.stop()
+
+
+BEHIND = 1546300800 - int(time.time())	# 2019: the lab signs from 2020
+
+
+@lab.timeout(60)
+def test_clock_behind():
+    """A machine without a real-time clock, its clock years behind (the
+    shim sets it before 2020, when the lab's signatures begin), as it is
+    until NTP sets it, and NTP needs names.  The DoH server's
+    certificate looks not yet valid too, so under encrypted-preferred
+    the fallback (named, plain DNS) answers.  The lab root's zone signed
+    after the clock, which is proof enough: the clock is taken as
+    behind, once, the log and the gauge say so, and the answers are
+    secure, AD for dig and kdig.  A changed record stays bogus.  (The
+    expired and not-yet-valid cases are not asked: from that far
+    behind, the root's signature of 2020 is the latest time known, and
+    both of their windows begin after it.)"""
+    mport = lab.free_port(udp_too=False)
+    d = lab.Dohstub({"mode": "encrypted-preferred", "upstream": L.url,
+                     "resolve": L.resolve, "ca-file": lab.certs().ca_pem,
+                     "fallback": "127.0.0.1:%d" % L.plain_port,
+                     "dnssec": "validate", "trust-anchor": L.anchor_file,
+                     "metrics": "127.0.0.1:%d" % mport},
+                    name="dohstub-dnssec-behind",
+                    env=lab.shim_env(SLEEPSHIM_WALL=BEHIND)).start()
+    try:
+        for name in ("nsec", "nsec3", "nsec-nxdomain", "changed"):
+            c = CASES[name]
+            for tool in (lab.dig, lab.kdig):
+                r = Reply(tool(d.port, c.qname, c.qtype, "+dnssec").stdout)
+                # EDE 0 says the answer came over plain DNS
+                check(r.rcode == want_rcode(c) and
+                      r.ad() == (c.verdict == SECURE) and
+                      r.ede == (c.ede if c.verdict == BOGUS else 0),
+                      "%s, clock behind: %r" % (name, r))
+        check(lab.metric(mport, "dohstub_dnssec_clock_behind") == 1,
+              "the gauge: %r" % lab.metric(mport,
+                                            "dohstub_dnssec_clock_behind"))
+        check(lab.metric(mport, "dohstub_dnssec_early_signatures_total") >
+              0, "no early signature counted")
+        check(lab.metric(mport, "dohstub_answers_total",
+                         '{path="fallback"}') > 0,
+              "DoH answered with a clock years behind its certificate")
+        lines = d.log_lines("is taken as behind")
+        check(len(lines) == 1 and "zone signed at 2020-01-01T00:00:00Z" in
+              lines[0], "%r" % lines)
+        lab.note(lines[0].strip())
+    finally:
+        d.stop()
 
 
 if __name__ == "__main__":

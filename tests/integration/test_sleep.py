@@ -18,15 +18,6 @@ import lab  # noqa: E402
 from lab import check  # noqa: E402
 
 
-def shim():
-    build = os.environ.get("DOHSTUB_BUILD") or os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "build")
-    path = os.path.abspath(os.path.join(build, "libsleepshim.so"))
-    if not os.path.exists(path):
-        lab.skip("no %s" % path)
-    return path
-
-
 class Sleep:
     """The pretended sleep so far, in the file the shim reads; readable
     by the daemon after it drops privileges."""
@@ -54,12 +45,8 @@ def wait_resumes(d, n):
 
 
 def test_resume():
-    lib = shim()
     z = Sleep()
-    env = {"LD_PRELOAD": lib, "SLEEPSHIM_FILE": z.path}
-    if lab.under_asan():
-        env["ASAN_OPTIONS"] = (os.environ.get("ASAN_OPTIONS", "") +
-                               ":verify_asan_link_order=0").lstrip(":")
+    env = lab.shim_env(SLEEPSHIM_FILE=z.path)
     mport = lab.free_port(udp_too=False)
     u = lab.Unbound("unbound-sleep", plain=False).start()
     d = lab.Dohstub({"mode": "encrypted-only", "upstream": u.url,
