@@ -517,7 +517,6 @@ check_set(struct validator *v, const struct dnssec_rrset *set,
 	unsigned before = *budget;
 	enum dnssec_result r;
 	int anchor = anchor_at(v, keys->owner, keys->owner_len);
-
 	int keyset = anchor && set->type == DNS_TYPE_DNSKEY, early;
 
 	r = dnssec_verify_rrset(set, keys, sig_time(v, now),
