@@ -485,7 +485,7 @@ key_ed(int type, size_t klen, const uint8_t *k, size_t len,
 }
 
 static EVP_PKEY *
-key_pkey(uint8_t alg, const uint8_t *k, size_t len, const EVP_MD **md,
+key_build(uint8_t alg, const uint8_t *k, size_t len, const EVP_MD **md,
     size_t *clen, enum dnssec_result *res)
 {
 	*clen = 0;
@@ -513,6 +513,86 @@ key_pkey(uint8_t alg, const uint8_t *k, size_t len, const EVP_MD **md,
 	}
 	*res = DNSSEC_UNSUPPORTED_ALGORITHM;
 	return NULL;
+}
+
+/*
+ * Keys made into EVP_PKEYs are kept: building one costs a fifth of a
+ * P-256 check (EVP_PKEY_fromdata checks the point), and the same few
+ * keys (the root's, a TLD's, a busy zone's) sign answer after answer.
+ * Direct-mapped by a hash of the algorithm and the key, compared whole;
+ * only keys that built are kept, each slot holding a reference.
+ */
+#define KEY_CACHE	32
+
+static struct key_kept {
+	uint8_t		*key;		/* a copy; NULL: the slot is free */
+	size_t		 len, clen;
+	uint8_t		 alg;
+	const EVP_MD	*md;
+	EVP_PKEY	*pkey;
+} key_cache[KEY_CACHE];
+static uint64_t key_cache_hits;
+
+static void
+key_drop(struct key_kept *c)
+{
+	free(c->key);
+	EVP_PKEY_free(c->pkey);
+	memset(c, 0, sizeof(*c));
+}
+
+/* key_build(), or the kept key: a reference the caller frees. */
+static EVP_PKEY *
+key_pkey(uint8_t alg, const uint8_t *k, size_t len, const EVP_MD **md,
+    size_t *clen, enum dnssec_result *res)
+{
+	struct key_kept *c;
+	EVP_PKEY *pkey;
+	uint32_t h = 2166136261u ^ alg;	/* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ k[i]) * 16777619u;
+	c = &key_cache[h % KEY_CACHE];
+	if (c->key != NULL && c->alg == alg && c->len == len &&
+	    memcmp(c->key, k, len) == 0 && EVP_PKEY_up_ref(c->pkey) == 1) {
+		key_cache_hits++;
+		*md = c->md;
+		*clen = c->clen;
+		return c->pkey;
+	}
+	if ((pkey = key_build(alg, k, len, md, clen, res)) == NULL ||
+	    len == 0)
+		return pkey;
+	key_drop(c);
+	if ((c->key = malloc(len)) == NULL)
+		return pkey;
+	if (EVP_PKEY_up_ref(pkey) != 1) {
+		key_drop(c);
+		return pkey;
+	}
+	memcpy(c->key, k, len);
+	c->len = len;
+	c->clen = *clen;
+	c->alg = alg;
+	c->md = *md;
+	c->pkey = pkey;
+	return pkey;
+}
+
+uint64_t
+dnssec_key_cache_hits(void)
+{
+	return key_cache_hits;
+}
+
+void
+dnssec_key_cache_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < KEY_CACHE; i++)
+		key_drop(&key_cache[i]);
 }
 
 /*

@@ -770,6 +770,7 @@ dohq_val_free(struct dohq_val *val)
 	if (val->ftimer != NULL)
 		event_free(val->ftimer);
 	validator_free(val->v);
+	dnssec_key_cache_free();
 	for (i = 0; i < val->nchain; i++)
 		free(val->chain[i]);
 	free(val->chain);

@@ -36,6 +36,7 @@
 #include "dohstub/config.h"
 #include "dohstub/control.h"
 #include "dohstub/discovery.h"
+#include "dohstub/dnssec.h"
 #include "dohstub/listen.h"
 #include "dohstub/log.h"
 #include "dohstub/metrics.h"
@@ -907,6 +908,7 @@ main(int argc, char *argv[])
 	proxy_log_stats(px);
 	metrics_free(metrics);
 	proxy_free(px);
+	dnssec_key_cache_free();
 	querylog_free(ql);	/* after the last answer, proxy_stop()'s */
 	event_free(ev_term);
 	event_free(ev_int);

@@ -147,6 +147,7 @@ test_vector_tamper(const struct vector *v, const struct dnssec_rrset *a,
 	struct dnssec_rrsig rs;
 	uint8_t key[2048], owner[DNS_MAX_NAME];
 	size_t owner_len;
+	uint64_t hits;
 	int ksk, zsk;
 	uint16_t tag;
 
@@ -187,6 +188,17 @@ test_vector_tamper(const struct vector *v, const struct dnssec_rrset *a,
 	tamper_copy(a);
 	tset.owner_len = wire("www.other.test", tset.owner);
 	CHECK_EQ(verify_with(&tset, 0, keys, NOW), DNSSEC_RRSIG_MISMATCH);
+
+	/* The key is kept: the same check again finds it; after a free,
+	 * it is built again. */
+	hits = dnssec_key_cache_hits();
+	CHECK_EQ(verify_with(a, 0, keys, NOW), DNSSEC_OK);
+	CHECK_EQ(verify_with(a, 0, keys, NOW), DNSSEC_OK);
+	CHECK(dnssec_key_cache_hits() > hits);
+	dnssec_key_cache_free();
+	hits = dnssec_key_cache_hits();
+	CHECK_EQ(verify_with(a, 0, keys, NOW), DNSSEC_OK);
+	CHECK_EQ(dnssec_key_cache_hits(), hits);
 
 	/* The time window, each end and one second past it. */
 	CHECK_EQ(verify_with(a, 0, keys, rs.expiration), DNSSEC_OK);

@@ -277,6 +277,14 @@ enum dnssec_result dnssec_verify(const struct dnssec_rrset *set,
 	    uint32_t now);
 
 /*
+ * The public keys dnssec_verify() made ready for OpenSSL are kept, a few
+ * dozen, for the next signature they check: how many checks found theirs
+ * kept; all freed (at exit, or to start afresh).
+ */
+uint64_t dnssec_key_cache_hits(void);
+void	dnssec_key_cache_free(void);
+
+/*
  * How many DNSKEYs of one key tag and algorithm dnssec_verify_rrset()
  * tries for one RRSIG.  Tags collide by chance (a zone rolling keys may
  * show two); a zone of many keys of one tag is an attack (KeyTrap,
