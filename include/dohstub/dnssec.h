@@ -296,9 +296,9 @@ void	dnssec_key_cache_free(void);
 /*
  * dnssec_verify_rrset() flags.  DNSSEC_EARLY_OK: an RRSIG made after now
  * (dnssec_made_after()) passes the time check, for a caller whose clock
- * may be behind (validator.c: a trust anchor's zone, and all while a
- * signature of its says the clock is behind); the signature itself is
- * checked as ever.
+ * may be behind (validator.c: a trust anchor's DNSKEY set; its zone's
+ * other sets while the clock is in doubt; all while the clock is behind);
+ * the signature itself is checked as ever.
  */
 #define DNSSEC_EARLY_OK		0x1
 
