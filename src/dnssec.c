@@ -561,8 +561,7 @@ key_pkey(uint8_t alg, const uint8_t *k, size_t len, const EVP_MD **md,
 		*clen = c->clen;
 		return c->pkey;
 	}
-	if ((pkey = key_build(alg, k, len, md, clen, res)) == NULL ||
-	    len == 0)
+	if ((pkey = key_build(alg, k, len, md, clen, res)) == NULL)
 		return pkey;
 	key_drop(c);
 	if ((c->key = malloc(len)) == NULL)

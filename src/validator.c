@@ -491,6 +491,15 @@ sig_time(const struct validator *v, uint32_t now)
 	return clock_behind(v, now) ? v->anchor_time : now;
 }
 
+/* How long what rs proved (a set of TTL ttl) may be kept: dnssec_ttl()
+ * at sig_time(). */
+static uint32_t
+proof_ttl(const struct validator *v, uint32_t ttl,
+    const struct dnssec_rrsig *rs, uint32_t now)
+{
+	return dnssec_ttl(ttl, rs, sig_time(v, now));
+}
+
 /* Is rs's window open at sig_time(), as the clock allows? */
 static int
 window_open(const struct validator *v, const struct dnssec_rrsig *rs,
@@ -787,10 +796,9 @@ denial_records(struct validator *v, const struct dnssec_sets *sets,
 				return -1;
 			}
 			if (dnssec_rrsig_parse(s->sig[sig], s->siglen[sig],
-			    &rs) == DNSSEC_OK && dnssec_ttl(s->ttl, &rs,
-			    sig_time(v, now)) < *ttl)
-				*ttl = dnssec_ttl(s->ttl, &rs,
-				    sig_time(v, now));
+			    &rs) == DNSSEC_OK && proof_ttl(v, s->ttl, &rs,
+			    now) < *ttl)
+				*ttl = proof_ttl(v, s->ttl, &rs, now);
 			for (j = 0; j < s->n && n < DNSSEC_MAX_RRS; j++) {
 				v->nsec[n].owner = s->owner;
 				v->nsec[n].owner_len = s->owner_len;
@@ -892,7 +900,7 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 		ttl = ds->ttl;
 		if (dnssec_rrsig_parse(ds->sig[sig], ds->siglen[sig], &rs) ==
 		    DNSSEC_OK)
-			ttl = dnssec_ttl(ds->ttl, &rs, sig_time(v, now));
+			ttl = proof_ttl(v, ds->ttl, &rs, now);
 		if (nk == 0)
 			store(v, nd->name, nd->name_len, ENT_INSECURE,
 			    digest_ok ? EDE_UNSUPPORTED_ALG :
@@ -916,8 +924,7 @@ learn_ds(struct validator *v, const struct val_need *nd, int rcode,
 			store(v, nd->name, nd->name_len, ENT_NOTCUT, -1,
 			    "a CNAME", dnssec_rrsig_parse(cn->sig[sig],
 			    cn->siglen[sig], &rs) == DNSSEC_OK ?
-			    dnssec_ttl(cn->ttl, &rs, sig_time(v, now)) : 0, now,
-			    NULL,
+			    proof_ttl(v, cn->ttl, &rs, now) : 0, now, NULL,
 			    NULL, 0);
 		return;
 	}
@@ -1124,8 +1131,7 @@ learn_dnskey(struct validator *v, const struct val_need *nd, struct ent *e,
 
 			if (dnssec_rrsig_parse(ks->sig[sig], ks->siglen[sig],
 			    &rs) == DNSSEC_OK)
-				ttl = dnssec_ttl(ks->ttl, &rs,
-				    sig_time(v, now));
+				ttl = proof_ttl(v, ks->ttl, &rs, now);
 			store(v, nd->name, nd->name_len, ENT_KEYS, -1, NULL,
 			    ttl, now, ks->rdata, ks->rdlen, ks->n);
 			return;
@@ -1294,8 +1300,8 @@ judge_set(struct validator *v, const struct dnssec_rrset *set,
 	if (dnssec_rrsig_parse(set->sig[sig], set->siglen[sig], &rs) !=
 	    DNSSEC_OK)
 		return W_BOGUS;	/* it verified: cannot be */
-	if (dnssec_ttl(set->ttl, &rs, sig_time(v, now)) < vd->ttl)
-		vd->ttl = dnssec_ttl(set->ttl, &rs, sig_time(v, now));
+	if (proof_ttl(v, set->ttl, &rs, now) < vd->ttl)
+		vd->ttl = proof_ttl(v, set->ttl, &rs, now);
 	merge(vd, VAL_SECURE, -1, "", k->name, k->name_len);
 	if (rs.labels >= dnssec_name_labels(set->owner, set->owner_len))
 		return W_HAVE;

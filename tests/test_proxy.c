@@ -4703,6 +4703,26 @@ test_dnssec_plain(void)
 }
 
 /*
+ * Case x asked by p (id), its chain served; then the store and the cache
+ * forget, so that the next one checks the signatures again, a second on.
+ */
+static void
+vask_afresh(struct fake_peer *p, uint16_t id, const struct vv_case *x)
+{
+	struct msg q;
+
+	fake_reset_reqs();
+	fake_peer_init(p, LISTEN_UDP);
+	vquery(&q, id, x, 0, 1, 1);
+	fake_query(p, q.buf, q.len);
+	fake_doh_reply(&fake.doh[0], DOH_OK, x->msg, x->len);
+	serve_chain();
+	proxy_network_changed(px);
+	cache_flush(proxy_cache(px));
+	clock_step(1000);
+}
+
+/*
  * What is logged, once per 10 minutes: an upstream whose DNSKEY sets
  * come unsigned (it strips DNSSEC data), and a clock that makes many
  * signatures look not yet valid.
@@ -4755,18 +4775,8 @@ test_dnssec_logs(void)
 	clock_test_wall(4102444800u + 86400);
 	capture_begin();
 	for (i = 0; i < 24; i++) {
-		fake_reset_reqs();
-		fake_peer_init(&p, LISTEN_UDP);
-		vquery(&q, (uint16_t)(0x5200 + i), i % 2 ? c : d, 0, 1, 1);
-		fake_query(&p, q.buf, q.len);
-		fake_doh_reply(&fake.doh[0], DOH_OK, i % 2 ? c->msg : d->msg,
-		    i % 2 ? c->len : d->len);
-		serve_chain();
+		vask_afresh(&p, (uint16_t)(0x5200 + i), i % 2 ? c : d);
 		CHECK(got(&p, (uint16_t)(0x5200 + i), DNS_RCODE_SERVFAIL));
-		/* Both forget: the signatures are checked again. */
-		proxy_network_changed(px);
-		cache_flush(proxy_cache(px));
-		clock_step(1000);
 	}
 	capture_end(logged, sizeof(logged));
 	CHECK_EQ(occurs(logged, "many DNSSEC signatures look expired or not "
@@ -4791,7 +4801,6 @@ test_dnssec_clock_behind(void)
 	static struct fake_peer p;
 	static char logged[8192];
 	const struct vv_case *c = vcase("nsec"), *d = vcase("ed25519");
-	struct msg q;
 	int i;
 
 	vstart("");
@@ -4804,12 +4813,7 @@ test_dnssec_clock_behind(void)
 
 		if (i == 3)
 			clock_test_wall(VV_NOW);	/* NTP sets it */
-		fake_reset_reqs();
-		fake_peer_init(&p, LISTEN_UDP);
-		vquery(&q, id, x, 0, 1, 1);
-		fake_query(&p, q.buf, q.len);
-		fake_doh_reply(&fake.doh[0], DOH_OK, x->msg, x->len);
-		serve_chain();
+		vask_afresh(&p, id, x);
 		CHECK(got(&p, id, DNS_RCODE_NOERROR));
 		CHECK(AD(&p));
 		CHECK_EQ(st->dnssec_clock_behind, i < 3);
@@ -4822,10 +4826,6 @@ test_dnssec_clock_behind(void)
 			    "system clock (now 2019-01-01T00:0"), 1);
 			capture_begin();
 		}
-		/* Both forget: the signatures are checked again. */
-		proxy_network_changed(px);
-		cache_flush(proxy_cache(px));
-		clock_step(1000);
 	}
 	capture_end(logged, sizeof(logged));
 	CHECK_EQ(occurs(logged, "has caught up with the trust anchor's "
